@@ -1,0 +1,3 @@
+module github.com/segmesh/segmesh
+
+go 1.26
