@@ -1,0 +1,242 @@
+package config
+
+import (
+	"github.com/segmesh/segmesh/pkg/secret"
+)
+
+// Config is the whole of config.json after parsing, with defaults applied.
+type Config struct {
+	// ClientCertTrustStorePath is SEG's local trust store: comma-separated PEM
+	// paths (spaces allowed) or one PFX path, relative to the install
+	// directory. Empty means the console-uploaded chain is the trust.
+	ClientCertTrustStorePath string `json:"clientCertTrustStorePath"`
+	// ClientCertTrustStorePasscode is the PFX passcode; empty for PEM. A value
+	// ending in ".plaintext" is encrypted at the next start.
+	ClientCertTrustStorePasscode secret.Secret `json:"clientCertTrustStorePasscode"`
+	// ClientCertificateChain is the client certificate chain uploaded in the
+	// console (Email Settings > Advanced), as a PEM file path. It is used only
+	// when no local trust store is configured.
+	ClientCertificateChain string `json:"clientCertificateChain"`
+	// RequireClientCertificate is the console's Require Client Certificate.
+	RequireClientCertificate bool `json:"requireClientCertificate"`
+	// KCD holds the console's KCD Authentication settings.
+	KCD KCD `json:"kcd"`
+	// CustomGatewaySettings holds SEG's custom gateway settings (dotted keys),
+	// parsed into Gateway.
+	CustomGatewaySettings map[string]any `json:"customGatewaySettings"`
+	// Segmesh holds what SEG has no word for: listeners, certificates,
+	// upstreams, peers and telemetry.
+	Segmesh Segmesh `json:"segmesh"`
+
+	// Gateway is CustomGatewaySettings, typed, with defaults. Not read from JSON.
+	Gateway Gateway `json:"-"`
+	// Path is the file the configuration was read from. Not read from JSON.
+	Path string `json:"-"`
+	// BaseDir is the install directory relative paths are resolved against:
+	// the directory holding config.json unless segmesh.installDir says otherwise.
+	BaseDir string `json:"-"`
+}
+
+// KCD is the console's KCD Authentication section.
+type KCD struct {
+	// Enabled turns KCD on. With it off, certificate mapping is ignored and
+	// requests carry no Kerberos ticket.
+	Enabled bool `json:"enabled"`
+	// TargetSPN is the Exchange service in HTTP/{exchangeName} form. Several
+	// SPNs may be given comma-separated; the first is the default.
+	TargetSPN string `json:"targetSPN"`
+	// ServiceAccountUserName is the KCD service account (for example svc_seg),
+	// never a computer account.
+	ServiceAccountUserName string `json:"serviceAccountUserName"`
+	// ServiceAccountPassword is its password; ".plaintext" values are encrypted
+	// at the next start.
+	ServiceAccountPassword secret.Secret `json:"serviceAccountPassword"`
+	// Domains are the domain / domain controller pairs; the first domain is the
+	// primary (the service account's realm). A domain may be listed more than
+	// once with different DCs, which are then tried in order.
+	Domains []DomainPair `json:"domains"`
+}
+
+// DomainPair is one console "Add Domain" entry.
+type DomainPair struct {
+	// Domain is the Kerberos realm, upper case (DOMAIN-NAME.COM).
+	Domain string `json:"domain"`
+	// DomainController is the DC's FQDN (DC.DOMAIN-NAME.COM), optionally with
+	// ":port" (default 88).
+	DomainController string `json:"domainController"`
+}
+
+// Segmesh holds segmesh's own settings.
+type Segmesh struct {
+	// InstallDir overrides the directory relative paths are resolved against.
+	// Empty means the directory of config.json.
+	InstallDir string `json:"installDir"`
+	// Edge is the device-facing listener and the Exchange upstream.
+	Edge Edge `json:"edge"`
+	// Admin is the admin listener: health, readiness, metrics, status page.
+	Admin Admin `json:"admin"`
+	// GRPC is the listener other roles call in split mode.
+	GRPC GRPC `json:"grpc"`
+	// Peers are the addresses of roles not run in this process.
+	Peers Peers `json:"peers"`
+	// Ticket tunes the ticket role.
+	Ticket Ticket `json:"ticket"`
+	// Identity tunes the identity role.
+	Identity Identity `json:"identity"`
+	// CRL tunes the crl role.
+	CRL CRL `json:"crl"`
+	// Telemetry configures logs, traces and metrics.
+	Telemetry Telemetry `json:"telemetry"`
+	// SecretKeyFile holds the AES key that encrypts ".plaintext" secrets.
+	// Empty means "config.key" beside config.json, created 0600 when needed;
+	// the SEGMESH_CONFIG_KEY environment variable (base64) overrides both.
+	SecretKeyFile string `json:"secretKeyFile"`
+}
+
+// Edge configures the device-facing gateway.
+type Edge struct {
+	// Listen is the TLS listen address for devices.
+	Listen string `json:"listen"`
+	// ServerCertFile and ServerKeyFile are the edge's PEM certificate and key.
+	ServerCertFile string `json:"serverCertFile"`
+	// ServerKeyFile is the PEM private key for ServerCertFile.
+	ServerKeyFile string `json:"serverKeyFile"`
+	// ServerPFXFile is a PFX holding the edge's certificate and key; an
+	// alternative to the PEM pair.
+	ServerPFXFile string `json:"serverPfxFile"`
+	// ServerPFXPasscode is ServerPFXFile's passcode.
+	ServerPFXPasscode secret.Secret `json:"serverPfxPasscode"`
+	// ExchangeURLs are the Exchange upstreams (https:// or http://), tried in order.
+	ExchangeURLs []string `json:"exchangeUrls"`
+	// ExchangeCAFile is the PEM CA bundle that verifies HTTPS upstreams; empty
+	// means the system roots.
+	ExchangeCAFile string `json:"exchangeCaFile"`
+	// Paths are the URL path prefixes forwarded to Exchange; anything else is 404.
+	Paths []string `json:"paths"`
+}
+
+// Admin configures the admin listener.
+type Admin struct {
+	// Listen is the plain-HTTP admin address (/healthz, /readyz, /metrics, /status).
+	Listen string `json:"listen"`
+}
+
+// GRPC configures the inter-role listener.
+type GRPC struct {
+	// Listen is the gRPC address other processes reach this one's roles on.
+	// Empty in all-in-one mode: co-located roles use an in-process connection.
+	Listen string `json:"listen"`
+	// CertFile, KeyFile and CAFile enable mTLS between roles. Empty CAFile
+	// means plaintext (only for loopback or inside a mesh that does mTLS).
+	CertFile string `json:"certFile"`
+	// KeyFile is the PEM key for CertFile.
+	KeyFile string `json:"keyFile"`
+	// CAFile verifies peers' certificates.
+	CAFile string `json:"caFile"`
+	// AllowedPeers lists the peer identities (certificate URI or DNS SANs)
+	// allowed to call this process's roles; empty allows any verified peer.
+	AllowedPeers []string `json:"allowedPeers"`
+}
+
+// Peers are the addresses of remote roles (host:port or dns:///name:port).
+type Peers struct {
+	// Identity is the identity role's address.
+	Identity string `json:"identity"`
+	// Ticket is the ticket role's address (a headless DNS name for ring hashing).
+	Ticket string `json:"ticket"`
+	// CRL is the crl role's address.
+	CRL string `json:"crl"`
+}
+
+// Ticket tunes ticket issuance.
+type Ticket struct {
+	// CacheSize bounds the (user, SPN) ticket cache; 0 means the default.
+	CacheSize int `json:"cacheSize"`
+	// KDCTimeoutSeconds bounds one KDC exchange; 0 means the default.
+	KDCTimeoutSeconds int `json:"kdcTimeoutSeconds"`
+	// MaxConcurrentKDCExchanges bounds concurrent exchanges per realm; 0 means the default.
+	MaxConcurrentKDCExchanges int `json:"maxConcurrentKdcExchanges"`
+}
+
+// Identity tunes certificate-to-user mapping.
+type Identity struct {
+	// UPNSuffixRealms maps UPN suffixes that differ from a realm (contoso.com)
+	// to a configured realm (CORP.CONTOSO.COM).
+	UPNSuffixRealms map[string]string `json:"upnSuffixRealms"`
+	// LDAPCAFile verifies ldaps:// and StartTLS directory certificates; empty
+	// means the system roots.
+	LDAPCAFile string `json:"ldapCaFile"`
+	// CacheTTLSeconds is how long a mapping is cached; 0 means the default.
+	CacheTTLSeconds int `json:"cacheTtlSeconds"`
+}
+
+// CRL tunes revocation checking beyond SEG's keys.
+type CRL struct {
+	// StateDir keeps the last good CRLs across restarts; empty means
+	// "crl-cache" beside config.json.
+	StateDir string `json:"stateDir"`
+	// FetchIntervalSeconds overrides remote.crl.fetch.interval.in.minutes with
+	// a finer interval (tests, labs); 0 means use the minutes.
+	FetchIntervalSeconds int `json:"fetchIntervalSeconds"`
+	// FailClosedOnStale refuses certificates of an issuer whose CRL is past
+	// nextUpdate instead of keeping the last known good list.
+	FailClosedOnStale bool `json:"failClosedOnStale"`
+	// UseCertificateCDPs also fetches the HTTP CDPs named in trusted CA certificates.
+	UseCertificateCDPs bool `json:"useCertificateCdps"`
+}
+
+// Telemetry configures observability.
+type Telemetry struct {
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `json:"logLevel"`
+	// LogFormat is text or json.
+	LogFormat string `json:"logFormat"`
+	// OTLPEndpoint sends traces and metrics over OTLP/gRPC; empty means no export.
+	OTLPEndpoint string `json:"otlpEndpoint"`
+}
+
+// Gateway is the custom gateway settings, typed.
+type Gateway struct {
+	// CertMappingEnabled is cert.mapping.enabled (considered false with KCD off).
+	CertMappingEnabled bool
+	// CertMappingLDAPURL is cert.mapping.ldap.url.
+	CertMappingLDAPURL string
+	// CertMappingLDAPUser is cert.mapping.ldap.user, a DN.
+	CertMappingLDAPUser string
+	// CertMappingLDAPBaseDN is cert.mapping.ldap.basedn; empty means the URL
+	// path's DN, else the rootDSE.
+	CertMappingLDAPBaseDN string
+	// RevocationEnabled is enable.cert.revocation.validation (honoured only
+	// with KCD or Require Client Certificate on).
+	RevocationEnabled bool
+	// CRLFetchIntervalMinutes is remote.crl.fetch.interval.in.minutes.
+	CRLFetchIntervalMinutes int
+	// CRLURIs is remote.crl.distribution.http.uris, split at commas.
+	CRLURIs []string
+	// FailHardOnCRLDownload is fail.hard.on.crl.download.failure.during.server.startup.
+	FailHardOnCRLDownload bool
+}
+
+// Default returns the configuration an empty config.json means.
+func Default() Config {
+	return Config{
+		Gateway: Gateway{
+			CRLFetchIntervalMinutes: 1440,
+			FailHardOnCRLDownload:   true,
+		},
+		Segmesh: Segmesh{
+			Edge: Edge{
+				Listen: "127.0.0.1:8443",
+				Paths:  []string{"/Microsoft-Server-ActiveSync", "/EWS/", "/autodiscover/", "/Autodiscover/"},
+			},
+			Admin: Admin{Listen: "127.0.0.1:9090"},
+			Ticket: Ticket{
+				CacheSize:                 100000,
+				KDCTimeoutSeconds:         5,
+				MaxConcurrentKDCExchanges: 32,
+			},
+			Identity:  Identity{CacheTTLSeconds: 900},
+			Telemetry: Telemetry{LogLevel: "info", LogFormat: "text"},
+		},
+	}
+}

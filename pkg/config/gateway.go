@@ -1,0 +1,140 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Custom gateway setting keys, as SEG spells them.
+const (
+	KeyCertMappingEnabled      = "cert.mapping.enabled"
+	KeyCertMappingLDAPURL      = "cert.mapping.ldap.url"
+	KeyCertMappingLDAPUser     = "cert.mapping.ldap.user"
+	KeyCertMappingLDAPBaseDN   = "cert.mapping.ldap.basedn"
+	KeyRevocationEnabled       = "enable.cert.revocation.validation"
+	KeyCRLFetchIntervalMinutes = "remote.crl.fetch.interval.in.minutes"
+	KeyCRLURIs                 = "remote.crl.distribution.http.uris"
+	KeyFailHardOnCRLDownload   = "fail.hard.on.crl.download.failure.during.server.startup"
+)
+
+type gatewayKind int
+
+const (
+	kindBool gatewayKind = iota
+	kindString
+	kindPositiveInt
+)
+
+// gatewayKeys lists every custom gateway key segmesh knows and how to set it.
+var gatewayKeys = map[string]struct {
+	kind gatewayKind
+	set  func(g *Gateway, b bool, s string, n int)
+}{
+	KeyCertMappingEnabled:      {kindBool, func(g *Gateway, b bool, _ string, _ int) { g.CertMappingEnabled = b }},
+	KeyCertMappingLDAPURL:      {kindString, func(g *Gateway, _ bool, s string, _ int) { g.CertMappingLDAPURL = s }},
+	KeyCertMappingLDAPUser:     {kindString, func(g *Gateway, _ bool, s string, _ int) { g.CertMappingLDAPUser = s }},
+	KeyCertMappingLDAPBaseDN:   {kindString, func(g *Gateway, _ bool, s string, _ int) { g.CertMappingLDAPBaseDN = s }},
+	KeyRevocationEnabled:       {kindBool, func(g *Gateway, b bool, _ string, _ int) { g.RevocationEnabled = b }},
+	KeyCRLFetchIntervalMinutes: {kindPositiveInt, func(g *Gateway, _ bool, _ string, n int) { g.CRLFetchIntervalMinutes = n }},
+	KeyCRLURIs:                 {kindString, func(g *Gateway, _ bool, s string, _ int) { g.CRLURIs = SplitList(s) }},
+	KeyFailHardOnCRLDownload:   {kindBool, func(g *Gateway, b bool, _ string, _ int) { g.FailHardOnCRLDownload = b }},
+}
+
+// GatewayKeys returns the known custom gateway keys, sorted.
+func GatewayKeys() []string {
+	keys := make([]string, 0, len(gatewayKeys))
+	for k := range gatewayKeys {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// SplitList splits a comma-separated SEG list, trimming spaces and dropping
+// empty items.
+func SplitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parseGateway fills g from the raw settings (values may be JSON strings,
+// booleans or numbers, as the console writes either), reporting every
+// unknown key and bad value.
+func parseGateway(raw map[string]any, g *Gateway, r *Report) {
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := raw[k]
+		spec, ok := gatewayKeys[k]
+		if !ok {
+			fix := "remove it, or use one of: " + strings.Join(GatewayKeys(), ", ")
+			if s := nearest(k, GatewayKeys()); s != "" {
+				fix = fmt.Sprintf("did you mean %q?", s)
+			}
+			r.add(SeverityError, k, "", "unknown custom gateway setting", fix)
+			continue
+		}
+		text := fmt.Sprint(v)
+		switch spec.kind {
+		case kindBool:
+			var b bool
+			switch x := v.(type) {
+			case bool:
+				b = x
+			case string:
+				pb, err := strconv.ParseBool(strings.TrimSpace(x))
+				if err != nil {
+					r.add(SeverityError, k, x, "not a boolean", `write true or false`)
+					continue
+				}
+				b = pb
+			default:
+				r.add(SeverityError, k, text, "not a boolean", `write true or false`)
+				continue
+			}
+			spec.set(g, b, "", 0)
+		case kindString:
+			s, ok := v.(string)
+			if !ok {
+				r.add(SeverityError, k, text, "not a string", "quote the value")
+				continue
+			}
+			spec.set(g, false, strings.TrimSpace(s), 0)
+		case kindPositiveInt:
+			var n int
+			switch x := v.(type) {
+			case float64:
+				if x != float64(int(x)) {
+					r.add(SeverityError, k, text, "not a whole number of minutes", "write a whole number such as 1440")
+					continue
+				}
+				n = int(x)
+			case string:
+				pn, err := strconv.Atoi(strings.TrimSpace(x))
+				if err != nil {
+					r.add(SeverityError, k, x, "not a whole number of minutes", "write a whole number such as 1440")
+					continue
+				}
+				n = pn
+			default:
+				r.add(SeverityError, k, text, "not a whole number of minutes", "write a whole number such as 1440")
+				continue
+			}
+			if n <= 0 {
+				r.add(SeverityError, k, text, "the interval must be at least 1 minute", "write a positive number of minutes (SEG's default is 1440, one day)")
+				continue
+			}
+			spec.set(g, false, "", n)
+		}
+	}
+}

@@ -1,0 +1,170 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+)
+
+// Load reads and validates config.json. It never writes: `.plaintext`
+// secrets are decrypted here only if already encrypted, and left as typed
+// otherwise (see EncryptPlaintextSecrets). The Report holds every finding;
+// when any is an error, the returned error is an *Error listing them all and
+// the Config is nil.
+func Load(path string) (*Config, *Report, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: read %s: %w", path, err)
+	}
+	return Parse(path, data)
+}
+
+// Parse is Load on bytes already read; path names the file in messages and
+// anchors relative paths.
+func Parse(path string, data []byte) (*Config, *Report, error) {
+	r := &Report{}
+	var generic any
+	if err := json.Unmarshal(data, &generic); err != nil {
+		line, col := position(data, err)
+		r.add(SeverityError, "(file)", "", fmt.Sprintf("malformed JSON at line %d, column %d: %v", line, col, syntaxMessage(err)),
+			"correct the JSON at that position (a missing comma or quote is the usual cause)")
+		return nil, r, &Error{Path: path, Problems: r.Errors()}
+	}
+	obj, ok := generic.(map[string]any)
+	if !ok {
+		r.add(SeverityError, "(file)", "", "the file is not a JSON object", `start the file with "{"`)
+		return nil, r, &Error{Path: path, Problems: r.Errors()}
+	}
+	checkKeys(obj, reflect.TypeFor[Config](), "", r)
+
+	cfg := Default()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&cfg); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			line, col := position(data, err)
+			r.add(SeverityError, te.Field, te.Value, fmt.Sprintf("wrong type at line %d, column %d: want %s", line, col, te.Type),
+				"write a value of that type")
+		} else {
+			r.add(SeverityError, "(file)", "", err.Error(), "correct the value")
+		}
+		return nil, r, &Error{Path: path, Problems: r.Errors()}
+	}
+	parseGateway(cfg.CustomGatewaySettings, &cfg.Gateway, r)
+
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	cfg.Path = abs
+	cfg.BaseDir = filepath.Dir(abs)
+	if cfg.Segmesh.InstallDir != "" {
+		cfg.BaseDir = cfg.Resolve(cfg.Segmesh.InstallDir)
+	}
+	cfg.openSecrets(r)
+	validate(&cfg, r)
+	if errs := r.Errors(); len(errs) > 0 {
+		return nil, r, &Error{Path: path, Problems: errs}
+	}
+	return &cfg, r, nil
+}
+
+// Resolve returns p made absolute against the install directory.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.BaseDir, p)
+}
+
+// checkKeys reports every key of obj that t has no field for, suggesting the
+// nearest known one, and recurses into nested objects and arrays of objects.
+func checkKeys(obj map[string]any, t reflect.Type, prefix string, r *Report) {
+	fields := map[string]reflect.Type{}
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		fields[tag] = f.Type
+		names = append(names, tag)
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		key := prefix + k
+		ft, ok := fields[k]
+		if !ok {
+			fix := "remove it; known keys here: " + strings.Join(names, ", ")
+			if s := nearest(k, names); s != "" {
+				fix = fmt.Sprintf("did you mean %q?", prefix+s)
+			}
+			r.add(SeverityError, key, "", "unknown key", fix)
+			continue
+		}
+		switch v := obj[k].(type) {
+		case map[string]any:
+			if ft.Kind() == reflect.Struct {
+				checkKeys(v, ft, key+".", r)
+			}
+		case []any:
+			if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
+				for i, e := range v {
+					if m, ok := e.(map[string]any); ok {
+						checkKeys(m, ft.Elem(), fmt.Sprintf("%s[%d].", key, i), r)
+					}
+				}
+			}
+		}
+	}
+}
+
+// position converts a JSON error's byte offset into a 1-based line and column.
+func position(data []byte, err error) (line, col int) {
+	var off int64
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		off = se.Offset
+	case errors.As(err, &te):
+		off = te.Offset
+	default:
+		off = int64(len(data))
+	}
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	line, col = 1, 1
+	for _, b := range data[:off] {
+		if b == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
+func syntaxMessage(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return se.Error()
+	}
+	if errors.Is(err, errors.ErrUnsupported) {
+		return "unsupported"
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}

@@ -1,0 +1,374 @@
+package config
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/segmesh/segmesh/pkg/secret"
+)
+
+const (
+	// PlaintextSuffix marks a secret typed in clear, as in SEG: the value
+	// without the suffix is the secret, encrypted at the next start.
+	PlaintextSuffix = ".plaintext"
+	// encPrefix marks a secret encrypted by segmesh (AES-256-GCM, base64 of nonce||ciphertext).
+	encPrefix = "enc:v1:"
+	// KeyEnv holds the secrets key, base64 of 32 bytes (Kubernetes: from a Secret).
+	KeyEnv = "SEGMESH_CONFIG_KEY"
+	// KeyFileEnv names a file holding the secrets key (a mounted Secret).
+	KeyFileEnv = "SEGMESH_CONFIG_KEY_FILE"
+	// defaultKeyFile is created beside config.json when no key is configured.
+	defaultKeyFile = "config.key"
+)
+
+// secretPaths are the JSON paths of every secret in config.json.
+var secretPaths = []string{
+	"clientCertTrustStorePasscode",
+	"kcd.serviceAccountPassword",
+	"segmesh.edge.serverPfxPasscode",
+}
+
+// secretFields returns the secret settings by JSON path.
+func (c *Config) secretFields() map[string]*secret.Secret {
+	return map[string]*secret.Secret{
+		"clientCertTrustStorePasscode":   &c.ClientCertTrustStorePasscode,
+		"kcd.serviceAccountPassword":     &c.KCD.ServiceAccountPassword,
+		"segmesh.edge.serverPfxPasscode": &c.Segmesh.Edge.ServerPFXPasscode,
+	}
+}
+
+// keyFile returns where the secrets key lives for this configuration.
+func (c *Config) keyFile() string {
+	if p := os.Getenv(KeyFileEnv); p != "" {
+		return p
+	}
+	if c.Segmesh.SecretKeyFile != "" {
+		return c.Resolve(c.Segmesh.SecretKeyFile)
+	}
+	return filepath.Join(filepath.Dir(c.Path), defaultKeyFile)
+}
+
+// loadKey returns the secrets key. With create, a missing key file is made
+// (mode 0600, never overwritten).
+func (c *Config) loadKey(create bool) ([]byte, error) {
+	if v := os.Getenv(KeyEnv); v != "" {
+		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+		if err != nil || len(k) != 32 {
+			return nil, fmt.Errorf("%s is not base64 of 32 bytes", KeyEnv)
+		}
+		return k, nil
+	}
+	path := c.keyFile()
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && create {
+		k := make([]byte, 32)
+		if _, err := rand.Read(k); err != nil {
+			return nil, fmt.Errorf("make secrets key: %w", err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("create secrets key %s: %w", path, err)
+		}
+		_, werr := f.WriteString(base64.StdEncoding.EncodeToString(k) + "\n")
+		serr := f.Sync()
+		if cerr := f.Close(); werr == nil && serr == nil {
+			werr = cerr
+		}
+		if werr != nil || serr != nil {
+			return nil, fmt.Errorf("write secrets key %s: %w", path, errors.Join(werr, serr))
+		}
+		return k, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read secrets key %s: %w", path, err)
+	}
+	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil || len(k) != 32 {
+		return nil, fmt.Errorf("secrets key %s is not base64 of 32 bytes", path)
+	}
+	return k, nil
+}
+
+// openSecrets strips the ".plaintext" suffix and decrypts "enc:v1:" values in
+// memory, recording a finding for each.
+func (c *Config) openSecrets(r *Report) {
+	var key []byte
+	var keyErr error
+	for _, path := range secretPaths {
+		s := c.secretFields()[path]
+		v := s.Reveal()
+		switch {
+		case strings.HasSuffix(v, PlaintextSuffix):
+			*s = secret.New(strings.TrimSuffix(v, PlaintextSuffix))
+			r.add(SeverityWarning, path, "", "is in plain text; segmesh run encrypts it and rewrites config.json at the next start", "")
+		case strings.HasPrefix(v, encPrefix):
+			if key == nil && keyErr == nil {
+				key, keyErr = c.loadKey(false)
+			}
+			if keyErr != nil {
+				r.add(SeverityError, path, "", "is encrypted but the key cannot be read: "+keyErr.Error(),
+					fmt.Sprintf("restore the key file or %s, or type the secret again with the suffix %q", KeyEnv, PlaintextSuffix))
+				continue
+			}
+			plain, err := decrypt(key, strings.TrimPrefix(v, encPrefix))
+			if err != nil {
+				r.add(SeverityError, path, "", "cannot be decrypted with the configured key (was config.json copied without its key?)",
+					fmt.Sprintf("type the secret again with the suffix %q", PlaintextSuffix))
+				continue
+			}
+			*s = secret.New(plain)
+		}
+	}
+}
+
+func encrypt(key []byte, plain string) (string, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return "", err
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return "", err
+	}
+	nonce := make([]byte, gcm.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", err
+	}
+	return encPrefix + base64.StdEncoding.EncodeToString(gcm.Seal(nonce, nonce, []byte(plain), nil)), nil
+}
+
+func decrypt(key []byte, b64 string) (string, error) {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return "", err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return "", err
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return "", err
+	}
+	if len(raw) < gcm.NonceSize() {
+		return "", errors.New("ciphertext too short")
+	}
+	out, err := gcm.Open(nil, raw[:gcm.NonceSize()], raw[gcm.NonceSize():], nil)
+	if err != nil {
+		return "", err
+	}
+	return string(out), nil
+}
+
+// RewriteHook is called by EncryptPlaintextSecrets after the new content is
+// written to the temporary file and before it replaces config.json; tests use
+// it to interrupt the rewrite. Nil means no hook.
+type RewriteHook func(tempPath string) error
+
+// EncryptPlaintextSecrets encrypts every secret in the file at path whose
+// value ends in ".plaintext" and replaces the file atomically (temporary
+// file in the same directory, fsync, rename, fsync of the directory). Every
+// other byte of the file stays as it was: keys, values, order, spacing. It
+// returns the JSON paths it encrypted; none means nothing was written.
+func EncryptPlaintextSecrets(path string, hook RewriteHook) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: read %s: %w", path, err)
+	}
+	spans, err := findSecretSpans(data)
+	if err != nil {
+		return nil, fmt.Errorf("config: scan %s: %w", path, err)
+	}
+	var todo []span
+	for _, sp := range spans {
+		if strings.HasSuffix(sp.value, PlaintextSuffix) {
+			todo = append(todo, sp)
+		}
+	}
+	if len(todo) == 0 {
+		return nil, nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c := &Config{Path: abs, BaseDir: filepath.Dir(abs)}
+	var seg struct {
+		Segmesh struct {
+			SecretKeyFile string `json:"secretKeyFile"`
+		} `json:"segmesh"`
+	}
+	if err := json.Unmarshal(data, &seg); err == nil {
+		c.Segmesh.SecretKeyFile = seg.Segmesh.SecretKeyFile
+	}
+	key, err := c.loadKey(true)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var out bytes.Buffer
+	last := 0
+	var done []string
+	for _, sp := range todo {
+		enc, err := encrypt(key, strings.TrimSuffix(sp.value, PlaintextSuffix))
+		if err != nil {
+			return nil, fmt.Errorf("config: encrypt %s: %w", sp.path, err)
+		}
+		q, _ := json.Marshal(enc)
+		out.Write(data[last:sp.start])
+		out.Write(q)
+		last = sp.end
+		done = append(done, sp.path)
+	}
+	out.Write(data[last:])
+	if err := writeAtomic(abs, out.Bytes(), hook); err != nil {
+		return nil, fmt.Errorf("config: rewrite %s: %w", path, err)
+	}
+	return done, nil
+}
+
+// writeAtomic replaces path with data so that a crash at any point leaves
+// either the old or the new file whole.
+func writeAtomic(path string, data []byte, hook RewriteHook) (err error) {
+	dir := filepath.Dir(path)
+	mode := os.FileMode(0o600)
+	if st, err := os.Stat(path); err == nil {
+		mode = st.Mode().Perm()
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err = f.Chmod(mode); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if hook != nil {
+		if err = hook(tmp); err != nil {
+			return err
+		}
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = d.Close() }()
+	return d.Sync()
+}
+
+// span is where one secret's JSON string value sits in the file.
+type span struct {
+	path       string
+	start, end int // byte offsets of the quoted string, quotes included
+	value      string
+}
+
+// findSecretSpans walks the JSON tokens, tracking the key path, and returns
+// the byte span of every secret path's string value.
+func findSecretSpans(data []byte) ([]span, error) {
+	want := map[string]bool{}
+	for _, p := range secretPaths {
+		want[p] = true
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var stack []jsonFrame
+	pathOf := func() string {
+		parts := make([]string, 0, len(stack))
+		for _, f := range stack {
+			if !f.object {
+				return "" // inside an array: no secret lives there
+			}
+			parts = append(parts, f.key)
+		}
+		return strings.Join(parts, ".")
+	}
+	var out []span
+	for {
+		before := dec.InputOffset()
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		isValue := true
+		if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].expectKey {
+			if d, ok := tok.(json.Delim); ok && d == '}' {
+				stack = stack[:n-1]
+				markValueDone(stack)
+				continue
+			}
+			stack[n-1].key = tok.(string)
+			stack[n-1].expectKey = false
+			continue
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, jsonFrame{object: true, expectKey: true})
+				isValue = false
+			case '[':
+				stack = append(stack, jsonFrame{})
+				isValue = false
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+			}
+		case string:
+			if p := pathOf(); want[p] {
+				start := int(before)
+				for start < len(data) && data[start] != '"' {
+					start++
+				}
+				out = append(out, span{path: p, start: start, end: int(dec.InputOffset()), value: t})
+			}
+		}
+		if isValue {
+			markValueDone(stack)
+		}
+	}
+}
+
+// jsonFrame is one open object or array while walking tokens.
+type jsonFrame struct {
+	object    bool
+	expectKey bool
+	key       string
+}
+
+// markValueDone flips the enclosing object back to expecting a key.
+func markValueDone(stack []jsonFrame) {
+	if n := len(stack); n > 0 && stack[n-1].object {
+		stack[n-1].expectKey = true
+	}
+}
