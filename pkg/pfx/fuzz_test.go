@@ -1,0 +1,70 @@
+package pfx
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+)
+
+// FuzzDecode feeds Decode arbitrary files and passwords, seeded with the committed corpus.
+// Decode must never panic, must either fail or return only parsed certificates, and every
+// error must carry the pfx: prefix.
+func FuzzDecode(f *testing.F) {
+	for _, c := range readCorpus(f) {
+		data, err := os.ReadFile(c.path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data, c.password)
+	}
+	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x03}, "")
+	f.Fuzz(func(t *testing.T, data []byte, password string) {
+		certs, err := Decode(data, password)
+		if err != nil {
+			if certs != nil {
+				t.Fatalf("Decode returned %d certificates with error %v", len(certs), err)
+			}
+			if !strings.HasPrefix(err.Error(), "pfx: ") {
+				t.Fatalf("error %q lacks the pfx: prefix", err)
+			}
+			return
+		}
+		for i, c := range certs {
+			if c == nil || len(c.Raw) == 0 {
+				t.Fatalf("certificate %d is empty", i)
+			}
+		}
+	})
+}
+
+// FuzzAuthenticatedSafe fuzzes what lies behind the MAC (content infos, encryption
+// parameters, bags), which FuzzDecode rarely reaches because a mutated file fails its MAC.
+func FuzzAuthenticatedSafe(f *testing.F) {
+	for _, c := range readCorpus(f) {
+		data, err := os.ReadFile(c.path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		pfx := cryptobyte.String(data)
+		var seq cryptobyte.String
+		var version int
+		if !pfx.ReadASN1(&seq, cbasn1.SEQUENCE) || !seq.ReadASN1Integer(&version) {
+			f.Fatalf("%s: not a PFX", c.path)
+		}
+		authSafe, err := readAuthSafe(&seq)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(authSafe, c.password, true)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, password string, macChecked bool) {
+		d := decoder{pw: passwords(password), macChecked: macChecked}
+		err := d.authenticatedSafe(data)
+		if err != nil && !strings.HasPrefix(err.Error(), "pfx: ") {
+			t.Fatalf("error %q lacks the pfx: prefix", err)
+		}
+	})
+}
