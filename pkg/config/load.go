@@ -138,6 +138,9 @@ func position(data []byte, err error) (line, col int) {
 	switch {
 	case errors.As(err, &se):
 		off = se.Offset
+		if off > 0 && off < int64(len(data)) {
+			off-- // Offset is just past the offending character; point at it
+		}
 	case errors.As(err, &te):
 		off = te.Offset
 	default:
