@@ -1,0 +1,236 @@
+package s4u
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jcmturner/gofork/encoding/asn1"
+	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/iana"
+	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
+	"github.com/jcmturner/gokrb5/v8/iana/flags"
+	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
+	"github.com/jcmturner/gokrb5/v8/iana/nametype"
+	"github.com/jcmturner/gokrb5/v8/iana/patype"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/segmesh/segmesh/pkg/kdc"
+)
+
+// longTermKey is the service account key derived from its password for one
+// etype and salt; derivation (PBKDF2, 4096 rounds) is kept, not redone at
+// each TGT refresh.
+type longTermKey struct {
+	key  types.EncryptionKey
+	salt string
+	s2k  string
+}
+
+// asExchange gets a TGT for the service account with encrypted-timestamp
+// pre-authentication. FAST is not used (AD does not require it).
+func (c *Client) asExchange(ctx context.Context) (*Ticket, error) {
+	lt := c.cachedKey()
+	for attempt := 0; attempt < 2; attempt++ {
+		nonce, wire, err := c.buildASReq(lt)
+		if err != nil {
+			return nil, err
+		}
+		rep, err := c.exchange(ctx, StageASReq, c.realm, wire)
+		if err != nil {
+			var ke *kdc.KRBError
+			if attempt == 0 && errors.As(err, &ke) && (ke.Code() == errorcode.KDC_ERR_PREAUTH_REQUIRED ||
+				ke.Code() == errorcode.KDC_ERR_ETYPE_NOSUPP && lt != nil) {
+				// The KDC told us the etype and salt to use (or our cached
+				// key's etype is no longer offered): derive the key and retry
+				// once. PREAUTH_FAILED is not retried: each failure counts
+				// towards the account's lockout.
+				info := etypeInfoFromError(ke.Msg.EData)
+				lt, err = c.deriveKey(info, c.realm)
+				if err != nil {
+					return nil, err
+				}
+				continue
+			}
+			return nil, newKDCError(StageASReq, c.realm, err)
+		}
+		r, err := decodeReply(rep, true)
+		if err != nil {
+			return nil, fmt.Errorf("s4u: %s: %w", StageASReq, err)
+		}
+		key, err := c.replyKey(lt, r)
+		if err != nil {
+			return nil, err
+		}
+		tgt, err := r.open(key.key, keyusage.AS_REP_ENCPART, nonce)
+		if err != nil {
+			return nil, fmt.Errorf("s4u: %s: %w (is the service account password right?)", StageASReq, err)
+		}
+		c.storeKey(key)
+		if !tgt.Forwardable() {
+			c.log.Warn("service account TGT is not forwardable; S4U will fail with KDC_ERR_BADOPTION",
+				"realm", c.realm, "account", c.cfg.Service)
+		}
+		return tgt, nil
+	}
+	return nil, fmt.Errorf("s4u: %s: KDC kept asking for pre-authentication", StageASReq)
+}
+
+// buildASReq encodes an AS-REQ for krbtgt/REALM, forwardable and renewable
+// (gokrb5 defaults to neither; S4U needs a forwardable TGT), with the PAC
+// requested and, when a key is known, PA-ENC-TIMESTAMP.
+func (c *Client) buildASReq(lt *longTermKey) (int, []byte, error) {
+	nonce, err := randomNonce()
+	if err != nil {
+		return 0, nil, err
+	}
+	now := c.now().UTC()
+	pac, err := newPAPACRequest()
+	if err != nil {
+		return 0, nil, err
+	}
+	req := messages.ASReq{KDCReqFields: messages.KDCReqFields{
+		PVNO:    iana.PVNO,
+		MsgType: msgtype.KRB_AS_REQ,
+		PAData:  types.PADataSequence{pac},
+		ReqBody: messages.KDCReqBody{
+			KDCOptions: types.NewKrbFlags(),
+			CName:      types.PrincipalName{NameType: nametype.KRB_NT_PRINCIPAL, NameString: []string{c.cfg.Service}},
+			Realm:      c.realm,
+			SName:      types.PrincipalName{NameType: nametype.KRB_NT_SRV_INST, NameString: []string{"krbtgt", c.realm}},
+			Till:       now.Add(c.cfg.TicketLifetime).Truncate(time.Second),
+			Nonce:      nonce,
+			EType:      c.cfg.Etypes,
+		},
+	}}
+	types.SetFlags(&req.ReqBody.KDCOptions, []int{flags.Forwardable, flags.Renewable, flags.Canonicalize})
+	req.ReqBody.RTime = now.Add(c.cfg.RenewLifetime).Truncate(time.Second)
+	if lt != nil {
+		ts, err := encryptedTimestamp(lt.key, now)
+		if err != nil {
+			return 0, nil, err
+		}
+		req.PAData = append(types.PADataSequence{ts}, req.PAData...)
+	}
+	b, err := req.Marshal()
+	if err != nil {
+		return 0, nil, fmt.Errorf("s4u: marshal AS-REQ: %w", err)
+	}
+	return nonce, b, nil
+}
+
+func encryptedTimestamp(key types.EncryptionKey, now time.Time) (types.PAData, error) {
+	ts, err := asn1.Marshal(types.PAEncTSEnc{PATimestamp: now.Truncate(time.Second), PAUSec: now.Nanosecond() / 1000})
+	if err != nil {
+		return types.PAData{}, fmt.Errorf("s4u: marshal PA-ENC-TS-ENC: %w", err)
+	}
+	ed, err := crypto.GetEncryptedData(ts, key, keyusage.AS_REQ_PA_ENC_TIMESTAMP, 0)
+	if err != nil {
+		return types.PAData{}, fmt.Errorf("s4u: encrypt timestamp: %w", err)
+	}
+	b, err := ed.Marshal()
+	if err != nil {
+		return types.PAData{}, fmt.Errorf("s4u: marshal PA-ENC-TIMESTAMP: %w", err)
+	}
+	return types.PAData{PADataType: patype.PA_ENC_TIMESTAMP, PADataValue: b}, nil
+}
+
+// etypeInfoFromError returns the ETYPE-INFO2 entries of a PREAUTH_REQUIRED
+// error's e-data (METHOD-DATA); nil when there are none.
+func etypeInfoFromError(edata []byte) types.ETypeInfo2 {
+	var md types.PADataSequence
+	if len(edata) == 0 || md.Unmarshal(edata) != nil {
+		return nil
+	}
+	return etypeInfo(md)
+}
+
+func etypeInfo(pas types.PADataSequence) types.ETypeInfo2 {
+	for _, pa := range pas {
+		if pa.PADataType != patype.PA_ETYPE_INFO2 {
+			continue
+		}
+		var info types.ETypeInfo2
+		if err := info.Unmarshal(pa.PADataValue); err == nil {
+			return info
+		}
+	}
+	return nil
+}
+
+// deriveKey derives the service account key for the first etype in our
+// preference list that the KDC offered (the first we prefer when it offered
+// none), with the KDC's salt or the default salt REALM+name.
+func (c *Client) deriveKey(info types.ETypeInfo2, realm string) (*longTermKey, error) {
+	entry := types.ETypeInfo2Entry{EType: c.cfg.Etypes[0]}
+	found := len(info) == 0
+	for _, want := range c.cfg.Etypes {
+		i := slices.IndexFunc(info, func(e types.ETypeInfo2Entry) bool { return e.EType == want })
+		if i >= 0 {
+			entry, found = info[i], true
+			break
+		}
+	}
+	if !found {
+		return nil, &KDCError{
+			Code: errorcode.KDC_ERR_ETYPE_NOSUPP, Name: errorcode.Lookup(errorcode.KDC_ERR_ETYPE_NOSUPP),
+			Hint: Hint(StageASReq, errorcode.KDC_ERR_ETYPE_NOSUPP), Stage: StageASReq, Realm: realm,
+		}
+	}
+	return c.keyFor(entry, realm)
+}
+
+func (c *Client) keyFor(entry types.ETypeInfo2Entry, realm string) (*longTermKey, error) {
+	et, err := crypto.GetEtype(entry.EType)
+	if err != nil {
+		return nil, fmt.Errorf("s4u: %s: etype %d: %w", StageASReq, entry.EType, err)
+	}
+	salt := entry.Salt
+	if salt == "" {
+		salt = realm + c.cfg.Service
+	}
+	s2k := et.GetDefaultStringToKeyParams()
+	if len(entry.S2KParams) == 4 {
+		s2k = hex.EncodeToString(entry.S2KParams)
+	}
+	if cur := c.cachedKey(); cur != nil && cur.key.KeyType == entry.EType && cur.salt == salt && cur.s2k == s2k {
+		return cur, nil
+	}
+	k, err := et.StringToKey(c.cfg.Password, salt, s2k)
+	if err != nil {
+		return nil, fmt.Errorf("s4u: %s: derive the service account key: %w", StageASReq, err)
+	}
+	return &longTermKey{key: types.EncryptionKey{KeyType: entry.EType, KeyValue: k}, salt: salt, s2k: s2k}, nil
+}
+
+// replyKey returns the key that opens the AS-REP: the pre-authentication key
+// when the etypes agree, else one derived from the reply's ETYPE-INFO2.
+func (c *Client) replyKey(lt *longTermKey, r *kdcReply) (*longTermKey, error) {
+	if lt != nil && lt.key.KeyType == r.EncPart.EType {
+		return lt, nil
+	}
+	entry := types.ETypeInfo2Entry{EType: r.EncPart.EType}
+	for _, e := range etypeInfo(r.PAData) {
+		if e.EType == r.EncPart.EType {
+			entry = e
+		}
+	}
+	return c.keyFor(entry, c.realm)
+}
+
+func (c *Client) cachedKey() *longTermKey {
+	c.keyMu.Lock()
+	defer c.keyMu.Unlock()
+	return c.key
+}
+
+func (c *Client) storeKey(k *longTermKey) {
+	c.keyMu.Lock()
+	defer c.keyMu.Unlock()
+	c.key = k
+}

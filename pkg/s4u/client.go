@@ -1,0 +1,444 @@
+package s4u
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
+	"github.com/jcmturner/gokrb5/v8/iana/flags"
+	"github.com/jcmturner/gokrb5/v8/iana/nametype"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/segmesh/segmesh/pkg/kdc"
+)
+
+// Defaults used when the matching Config field is zero.
+const (
+	DefaultTicketLifetime = 10 * time.Hour
+	DefaultRenewLifetime  = 7 * 24 * time.Hour
+	DefaultRefreshBefore  = 5 * time.Minute
+	DefaultRefreshTimeout = 30 * time.Second
+	// refreshFraction of a TGT's lifetime after which it is refreshed.
+	refreshFraction = 0.8
+	// minValidity is how long a TGT must still be valid to be used while
+	// its refresh runs in the background.
+	minValidity = time.Minute
+	// failureBackoff spaces background refresh attempts after a failure.
+	failureBackoff = 10 * time.Second
+	// maxReferralHops bounds the chain of cross-realm TGTs.
+	maxReferralHops = 4
+)
+
+// Config configures a Client.
+type Config struct {
+	// Realm is the service account's realm (the primary domain), e.g.
+	// LAB.TEST. It is sent in upper case.
+	Realm string
+	// Service is the KCD service account's name (sAMAccountName), e.g.
+	// svc_seg.
+	Service string
+	// Password is the service account's password. It is used only to derive
+	// the key for the AS exchange and never appears in errors or logs.
+	Password string
+	// ServiceSPN, when set, names the service account in S4U2Self by one of
+	// its SPNs (e.g. HTTP/seg.lab.test) instead of by Service.
+	ServiceSPN string
+	// Domains lists other realms that trust the primary realm. A user whose
+	// UPN suffix is one of them is served through referral TGTs. The
+	// Exchanger must know their KDCs.
+	Domains []string
+	// Exchanger sends requests to KDCs; required.
+	Exchanger kdc.Exchanger
+	// TicketLifetime is the lifetime requested for the TGT and tickets.
+	// Zero means DefaultTicketLifetime; the KDC's policy caps it.
+	TicketLifetime time.Duration
+	// RenewLifetime is the renewable lifetime requested. Zero means
+	// DefaultRenewLifetime.
+	RenewLifetime time.Duration
+	// RefreshBefore: a TGT is refreshed at 80% of its lifetime or when less
+	// than RefreshBefore is left, whichever comes first. Zero means
+	// DefaultRefreshBefore.
+	RefreshBefore time.Duration
+	// RefreshTimeout bounds a TGT refresh, which does not end when the
+	// caller that started it goes away. Zero means DefaultRefreshTimeout.
+	RefreshTimeout time.Duration
+	// Etypes are the encryption types offered, most preferred first. Nil
+	// means AES256, AES128, RC4 (18, 17, 23).
+	Etypes []int32
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives events (never secrets). Nil discards.
+	Logger *slog.Logger
+	// Hooks observe KDC exchanges. Nil fields are skipped.
+	Hooks Hooks
+}
+
+// Hooks observe a Client's KDC exchanges, for metrics and tests.
+type Hooks struct {
+	// OnExchange is called after every KDC exchange with its stage, the
+	// realm asked and the error (nil on success; a *KDCError for a
+	// KRB-ERROR).
+	OnExchange func(stage Stage, realm string, err error)
+}
+
+// Client obtains tickets for users through S4U2Self and S4U2Proxy. It is
+// safe for concurrent use. It does not cache service tickets (the ticket
+// role does); it keeps one TGT per realm.
+type Client struct {
+	cfg    Config
+	realm  string
+	realms map[string]bool
+	now    func() time.Time
+	log    *slog.Logger
+
+	keyMu sync.Mutex
+	key   *longTermKey
+
+	tgtMu sync.Mutex
+	tgts  map[string]*tgtSlot
+}
+
+// New validates cfg and returns a Client. It does no I/O: the first ticket
+// request gets the TGT.
+func New(cfg Config) (*Client, error) {
+	var problems []string
+	if cfg.Realm == "" {
+		problems = append(problems, "realm is empty")
+	}
+	if cfg.Service == "" {
+		problems = append(problems, "service account name is empty")
+	}
+	if strings.ContainsAny(cfg.Service, "@/\\") {
+		problems = append(problems, fmt.Sprintf("service account name %q must be a bare sAMAccountName (no @, / or \\)", cfg.Service))
+	}
+	if cfg.Password == "" {
+		problems = append(problems, "service account password is empty")
+	}
+	if cfg.Exchanger == nil {
+		problems = append(problems, "no KDC exchanger")
+	}
+	if cfg.Etypes == nil {
+		cfg.Etypes = []int32{etypeID.AES256_CTS_HMAC_SHA1_96, etypeID.AES128_CTS_HMAC_SHA1_96, etypeID.RC4_HMAC}
+	}
+	for _, e := range cfg.Etypes {
+		if _, err := crypto.GetEtype(e); err != nil {
+			problems = append(problems, fmt.Sprintf("etype %d is not supported", e))
+		}
+	}
+	if len(cfg.Etypes) == 0 {
+		problems = append(problems, "no etype")
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("s4u: invalid config: %s", strings.Join(problems, "; "))
+	}
+	if cfg.TicketLifetime <= 0 {
+		cfg.TicketLifetime = DefaultTicketLifetime
+	}
+	if cfg.RenewLifetime <= 0 {
+		cfg.RenewLifetime = DefaultRenewLifetime
+	}
+	if cfg.RefreshBefore <= 0 {
+		cfg.RefreshBefore = DefaultRefreshBefore
+	}
+	if cfg.RefreshTimeout <= 0 {
+		cfg.RefreshTimeout = DefaultRefreshTimeout
+	}
+	c := &Client{
+		cfg:    cfg,
+		realm:  strings.ToUpper(cfg.Realm),
+		realms: map[string]bool{strings.ToUpper(cfg.Realm): true},
+		now:    cfg.Now,
+		log:    cfg.Logger,
+		tgts:   make(map[string]*tgtSlot),
+	}
+	for _, d := range cfg.Domains {
+		c.realms[strings.ToUpper(d)] = true
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+// Realm returns the primary realm in upper case.
+func (c *Client) Realm() string { return c.realm }
+
+// ServiceTicket returns a ticket to spn for user: S4U2Self, then
+// S4U2Proxy. user is a UPN (sent as an enterprise name) or a bare account
+// name of the primary realm; spn is service/host, optionally @REALM.
+func (c *Client) ServiceTicket(ctx context.Context, user, spn string) (*Ticket, error) {
+	self, err := c.S4U2Self(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	return c.S4U2Proxy(ctx, self, spn)
+}
+
+// ParseUser returns the principal name and realm S4U2Self names user by. A
+// UPN (name@suffix) becomes a single-string NT-ENTERPRISE name, in the realm
+// of its suffix when that is a configured realm and in the primary realm
+// otherwise (the KDC resolves alternative UPN suffixes); a bare name is an
+// NT-PRINCIPAL of the primary realm.
+func (c *Client) ParseUser(user string) (types.PrincipalName, string, error) {
+	if user == "" || strings.ContainsAny(user, "/\\") || strings.TrimSpace(user) != user {
+		return types.PrincipalName{}, "", fmt.Errorf("s4u: user %q is not a UPN or account name", user)
+	}
+	i := strings.LastIndexByte(user, '@')
+	if i < 0 {
+		return types.PrincipalName{NameType: nametype.KRB_NT_PRINCIPAL, NameString: []string{user}}, c.realm, nil
+	}
+	if i == 0 || i == len(user)-1 {
+		return types.PrincipalName{}, "", fmt.Errorf("s4u: user %q is not a UPN", user)
+	}
+	realm := strings.ToUpper(user[i+1:])
+	if !c.realms[realm] {
+		realm = c.realm
+	}
+	return types.PrincipalName{NameType: NameTypeEnterprise, NameString: []string{user}}, realm, nil
+}
+
+// S4U2Self returns a ticket to the service account itself for user
+// (protocol transition, MS-SFU 3.1.5.1). For a user of another configured
+// realm it first asks that realm's KDC, which answers with a referral TGT
+// back to the primary realm (MS-SFU 3.1.5.1.1.2, 3.2.5.1.1).
+func (c *Client) S4U2Self(ctx context.Context, user string) (*Ticket, error) {
+	name, urealm, err := c.ParseUser(user)
+	if err != nil {
+		return nil, err
+	}
+	tgt := (*Ticket)(nil)
+	if urealm != c.realm {
+		xtgt, err := c.tgt(ctx, urealm)
+		if err != nil {
+			return nil, err
+		}
+		ref, err := c.s4u2self(ctx, StageReferral, xtgt, urealm, name, urealm)
+		if err != nil {
+			return nil, err
+		}
+		if !isTGTFor(ref.Ticket.SName, c.realm) {
+			return nil, fmt.Errorf("s4u: %s: realm %s answered with a ticket for %s, want a referral TGT to %s",
+				StageReferral, urealm, principalString(ref.Ticket.SName, ref.Ticket.Realm), c.realm)
+		}
+		tgt = ref
+	} else {
+		tgt, err = c.tgt(ctx, c.realm)
+		if err != nil {
+			return nil, err
+		}
+	}
+	t, err := c.s4u2self(ctx, StageS4U2Self, tgt, c.realm, name, urealm)
+	if err != nil {
+		return nil, err
+	}
+	if isTGTFor(t.Ticket.SName, "") {
+		return nil, fmt.Errorf("s4u: %s: the KDC answered with a referral to %s; the user's realm is not configured",
+			StageS4U2Self, principalString(t.Ticket.SName, t.Ticket.Realm))
+	}
+	if err := c.checkUser(StageS4U2Self, name, urealm, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// s4u2self sends one S4U2Self TGS-REQ to kdcRealm authenticated by tgt.
+func (c *Client) s4u2self(ctx context.Context, stage Stage, tgt *Ticket, kdcRealm string, user types.PrincipalName, urealm string) (*Ticket, error) {
+	forUser, err := NewPAForUser(user, urealm, tgt.SessionKey)
+	if err != nil {
+		return nil, fmt.Errorf("s4u: %s: %w", stage, err)
+	}
+	pacOpts, err := newPAPACOptions()
+	if err != nil {
+		return nil, fmt.Errorf("s4u: %s: %w", stage, err)
+	}
+	r := tgsRequest{
+		realm:    kdcRealm,
+		sname:    c.selfName(),
+		tgt:      tgt,
+		options:  []int{flags.Forwardable, flags.Renewable, flags.Canonicalize},
+		padata:   []types.PAData{forUser, pacOpts},
+		now:      c.now(),
+		lifetime: c.cfg.TicketLifetime,
+		renew:    c.cfg.RenewLifetime,
+		etypes:   c.cfg.Etypes,
+	}
+	return c.tgsExchange(ctx, stage, kdcRealm, &r)
+}
+
+// S4U2Proxy returns a ticket to spn for the client of self, a ticket from
+// S4U2Self (constrained delegation, MS-SFU 3.1.5.2): cname-in-addl-tkt with
+// self as the additional ticket, and PA-PAC-OPTIONS announcing
+// resource-based delegation.
+func (c *Client) S4U2Proxy(ctx context.Context, self *Ticket, spn string) (*Ticket, error) {
+	sname, srealm, err := c.parseSPN(spn)
+	if err != nil {
+		return nil, err
+	}
+	if srealm != c.realm {
+		return nil, fmt.Errorf("s4u: %s: target %s is in realm %s; only targets in %s are supported", StageS4U2Proxy, spn, srealm, c.realm)
+	}
+	tgt, err := c.tgt(ctx, c.realm)
+	if err != nil {
+		return nil, err
+	}
+	pacOpts, err := newPAPACOptions()
+	if err != nil {
+		return nil, fmt.Errorf("s4u: %s: %w", StageS4U2Proxy, err)
+	}
+	r := tgsRequest{
+		realm:      c.realm,
+		sname:      sname,
+		tgt:        tgt,
+		options:    []int{flags.Forwardable, flags.Renewable, flags.Canonicalize, OptionCNameInAddlTkt},
+		padata:     []types.PAData{pacOpts},
+		additional: []messages.Ticket{self.Ticket},
+		now:        c.now(),
+		lifetime:   c.cfg.TicketLifetime,
+		renew:      c.cfg.RenewLifetime,
+		etypes:     c.cfg.Etypes,
+	}
+	t, err := c.tgsExchange(ctx, StageS4U2Proxy, c.realm, &r)
+	if err != nil {
+		return nil, err
+	}
+	if isTGTFor(t.Ticket.SName, "") {
+		return nil, fmt.Errorf("s4u: %s: the KDC answered with a referral to %s; cross-realm targets are not supported",
+			StageS4U2Proxy, principalString(t.Ticket.SName, t.Ticket.Realm))
+	}
+	if !sameName(self.CName, t.CName) || !strings.EqualFold(self.CRealm, t.CRealm) {
+		return nil, &WrongClientError{Stage: StageS4U2Proxy, Want: self.ClientString(), Got: t.ClientString()}
+	}
+	return t, nil
+}
+
+// tgsExchange builds, sends and opens one TGS exchange.
+func (c *Client) tgsExchange(ctx context.Context, stage Stage, kdcRealm string, r *tgsRequest) (*Ticket, error) {
+	req, wire, err := r.build()
+	if err != nil {
+		return nil, fmt.Errorf("s4u: %s: %w", stage, err)
+	}
+	rep, err := c.exchange(ctx, stage, kdcRealm, wire)
+	if err != nil {
+		return nil, newKDCError(stage, kdcRealm, err)
+	}
+	t, err := openTGSRep(rep, r.tgt.SessionKey, req.ReqBody.Nonce)
+	if err != nil {
+		return nil, fmt.Errorf("s4u: %s in realm %s: %w", stage, kdcRealm, err)
+	}
+	return t, nil
+}
+
+func (c *Client) exchange(ctx context.Context, stage Stage, realm string, wire []byte) ([]byte, error) {
+	rep, err := c.cfg.Exchanger.Exchange(ctx, realm, wire)
+	if h := c.cfg.Hooks.OnExchange; h != nil {
+		herr := err
+		if err != nil {
+			herr = newKDCError(stage, realm, err)
+		}
+		h(stage, realm, herr)
+	}
+	return rep, err
+}
+
+// checkUser refuses an S4U2Self reply whose client is not the user: a KDC
+// that ignores PA-FOR-USER returns a ticket for the service account itself.
+// Names compare case-insensitively (AD names are); an enterprise name may
+// come back as the account name the KDC resolved it to, but never as the
+// service account.
+func (c *Client) checkUser(stage Stage, want types.PrincipalName, wantRealm string, got *Ticket) error {
+	bad := &WrongClientError{Stage: stage, Want: principalString(want, wantRealm), Got: got.ClientString()}
+	if !strings.EqualFold(got.CRealm, wantRealm) || c.isServiceAccount(got.CName) {
+		return bad
+	}
+	if sameNameFold(want, got.CName) {
+		return nil
+	}
+	if want.NameType == NameTypeEnterprise && got.CName.NameType != NameTypeEnterprise && len(got.CName.NameString) == 1 {
+		c.log.Debug("KDC canonicalized the enterprise name", "upn", want.NameString[0], "cname", got.ClientString())
+		return nil
+	}
+	return bad
+}
+
+func (c *Client) isServiceAccount(n types.PrincipalName) bool {
+	if len(n.NameString) == 1 {
+		s := strings.TrimSuffix(unescapeAt(n.NameString[0]), "@"+c.realm)
+		return strings.EqualFold(s, c.cfg.Service) || strings.EqualFold(strings.TrimSuffix(s, "$"), c.cfg.Service)
+	}
+	return sameNameFold(n, c.selfName())
+}
+
+// selfName is the S4U2Self server name: the service account itself (a
+// different service's name gives KRB_AP_ERR_BADMATCH).
+func (c *Client) selfName() types.PrincipalName {
+	if c.cfg.ServiceSPN != "" {
+		return types.PrincipalName{NameType: nametype.KRB_NT_SRV_INST, NameString: strings.Split(c.cfg.ServiceSPN, "/")}
+	}
+	return types.PrincipalName{NameType: nametype.KRB_NT_PRINCIPAL, NameString: []string{c.cfg.Service}}
+}
+
+func (c *Client) parseSPN(spn string) (types.PrincipalName, string, error) {
+	realm := c.realm
+	if i := strings.LastIndexByte(spn, '@'); i >= 0 {
+		realm = strings.ToUpper(spn[i+1:])
+		spn = spn[:i]
+	}
+	parts := strings.Split(spn, "/")
+	if len(parts) < 2 || realm == "" {
+		return types.PrincipalName{}, "", fmt.Errorf("s4u: SPN %q is not service/host[@REALM]", spn)
+	}
+	for _, p := range parts {
+		if p == "" {
+			return types.PrincipalName{}, "", fmt.Errorf("s4u: SPN %q has an empty component", spn)
+		}
+	}
+	return types.PrincipalName{NameType: nametype.KRB_NT_SRV_INST, NameString: parts}, realm, nil
+}
+
+// isTGTFor reports whether sname is krbtgt/realm (any realm when realm is
+// empty).
+func isTGTFor(sname types.PrincipalName, realm string) bool {
+	return len(sname.NameString) == 2 && strings.EqualFold(sname.NameString[0], "krbtgt") &&
+		(realm == "" || strings.EqualFold(sname.NameString[1], realm))
+}
+
+// unescapeAt removes the backslash some implementations put before "@"
+// inside an enterprise name's single string.
+func unescapeAt(s string) string { return strings.ReplaceAll(s, `\@`, "@") }
+
+func sameName(a, b types.PrincipalName) bool {
+	if len(a.NameString) != len(b.NameString) {
+		return false
+	}
+	for i := range a.NameString {
+		if unescapeAt(a.NameString[i]) != unescapeAt(b.NameString[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameNameFold(a, b types.PrincipalName) bool {
+	if len(a.NameString) != len(b.NameString) {
+		return false
+	}
+	for i := range a.NameString {
+		if !strings.EqualFold(unescapeAt(a.NameString[i]), unescapeAt(b.NameString[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// errNoTGT is returned by tgt when a refresh ended without a TGT.
+var errNoTGT = errors.New("s4u: no TGT")
