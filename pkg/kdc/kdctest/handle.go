@@ -1,0 +1,599 @@
+package kdctest
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jcmturner/gofork/encoding/asn1"
+	"github.com/jcmturner/gokrb5/v8/asn1tools"
+	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/iana"
+	"github.com/jcmturner/gokrb5/v8/iana/asnAppTag"
+	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
+	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
+	"github.com/jcmturner/gokrb5/v8/iana/flags"
+	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
+	"github.com/jcmturner/gokrb5/v8/iana/nametype"
+	"github.com/jcmturner/gokrb5/v8/iana/patype"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/segmesh/segmesh/pkg/kdc"
+)
+
+// Wire constants of MS-SFU/MS-KILE (kept here so the fake does not depend
+// on the package it tests).
+const (
+	paForUser        int32 = 129
+	paPACOptions     int32 = 167
+	optCNameInAddl         = 14
+	usageForUser           = 17
+	adReferralClient int32 = -1000 // private: the user a referral TGT carries
+)
+
+type krbErr struct {
+	code int32
+	text string
+}
+
+func (e *krbErr) Error() string { return e.text }
+
+func fail(code int32, format string, a ...any) error {
+	return &krbErr{code: code, text: fmt.Sprintf(format, a...)}
+}
+
+// Handle answers one request (without the TCP length prefix).
+func (k *KDC) Handle(req []byte) []byte {
+	var rep []byte
+	var err error
+	switch kdc.MessageType(req) {
+	case msgtype.KRB_AS_REQ:
+		rep, err = k.handleAS(req)
+	case msgtype.KRB_TGS_REQ:
+		rep, err = k.handleTGS(req)
+	default:
+		err = fail(errorcode.KRB_AP_ERR_MSG_TYPE, "unexpected message")
+	}
+	if err == nil {
+		return rep
+	}
+	var ke *krbErr
+	if !errors.As(err, &ke) {
+		ke = &krbErr{code: errorcode.KRB_ERR_GENERIC, text: err.Error()}
+	}
+	m := messages.NewKRBError(types.PrincipalName{NameType: nametype.KRB_NT_SRV_INST, NameString: []string{"krbtgt", k.cfg.Realm}},
+		k.cfg.Realm, ke.code, ke.text)
+	if ke.code == errorcode.KDC_ERR_PREAUTH_REQUIRED {
+		m.EData = k.preauthEData()
+	}
+	b, merr := m.Marshal()
+	if merr != nil {
+		return nil
+	}
+	return b
+}
+
+func (k *KDC) salt() string { return k.cfg.Realm + k.cfg.Service }
+
+func (k *KDC) preauthEData() []byte {
+	info, _ := asn1.Marshal(types.ETypeInfo2{{EType: etypeID.AES256_CTS_HMAC_SHA1_96, Salt: k.salt()}})
+	b, _ := asn1.Marshal(types.PADataSequence{
+		{PADataType: patype.PA_ETYPE_INFO2, PADataValue: info},
+		{PADataType: patype.PA_ENC_TIMESTAMP, PADataValue: []byte{}},
+	})
+	return b
+}
+
+func (k *KDC) handleAS(raw []byte) ([]byte, error) {
+	var req messages.ASReq
+	if err := req.Unmarshal(raw); err != nil {
+		return nil, fail(errorcode.KRB_ERR_GENERIC, "bad AS-REQ")
+	}
+	rec := Request{Kind: KindAS, Raw: raw, KDCOptions: req.ReqBody.KDCOptions, Realm: req.ReqBody.Realm, SName: req.ReqBody.SName}
+	for _, pa := range req.PAData {
+		rec.PATypes = append(rec.PATypes, pa.PADataType)
+	}
+	rep, err := k.as(&req)
+	var ke *krbErr
+	if errors.As(err, &ke) {
+		rec.Code = ke.code
+	}
+	k.record(rec)
+	return rep, err
+}
+
+func (k *KDC) as(req *messages.ASReq) ([]byte, error) {
+	if code, _ := k.injected(KindAS); code != 0 {
+		return nil, fail(code, "injected")
+	}
+	if len(req.ReqBody.CName.NameString) != 1 || !strings.EqualFold(req.ReqBody.CName.NameString[0], k.cfg.Service) {
+		return nil, fail(errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN, "client not found")
+	}
+	var ts *types.PAData
+	for i := range req.PAData {
+		if req.PAData[i].PADataType == patype.PA_ENC_TIMESTAMP {
+			ts = &req.PAData[i]
+		}
+	}
+	if ts == nil {
+		return nil, fail(errorcode.KDC_ERR_PREAUTH_REQUIRED, "pre-authentication required")
+	}
+	var ed types.EncryptedData
+	if err := ed.Unmarshal(ts.PADataValue); err != nil {
+		return nil, fail(errorcode.KDC_ERR_PREAUTH_FAILED, "bad timestamp")
+	}
+	ckey, err := principalKey(k.cfg.ServicePassword, k.cfg.Realm, []string{k.cfg.Service}, ed.EType)
+	if err != nil {
+		return nil, fail(errorcode.KDC_ERR_ETYPE_NOSUPP, "etype")
+	}
+	pt, err := crypto.DecryptEncPart(ed, ckey, keyusage.AS_REQ_PA_ENC_TIMESTAMP)
+	if err != nil {
+		return nil, fail(errorcode.KDC_ERR_PREAUTH_FAILED, "pre-authentication failed")
+	}
+	var tsEnc types.PAEncTSEnc
+	if err := tsEnc.Unmarshal(pt); err != nil {
+		return nil, fail(errorcode.KDC_ERR_PREAUTH_FAILED, "bad timestamp")
+	}
+	now := k.cfg.Now().UTC()
+	if d := now.Sub(tsEnc.PATimestamp); d > 5*time.Minute || d < -5*time.Minute {
+		return nil, fail(errorcode.KRB_AP_ERR_SKEW, "clock skew")
+	}
+	f := types.NewKrbFlags()
+	types.SetFlags(&f, []int{flags.Initial, flags.PreAuthent, flags.Renewable})
+	if types.IsFlagSet(&req.ReqBody.KDCOptions, flags.Forwardable) && !k.cfg.NonForwardableTGT {
+		types.SetFlag(&f, flags.Forwardable)
+	}
+	cname := types.PrincipalName{NameType: nametype.KRB_NT_PRINCIPAL, NameString: []string{k.cfg.Service}}
+	sname := types.PrincipalName{NameType: nametype.KRB_NT_SRV_INST, NameString: []string{"krbtgt", k.cfg.Realm}}
+	tkt, skey, enc, err := k.issue(ticketSpec{
+		cname: cname, crealm: k.cfg.Realm, sname: sname, srealm: k.cfg.Realm, flags: f,
+		key: k.krbtgt, till: req.ReqBody.Till, now: now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	enc.Nonce = req.ReqBody.Nonce
+	_ = skey
+	b, err := asn1.Marshal(enc)
+	if err != nil {
+		return nil, err
+	}
+	b = asn1tools.AddASNAppTag(b, asnAppTag.EncASRepPart)
+	encPart, err := crypto.GetEncryptedData(b, ckey, keyusage.AS_REP_ENCPART, 1)
+	if err != nil {
+		return nil, err
+	}
+	info, _ := asn1.Marshal(types.ETypeInfo2{{EType: ed.EType, Salt: k.salt()}})
+	rep := messages.ASRep{KDCRepFields: messages.KDCRepFields{
+		PVNO: iana.PVNO, MsgType: msgtype.KRB_AS_REP,
+		PAData: []types.PAData{{PADataType: patype.PA_ETYPE_INFO2, PADataValue: info}},
+		CRealm: k.cfg.Realm, CName: cname, Ticket: tkt, EncPart: encPart,
+	}}
+	return rep.Marshal()
+}
+
+type ticketSpec struct {
+	cname  types.PrincipalName
+	crealm string
+	sname  types.PrincipalName
+	srealm string
+	flags  asn1.BitString
+	key    types.EncryptionKey // the server's key
+	till   time.Time
+	now    time.Time
+	ad     types.AuthorizationData
+}
+
+// issue makes a ticket and the matching encrypted reply part (nonce unset).
+func (k *KDC) issue(s ticketSpec) (messages.Ticket, types.EncryptionKey, messages.EncKDCRepPart, error) {
+	et, err := crypto.GetEtype(k.cfg.SessionEtype)
+	if err != nil {
+		return messages.Ticket{}, types.EncryptionKey{}, messages.EncKDCRepPart{}, err
+	}
+	skey, err := types.GenerateEncryptionKey(et)
+	if err != nil {
+		return messages.Ticket{}, types.EncryptionKey{}, messages.EncKDCRepPart{}, err
+	}
+	now := s.now.Truncate(time.Second)
+	end := now.Add(k.cfg.TicketLifetime)
+	if !s.till.IsZero() && s.till.Before(end) {
+		end = s.till
+	}
+	renew := now.Add(7 * 24 * time.Hour)
+	etp := messages.EncTicketPart{
+		Flags: s.flags, Key: skey, CRealm: s.crealm, CName: s.cname,
+		Transited: messages.TransitedEncoding{Contents: []byte{}},
+		AuthTime:  now, StartTime: now, EndTime: end, RenewTill: renew,
+		AuthorizationData: s.ad,
+	}
+	b, err := asn1.Marshal(etp)
+	if err != nil {
+		return messages.Ticket{}, types.EncryptionKey{}, messages.EncKDCRepPart{}, err
+	}
+	b = asn1tools.AddASNAppTag(b, asnAppTag.EncTicketPart)
+	ed, err := crypto.GetEncryptedData(b, s.key, keyusage.KDC_REP_TICKET, 1)
+	if err != nil {
+		return messages.Ticket{}, types.EncryptionKey{}, messages.EncKDCRepPart{}, err
+	}
+	tkt := messages.Ticket{TktVNO: iana.PVNO, Realm: s.srealm, SName: s.sname, EncPart: ed}
+	enc := messages.EncKDCRepPart{
+		Key: skey, LastReqs: []messages.LastReq{{LRType: 0, LRValue: now}}, Flags: s.flags,
+		AuthTime: now, StartTime: now, EndTime: end, RenewTill: renew, SRealm: s.srealm, SName: s.sname,
+	}
+	return tkt, skey, enc, nil
+}
+
+// rawTGSReq keeps the body bytes exactly as sent, for the checksum.
+type rawTGSReq struct {
+	PVNO    int                  `asn1:"explicit,tag:1"`
+	MsgType int                  `asn1:"explicit,tag:2"`
+	PAData  types.PADataSequence `asn1:"explicit,optional,tag:3"`
+	ReqBody asn1.RawValue        `asn1:"explicit,tag:4"`
+}
+
+type paForUserMsg struct {
+	UserName    types.PrincipalName `asn1:"explicit,tag:0"`
+	UserRealm   string              `asn1:"generalstring,explicit,tag:1"`
+	Cksum       types.Checksum      `asn1:"explicit,tag:2"`
+	AuthPackage string              `asn1:"generalstring,explicit,tag:3"`
+}
+
+type pacOptionsMsg struct {
+	Flags asn1.BitString `asn1:"explicit,tag:0"`
+}
+
+func (k *KDC) handleTGS(raw []byte) ([]byte, error) {
+	var req messages.TGSReq
+	if err := req.Unmarshal(raw); err != nil {
+		return nil, fail(errorcode.KRB_ERR_GENERIC, "bad TGS-REQ")
+	}
+	var rr rawTGSReq
+	if _, err := asn1.UnmarshalWithParams(raw, &rr, fmt.Sprintf("application,explicit,tag:%d", asnAppTag.TGSREQ)); err != nil {
+		return nil, fail(errorcode.KRB_ERR_GENERIC, "bad TGS-REQ")
+	}
+	rec := Request{Kind: KindTGS, Raw: raw, KDCOptions: req.ReqBody.KDCOptions, Realm: req.ReqBody.Realm,
+		SName: req.ReqBody.SName, AdditionalTickets: len(req.ReqBody.AdditionalTickets)}
+	var forUser *types.PAData
+	for i, pa := range req.PAData {
+		rec.PATypes = append(rec.PATypes, pa.PADataType)
+		switch pa.PADataType {
+		case paForUser:
+			forUser = &req.PAData[i]
+		case paPACOptions:
+			var po pacOptionsMsg
+			if _, err := asn1.Unmarshal(pa.PADataValue, &po); err == nil {
+				rec.PACOptions = po.Flags
+			}
+		}
+	}
+	switch {
+	case forUser != nil:
+		rec.Kind = KindS4U2Self
+	case types.IsFlagSet(&req.ReqBody.KDCOptions, optCNameInAddl):
+		rec.Kind = KindS4U2Proxy
+	case len(req.ReqBody.SName.NameString) == 2 && req.ReqBody.SName.NameString[0] == "krbtgt":
+		rec.Kind = KindTGT
+	}
+	rep, err := k.tgs(&req, rr.ReqBody.Bytes, forUser, &rec)
+	var ke *krbErr
+	if errors.As(err, &ke) {
+		rec.Code = ke.code
+	}
+	k.record(rec)
+	return rep, err
+}
+
+// tgt is an authenticated PA-TGS-REQ.
+type tgtInfo struct {
+	ticket messages.Ticket
+	// foreign reports a TGT issued by another realm (a referral).
+	foreign bool
+}
+
+func (k *KDC) tgs(req *messages.TGSReq, body []byte, forUser *types.PAData, rec *Request) ([]byte, error) {
+	if len(req.PAData) == 0 || req.PAData[0].PADataType != patype.PA_TGS_REQ {
+		return nil, fail(errorcode.KRB_ERR_GENERIC, "PA-TGS-REQ must come first")
+	}
+	var ap messages.APReq
+	if err := ap.Unmarshal(req.PAData[0].PADataValue); err != nil {
+		return nil, fail(errorcode.KRB_ERR_GENERIC, "bad PA-TGS-REQ")
+	}
+	tgt, err := k.openTGT(&ap.Ticket)
+	if err != nil {
+		return nil, err
+	}
+	tk := tgt.ticket.DecryptedEncPart
+	rec.SessionKeyType = tk.Key.KeyType
+	if err := ap.DecryptAuthenticator(tk.Key); err != nil {
+		return nil, fail(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "authenticator")
+	}
+	if !ap.Authenticator.CName.Equal(tk.CName) || !strings.EqualFold(ap.Authenticator.CRealm, tk.CRealm) {
+		return nil, fail(errorcode.KRB_AP_ERR_BADMATCH, "authenticator client")
+	}
+	sum := ap.Authenticator.Cksum
+	rec.BodyChecksumType = sum.CksumType
+	if len(sum.Checksum) == 0 {
+		return nil, fail(errorcode.KRB_AP_ERR_MODIFIED, "no body checksum")
+	}
+	cet, err := crypto.GetChksumEtype(sum.CksumType)
+	if err != nil || !cet.VerifyChecksum(tk.Key.KeyValue, body, sum.Checksum, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR_CHKSUM) {
+		return nil, fail(errorcode.KRB_AP_ERR_MODIFIED, "body checksum")
+	}
+	if code, _ := k.injected(rec.Kind); code != 0 {
+		return nil, fail(code, "injected")
+	}
+	now := k.cfg.Now().UTC()
+	var spec ticketSpec
+	switch rec.Kind {
+	case KindS4U2Self:
+		spec, err = k.s4u2self(req, tgt, forUser, rec)
+	case KindS4U2Proxy:
+		spec, err = k.s4u2proxy(req, tgt)
+	case KindTGT:
+		spec, err = k.tgtRequest(req, tgt)
+	default:
+		// A plain TGS-REQ: a ticket for the TGT's own client. This is the
+		// silent fallback when S4U2Proxy is sent without cname-in-addl-tkt.
+		spec, err = k.plainTGS(req, tgt)
+	}
+	if err != nil {
+		return nil, err
+	}
+	spec.now = now
+	spec.till = req.ReqBody.Till
+	tkt, _, enc, err := k.issue(spec)
+	if err != nil {
+		return nil, err
+	}
+	enc.Nonce = req.ReqBody.Nonce
+	b, err := asn1.Marshal(enc)
+	if err != nil {
+		return nil, err
+	}
+	b = asn1tools.AddASNAppTag(b, asnAppTag.EncTGSRepPart)
+	encPart, err := crypto.GetEncryptedData(b, tk.Key, keyusage.TGS_REP_ENCPART_SESSION_KEY, 0)
+	if err != nil {
+		return nil, err
+	}
+	rep := messages.TGSRep{KDCRepFields: messages.KDCRepFields{
+		PVNO: iana.PVNO, MsgType: msgtype.KRB_TGS_REP, CRealm: spec.crealm, CName: spec.cname, Ticket: tkt, EncPart: encPart,
+	}}
+	return rep.Marshal()
+}
+
+func (k *KDC) openTGT(t *messages.Ticket) (*tgtInfo, error) {
+	if len(t.SName.NameString) != 2 || t.SName.NameString[0] != "krbtgt" || !strings.EqualFold(t.SName.NameString[1], k.cfg.Realm) {
+		return nil, fail(errorcode.KRB_AP_ERR_NOT_US, "not a TGT for this realm")
+	}
+	key := k.krbtgt
+	foreign := !strings.EqualFold(t.Realm, k.cfg.Realm)
+	if foreign {
+		var ok bool
+		if key, ok = k.interRealmKey(t.Realm, k.cfg.Realm); !ok {
+			return nil, fail(errorcode.KDC_ERR_POLICY, "no trust with %s", t.Realm)
+		}
+	}
+	if err := t.Decrypt(key); err != nil {
+		return nil, fail(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "TGT does not decrypt")
+	}
+	if k.cfg.Now().After(t.DecryptedEncPart.EndTime) {
+		return nil, fail(errorcode.KRB_AP_ERR_TKT_EXPIRED, "TGT expired")
+	}
+	return &tgtInfo{ticket: *t, foreign: foreign}, nil
+}
+
+func (k *KDC) isService(n types.PrincipalName) bool {
+	s := strings.Join(n.NameString, "/")
+	return strings.EqualFold(s, k.cfg.Service) || containsFold(k.cfg.ServiceSPNs, s)
+}
+
+// lookupUser resolves a PA-FOR-USER name to an account name of this realm.
+func (k *KDC) lookupUser(n types.PrincipalName) (string, bool) {
+	if len(n.NameString) != 1 {
+		return "", false
+	}
+	s := n.NameString[0]
+	if n.NameType == 10 {
+		for upn, acct := range k.cfg.UPNs {
+			if strings.EqualFold(upn, s) {
+				return acct, true
+			}
+		}
+		if i := strings.LastIndexByte(s, '@'); i > 0 && strings.EqualFold(s[i+1:], k.cfg.Realm) {
+			s = s[:i]
+		} else {
+			return "", false
+		}
+	}
+	for _, u := range k.cfg.Users {
+		if strings.EqualFold(u, s) {
+			return u, true
+		}
+	}
+	return "", false
+}
+
+func (k *KDC) s4u2self(req *messages.TGSReq, tgt *tgtInfo, pa *types.PAData, rec *Request) (ticketSpec, error) {
+	var fu paForUserMsg
+	if _, err := asn1.Unmarshal(pa.PADataValue, &fu); err != nil {
+		return ticketSpec{}, fail(errorcode.KRB_ERR_GENERIC, "bad PA-FOR-USER")
+	}
+	rec.ForUserName, rec.ForUserRealm, rec.ForUserCksumType = fu.UserName, fu.UserRealm, fu.Cksum.CksumType
+	tk := tgt.ticket.DecryptedEncPart
+	et, err := crypto.GetEtype(tk.Key.KeyType)
+	if err != nil {
+		return ticketSpec{}, fail(errorcode.KDC_ERR_ETYPE_NOSUPP, "session key")
+	}
+	if fu.Cksum.CksumType != et.GetHashID() && !k.cfg.LenientChecksumType {
+		return ticketSpec{}, fail(errorcode.KRB_AP_ERR_MODIFIED, "PA-FOR-USER checksum type does not match the session key")
+	}
+	cet, err := crypto.GetChksumEtype(fu.Cksum.CksumType)
+	if err != nil {
+		return ticketSpec{}, fail(errorcode.KDC_ERR_SUMTYPE_NOSUPP, "checksum type")
+	}
+	data := make([]byte, 4)
+	binary.LittleEndian.PutUint32(data, uint32(fu.UserName.NameType))
+	for _, s := range fu.UserName.NameString {
+		data = append(data, s...)
+	}
+	data = append(append(data, fu.UserRealm...), fu.AuthPackage...)
+	if !cet.VerifyChecksum(tk.Key.KeyValue, data, fu.Cksum.Checksum, usageForUser) {
+		return ticketSpec{}, fail(errorcode.KRB_AP_ERR_MODIFIED, "PA-FOR-USER checksum")
+	}
+	userRealm := strings.ToUpper(fu.UserRealm)
+	local := strings.EqualFold(userRealm, k.cfg.Realm)
+	crossService := local && !strings.EqualFold(tk.CRealm, k.cfg.Realm)
+	if !crossService && !k.isService(req.ReqBody.SName) {
+		if _, ok := k.cfg.Targets[strings.Join(req.ReqBody.SName.NameString, "/")]; ok {
+			return ticketSpec{}, fail(errorcode.KRB_AP_ERR_BADMATCH, "S4U2Self must name the requesting service")
+		}
+		return ticketSpec{}, fail(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "server not found")
+	}
+	svcKey, err := k.serviceKey(etypeID.AES256_CTS_HMAC_SHA1_96)
+	if err != nil {
+		return ticketSpec{}, err
+	}
+	_, wrong := k.injected(KindS4U2Self)
+	switch {
+	case local && strings.EqualFold(tk.CRealm, k.cfg.Realm):
+		// The service is in this realm and so is the user.
+	case local:
+		// The service is in another realm (cross-realm TGT): answer with a
+		// referral TGT to the service's realm naming the service as client
+		// and carrying the user (MS-SFU 3.2.5.1.1).
+		acct, ok := k.lookupUser(fu.UserName)
+		if !ok {
+			return ticketSpec{}, fail(errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN, "client not found")
+		}
+		key, ok := k.interRealmKey(k.cfg.Realm, tk.CRealm)
+		if !ok {
+			return ticketSpec{}, fail(errorcode.KDC_ERR_POLICY, "no trust")
+		}
+		f := types.NewKrbFlags()
+		types.SetFlags(&f, []int{flags.Forwardable, flags.Renewable})
+		return ticketSpec{
+			cname: tk.CName, crealm: tk.CRealm,
+			sname:  types.PrincipalName{NameType: nametype.KRB_NT_SRV_INST, NameString: []string{"krbtgt", strings.ToUpper(tk.CRealm)}},
+			srealm: k.cfg.Realm, flags: f, key: key,
+			ad: types.AuthorizationData{{ADType: adReferralClient, ADData: []byte(acct + "@" + k.cfg.Realm)}},
+		}, nil
+	default:
+		// A referral TGT from the user's realm must carry that user.
+		if !tgt.foreign || !strings.EqualFold(tgt.ticket.Realm, userRealm) {
+			return ticketSpec{}, fail(errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN, "client not found")
+		}
+		if len(tk.AuthorizationData) != 1 || tk.AuthorizationData[0].ADType != adReferralClient {
+			return ticketSpec{}, fail(errorcode.KDC_ERR_BADOPTION, "referral TGT without user")
+		}
+		f := types.NewKrbFlags()
+		types.SetFlags(&f, []int{flags.Forwardable, flags.Renewable})
+		cname := fu.UserName
+		if wrong {
+			cname = tk.CName
+		}
+		return ticketSpec{cname: cname, crealm: userRealm, sname: req.ReqBody.SName, srealm: k.cfg.Realm, flags: f, key: svcKey}, nil
+	}
+	acct, ok := k.lookupUser(fu.UserName)
+	if !ok {
+		return ticketSpec{}, fail(errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN, "client not found")
+	}
+	f := types.NewKrbFlags()
+	types.SetFlag(&f, flags.Renewable)
+	if types.IsFlagSet(&tk.Flags, flags.Forwardable) && !containsFold(k.cfg.Sensitive, acct) &&
+		types.IsFlagSet(&req.ReqBody.KDCOptions, flags.Forwardable) {
+		types.SetFlag(&f, flags.Forwardable)
+	}
+	cname, crealm := fu.UserName, userRealm
+	if k.cfg.CanonicalizeEnterprise {
+		cname = types.PrincipalName{NameType: nametype.KRB_NT_PRINCIPAL, NameString: []string{acct}}
+	}
+	if wrong {
+		cname, crealm = tk.CName, tk.CRealm
+	}
+	return ticketSpec{cname: cname, crealm: crealm, sname: req.ReqBody.SName, srealm: k.cfg.Realm, flags: f, key: svcKey}, nil
+}
+
+func (k *KDC) s4u2proxy(req *messages.TGSReq, tgt *tgtInfo) (ticketSpec, error) {
+	tk := tgt.ticket.DecryptedEncPart
+	if len(req.ReqBody.AdditionalTickets) != 1 {
+		return ticketSpec{}, fail(errorcode.KDC_ERR_BADOPTION, "cname-in-addl-tkt without one additional ticket")
+	}
+	ev := req.ReqBody.AdditionalTickets[0]
+	if !k.isService(ev.SName) || !strings.EqualFold(ev.Realm, k.cfg.Realm) {
+		return ticketSpec{}, fail(errorcode.KDC_ERR_BADOPTION, "evidence ticket is not for the service")
+	}
+	svcKey, err := k.serviceKey(etypeID.AES256_CTS_HMAC_SHA1_96)
+	if err != nil {
+		return ticketSpec{}, err
+	}
+	if err := ev.Decrypt(svcKey); err != nil {
+		return ticketSpec{}, fail(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "evidence ticket")
+	}
+	if len(tk.CName.NameString) != 1 || !strings.EqualFold(tk.CName.NameString[0], k.cfg.Service) {
+		return ticketSpec{}, fail(errorcode.KDC_ERR_BADOPTION, "TGT is not the service's")
+	}
+	if !types.IsFlagSet(&ev.DecryptedEncPart.Flags, flags.Forwardable) {
+		return ticketSpec{}, fail(errorcode.KDC_ERR_BADOPTION, "evidence ticket not forwardable")
+	}
+	target := strings.Join(req.ReqBody.SName.NameString, "/")
+	pw, known := k.cfg.Targets[target]
+	if !containsFold(k.cfg.DelegateTo, target) {
+		if !known {
+			return ticketSpec{}, fail(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "server not found")
+		}
+		return ticketSpec{}, fail(errorcode.KDC_ERR_BADOPTION, "not allowed to delegate to %s", target)
+	}
+	if !known {
+		return ticketSpec{}, fail(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "server not found")
+	}
+	key, err := principalKey(pw, k.cfg.Realm, req.ReqBody.SName.NameString, etypeID.AES256_CTS_HMAC_SHA1_96)
+	if err != nil {
+		return ticketSpec{}, err
+	}
+	f := types.NewKrbFlags()
+	types.SetFlags(&f, []int{flags.Forwardable, flags.Renewable})
+	cname, crealm := ev.DecryptedEncPart.CName, ev.DecryptedEncPart.CRealm
+	if _, wrong := k.injected(KindS4U2Proxy); wrong {
+		cname, crealm = tk.CName, tk.CRealm
+	}
+	return ticketSpec{cname: cname, crealm: crealm, sname: req.ReqBody.SName, srealm: k.cfg.Realm, flags: f, key: key}, nil
+}
+
+func (k *KDC) tgtRequest(req *messages.TGSReq, tgt *tgtInfo) (ticketSpec, error) {
+	tk := tgt.ticket.DecryptedEncPart
+	to := strings.ToUpper(req.ReqBody.SName.NameString[1])
+	f := types.NewKrbFlags()
+	types.SetFlag(&f, flags.Renewable)
+	if types.IsFlagSet(&tk.Flags, flags.Forwardable) {
+		types.SetFlag(&f, flags.Forwardable)
+	}
+	sname := types.PrincipalName{NameType: nametype.KRB_NT_SRV_INST, NameString: []string{"krbtgt", to}}
+	if strings.EqualFold(to, k.cfg.Realm) {
+		return ticketSpec{cname: tk.CName, crealm: tk.CRealm, sname: sname, srealm: k.cfg.Realm, flags: f, key: k.krbtgt}, nil
+	}
+	key, ok := k.interRealmKey(k.cfg.Realm, to)
+	if !ok {
+		return ticketSpec{}, fail(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "no trust with %s", to)
+	}
+	return ticketSpec{cname: tk.CName, crealm: tk.CRealm, sname: sname, srealm: k.cfg.Realm, flags: f, key: key}, nil
+}
+
+func (k *KDC) plainTGS(req *messages.TGSReq, tgt *tgtInfo) (ticketSpec, error) {
+	tk := tgt.ticket.DecryptedEncPart
+	target := strings.Join(req.ReqBody.SName.NameString, "/")
+	pw, ok := k.cfg.Targets[target]
+	if !ok {
+		return ticketSpec{}, fail(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "server not found")
+	}
+	key, err := principalKey(pw, k.cfg.Realm, req.ReqBody.SName.NameString, etypeID.AES256_CTS_HMAC_SHA1_96)
+	if err != nil {
+		return ticketSpec{}, err
+	}
+	f := types.NewKrbFlags()
+	types.SetFlag(&f, flags.Renewable)
+	return ticketSpec{cname: tk.CName, crealm: tk.CRealm, sname: req.ReqBody.SName, srealm: k.cfg.Realm, flags: f, key: key}, nil
+}

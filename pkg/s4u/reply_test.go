@@ -1,0 +1,109 @@
+package s4u
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"testing"
+
+	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/segmesh/segmesh/pkg/kdc"
+	"github.com/segmesh/segmesh/pkg/kdc/kdctest"
+)
+
+func TestForUserChecksumInput(t *testing.T) {
+	tests := []struct {
+		name  types.PrincipalName
+		realm string
+		want  string
+	}{
+		{types.PrincipalName{NameType: 10, NameString: []string{"bob.smith@lab.test"}}, "LAB.TEST",
+			"0a000000" + hex.EncodeToString([]byte("bob.smith@lab.testLAB.TESTKerberos"))},
+		{types.PrincipalName{NameType: 1, NameString: []string{"a", "b"}}, "R",
+			"01000000" + hex.EncodeToString([]byte("abRKerberos"))},
+	}
+	for _, tt := range tests {
+		if got := hex.EncodeToString(ForUserChecksumInput(tt.name, tt.realm, "Kerberos")); got != tt.want {
+			t.Errorf("ForUserChecksumInput(%v, %s) = %s, want %s", tt.name, tt.realm, got, tt.want)
+		}
+	}
+}
+
+// recordingExchanger keeps the replies of a real exchange as fuzz seeds.
+type recordingExchanger struct {
+	next    kdc.Exchanger
+	replies [][]byte
+}
+
+func (r *recordingExchanger) Exchange(ctx context.Context, realm string, req []byte) ([]byte, error) {
+	b, err := r.next.Exchange(ctx, realm, req)
+	if err == nil {
+		r.replies = append(r.replies, b)
+	}
+	return b, err
+}
+
+func seedReplies(tb testing.TB) [][]byte {
+	tb.Helper()
+	k, err := kdctest.New(kdctest.Config{Realm: "LAB.TEST", Service: "svc", ServicePassword: "pw",
+		Users: []string{"alice"}, DelegateTo: []string{"HTTP/x"}, Targets: map[string]string{"HTTP/x": "pw2"}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rec := &recordingExchanger{next: k}
+	c, err := New(Config{Realm: "LAB.TEST", Service: "svc", Password: "pw", Exchanger: rec})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := c.ServiceTicket(context.Background(), "alice", "HTTP/x"); err != nil {
+		tb.Fatal(err)
+	}
+	return rec.replies
+}
+
+func TestDecodeReplyKeepsTicketDER(t *testing.T) {
+	reps := seedReplies(t)
+	if len(reps) != 3 {
+		t.Fatalf("%d replies", len(reps))
+	}
+	r, err := decodeReply(reps[1], false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(reps[1], r.TicketDER) || r.TicketDER[0] != 0x61 {
+		t.Fatal("ticket DER is not the reply's own bytes")
+	}
+	if _, err := decodeReply(reps[1], true); err == nil {
+		t.Fatal("TGS-REP accepted as AS-REP")
+	}
+	if _, err := decodeReply(append(append([]byte{}, reps[1]...), 0), false); err == nil {
+		t.Fatal("trailing bytes accepted")
+	}
+	if _, err := r.open(types.EncryptionKey{KeyType: 18, KeyValue: make([]byte, 32)}, keyusage.TGS_REP_ENCPART_SESSION_KEY, 1); err == nil {
+		t.Fatal("reply opened with a wrong key")
+	}
+}
+
+func FuzzDecodeReply(f *testing.F) {
+	for _, b := range seedReplies(f) {
+		f.Add(b)
+	}
+	f.Add([]byte{0x6d, 0x00})
+	f.Add([]byte{0x6b, 0x84, 0x7f, 0xff, 0xff, 0xff})
+	key := types.EncryptionKey{KeyType: 18, KeyValue: make([]byte, 32)}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, as := range []bool{false, true} {
+			r, err := decodeReply(b, as)
+			if err != nil {
+				continue
+			}
+			if len(r.TicketDER) == 0 || len(r.Ticket.SName.NameString) == 0 {
+				t.Fatal("decoded reply without a ticket")
+			}
+			_, _ = r.open(key, keyusage.TGS_REP_ENCPART_SESSION_KEY, 0)
+		}
+		_ = etypeInfoFromError(b)
+	})
+}
