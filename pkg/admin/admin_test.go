@@ -1,0 +1,67 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestAdminEndpoints(t *testing.T) {
+	ready := map[string]error{"crl": nil, "identity": nil}
+	board := &Board{}
+	board.Publish("ticket", func() any { return map[string]int{"cache_entries": 7} })
+	s := New(Options{Listen: "127.0.0.1:0", Readiness: func() map[string]error { return ready }, Board: board,
+		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "m 1\n") })})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Stop(context.Background()) }()
+	base := "http://" + s.Addr()
+
+	if code, body := get(t, base+"/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("healthz %d %q", code, body)
+	}
+	if code, body := get(t, base+"/readyz"); code != 200 || !strings.Contains(body, "identity: ready") {
+		t.Fatalf("readyz %d %q", code, body)
+	}
+	ready["identity"] = errors.New("LDAP bind failed")
+	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "identity: not ready: LDAP bind failed") {
+		t.Fatalf("readyz %d %q", code, body)
+	}
+	if code, body := get(t, base+"/metrics"); code != 200 || body != "m 1\n" {
+		t.Fatalf("metrics %d %q", code, body)
+	}
+	code, body := get(t, base+"/status.json")
+	var st struct {
+		Roles    map[string]RoleStatus     `json:"roles"`
+		Sections map[string]map[string]int `json:"sections"`
+	}
+	if err := json.Unmarshal([]byte(body), &st); err != nil || code != 200 {
+		t.Fatalf("status.json %d %v %s", code, err, body)
+	}
+	if st.Roles["identity"].Ready || st.Roles["identity"].Reason != "LDAP bind failed" || st.Sections["ticket"]["cache_entries"] != 7 {
+		t.Fatalf("status = %+v", st)
+	}
+}
+
+func TestAdminListenErrorNamesSetting(t *testing.T) {
+	s := New(Options{Listen: "256.0.0.1:1"})
+	if err := s.Start(); err == nil || !strings.Contains(err.Error(), "segmesh.admin.listen") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,0 +1,82 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+)
+
+// Options configures Setup.
+type Options struct {
+	// OTLPEndpoint sends traces over OTLP/gRPC (host:port); empty means no export.
+	OTLPEndpoint string
+	// OTLPInsecure sends OTLP without TLS (a collector on loopback or in the pod).
+	OTLPInsecure bool
+}
+
+// Providers holds the process's meter and tracer providers and the
+// Prometheus registry behind /metrics.
+type Providers struct {
+	// Meter provides every role's meter.
+	Meter metric.MeterProvider
+	// Tracer provides every role's tracer.
+	Tracer trace.TracerProvider
+	// Registry is what /metrics serves.
+	Registry *prometheus.Registry
+
+	shutdown []func(context.Context) error
+}
+
+// Setup builds the providers. Nothing is exported over the network unless
+// OTLPEndpoint is set.
+func Setup(ctx context.Context, o Options) (*Providers, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: prometheus exporter: %w", err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+	p := &Providers{Meter: mp, Registry: reg, Tracer: tracenoop.NewTracerProvider()}
+	p.shutdown = append(p.shutdown, mp.Shutdown)
+	if o.OTLPEndpoint != "" {
+		opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(o.OTLPEndpoint)}
+		if o.OTLPInsecure {
+			opts = append(opts, otlptracegrpc.WithInsecure())
+		}
+		te, err := otlptracegrpc.New(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("telemetry: OTLP exporter for %s: %w", o.OTLPEndpoint, err)
+		}
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(te))
+		p.Tracer = tp
+		p.shutdown = append(p.shutdown, tp.Shutdown)
+	}
+	return p, nil
+}
+
+// MetricsHandler serves the Prometheus text format.
+func (p *Providers) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(p.Registry, promhttp.HandlerOpts{})
+}
+
+// Shutdown flushes and stops the providers.
+func (p *Providers) Shutdown(ctx context.Context) error {
+	var errs []error
+	for _, f := range p.shutdown {
+		errs = append(errs, f(ctx))
+	}
+	return errors.Join(errs...)
+}

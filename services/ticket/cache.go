@@ -1,0 +1,248 @@
+package ticket
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/segmesh/segmesh/pkg/s4u"
+)
+
+// fetchFunc obtains a ticket from the KDC.
+type fetchFunc func(ctx context.Context, user, spn string) (*s4u.Ticket, error)
+
+// cacheKey identifies a cache entry. UPNs are case-insensitive in Active
+// Directory, so the user part is lower-cased; the SPN is the configured
+// spelling (the service canonicalises it before asking).
+type cacheKey struct{ user, spn string }
+
+func keyOf(user, spn string) cacheKey {
+	return cacheKey{strings.ToLower(user), spn}
+}
+
+// entry is a cached ticket or a remembered definitive refusal. The hit path
+// reads it under the cache's read lock; what a hit changes is atomic.
+type entry struct {
+	key     cacheKey
+	err     error     // set for a negative entry; immutable
+	expires time.Time // negative entry end; immutable
+
+	ticket       atomic.Pointer[s4u.Ticket]
+	refreshAfter atomic.Int64 // unix nanoseconds: when a hit triggers a background refresh
+	refreshing   atomic.Bool
+	used         atomic.Bool // second-chance bit: set by hits, cleared by eviction scans
+}
+
+// cacheEvent names what a Get did, for metrics.
+type cacheEvent string
+
+const (
+	eventHit         cacheEvent = "hit"
+	eventMiss        cacheEvent = "miss"
+	eventNegativeHit cacheEvent = "negative_hit"
+	eventRefresh     cacheEvent = "refresh"
+	eventEvict       cacheEvent = "evict"
+)
+
+// ticketCache caches tickets per (user, SPN) with LRU eviction (the
+// second-chance approximation, so a hit takes only a read lock), refresh ahead
+// of expiry and one fetch for concurrent misses of a key.
+type ticketCache struct {
+	fetch        fetchFunc
+	now          func() time.Time
+	max          int
+	negTTL       time.Duration
+	refreshAt    float64
+	minRemaining time.Duration
+	fetchTimeout time.Duration
+	onEvent      func(cacheEvent)
+
+	sf singleflight.Group
+	bg sync.WaitGroup
+
+	mu    sync.RWMutex
+	ll    *list.List // of *entry, most recently stored or second-chanced at the front
+	items map[cacheKey]*list.Element
+}
+
+func newTicketCache(fetch fetchFunc, cfg Config, now func() time.Time, onEvent func(cacheEvent)) *ticketCache {
+	if onEvent == nil {
+		onEvent = func(cacheEvent) {}
+	}
+	max := cfg.CacheSize
+	if max <= 0 {
+		max = 100000
+	}
+	return &ticketCache{
+		fetch: fetch, now: now, max: max, negTTL: cfg.NegativeTTL, refreshAt: cfg.RefreshAt,
+		minRemaining: cfg.MinRemaining, fetchTimeout: 30 * time.Second, onEvent: onEvent,
+		ll: list.New(), items: map[cacheKey]*list.Element{},
+	}
+}
+
+// Get returns the ticket for (user, spn), from the cache when it has one with
+// enough life left, else from the KDC. cached reports a cache hit.
+func (c *ticketCache) Get(ctx context.Context, user, spn string) (t *s4u.Ticket, cached bool, err error) {
+	k := keyOf(user, spn)
+	now := c.now()
+	c.mu.RLock()
+	el, ok := c.items[k]
+	c.mu.RUnlock()
+	if ok {
+		e := el.Value.(*entry)
+		if e.err != nil && now.Before(e.expires) {
+			e.used.Store(true)
+			c.onEvent(eventNegativeHit)
+			return nil, true, e.err
+		}
+		if t := e.ticket.Load(); t != nil && now.Before(t.EndTime.Add(-c.minRemaining)) {
+			if !e.used.Load() {
+				e.used.Store(true)
+			}
+			if now.UnixNano() >= e.refreshAfter.Load() && e.refreshing.CompareAndSwap(false, true) {
+				c.refresh(e, user, spn)
+			}
+			c.onEvent(eventHit)
+			return t, true, nil
+		}
+		c.mu.Lock()
+		if cur, ok := c.items[k]; ok && cur == el {
+			c.removeLocked(el)
+		}
+		c.mu.Unlock()
+	}
+	c.onEvent(eventMiss)
+
+	ch := c.sf.DoChan(k.user+"\x00"+k.spn, func() (any, error) {
+		// The fetch outlives any one caller: others may be waiting on it.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.fetchTimeout)
+		defer cancel()
+		t, err := c.fetch(fctx, user, spn)
+		c.store(k, t, err)
+		return t, err
+	})
+	select {
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, false, r.Err
+		}
+		return r.Val.(*s4u.Ticket), false, nil
+	}
+}
+
+// refresh fetches a new ticket for e in the background; the old one is
+// served meanwhile and kept if the refresh fails.
+func (c *ticketCache) refresh(e *entry, user, spn string) {
+	c.onEvent(eventRefresh)
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		defer e.refreshing.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), c.fetchTimeout)
+		defer cancel()
+		t, err := c.fetch(ctx, user, spn)
+		if err != nil {
+			e.refreshAfter.Store(c.now().Add(30 * time.Second).UnixNano()) // try again later, keep serving the old one
+			return
+		}
+		e.ticket.Store(t)
+		e.refreshAfter.Store(refreshTime(t, c.refreshAt).UnixNano())
+	}()
+}
+
+// store records a fetch's outcome: a ticket, a definitive refusal for negTTL,
+// or nothing for a temporary failure.
+func (c *ticketCache) store(k cacheKey, t *s4u.Ticket, err error) {
+	e := &entry{key: k}
+	switch {
+	case err == nil:
+		e.ticket.Store(t)
+		e.refreshAfter.Store(refreshTime(t, c.refreshAt).UnixNano())
+	case definitive(err) && c.negTTL > 0:
+		e.err = err
+		e.expires = c.now().Add(c.negTTL)
+	default:
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[k]; ok {
+		c.removeLocked(el)
+	}
+	c.items[k] = c.ll.PushFront(e)
+	// Second-chance eviction: an entry hit since the last scan moves to the
+	// front instead of going. Bounded: every entry is looked at most twice.
+	for scans := 0; c.ll.Len() > c.max && scans < 2*c.ll.Len(); scans++ {
+		back := c.ll.Back()
+		if be := back.Value.(*entry); be.used.Load() && be != e {
+			be.used.Store(false)
+			c.ll.MoveToFront(back)
+			continue
+		}
+		c.removeLocked(back)
+		c.onEvent(eventEvict)
+	}
+}
+
+func (c *ticketCache) removeLocked(el *list.Element) {
+	c.ll.Remove(el)
+	delete(c.items, el.Value.(*entry).key)
+}
+
+// Invalidate drops the entries of user for spn, or for every SPN when spn is
+// empty, and returns how many it dropped.
+func (c *ticketCache) Invalidate(user, spn string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if spn != "" {
+		if el, ok := c.items[keyOf(user, spn)]; ok {
+			c.removeLocked(el)
+			return 1
+		}
+		return 0
+	}
+	u := strings.ToLower(user)
+	n := 0
+	for k, el := range c.items {
+		if k.user == u {
+			c.removeLocked(el)
+			n++
+		}
+	}
+	return n
+}
+
+// Len returns the number of entries, negative ones included.
+func (c *ticketCache) Len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.ll.Len()
+}
+
+// wait blocks until background refreshes have finished (Stop, tests).
+func (c *ticketCache) wait() { c.bg.Wait() }
+
+// refreshTime is when a hit should refresh t: at fraction f of its lifetime.
+func refreshTime(t *s4u.Ticket, f float64) time.Time {
+	life := t.EndTime.Sub(t.StartTime)
+	return t.StartTime.Add(time.Duration(float64(life) * f))
+}
+
+// definitive reports whether err is a KDC answer that will not change by
+// retrying soon (unknown user, not delegable, wrong client...).
+func definitive(err error) bool {
+	var ke *s4u.KDCError
+	var wc *s4u.WrongClientError
+	if errors.As(err, &wc) {
+		return true
+	}
+	return errors.As(err, &ke) && !s4u.IsTemporary(err)
+}

@@ -1,0 +1,104 @@
+package ticket
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/segmesh/segmesh/pkg/config"
+)
+
+// Config is the ticket role's section of the configuration.
+type Config struct {
+	// Enabled is kcd.enabled; with it off the role serves no tickets.
+	Enabled bool
+	// Realm is the primary domain (the service account's realm), upper case.
+	Realm string
+	// Service is the service account's name.
+	Service string
+	// Password is the service account's password.
+	Password string
+	// KDCs maps each realm to its domain controllers (host:88), in order.
+	KDCs map[string][]string
+	// OtherRealms are the configured domains besides the primary.
+	OtherRealms []string
+	// SPNs are the target SPNs tickets may be issued for; the first is the default.
+	SPNs []string
+	// CacheSize bounds the (user, SPN) cache.
+	CacheSize int
+	// KDCTimeout bounds one attempt at one KDC.
+	KDCTimeout time.Duration
+	// MaxConcurrent bounds concurrent KDC exchanges per realm.
+	MaxConcurrent int
+	// NegativeTTL is how long a definitive KDC refusal is remembered.
+	NegativeTTL time.Duration
+	// RefreshAt is the fraction of a ticket's lifetime after which a hit
+	// triggers a background refresh.
+	RefreshAt float64
+	// MinRemaining: a cached ticket with less left than this is not served.
+	MinRemaining time.Duration
+}
+
+// ConfigFrom derives the role's configuration from config.json.
+func ConfigFrom(c *config.Config) Config {
+	out := Config{
+		Enabled:       c.KCD.Enabled,
+		Service:       c.KCD.ServiceAccountUserName,
+		Password:      c.KCD.ServiceAccountPassword.Reveal(),
+		KDCs:          map[string][]string{},
+		SPNs:          config.SplitList(c.KCD.TargetSPN),
+		CacheSize:     c.Segmesh.Ticket.CacheSize,
+		KDCTimeout:    time.Duration(c.Segmesh.Ticket.KDCTimeoutSeconds) * time.Second,
+		MaxConcurrent: c.Segmesh.Ticket.MaxConcurrentKDCExchanges,
+		NegativeTTL:   30 * time.Second,
+		RefreshAt:     0.8,
+		MinRemaining:  2 * time.Minute,
+	}
+	for i, d := range c.KCD.Domains {
+		realm := strings.ToUpper(d.Domain)
+		if i == 0 {
+			out.Realm = realm
+		}
+		if _, seen := out.KDCs[realm]; !seen && realm != out.Realm {
+			out.OtherRealms = append(out.OtherRealms, realm)
+		}
+		out.KDCs[realm] = append(out.KDCs[realm], kdcAddr(d.DomainController))
+	}
+	return out
+}
+
+// kdcAddr adds the Kerberos port to a domain controller name without one.
+func kdcAddr(dc string) string {
+	if _, _, err := net.SplitHostPort(dc); err == nil {
+		return dc
+	}
+	return net.JoinHostPort(dc, "88")
+}
+
+// validate checks what the role needs beyond config.Load's rules.
+func (c Config) validate() error {
+	if !c.Enabled {
+		return nil
+	}
+	switch {
+	case c.Realm == "" || len(c.KDCs[c.Realm]) == 0:
+		return fmt.Errorf("kcd.domains: no primary domain with a domain controller")
+	case c.Service == "" || c.Password == "":
+		return fmt.Errorf("kcd.serviceAccountUserName / kcd.serviceAccountPassword: the service account is incomplete")
+	case len(c.SPNs) == 0:
+		return fmt.Errorf("kcd.targetSPN: no target SPN")
+	}
+	return nil
+}
+
+// canonicalSPN returns the configured spelling of spn and whether it is a
+// configured target SPN at all (SPNs compare case-insensitively).
+func (c Config) canonicalSPN(spn string) (string, bool) {
+	for _, s := range c.SPNs {
+		if s == spn || strings.EqualFold(s, spn) {
+			return s, true
+		}
+	}
+	return "", false
+}

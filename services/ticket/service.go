@@ -1,0 +1,323 @@
+package ticket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/grpc"
+	grpccodes "google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/segmesh/segmesh/pkg/kdc"
+	"github.com/segmesh/segmesh/pkg/role"
+	"github.com/segmesh/segmesh/pkg/s4u"
+	"github.com/segmesh/segmesh/pkg/telemetry"
+	ticketv1 "github.com/segmesh/segmesh/proto/segmesh/ticket/v1"
+)
+
+// Option changes how New builds the Service (tests, benchmarks).
+type Option func(*options)
+
+type options struct {
+	exchanger kdc.Exchanger
+	now       func() time.Time
+	cfg       *Config
+}
+
+// WithExchanger sends KDC requests through x instead of a kdc.Transport to
+// the configured domain controllers.
+func WithExchanger(x kdc.Exchanger) Option { return func(o *options) { o.exchanger = x } }
+
+// WithClock replaces time.Now.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithConfig replaces the configuration derived from deps.Config.
+func WithConfig(c Config) Option { return func(o *options) { o.cfg = &c } }
+
+// Service is the ticket role.
+type Service struct {
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	client *s4u.Client
+	cache  *ticketCache
+	tracer trace.Tracer
+
+	requests  metric.Int64Counter
+	exchanges metric.Int64Counter
+	events    metric.Int64Counter
+
+	mu      sync.Mutex
+	tgtErr  error
+	stop    context.CancelFunc
+	renewWG sync.WaitGroup
+}
+
+// New builds the ticket role from deps. It does no I/O.
+func New(deps role.Deps, opts ...Option) (*Service, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	cfg := ConfigFrom(deps.Config)
+	if o.cfg != nil {
+		cfg = *o.cfg
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("ticket: %w", err)
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	meter := deps.Meter
+	if meter == nil {
+		meter = metricnoop.NewMeterProvider().Meter("ticket")
+	}
+	tracer := deps.Tracer
+	if tracer == nil {
+		tracer = tracenoop.NewTracerProvider().Tracer("ticket")
+	}
+	s := &Service{cfg: cfg, log: log, now: o.now, tracer: tracer, tgtErr: errors.New("no TGT yet")}
+	var err error
+	if s.requests, err = meter.Int64Counter("segmesh_ticket_requests", metric.WithDescription("GetServiceTicket calls by result")); err != nil {
+		return nil, err
+	}
+	if s.exchanges, err = meter.Int64Counter("segmesh_ticket_kdc_exchanges", metric.WithDescription("KDC exchanges by stage, result and Kerberos error code")); err != nil {
+		return nil, err
+	}
+	if s.events, err = meter.Int64Counter("segmesh_ticket_cache_events", metric.WithDescription("ticket cache hits, misses, refreshes and evictions")); err != nil {
+		return nil, err
+	}
+	s.cache = newTicketCache(s.fetch, cfg, o.now, func(ev cacheEvent) {
+		s.events.Add(context.Background(), 1, metric.WithAttributes(attribute.String("event", string(ev))))
+	})
+	if !cfg.Enabled {
+		return s, nil
+	}
+	x := o.exchanger
+	if x == nil {
+		t, err := kdc.New(kdc.Config{Realms: cfg.KDCs, Timeout: cfg.KDCTimeout, MaxConcurrent: cfg.MaxConcurrent, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("ticket: %w", err)
+		}
+		x = t
+	}
+	s.client, err = s4u.New(s4u.Config{
+		Realm: cfg.Realm, Service: cfg.Service, Password: cfg.Password, Domains: cfg.OtherRealms,
+		Exchanger: x, Now: o.now, Logger: log,
+		Hooks: s4u.Hooks{OnExchange: s.onExchange},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ticket: %w", err)
+	}
+	if _, err := meter.Int64ObservableGauge("segmesh_ticket_cache_entries", metric.WithDescription("entries in the ticket cache"),
+		metric.WithInt64Callback(func(_ context.Context, ob metric.Int64Observer) error { ob.Observe(int64(s.cache.Len())); return nil })); err != nil {
+		return nil, err
+	}
+	if _, err := meter.Float64ObservableGauge("segmesh_ticket_tgt_age_seconds", metric.WithDescription("age of the service account's TGT per realm"),
+		metric.WithFloat64Callback(func(_ context.Context, ob metric.Float64Observer) error {
+			for _, t := range s.client.TGTs() {
+				ob.Observe(s.now().Sub(t.AuthTime).Seconds(), metric.WithAttributes(attribute.String(telemetry.AttrRealm, t.Realm)))
+			}
+			return nil
+		})); err != nil {
+		return nil, err
+	}
+	if deps.Status != nil {
+		deps.Status.Publish("ticket", s.statusSection)
+	}
+	return s, nil
+}
+
+// Constructor adapts New to role.Constructor.
+func Constructor(deps role.Deps) (role.Role, error) { return New(deps) }
+
+// Name returns "ticket".
+func (s *Service) Name() string { return role.Ticket }
+
+// RegisterGRPC registers TicketService.
+func (s *Service) RegisterGRPC(r grpc.ServiceRegistrar) {
+	ticketv1.RegisterTicketServiceServer(r, server{svc: s})
+}
+
+// Start gets the first TGT. A definitive refusal (wrong password, unknown
+// service account) stops the start with the KDC's code and hint; an
+// unreachable KDC leaves the role not ready and retrying.
+func (s *Service) Start(ctx context.Context) error {
+	if !s.cfg.Enabled {
+		s.log.Info("kcd disabled: the ticket role serves no tickets", "setting", "kcd.enabled")
+		return nil
+	}
+	err := s.renewTGT(ctx)
+	if err != nil && !s4u.IsTemporary(err) {
+		return fmt.Errorf("service account %s@%s: %w", s.cfg.Service, s.cfg.Realm, err)
+	}
+	if err != nil {
+		s.log.Warn("no TGT at start; retrying in the background", telemetry.AttrRealm, s.cfg.Realm, "err", err)
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.stop = cancel
+	s.renewWG.Add(1)
+	go s.renewLoop(rctx)
+	return nil
+}
+
+// renewLoop keeps the primary realm's TGT fresh (s4u refreshes it ahead of
+// expiry when asked) and retries quickly while there is none.
+func (s *Service) renewLoop(ctx context.Context) {
+	defer s.renewWG.Done()
+	for {
+		wait := 30 * time.Second
+		s.mu.Lock()
+		if s.tgtErr != nil {
+			wait = 2 * time.Second
+		}
+		s.mu.Unlock()
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if err := s.renewTGT(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("TGT renewal failed; the current TGT stays in use while valid", telemetry.AttrRealm, s.cfg.Realm, "err", err)
+		}
+	}
+}
+
+func (s *Service) renewTGT(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err := s.client.TGT(ctx, s.cfg.Realm)
+	s.mu.Lock()
+	s.tgtErr = err
+	s.mu.Unlock()
+	return err
+}
+
+// Ready reports nil when KCD is off or a valid TGT for the primary realm is held.
+func (s *Service) Ready(context.Context) error {
+	if !s.cfg.Enabled {
+		return nil
+	}
+	for _, t := range s.client.TGTs() {
+		if t.Realm == s.cfg.Realm && s.now().Before(t.EndTime) {
+			return nil
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tgtErr != nil {
+		return fmt.Errorf("no TGT for %s: %w", s.cfg.Realm, s.tgtErr)
+	}
+	return fmt.Errorf("no TGT for %s", s.cfg.Realm)
+}
+
+// Stop ends the renewal loop and waits for background refreshes.
+func (s *Service) Stop(context.Context) error {
+	if s.stop != nil {
+		s.stop()
+	}
+	s.renewWG.Wait()
+	s.cache.wait()
+	return nil
+}
+
+// Ticket returns a ticket to spn (the default target SPN when empty) for
+// user, from the cache or the KDC. Errors are gRPC statuses.
+func (s *Service) Ticket(ctx context.Context, user, spn string) (*s4u.Ticket, bool, error) {
+	ctx, span := s.tracer.Start(ctx, "ticket.GetServiceTicket")
+	defer span.End()
+	if !s.cfg.Enabled {
+		return nil, false, status.Error(grpccodes.FailedPrecondition, "KCD is off (kcd.enabled is false): no tickets are issued")
+	}
+	if spn == "" {
+		spn = s.cfg.SPNs[0]
+	}
+	canon, ok := s.cfg.canonicalSPN(spn)
+	if !ok {
+		return nil, false, status.Errorf(grpccodes.PermissionDenied, "SPN %q is not a configured target SPN (kcd.targetSPN)", spn)
+	}
+	spn = canon
+	span.SetAttributes(attribute.String(telemetry.AttrUPN, user), attribute.String(telemetry.AttrSPN, spn))
+	t, cached, err := s.cache.Get(ctx, user, spn)
+	result := "ok"
+	if err != nil {
+		result = "error"
+		st := toStatus(err, s.cfg.Realm)
+		attrs := []any{telemetry.AttrUPN, user, telemetry.AttrSPN, spn, "err", err}
+		if d := DetailOf(st); d != nil && d.Code != 0 {
+			attrs = append(attrs, telemetry.AttrKRBCode, d.Code)
+		}
+		if !cached {
+			s.log.Warn("ticket refused", attrs...)
+		}
+		span.SetStatus(codes.Error, err.Error())
+		s.requests.Add(ctx, 1, metric.WithAttributes(attribute.String(telemetry.AttrResult, result)))
+		return nil, cached, st
+	}
+	if cached {
+		result = "cache_hit"
+	}
+	s.requests.Add(ctx, 1, metric.WithAttributes(attribute.String(telemetry.AttrResult, result)))
+	return t, cached, nil
+}
+
+// fetch is the cache's way to the KDC.
+func (s *Service) fetch(ctx context.Context, user, spn string) (*s4u.Ticket, error) {
+	return s.client.ServiceTicket(ctx, user, spn)
+}
+
+func (s *Service) onExchange(stage s4u.Stage, realm string, err error) {
+	code, result := "0", "ok"
+	var ke *s4u.KDCError
+	switch {
+	case errors.As(err, &ke):
+		code, result = strconv.Itoa(int(ke.Code)), "krb_error"
+	case err != nil:
+		result = "error"
+	}
+	s.exchanges.Add(context.Background(), 1, metric.WithAttributes(
+		attribute.String("stage", string(stage)), attribute.String(telemetry.AttrRealm, realm),
+		attribute.String(telemetry.AttrResult, result), attribute.String(telemetry.AttrKRBCode, code)))
+}
+
+// statusSection is the ticket role's part of the admin status page.
+func (s *Service) statusSection() any {
+	type tgt struct {
+		Realm     string    `json:"realm"`
+		AuthTime  time.Time `json:"auth_time"`
+		EndTime   time.Time `json:"end_time"`
+		RefreshAt time.Time `json:"refresh_at"`
+	}
+	out := struct {
+		CacheEntries int    `json:"cache_entries"`
+		TGTs         []tgt  `json:"tgts"`
+		LastTGTError string `json:"last_tgt_error,omitempty"`
+	}{CacheEntries: s.cache.Len()}
+	for _, t := range s.client.TGTs() {
+		out.TGTs = append(out.TGTs, tgt{t.Realm, t.AuthTime, t.EndTime, t.RefreshAt})
+	}
+	s.mu.Lock()
+	if s.tgtErr != nil {
+		out.LastTGTError = s.tgtErr.Error()
+	}
+	s.mu.Unlock()
+	return out
+}
