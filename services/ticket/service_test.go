@@ -338,7 +338,6 @@ func TestConfigFromGroupsDomainsAndAddsPort(t *testing.T) {
 	}
 }
 
-
 func ticketReq(upn string) *ticketv1.GetServiceTicketRequest {
 	return &ticketv1.GetServiceTicketRequest{UserPrincipal: upn, TargetSpn: exchSPN}
 }
