@@ -1,9 +1,11 @@
 package trust
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -81,7 +83,12 @@ func (e *VerifyError) Error() string {
 		if e.Cert != nil {
 			issuer = fmt.Sprintf(" (issuer %q)", e.Cert.Issuer.String())
 		}
-		return fmt.Sprintf("trust: client certificate%s%s does not chain to a CA in %s; add its issuing CA to %s", subject, issuer, e.Source, KeyPath)
+		hint := ""
+		if e.Err != nil && strings.Contains(e.Err.Error(), "possibly because") {
+			// x509 found a CA of the right name whose key did not verify: a renewed CA.
+			hint = " (" + e.Err.Error() + ")"
+		}
+		return fmt.Sprintf("trust: certificate%s%s does not chain to a CA in %s%s; add its issuing CA to %s", subject, issuer, e.Source, hint, KeyPath)
 	case ReasonExpired:
 		return fmt.Sprintf("trust: certificate%s expired on %s", subject, e.Cert.NotAfter.UTC().Format(time.RFC3339))
 	case ReasonNotYetValid:
@@ -131,12 +138,12 @@ func VerifyClientChain(store *Store, chain []*x509.Certificate, now time.Time) (
 	if err == nil {
 		return chains, nil
 	}
-	return nil, classify(err, chain[0], store.Source(), now)
+	return nil, classify(err, chain, store.Source(), now)
 }
 
 // classify maps crypto/x509's error to a VerifyError.
-func classify(err error, leaf *x509.Certificate, source string, now time.Time) *VerifyError {
-	ve := &VerifyError{Reason: ReasonOther, Cert: leaf, Source: source, Err: err}
+func classify(err error, chain []*x509.Certificate, source string, now time.Time) *VerifyError {
+	ve := &VerifyError{Reason: ReasonOther, Cert: chain[0], Source: source, Err: err}
 	var invalid x509.CertificateInvalidError
 	var unknown x509.UnknownAuthorityError
 	switch {
@@ -159,6 +166,15 @@ func classify(err error, leaf *x509.Certificate, source string, now time.Time) *
 		ve.Reason = ReasonUnknownAuthority
 		if unknown.Cert != nil {
 			ve.Cert = unknown.Cert
+		}
+		// x509 reports an issuer that is not a CA only as a hint inside
+		// UnknownAuthorityError; find it among the certificates the device sent.
+		for _, p := range chain[1:] {
+			var cv x509.ConstraintViolationError
+			if p != nil && bytes.Equal(p.RawSubject, ve.Cert.RawIssuer) && errors.As(ve.Cert.CheckSignatureFrom(p), &cv) {
+				ve.Reason, ve.Cert = ReasonNotAuthorizedToSign, p
+				break
+			}
 		}
 	}
 	return ve

@@ -1,0 +1,67 @@
+package trust
+
+import (
+	"path/filepath"
+	"testing"
+)
+
+func BenchmarkLoad(b *testing.B) {
+	cas := []*issued{mint(b, "CA01", nil, certOpts{}), mint(b, "CA02", nil, certOpts{}), mint(b, "CA03", nil, certOpts{})}
+	dir := b.TempDir()
+	for i, ca := range cas {
+		writeFile(b, filepath.Join(dir, "ca"+string(rune('1'+i))+".pem"), pemOf(ca))
+	}
+	b.Run("PEM list of 3", func(b *testing.B) {
+		spec := Spec{TrustStorePath: "ca1.pem, ca2.pem, ca3.pem", BaseDir: dir}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := load(spec, testNow); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("PFX of 3 (openssl3 AES-256)", func(b *testing.B) {
+		writeFile(b, filepath.Join(dir, "cas.pfx"), opensslPFX(b, "pw", cas))
+		spec := Spec{TrustStorePath: "cas.pfx", Passcode: "pw", BaseDir: dir}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := load(spec, testNow); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkVerifyClientChain(b *testing.B) {
+	root := mint(b, "Root", nil, certOpts{})
+	inter := mint(b, "Issuing", root, certOpts{})
+	dir := b.TempDir()
+	writeFile(b, filepath.Join(dir, "root.pem"), pemOf(root, mint(b, "Other", nil, certOpts{})))
+	s, err := load(Spec{TrustStorePath: "root.pem", BaseDir: dir}, testNow)
+	if err != nil {
+		b.Fatal(err)
+	}
+	chain := chainOf(device(b, "user", inter), inter)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := VerifyClientChain(s, chain, testNow); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPoll is the cost of one poll that finds nothing changed.
+func BenchmarkPoll(b *testing.B) {
+	dir := b.TempDir()
+	writeFile(b, filepath.Join(dir, "ca.pem"), pemOf(mint(b, "CA", nil, certOpts{})))
+	r, err := NewReloader(ReloaderOptions{Spec: Spec{TrustStorePath: "ca.pem", BaseDir: dir}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if tried, _ := r.Poll(); tried {
+			b.Fatal("reload without a change")
+		}
+	}
+}
