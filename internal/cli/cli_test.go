@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+const checkDoc = `{
+  "clientCertTrustStorePath": "config/ssl-certs/CA01.pem, config/ssl-certs/CA-combined.pfx",
+  "clientCertTrustStorePasscode": "pfx-Secret-123.plaintext",
+  "kcd": {"enabled": true, "targetSPN": "HTTP/exchange.lab.test", "serviceAccountUserName": "svc_seg",
+    "serviceAccountPassword": "Svc-Secret-456.plaintext", "domains": [{"domain": "LAB.TEST", "domainController": "dc1.lab.test"}]}
+}`
+
+func TestConfigCheckPEMPlusPFXFailsNamingTheKeyAndWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(p, []byte(checkDoc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := run(t, "config", "check", p)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, out)
+	}
+	if !strings.Contains(out, "error: clientCertTrustStorePath") || !strings.Contains(out, "names both PEM and PFX files") {
+		t.Fatalf("output does not name clientCertTrustStorePath:\n%s", out)
+	}
+	after, _ := os.ReadFile(p)
+	if string(after) != checkDoc {
+		t.Fatal("config check changed config.json")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("config check wrote files: %v", entries)
+	}
+}
+
+func TestConfigCheckMasksSecretsAndShowsDiff(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "config.json")
+	doc := strings.Replace(checkDoc, "config/ssl-certs/CA01.pem, ", "", 1)
+	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := run(t, "config", "check", p)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	for _, leak := range []string{"pfx-Secret-123", "Svc-Secret-456"} {
+		if strings.Contains(out, leak) {
+			t.Fatalf("config check printed a secret:\n%s", out)
+		}
+	}
+	for _, want := range []string{`"serviceAccountPassword": "[REDACTED]"`, "kcd.enabled: true (default: false)", `"remote.crl.fetch.interval.in.minutes": 1440`, "result: 0 error(s)"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("missing %q in:\n%s", want, out)
+		}
+	}
+}
+
+func TestUnknownCommandsAndRoles(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"config"}, 2, "config needs a subcommand"},
+		{[]string{"run", "config.json"}, 2, "did you mean --config config.json?"},
+		{[]string{"run", "--roles=ticket,gateway"}, 1, `unknown role "gateway"`},
+		{[]string{}, 2, "Usage:"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, _, errOut := run(t, tt.args...)
+			if code != tt.code || !strings.Contains(errOut, tt.want) {
+				t.Fatalf("exit %d stderr %q; want %d and %q", code, errOut, tt.code, tt.want)
+			}
+		})
+	}
+}
+
+func TestRolesListsEveryRole(t *testing.T) {
+	code, out, _ := run(t, "roles")
+	if code != 0 {
+		t.Fatal(code)
+	}
+	for _, r := range []string{"crl", "identity", "ticket", "edge"} {
+		if !strings.Contains(out, r+" ") {
+			t.Fatalf("roles does not list %s:\n%s", r, out)
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/segmesh/segmesh/pkg/config"
+)
+
+func configCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"config needs a subcommand: check"}
+	}
+	switch args[0] {
+	case "check":
+		return configCheck(args[1:], stdout, stderr)
+	}
+	return usageError{fmt.Sprintf("unknown config subcommand %q: want check", args[0])}
+}
+
+// configCheck runs the loader `run` uses, writes nothing, and prints the
+// effective configuration (secrets masked), what differs from the defaults,
+// and every problem. It fails when there is an error.
+func configCheck(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	quiet := fs.Bool("q", false, "print only the problems")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	path := "config.json"
+	if fs.NArg() > 1 {
+		return usageError{"config check takes one file"}
+	}
+	if fs.NArg() == 1 {
+		path = fs.Arg(0)
+	}
+	cfg, report, err := config.Load(path)
+	if report == nil {
+		return err
+	}
+	_, _ = fmt.Fprintf(stdout, "config: %s\n", path)
+	if cfg != nil && !*quiet {
+		eff, _ := json.MarshalIndent(effective(cfg), "", "  ")
+		_, _ = fmt.Fprintf(stdout, "\neffective configuration (secrets masked):\n%s\n", eff)
+		diff := diffFromDefaults(cfg)
+		_, _ = fmt.Fprintf(stdout, "\ndiffers from the defaults (%d):\n", len(diff))
+		for _, d := range diff {
+			_, _ = fmt.Fprintf(stdout, "  %s\n", d)
+		}
+	}
+	_, _ = fmt.Fprintf(stdout, "\nproblems (%d):\n", len(report.Problems))
+	for _, p := range report.Problems {
+		_, _ = fmt.Fprintf(stdout, "  %s\n", p)
+	}
+	ne, nw, ni := len(report.Errors()), len(report.Warnings()), len(report.Ignored())
+	_, _ = fmt.Fprintf(stdout, "\nresult: %d error(s), %d warning(s), %d ignored\n", ne, nw, ni)
+	if ne > 0 {
+		return errReported
+	}
+	return nil
+}
+
+// effectiveView is what config check prints: the file's settings plus the
+// typed custom gateway settings, with secrets masked by their own type.
+type effectiveView struct {
+	*config.Config
+	Gateway map[string]any `json:"customGatewaySettings"`
+}
+
+func effective(c *config.Config) effectiveView {
+	g := c.Gateway
+	return effectiveView{Config: c, Gateway: map[string]any{
+		config.KeyCertMappingEnabled:      g.CertMappingEnabled,
+		config.KeyCertMappingLDAPURL:      g.CertMappingLDAPURL,
+		config.KeyCertMappingLDAPUser:     g.CertMappingLDAPUser,
+		config.KeyCertMappingLDAPBaseDN:   g.CertMappingLDAPBaseDN,
+		config.KeyRevocationEnabled:       g.RevocationEnabled,
+		config.KeyCRLFetchIntervalMinutes: g.CRLFetchIntervalMinutes,
+		config.KeyCRLURIs:                 strings.Join(g.CRLURIs, ","),
+		config.KeyFailHardOnCRLDownload:   g.FailHardOnCRLDownload,
+	}}
+}
+
+// diffFromDefaults lists "key: value (default: d)" for every setting whose
+// value differs from Default().
+func diffFromDefaults(c *config.Config) []string {
+	d := config.Default()
+	a := flatten(effective(c))
+	b := flatten(effective(&d))
+	var out []string
+	for k, v := range a {
+		if dv, ok := b[k]; !ok || dv != v {
+			if !ok {
+				dv = "unset"
+			}
+			out = append(out, fmt.Sprintf("%s: %s (default: %s)", k, v, dv))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// flatten marshals v to JSON and returns its leaves as dotted paths.
+func flatten(v any) map[string]string {
+	raw, _ := json.Marshal(v)
+	var m any
+	_ = json.Unmarshal(raw, &m)
+	out := map[string]string{}
+	var walk func(prefix string, x any)
+	walk = func(prefix string, x any) {
+		switch t := x.(type) {
+		case map[string]any:
+			for k, v := range t {
+				p := k
+				if prefix != "" {
+					p = prefix + "." + k
+				}
+				walk(p, v)
+			}
+		default:
+			b, _ := json.Marshal(t)
+			out[prefix] = string(b)
+		}
+	}
+	walk("", m)
+	return out
+}

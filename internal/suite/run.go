@@ -1,0 +1,153 @@
+package suite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/segmesh/segmesh/pkg/admin"
+	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/role"
+	"github.com/segmesh/segmesh/pkg/telemetry"
+)
+
+// Options configures Run.
+type Options struct {
+	// ConfigPath is config.json; empty means run on Default() (no file).
+	ConfigPath string
+	// Roles is --roles: "all" or a comma-separated list.
+	Roles string
+	// Stderr receives the log.
+	Stderr io.Writer
+	// Constructors overrides the registry (tests); nil means Constructors().
+	Constructors map[string]role.Constructor
+	// Ready, if set, is called once every role has started, with the admin address.
+	Ready func(adminAddr string)
+	// DrainTimeout bounds the graceful stop; 0 means 30s.
+	DrainTimeout time.Duration
+}
+
+// LoadForRun prepares config.json the way run does: encrypt ".plaintext"
+// secrets (atomic rewrite), then Load. It returns the report for logging.
+func LoadForRun(path string, log *slog.Logger) (*config.Config, *config.Report, error) {
+	if path == "" {
+		c := config.Default()
+		c.BaseDir, _ = os.Getwd()
+		return &c, &config.Report{}, nil
+	}
+	done, err := config.EncryptPlaintextSecrets(path, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, k := range done {
+		log.Info("secret encrypted and config.json rewritten", "key", k, "file", path)
+	}
+	return config.Load(path)
+}
+
+// Run starts the selected roles and blocks until ctx ends (SIGTERM), then
+// drains: not ready at once, roles stopped in reverse, gRPC stopped gracefully.
+func Run(ctx context.Context, o Options) error { return run(ctx, o, nil) }
+
+// run is Run with a hook to adjust the loaded configuration (tests use it
+// to move listeners to port 0).
+func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	boot := slog.New(slog.NewTextHandler(o.Stderr, &slog.HandlerOptions{ReplaceAttr: telemetry.Redact}))
+	cfg, report, err := LoadForRun(o.ConfigPath, boot)
+	if err != nil {
+		return err
+	}
+	if adjust != nil {
+		adjust(cfg)
+	}
+	log, err := telemetry.NewLogger(o.Stderr, cfg.Segmesh.Telemetry.LogLevel, cfg.Segmesh.Telemetry.LogFormat)
+	if err != nil {
+		return err
+	}
+	for _, p := range report.Problems {
+		switch p.Severity {
+		case config.SeverityWarning:
+			log.Warn("config warning", "key", p.Key, "problem", p.Message, "fix", p.Fix)
+		case config.SeverityIgnored:
+			log.Info("config setting ignored", "key", p.Key, "reason", p.Message)
+		}
+	}
+	ctors := o.Constructors
+	if ctors == nil {
+		ctors = Constructors()
+	}
+	roles, err := role.ParseRoles(o.Roles, ctors)
+	if err != nil {
+		return err
+	}
+	prov, err := telemetry.Setup(ctx, telemetry.Options{OTLPEndpoint: cfg.Segmesh.Telemetry.OTLPEndpoint})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = prov.Shutdown(context.WithoutCancel(ctx)) }()
+
+	board := &admin.Board{}
+	gopts := role.GroupOptions{
+		Config: cfg, Roles: roles, Constructors: ctors, Logger: log,
+		MeterProvider: prov.Meter, TracerProvider: prov.Tracer, Status: board,
+		DialOptions: func(string, string) []grpc.DialOption {
+			return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		},
+	}
+	if addr := cfg.Segmesh.GRPC.Listen; addr != "" {
+		lis, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s (segmesh.grpc.listen): %w", addr, err)
+		}
+		gopts.ExternalServer = grpc.NewServer()
+		gopts.ExternalListener = lis
+		log.Info("grpc listening for other segmesh processes", "addr", lis.Addr().String())
+	}
+	g, err := role.NewGroup(gopts)
+	if err != nil {
+		return err
+	}
+	adm := admin.New(admin.Options{Listen: cfg.Segmesh.Admin.Listen, Readiness: g.Readiness, Metrics: prov.MetricsHandler(), Board: board, Logger: log})
+	if err := adm.Start(); err != nil {
+		return err
+	}
+	drain := o.DrainTimeout
+	if drain <= 0 {
+		drain = 30 * time.Second
+	}
+	stopAll := func() error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
+		defer cancel()
+		return errors.Join(g.Stop(sctx), adm.Stop(sctx))
+	}
+	log.Info("segmesh starting", "roles", roles, "config", cfg.Path)
+	if err := g.Start(ctx); err != nil {
+		_ = adm.Stop(context.WithoutCancel(ctx))
+		return err
+	}
+	log.Info("segmesh started", "roles", roles, "admin", adm.Addr())
+	if o.Ready != nil {
+		o.Ready(adm.Addr())
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: draining in-flight requests", "timeout", drain)
+	case err := <-g.Err():
+		log.Error("grpc server stopped", "err", err)
+		return errors.Join(fmt.Errorf("grpc server: %w", err), stopAll())
+	}
+	err = stopAll()
+	log.Info("segmesh stopped")
+	return err
+}
