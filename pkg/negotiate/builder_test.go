@@ -1,0 +1,380 @@
+package negotiate
+
+import (
+	"bytes"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/client"
+	"github.com/jcmturner/gokrb5/v8/config"
+	"github.com/jcmturner/gokrb5/v8/credentials"
+	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/gssapi"
+	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
+	"github.com/jcmturner/gokrb5/v8/iana/flags"
+	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/iana/nametype"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/spnego"
+	"github.com/jcmturner/gokrb5/v8/types"
+	"github.com/jcmturner/goidentity/v6"
+)
+
+const (
+	realm = "LAB.TEST"
+	spn   = "HTTP/exchange.lab.test"
+)
+
+// fixture is a service keytab and a ticket to it minted in the test.
+type fixture struct {
+	kt     *keytab.Keytab
+	der    []byte
+	tkt    messages.Ticket
+	key    types.EncryptionKey
+	cname  types.PrincipalName
+	crealm string
+}
+
+func newFixture(tb testing.TB, sessionEtype int32, cname types.PrincipalName) *fixture {
+	tb.Helper()
+	kt := keytab.New()
+	if err := kt.AddEntry(spn, realm, "Exch-Passw0rd!", time.Now(), 1, sessionEtype); err != nil {
+		tb.Fatal(err)
+	}
+	now := time.Now().UTC()
+	f := types.NewKrbFlags()
+	types.SetFlag(&f, flags.Forwardable)
+	sname := types.PrincipalName{NameType: nametype.KRB_NT_SRV_INST, NameString: strings.Split(spn, "/")}
+	tkt, key, err := messages.NewTicket(cname, realm, sname, realm, f, kt, sessionEtype, 1, now, now, now.Add(10*time.Hour), now.Add(24*time.Hour))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	der, err := tkt.Marshal()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &fixture{kt: kt, der: der, tkt: tkt, key: key, cname: cname, crealm: realm}
+}
+
+func (f *fixture) builder(tb testing.TB, opts Options) *Builder {
+	tb.Helper()
+	b, err := New(f.der, f.key, f.cname, f.crealm, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// acceptor is gokrb5's SPNEGO HTTP acceptor with the fixture's keytab; it
+// answers 200 with the authenticated user's name.
+func (f *fixture) acceptor(tb testing.TB) *httptest.Server {
+	tb.Helper()
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := goidentity.FromHTTPRequestContext(r)
+		if id == nil {
+			http.Error(w, "no identity", http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write([]byte(id.UserName() + "@" + id.Domain()))
+	})
+	srv := httptest.NewServer(spnego.SPNEGOKRB5Authenticate(inner, f.kt))
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+func get(tb testing.TB, url, header string) (int, string) {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Authorization", header)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body bytes.Buffer
+	_, _ = body.ReadFrom(resp.Body)
+	return resp.StatusCode, body.String()
+}
+
+func TestAcceptedByGokrb5(t *testing.T) {
+	tests := []struct {
+		name  string
+		etype int32
+		cname types.PrincipalName
+		want  string
+	}{
+		{"aes256", etypeID.AES256_CTS_HMAC_SHA1_96, types.PrincipalName{NameType: 1, NameString: []string{"alice"}}, "alice@" + realm},
+		{"aes128", etypeID.AES128_CTS_HMAC_SHA1_96, types.PrincipalName{NameType: 1, NameString: []string{"alice"}}, "alice@" + realm},
+		{"rc4", etypeID.RC4_HMAC, types.PrincipalName{NameType: 1, NameString: []string{"alice"}}, "alice@" + realm},
+		{"enterprise", etypeID.AES256_CTS_HMAC_SHA1_96, types.PrincipalName{NameType: 10, NameString: []string{"bob.smith@lab.test"}}, "bob.smith@lab.test@" + realm},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.etype, tt.cname)
+			srv := f.acceptor(t)
+			b := f.builder(t, Options{})
+			h1, err := b.Header()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(h1, HeaderPrefix) {
+				t.Fatalf("header %q", h1[:20])
+			}
+			if code, body := get(t, srv.URL, h1); code != http.StatusOK || body != tt.want {
+				t.Fatalf("first token: %d %q", code, body)
+			}
+			// Each call makes a new authenticator: a second token is
+			// accepted, the first one replayed is refused.
+			h2, err := b.Header()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h2 == h1 {
+				t.Fatal("two calls gave the same header")
+			}
+			if code, _ := get(t, srv.URL, h2); code != http.StatusOK {
+				t.Fatalf("second token: %d", code)
+			}
+			if code, _ := get(t, srv.URL, h1); code != http.StatusUnauthorized {
+				t.Fatalf("replayed token: %d, want 401", code)
+			}
+		})
+	}
+}
+
+func TestWrongKeyRefused(t *testing.T) {
+	f := newFixture(t, etypeID.AES256_CTS_HMAC_SHA1_96, types.PrincipalName{NameType: 1, NameString: []string{"alice"}})
+	srv := f.acceptor(t)
+	bad := f.key
+	bad.KeyValue = bytes.Repeat([]byte{7}, len(bad.KeyValue))
+	b, err := New(f.der, bad, f.cname, f.crealm, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := b.Header()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := get(t, srv.URL, h); code != http.StatusUnauthorized {
+		t.Fatalf("token with a wrong session key: %d, want 401", code)
+	}
+}
+
+// decodeToken returns the AP-REQ inside a Negotiate token and the mech types.
+func decodeToken(tb testing.TB, tok []byte, key types.EncryptionKey) (spnego.NegTokenInit, messages.APReq) {
+	tb.Helper()
+	var st spnego.SPNEGOToken
+	if err := st.Unmarshal(tok); err != nil {
+		tb.Fatalf("SPNEGO token: %v", err)
+	}
+	if !st.Init {
+		tb.Fatal("not a NegTokenInit")
+	}
+	var mt spnego.KRB5Token
+	if err := mt.Unmarshal(st.NegTokenInit.MechTokenBytes); err != nil {
+		tb.Fatalf("KRB5 token: %v", err)
+	}
+	if !mt.IsAPReq() {
+		tb.Fatal("mech token is not an AP-REQ")
+	}
+	if err := mt.APReq.DecryptAuthenticator(key); err != nil {
+		tb.Fatalf("authenticator: %v", err)
+	}
+	return st.NegTokenInit, mt.APReq
+}
+
+func TestSameMeaningAsGokrb5(t *testing.T) {
+	f := newFixture(t, etypeID.AES256_CTS_HMAC_SHA1_96, types.PrincipalName{NameType: 1, NameString: []string{"alice"}})
+	now := time.Date(2026, 11, 25, 13, 0, 0, 123456000, time.UTC)
+	// gokrb5 asks for integrity and confidentiality only.
+	b := f.builder(t, Options{Flags: FlagInteg | FlagConf, Now: func() time.Time { return now }})
+	ours, err := b.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := client.NewWithPassword("alice", realm, "unused", config.New())
+	nt, err := spnego.NewNegTokenInitKRB5(cl, f.tkt, f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := (&spnego.SPNEGOToken{Init: true, NegTokenInit: nt}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oi, oa := decodeToken(t, ours, f.key)
+	ti, ta := decodeToken(t, theirs, f.key)
+	if len(oi.MechTypes) != 1 || !oi.MechTypes[0].Equal(ti.MechTypes[0]) || !oi.MechTypes[0].Equal(gssapi.OIDKRB5.OID()) {
+		t.Fatalf("mech types %v vs %v", oi.MechTypes, ti.MechTypes)
+	}
+	otk, _ := oa.Ticket.Marshal()
+	ttk, _ := ta.Ticket.Marshal()
+	if !bytes.Equal(otk, ttk) || !bytes.Equal(otk, f.der) {
+		t.Fatal("tickets differ")
+	}
+	if oa.PVNO != ta.PVNO || oa.MsgType != ta.MsgType || !bytes.Equal(oa.APOptions.Bytes, ta.APOptions.Bytes) {
+		t.Fatalf("AP-REQ header: %d/%d %x vs %d/%d %x", oa.PVNO, oa.MsgType, oa.APOptions.Bytes, ta.PVNO, ta.MsgType, ta.APOptions.Bytes)
+	}
+	if oa.EncryptedAuthenticator.EType != ta.EncryptedAuthenticator.EType {
+		t.Fatal("authenticator etypes differ")
+	}
+	x, y := oa.Authenticator, ta.Authenticator
+	if x.AVNO != y.AVNO || x.CRealm != y.CRealm || !x.CName.Equal(y.CName) || x.CName.NameType != y.CName.NameType {
+		t.Fatalf("authenticator client %+v vs %+v", x, y)
+	}
+	if x.Cksum.CksumType != y.Cksum.CksumType || !bytes.Equal(x.Cksum.Checksum, y.Cksum.Checksum) {
+		t.Fatalf("GSS checksum %d %x vs %d %x", x.Cksum.CksumType, x.Cksum.Checksum, y.Cksum.CksumType, y.Cksum.Checksum)
+	}
+	if !x.CTime.Equal(now.Truncate(time.Second)) || x.Cusec != 123456 {
+		t.Fatalf("ctime %v cusec %d", x.CTime, x.Cusec)
+	}
+	if x.SeqNumber <= 0 || x.SeqNumber > 0x3fffffff {
+		t.Fatalf("seq %d", x.SeqNumber)
+	}
+}
+
+func TestDefaultFlagsAndFreshness(t *testing.T) {
+	f := newFixture(t, etypeID.AES256_CTS_HMAC_SHA1_96, types.PrincipalName{NameType: 1, NameString: []string{"alice"}})
+	fixed := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	b := f.builder(t, Options{Now: func() time.Time { return fixed }})
+	seqs := map[int64]bool{}
+	var prev []byte
+	for range 50 {
+		tok, err := b.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Equal(tok, prev) {
+			t.Fatal("identical tokens")
+		}
+		prev = tok
+		_, ap := decodeToken(t, tok, f.key)
+		a := ap.Authenticator
+		seqs[a.SeqNumber] = true
+		if got := a.Cksum.Checksum[20]; got != byte(DefaultFlags) || a.Cksum.CksumType != gssChecksumType {
+			t.Fatalf("flags %#x type %#x", got, a.Cksum.CksumType)
+		}
+		if !types.IsFlagSet(&ap.APOptions, flags.APOptionMutualRequired) {
+			t.Fatal("mutual flag without the mutual-required AP option")
+		}
+	}
+	if len(seqs) < 49 {
+		t.Fatalf("only %d distinct sequence numbers in 50 tokens", len(seqs))
+	}
+}
+
+func TestCTSMatchesGokrb5(t *testing.T) {
+	// Lengths around block boundaries, decrypted by gokrb5.
+	f := newFixture(t, etypeID.AES128_CTS_HMAC_SHA1_96, types.PrincipalName{NameType: 1, NameString: []string{"a"}})
+	b := f.builder(t, Options{})
+	for _, realmLen := range []int{1, 2, 3, 7, 15, 16, 17, 31, 32, 33, 60} {
+		cr := strings.Repeat("R", realmLen)
+		bb, err := New(f.der, f.key, f.cname, cr, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ct, err := bb.authenticator()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pt, err := crypto.DecryptMessage(ct, f.key, keyusage.AP_REQ_AUTHENTICATOR)
+		if err != nil {
+			t.Fatalf("realm length %d: gokrb5 cannot decrypt: %v", realmLen, err)
+		}
+		var a types.Authenticator
+		if err := a.Unmarshal(pt); err != nil || a.CRealm != cr {
+			t.Fatalf("realm length %d: %v %q", realmLen, err, a.CRealm)
+		}
+	}
+	_ = b
+}
+
+func TestNewRejects(t *testing.T) {
+	f := newFixture(t, etypeID.AES256_CTS_HMAC_SHA1_96, types.PrincipalName{NameType: 1, NameString: []string{"alice"}})
+	tests := []struct {
+		name   string
+		der    []byte
+		key    types.EncryptionKey
+		cname  types.PrincipalName
+		crealm string
+		opts   Options
+	}{
+		{"garbage ticket", []byte{1, 2, 3}, f.key, f.cname, realm, Options{}},
+		{"trailing bytes", append(append([]byte{}, f.der...), 0), f.key, f.cname, realm, Options{}},
+		{"no client", f.der, f.key, types.PrincipalName{}, realm, Options{}},
+		{"no realm", f.der, f.key, f.cname, "", Options{}},
+		{"bad etype", f.der, types.EncryptionKey{KeyType: 99, KeyValue: f.key.KeyValue}, f.cname, realm, Options{}},
+		{"short key", f.der, types.EncryptionKey{KeyType: 18, KeyValue: f.key.KeyValue[:16]}, f.cname, realm, Options{}},
+		{"delegation", f.der, f.key, f.cname, realm, Options{Flags: FlagDeleg | FlagMutual}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := New(tt.der, tt.key, tt.cname, tt.crealm, tt.opts); err == nil {
+				t.Fatal("accepted")
+			} else if strings.Contains(err.Error(), string(f.key.KeyValue)) {
+				t.Fatal("error contains the key")
+			}
+		})
+	}
+}
+
+func FuzzNew(f *testing.F) {
+	fx := newFixture(f, etypeID.AES256_CTS_HMAC_SHA1_96, types.PrincipalName{NameType: 1, NameString: []string{"alice"}})
+	f.Add(fx.der, "alice", "LAB.TEST")
+	f.Add([]byte{0x61, 0x00}, "a", "R")
+	f.Fuzz(func(t *testing.T, der []byte, name, crealm string) {
+		b, err := New(der, fx.key, types.PrincipalName{NameType: 1, NameString: []string{name}}, crealm, Options{})
+		if err != nil {
+			return
+		}
+		h, err := b.Header()
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(h, HeaderPrefix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st spnego.SPNEGOToken
+		if err := st.Unmarshal(raw); err != nil {
+			t.Fatalf("token does not decode: %v", err)
+		}
+	})
+}
+
+func BenchmarkNegotiateToken(b *testing.B) {
+	f := newFixture(b, etypeID.AES256_CTS_HMAC_SHA1_96, types.PrincipalName{NameType: 10, NameString: []string{"bob.smith@lab.test"}})
+	bl := f.builder(b, Options{})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := bl.Header(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkGokrb5NegTokenInit(b *testing.B) {
+	f := newFixture(b, etypeID.AES256_CTS_HMAC_SHA1_96, types.PrincipalName{NameType: 10, NameString: []string{"bob.smith@lab.test"}})
+	cl := client.NewWithPassword("bob.smith@lab.test", realm, "unused", config.New())
+	b.ReportAllocs()
+	for b.Loop() {
+		nt, err := spnego.NewNegTokenInitKRB5(cl, f.tkt, f.key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tok, err := (&spnego.SPNEGOToken{Init: true, NegTokenInit: nt}).Marshal()
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = HeaderPrefix + base64.StdEncoding.EncodeToString(tok)
+	}
+}
+
+var _ = credentials.New
