@@ -67,10 +67,10 @@ type Options struct {
 // Builder makes Negotiate tokens for one ticket. It is safe for concurrent
 // use and holds the session key: never log it.
 type Builder struct {
-	now     func() time.Time
-	etype   int32
-	fixed   []byte // authenticator content up to and including the checksum
-	apPre   []byte // AP-REQ content up to and including [3] ticket
+	now   func() time.Time
+	etype int32
+	fixed []byte // authenticator content up to and including the checksum
+	apPre []byte // AP-REQ content up to and including [3] ticket
 
 	// AES-CTS-HMAC-SHA1 fast path: keys derived once for key usage 11.
 	block cipher.Block
