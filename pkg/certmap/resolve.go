@@ -1,0 +1,221 @@
+package certmap
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/segmesh/segmesh/pkg/upn"
+)
+
+// Source says where a resolved UPN came from.
+type Source int
+
+// Sources of a UPN.
+const (
+	// SourceLDAP is the LDAP certificate mapping (userCertificate).
+	SourceLDAP Source = iota + 1
+	// SourceSAN is the certificate's SAN otherName UPN.
+	SourceSAN
+)
+
+// String returns "ldap_mapping" or "certificate_san".
+func (s Source) String() string {
+	switch s {
+	case SourceLDAP:
+		return "ldap_mapping"
+	case SourceSAN:
+		return "certificate_san"
+	}
+	return fmt.Sprintf("source(%d)", int(s))
+}
+
+// Identity is the user a certificate stands for.
+type Identity struct {
+	// UPN is the user principal name with its realm set.
+	UPN upn.UPN
+	// Source says whether the mapping or the SAN gave it.
+	Source Source
+	// DN is the user's distinguished name when the mapping found the user;
+	// empty for SourceSAN.
+	DN string
+	// Cached reports whether the mapping answer came from its cache.
+	Cached bool
+}
+
+// Lookup is what a Resolver needs from a Mapper; a fake stands in for tests.
+type Lookup interface {
+	// Map returns the user holding the certificate; see Mapper.Map.
+	Map(ctx context.Context, der []byte) (Mapping, error)
+}
+
+// ResolverConfig configures a Resolver.
+type ResolverConfig struct {
+	// Mapper is the LDAP mapping; nil means mapping is off (disabled, or
+	// KCD is off, in which case SEG considers it disabled).
+	Mapper Lookup
+	// Realms matches UPN suffixes to the configured realms. Required.
+	Realms *upn.Realms
+	// FallbackWhenUnavailable uses the SAN UPN when the directory cannot be
+	// asked (down, bind refused, timeout). The default refuses: the mapping
+	// is the security boundary, and during an outage a certificate published
+	// on mallory but naming alice in its SAN would otherwise act as alice.
+	FallbackWhenUnavailable bool
+	// Logger receives refusals with their cause; nil means none.
+	Logger *slog.Logger
+}
+
+// Resolver turns a verified client certificate into a user, with SEG's
+// precedence: the mapping first; when the directory holds the certificate on
+// no user, the certificate's SAN UPN; otherwise a *RefusedError.
+type Resolver struct {
+	cfg ResolverConfig
+	log *slog.Logger
+}
+
+// NewResolver returns a Resolver. It does no I/O.
+func NewResolver(cfg ResolverConfig) (*Resolver, error) {
+	if cfg.Realms == nil {
+		return nil, errors.New("certmap: resolver needs the configured realms")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Resolver{cfg: cfg, log: log}, nil
+}
+
+// MappingEnabled reports whether the resolver consults the directory.
+func (r *Resolver) MappingEnabled() bool { return r.cfg.Mapper != nil }
+
+// RefusedError is returned when a certificate yields no usable UPN.
+type RefusedError struct {
+	// Reason is the cause and the fix, for the log and diagnose (not for the device).
+	Reason string
+	// Mapping is why the mapping gave no UPN; nil when it was not consulted.
+	Mapping error
+	// SAN is why the certificate's SAN gave no UPN; nil when not consulted.
+	SAN error
+	// Unavailable reports whether the directory could not be asked, so a
+	// retry later may succeed.
+	Unavailable bool
+}
+
+// Error implements error.
+func (e *RefusedError) Error() string {
+	var b strings.Builder
+	b.WriteString("certmap: certificate refused: ")
+	b.WriteString(e.Reason)
+	if e.Mapping != nil {
+		b.WriteString("; mapping: ")
+		b.WriteString(e.Mapping.Error())
+	}
+	if e.SAN != nil {
+		b.WriteString("; certificate SAN: ")
+		b.WriteString(e.SAN.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the mapping and SAN causes.
+func (e *RefusedError) Unwrap() []error {
+	var errs []error
+	if e.Mapping != nil {
+		errs = append(errs, e.Mapping)
+	}
+	if e.SAN != nil {
+		errs = append(errs, e.SAN)
+	}
+	return errs
+}
+
+// Resolve returns the user cert stands for. cert must already be verified
+// against the trust store. A refusal is a *RefusedError.
+func (r *Resolver) Resolve(ctx context.Context, cert *x509.Certificate) (Identity, error) {
+	if cert == nil || len(cert.Raw) == 0 {
+		return Identity{}, errors.New("certmap: no certificate")
+	}
+	var mapErr error
+	if r.cfg.Mapper != nil {
+		id, final, err := r.fromMapping(ctx, cert)
+		if final {
+			if err != nil {
+				r.log.WarnContext(ctx, "certificate refused", "subject", cert.Subject.String(), "error", err)
+			}
+			return id, err
+		}
+		mapErr = err
+	}
+	id, err := r.fromSAN(cert, mapErr)
+	if err != nil {
+		r.log.WarnContext(ctx, "certificate refused", "subject", cert.Subject.String(), "error", err)
+	}
+	return id, err
+}
+
+// fromMapping asks the directory. final is false when the SAN is to be
+// tried next, with err saying why the mapping did not answer.
+func (r *Resolver) fromMapping(ctx context.Context, cert *x509.Certificate) (id Identity, final bool, err error) {
+	m, err := r.cfg.Mapper.Map(ctx, cert.Raw)
+	var amb *AmbiguousError
+	var noUPN *NoUPNError
+	switch {
+	case err == nil:
+		u, perr := r.cfg.Realms.Resolve(m.UPN)
+		if perr != nil {
+			// The directory ties the certificate to this user: never fall
+			// back to a SAN name, which may be someone else's.
+			return Identity{}, true, &RefusedError{
+				Reason:  fmt.Sprintf("the directory maps the certificate to %s, whose userPrincipalName is unusable: fix the user's UPN or map its suffix to a realm", m.DN),
+				Mapping: perr,
+			}
+		}
+		return Identity{UPN: u, Source: SourceLDAP, DN: m.DN, Cached: m.Cached}, true, nil
+	case errors.Is(err, ErrNotFound):
+		return Identity{}, false, err
+	case errors.As(err, &amb):
+		return Identity{}, true, &RefusedError{Reason: "several directory users hold the certificate: keep it on exactly one", Mapping: err}
+	case errors.As(err, &noUPN):
+		return Identity{}, true, &RefusedError{Reason: "the directory user holding the certificate has no UPN: set its userPrincipalName", Mapping: err}
+	default:
+		if r.cfg.FallbackWhenUnavailable {
+			r.log.WarnContext(ctx, "directory unavailable, using the certificate's SAN UPN", "error", err)
+			return Identity{}, false, err
+		}
+		return Identity{}, true, &RefusedError{
+			Reason:      "the directory could not be asked and segmesh does not guess the user without it: fix the directory connection",
+			Mapping:     err,
+			Unavailable: true,
+		}
+	}
+}
+
+func (r *Resolver) fromSAN(cert *x509.Certificate, mapErr error) (Identity, error) {
+	s, err := upn.FromCertificate(cert)
+	if err == nil {
+		u, perr := r.cfg.Realms.Resolve(s)
+		if perr == nil {
+			return Identity{UPN: u, Source: SourceSAN}, nil
+		}
+		err = perr
+	}
+	refused := &RefusedError{Mapping: mapErr, SAN: err}
+	var de *DirectoryError
+	var be *BindError
+	refused.Unavailable = errors.As(mapErr, &de) || errors.As(mapErr, &be)
+	switch {
+	case errors.Is(err, upn.ErrNoUPN) && r.cfg.Mapper != nil:
+		refused.Reason = "no user holds the certificate and it has no UPN: " + hintPublish + " (and " + hintIndex + ")"
+	case errors.Is(err, upn.ErrNoUPN):
+		refused.Reason = "the certificate has no UPN in its SAN and certificate mapping is off: issue certificates with a UPN, or enable cert.mapping.enabled (with KCD on) and " + hintPublish
+	default:
+		refused.Reason = "the certificate's SAN UPN is unusable"
+		if r.cfg.Mapper != nil {
+			refused.Reason += " and no user holds the certificate: " + hintPublish
+		}
+	}
+	return Identity{}, refused
+}

@@ -1,0 +1,101 @@
+package certmap
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// Global Catalog ports (plain and TLS). A search there covers the whole
+// forest, and the rootDSE fallback base DN is the forest root.
+const (
+	portGC    = 3268
+	portGCTLS = 3269
+)
+
+// Endpoint is a parsed cert.mapping.ldap.url.
+type Endpoint struct {
+	// Host is the directory's host name or IP address, without brackets.
+	Host string
+	// Port is the TCP port: the URL's, else 389 (ldap) or 636 (ldaps).
+	Port int
+	// TLS reports whether the connection starts with TLS (ldaps://).
+	TLS bool
+	// BaseDN is the distinguished name in the URL's path, URL-decoded;
+	// empty when the URL has none.
+	BaseDN string
+}
+
+// Addr returns host:port for dialling.
+func (e Endpoint) Addr() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }
+
+// GlobalCatalog reports whether the port is a Global Catalog port.
+func (e Endpoint) GlobalCatalog() bool { return e.Port == portGC || e.Port == portGCTLS }
+
+// String returns the endpoint as a URL without the base DN, for logs.
+func (e Endpoint) String() string {
+	scheme := "ldap"
+	if e.TLS {
+		scheme = "ldaps"
+	}
+	return scheme + "://" + e.Addr()
+}
+
+// ParseURL parses cert.mapping.ldap.url: ldap:// or ldaps://, a host, an
+// optional port (any, including the Global Catalog's 3268 and 3269) and an
+// optional base DN as the path (ldaps://dc1.corp.example:3269/dc=corp,dc=example),
+// URL-decoded. RFC 4516's attributes, scope, filter and extensions (after
+// '?') are refused: segmesh decides what it searches for.
+func ParseURL(raw string) (Endpoint, error) {
+	bad := func(reason string) (Endpoint, error) {
+		return Endpoint{}, fmt.Errorf("certmap: cert.mapping.ldap.url %q %s; write ldap[s]://host[:port][/baseDN], for example ldaps://dc1.corp.example:3269/dc=corp,dc=example", raw, reason)
+	}
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return bad("does not parse: " + err.Error())
+	}
+	var ep Endpoint
+	switch strings.ToLower(u.Scheme) {
+	case "ldap":
+		ep.Port = 389
+	case "ldaps":
+		ep.TLS, ep.Port = true, 636
+	default:
+		return bad("is not an ldap:// or ldaps:// URL")
+	}
+	switch {
+	case u.Opaque != "":
+		return bad("has no //host")
+	case u.User != nil:
+		return bad("carries a user name; set cert.mapping.ldap.user instead")
+	case u.RawQuery != "" || u.ForceQuery:
+		return bad("has a query ('?...'); only a base DN may follow the host")
+	case u.Fragment != "":
+		return bad("has a fragment ('#...')")
+	}
+	ep.Host = u.Hostname()
+	if ep.Host == "" {
+		return bad("has no host")
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return bad("has an invalid port")
+		}
+		ep.Port = n
+	} else if strings.HasSuffix(u.Host, ":") {
+		return bad("has an empty port")
+	}
+	dn := strings.TrimPrefix(u.Path, "/") // url.Parse has already decoded %xx
+	if strings.TrimSpace(dn) != "" {
+		if _, err := ldap.ParseDN(dn); err != nil {
+			return bad(fmt.Sprintf("has a path %q that is not a distinguished name", dn))
+		}
+		ep.BaseDN = dn
+	}
+	return ep, nil
+}
