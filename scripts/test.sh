@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# segmesh's test command (README.md): static checks, the unit tests under the
+# race detector, the lab tests against the real Samba AD / Apache / PKI lab,
+# every benchmark once, and every fuzz target briefly. CI runs exactly this.
+#
+#   SEGMESH_SKIP_LAB=1   skip the lab tests (no root, no packages)
+#   SEGMESH_FUZZTIME=5s  time per fuzz target
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:$(go env GOPATH)/bin"
+start=$(date +%s)
+step() { printf '\n== %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
+
+step "gofmt"
+bad=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$bad" ]; then echo "not gofmt'ed:"; echo "$bad"; exit 1; fi
+
+step "go vet"
+go vet ./...
+go vet -tags lab ./...
+
+step "staticcheck"
+staticcheck ./...
+staticcheck -tags lab ./...
+
+step "buf lint and generated code"
+buf lint
+buf generate
+if ! git diff --quiet -- proto || [ -n "$(git ls-files --others --exclude-standard proto)" ]; then
+  echo "generated Go differs from the checked-in code: run 'buf generate' and commit"
+  git status --short proto
+  exit 1
+fi
+
+step "unit tests (race detector)"
+go test -race -count=1 ./...
+
+if [ "${SEGMESH_SKIP_LAB:-}" != 1 ]; then
+  step "lab tests (Samba AD DC, Apache mod_auth_gssapi, PKI on 127.0.0.x)"
+  go test -tags lab -count=1 -p 1 -timeout 20m ./...
+fi
+
+step "benchmarks, once each"
+go test -run '^$' -bench . -benchtime=1x -count=1 ./...
+
+step "fuzz targets, ${SEGMESH_FUZZTIME:-5s} each"
+for f in $(git grep -l '^func Fuzz' -- '*_test.go'); do
+  pkg="./$(dirname "$f")"
+  for t in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | cut -d' ' -f2); do
+    echo "-- $pkg $t"
+    go test -run '^$' -fuzz "^${t}\$" -fuzztime "${SEGMESH_FUZZTIME:-5s}" "$pkg" >/tmp/segmesh-fuzz.log 2>&1 || { cat /tmp/segmesh-fuzz.log; exit 1; }
+  done
+done
+
+step "done"
