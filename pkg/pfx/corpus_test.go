@@ -21,15 +21,17 @@ var corpusSpecs = []struct {
 	password string
 	withKey  bool
 	args     []string
+	nss      bool // made by NSS's pk12util (BER, 600000 iterations) instead of openssl
 }{
-	{"openssl3-aes256.pfx", "seg-passcode", false, nil},
-	{"openssl3-legacy-rc2.pfx", "seg-passcode", false, []string{"-legacy"}},
-	{"windows-3des-sha1.pfx", "seg-passcode", true, []string{"-certpbe", "PBE-SHA1-3DES", "-keypbe", "PBE-SHA1-3DES", "-macalg", "sha1", "-iter", "2000"}},
-	{"windows-aes256-sha256.pfx", "seg-passcode", true, []string{"-certpbe", "AES-256-CBC", "-keypbe", "AES-256-CBC", "-macalg", "sha256", "-iter", "2000"}},
-	{"aes128-sha512.pfx", "pässwörd", false, []string{"-certpbe", "AES-128-CBC", "-macalg", "sha512"}},
-	{"unencrypted.pfx", "seg-passcode", false, []string{"-certpbe", "NONE"}},
-	{"nomac-unencrypted.pfx", "", false, []string{"-certpbe", "NONE", "-nomac"}},
-	{"empty-password.pfx", "", false, nil},
+	{"openssl3-aes256.pfx", "seg-passcode", false, nil, false},
+	{"openssl3-legacy-rc2.pfx", "seg-passcode", false, []string{"-legacy"}, false},
+	{"windows-3des-sha1.pfx", "seg-passcode", true, []string{"-certpbe", "PBE-SHA1-3DES", "-keypbe", "PBE-SHA1-3DES", "-macalg", "sha1", "-iter", "2000"}, false},
+	{"windows-aes256-sha256.pfx", "seg-passcode", true, []string{"-certpbe", "AES-256-CBC", "-keypbe", "AES-256-CBC", "-macalg", "sha256", "-iter", "2000"}, false},
+	{"aes128-sha512.pfx", "pässwörd", false, []string{"-certpbe", "AES-128-CBC", "-macalg", "sha512"}, false},
+	{"unencrypted.pfx", "seg-passcode", false, []string{"-certpbe", "NONE"}, false},
+	{"nomac-unencrypted.pfx", "", false, []string{"-certpbe", "NONE", "-nomac"}, false},
+	{"empty-password.pfx", "", false, nil, false},
+	{"nss-pk12util-ber.p12", "seg-passcode", true, nil, true},
 }
 
 const corpusManifest = "testdata/corpus.txt"
@@ -72,9 +74,15 @@ func TestCorpus(t *testing.T) {
 		cas := mintCAs(t, 2)
 		var manifest strings.Builder
 		for _, s := range corpusSpecs {
-			data := opensslPFX(t, cas, s.withKey, s.password, s.args...)
+			data, count := []byte(nil), len(cas)
+			if s.nss {
+				// pk12util exports the certificate with the key and its issuers only.
+				data, count = nssPFX(t, cas, s.password), 1
+			} else {
+				data = opensslPFX(t, cas, s.withKey, s.password, s.args...)
+			}
 			writeFile(t, filepath.Join("testdata", s.file), data)
-			fmt.Fprintf(&manifest, "%s\t%s\t%d\n", s.file, s.password, len(cas))
+			fmt.Fprintf(&manifest, "%s\t%s\t%d\n", s.file, s.password, count)
 		}
 		writeFile(t, corpusManifest, []byte(manifest.String()))
 	}

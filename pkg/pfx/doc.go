@@ -18,7 +18,9 @@
 //     openssl 3 -legacy;
 //   - no encryption (openssl -certpbe NONE).
 //
-// Key bags (plain or shrouded) are skipped without being decrypted. Not supported, with a
-// clear error: the public-key integrity and privacy modes (signedData, envelopedData),
-// PBMAC1 (RFC 9579) MACs, RC4, and BER indefinite-length encoding.
+// BER input (indefinite lengths, segmented OCTET STRINGs, as NSS, Java and macOS write) is
+// normalised to DER level by level, keeping the bytes the MAC covers. Key bags (plain or
+// shrouded) are skipped without being decrypted. Not supported, with a clear error: the
+// public-key integrity and privacy modes (signedData, envelopedData), PBMAC1 (RFC 9579)
+// MACs and RC4.
 package pfx

@@ -116,3 +116,37 @@ func sameCerts(got []*x509.Certificate, want []testCA) bool {
 	}
 	return true
 }
+
+// nssPFX exports a PFX with NSS's pk12util, which writes BER with indefinite lengths: the
+// first CA's key and certificate go through openssl into a fresh NSS database, and
+// pk12util exports them with the issuing chain. It skips the test without NSS tools.
+func nssPFX(tb testing.TB, cas []testCA, password string) []byte {
+	tb.Helper()
+	for _, tool := range []string{"certutil", "pk12util"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			tb.Skip("NSS tools (libnss3-tools) not installed")
+		}
+	}
+	in := opensslPFX(tb, cas, true, password, "-name", "segmesh")
+	dir := tb.TempDir()
+	writeFile(tb, filepath.Join(dir, "in.p12"), in)
+	db := "sql:" + filepath.Join(dir, "db")
+	if err := os.Mkdir(filepath.Join(dir, "db"), 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.p12")
+	for _, args := range [][]string{
+		{"certutil", "-N", "-d", db, "--empty-password"},
+		{"pk12util", "-i", filepath.Join(dir, "in.p12"), "-d", db, "-W", password},
+		{"pk12util", "-o", out, "-n", "segmesh", "-d", db, "-W", password},
+	} {
+		if b, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			tb.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data
+}

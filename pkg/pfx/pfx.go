@@ -73,13 +73,14 @@ func Decode(data []byte, password string) ([]*x509.Certificate, error) {
 	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("-----BEGIN")) {
 		return nil, malformed("the file is PEM text, not a binary PKCS#12 file")
 	}
-	in := cryptobyte.String(data)
-	var pfx cryptobyte.String
-	if !in.ReadASN1(&pfx, cbasn1.SEQUENCE) {
-		return nil, malformed("not a DER SEQUENCE (BER indefinite lengths are not supported)")
+	der, err := berToDER(data)
+	if err != nil {
+		return nil, err
 	}
-	if !in.Empty() {
-		return nil, malformed("%d bytes of trailing data after the PFX", len(in))
+	in := cryptobyte.String(der)
+	var pfx cryptobyte.String
+	if !in.ReadASN1(&pfx, cbasn1.SEQUENCE) || !in.Empty() {
+		return nil, malformed("not a SEQUENCE")
 	}
 	var version int
 	if !pfx.ReadASN1Integer(&version) {
@@ -146,7 +147,11 @@ type decoder struct {
 	certs      []*x509.Certificate
 }
 
-func (d *decoder) authenticatedSafe(der []byte) error {
+func (d *decoder) authenticatedSafe(ber []byte) error {
+	der, err := berToDER(ber)
+	if err != nil {
+		return err
+	}
 	in := cryptobyte.String(der)
 	var seq cryptobyte.String
 	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !in.Empty() {
@@ -226,9 +231,13 @@ func (d *decoder) encryptedData(content cryptobyte.String, i int) ([]byte, error
 
 // safeContents reads a SafeContents and collects the certificates of its certificate bags,
 // descending into nested SafeContents bags.
-func (d *decoder) safeContents(der []byte, depth int) error {
+func (d *decoder) safeContents(ber []byte, depth int) error {
 	if depth > maxNesting {
 		return malformed("safe contents nested deeper than %d", maxNesting)
+	}
+	der, err := berToDER(ber)
+	if err != nil {
+		return err
 	}
 	in := cryptobyte.String(der)
 	var seq cryptobyte.String
@@ -284,8 +293,9 @@ func (d *decoder) certBag(value cryptobyte.String) error {
 }
 
 // readOctets reads an OCTET STRING with the given primitive tag, or its BER constructed
-// form (definite length) whose primitive OCTET STRING segments are concatenated; Windows and
-// Java write the encrypted content in segments.
+// form whose primitive OCTET STRING segments are concatenated: NSS and Java write the
+// encrypted content, an IMPLICIT [0] OCTET STRING that berToDER cannot recognise, in
+// segments.
 func readOctets(s *cryptobyte.String, primitive, constructed cbasn1.Tag) ([]byte, bool) {
 	var out cryptobyte.String
 	if s.PeekASN1Tag(primitive) {

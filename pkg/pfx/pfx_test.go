@@ -119,10 +119,10 @@ func TestDecodeMalformed(t *testing.T) {
 		data []byte
 		want string
 	}{
-		{"empty", nil, "not a DER SEQUENCE"},
+		{"empty", nil, "truncated ASN.1 element"},
 		{"garbage", garbage, "pfx: malformed"},
 		{"PEM text", []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"), "PEM text"},
-		{"truncated", good[:len(good)/2], "not a DER SEQUENCE"},
+		{"truncated", good[:len(good)/2], "truncated ASN.1 element"},
 		{"trailing data", append(bytes.Clone(good), 0, 0), "trailing data"},
 		{"wrong version", bytes.Replace(bytes.Clone(good), []byte{0x02, 0x01, 0x03}, []byte{0x02, 0x01, 0x04}, 1), "version 4"},
 		{"not a PKCS#12 SEQUENCE", []byte{0x30, 0x03, 0x02, 0x01, 0x03}, "authSafe"},
