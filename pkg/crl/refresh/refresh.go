@@ -1,0 +1,632 @@
+package refresh
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/segmesh/segmesh/pkg/crl"
+	"github.com/segmesh/segmesh/pkg/crl/fetch"
+	"github.com/segmesh/segmesh/pkg/crl/store"
+)
+
+// DefaultInterval is SEG's remote.crl.fetch.interval.in.minutes default: a day.
+const DefaultInterval = 1440 * time.Minute
+
+// MaxDerived caps the distribution points learnt from certificates.
+const MaxDerived = 64
+
+// Fetch results besides the crl.Kind labels, as passed to Hooks.OnFetch.
+const (
+	// ResultOK is a new CRL accepted.
+	ResultOK = "ok"
+	// ResultNotModified is a 304 or the same CRL again.
+	ResultNotModified = "not_modified"
+)
+
+// Config configures a Refresher.
+type Config struct {
+	// URLs are the configured distribution points
+	// (remote.crl.distribution.http.uris); http and https only.
+	URLs []string
+	// Interval is the refresh period (remote.crl.fetch.interval.in.minutes);
+	// 0 means DefaultInterval. Tests may use seconds.
+	Interval time.Duration
+	// FailHard makes StartupFetch fail when a configured URL can be neither
+	// fetched nor loaded from disk
+	// (fail.hard.on.crl.download.failure.during.server.startup; SEG's
+	// default is true, which the caller passes).
+	FailHard bool
+	// FailClosedOnStale refuses every certificate of an issuer whose CRL is
+	// past nextUpdate; false keeps using it as the last known good one.
+	FailClosedOnStale bool
+	// Trusted returns the trusted CA certificates CRL signatures are checked
+	// against; it is called at every verification, so a reloaded trust store
+	// applies at once. Required.
+	Trusted func() []*x509.Certificate
+	// DeriveFromCAs adds the http(s) CRL distribution points named in the
+	// trusted CA certificates to URLs (beyond SEG; off by default).
+	DeriveFromCAs bool
+	// Store keeps the last good CRLs on disk; nil means memory only.
+	Store *store.Store
+	// Fetcher downloads; nil means a zero fetch.Fetcher.
+	Fetcher *fetch.Fetcher
+	// Backoff spaces retries after failures.
+	Backoff Backoff
+	// Clock is the time source; nil means the real clock.
+	Clock Clock
+	// Rand returns numbers in [0, 1) for jitter; nil means math/rand/v2.
+	Rand func() float64
+	// Logger receives events; nil means discard.
+	Logger *slog.Logger
+	// Hooks receive metrics events; zero means none.
+	Hooks Hooks
+}
+
+// Hooks are called on events worth a metric. Each may be nil; they must not
+// block.
+type Hooks struct {
+	// OnFetch is called after every attempt with the URL, the result (ResultOK,
+	// ResultNotModified or a crl.Kind label) and the time taken.
+	OnFetch func(url, result string, took time.Duration)
+	// OnPublish is called with every new snapshot.
+	OnPublish func(*crl.Snapshot)
+}
+
+// SourceStatus describes one distribution point.
+type SourceStatus struct {
+	// URL is the distribution point.
+	URL string
+	// Derived reports that the URL came from a certificate, not the config.
+	Derived bool
+	// Issuer is the issuer of the CRL in force from this URL; empty if none.
+	Issuer string
+	// Key is that issuer's key.
+	Key crl.IssuerKey
+	// Entries is the number of distinct revoked serials in force.
+	Entries int
+	// Number is the CRL number in force; nil if none or absent.
+	Number string
+	// ThisUpdate and NextUpdate are the CRL's; zero if none.
+	ThisUpdate, NextUpdate time.Time
+	// FetchedAt is when the CRL in force was downloaded; zero if loaded from
+	// disk without a record of it.
+	FetchedAt time.Time
+	// CheckedAt is the last successful contact (download or 304).
+	CheckedAt time.Time
+	// Stale reports that NextUpdate has passed.
+	Stale bool
+	// Failures counts consecutive failed attempts.
+	Failures int
+	// LastError is the last failure; nil after a success.
+	LastError error
+	// NextAttempt is when the URL is fetched next.
+	NextAttempt time.Time
+}
+
+type source struct {
+	url     string
+	derived bool
+
+	idx        *crl.Index // last good; nil if none
+	validators fetch.Validators
+	checkedAt  time.Time
+	failures   int
+	lastErr    error
+	next       time.Time
+	stale      bool // as last published
+}
+
+// Refresher keeps the CRLs current. Create it with New; it is safe for
+// concurrent use.
+type Refresher struct {
+	cfg   Config
+	clock Clock
+	rnd   func() float64
+	log   *slog.Logger
+	fetch *fetch.Fetcher
+
+	cycleMu sync.Mutex // one fetch cycle at a time
+
+	mu      sync.Mutex
+	sources []*source
+	version uint64
+	lastSig []sigEntry
+	subs    map[chan *crl.Snapshot]struct{}
+	kick    chan struct{}
+	started bool
+	set     crl.Set
+}
+
+type sigEntry struct {
+	idx   *crl.Index
+	stale bool
+}
+
+// New validates cfg and returns a Refresher. It does no I/O.
+func New(cfg Config) (*Refresher, error) {
+	if cfg.Trusted == nil {
+		return nil, errors.New("crl: refresher needs the trusted CA certificates")
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	r := &Refresher{
+		cfg:   cfg,
+		clock: cfg.Clock,
+		rnd:   cfg.Rand,
+		log:   cfg.Logger,
+		fetch: cfg.Fetcher,
+		subs:  map[chan *crl.Snapshot]struct{}{},
+		kick:  make(chan struct{}, 1),
+	}
+	if r.clock == nil {
+		r.clock = realClock{}
+	}
+	if r.rnd == nil {
+		r.rnd = rand.Float64
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.fetch == nil {
+		r.fetch = &fetch.Fetcher{}
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for _, u := range cfg.URLs {
+		if err := fetch.CheckURL(u); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !seen[u] {
+			seen[u] = true
+			r.sources = append(r.sources, &source{url: u})
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Set returns the set holding the current snapshot, for in-process lookups.
+func (r *Refresher) Set() *crl.Set { return &r.set }
+
+// Snapshot returns the current snapshot; nil before StartupFetch.
+func (r *Refresher) Snapshot() *crl.Snapshot { return r.set.Load() }
+
+// Subscribe returns a channel that receives the current snapshot (if any)
+// and then every new one. A slow reader misses intermediate snapshots but
+// always gets the latest. cancel stops the subscription and closes the
+// channel.
+func (r *Refresher) Subscribe() (snaps <-chan *crl.Snapshot, cancel func()) {
+	ch := make(chan *crl.Snapshot, 1)
+	r.mu.Lock()
+	r.subs[ch] = struct{}{}
+	if s := r.set.Load(); s != nil {
+		ch <- s
+	}
+	r.mu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			r.mu.Lock()
+			delete(r.subs, ch)
+			close(ch)
+			r.mu.Unlock()
+		})
+	}
+}
+
+// AddDerived adds distribution points learnt from certificates (their
+// CRLDistributionPoints) and returns how many were new. Only http and https
+// URLs are taken, at most MaxDerived in all; pass only certificates that
+// verified against the trust store, since the URLs are fetched. New URLs are
+// fetched at the next timer wake-up, which this call brings forward.
+func (r *Refresher) AddDerived(urls ...string) int {
+	r.mu.Lock()
+	added := r.addDerivedLocked(urls)
+	r.mu.Unlock()
+	if added > 0 {
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+	}
+	return added
+}
+
+func (r *Refresher) addDerivedLocked(urls []string) int {
+	derived := 0
+	for _, s := range r.sources {
+		if s.derived {
+			derived++
+		}
+	}
+	added := 0
+	for _, u := range urls {
+		if derived >= MaxDerived {
+			r.log.Warn("crl distribution point not added: derived limit reached", "url", u, "limit", MaxDerived)
+			break
+		}
+		if fetch.CheckURL(u) != nil || slices.ContainsFunc(r.sources, func(s *source) bool { return s.url == u }) {
+			continue
+		}
+		r.sources = append(r.sources, &source{url: u, derived: true})
+		derived++
+		added++
+	}
+	return added
+}
+
+// CertificateCDPs returns the http and https CRL distribution points of certs.
+func CertificateCDPs(certs ...*x509.Certificate) []string {
+	var out []string
+	for _, c := range certs {
+		for _, u := range c.CRLDistributionPoints {
+			if fetch.CheckURL(u) == nil && !slices.Contains(out, u) {
+				out = append(out, u)
+			}
+		}
+	}
+	return out
+}
+
+// StartupFetch loads the stored CRLs, then fetches every URL once and
+// publishes the first snapshot. With FailHard it returns an error naming each
+// configured URL that could be neither fetched nor loaded, with the cause;
+// otherwise such URLs are logged and retried by Run.
+func (r *Refresher) StartupFetch(ctx context.Context) error {
+	r.mu.Lock()
+	if r.cfg.DeriveFromCAs {
+		if n := r.addDerivedLocked(CertificateCDPs(r.cfg.Trusted()...)); n > 0 {
+			r.log.Info("crl distribution points derived from trusted CAs", "count", n)
+		}
+	}
+	sources := slices.Clone(r.sources)
+	r.mu.Unlock()
+
+	r.cycleMu.Lock()
+	defer r.cycleMu.Unlock()
+	for _, s := range sources {
+		r.loadStored(s)
+	}
+	r.fetchAll(ctx, sources)
+
+	var errs []error
+	r.mu.Lock()
+	for _, s := range sources {
+		if s.idx != nil || s.lastErr == nil {
+			continue
+		}
+		if r.cfg.FailHard && !s.derived {
+			errs = append(errs, s.lastErr)
+		} else {
+			r.log.Warn("crl not available at startup; starting without it and retrying",
+				"url", s.url, "err", s.lastErr, "next_attempt", s.next)
+		}
+	}
+	r.started = true
+	r.mu.Unlock()
+	r.publish(true)
+	if len(errs) > 0 {
+		return fmt.Errorf("crl: startup fetch failed and no stored copy exists (fail.hard.on.crl.download.failure.during.server.startup is true; fix the distribution point or set it to false to start without it): %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// loadStored puts the stored CRL of s in force, re-verified.
+func (r *Refresher) loadStored(s *source) {
+	if r.cfg.Store == nil {
+		return
+	}
+	rec, err := r.cfg.Store.Load(s.url)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			r.log.Warn("crl stored copy unreadable; ignoring it", "url", s.url, "err", err)
+		}
+		return
+	}
+	idx, err := r.accept(rec.DER, s.url, rec.FetchedAt)
+	if err != nil {
+		r.log.Warn("crl stored copy rejected; ignoring it", "url", s.url, "err", err)
+		return
+	}
+	r.mu.Lock()
+	s.idx = idx
+	s.validators = rec.Validators
+	s.checkedAt = rec.FetchedAt
+	r.mu.Unlock()
+	r.log.Info("crl loaded from disk", "url", s.url, "issuer", idx.Meta().Issuer,
+		"entries", idx.Len(), "this_update", idx.Meta().ThisUpdate, "next_update", idx.Meta().NextUpdate)
+}
+
+// accept parses and verifies der.
+func (r *Refresher) accept(der []byte, url string, fetchedAt time.Time) (*crl.Index, error) {
+	c, err := crl.Parse(der)
+	if err != nil {
+		return nil, crl.WithURL(err, url)
+	}
+	signer, err := c.Verify(r.cfg.Trusted())
+	if err != nil {
+		return nil, crl.WithURL(err, url)
+	}
+	return c.Index(signer, url, fetchedAt), nil
+}
+
+// RefreshNow fetches every URL at once and publishes any change.
+func (r *Refresher) RefreshNow(ctx context.Context) {
+	r.mu.Lock()
+	sources := slices.Clone(r.sources)
+	r.mu.Unlock()
+	r.cycleMu.Lock()
+	r.fetchAll(ctx, sources)
+	r.cycleMu.Unlock()
+	r.publish(false)
+}
+
+// Run refreshes on the timer until ctx ends, then returns nil. It calls
+// StartupFetch first if that has not run (ignoring FailHard).
+func (r *Refresher) Run(ctx context.Context) error {
+	r.mu.Lock()
+	started := r.started
+	r.mu.Unlock()
+	if !started {
+		_ = r.StartupFetch(ctx)
+	}
+	for {
+		now := r.clock.Now()
+		r.mu.Lock()
+		var due []*source
+		wake := time.Time{}
+		for _, s := range r.sources {
+			if !s.next.After(now) {
+				due = append(due, s)
+				continue
+			}
+			wake = earliest(wake, s.next)
+			if s.idx != nil && !s.stale {
+				if nu := s.idx.Meta().NextUpdate; !nu.IsZero() {
+					wake = earliest(wake, nu.Add(time.Second))
+				}
+			}
+		}
+		r.mu.Unlock()
+		if len(due) > 0 {
+			r.cycleMu.Lock()
+			r.fetchAll(ctx, due)
+			r.cycleMu.Unlock()
+			r.publish(false)
+			continue
+		}
+		r.publish(false) // stale transitions
+		if wake.IsZero() {
+			wake = now.Add(r.cfg.Interval)
+		}
+		c, stop := r.clock.After(wake.Sub(now))
+		select {
+		case <-ctx.Done():
+			stop()
+			return nil
+		case <-c:
+		case <-r.kick:
+			stop()
+		}
+	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// fetchAll fetches the given sources concurrently. cycleMu is held.
+func (r *Refresher) fetchAll(ctx context.Context, sources []*source) {
+	var wg sync.WaitGroup
+	for _, s := range sources {
+		wg.Go(func() { r.fetchOne(ctx, s) })
+	}
+	wg.Wait()
+}
+
+// fetchOne runs one attempt for s and schedules the next.
+func (r *Refresher) fetchOne(ctx context.Context, s *source) {
+	start := r.clock.Now()
+	r.mu.Lock()
+	cur, v := s.idx, s.validators
+	r.mu.Unlock()
+	if cur == nil {
+		v = fetch.Validators{} // nothing to keep on a 304
+	}
+	result, idx, newV, err := r.attempt(ctx, s.url, cur, v)
+	now := r.clock.Now()
+	if h := r.cfg.Hooks.OnFetch; h != nil {
+		h(s.url, result, now.Sub(start))
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		s.failures++
+		s.lastErr = err
+		wait := min(r.cfg.Backoff.Delay(s.failures, r.rnd()), r.cfg.Interval)
+		s.next = now.Add(wait)
+		attrs := []any{"url", s.url, "err", err, "failures", s.failures, "retry_in", wait.Round(time.Second)}
+		if cur != nil {
+			attrs = append(attrs, "in_force", cur.Meta().Issuer, "this_update", cur.Meta().ThisUpdate)
+			r.log.Warn("crl refresh failed; keeping the last good CRL", attrs...)
+		} else {
+			r.log.Warn("crl refresh failed; no CRL of this distribution point in force", attrs...)
+		}
+		return
+	}
+	if s.failures > 0 {
+		r.log.Info("crl distribution point recovered", "url", s.url, "after_failures", s.failures)
+	}
+	s.failures, s.lastErr = 0, nil
+	s.checkedAt = now
+	s.next = now.Add(r.cfg.Interval)
+	s.validators = newV
+	if idx != nil {
+		s.idx = idx
+		m := idx.Meta()
+		r.log.Info("crl updated", "url", s.url, "issuer", m.Issuer, "entries", idx.Len(),
+			"crl_number", m.Number, "this_update", m.ThisUpdate, "next_update", m.NextUpdate)
+	}
+}
+
+// attempt downloads and checks one CRL. It returns the result label, the
+// new index when the CRL changed (nil when it did not) and the validators
+// for the next request.
+func (r *Refresher) attempt(ctx context.Context, url string, cur *crl.Index, v fetch.Validators) (string, *crl.Index, fetch.Validators, error) {
+	res, err := r.fetch.Fetch(ctx, url, v)
+	if err != nil {
+		return kindLabel(err), nil, v, err
+	}
+	now := r.clock.Now()
+	if res.NotModified {
+		r.touch(url, res.Validators, now)
+		return ResultNotModified, nil, res.Validators, nil
+	}
+	idx, err := r.accept(res.Body, url, now)
+	if err != nil {
+		return kindLabel(err), nil, v, err
+	}
+	if cur != nil && cur.Key() == idx.Key() {
+		switch c := crl.Compare(idx.Meta(), cur.Meta()); {
+		case c < 0:
+			err := &crl.Error{URL: url, Kind: crl.KindOlder, Issuer: idx.Meta().Issuer,
+				Err: fmt.Errorf("received number %v thisUpdate %s, in force number %v thisUpdate %s",
+					idx.Meta().Number, idx.Meta().ThisUpdate.Format(time.RFC3339), cur.Meta().Number, cur.Meta().ThisUpdate.Format(time.RFC3339))}
+			return kindLabel(err), nil, v, err
+		case c == 0:
+			r.touch(url, res.Validators, now)
+			return ResultNotModified, nil, res.Validators, nil
+		}
+	}
+	if r.cfg.Store != nil {
+		der, _ := crl.Decode(res.Body) // Parse succeeded, so Decode does
+		if err := r.cfg.Store.Save(store.Record{URL: url, DER: der, Validators: res.Validators, FetchedAt: now}); err != nil {
+			r.log.Warn("crl not saved to disk; a restart while the distribution point is down will lack it", "url", url, "err", err)
+		}
+	}
+	return ResultOK, idx, res.Validators, nil
+}
+
+func (r *Refresher) touch(url string, v fetch.Validators, now time.Time) {
+	if r.cfg.Store == nil {
+		return
+	}
+	if err := r.cfg.Store.Touch(url, v, now); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		r.log.Debug("crl stored copy not updated", "url", url, "err", err)
+	}
+}
+
+func kindLabel(err error) string {
+	var e *crl.Error
+	if errors.As(err, &e) {
+		return e.Kind.String()
+	}
+	return crl.KindFetch.String()
+}
+
+// publish builds the snapshot of the sources' CRLs, with staleness as of
+// now, and publishes it when it differs from the last one (or force).
+func (r *Refresher) publish(force bool) {
+	now := r.clock.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var sig []sigEntry
+	var list []*crl.Index
+	for _, s := range r.sources {
+		if s.idx == nil {
+			continue
+		}
+		m := s.idx.Meta()
+		stale := crl.StaleAt(m.NextUpdate, now)
+		if stale && !s.stale {
+			if r.cfg.FailClosedOnStale {
+				r.log.Warn("crl is past nextUpdate; refusing every certificate of its issuer (fail closed) until a current CRL arrives",
+					"url", s.url, "issuer", m.Issuer, "next_update", m.NextUpdate)
+			} else {
+				r.log.Warn("crl is past nextUpdate; keeping it as the last known good CRL",
+					"url", s.url, "issuer", m.Issuer, "next_update", m.NextUpdate)
+			}
+		}
+		s.stale = stale
+		sig = append(sig, sigEntry{idx: s.idx, stale: stale})
+		m.Stale = stale
+		m.FailClosed = r.cfg.FailClosedOnStale
+		list = append(list, s.idx.WithMeta(m))
+	}
+	if !force && slices.Equal(sig, r.lastSig) {
+		return
+	}
+	r.lastSig = sig
+	r.version++
+	snap := crl.NewSnapshot(r.version, list...)
+	r.set.Store(snap)
+	for ch := range r.subs {
+		select {
+		case <-ch: // drop the unread older one
+		default:
+		}
+		ch <- snap
+	}
+	if h := r.cfg.Hooks.OnPublish; h != nil {
+		h(snap)
+	}
+}
+
+// Status describes every distribution point, configured ones first.
+func (r *Refresher) Status() []SourceStatus {
+	now := r.clock.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]SourceStatus, 0, len(r.sources))
+	for _, s := range r.sources {
+		st := SourceStatus{URL: s.url, Derived: s.derived, CheckedAt: s.checkedAt,
+			Failures: s.failures, LastError: s.lastErr, NextAttempt: s.next}
+		if s.idx != nil {
+			m := s.idx.Meta()
+			st.Issuer, st.Key, st.Entries = m.Issuer, m.Key, s.idx.Len()
+			st.ThisUpdate, st.NextUpdate, st.FetchedAt = m.ThisUpdate, m.NextUpdate, m.FetchedAt
+			st.Stale = crl.StaleAt(m.NextUpdate, now)
+			if m.Number != nil {
+				st.Number = m.Number.String()
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// Ready returns nil when every configured URL has a CRL in force, else the
+// reason naming the URLs without one.
+func (r *Refresher) Ready() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.started {
+		return errors.New("crl: startup fetch not done")
+	}
+	var missing []string
+	for _, s := range r.sources {
+		if s.idx == nil && !s.derived {
+			missing = append(missing, s.url)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("crl: no CRL in force for %v", missing)
+	}
+	return nil
+}

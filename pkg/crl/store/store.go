@@ -1,0 +1,176 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/segmesh/segmesh/pkg/crl"
+	"github.com/segmesh/segmesh/pkg/crl/fetch"
+)
+
+// Record is one stored CRL.
+type Record struct {
+	// URL is the distribution point.
+	URL string `json:"url"`
+	// DER is the CRL.
+	DER []byte `json:"-"`
+	// Validators are the HTTP validators DER was served with.
+	Validators fetch.Validators `json:"validators"`
+	// FetchedAt is when DER was downloaded or last confirmed unchanged.
+	FetchedAt time.Time `json:"fetchedAt"`
+	// SHA256 is the hex SHA-256 of DER; set by Save.
+	SHA256 string `json:"sha256"`
+}
+
+// Store is a directory of CRLs. It is safe for concurrent use on distinct
+// URLs; one URL must not be saved concurrently.
+type Store struct {
+	dir string
+}
+
+// New returns the store in dir. It does no I/O: the directory is created on
+// the first Save.
+func New(dir string) *Store { return &Store{dir: dir} }
+
+// Dir returns the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+func (s *Store) base(url string) string {
+	h := sha256.Sum256([]byte(url))
+	return filepath.Join(s.dir, hex.EncodeToString(h[:16]))
+}
+
+// Save writes r atomically, DER first, then its description. Errors are
+// *crl.Error of kind KindStore.
+func (s *Store) Save(r Record) error {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return storeErr(r.URL, err)
+	}
+	sum := sha256.Sum256(r.DER)
+	r.SHA256 = hex.EncodeToString(sum[:])
+	meta, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return storeErr(r.URL, err)
+	}
+	base := s.base(r.URL)
+	if err := writeAtomic(base+".crl", r.DER); err != nil {
+		return storeErr(r.URL, err)
+	}
+	if err := writeAtomic(base+".json", append(meta, '\n')); err != nil {
+		return storeErr(r.URL, err)
+	}
+	return syncDir(s.dir, r.URL)
+}
+
+// Touch records that the CRL stored for r.URL was confirmed unchanged at
+// fetchedAt with validators v, rewriting only the description.
+func (s *Store) Touch(url string, v fetch.Validators, fetchedAt time.Time) error {
+	r, err := s.readMeta(url)
+	if err != nil {
+		return err
+	}
+	r.Validators, r.FetchedAt = v, fetchedAt
+	meta, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return storeErr(url, err)
+	}
+	if err := writeAtomic(s.base(url)+".json", append(meta, '\n')); err != nil {
+		return storeErr(url, err)
+	}
+	return syncDir(s.dir, url)
+}
+
+// Load returns the CRL stored for url. It reports fs.ErrNotExist (wrapped)
+// when there is none. A DER whose description is missing, unreadable or does
+// not match it comes back without validators or fetch time, so the next
+// download is unconditional.
+func (s *Store) Load(url string) (Record, error) {
+	der, err := os.ReadFile(s.base(url) + ".crl")
+	if err != nil {
+		return Record{}, storeErr(url, err)
+	}
+	sum := sha256.Sum256(der)
+	r, err := s.readMeta(url)
+	if err != nil || r.URL != url || r.SHA256 != hex.EncodeToString(sum[:]) {
+		return Record{URL: url, DER: der, SHA256: hex.EncodeToString(sum[:])}, nil
+	}
+	r.DER = der
+	return r, nil
+}
+
+func (s *Store) readMeta(url string) (Record, error) {
+	b, err := os.ReadFile(s.base(url) + ".json")
+	if err != nil {
+		return Record{}, storeErr(url, err)
+	}
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Record{}, storeErr(url, fmt.Errorf("description: %w", err))
+	}
+	return r, nil
+}
+
+// Remove deletes what is stored for url; nothing stored is not an error.
+func (s *Store) Remove(url string) error {
+	base := s.base(url)
+	for _, p := range []string{base + ".json", base + ".crl"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return storeErr(url, err)
+		}
+	}
+	return nil
+}
+
+func storeErr(url string, err error) error {
+	return &crl.Error{URL: url, Kind: crl.KindStore, Err: err}
+}
+
+// writeAtomic replaces path with data: temporary file in the same
+// directory, fsync, rename.
+func writeAtomic(path string, data []byte) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err = f.Chmod(0o644); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func syncDir(dir, url string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return storeErr(url, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return storeErr(url, fmt.Errorf("sync directory: %w", err))
+	}
+	return nil
+}
