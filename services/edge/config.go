@@ -1,0 +1,168 @@
+package edge
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/segmesh/segmesh/pkg/config"
+)
+
+// Timeouts and limits of the device listener and the upstream transport.
+// EAS Ping and Sync hang up to HeartbeatInterval/Wait = 3540 s (MS-ASCMD), so
+// nothing on the request path may cut a request shorter than that.
+const (
+	// longestHeartbeat is the longest EAS heartbeat, 59 minutes.
+	longestHeartbeat = 3540 * time.Second
+	// defaultIdleTimeout keeps idle device connections longer than a heartbeat.
+	defaultIdleTimeout = longestHeartbeat + 2*time.Minute
+	// defaultResponseHeaderTimeout waits for Exchange's answer to a Ping.
+	defaultResponseHeaderTimeout = longestHeartbeat + time.Minute
+	// defaultReadHeaderTimeout protects the listener from slow headers.
+	defaultReadHeaderTimeout = 20 * time.Second
+	// defaultMaxHeaderBytes protects the listener from huge headers.
+	defaultMaxHeaderBytes = 64 << 10
+	// defaultReplayMaxBytes is the largest request body kept for a retry
+	// after a 401 (EAS commands are small; attachments are not retried).
+	defaultReplayMaxBytes = 64 << 10
+	// defaultKeepAlive is the TCP keep-alive period, both sides.
+	defaultKeepAlive = 30 * time.Second
+	// defaultTicketMargin is how long before its end a cached ticket is renewed.
+	defaultTicketMargin = 5 * time.Minute
+	// defaultRetryAfter is the Retry-After (seconds) sent with a 503.
+	defaultRetryAfter = 30
+)
+
+// Config is the edge's view of config.json, derived by newConfig without I/O.
+type Config struct {
+	// Listen is the device TLS address.
+	Listen string
+	// ServerCertFile and ServerKeyFile are the PEM pair, absolute; empty when
+	// a PFX or a self-signed certificate is used.
+	ServerCertFile string
+	// ServerKeyFile is the PEM key for ServerCertFile.
+	ServerKeyFile string
+	// ServerPFXFile is the PFX with certificate and key, absolute; empty when unused.
+	ServerPFXFile string
+	// ServerPFXPasscode is ServerPFXFile's passcode; it is used only to decode.
+	ServerPFXPasscode string
+	// Upstreams are the Exchange base URLs, tried in order; empty means every
+	// mail request is answered 503.
+	Upstreams []*url.URL
+	// ExchangeCAFile verifies HTTPS upstreams; empty means the system roots.
+	ExchangeCAFile string
+	// Paths are the forwarded path prefixes; anything else is 404.
+	Paths []string
+	// RequireClientCert reports whether every request needs a valid client
+	// certificate (Require Client Certificate or KCD on).
+	RequireClientCert bool
+	// KCD reports whether requests get a Kerberos ticket. Off, the edge is a
+	// plain TLS proxy and passes the device's Authorization through.
+	KCD bool
+	// TargetSPN is the Exchange SPN tickets are asked for (the first configured).
+	TargetSPN string
+	// Revocation reports whether client certificates are checked against the
+	// CRL snapshot (enable.cert.revocation.validation, when honoured).
+	Revocation bool
+	// IdentityCacheTTL is how long a certificate's user is cached.
+	IdentityCacheTTL time.Duration
+	// IdleTimeout, ReadHeaderTimeout, MaxHeaderBytes and KeepAlive configure
+	// the device listener.
+	IdleTimeout time.Duration
+	// ReadHeaderTimeout bounds reading a request's headers.
+	ReadHeaderTimeout time.Duration
+	// MaxHeaderBytes bounds a request's headers.
+	MaxHeaderBytes int
+	// KeepAlive is the TCP keep-alive period.
+	KeepAlive time.Duration
+	// ResponseHeaderTimeout bounds the wait for Exchange's response headers.
+	ResponseHeaderTimeout time.Duration
+	// ReplayMaxBytes is the largest body kept for a retry after a 401.
+	ReplayMaxBytes int64
+	// TicketMargin is how long before its end a cached ticket is renewed.
+	TicketMargin time.Duration
+	// RetryAfter is the Retry-After, in seconds, of a 503.
+	RetryAfter int
+}
+
+// newConfig derives the edge's configuration and checks what only the edge
+// cares about. It does no I/O.
+func newConfig(c *config.Config) (*Config, error) {
+	if c == nil {
+		return nil, errors.New("edge: no configuration")
+	}
+	e := c.Segmesh.Edge
+	out := &Config{
+		Listen:                e.Listen,
+		ServerCertFile:        c.Resolve(e.ServerCertFile),
+		ServerKeyFile:         c.Resolve(e.ServerKeyFile),
+		ServerPFXFile:         c.Resolve(e.ServerPFXFile),
+		ServerPFXPasscode:     e.ServerPFXPasscode.Reveal(),
+		ExchangeCAFile:        c.Resolve(e.ExchangeCAFile),
+		Paths:                 e.Paths,
+		RequireClientCert:     c.RequireClientCertificate || c.KCD.Enabled,
+		KCD:                   c.KCD.Enabled,
+		Revocation:            c.RevocationHonoured(),
+		IdentityCacheTTL:      time.Duration(c.Segmesh.Identity.CacheTTLSeconds) * time.Second,
+		IdleTimeout:           defaultIdleTimeout,
+		ReadHeaderTimeout:     defaultReadHeaderTimeout,
+		MaxHeaderBytes:        defaultMaxHeaderBytes,
+		KeepAlive:             defaultKeepAlive,
+		ResponseHeaderTimeout: defaultResponseHeaderTimeout,
+		ReplayMaxBytes:        defaultReplayMaxBytes,
+		TicketMargin:          defaultTicketMargin,
+		RetryAfter:            defaultRetryAfter,
+	}
+	if len(out.Paths) == 0 {
+		out.Paths = config.Default().Segmesh.Edge.Paths
+	}
+	if out.IdentityCacheTTL <= 0 {
+		out.IdentityCacheTTL = 15 * time.Minute
+	}
+	if spns := config.SplitList(c.KCD.TargetSPN); len(spns) > 0 {
+		out.TargetSPN = spns[0]
+	}
+	var errs []error
+	if out.Listen == "" {
+		errs = append(errs, errors.New("edge: segmesh.edge.listen is empty; write for example :8443"))
+	}
+	if out.KCD && out.TargetSPN == "" {
+		errs = append(errs, errors.New("edge: KCD is on but kcd.targetSPN is empty; write HTTP/{exchangeName}"))
+	}
+	for i, raw := range e.ExchangeURLs {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("edge: segmesh.edge.exchangeUrls[%d] %q is not an http(s) URL; write for example https://mail.corp.example", i, raw))
+			continue
+		}
+		u.Path = strings.TrimSuffix(u.Path, "/")
+		out.Upstreams = append(out.Upstreams, u)
+	}
+	for i, p := range out.Paths {
+		if !strings.HasPrefix(p, "/") {
+			errs = append(errs, fmt.Errorf("edge: segmesh.edge.paths[%d] %q must start with /", i, p))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// allowedPath reports whether path falls under one of the configured
+// prefixes. A prefix without a trailing slash matches itself and anything
+// below it ("/Microsoft-Server-ActiveSync" and ".../x", not "...Sync2"); the
+// match ignores ASCII case, as IIS does.
+func (c *Config) allowedPath(path string) bool {
+	for _, p := range c.Paths {
+		if len(path) < len(p) || !strings.EqualFold(path[:len(p)], p) {
+			continue
+		}
+		if len(path) == len(p) || strings.HasSuffix(p, "/") || path[len(p)] == '/' {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,493 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/segmesh/segmesh/pkg/config"
+)
+
+func get(t testing.TB, c *http.Client, url string, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+const syncPath = "/Microsoft-Server-ActiveSync?Cmd=Sync&User=alice&DeviceId=DEV1&DeviceType=iPhone"
+
+func TestProxyEndToEnd(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("h2=%v", h2), func(t *testing.T) {
+			h := newHarness(t, nil, options{})
+			cert := h.ca.issue(t, certOpts{cn: "alice"})
+			c := h.client(&cert, h2)
+			for i := range 3 {
+				// The device sends Basic and Proxy-Authorization: neither may reach Exchange.
+				resp, body := get(t, c, h.url(syncPath), map[string]string{
+					"Authorization": "Basic YWxpY2U6cGFzc3dvcmQ=", "Proxy-Authorization": "Basic eDp5",
+				})
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("request %d: status %d: %s", i, resp.StatusCode, body)
+				}
+				if want := "user=alice@lab.test@LAB.TEST xff=127.0.0.1 proto=https"; !strings.HasPrefix(body, want) {
+					t.Fatalf("body %q, want prefix %q", body, want)
+				}
+				if wantProto := map[bool]int{false: 1, true: 2}[h2]; resp.ProtoMajor != wantProto {
+					t.Fatalf("proto %s, want HTTP/%d", resp.Proto, wantProto)
+				}
+				if resp.Header.Get("MS-Server-ActiveSync") != "15.1" {
+					t.Fatalf("MS-Server-ActiveSync header lost: %v", resp.Header)
+				}
+			}
+			// One identity and one ticket RPC for three requests; a fresh
+			// authenticator each time (the fake Exchange refuses replays).
+			if n := h.idm.calls.Load(); n != 1 {
+				t.Errorf("identity calls = %d, want 1", n)
+			}
+			if n := h.tickets.gets.Load(); n != 1 {
+				t.Errorf("ticket calls = %d, want 1", n)
+			}
+			if n := h.exchange.badAuth.Load(); n != 0 {
+				t.Errorf("Exchange saw %d requests with bad authentication", n)
+			}
+			logs := h.logs.String()
+			for _, want := range []string{"upn=alice@lab.test", "device_id=DEV1", "cmd=Sync", "status=200", "duration="} {
+				if !strings.Contains(logs, want) {
+					t.Errorf("access log lacks %q:\n%s", want, logs)
+				}
+			}
+			for _, secret := range []string{"YWxpY2U6cGFzc3dvcmQ=", "Negotiate "} {
+				if strings.Contains(logs, secret) {
+					t.Errorf("log holds a credential %q", secret)
+				}
+			}
+		})
+	}
+}
+
+func TestBasicNeverReachesExchange(t *testing.T) {
+	h := newHarness(t, nil, options{})
+	var got []string
+	h.exchange.handler = func(w http.ResponseWriter, r *http.Request, _ string) {
+		got = r.Header.Values("Authorization")
+	}
+	cert := h.ca.issue(t, certOpts{cn: "bob"})
+	resp, _ := get(t, h.client(&cert, false), h.url("/EWS/Exchange.asmx"), map[string]string{"Authorization": "Basic Ym9iOnNlY3JldA=="})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if len(got) != 1 || !strings.HasPrefix(got[0], "Negotiate ") {
+		t.Fatalf("Exchange got Authorization %q, want exactly one Negotiate", got)
+	}
+}
+
+func TestPathPolicy(t *testing.T) {
+	h := newHarness(t, nil, options{})
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	c := h.client(&cert, false)
+	tests := []struct {
+		path string
+		want int
+	}{
+		{"/Microsoft-Server-ActiveSync", 200},
+		{"/microsoft-server-activesync?Cmd=Ping", 200},
+		{"/EWS/Exchange.asmx", 200},
+		{"/autodiscover/autodiscover.xml", 200},
+		{"/Autodiscover/Autodiscover.xml", 200},
+		{"/owa/", 404},
+		{"/Microsoft-Server-ActiveSyncX", 404},
+		{"/", 404},
+		{"/ews", 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			resp, _ := get(t, c, h.url(tt.path), nil)
+			if resp.StatusCode != tt.want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.want)
+			}
+		})
+	}
+}
+
+func TestExchangeStatusesPassThrough(t *testing.T) {
+	h := newHarness(t, nil, options{})
+	h.exchange.handler = func(w http.ResponseWriter, r *http.Request, _ string) {
+		switch r.URL.Query().Get("want") {
+		case "449":
+			w.WriteHeader(449)
+		case "451":
+			w.Header().Set("X-MS-Location", "https://mail2.lab.test/Microsoft-Server-ActiveSync")
+			w.WriteHeader(451)
+		case "456", "457", "507":
+			code := map[string]int{"456": 456, "457": 457, "507": 507}[r.URL.Query().Get("want")]
+			w.WriteHeader(code)
+		case "503":
+			w.Header().Set("Retry-After", "120")
+			w.WriteHeader(503)
+		case "options":
+			w.Header().Set("MS-ASProtocolVersions", "2.5,12.0,12.1,14.0,14.1,16.0,16.1")
+			w.Header().Set("MS-ASProtocolCommands", "Sync,FolderSync,Ping,Provision")
+		case "gzip":
+			w.Header().Set("Content-Encoding", "gzip")
+			_, _ = w.Write([]byte("\x1f\x8bnot-really-gzip"))
+		}
+	}
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	c := h.client(&cert, false)
+	tests := []struct {
+		want    string
+		status  int
+		headers map[string]string
+		body    string
+	}{
+		{"449", 449, nil, ""},
+		{"451", 451, map[string]string{"X-MS-Location": "https://mail2.lab.test/Microsoft-Server-ActiveSync"}, ""},
+		{"456", 456, nil, ""},
+		{"457", 457, nil, ""},
+		{"503", 503, map[string]string{"Retry-After": "120"}, ""},
+		{"507", 507, nil, ""},
+		{"options", 200, map[string]string{"MS-ASProtocolVersions": "2.5,12.0,12.1,14.0,14.1,16.0,16.1", "MS-ASProtocolCommands": "Sync,FolderSync,Ping,Provision"}, ""},
+		{"gzip", 200, map[string]string{"Content-Encoding": "gzip"}, "\x1f\x8bnot-really-gzip"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			method := http.MethodPost
+			if tt.want == "options" {
+				method = http.MethodOptions
+			}
+			req, _ := http.NewRequest(method, h.url("/Microsoft-Server-ActiveSync?want="+tt.want), nil)
+			req.Header.Set("Accept-Encoding", "gzip")
+			tr := c.Transport.(*http.Transport)
+			resp, err := tr.RoundTrip(req) // no transparent decompression
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			for k, v := range tt.headers {
+				if got := resp.Header.Get(k); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+			if tt.body != "" && string(b) != tt.body {
+				t.Errorf("body %q, want %q", b, tt.body)
+			}
+		})
+	}
+}
+
+// refusedOrForbidden reports whether the request was refused in the handshake
+// (an error) or answered 403.
+func refusedOrForbidden(t testing.TB, c *http.Client, url string) bool {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		return true
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode == http.StatusForbidden
+}
+
+func TestClientCertificatesRefused(t *testing.T) {
+	h := newHarness(t, nil, options{})
+	other := newCA(t, "Rogue CA")
+	tests := []struct {
+		name   string
+		cert   func() *tls.Certificate
+		reason string
+	}{
+		{"no certificate", func() *tls.Certificate { return nil }, "reason=no_certificate"},
+		{"untrusted CA", func() *tls.Certificate { c := other.issue(t, certOpts{cn: "mallory"}); return &c }, "reason=untrusted"},
+		{"expired", func() *tls.Certificate {
+			c := h.ca.issue(t, certOpts{cn: "old", notBefore: time.Now().Add(-48 * time.Hour), notAfter: time.Now().Add(-time.Hour)})
+			return &c
+		}, "expired"},
+		{"server EKU only", func() *tls.Certificate {
+			c := h.ca.issue(t, certOpts{cn: "srv", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+			return &c
+		}, "client authentication"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := h.exchange.requests.Load()
+			if !refusedOrForbidden(t, h.client(tt.cert(), false), h.url(syncPath)) {
+				t.Fatal("request was served")
+			}
+			if h.exchange.requests.Load() != before {
+				t.Fatal("a refused request reached Exchange")
+			}
+			waitFor(t, "refusal log "+tt.reason, func() bool { return strings.Contains(h.logs.String(), tt.reason) })
+		})
+	}
+}
+
+func TestRevokedCertificateRefused(t *testing.T) {
+	h := newHarness(t, nil, options{})
+	good := h.ca.issue(t, certOpts{cn: "alice", serial: 0x1001})
+	bad := h.ca.issue(t, certOpts{cn: "eve", serial: 0xbad})
+	c := h.client(&good, false)
+	if resp, body := get(t, c, h.url(syncPath), nil); resp.StatusCode != 200 {
+		t.Fatalf("status %d %s", resp.StatusCode, body)
+	}
+	gen := h.edge.revocation.current()
+	h.crl.revoke(h.ca, 0xbad, 0x1001)
+	waitFor(t, "new snapshot", func() bool { return h.edge.revocation.current() > gen })
+
+	// A new connection with a revoked certificate is refused in the handshake.
+	if !refusedOrForbidden(t, h.client(&bad, false), h.url(syncPath)) {
+		t.Fatal("revoked certificate served")
+	}
+	waitFor(t, "revocation log", func() bool {
+		l := h.logs.String()
+		return strings.Contains(l, "reason=revoked") && strings.Contains(l, "serial=bad") && strings.Contains(l, `issuer="CN=Device CA,O=segmesh test"`)
+	})
+	// The open connection of a certificate revoked after it connected gets 403.
+	resp, _ := get(t, c, h.url(syncPath), nil)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("revoked-after-connect status %d, want 403", resp.StatusCode)
+	}
+}
+
+func TestTrustReloadKeepsOpenConnection(t *testing.T) {
+	h := newHarness(t, nil, options{})
+	oldCert := h.ca.issue(t, certOpts{cn: "alice"})
+	c := h.client(&oldCert, false)
+	var reused []bool
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = append(reused, i.Reused) }}
+	do := func() int {
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, h.url(syncPath), nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := do(); s != 200 {
+		t.Fatalf("status %d", s)
+	}
+	// Replace the trust store with a new CA only and reload.
+	newTrustCA := newCA(t, "New Device CA")
+	writeFile(t, h.dir, "device-ca.pem", newTrustCA.pem)
+	if err := h.edge.reloader.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if s := do(); s != 200 {
+		t.Fatalf("open connection after reload: status %d", s)
+	}
+	if len(reused) != 2 || !reused[1] {
+		t.Fatalf("connection was not kept: reused = %v", reused)
+	}
+	// New connections follow the new trust.
+	if !refusedOrForbidden(t, h.client(&oldCert, false), h.url(syncPath)) {
+		t.Fatal("old CA still trusted for new connections")
+	}
+	newCert := newTrustCA.issue(t, certOpts{cn: "bob"})
+	if resp, _ := get(t, h.client(&newCert, false), h.url(syncPath), nil); resp.StatusCode != 200 {
+		t.Fatalf("new CA: status %d", resp.StatusCode)
+	}
+}
+
+func TestExchange401InvalidatesAndRetriesOnce(t *testing.T) {
+	h := newHarness(t, nil, options{})
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	c := h.client(&cert, false)
+	post := func(body string) *http.Response {
+		resp, err := c.Post(h.url(syncPath), "application/vnd.ms-sync.wbxml", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	h.exchange.reject401.Store(1)
+	if resp := post("small wbxml"); resp.StatusCode != 200 {
+		t.Fatalf("after one 401: status %d, want 200 after the retry", resp.StatusCode)
+	}
+	if g, i := h.tickets.gets.Load(), h.tickets.invalidates.Load(); g != 2 || i != 1 {
+		t.Fatalf("ticket gets=%d invalidates=%d, want 2 and 1", g, i)
+	}
+	h.exchange.reject401.Store(2)
+	resp := post("again")
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("after two 401s: status %d, want 401", resp.StatusCode)
+	}
+	if resp.Header.Get("WWW-Authenticate") != "" {
+		t.Fatal("the Negotiate challenge reached the device")
+	}
+	if i := h.tickets.invalidates.Load(); i != 2 {
+		t.Fatalf("invalidates=%d, want 2 (one retry per request)", i)
+	}
+}
+
+func TestTicketFailures(t *testing.T) {
+	h := newHarness(t, nil, options{})
+	h.tickets.errs["carol@lab.test"] = kdcError(codes.NotFound, 6, "KDC_ERR_C_PRINCIPAL_UNKNOWN",
+		"add altSecurityIdentities Kerberos:carol@LAB.TEST or enable certificate mapping")
+	cached := h.ca.issue(t, certOpts{cn: "alice"})
+	carol := h.ca.issue(t, certOpts{cn: "carol"})
+	fresh := h.ca.issue(t, certOpts{cn: "dave"})
+	if resp, _ := get(t, h.client(&cached, false), h.url(syncPath), nil); resp.StatusCode != 200 {
+		t.Fatalf("warm-up status %d", resp.StatusCode)
+	}
+
+	resp, _ := get(t, h.client(&carol, false), h.url(syncPath), nil)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("definitive KDC error: status %d, want 403", resp.StatusCode)
+	}
+	if !strings.Contains(h.logs.String(), "altSecurityIdentities") {
+		t.Fatal("the hint is not in the log")
+	}
+
+	h.tickets.setUnavailable(true)
+	resp, _ = get(t, h.client(&fresh, false), h.url(syncPath), nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("KDC down, new user: status %d Retry-After %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if resp, _ := get(t, h.client(&cached, false), h.url(syncPath), nil); resp.StatusCode != 200 {
+		t.Fatalf("KDC down, cached user: status %d, want 200", resp.StatusCode)
+	}
+}
+
+func TestIdentityFailureIs403(t *testing.T) {
+	h := newHarness(t, nil, options{})
+	h.idm.errs["nobody"] = statusErr(codes.NotFound, "no user holds this certificate and its SAN has no UPN")
+	cert := h.ca.issue(t, certOpts{cn: "nobody"})
+	resp, _ := get(t, h.client(&cert, false), h.url(syncPath), nil)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("status %d, want 403", resp.StatusCode)
+	}
+	if !strings.Contains(h.logs.String(), "no user holds this certificate") {
+		t.Fatal("reason not logged")
+	}
+}
+
+func TestUpstreamDownIs502(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.Segmesh.Edge.ExchangeURLs = []string{"http://127.0.0.1:1"} }, options{})
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	if resp, _ := get(t, h.client(&cert, false), h.url(syncPath), nil); resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("status %d, want 502", resp.StatusCode)
+	}
+}
+
+func TestUpstreamFailover(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) {
+		c.Segmesh.Edge.ExchangeURLs = append([]string{"http://127.0.0.1:1"}, c.Segmesh.Edge.ExchangeURLs...)
+	}, options{})
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	if resp, body := get(t, h.client(&cert, false), h.url(syncPath), nil); resp.StatusCode != 200 {
+		t.Fatalf("status %d %s", resp.StatusCode, body)
+	}
+	if h.edge.upstreams.preferred.Load() != 1 {
+		t.Fatal("the working upstream did not become preferred")
+	}
+}
+
+// TestStreamingBothWays proves bodies stream: Exchange receives the start of
+// an upload before the device has sent the rest, and the device receives the
+// start of a download before Exchange has written the rest.
+func TestStreamingBothWays(t *testing.T) {
+	const size = 10 << 20
+	h := newHarness(t, nil, options{})
+	firstIn := make(chan struct{})
+	deviceGotFirst := make(chan struct{})
+	h.exchange.handler = func(w http.ResponseWriter, r *http.Request, _ string) {
+		if r.Method == http.MethodPost {
+			buf := make([]byte, 64<<10)
+			if _, err := io.ReadFull(r.Body, buf); err != nil {
+				t.Errorf("upstream read: %v", err)
+				return
+			}
+			close(firstIn)
+			n, _ := io.Copy(io.Discard, r.Body)
+			fmt.Fprintf(w, "%d", n+int64(len(buf)))
+			return
+		}
+		chunk := bytes.Repeat([]byte("x"), 64<<10)
+		_, _ = w.Write(chunk)
+		http.NewResponseController(w).Flush()
+		select {
+		case <-deviceGotFirst:
+		case <-time.After(5 * time.Second):
+			t.Error("device did not receive the first chunk before the rest was written")
+			return
+		}
+		for sent := len(chunk); sent < size; sent += len(chunk) {
+			_, _ = w.Write(chunk)
+		}
+	}
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	c := h.client(&cert, false)
+
+	pr, pw := io.Pipe()
+	go func() {
+		chunk := bytes.Repeat([]byte("u"), 64<<10)
+		_, _ = pw.Write(chunk)
+		select {
+		case <-firstIn:
+		case <-time.After(5 * time.Second):
+			pw.CloseWithError(fmt.Errorf("upstream did not start receiving before the upload finished"))
+			return
+		}
+		for sent := len(chunk); sent < size; sent += len(chunk) {
+			_, _ = pw.Write(chunk)
+		}
+		pw.Close()
+	}()
+	req, _ := http.NewRequest(http.MethodPost, h.url("/Microsoft-Server-ActiveSync?Cmd=SendMail"), pr)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != fmt.Sprint(size) {
+		t.Fatalf("upstream received %s bytes, want %d", b, size)
+	}
+
+	resp, err = c.Get(h.url("/Microsoft-Server-ActiveSync?Cmd=ItemOperations"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	first := make([]byte, 64<<10)
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatal(err)
+	}
+	close(deviceGotFirst)
+	n, _ := io.Copy(io.Discard, resp.Body)
+	if int(n)+len(first) != size {
+		t.Fatalf("device received %d bytes, want %d", int(n)+len(first), size)
+	}
+}
+
+func statusErr(c codes.Code, msg string) error { return status.Error(c, msg) }

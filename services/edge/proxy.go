@@ -1,0 +1,401 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// exchange is one request's state, shared by the handler, the rewrite, the
+// transport and the access log.
+type exchange struct {
+	eas         EASRequest
+	upn         string
+	entry       *ticketEntry
+	identityHit bool
+	ticketHit   bool
+	retried     bool
+	failure     *Failure
+}
+
+type exchangeKey struct{}
+
+// upstreams is the Exchange side: the URLs in order of preference and the
+// one transport to all of them.
+type upstreams struct {
+	urls      []*url.URL
+	preferred atomic.Int32
+	transport *http.Transport
+}
+
+func (s *Service) newUpstreams() (*upstreams, error) {
+	tc, err := s.upstreamTLS()
+	if err != nil {
+		return nil, err
+	}
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: s.cfg.KeepAlive, Interval: s.cfg.KeepAlive}}
+	t := &http.Transport{
+		DialContext:     d.DialContext,
+		TLSClientConfig: tc,
+		// HTTP/1.1 to Exchange: IIS answers Windows authentication over HTTP/1.1 only.
+		ForceAttemptHTTP2:   false,
+		TLSHandshakeTimeout: 10 * time.Second,
+		// Above the longest EAS heartbeat (3540 s): a Ping waits this long.
+		ResponseHeaderTimeout: s.cfg.ResponseHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   512,
+		IdleConnTimeout:       90 * time.Second,
+		// Pass Content-Encoding through untouched.
+		DisableCompression: true,
+	}
+	return &upstreams{urls: s.cfg.Upstreams, transport: t}, nil
+}
+
+// newProxy builds the reverse proxy. FlushInterval -1 flushes every write:
+// EAS streams (Ping answers, ItemOperations multipart) reach the device at once.
+func (s *Service) newProxy() *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite:        s.rewrite,
+		Transport:      kcdTransport{s},
+		FlushInterval:  -1,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ErrorHandler:   s.proxyError,
+		ModifyResponse: s.modifyResponse,
+		BufferPool:     &bufferPool{},
+	}
+}
+
+// ServeHTTP handles one device request: path policy, certificate,
+// identity, ticket, then the proxy.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := s.now()
+	ctx, span := s.tracer.Start(r.Context(), "edge.Proxy", trace.WithSpanKind(trace.SpanKindServer))
+	rw := &recorder{ResponseWriter: w}
+	x := &exchange{}
+	defer s.finish(ctx, span, rw, r, x, start)
+
+	if !s.cfg.allowedPath(r.URL.Path) {
+		s.fail(rw, x, &Failure{Status: http.StatusNotFound, Reason: "path not forwarded", Fix: "add the prefix to segmesh.edge.paths if Exchange serves it"})
+		return
+	}
+	if r.URL.RawQuery != "" {
+		x.eas, _ = ParseEASQuery(r.URL.RawQuery) // for logs only; Exchange judges the query
+	}
+	pr, _ := ctx.Value(peerKey{}).(*peer)
+	verified := pr != nil && pr.verified
+	if s.cfg.RequireClientCert && !verified {
+		s.fail(rw, x, failureOf(errNoCertificate, 0))
+		return
+	}
+	if verified && s.cfg.Revocation && pr.revChecked.Load() != s.revocation.current() {
+		gen, err := s.revocation.check(pr.leaf)
+		if err != nil {
+			r := refusal("revoked", pr.leaf, err)
+			s.refused(r)
+			s.fail(rw, x, &Failure{Status: http.StatusForbidden, Reason: "client certificate revoked since the connection opened", Err: r})
+			return
+		}
+		pr.revChecked.Store(gen)
+	}
+	if s.cfg.KCD {
+		if !verified {
+			s.fail(rw, x, failureOf(errNoCertificate, 0))
+			return
+		}
+		if err := s.authenticate(ctx, x, pr); err != nil {
+			s.fail(rw, x, failureOf(err, s.cfg.RetryAfter))
+			return
+		}
+		if err := s.makeReplayable(r); err != nil {
+			s.fail(rw, x, failureOf(err, 0))
+			return
+		}
+	}
+	if len(s.upstreams.urls) == 0 {
+		s.fail(rw, x, failureOf(errNoUpstream, s.cfg.RetryAfter))
+		return
+	}
+	s.rproxy.ServeHTTP(rw, r.WithContext(context.WithValue(ctx, exchangeKey{}, x)))
+}
+
+// authenticate finds the user and the ticket for the request.
+func (s *Service) authenticate(ctx context.Context, x *exchange, pr *peer) error {
+	id, hit, err := s.identity.lookup(ctx, pr.fingerprint, pr.leaf.Raw, pr.chainDER)
+	s.metrics.cache(ctx, s.metrics.identity, hit)
+	if err != nil {
+		return err
+	}
+	x.upn, x.identityHit = id.UPN, hit
+	e, hit, err := s.tickets.get(ctx, id.UPN, s.cfg.TargetSPN)
+	s.metrics.cache(ctx, s.metrics.ticketHits, hit)
+	if err != nil {
+		return err
+	}
+	x.entry, x.ticketHit = e, hit
+	return nil
+}
+
+// makeReplayable keeps a small request body in memory so the request can be
+// sent again after a 401; larger or chunked bodies stream and are not retried.
+func (s *Service) makeReplayable(r *http.Request) error {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		r.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+		return nil
+	}
+	if r.ContentLength < 0 || r.ContentLength > s.cfg.ReplayMaxBytes {
+		return nil
+	}
+	buf := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(r.Body, buf); err != nil {
+		return fmt.Errorf("read request body: %w", err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(buf))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+	return nil
+}
+
+// rewrite shapes the request for Exchange: upstream URL, X-Forwarded-*, and
+// with KCD the device's Authorization replaced by a fresh Negotiate header.
+// Hop-by-hop headers (Proxy-Authorization among them) are already gone.
+func (s *Service) rewrite(pr *httputil.ProxyRequest) {
+	pr.SetURL(s.upstreams.urls[int(s.upstreams.preferred.Load())])
+	pr.SetXForwarded()
+	pr.Out.Header.Del("Proxy-Authorization")
+	x, _ := pr.In.Context().Value(exchangeKey{}).(*exchange)
+	if !s.cfg.KCD || x == nil {
+		return
+	}
+	pr.Out.Header.Del("Authorization")
+	if x.entry != nil {
+		if h, err := x.entry.neg.header(s.now()); err == nil {
+			pr.Out.Header["Authorization"] = []string{h}
+		} else {
+			s.log.Error("build Negotiate header", "upn", x.upn, "err", err)
+		}
+	}
+}
+
+// kcdTransport sends to Exchange, fails over across the upstreams for
+// replayable requests, and on a 401 to a Kerberos request invalidates the
+// ticket and retries once with a new one.
+type kcdTransport struct{ s *Service }
+
+func (t kcdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	s := t.s
+	resp, err := s.send(req)
+	x, _ := req.Context().Value(exchangeKey{}).(*exchange)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || x == nil || x.entry == nil || x.retried {
+		return resp, err
+	}
+	ctx := req.Context()
+	x.retried = true
+	if ierr := s.tickets.invalidate(ctx, x.upn, s.cfg.TargetSPN, x.entry); ierr != nil {
+		s.log.Warn("invalidate ticket after 401", "upn", x.upn, "err", ierr)
+	}
+	if !replayable(req) {
+		s.log.Warn("Exchange refused the ticket (401); the body is not replayable, so no retry", "upn", x.upn)
+		return resp, nil
+	}
+	drain(resp.Body)
+	e, _, err := s.tickets.get(ctx, x.upn, s.cfg.TargetSPN)
+	if err != nil {
+		return nil, err
+	}
+	x.entry = e
+	h, err := e.neg.header(s.now())
+	if err != nil {
+		return nil, &TicketError{Err: err, Hint: "the ticket role returned a ticket the edge cannot use"}
+	}
+	again, err := clone(req)
+	if err != nil {
+		return nil, err
+	}
+	again.Header["Authorization"] = []string{h}
+	s.log.Info("Exchange refused the ticket (401); retrying once with a new one", "upn", x.upn)
+	return s.send(again)
+}
+
+// send tries the preferred upstream, then the others when the connection
+// could not be made and the request can be sent again.
+func (s *Service) send(req *http.Request) (*http.Response, error) {
+	resp, err := s.upstreams.transport.RoundTrip(req)
+	u := s.upstreams
+	if err == nil || len(u.urls) < 2 || !isDialError(err) || !replayable(req) {
+		return resp, err
+	}
+	first := int(u.preferred.Load())
+	for i := 1; i < len(u.urls); i++ {
+		n := (first + i) % len(u.urls)
+		again, cerr := clone(req)
+		if cerr != nil {
+			return nil, err
+		}
+		again.URL.Scheme, again.URL.Host, again.Host = u.urls[n].Scheme, u.urls[n].Host, ""
+		s.log.Warn("Exchange upstream unreachable; trying the next", "failed", u.urls[first].Host, "next", u.urls[n].Host, "err", err)
+		if resp, err = u.transport.RoundTrip(again); err == nil || !isDialError(err) {
+			u.preferred.Store(int32(n))
+			return resp, err
+		}
+	}
+	return resp, err
+}
+
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func replayable(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+}
+
+// clone copies req with a fresh body for a second attempt.
+func clone(req *http.Request) (*http.Request, error) {
+	again := req.Clone(req.Context())
+	if req.Body != nil && req.Body != http.NoBody {
+		b, err := req.GetBody()
+		if err != nil {
+			return nil, fmt.Errorf("replay request body: %w", err)
+		}
+		again.Body = b
+	}
+	return again, nil
+}
+
+// drain reads a little of a discarded body so the connection can be reused.
+func drain(b io.ReadCloser) {
+	_, _ = io.CopyN(io.Discard, b, 64<<10)
+	_ = b.Close()
+}
+
+// modifyResponse passes Exchange's answer through untouched, except that
+// with KCD a final 401 loses its WWW-Authenticate: the device cannot answer
+// a Negotiate challenge, and a Basic one would only make it ask its user for
+// a password the gateway does not use.
+func (s *Service) modifyResponse(resp *http.Response) error {
+	if s.cfg.KCD && resp.StatusCode == http.StatusUnauthorized {
+		resp.Header.Del("WWW-Authenticate")
+	}
+	return nil
+}
+
+// proxyError maps an upstream or ticket failure to the device's status.
+func (s *Service) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	x, _ := r.Context().Value(exchangeKey{}).(*exchange)
+	f := failureOf(err, s.cfg.RetryAfter)
+	if x != nil {
+		x.failure = f
+	}
+	writeFailure(w, f)
+}
+
+func (s *Service) fail(w http.ResponseWriter, x *exchange, f *Failure) {
+	x.failure = f
+	writeFailure(w, f)
+}
+
+// finish writes the access-log line, the metrics and the span of a request.
+// The line never holds Authorization or any token.
+func (s *Service) finish(ctx context.Context, span trace.Span, rw *recorder, r *http.Request, x *exchange, start time.Time) {
+	d := s.now().Sub(start)
+	status := rw.status
+	switch {
+	case x.failure != nil && (status == 0 || x.failure.Status == 499):
+		status = x.failure.Status
+	case status == 0 && r.Context().Err() != nil:
+		status = 499
+	case status == 0:
+		status = http.StatusOK
+	}
+	s.metrics.request(ctx, status, d)
+	span.SetAttributes(attribute.Int("http.response.status_code", status), attribute.String("upn", x.upn),
+		attribute.String("device_id", x.eas.DeviceID), attribute.String("cmd", x.eas.Cmd))
+	if status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(status))
+	}
+	span.End()
+	level := slog.LevelInfo
+	if x.failure != nil && x.failure.Status != http.StatusNotFound {
+		level = slog.LevelWarn
+	}
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", status),
+		slog.Int64("bytes", rw.bytes),
+		slog.Duration("duration", d),
+		slog.String("upn", x.upn),
+		slog.String("device_id", x.eas.DeviceID),
+		slog.String("device_type", x.eas.DeviceType),
+		slog.String("cmd", x.eas.Cmd),
+		slog.Bool("ticket_cache_hit", x.ticketHit),
+		slog.String("remote", r.RemoteAddr),
+	}
+	if x.retried {
+		attrs = append(attrs, slog.Bool("retried_401", true))
+	}
+	if x.failure != nil {
+		attrs = append(attrs, slog.Any("failure", x.failure))
+	}
+	s.log.LogAttrs(ctx, level, "request", attrs...)
+}
+
+// recorder notes the status and size of the response for the access log.
+// It keeps http.ResponseController working through Unwrap.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *recorder) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Flush flushes the underlying writer.
+func (w *recorder) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
+
+// Unwrap returns the underlying writer.
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// bufferPool lends the proxy its 32 KiB copy buffers.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }

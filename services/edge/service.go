@@ -1,0 +1,295 @@
+package edge
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/grpc"
+
+	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/role"
+	"github.com/segmesh/segmesh/pkg/trust"
+	crlv1 "github.com/segmesh/segmesh/proto/segmesh/crl/v1"
+)
+
+// Service is the edge role. Build it with New; the Group drives its lifecycle.
+type Service struct {
+	cfg    *Config
+	full   *config.Config
+	conns  role.Conns
+	log    *slog.Logger
+	tracer trace.Tracer
+	now    func() time.Time
+	opts   options
+
+	metrics    *metrics
+	peers      peers
+	revocation *revocation
+
+	// Set by Start.
+	trust     trustSource
+	reloader  *trust.Reloader
+	identity  *identityCache
+	tickets   *ticketCache
+	upstreams *upstreams
+	rproxy    *httputil.ReverseProxy
+	srv       *http.Server
+	ln        net.Listener
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	started   atomic.Bool
+	serveErr  atomic.Pointer[error]
+}
+
+// options replace dependencies in tests; zero values mean the real ones.
+type options struct {
+	identity   identityMapper
+	tickets    ticketSource
+	trust      trustSource
+	crl        crlv1.RevocationServiceClient
+	negotiator negotiatorFactory
+	now        func() time.Time
+	// upstreamTLS overrides the upstream TLS configuration.
+	upstreamTLS *tls.Config
+}
+
+// New builds the edge from deps. It does no I/O: Start opens the listener.
+func New(deps role.Deps) (role.Role, error) {
+	return newService(deps, options{})
+}
+
+func newService(deps role.Deps, o options) (*Service, error) {
+	cfg, err := newConfig(deps.Config)
+	if err != nil {
+		return nil, err
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	tracer := deps.Tracer
+	if tracer == nil {
+		tracer = tracenoop.NewTracerProvider().Tracer("segmesh/edge")
+	}
+	m, err := newMetrics(deps.Meter)
+	if err != nil {
+		return nil, fmt.Errorf("edge: metrics: %w", err)
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	if o.negotiator == nil {
+		o.negotiator = newKRB5Negotiator
+	}
+	if cfg.KCD && o.identity == nil && o.tickets == nil && deps.Conns == nil {
+		return nil, errors.New("edge: KCD is on but no connection to the identity and ticket roles was given")
+	}
+	s := &Service{
+		cfg: cfg, full: deps.Config, conns: deps.Conns, log: log, tracer: tracer, now: o.now, opts: o,
+		metrics:    m,
+		revocation: newRevocation(cfg.Revocation, log),
+	}
+	return s, nil
+}
+
+// Name returns "edge".
+func (s *Service) Name() string { return role.Edge }
+
+// RegisterGRPC registers nothing: the edge has no gRPC API.
+func (s *Service) RegisterGRPC(grpc.ServiceRegistrar) {}
+
+// Addr returns the listener's address; nil before Start.
+func (s *Service) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// firstSnapshotWait bounds how long Start waits for the first revocation
+// snapshot; without one certificates are refused, so the edge reports not
+// ready rather than failing.
+const firstSnapshotWait = 5 * time.Second
+
+// Start loads the server certificate and the trust store, connects to the
+// other roles, subscribes to revocation snapshots and opens the listener.
+func (s *Service) Start(ctx context.Context) error {
+	cert, err := loadServerCertificate(s.cfg, s.log, s.now())
+	if err != nil {
+		return err
+	}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	fail := func(err error) error { cancel(); s.wg.Wait(); return err }
+
+	s.trust = s.opts.trust
+	if s.trust == nil {
+		r, err := newTrust(s.full, s.log, s.now)
+		if err != nil {
+			return fail(err)
+		}
+		s.reloader, s.trust = r, reloaderTrust{r: r}
+		s.wg.Go(func() { _ = r.Run(bg) })
+	}
+	if s.upstreams, err = s.newUpstreams(); err != nil {
+		return fail(err)
+	}
+	s.rproxy = s.newProxy()
+	if s.cfg.KCD {
+		if err := s.connectKCD(); err != nil {
+			return fail(err)
+		}
+	}
+	if s.cfg.Revocation {
+		client := s.opts.crl
+		if client == nil {
+			cc, err := s.conns.Conn(role.CRL)
+			if err != nil {
+				return fail(fmt.Errorf("edge: revocation checking is on: %w", err))
+			}
+			client = crlv1.NewRevocationServiceClient(cc)
+		}
+		s.wg.Go(func() { s.revocation.watch(bg, client) })
+		t := time.NewTimer(firstSnapshotWait)
+		select {
+		case <-s.revocation.first:
+		case <-t.C:
+			s.log.Warn("no revocation snapshot yet; client certificates are refused until the crl role sends one")
+		case <-ctx.Done():
+			t.Stop()
+			return fail(ctx.Err())
+		}
+		t.Stop()
+	}
+	lc := net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: s.cfg.KeepAlive, Interval: s.cfg.KeepAlive}}
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
+	if err != nil {
+		return fail(fmt.Errorf("edge: listen on %s (segmesh.edge.listen): %w", s.cfg.Listen, err))
+	}
+	s.ln = ln
+	s.srv = s.newHTTPServer()
+	tln := tls.NewListener(ln, s.baseTLSConfig(cert))
+	s.wg.Go(func() {
+		if err := s.srv.Serve(tln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.serveErr.Store(&err)
+			s.log.Error("device listener stopped", "err", err)
+		}
+	})
+	s.started.Store(true)
+	s.log.Info("edge listening", "addr", ln.Addr().String(), "kcd", s.cfg.KCD, "require_client_cert", s.cfg.RequireClientCert,
+		"revocation", s.cfg.Revocation, "upstreams", len(s.cfg.Upstreams), "paths", s.cfg.Paths)
+	return nil
+}
+
+// connectKCD sets up the identity and ticket clients with their caches.
+func (s *Service) connectKCD() error {
+	idm := s.opts.identity
+	if idm == nil {
+		cc, err := s.conns.Conn(role.Identity)
+		if err != nil {
+			return fmt.Errorf("edge: KCD is on: %w", err)
+		}
+		idm = newGRPCIdentity(cc)
+	}
+	ts := s.opts.tickets
+	if ts == nil {
+		cc, err := s.conns.Conn(role.Ticket)
+		if err != nil {
+			return fmt.Errorf("edge: KCD is on: %w", err)
+		}
+		ts = newGRPCTickets(cc)
+	}
+	s.identity = newIdentityCache(idm, s.cfg.IdentityCacheTTL, 100000, s.now)
+	s.tickets = newTicketCache(ts, s.opts.negotiator, s.cfg.TicketMargin, 100000, s.now)
+	return nil
+}
+
+type peerKey struct{}
+
+func (s *Service) newHTTPServer() *http.Server {
+	return &http.Server{
+		Handler: s,
+		// No ReadTimeout or WriteTimeout: an EAS Ping or a large attachment
+		// may take as long as it takes. Slow and huge headers are still cut.
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, peerKey{}, s.peers.add(rawConn(c)))
+		},
+		ConnState: func(c net.Conn, st http.ConnState) {
+			if st == http.StateClosed || st == http.StateHijacked {
+				s.peers.remove(rawConn(c))
+			}
+		},
+	}
+}
+
+// Ready returns nil when the edge serves, else the reason it does not.
+func (s *Service) Ready(context.Context) error {
+	if !s.started.Load() {
+		return errors.New("edge not started")
+	}
+	if p := s.serveErr.Load(); p != nil {
+		return fmt.Errorf("device listener stopped: %w", *p)
+	}
+	if err := s.revocation.ready(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Stop stops accepting, lets in-flight requests finish until ctx ends, then
+// closes what is left.
+func (s *Service) Stop(ctx context.Context) error {
+	var err error
+	if s.srv != nil {
+		if err = s.srv.Shutdown(ctx); err != nil {
+			s.log.Warn("drain cut short; closing the remaining device connections", "err", err)
+			err = s.srv.Close()
+		}
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+	if s.upstreams != nil {
+		s.upstreams.transport.CloseIdleConnections()
+	}
+	s.started.Store(false)
+	return err
+}
+
+// upstreamTLS returns the TLS configuration for HTTPS upstreams.
+func (s *Service) upstreamTLS() (*tls.Config, error) {
+	if s.opts.upstreamTLS != nil {
+		return s.opts.upstreamTLS, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if s.cfg.ExchangeCAFile != "" {
+		data, err := os.ReadFile(s.cfg.ExchangeCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("edge: read segmesh.edge.exchangeCaFile: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(data) {
+			return nil, fmt.Errorf("edge: segmesh.edge.exchangeCaFile %s holds no PEM certificate", s.cfg.ExchangeCAFile)
+		}
+		c.RootCAs = pool
+	}
+	return c, nil
+}

@@ -1,0 +1,248 @@
+package edge
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
+)
+
+// loadServerCertificate returns the edge's certificate: the PEM pair, the
+// PFX (certificate, key and chain), or, when neither is configured, a
+// self-signed one made now (devices will not trust it: a warning says so).
+func loadServerCertificate(c *Config, log *slog.Logger, now time.Time) (tls.Certificate, error) {
+	switch {
+	case c.ServerCertFile != "" || c.ServerKeyFile != "":
+		cert, err := tls.LoadX509KeyPair(c.ServerCertFile, c.ServerKeyFile)
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("edge: load server certificate %s and key %s: %w", c.ServerCertFile, c.ServerKeyFile, err)
+		}
+		return cert, nil
+	case c.ServerPFXFile != "":
+		data, err := os.ReadFile(c.ServerPFXFile)
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("edge: read server PFX: %w", err)
+		}
+		key, leaf, cas, err := pkcs12.DecodeChain(data, c.ServerPFXPasscode)
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("edge: decode server PFX %s (segmesh.edge.serverPfxFile; check serverPfxPasscode): %w", c.ServerPFXFile, err)
+		}
+		cert := tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
+		for _, ca := range cas {
+			cert.Certificate = append(cert.Certificate, ca.Raw)
+		}
+		return cert, nil
+	}
+	log.Warn("no server certificate configured: using a self-signed one, which devices will not trust",
+		"fix", "set segmesh.edge.serverCertFile and serverKeyFile, or serverPfxFile")
+	return selfSigned(now)
+}
+
+// selfSigned makes an ECDSA P-256 certificate for localhost and this host.
+func selfSigned(now time.Time) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("edge: self-signed key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("edge: self-signed serial: %w", err)
+	}
+	names := []string{"localhost"}
+	if h, err := os.Hostname(); err == nil && h != "" && h != "localhost" {
+		names = append(names, h)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "segmesh edge (self-signed)"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.AddDate(1, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     names,
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("edge: self-signed certificate: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("edge: self-signed certificate: %w", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// trustSource verifies device chains against the current trust store. It is
+// read on every handshake, so it must be lock-free (an atomic snapshot).
+type trustSource interface {
+	// verifyClient checks chain (leaf first, then what the device sent) for
+	// client authentication at now.
+	verifyClient(chain []*x509.Certificate, now time.Time) error
+}
+
+// peer is what a connection's handshake established, kept for its requests.
+type peer struct {
+	// verified reports whether a client certificate was verified.
+	verified bool
+	// leaf and chainDER are the device's certificate and intermediates.
+	leaf     *x509.Certificate
+	chainDER [][]byte
+	// fingerprint is SHA-256 of the leaf, the identity cache key.
+	fingerprint [sha256.Size]byte
+	// revChecked is the revocation snapshot version the leaf was last
+	// checked against; requests re-check only when a new one arrived.
+	revChecked atomic.Uint64
+}
+
+// peers maps a raw connection to its peer record, from accept (ConnContext)
+// through the handshake (GetConfigForClient) to close (ConnState).
+type peers struct{ m sync.Map }
+
+func (p *peers) add(c net.Conn) *peer {
+	pr := &peer{}
+	p.m.Store(c, pr)
+	return pr
+}
+
+func (p *peers) get(c net.Conn) *peer {
+	v, ok := p.m.Load(c)
+	if !ok {
+		return nil
+	}
+	return v.(*peer)
+}
+
+func (p *peers) remove(c net.Conn) { p.m.Delete(c) }
+
+// rawConn returns the network connection under c.
+func rawConn(c net.Conn) net.Conn {
+	if tc, ok := c.(*tls.Conn); ok {
+		return tc.NetConn()
+	}
+	return c
+}
+
+// CertificateRefusal is why a device's certificate was refused in the
+// handshake, with the evidence for the log.
+type CertificateRefusal struct {
+	// Reason is a short label: no_certificate, untrusted, revoked, ...
+	Reason string
+	// Subject, Issuer and Serial (hex) describe the leaf; empty without one.
+	Subject, Issuer, Serial string
+	// Err is the cause.
+	Err error
+}
+
+// Error describes the refusal.
+func (e *CertificateRefusal) Error() string {
+	if e.Subject == "" {
+		return "edge: client certificate refused: " + e.Err.Error()
+	}
+	return fmt.Sprintf("edge: client certificate %q (issuer %q, serial %s) refused: %v", e.Subject, e.Issuer, e.Serial, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *CertificateRefusal) Unwrap() error { return e.Err }
+
+func refusal(reason string, leaf *x509.Certificate, err error) *CertificateRefusal {
+	r := &CertificateRefusal{Reason: reason, Err: err}
+	if leaf != nil {
+		r.Subject, r.Issuer, r.Serial = leaf.Subject.String(), leaf.Issuer.String(), leaf.SerialNumber.Text(16)
+	}
+	return r
+}
+
+// errNoClientCertificate is the cause when a required certificate is missing.
+var errNoClientCertificate = errors.New("the device presented no client certificate")
+
+// baseTLSConfig is the listener's configuration. Each handshake gets a copy
+// from GetConfigForClient with its own VerifyConnection bound to the
+// connection's peer record and the current trust and revocation snapshots.
+func (s *Service) baseTLSConfig(cert tls.Certificate) *tls.Config {
+	base := &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{cert},
+		NextProtos:   []string{"h2", "http/1.1"},
+		// RequestClientCert, not RequireAndVerify: the edge verifies in
+		// VerifyConnection against the trust snapshot of the moment.
+		ClientAuth: tls.RequestClientCert,
+		// TLS 1.2 suites: ECDHE with AEAD only (TLS 1.3's are fixed).
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305,
+		},
+	}
+	out := base.Clone()
+	out.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		pr := s.peers.get(hello.Conn)
+		if pr == nil {
+			pr = &peer{} // not served by our http.Server (tests dialing the listener); nothing to keep
+		}
+		c := base.Clone()
+		c.VerifyConnection = func(cs tls.ConnectionState) error { return s.verifyConnection(pr, cs) }
+		return c, nil
+	}
+	return out
+}
+
+// verifyConnection checks the device's certificate at the end of every
+// handshake, resumed ones included, and records the result on pr.
+func (s *Service) verifyConnection(pr *peer, cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		if s.cfg.RequireClientCert {
+			r := refusal("no_certificate", nil, errNoClientCertificate)
+			s.refused(r)
+			return r
+		}
+		return nil
+	}
+	leaf := cs.PeerCertificates[0]
+	if err := s.trust.verifyClient(cs.PeerCertificates, s.now()); err != nil {
+		r := refusal("untrusted", leaf, err)
+		s.refused(r)
+		return r
+	}
+	ver, err := s.revocation.check(leaf)
+	if err != nil {
+		var rv *RevokedError
+		reason := "revocation_unknown"
+		if errors.As(err, &rv) {
+			reason = "revoked"
+		}
+		r := refusal(reason, leaf, err)
+		s.refused(r)
+		return r
+	}
+	pr.leaf = leaf
+	pr.fingerprint = sha256.Sum256(leaf.Raw)
+	pr.chainDER = pr.chainDER[:0]
+	for _, c := range cs.PeerCertificates[1:] {
+		pr.chainDER = append(pr.chainDER, c.Raw)
+	}
+	pr.revChecked.Store(ver)
+	pr.verified = true
+	return nil
+}
+
+// refused logs and counts a refused certificate.
+func (s *Service) refused(r *CertificateRefusal) {
+	s.metrics.refused(r.Reason)
+	s.log.Warn("client certificate refused", "reason", r.Reason, "subject", r.Subject,
+		"issuer", r.Issuer, "serial", r.Serial, "cause", r.Err.Error())
+}

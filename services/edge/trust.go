@@ -1,0 +1,61 @@
+package edge
+
+import (
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/trust"
+)
+
+// reloaderTrust verifies against pkg/trust's current Store: the Reloader
+// swaps it atomically on file change or SIGHUP, and open connections stay up.
+type reloaderTrust struct {
+	r *trust.Reloader
+}
+
+// verifyClient verifies chain for client authentication with the current
+// Store; the error is a *trust.VerifyError naming the reason.
+func (t reloaderTrust) verifyClient(chain []*x509.Certificate, now time.Time) error {
+	_, err := trust.VerifyClientChain(t.r.Store(), chain, now)
+	return err
+}
+
+// trustSpec turns the configuration into pkg/trust's Spec. The console chain
+// file is read only when no local trust store is configured, as SEG does.
+func trustSpec(c *config.Config) (trust.Spec, error) {
+	s := trust.Spec{
+		TrustStorePath: c.ClientCertTrustStorePath,
+		Passcode:       c.ClientCertTrustStorePasscode.Reveal(),
+		BaseDir:        c.BaseDir,
+	}
+	if strings.TrimSpace(c.ClientCertTrustStorePath) == "" && c.ClientCertificateChain != "" {
+		data, err := os.ReadFile(c.Resolve(c.ClientCertificateChain))
+		if err != nil {
+			return trust.Spec{}, fmt.Errorf("edge: read clientCertificateChain: %w", err)
+		}
+		s.ConsoleChainPEM = data
+	}
+	return s, nil
+}
+
+// newTrust loads the trust store (a broken one stops the start) and returns
+// the Reloader the edge polls.
+func newTrust(c *config.Config, log *slog.Logger, now func() time.Time) (*trust.Reloader, error) {
+	spec, err := trustSpec(c)
+	if err != nil {
+		return nil, err
+	}
+	r, err := trust.NewReloader(trust.ReloaderOptions{Spec: spec, Logger: log, Now: now})
+	if err != nil {
+		return nil, fmt.Errorf("edge: load client certificate trust store: %w", err)
+	}
+	if r.Store().Empty() && (c.RequireClientCertificate || c.KCD.Enabled) {
+		return nil, fmt.Errorf("edge: no client certificate is trusted but KCD or Require Client Certificate is on; set %s or %s", trust.KeyPath, trust.KeyConsoleChain)
+	}
+	return r, nil
+}
