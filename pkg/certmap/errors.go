@@ -26,6 +26,8 @@ type NotFoundError struct {
 	BaseDN string
 	// GlobalCatalog reports whether the search ran against a Global Catalog.
 	GlobalCatalog bool
+	// UPN is the name MapUPN looked for; empty for a certificate search.
+	UPN string
 }
 
 // Error implements error.
@@ -34,6 +36,9 @@ func (e *NotFoundError) Error() string {
 	if e.GlobalCatalog {
 		where += " in the Global Catalog"
 	}
+	if e.UPN != "" {
+		return fmt.Sprintf("certmap: no user %s has userPrincipalName %s or altSecurityIdentities Kerberos:%s", where, e.UPN, e.UPN)
+	}
 	return fmt.Sprintf("certmap: no user %s holds the certificate in userCertificate: %s; if it is published, %s",
 		where, hintPublish, hintIndex)
 }
@@ -41,14 +46,22 @@ func (e *NotFoundError) Error() string {
 // Is makes errors.Is(err, ErrNotFound) true.
 func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
 
-// AmbiguousError is returned when several users hold the certificate.
+// AmbiguousError is returned when several users hold the certificate, or
+// (MapUPN) the same altSecurityIdentities name.
 type AmbiguousError struct {
 	// DNs are the users' distinguished names.
 	DNs []string
+	// UPN is set when MapUPN found several users with altSecurityIdentities
+	// Kerberos:<UPN>; empty for a certificate search.
+	UPN string
 }
 
 // Error implements error.
 func (e *AmbiguousError) Error() string {
+	if e.UPN != "" {
+		return fmt.Sprintf("certmap: %d users hold altSecurityIdentities Kerberos:%s (%s): keep it on exactly one user",
+			len(e.DNs), e.UPN, strings.Join(e.DNs, "; "))
+	}
 	return fmt.Sprintf("certmap: %d users hold the certificate in userCertificate (%s): keep it on exactly one user",
 		len(e.DNs), strings.Join(e.DNs, "; "))
 }

@@ -98,18 +98,20 @@ func newLab(tb testing.TB, opts ldaptest.Options) *lab {
 		alice:       mintClient(tb, "alice", "alice@lab.test"),
 		bob:         mintClient(tb, "bob"), // no UPN in the certificate
 		mallory:     mintClient(tb, "mallory", "alice@lab.test"),
-		carol:       mintClient(tb, "carol", "carol@example.com"),
+		carol:       mintClient(tb, "carol", "carol.ext@LAB.TEST"),
 		dup:         mintClient(tb, "dup"),
 		unpublished: mintClient(tb, "eve", "eve@lab.test"),
 		noUPNUser:   mintClient(tb, "nupn"),
 	}
 	l.srv.AddBind(testBindDN, testPassword)
+	carolEntry := ldaptest.User("CN=Carol,CN=Users,"+testBase, "carol", "carol@lab.test")
+	carolEntry.Attrs["altSecurityIdentities"] = [][]byte{[]byte("Kerberos:carol.ext@LAB.TEST")}
 	l.srv.Add(
 		ldaptest.User("CN=svc_seg,CN=Users,"+testBase, "svc_seg", "svc_seg@lab.test"),
 		ldaptest.User("CN=Alice,CN=Users,"+testBase, "alice", "alice@lab.test", l.alice.Raw),
 		ldaptest.User("CN=Bob Smith,CN=Users,"+testBase, "bob", "bob.smith@lab.test", l.bob.Raw),
 		ldaptest.User("CN=Mallory,CN=Users,"+testBase, "mallory", "mallory@lab.test", l.mallory.Raw),
-		ldaptest.User("CN=Carol,CN=Users,"+testBase, "carol", "carol@lab.test"),
+		carolEntry,
 		ldaptest.User("CN=Dup One,CN=Users,"+testBase, "dup1", "dup1@lab.test", l.dup.Raw),
 		ldaptest.User("CN=Dup Two,CN=Users,"+testBase, "dup2", "dup2@lab.test", l.dup.Raw),
 		ldaptest.User("CN=No UPN,CN=Users,"+testBase, "nupn", "", l.noUPNUser.Raw),

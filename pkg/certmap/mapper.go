@@ -111,6 +111,9 @@ type Mapping struct {
 	DN string
 	// SAMAccountName is the user's sAMAccountName; empty if not returned.
 	SAMAccountName string
+	// AltSecurityIdentity reports whether MapUPN found the user through
+	// altSecurityIdentities (Kerberos:<upn>) rather than userPrincipalName.
+	AltSecurityIdentity bool
 	// Cached reports whether the answer came from the cache.
 	Cached bool
 }
@@ -237,7 +240,30 @@ func (m *Mapper) Map(ctx context.Context, der []byte) (Mapping, error) {
 	if len(der) == 0 {
 		return Mapping{}, errors.New("certmap: empty certificate")
 	}
-	key := sha256.Sum256(der)
+	return m.cachedLookup(ctx, sha256.Sum256(der), func(conn *ldap.Conn, base string) (answer, error) {
+		return m.searchCertificate(conn, base, der)
+	})
+}
+
+// MapUPN returns the user a UPN names in the directory: the user whose
+// userPrincipalName equals it or, failing that, the one whose
+// altSecurityIdentities holds Kerberos:<upn> (the seed's fix for a
+// certificate UPN that differs from AD). Resolving it here makes the fix work
+// on every KDC, including those that ignore altSecurityIdentities for S4U
+// (Samba). Answers are cached like Map's; errors are as Map's, a miss being
+// a *NotFoundError with UPN set.
+func (m *Mapper) MapUPN(ctx context.Context, upn string) (Mapping, error) {
+	if upn == "" {
+		return Mapping{}, errors.New("certmap: empty UPN")
+	}
+	return m.cachedLookup(ctx, sha256.Sum256([]byte("upn\x00"+strings.ToLower(upn))), func(conn *ldap.Conn, base string) (answer, error) {
+		return m.searchUPN(conn, base, upn)
+	})
+}
+
+// cachedLookup answers from the cache or runs search once for concurrent
+// callers with the same key, caching directory answers.
+func (m *Mapper) cachedLookup(ctx context.Context, key fingerprint, search func(conn *ldap.Conn, base string) (answer, error)) (Mapping, error) {
 	if a, ok := m.cache.get(key); ok {
 		m.hookCache(true)
 		a.mapping.Cached = true
@@ -263,7 +289,7 @@ func (m *Mapper) Map(ctx context.Context, der []byte) (Mapping, error) {
 	m.flightMu.Unlock()
 
 	start := m.now()
-	f.a, f.err = m.lookup(ctx, der)
+	f.a, f.err = m.lookup(ctx, search)
 	m.hookLookup(outcomeOf(f.a, f.err), m.now().Sub(start))
 	if f.err == nil {
 		m.cache.put(key, f.a)
@@ -328,7 +354,7 @@ func (m *Mapper) hookLookup(o Outcome, d time.Duration) {
 
 // lookup searches the directory. It returns the answer, or an error when
 // there is none (bind, network, timeout, a search failure).
-func (m *Mapper) lookup(ctx context.Context, der []byte) (answer, error) {
+func (m *Mapper) lookup(ctx context.Context, search func(conn *ldap.Conn, base string) (answer, error)) (answer, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout+m.cfg.OpTimeout)
 	defer cancel()
 	var a answer
@@ -337,7 +363,7 @@ func (m *Mapper) lookup(ctx context.Context, der []byte) (answer, error) {
 		if err != nil {
 			return err
 		}
-		a, err = m.search(conn, base, der)
+		a, err = search(conn, base)
 		return err
 	})
 	if err != nil {
@@ -353,39 +379,81 @@ var searchAttributes = [...]string{"userPrincipalName", "distinguishedName", "sA
 // "several", the rest name them in the error.
 const maxEntries = 10
 
-func (m *Mapper) search(conn *ldap.Conn, base string, der []byte) (answer, error) {
-	req := ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
-		maxEntries, int(m.cfg.OpTimeout/time.Second), false,
-		userCertificateFilter(der), searchAttributes[:], nil)
-	res, err := conn.Search(req)
-	if err != nil && !(ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) && res != nil) {
-		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
-			return answer{}, &DirectoryError{Op: "search", Endpoint: m.ep.String(), Err: err,
-				Hint: fmt.Sprintf("the base DN %s does not exist: check the URL's path, cert.mapping.ldap.basedn or leave both empty to use the rootDSE", base)}
-		}
+func (m *Mapper) searchCertificate(conn *ldap.Conn, base string, der []byte) (answer, error) {
+	entries, err := m.searchUsers(conn, base, userCertificateFilter(der))
+	if err != nil {
 		return answer{}, err
 	}
-	switch len(res.Entries) {
+	switch len(entries) {
 	case 0:
 		return answer{err: &NotFoundError{BaseDN: base, GlobalCatalog: m.ep.GlobalCatalog()}}, nil
 	case 1:
-		e := res.Entries[0]
-		dn := e.DN
-		if dn == "" {
-			dn = e.GetAttributeValue("distinguishedName")
-		}
-		upn := e.GetEqualFoldAttributeValue("userPrincipalName")
-		if upn == "" {
-			return answer{err: &NoUPNError{DN: dn}}, nil
-		}
-		return answer{mapping: Mapping{UPN: upn, DN: dn, SAMAccountName: e.GetEqualFoldAttributeValue("sAMAccountName")}}, nil
+		return mappingOf(entries[0])
 	default:
-		dns := make([]string, len(res.Entries))
-		for i, e := range res.Entries {
-			dns[i] = e.DN
-		}
-		return answer{err: &AmbiguousError{DNs: dns}}, nil
+		return answer{err: &AmbiguousError{DNs: dnsOf(entries)}}, nil
 	}
+}
+
+func (m *Mapper) searchUPN(conn *ldap.Conn, base, upn string) (answer, error) {
+	esc := EscapeBytes([]byte(upn))
+	filter := "(&(objectClass=user)(|(userPrincipalName=" + esc + ")(altSecurityIdentities=" + EscapeBytes([]byte("Kerberos:")) + esc + ")))"
+	entries, err := m.searchUsers(conn, base, filter)
+	if err != nil {
+		return answer{}, err
+	}
+	// The KDC resolves a name by userPrincipalName first; so do we.
+	var alt []*ldap.Entry
+	for _, e := range entries {
+		if strings.EqualFold(e.GetEqualFoldAttributeValue("userPrincipalName"), upn) {
+			return mappingOf(e)
+		}
+		alt = append(alt, e)
+	}
+	switch len(alt) {
+	case 0:
+		return answer{err: &NotFoundError{BaseDN: base, GlobalCatalog: m.ep.GlobalCatalog(), UPN: upn}}, nil
+	case 1:
+		a, err := mappingOf(alt[0])
+		a.mapping.AltSecurityIdentity = true
+		return a, err
+	default:
+		return answer{err: &AmbiguousError{DNs: dnsOf(alt), UPN: upn}}, nil
+	}
+}
+
+// searchUsers runs a subtree search for users under base.
+func (m *Mapper) searchUsers(conn *ldap.Conn, base, filter string) ([]*ldap.Entry, error) {
+	req := ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
+		maxEntries, int(m.cfg.OpTimeout/time.Second), false, filter, searchAttributes[:], nil)
+	res, err := conn.Search(req)
+	if err != nil && (!ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) || res == nil) {
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+			return nil, &DirectoryError{Op: "search", Endpoint: m.ep.String(), Err: err,
+				Hint: fmt.Sprintf("the base DN %s does not exist: check the URL's path, cert.mapping.ldap.basedn or leave both empty to use the rootDSE", base)}
+		}
+		return nil, err
+	}
+	return res.Entries, nil
+}
+
+func mappingOf(e *ldap.Entry) (answer, error) {
+	dn := e.DN
+	if dn == "" {
+		dn = e.GetEqualFoldAttributeValue("distinguishedName")
+	}
+	upn := e.GetEqualFoldAttributeValue("userPrincipalName")
+	if upn == "" {
+		return answer{err: &NoUPNError{DN: dn}}, nil
+	}
+	return answer{mapping: Mapping{UPN: upn, DN: dn, SAMAccountName: e.GetEqualFoldAttributeValue("sAMAccountName")}}, nil
+}
+
+func dnsOf(entries []*ldap.Entry) []string {
+	dns := make([]string, len(entries))
+	for i, e := range entries {
+		dns[i] = e.DN
+	}
+	return dns
 }
 
 // searchBase returns the configured base DN, or reads it once from the

@@ -507,3 +507,38 @@ func BenchmarkMapUncached(b *testing.B) {
 		}
 	}
 }
+
+func TestMapUPN(t *testing.T) {
+	l := newLab(t, ldaptest.Options{})
+	m := newMapper(t, l.config(nil))
+	tests := []struct {
+		upn      string
+		wantUPN  string
+		wantDN   string
+		wantAlt  bool
+		notFound bool
+	}{
+		{upn: "bob.smith@lab.test", wantUPN: "bob.smith@lab.test", wantDN: "CN=Bob Smith,CN=Users," + testBase},
+		{upn: "BOB.SMITH@LAB.TEST", wantUPN: "bob.smith@lab.test", wantDN: "CN=Bob Smith,CN=Users," + testBase},
+		{upn: "carol.ext@LAB.TEST", wantUPN: "carol@lab.test", wantDN: "CN=Carol,CN=Users," + testBase, wantAlt: true},
+		{upn: "nobody@lab.test", notFound: true},
+		{upn: "*", notFound: true},
+		{upn: "*)(userPrincipalName=*", notFound: true},
+		{upn: "x\x00y@lab.test", notFound: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.upn, func(t *testing.T) {
+			got, err := m.MapUPN(t.Context(), tt.upn)
+			if tt.notFound {
+				var nf *NotFoundError
+				if !errors.As(err, &nf) || nf.UPN != tt.upn || !strings.Contains(err.Error(), "altSecurityIdentities") {
+					t.Fatalf("MapUPN(%q) = %+v, %v; want NotFoundError", tt.upn, got, err)
+				}
+				return
+			}
+			if err != nil || got.UPN != tt.wantUPN || got.DN != tt.wantDN || got.AltSecurityIdentity != tt.wantAlt {
+				t.Fatalf("MapUPN(%q) = %+v, %v", tt.upn, got, err)
+			}
+		})
+	}
+}

@@ -20,6 +20,9 @@ const (
 	SourceLDAP Source = iota + 1
 	// SourceSAN is the certificate's SAN otherName UPN.
 	SourceSAN
+	// SourceAltSecurityIdentities is the userPrincipalName of the user whose
+	// altSecurityIdentities holds Kerberos:<the certificate's SAN UPN>.
+	SourceAltSecurityIdentities
 )
 
 // String returns "ldap_mapping" or "certificate_san".
@@ -29,6 +32,8 @@ func (s Source) String() string {
 		return "ldap_mapping"
 	case SourceSAN:
 		return "certificate_san"
+	case SourceAltSecurityIdentities:
+		return "alt_security_identities"
 	}
 	return fmt.Sprintf("source(%d)", int(s))
 }
@@ -39,9 +44,12 @@ type Identity struct {
 	UPN upn.UPN
 	// Source says whether the mapping or the SAN gave it.
 	Source Source
-	// DN is the user's distinguished name when the mapping found the user;
-	// empty for SourceSAN.
+	// DN is the user's distinguished name when the directory was asked and
+	// knows the user; empty otherwise.
 	DN string
+	// SANUPN is the certificate's SAN UPN when it was used, even if the
+	// directory replaced it (SourceAltSecurityIdentities); empty otherwise.
+	SANUPN string
 	// Cached reports whether the mapping answer came from its cache.
 	Cached bool
 }
@@ -50,6 +58,9 @@ type Identity struct {
 type Lookup interface {
 	// Map returns the user holding the certificate; see Mapper.Map.
 	Map(ctx context.Context, der []byte) (Mapping, error)
+	// MapUPN returns the user a UPN names, by userPrincipalName or
+	// altSecurityIdentities; see Mapper.MapUPN.
+	MapUPN(ctx context.Context, upn string) (Mapping, error)
 }
 
 // ResolverConfig configures a Resolver.
@@ -70,7 +81,9 @@ type ResolverConfig struct {
 
 // Resolver turns a verified client certificate into a user, with SEG's
 // precedence: the mapping first; when the directory holds the certificate on
-// no user, the certificate's SAN UPN; otherwise a *RefusedError.
+// no user, the certificate's SAN UPN; otherwise a *RefusedError. With the
+// mapping on, a SAN UPN that is no user's userPrincipalName but is in one
+// user's altSecurityIdentities (Kerberos:<upn>) becomes that user's UPN.
 type Resolver struct {
 	cfg ResolverConfig
 	log *slog.Logger
@@ -149,7 +162,7 @@ func (r *Resolver) Resolve(ctx context.Context, cert *x509.Certificate) (Identit
 		}
 		mapErr = err
 	}
-	id, err := r.fromSAN(cert, mapErr)
+	id, err := r.fromSAN(ctx, cert, mapErr)
 	if err != nil {
 		r.log.WarnContext(ctx, "certificate refused", "subject", cert.Subject.String(), "error", err)
 	}
@@ -193,12 +206,25 @@ func (r *Resolver) fromMapping(ctx context.Context, cert *x509.Certificate) (id 
 	}
 }
 
-func (r *Resolver) fromSAN(cert *x509.Certificate, mapErr error) (Identity, error) {
+func (r *Resolver) fromSAN(ctx context.Context, cert *x509.Certificate, mapErr error) (Identity, error) {
 	s, err := upn.FromCertificate(cert)
 	if err == nil {
-		u, perr := r.cfg.Realms.Resolve(s)
+		_, err = upn.Parse(s)
+	}
+	if err == nil {
+		id := Identity{Source: SourceSAN, SANUPN: s}
+		final := s
+		if r.cfg.Mapper != nil && mapErr != nil && errors.Is(mapErr, ErrNotFound) {
+			var refused error
+			final, id, refused = r.translate(ctx, s, id)
+			if refused != nil {
+				return Identity{}, refused
+			}
+		}
+		u, perr := r.cfg.Realms.Resolve(final)
 		if perr == nil {
-			return Identity{UPN: u, Source: SourceSAN}, nil
+			id.UPN = u
+			return id, nil
 		}
 		err = perr
 	}
@@ -218,4 +244,31 @@ func (r *Resolver) fromSAN(cert *x509.Certificate, mapErr error) (Identity, erro
 		}
 	}
 	return Identity{}, refused
+}
+
+// translate asks the directory who the SAN UPN s names. A user with that
+// userPrincipalName keeps it; a user holding altSecurityIdentities
+// Kerberos:<s> gives its own UPN; no user leaves s for the KDC to judge.
+// Several users are a refusal; a directory failure keeps s (the mapping
+// search just ran, so this is the SAN path SEG would take anyway).
+func (r *Resolver) translate(ctx context.Context, s string, id Identity) (string, Identity, error) {
+	m, err := r.cfg.Mapper.MapUPN(ctx, s)
+	var amb *AmbiguousError
+	switch {
+	case err == nil:
+		id.DN = m.DN
+		if m.AltSecurityIdentity {
+			id.Source = SourceAltSecurityIdentities
+			r.log.DebugContext(ctx, "SAN UPN found in altSecurityIdentities", "san_upn", s, "upn", m.UPN, "dn", m.DN)
+			return m.UPN, id, nil
+		}
+		return s, id, nil
+	case errors.Is(err, ErrNotFound):
+		return s, id, nil
+	case errors.As(err, &amb):
+		return "", id, &RefusedError{Reason: "several directory users hold the certificate's UPN in altSecurityIdentities: keep it on exactly one", SAN: err}
+	default:
+		r.log.WarnContext(ctx, "looking up the SAN UPN failed, using it as is", "san_upn", s, "error", err)
+		return s, id, nil
+	}
 }

@@ -26,8 +26,19 @@ func testRealms(tb testing.TB) *upn.Realms {
 // are not found. down makes every call fail as an unreachable directory.
 type fakeLookup struct {
 	byDER map[string]answer
+	byUPN map[string]answer
 	down  bool
 	calls int
+}
+
+func (f *fakeLookup) MapUPN(_ context.Context, upn string) (Mapping, error) {
+	if f.down {
+		return Mapping{}, &DirectoryError{Op: "dial", Endpoint: "ldaps://dc1.lab.test:636", Err: errors.New("connection refused")}
+	}
+	if a, ok := f.byUPN[strings.ToLower(upn)]; ok {
+		return a.mapping, a.err
+	}
+	return Mapping{}, &NotFoundError{BaseDN: testBase, UPN: upn}
 }
 
 func (f *fakeLookup) Map(_ context.Context, der []byte) (Mapping, error) {
@@ -51,6 +62,15 @@ func TestResolve(t *testing.T) {
 	foreign := mintClient(t, "foreign")
 	dup := mintClient(t, "dup", "dup@lab.test")
 	noUPNUser := mintClient(t, "nupn", "nupn@lab.test")
+	carolExt := mintClient(t, "carol", "carol.ext@LAB.TEST")
+	partner := mintClient(t, "pat", "pat@partner.example")
+	shared := mintClient(t, "shared", "shared@lab.test")
+	byUPN := map[string]answer{
+		"alice@lab.test":      {mapping: Mapping{UPN: "alice@lab.test", DN: "CN=Alice,CN=Users," + testBase}},
+		"carol.ext@lab.test":  {mapping: Mapping{UPN: "carol@lab.test", DN: "CN=Carol,CN=Users," + testBase, AltSecurityIdentity: true}},
+		"pat@partner.example": {mapping: Mapping{UPN: "pat@lab.test", DN: "CN=Pat,CN=Users," + testBase, AltSecurityIdentity: true}},
+		"shared@lab.test":     {err: &AmbiguousError{DNs: []string{"CN=S1," + testBase, "CN=S2," + testBase}, UPN: "shared@lab.test"}},
+	}
 	directory := map[string]answer{
 		string(bob.Raw):       {mapping: Mapping{UPN: "bob.smith@lab.test", DN: "CN=Bob Smith,CN=Users," + testBase}},
 		string(mallory.Raw):   {mapping: Mapping{UPN: "mallory@lab.test", DN: "CN=Mallory,CN=Users," + testBase}},
@@ -74,7 +94,12 @@ func TestResolve(t *testing.T) {
 	}{
 		{name: "mapping finds bob", mapping: true, cert: bob.Raw, want: want{upn: "bob.smith@lab.test", realm: "LAB.TEST", dn: "CN=Bob Smith,CN=Users," + testBase, source: SourceLDAP}},
 		{name: "mapping beats the SAN for mallory", mapping: true, cert: mallory.Raw, want: want{upn: "mallory@lab.test", realm: "LAB.TEST", dn: "CN=Mallory,CN=Users," + testBase, source: SourceLDAP}},
-		{name: "miss falls back to the SAN", mapping: true, cert: alice.Raw, want: want{upn: "alice@lab.test", realm: "LAB.TEST", source: SourceSAN}},
+		{name: "miss falls back to the SAN", mapping: true, cert: alice.Raw, want: want{upn: "alice@lab.test", realm: "LAB.TEST", dn: "CN=Alice,CN=Users," + testBase, source: SourceSAN}},
+		{name: "SAN UPN in carol's altSecurityIdentities", mapping: true, cert: carolExt.Raw, want: want{upn: "carol@lab.test", realm: "LAB.TEST", dn: "CN=Carol,CN=Users," + testBase, source: SourceAltSecurityIdentities}},
+		{name: "foreign SAN suffix translated by altSecurityIdentities", mapping: true, cert: partner.Raw, want: want{upn: "pat@lab.test", realm: "LAB.TEST", dn: "CN=Pat,CN=Users," + testBase, source: SourceAltSecurityIdentities}},
+		{name: "foreign SAN suffix with mapping off", cert: partner.Raw, want: want{refused: `suffix "partner.example"`}},
+		{name: "altSecurityIdentities on two users", mapping: true, cert: shared.Raw, want: want{refused: "CN=S2," + testBase}},
+		{name: "mapping off leaves carol's SAN UPN alone", cert: carolExt.Raw, want: want{upn: "carol.ext@LAB.TEST", realm: "LAB.TEST", source: SourceSAN}},
 		{name: "mapped suffix via the suffix map", mapping: true, cert: carol.Raw, want: want{upn: "carol@example.com", realm: "LAB.TEST", source: SourceSAN}},
 		{name: "mapping off uses the SAN even for mallory", cert: mallory.Raw, want: want{upn: "alice@lab.test", realm: "LAB.TEST", source: SourceSAN}},
 		{name: "mapping off and no UPN", cert: bob.Raw, want: want{refused: "enable cert.mapping.enabled"}},
@@ -91,7 +116,7 @@ func TestResolve(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := ResolverConfig{Realms: testRealms(t), FallbackWhenUnavailable: tt.fallback}
-			fake := &fakeLookup{byDER: directory, down: tt.down}
+			fake := &fakeLookup{byDER: directory, byUPN: byUPN, down: tt.down}
 			if tt.mapping {
 				cfg.Mapper = fake
 			}
@@ -141,6 +166,8 @@ func TestResolveAgainstFakeDirectory(t *testing.T) {
 		{"bob", l.bob.Raw, "bob.smith@lab.test", SourceLDAP},
 		{"mallory", l.mallory.Raw, "mallory@lab.test", SourceLDAP},
 		{"unpublished falls back", l.unpublished.Raw, "eve@lab.test", SourceSAN},
+		{"carol through altSecurityIdentities", l.carol.Raw, "carol@lab.test", SourceAltSecurityIdentities},
+		{"alice's own certificate", l.alice.Raw, "alice@lab.test", SourceLDAP},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id, err := r.Resolve(t.Context(), mustParse(t, tc.cert))
@@ -152,7 +179,7 @@ func TestResolveAgainstFakeDirectory(t *testing.T) {
 }
 
 func TestSourceString(t *testing.T) {
-	for s, want := range map[Source]string{SourceLDAP: "ldap_mapping", SourceSAN: "certificate_san", 0: "source(0)"} {
+	for s, want := range map[Source]string{SourceLDAP: "ldap_mapping", SourceSAN: "certificate_san", SourceAltSecurityIdentities: "alt_security_identities", 0: "source(0)"} {
 		if s.String() != want {
 			t.Errorf("Source(%d).String() = %q, want %q", int(s), s.String(), want)
 		}
