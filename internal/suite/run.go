@@ -6,12 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/segmesh/segmesh/pkg/admin"
 	"github.com/segmesh/segmesh/pkg/config"
@@ -101,18 +97,9 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 	gopts := role.GroupOptions{
 		Config: cfg, Roles: roles, Constructors: ctors, Logger: log,
 		MeterProvider: prov.Meter, TracerProvider: prov.Tracer, Status: board,
-		DialOptions: func(string, string) []grpc.DialOption {
-			return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
-		},
 	}
-	if addr := cfg.Segmesh.GRPC.Listen; addr != "" {
-		lis, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("listen on %s (segmesh.grpc.listen): %w", addr, err)
-		}
-		gopts.ExternalServer = grpc.NewServer()
-		gopts.ExternalListener = lis
-		log.Info("grpc listening for other segmesh processes", "addr", lis.Addr().String())
+	if err := splitMode(cfg, log, &gopts); err != nil {
+		return err
 	}
 	g, err := role.NewGroup(gopts)
 	if err != nil {

@@ -183,6 +183,10 @@ func TestValidationRules(t *testing.T) {
 			SeverityError, "segmesh.edge.exchangeUrls[0]", "not an http(s) URL"},
 		{"listen bad", map[string]any{"segmesh/edge/listen": "8443"},
 			SeverityError, "segmesh.edge.listen", "not a host:port"},
+		{"grpc mTLS incomplete", map[string]any{"segmesh/grpc/certFile": "edge.pem"},
+			SeverityError, "segmesh.grpc.certFile", "together"},
+		{"allowed peers without certs", map[string]any{"segmesh/grpc/allowedPeers": []any{"spiffe://x/edge"}},
+			SeverityIgnored, "segmesh.grpc.allowedPeers", "no certificate"},
 		{"plaintext secret warns", map[string]any{"kcd/serviceAccountPassword": "Passw0rd!.plaintext"},
 			SeverityWarning, "kcd.serviceAccountPassword", "encrypts it and rewrites config.json"},
 	}

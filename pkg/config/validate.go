@@ -247,6 +247,15 @@ func validateSegmesh(c *Config, r *Report) {
 			r.add(SeverityError, key, addr, "not a host:port listen address", "write for example 127.0.0.1:8443 or :8443")
 		}
 	}
+	g := s.GRPC
+	if set := countSet(g.CertFile, g.KeyFile, g.CAFile); set != 0 && set != 3 {
+		r.add(SeverityError, "segmesh.grpc.certFile", g.CertFile, "mTLS between roles needs certFile, keyFile and caFile together",
+			"set all three, or none for plaintext on loopback or inside a mesh")
+	}
+	if len(g.AllowedPeers) > 0 && g.CertFile == "" {
+		r.add(SeverityIgnored, "segmesh.grpc.allowedPeers", strings.Join(g.AllowedPeers, ","), "peer identities come from client certificates, and segmesh.grpc has no certificate",
+			"set segmesh.grpc.certFile, keyFile and caFile")
+	}
 	e := s.Edge
 	hasPEM := e.ServerCertFile != "" || e.ServerKeyFile != ""
 	switch {
@@ -343,6 +352,16 @@ func checkFQDN(dc string) string {
 		return "is a short name; the domain controller must be a fully qualified domain name (SEG V2 migration note)"
 	}
 	return ""
+}
+
+func countSet(vals ...string) int {
+	n := 0
+	for _, v := range vals {
+		if v != "" {
+			n++
+		}
+	}
+	return n
 }
 
 func orDefault(s, d string) string {

@@ -1,0 +1,44 @@
+package rpc
+
+import (
+	"context"
+	"strings"
+
+	"google.golang.org/grpc"
+	_ "google.golang.org/grpc/balancer/ringhash" // registers ring_hash_experimental
+	"google.golang.org/grpc/metadata"
+)
+
+// UserHashHeader carries the user a ticket request is for; the ring_hash
+// balancer hashes on it, so one user's requests reach one ticket replica.
+const UserHashHeader = "x-segmesh-user"
+
+// RingHashServiceConfig is the gRPC service config that selects ring_hash
+// with UserHashHeader as the request hash key (gRFC A76).
+const RingHashServiceConfig = `{"loadBalancingConfig":[{"ring_hash_experimental":{"requestHashHeader":"` + UserHashHeader + `"}}]}`
+
+// userRequest is what ticket requests look like to the affinity interceptor.
+type userRequest interface {
+	GetUserPrincipal() string
+}
+
+// AffinityInterceptor puts the request's user (lower-cased: UPNs are
+// case-insensitive) into UserHashHeader.
+func AffinityInterceptor() grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if r, ok := req.(userRequest); ok && r.GetUserPrincipal() != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, UserHashHeader, strings.ToLower(r.GetUserPrincipal()))
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+}
+
+// TicketDialOptions returns the options for a connection to the ticket
+// role's replicas: ring_hash on the user, and the affinity interceptor.
+// Point it at a target that resolves to every replica (dns:///ticket-headless:9443).
+func TicketDialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithDefaultServiceConfig(RingHashServiceConfig),
+		grpc.WithChainUnaryInterceptor(AffinityInterceptor()),
+	}
+}
