@@ -11,7 +11,6 @@ import (
 	"time"
 )
 
-
 func writeConfig(t testing.TB, dir, doc string) string {
 	t.Helper()
 	p := filepath.Join(dir, "config.json")
@@ -178,4 +177,3 @@ func TestFindSecretSpansIgnoresLookalikes(t *testing.T) {
 		t.Fatalf("spans = %+v", spans)
 	}
 }
-
