@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/base64"
 	"errors"
 	"fmt"
 
@@ -72,6 +73,9 @@ var (
 func Decode(data []byte, password string) ([]*x509.Certificate, error) {
 	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("-----BEGIN")) {
 		return nil, malformed("the file is PEM text, not a binary PKCS#12 file")
+	}
+	if isBase64PFX(data) {
+		return nil, malformed("the file is base64 text, not a binary PKCS#12 file; decode it first (base64 -d)")
 	}
 	der, err := berToDER(data)
 	if err != nil {
@@ -316,6 +320,26 @@ func readOctets(s *cryptobyte.String, primitive, constructed cbasn1.Tag) ([]byte
 		joined = append(joined, seg...)
 	}
 	return joined, true
+}
+
+// isBase64PFX reports whether data is base64 text of something that starts like a PFX, as
+// key vaults and some web consoles hand PFX files out.
+func isBase64PFX(data []byte) bool {
+	compact := make([]byte, 0, len(data))
+	for _, c := range data {
+		switch {
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '+', c == '/', c == '=':
+			compact = append(compact, c)
+		default:
+			return false
+		}
+	}
+	if len(compact) < 16 {
+		return false
+	}
+	dec, err := base64.StdEncoding.DecodeString(string(compact))
+	return err == nil && len(dec) > 0 && dec[0] == 0x30
 }
 
 func malformed(format string, args ...any) error {

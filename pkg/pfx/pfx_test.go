@@ -2,6 +2,7 @@ package pfx
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"math/rand/v2"
 	"strings"
@@ -121,6 +122,7 @@ func TestDecodeMalformed(t *testing.T) {
 	}{
 		{"empty", nil, "truncated ASN.1 element"},
 		{"garbage", garbage, "pfx: malformed"},
+		{"base64 text", []byte(base64.StdEncoding.EncodeToString(good) + "\n"), "base64 text"},
 		{"PEM text", []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"), "PEM text"},
 		{"truncated", good[:len(good)/2], "truncated ASN.1 element"},
 		{"trailing data", append(bytes.Clone(good), 0, 0), "trailing data"},

@@ -33,6 +33,7 @@ type certOpts struct {
 	eku       []x509.ExtKeyUsage
 	notBefore time.Time
 	notAfter  time.Time
+	dns       []string
 }
 
 // mint issues a certificate named cn, signed by parent (self-signed when parent is nil).
@@ -56,6 +57,7 @@ func mint(tb testing.TB, cn string, parent *issued, o certOpts) *issued {
 		BasicConstraintsValid: true,
 		IsCA:                  !o.leaf,
 		ExtKeyUsage:           o.eku,
+		DNSNames:              o.dns,
 	}
 	if o.leaf {
 		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
