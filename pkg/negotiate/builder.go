@@ -232,7 +232,7 @@ func (b *Builder) Token() ([]byte, error) {
 	t = append(t, b.apPre...)
 	t = appendTL(t, 0xa4, tlvLen(encSeq))
 	t = appendTL(t, 0x30, encSeq)
-	t = appendTL(t, 0xa0, intLen(int64(b.etype)))
+	t = appendTL(t, 0xa0, etLen)
 	t = appendInt(t, int64(b.etype))
 	t = appendTL(t, 0xa2, tlvLen(len(cipherText)))
 	t = appendTL(t, 0x04, len(cipherText))

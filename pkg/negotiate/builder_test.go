@@ -3,6 +3,7 @@ package negotiate
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -372,4 +373,75 @@ func BenchmarkGokrb5NegTokenInit(b *testing.B) {
 		}
 		_ = HeaderPrefix + base64.StdEncoding.EncodeToString(tok)
 	}
+}
+
+// walkDER checks that b is a sequence of well-formed TLVs whose constructed
+// elements are exactly filled by their children (strict lengths, as MIT's
+// decoder wants). OCTET STRINGs holding a GSS token are descended into.
+func walkDER(t *testing.T, b []byte, path string) {
+	t.Helper()
+	for len(b) > 0 {
+		if len(b) < 2 {
+			t.Fatalf("%s: truncated TLV", path)
+		}
+		tag := b[0]
+		n, hdr := int(b[1]), 2
+		if n&0x80 != 0 {
+			l := n & 0x7f
+			if l == 0 || l > 3 || len(b) < 2+l {
+				t.Fatalf("%s: bad length form", path)
+			}
+			n = 0
+			for _, x := range b[2 : 2+l] {
+				n = n<<8 | int(x)
+			}
+			if n < 0x80 || (l > 1 && b[2] == 0) {
+				t.Fatalf("%s: non-minimal length", path)
+			}
+			hdr = 2 + l
+		}
+		if len(b) < hdr+n {
+			t.Fatalf("%s: tag %#x length %d exceeds %d available", path, tag, n, len(b)-hdr)
+		}
+		content := b[hdr : hdr+n]
+		sub := fmt.Sprintf("%s/%02x", path, tag)
+		switch {
+		case tag == 0x60 && len(content) > 11 && bytes.Equal(content[:11], krb5OID):
+			// GSS krb5 token: OID, 2-byte TOK_ID, then the AP-REQ.
+			walkDER(t, content[:11], sub)
+			walkDER(t, content[13:], sub)
+		case tag&0x20 != 0:
+			walkDER(t, content, sub)
+		case tag == 0x04 && len(content) > 0 && content[0] == 0x60:
+			walkDER(t, content, sub)
+		}
+		b = b[hdr+n:]
+	}
+}
+
+func TestStrictDER(t *testing.T) {
+	for _, et := range []int32{etypeID.AES256_CTS_HMAC_SHA1_96, etypeID.RC4_HMAC} {
+		f := newFixture(t, et, types.PrincipalName{NameType: 10, NameString: []string{"bob.smith@lab.test"}})
+		b := f.builder(t, Options{})
+		tok, err := b.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		walkDER(t, tok, "token")
+		pt, err := b.authenticatorPlaintext(t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		walkDER(t, pt, "authenticator")
+	}
+}
+
+// authenticatorPlaintext decrypts a fresh authenticator for inspection.
+func (b *Builder) authenticatorPlaintext(t *testing.T) ([]byte, error) {
+	t.Helper()
+	ct, err := b.authenticator()
+	if err != nil {
+		return nil, err
+	}
+	return crypto.DecryptMessage(ct, b.key, keyusage.AP_REQ_AUTHENTICATOR)
 }
