@@ -11,7 +11,8 @@
 // for `segmesh config check`. A Reloader holds the current Store in an atomic pointer and
 // replaces it when the files change (polled) or on demand (SIGHUP); a broken file keeps the
 // previous Store in use. VerifyClientChain checks a presented chain against a Store for
-// client authentication and says why it fails.
+// client authentication and says why it fails; VerifyConnectionFunc wraps it for
+// tls.Config.VerifyConnection.
 //
 // A certificate in the trust store that is not a CA is a warning, not an error: Go, like
 // Java's trust managers, treats every certificate in the store as a trust anchor, so such a
