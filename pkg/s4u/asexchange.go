@@ -178,7 +178,7 @@ func (c *Client) deriveKey(info types.ETypeInfo2, realm string) (*longTermKey, e
 	}
 	if !found {
 		return nil, &KDCError{
-			Code: errorcode.KDC_ERR_ETYPE_NOSUPP, Name: errorcode.Lookup(errorcode.KDC_ERR_ETYPE_NOSUPP),
+			Code: errorcode.KDC_ERR_ETYPE_NOSUPP, Name: CodeName(errorcode.KDC_ERR_ETYPE_NOSUPP),
 			Hint: Hint(StageASReq, errorcode.KDC_ERR_ETYPE_NOSUPP), Stage: StageASReq, Realm: realm,
 		}
 	}

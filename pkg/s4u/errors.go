@@ -3,6 +3,7 @@ package s4u
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 
@@ -143,7 +144,7 @@ func newKDCError(stage Stage, realm string, err error) error {
 	code := ke.Code()
 	return &KDCError{
 		Code:  code,
-		Name:  errorcode.Lookup(code),
+		Name:  CodeName(code),
 		Hint:  Hint(stage, code),
 		Stage: stage,
 		Realm: ke.Realm,
@@ -151,6 +152,17 @@ func newKDCError(stage Stage, realm string, err error) error {
 		EText: ke.Msg.EText,
 		err:   ke,
 	}
+}
+
+// CodeName returns the RFC 4120 name of a Kerberos error code, such as
+// KDC_ERR_BADOPTION, or "KRB_ERROR_<code>" for an unknown code.
+func CodeName(code int32) string {
+	// errorcode.Lookup gives "(13) KDC_ERR_BADOPTION KDC cannot ...".
+	f := strings.Fields(errorcode.Lookup(code))
+	if len(f) >= 2 && strings.HasPrefix(f[0], "(") && strings.Contains(f[1], "_") {
+		return f[1]
+	}
+	return fmt.Sprintf("KRB_ERROR_%d", code)
 }
 
 // Hint returns advice for an administrator for a Kerberos error code met at

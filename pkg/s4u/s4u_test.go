@@ -275,7 +275,7 @@ func TestErrors(t *testing.T) {
 			if !errors.As(err, &ke) {
 				t.Fatalf("err = %v (%T), want *KDCError", err, err)
 			}
-			if ke.Code != tt.code || ke.Stage != tt.stage || ke.Realm != realm {
+			if ke.Code != tt.code || ke.Stage != tt.stage || ke.Realm != realm || ke.Name != s4u.CodeName(tt.code) || strings.Contains(ke.Name, " ") {
 				t.Fatalf("got code %d stage %s realm %s, want %d %s", ke.Code, ke.Stage, ke.Realm, tt.code, tt.stage)
 			}
 			if !errors.Is(err, &s4u.KDCError{Code: tt.code}) || errors.Is(err, &s4u.KDCError{Code: tt.code + 1}) {
@@ -565,6 +565,15 @@ func benchPairs(b *testing.B, c *s4u.Client) {
 	for b.Loop() {
 		if _, err := c.ServiceTicket(ctx, "bob.smith@lab.test", target); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestCodeName(t *testing.T) {
+	tests := map[int32]string{6: "KDC_ERR_C_PRINCIPAL_UNKNOWN", 13: "KDC_ERR_BADOPTION", 37: "KRB_AP_ERR_SKEW", 41: "KRB_AP_ERR_MODIFIED", 4242: "KRB_ERROR_4242"}
+	for code, want := range tests {
+		if got := s4u.CodeName(code); got != want {
+			t.Errorf("CodeName(%d) = %q, want %q", code, got, want)
 		}
 	}
 }

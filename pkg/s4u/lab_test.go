@@ -1,0 +1,200 @@
+//go:build lab
+
+package s4u_test
+
+// Lab tests: against the Samba AD KDC of deploy/lab (bash deploy/lab/lab.sh
+// up). Run with: go test -tags lab -run Lab ./pkg/s4u/
+// The lab facts come from $SEGMESH_LAB_DIR/lab.json (default
+// /var/tmp/segmesh-lab).
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/messages"
+
+	"github.com/segmesh/segmesh/pkg/kdc"
+	"github.com/segmesh/segmesh/pkg/negotiate"
+	"github.com/segmesh/segmesh/pkg/s4u"
+)
+
+type labFacts map[string]string
+
+func lab(t *testing.T) labFacts {
+	t.Helper()
+	dir := os.Getenv("SEGMESH_LAB_DIR")
+	if dir == "" {
+		dir = "/var/tmp/segmesh-lab"
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "lab.json"))
+	if err != nil {
+		t.Fatalf("lab facts: %v (bring the lab up: bash deploy/lab/lab.sh up)", err)
+	}
+	var f labFacts
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f labFacts) secret(t *testing.T, key string) string {
+	t.Helper()
+	b, err := os.ReadFile(f[key])
+	if err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func labClient(t *testing.T, f labFacts, kdcAddr string) *s4u.Client {
+	t.Helper()
+	tr, err := kdc.New(kdc.Config{Realms: map[string][]string{f["LAB_REALM"]: {kdcAddr}}, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s4u.New(s4u.Config{
+		Realm: f["LAB_REALM"], Service: f["LAB_SVC_USER"], Password: f.secret(t, "LAB_SVC_PASSWORD_FILE"), Exchanger: tr,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// acceptedByExchange sends a Negotiate header built from tk to the lab's
+// Apache mod_auth_gssapi and returns the status and body.
+func acceptedByExchange(t *testing.T, f labFacts, tk *s4u.Ticket) (int, string) {
+	t.Helper()
+	b, err := negotiate.New(tk.DER, tk.SessionKey, tk.CName, tk.CRealm, negotiate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := b.Header()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodGet, f["LAB_EXCHANGE_URL"]+"/Microsoft-Server-ActiveSync", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", h)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func TestLabServiceTicket(t *testing.T) {
+	f := lab(t)
+	c := labClient(t, f, f["LAB_KDC_DIRECT"])
+	kt, err := keytab.Load(f["LAB_EXCHANGE_KEYTAB"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		user     string
+		wantUser string // REMOTE_USER as Apache reports it
+	}{
+		{"alice", "alice@LAB.TEST"},
+		// An enterprise name keeps its escaped "@" in the GSS name.
+		{"alice@lab.test", `alice\@lab.test@LAB.TEST`},
+		{"bob.smith@lab.test", `bob.smith\@lab.test@LAB.TEST`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.user, func(t *testing.T) {
+			tk, err := c.ServiceTicket(context.Background(), tt.user, f["LAB_TARGET_SPN"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("cname %v (type %d) crealm %s, etype %d, end %v", tk.CName.NameString, tk.CName.NameType, tk.CRealm, tk.SessionKey.KeyType, tk.EndTime)
+			var dec messages.Ticket
+			if err := dec.Unmarshal(tk.DER); err != nil {
+				t.Fatal(err)
+			}
+			if err := dec.DecryptEncPart(kt, nil); err != nil {
+				t.Fatalf("ticket does not decrypt with the Exchange keytab: %v", err)
+			}
+			if !dec.DecryptedEncPart.CName.Equal(tk.CName) {
+				t.Fatalf("ticket client %v, reply client %v", dec.DecryptedEncPart.CName, tk.CName)
+			}
+			code, body := acceptedByExchange(t, f, tk)
+			if code != http.StatusOK {
+				t.Fatalf("Exchange stand-in answered %d: %s", code, body)
+			}
+			var echo struct {
+				RemoteUser string `json:"remote_user"`
+			}
+			if err := json.Unmarshal([]byte(body), &echo); err != nil {
+				t.Fatalf("echo body: %v\n%s", err, body)
+			}
+			if echo.RemoteUser != tt.wantUser {
+				t.Fatalf("REMOTE_USER = %q, want %q", echo.RemoteUser, tt.wantUser)
+			}
+			// A second header from the same ticket is accepted too (a new
+			// authenticator each time; Apache keeps a replay cache).
+			if code, body := acceptedByExchange(t, f, tk); code != http.StatusOK {
+				t.Fatalf("second token: %d: %s", code, body)
+			}
+		})
+	}
+}
+
+
+func TestLabErrors(t *testing.T) {
+	f := lab(t)
+	c := labClient(t, f, f["LAB_KDC_DIRECT"])
+	tests := []struct {
+		name, user, spn string
+		code            int32
+		stage           s4u.Stage
+		hint            string
+	}{
+		{"unknown user", "nobody.at.all@lab.test", f["LAB_TARGET_SPN"], 6, s4u.StageS4U2Self, "altSecurityIdentities"},
+		{"carol by altSecurityIdentities only", "carol.ext@LAB.TEST", f["LAB_TARGET_SPN"], 6, s4u.StageS4U2Self, "certificate mapping"},
+		{"SPN not delegated", "alice", f["LAB_OTHER_SPN"], 13, s4u.StageS4U2Proxy, "msDS-AllowedToDelegateTo"},
+		{"sensitive user", "eve", f["LAB_TARGET_SPN"], 13, s4u.StageS4U2Proxy, "sensitive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := c.ServiceTicket(context.Background(), tt.user, tt.spn)
+			var ke *s4u.KDCError
+			if !errors.As(err, &ke) {
+				t.Fatalf("err = %v, want *KDCError", err)
+			}
+			t.Logf("%v", err)
+			if ke.Code != tt.code || ke.Stage != tt.stage || !strings.Contains(ke.Hint, tt.hint) {
+				t.Fatalf("got %d at %s, want %d at %s with a hint naming %s", ke.Code, ke.Stage, tt.code, tt.stage, tt.hint)
+			}
+		})
+	}
+}
+
+func TestLabWrongPassword(t *testing.T) {
+	f := lab(t)
+	tr, err := kdc.New(kdc.Config{Realms: map[string][]string{f["LAB_REALM"]: {f["LAB_KDC_DIRECT"]}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s4u.New(s4u.Config{Realm: f["LAB_REALM"], Service: f["LAB_SVC_USER"], Password: "not-the-Password-1", Exchanger: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ServiceTicket(context.Background(), "alice", f["LAB_TARGET_SPN"])
+	var ke *s4u.KDCError
+	if !errors.As(err, &ke) || ke.Stage != s4u.StageASReq || (ke.Code != 24 && ke.Code != 25) {
+		t.Fatalf("err = %v, want pre-authentication failure at as-req", err)
+	}
+	t.Logf("%v", err)
+}
