@@ -15,6 +15,14 @@ import (
 
 const benchEntries = 1_000_000
 
+// reportCPU reports the CPU time per op since start (see cpuTime).
+func reportCPU(b *testing.B, start time.Duration, ops int) {
+	b.Helper()
+	if used := cpuTime() - start; used > 0 && ops > 0 {
+		b.ReportMetric(float64(used.Nanoseconds())/float64(ops), "cpu-ns/op")
+	}
+}
+
 func heapInUse() uint64 {
 	runtime.GC()
 	runtime.GC()
@@ -34,7 +42,9 @@ func BenchmarkParseIndex1M(b *testing.B) {
 	b.SetBytes(int64(len(der)))
 	b.ReportAllocs()
 	var ix *crl.Index
+	cpu, ops := cpuTime(), 0
 	for b.Loop() {
+		ops++
 		c, err := crl.Parse(der)
 		if err != nil {
 			b.Fatal(err)
@@ -46,6 +56,7 @@ func BenchmarkParseIndex1M(b *testing.B) {
 		ix = c.Index(signer, "bench", t0)
 	}
 	b.StopTimer()
+	reportCPU(b, cpu, ops)
 	if ix.Len() != benchEntries {
 		b.Fatalf("Len = %d", ix.Len())
 	}
@@ -70,13 +81,16 @@ func BenchmarkParseStdlib1M(b *testing.B) {
 	der := ca.LargeCRL(b, benchEntries, 1, t0, t0.Add(24*time.Hour))
 	b.SetBytes(int64(len(der)))
 	b.ReportAllocs()
+	cpu, ops := cpuTime(), 0
 	for b.Loop() {
+		ops++
 		rl, err := x509.ParseRevocationList(der)
 		if err != nil || len(rl.RevokedCertificateEntries) != benchEntries {
 			b.Fatalf("ParseRevocationList: %v", err)
 		}
 	}
 	b.StopTimer()
+	reportCPU(b, cpu, ops)
 	before := heapInUse()
 	rl, _ := x509.ParseRevocationList(der)
 	after := heapInUse()
@@ -139,12 +153,14 @@ func BenchmarkLookup1M(b *testing.B) {
 			b.ReportAllocs()
 			mask := len(tc.serials) - 1
 			n, i := 0, 0
+			cpu := cpuTime()
 			for b.Loop() {
 				if _, ok := ix.Lookup(tc.serials[i&mask]); ok {
 					n++
 				}
 				i++
 			}
+			reportCPU(b, cpu, i)
 			if !tc.want(n, i) {
 				b.Fatalf("%d hits of %d lookups", n, i)
 			}
@@ -166,19 +182,23 @@ func BenchmarkIsRevoked1M(b *testing.B) {
 	b.Run("cert", func(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
+		cpu := cpuTime()
 		for b.Loop() {
 			set.IsRevoked(certs[i&1])
 			i++
 		}
+		reportCPU(b, cpu, i)
 	})
 	b.Run("key-cached", func(b *testing.B) {
 		key := crl.CertIssuerKey(certs[0])
 		b.ReportAllocs()
 		i := 0
+		cpu := cpuTime()
 		for b.Loop() {
 			set.Load().IsRevokedKey(key, certs[i&1])
 			i++
 		}
+		reportCPU(b, cpu, i)
 	})
 	if rev, _, _ := set.IsRevoked(certs[0]); !rev {
 		b.Fatal("listed certificate not revoked")
@@ -215,12 +235,14 @@ func BenchmarkIndexAlternatives(b *testing.B) {
 		build := time.Since(start)
 		size := heapInUse() - before
 		hits, i := 0, 0
+		cpu := cpuTime()
 		for b.Loop() {
 			if _, ok := m[string(probe[i&8191])]; ok {
 				hits++
 			}
 			i++
 		}
+		reportCPU(b, cpu, i)
 		if i > 2 && hits == 0 {
 			b.Fatal("no hits")
 		}
@@ -242,12 +264,14 @@ func BenchmarkIndexAlternatives(b *testing.B) {
 		build := time.Since(start)
 		size := heapInUse() - before
 		hits, i := 0, 0
+		cpu := cpuTime()
 		for b.Loop() {
 			if _, ok := slices.BinarySearchFunc(rows, probe[i&8191], func(r row, k []byte) int { return bytes.Compare(r.serial, k) }); ok {
 				hits++
 			}
 			i++
 		}
+		reportCPU(b, cpu, i)
 		if i > 2 && hits == 0 {
 			b.Fatal("no hits")
 		}
@@ -265,12 +289,14 @@ func BenchmarkIndexAlternatives(b *testing.B) {
 		build := time.Since(start)
 		size := heapInUse() - before
 		hits, i := 0, 0
+		cpu := cpuTime()
 		for b.Loop() {
 			if _, ok := ix.LookupBytes(probe[i&8191]); ok {
 				hits++
 			}
 			i++
 		}
+		reportCPU(b, cpu, i)
 		if i > 2 && hits == 0 {
 			b.Fatal("no hits")
 		}

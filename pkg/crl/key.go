@@ -2,6 +2,8 @@ package crl
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
+	"math/bits"
 	"crypto/x509"
 	"encoding/hex"
 	"math/big"
@@ -49,16 +51,31 @@ func SerialBytes(serial *big.Int) ([]byte, bool) {
 	return serial.Bytes(), true
 }
 
-// serialKey is SerialBytes without an allocation for serials up to len(buf).
+// serialKey is SerialBytes without an allocation for serials up to len(buf),
+// writing whole words (big.Int.FillBytes goes byte by byte).
 func serialKey(buf []byte, serial *big.Int) ([]byte, bool) {
 	if serial == nil || serial.Sign() < 0 {
 		return nil, false
 	}
-	n := (serial.BitLen() + 7) / 8
+	words := serial.Bits() // little-endian, no leading zero word
+	const ws = bits.UintSize / 8
+	n := len(words) * ws
 	if n > len(buf) {
 		return serial.Bytes(), true
 	}
-	return serial.FillBytes(buf[:n]), true
+	for i, w := range words {
+		end := n - i*ws
+		if ws == 8 {
+			binary.BigEndian.PutUint64(buf[end-8:end], uint64(w))
+		} else {
+			binary.BigEndian.PutUint32(buf[end-4:end], uint32(w))
+		}
+	}
+	b := buf[:n]
+	for len(b) > 0 && b[0] == 0 {
+		b = b[1:]
+	}
+	return b, true
 }
 
 // trimSerial turns minimal DER INTEGER content octets into the index form. It

@@ -74,6 +74,20 @@ func (s *Snapshot) Index(k IssuerKey) *Index {
 	if s == nil {
 		return nil
 	}
+	return s.find(k)
+}
+
+// find scans a short list (most deployments have a handful of issuers),
+// which beats hashing a 32-byte key, and uses the map beyond that.
+func (s *Snapshot) find(k IssuerKey) *Index {
+	if len(s.list) <= 8 {
+		for _, ix := range s.list {
+			if ix.meta.Key == k {
+				return ix
+			}
+		}
+		return nil
+	}
 	return s.byKey[k]
 }
 
@@ -94,7 +108,7 @@ func (s *Snapshot) IsRevokedKey(k IssuerKey, cert *x509.Certificate) (revoked bo
 	if s == nil {
 		return false, info, false
 	}
-	ix := s.byKey[k]
+	ix := s.find(k)
 	if ix == nil {
 		return false, info, false
 	}
