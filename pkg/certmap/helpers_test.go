@@ -152,3 +152,37 @@ func redirect(addr string) func(ctx context.Context, network, _ string) (net.Con
 		return d.DialContext(ctx, network, addr)
 	}
 }
+
+// mintClientWith returns a self-signed client certificate with extensions.
+func mintClientWith(tb testing.TB, exts ...pkix.Extension) *x509.Certificate {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:    big.NewInt(7),
+		Subject:         pkix.Name{CommonName: "device"},
+		NotBefore:       time.Now().Add(-time.Hour),
+		NotAfter:        time.Now().Add(time.Hour),
+		ExtraExtensions: exts,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cert
+}
+
+func sanExt(tb testing.TB, upns ...string) pkix.Extension {
+	tb.Helper()
+	ext, err := upn.SANExtension(upns)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ext
+}

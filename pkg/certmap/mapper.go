@@ -111,6 +111,11 @@ type Mapping struct {
 	DN string
 	// SAMAccountName is the user's sAMAccountName; empty if not returned.
 	SAMAccountName string
+	// AltSecurityIdentities holds the user's altSecurityIdentities values,
+	// for strong mapping checks.
+	AltSecurityIdentities []string
+	// ObjectSID is the user's objectSid as S-1-…; empty if not returned.
+	ObjectSID string
 	// AltSecurityIdentity reports whether MapUPN found the user through
 	// altSecurityIdentities (Kerberos:<upn>) rather than userPrincipalName.
 	AltSecurityIdentity bool
@@ -372,8 +377,10 @@ func (m *Mapper) lookup(ctx context.Context, search func(conn *ldap.Conn, base s
 	return a, nil
 }
 
-// attributes the search asks for.
-var searchAttributes = [...]string{"userPrincipalName", "distinguishedName", "sAMAccountName"}
+// searchAttributes lists the attributes a user search asks for.
+func searchAttributes() []string {
+	return []string{"userPrincipalName", "distinguishedName", "sAMAccountName", "altSecurityIdentities", "objectSid"}
+}
 
 // maxEntries is how many users the search asks for at most: two tell
 // "several", the rest name them in the error.
@@ -424,7 +431,7 @@ func (m *Mapper) searchUPN(conn *ldap.Conn, base, upn string) (answer, error) {
 // searchUsers runs a subtree search for users under base.
 func (m *Mapper) searchUsers(conn *ldap.Conn, base, filter string) ([]*ldap.Entry, error) {
 	req := ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
-		maxEntries, int(m.cfg.OpTimeout/time.Second), false, filter, searchAttributes[:], nil)
+		maxEntries, int(m.cfg.OpTimeout/time.Second), false, filter, searchAttributes(), nil)
 	res, err := conn.Search(req)
 	if err != nil && (!ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) || res == nil) {
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
@@ -445,7 +452,15 @@ func mappingOf(e *ldap.Entry) (answer, error) {
 	if upn == "" {
 		return answer{err: &NoUPNError{DN: dn}}, nil
 	}
-	return answer{mapping: Mapping{UPN: upn, DN: dn, SAMAccountName: e.GetEqualFoldAttributeValue("sAMAccountName")}}, nil
+	m := Mapping{
+		UPN: upn, DN: dn,
+		SAMAccountName:        e.GetEqualFoldAttributeValue("sAMAccountName"),
+		AltSecurityIdentities: e.GetEqualFoldAttributeValues("altSecurityIdentities"),
+	}
+	if raw := e.GetEqualFoldRawAttributeValue("objectSid"); len(raw) > 0 {
+		m.ObjectSID, _ = sidString(raw) // a malformed SID only disables the SID check
+	}
+	return answer{mapping: m}, nil
 }
 
 func dnsOf(entries []*ldap.Entry) []string {

@@ -75,6 +75,12 @@ type ResolverConfig struct {
 	// is the security boundary, and during an outage a certificate published
 	// on mallory but naming alice in its SAN would otherwise act as alice.
 	FallbackWhenUnavailable bool
+	// StrongMapping accepts a SAN UPN only when the directory binds the
+	// certificate to that user strongly (KB5014754): altSecurityIdentities
+	// X509:<I>…<SR>…, X509:<SKI>… or X509:<SHA1-PUKEY>…, or the certificate's
+	// SID extension equal to the user's objectSid. A userCertificate match is
+	// strong by itself. Requires Mapper.
+	StrongMapping bool
 	// Logger receives refusals with their cause; nil means none.
 	Logger *slog.Logger
 }
@@ -93,6 +99,9 @@ type Resolver struct {
 func NewResolver(cfg ResolverConfig) (*Resolver, error) {
 	if cfg.Realms == nil {
 		return nil, errors.New("certmap: resolver needs the configured realms")
+	}
+	if cfg.StrongMapping && cfg.Mapper == nil {
+		return nil, errors.New("certmap: strong mapping needs certificate mapping: turn cert.mapping.enabled on (with KCD on) or strong mapping off")
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -216,7 +225,7 @@ func (r *Resolver) fromSAN(ctx context.Context, cert *x509.Certificate, mapErr e
 		final := s
 		if r.cfg.Mapper != nil && mapErr != nil && errors.Is(mapErr, ErrNotFound) {
 			var refused error
-			final, id, refused = r.translate(ctx, s, id)
+			final, id, refused = r.translate(ctx, cert, s, id)
 			if refused != nil {
 				return Identity{}, refused
 			}
@@ -250,12 +259,23 @@ func (r *Resolver) fromSAN(ctx context.Context, cert *x509.Certificate, mapErr e
 // userPrincipalName keeps it; a user holding altSecurityIdentities
 // Kerberos:<s> gives its own UPN; no user leaves s for the KDC to judge.
 // Several users are a refusal; a directory failure keeps s (the mapping
-// search just ran, so this is the SAN path SEG would take anyway).
-func (r *Resolver) translate(ctx context.Context, s string, id Identity) (string, Identity, error) {
+// search just ran, so this is the SAN path SEG would take anyway). With
+// strong mapping on, the user must exist and be bound to cert strongly.
+func (r *Resolver) translate(ctx context.Context, cert *x509.Certificate, s string, id Identity) (string, Identity, error) {
 	m, err := r.cfg.Mapper.MapUPN(ctx, s)
 	var amb *AmbiguousError
 	switch {
 	case err == nil:
+		if r.cfg.StrongMapping {
+			form, ok := StrongMatch(cert, m)
+			if !ok {
+				return "", id, &RefusedError{
+					Reason: fmt.Sprintf("strong mapping is on and the certificate is not bound to %s: add one of %s to its altSecurityIdentities, or %s",
+						m.DN, strings.Join(StrongForms(cert), " | "), hintPublish),
+				}
+			}
+			r.log.DebugContext(ctx, "strong mapping", "dn", m.DN, "form", form)
+		}
 		id.DN = m.DN
 		if m.AltSecurityIdentity {
 			id.Source = SourceAltSecurityIdentities
@@ -263,10 +283,14 @@ func (r *Resolver) translate(ctx context.Context, s string, id Identity) (string
 			return m.UPN, id, nil
 		}
 		return s, id, nil
-	case errors.Is(err, ErrNotFound):
-		return s, id, nil
 	case errors.As(err, &amb):
 		return "", id, &RefusedError{Reason: "several directory users hold the certificate's UPN in altSecurityIdentities: keep it on exactly one", SAN: err}
+	case r.cfg.StrongMapping && errors.Is(err, ErrNotFound):
+		return "", id, &RefusedError{Reason: "strong mapping is on and no directory user is named by the certificate's UPN: " + hintPublish, SAN: err}
+	case errors.Is(err, ErrNotFound):
+		return s, id, nil
+	case r.cfg.StrongMapping:
+		return "", id, &RefusedError{Reason: "strong mapping is on and the directory could not confirm the user: fix the directory connection", SAN: err, Unavailable: true}
 	default:
 		r.log.WarnContext(ctx, "looking up the SAN UPN failed, using it as is", "san_upn", s, "error", err)
 		return s, id, nil
