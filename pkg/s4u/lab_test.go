@@ -12,10 +12,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,7 +153,6 @@ func TestLabServiceTicket(t *testing.T) {
 	}
 }
 
-
 func TestLabErrors(t *testing.T) {
 	f := lab(t)
 	c := labClient(t, f, f["LAB_KDC_DIRECT"])
@@ -197,4 +198,87 @@ func TestLabWrongPassword(t *testing.T) {
 		t.Fatalf("err = %v, want pre-authentication failure at as-req", err)
 	}
 	t.Logf("%v", err)
+}
+
+// recConn records what a KDC sends.
+type recConn struct {
+	net.Conn
+	mu  *sync.Mutex
+	out *[][]byte
+	buf []byte
+}
+
+func (c *recConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.buf = append(c.buf, p[:n]...)
+	return n, err
+}
+
+func (c *recConn) Close() error {
+	c.mu.Lock()
+	if len(c.buf) > 4 {
+		*c.out = append(*c.out, c.buf[4:])
+		c.buf = nil
+	}
+	c.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// TestLabRecordReplies records the Samba KDC's KRB-ERROR replies into
+// testdata/samba when SEGMESH_RECORD=1 (replies holding tickets or
+// encrypted parts are not kept: they could be attacked offline).
+func TestLabRecordReplies(t *testing.T) {
+	if os.Getenv("SEGMESH_RECORD") != "1" {
+		t.Skip("set SEGMESH_RECORD=1 to record")
+	}
+	f := lab(t)
+	var mu sync.Mutex
+	var got [][]byte
+	var d net.Dialer
+	tr, err := kdc.New(kdc.Config{Realms: map[string][]string{f["LAB_REALM"]: {f["LAB_KDC_DIRECT"]}},
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &recConn{Conn: c, mu: &mu, out: &got}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s4u.New(s4u.Config{Realm: f["LAB_REALM"], Service: f["LAB_SVC_USER"], Password: f.secret(t, "LAB_SVC_PASSWORD_FILE"), Exchanger: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct{ file, user, spn string }{
+		{"s4u2self-unknown-user", "nobody.at.all@lab.test", f["LAB_TARGET_SPN"]},
+		{"s4u2proxy-not-delegated", "alice", f["LAB_OTHER_SPN"]},
+		{"s4u2proxy-sensitive-user", "eve", f["LAB_TARGET_SPN"]},
+	}
+	if err := os.MkdirAll("testdata/samba", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	save := func(name string, b []byte) {
+		if kdc.MessageType(b) != 30 {
+			t.Fatalf("%s: not a KRB-ERROR", name)
+		}
+		if err := os.WriteFile(filepath.Join("testdata/samba", name+".der"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, s := range steps {
+		mu.Lock()
+		got = nil
+		mu.Unlock()
+		if _, err := c.ServiceTicket(context.Background(), s.user, s.spn); err == nil {
+			t.Fatalf("%s: no error", s.file)
+		}
+		mu.Lock()
+		replies := got
+		mu.Unlock()
+		if i == 0 {
+			save("as-preauth-required", replies[0])
+		}
+		save(s.file, replies[len(replies)-1])
+	}
 }

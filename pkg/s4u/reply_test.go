@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/segmesh/segmesh/pkg/kdc"
@@ -90,6 +95,13 @@ func FuzzDecodeReply(f *testing.F) {
 	for _, b := range seedReplies(f) {
 		f.Add(b)
 	}
+	if files, err := filepath.Glob(filepath.Join("testdata", "samba", "*.der")); err == nil {
+		for _, name := range files {
+			if b, err := os.ReadFile(name); err == nil {
+				f.Add(b)
+			}
+		}
+	}
 	f.Add([]byte{0x6d, 0x00})
 	f.Add([]byte{0x6b, 0x84, 0x7f, 0xff, 0xff, 0xff})
 	key := types.EncryptionKey{KeyType: 18, KeyValue: make([]byte, 32)}
@@ -106,4 +118,43 @@ func FuzzDecodeReply(f *testing.F) {
 		}
 		_ = etypeInfoFromError(b)
 	})
+}
+
+// TestSambaRecordedErrors decodes KRB-ERRORs recorded from the lab's Samba
+// AD KDC (TestLabRecordReplies) and maps them.
+func TestSambaRecordedErrors(t *testing.T) {
+	tests := []struct {
+		file  string
+		stage Stage
+		code  int32
+		hint  string
+	}{
+		{"as-preauth-required", StageASReq, 25, "password"},
+		{"s4u2self-unknown-user", StageS4U2Self, 6, "altSecurityIdentities"},
+		{"s4u2proxy-not-delegated", StageS4U2Proxy, 13, "msDS-AllowedToDelegateTo"},
+		{"s4u2proxy-sensitive-user", StageS4U2Proxy, 13, "Protected Users"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("testdata", "samba", tt.file+".der"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m messages.KRBError
+			if err := m.Unmarshal(b); err != nil {
+				t.Fatal(err)
+			}
+			err = newKDCError(tt.stage, "LAB.TEST", &kdc.KRBError{Realm: "LAB.TEST", KDC: "127.0.0.2:88", Msg: m})
+			var ke *KDCError
+			if !errors.As(err, &ke) || ke.Code != tt.code || !strings.Contains(ke.Hint, tt.hint) {
+				t.Fatalf("err = %v", err)
+			}
+			if tt.code == 25 {
+				info := etypeInfoFromError(m.EData)
+				if len(info) == 0 || info[0].EType != 18 || info[0].Salt != "LAB.TESTsvc_seg" {
+					t.Fatalf("ETYPE-INFO2 from Samba's e-data: %+v", info)
+				}
+			}
+		})
+	}
 }
