@@ -32,6 +32,19 @@ if ! git diff --quiet -- proto || [ -n "$(git ls-files --others --exclude-standa
   exit 1
 fi
 
+step "kustomize build of every overlay"
+k8s=$(mktemp -d)
+cp -r deploy/k8s/. "$k8s"
+for f in base/secrets/config.key base/secrets/ca01.pem base/secrets/edge.pem base/secrets/edge.key overlays/split/secrets/ca.crt \
+  overlays/split/secrets/{edge,identity,ticket,crl}/tls.{crt,key}; do
+  mkdir -p "$(dirname "$k8s/$f")"; echo placeholder >"$k8s/$f"
+done
+for o in "$k8s"/overlays/*/; do
+  kustomize build "$o" >"$k8s/out.yaml" || { echo "kustomize build $(basename "$o") failed"; exit 1; }
+  echo "$(basename "$o"): $(grep -c '^kind:' "$k8s/out.yaml") objects"
+done
+rm -rf "$k8s"
+
 step "unit tests (race detector)"
 go test -race -count=1 ./...
 
