@@ -151,16 +151,31 @@ func newConfig(c *config.Config) (*Config, error) {
 	return out, nil
 }
 
-// allowedPath reports whether path falls under one of the configured
-// prefixes. A prefix without a trailing slash matches itself and anything
-// below it ("/Microsoft-Server-ActiveSync" and ".../x", not "...Sync2"); the
-// match ignores ASCII case, as IIS does.
+// allowedPath reports whether path (decoded) falls under one of the
+// configured prefixes. A prefix without a trailing slash matches itself and
+// anything below it ("/Microsoft-Server-ActiveSync" and ".../x", not
+// "...Sync2"); the match ignores ASCII case, as IIS does. A path with a dot
+// segment or a backslash is refused: IIS would resolve it and could leave
+// the prefix ("/EWS/../owa/").
 func (c *Config) allowedPath(path string) bool {
+	if strings.ContainsRune(path, '\\') || hasDotSegment(path) {
+		return false
+	}
 	for _, p := range c.Paths {
 		if len(path) < len(p) || !strings.EqualFold(path[:len(p)], p) {
 			continue
 		}
 		if len(path) == len(p) || strings.HasSuffix(p, "/") || path[len(p)] == '/' {
+			return true
+		}
+	}
+	return false
+}
+
+// hasDotSegment reports whether path has a "." or ".." segment.
+func hasDotSegment(path string) bool {
+	for seg := range strings.SplitSeq(path, "/") {
+		if seg == "." || seg == ".." {
 			return true
 		}
 	}

@@ -504,3 +504,8 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// httpHandler records the Authorization headers of each request.
+func httpHandler(record func([]string)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { record(r.Header.Values("Authorization")) })
+}
