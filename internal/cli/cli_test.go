@@ -3,10 +3,18 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func run(t *testing.T, args ...string) (int, string, string) {
@@ -45,10 +53,48 @@ func TestConfigCheckPEMPlusPFXFailsNamingTheKeyAndWritesNothing(t *testing.T) {
 	}
 }
 
+// writeCA writes a self-signed CA certificate as PEM to path.
+func writeCA(t *testing.T, path string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Lab Device CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigCheckOpensTheTrustStore(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "config.json")
+	doc := strings.Replace(checkDoc, "config/ssl-certs/CA01.pem, config/ssl-certs/CA-combined.pfx", "config/ssl-certs/missing.pem", 1)
+	doc = strings.Replace(doc, "pfx-Secret-123.plaintext", "", 1)
+	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := run(t, "config", "check", p)
+	if code != 1 || !strings.Contains(out, "error: clientCertTrustStorePath") || !strings.Contains(out, "missing.pem") {
+		t.Fatalf("exit %d; a missing trust file must be an error naming the key:\n%s", code, out)
+	}
+}
+
 func TestConfigCheckMasksSecretsAndShowsDiff(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "config.json")
-	doc := strings.Replace(checkDoc, "config/ssl-certs/CA01.pem, ", "", 1)
+	writeCA(t, filepath.Join(dir, "config/ssl-certs/CA01.pem"))
+	doc := strings.Replace(checkDoc, ", config/ssl-certs/CA-combined.pfx", "", 1)
+	doc = strings.Replace(doc, `"clientCertTrustStorePasscode": "pfx-Secret-123.plaintext"`, `"clientCertTrustStorePasscode": ""`, 1)
 	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +102,7 @@ func TestConfigCheckMasksSecretsAndShowsDiff(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
-	for _, leak := range []string{"pfx-Secret-123", "Svc-Secret-456"} {
+	for _, leak := range []string{"Svc-Secret-456"} {
 		if strings.Contains(out, leak) {
 			t.Fatalf("config check printed a secret:\n%s", out)
 		}

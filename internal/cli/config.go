@@ -5,10 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/trust"
 )
 
 func configCmd(args []string, stdout, stderr io.Writer) error {
@@ -42,6 +44,9 @@ func configCheck(args []string, stdout, stderr io.Writer) error {
 	cfg, report, err := config.Load(path)
 	if report == nil {
 		return err
+	}
+	if cfg != nil {
+		report.Problems = append(report.Problems, trustProblems(cfg, report)...)
 	}
 	_, _ = fmt.Fprintf(stdout, "config: %s\n", path)
 	if cfg != nil && !*quiet {
@@ -128,5 +133,36 @@ func flatten(v any) map[string]string {
 		}
 	}
 	walk("", m)
+	return out
+}
+
+// trustProblems opens the trust store as the edge will (files, PFX passcode,
+// certificates) and returns what it finds, minus what the config rules
+// already reported for the same key.
+func trustProblems(cfg *config.Config, r *config.Report) []config.Problem {
+	spec := trust.Spec{TrustStorePath: cfg.ClientCertTrustStorePath, Passcode: cfg.ClientCertTrustStorePasscode.Reveal(), BaseDir: cfg.BaseDir}
+	if cfg.ClientCertificateChain != "" {
+		pem, err := os.ReadFile(cfg.Resolve(cfg.ClientCertificateChain))
+		if err != nil {
+			return []config.Problem{{Severity: config.SeverityError, Key: trust.KeyConsoleChain, Value: cfg.ClientCertificateChain,
+				Message: "cannot be read: " + err.Error(), Fix: "name the PEM file holding the chain uploaded in the console"}}
+		}
+		spec.ConsoleChainPEM = pem
+	}
+	reported := map[string]bool{}
+	for _, p := range r.Errors() {
+		reported[p.Key] = true
+	}
+	var out []config.Problem
+	for _, p := range trust.Validate(spec) {
+		sev := config.SeverityWarning
+		if p.Severity == trust.SeverityError {
+			sev = config.SeverityError
+			if reported[p.Key] {
+				continue
+			}
+		}
+		out = append(out, config.Problem{Severity: sev, Key: p.Key, Value: p.Value, Message: p.Message, Fix: p.Fix})
+	}
 	return out
 }
