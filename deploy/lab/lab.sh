@@ -126,7 +126,8 @@ start_daemon() {
 	if running "$name"; then
 		return 0
 	fi
-	setsid "$exe" "$@" </dev/null >>"$LOG/$name.log" 2>&1 &
+	# 9>&-: the daemon must not inherit (and so hold) lab.sh's lock.
+	setsid "$exe" "$@" </dev/null >>"$LOG/$name.log" 2>&1 9>&- &
 	echo "$! $exe" >"$RUN/$name.pid"
 	log "started $name (pid $!)"
 }
@@ -280,7 +281,7 @@ publish_crls() {
 samba_template_key() {
 	local v
 	v=$(dpkg-query -W -f='${Version}' samba)
-	printf '%s' "$v|$SAMBA|$(cat "$SECRETS/admin")" | sha256sum | cut -c1-16
+	printf '%s' "$v|$SAMBA" | sha256sum | cut -c1-16
 }
 
 ldb() { "$@" -H "$SAMBA/private/sam.ldb" --configfile="$SMBCONF"; }
@@ -437,7 +438,7 @@ start_apache() {
 	rm -f "$RUN/apache.pid"
 	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin KRB5_CONFIG="$STATE/krb5.conf" \
 		KRB5RCACHEDIR="$APACHE/rcache" LANG=C \
-		/usr/sbin/apache2 -f "$APACHE/httpd.conf" -k start </dev/null >>"$LOG/apache.log" 2>&1 ||
+		/usr/sbin/apache2 -f "$APACHE/httpd.conf" -k start </dev/null >>"$LOG/apache.log" 2>&1 9>&- ||
 		die "apache failed to start, see $LOG/apache.log and $LOG/apache-error.log"
 	local i
 	for ((i = 0; i < 100; i++)); do
@@ -673,6 +674,8 @@ provision_samba_base() {
 	if [[ -s $tpl && -z ${SEGMESH_LAB_NO_CACHE:-} ]]; then
 		log "samba: reusing the provisioned domain in $tpl (SEGMESH_LAB_NO_CACHE=1 re-provisions)"
 		tar -C "$SAMBA" -xf "$tpl"
+		# The template's Administrator password comes with it.
+		cp "$SAMBA/.admin" "$SECRETS/admin"
 	else
 		: >"$SAMBA/empty.conf"
 		# -s names an empty smb.conf (else Debian's defaults are copied in);
@@ -684,6 +687,7 @@ provision_samba_base() {
 			>"$LOG/provision.log" 2>&1 || die "samba provision failed, see $LOG/provision.log"
 		mkdir -p "$TEMPLATE_CACHE"
 		chmod 700 "$TEMPLATE_CACHE"
+		cp "$SECRETS/admin" "$SAMBA/.admin"
 		tar -C "$SAMBA" -cf "$tpl.tmp" . && mv "$tpl.tmp" "$tpl"
 	fi
 }
@@ -802,9 +806,20 @@ cmd_fault() {
 	esac
 }
 
+# lock: one lab.sh at a time changes a lab (test binaries run in parallel).
+lock() {
+	mkdir -p "$(dirname "$STATE")"
+	exec 9>"${STATE%/}.lock"
+	flock -w 600 9 || die "another lab.sh holds ${STATE%/}.lock"
+}
+
 main() {
 	local cmd=${1:-}
 	shift || true
+	case $cmd in
+	up | down | revoke | fault) need_root; lock ;;
+	env) [[ -w $(dirname "$STATE") ]] && lock ;;
+	esac
 	case $cmd in
 	up) cmd_up "$@" ;;
 	down) cmd_down "$@" ;;
