@@ -351,10 +351,21 @@ func BenchmarkNegotiateToken(b *testing.B) {
 	f := newFixture(b, etypeID.AES256_CTS_HMAC_SHA1_96, types.PrincipalName{NameType: 10, NameString: []string{"bob.smith@lab.test"}})
 	bl := f.builder(b, Options{})
 	b.ReportAllocs()
+	start, n := cpuTime(), 0
 	for b.Loop() {
 		if _, err := bl.Header(); err != nil {
 			b.Fatal(err)
 		}
+		n++
+	}
+	reportCPU(b, start, n)
+}
+
+// reportCPU reports process CPU time per op since start.
+func reportCPU(b *testing.B, start time.Duration, ops int) {
+	b.Helper()
+	if used := cpuTime() - start; used > 0 && ops > 0 {
+		b.ReportMetric(float64(used.Nanoseconds())/float64(ops), "cpu-ns/op")
 	}
 }
 
@@ -362,7 +373,10 @@ func BenchmarkGokrb5NegTokenInit(b *testing.B) {
 	f := newFixture(b, etypeID.AES256_CTS_HMAC_SHA1_96, types.PrincipalName{NameType: 10, NameString: []string{"bob.smith@lab.test"}})
 	cl := client.NewWithPassword("bob.smith@lab.test", realm, "unused", config.New())
 	b.ReportAllocs()
+	start, n := cpuTime(), 0
+	defer func() { reportCPU(b, start, n) }()
 	for b.Loop() {
+		n++
 		nt, err := spnego.NewNegTokenInitKRB5(cl, f.tkt, f.key)
 		if err != nil {
 			b.Fatal(err)

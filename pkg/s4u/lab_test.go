@@ -282,3 +282,33 @@ func TestLabRecordReplies(t *testing.T) {
 		save(s.file, replies[len(replies)-1])
 	}
 }
+
+// BenchmarkLabS4U measures one S4U2Self+S4U2Proxy pair against the lab's
+// Samba KDC; cpu-ns/op is this process only, i.e. the client's CPU.
+func BenchmarkLabS4U(b *testing.B) {
+	dir := os.Getenv("SEGMESH_LAB_DIR")
+	if dir == "" {
+		dir = "/var/tmp/segmesh-lab"
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "lab.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var f labFacts
+	if err := json.Unmarshal(raw, &f); err != nil {
+		b.Fatal(err)
+	}
+	pw, err := os.ReadFile(f["LAB_SVC_PASSWORD_FILE"])
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr, err := kdc.New(kdc.Config{Realms: map[string][]string{f["LAB_REALM"]: {f["LAB_KDC_DIRECT"]}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := s4u.New(s4u.Config{Realm: f["LAB_REALM"], Service: f["LAB_SVC_USER"], Password: strings.TrimSpace(string(pw)), Exchanger: tr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchPairs(b, c)
+}

@@ -126,7 +126,7 @@ func (k *KDC) as(req *messages.ASReq) ([]byte, error) {
 	if err := ed.Unmarshal(ts.PADataValue); err != nil {
 		return nil, fail(errorcode.KDC_ERR_PREAUTH_FAILED, "bad timestamp")
 	}
-	ckey, err := principalKey(k.cfg.ServicePassword, k.cfg.Realm, []string{k.cfg.Service}, ed.EType)
+	ckey, err := k.derive(k.cfg.ServicePassword, k.cfg.Realm, []string{k.cfg.Service}, ed.EType)
 	if err != nil {
 		return nil, fail(errorcode.KDC_ERR_ETYPE_NOSUPP, "etype")
 	}
@@ -550,7 +550,7 @@ func (k *KDC) s4u2proxy(req *messages.TGSReq, tgt *tgtInfo) (ticketSpec, error) 
 	if !known {
 		return ticketSpec{}, fail(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "server not found")
 	}
-	key, err := principalKey(pw, k.cfg.Realm, req.ReqBody.SName.NameString, etypeID.AES256_CTS_HMAC_SHA1_96)
+	key, err := k.derive(pw, k.cfg.Realm, req.ReqBody.SName.NameString, etypeID.AES256_CTS_HMAC_SHA1_96)
 	if err != nil {
 		return ticketSpec{}, err
 	}
@@ -589,7 +589,7 @@ func (k *KDC) plainTGS(req *messages.TGSReq, tgt *tgtInfo) (ticketSpec, error) {
 	if !ok {
 		return ticketSpec{}, fail(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "server not found")
 	}
-	key, err := principalKey(pw, k.cfg.Realm, req.ReqBody.SName.NameString, etypeID.AES256_CTS_HMAC_SHA1_96)
+	key, err := k.derive(pw, k.cfg.Realm, req.ReqBody.SName.NameString, etypeID.AES256_CTS_HMAC_SHA1_96)
 	if err != nil {
 		return ticketSpec{}, err
 	}

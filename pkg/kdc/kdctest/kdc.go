@@ -114,6 +114,7 @@ type KDC struct {
 	fail     map[Kind]int32
 	wrong    map[Kind]bool
 	requests []Request
+	keys     sync.Map // derived keys by password, salt and etype
 	ln       net.Listener
 	addr     string
 	wg       sync.WaitGroup
@@ -296,7 +297,7 @@ func (k *KDC) ServiceKey(spn string) (types.EncryptionKey, error) {
 	if !ok {
 		return types.EncryptionKey{}, fmt.Errorf("kdctest: no target %s", spn)
 	}
-	return principalKey(pw, k.cfg.Realm, strings.Split(spn, "/"), etypeID.AES256_CTS_HMAC_SHA1_96)
+	return k.derive(pw, k.cfg.Realm, strings.Split(spn, "/"), etypeID.AES256_CTS_HMAC_SHA1_96)
 }
 
 // Keytab returns a keytab holding a target SPN's key, for acceptor tests.
@@ -321,7 +322,21 @@ func principalKey(password, realm string, components []string, etype int32) (typ
 }
 
 func (k *KDC) serviceKey(etype int32) (types.EncryptionKey, error) {
-	return principalKey(k.cfg.ServicePassword, k.cfg.Realm, []string{k.cfg.Service}, etype)
+	return k.derive(k.cfg.ServicePassword, k.cfg.Realm, []string{k.cfg.Service}, etype)
+}
+
+// derive is principalKey with a cache: string-to-key runs PBKDF2 and would
+// dominate the fake's cost (and the client benchmarks).
+func (k *KDC) derive(password, realm string, components []string, etype int32) (types.EncryptionKey, error) {
+	id := fmt.Sprintf("%d\x00%s\x00%s\x00%s", etype, realm, strings.Join(components, "/"), password)
+	if v, ok := k.keys.Load(id); ok {
+		return v.(types.EncryptionKey), nil
+	}
+	key, err := principalKey(password, realm, components, etype)
+	if err == nil {
+		k.keys.Store(id, key)
+	}
+	return key, err
 }
 
 // interRealmKey is the key of krbtgt/to issued in realm from; both fake
@@ -333,7 +348,7 @@ func (k *KDC) interRealmKey(from, to string) (types.EncryptionKey, bool) {
 	}
 	for r, pw := range k.cfg.Trusts {
 		if strings.EqualFold(r, other) {
-			key, err := principalKey(pw, strings.ToUpper(from), []string{"krbtgt", strings.ToUpper(to)}, etypeID.AES256_CTS_HMAC_SHA1_96)
+			key, err := k.derive(pw, strings.ToUpper(from), []string{"krbtgt", strings.ToUpper(to)}, etypeID.AES256_CTS_HMAC_SHA1_96)
 			return key, err == nil
 		}
 	}
