@@ -61,9 +61,11 @@ need_root() { [[ $(id -u) == 0 ]] || die "run as root"; }
 # ---------------------------------------------------------------- packages
 
 missing_packages() {
-	local p
+	# One dpkg-query for all: it prints nothing for an unknown package.
+	local installed p
+	installed=$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "$@" 2>/dev/null | awk '$2 == "installed" {print $1}' || true)
 	for p in "$@"; do
-		dpkg-query -W -f='${db:Status-Status}\n' "$p" 2>/dev/null | grep -qx installed || echo "$p"
+		grep -qx "$p" <<<"$installed" || echo "$p"
 	done
 }
 
@@ -510,13 +512,15 @@ emit_env() {
 	kv LAB_CDP_ADDR "$CDP_IP:80"
 	kv LAB_CRL_URLS "http://cdp.lab.test/root.crl,http://cdp.lab.test/inter.crl,http://cdp.lab.test/ca2.crl"
 	for u in root inter ca2 ca3; do
-		U=$(echo "$u" | tr 'a-z-' 'A-Z_')
+		U=${u^^}
+		U=${U//-/_}
 		kv "LAB_CRL_URL_$U" "http://cdp.lab.test/$u.crl"
 	done
 	kv LAB_USERS_DIR "$PKI/users"
 	kv LAB_GENERATED_USERS "$(cat "$SAMBA/.users" 2>/dev/null || echo 0)"
 	for u in $NAMED_USERS $NEGATIVE_CERTS; do
-		U=$(echo "$u" | tr 'a-z-' 'A-Z_')
+		U=${u^^}
+		U=${U//-/_}
 		d=$PKI/users/$u
 		kv "LAB_CERT_$U" "$d/cert.pem"
 		kv "LAB_KEY_$U" "$d/key.pem"
@@ -533,28 +537,24 @@ emit_env() {
 write_env() {
 	emit_env >"$STATE/lab.env.tmp"
 	mv "$STATE/lab.env.tmp" "$STATE/lab.env"
-	python3 - "$STATE/lab.env" "$STATE/lab.json" <<'EOF'
-import json, sys
-env = {}
+	mkdir -p "$STATE/segmesh"
+	# lab.json, and a config.json for segmesh (pkg/config) aimed at the lab:
+	# KCD through the KDC forwarder, mapping through the LDAP forwarder.
+	python3 - "$STATE/lab.env" "$STATE/lab.json" "$STATE/segmesh/config.json" <<'EOF'
+import json, os, sys
+
+def write(path, obj):
+    with open(path + ".tmp", "w") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+    os.chmod(path + ".tmp", 0o600)
+    os.replace(path + ".tmp", path)
+
+e = {}
 for line in open(sys.argv[1]):
     k, _, v = line.rstrip("\n").partition("=")
-    env[k] = v
-with open(sys.argv[2] + ".tmp", "w") as f:
-    json.dump(env, f, indent=2, sort_keys=True)
-    f.write("\n")
-import os
-os.replace(sys.argv[2] + ".tmp", sys.argv[2])
-EOF
-	write_segmesh_config
-}
-
-# write_segmesh_config: a config.json for segmesh (pkg/config) aimed at the
-# lab: KCD through the KDC forwarder, mapping through the LDAP forwarder.
-write_segmesh_config() {
-	mkdir -p "$STATE/segmesh"
-	python3 - "$STATE/lab.json" "$STATE/segmesh/config.json" <<'EOF'
-import json, os, sys
-e = json.load(open(sys.argv[1]))
+    e[k] = v
+write(sys.argv[2], e)
 cfg = {
     "clientCertTrustStorePath": e["LAB_CA_PEM"],
     "clientCertTrustStorePasscode": "",
@@ -588,11 +588,7 @@ cfg = {
         "crl": {"stateDir": os.path.join(e["LAB_DIR"], "segmesh", "crl-cache"), "fetchIntervalSeconds": 5},
     },
 }
-with open(sys.argv[2] + ".tmp", "w") as f:
-    json.dump(cfg, f, indent=2)
-    f.write("\n")
-os.chmod(sys.argv[2] + ".tmp", 0o600)
-os.replace(sys.argv[2] + ".tmp", sys.argv[2])
+write(sys.argv[3], cfg)
 EOF
 }
 
