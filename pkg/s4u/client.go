@@ -280,6 +280,9 @@ func (c *Client) s4u2self(ctx context.Context, stage Stage, tgt *Ticket, kdcReal
 // self as the additional ticket, and PA-PAC-OPTIONS announcing
 // resource-based delegation.
 func (c *Client) S4U2Proxy(ctx context.Context, self *Ticket, spn string) (*Ticket, error) {
+	if self == nil || len(self.CName.NameString) == 0 {
+		return nil, errors.New("s4u: S4U2Proxy needs the S4U2Self ticket")
+	}
 	sname, srealm, err := c.parseSPN(spn)
 	if err != nil {
 		return nil, err
