@@ -35,8 +35,9 @@ type Exchanger interface {
 
 // Config configures a Transport.
 type Config struct {
-	// Realms maps a realm name to its KDC addresses (host:port) in the
-	// order they are tried. Realm names are matched case-insensitively.
+	// Realms maps a realm name to its KDC addresses in the order they are
+	// tried: host:port, or a host (DC FQDN or IP) meaning port 88. Realm
+	// names are matched case-insensitively.
 	Realms map[string][]string
 	// Timeout bounds one attempt at one KDC address (connect, send and
 	// receive). Zero means DefaultTimeout. The caller's context deadline
@@ -144,21 +145,43 @@ func New(cfg Config) (*Transport, error) {
 		if len(addrs) == 0 {
 			return nil, fmt.Errorf("kdc: realm %s has no KDC address", name)
 		}
-		for _, a := range addrs {
-			if _, _, err := net.SplitHostPort(a); err != nil {
-				return nil, fmt.Errorf("kdc: realm %s: KDC address %q is not host:port: %w", name, a, err)
+		norm := make([]string, len(addrs))
+		for i, a := range addrs {
+			na, err := normalizeAddr(a)
+			if err != nil {
+				return nil, fmt.Errorf("kdc: realm %s: KDC address %q: %w", name, a, err)
 			}
+			norm[i] = na
 		}
 		if _, dup := t.realms[key]; dup {
 			return nil, fmt.Errorf("kdc: realm %s configured twice (names are case-insensitive)", name)
 		}
 		t.realms[key] = &realm{
 			name:  name,
-			addrs: append([]string(nil), addrs...),
+			addrs: norm,
 			sem:   make(chan struct{}, cfg.MaxConcurrent),
 		}
 	}
 	return t, nil
+}
+
+// normalizeAddr returns host:port, adding the Kerberos port 88 to a bare
+// host name or IP address.
+func normalizeAddr(a string) (string, error) {
+	if a == "" || strings.TrimSpace(a) != a {
+		return "", errors.New("empty or padded address")
+	}
+	if _, port, err := net.SplitHostPort(a); err == nil {
+		if port == "" {
+			return "", errors.New("empty port")
+		}
+		return a, nil
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")
+	if strings.ContainsAny(host, "/[] ") {
+		return "", errors.New("not a host or host:port")
+	}
+	return net.JoinHostPort(host, "88"), nil
 }
 
 // Realms returns the configured realm names in upper case.

@@ -312,7 +312,8 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"no realms", Config{}},
 		{"no address", Config{Realms: map[string][]string{"R": nil}}},
-		{"bad address", Config{Realms: map[string][]string{"R": {"kdc.example"}}}},
+		{"bad address", Config{Realms: map[string][]string{"R": {"kdc.example:"}}}},
+		{"padded address", Config{Realms: map[string][]string{"R": {" kdc.example"}}}},
 		{"duplicate realm", Config{Realms: map[string][]string{"R": {"a:88"}, "r": {"b:88"}}}},
 	}
 	for _, tt := range tests {
@@ -325,6 +326,17 @@ func TestConfigErrors(t *testing.T) {
 	tr := newTransport(t, Config{Realms: map[string][]string{"R": {"127.0.0.1:1"}}})
 	if _, err := tr.Exchange(context.Background(), "OTHER", fakeTGSReq); !errors.Is(err, ErrUnknownRealm) {
 		t.Fatalf("unknown realm: %v", err)
+	}
+}
+
+func TestDefaultPort(t *testing.T) {
+	tr := newTransport(t, Config{Realms: map[string][]string{"R": {"dc1.lab.test", "127.0.0.2", "::1", "[::1]", "h:8888"}}})
+	want := []string{"dc1.lab.test:88", "127.0.0.2:88", "[::1]:88", "[::1]:88", "h:8888"}
+	got := tr.realms["R"].addrs
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("addresses %v, want %v", got, want)
+		}
 	}
 }
 
