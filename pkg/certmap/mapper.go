@@ -309,14 +309,29 @@ func (m *Mapper) cachedLookup(ctx context.Context, key fingerprint, search func(
 	return f.a.mapping, f.a.err
 }
 
-// Check connects, binds and resolves the search base, for readiness probes
-// and diagnose: nil means a lookup can run now.
+// Check binds (on a new or pooled connection), resolves the search base and
+// reads the rootDSE, so it always makes one round trip: for readiness probes
+// and diagnose, nil means a lookup can run now.
 func (m *Mapper) Check(ctx context.Context) error {
-	return m.pool.do(ctx, func(conn *ldap.Conn) error {
-		_, err := m.searchBase(ctx, conn)
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout+m.cfg.OpTimeout)
+	defer cancel()
+	err := m.pool.do(ctx, func(conn *ldap.Conn) error {
+		if _, err := m.searchBase(ctx, conn); err != nil {
+			return err
+		}
+		req := ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1,
+			int(m.cfg.OpTimeout/time.Second), false, "(objectClass=*)", []string{"supportedLDAPVersion"}, nil)
+		_, err := conn.Search(req)
 		return err
 	})
+	if err != nil {
+		return m.wrap("check", err)
+	}
+	return nil
 }
+
+// CacheLen returns the number of cached answers.
+func (m *Mapper) CacheLen() int { return m.cache.len() }
 
 // Purge empties the cache, for example after the directory changed.
 func (m *Mapper) Purge() { m.cache.purge() }

@@ -50,7 +50,8 @@ type Identity struct {
 	// SANUPN is the certificate's SAN UPN when it was used, even if the
 	// directory replaced it (SourceAltSecurityIdentities); empty otherwise.
 	SANUPN string
-	// Cached reports whether the mapping answer came from its cache.
+	// Cached reports whether every directory answer the identity rests on
+	// came from the mapping cache; false when the directory was not asked.
 	Cached bool
 }
 
@@ -161,6 +162,7 @@ func (r *Resolver) Resolve(ctx context.Context, cert *x509.Certificate) (Identit
 		return Identity{}, errors.New("certmap: no certificate")
 	}
 	var mapErr error
+	missCached := false
 	if r.cfg.Mapper != nil {
 		id, final, err := r.fromMapping(ctx, cert)
 		if final {
@@ -169,9 +171,9 @@ func (r *Resolver) Resolve(ctx context.Context, cert *x509.Certificate) (Identit
 			}
 			return id, err
 		}
-		mapErr = err
+		mapErr, missCached = err, id.Cached
 	}
-	id, err := r.fromSAN(ctx, cert, mapErr)
+	id, err := r.fromSAN(ctx, cert, mapErr, missCached)
 	if err != nil {
 		r.log.WarnContext(ctx, "certificate refused", "subject", cert.Subject.String(), "error", err)
 	}
@@ -197,7 +199,7 @@ func (r *Resolver) fromMapping(ctx context.Context, cert *x509.Certificate) (id 
 		}
 		return Identity{UPN: u, Source: SourceLDAP, DN: m.DN, Cached: m.Cached}, true, nil
 	case errors.Is(err, ErrNotFound):
-		return Identity{}, false, err
+		return Identity{Cached: m.Cached}, false, err
 	case errors.As(err, &amb):
 		return Identity{}, true, &RefusedError{Reason: "several directory users hold the certificate: keep it on exactly one", Mapping: err}
 	case errors.As(err, &noUPN):
@@ -215,13 +217,16 @@ func (r *Resolver) fromMapping(ctx context.Context, cert *x509.Certificate) (id 
 	}
 }
 
-func (r *Resolver) fromSAN(ctx context.Context, cert *x509.Certificate, mapErr error) (Identity, error) {
+// fromSAN uses the certificate's SAN UPN. missCached reports whether the
+// mapping's miss came from its cache; the identity is Cached when every
+// directory answer it rests on was.
+func (r *Resolver) fromSAN(ctx context.Context, cert *x509.Certificate, mapErr error, missCached bool) (Identity, error) {
 	s, err := upn.FromCertificate(cert)
 	if err == nil {
 		_, err = upn.Parse(s)
 	}
 	if err == nil {
-		id := Identity{Source: SourceSAN, SANUPN: s}
+		id := Identity{Source: SourceSAN, SANUPN: s, Cached: missCached}
 		final := s
 		if r.cfg.Mapper != nil && mapErr != nil && errors.Is(mapErr, ErrNotFound) {
 			var refused error
@@ -263,6 +268,7 @@ func (r *Resolver) fromSAN(ctx context.Context, cert *x509.Certificate, mapErr e
 // strong mapping on, the user must exist and be bound to cert strongly.
 func (r *Resolver) translate(ctx context.Context, cert *x509.Certificate, s string, id Identity) (string, Identity, error) {
 	m, err := r.cfg.Mapper.MapUPN(ctx, s)
+	id.Cached = id.Cached && m.Cached
 	var amb *AmbiguousError
 	switch {
 	case err == nil:

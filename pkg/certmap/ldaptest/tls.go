@@ -18,6 +18,15 @@ import (
 // CA, for the client to verify with.
 func TLS(tb testing.TB, hosts ...string) (*tls.Config, *x509.CertPool) {
 	tb.Helper()
+	conf, ca := TLSWithCA(tb, hosts...)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return conf, pool
+}
+
+// TLSWithCA is TLS returning the CA certificate itself (to write a CA file).
+func TLSWithCA(tb testing.TB, hosts ...string) (*tls.Config, *x509.Certificate) {
+	tb.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		tb.Fatal(err)
@@ -62,10 +71,8 @@ func TLS(tb testing.TB, hosts ...string) (*tls.Config, *x509.CertPool) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
 	return &tls.Config{
 		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
 		MinVersion:   tls.VersionTLS12,
-	}, pool
+	}, ca
 }
