@@ -223,8 +223,9 @@ func (ix *Index) LookupBytes(serial []byte) (Entry, bool) {
 	return ix.t.entry(i), true
 }
 
-// All yields every distinct serial (index form, valid only during the call)
-// with its entry, in CRL order.
+// All yields every distinct serial (index form) with its entry, in CRL
+// order. The serial slices alias the index's memory: they stay valid as long
+// as the index and must not be modified.
 func (ix *Index) All() iter.Seq2[[]byte, Entry] {
 	return func(yield func([]byte, Entry) bool) {
 		t := ix.t

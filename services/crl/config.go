@@ -1,0 +1,103 @@
+package crl
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/trust"
+)
+
+// DefaultStateDir is where the last good CRLs are kept when
+// segmesh.crl.stateDir is empty, relative to the install directory.
+const DefaultStateDir = "crl-cache"
+
+// Config is the crl role's section of the configuration.
+type Config struct {
+	// Enabled is enable.cert.revocation.validation as honoured (only with KCD
+	// or Require Client Certificate on). Off, the role serves an empty
+	// snapshot and fetches nothing.
+	Enabled bool
+	// URLs is remote.crl.distribution.http.uris.
+	URLs []string
+	// Interval is remote.crl.fetch.interval.in.minutes, or
+	// segmesh.crl.fetchIntervalSeconds when set.
+	Interval time.Duration
+	// FailHard is fail.hard.on.crl.download.failure.during.server.startup.
+	FailHard bool
+	// FailClosedOnStale is segmesh.crl.failClosedOnStale.
+	FailClosedOnStale bool
+	// UseCertificateCDPs is segmesh.crl.useCertificateCdps: also fetch the
+	// HTTP distribution points named in trusted CA certificates and in
+	// certificates passed to Check that a trusted CA signed.
+	UseCertificateCDPs bool
+	// StateDir keeps the last good CRLs; empty means no disk copy.
+	StateDir string
+	// Trust is the client-certificate trust store CRLs are verified against.
+	Trust trust.Spec
+	// ConsoleChainFile is clientCertificateChain, resolved; read at Start
+	// when Trust has no local path.
+	ConsoleChainFile string
+}
+
+// ConfigFrom derives the role's configuration from config.json. It does no
+// I/O.
+func ConfigFrom(c *config.Config) Config {
+	g := c.Gateway
+	interval := time.Duration(g.CRLFetchIntervalMinutes) * time.Minute
+	if s := c.Segmesh.CRL.FetchIntervalSeconds; s > 0 {
+		interval = time.Duration(s) * time.Second
+	}
+	stateDir := c.Segmesh.CRL.StateDir
+	if stateDir == "" {
+		stateDir = DefaultStateDir
+	}
+	out := Config{
+		Enabled:            c.RevocationHonoured(),
+		URLs:               g.CRLURIs,
+		Interval:           interval,
+		FailHard:           g.FailHardOnCRLDownload,
+		FailClosedOnStale:  c.Segmesh.CRL.FailClosedOnStale,
+		UseCertificateCDPs: c.Segmesh.CRL.UseCertificateCDPs,
+		StateDir:           c.Resolve(stateDir),
+		Trust: trust.Spec{
+			TrustStorePath: c.ClientCertTrustStorePath,
+			Passcode:       c.ClientCertTrustStorePasscode.Reveal(),
+			BaseDir:        c.BaseDir,
+		},
+	}
+	if strings.TrimSpace(c.ClientCertTrustStorePath) == "" && c.ClientCertificateChain != "" {
+		out.ConsoleChainFile = c.Resolve(c.ClientCertificateChain)
+	}
+	return out
+}
+
+// validate checks what the role needs beyond config.Load's rules.
+func (c Config) validate() error {
+	if !c.Enabled {
+		return nil
+	}
+	if len(c.URLs) == 0 && !c.UseCertificateCDPs {
+		return fmt.Errorf("%s: revocation checking is on but no distribution point is set", config.KeyCRLURIs)
+	}
+	if c.Interval <= 0 {
+		return fmt.Errorf("%s: the refresh interval must be positive", config.KeyCRLFetchIntervalMinutes)
+	}
+	return nil
+}
+
+// trustSpec returns the trust-store spec with the console chain read, as
+// SEG uses it only when no local trust store is set.
+func (c Config) trustSpec() (trust.Spec, error) {
+	s := c.Trust
+	if c.ConsoleChainFile != "" {
+		data, err := os.ReadFile(c.ConsoleChainFile)
+		if err != nil {
+			return trust.Spec{}, fmt.Errorf("read clientCertificateChain: %w", err)
+		}
+		s.ConsoleChainPEM = data
+	}
+	return s, nil
+}

@@ -1,0 +1,382 @@
+package crl
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"google.golang.org/grpc"
+
+	"github.com/segmesh/segmesh/pkg/crl"
+	"github.com/segmesh/segmesh/pkg/crl/fetch"
+	"github.com/segmesh/segmesh/pkg/crl/refresh"
+	"github.com/segmesh/segmesh/pkg/crl/store"
+	"github.com/segmesh/segmesh/pkg/role"
+	"github.com/segmesh/segmesh/pkg/telemetry"
+	"github.com/segmesh/segmesh/pkg/trust"
+	crlv1 "github.com/segmesh/segmesh/proto/segmesh/crl/v1"
+)
+
+// Option changes how New builds the Service (tests, diagnose).
+type Option func(*options)
+
+type options struct {
+	cfg     *Config
+	trusted func() []*x509.Certificate
+	clock   refresh.Clock
+	fetcher *fetch.Fetcher
+}
+
+// WithConfig replaces the configuration derived from deps.Config.
+func WithConfig(c Config) Option { return func(o *options) { o.cfg = &c } }
+
+// WithTrusted replaces the trust store loaded at Start with trusted.
+func WithTrusted(trusted func() []*x509.Certificate) Option {
+	return func(o *options) { o.trusted = trusted }
+}
+
+// WithClock replaces the real clock of the refresh timer.
+func WithClock(c refresh.Clock) Option { return func(o *options) { o.clock = c } }
+
+// WithFetcher replaces the HTTP fetcher.
+func WithFetcher(f *fetch.Fetcher) Option { return func(o *options) { o.fetcher = f } }
+
+// Service is the crl role.
+type Service struct {
+	cfg       Config
+	log       *slog.Logger
+	refresher *refresh.Refresher
+	trusted   func() []*x509.Certificate
+	ownTrust  bool // trusted reads the trust store Start loads
+	reloader  atomic.Pointer[trust.Reloader]
+	// base makes snapshot versions distinct across restarts, so an edge that
+	// reconnects with the version it holds is never mistaken as current by a
+	// restarted role whose own count started again: wire version = base +
+	// refresher version.
+	base uint64
+
+	fetches metric.Int64Counter
+
+	msgMu sync.Mutex
+	msg   *crlv1.WatchSnapshotsResponse // built once per snapshot
+
+	mu      sync.Mutex
+	started bool
+	stopped chan struct{} // closed by Stop: ends every stream
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New builds the crl role from deps. It does no I/O.
+func New(deps role.Deps, opts ...Option) (*Service, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	var cfg Config
+	if o.cfg != nil {
+		cfg = *o.cfg
+	} else {
+		if deps.Config == nil {
+			return nil, errors.New("crl: no configuration")
+		}
+		cfg = ConfigFrom(deps.Config)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("crl: %w", err)
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	meter := deps.Meter
+	if meter == nil {
+		meter = metricnoop.NewMeterProvider().Meter("crl")
+	}
+	s := &Service{
+		cfg:     cfg,
+		log:     log,
+		trusted: o.trusted,
+		base:    uint64(time.Now().UnixNano()),
+		stopped: make(chan struct{}),
+	}
+	if s.trusted == nil {
+		s.trusted, s.ownTrust = s.trustedFromStore, true
+	}
+	rc := refresh.Config{
+		Interval:          cfg.Interval,
+		FailHard:          cfg.FailHard,
+		FailClosedOnStale: cfg.FailClosedOnStale,
+		Trusted:           func() []*x509.Certificate { return s.trusted() },
+		DeriveFromCAs:     cfg.UseCertificateCDPs,
+		Fetcher:           o.fetcher,
+		Clock:             o.clock,
+		Logger:            log,
+		Hooks:             refresh.Hooks{OnFetch: s.onFetch},
+	}
+	if cfg.Enabled {
+		rc.URLs = cfg.URLs
+		if cfg.StateDir != "" {
+			rc.Store = store.New(cfg.StateDir)
+		}
+	} else {
+		rc.DeriveFromCAs = false
+	}
+	var err error
+	if s.refresher, err = refresh.New(rc); err != nil {
+		return nil, err
+	}
+	if err := s.metrics(meter); err != nil {
+		return nil, fmt.Errorf("crl: metrics: %w", err)
+	}
+	if deps.Status != nil {
+		deps.Status.Publish(role.CRL, s.statusSection)
+	}
+	return s, nil
+}
+
+// Constructor adapts New to role.Constructor.
+func Constructor(deps role.Deps) (role.Role, error) { return New(deps) }
+
+// Name returns "crl".
+func (s *Service) Name() string { return role.CRL }
+
+// RegisterGRPC registers RevocationService.
+func (s *Service) RegisterGRPC(r grpc.ServiceRegistrar) {
+	crlv1.RegisterRevocationServiceServer(r, server{svc: s})
+}
+
+// Start loads the trust store, then the stored CRLs, and fetches every
+// distribution point once. With fail.hard.on.crl.download.failure.during.server.startup
+// true, a distribution point with neither a download nor a stored copy fails
+// the start with its URL and the cause; with false it is logged and retried.
+// The refresh timer then runs until Stop.
+func (s *Service) Start(ctx context.Context) error {
+	if !s.cfg.Enabled {
+		s.log.Info("revocation checking off: the crl role serves an empty snapshot",
+			"setting", "enable.cert.revocation.validation", "honoured_with", "kcd.enabled or requireClientCertificate")
+	} else if s.ownTrust && s.reloader.Load() == nil {
+		spec, err := s.cfg.trustSpec()
+		if err != nil {
+			return fmt.Errorf("crl: %w", err)
+		}
+		r, err := trust.NewReloader(trust.ReloaderOptions{Spec: spec, Logger: s.log})
+		if err != nil {
+			return fmt.Errorf("crl: load the client certificate trust store: %w", err)
+		}
+		if r.Store().Empty() {
+			s.log.Warn("no trusted CA: every CRL will be refused as untrusted", "setting", trust.KeyPath)
+		}
+		s.reloader.Store(r)
+	}
+	if err := s.refresher.StartupFetch(ctx); err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.mu.Lock()
+	s.cancel = cancel
+	s.started = true
+	s.mu.Unlock()
+	if s.cfg.Enabled {
+		s.wg.Go(func() { _ = s.refresher.Run(runCtx) })
+		if r := s.reloader.Load(); r != nil {
+			s.wg.Go(func() { _ = r.Run(runCtx) })
+		}
+	}
+	snap := s.refresher.Snapshot()
+	s.log.Info("crl role started", "issuers", len(snap.Indexes()), "snapshot_version", s.base+snap.Version())
+	return nil
+}
+
+// trustedFromStore returns the trust store's certificates; none before Start.
+func (s *Service) trustedFromStore() []*x509.Certificate {
+	r := s.reloader.Load()
+	if r == nil {
+		return nil
+	}
+	return r.Store().Certificates()
+}
+
+// Ready returns nil once Start has fetched (or loaded) the CRLs; a
+// distribution point without a CRL does not make the role unready (with
+// fail-hard off SEG starts anyway), it shows in the status and the logs.
+func (s *Service) Ready(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.stopped:
+		return errors.New("crl: stopping")
+	default:
+	}
+	if !s.started {
+		return errors.New("crl: startup fetch not done")
+	}
+	return nil
+}
+
+// Stop ends the refresh timer and every snapshot stream (edges reconnect to
+// another replica or keep their last snapshot), then waits for the timer
+// until ctx ends.
+func (s *Service) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	select {
+	case <-s.stopped:
+	default:
+		close(s.stopped)
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("crl: stop: %w", ctx.Err())
+	}
+}
+
+// Snapshot returns the current revocation snapshot; nil before Start.
+func (s *Service) Snapshot() *crl.Snapshot { return s.refresher.Snapshot() }
+
+// wireVersion is the version edges see for snap.
+func (s *Service) wireVersion(snap *crl.Snapshot) uint64 { return s.base + snap.Version() }
+
+// Check answers for one certificate from the current snapshot, as
+// crl.Snapshot.IsRevoked does, with the snapshot's wire version. The issuer
+// is found by name and key id, else by name alone. With UseCertificateCDPs,
+// the HTTP distribution points of a certificate a trusted CA signed are
+// added for the next refresh.
+func (s *Service) Check(cert *x509.Certificate) (revoked bool, info crl.Info, known bool, version uint64) {
+	snap := s.refresher.Snapshot()
+	if snap == nil {
+		return false, crl.Info{}, false, 0
+	}
+	revoked, info, known = snap.IsRevoked(cert)
+	if !known {
+		revoked, info, known = snap.IsRevokedKey(crl.KeyOf(cert.RawIssuer, nil), cert)
+	}
+	if !known && s.cfg.Enabled && s.cfg.UseCertificateCDPs && s.signedByTrusted(cert) {
+		if n := s.refresher.AddDerived(refresh.CertificateCDPs(cert)...); n > 0 {
+			s.log.Info("crl distribution points learnt from a certificate", telemetry.AttrIssuer, cert.Issuer.String(), "count", n)
+		}
+	}
+	return revoked, info, known, s.wireVersion(snap)
+}
+
+// signedByTrusted reports whether a trusted CA signed cert directly.
+func (s *Service) signedByTrusted(cert *x509.Certificate) bool {
+	for _, ca := range s.trusted() {
+		if string(ca.RawSubject) == string(cert.RawIssuer) && cert.CheckSignatureFrom(ca) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) onFetch(url, result string, _ time.Duration) {
+	s.fetches.Add(context.Background(), 1, metric.WithAttributes(
+		attribute.String(telemetry.AttrURL, url), attribute.String(telemetry.AttrResult, result)))
+}
+
+// metrics registers the role's instruments: fetches by result, and per
+// issuer the CRL's age, staleness and entries.
+func (s *Service) metrics(meter metric.Meter) error {
+	var err error
+	if s.fetches, err = meter.Int64Counter("segmesh_crl_fetches",
+		metric.WithDescription("CRL download attempts by distribution point and result (ok, not_modified, fetch, too_large, malformed, unsupported, untrusted, signature, older)")); err != nil {
+		return err
+	}
+	age, err := meter.Float64ObservableGauge("segmesh_crl_age_seconds",
+		metric.WithDescription("seconds since the thisUpdate of the CRL in force, per issuer"), metric.WithUnit("s"))
+	if err != nil {
+		return err
+	}
+	stale, err := meter.Int64ObservableGauge("segmesh_crl_stale",
+		metric.WithDescription("1 when the CRL in force is past its nextUpdate (kept as last known good, or refusing with failClosedOnStale)"))
+	if err != nil {
+		return err
+	}
+	entries, err := meter.Int64ObservableGauge("segmesh_crl_entries",
+		metric.WithDescription("revoked serials in the CRL in force, per issuer"))
+	if err != nil {
+		return err
+	}
+	version, err := meter.Int64ObservableGauge("segmesh_crl_snapshot_version",
+		metric.WithDescription("version of the snapshot served (the role's own count)"))
+	if err != nil {
+		return err
+	}
+	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		now := time.Now()
+		for _, st := range s.refresher.Status() {
+			if st.Issuer == "" {
+				continue
+			}
+			attrs := metric.WithAttributes(attribute.String(telemetry.AttrIssuer, st.Issuer), attribute.String(telemetry.AttrURL, st.URL))
+			o.ObserveFloat64(age, now.Sub(st.ThisUpdate).Seconds(), attrs)
+			v := int64(0)
+			if st.Stale {
+				v = 1
+			}
+			o.ObserveInt64(stale, v, attrs)
+			o.ObserveInt64(entries, int64(st.Entries), attrs)
+		}
+		o.ObserveInt64(version, int64(s.refresher.Snapshot().Version()))
+		return nil
+	}, age, stale, entries, version)
+	return err
+}
+
+// sourceStatus is one distribution point on the status page.
+type sourceStatus struct {
+	URL         string    `json:"url"`
+	Derived     bool      `json:"derived,omitempty"`
+	Issuer      string    `json:"issuer,omitempty"`
+	Entries     int       `json:"entries"`
+	CRLNumber   string    `json:"crlNumber,omitempty"`
+	ThisUpdate  time.Time `json:"thisUpdate,omitzero"`
+	NextUpdate  time.Time `json:"nextUpdate,omitzero"`
+	FetchedAt   time.Time `json:"fetchedAt,omitzero"`
+	CheckedAt   time.Time `json:"checkedAt,omitzero"`
+	Stale       bool      `json:"stale"`
+	Failures    int       `json:"failures"`
+	LastError   string    `json:"lastError,omitempty"`
+	NextAttempt time.Time `json:"nextAttempt,omitzero"`
+}
+
+// statusSection is the role's section of the admin status page.
+func (s *Service) statusSection() any {
+	snap := s.refresher.Snapshot()
+	out := struct {
+		Enabled           bool           `json:"enabled"`
+		SnapshotVersion   uint64         `json:"snapshotVersion"`
+		Interval          string         `json:"interval"`
+		FailHard          bool           `json:"failHard"`
+		FailClosedOnStale bool           `json:"failClosedOnStale"`
+		Sources           []sourceStatus `json:"sources"`
+	}{
+		Enabled: s.cfg.Enabled, SnapshotVersion: snap.Version(), Interval: s.cfg.Interval.String(),
+		FailHard: s.cfg.FailHard, FailClosedOnStale: s.cfg.FailClosedOnStale,
+	}
+	for _, st := range s.refresher.Status() {
+		ss := sourceStatus{URL: st.URL, Derived: st.Derived, Issuer: st.Issuer, Entries: st.Entries, CRLNumber: st.Number,
+			ThisUpdate: st.ThisUpdate, NextUpdate: st.NextUpdate, FetchedAt: st.FetchedAt, CheckedAt: st.CheckedAt,
+			Stale: st.Stale, Failures: st.Failures, NextAttempt: st.NextAttempt}
+		if st.LastError != nil {
+			ss.LastError = st.LastError.Error()
+		}
+		out.Sources = append(out.Sources, ss)
+	}
+	return out
+}
