@@ -2,11 +2,11 @@ package crl
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
-	"math/bits"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/hex"
 	"math/big"
+	"math/bits"
 )
 
 // IssuerKey identifies one CRL issuer: the SHA-256 of the issuer's raw
