@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
@@ -21,6 +22,7 @@ const (
 	DefaultTimeout       = 5 * time.Second
 	DefaultMaxConcurrent = 32
 	DefaultMaxReplySize  = 1 << 20
+	DefaultPenalty       = 30 * time.Second
 	// udpMaxRequest is the largest request sent over UDP when UDP is on
 	// (MIT's udp_preference_limit default).
 	udpMaxRequest = 1465
@@ -48,6 +50,11 @@ type Config struct {
 	MaxConcurrent int
 	// MaxReplySize bounds a reply. Zero means DefaultMaxReplySize.
 	MaxReplySize int
+	// Penalty is how long a KDC address that failed is tried after the
+	// others (the configured order is kept otherwise), so a dead DC does not
+	// cost a timeout on every exchange. Zero means DefaultPenalty; negative
+	// disables it.
+	Penalty time.Duration
 	// UDP, when true, sends requests that fit in a datagram over UDP first
 	// and falls back to TCP at the same KDC when the reply is too big or UDP
 	// fails. False means TCP only.
@@ -115,6 +122,39 @@ type realm struct {
 	name  string
 	addrs []string
 	sem   chan struct{}
+
+	mu     sync.Mutex
+	failed map[string]time.Time // address -> last failure
+}
+
+// order returns the addresses to try: those without a recent failure first,
+// each group in the configured order.
+func (r *realm) order(now time.Time, penalty time.Duration) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if penalty <= 0 || len(r.failed) == 0 {
+		return r.addrs
+	}
+	out := make([]string, 0, len(r.addrs))
+	var later []string
+	for _, a := range r.addrs {
+		if t, ok := r.failed[a]; ok && now.Sub(t) < penalty {
+			later = append(later, a)
+		} else {
+			out = append(out, a)
+		}
+	}
+	return append(out, later...)
+}
+
+func (r *realm) mark(addr string, failed bool, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if failed {
+		r.failed[addr] = now
+	} else {
+		delete(r.failed, addr)
+	}
 }
 
 // New validates cfg and returns a Transport. It does no I/O.
@@ -130,6 +170,9 @@ func New(cfg Config) (*Transport, error) {
 	}
 	if cfg.MaxReplySize <= 0 {
 		cfg.MaxReplySize = DefaultMaxReplySize
+	}
+	if cfg.Penalty == 0 {
+		cfg.Penalty = DefaultPenalty
 	}
 	if cfg.Dial == nil {
 		var d net.Dialer
@@ -157,9 +200,10 @@ func New(cfg Config) (*Transport, error) {
 			return nil, fmt.Errorf("kdc: realm %s configured twice (names are case-insensitive)", name)
 		}
 		t.realms[key] = &realm{
-			name:  name,
-			addrs: norm,
-			sem:   make(chan struct{}, cfg.MaxConcurrent),
+			name:   name,
+			addrs:  norm,
+			sem:    make(chan struct{}, cfg.MaxConcurrent),
+			failed: make(map[string]time.Time),
 		}
 	}
 	return t, nil
@@ -193,9 +237,10 @@ func (t *Transport) Realms() []string {
 	return out
 }
 
-// Exchange sends req to the realm's KDCs in the configured order and returns
-// the first reply. A connection failure, timeout or malformed reply moves on
-// to the next KDC; a KRB-ERROR is returned as *KRBError without failover.
+// Exchange sends req to the realm's KDCs in the configured order (a KDC that
+// failed within Penalty goes last) and returns the first reply. A
+// connection failure, timeout or malformed reply moves on to the next KDC; a
+// KRB-ERROR is returned as *KRBError without failover.
 // When every KDC failed, or ctx ended, it returns *UnreachableError.
 func (t *Transport) Exchange(ctx context.Context, realmName string, req []byte) (reply []byte, err error) {
 	start := time.Now()
@@ -230,7 +275,7 @@ func (t *Transport) Exchange(ctx context.Context, realmName string, req []byte) 
 	defer func() { <-r.sem }()
 
 	var attempts []*AttemptError
-	for _, addr := range r.addrs {
+	for _, addr := range r.order(time.Now(), t.cfg.Penalty) {
 		if ctxErr(ctx) != nil {
 			break
 		}
@@ -239,11 +284,17 @@ func (t *Transport) Exchange(ctx context.Context, realmName string, req []byte) 
 			rep, err := t.classify(r, addr, b)
 			var ke *KRBError
 			if err == nil || errors.As(err, &ke) {
+				r.mark(addr, false, time.Now())
 				info.KDC = addr
 				return rep, err
 			}
 			// A KRB-ERROR that does not decode counts as a failed attempt.
 			aerr = []*AttemptError{{Addr: addr, Network: "tcp", Err: err}}
+		}
+		if ctxErr(ctx) == nil {
+			// A failure caused by the caller's deadline says nothing about
+			// the KDC.
+			r.mark(addr, true, time.Now())
 		}
 		attempts = append(attempts, aerr...)
 		t.log.DebugContext(ctx, "kdc attempt failed", "realm", r.name, "kdc", addr, "error", aerr[len(aerr)-1].Err)

@@ -185,6 +185,31 @@ func TestExchange(t *testing.T) {
 	}
 }
 
+func TestFailedKDCGoesLast(t *testing.T) {
+	hang := newServer(t, func([]byte) []byte { return nil })
+	ok := newServer(t, echo)
+	dead := deadAddr(t)
+	for _, penalty := range []time.Duration{0, -1} {
+		var attempts []AttemptInfo
+		tr := newTransport(t, Config{
+			Realms: map[string][]string{"R": {hang.addr(), dead, ok.addr()}}, Timeout: 100 * time.Millisecond, Penalty: penalty,
+			Hooks: Hooks{OnAttempt: func(a AttemptInfo) { attempts = append(attempts, a) }},
+		})
+		for range 3 {
+			if _, err := tr.Exchange(context.Background(), "R", fakeTGSReq); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := 3 + 2 // first exchange tries all three, then straight to the good one
+		if penalty < 0 {
+			want = 9
+		}
+		if len(attempts) != want {
+			t.Fatalf("penalty %v: %d attempts, want %d", penalty, len(attempts), want)
+		}
+	}
+}
+
 func TestKRBErrorStopsFailover(t *testing.T) {
 	errSrv := newServer(t, func([]byte) []byte { return krbErrorBytes(t, errorcode.KDC_ERR_BADOPTION) })
 	second := newServer(t, echo)

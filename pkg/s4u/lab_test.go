@@ -312,3 +312,56 @@ func BenchmarkLabS4U(b *testing.B) {
 	}
 	benchPairs(b, c)
 }
+
+// TestLabTransport gets alice's ticket through the forwarder segmesh's
+// config names, with a dead KDC listed first (failover), and with UDP on.
+func TestLabTransport(t *testing.T) {
+	f := lab(t)
+	tests := []struct {
+		name  string
+		addrs []string
+		udp   bool
+	}{
+		{"forwarder", []string{f["LAB_KDC"]}, false},
+		{"dead KDC first", []string{"127.0.0.2:1", f["LAB_KDC_DIRECT"]}, false},
+		{"udp first", []string{f["LAB_KDC_DIRECT"]}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var attempts []kdc.AttemptInfo
+			var mu sync.Mutex
+			tr, err := kdc.New(kdc.Config{Realms: map[string][]string{f["LAB_REALM"]: tt.addrs}, UDP: tt.udp, Timeout: 5 * time.Second,
+				Hooks: kdc.Hooks{OnAttempt: func(a kdc.AttemptInfo) { mu.Lock(); attempts = append(attempts, a); mu.Unlock() }}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := s4u.New(s4u.Config{Realm: f["LAB_REALM"], Service: f["LAB_SVC_USER"], Password: f.secret(t, "LAB_SVC_PASSWORD_FILE"), Exchanger: tr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tk, err := c.ServiceTicket(context.Background(), "alice", f["LAB_TARGET_SPN"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tk.ClientString() != "alice@"+f["LAB_REALM"] {
+				t.Fatalf("client %s", tk.ClientString())
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			var udpOK, failed int
+			for _, a := range attempts {
+				if a.Err != nil {
+					failed++
+				} else if a.Network == "udp" {
+					udpOK++
+				}
+			}
+			switch {
+			case tt.udp && udpOK == 0:
+				t.Fatalf("no exchange went over UDP: %+v", attempts)
+			case tt.name == "dead KDC first" && failed == 0:
+				t.Fatal("the dead KDC was not tried")
+			}
+		})
+	}
+}
