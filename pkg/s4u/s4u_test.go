@@ -521,6 +521,9 @@ func TestConfigAndInput(t *testing.T) {
 			t.Errorf("ParseUser(%q) = %v %q %v", u.in, n, r, err)
 		}
 	}
+	if _, err := c.TGT(context.Background(), "nowhere.test"); err == nil {
+		t.Error("TGT for an unconfigured realm")
+	}
 	for _, spn := range []string{"HTTP", "HTTP/", "/host", "HTTP/host@"} {
 		if _, err := c.S4U2Proxy(context.Background(), &s4u.Ticket{}, spn); err == nil {
 			t.Errorf("SPN %q accepted", spn)
@@ -557,7 +560,7 @@ func BenchmarkS4U(b *testing.B) {
 
 func benchPairs(b *testing.B, c *s4u.Client) {
 	ctx := context.Background()
-	if _, err := c.TGT(ctx, realm); err != nil {
+	if _, err := c.TGT(ctx, "lab.test"); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()

@@ -3,6 +3,7 @@ package s4u
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
@@ -52,6 +53,10 @@ func (c *Client) TGTs() []TGTStatus {
 // account), getting or refreshing it when needed. Exported for diagnostics
 // (config check, diagnose): normal callers use ServiceTicket.
 func (c *Client) TGT(ctx context.Context, realm string) (*Ticket, error) {
+	realm = strings.ToUpper(realm)
+	if !c.realms[realm] {
+		return nil, fmt.Errorf("s4u: realm %s is not configured", realm)
+	}
 	return c.tgt(ctx, realm)
 }
 
