@@ -119,7 +119,7 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string, prev Validators) (Re
 	}
 	defer resp.Body.Close()
 
-	v := Validators{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
+	v := Validators{ETag: resp.Header.Get("ETag"), LastModified: strongLastModified(resp.Header)}
 	switch {
 	case resp.StatusCode == http.StatusNotModified:
 		if prev == (Validators{}) {
@@ -156,6 +156,27 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string, prev Validators) (Re
 		return fail(crl.KindTooLarge, fmt.Errorf("body over the %d-byte cap", limit))
 	}
 	return Result{Body: body, Validators: v}, nil
+}
+
+// strongLastModified returns the Last-Modified header when it can serve as a
+// validator: RFC 9110 section 8.8.2.2 makes it weak unless the response's
+// Date is at least one second later, since a CRL re-published within the
+// same second keeps the same Last-Modified and would be answered 304 (the
+// lab's CDP does exactly that when a revocation follows a publication).
+func strongLastModified(h http.Header) string {
+	lm := h.Get("Last-Modified")
+	if lm == "" {
+		return ""
+	}
+	modified, err := http.ParseTime(lm)
+	if err != nil {
+		return ""
+	}
+	date, err := http.ParseTime(h.Get("Date"))
+	if err != nil || date.Before(modified.Add(time.Second)) {
+		return ""
+	}
+	return lm
 }
 
 // readAll is io.ReadAll into buf.

@@ -49,6 +49,12 @@ func TestFetch(t *testing.T) {
 		w.Header().Set("Last-Modified", lastMod)
 		_, _ = w.Write(der)
 	})
+	mux.HandleFunc("/just-modified", func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now().UTC().Format(http.TimeFormat)
+		w.Header().Set("Date", now)
+		w.Header().Set("Last-Modified", now) // weak: same second as the response
+		_, _ = w.Write(der)
+	})
 	mux.HandleFunc("/pem", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(crltest.PEM(der)) })
 	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/der", http.StatusFound) })
 	mux.HandleFunc("/big-declared", func(w http.ResponseWriter, r *http.Request) {
@@ -87,6 +93,7 @@ func TestFetch(t *testing.T) {
 		{name: "ETag 304", url: "/der", prev: fetch.Validators{ETag: etag}, notModified: true, wantV: fetch.Validators{ETag: etag, LastModified: lastMod}},
 		{name: "ETag changed", url: "/der", prev: fetch.Validators{ETag: `"v0"`}, wantBody: der, wantV: fetch.Validators{ETag: etag, LastModified: lastMod}},
 		{name: "If-Modified-Since 304", url: "/lastmod", prev: fetch.Validators{LastModified: lastMod}, notModified: true, wantV: fetch.Validators{LastModified: lastMod}},
+		{name: "Last-Modified within a second of Date is not a validator", url: "/just-modified", wantBody: der, wantV: fetch.Validators{}},
 		{name: "redirect", url: "/redirect", wantBody: der, wantV: fetch.Validators{ETag: etag, LastModified: lastMod}},
 		{name: "404", url: "/missing", wantKind: crl.KindFetch, wantErrMatch: "404"},
 		{name: "over cap by Content-Length", url: "/big-declared", wantKind: crl.KindTooLarge},
@@ -119,7 +126,7 @@ func TestFetch(t *testing.T) {
 			if res.NotModified != tc.notModified || !bytes.Equal(res.Body, tc.wantBody) {
 				t.Fatalf("NotModified %v body %d bytes; want %v, %d bytes", res.NotModified, len(res.Body), tc.notModified, len(tc.wantBody))
 			}
-			if tc.wantV != (fetch.Validators{}) && res.Validators != tc.wantV {
+			if (tc.wantV != (fetch.Validators{}) || tc.url == "/just-modified") && res.Validators != tc.wantV {
 				t.Fatalf("Validators = %+v, want %+v", res.Validators, tc.wantV)
 			}
 		})
