@@ -318,10 +318,20 @@ func (c *Client) S4U2Proxy(ctx context.Context, self *Ticket, spn string) (*Tick
 		return nil, fmt.Errorf("s4u: %s: the KDC answered with a referral to %s; cross-realm targets are not supported",
 			StageS4U2Proxy, principalString(t.Ticket.SName, t.Ticket.Realm))
 	}
-	if !sameName(self.CName, t.CName) || !strings.EqualFold(self.CRealm, t.CRealm) {
-		return nil, &WrongClientError{Stage: StageS4U2Proxy, Want: self.ClientString(), Got: t.ClientString()}
+	if err := checkProxyClient(self, t); err != nil {
+		return nil, err
 	}
 	return t, nil
+}
+
+// checkProxyClient refuses an S4U2Proxy reply whose client is not the
+// client of the S4U2Self ticket (a KDC that ignores cname-in-addl-tkt
+// returns a ticket for the service account).
+func checkProxyClient(self, t *Ticket) error {
+	if !sameName(self.CName, t.CName) || !strings.EqualFold(self.CRealm, t.CRealm) {
+		return &WrongClientError{Stage: StageS4U2Proxy, Want: self.ClientString(), Got: t.ClientString()}
+	}
+	return nil
 }
 
 // tgsExchange builds, sends and opens one TGS exchange.
