@@ -6,7 +6,9 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
+	"fmt"
 	"math/big"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -353,5 +355,38 @@ func TestLargeCRL(t *testing.T) {
 		if !ok || got.Reason != e.ReasonCode || !got.RevokedAt.Equal(e.RevocationTime) {
 			t.Fatalf("serial %x: %+v %v", e.SerialNumber, got, ok)
 		}
+	}
+}
+
+func TestWithURL(t *testing.T) {
+	direct := &crl.Error{Kind: crl.KindMalformed, Err: errors.New("x")}
+	named := &crl.Error{URL: "http://a/b.crl", Kind: crl.KindMalformed}
+	wrapped := fmt.Errorf("ctx: %w", direct)
+	plain := errors.New("plain")
+	tests := []struct {
+		name    string
+		err     error
+		wantURL string
+		same    bool
+	}{
+		{"direct", direct, "http://x/y.crl", false},
+		{"already named", named, "http://a/b.crl", true},
+		{"wrapped", wrapped, "", true},
+		{"plain", plain, "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := crl.WithURL(tc.err, "http://x/y.crl")
+			if (got == tc.err) != tc.same {
+				t.Fatalf("same = %v, want %v", got == tc.err, tc.same)
+			}
+			var e *crl.Error
+			if errors.As(got, &e) && e.URL != tc.wantURL {
+				t.Fatalf("URL = %q, want %q", e.URL, tc.wantURL)
+			}
+			if tc.name == "direct" && (direct.URL != "" || !strings.Contains(got.Error(), "http://x/y.crl: not a valid CRL: x")) {
+				t.Fatalf("the original was modified or the message is %q", got)
+			}
+		})
 	}
 }

@@ -1,6 +1,9 @@
 package crl
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Kind classifies why a CRL was not accepted. Its String form is a stable,
 // lower-case word suitable as a metric label.
@@ -110,9 +113,9 @@ func kindText(k Kind) string {
 // WithURL returns err with its URL set when err is an *Error without one;
 // other errors come back unchanged.
 func WithURL(err error, url string) error {
-	e, ok := err.(*Error) //nolint:errorlint // only a direct *Error is rewritten, wrapped ones keep their context
-	if !ok || e.URL != "" {
-		return err
+	var e *Error
+	if !errors.As(err, &e) || error(e) != err || e.URL != "" {
+		return err // only a direct *Error is rewritten; wrapped ones keep their context
 	}
 	c := *e
 	c.URL = url

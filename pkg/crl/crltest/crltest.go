@@ -37,7 +37,11 @@ func NewCA(tb testing.TB, name string, now time.Time) *CA {
 	if err != nil {
 		tb.Fatalf("crltest: key: %v", err)
 	}
-	ski := sha256.Sum256(elliptic.MarshalCompressed(elliptic.P256(), key.X, key.Y)) //nolint:staticcheck // a test key id only needs to be stable
+	spki, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		tb.Fatalf("crltest: public key: %v", err)
+	}
+	ski := sha256.Sum256(spki)
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: name, Organization: []string{"segmesh test"}},
