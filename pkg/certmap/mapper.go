@@ -135,6 +135,9 @@ type Mapper struct {
 	cache    *cache
 	flightMu sync.Mutex
 	flights  map[fingerprint]*flight
+	inflight sync.WaitGroup
+	life     context.Context // cancelled by Close
+	kill     context.CancelFunc
 
 	baseMu sync.Mutex
 	baseDN string // resolved search base; empty until known
@@ -179,6 +182,7 @@ func New(cfg Config) (*Mapper, error) {
 		},
 		flights: make(map[fingerprint]*flight),
 	}
+	m.life, m.kill = context.WithCancel(context.Background())
 	m.pool = newPool(cfg.PoolSize, cfg.IdleTimeout, cfg.Now, m.dial)
 	m.cache = newCache(cfg.CacheSize, cfg.CacheTTL, cfg.NegativeTTL, cfg.Now)
 	switch {
@@ -277,36 +281,47 @@ func (m *Mapper) cachedLookup(ctx context.Context, key fingerprint, search func(
 	m.hookCache(false)
 
 	m.flightMu.Lock()
-	if f, ok := m.flights[key]; ok {
-		m.flightMu.Unlock()
-		select {
-		case <-f.done:
-			if f.err != nil {
-				return Mapping{}, f.err
-			}
-			return f.a.mapping, f.a.err
-		case <-ctx.Done():
-			return Mapping{}, fmt.Errorf("certmap: wait for the directory: %w", ctx.Err())
+	f, ok := m.flights[key]
+	if !ok {
+		if m.life.Err() != nil {
+			m.flightMu.Unlock()
+			return Mapping{}, errors.New("certmap: mapper is closed")
 		}
+		f = &flight{done: make(chan struct{})}
+		m.flights[key] = f
+		m.inflight.Add(1)
+		// The lookup belongs to every caller waiting for it, so it runs
+		// detached from the first caller's cancellation (keeping its
+		// values, such as the trace), bounded by its own timeouts and by
+		// Close.
+		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		stop := context.AfterFunc(m.life, cancel)
+		go func() {
+			defer m.inflight.Done()
+			defer cancel()
+			defer stop()
+			start := m.now()
+			f.a, f.err = m.lookup(lctx, search)
+			m.hookLookup(outcomeOf(f.a, f.err), m.now().Sub(start))
+			if f.err == nil {
+				m.cache.put(key, f.a)
+			}
+			m.flightMu.Lock()
+			delete(m.flights, key)
+			m.flightMu.Unlock()
+			close(f.done)
+		}()
 	}
-	f := &flight{done: make(chan struct{})}
-	m.flights[key] = f
 	m.flightMu.Unlock()
-
-	start := m.now()
-	f.a, f.err = m.lookup(ctx, search)
-	m.hookLookup(outcomeOf(f.a, f.err), m.now().Sub(start))
-	if f.err == nil {
-		m.cache.put(key, f.a)
+	select {
+	case <-f.done:
+		if f.err != nil {
+			return Mapping{}, f.err
+		}
+		return f.a.mapping, f.a.err
+	case <-ctx.Done():
+		return Mapping{}, fmt.Errorf("certmap: wait for the directory: %w", ctx.Err())
 	}
-	m.flightMu.Lock()
-	delete(m.flights, key)
-	m.flightMu.Unlock()
-	close(f.done)
-	if f.err != nil {
-		return Mapping{}, f.err
-	}
-	return f.a.mapping, f.a.err
 }
 
 // Check binds (on a new or pooled connection), resolves the search base and
@@ -336,9 +351,14 @@ func (m *Mapper) CacheLen() int { return m.cache.len() }
 // Purge empties the cache, for example after the directory changed.
 func (m *Mapper) Purge() { m.cache.purge() }
 
-// Close closes the pooled connections. Map fails afterwards.
+// Close cancels lookups in flight, waits for them and closes the pooled
+// connections. Map fails afterwards.
 func (m *Mapper) Close() error {
+	m.flightMu.Lock()
+	m.kill()
+	m.flightMu.Unlock()
 	m.pool.close()
+	m.inflight.Wait()
 	return nil
 }
 

@@ -542,3 +542,83 @@ func TestMapUPN(t *testing.T) {
 		})
 	}
 }
+
+func TestCancelledCallerDoesNotFailOthers(t *testing.T) {
+	l := newLab(t, ldaptest.Options{})
+	m := newMapper(t, l.config(nil))
+	if err := m.Check(t.Context()); err != nil { // resolve the base first
+		t.Fatal(err)
+	}
+	l.srv.SetDelay(300 * time.Millisecond)
+	first, cancelFirst := context.WithCancel(t.Context())
+	firstErr := make(chan error, 1)
+	go func() {
+		_, err := m.Map(first, l.bob.Raw)
+		firstErr <- err
+	}()
+	// Wait until the first caller's lookup is in flight, then join it.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m.flightMu.Lock()
+		n := len(m.flights)
+		m.flightMu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first lookup never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	second := make(chan error, 1)
+	go func() {
+		got, err := m.Map(t.Context(), l.bob.Raw)
+		if err == nil && got.UPN != "bob.smith@lab.test" {
+			err = fmt.Errorf("mapped to %s", got.UPN)
+		}
+		second <- err
+	}()
+	cancelFirst()
+	if err := <-firstErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("first caller: %v, want context.Canceled", err)
+	}
+	if err := <-second; err != nil {
+		t.Fatalf("second caller failed with the first one's cancellation: %v", err)
+	}
+}
+
+func TestCloseCancelsInFlight(t *testing.T) {
+	l := newLab(t, ldaptest.Options{})
+	cfg := l.config(nil)
+	cfg.OpTimeout = time.Minute
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.srv.SetHang(true)
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.Map(t.Context(), l.bob.Raw)
+		done <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for l.srv.Searches() == 0 && l.srv.Binds() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the lookup never reached the server")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() { _ = m.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not cancel the hung lookup")
+	}
+	if err := <-done; err == nil {
+		t.Fatal("the hung lookup succeeded")
+	}
+	if _, err := m.Map(t.Context(), l.bob.Raw); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("Map after Close = %v, want closed", err)
+	}
+}

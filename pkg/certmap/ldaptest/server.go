@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 )
@@ -88,6 +89,7 @@ type Server struct {
 	binds    map[string]string // DN (lower case) → password
 	rootDSE  map[string]string
 	hang     bool
+	delay    time.Duration
 	stopped  bool
 	requireT bool // refuse binds before TLS with strongerAuthRequired
 
@@ -167,6 +169,13 @@ func (s *Server) SetHang(hang bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hang = hang
+}
+
+// SetDelay makes the server wait d before answering each search.
+func (s *Server) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
 }
 
 // Searches returns how many searches (rootDSE included) the server answered.
@@ -285,10 +294,13 @@ func (s *Server) serve(raw net.Conn) {
 			}
 		case opSearchRequest:
 			s.mu.Lock()
-			hang := s.hang
+			hang, delay := s.hang, s.delay
 			s.mu.Unlock()
 			if hang {
 				continue
+			}
+			if delay > 0 {
+				time.Sleep(delay) // the fake's slowness, not a wait for an event
 			}
 			if err := s.search(conn, id, op); err != nil {
 				return
