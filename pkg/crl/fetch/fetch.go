@@ -115,6 +115,10 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string, prev Validators) (Re
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		var ue *url.Error // its text repeats the method and the URL
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fail(crl.KindFetch, err)
 	}
 	defer resp.Body.Close()

@@ -300,6 +300,9 @@ func (r *Refresher) StartupFetch(ctx context.Context) error {
 		r.loadStored(s)
 	}
 	r.fetchAll(ctx, sources)
+	if err := ctx.Err(); err != nil && r.cfg.FailHard {
+		return fmt.Errorf("crl: startup fetch: %w", err)
+	}
 
 	var errs []error
 	r.mu.Lock()
@@ -461,6 +464,9 @@ func (r *Refresher) fetchOne(ctx context.Context, s *source) {
 		s.lastErr = err
 		wait := min(r.cfg.Backoff.Delay(s.failures, r.rnd()), r.cfg.Interval)
 		s.next = now.Add(wait)
+		if ctx.Err() != nil {
+			return // cancelled (stopping, or a start deadline): no warning about the distribution point
+		}
 		attrs := []any{"url", s.url, "err", err, "failures", s.failures, "retry_in", wait.Round(time.Second)}
 		if cur != nil {
 			attrs = append(attrs, "in_force", cur.Meta().Issuer, "this_update", cur.Meta().ThisUpdate)

@@ -3,6 +3,7 @@ package refresh_test
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -606,5 +607,23 @@ func TestHooksOnPublish(t *testing.T) {
 	}
 	if len(got) != 1 || got[0].Version() != 1 || len(got[0].Indexes()) != 1 || got[0].Indexes()[0].Len() != 1 {
 		t.Fatalf("OnPublish got %v", got)
+	}
+}
+
+func TestStartupFetchCancelled(t *testing.T) {
+	f := newFixture(t)
+	f.cdp.serve(f.crl(t, 1, t0, 5), "")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := newRefresher(t, f.config(nil))
+	if err := r.StartupFetch(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("StartupFetch with a cancelled context = %v, want context.Canceled", err)
+	}
+	soft := newRefresher(t, f.config(func(c *refresh.Config) { c.FailHard = false }))
+	if err := soft.StartupFetch(ctx); err != nil {
+		t.Fatalf("fail soft: %v", err)
+	}
+	if st := soft.Status()[0]; st.LastError == nil || st.Failures != 1 {
+		t.Fatalf("cancelled attempt not recorded: %+v", st)
 	}
 }
