@@ -249,7 +249,11 @@ func (m *Mapper) Map(ctx context.Context, der []byte) (Mapping, error) {
 	if len(der) == 0 {
 		return Mapping{}, errors.New("certmap: empty certificate")
 	}
-	return m.cachedLookup(ctx, sha256.Sum256(der), func(conn *ldap.Conn, base string) (answer, error) {
+	key := sha256.Sum256(der)
+	if mp, ok, err := m.cached(key); ok {
+		return mp, err
+	}
+	return m.sharedLookup(ctx, key, func(conn *ldap.Conn, base string) (answer, error) {
 		return m.searchCertificate(conn, base, der)
 	})
 }
@@ -265,21 +269,30 @@ func (m *Mapper) MapUPN(ctx context.Context, upn string) (Mapping, error) {
 	if upn == "" {
 		return Mapping{}, errors.New("certmap: empty UPN")
 	}
-	return m.cachedLookup(ctx, sha256.Sum256([]byte("upn\x00"+strings.ToLower(upn))), func(conn *ldap.Conn, base string) (answer, error) {
+	key := sha256.Sum256([]byte("upn\x00" + strings.ToLower(upn)))
+	if mp, ok, err := m.cached(key); ok {
+		return mp, err
+	}
+	return m.sharedLookup(ctx, key, func(conn *ldap.Conn, base string) (answer, error) {
 		return m.searchUPN(conn, base, upn)
 	})
 }
 
-// cachedLookup answers from the cache or runs search once for concurrent
-// callers with the same key, caching directory answers.
-func (m *Mapper) cachedLookup(ctx context.Context, key fingerprint, search func(conn *ldap.Conn, base string) (answer, error)) (Mapping, error) {
-	if a, ok := m.cache.get(key); ok {
-		m.hookCache(true)
-		a.mapping.Cached = true
-		return a.mapping, a.err
+// cached returns the cached answer for key, if any (ok), and reports the
+// cache lookup to the hooks.
+func (m *Mapper) cached(key fingerprint) (Mapping, bool, error) {
+	a, ok := m.cache.get(key)
+	m.hookCache(ok)
+	if !ok {
+		return Mapping{}, false, nil
 	}
-	m.hookCache(false)
+	a.mapping.Cached = true
+	return a.mapping, true, a.err
+}
 
+// sharedLookup runs search once for concurrent callers with the same key
+// and caches the directory's answer.
+func (m *Mapper) sharedLookup(ctx context.Context, key fingerprint, search func(conn *ldap.Conn, base string) (answer, error)) (Mapping, error) {
 	m.flightMu.Lock()
 	f, ok := m.flights[key]
 	if !ok {
@@ -390,233 +403,4 @@ func (m *Mapper) hookLookup(o Outcome, d time.Duration) {
 	if m.cfg.Hooks.Lookup != nil {
 		m.cfg.Hooks.Lookup(o, d)
 	}
-}
-
-// lookup searches the directory. It returns the answer, or an error when
-// there is none (bind, network, timeout, a search failure).
-func (m *Mapper) lookup(ctx context.Context, search func(conn *ldap.Conn, base string) (answer, error)) (answer, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout+m.cfg.OpTimeout)
-	defer cancel()
-	var a answer
-	err := m.pool.do(ctx, func(conn *ldap.Conn) error {
-		base, err := m.searchBase(ctx, conn)
-		if err != nil {
-			return err
-		}
-		a, err = search(conn, base)
-		return err
-	})
-	if err != nil {
-		return answer{}, m.wrap("search", err)
-	}
-	return a, nil
-}
-
-// searchAttributes lists the attributes a user search asks for.
-func searchAttributes() []string {
-	return []string{"userPrincipalName", "distinguishedName", "sAMAccountName", "altSecurityIdentities", "objectSid"}
-}
-
-// maxEntries is how many users the search asks for at most: two tell
-// "several", the rest name them in the error.
-const maxEntries = 10
-
-func (m *Mapper) searchCertificate(conn *ldap.Conn, base string, der []byte) (answer, error) {
-	entries, err := m.searchUsers(conn, base, userCertificateFilter(der))
-	if err != nil {
-		return answer{}, err
-	}
-	switch len(entries) {
-	case 0:
-		return answer{err: &NotFoundError{BaseDN: base, GlobalCatalog: m.ep.GlobalCatalog()}}, nil
-	case 1:
-		return mappingOf(entries[0])
-	default:
-		return answer{err: &AmbiguousError{DNs: dnsOf(entries)}}, nil
-	}
-}
-
-func (m *Mapper) searchUPN(conn *ldap.Conn, base, upn string) (answer, error) {
-	esc := EscapeBytes([]byte(upn))
-	filter := "(&(objectClass=user)(|(userPrincipalName=" + esc + ")(altSecurityIdentities=" + EscapeBytes([]byte("Kerberos:")) + esc + ")))"
-	entries, err := m.searchUsers(conn, base, filter)
-	if err != nil {
-		return answer{}, err
-	}
-	// The KDC resolves a name by userPrincipalName first; so do we.
-	var alt []*ldap.Entry
-	for _, e := range entries {
-		if strings.EqualFold(e.GetEqualFoldAttributeValue("userPrincipalName"), upn) {
-			return mappingOf(e)
-		}
-		alt = append(alt, e)
-	}
-	switch len(alt) {
-	case 0:
-		return answer{err: &NotFoundError{BaseDN: base, GlobalCatalog: m.ep.GlobalCatalog(), UPN: upn}}, nil
-	case 1:
-		a, err := mappingOf(alt[0])
-		a.mapping.AltSecurityIdentity = true
-		return a, err
-	default:
-		return answer{err: &AmbiguousError{DNs: dnsOf(alt), UPN: upn}}, nil
-	}
-}
-
-// searchUsers runs a subtree search for users under base.
-func (m *Mapper) searchUsers(conn *ldap.Conn, base, filter string) ([]*ldap.Entry, error) {
-	req := ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
-		maxEntries, int(m.cfg.OpTimeout/time.Second), false, filter, searchAttributes(), nil)
-	res, err := conn.Search(req)
-	if err != nil && (!ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) || res == nil) {
-		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
-			return nil, &DirectoryError{Op: "search", Endpoint: m.ep.String(), Err: err,
-				Hint: fmt.Sprintf("the base DN %s does not exist: check the URL's path, cert.mapping.ldap.basedn or leave both empty to use the rootDSE", base)}
-		}
-		return nil, err
-	}
-	return res.Entries, nil
-}
-
-func mappingOf(e *ldap.Entry) (answer, error) {
-	dn := e.DN
-	if dn == "" {
-		dn = e.GetEqualFoldAttributeValue("distinguishedName")
-	}
-	upn := e.GetEqualFoldAttributeValue("userPrincipalName")
-	if upn == "" {
-		return answer{err: &NoUPNError{DN: dn}}, nil
-	}
-	m := Mapping{
-		UPN: upn, DN: dn,
-		SAMAccountName:        e.GetEqualFoldAttributeValue("sAMAccountName"),
-		AltSecurityIdentities: e.GetEqualFoldAttributeValues("altSecurityIdentities"),
-	}
-	if raw := e.GetEqualFoldRawAttributeValue("objectSid"); len(raw) > 0 {
-		m.ObjectSID, _ = sidString(raw) // a malformed SID only disables the SID check
-	}
-	return answer{mapping: m}, nil
-}
-
-func dnsOf(entries []*ldap.Entry) []string {
-	dns := make([]string, len(entries))
-	for i, e := range entries {
-		dns[i] = e.DN
-	}
-	return dns
-}
-
-// searchBase returns the configured base DN, or reads it once from the
-// rootDSE: defaultNamingContext, or on a Global Catalog port
-// rootDomainNamingContext, the forest root.
-func (m *Mapper) searchBase(ctx context.Context, conn *ldap.Conn) (string, error) {
-	m.baseMu.Lock()
-	base := m.baseDN
-	m.baseMu.Unlock()
-	if base != "" {
-		return base, nil
-	}
-	attr := "defaultNamingContext"
-	if m.ep.GlobalCatalog() {
-		attr = "rootDomainNamingContext"
-	}
-	req := ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1,
-		int(m.cfg.OpTimeout/time.Second), false, "(objectClass=*)", []string{attr}, nil)
-	res, err := conn.Search(req)
-	if err != nil && isConnBroken(err, conn) {
-		return "", err
-	}
-	if err != nil {
-		return "", &DirectoryError{Op: "read rootDSE", Endpoint: m.ep.String(), Err: err,
-			Hint: "set cert.mapping.ldap.basedn or put the base DN in the URL's path"}
-	}
-	if len(res.Entries) == 1 {
-		base = res.Entries[0].GetEqualFoldAttributeValue(attr)
-	}
-	if base == "" {
-		return "", &DirectoryError{Op: "read rootDSE", Endpoint: m.ep.String(), Err: fmt.Errorf("no %s", attr),
-			Hint: "set cert.mapping.ldap.basedn or put the base DN in the URL's path"}
-	}
-	m.baseMu.Lock()
-	m.baseDN = base
-	m.baseMu.Unlock()
-	m.log.InfoContext(ctx, "ldap search base from rootDSE", "base_dn", base, "attribute", attr, "ldap", m.ep.String())
-	return base, nil
-}
-
-// dial connects, starts TLS as configured and binds as the service account.
-func (m *Mapper) dial(ctx context.Context) (*ldap.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
-	defer cancel()
-	raw, err := m.cfg.DialContext(ctx, "tcp", m.ep.Addr())
-	if err != nil {
-		return nil, &DirectoryError{Op: "dial", Endpoint: m.ep.String(), Err: err,
-			Hint: "check cert.mapping.ldap.url and that the directory is up"}
-	}
-	if m.ep.TLS {
-		tc := tls.Client(raw, m.tls.Clone())
-		if err := tc.HandshakeContext(ctx); err != nil {
-			_ = raw.Close()
-			return nil, &DirectoryError{Op: "TLS handshake with", Endpoint: m.ep.String(), Err: err, Hint: tlsHint(err)}
-		}
-		raw = tc
-	}
-	conn := ldap.NewConn(raw, m.ep.TLS)
-	conn.Start()
-	conn.SetTimeout(m.cfg.DialTimeout)
-	err = runWithContext(ctx, conn, func(conn *ldap.Conn) error {
-		if m.cfg.StartTLS {
-			if err := conn.StartTLS(m.tls.Clone()); err != nil {
-				return &DirectoryError{Op: "StartTLS with", Endpoint: m.ep.String(), Err: err, Hint: tlsHint(err)}
-			}
-		}
-		if err := conn.Bind(m.cfg.BindDN, m.cfg.Password.Reveal()); err != nil {
-			var le *ldap.Error
-			be := &BindError{BindDN: m.cfg.BindDN, Err: err}
-			if errors.As(err, &le) && le.ResultCode < ldap.ErrorNetwork {
-				be.Code = le.ResultCode
-			} else if isConnBroken(err, conn) {
-				return &DirectoryError{Op: "bind to", Endpoint: m.ep.String(), Err: err,
-					Hint: "check that the directory is up"}
-			}
-			return be
-		}
-		return nil
-	})
-	if err != nil {
-		_ = conn.Close()
-		return nil, err
-	}
-	conn.SetTimeout(m.cfg.OpTimeout)
-	return conn, nil
-}
-
-func tlsHint(err error) string {
-	var unknown x509.UnknownAuthorityError
-	var host x509.HostnameError
-	// go-ldap's StartTLS flattens the handshake error to text.
-	msg := err.Error()
-	switch {
-	case errors.As(err, &unknown), strings.Contains(msg, "unknown authority"):
-		return "the directory's certificate is not signed by a configured CA: set the LDAP CA file to the CA that issued it"
-	case errors.As(err, &host), strings.Contains(msg, "certificate is valid for"), strings.Contains(msg, "certificate is not valid for"):
-		return "the directory's certificate does not name the URL's host: use the host name the certificate carries"
-	}
-	return "check the directory's TLS certificate and the LDAP CA file"
-}
-
-// wrap makes sure an error leaving Map carries the package prefix and a type
-// callers can branch on.
-func (m *Mapper) wrap(op string, err error) error {
-	var de *DirectoryError
-	var be *BindError
-	if errors.As(err, &de) || errors.As(err, &be) {
-		return err
-	}
-	hint := ""
-	// go-ldap reports its own request timeout as a network error with text only.
-	if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "timed out") {
-		hint = fmt.Sprintf("the directory did not answer in time; if it is slow, %s", hintIndex)
-	}
-	return &DirectoryError{Op: op, Endpoint: m.ep.String(), Err: err, Hint: hint}
 }

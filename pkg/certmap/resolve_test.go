@@ -194,3 +194,30 @@ func mustParse(tb testing.TB, der []byte) *x509.Certificate {
 	}
 	return c
 }
+
+// BenchmarkResolveCached is the per-request cost on the edge's path once
+// the directory answer is cached: SHA-256 of the certificate, the cache,
+// realm matching.
+func BenchmarkResolveCached(b *testing.B) {
+	l := newLab(b, ldaptest.Options{})
+	r, err := NewResolver(ResolverConfig{Mapper: newMapper(b, l.config(nil)), Realms: testRealms(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		cert *x509.Certificate
+	}{{"ldap mapping", l.bob}, {"SAN fallback", l.unpublished}} {
+		b.Run(tc.name, func(b *testing.B) {
+			if _, err := r.Resolve(context.Background(), tc.cert); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if id, err := r.Resolve(context.Background(), tc.cert); err != nil || !id.Cached {
+					b.Fatal(id, err)
+				}
+			}
+		})
+	}
+}
