@@ -390,3 +390,13 @@ func TestWithURL(t *testing.T) {
 		})
 	}
 }
+
+func TestIndexTwice(t *testing.T) {
+	ca := crltest.NewCA(t, "Twice CA", t0)
+	c := mustParse(t, ca.CRL(t, crltest.CRLOptions{ThisUpdate: t0, Revoked: []crltest.Revoked{{Serial: big.NewInt(3), At: t0}}}))
+	a := c.Index(ca.Cert, "first", t0)
+	b := c.Index(ca.Cert, "second", t0)
+	if a.Len() != 1 || b.Len() != 1 || b.Meta().Source != "second" || c.Len() != 1 {
+		t.Fatalf("second Index: %d entries from %q (first %d)", b.Len(), b.Meta().Source, a.Len())
+	}
+}

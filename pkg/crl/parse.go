@@ -23,11 +23,13 @@ type CRL struct {
 	// DER is the CRL as received, after PEM decoding.
 	DER []byte
 
-	b *Builder
+	b     *Builder
+	built *Index
+	n     int
 }
 
 // Len returns the number of entries, duplicates included.
-func (c *CRL) Len() int { return c.b.Len() }
+func (c *CRL) Len() int { return c.n }
 
 // Object identifiers the parser acts on, as DER content octets.
 var (
@@ -101,7 +103,7 @@ func Parse(data []byte) (*CRL, error) {
 		}
 		return nil, &Error{Kind: KindMalformed, Issuer: hdr.Issuer.String(), Err: err}
 	}
-	return &CRL{Header: hdr, DER: der, b: b}, nil
+	return &CRL{Header: hdr, DER: der, b: b, n: b.Len()}, nil
 }
 
 func malformed(err error) error { return &Error{Kind: KindMalformed, Err: err} }

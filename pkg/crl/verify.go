@@ -44,8 +44,9 @@ func (c *CRL) Verify(trusted []*x509.Certificate) (*x509.Certificate, error) {
 }
 
 // Index returns the CRL's entries as the Index of the issuer signer (the CA
-// Verify returned), from source. The CRL must not be used afterwards: the
-// Index takes over its entries.
+// Verify returned; nil keys the index by the CRL's own issuer name and
+// authority key id), from source. The first call builds the index; later
+// calls share it with a new description.
 func (c *CRL) Index(signer *x509.Certificate, source string, fetchedAt time.Time) *Index {
 	h := c.Header
 	keyID := h.AuthorityKeyId
@@ -65,7 +66,12 @@ func (c *CRL) Index(signer *x509.Certificate, source string, fetchedAt time.Time
 		NextUpdate: h.NextUpdate,
 		FetchedAt:  fetchedAt,
 	}
-	return c.b.Build(m)
+	if c.built == nil {
+		c.built = c.b.Build(m)
+		c.b = nil
+		return c.built
+	}
+	return c.built.WithMeta(m)
 }
 
 // Compare orders two CRLs of one issuer, returning -1, 0 or +1 when a is

@@ -92,7 +92,7 @@ type SourceStatus struct {
 	Key crl.IssuerKey
 	// Entries is the number of distinct revoked serials in force.
 	Entries int
-	// Number is the CRL number in force; nil if none or absent.
+	// Number is the CRL number in force, decimal; empty if none or absent.
 	Number string
 	// ThisUpdate and NextUpdate are the CRL's; zero if none.
 	ThisUpdate, NextUpdate time.Time
