@@ -166,7 +166,7 @@ func (r *Resolver) Resolve(ctx context.Context, cert *x509.Certificate) (Identit
 	if r.cfg.Mapper != nil {
 		id, final, err := r.fromMapping(ctx, cert)
 		if final {
-			if err != nil {
+			if err != nil && ctx.Err() == nil {
 				r.log.WarnContext(ctx, "certificate refused", "subject", cert.Subject.String(), "error", err)
 			}
 			return id, err
@@ -204,6 +204,8 @@ func (r *Resolver) fromMapping(ctx context.Context, cert *x509.Certificate) (id 
 		return Identity{}, true, &RefusedError{Reason: "several directory users hold the certificate: keep it on exactly one", Mapping: err}
 	case errors.As(err, &noUPN):
 		return Identity{}, true, &RefusedError{Reason: "the directory user holding the certificate has no UPN: set its userPrincipalName", Mapping: err}
+	case ctx.Err() != nil:
+		return Identity{}, true, err // the caller left: no refusal to explain
 	default:
 		if r.cfg.FallbackWhenUnavailable {
 			r.log.WarnContext(ctx, "directory unavailable, using the certificate's SAN UPN", "error", err)

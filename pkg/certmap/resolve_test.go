@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/segmesh/segmesh/pkg/certmap/ldaptest"
 	"github.com/segmesh/segmesh/pkg/upn"
@@ -219,5 +220,25 @@ func BenchmarkResolveCached(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestResolveCallerGone(t *testing.T) {
+	l := newLab(t, ldaptest.Options{})
+	var logs bytes.Buffer
+	r, err := NewResolver(ResolverConfig{Mapper: newMapper(t, l.config(nil)), Realms: testRealms(t), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.srv.SetHang(true)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	_, err = r.Resolve(ctx, l.mallory)
+	var re *RefusedError
+	if !errors.Is(err, context.DeadlineExceeded) || errors.As(err, &re) {
+		t.Fatalf("Resolve() with the caller gone = %v, want the context's error and no refusal", err)
+	}
+	if strings.Contains(logs.String(), "refused") {
+		t.Errorf("a caller leaving was logged as a refusal: %s", logs.String())
 	}
 }
