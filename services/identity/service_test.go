@@ -127,6 +127,12 @@ func startService(tb testing.TB, cfg Config, logs *bytes.Buffer, opts ...Option)
 	if logs != nil {
 		deps.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	}
+	return startWith(tb, deps, cfg, opts...)
+}
+
+// startWith is startService with the caller's dependencies.
+func startWith(tb testing.TB, deps role.Deps, cfg Config, opts ...Option) (*Service, identityv1.IdentityServiceClient, error) {
+	tb.Helper()
 	svc, err := New(deps, append([]Option{WithConfig(cfg)}, opts...)...)
 	if err != nil {
 		tb.Fatal(err)

@@ -1,0 +1,75 @@
+package identity
+
+import (
+	"context"
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/segmesh/segmesh/pkg/certmap/ldaptest"
+	"github.com/segmesh/segmesh/pkg/role"
+)
+
+// counter sums the int64 counter name's points whose attributes include want.
+func counter(tb testing.TB, reader *sdkmetric.ManualReader, name string, want ...attribute.KeyValue) int64 {
+	tb.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		tb.Fatal(err)
+	}
+	var total int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, mt := range sm.Metrics {
+			if mt.Name != name {
+				continue
+			}
+			sum, ok := mt.Data.(metricdata.Sum[int64])
+			if !ok {
+				tb.Fatalf("%s is not an int64 sum", name)
+			}
+		points:
+			for _, p := range sum.DataPoints {
+				for _, kv := range want {
+					if v, ok := p.Attributes.Value(kv.Key); !ok || v != kv.Value {
+						continue points
+					}
+				}
+				total += p.Value
+			}
+		}
+	}
+	return total
+}
+
+func TestMetrics(t *testing.T) {
+	d := newDirectory(t, ldaptest.Options{})
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	_, cl, err := startWith(t, role.Deps{Meter: mp.Meter("identity")}, testConfig(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, der := range [][]byte{d.bob, d.bob, d.nobody} {
+		_, _ = mapCert(cl, der)
+	}
+	checks := []struct {
+		name  string
+		attrs []attribute.KeyValue
+		want  int64
+	}{
+		{"segmesh_identity_requests", []attribute.KeyValue{attribute.String("result", "ok"), attribute.String("source", "ldap_mapping")}, 2},
+		{"segmesh_identity_requests", []attribute.KeyValue{attribute.String("result", "refused")}, 1},
+		{"segmesh_identity_ldap_lookups", []attribute.KeyValue{attribute.String("result", "mapped")}, 1},
+		{"segmesh_identity_ldap_lookups", []attribute.KeyValue{attribute.String("result", "not_found")}, 1},
+		{"segmesh_identity_cache_lookups", []attribute.KeyValue{attribute.Bool("hit", true)}, 1},
+		{"segmesh_identity_cache_lookups", []attribute.KeyValue{attribute.Bool("hit", false)}, 2},
+	}
+	for _, c := range checks {
+		if got := counter(t, reader, c.name, c.attrs...); got != c.want {
+			t.Errorf("%s%v = %d, want %d", c.name, c.attrs, got, c.want)
+		}
+	}
+}
