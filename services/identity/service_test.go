@@ -406,3 +406,27 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestConstructorOnDefaults(t *testing.T) {
+	c := config.Default()
+	r, err := Constructor(role.Deps{Config: &c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Name() != role.Identity {
+		t.Fatalf("Name() = %q", r.Name())
+	}
+	ctx := context.Background()
+	if err := r.Start(ctx); err != nil {
+		t.Fatalf("Start() on the defaults = %v", err)
+	}
+	if err := r.Ready(ctx); err != nil {
+		t.Fatalf("Ready() on the defaults = %v", err)
+	}
+	if err := r.Stop(ctx); err != nil {
+		t.Fatalf("Stop() = %v", err)
+	}
+	if _, err := New(role.Deps{}); err == nil {
+		t.Fatal("New without configuration succeeded")
+	}
+}
