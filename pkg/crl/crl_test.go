@@ -2,6 +2,7 @@ package crl_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -398,5 +399,24 @@ func TestIndexTwice(t *testing.T) {
 	b := c.Index(ca.Cert, "second", t0)
 	if a.Len() != 1 || b.Len() != 1 || b.Meta().Source != "second" || c.Len() != 1 {
 		t.Fatalf("second Index: %d entries from %q (first %d)", b.Len(), b.Meta().Source, a.Len())
+	}
+}
+
+func TestKeyOf(t *testing.T) {
+	long := bytes.Repeat([]byte{7}, 300) // over the stack buffer: the streaming path
+	for _, tc := range []struct {
+		name         string
+		subject, kid []byte
+	}{
+		{"short", []byte("subject"), []byte{1, 2, 3}},
+		{"no key id", []byte("subject"), nil},
+		{"long subject", long, []byte{9}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := sha256.Sum256(append(bytes.Clone(tc.subject), tc.kid...))
+			if got := crl.KeyOf(tc.subject, tc.kid); got != crl.IssuerKey(want) {
+				t.Fatalf("KeyOf = %s, want %x", got, want)
+			}
+		})
 	}
 }
