@@ -531,6 +531,9 @@ emit_env() {
 	if [[ -e $STATE/sogo/.provisioned ]]; then
 		kv LAB_SOGO_URL "https://sogo.lab.test"
 		kv LAB_SOGO_HOST sogo.lab.test
+		kv LAB_SOGO_ADDR "$SOGO_IP:443"
+		kv LAB_SOGO_SPN HTTP/exchange.lab.test
+		kv LAB_SOGO_CA "$PKI/ca/server.pem"
 	fi
 }
 
@@ -715,11 +718,11 @@ finish_samba_provision() {
 cmd_down() {
 	need_root
 	local n
-	[[ -e $STATE/sogo.sh.loaded || -e $RUN/sogod.pid ]] && {
-		# shellcheck source=/dev/null
+	if [[ -d $STATE/sogo ]]; then
+		# shellcheck source=deploy/lab/sogo.sh
 		source "$LAB_SRC/sogo.sh"
 		sogo_down
-	}
+	fi
 	for n in apache cdp ldapfwd kdcfwd samba; do
 		stop_daemon "$n" 20
 	done

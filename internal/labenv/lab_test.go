@@ -393,6 +393,36 @@ func TestFaults(t *testing.T) {
 	})
 }
 
+func TestSOGoActiveSync(t *testing.T) {
+	lab := UpSOGo(t)
+	svc := svcCCache(t, lab)
+	aliceCC, out, err := s4u(t, lab, svc, "alice", lab.TargetSPN)
+	if err != nil {
+		t.Fatalf("kvno: %v\n%s", err, out)
+	}
+	u, err := url.Parse(lab.SOGoURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// SOGo accepts tickets for HTTP/exchange.lab.test: reach it under that name.
+	exchange := strings.TrimPrefix(lab.ExchangeHTTPSURL, "https://")
+	connectTo := exchange + ":443:" + u.Hostname() + ":443"
+	out, err = run(t, lab.KRB5Env(aliceCC), "", lab.EASClient, "--negotiate", "--cacert", lab.SOGoCA,
+		"--connect-to", connectTo, "--url", lab.ExchangeHTTPSURL, "--state", t.TempDir(),
+		"--device-id", "LABTEST"+strconv.FormatInt(time.Now().UnixNano(), 36), "all", "2")
+	if err != nil {
+		t.Fatalf("eas-client.sh all: %v\n%s", err, out)
+	}
+	for _, want := range []string{"<-- FolderSync", "<DisplayName>INBOX</DisplayName>", "lab message 1 for alice", "<-- Ping"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("eas-client.sh output lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "<-- FolderSync"); n != 2 {
+		t.Errorf("%d FolderSync answers, want 2 (plain and base64 query)", n)
+	}
+}
+
 // labPIDs returns every process of the sessions the lab started.
 func labPIDs(t *testing.T, lab *Env) map[int]bool {
 	t.Helper()

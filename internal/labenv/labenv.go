@@ -104,13 +104,28 @@ type Env struct {
 	GeneratedUsers int
 	// SegmeshConfig is a segmesh config.json aimed at the lab.
 	SegmeshConfig string
+	// SOGoURL is SOGo ActiveSync behind Apache Negotiate (https), set only
+	// when SOGo runs (UpSOGo). It accepts tickets for TargetSPN.
+	SOGoURL string
+	// SOGoAddr is SOGoURL's host:port (127.0.0.7:443).
+	SOGoAddr string
+	// SOGoCA verifies SOGoURL (its certificate also names the Exchange host).
+	SOGoCA string
+	// EASClient is deploy/lab/eas-client.sh.
+	EASClient string
 	// Raw is every KEY=VALUE line of `lab.sh env`.
 	Raw map[string]string
 }
 
-// upOnce brings the lab up once per test binary. It is the package's only
-// state: `lab.sh up` costs about a second even when nothing is to do.
-var upOnce = sync.OnceValues(func() (*Env, error) {
+// upOnce and upSOGoOnce bring the lab up once per test binary. They are the
+// package's only state: `lab.sh up` costs about a second even when nothing is
+// to do, and test binaries call Up from many tests.
+var (
+	upOnce     = sync.OnceValues(func() (*Env, error) { return up() })
+	upSOGoOnce = sync.OnceValues(func() (*Env, error) { return up("--with-sogo") })
+)
+
+func up(args ...string) (*Env, error) {
 	script, err := findScript()
 	if err != nil {
 		return nil, err
@@ -118,13 +133,13 @@ var upOnce = sync.OnceValues(func() (*Env, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), upTimeout)
 	defer cancel()
 	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, script, "up")
+	cmd := exec.CommandContext(ctx, script, append([]string{"up"}, args...)...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("lab.sh up: %w\n%s", err, out.Bytes())
 	}
 	return load(ctx, script)
-})
+}
 
 // Up brings the lab up (once per test binary) and returns its description.
 // It fails the test when the lab cannot be brought up.
@@ -133,6 +148,20 @@ func Up(t testing.TB) *Env {
 	e, err := upOnce()
 	if err != nil {
 		t.Fatalf("labenv: %v", err)
+	}
+	return e
+}
+
+// UpSOGo is Up with SOGo ActiveSync as well (`lab.sh up --with-sogo`):
+// Env.SOGoURL is then set.
+func UpSOGo(t testing.TB) *Env {
+	t.Helper()
+	e, err := upSOGoOnce()
+	if err != nil {
+		t.Fatalf("labenv: %v", err)
+	}
+	if e.SOGoURL == "" {
+		t.Fatal("labenv: lab.sh up --with-sogo left LAB_SOGO_URL unset")
 	}
 	return e
 }
@@ -202,6 +231,8 @@ func fromRaw(script string, raw map[string]string) (*Env, error) {
 		UserPasswordFile: get("LAB_USER_PASSWORD_FILE"), CRLURLs: list("LAB_CRL_URLS"),
 		CDPAddr: get("LAB_CDP_ADDR"), UsersDir: get("LAB_USERS_DIR"),
 		SegmeshConfig: get("LAB_SEGMESH_CONFIG"),
+		SOGoURL:       raw["LAB_SOGO_URL"], SOGoAddr: raw["LAB_SOGO_ADDR"], SOGoCA: raw["LAB_SOGO_CA"],
+		EASClient: filepath.Join(filepath.Dir(script), "eas-client.sh"),
 	}
 	n, err := strconv.Atoi(get("LAB_GENERATED_USERS"))
 	if err != nil && len(missing) == 0 {

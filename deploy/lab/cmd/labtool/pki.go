@@ -146,7 +146,8 @@ func (p *pki) build(users int) error {
 		srv("dc1", []string{"dc1.lab.test", "ldap.lab.test", "lab.test"}, "127.0.0.2", "127.0.0.6"),
 		srv("seg", []string{"seg.lab.test", "localhost"}, "127.0.0.1", "::1"),
 		srv("exchange", []string{"exchange.lab.test"}, "127.0.0.3"),
-		srv("sogo", []string{"sogo.lab.test"}, "127.0.0.7"),
+		// SOGo accepts tickets for HTTP/exchange.lab.test: it answers to both names.
+		srv("sogo", []string{"sogo.lab.test", "exchange.lab.test"}, "127.0.0.7"),
 	)
 	for i := 1; i <= users; i++ {
 		n := fmt.Sprintf("user%04d", i)
