@@ -2,11 +2,13 @@ package crl
 
 import (
 	"bytes"
+	"encoding/binary"
 	"hash/maphash"
 	"iter"
 	"math"
 	"math/big"
 	"time"
+	"unsafe"
 )
 
 // Entry is what a CRL says about one revoked serial.
@@ -47,12 +49,12 @@ type Meta struct {
 // Index is the immutable set of revoked serials of one issuer. Lookups do not
 // allocate and take no lock; an Index is safe for concurrent use.
 //
-// Layout: the serials sit back to back in one byte arena, a 16-byte record
-// per entry holds its offset, length, time and reason, and an
-// open-addressing table of 64-bit slots (32-bit hash tag, 32-bit entry
-// number) at a load factor of at most 1/2 finds them. A miss, the common
-// case, usually reads one cache line of the table and a hit three; about 50
-// bytes per entry in all
+// Layout: one 32-byte record per entry holds the serial itself (up to 20
+// bytes, the RFC 5280 maximum; longer ones go to a side arena), its time
+// and its reason, and an open-addressing table of 64-bit slots (32-bit hash
+// tag, 32-bit entry number) at a load factor of at most 1/2 finds them. A
+// miss, the common case, usually reads one cache line of the table, a hit
+// two (the slot and the record); 48 bytes per entry in all
 // (docs/benchmarks.md, section CRL, compares it with a Go map and a sorted
 // slice).
 type Index struct {
@@ -64,21 +66,24 @@ type table struct {
 	seed   maphash.Seed
 	slots  []uint64 // hash tag<<32 | entry number+1; 0 is empty
 	mask   uint64
-	arena  []byte
 	recs   []rec
+	arena  []byte // serials longer than inlineSerial
 	unique int
 }
 
-// rec is one entry: 16 bytes, so a hit touches one slot, one rec and the
-// serial's bytes.
+// inlineSerial is the longest serial stored in its record.
+const inlineSerial = 20
+
+// rec is one entry, 32 bytes (two per cache line).
 type rec struct {
-	at     int64 // unix seconds
-	off    uint32
-	n      uint16
+	at     int64              // unix seconds
+	serial [inlineSerial]byte // the serial, or its arena offset (little-endian uint32) when n > inlineSerial
+	n      uint16             // serial length
 	reason uint8
+	_      uint8
 }
 
-// maxSerial is the longest serial an Index holds; RFC 5280 allows 20 octets.
+// maxSerial is the longest serial an Index holds.
 const maxSerial = math.MaxUint16
 
 // Builder collects revoked serials for a new [Index]. It is not safe for
@@ -88,13 +93,13 @@ type Builder struct {
 	recs  []rec
 }
 
-// NewBuilder returns a Builder sized for about n entries whose serials total
-// about serialBytes bytes; both are hints and may be 0.
+// NewBuilder returns a Builder sized for about n entries; n is a hint and
+// may be 0. serialBytes, the serials' total length, is a hint too: only
+// serials over 20 bytes take room beyond their record, so nothing is
+// reserved for them up front.
 func NewBuilder(n, serialBytes int) *Builder {
-	return &Builder{
-		arena: make([]byte, 0, max(serialBytes, 0)),
-		recs:  make([]rec, 0, max(n, 0)),
-	}
+	_ = serialBytes
+	return &Builder{recs: make([]rec, 0, max(n, 0))}
 }
 
 // Add records a revoked serial in the index form ([SerialBytes]; leading
@@ -108,14 +113,21 @@ func (b *Builder) add(serial []byte, at int64, reason int) {
 	for len(serial) > 0 && serial[0] == 0 {
 		serial = serial[1:]
 	}
-	if len(serial) > maxSerial || len(b.arena)+len(serial) > math.MaxUint32 || len(b.recs) >= maxEntries {
+	if len(serial) > maxSerial || len(b.recs) >= maxEntries ||
+		len(serial) > inlineSerial && len(b.arena)+len(serial) > math.MaxUint32 {
 		return
 	}
 	if reason < 0 || reason > 254 {
 		reason = 255
 	}
-	b.recs = append(b.recs, rec{at: at, off: uint32(len(b.arena)), n: uint16(len(serial)), reason: uint8(reason)})
-	b.arena = append(b.arena, serial...)
+	r := rec{at: at, n: uint16(len(serial)), reason: uint8(reason)}
+	if len(serial) <= inlineSerial {
+		copy(r.serial[:], serial)
+	} else {
+		binary.LittleEndian.PutUint32(r.serial[:4], uint32(len(b.arena)))
+		b.arena = append(b.arena, serial...)
+	}
+	b.recs = append(b.recs, r)
 }
 
 // Len returns the number of serials added so far, duplicates included.
@@ -159,7 +171,11 @@ func (b *Builder) Build(m Meta) *Index {
 
 func (t *table) key(i int) []byte {
 	r := &t.recs[i]
-	return t.arena[r.off : r.off+uint32(r.n)]
+	if r.n <= inlineSerial {
+		return r.serial[:r.n]
+	}
+	off := binary.LittleEndian.Uint32(r.serial[:4])
+	return t.arena[off : off+uint32(r.n)]
 }
 
 // find returns the entry number of key, or -1.
@@ -244,7 +260,7 @@ func (ix *Index) All() iter.Seq2[[]byte, Entry] {
 // Bytes returns the approximate heap size of the index's arrays.
 func (ix *Index) Bytes() int {
 	t := ix.t
-	return cap(t.slots)*8 + cap(t.arena) + cap(t.recs)*16
+	return cap(t.slots)*8 + cap(t.arena) + cap(t.recs)*int(unsafe.Sizeof(rec{}))
 }
 
 // StaleAt reports whether a CRL with this nextUpdate is stale at now.

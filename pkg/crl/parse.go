@@ -156,7 +156,16 @@ func split(der []byte) (stripped, tbs, revoked []byte, err error) {
 			revoked = []byte{}
 		}
 	}
-	after = body
+	// x509.ParseRevocationList reads an optional [0] extensions element next
+	// and ignores anything else; the copy keeps just that element, so that
+	// trailing data cannot be taken for a revoked list there.
+	if tag0 := cbasn1.Tag(0).Constructed().ContextSpecific(); body.PeekASN1Tag(tag0) {
+		var ext cryptobyte.String
+		if !body.ReadASN1Element(&ext, tag0) {
+			return nil, nil, nil, errors.New("malformed extensions")
+		}
+		after = ext
+	}
 
 	var b cryptobyte.Builder
 	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
