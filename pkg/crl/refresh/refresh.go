@@ -143,6 +143,8 @@ type Refresher struct {
 	kick    chan struct{}
 	started bool
 	set     crl.Set
+	// limitLogged reports that the MaxDerived warning was logged.
+	limitLogged bool
 }
 
 type sigEntry struct {
@@ -254,7 +256,10 @@ func (r *Refresher) addDerivedLocked(urls []string) int {
 	added := 0
 	for _, u := range urls {
 		if derived >= MaxDerived {
-			r.log.Warn("crl distribution point not added: derived limit reached", "url", u, "limit", MaxDerived)
+			if !r.limitLogged {
+				r.limitLogged = true
+				r.log.Warn("crl distribution points from certificates are no longer added: limit reached", "url", u, "limit", MaxDerived)
+			}
 			break
 		}
 		if fetch.CheckURL(u) != nil || slices.ContainsFunc(r.sources, func(s *source) bool { return s.url == u }) {
