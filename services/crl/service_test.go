@@ -372,3 +372,32 @@ func TestConfigFrom(t *testing.T) {
 		t.Fatalf("New without URLs = %v, want an error naming %s", err, config.KeyCRLURIs)
 	}
 }
+
+func TestCheckLearnsCertificateCDPs(t *testing.T) {
+	f := newFixture(t)
+	f.cdp.serve(f.crl(t, 1, 5))
+	cfg := f.config(t)
+	cfg.URLs = nil
+	cfg.UseCertificateCDPs = true
+	s := f.service(t, cfg)
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	leaf := f.ca.Leaf(t, big.NewInt(5), f.now, f.cdp.url())
+	forged := f.stranger.Leaf(t, big.NewInt(5), f.now, f.cdp.srv.URL+"/stranger.crl")
+	if _, _, known, _ := s.Check(forged); known {
+		t.Fatal("stranger's issuer known")
+	}
+	if _, _, known, _ := s.Check(leaf); known {
+		t.Fatal("issuer known before its CDP was learnt")
+	}
+	s.refresher.RefreshNow(context.Background())
+	if revoked, _, known, _ := s.Check(leaf); !revoked || !known {
+		t.Fatalf("after learning the CDP: revoked %v known %v", revoked, known)
+	}
+	for _, st := range s.refresher.Status() {
+		if strings.Contains(st.URL, "stranger") {
+			t.Fatal("a CDP from a certificate no trusted CA signed was added")
+		}
+	}
+}
