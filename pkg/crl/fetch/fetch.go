@@ -43,9 +43,10 @@ type Result struct {
 // Fetcher downloads CRLs. The zero value is usable; a Fetcher is safe for
 // concurrent use once in use.
 type Fetcher struct {
-	// Client sends the requests; nil means a client with dial, TLS handshake
-	// and response header timeouts of 30 s, proxy from the environment, and
-	// redirects limited to 5 and to http or https.
+	// Client sends the requests; nil means DefaultClient's: dial, TLS
+	// handshake and response header timeouts of 30 s, proxy from the
+	// environment, no keep-alive, and redirects limited to 5 and to http or
+	// https.
 	Client *http.Client
 	// MaxBytes caps the body; 0 means DefaultMaxBytes.
 	MaxBytes int64
@@ -209,8 +210,9 @@ func DefaultClient() *http.Client {
 			DialContext:           dialer.DialContext,
 			TLSHandshakeTimeout:   30 * time.Second,
 			ResponseHeaderTimeout: 30 * time.Second,
-			MaxIdleConnsPerHost:   2,
-			IdleConnTimeout:       90 * time.Second,
+			// One download per URL per interval: a kept-alive connection
+			// would only sit idle.
+			DisableKeepAlives: true,
 		},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 5 {
