@@ -57,6 +57,9 @@ func TestFetch(t *testing.T) {
 	})
 	mux.HandleFunc("/pem", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(crltest.PEM(der)) })
 	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/der", http.StatusFound) })
+	mux.HandleFunc("/redirect-ftp", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "ftp://pki.example.com/ca.crl", http.StatusFound)
+	})
 	mux.HandleFunc("/big-declared", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "2000")
 		_, _ = w.Write(make([]byte, 2000))
@@ -95,6 +98,7 @@ func TestFetch(t *testing.T) {
 		{name: "If-Modified-Since 304", url: "/lastmod", prev: fetch.Validators{LastModified: lastMod}, notModified: true, wantV: fetch.Validators{LastModified: lastMod}},
 		{name: "Last-Modified within a second of Date is not a validator", url: "/just-modified", wantBody: der, wantV: fetch.Validators{}},
 		{name: "redirect", url: "/redirect", wantBody: der, wantV: fetch.Validators{ETag: etag, LastModified: lastMod}},
+		{name: "redirect to ftp", url: "/redirect-ftp", wantKind: crl.KindFetch, wantErrMatch: `redirect to scheme "ftp"`},
 		{name: "404", url: "/missing", wantKind: crl.KindFetch, wantErrMatch: "404"},
 		{name: "over cap by Content-Length", url: "/big-declared", wantKind: crl.KindTooLarge},
 		{name: "over cap chunked", url: "/big-chunked", wantKind: crl.KindTooLarge},
