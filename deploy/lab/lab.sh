@@ -351,14 +351,21 @@ start_cdp() {
 	start_daemon cdp "$BIN/labtool" serve -addr "$CDP_IP:80" -dir "$CDP"
 }
 
-write_apache_conf() {
-	mkdir -p "$APACHE/run" "$APACHE/cgi" "$APACHE/rcache"
-	chown www-data:www-data "$APACHE/rcache"
+# install_cgi: the echo CGI is a copy of labtool (www-data runs it); a running
+# Apache picks up a new copy with the next request.
+install_cgi() {
+	mkdir -p "$APACHE/cgi"
 	if ! cmp -s "$BIN/labtool" "$APACHE/cgi/echo.cgi"; then
 		cp "$BIN/labtool" "$APACHE/cgi/echo.cgi.tmp"
 		chmod 755 "$APACHE/cgi/echo.cgi.tmp"
 		mv "$APACHE/cgi/echo.cgi.tmp" "$APACHE/cgi/echo.cgi"
 	fi
+}
+
+write_apache_conf() {
+	mkdir -p "$APACHE/run" "$APACHE/rcache"
+	chown www-data:www-data "$APACHE/rcache"
+	install_cgi
 	local m=/usr/lib/apache2/modules
 	cat >"$APACHE/httpd.conf.tmp" <<EOF
 # segmesh lab: the Exchange stand-in. Its own config file: the system's
@@ -648,6 +655,7 @@ cmd_up() {
 	start_kdc_fwd
 	start_ldap_fwd
 	[[ -e $RUN/fault.cdp ]] || start_cdp
+	install_cgi
 	[[ -e $RUN/fault.exchange ]] || start_apache
 	step "wait samba"
 	wait_samba

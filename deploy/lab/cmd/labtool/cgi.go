@@ -39,20 +39,32 @@ type echoReply struct {
 	Headers            map[string]string `json:"headers"`
 }
 
-// secretHeaders never appear in the reply.
-var secretHeaders = map[string]bool{"Authorization": true, "Cookie": true, "Proxy-Authorization": true}
+// isSecretHeader reports whether a header must never appear in the reply.
+func isSecretHeader(k string) bool {
+	switch k {
+	case "Authorization", "Cookie", "Proxy-Authorization":
+		return true
+	}
+	return false
+}
 
 func serveCGI(stderr io.Writer) error {
-	return cgi.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return cgi.Serve(echoHandler(os.Getenv, time.Sleep, stderr))
+}
+
+// echoHandler answers what arrived. getenv reads the CGI variables Apache
+// sets (REMOTE_USER, AUTH_TYPE, GSS_NAME, HTTPS); sleep holds a ?hold= request.
+func echoHandler(getenv func(string) string, sleep func(time.Duration), stderr io.Writer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rep := echoReply{
-			RemoteUser: os.Getenv("REMOTE_USER"),
-			AuthType:   os.Getenv("AUTH_TYPE"),
-			GSSName:    os.Getenv("GSS_NAME"),
+			RemoteUser: getenv("REMOTE_USER"),
+			AuthType:   getenv("AUTH_TYPE"),
+			GSSName:    getenv("GSS_NAME"),
 			Method:     r.Method,
 			Path:       r.URL.Path,
 			Query:      r.URL.RawQuery,
 			Host:       r.Host,
-			HTTPS:      os.Getenv("HTTPS") == "on",
+			HTTPS:      getenv("HTTPS") == "on",
 			Headers:    map[string]string{},
 		}
 		for _, v := range r.Header.Values("Authorization") {
@@ -68,7 +80,7 @@ func serveCGI(stderr io.Writer) error {
 			}
 		}
 		for k, v := range r.Header {
-			if !secretHeaders[k] {
+			if !isSecretHeader(k) {
 				rep.Headers[k] = strings.Join(v, ", ")
 			}
 		}
@@ -82,10 +94,9 @@ func serveCGI(stderr io.Writer) error {
 		if s := r.URL.Query().Get("hold"); s != "" {
 			if secs, err := strconv.ParseFloat(s, 64); err == nil && secs > 0 {
 				secs = min(secs, maxHold)
-				start := time.Now()
 				// Emulates an EAS Ping held open by the server.
-				time.Sleep(time.Duration(secs * float64(time.Second)))
-				rep.HeldSeconds = time.Since(start).Seconds()
+				sleep(time.Duration(secs * float64(time.Second)))
+				rep.HeldSeconds = secs
 			}
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -96,5 +107,5 @@ func serveCGI(stderr io.Writer) error {
 		if err := enc.Encode(rep); err != nil {
 			_, _ = io.WriteString(stderr, "encode: "+err.Error()+"\n")
 		}
-	}))
+	})
 }

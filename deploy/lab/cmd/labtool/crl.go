@@ -110,7 +110,7 @@ func (p *pki) issueCRL(ca string) error {
 }
 
 func (p *pki) issueAllCRLs() error {
-	for _, s := range labCAs {
+	for _, s := range labCAs() {
 		if s.name == "server" {
 			continue
 		}
@@ -127,7 +127,7 @@ func (p *pki) revoke(certPath string) (serial, ca string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	for _, s := range labCAs {
+	for _, s := range labCAs() {
 		caCert, err := readCert(p.path("ca", s.name+".pem"))
 		if err != nil {
 			return "", "", err

@@ -29,8 +29,8 @@ import (
 // cdpBase is where the CRL distribution point serves the CRLs (127.0.0.4).
 const cdpBase = "http://cdp.lab.test/"
 
-// oidUPN is the Microsoft UPN otherName (szOID_NT_PRINCIPAL_NAME).
-var oidUPN = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 20, 2, 3}
+// oidUPN returns the Microsoft UPN otherName OID (szOID_NT_PRINCIPAL_NAME).
+func oidUPN() asn1.ObjectIdentifier { return asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 20, 2, 3} }
 
 // pki creates the lab's certificates under dir.
 type pki struct {
@@ -54,13 +54,15 @@ type caSpec struct {
 	name, cn, parent string
 }
 
-// labCAs are created in order: a parent comes before its children.
-var labCAs = []caSpec{
-	{"root", "Segmesh Lab Device Root CA", ""},
-	{"inter", "Segmesh Lab Device Issuing CA 1", "root"},
-	{"ca2", "Segmesh Lab Device CA 2", ""},
-	{"ca3", "Segmesh Lab Untrusted Device CA 3", ""},
-	{"server", "Segmesh Lab Server CA", ""},
+// labCAs lists the lab's CAs in creation order: a parent before its children.
+func labCAs() []caSpec {
+	return []caSpec{
+		{"root", "Segmesh Lab Device Root CA", ""},
+		{"inter", "Segmesh Lab Device Issuing CA 1", "root"},
+		{"ca2", "Segmesh Lab Device CA 2", ""},
+		{"ca3", "Segmesh Lab Untrusted Device CA 3", ""},
+		{"server", "Segmesh Lab Server CA", ""},
+	}
 }
 
 // leafSpec describes one end-entity certificate.
@@ -86,7 +88,7 @@ func (p *pki) path(parts ...string) string {
 
 func (p *pki) build(users int) error {
 	cas := map[string]*authority{}
-	for _, s := range labCAs {
+	for _, s := range labCAs() {
 		a, err := p.loadOrCreateCA(s, cas[s.parent])
 		if err != nil {
 			return err
@@ -309,7 +311,7 @@ func sanExtension(s leafSpec) (pkix.Extension, bool, error) {
 		if err != nil {
 			return pkix.Extension{}, false, err
 		}
-		oid, err := asn1.Marshal(oidUPN)
+		oid, err := asn1.Marshal(oidUPN())
 		if err != nil {
 			return pkix.Extension{}, false, err
 		}
