@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -464,6 +465,7 @@ func TestStreamingBothWays(t *testing.T) {
 		pw.Close()
 	}()
 	req, _ := http.NewRequest(http.MethodPost, h.url("/Microsoft-Server-ActiveSync?Cmd=SendMail"), pr)
+	alloc0 := totalAlloc()
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -473,6 +475,14 @@ func TestStreamingBothWays(t *testing.T) {
 	if string(b) != fmt.Sprint(size) {
 		t.Fatalf("upstream received %s bytes, want %d", b, size)
 	}
+	// Everything in this process (device, edge, Exchange) together allocates
+	// far less than the body: nothing holds it whole.
+	if a := totalAlloc() - alloc0; a > size/2 {
+		t.Errorf("upload allocated %d bytes for a %d-byte body", a, size)
+	} else {
+		t.Logf("upload of %d bytes allocated %d bytes", size, a)
+	}
+	alloc0 = totalAlloc()
 
 	resp, err = c.Get(h.url("/Microsoft-Server-ActiveSync?Cmd=ItemOperations"))
 	if err != nil {
@@ -488,6 +498,17 @@ func TestStreamingBothWays(t *testing.T) {
 	if int(n)+len(first) != size {
 		t.Fatalf("device received %d bytes, want %d", int(n)+len(first), size)
 	}
+	if a := totalAlloc() - alloc0; a > size/2 {
+		t.Errorf("download allocated %d bytes for a %d-byte body", a, size)
+	} else {
+		t.Logf("download of %d bytes allocated %d bytes", size, a)
+	}
 }
 
 func statusErr(c codes.Code, msg string) error { return status.Error(c, msg) }
+
+func totalAlloc() int {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int(m.TotalAlloc)
+}

@@ -147,3 +147,10 @@ func (c *identityCache) put(fp [sha256.Size]byte, id Identity) {
 	}
 	c.m[fp] = identityEntry{id: id, expires: now.Add(c.ttl)}
 }
+
+// len returns the number of cached mappings.
+func (c *identityCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
+}

@@ -51,6 +51,7 @@ type Service struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	started   atomic.Bool
+	stopping  atomic.Bool
 	serveErr  atomic.Pointer[error]
 }
 
@@ -64,6 +65,10 @@ type options struct {
 	now        func() time.Time
 	// upstreamTLS overrides the upstream TLS configuration.
 	upstreamTLS *tls.Config
+	// tune adjusts the derived configuration (short timeouts in tests).
+	tune func(*Config)
+	// snapshotWait overrides firstSnapshotWait.
+	snapshotWait time.Duration
 }
 
 // New builds the edge from deps. It does no I/O: Start opens the listener.
@@ -88,8 +93,14 @@ func newService(deps role.Deps, o options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: metrics: %w", err)
 	}
+	if o.tune != nil {
+		o.tune(cfg)
+	}
 	if o.now == nil {
 		o.now = time.Now
+	}
+	if o.snapshotWait <= 0 {
+		o.snapshotWait = firstSnapshotWait
 	}
 	if o.negotiator == nil {
 		o.negotiator = newKRB5Negotiator
@@ -102,7 +113,56 @@ func newService(deps role.Deps, o options) (*Service, error) {
 		metrics:    m,
 		revocation: newRevocation(cfg.Revocation, log),
 	}
+	if deps.Status != nil {
+		deps.Status.Publish(role.Edge, s.statusSection)
+	}
 	return s, nil
+}
+
+// statusSection is the edge's part of the admin status page.
+func (s *Service) statusSection() any {
+	st := map[string]any{
+		"listen":              s.cfg.Listen,
+		"kcd":                 s.cfg.KCD,
+		"target_spn":          s.cfg.TargetSPN,
+		"require_client_cert": s.cfg.RequireClientCert,
+		"revocation":          s.cfg.Revocation,
+		"paths":               s.cfg.Paths,
+		"upstreams":           len(s.cfg.Upstreams),
+	}
+	if !s.started.Load() {
+		st["state"] = "not started"
+		return st
+	}
+	st["address"] = s.Addr().String()
+	if snap := s.revocation.set.Load(); snap != nil {
+		st["revocation_snapshot_version"] = snap.Version()
+		st["revocation_issuers"] = len(snap.Indexes())
+	}
+	if s.reloader != nil {
+		store := s.reloader.Store()
+		st["trust_source"] = store.Source()
+		st["trust_loaded_at"] = store.LoadedAt()
+	}
+	if s.tickets != nil {
+		st["cached_tickets"] = s.tickets.len()
+	}
+	if s.identity != nil {
+		st["cached_identities"] = s.identity.len()
+	}
+	return st
+}
+
+// ReloadTrust reloads the client-certificate trust store now (SIGHUP). On
+// error the previous trust stays in force. Open connections are kept.
+func (s *Service) ReloadTrust() error {
+	if s.reloader == nil {
+		return errors.New("edge: not started")
+	}
+	if err := s.reloader.Reload(); err != nil {
+		return fmt.Errorf("edge: reload trust store (previous trust still in use): %w", err)
+	}
+	return nil
 }
 
 // Name returns "edge".
@@ -163,7 +223,7 @@ func (s *Service) Start(ctx context.Context) error {
 			client = crlv1.NewRevocationServiceClient(cc)
 		}
 		s.wg.Go(func() { s.revocation.watch(bg, client) })
-		t := time.NewTimer(firstSnapshotWait)
+		t := time.NewTimer(s.opts.snapshotWait)
 		select {
 		case <-s.revocation.first:
 		case <-t.C:
@@ -241,6 +301,9 @@ func (s *Service) newHTTPServer() *http.Server {
 
 // Ready returns nil when the edge serves, else the reason it does not.
 func (s *Service) Ready(context.Context) error {
+	if s.stopping.Load() {
+		return errors.New("edge shutting down")
+	}
 	if !s.started.Load() {
 		return errors.New("edge not started")
 	}
@@ -256,6 +319,7 @@ func (s *Service) Ready(context.Context) error {
 // Stop stops accepting, lets in-flight requests finish until ctx ends, then
 // closes what is left.
 func (s *Service) Stop(ctx context.Context) error {
+	s.stopping.Store(true)
 	var err error
 	if s.srv != nil {
 		if err = s.srv.Shutdown(ctx); err != nil {

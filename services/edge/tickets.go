@@ -232,3 +232,10 @@ func (c *ticketCache) invalidate(ctx context.Context, upn, spn string, e *ticket
 	c.mu.Unlock()
 	return c.src.Invalidate(ctx, upn, spn)
 }
+
+// len returns the number of cached tickets.
+func (c *ticketCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
+}

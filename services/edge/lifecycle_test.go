@@ -1,0 +1,183 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"google.golang.org/grpc"
+
+	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/role"
+	crlv1 "github.com/segmesh/segmesh/proto/segmesh/crl/v1"
+)
+
+// TestLongPingNotCut holds a request at Exchange far longer than every
+// listener timeout (made short here); it must still be answered.
+func TestLongPingNotCut(t *testing.T) {
+	h := newHarness(t, nil, options{tune: func(c *Config) {
+		c.ReadHeaderTimeout = 50 * time.Millisecond
+		c.IdleTimeout = 100 * time.Millisecond
+	}})
+	h.exchange.handler = func(w http.ResponseWriter, r *http.Request, _ string) {
+		<-time.After(400 * time.Millisecond) // the heartbeat
+		_, _ = w.Write([]byte("ping done"))
+	}
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	resp, body := get(t, h.client(&cert, false), h.url("/Microsoft-Server-ActiveSync?Cmd=Ping"), nil)
+	if resp.StatusCode != 200 || body != "ping done" {
+		t.Fatalf("status %d body %q", resp.StatusCode, body)
+	}
+}
+
+func TestStopDrainsInFlight(t *testing.T) {
+	h := newHarness(t, nil, options{})
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	h.exchange.handler = func(w http.ResponseWriter, r *http.Request, _ string) {
+		close(entered)
+		<-release
+		_, _ = w.Write([]byte("finished"))
+	}
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	c := h.client(&cert, false)
+	done := make(chan string, 1)
+	go func() {
+		resp, err := c.Get(h.url("/Microsoft-Server-ActiveSync?Cmd=Ping"))
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- string(b)
+	}()
+	<-entered
+	stopped := make(chan error, 1)
+	go func() { stopped <- h.edge.Stop(context.Background()) }()
+	waitFor(t, "not ready", func() bool { return h.edge.Ready(context.Background()) != nil })
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned (%v) with a request in flight", err)
+	default:
+	}
+	once.Do(func() { close(release) })
+	if got := <-done; got != "finished" {
+		t.Fatalf("in-flight request got %q", got)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// blockingCRL never sends a snapshot.
+type blockingCRL struct {
+	crlv1.UnimplementedRevocationServiceServer
+}
+
+func (blockingCRL) WatchSnapshots(_ *crlv1.WatchSnapshotsRequest, st grpc.ServerStreamingServer[crlv1.WatchSnapshotsResponse]) error {
+	<-st.Context().Done()
+	return nil
+}
+
+func TestNotReadyAndRefusingWithoutSnapshot(t *testing.T) {
+	h := newHarness(t, nil, options{snapshotWait: 10 * time.Millisecond,
+		crl: crlv1.NewRevocationServiceClient(serveGRPC(t, func(s *grpc.Server) { crlv1.RegisterRevocationServiceServer(s, blockingCRL{}) }))})
+	err := h.edge.Ready(context.Background())
+	if !errors.Is(err, errNoSnapshot) {
+		t.Fatalf("Ready = %v, want errNoSnapshot", err)
+	}
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	if !refusedOrForbidden(t, h.client(&cert, false), h.url(syncPath)) {
+		t.Fatal("a certificate was accepted without a revocation snapshot")
+	}
+}
+
+func TestRevocationOffNeedsNoCRLRole(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.Gateway.RevocationEnabled = false }, options{})
+	if err := h.edge.Ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	if resp, _ := get(t, h.client(&cert, false), h.url(syncPath), nil); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+func TestMetricsAndSpan(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	h := newHarness(t, nil, options{})
+	// Rebuild the metrics and tracer on the running edge with recording providers.
+	m, err := newMetrics(mp.Meter("segmesh/edge"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.edge.metrics, h.edge.tracer = m, tp.Tracer("segmesh/edge")
+
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	c := h.client(&cert, false)
+	for range 2 {
+		get(t, c, h.url(syncPath), nil)
+	}
+	get(t, c, h.url("/owa/"), nil)
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, mt := range sm.Metrics {
+			if sum, ok := mt.Data.(metricdata.Sum[int64]); ok {
+				for _, dp := range sum.DataPoints {
+					for _, kv := range dp.Attributes.ToSlice() {
+						got[mt.Name+"/"+kv.Value.Emit()] += dp.Value
+					}
+				}
+			}
+		}
+	}
+	want := map[string]int64{"edge.requests/200": 2, "edge.requests/404": 1, "edge.ticket.cache/hit": 1, "edge.ticket.cache/miss": 1}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %d, want %d (all: %v)", k, got[k], v, got)
+		}
+	}
+	ended := spans.Ended()
+	if len(ended) != 3 || ended[0].Name() != "edge.Proxy" {
+		t.Fatalf("spans %d, first %q; want 3 edge.Proxy", len(ended), ended[0].Name())
+	}
+	var upn string
+	for _, a := range ended[0].Attributes() {
+		if a.Key == "upn" {
+			upn = a.Value.AsString()
+		}
+	}
+	if upn != "alice@lab.test" {
+		t.Fatalf("span upn %q", upn)
+	}
+}
+
+func TestStatusSection(t *testing.T) {
+	h := newHarness(t, nil, options{})
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	get(t, h.client(&cert, false), h.url(syncPath), nil)
+	st := h.edge.statusSection().(map[string]any)
+	if st["cached_tickets"] != 1 || st["address"] != h.edge.Addr().String() || !strings.Contains(st["trust_source"].(string), "device-ca.pem") {
+		t.Fatalf("status %v", st)
+	}
+	var _ role.Role = h.edge
+}
