@@ -401,3 +401,5 @@ func TestCheckLearnsCertificateCDPs(t *testing.T) {
 		}
 	}
 }
+
+func bigInt(n int64) *big.Int { return big.NewInt(n) }
