@@ -627,3 +627,21 @@ func TestStartupFetchCancelled(t *testing.T) {
 		t.Fatalf("cancelled attempt not recorded: %+v", st)
 	}
 }
+
+func TestPEMDistributionPointStoredAsDER(t *testing.T) {
+	f := newFixture(t)
+	der := f.crl(t, 1, t0, 5)
+	f.cdp.serve(crltest.PEM(der), "")
+	st := store.New(t.TempDir())
+	r := newRefresher(t, f.config(func(c *refresh.Config) { c.Store = st }))
+	if err := r.StartupFetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !revoked(t, r, f.revoked) {
+		t.Fatal("PEM CRL not used")
+	}
+	rec, err := st.Load(f.cdp.url())
+	if err != nil || string(rec.DER) != string(der) {
+		t.Fatalf("stored %d bytes (%v), want the DER (%d bytes)", len(rec.DER), err, len(der))
+	}
+}
