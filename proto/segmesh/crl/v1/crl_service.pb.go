@@ -192,7 +192,9 @@ type IssuerCRL struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// issuer is the issuer's distinguished name, for logs.
 	Issuer string `protobuf:"bytes,1,opt,name=issuer,proto3" json:"issuer,omitempty"`
-	// issuer_key identifies the issuer: SHA-256 of its raw subject.
+	// issuer_key identifies the issuer and its key: SHA-256 of the raw subject
+	// followed by the authority key identifier, so a CA renewed with a new key
+	// keeps its CRLs apart.
 	IssuerKey []byte `protobuf:"bytes,2,opt,name=issuer_key,json=issuerKey,proto3" json:"issuer_key,omitempty"`
 	// source_url is the distribution point it was fetched from.
 	SourceUrl string `protobuf:"bytes,3,opt,name=source_url,json=sourceUrl,proto3" json:"source_url,omitempty"`
