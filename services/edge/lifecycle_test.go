@@ -144,7 +144,7 @@ func TestMetricsAndSpan(t *testing.T) {
 			if sum, ok := mt.Data.(metricdata.Sum[int64]); ok {
 				for _, dp := range sum.DataPoints {
 					for _, kv := range dp.Attributes.ToSlice() {
-						got[mt.Name+"/"+kv.Value.Emit()] += dp.Value
+						got[mt.Name+"/"+kv.Value.String()] += dp.Value
 					}
 				}
 			}

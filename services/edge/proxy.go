@@ -182,7 +182,7 @@ func (s *Service) rewrite(pr *httputil.ProxyRequest) {
 	}
 	pr.Out.Header.Del("Authorization")
 	if x.entry != nil {
-		if h, err := x.entry.neg.header(s.now()); err == nil {
+		if h, err := x.entry.neg.header(); err == nil {
 			pr.Out.Header["Authorization"] = []string{h}
 		} else {
 			s.log.Error("build Negotiate header", "upn", x.upn, "err", err)
@@ -217,7 +217,7 @@ func (t kcdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	x.entry = e
-	h, err := e.neg.header(s.now())
+	h, err := e.neg.header()
 	if err != nil {
 		return nil, &TicketError{Err: err, Hint: "the ticket role returned a ticket the edge cannot use"}
 	}

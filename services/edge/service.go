@@ -103,7 +103,7 @@ func newService(deps role.Deps, o options) (*Service, error) {
 		o.snapshotWait = firstSnapshotWait
 	}
 	if o.negotiator == nil {
-		o.negotiator = newKRB5Negotiator
+		o.negotiator = newNegotiatorFactory(o.now)
 	}
 	if cfg.KCD && o.identity == nil && o.tickets == nil && deps.Conns == nil {
 		return nil, errors.New("edge: KCD is on but no connection to the identity and ticket roles was given")

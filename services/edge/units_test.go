@@ -153,7 +153,7 @@ func (c *countingTickets) Invalidate(context.Context, string, string) error { re
 
 type constNegotiator struct{}
 
-func (constNegotiator) header(time.Time) (string, error) { return "Negotiate x", nil }
+func (constNegotiator) header() (string, error) { return "Negotiate x", nil }
 
 func fakeFactory(*Ticket) (negotiator, error) { return constNegotiator{}, nil }
 
@@ -252,23 +252,23 @@ func TestTicketErrorClassification(t *testing.T) {
 	}
 }
 
-func TestKRB5NegotiatorFreshAuthenticator(t *testing.T) {
+func TestNegotiatorFreshAuthenticator(t *testing.T) {
 	ft := newFakeTickets()
 	resp, err := ft.GetServiceTicket(context.Background(), &ticketv1.GetServiceTicketRequest{UserPrincipal: "bob.smith@lab.test", TargetSpn: "HTTP/mail.lab.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tk := &Ticket{DER: resp.GetTicketDer(), SessionKey: resp.GetSessionKey(), Etype: 18, CName: resp.GetClientName(), CNameType: 10, CRealm: "LAB.TEST"}
-	n, err := newKRB5Negotiator(tk)
-	if err != nil {
-		t.Fatal(err)
-	}
 	at := time.Date(2026, 11, 25, 13, 0, 0, 123456000, time.UTC)
-	h1, err := n.header(at)
+	n, err := newNegotiatorFactory(func() time.Time { return at })(tk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h2, _ := n.header(at)
+	h1, err := n.header()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, _ := n.header()
 	if h1 == h2 {
 		t.Fatal("two headers are identical: the authenticator is not fresh")
 	}
