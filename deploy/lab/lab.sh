@@ -139,34 +139,48 @@ session_alive() {
 	ps -o stat= -s "$1" 2>/dev/null | grep -qv '^Z'
 }
 
-# stop_daemon NAME [TIMEOUT]: TERM the process's session, wait, then KILL.
+# descendants PID: the PIDs of every process below PID (some daemons, like
+# sogod's workers, leave the session).
+descendants() {
+	ps -e -o pid=,ppid= | awk -v root="$1" '{pp[$1] = $2}
+		END {for (c in pp) {x = c; while ((x in pp) && x != root && x > 1) x = pp[x]; if (x == root && c != root) print c}}'
+}
+
+# any_alive PID...: whether one of them is alive and not a zombie.
+any_alive() {
+	local p st
+	for p in "$@"; do
+		st=$(ps -o stat= -p "$p" 2>/dev/null || true)
+		[[ -n $st && $st != Z* ]] && return 0
+	done
+	return 1
+}
+
+# stop_daemon NAME [TIMEOUT]: TERM the process (and its session), wait for it
+# and everything below it, then KILL what is left, by PID.
 stop_daemon() {
 	local name=$1 timeout=${2:-15} pid sid i
+	local -a tree
 	if ! pid=$(pid_of "$name"); then
 		rm -f "$RUN/$name.pid"
 		return 0
 	fi
 	sid=$(ps -o sid= -p "$pid" | tr -d ' ')
-	if [[ $sid == "$pid" ]]; then
-		kill -TERM -- "-$pid" 2>/dev/null || true
-		kill -TERM "$pid" 2>/dev/null || true
-	else
-		kill -TERM "$pid" 2>/dev/null || true
-		sid=
-	fi
+	mapfile -t tree < <(descendants "$pid")
+	kill -TERM "$pid" 2>/dev/null || true
+	[[ $sid == "$pid" ]] && kill -TERM -- "-$pid" 2>/dev/null || true
 	for ((i = 0; i < timeout * 10; i++)); do
-		if [[ -n $sid ]]; then
-			session_alive "$sid" || break
-		else
-			running "$name" || break
+		if ! any_alive "$pid" "${tree[@]}" && ! { [[ $sid == "$pid" ]] && session_alive "$sid"; }; then
+			break
 		fi
 		sleep 0.1
 	done
-	if [[ -n $sid ]] && session_alive "$sid"; then
+	if any_alive "$pid" "${tree[@]}" || { [[ $sid == "$pid" ]] && session_alive "$sid"; }; then
 		log "$name did not stop in ${timeout}s: KILL"
-		ps -o pid= -s "$sid" | xargs -r kill -KILL 2>/dev/null || true
-	elif running "$name"; then
-		kill -KILL "$pid" 2>/dev/null || true
+		[[ $sid == "$pid" ]] && kill -KILL -- "-$pid" 2>/dev/null || true
+		for i in "$pid" "${tree[@]}"; do
+			any_alive "$i" && kill -KILL "$i" 2>/dev/null || true
+		done
 	fi
 	rm -f "$RUN/$name.pid"
 	log "stopped $name"

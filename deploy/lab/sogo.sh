@@ -324,7 +324,11 @@ sogo_up() {
 
 sogo_down() {
 	local n
-	for n in sogoapache sogod dovecot memcached postgres; do
+	stop_daemon sogoapache 10
+	# sogod's watchdog waits ~30 s after its workers are gone before it exits;
+	# nothing of the lab's SOGo state needs that grace.
+	stop_daemon sogod 3
+	for n in dovecot memcached postgres; do
 		stop_daemon "$n" 20
 	done
 }
