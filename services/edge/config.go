@@ -33,6 +33,11 @@ const (
 	defaultTicketMargin = 5 * time.Minute
 	// defaultRetryAfter is the Retry-After (seconds) sent with a 503.
 	defaultRetryAfter = 30
+	// defaultRPCTimeout bounds one identity or ticket call (the ticket role
+	// may try several domain controllers).
+	defaultRPCTimeout = 20 * time.Second
+	// defaultCacheSize bounds the identity and ticket caches (entries).
+	defaultCacheSize = 100000
 )
 
 // Config is the edge's view of config.json, derived by newConfig without I/O.
@@ -85,6 +90,10 @@ type Config struct {
 	TicketMargin time.Duration
 	// RetryAfter is the Retry-After, in seconds, of a 503.
 	RetryAfter int
+	// RPCTimeout bounds one call to the identity or ticket role.
+	RPCTimeout time.Duration
+	// CacheSize bounds the identity and ticket caches.
+	CacheSize int
 }
 
 // newConfig derives the edge's configuration and checks what only the edge
@@ -114,6 +123,8 @@ func newConfig(c *config.Config) (*Config, error) {
 		ReplayMaxBytes:        defaultReplayMaxBytes,
 		TicketMargin:          defaultTicketMargin,
 		RetryAfter:            defaultRetryAfter,
+		RPCTimeout:            defaultRPCTimeout,
+		CacheSize:             defaultCacheSize,
 	}
 	if len(out.Paths) == 0 {
 		out.Paths = config.Default().Segmesh.Edge.Paths

@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // flight makes concurrent misses for one key share one call (a small,
@@ -20,9 +21,10 @@ type flightCall[V any] struct {
 
 // do runs fn once for all callers of key that overlap it. A caller whose ctx
 // ends stops waiting; the call itself runs on with the first caller's
-// context detached from cancellation, so one impatient device does not fail
-// the others.
-func (f *flight[K, V]) do(ctx context.Context, key K, fn func(context.Context) (V, error)) (V, bool, error) {
+// context detached from cancellation (so one impatient device does not fail
+// the others) and bounded by timeout (device requests have no deadline of
+// their own).
+func (f *flight[K, V]) do(ctx context.Context, key K, timeout time.Duration, fn func(context.Context) (V, error)) (V, bool, error) {
 	f.mu.Lock()
 	if f.calls == nil {
 		f.calls = map[K]*flightCall[V]{}
@@ -32,7 +34,9 @@ func (f *flight[K, V]) do(ctx context.Context, key K, fn func(context.Context) (
 		c = &flightCall[V]{done: make(chan struct{})}
 		f.calls[key] = c
 		go func() {
-			c.val, c.err = fn(context.WithoutCancel(ctx))
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+			defer cancel()
+			c.val, c.err = fn(cctx)
 			f.mu.Lock()
 			delete(f.calls, key)
 			f.mu.Unlock()

@@ -83,6 +83,7 @@ func (g *grpcIdentity) MapCertificate(ctx context.Context, leaf []byte, chain []
 type identityCache struct {
 	next identityMapper
 	ttl  time.Duration
+	rpc  time.Duration
 	max  int
 	now  func() time.Time
 
@@ -96,8 +97,8 @@ type identityEntry struct {
 	expires time.Time
 }
 
-func newIdentityCache(next identityMapper, ttl time.Duration, max int, now func() time.Time) *identityCache {
-	return &identityCache{next: next, ttl: ttl, max: max, now: now, m: map[[sha256.Size]byte]identityEntry{}}
+func newIdentityCache(next identityMapper, ttl, rpc time.Duration, max int, now func() time.Time) *identityCache {
+	return &identityCache{next: next, ttl: ttl, rpc: rpc, max: max, now: now, m: map[[sha256.Size]byte]identityEntry{}}
 }
 
 // lookup returns the user for the certificate with fingerprint fp and
@@ -110,7 +111,7 @@ func (c *identityCache) lookup(ctx context.Context, fp [sha256.Size]byte, leaf [
 	if ok && now.Before(e.expires) {
 		return e.id, true, nil
 	}
-	id, _, err := c.fl.do(ctx, fp, func(ctx context.Context) (Identity, error) {
+	id, _, err := c.fl.do(ctx, fp, c.rpc, func(ctx context.Context) (Identity, error) {
 		id, err := c.next.MapCertificate(ctx, leaf, chain)
 		if err != nil {
 			return Identity{}, err

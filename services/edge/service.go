@@ -165,6 +165,9 @@ func (s *Service) ReloadTrust() error {
 	return nil
 }
 
+// Constructor adapts New to role.Constructor, like the other roles.
+func Constructor(deps role.Deps) (role.Role, error) { return New(deps) }
+
 // Name returns "edge".
 func (s *Service) Name() string { return role.Edge }
 
@@ -272,8 +275,8 @@ func (s *Service) connectKCD() error {
 		}
 		ts = newGRPCTickets(cc)
 	}
-	s.identity = newIdentityCache(idm, s.cfg.IdentityCacheTTL, 100000, s.now)
-	s.tickets = newTicketCache(ts, s.opts.negotiator, s.cfg.TicketMargin, 100000, s.now)
+	s.identity = newIdentityCache(idm, s.cfg.IdentityCacheTTL, s.cfg.RPCTimeout, s.cfg.CacheSize, s.now)
+	s.tickets = newTicketCache(ts, s.opts.negotiator, s.cfg.TicketMargin, s.cfg.RPCTimeout, s.cfg.CacheSize, s.now)
 	return nil
 }
 

@@ -154,6 +154,7 @@ type ticketCache struct {
 	src     ticketSource
 	factory negotiatorFactory
 	margin  time.Duration
+	rpc     time.Duration
 	max     int
 	now     func() time.Time
 
@@ -162,8 +163,8 @@ type ticketCache struct {
 	fl flight[ticketKey, *ticketEntry]
 }
 
-func newTicketCache(src ticketSource, factory negotiatorFactory, margin time.Duration, max int, now func() time.Time) *ticketCache {
-	return &ticketCache{src: src, factory: factory, margin: margin, max: max, now: now, m: map[ticketKey]*ticketEntry{}}
+func newTicketCache(src ticketSource, factory negotiatorFactory, margin, rpc time.Duration, max int, now func() time.Time) *ticketCache {
+	return &ticketCache{src: src, factory: factory, margin: margin, rpc: rpc, max: max, now: now, m: map[ticketKey]*ticketEntry{}}
 }
 
 // get returns the entry for (upn, spn) and whether it came from the cache.
@@ -176,7 +177,7 @@ func (c *ticketCache) get(ctx context.Context, upn, spn string) (*ticketEntry, b
 	if old != nil && now.Before(old.refreshAt) {
 		return old, true, nil
 	}
-	e, _, err := c.fl.do(ctx, k, func(ctx context.Context) (*ticketEntry, error) { return c.fetch(ctx, k) })
+	e, _, err := c.fl.do(ctx, k, c.rpc, func(ctx context.Context) (*ticketEntry, error) { return c.fetch(ctx, k) })
 	if err == nil {
 		return e, false, nil
 	}

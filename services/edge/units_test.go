@@ -141,7 +141,11 @@ type countingTickets struct {
 func (c *countingTickets) GetServiceTicket(ctx context.Context, upn, spn string) (*Ticket, error) {
 	c.calls.Add(1)
 	if c.release != nil {
-		<-c.release
+		select {
+		case <-c.release:
+		case <-ctx.Done():
+			return nil, ticketErrorOf(statusErr(codes.DeadlineExceeded, ctx.Err().Error()))
+		}
 	}
 	if c.err != nil {
 		return nil, c.err
@@ -159,7 +163,7 @@ func fakeFactory(*Ticket) (negotiator, error) { return constNegotiator{}, nil }
 
 func TestTicketCacheOneRPCForConcurrentMisses(t *testing.T) {
 	src := &countingTickets{release: make(chan struct{}), end: 10 * time.Hour, now: time.Now}
-	c := newTicketCache(src, fakeFactory, 5*time.Minute, 100, time.Now)
+	c := newTicketCache(src, fakeFactory, 5*time.Minute, time.Minute, 100, time.Now)
 	var wg sync.WaitGroup
 	entries := make([]*ticketEntry, 50)
 	for i := range entries {
@@ -191,7 +195,7 @@ func TestTicketCacheRenewsNearExpiryAndRidesOutOutages(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	src := &countingTickets{end: time.Hour, now: clock}
-	c := newTicketCache(src, fakeFactory, 5*time.Minute, 100, clock)
+	c := newTicketCache(src, fakeFactory, 5*time.Minute, time.Minute, 100, clock)
 	get := func() (bool, error) {
 		_, hit, err := c.get(context.Background(), "bob@lab.test", "HTTP/mail")
 		return hit, err
@@ -350,5 +354,48 @@ func TestResumedSessionIsVerifiedAgain(t *testing.T) {
 	}
 	if !strings.Contains(h.logs.String(), "serial=77") {
 		t.Fatal("refusal of the resumed session not logged with the serial")
+	}
+}
+
+func TestHungTicketRoleTimesOut(t *testing.T) {
+	hung := &countingTickets{release: make(chan struct{}), end: time.Hour, now: time.Now}
+	t.Cleanup(func() { close(hung.release) })
+	h := newHarness(t, nil, options{tickets: hung, tune: func(c *Config) { c.RPCTimeout = 100 * time.Millisecond }})
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	resp, _ := get(t, h.client(&cert, false), h.url(syncPath), nil)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "30" {
+		t.Fatalf("status %d Retry-After %q, want 503 and 30", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+type countingIdentity struct{ calls atomic.Int64 }
+
+func (c *countingIdentity) MapCertificate(context.Context, []byte, [][]byte) (Identity, error) {
+	c.calls.Add(1)
+	return Identity{UPN: "alice@lab.test"}, nil
+}
+
+func TestIdentityCacheTTL(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	src := &countingIdentity{}
+	c := newIdentityCache(src, 15*time.Minute, time.Minute, 2, func() time.Time { return now })
+	fp := [32]byte{1}
+	for i, want := range []bool{false, true} {
+		if _, hit, err := c.lookup(context.Background(), fp, nil, nil); err != nil || hit != want {
+			t.Fatalf("lookup %d: hit=%v err=%v, want hit=%v", i, hit, err, want)
+		}
+	}
+	now = now.Add(16 * time.Minute)
+	if _, hit, _ := c.lookup(context.Background(), fp, nil, nil); hit {
+		t.Fatal("expired mapping served")
+	}
+	for i := range 5 { // bounded
+		_, _, _ = c.lookup(context.Background(), [32]byte{byte(10 + i)}, nil, nil)
+	}
+	if n := c.len(); n > 2 {
+		t.Fatalf("cache holds %d entries, bound is 2", n)
+	}
+	if src.calls.Load() != 7 {
+		t.Fatalf("calls = %d, want 7", src.calls.Load())
 	}
 }
