@@ -644,19 +644,19 @@ cmd_up() {
 	for s in admin svc user machine pfx trust; do secret "$s"; done
 	write_hosts
 	write_krb5_conf
-	step "build labtool"
-	build_labtool
 	if [[ ! -e $SAMBA/.provisioned ]]; then
-		# Provisioning is the slow step (single-threaded Python): the PKI is
-		# made on the other core meanwhile.
-		step "provision+pki"
-		make_pki &
-		local pki_pid=$!
-		(provision_samba_base) || { wait "$pki_pid" || true; die "provision failed"; }
-		wait "$pki_pid" || die "PKI failed, see $LOG/pki.log"
+		# Provisioning is the slow step (single-threaded Python): labtool is
+		# built and the PKI made on the other core meanwhile.
+		step "provision+build+pki"
+		(provision_samba_base) &
+		local prov_pid=$!
+		(build_labtool && make_pki) || { wait "$prov_pid" || true; die "labtool or PKI failed, see $LOG/pki.log"; }
+		wait "$prov_pid" || die "provision failed"
 		step accounts
 		finish_samba_provision
 	else
+		step "build labtool"
+		build_labtool
 		step pki
 		make_pki
 		more_users
