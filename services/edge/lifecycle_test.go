@@ -181,3 +181,27 @@ func TestStatusSection(t *testing.T) {
 	}
 	var _ role.Role = h.edge
 }
+
+func TestPeerRecordsFreedOnClose(t *testing.T) {
+	h := newHarness(t, nil, options{})
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	count := func() int {
+		n := 0
+		h.edge.peers.m.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	for _, h2 := range []bool{false, true} {
+		c := h.client(&cert, h2)
+		if resp, _ := get(t, c, h.url(syncPath), nil); resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if count() == 0 {
+			t.Fatal("no peer record for an open connection")
+		}
+		c.Transport.(*http.Transport).CloseIdleConnections()
+		waitFor(t, "peer records freed", func() bool { return count() == 0 })
+	}
+	// A refused handshake leaves nothing behind either.
+	refusedOrForbidden(t, h.client(nil, false), h.url(syncPath))
+	waitFor(t, "peer records freed after a refusal", func() bool { return count() == 0 })
+}

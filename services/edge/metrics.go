@@ -18,8 +18,15 @@ type metrics struct {
 	identity   metric.Int64Counter
 	refusals   metric.Int64Counter
 
-	statusOpts sync.Map // int → metric.MeasurementOption
-	hit, miss  metric.MeasurementOption
+	statusOpts sync.Map // int → *statusOpts
+	hit, miss  []metric.AddOption
+}
+
+// statusOpts are the prebuilt option slices of one status: passing a
+// prebuilt slice to the variadic Add and Record does not allocate.
+type statusOpts struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
 }
 
 func newMetrics(m metric.Meter) (*metrics, error) {
@@ -44,16 +51,17 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 	if mt.refusals, err = m.Int64Counter("edge.certificates.refused", metric.WithDescription("Client certificates refused in the handshake, by reason.")); err != nil {
 		return nil, err
 	}
-	mt.hit = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "hit")))
-	mt.miss = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "miss")))
+	mt.hit = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "hit")))}
+	mt.miss = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "miss")))}
 	return &mt, nil
 }
 
-func (m *metrics) statusOpt(status int) metric.MeasurementOption {
+func (m *metrics) statusOpt(status int) *statusOpts {
 	if o, ok := m.statusOpts.Load(status); ok {
-		return o.(metric.MeasurementOption)
+		return o.(*statusOpts)
 	}
-	o := metric.WithAttributeSet(attribute.NewSet(attribute.Int("status", status)))
+	a := metric.WithAttributeSet(attribute.NewSet(attribute.Int("status", status)))
+	o := &statusOpts{add: []metric.AddOption{a}, rec: []metric.RecordOption{a}}
 	m.statusOpts.Store(status, o)
 	return o
 }
@@ -61,15 +69,15 @@ func (m *metrics) statusOpt(status int) metric.MeasurementOption {
 // request records one finished request.
 func (m *metrics) request(ctx context.Context, status int, d time.Duration) {
 	o := m.statusOpt(status)
-	m.requests.Add(ctx, 1, o)
-	m.duration.Record(ctx, d.Seconds(), o)
+	m.requests.Add(ctx, 1, o.add...)
+	m.duration.Record(ctx, d.Seconds(), o.rec...)
 }
 
 func (m *metrics) cache(ctx context.Context, c metric.Int64Counter, hit bool) {
 	if hit {
-		c.Add(ctx, 1, m.hit)
+		c.Add(ctx, 1, m.hit...)
 	} else {
-		c.Add(ctx, 1, m.miss)
+		c.Add(ctx, 1, m.miss...)
 	}
 }
 

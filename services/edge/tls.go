@@ -215,6 +215,12 @@ func (s *Service) verifyConnection(pr *peer, cs tls.ConnectionState) error {
 	leaf := cs.PeerCertificates[0]
 	if err := s.trust.verifyClient(cs.PeerCertificates, s.now()); err != nil {
 		r := refusal("untrusted", leaf, err)
+		if !s.cfg.RequireClientCert {
+			// Neither KCD nor Require Client Certificate: the certificate is
+			// not used, so an unverifiable one is ignored, as SEG does.
+			s.log.Debug("client certificate ignored", "subject", r.Subject, "cause", err.Error())
+			return nil
+		}
 		s.refused(r)
 		return r
 	}

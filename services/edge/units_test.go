@@ -399,3 +399,19 @@ func TestIdentityCacheTTL(t *testing.T) {
 		t.Fatalf("calls = %d, want 7", src.calls.Load())
 	}
 }
+
+func TestNothingRequiredPassesThrough(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) {
+		c.KCD, c.RequireClientCertificate, c.Gateway.RevocationEnabled = config.KCD{}, false, false
+		c.ClientCertTrustStorePath = ""
+	}, options{})
+	var got []string
+	h.exchange.srv.Config.Handler = httpHandler(func(auth []string) { got = auth })
+	rogue := newCA(t, "Rogue CA").issue(t, certOpts{cn: "x"})
+	for _, cert := range []*tls.Certificate{nil, &rogue} {
+		resp, _ := get(t, h.client(cert, false), h.url("/EWS/Exchange.asmx"), map[string]string{"Authorization": "Basic YTpi"})
+		if resp.StatusCode != 200 || len(got) != 1 || got[0] != "Basic YTpi" {
+			t.Fatalf("cert=%v: status %d Authorization %q", cert != nil, resp.StatusCode, got)
+		}
+	}
+}
