@@ -8,6 +8,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
 // metrics are the edge's instruments. Every label is always present.
@@ -51,8 +53,8 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 	if mt.refusals, err = m.Int64Counter("edge.certificates.refused", metric.WithDescription("Client certificates refused in the handshake, by reason.")); err != nil {
 		return nil, err
 	}
-	mt.hit = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "hit")))}
-	mt.miss = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "miss")))}
+	mt.hit = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String(telemetry.AttrResult, "hit")))}
+	mt.miss = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String(telemetry.AttrResult, "miss")))}
 	return &mt, nil
 }
 
@@ -60,7 +62,7 @@ func (m *metrics) statusOpt(status int) *statusOpts {
 	if o, ok := m.statusOpts.Load(status); ok {
 		return o.(*statusOpts)
 	}
-	a := metric.WithAttributeSet(attribute.NewSet(attribute.Int("status", status)))
+	a := metric.WithAttributeSet(attribute.NewSet(attribute.Int(telemetry.AttrStatus, status)))
 	o := &statusOpts{add: []metric.AddOption{a}, rec: []metric.RecordOption{a}}
 	m.statusOpts.Store(status, o)
 	return o

@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
 // exchange is one request's state, shared by the handler, the rewrite, the
@@ -185,7 +187,7 @@ func (s *Service) rewrite(pr *httputil.ProxyRequest) {
 		if h, err := x.entry.neg.header(); err == nil {
 			pr.Out.Header["Authorization"] = []string{h}
 		} else {
-			s.log.Error("build Negotiate header", "upn", x.upn, "err", err)
+			s.log.Error("build Negotiate header", telemetry.AttrUPN, x.upn, "err", err)
 		}
 	}
 }
@@ -205,10 +207,10 @@ func (t kcdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	x.retried = true
 	if ierr := s.tickets.invalidate(ctx, x.upn, s.cfg.TargetSPN, x.entry); ierr != nil {
-		s.log.Warn("invalidate ticket after 401", "upn", x.upn, "err", ierr)
+		s.log.Warn("invalidate ticket after 401", telemetry.AttrUPN, x.upn, "err", ierr)
 	}
 	if !replayable(req) {
-		s.log.Warn("Exchange refused the ticket (401); the body is not replayable, so no retry", "upn", x.upn)
+		s.log.Warn("Exchange refused the ticket (401); the body is not replayable, so no retry", telemetry.AttrUPN, x.upn)
 		return resp, nil
 	}
 	drain(resp.Body)
@@ -226,7 +228,7 @@ func (t kcdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	again.Header["Authorization"] = []string{h}
-	s.log.Info("Exchange refused the ticket (401); retrying once with a new one", "upn", x.upn)
+	s.log.Info("Exchange refused the ticket (401); retrying once with a new one", telemetry.AttrUPN, x.upn)
 	return s.send(again)
 }
 
@@ -323,8 +325,8 @@ func (s *Service) finish(ctx context.Context, span trace.Span, rw *recorder, r *
 		status = http.StatusOK
 	}
 	s.metrics.request(ctx, status, d)
-	span.SetAttributes(attribute.Int("http.response.status_code", status), attribute.String("upn", x.upn),
-		attribute.String("device_id", x.eas.DeviceID), attribute.String("cmd", x.eas.Cmd))
+	span.SetAttributes(attribute.Int("http.response.status_code", status), attribute.String(telemetry.AttrUPN, x.upn),
+		attribute.String(telemetry.AttrDeviceID, x.eas.DeviceID), attribute.String(telemetry.AttrCmd, x.eas.Cmd))
 	if status >= 500 {
 		span.SetStatus(codes.Error, http.StatusText(status))
 	}
@@ -339,13 +341,13 @@ func (s *Service) finish(ctx context.Context, span trace.Span, rw *recorder, r *
 	attrs := []slog.Attr{
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
-		slog.Int("status", status),
+		slog.Int(telemetry.AttrStatus, status),
 		slog.Int64("bytes", rw.bytes),
 		slog.Duration("duration", d),
-		slog.String("upn", x.upn),
-		slog.String("device_id", x.eas.DeviceID),
+		slog.String(telemetry.AttrUPN, x.upn),
+		slog.String(telemetry.AttrDeviceID, x.eas.DeviceID),
 		slog.String("device_type", x.eas.DeviceType),
-		slog.String("cmd", x.eas.Cmd),
+		slog.String(telemetry.AttrCmd, x.eas.Cmd),
 		slog.Bool("ticket_cache_hit", x.ticketHit),
 		slog.String("remote", r.RemoteAddr),
 	}

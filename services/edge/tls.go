@@ -19,6 +19,8 @@ import (
 	"time"
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
+
+	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
 // loadServerCertificate returns the edge's certificate: the PEM pair, the
@@ -250,5 +252,5 @@ func (s *Service) verifyConnection(pr *peer, cs tls.ConnectionState) error {
 func (s *Service) refused(r *CertificateRefusal) {
 	s.metrics.refused(r.Reason)
 	s.log.Warn("client certificate refused", "reason", r.Reason, "subject", r.Subject,
-		"issuer", r.Issuer, "serial", r.Serial, "cause", r.Err.Error())
+		telemetry.AttrIssuer, r.Issuer, telemetry.AttrSerial, r.Serial, "cause", r.Err.Error())
 }
