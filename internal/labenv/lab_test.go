@@ -20,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/segmesh/segmesh/pkg/config"
 )
 
 // echoReply is the part of the Exchange stand-in's JSON the tests read.
@@ -420,6 +422,21 @@ func TestSOGoActiveSync(t *testing.T) {
 	}
 	if n := strings.Count(out, "<-- FolderSync"); n != 2 {
 		t.Errorf("%d FolderSync answers, want 2 (plain and base64 query)", n)
+	}
+}
+
+func TestSegmeshConfigLoads(t *testing.T) {
+	lab := Up(t)
+	cfg, rep, err := config.Load(lab.SegmeshConfig)
+	if err != nil {
+		t.Fatalf("lab.sh's segmesh config does not load: %v", err)
+	}
+	for _, p := range rep.Warnings() {
+		t.Logf("warning: %s: %s", p.Key, p.Message)
+	}
+	if !cfg.KCD.Enabled || cfg.KCD.TargetSPN != lab.TargetSPN || len(cfg.KCD.Domains) != 1 ||
+		cfg.KCD.Domains[0].DomainController != lab.KDCHost {
+		t.Errorf("KCD section = %+v", cfg.KCD)
 	}
 }
 
