@@ -46,6 +46,8 @@ var (
 	errNoCertificate = errors.New("no verified client certificate")
 	// errNoUpstream means no Exchange URL is configured.
 	errNoUpstream = errors.New("no Exchange upstream configured")
+	// errReadBody means the device's request body could not be read.
+	errReadBody = errors.New("read request body")
 )
 
 // failureOf maps any error on the request path to a Failure.
@@ -64,6 +66,8 @@ func failureOf(err error, retryAfter int) *Failure {
 		return &Failure{Status: http.StatusGatewayTimeout, Reason: "Exchange did not answer in time", Err: err}
 	case errors.Is(err, errNoCertificate):
 		return &Failure{Status: http.StatusForbidden, Reason: "request without a valid client certificate", Fix: "enrol the device with a certificate from a trusted CA", Err: err}
+	case errors.Is(err, errReadBody):
+		return &Failure{Status: http.StatusBadRequest, Reason: "request body shorter than its Content-Length or broken off", Err: err}
 	case errors.Is(err, errNoUpstream):
 		return &Failure{Status: http.StatusServiceUnavailable, RetryAfter: retryAfter, Reason: "no Exchange upstream", Fix: "set segmesh.edge.exchangeUrls", Err: err}
 	case errors.As(err, &ie):

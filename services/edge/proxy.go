@@ -164,7 +164,7 @@ func (s *Service) makeReplayable(r *http.Request) error {
 	}
 	buf := make([]byte, r.ContentLength)
 	if _, err := io.ReadFull(r.Body, buf); err != nil {
-		return fmt.Errorf("read request body: %w", err)
+		return fmt.Errorf("%w: %w", errReadBody, err)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(buf))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }

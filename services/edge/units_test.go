@@ -7,7 +7,12 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -413,5 +418,56 @@ func TestNothingRequiredPassesThrough(t *testing.T) {
 		if resp.StatusCode != 200 || len(got) != 1 || got[0] != "Basic YTpi" {
 			t.Fatalf("cert=%v: status %d Authorization %q", cert != nil, resp.StatusCode, got)
 		}
+	}
+}
+
+func TestFailureMapping(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    error
+		status int
+	}{
+		{"no certificate", errNoCertificate, 403},
+		{"no upstream", errNoUpstream, 503},
+		{"short body", fmt.Errorf("%w: %w", errReadBody, io.ErrUnexpectedEOF), 400},
+		{"identity down", &IdentityError{Unavailable: true, Err: errors.New("x")}, 503},
+		{"identity no user", &IdentityError{Err: errors.New("x")}, 403},
+		{"device gone", context.Canceled, 499},
+		{"dial refused", &net.OpError{Op: "dial", Err: errors.New("refused")}, 502},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if f := failureOf(tt.err, 30); f.Status != tt.status {
+				t.Fatalf("status %d, want %d", f.Status, tt.status)
+			}
+		})
+	}
+}
+
+func TestHTTPSUpstreamVerifiedWithExchangeCA(t *testing.T) {
+	backend := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("tls ok"))
+	}))
+	t.Cleanup(backend.Close)
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: backend.Certificate().Raw})
+	for _, tt := range []struct {
+		name   string
+		ca     []byte
+		status int
+	}{
+		{"trusted", caPEM, 200},
+		{"wrong CA", newCA(t, "Other").pem, 502},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, func(c *config.Config) {
+				c.KCD, c.Gateway.RevocationEnabled = config.KCD{}, false
+				c.Segmesh.Edge.ExchangeURLs = []string{backend.URL}
+				c.Segmesh.Edge.ExchangeCAFile = writeFile(t, t.TempDir(), "exchange-ca.pem", tt.ca)
+			}, options{})
+			cert := h.ca.issue(t, certOpts{cn: "alice"})
+			if resp, body := get(t, h.client(&cert, false), h.url("/EWS/x"), nil); resp.StatusCode != tt.status {
+				t.Fatalf("status %d %q, want %d", resp.StatusCode, body, tt.status)
+			}
+		})
 	}
 }
