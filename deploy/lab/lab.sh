@@ -9,7 +9,7 @@
 #   lab.sh status                         what runs, which faults are on
 #   lab.sh env                            the lab facts as KEY=VALUE (also $STATE/lab.json)
 #   lab.sh revoke USER                    revoke USER's device certificate, re-issue the CRL
-#   lab.sh fault kdc|ldap|cdp|exchange on|off   (and: fault cdp garbage)
+#   lab.sh fault kdc|ldap|cdp|exchange on|off   (and: fault cdp garbage, fault kdc|ldap hang)
 set -euo pipefail
 
 STATE=${SEGMESH_LAB_DIR:-/var/tmp/segmesh-lab}
@@ -169,6 +169,8 @@ stop_daemon() {
 	mapfile -t tree < <(descendants "$pid")
 	kill -TERM "$pid" 2>/dev/null || true
 	[[ $sid == "$pid" ]] && kill -TERM -- "-$pid" 2>/dev/null || true
+	# A frozen daemon (fault ... hang) handles TERM only once continued.
+	kill -CONT "$pid" 2>/dev/null || true
 	for ((i = 0; i < timeout * 10; i++)); do
 		if ! any_alive "$pid" "${tree[@]}" && ! { [[ $sid == "$pid" ]] && session_alive "$sid"; }; then
 			break
@@ -184,6 +186,12 @@ stop_daemon() {
 	fi
 	rm -f "$RUN/$name.pid"
 	log "stopped $name"
+}
+
+# resume NAME: continue a daemon a "fault ... hang" froze.
+resume() {
+	local pid
+	pid=$(pid_of "$1") && kill -CONT "$pid" 2>/dev/null || true
 }
 
 # wait_tcp HOST PORT [SECONDS]: poll until HOST:PORT accepts a connection.
@@ -801,9 +809,17 @@ cmd_fault() {
 	local what=${1:?fault kdc|ldap|cdp|exchange on|off} how=${2:?on|off}
 	case $what:$how in
 	kdc:on) echo on >"$RUN/fault.kdc"; stop_daemon kdcfwd 5 ;;
-	kdc:off) rm -f "$RUN/fault.kdc"; start_kdc_fwd; wait_tcp "$KDC_FWD_IP" 88 10 ;;
+	kdc:off) rm -f "$RUN/fault.kdc"; resume kdcfwd; start_kdc_fwd; wait_tcp "$KDC_FWD_IP" 88 10 ;;
 	ldap:on) echo on >"$RUN/fault.ldap"; stop_daemon ldapfwd 5 ;;
-	ldap:off) rm -f "$RUN/fault.ldap"; start_ldap_fwd; wait_tcp "$LDAP_FWD_IP" 389 10 ;;
+	ldap:off) rm -f "$RUN/fault.ldap"; resume ldapfwd; start_ldap_fwd; wait_tcp "$LDAP_FWD_IP" 389 10 ;;
+	kdc:hang | ldap:hang)
+		# The forwarder is frozen (SIGSTOP): connections are accepted by the
+		# kernel and never answered, UDP requests vanish. Tests of timeouts.
+		local fwd=${what}fwd
+		[[ $what == kdc ]] && start_kdc_fwd || start_ldap_fwd
+		echo hang >"$RUN/fault.$what"
+		kill -STOP "$(pid_of "$fwd")"
+		;;
 	cdp:on) echo on >"$RUN/fault.cdp"; stop_daemon cdp 5 ;;
 	cdp:garbage)
 		echo garbage >"$RUN/fault.cdp"

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -378,6 +379,27 @@ func TestFaults(t *testing.T) {
 			lab.Fault(t, tt.fault, false)
 			if !dialable(tt.down) {
 				t.Errorf("%s unreachable after fault %s off", tt.down, tt.fault)
+			}
+		})
+	}
+	for _, tt := range []struct{ fault, addr string }{{"kdc", lab.KDC}, {"ldap", ldapAddr}} {
+		t.Run(tt.fault+" hang", func(t *testing.T) {
+			lab.Hang(t, tt.fault)
+			c, err := net.DialTimeout("tcp", tt.addr, 2*time.Second)
+			if err != nil {
+				t.Fatalf("dial %s: %v (a hung forwarder still accepts)", tt.addr, err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(300 * time.Millisecond))
+			_, _ = c.Write([]byte{0, 0, 0, 1, 0})
+			if _, err := c.Read(make([]byte, 1)); err == nil {
+				t.Errorf("hung %s answered", tt.fault)
+			} else if ne := net.Error(nil); !errors.As(err, &ne) || !ne.Timeout() {
+				t.Errorf("read from hung %s: %v, want a timeout", tt.fault, err)
+			}
+			lab.Fault(t, tt.fault, false)
+			if !dialable(tt.addr) {
+				t.Errorf("%s unreachable after hang off", tt.addr)
 			}
 		})
 	}

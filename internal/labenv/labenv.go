@@ -293,6 +293,15 @@ func (e *Env) Fault(t testing.TB, name string, on bool) {
 	t.Cleanup(func() { e.Run(t, "fault", name, "off") })
 }
 
+// Hang freezes the "kdc" or "ldap" forwarder until the test ends: connections
+// are accepted and never answered, UDP requests are never answered (for
+// timeout tests; Fault makes them refused instead).
+func (e *Env) Hang(t testing.TB, name string) {
+	t.Helper()
+	e.Run(t, "fault", name, "hang")
+	t.Cleanup(func() { e.Run(t, "fault", name, "off") })
+}
+
 // CDPGarbage makes the CRL distribution point serve random bytes in place of
 // every CRL until the test ends.
 func (e *Env) CDPGarbage(t testing.TB) {
