@@ -865,7 +865,7 @@ main() {
 	revoke) cmd_revoke "$@" ;;
 	fault) cmd_fault "$@" ;;
 	*)
-		sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+		sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 		[[ -z $cmd || $cmd == help || $cmd == -h || $cmd == --help ]] || exit 2
 		;;
 	esac
