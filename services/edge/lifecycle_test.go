@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -15,6 +16,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/role"
@@ -204,4 +207,51 @@ func TestPeerRecordsFreedOnClose(t *testing.T) {
 	// A refused handshake leaves nothing behind either.
 	refusedOrForbidden(t, h.client(nil, false), h.url(syncPath))
 	waitFor(t, "peer records freed after a refusal", func() bool { return count() == 0 })
+}
+
+// TestRevocationStreamReconnects breaks the crl role's stream (the server
+// goes away), keeps the last snapshot meanwhile, and picks up the new one
+// when a server is back on the same address.
+func TestRevocationStreamReconnects(t *testing.T) {
+	f := newFakeCRL()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	serve := func(l net.Listener) *grpc.Server {
+		s := grpc.NewServer()
+		crlv1.RegisterRevocationServiceServer(s, f)
+		go func() { _ = s.Serve(l) }()
+		return s
+	}
+	s1 := serve(lis)
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 10 * time.Millisecond, Multiplier: 1.5, MaxDelay: 100 * time.Millisecond}, MinConnectTimeout: 200 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cc.Close() })
+	h := newHarness(t, nil, options{crl: crlv1.NewRevocationServiceClient(cc), crlBackoff: 10 * time.Millisecond})
+	cert := h.ca.issue(t, certOpts{cn: "alice", serial: 0x5150})
+	if resp, _ := get(t, h.client(&cert, false), h.url(syncPath), nil); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+
+	s1.Stop()
+	waitFor(t, "stream broken", func() bool { return strings.Contains(h.logs.String(), "revocation stream broken") })
+	if resp, _ := get(t, h.client(&cert, false), h.url(syncPath), nil); resp.StatusCode != 200 {
+		t.Fatalf("with the crl role down: status %d, want the last snapshot to stay in force", resp.StatusCode)
+	}
+	f.revoke(h.ca, 0x5150)
+	lis2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s again: %v", addr, err)
+	}
+	s2 := serve(lis2)
+	t.Cleanup(s2.Stop)
+	waitFor(t, "new snapshot after reconnecting", func() bool { return h.edge.revocation.current() >= 2 })
+	if !refusedOrForbidden(t, h.client(&cert, false), h.url(syncPath)) {
+		t.Fatal("certificate revoked in the new snapshot was served")
+	}
 }

@@ -69,6 +69,8 @@ type options struct {
 	tune func(*Config)
 	// snapshotWait overrides firstSnapshotWait.
 	snapshotWait time.Duration
+	// crlBackoff overrides the first reconnection delay of the crl stream.
+	crlBackoff time.Duration
 }
 
 // New builds the edge from deps. It does no I/O: Start opens the listener.
@@ -112,6 +114,9 @@ func newService(deps role.Deps, o options) (*Service, error) {
 		cfg: cfg, full: deps.Config, conns: deps.Conns, log: log, tracer: tracer, now: o.now, opts: o,
 		metrics:    m,
 		revocation: newRevocation(cfg.Revocation, log),
+	}
+	if o.crlBackoff > 0 {
+		s.revocation.minBackoff = o.crlBackoff
 	}
 	if deps.Status != nil {
 		deps.Status.Publish(role.Edge, s.statusSection)
