@@ -65,4 +65,9 @@ for f in $(git grep -l '^func Fuzz' -- '*_test.go'); do
   done
 done
 
+if [ "${SEGMESH_SKIP_LAB:-}" != 1 ]; then
+  step "lab down leaves nothing running (last: it stops the lab)"
+  SEGMESH_LAB_TEST_DOWN=1 go test -tags lab -count=1 -run '^TestDown$' ./internal/labenv
+fi
+
 step "done"
