@@ -48,6 +48,8 @@ var (
 	errNoUpstream = errors.New("no Exchange upstream configured")
 	// errReadBody means the device's request body could not be read.
 	errReadBody = errors.New("read request body")
+	// errPathNotForwarded means the path is under no configured prefix.
+	errPathNotForwarded = errors.New("path not forwarded")
 )
 
 // failureOf maps any error on the request path to a Failure.
@@ -58,12 +60,17 @@ func failureOf(err error, retryAfter int) *Failure {
 	}
 	var te *TicketError
 	var ie *IdentityError
+	var cr *CertificateRefusal
 	switch {
 	case errors.Is(err, context.Canceled):
 		// The device went away; the status is for the log only.
 		return &Failure{Status: 499, Reason: "device closed the request", Err: err}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &Failure{Status: http.StatusGatewayTimeout, Reason: "Exchange did not answer in time", Err: err}
+	case errors.Is(err, errPathNotForwarded):
+		return &Failure{Status: http.StatusNotFound, Reason: "path not forwarded", Fix: "add the prefix to segmesh.edge.paths if Exchange serves it"}
+	case errors.As(err, &cr):
+		return &Failure{Status: http.StatusForbidden, Reason: "client certificate refused since the connection opened", Err: err}
 	case errors.Is(err, errNoCertificate):
 		return &Failure{Status: http.StatusForbidden, Reason: "request without a valid client certificate", Fix: "enrol the device with a certificate from a trusted CA", Err: err}
 	case errors.Is(err, errReadBody):

@@ -22,9 +22,9 @@ import (
 	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
-// exchange is one request's state, shared by the handler, the rewrite, the
-// transport and the access log.
-type exchange struct {
+// requestState is one request's state, shared by the handler, the rewrite,
+// the transport and the access log.
+type requestState struct {
 	eas         EASRequest
 	upn         string
 	entry       *ticketEntry
@@ -34,7 +34,7 @@ type exchange struct {
 	failure     *Failure
 }
 
-type exchangeKey struct{}
+type requestKey struct{}
 
 // upstreams is the Exchange side: the URLs in order of preference and the
 // one transport to all of them.
@@ -88,11 +88,11 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
 	ctx, span := s.tracer.Start(r.Context(), "edge.Proxy", trace.WithSpanKind(trace.SpanKindServer))
 	rw := &recorder{ResponseWriter: w}
-	x := &exchange{}
+	x := &requestState{}
 	defer s.finish(ctx, span, rw, r, x, start)
 
 	if !s.cfg.allowedPath(r.URL.Path) {
-		s.fail(rw, x, &Failure{Status: http.StatusNotFound, Reason: "path not forwarded", Fix: "add the prefix to segmesh.edge.paths if Exchange serves it"})
+		s.fail(rw, x, failureOf(errPathNotForwarded, 0))
 		return
 	}
 	if r.URL.RawQuery != "" {
@@ -109,7 +109,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			r := refusal("revoked", pr.leaf, err)
 			s.refused(r)
-			s.fail(rw, x, &Failure{Status: http.StatusForbidden, Reason: "client certificate revoked since the connection opened", Err: r})
+			s.fail(rw, x, failureOf(r, 0))
 			return
 		}
 		pr.revChecked.Store(gen)
@@ -132,11 +132,11 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(rw, x, failureOf(errNoUpstream, s.cfg.RetryAfter))
 		return
 	}
-	s.rproxy.ServeHTTP(rw, r.WithContext(context.WithValue(ctx, exchangeKey{}, x)))
+	s.rproxy.ServeHTTP(rw, r.WithContext(context.WithValue(ctx, requestKey{}, x)))
 }
 
 // authenticate finds the user and the ticket for the request.
-func (s *Service) authenticate(ctx context.Context, x *exchange, pr *peer) error {
+func (s *Service) authenticate(ctx context.Context, x *requestState, pr *peer) error {
 	id, hit, err := s.identity.lookup(ctx, pr.fingerprint, pr.leaf.Raw, pr.chainDER)
 	s.metrics.cache(ctx, s.metrics.identity, hit)
 	if err != nil {
@@ -178,7 +178,7 @@ func (s *Service) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(s.upstreams.urls[int(s.upstreams.preferred.Load())])
 	pr.SetXForwarded()
 	pr.Out.Header.Del("Proxy-Authorization")
-	x, _ := pr.In.Context().Value(exchangeKey{}).(*exchange)
+	x, _ := pr.In.Context().Value(requestKey{}).(*requestState)
 	if !s.cfg.KCD || x == nil {
 		return
 	}
@@ -200,7 +200,7 @@ type kcdTransport struct{ s *Service }
 func (t kcdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	s := t.s
 	resp, err := s.send(req)
-	x, _ := req.Context().Value(exchangeKey{}).(*exchange)
+	x, _ := req.Context().Value(requestKey{}).(*requestState)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized || x == nil || x.entry == nil || x.retried {
 		return resp, err
 	}
@@ -298,7 +298,7 @@ func (s *Service) modifyResponse(resp *http.Response) error {
 
 // proxyError maps an upstream or ticket failure to the device's status.
 func (s *Service) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	x, _ := r.Context().Value(exchangeKey{}).(*exchange)
+	x, _ := r.Context().Value(requestKey{}).(*requestState)
 	f := failureOf(err, s.cfg.RetryAfter)
 	if x != nil {
 		x.failure = f
@@ -306,14 +306,14 @@ func (s *Service) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	writeFailure(w, f)
 }
 
-func (s *Service) fail(w http.ResponseWriter, x *exchange, f *Failure) {
+func (s *Service) fail(w http.ResponseWriter, x *requestState, f *Failure) {
 	x.failure = f
 	writeFailure(w, f)
 }
 
 // finish writes the access-log line, the metrics and the span of a request.
 // The line never holds Authorization or any token.
-func (s *Service) finish(ctx context.Context, span trace.Span, rw *recorder, r *http.Request, x *exchange, start time.Time) {
+func (s *Service) finish(ctx context.Context, span trace.Span, rw *recorder, r *http.Request, x *requestState, start time.Time) {
 	d := s.now().Sub(start)
 	status := rw.status
 	switch {
