@@ -59,12 +59,9 @@ type Service struct {
 type options struct {
 	identity   identityMapper
 	tickets    ticketSource
-	trust      trustSource
 	crl        crlv1.RevocationServiceClient
 	negotiator negotiatorFactory
 	now        func() time.Time
-	// upstreamTLS overrides the upstream TLS configuration.
-	upstreamTLS *tls.Config
 	// tune adjusts the derived configuration (short timeouts in tests).
 	tune func(*Config)
 	// snapshotWait overrides firstSnapshotWait.
@@ -203,15 +200,12 @@ func (s *Service) Start(ctx context.Context) error {
 	s.cancel = cancel
 	fail := func(err error) error { cancel(); s.wg.Wait(); return err }
 
-	s.trust = s.opts.trust
-	if s.trust == nil {
-		r, err := newTrust(s.full, s.log, s.now)
-		if err != nil {
-			return fail(err)
-		}
-		s.reloader, s.trust = r, reloaderTrust{r: r}
-		s.wg.Go(func() { _ = r.Run(bg) })
+	r, err := newTrust(s.full, s.log, s.now)
+	if err != nil {
+		return fail(err)
 	}
+	s.reloader, s.trust = r, reloaderTrust{r: r}
+	s.wg.Go(func() { _ = r.Run(bg) })
 	if s.upstreams, err = s.newUpstreams(); err != nil {
 		return fail(err)
 	}
@@ -348,9 +342,6 @@ func (s *Service) Stop(ctx context.Context) error {
 
 // upstreamTLS returns the TLS configuration for HTTPS upstreams.
 func (s *Service) upstreamTLS() (*tls.Config, error) {
-	if s.opts.upstreamTLS != nil {
-		return s.opts.upstreamTLS, nil
-	}
 	c := &tls.Config{MinVersion: tls.VersionTLS12}
 	if s.cfg.ExchangeCAFile != "" {
 		data, err := os.ReadFile(s.cfg.ExchangeCAFile)
