@@ -18,6 +18,8 @@ Usage:
   segmesh run [--config config.json] [--roles all|crl,identity,ticket,edge]
   segmesh roles
   segmesh config check [config.json]
+  segmesh config init [config.json]
+  segmesh diagnose --config config.json --cert user.pem [--key user.key] [--chain chain.pem] [--spn HTTP/...] [--json]
   segmesh lab up|down|status|env|revoke USER|fault ...
 
 Run 'segmesh COMMAND -h' for a command's flags.
@@ -39,6 +41,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = configCmd(args[1:], stdout, stderr)
 	case "lab":
 		err = labCmd(ctx, args[1:], stdout, stderr)
+	case "diagnose":
+		err = diagnoseCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		_, _ = fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/segmesh/segmesh/internal/diagnose"
+	"github.com/segmesh/segmesh/pkg/config"
+)
+
+// diagnoseCmd runs every step of the request path for one certificate with
+// the live configuration (internal/diagnose) and prints each step as it
+// ends, or the whole report as JSON. It fails (exit 1) when a step fails.
+func diagnoseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("diagnose", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "config.json", "config.json as `segmesh run` reads it")
+	certPath := fs.String("cert", "", "the device's client certificate (PEM or DER; more PEM blocks are intermediates)")
+	keyPath := fs.String("key", "", "the certificate's private key (optional: checks that it belongs to the certificate)")
+	chainPath := fs.String("chain", "", "intermediates the device sends (PEM, optional)")
+	spn := fs.String("spn", "", "target SPN (default: the first of kcd.targetSPN)")
+	asJSON := fs.Bool("json", false, "print the report as JSON (schema in docs/operations.md)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("diagnose takes no arguments, got %q (did you mean --cert %s?)", fs.Args(), fs.Arg(0))}
+	}
+	if *certPath == "" {
+		return usageError{"diagnose needs --cert user.pem"}
+	}
+	cfg, report, err := config.Load(*cfgPath)
+	if err != nil {
+		if report != nil {
+			for _, p := range report.Errors() {
+				_, _ = fmt.Fprintf(stderr, "  %s\n", p)
+			}
+			_, _ = fmt.Fprintf(stderr, "segmesh: diagnose: %s has errors; fix them first (segmesh config check %s)\n", *cfgPath, *cfgPath)
+			return errReported
+		}
+		return err
+	}
+	opts := diagnose.Options{Config: cfg, SPN: *spn}
+	read := func(path string, dst *[]byte) error {
+		if path == "" {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("diagnose: %w", err)
+		}
+		*dst = b
+		return nil
+	}
+	for _, f := range []struct {
+		path string
+		dst  *[]byte
+	}{{*certPath, &opts.CertPEM}, {*keyPath, &opts.KeyPEM}, {*chainPath, &opts.ChainPEM}} {
+		if err := read(f.path, f.dst); err != nil {
+			return err
+		}
+	}
+	if !*asJSON {
+		_, _ = fmt.Fprintf(stdout, "diagnose %s with %s\n\n", *certPath, cfg.Path)
+		opts.Progress = func(r diagnose.StepResult) { _ = diagnose.WriteStep(stdout, r) }
+	}
+	rep := diagnose.Run(ctx, opts)
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(rep); err != nil {
+			return fmt.Errorf("diagnose: %w", err)
+		}
+	} else {
+		_ = diagnose.WriteSummary(stdout, rep)
+	}
+	if !rep.OK {
+		return errReported
+	}
+	return nil
+}

@@ -1,0 +1,534 @@
+package diagnose
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/segmesh/segmesh/pkg/certmap"
+	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/crl"
+	"github.com/segmesh/segmesh/pkg/crl/fetch"
+	"github.com/segmesh/segmesh/pkg/kdc"
+	"github.com/segmesh/segmesh/pkg/negotiate"
+	"github.com/segmesh/segmesh/pkg/s4u"
+	"github.com/segmesh/segmesh/pkg/trust"
+	"github.com/segmesh/segmesh/pkg/upn"
+)
+
+// errKCDOff marks the steps KCD turns off.
+const kcdOff = "KCD is off (kcd.enabled is false): no user mapping and no Kerberos ticket; requests go to Exchange without Negotiate"
+
+// parseCerts reads PEM blocks of type CERTIFICATE, or one DER certificate.
+func parseCerts(data []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	rest := data
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parse PEM certificate %d: %w", len(out)+1, err)
+		}
+		out = append(out, c)
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	c, err := x509.ParseCertificate(data)
+	if err != nil {
+		return nil, fmt.Errorf("neither PEM nor DER certificate: %w", err)
+	}
+	return []*x509.Certificate{c}, nil
+}
+
+func runCertificate(_ context.Context, st *state) (string, string, error) {
+	certs, err := parseCerts(st.opts.CertPEM)
+	if err != nil {
+		return "", "", err
+	}
+	st.leaf, st.intermediates = certs[0], certs[1:]
+	if len(st.opts.ChainPEM) > 0 {
+		chain, err := parseCerts(st.opts.ChainPEM)
+		if err != nil {
+			return "", "", fmt.Errorf("chain: %w", err)
+		}
+		for _, c := range chain {
+			if !c.Equal(st.leaf) && !slices.ContainsFunc(st.intermediates, c.Equal) {
+				st.intermediates = append(st.intermediates, c)
+			}
+		}
+	}
+	sum := sha256.Sum256(st.leaf.Raw)
+	info := &CertInfo{
+		Subject: st.leaf.Subject.String(), Issuer: st.leaf.Issuer.String(),
+		Serial: strings.ToUpper(st.leaf.SerialNumber.Text(16)), NotBefore: st.leaf.NotBefore.UTC(), NotAfter: st.leaf.NotAfter.UTC(),
+		SHA256: hex.EncodeToString(sum[:]),
+	}
+	info.SANUPNs, _ = upn.All(st.leaf)
+	st.certInfo = info
+	if len(st.opts.KeyPEM) > 0 {
+		certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: st.leaf.Raw})
+		if _, err := tls.X509KeyPair(certPEM, st.opts.KeyPEM); err != nil {
+			return "", "", &keyMismatchError{err: err}
+		}
+	}
+	d := fmt.Sprintf("%s, issued by %s, serial %s, valid until %s", info.Subject, info.Issuer, info.Serial, info.NotAfter.Format(time.DateOnly))
+	if len(info.SANUPNs) > 0 {
+		d += ", SAN UPN " + strings.Join(info.SANUPNs, ", ")
+	} else {
+		d += ", no UPN in the SAN"
+	}
+	if len(st.opts.KeyPEM) > 0 {
+		d += ", key matches"
+	}
+	return d, "", nil
+}
+
+// keyMismatchError is a --key that does not belong to the certificate.
+type keyMismatchError struct{ err error }
+
+func (e *keyMismatchError) Error() string {
+	return "the private key does not belong to the certificate: " + e.err.Error()
+}
+func (e *keyMismatchError) Unwrap() error { return e.err }
+
+// trustSpec is the trust-store configuration, as the edge reads it.
+func trustSpec(c *config.Config) (trust.Spec, error) {
+	spec := trust.Spec{TrustStorePath: c.ClientCertTrustStorePath, Passcode: c.ClientCertTrustStorePasscode.Reveal(), BaseDir: c.BaseDir}
+	if c.ClientCertificateChain != "" {
+		b, err := os.ReadFile(c.Resolve(c.ClientCertificateChain))
+		if err != nil {
+			return spec, fmt.Errorf("read %s (%s): %w", trust.KeyConsoleChain, c.ClientCertificateChain, err)
+		}
+		spec.ConsoleChainPEM = b
+	}
+	return spec, nil
+}
+
+func runTrust(_ context.Context, st *state) (string, string, error) {
+	spec, err := trustSpec(st.cfg)
+	if err != nil {
+		return "", "", err
+	}
+	store, err := trust.Load(spec)
+	if err != nil {
+		return "", "", err
+	}
+	st.store = store
+	chains, err := trust.VerifyClientChain(store, append([]*x509.Certificate{st.leaf}, st.intermediates...), st.opts.Now())
+	if err != nil {
+		return "", "", err
+	}
+	st.verified = chains[0]
+	names := make([]string, len(st.verified))
+	for i, c := range st.verified {
+		names[i] = commonName(c)
+	}
+	return fmt.Sprintf("%s (trust: %s)", strings.Join(names, " → "), store.Source()), "", nil
+}
+
+func commonName(c *x509.Certificate) string {
+	if c.Subject.CommonName != "" {
+		return c.Subject.CommonName
+	}
+	return c.Subject.String()
+}
+
+// revokedError is a certificate listed on its issuer's CRL.
+type revokedError struct {
+	cert   *x509.Certificate
+	entry  crl.Entry
+	source string
+}
+
+func (e *revokedError) Error() string {
+	s := fmt.Sprintf("certificate %q (serial %s) is revoked on the CRL of %q from %s",
+		commonName(e.cert), strings.ToUpper(e.cert.SerialNumber.Text(16)), e.cert.Issuer.String(), e.source)
+	if !e.entry.RevokedAt.IsZero() {
+		s += " since " + e.entry.RevokedAt.UTC().Format(time.RFC3339)
+	}
+	if e.entry.Reason != 0 {
+		s += fmt.Sprintf(" (reason %d)", e.entry.Reason)
+	}
+	return s
+}
+
+// cdpError collects the distribution points that could not be used.
+type cdpError struct{ errs []error }
+
+func (e *cdpError) Error() string {
+	parts := make([]string, len(e.errs))
+	for i, err := range e.errs {
+		parts[i] = err.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+func (e *cdpError) Unwrap() []error { return e.errs }
+
+// crlURLs are the configured distribution points, plus the HTTP ones named
+// in the chain when segmesh.crl.useCertificateCdps is set.
+func crlURLs(c *config.Config, chain []*x509.Certificate) []string {
+	urls := slices.Clone(c.Gateway.CRLURIs)
+	if c.Segmesh.CRL.UseCertificateCDPs {
+		for _, cert := range chain {
+			for _, u := range cert.CRLDistributionPoints {
+				if fetch.CheckURL(u) == nil && !slices.Contains(urls, u) {
+					urls = append(urls, u)
+				}
+			}
+		}
+	}
+	return urls
+}
+
+func runRevocation(ctx context.Context, st *state) (string, string, error) {
+	g := st.cfg.Gateway
+	switch {
+	case !g.RevocationEnabled:
+		return "", "revocation checking is off (" + config.KeyRevocationEnabled + " is false): not checked", nil
+	case !st.cfg.RevocationHonoured():
+		return "", "revocation checking is ignored: " + config.KeyRevocationEnabled + " is used only when KCD or Require Client Certificate is on", nil
+	}
+	f := st.opts.Fetcher
+	if f == nil {
+		f = &fetch.Fetcher{Timeout: 30 * time.Second}
+	}
+	trusted := slices.Concat(st.store.Certificates(), st.verified)
+	indexes := map[crl.IssuerKey]*crl.Index{}
+	var problems []error
+	var fetched []string
+	for _, u := range crlURLs(st.cfg, st.verified) {
+		t0 := time.Now()
+		res, err := f.Fetch(ctx, u, fetch.Validators{})
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		c, err := crl.Parse(res.Body)
+		if err != nil {
+			problems = append(problems, crl.WithURL(err, u))
+			continue
+		}
+		signer, err := c.Verify(trusted)
+		if err != nil {
+			problems = append(problems, crl.WithURL(err, u))
+			continue
+		}
+		ix := c.Index(signer, u, st.opts.Now())
+		indexes[ix.Key()] = ix
+		age := st.opts.Now().Sub(c.Header.ThisUpdate).Round(time.Second)
+		fetched = append(fetched, fmt.Sprintf("%s (%d entries, %d KB, issued %s ago, %s)", u, c.Len(), len(res.Body)/1024, age,
+			time.Since(t0).Round(time.Millisecond)))
+		if !c.Header.NextUpdate.IsZero() && st.opts.Now().After(c.Header.NextUpdate) {
+			problems = append(problems, &staleError{url: u, next: c.Header.NextUpdate})
+		}
+	}
+	// A listed certificate is the answer whatever else failed.
+	var unknown []string
+	for i, cert := range st.verified {
+		if i == len(st.verified)-1 && len(st.verified) > 1 {
+			break // the trust anchor itself is not checked
+		}
+		ix := indexes[crl.CertIssuerKey(cert)]
+		if ix == nil {
+			unknown = append(unknown, commonName(cert))
+			continue
+		}
+		if e, ok := ix.Lookup(cert.SerialNumber); ok {
+			return "", "", &revokedError{cert: cert, entry: e, source: ix.Meta().Source}
+		}
+	}
+	if len(problems) > 0 {
+		return "", "", &cdpError{errs: problems}
+	}
+	d := "not revoked; fetched " + strings.Join(fetched, ", ")
+	if len(unknown) > 0 {
+		d += "; no configured CRL covers the issuer of " + strings.Join(unknown, ", ")
+	}
+	return d, "", nil
+}
+
+// staleError is a CRL past its nextUpdate.
+type staleError struct {
+	url  string
+	next time.Time
+}
+
+func (e *staleError) Error() string {
+	return fmt.Sprintf("the CRL at %s is past its nextUpdate (%s): the CA has not published a new one", e.url, e.next.UTC().Format(time.RFC3339))
+}
+
+func runMapping(ctx context.Context, st *state) (string, string, error) {
+	c := st.cfg
+	if !c.KCD.Enabled {
+		return "", kcdOff, nil
+	}
+	var domains []string
+	for _, d := range c.KCD.Domains {
+		if r := strings.ToUpper(strings.TrimSpace(d.Domain)); r != "" && !slices.Contains(domains, r) {
+			domains = append(domains, r)
+		}
+	}
+	realms, err := upn.NewRealms(domains, c.Segmesh.Identity.UPNSuffixRealms)
+	if err != nil {
+		return "", "", err
+	}
+	rc := certmap.ResolverConfig{Realms: realms, Logger: st.opts.Logger}
+	if c.MappingHonoured() {
+		lookup := st.opts.Lookup
+		if lookup == nil {
+			m, err := newMapper(c, st)
+			if err != nil {
+				return "", "", err
+			}
+			st.mapper, lookup = m, m
+		}
+		rc.Mapper = lookup
+	}
+	r, err := certmap.NewResolver(rc)
+	if err != nil {
+		return "", "", err
+	}
+	id, err := r.Resolve(ctx, st.leaf)
+	if err != nil {
+		return "", "", err
+	}
+	st.user = &UserInfo{UPN: id.UPN.String(), Realm: id.UPN.Realm, Source: id.Source.String(), DN: id.DN, SANUPN: id.SANUPN}
+	var d string
+	switch id.Source {
+	case certmap.SourceLDAP:
+		d = fmt.Sprintf("%s from the LDAP mapping (userCertificate on %s)", id.UPN, id.DN)
+	case certmap.SourceAltSecurityIdentities:
+		d = fmt.Sprintf("%s: the certificate's SAN UPN %s is altSecurityIdentities Kerberos:%s of %s", id.UPN, id.SANUPN, id.SANUPN, id.DN)
+	default:
+		d = fmt.Sprintf("%s from the certificate SAN", id.UPN)
+		if rc.Mapper != nil {
+			d += " (no user holds the certificate in userCertificate)"
+		} else {
+			d += " (certificate mapping off)"
+		}
+	}
+	return fmt.Sprintf("%s, realm %s", d, id.UPN.Realm), "", nil
+}
+
+func newMapper(c *config.Config, st *state) (*certmap.Mapper, error) {
+	var roots *x509.CertPool
+	if f := c.Segmesh.Identity.LDAPCAFile; f != "" {
+		b, err := os.ReadFile(c.Resolve(f))
+		if err != nil {
+			return nil, fmt.Errorf("read segmesh.identity.ldapCaFile: %w", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("segmesh.identity.ldapCaFile %s holds no PEM certificate", f)
+		}
+	}
+	return certmap.New(certmap.Config{
+		URL: c.Gateway.CertMappingLDAPURL, BaseDN: c.Gateway.CertMappingLDAPBaseDN, BindDN: c.Gateway.CertMappingLDAPUser,
+		Password: c.KCD.ServiceAccountPassword, RootCAs: roots, PoolSize: 1, CacheSize: -1, CacheTTL: -1,
+		Now: st.opts.Now, Logger: st.opts.Logger,
+	})
+}
+
+// kdcRealms maps each configured realm to its domain controllers (port 88
+// unless given), as the ticket role does.
+func kdcRealms(c *config.Config) (primary string, others []string, realms map[string][]string) {
+	realms = map[string][]string{}
+	for i, d := range c.KCD.Domains {
+		realm := strings.ToUpper(d.Domain)
+		if i == 0 {
+			primary = realm
+		}
+		if _, seen := realms[realm]; !seen && realm != primary {
+			others = append(others, realm)
+		}
+		addr := d.DomainController
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			addr = net.JoinHostPort(addr, "88")
+		}
+		realms[realm] = append(realms[realm], addr)
+	}
+	return primary, others, realms
+}
+
+func runTGT(ctx context.Context, st *state) (string, string, error) {
+	c := st.cfg
+	if !c.KCD.Enabled {
+		return "", kcdOff, nil
+	}
+	primary, others, realms := kdcRealms(c)
+	x := st.opts.Exchanger
+	if x == nil {
+		timeout := time.Duration(c.Segmesh.Ticket.KDCTimeoutSeconds) * time.Second
+		t, err := kdc.New(kdc.Config{Realms: realms, Timeout: timeout, Logger: st.opts.Logger})
+		if err != nil {
+			return "", "", err
+		}
+		x = t
+	}
+	client, err := s4u.New(s4u.Config{
+		Realm: primary, Service: c.KCD.ServiceAccountUserName, Password: c.KCD.ServiceAccountPassword.Reveal(),
+		Domains: others, Exchanger: x, Now: st.opts.Now, Logger: st.opts.Logger,
+	})
+	if err != nil {
+		return "", "", err
+	}
+	st.client = client
+	tgt, err := client.TGT(ctx, primary)
+	if err != nil {
+		return "", "", err
+	}
+	return fmt.Sprintf("krbtgt/%s for %s from %s, valid until %s", primary, tgt.ClientString(), strings.Join(realms[primary], ", "),
+		tgt.EndTime.UTC().Format(time.RFC3339)), "", nil
+}
+
+func runS4U2Self(ctx context.Context, st *state) (string, string, error) {
+	if !st.cfg.KCD.Enabled {
+		return "", kcdOff, nil
+	}
+	t, err := st.client.S4U2Self(ctx, st.user.UPN)
+	if err != nil {
+		return "", "", err
+	}
+	st.self = t
+	d := fmt.Sprintf("ticket for %s to %s", t.ClientString(), strings.Join(t.SName.NameString, "/"))
+	if t.Forwardable() {
+		d += ", forwardable"
+	} else {
+		d += ", NOT forwardable (S4U2Proxy will be refused)"
+	}
+	return d, "", nil
+}
+
+func targetSPN(st *state) string {
+	if st.opts.SPN != "" {
+		return st.opts.SPN
+	}
+	if l := config.SplitList(st.cfg.KCD.TargetSPN); len(l) > 0 {
+		return l[0]
+	}
+	return ""
+}
+
+func runS4U2Proxy(ctx context.Context, st *state) (string, string, error) {
+	st.spn = targetSPN(st)
+	if !st.cfg.KCD.Enabled {
+		return "", kcdOff, nil
+	}
+	t, err := st.client.S4U2Proxy(ctx, st.self, st.spn)
+	if err != nil {
+		return "", "", err
+	}
+	st.proxy = t
+	return fmt.Sprintf("ticket to %s for %s, valid until %s", st.spn, t.ClientString(), t.EndTime.UTC().Format(time.RFC3339)), "", nil
+}
+
+// httpStatusError is an answer from Exchange that is not 2xx.
+type httpStatusError struct {
+	url    string
+	status int
+	auth   string // WWW-Authenticate schemes, never a token
+}
+
+func (e *httpStatusError) Error() string {
+	s := fmt.Sprintf("OPTIONS %s answered %d %s", e.url, e.status, http.StatusText(e.status))
+	if e.auth != "" {
+		s += " (WWW-Authenticate: " + e.auth + ")"
+	}
+	return s
+}
+
+// noUpstreamError means segmesh.edge.exchangeUrls is empty.
+var errNoUpstream = errors.New("no Exchange URL is configured (segmesh.edge.exchangeUrls is empty)")
+
+func (st *state) httpClient() (*http.Client, error) {
+	if st.opts.HTTPClient != nil {
+		return st.opts.HTTPClient, nil
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DisableKeepAlives = true
+	if f := st.cfg.Segmesh.Edge.ExchangeCAFile; f != "" {
+		b, err := os.ReadFile(st.cfg.Resolve(f))
+		if err != nil {
+			return nil, fmt.Errorf("read segmesh.edge.exchangeCaFile: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("segmesh.edge.exchangeCaFile %s holds no PEM certificate", f)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, nil
+}
+
+func runExchange(ctx context.Context, st *state) (string, string, error) {
+	urls := st.cfg.Segmesh.Edge.ExchangeURLs
+	if len(urls) == 0 {
+		return "", "", errNoUpstream
+	}
+	u := strings.TrimSuffix(urls[0], "/") + "/Microsoft-Server-ActiveSync"
+	st.exchange = &ExchangeInfo{URL: u}
+	req, err := http.NewRequestWithContext(ctx, http.MethodOptions, u, nil)
+	if err != nil {
+		return "", "", err
+	}
+	req.Header.Set("User-Agent", "segmesh-diagnose")
+	if st.proxy != nil {
+		b, err := negotiate.New(st.proxy.DER, st.proxy.SessionKey, st.proxy.CName, st.proxy.CRealm, negotiate.Options{Now: st.opts.Now})
+		if err != nil {
+			return "", "", fmt.Errorf("build the Negotiate header: %w", err)
+		}
+		h, err := b.Header()
+		if err != nil {
+			return "", "", fmt.Errorf("build the Negotiate header: %w", err)
+		}
+		req.Header.Set("Authorization", h)
+	}
+	client, err := st.httpClient()
+	if err != nil {
+		return "", "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", "", err
+	}
+	_ = resp.Body.Close()
+	st.exchange.Status = resp.StatusCode
+	st.exchange.ProtocolVersions = resp.Header.Get("MS-ASProtocolVersions")
+	st.exchange.RemoteUser = resp.Header.Get("X-Lab-Remote-User")
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		var schemes []string
+		for _, v := range resp.Header.Values("WWW-Authenticate") {
+			s, _, _ := strings.Cut(v, " ")
+			schemes = append(schemes, s)
+		}
+		return "", "", &httpStatusError{url: u, status: resp.StatusCode, auth: strings.Join(schemes, ", ")}
+	}
+	d := fmt.Sprintf("%s answered %d", u, resp.StatusCode)
+	if st.exchange.ProtocolVersions != "" {
+		d += ", MS-ASProtocolVersions " + st.exchange.ProtocolVersions
+	}
+	if st.exchange.RemoteUser != "" {
+		d += ", authenticated as " + st.exchange.RemoteUser
+	}
+	return d, "", nil
+}
