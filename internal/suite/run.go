@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/segmesh/segmesh/pkg/admin"
@@ -127,12 +129,25 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 	if o.Ready != nil {
 		o.Ready(adm.Addr())
 	}
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down: draining in-flight requests", "timeout", drain)
-	case err := <-g.Err():
-		log.Error("grpc server stopped", "err", err)
-		return errors.Join(fmt.Errorf("grpc server: %w", err), stopAll())
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down: draining in-flight requests", "timeout", drain)
+			break wait
+		case <-hup:
+			if err := g.Reload(ctx); err != nil {
+				log.Error("reload on SIGHUP failed; the previous state stays in use", "err", err)
+			} else {
+				log.Info("reloaded on SIGHUP")
+			}
+		case err := <-g.Err():
+			log.Error("grpc server stopped", "err", err)
+			return errors.Join(fmt.Errorf("grpc server: %w", err), stopAll())
+		}
 	}
 	err = stopAll()
 	log.Info("segmesh stopped")

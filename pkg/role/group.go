@@ -260,6 +260,23 @@ func (g *Group) Start(ctx context.Context) error {
 	return nil
 }
 
+// Reload asks every started role that implements Reloader to reload, and
+// returns their errors joined, each naming its role.
+func (g *Group) Reload(ctx context.Context) error {
+	g.mu.Lock()
+	started := append([]Role(nil), g.started...)
+	g.mu.Unlock()
+	var errs []error
+	for _, r := range started {
+		if rl, ok := r.(Reloader); ok {
+			if err := rl.Reload(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("role %s: reload: %w", r.Name(), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Err returns a channel that receives a gRPC serve error, should a server stop
 // on its own.
 func (g *Group) Err() <-chan error { return g.serveErr }

@@ -177,3 +177,36 @@ func TestConnToRemoteRoleNeedsPeerAddress(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// reloadingRole is a fakeRole that implements Reloader.
+type reloadingRole struct {
+	*fakeRole
+	err error
+}
+
+func (r *reloadingRole) Reload(context.Context) error { r.journal.add("reload " + r.name); return r.err }
+
+func TestGroupReloadCallsReloadersAndNamesFailures(t *testing.T) {
+	j := &journal{}
+	known := ctors(j, "", nil)
+	known[Edge] = func(Deps) (Role, error) {
+		return &reloadingRole{fakeRole: &fakeRole{name: Edge, journal: j}, err: errors.New("trust.pem: no certificate")}, nil
+	}
+	known[CRL] = func(Deps) (Role, error) { return &reloadingRole{fakeRole: &fakeRole{name: CRL, journal: j}}, nil }
+	g, err := NewGroup(GroupOptions{Config: testConfig(), Constructors: known})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = g.Stop(context.Background()) }()
+	err = g.Reload(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "role edge: reload: trust.pem: no certificate") || strings.Contains(err.Error(), "crl") {
+		t.Fatalf("err = %v", err)
+	}
+	calls := strings.Join(j.get(), ",")
+	if !strings.Contains(calls, "reload crl") || !strings.Contains(calls, "reload edge") || strings.Contains(calls, "reload ticket") {
+		t.Fatalf("calls = %s", calls)
+	}
+}

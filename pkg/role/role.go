@@ -41,6 +41,13 @@ type Role interface {
 	Stop(ctx context.Context) error
 }
 
+// Reloader is implemented by roles that re-read files on SIGHUP (the edge's
+// trust store, for example). Reload keeps the old state when the new one is bad.
+type Reloader interface {
+	// Reload re-reads what the role loaded from files at start.
+	Reload(ctx context.Context) error
+}
+
 // Conns gives a role a client connection to another role, co-located (in
 // process, through the same gRPC API) or remote (peer address from config).
 type Conns interface {

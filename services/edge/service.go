@@ -167,6 +167,9 @@ func (s *Service) ReloadTrust() error {
 	return nil
 }
 
+// Reload implements role.Reloader: SIGHUP re-reads the trust store.
+func (s *Service) Reload(context.Context) error { return s.ReloadTrust() }
+
 // Constructor adapts New to role.Constructor, like the other roles.
 func Constructor(deps role.Deps) (role.Role, error) { return New(deps) }
 
