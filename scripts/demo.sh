@@ -4,7 +4,8 @@
 # ActiveSync requests through it with device certificates:
 #   alice  — UPN from her certificate's SAN
 #   bob    — certificate without UPN, found by LDAP certificate mapping (bob.smith@lab.test)
-#   alice, revoked — refused after `lab.sh revoke alice` re-issues the CRL (with --revoke)
+#   mallory — certificate SAN names alice, published on mallory: the mapping wins
+#   alice-revoked — a certificate on the lab CRL: refused in the TLS handshake
 # Exchange (Apache + mod_auth_gssapi with the exported keytab) answers with
 # the user it authenticated from segmesh's Kerberos ticket.
 # segmesh is stopped at the end (by its PID); the lab stays up: `bash deploy/lab/lab.sh down`.
@@ -54,10 +55,23 @@ curl -sS "http://$admin/readyz"
 
 edge="https://$(lab LAB_EDGE_HOST):8443"
 ask() { # user path
-  local u=${1^^}
-  curl -sS --max-time 20 --cacert "$(lab LAB_SERVER_CA)" --cert "$(lab LAB_CERT_$u)" --key "$(lab LAB_KEY_$u)" \
+  local u=${1^^} out
+  out=$(curl -sS 2>&1 --max-time 20 --cacert "$(lab LAB_SERVER_CA)" --cert "$(lab LAB_CERT_$u)" --key "$(lab LAB_KEY_$u)" \
     -H 'Content-Type: application/vnd.ms-sync.wbxml' -H 'MS-ASProtocolVersion: 14.1' -H 'User-Agent: segmesh-demo' \
-    -X POST --data-binary @/dev/null -w '\nHTTP %{http_code}\n' "$edge$2"
+    -H 'Authorization: Basic ZGV2aWNlOnBhc3N3b3Jk' \
+    -X POST --data-binary 'demo-body' -w '\n%{http_code}' "$edge$2")
+  python3 - "$out" <<'PY'
+import json, sys
+body, _, code = sys.argv[1].rpartition("\n")
+try:
+    r = json.loads(body)
+except ValueError:
+    print(f"HTTP {code}: {body[:300]}")
+    sys.exit(0)
+print(f"HTTP {code}: Exchange authenticated {r['remote_user']} by {r['auth_type']} for {r['method']} {r['path']}"
+      f"{'?' + r['query'] if r['query'] else ''}; body {r['body_length']} bytes; "
+      f"device's Basic header reached Exchange: {r['other_authorization']}")
+PY
 }
 echo
 echo "== alice: ActiveSync FolderSync, UPN from her certificate"
@@ -68,6 +82,12 @@ ask bob "/Microsoft-Server-ActiveSync?Cmd=Sync&User=bob&DeviceId=DEMO0002&Device
 echo
 echo "== alice again: EWS, ticket from the edge's cache, fresh authenticator"
 ask alice "/EWS/Exchange.asmx"
+echo
+echo "== mallory: her certificate's SAN names alice, but it is published on mallory's userCertificate: mapping wins"
+ask mallory "/Microsoft-Server-ActiveSync?Cmd=Ping&User=mallory&DeviceId=DEMO0003&DeviceType=iPad"
+echo
+echo "== alice's revoked certificate (listed on the lab CRL): refused in the handshake (the log names serial and issuer)"
+ask alice_revoked "/Microsoft-Server-ActiveSync?Cmd=Sync&User=alice&DeviceId=DEMO0004&DeviceType=iPhone" 2>&1 || true
 echo
 echo "== segmesh log (last lines)"
 tail -8 "$logfile"
