@@ -134,7 +134,11 @@ func fixKDC(st *state, err error) (cause, fix, code string, ok bool) {
 		}
 		return "", "", "", false
 	}
-	cause = err.Error()
+	// The KDCError's own text ends with its hint; the fix says it better.
+	cause = fmt.Sprintf("the KDC %s of realm %s answered %s (%d) at %s", ke.KDC, ke.Realm, ke.Name, ke.Code, ke.Stage)
+	if ke.EText != "" {
+		cause += ": " + ke.EText
+	}
 	code = ke.Name
 	switch ke.Code {
 	case errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN:
@@ -156,6 +160,10 @@ func fixKDC(st *state, err error) (cause, fix, code string, ok bool) {
 	case errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN:
 		if ke.Stage == s4u.StageS4U2Proxy {
 			return cause, fmt.Sprintf("the target SPN %s is not registered: register it on the Exchange account (setspn -S %s <exchange account>) and write kcd.targetSPN in HTTP/{exchangeName} format", st.spn, st.spn), code, true
+		}
+	case errorcode.KDC_ERR_POLICY:
+		if ke.Stage == s4u.StageS4U2Self {
+			return cause, "the KDC refused the user by policy: the user's account is disabled, locked out or expired in Active Directory (Samba answers 12 for a disabled account), or logon hours, allowed workstations or an authentication policy restrict it: enable or unlock the account", code, true
 		}
 	case errorcode.KDC_ERR_CLIENT_REVOKED:
 		if ke.Stage != s4u.StageASReq {

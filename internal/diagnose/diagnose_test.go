@@ -1,0 +1,275 @@
+package diagnose
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/crl/crltest"
+	"github.com/segmesh/segmesh/pkg/kdc/kdctest"
+	"github.com/segmesh/segmesh/pkg/secret"
+	"github.com/segmesh/segmesh/pkg/upn"
+)
+
+const (
+	testRealm = "TEST.REALM"
+	testSvcPW = "Svc-Pass-9f3b!"
+	testSPN   = "HTTP/exchange.test.realm"
+)
+
+// assertNoSecret fails when the report, as JSON or text, holds the
+// password or an Authorization value.
+func assertNoSecret(t *testing.T, rep Report, password string) {
+	t.Helper()
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txt bytes.Buffer
+	for _, s := range rep.Steps {
+		_ = WriteStep(&txt, s)
+	}
+	for _, out := range []string{string(b), txt.String()} {
+		if strings.Contains(out, password) || strings.Contains(out, "Negotiate Y") || strings.Contains(out, "YII") {
+			t.Fatalf("report leaks a secret:\n%s", out)
+		}
+	}
+}
+
+// world is a fake site: a CA whose CRL a CDP serves, a KDC and an Exchange.
+type world struct {
+	ca       *crltest.CA
+	cfg      *config.Config
+	kdc      *kdctest.KDC
+	revoked  []crltest.Revoked
+	cdpFail  atomic.Bool
+	exStatus atomic.Int32
+	sawAuth  atomic.Bool
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	now := time.Now()
+	w := &world{ca: crltest.NewCA(t, "Test Issuing CA", now)}
+	w.exStatus.Store(200)
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.ca.Cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cdp := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+		if w.cdpFail.Load() {
+			http.Error(rw, "down", http.StatusBadGateway)
+			return
+		}
+		_, _ = rw.Write(w.ca.CRL(t, crltest.CRLOptions{ThisUpdate: now.Add(-time.Minute), Revoked: w.revoked}))
+	}))
+	t.Cleanup(cdp.Close)
+	ex := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodOptions || r.URL.Path != "/Microsoft-Server-ActiveSync" {
+			http.Error(rw, "unexpected", http.StatusTeapot)
+			return
+		}
+		w.sawAuth.Store(strings.HasPrefix(r.Header.Get("Authorization"), "Negotiate "))
+		rw.Header().Set("MS-ASProtocolVersions", "14.1,16.1")
+		rw.Header().Set("X-Lab-Remote-User", "alice@TEST.REALM")
+		rw.WriteHeader(int(w.exStatus.Load()))
+	}))
+	t.Cleanup(ex.Close)
+	w.kdc = kdctest.Start(t, kdctest.Config{
+		Realm: testRealm, Service: "svc_seg", ServicePassword: testSvcPW, ServiceSPNs: []string{"HTTP/seg.test.realm"},
+		Users: []string{"alice", "eve"}, UPNs: map[string]string{"alice@test.realm": "alice", "eve@test.realm": "eve"},
+		Sensitive: []string{"eve"}, DelegateTo: []string{testSPN}, Targets: map[string]string{testSPN: "Exch-Pass-1!", "HTTP/other.test.realm": "Other-Pass-1!"},
+		LenientChecksumType: true,
+	})
+	c := config.Default()
+	c.Path, c.BaseDir = filepath.Join(dir, "config.json"), dir
+	c.ClientCertTrustStorePath = caFile
+	c.RequireClientCertificate = true
+	c.KCD = config.KCD{Enabled: true, TargetSPN: testSPN, ServiceAccountUserName: "svc_seg", ServiceAccountPassword: secret.New(testSvcPW),
+		Domains: []config.DomainPair{{Domain: testRealm, DomainController: w.kdc.Addr()}}}
+	c.Gateway.RevocationEnabled = true
+	c.Gateway.CRLURIs = []string{cdp.URL + "/ca.crl"}
+	c.Segmesh.Edge.ExchangeURLs = []string{ex.URL}
+	w.cfg = &c
+	return w
+}
+
+// leaf issues a device certificate for the UPN with the given serial.
+func (w *world) leaf(t *testing.T, name string, serial int64, ca *crltest.CA) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	san, err := upn.SANExtension([]string{name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, ExtraExtensions: []pkix.Extension{san}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func TestRunNamesTheFailingStepAndFix(t *testing.T) {
+	other := crltest.NewCA(t, "Other CA", time.Now())
+	cases := []struct {
+		name   string
+		user   string
+		setup  func(w *world)
+		ca     *crltest.CA
+		step   string
+		code   string
+		fixHas string
+	}{
+		{name: "all pass", user: "alice@test.realm"},
+		{name: "revocation off is skipped and passes", user: "alice@test.realm", setup: func(w *world) { w.cfg.Gateway.RevocationEnabled = false }},
+		{name: "untrusted issuer", user: "alice@test.realm", ca: other, step: StepTrust, code: "unknown_authority", fixHas: "Microsoft Management Console"},
+		{name: "revoked", user: "alice@test.realm", setup: func(w *world) {
+			w.revoked = []crltest.Revoked{{Serial: big.NewInt(42), At: time.Now().Add(-time.Minute)}}
+		}, step: StepRevocation, code: "revoked", fixHas: "new certificate"},
+		{name: "CDP down", user: "alice@test.realm", setup: func(w *world) { w.cdpFail.Store(true) },
+			step: StepRevocation, code: "cdp_unreachable", fixHas: "over LDAP and not HTTP"},
+		{name: "unknown suffix", user: "alice@elsewhere.example", step: StepMapping, code: "unknown_suffix", fixHas: "uppercase"},
+		{name: "wrong service password", user: "alice@test.realm", setup: func(w *world) { w.cfg.KCD.ServiceAccountPassword = secret.New("nope") },
+			step: StepTGT, fixHas: "kcd.serviceAccountPassword"},
+		{name: "KDC down", user: "alice@test.realm", setup: func(w *world) { w.kdc.Close() },
+			step: StepTGT, code: "kdc_unreachable", fixHas: "Fully Qualified Domain Name"},
+		{name: "unknown user", user: "nobody@test.realm", step: StepS4U2Self, code: "KDC_ERR_C_PRINCIPAL_UNKNOWN", fixHas: `Kerberos:USERNAME@DOMAIN.NAME`},
+		{name: "sensitive user", user: "eve@test.realm", step: StepS4U2Proxy, code: "KDC_ERR_BADOPTION", fixHas: "sensitive"},
+		{name: "SPN not delegated", user: "alice@test.realm", setup: func(w *world) { w.cfg.KCD.TargetSPN = "HTTP/other.test.realm" },
+			step: StepS4U2Proxy, code: "KDC_ERR_BADOPTION", fixHas: "msDS-AllowedToDelegateTo"},
+		{name: "Exchange refuses the ticket", user: "alice@test.realm", setup: func(w *world) { w.exStatus.Store(401) },
+			step: StepExchange, code: "http_401", fixHas: "Negotiate"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			if tc.setup != nil {
+				tc.setup(w)
+			}
+			ca := w.ca
+			if tc.ca != nil {
+				ca = tc.ca
+			}
+			var seen []StepResult
+			rep := Run(context.Background(), Options{Config: w.cfg, CertPEM: w.leaf(t, tc.user, 42, ca), StepTimeout: 5 * time.Second,
+				Progress: func(r StepResult) { seen = append(seen, r) }})
+			if len(seen) != len(Steps()) {
+				t.Fatalf("progress called %d times, want %d", len(seen), len(Steps()))
+			}
+			assertNoSecret(t, rep, testSvcPW)
+			if tc.step == "" {
+				if !rep.OK {
+					t.Fatalf("failed at %s: %+v", rep.FailedStep, rep.Steps)
+				}
+				if !w.sawAuth.Load() {
+					t.Error("Exchange got no Negotiate header")
+				}
+				if rep.Exchange == nil || rep.Exchange.RemoteUser != "alice@TEST.REALM" || rep.User == nil || rep.User.Source != "certificate_san" {
+					t.Errorf("report: exchange %+v user %+v", rep.Exchange, rep.User)
+				}
+				return
+			}
+			if rep.OK || rep.FailedStep != tc.step {
+				t.Fatalf("failed step %q, want %q: %+v", rep.FailedStep, tc.step, rep.Steps)
+			}
+			for i, s := range rep.Steps {
+				switch {
+				case s.Name == tc.step:
+					if tc.code != "" && s.Code != tc.code {
+						t.Errorf("code %q, want %q (cause %s)", s.Code, tc.code, s.Cause)
+					}
+					if !strings.Contains(s.Fix, tc.fixHas) {
+						t.Errorf("fix %q lacks %q", s.Fix, tc.fixHas)
+					}
+					for _, later := range rep.Steps[i+1:] {
+						if later.Status != StatusSkip || !strings.HasPrefix(later.Detail, "skipped: needs ") {
+							t.Errorf("%s after the failure: %+v", later.Name, later)
+						}
+					}
+				case s.Status == StatusFail:
+					t.Errorf("%s failed too", s.Name)
+				}
+			}
+		})
+	}
+}
+
+func TestRevocationOffIsSkippedWithReason(t *testing.T) {
+	w := newWorld(t)
+	w.cfg.Gateway.RevocationEnabled = false
+	rep := Run(context.Background(), Options{Config: w.cfg, CertPEM: w.leaf(t, "alice@test.realm", 7, w.ca)})
+	r := rep.Steps[2]
+	if r.Name != StepRevocation || r.Status != StatusSkip || !strings.Contains(r.Detail, config.KeyRevocationEnabled) {
+		t.Fatalf("revocation step %+v", r)
+	}
+}
+
+func TestCertificateStep(t *testing.T) {
+	w := newWorld(t)
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	otherDER, _ := x509.MarshalPKCS8PrivateKey(other)
+	cases := []struct {
+		name string
+		cert []byte
+		key  []byte
+		code string
+	}{
+		{"garbage", []byte("not a certificate"), nil, "malformed_certificate"},
+		{"key of another certificate", w.leaf(t, "alice@test.realm", 3, w.ca), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: otherDER}), "key_mismatch"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := Run(context.Background(), Options{Config: w.cfg, CertPEM: tc.cert, KeyPEM: tc.key})
+			if rep.FailedStep != StepCertificate || rep.Steps[0].Code != tc.code {
+				t.Fatalf("got %q %+v", rep.FailedStep, rep.Steps[0])
+			}
+		})
+	}
+}
+
+func TestWriteStep(t *testing.T) {
+	cases := []struct {
+		r    StepResult
+		want []string
+	}{
+		{StepResult{Name: "tgt", Title: "TGT", Status: StatusPass, DurationMS: 12.3, Detail: "krbtgt/X"}, []string{"✓ tgt", "(12 ms)", "krbtgt/X"}},
+		{StepResult{Name: "s4u2self", Title: "S", Status: StatusFail, DurationMS: 2, Cause: "c1", Fix: "f1"}, []string{"✗ s4u2self", "cause: c1", "fix:   f1"}},
+		{StepResult{Name: "exchange", Title: "E", Status: StatusSkip, Detail: "skipped: needs x"}, []string{"– exchange", "skipped: needs x"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.r.Name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := WriteStep(&b, tc.r); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(b.String(), w) {
+					t.Errorf("%q lacks %q", b.String(), w)
+				}
+			}
+		})
+	}
+}

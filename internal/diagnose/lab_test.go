@@ -1,0 +1,188 @@
+//go:build lab
+
+package diagnose
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmesh/segmesh/internal/labenv"
+	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/secret"
+	"github.com/segmesh/segmesh/pkg/upn"
+)
+
+// labConfig loads the segmesh config lab.sh writes, as `segmesh run` does.
+func labConfig(t *testing.T, lab *labenv.Env) *config.Config {
+	t.Helper()
+	cfg, _, err := config.Load(lab.SegmeshConfig)
+	if err != nil {
+		t.Fatalf("load %s: %v", lab.SegmeshConfig, err)
+	}
+	return cfg
+}
+
+func readFile(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// unknownUserCert issues, with the lab's issuing CA, a device certificate
+// whose SAN UPN names no directory user.
+func unknownUserCert(t *testing.T, lab *labenv.Env) []byte {
+	t.Helper()
+	caDir := filepath.Dir(lab.CAPEM[0])
+	caCerts, err := parseCerts(readFile(t, filepath.Join(caDir, "inter.pem")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pem.Decode(readFile(t, filepath.Join(caDir, "inter.key")))
+	if b == nil {
+		t.Fatal("inter.key: no PEM")
+	}
+	caKey, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	san, err := upn.SANExtension([]string{"nobody@lab.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "nobody", Organization: []string{"Segmesh Lab"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		ExtraExtensions: []pkix.Extension{san},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCerts[0], &key.PublicKey, caKey.(crypto.Signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// TestLabDiagnose runs diagnose against the lab for each failure case the
+// issue names and checks the failing step, its code and the fix's words.
+func TestLabDiagnose(t *testing.T) {
+	lab := labenv.Up(t)
+	cases := []struct {
+		name   string
+		user   string
+		cert   func(t *testing.T) []byte
+		edit   func(c *config.Config)
+		spn    string
+		fault  string
+		step   string // "" means every step passes
+		code   string
+		fixHas []string
+		detail map[string]string // step → words its detail holds
+	}{
+		{name: "alice passes", user: "alice", detail: map[string]string{
+			StepMapping: "alice@lab.test", StepS4U2Proxy: "HTTP/exchange.lab.test", StepExchange: "alice"}},
+		{name: "bob mapped by LDAP", user: "bob", detail: map[string]string{StepMapping: "LDAP mapping"}},
+		{name: "unknown user", cert: func(t *testing.T) []byte { return unknownUserCert(t, lab) },
+			step: StepS4U2Self, code: "KDC_ERR_C_PRINCIPAL_UNKNOWN", fixHas: []string{"altSecurityIdentities", "Kerberos:USERNAME@DOMAIN.NAME", "certificate mapping"}},
+		{name: "UPN mismatch without mapping", user: "carol", edit: func(c *config.Config) { c.Gateway.CertMappingEnabled = false },
+			step: StepS4U2Self, code: "KDC_ERR_C_PRINCIPAL_UNKNOWN", fixHas: []string{"altSecurityIdentities", "Kerberos:USERNAME@DOMAIN.NAME"}},
+		{name: "SPN not delegated", user: "alice", edit: func(c *config.Config) { c.KCD.TargetSPN = lab.OtherSPN },
+			step: StepS4U2Proxy, code: "KDC_ERR_BADOPTION", fixHas: []string{"msDS-AllowedToDelegateTo", lab.OtherSPN}},
+		{name: "SPN flag", user: "alice", spn: lab.OtherSPN,
+			step: StepS4U2Proxy, code: "KDC_ERR_BADOPTION", fixHas: []string{"msDS-AllowedToDelegateTo", lab.OtherSPN}},
+		{name: "sensitive user", user: "eve",
+			step: StepS4U2Proxy, code: "KDC_ERR_BADOPTION", fixHas: []string{"sensitive and cannot be delegated", "not forwardable"}},
+		{name: "disabled user", user: "dave", step: StepS4U2Self, fixHas: []string{"disabled"}},
+		{name: "revoked certificate", user: "alice-revoked", step: StepRevocation, code: "revoked", fixHas: []string{"new certificate"}},
+		{name: "CDP down", user: "alice", fault: "cdp", step: StepRevocation, code: "cdp_unreachable", fixHas: []string{"reachable over HTTP", "over LDAP and not HTTP"}},
+		{name: "LDAP bind failure", user: "bob", edit: func(c *config.Config) { c.Gateway.CertMappingLDAPUser = "CN=nobody,CN=Users,DC=lab,DC=test" },
+			step: StepMapping, code: "ldap_bind", fixHas: []string{"Distinguished Name", "cert.mapping.ldap.user"}},
+		{name: "untrusted CA", user: "alice-ca3", step: StepTrust, code: "unknown_authority", fixHas: []string{"clientCertTrustStorePath", "Microsoft Management Console"}},
+		// The LDAP bind uses the same password, so the mapping fails first...
+		{name: "wrong service account password", user: "alice", edit: func(c *config.Config) { c.KCD.ServiceAccountPassword = secret.New("wrong") },
+			step: StepMapping, code: "ldap_bind", fixHas: []string{"kcd.serviceAccountPassword"}},
+		// ...and without mapping, the TGT does.
+		{name: "wrong service account password without mapping", user: "alice", edit: func(c *config.Config) {
+			c.KCD.ServiceAccountPassword = secret.New("wrong")
+			c.Gateway.CertMappingEnabled = false
+		}, step: StepTGT, fixHas: []string{"kcd.serviceAccountPassword"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := labConfig(t, lab)
+			if tc.edit != nil {
+				tc.edit(cfg)
+			}
+			if tc.fault != "" {
+				lab.Fault(t, tc.fault, true)
+			}
+			var certPEM, chainPEM []byte
+			if tc.cert != nil {
+				certPEM = tc.cert(t)
+			} else {
+				u := lab.User(tc.user)
+				certPEM, chainPEM = readFile(t, u.Cert), readFile(t, u.Chain)
+			}
+			var progress []string
+			rep := Run(context.Background(), Options{Config: cfg, CertPEM: certPEM, ChainPEM: chainPEM, SPN: tc.spn,
+				Progress: func(r StepResult) { progress = append(progress, r.Name) }})
+			if len(progress) != len(Steps()) {
+				t.Errorf("progress saw %v, want every step", progress)
+			}
+			if tc.step == "" {
+				if !rep.OK {
+					t.Fatalf("failed at %s: %+v", rep.FailedStep, rep.Steps)
+				}
+				for _, s := range rep.Steps {
+					if s.Status != StatusPass {
+						t.Errorf("%s: %s, want pass", s.Name, s.Status)
+					}
+					if w, ok := tc.detail[s.Name]; ok && !strings.Contains(s.Detail, w) {
+						t.Errorf("%s detail %q lacks %q", s.Name, s.Detail, w)
+					}
+				}
+				return
+			}
+			if rep.OK || rep.FailedStep != tc.step {
+				t.Fatalf("failed step %q (ok %v), want %q: %+v", rep.FailedStep, rep.OK, tc.step, rep.Steps)
+			}
+			var failed StepResult
+			for _, s := range rep.Steps {
+				if s.Name == tc.step {
+					failed = s
+				}
+			}
+			if tc.code != "" && failed.Code != tc.code {
+				t.Errorf("code %q, want %q (cause %s)", failed.Code, tc.code, failed.Cause)
+			}
+			for _, w := range tc.fixHas {
+				if !strings.Contains(failed.Fix, w) {
+					t.Errorf("fix lacks %q:\n%s\n(cause: %s)", w, failed.Fix, failed.Cause)
+				}
+			}
+			last := rep.Steps[len(rep.Steps)-1]
+			if tc.step != StepExchange && (last.Status != StatusSkip || !strings.HasPrefix(last.Detail, "skipped: needs")) {
+				t.Errorf("last step %+v, want skipped", last)
+			}
+			assertNoSecret(t, rep, lab.SvcPassword(t))
+		})
+	}
+}
