@@ -1,0 +1,126 @@
+// Command bareproxy is the benchmarks' floor of cost (issue 11): a bare
+// net/http/httputil.ReverseProxy behind mutual TLS. It verifies device
+// certificates against the same CA files the gateway trusts and forwards to
+// the backend, with no revocation check, no identity, no Kerberos. "Tuned"
+// (the default) sizes the upstream idle pool to the load and pools copy
+// buffers; -untuned keeps Go's defaults (2 idle connections per host).
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+type bufPool struct{ p sync.Pool }
+
+func (b *bufPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32*1024)
+}
+
+func (b *bufPool) Put(buf []byte) { b.p.Put(&buf) }
+
+func loopbackHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	ip := net.ParseIP(host)
+	return err == nil && ip != nil && ip.IsLoopback()
+}
+
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bareproxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.20:8443", "loopback TLS listen address")
+	certFile := fs.String("cert", "", "server certificate (PEM)")
+	keyFile := fs.String("key", "", "server key (PEM)")
+	clientCA := fs.String("client-ca", "", "comma-separated PEM files of trusted device CAs")
+	backend := fs.String("backend", "http://127.0.0.30:8080", "upstream base URL (loopback)")
+	idle := fs.Int("idle", 1024, "upstream idle connections kept (tuned)")
+	untuned := fs.Bool("untuned", false, "Go's default transport and no buffer pool")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	up, err := url.Parse(*backend)
+	if err != nil || !loopbackHost(up.Host) || !loopbackHost(*listen) {
+		logger.Error("listen and backend must be loopback IP:port", "listen", *listen, "backend", *backend)
+		return 2
+	}
+	cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+	if err != nil {
+		logger.Error("load server certificate", "err", err)
+		return 1
+	}
+	pool := x509.NewCertPool()
+	for _, f := range strings.Split(*clientCA, ",") {
+		b, err := os.ReadFile(strings.TrimSpace(f))
+		if err != nil || !pool.AppendCertsFromPEM(b) {
+			logger.Error("read client CA", "file", f, "err", err)
+			return 1
+		}
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite:  func(r *httputil.ProxyRequest) { r.SetURL(up); r.Out.Host = r.In.Host },
+		ErrorLog: log.New(io.Discard, "", 0),
+	}
+	if !*untuned {
+		rp.Transport = &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			MaxIdleConns:        *idle,
+			MaxIdleConnsPerHost: *idle,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+		}
+		rp.BufferPool = &bufPool{}
+		rp.FlushInterval = -1
+	}
+	tlsCfg := &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pool,
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"http/1.1"},
+	}
+	lis, err := tls.Listen("tcp", *listen, tlsCfg)
+	if err != nil {
+		logger.Error("listen", "err", err)
+		return 1
+	}
+	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 15 * time.Minute, ErrorLog: log.New(io.Discard, "", 0)}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		_ = srv.Close()
+	}()
+	logger.Info("bareproxy listening", "addr", lis.Addr().String(), "backend", up.String(), "tuned", !*untuned)
+	if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Error("serve", "err", err)
+		return 1
+	}
+	return 0
+}

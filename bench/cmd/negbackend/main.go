@@ -1,0 +1,139 @@
+// Command negbackend is the benchmarks' stand-in for Exchange: an HTTP server
+// on a loopback address that verifies "Authorization: Negotiate" with
+// gokrb5's SPNEGO service and a keytab (the lab's HTTP/exchange.lab.test),
+// answers 200 with the authenticated user, and holds a request for
+// ?hold=seconds (bounded by -max-hold) like an ActiveSync Ping. Unlike Apache
+// or SOGo it holds tens of thousands of long polls with a goroutine each.
+//
+// With -anonymous a request without Authorization is answered too (for the
+// proxies that cannot do Kerberos: the bare Go proxy and nginx); a request
+// that carries a Negotiate header is always verified.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jcmturner/goidentity/v6"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/service"
+	"github.com/jcmturner/gokrb5/v8/spnego"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+type counters struct {
+	ok, anon, held atomic.Int64
+}
+
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("negbackend", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.30:8080", "loopback address to listen on")
+	ktFile := fs.String("keytab", "", "keytab with the service key (lab: LAB_EXCHANGE_KEYTAB); empty: -anonymous only")
+	spn := fs.String("spn", "HTTP/exchange.lab.test", "the keytab principal to accept tickets for")
+	anonymous := fs.Bool("anonymous", false, "answer requests without Authorization (bare proxy, nginx)")
+	maxHold := fs.Duration("max-hold", 10*time.Minute, "longest ?hold= honoured")
+	pac := fs.Bool("pac", false, "decode and check the ticket's PAC (costs CPU per request)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	host, _, err := net.SplitHostPort(*listen)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		logger.Error("refusing a listen address that is not a loopback IP", "listen", *listen)
+		return 2
+	}
+	var auth http.Handler
+	var c counters
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, *maxHold, &c) })
+	if *ktFile != "" {
+		kt, err := keytab.Load(*ktFile)
+		if err != nil {
+			logger.Error("load keytab", "err", err)
+			return 1
+		}
+		auth = spnego.SPNEGOKRB5Authenticate(inner, kt,
+			service.KeytabPrincipal(*spn), service.DecodePAC(*pac),
+			service.Logger(log.New(io.Discard, "", 0)))
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" && *anonymous {
+			c.anon.Add(1)
+			serve(w, r, *maxHold, &c)
+			return
+		}
+		if auth == nil {
+			http.Error(w, "no keytab: only anonymous requests", http.StatusUnauthorized)
+			return
+		}
+		auth.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 15 * time.Minute, ErrorLog: log.New(io.Discard, "", 0)}
+	lis, err := net.Listen("tcp", *listen)
+	if err != nil {
+		logger.Error("listen", "err", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		_ = srv.Close()
+	}()
+	logger.Info("negbackend listening", "addr", lis.Addr().String(), "keytab", *ktFile != "", "anonymous", *anonymous)
+	if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Error("serve", "err", err)
+		return 1
+	}
+	logger.Info("negbackend stopped", "authenticated", c.ok.Load(), "anonymous", c.anon.Load(), "held", c.held.Load())
+	return 0
+}
+
+// serve answers one (authenticated or anonymous) request: drains the body,
+// holds it for ?hold= seconds when asked (until the client goes away), and
+// writes the user.
+func serve(w http.ResponseWriter, r *http.Request, maxHold time.Duration, c *counters) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	user := "anonymous"
+	if id := goidentity.FromHTTPRequestContext(r); id != nil {
+		user = id.UserName() + "@" + id.Domain()
+		c.ok.Add(1)
+	}
+	if s := r.URL.Query().Get("hold"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			http.Error(w, "bad hold", http.StatusBadRequest)
+			return
+		}
+		d := min(time.Duration(n)*time.Second, maxHold)
+		c.held.Add(1)
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/vnd.ms-sync.wbxml")
+	fmt.Fprintf(w, "%s\n", user)
+}

@@ -1,0 +1,315 @@
+// Command segload is the benchmark load generator of issue 11: thousands of
+// device certificates (minted from a CA key or loaded from files) rotated one
+// per TLS connection, keep-alive or new-handshake-per-request, EAS-like Sync
+// POSTs or Ping long polls, open-loop rate or closed-loop concurrency,
+// bounded by -n and -duration, optionally from several 127.0.0.x source
+// addresses and several processes. It refuses any target that is not
+// loopback. See docs/benchmarks.md.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/segmesh/segmesh/bench/loadgen"
+)
+
+type options struct {
+	target, serverName, serverCA               string
+	caCert, caKey, certGlob, upnDomain, label  string
+	sources, cpuPIDs, mode, kind, devicePrefix string
+	certs, users, c, maxInFlight, reqsPerConn  int
+	bodySize, procs, child                     int
+	rate                                       float64
+	n                                          int64
+	duration, hold, ramp, timeout              time.Duration
+	jsonOut, warm, chain                       bool
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var o options
+	fs := flag.NewFlagSet("segload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.target, "url", "https://127.0.0.1:8443", "target base URL (loopback only)")
+	fs.StringVar(&o.serverName, "server-name", "", "server name to verify (default: the URL's host)")
+	fs.StringVar(&o.serverCA, "server-ca", "", "PEM CA verifying the server; empty skips verification")
+	fs.StringVar(&o.caCert, "ca-cert", "", "PEM CA certificate to mint device certificates with")
+	fs.StringVar(&o.caKey, "ca-key", "", "PEM key of -ca-cert")
+	fs.IntVar(&o.certs, "certs", 1000, "device certificates to mint (with -ca-cert/-ca-key)")
+	fs.IntVar(&o.users, "users", 200, "minted certificate i carries UPN user%04d@DOMAIN, i mod users + 1")
+	fs.StringVar(&o.upnDomain, "upn-domain", "lab.test", "UPN suffix of minted certificates")
+	fs.BoolVar(&o.chain, "chain", false, "send the CA certificate with each minted leaf")
+	fs.StringVar(&o.certGlob, "cert-dirs", "", "glob of directories holding cert.pem+key.pem to use instead of minting")
+	fs.StringVar(&o.mode, "mode", "keepalive", "keepalive or handshake (new connection and TLS handshake per request)")
+	fs.StringVar(&o.kind, "kind", "sync", "sync (small POST) or ping (long poll held -hold by the backend)")
+	fs.DurationVar(&o.hold, "hold", 60*time.Second, "how long the backend holds a Ping (sent as &hold=)")
+	fs.IntVar(&o.c, "c", 16, "closed-loop concurrency (workers, one connection each)")
+	fs.Float64Var(&o.rate, "rate", 0, "open-loop requests per second (overrides -c)")
+	fs.IntVar(&o.maxInFlight, "max-inflight", 1024, "open loop: requests in flight before new ones count as overload")
+	fs.Int64Var(&o.n, "n", 0, "maximum requests (0: only -duration bounds the run)")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "maximum run time (required, ≤ 1h)")
+	fs.DurationVar(&o.ramp, "ramp", 0, "spread the workers' start over this time")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "one request's time limit (Ping: at least hold+10s)")
+	fs.IntVar(&o.reqsPerConn, "reqs-per-conn", 0, "keepalive: reconnect (next certificate) after this many requests; 0 never")
+	fs.IntVar(&o.bodySize, "body", 200, "POST body bytes")
+	fs.StringVar(&o.sources, "src", "", "comma-separated loopback source addresses, used round robin")
+	fs.IntVar(&o.procs, "procs", 1, "child processes to split the load over (each gets c/procs, n/procs, rate/procs, its share of -src)")
+	fs.StringVar(&o.cpuPIDs, "cpu-pids", "", "comma-separated PIDs whose CPU time (from /proc) is reported per request")
+	fs.BoolVar(&o.warm, "warm", false, "first send one untimed request per certificate (fills the proxy's caches)")
+	fs.StringVar(&o.label, "label", "segload", "name printed with the report")
+	fs.StringVar(&o.devicePrefix, "device-prefix", "SEGLOAD", "DeviceId prefix")
+	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
+	fs.IntVar(&o.child, "child", -1, "internal: child index under -procs")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if o.duration <= 0 || o.duration > time.Hour {
+		fmt.Fprintln(stderr, "segload: -duration must be in (0, 1h]")
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if o.procs > 1 && o.child < 0 {
+		return parent(ctx, o, args, stdout, stderr)
+	}
+	rep, err := single(ctx, o, o.child >= 0)
+	if err != nil {
+		fmt.Fprintln(stderr, "segload:", err)
+		return 1
+	}
+	if o.jsonOut || o.child >= 0 {
+		if err := json.NewEncoder(stdout).Encode(rep); err != nil {
+			return 1
+		}
+		return 0
+	}
+	if err := rep.WriteText(stdout); err != nil {
+		return 1
+	}
+	return 0
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parsePIDs(s string) ([]int, error) {
+	var out []int
+	for _, p := range splitList(s) {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return nil, fmt.Errorf("-cpu-pids: %q is not a PID", p)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func loadCerts(o options) ([]tls.Certificate, error) {
+	switch {
+	case o.certGlob != "":
+		return loadgen.LoadDirs(o.certGlob)
+	case o.caCert != "" && o.caKey != "":
+		ca, key, err := loadgen.LoadCA(o.caCert, o.caKey)
+		if err != nil {
+			return nil, err
+		}
+		users, dom := o.users, o.upnDomain
+		var upn func(int) string
+		if users > 0 {
+			upn = func(i int) string { return fmt.Sprintf("user%04d@%s", i%users+1, dom) }
+		}
+		return loadgen.Mint(ca, key, loadgen.MintOptions{N: o.certs, UPN: upn, Chain: o.chain})
+	}
+	return nil, nil
+}
+
+func single(ctx context.Context, o options, child bool) (loadgen.Report, error) {
+	var zero loadgen.Report
+	srcs, err := loadgen.ParseSources(splitList(o.sources))
+	if err != nil {
+		return zero, err
+	}
+	pids, err := parsePIDs(o.cpuPIDs)
+	if err != nil {
+		return zero, err
+	}
+	certs, err := loadCerts(o)
+	if err != nil {
+		return zero, err
+	}
+	var roots *x509.CertPool
+	if o.serverCA != "" {
+		pem, err := os.ReadFile(o.serverCA)
+		if err != nil {
+			return zero, fmt.Errorf("read -server-ca: %w", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return zero, fmt.Errorf("-server-ca %s holds no certificate", o.serverCA)
+		}
+	}
+	rot := loadgen.NewRotation(certs)
+	cfg := loadgen.Config{
+		Target: o.target, ServerName: o.serverName, RootCAs: roots, Certs: rot,
+		Mode: loadgen.Mode(o.mode), Kind: loadgen.Kind(o.kind), Hold: o.hold,
+		Concurrency: o.c, Rate: o.rate, MaxInFlight: o.maxInFlight, N: o.n,
+		Duration: o.duration, Ramp: o.ramp, Timeout: o.timeout, ReqsPerConn: o.reqsPerConn,
+		Sources: srcs, BodySize: o.bodySize, DevicePrefix: o.devicePrefix,
+	}
+	if cfg.Mode != loadgen.KeepAlive && cfg.Mode != loadgen.Handshake {
+		return zero, fmt.Errorf("-mode %q: want keepalive or handshake", o.mode)
+	}
+	if cfg.Kind != loadgen.Sync && cfg.Kind != loadgen.Ping {
+		return zero, fmt.Errorf("-kind %q: want sync or ping", o.kind)
+	}
+	if o.warm && len(certs) > 0 {
+		w := cfg
+		w.Mode, w.Kind, w.Rate, w.ReqsPerConn, w.Ramp = loadgen.Handshake, loadgen.Sync, 0, 0, 0
+		w.N, w.Duration = int64(len(certs)), 2*time.Minute
+		if w.Concurrency > 32 {
+			w.Concurrency = 32
+		}
+		wr, err := loadgen.Run(ctx, w)
+		if err != nil {
+			return zero, fmt.Errorf("warm-up: %w", err)
+		}
+		if wr.OK < uint64(len(certs)) {
+			return zero, fmt.Errorf("warm-up: %d of %d certificates answered 200 (errors %v)", wr.OK, len(certs), wr.Errors)
+		}
+	}
+	cpu0, err := loadgen.ProcCPU(pids)
+	if err != nil {
+		return zero, err
+	}
+	res, err := loadgen.Run(ctx, cfg)
+	if err != nil {
+		return zero, err
+	}
+	cpu1, err := loadgen.ProcCPU(pids)
+	if err != nil {
+		return zero, err
+	}
+	return loadgen.NewReport(o.label, cfg, res, cpu1-cpu0, child), nil
+}
+
+// parent runs o.procs children of this binary with the load split between
+// them and merges their JSON reports. CPU of -cpu-pids is measured here,
+// around all children.
+func parent(ctx context.Context, o options, args []string, stdout, stderr io.Writer) int {
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(stderr, "segload:", err)
+		return 1
+	}
+	pids, err := parsePIDs(o.cpuPIDs)
+	if err != nil {
+		fmt.Fprintln(stderr, "segload:", err)
+		return 2
+	}
+	srcs := splitList(o.sources)
+	cpu0, err := loadgen.ProcCPU(pids)
+	if err != nil {
+		fmt.Fprintln(stderr, "segload:", err)
+		return 1
+	}
+	type out struct {
+		rep loadgen.Report
+		err error
+	}
+	results := make([]out, o.procs)
+	var wg sync.WaitGroup
+	for i := 0; i < o.procs; i++ {
+		share := func(total int) int { return total/o.procs + btoi[int](i < total%o.procs) }
+		a := append([]string{}, args...)
+		a = append(a, "-child="+strconv.Itoa(i), "-procs=1", "-cpu-pids=",
+			"-c="+strconv.Itoa(max(1, share(o.c))),
+			"-certs="+strconv.Itoa(max(1, share(o.certs))),
+			"-device-prefix="+o.devicePrefix+"P"+strconv.Itoa(i)+"-",
+			"-rate="+strconv.FormatFloat(o.rate/float64(o.procs), 'f', -1, 64))
+		if o.n > 0 {
+			a = append(a, "-n="+strconv.FormatInt(o.n/int64(o.procs)+btoi[int64](int64(i) < o.n%int64(o.procs)), 10))
+		}
+		if len(srcs) >= o.procs {
+			var mine []string
+			for j := i; j < len(srcs); j += o.procs {
+				mine = append(mine, srcs[j])
+			}
+			a = append(a, "-src="+strings.Join(mine, ","))
+		}
+		wg.Add(1)
+		go func(i int, a []string) {
+			defer wg.Done()
+			cmd := exec.CommandContext(ctx, self, a...)
+			var buf bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &buf, stderr
+			if err := cmd.Run(); err != nil {
+				results[i].err = fmt.Errorf("child %d: %w", i, err)
+				return
+			}
+			results[i].err = json.Unmarshal(buf.Bytes(), &results[i].rep)
+		}(i, a)
+	}
+	wg.Wait()
+	cpu1, err := loadgen.ProcCPU(pids)
+	if err != nil {
+		fmt.Fprintln(stderr, "segload:", err)
+		return 1
+	}
+	var parts []loadgen.Report
+	for _, r := range results {
+		if r.err != nil {
+			fmt.Fprintln(stderr, "segload:", r.err)
+			return 1
+		}
+		parts = append(parts, r.rep)
+	}
+	rep := loadgen.Merge(o.label, parts)
+	if cpu := cpu1 - cpu0; cpu > 0 {
+		rep.TargetCPUs = cpu.Seconds()
+		if rep.OK > 0 {
+			rep.CPUPerReqUs = float64(cpu.Microseconds()) / float64(rep.OK)
+		}
+	}
+	if o.jsonOut {
+		if err := json.NewEncoder(stdout).Encode(rep); err != nil {
+			return 1
+		}
+		return 0
+	}
+	if err := rep.WriteText(stdout); err != nil {
+		return 1
+	}
+	return 0
+}
+
+func btoi[T int | int64](b bool) T {
+	if b {
+		return 1
+	}
+	return 0
+}
