@@ -184,7 +184,10 @@ type reloadingRole struct {
 	err error
 }
 
-func (r *reloadingRole) Reload(context.Context) error { r.journal.add("reload " + r.name); return r.err }
+func (r *reloadingRole) Reload(context.Context) error {
+	r.journal.add("reload " + r.name)
+	return r.err
+}
 
 func TestGroupReloadCallsReloadersAndNamesFailures(t *testing.T) {
 	j := &journal{}
