@@ -47,6 +47,7 @@ func configCheck(args []string, stdout, stderr io.Writer) error {
 	}
 	if cfg != nil {
 		report.Problems = append(report.Problems, trustProblems(cfg, report)...)
+		report.Problems = append(report.Problems, config.MigrationNotes(cfg)...)
 	}
 	_, _ = fmt.Fprintf(stdout, "config: %s\n", path)
 	if cfg != nil && !*quiet {
