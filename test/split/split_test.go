@@ -1,0 +1,414 @@
+//go:build lab
+
+package split
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/segmesh/segmesh/internal/labenv"
+	"github.com/segmesh/segmesh/pkg/rpc"
+	ticketv1 "github.com/segmesh/segmesh/proto/segmesh/ticket/v1"
+)
+
+// The processes' loopback addresses: one 127.0.10.x each, so every ticket
+// replica listens on the same port and one DNS name lists them all.
+const (
+	edgeIP     = "127.0.10.1"
+	identityIP = "127.0.10.5"
+	crlIP      = "127.0.10.6"
+	grpcPort   = "9443"
+	adminPort  = "9090"
+	edgePort   = "8443"
+	// ticketName resolves (through /etc/hosts) to every ticket replica.
+	ticketName = "split-ticket.segmesh.test"
+)
+
+var ticketIPs = []string{"127.0.10.2", "127.0.10.3", "127.0.10.4"}
+
+const (
+	users     = 200 // lab users driven through the edge
+	heldUsers = 150 // users whose tickets the edge holds before the kill
+)
+
+// cluster is the running split deployment.
+type cluster struct {
+	edge    *proc
+	tickets []*proc
+	others  []*proc
+	ca      *testCA
+	certs   map[string]roleCert
+}
+
+func startCluster(t *testing.T, lab *labenv.Env) *cluster {
+	t.Helper()
+	dir := t.TempDir()
+	bin := buildSegmesh(t, dir)
+
+	// The Go resolver (which grpc's dns resolver uses) must return every
+	// replica for the name.
+	addHosts(t, ticketName, ticketIPs)
+	got, err := net.DefaultResolver.LookupHost(context.Background(), ticketName)
+	if err != nil || len(got) != len(ticketIPs) {
+		t.Fatalf("%s resolves to %v (%v); want %v", ticketName, got, err, ticketIPs)
+	}
+
+	ca := newTestCA(t, dir)
+	c := &cluster{ca: ca, certs: map[string]roleCert{
+		"edge":     ca.issue(t, dir, "edge", nil, ipsOf(edgeIP)),
+		"identity": ca.issue(t, dir, "identity", nil, ipsOf(identityIP)),
+		"crl":      ca.issue(t, dir, "crl", nil, ipsOf(crlIP)),
+		"ticket":   ca.issue(t, dir, "ticket", []string{ticketName}, ipsOf(ticketIPs...)),
+	}}
+	base, err := os.ReadFile(lab.SegmeshConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edgeID := trustDomain + "edge"
+	conf := func(name, roleName, ip string, extra map[string]any) string {
+		set := map[string]any{
+			"segmesh.admin.listen":        net.JoinHostPort(ip, adminPort),
+			"segmesh.grpc.certFile":       c.certs[roleName].Cert,
+			"segmesh.grpc.keyFile":        c.certs[roleName].Key,
+			"segmesh.grpc.caFile":         ca.File,
+			"segmesh.crl.stateDir":        filepath.Join(dir, name, "crl-cache"),
+			"segmesh.edge.listen":         net.JoinHostPort(edgeIP, edgePort),
+			"segmesh.telemetry.logFormat": "json",
+		}
+		if roleName != "edge" {
+			set["segmesh.grpc.listen"] = net.JoinHostPort(ip, grpcPort)
+			set["segmesh.grpc.allowedPeers"] = []string{edgeID}
+		}
+		for k, v := range extra {
+			set[k] = v
+		}
+		return writeConfig(t, base, filepath.Join(dir, name), set)
+	}
+
+	// Start in the roles' order: crl, identity, ticket, edge.
+	crl := startProc(t, bin, "crl", "crl", conf("crl", "crl", crlIP, nil), net.JoinHostPort(crlIP, adminPort))
+	identity := startProc(t, bin, "identity", "identity", conf("identity", "identity", identityIP, nil), net.JoinHostPort(identityIP, adminPort))
+	c.others = []*proc{crl, identity}
+	for i, ip := range ticketIPs {
+		name := fmt.Sprintf("ticket-%d", i+1)
+		c.tickets = append(c.tickets, startProc(t, bin, name, "ticket",
+			conf(name, "ticket", ip, map[string]any{"segmesh.telemetry.logLevel": "debug"}), net.JoinHostPort(ip, adminPort)))
+	}
+	waitReady(t, append([]*proc{crl, identity}, c.tickets...), 60*time.Second)
+	c.edge = startProc(t, bin, "edge", "edge", conf("edge", "edge", edgeIP, map[string]any{
+		"segmesh.peers.identity": net.JoinHostPort(identityIP, grpcPort),
+		"segmesh.peers.crl":      net.JoinHostPort(crlIP, grpcPort),
+		"segmesh.peers.ticket":   "dns:///" + net.JoinHostPort(ticketName, grpcPort),
+	}), net.JoinHostPort(edgeIP, adminPort))
+	waitReady(t, []*proc{c.edge}, 60*time.Second)
+	return c
+}
+
+func (c *cluster) ticketNames() []string {
+	var out []string
+	for _, p := range c.tickets {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+func TestSplitMode(t *testing.T) {
+	lab := labenv.Up(t)
+	if lab.GeneratedUsers < users {
+		t.Fatalf("the lab has %d generated users; the test needs %d", lab.GeneratedUsers, users)
+	}
+	start := time.Now()
+	c := startCluster(t, lab)
+	t.Logf("cluster ready in %v", time.Since(start).Round(time.Millisecond))
+
+	roots := loadPool(t, lab.ServerCA)
+	edgeAddr := net.JoinHostPort(edgeIP, edgePort)
+	devices := make([]*device, users)
+	for i := range devices {
+		devices[i] = newDevice(t, lab.UsersDir, fmt.Sprintf("user%04d", i+1), edgeAddr, "seg.lab.test", roots)
+	}
+	held, fresh := devices[:heldUsers], devices[heldUsers:]
+
+	// Phase 1: the held users, 10 at a time; each sends two Syncs at once,
+	// then a third.
+	t1 := time.Now()
+	var failed []outcome
+	var mu sync.Mutex
+	run(held, 10, func(d *device) {
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if o := syncOnce(d); !o.ok() {
+					mu.Lock()
+					failed = append(failed, o)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if o := syncOnce(d); !o.ok() {
+			mu.Lock()
+			failed = append(failed, o)
+			mu.Unlock()
+		}
+	})
+	if len(failed) > 0 {
+		t.Fatalf("phase 1: %d of %d requests failed, first: %v\nedge log:\n%s", len(failed), 3*heldUsers, failed[0], c.edge.tail())
+	}
+	t.Logf("phase 1: %d users × 3 Syncs in %v", heldUsers, time.Since(t1).Round(time.Millisecond))
+
+	per := make([]map[string]int, len(c.tickets))
+	entries := 0
+	for i, p := range c.tickets {
+		per[i] = kdcExchanges(t, p.Admin)
+		entries += ticketCacheEntries(t, p.Admin)
+	}
+	t.Logf("phase 1 KDC exchanges: %s", describe(per, c.ticketNames()))
+	// Every user got a ticket, so every user is in some replica's cache: as
+	// many entries and S4U2Self exchanges in all as users means each user's
+	// ticket came from exactly one replica.
+	if n := sumStage(per, "s4u2self"); n != heldUsers {
+		t.Errorf("S4U2Self exchanges over all replicas = %d, want %d (one per user)", n, heldUsers)
+	}
+	if n := sumStage(per, "s4u2proxy"); n != heldUsers {
+		t.Errorf("S4U2Proxy exchanges over all replicas = %d, want %d", n, heldUsers)
+	}
+	if entries != heldUsers {
+		t.Errorf("ticket cache entries over all replicas = %d, want %d", entries, heldUsers)
+	}
+	for i, m := range per {
+		if m["s4u2self"] == 0 {
+			t.Errorf("%s issued no ticket: ring_hash did not spread %d users over %d replicas", c.tickets[i].Name, heldUsers, len(c.tickets))
+		}
+	}
+	owner := ownersFromLogs(t, c.tickets)
+	checkOwners(t, owner, held)
+
+	// Phase 2: the held users keep syncing while the fresh users arrive one
+	// every 100 ms; one ticket replica is killed after the first 15 fresh users.
+	victim := c.tickets[1]
+	beforeKill := kdcExchanges(t, victim.Admin)
+	ctx, stop := context.WithCancel(context.Background())
+	var heldOut []outcome
+	var heldWG sync.WaitGroup
+	for w := range 6 {
+		heldWG.Add(1)
+		go func() {
+			defer heldWG.Done()
+			for i := w; ctx.Err() == nil; i = (i + 6) % len(held) {
+				o := syncOnce(held[i])
+				mu.Lock()
+				heldOut = append(heldOut, o)
+				mu.Unlock()
+			}
+		}()
+	}
+	type freshResult struct {
+		user    string
+		fails   []outcome
+		okAfter time.Duration // from the first attempt to the first 200
+		ok      bool
+	}
+	results := make([]freshResult, len(fresh))
+	var freshWG sync.WaitGroup
+	var killedAt time.Time
+	for i, d := range fresh {
+		if i == 15 {
+			beforeKill = kdcExchanges(t, victim.Admin)
+			victim.kill(t)
+			killedAt = time.Now()
+			t.Logf("killed %s (pid %d) at %s", victim.Name, victim.cmd.Process.Pid, killedAt.Format("15:04:05.000"))
+		}
+		freshWG.Add(1)
+		go func() {
+			defer freshWG.Done()
+			r := freshResult{user: d.User}
+			first := time.Now()
+			deadline := first.Add(10 * time.Second)
+			for time.Now().Before(deadline) {
+				o := syncOnce(d)
+				if o.ok() {
+					r.ok, r.okAfter = true, time.Since(first)
+					break
+				}
+				r.fails = append(r.fails, o)
+				time.Sleep(200 * time.Millisecond) // a device's retry pause
+			}
+			// Once it has a ticket, the user keeps working.
+			for range 2 {
+				if o := syncOnce(d); !o.ok() {
+					r.fails = append(r.fails, o)
+				}
+			}
+			results[i] = r
+		}()
+		time.Sleep(100 * time.Millisecond) // arrival pace of the fresh users
+	}
+	freshWG.Wait()
+	// Let the held users run a little after the last arrival.
+	time.Sleep(time.Second)
+	stop()
+	heldWG.Wait()
+
+	var heldFail []outcome
+	for _, o := range heldOut {
+		if !o.ok() {
+			heldFail = append(heldFail, o)
+		}
+	}
+	t.Logf("phase 2: held users sent %d Syncs, %d failed", len(heldOut), len(heldFail))
+	for i, o := range heldFail {
+		if i < 10 {
+			t.Errorf("held user request failed: %v", o)
+		}
+	}
+	var failedOnce []string
+	var slowest time.Duration
+	for _, r := range results {
+		if !r.ok {
+			t.Errorf("fresh user %s never succeeded within 10s: %v", r.user, r.fails)
+			continue
+		}
+		if len(r.fails) > 0 {
+			failedOnce = append(failedOnce, fmt.Sprintf("%s (%d failures: %v; ok after %v)", r.user, len(r.fails), r.fails[0], r.okAfter.Round(time.Millisecond)))
+		}
+		slowest = max(slowest, r.okAfter)
+	}
+	t.Logf("phase 2: %d fresh users all served; %d saw a failure before success; slowest first success %v", len(results), len(failedOnce), slowest.Round(time.Millisecond))
+	for _, f := range failedOnce {
+		t.Logf("  %s", f)
+	}
+
+	// Every user's tickets still came from one replica: the killed replica's
+	// count before the kill plus the survivors' counts.
+	final := make([]map[string]int, len(c.tickets))
+	for i, p := range c.tickets {
+		if p == victim {
+			final[i] = beforeKill
+			continue
+		}
+		final[i] = kdcExchanges(t, p.Admin)
+	}
+	t.Logf("final KDC exchanges (%s as read just before the kill): %s", victim.Name, describe(final, c.ticketNames()))
+	if n := sumStage(final, "s4u2self"); n < users || n > users+2 {
+		t.Errorf("S4U2Self exchanges over all replicas = %d, want %d (one per user; +2 for a fetch in flight at the kill)", n, users)
+	}
+	owner = ownersFromLogs(t, c.tickets)
+	checkOwners(t, owner, devices)
+	moved := 0
+	for _, d := range fresh {
+		if owner[d.User] != nil && len(owner[d.User]) == 1 && owner[d.User][0] == victim.Name {
+			continue
+		}
+		moved++
+	}
+	t.Logf("fresh users served by the surviving replicas: %d of %d", moved, len(fresh))
+
+	t.Run("allow-list", func(t *testing.T) { testAllowList(t, c) })
+	t.Logf("total %v", time.Since(start).Round(time.Millisecond))
+}
+
+// run calls f for every device, n at a time.
+func run(devices []*device, n int, f func(*device)) {
+	ch := make(chan *device)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range ch {
+				f(d)
+			}
+		}()
+	}
+	for _, d := range devices {
+		ch <- d
+	}
+	close(ch)
+	wg.Wait()
+}
+
+func syncOnce(d *device) outcome {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	st, err := d.sync(ctx)
+	return outcome{User: d.User, Status: st, Err: err, At: time.Now()}
+}
+
+// checkOwners fails unless every device's user was issued tickets by exactly
+// one replica (nil owner means the logs do not attribute users: then the
+// counts above are the evidence).
+func checkOwners(t *testing.T, owner map[string][]string, devices []*device) {
+	t.Helper()
+	if owner == nil {
+		return
+	}
+	perReplica := map[string]int{}
+	for _, d := range devices {
+		o := owner[d.User]
+		if len(o) != 1 {
+			t.Errorf("%s's tickets came from %v, want exactly one replica", d.User, o)
+			continue
+		}
+		perReplica[o[0]]++
+	}
+	names := make([]string, 0, len(perReplica))
+	for n := range perReplica {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	s := ""
+	for _, n := range names {
+		s += fmt.Sprintf("%s=%d ", n, perReplica[n])
+	}
+	t.Logf("users per replica (from the replicas' logs): %s", s)
+}
+
+// testAllowList calls a ticket replica directly: with the identity role's
+// certificate (not in allowedPeers) it must get PERMISSION_DENIED, with the
+// edge's it must not.
+func testAllowList(t *testing.T, c *cluster) {
+	target := c.tickets[0]
+	addr := net.JoinHostPort(ticketIPs[0], grpcPort)
+	tests := []struct {
+		name string
+		cert string
+		want codes.Code
+	}{
+		{"identity's certificate is refused", "identity", codes.PermissionDenied},
+		{"edge's certificate is served", "edge", codes.OK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			creds, err := rpc.ClientCredentials(rpc.TLSFiles{CertFile: c.certs[tt.cert].Cert, KeyFile: c.certs[tt.cert].Key, CAFile: c.ca.File})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cc.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err = ticketv1.NewTicketServiceClient(cc).GetServiceTicket(ctx, &ticketv1.GetServiceTicketRequest{UserPrincipal: "user0001@lab.test"})
+			if got := status.Code(err); got != tt.want {
+				t.Fatalf("GetServiceTicket on %s with the %s certificate: %v, want %v", target.Name, tt.cert, err, tt.want)
+			}
+			t.Logf("%s with the %s certificate: %v", target.Name, tt.cert, status.Code(err))
+		})
+	}
+}
