@@ -49,6 +49,10 @@ type StatusPageOptions struct {
 	// Refresh is how often the browser reloads the page; 0 means 10 s,
 	// negative means never.
 	Refresh time.Duration
+	// Metrics is the /metrics handler; when set, the page reads cache hit
+	// rates, KDC errors by code and refusal counts from it (in process)
+	// where no section publishes them.
+	Metrics http.Handler
 }
 
 // StatusPage returns the admin status page: server-rendered HTML (no
@@ -70,7 +74,11 @@ func StatusPage(o StatusPageOptions) http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		v := buildView(o)
+		var samples []sample
+		if o.Metrics != nil {
+			samples = scrape(o.Metrics, r)
+		}
+		v := buildView(o, samples)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
@@ -107,6 +115,7 @@ type view struct {
 	CRLSummary string
 	Refusals   []refusalView
 	RefNote    string
+	RefCounts  []string
 	Problems   []problemView
 	ProbNote   string
 	Raw        []rawView
@@ -150,7 +159,7 @@ type rawView struct {
 
 const notReported = "not reported"
 
-func buildView(o StatusPageOptions) view {
+func buildView(o StatusPageOptions, samples []sample) view {
 	now := o.Now()
 	v := view{Now: now.UTC().Format(time.RFC3339), Refresh: int(o.Refresh / time.Second)}
 	var ready map[string]error
@@ -176,10 +185,10 @@ func buildView(o StatusPageOptions) view {
 		sort.Slice(v.Raw, func(i, j int) bool { return v.Raw[i].Name < v.Raw[j].Name })
 	}
 	fillTGTs(&v, sections["ticket"], now)
-	fillCaches(&v, sections)
-	fillKDCErrors(&v, sections["ticket"])
+	fillCaches(&v, sections, samples)
+	fillKDCErrors(&v, sections["ticket"], samples)
 	fillCRLs(&v, sections["crl"], now)
-	fillRefusals(&v, sections["edge"], now)
+	fillRefusals(&v, sections["edge"], now, samples)
 	fillProblems(&v, o, sections[SectionConfig])
 	return v
 }
@@ -291,8 +300,49 @@ func fillTGTs(v *view, t map[string]any, now time.Time) {
 	}
 }
 
-func fillCaches(v *view, sections map[string]map[string]any) {
+// cacheMetrics names, per cache row, the counter that holds its lookups and
+// the label values meaning hit and miss.
+var cacheMetrics = map[string]struct{ metric, label, hit, miss string }{
+	"edge: cached tickets":    {"edge_ticket_cache", "result", "hit", "miss"},
+	"edge: cached identities": {"edge_identity_cache", "result", "hit", "miss"},
+	"identity: entries":       {"segmesh_identity_cache_lookups", "hit", "true", "false"},
+	"ticket: entries":         {"segmesh_ticket_cache_events", "event", "hit", "miss"},
+}
+
+// sum adds the samples of a counter (with or without its _total suffix)
+// whose labels match want.
+func sum(samples []sample, metric string, want map[string]string) (float64, bool) {
+	var total float64
+	found := false
+	for _, s := range samples {
+		if s.name != metric && s.name != metric+"_total" {
+			continue
+		}
+		found = true
+		ok := true
+		for k, v := range want {
+			if s.labels[k] != v {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			total += s.value
+		}
+	}
+	return total, found
+}
+
+func fillCaches(v *view, sections map[string]map[string]any, samples []sample) {
 	add := func(name string, entries float64, hits, misses float64, hasRate bool) {
+		if !hasRate {
+			if cm, ok := cacheMetrics[name]; ok {
+				var hf, mf bool
+				hits, hf = sum(samples, cm.metric, map[string]string{cm.label: cm.hit})
+				misses, mf = sum(samples, cm.metric, map[string]string{cm.label: cm.miss})
+				hasRate = hf || mf
+			}
+		}
 		c := cacheView{Name: name, Entries: strconv.FormatFloat(entries, 'f', 0, 64), HitRate: "hit rate " + notReported}
 		if hasRate && hits+misses > 0 {
 			c.HitRate = fmt.Sprintf("%.1f%% of %.0f lookups", 100*hits/(hits+misses), hits+misses)
@@ -326,9 +376,12 @@ func fillCaches(v *view, sections map[string]map[string]any) {
 	}
 }
 
-func fillKDCErrors(v *view, t map[string]any) {
+func fillKDCErrors(v *view, t map[string]any, samples []sample) {
 	m, ok := t[KeyKDCErrors].(map[string]any)
 	if !ok {
+		m = kdcErrorsFromMetrics(samples)
+	}
+	if m == nil {
 		v.KDCNote = notReported + " (see segmesh_ticket_kdc_exchanges{krb_code} on /metrics)"
 		return
 	}
@@ -346,8 +399,32 @@ func fillKDCErrors(v *view, t map[string]any) {
 		v.KDCErrors = append(v.KDCErrors, kdcErrView{Code: c, Name: kdcCodeName(c), Count: strconv.FormatFloat(n, 'f', 0, 64)})
 	}
 	if len(codes) == 0 {
-		v.KDCNote = "none"
+		v.KDCNote = "none since start"
 	}
+}
+
+// kdcErrorsFromMetrics counts KRB-ERROR answers by code from
+// segmesh_ticket_kdc_exchanges; nil when the counter is absent. Code 25
+// (PREAUTH_REQUIRED) at the AS exchange is the normal first round trip.
+func kdcErrorsFromMetrics(samples []sample) map[string]any {
+	out := map[string]any{}
+	found := false
+	for _, s := range samples {
+		if s.name != "segmesh_ticket_kdc_exchanges_total" && s.name != "segmesh_ticket_kdc_exchanges" {
+			continue
+		}
+		found = true
+		code := s.labels["krb_code"]
+		if s.labels["result"] != "krb_error" || code == "" || code == "0" || (code == "25" && s.labels["stage"] == "as-req") {
+			continue
+		}
+		n, _ := out[code].(float64)
+		out[code] = n + s.value
+	}
+	if !found {
+		return nil
+	}
+	return out
 }
 
 // kdcCodeName names the Kerberos codes an operator meets, with the usual cause.
@@ -401,9 +478,18 @@ func fillCRLs(v *view, c map[string]any, now time.Time) {
 	}
 }
 
-func fillRefusals(v *view, e map[string]any, now time.Time) {
+func fillRefusals(v *view, e map[string]any, now time.Time, samples []sample) {
+	for _, s := range samples {
+		switch {
+		case s.name == "edge_certificates_refused_total" && s.value > 0:
+			v.RefCounts = append(v.RefCounts, fmt.Sprintf("certificate %s: %.0f", s.labels["reason"], s.value))
+		case s.name == "edge_requests_total" && s.value > 0 && !strings.HasPrefix(s.labels["status"], "2"):
+			v.RefCounts = append(v.RefCounts, fmt.Sprintf("HTTP %s: %.0f", s.labels["status"], s.value))
+		}
+	}
+	sort.Strings(v.RefCounts)
 	if _, ok := e[KeyRecentRefusals]; !ok {
-		v.RefNote = notReported + " (the edge logs each refusal with its reason; see segmesh_edge_requests on /metrics)"
+		v.RefNote = "recent refusals " + notReported + " (the edge logs each refusal with its cause)"
 		return
 	}
 	for _, r := range list(e, KeyRecentRefusals) {

@@ -103,7 +103,9 @@ func TestStatusPageRendersPublishedFigures(t *testing.T) {
 
 func TestStatusPageEscapesAndSaysNotReported(t *testing.T) {
 	b := &Board{}
-	b.Publish("edge", func() any { return map[string]any{KeyRecentRefusals: []map[string]any{{"reason": "<script>alert(1)</script>"}}} })
+	b.Publish("edge", func() any {
+		return map[string]any{KeyRecentRefusals: []map[string]any{{"reason": "<script>alert(1)</script>"}}}
+	})
 	srv := httptest.NewServer(StatusPage(StatusPageOptions{Board: b, Readiness: func() map[string]error { return map[string]error{"edge": nil} }}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
@@ -154,4 +156,54 @@ func BenchmarkStatusPage(b *testing.B) {
 	for b.Loop() {
 		h.ServeHTTP(httptest.NewRecorder(), req)
 	}
+}
+
+const metricsText = `# HELP edge_ticket_cache_total x
+# TYPE edge_ticket_cache_total counter
+edge_ticket_cache_total{result="hit"} 1
+edge_ticket_cache_total{result="miss"} 3
+edge_certificates_refused_total{reason="revoked"} 2
+edge_requests_total{status="200"} 3
+edge_requests_total{status="403"} 1
+segmesh_ticket_kdc_exchanges_total{krb_code="0",realm="LAB.TEST",result="ok",stage="as-req"} 1
+segmesh_ticket_kdc_exchanges_total{krb_code="13",realm="LAB.TEST",result="krb_error",stage="s4u2proxy"} 4
+segmesh_ticket_kdc_exchanges_total{krb_code="25",realm="LAB.TEST",result="krb_error",stage="as-req"} 1
+`
+
+func TestStatusPageReadsMetricsWhereSectionsAreSilent(t *testing.T) {
+	b := &Board{}
+	b.Publish("edge", func() any { return map[string]any{"cached_tickets": 2} })
+	b.Publish("ticket", func() any { return map[string]any{"cache_entries": 2} })
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, metricsText) })
+	page := render(t, StatusPageOptions{Board: b, Metrics: metrics})
+	for _, want := range []string{"25.0% of 4 lookups", "<td>13</td><td>4</td>", "certificate revoked: 2", "HTTP 403: 1"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "<td>25</td>") {
+		t.Error("PREAUTH_REQUIRED at the AS exchange counted as an error")
+	}
+	if strings.Contains(page, "ticket: entries</td><td>2</td><td>hit rate not reported") == false {
+		t.Error("a cache without a counter should say its hit rate is not reported")
+	}
+}
+
+func TestParsePromText(t *testing.T) {
+	got := parsePromText([]byte("# c\nx_total{a=\"1\",b=\"p,q\"} 2.5\ny 3\nbroken{ 1\nz{} nope\n"))
+	if len(got) != 2 || got[0].name != "x_total" || got[0].labels["b"] != "p,q" || got[0].value != 2.5 || got[1].name != "y" || got[1].value != 3 {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+func FuzzParsePromText(f *testing.F) {
+	f.Add([]byte(metricsText))
+	f.Add([]byte(`a{b="\"}",c="d"} 1`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, s := range parsePromText(b) {
+			if s.name == "" {
+				t.Fatalf("sample without a name from %q", b)
+			}
+		}
+	})
 }
