@@ -36,9 +36,9 @@ type Report struct {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// NewReport summarises a result. cpu is the target processes' CPU time
-// during the run (0 when not watched).
-func NewReport(label string, cfg Config, res *Result, cpu time.Duration, withBuckets bool) Report {
+// NewReport summarises a result.
+func NewReport(label string, cfg Config, res *Result, withBuckets bool) Report {
+	cpu := res.TargetCPU
 	rep := Report{
 		Label: label, Mode: cfg.Mode, Kind: cfg.Kind, Procs: 1,
 		Requests: res.Requests, OK: res.OK, Errors: res.Errors, Handshakes: res.Handshakes,

@@ -83,6 +83,13 @@ type Config struct {
 	BodySize int
 	// DevicePrefix names the DeviceId parameter's prefix (workers add a number).
 	DevicePrefix string
+	// Skip excludes the requests that start in the run's first Skip (the
+	// connections' handshakes in keep-alive mode) from the counts, the
+	// latencies and Elapsed. Duration includes it.
+	Skip time.Duration
+	// CPUPIDs are processes (the proxy under test) whose CPU time is read
+	// from /proc when measuring starts (after Skip) and when the run ends.
+	CPUPIDs []int
 }
 
 // Result is what a run measured.
@@ -98,6 +105,8 @@ type Result struct {
 	Latency *Histogram
 	// Handshakes counts client certificates handed out (new TLS connections).
 	Handshakes uint64
+	// TargetCPU is the CPUPIDs' CPU time over the measured window.
+	TargetCPU time.Duration
 }
 
 type runner struct {
@@ -110,6 +119,7 @@ type runner struct {
 	srcNext atomic.Uint64
 	body    []byte
 	base    *url.URL
+	from    time.Time // requests starting before it are not measured
 }
 
 // Run runs the load until N requests were made or Duration passed.
@@ -143,15 +153,45 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	start := time.Now()
+	r.from = start.Add(cfg.Skip)
 	h0 := cfg.Certs.Handshakes()
+	type cpuRead struct {
+		d   time.Duration
+		err error
+	}
+	cpu0 := make(chan cpuRead, 1)
+	go func() {
+		t := time.NewTimer(cfg.Skip)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		d, err := ProcCPU(cfg.CPUPIDs)
+		cpu0 <- cpuRead{d, err}
+	}()
 	if cfg.Rate > 0 {
 		r.openLoop(ctx, start)
 	} else {
 		r.closedLoop(ctx)
 	}
+	end := time.Now()
+	cpu1, err := ProcCPU(cfg.CPUPIDs)
+	if err != nil {
+		return nil, err
+	}
+	c0 := <-cpu0
+	if c0.err != nil {
+		return nil, c0.err
+	}
+	el := end.Sub(start)
+	if cfg.Skip > 0 {
+		el = end.Sub(r.from)
+	}
 	res := &Result{
 		Requests: r.reqs.Load(), OK: r.ok.Load(), Errors: r.errs,
-		Elapsed: time.Since(start), Latency: r.hist, Handshakes: cfg.Certs.Handshakes() - h0,
+		Elapsed: el, Latency: r.hist, Handshakes: cfg.Certs.Handshakes() - h0,
+		TargetCPU: cpu1 - c0.d,
 	}
 	return res, nil
 }
@@ -247,6 +287,10 @@ func (r *runner) do(ctx context.Context, client *http.Client, worker int, start 
 		}
 		r.fail("body_" + classify(err))
 		return true
+	}
+	if start.Before(r.from) {
+		r.reqs.Add(^uint64(0))
+		return false
 	}
 	if resp.StatusCode != http.StatusOK {
 		r.fail("http_" + strconv.Itoa(resp.StatusCode))

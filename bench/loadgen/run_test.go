@@ -178,3 +178,29 @@ func TestRunCountsHTTPErrors(t *testing.T) {
 		t.Fatalf("ok %d errors %v, want 0 ok and 3 errors", res.OK, res.Errors)
 	}
 }
+
+func TestRunSkipLeavesEarlyRequestsOut(t *testing.T) {
+	ca, key := testCA(t)
+	certs, err := Mint(ca, key, MintOptions{N: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, seen := tlsServer(t, ca)
+	res, err := Run(context.Background(), Config{
+		Target: srv.URL, Certs: NewRotation(certs), Mode: KeepAlive, Kind: Sync,
+		Concurrency: 1, Duration: 200 * time.Millisecond, Skip: time.Hour, BodySize: 200,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served int
+	for _, n := range seen() {
+		served += n
+	}
+	if served == 0 {
+		t.Fatal("the server saw no request")
+	}
+	if res.OK != 0 || res.Requests != 0 || res.Latency.Count() != 0 {
+		t.Fatalf("with the whole run skipped: requests %d ok %d latencies %d, want 0 (server saw %d)", res.Requests, res.OK, res.Latency.Count(), served)
+	}
+}

@@ -13,12 +13,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,8 +38,9 @@ type options struct {
 	bodySize, procs, child                     int
 	rate                                       float64
 	n                                          int64
-	duration, hold, ramp, timeout              time.Duration
+	duration, hold, ramp, timeout, skip        time.Duration
 	jsonOut, warm, chain                       bool
+	mintOut                                    string
 }
 
 func main() {
@@ -57,6 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.users, "users", 200, "minted certificate i carries UPN user%04d@DOMAIN, i mod users + 1")
 	fs.StringVar(&o.upnDomain, "upn-domain", "lab.test", "UPN suffix of minted certificates")
 	fs.BoolVar(&o.chain, "chain", false, "send the CA certificate with each minted leaf")
+	fs.StringVar(&o.mintOut, "mint-out", "", "mint -certs certificates into DIR/dNNNNNN/{cert,key}.pem and exit (reuse them with -cert-dirs 'DIR/d*')")
 	fs.StringVar(&o.certGlob, "cert-dirs", "", "glob of directories holding cert.pem+key.pem to use instead of minting")
 	fs.StringVar(&o.mode, "mode", "keepalive", "keepalive or handshake (new connection and TLS handshake per request)")
 	fs.StringVar(&o.kind, "kind", "sync", "sync (small POST) or ping (long poll held -hold by the backend)")
@@ -66,6 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.maxInFlight, "max-inflight", 1024, "open loop: requests in flight before new ones count as overload")
 	fs.Int64Var(&o.n, "n", 0, "maximum requests (0: only -duration bounds the run)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "maximum run time (required, ≤ 1h)")
+	fs.DurationVar(&o.skip, "skip", 0, "leave requests starting in the first SKIP of -duration out of the figures (keep-alive: the handshakes)")
 	fs.DurationVar(&o.ramp, "ramp", 0, "spread the workers' start over this time")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "one request's time limit (Ping: at least hold+10s)")
 	fs.IntVar(&o.reqsPerConn, "reqs-per-conn", 0, "keepalive: reconnect (next certificate) after this many requests; 0 never")
@@ -84,6 +89,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.duration <= 0 || o.duration > time.Hour {
 		fmt.Fprintln(stderr, "segload: -duration must be in (0, 1h]")
 		return 2
+	}
+	if o.mintOut != "" {
+		if err := mintOut(o); err != nil {
+			fmt.Fprintln(stderr, "segload:", err)
+			return 1
+		}
+		return 0
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -202,19 +214,12 @@ func single(ctx context.Context, o options, child bool) (loadgen.Report, error) 
 			return zero, fmt.Errorf("warm-up: %d of %d certificates answered 200 (errors %v)", wr.OK, len(certs), wr.Errors)
 		}
 	}
-	cpu0, err := loadgen.ProcCPU(pids)
-	if err != nil {
-		return zero, err
-	}
+	cfg.CPUPIDs, cfg.Skip = pids, o.skip
 	res, err := loadgen.Run(ctx, cfg)
 	if err != nil {
 		return zero, err
 	}
-	cpu1, err := loadgen.ProcCPU(pids)
-	if err != nil {
-		return zero, err
-	}
-	return loadgen.NewReport(o.label, cfg, res, cpu1-cpu0, child), nil
+	return loadgen.NewReport(o.label, cfg, res, child), nil
 }
 
 // parent runs o.procs children of this binary with the load split between
@@ -312,4 +317,37 @@ func btoi[T int | int64](b bool) T {
 		return 1
 	}
 	return 0
+}
+
+// mintOut writes minted certificates and keys as PEM files, so several runs
+// (and the proxies' caches they warm) see the same devices.
+func mintOut(o options) error {
+	if o.caCert == "" || o.caKey == "" {
+		return fmt.Errorf("-mint-out needs -ca-cert and -ca-key")
+	}
+	certs, err := loadCerts(o)
+	if err != nil {
+		return err
+	}
+	for i, c := range certs {
+		dir := filepath.Join(o.mintOut, fmt.Sprintf("d%06d", i))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create %s: %w", dir, err)
+		}
+		key, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
+		if err != nil {
+			return fmt.Errorf("marshal key %d: %w", i, err)
+		}
+		var chain []byte
+		for _, der := range c.Certificate {
+			chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "cert.pem"), chain, 0o600); err != nil {
+			return fmt.Errorf("write certificate %d: %w", i, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}), 0o600); err != nil {
+			return fmt.Errorf("write key %d: %w", i, err)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,420 @@
+#!/usr/bin/env bash
+# bench/run.sh — segmesh side by side with the alternatives (issue 11), in one
+# run, on this machine, against the same backend with the same TLS settings:
+#   (a) bare   a tuned Go httputil.ReverseProxy with mTLS (bench/cmd/bareproxy): the floor
+#   (b) nginx  Debian's nginx as mTLS reverse proxy (no Kerberos: it cannot do KCD)
+#   (c) aio    segmesh all-in-one (`segmesh run`), hot path (caches warmed first)
+#   (d) split  segmesh split mode: `--roles=edge` and `--roles=crl,identity,ticket`
+# and the cold path (new users per second against the lab KDC, compared with
+# ldapsearch + MIT kvno -U -P doing the same LDAP search and two TGS exchanges).
+#
+# Usage (as root, lab up: bash deploy/lab/lab.sh up):
+#   bash bench/run.sh            side by side + cold path (< 5 minutes)
+#   bash bench/run.sh side       side by side only
+#   bash bench/run.sh cold       cold path only
+#   bash bench/run.sh scale      idle Ping connections and RSS per connection
+# Knobs (environment): ROUNDS (5) DUR (4s) C (64) CERTS (1000) MODES ("keepalive
+# handshake") PROXIES ("bare nginx aio split") PINGS (10000 per proxy process)
+# HOLD (75s) SCALE_PROXIES ("bare aio") BENCH_WORK (/var/tmp/segmesh-bench).
+#
+# Method: each proxy is pinned to CPU 0, the load generator and the backend to
+# CPU 1 (taskset); every client offers only X25519 (OpenSSL 3.0 has no
+# X25519MLKEM768) and TLS 1.3; proxies are interleaved round by round; per
+# proxy the report gives requests/s, p99 and the proxy's CPU time per request
+# (/proc/PID/stat), as medians with their range. Everything started here is
+# recorded in $WORK/pids and stopped by PID on exit. Loopback only.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+WHAT=${1:-all}
+WORK=${BENCH_WORK:-/var/tmp/segmesh-bench}
+ROUNDS=${ROUNDS:-5}
+DUR=${DUR:-4s}
+C=${C:-64}
+CERTS=${CERTS:-1000}
+MODES=${MODES:-keepalive handshake}
+PROXIES=${PROXIES:-bare nginx aio split}
+PINGS=${PINGS:-10000}
+HOLD=${HOLD:-75}
+SCALE_PROXIES=${SCALE_PROXIES:-bare aio}
+SKIP=${SKIP:-1s}
+VERIFY_EVERY=${VERIFY_EVERY:-1}
+RUN_LIMIT=${RUN_LIMIT:-280} # seconds for the side-by-side rounds; rounds stop there
+START=$(date +%s)
+
+case "$WHAT" in all | side | cold | scale) ;; *)
+	echo "usage: bash bench/run.sh [all|side|cold|scale]" >&2
+	exit 2
+	;;
+esac
+
+while IFS='=' read -r k v; do
+	[[ $k == LAB_* ]] && export "$k=$v"
+done < <(bash deploy/lab/lab.sh env)
+[[ -n ${LAB_DIR:-} && -f ${LAB_SEGMESH_CONFIG:-} ]] || {
+	echo "bench: the lab is not set up (bash deploy/lab/lab.sh up)" >&2
+	exit 1
+}
+
+rm -rf "$WORK/run"
+mkdir -p "$WORK/bin" "$WORK/run"
+RUN=$WORK/run
+PIDS=$RUN/pids
+: >"$PIDS"
+RESULTS=$RUN/results.jsonl
+: >"$RESULTS"
+
+cleanup() {
+	local pid name
+	[[ -f $PIDS ]] || return 0
+	while read -r pid name; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done <"$PIDS"
+	for _ in $(seq 1 30); do
+		local alive=0
+		while read -r pid name; do kill -0 "$pid" 2>/dev/null && alive=1; done <"$PIDS"
+		((alive)) || break
+		sleep 0.1
+	done
+	while read -r pid name; do
+		kill -KILL "$pid" 2>/dev/null && echo "bench: killed $name ($pid)" >&2
+	done <"$PIDS"
+	: >"$PIDS"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME CPU CMD...: runs CMD pinned to CPU in the background, logs to
+# $RUN/NAME.log and records its PID.
+start() {
+	local name=$1 cpu=$2
+	shift 2
+	taskset -c "$cpu" "$@" >"$RUN/$name.log" 2>&1 &
+	echo "$! $name" >>"$PIDS"
+	eval "PID_${name//-/_}=$!"
+}
+
+pidof_name() { awk -v n="$1" '$2 == n {print $1}' "$PIDS" | tail -1; }
+
+# wait_http URL SECONDS: polls until URL answers 200.
+wait_http() {
+	local url=$1 i
+	for ((i = 0; i < $2 * 10; i++)); do
+		[[ $(curl -s -o /dev/null -w '%{http_code}' "$url" 2>/dev/null) == 200 ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_port HOST:PORT SECONDS
+wait_port() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		(exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+echo "== building"
+go build -o "$WORK/bin/" ./bench/cmd/segload ./bench/cmd/negbackend ./bench/cmd/bareproxy ./cmd/segmesh
+BIN=$WORK/bin
+CA_BUNDLE=$RUN/client-ca.pem
+cat "$LAB_CA_ROOT" "$LAB_CA_INTER" "$LAB_CA_SECOND" >"$CA_BUNDLE"
+CA_LIST=$LAB_CA_ROOT,$LAB_CA_INTER,$LAB_CA_SECOND
+
+machine() {
+	echo "machine: nproc=$(nproc) cpu=\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')\" ram=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) $(go version | cut -d' ' -f3-) kernel=$(uname -r) nginx=$(nginx -v 2>&1 | cut -d/ -f2)"
+	echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+BACKEND=127.0.0.30:8080
+SEGLOAD=(taskset -c 1 "$BIN/segload" -server-ca "$LAB_SERVER_CA" -server-name "$LAB_EDGE_HOST")
+
+start_backend() {
+	start negbackend 1 "$BIN/negbackend" -listen "$BACKEND" -anonymous -keytab "$LAB_EXCHANGE_KEYTAB" -spn "$LAB_TARGET_SPN" -verify-every "$VERIFY_EVERY"
+	wait_port "$BACKEND" 10 || {
+		echo "bench: negbackend did not start: $(tail -3 "$RUN/negbackend.log")" >&2
+		exit 1
+	}
+}
+
+# segmesh_config DIR LISTEN ADMIN [jq filter]: writes DIR/config.json from the
+# lab's config with the edge on LISTEN in front of negbackend.
+segmesh_config() {
+	local dir=$1 listen=$2 admin=$3 extra=${4:-.}
+	mkdir -p "$dir"
+	jq --arg l "$listen" --arg a "$admin" --arg b "http://$BACKEND" --arg s "$dir/crl-cache" \
+		'.segmesh.edge.listen=$l | .segmesh.edge.exchangeUrls=[$b] | .segmesh.admin.listen=$a | .segmesh.crl.stateDir=$s' \
+		"$LAB_SEGMESH_CONFIG" | jq "$extra" >"$dir/config.json"
+}
+
+declare -A ADDR CPUPIDS READY
+ADDR[bare]=127.0.0.20:8443
+ADDR[nginx]=127.0.0.21:8443
+ADDR[aio]=127.0.0.22:8443
+ADDR[split]=127.0.0.23:8443
+
+start_bare() {
+	start bareproxy 0 "$BIN/bareproxy" -listen "${ADDR[bare]}" -cert "$LAB_SERVER_CERT" -key "$LAB_SERVER_KEY" \
+		-client-ca "$CA_LIST" -backend "http://$BACKEND" -idle 1024
+	wait_port "${ADDR[bare]}" 10 && READY[bare]=1 && CPUPIDS[bare]=$PID_bareproxy
+}
+
+start_nginx() {
+	local p=$RUN/nginx
+	mkdir -p "$p/tmp"
+	sed -e "s|@PREFIX@|$p|g" -e "s|@LISTEN@|${ADDR[nginx]}|g" -e "s|@CERT@|$LAB_SERVER_CERT|g" \
+		-e "s|@KEY@|$LAB_SERVER_KEY|g" -e "s|@CA@|$CA_BUNDLE|g" -e "s|@BACKEND@|$BACKEND|g" \
+		bench/nginx/nginx.conf.tmpl >"$p/nginx.conf"
+	if ! command -v nginx >/dev/null; then
+		echo "bench: nginx missing (apt-get install nginx); skipping (b)" >&2
+		return 0
+	fi
+	start nginx 0 nginx -p "$p" -c "$p/nginx.conf" -e "$p/error.log"
+	if wait_port "${ADDR[nginx]}" 10; then
+		READY[nginx]=1
+		CPUPIDS[nginx]="$PID_nginx,$(pgrep -d, -P "$PID_nginx")"
+	else
+		echo "bench: nginx did not start: $(tail -3 "$p/error.log" 2>/dev/null)" >&2
+	fi
+}
+
+start_aio() {
+	segmesh_config "$RUN/aio" "${ADDR[aio]}" 127.0.0.22:9090
+	start segmesh-aio 0 "$BIN/segmesh" run --config "$RUN/aio/config.json"
+	if wait_http http://127.0.0.22:9090/readyz 60; then
+		READY[aio]=1
+		CPUPIDS[aio]=$PID_segmesh_aio
+	else
+		echo "bench: segmesh all-in-one did not get ready; skipping (c): $(tail -3 "$RUN/segmesh-aio.log")" >&2
+	fi
+}
+
+start_split() {
+	segmesh_config "$RUN/split-roles" 127.0.0.24:8443 127.0.0.24:9090 '.segmesh.grpc.listen="127.0.0.24:9443"'
+	segmesh_config "$RUN/split-edge" "${ADDR[split]}" 127.0.0.23:9090 \
+		'.segmesh.peers={"identity":"127.0.0.24:9443","ticket":"127.0.0.24:9443","crl":"127.0.0.24:9443"}'
+	start segmesh-roles 0 "$BIN/segmesh" run --config "$RUN/split-roles/config.json" --roles=crl,identity,ticket
+	if ! wait_http http://127.0.0.24:9090/readyz 60; then
+		echo "bench: segmesh --roles=crl,identity,ticket did not get ready; skipping (d): $(tail -3 "$RUN/segmesh-roles.log")" >&2
+		return 0
+	fi
+	start segmesh-edge 0 "$BIN/segmesh" run --config "$RUN/split-edge/config.json" --roles=edge
+	if wait_http http://127.0.0.23:9090/readyz 60; then
+		READY[split]=1
+		CPUPIDS[split]="$PID_segmesh_edge,$PID_segmesh_roles"
+	else
+		echo "bench: segmesh --roles=edge did not get ready; skipping (d): $(tail -3 "$RUN/segmesh-edge.log")" >&2
+	fi
+}
+
+# kdc_exchanges ADMIN: the sum of segmesh_ticket_kdc_exchanges over all labels.
+kdc_exchanges() {
+	curl -s "http://$1/metrics" | awk '/^segmesh_ticket_kdc_exchanges/ {s += $NF} END {print s + 0}'
+}
+
+# ---------------------------------------------------------------- cold path
+cold() {
+	echo "== cold path: new users against the lab KDC (segmesh all-in-one, fresh process)"
+	[[ ${READY[aio]:-} == 1 ]] || {
+		echo "cold path skipped: segmesh all-in-one not running"
+		return 0
+	}
+	local admin=127.0.0.22:9090 k0 k1 k2
+	k0=$(kdc_exchanges $admin)
+	"${SEGLOAD[@]}" -url "https://${ADDR[aio]}" -label "cold c=1 user0001-0049" -mode handshake -c 1 \
+		-cert-dirs "$LAB_USERS_DIR/user00[0-4]?" -n 49 -duration 60s -json | tee -a "$RUN/cold.jsonl" | jq -c "{label: .label, ok, errors, rps, p50_ms, p99_ms}"
+	k1=$(kdc_exchanges $admin)
+	"${SEGLOAD[@]}" -url "https://${ADDR[aio]}" -label "cold c=8 user0100-0189" -mode handshake -c 8 \
+		-cert-dirs "$LAB_USERS_DIR/user01[0-8]?" -n 90 -duration 60s -json | tee -a "$RUN/cold.jsonl" | jq -c "{label: .label, ok, errors, rps, p50_ms, p99_ms}"
+	k2=$(kdc_exchanges $admin)
+	echo "KDC exchanges counted by segmesh: $((k1 - k0)) for 49 new users (c=1), $((k2 - k1)) for 90 new users (c=8)"
+	curl -s "http://$admin/metrics" | grep '^segmesh_ticket_kdc_exchanges' || true
+	echo "$((k1 - k0)) $((k2 - k1))" >"$RUN/cold-kdc.txt"
+
+	echo "-- raw: one ldapsearch (userCertificate filter, ldaps, bind as svc_seg) + kvno -U user -P (S4U2Self + S4U2Proxy) per user, sequential"
+	local cc=$RUN/svc.cc n=${RAW_USERS:-20} i u der filter t0 t1 tl=0 tk=0
+	KRB5_CONFIG=$LAB_KRB5_CONFIG KRB5CCNAME=FILE:$cc kinit "$LAB_SVC_USER@$LAB_REALM" <"$LAB_SVC_PASSWORD_FILE" >/dev/null
+	for ((i = 50; i < 50 + n; i++)); do
+		u=$(printf 'user%04d' "$i")
+		der=$LAB_USERS_DIR/$u/cert.der
+		filter="(userCertificate=$(od -An -v -tx1 "$der" | tr -d ' \n' | sed 's/../\\&/g'))"
+		t0=$(date +%s%N)
+		LDAPTLS_CACERT=$LAB_LDAP_CA LDAPTLS_REQCERT=demand ldapsearch -LLL -x -o nettimeout=5 -H "$LAB_LDAPS_URL" \
+			-D "$LAB_SVC_DN" -y "$LAB_SVC_PASSWORD_FILE" -b "$LAB_BASE_DN" "$filter" userPrincipalName >"$RUN/ldap.out"
+		grep -q "userPrincipalName: $u@" "$RUN/ldap.out" || {
+			echo "bench: ldapsearch did not find $u" >&2
+			return 1
+		}
+		t1=$(date +%s%N)
+		tl=$((tl + t1 - t0))
+		cp "$cc" "$RUN/iter.cc"
+		KRB5_CONFIG=$LAB_KRB5_CONFIG KRB5CCNAME=FILE:$RUN/iter.cc kvno -U "$u@$LAB_DOMAIN" -P --out-cache "FILE:$RUN/user.cc" "$LAB_TARGET_SPN" >/dev/null
+		rm -f "$RUN/user.cc"
+		tk=$(($(date +%s%N) - t1 + tk))
+	done
+	printf 'raw per user: ldapsearch %.1f ms + kvno %.1f ms = %.1f ms (sequential, includes process start and a fresh LDAPS connection each)\n' \
+		"$(echo "$tl / $n / 1000000" | bc -l)" "$(echo "$tk / $n / 1000000" | bc -l)" "$(echo "($tl + $tk) / $n / 1000000" | bc -l)" | tee "$RUN/raw.txt"
+	# What process start alone costs, to read the raw figure fairly.
+	t0=$(date +%s%N)
+	for ((i = 0; i < n; i++)); do ldapsearch -VV >/dev/null 2>&1 || true; done
+	printf 'process start alone (ldapsearch -VV): %.1f ms\n' "$(echo "($(date +%s%N) - $t0) / $n / 1000000" | bc -l)" | tee -a "$RUN/raw.txt"
+}
+
+# ---------------------------------------------------------------- side by side
+side() {
+	echo "== side by side: ROUNDS=$ROUNDS DUR=$DUR C=$C CERTS=$CERTS MODES=\"$MODES\""
+	local p mode r certs="$RUN/certs/d*"
+	"$BIN/segload" -mint-out "$RUN/certs" -ca-cert "$LAB_CA_INTER" -ca-key "$LAB_DIR/pki/ca/inter.key" -certs "$CERTS" -users "$LAB_GENERATED_USERS" -duration 1s
+	for p in aio split; do
+		[[ ${READY[$p]:-} == 1 ]] || continue
+		echo "-- warming $p: one request per device certificate ($CERTS), not measured"
+		"${SEGLOAD[@]}" -url "https://${ADDR[$p]}" -cert-dirs "$certs" -mode handshake -c 16 -n "$CERTS" -duration 120s -label "warm $p" |
+			sed -n '1,4p'
+	done
+	local active=()
+	for p in $PROXIES; do
+		if [[ ${READY[$p]:-} == 1 ]]; then active+=("$p"); else echo "-- $p: not running, skipped"; fi
+	done
+	for ((r = 1; r <= ROUNDS; r++)); do
+		if (($(date +%s) - START > RUN_LIMIT)); then
+			echo "-- time limit ($RUN_LIMIT s) reached after $((r - 1)) rounds"
+			break
+		fi
+		for mode in $MODES; do
+			for p in "${active[@]}"; do
+				"${SEGLOAD[@]}" -url "https://${ADDR[$p]}" -cert-dirs "$certs" -mode "$mode" -c "$C" -duration "$DUR" -skip "$SKIP" \
+					-cpu-pids "${CPUPIDS[$p]}" -label "$p" -json |
+					jq -c --arg p "$p" --arg m "$mode" --argjson r "$r" --arg la "$(cut -d' ' -f1 /proc/loadavg)" \
+						'del(.buckets, .sum_ns) + {proxy: $p, mode: $m, round: $r, loadavg: ($la | tonumber)}' >>"$RESULTS"
+				tail -1 "$RESULTS" | jq -r '"round \(.round) \(.mode) \(.proxy): \(.rps | floor) req/s, p99 \(.p99_ms) ms, proxy cpu \(.target_cpu_us_per_req // 0 | floor) µs/req, errors \(.errors)"'
+			done
+		done
+	done
+	python3 - "$RESULTS" "$C" <<'PY' | tee "$RUN/summary.md"
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+names = {"bare": "(a) bare Go ReverseProxy, mTLS", "nginx": "(b) nginx, mTLS, no Kerberos",
+         "aio": "(c) segmesh all-in-one", "split": "(d) segmesh split (edge + roles)"}
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+def rng(xs):
+    return f"{min(xs):.0f}–{max(xs):.0f}" if xs else ""
+for mode in ("keepalive", "handshake"):
+    rs = [r for r in rows if r["mode"] == mode]
+    if not rs:
+        continue
+    print(f"\n### {mode}: {sys.argv[2]} connections, {len(set(r['round'] for r in rs))} rounds\n")
+    print("| proxy | req/s median (range) | p99 ms median (range) | proxy CPU µs/req median (range) | req/s vs (a) | CPU/req vs (a) | p99 vs (a) | errors |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    base = None
+    stats = {}
+    for p in ("bare", "nginx", "aio", "split"):
+        pr = [r for r in rs if r["proxy"] == p]
+        if not pr:
+            continue
+        rps = [r["rps"] for r in pr]
+        p99 = [r["p99_ms"] for r in pr]
+        cpu = [r.get("target_cpu_us_per_req", 0) for r in pr]
+        errs = {}
+        for r in pr:
+            for k, v in (r.get("errors") or {}).items():
+                errs[k] = errs.get(k, 0) + v
+        stats[p] = (med(rps), med(p99), med(cpu))
+        if p == "bare":
+            base = stats[p]
+        ratio = lambda i: f"{stats[p][i] / base[i]:.2f}×" if base and base[i] else "—"
+        p99d = f"{stats[p][1] - base[1]:+.2f} ms" if base else "—"
+        print(f"| {names[p]} | {med(rps):.0f} ({rng(rps)}) | {med(p99):.2f} ({min(p99):.2f}–{max(p99):.2f}) | {med(cpu):.0f} ({rng(cpu)}) | {ratio(0)} | {ratio(2)} | {p99d} | {errs or 'none'} |")
+PY
+}
+
+# ---------------------------------------------------------------- scale
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+rss_sum() {
+	local s=0 p
+	for p in ${1//,/ }; do s=$((s + $(rss_kb "$p"))); done
+	echo $s
+}
+
+scale() {
+	echo "== scale: 2 × $PINGS idle Ping connections (hold ${HOLD}s) per proxy kind; RSS per connection"
+	local kind i cpus addrs backends
+	"$BIN/segload" -mint-out "$RUN/certs" -ca-cert "$LAB_CA_INTER" -ca-key "$LAB_DIR/pki/ca/inter.key" -certs "${SCALE_CERTS:-500}" -users "$LAB_GENERATED_USERS" -duration 1s
+	for i in 1 2; do
+		start "negbackend$i" 1 "$BIN/negbackend" -listen "127.0.0.3$i:8080" -anonymous -keytab "$LAB_EXCHANGE_KEYTAB" -spn "$LAB_TARGET_SPN"
+		wait_port "127.0.0.3$i:8080" 10
+	done
+	for kind in $SCALE_PROXIES; do
+		local pids=() addr
+		for i in 1 2; do
+			addr=127.0.0.4$i:8443
+			case $kind in
+			bare)
+				start "scale-bare$i" 0 "$BIN/bareproxy" -listen "$addr" -cert "$LAB_SERVER_CERT" -key "$LAB_SERVER_KEY" \
+					-client-ca "$CA_LIST" -backend "http://127.0.0.3$i:8080" -idle 16
+				wait_port "$addr" 10 || { echo "bench: bareproxy $i did not start" >&2; continue 2; }
+				pids+=("$(pidof_name "scale-bare$i")")
+				;;
+			aio)
+				segmesh_config "$RUN/scale-aio$i" "$addr" "127.0.0.4$i:9090" \
+					".segmesh.edge.exchangeUrls=[\"http://127.0.0.3$i:8080\"]"
+				start "scale-aio$i" 0 "$BIN/segmesh" run --config "$RUN/scale-aio$i/config.json"
+				wait_http "http://127.0.0.4$i:9090/readyz" 60 || { echo "bench: segmesh $i did not get ready; skipping scale for aio" >&2; continue 2; }
+				pids+=("$(pidof_name "scale-aio$i")")
+				# Warm: each device certificate once, so the idle phase measures connections, not caches.
+				"${SEGLOAD[@]}" -url "https://$addr" -cert-dirs "$RUN/certs/d*" -mode handshake -c 16 -n "${SCALE_CERTS:-500}" -duration 120s -label "warm scale-aio$i" | sed -n 2,4p
+				;;
+			esac
+		done
+		local before=() after=() i2
+		sleep 2
+		for i2 in 0 1; do before+=("$(rss_kb "${pids[$i2]}")"); done
+		local dur=$((HOLD + 60)) lp=()
+		for i in 1 2; do
+			"${SEGLOAD[@]}" -url "https://127.0.0.4$i:8443" -cert-dirs "$RUN/certs/d*" -kind ping -hold "${HOLD}s" -mode keepalive \
+				-c "$PINGS" -n "$PINGS" -ramp "${RAMP:-25}s" -duration "${dur}s" -src "127.0.1.$i,127.0.2.$i" \
+				-label "$kind$i idle pings" >"$RUN/scale-$kind$i.txt" 2>&1 &
+			lp+=($!)
+			echo "$! segload-scale-$kind$i" >>"$PIDS"
+		done
+		# Measure while every Ping is held: after the ramp plus settling, before the hold ends.
+		sleep $((${RAMP:-25} + 20))
+		local conns=()
+		for i2 in 0 1; do
+			after+=("$(rss_kb "${pids[$i2]}")")
+			conns+=("$(ss -Htn state established src "127.0.0.4$((i2 + 1)):8443" | wc -l)")
+		done
+		local fds=()
+		for i2 in 0 1; do fds+=("$(ls "/proc/${pids[$i2]}/fd" | wc -l)"); done
+		for i2 in 0 1; do
+			echo "$kind$((i2 + 1)): RSS ${before[$i2]} KiB idle → ${after[$i2]} KiB with ${conns[$i2]} device connections held (${fds[$i2]} fds): $(((after[i2] - before[i2]) * 1024 / (conns[i2] > 0 ? conns[i2] : 1))) bytes per held Ping" |
+				tee -a "$RUN/scale.txt"
+		done
+		for i in "${lp[@]}"; do wait "$i" || true; done
+		cat "$RUN/scale-${kind}1.txt" "$RUN/scale-${kind}2.txt"
+		for i2 in 0 1; do kill -TERM "${pids[$i2]}" 2>/dev/null || true; done
+		sleep 1
+	done
+}
+
+machine | tee "$RUN/machine.txt"
+start_backend
+case $WHAT in
+all | side | cold)
+	[[ $WHAT == cold ]] || {
+		start_bare
+		start_nginx
+	}
+	start_aio
+	[[ $WHAT == side ]] || cold
+	[[ $WHAT == cold ]] || {
+		start_split
+		side
+	}
+	;;
+scale) scale ;;
+esac
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); took $(($(date +%s) - START)) s; files in $RUN"
