@@ -20,6 +20,8 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "check":
 		return configCheck(args[1:], stdout, stderr)
+	case "init":
+		return configInit(args[1:], stdout, stderr)
 	}
 	return usageError{fmt.Sprintf("unknown config subcommand %q: want check", args[0])}
 }
