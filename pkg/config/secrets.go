@@ -187,6 +187,10 @@ func EncryptPlaintextSecrets(path string, hook RewriteHook) ([]string, error) {
 	}
 	spans, err := findSecretSpans(data)
 	if err != nil {
+		// Malformed JSON: Parse's error names the line and column.
+		if _, _, perr := Parse(path, data); perr != nil {
+			return nil, perr
+		}
 		return nil, fmt.Errorf("config: scan %s: %w", path, err)
 	}
 	var todo []span
