@@ -43,7 +43,7 @@ func TestLabConfigRefused(t *testing.T) {
 	col := strings.Index(strings.Split(badJSON, "\n")[2], ",,") + 2
 	for _, tc := range []struct {
 		name  string
-		raw   string                    // config.json as is, when set
+		raw   string                   // config.json as is, when set
 		edit  func(cfg map[string]any) // else a change to the lab's config
 		want  []string
 		never []string
