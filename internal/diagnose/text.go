@@ -26,7 +26,7 @@ func WriteStep(w io.Writer, r StepResult) error {
 		dur = fmt.Sprintf(" (%s)", formatMS(r.DurationMS))
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %-10s %s%s\n", Mark(r.Status), r.Name, r.Title, dur)
+	fmt.Fprintf(&b, "%s %-11s %s%s\n", Mark(r.Status), r.Name, r.Title, dur)
 	switch r.Status {
 	case StatusFail:
 		fmt.Fprintf(&b, "    cause: %s\n", r.Cause)
