@@ -197,17 +197,25 @@ func TestLabOutageAndRecovery(t *testing.T) {
 	}
 }
 
+// BenchmarkLabMapUncached measures one directory lookup (pooled, bound
+// connection; the search itself) per endpoint.
 func BenchmarkLabMapUncached(b *testing.B) {
 	e := labenv.Up(b)
-	cfg := labConfig(b, e, e.LDAPSURL)
-	cfg.CacheSize = -1
-	m := newMapper(b, cfg)
 	der := labCert(b, e, "bob").Raw
-	ctx := context.Background()
-	for b.Loop() {
-		if _, err := m.Map(ctx, der); err != nil {
-			b.Fatal(err)
-		}
+	for _, ep := range []struct{ name, url string }{
+		{"ldap389", e.LDAPURL}, {"ldaps636", e.LDAPSURL}, {"gc3268", e.GCURL}, {"gcs3269", e.GCSURL}, {"direct389", e.LDAPDirectURL},
+	} {
+		b.Run(ep.name, func(b *testing.B) {
+			cfg := labConfig(b, e, ep.url)
+			cfg.CacheSize = -1
+			m := newMapper(b, cfg)
+			ctx := context.Background()
+			for b.Loop() {
+				if _, err := m.Map(ctx, der); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
