@@ -67,6 +67,7 @@ func diagnoseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if !*asJSON {
 		_, _ = fmt.Fprintf(stdout, "diagnose %s with %s\n\n", *certPath, cfg.Path)
 		opts.Progress = func(r diagnose.StepResult) { _ = diagnose.WriteStep(stdout, r) }
+		opts.Note = func(step, msg string) { _, _ = fmt.Fprintf(stdout, "  … %s: %s\n", step, msg) }
 	}
 	rep := diagnose.Run(ctx, opts)
 	if *asJSON {

@@ -75,6 +75,9 @@ type Options struct {
 	// Progress, when set, is called with each step's result as soon as the
 	// step ends, so a long run shows its progress.
 	Progress func(StepResult)
+	// Note, when set, is called while a long step runs (one call per CRL
+	// distribution point downloaded), so a big CRL shows progress.
+	Note func(step, msg string)
 	// Logger receives debug events; nil discards them.
 	Logger *slog.Logger
 }
@@ -283,7 +286,6 @@ type state struct {
 	mapper *certmap.Mapper
 
 	client *s4u.Client
-	tgtErr error
 	self   *s4u.Ticket
 	proxy  *s4u.Ticket
 	spn    string

@@ -63,7 +63,7 @@ type world struct {
 	sawAuth  atomic.Bool
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	now := time.Now()
 	w := &world{ca: crltest.NewCA(t, "Test Issuing CA", now)}
@@ -112,7 +112,7 @@ func newWorld(t *testing.T) *world {
 }
 
 // leaf issues a device certificate for the UPN with the given serial.
-func (w *world) leaf(t *testing.T, name string, serial int64, ca *crltest.CA) []byte {
+func (w *world) leaf(t testing.TB, name string, serial int64, ca *crltest.CA) []byte {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -271,5 +271,39 @@ func TestWriteStep(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestNoteReportsEachCDP(t *testing.T) {
+	w := newWorld(t)
+	w.cfg.Gateway.CRLURIs = append(w.cfg.Gateway.CRLURIs, "http://127.0.0.1:1/none.crl")
+	var notes []string
+	rep := Run(context.Background(), Options{Config: w.cfg, CertPEM: w.leaf(t, "alice@test.realm", 5, w.ca),
+		Note: func(step, msg string) { notes = append(notes, step+": "+msg) }})
+	if rep.FailedStep != StepRevocation || len(notes) != 2 || !strings.HasPrefix(notes[0], "revocation: fetched ") || !strings.HasPrefix(notes[1], "revocation: cannot fetch ") {
+		t.Fatalf("failed %q, notes %q", rep.FailedStep, notes)
+	}
+}
+
+func FuzzParseCerts(f *testing.F) {
+	ca := crltest.NewCA(f, "Fuzz CA", time.Now())
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}))
+	f.Add(ca.Cert.Raw)
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		certs, err := parseCerts(b)
+		if err == nil && (len(certs) == 0 || certs[0] == nil) {
+			t.Fatal("no error and no certificate")
+		}
+	})
+}
+
+func BenchmarkRun(b *testing.B) {
+	w := newWorld(b)
+	cert := w.leaf(b, "alice@test.realm", 9, w.ca)
+	for b.Loop() {
+		if rep := Run(context.Background(), Options{Config: w.cfg, CertPEM: cert}); !rep.OK {
+			b.Fatalf("failed at %s", rep.FailedStep)
+		}
 	}
 }

@@ -27,7 +27,7 @@ import (
 	"github.com/segmesh/segmesh/pkg/upn"
 )
 
-// errKCDOff marks the steps KCD turns off.
+// kcdOff is why the Kerberos steps are skipped when KCD is off.
 const kcdOff = "KCD is off (kcd.enabled is false): no user mapping and no Kerberos ticket; requests go to Exchange without Negotiate"
 
 // parseCerts reads PEM blocks of type CERTIFICATE, or one DER certificate.
@@ -109,6 +109,13 @@ func (e *keyMismatchError) Error() string {
 	return "the private key does not belong to the certificate: " + e.err.Error()
 }
 func (e *keyMismatchError) Unwrap() error { return e.err }
+
+// note reports progress inside a step.
+func (st *state) note(step, msg string) {
+	if st.opts.Note != nil {
+		st.opts.Note(step, msg)
+	}
+}
 
 // trustSpec is the trust-store configuration, as the edge reads it.
 func trustSpec(c *config.Config) (trust.Spec, error) {
@@ -219,6 +226,7 @@ func runRevocation(ctx context.Context, st *state) (string, string, error) {
 		t0 := time.Now()
 		res, err := f.Fetch(ctx, u, fetch.Validators{})
 		if err != nil {
+			st.note(StepRevocation, "cannot fetch "+u)
 			problems = append(problems, err)
 			continue
 		}
@@ -235,8 +243,9 @@ func runRevocation(ctx context.Context, st *state) (string, string, error) {
 		ix := c.Index(signer, u, st.opts.Now())
 		indexes[ix.Key()] = ix
 		age := st.opts.Now().Sub(c.Header.ThisUpdate).Round(time.Second)
-		fetched = append(fetched, fmt.Sprintf("%s (%d entries, %d KB, issued %s ago, %s)", u, c.Len(), len(res.Body)/1024, age,
-			time.Since(t0).Round(time.Millisecond)))
+		line := fmt.Sprintf("%s (%d entries, %d KB, issued %s ago, %s)", u, c.Len(), len(res.Body)/1024, age, time.Since(t0).Round(time.Millisecond))
+		fetched = append(fetched, line)
+		st.note(StepRevocation, "fetched "+line)
 		if !c.Header.NextUpdate.IsZero() && st.opts.Now().After(c.Header.NextUpdate) {
 			problems = append(problems, &staleError{url: u, next: c.Header.NextUpdate})
 		}
@@ -456,7 +465,7 @@ func (e *httpStatusError) Error() string {
 	return s
 }
 
-// noUpstreamError means segmesh.edge.exchangeUrls is empty.
+// errNoUpstream means segmesh.edge.exchangeUrls is empty.
 var errNoUpstream = errors.New("no Exchange URL is configured (segmesh.edge.exchangeUrls is empty)")
 
 func (st *state) httpClient() (*http.Client, error) {
