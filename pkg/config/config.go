@@ -168,6 +168,21 @@ type Identity struct {
 	LDAPCAFile string `json:"ldapCaFile"`
 	// CacheTTLSeconds is how long a mapping is cached; 0 means the default.
 	CacheTTLSeconds int `json:"cacheTtlSeconds"`
+	// NegativeCacheTTLSeconds is how long "no user holds this certificate"
+	// is cached; 0 means the default (60 s).
+	NegativeCacheTTLSeconds int `json:"negativeCacheTtlSeconds"`
+	// LDAPStartTLS upgrades an ldap:// cert.mapping.ldap.url with StartTLS.
+	LDAPStartTLS bool `json:"ldapStartTls"`
+	// LDAPPoolSize bounds connections to the directory; 0 means the default (4).
+	LDAPPoolSize int `json:"ldapPoolSize"`
+	// StrongMapping accepts a certificate's SAN UPN only when the directory
+	// binds the certificate to that user strongly (altSecurityIdentities
+	// X509IssuerSerialNumber / SKI / SHA1-PUKEY, or the SID extension; KB5014754).
+	StrongMapping bool `json:"strongMapping"`
+	// FallbackWhenUnavailable uses the certificate's SAN UPN while the
+	// directory is unreachable; false refuses, because a certificate mapped
+	// to another user than its SAN names (mallory's) would pass as that user.
+	FallbackWhenUnavailable bool `json:"fallbackWhenUnavailable"`
 }
 
 // CRL tunes revocation checking beyond SEG's keys.

@@ -182,9 +182,9 @@ func validateMapping(c *Config, r *Report) {
 	} else if u, err := url.Parse(g.CertMappingLDAPURL); err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Hostname() == "" {
 		r.add(SeverityError, KeyCertMappingLDAPURL, g.CertMappingLDAPURL, "not an ldap:// or ldaps:// URL with a host",
 			"write protocol://host:port[/baseDN], for example ldaps://dc1.corp.example:3269/dc=corp,dc=example")
-	} else if u.Scheme == "ldap" {
+	} else if u.Scheme == "ldap" && !c.Segmesh.Identity.LDAPStartTLS {
 		r.add(SeverityWarning, KeyCertMappingLDAPURL, g.CertMappingLDAPURL, "LDAP without TLS sends the service account password in clear",
-			"use ldaps:// (port 636, or 3269 for the Global Catalog)")
+			"use ldaps:// (port 636, or 3269 for the Global Catalog), or set segmesh.identity.ldapStartTls")
 	}
 	if g.CertMappingLDAPUser == "" {
 		r.add(SeverityError, KeyCertMappingLDAPUser, "", "certificate mapping is on but no bind user is set",
@@ -298,7 +298,8 @@ func validateSegmesh(c *Config, r *Report) {
 		}
 	}
 	for key, n := range map[string]int{"segmesh.ticket.cacheSize": s.Ticket.CacheSize, "segmesh.ticket.kdcTimeoutSeconds": s.Ticket.KDCTimeoutSeconds,
-		"segmesh.ticket.maxConcurrentKdcExchanges": s.Ticket.MaxConcurrentKDCExchanges, "segmesh.identity.cacheTtlSeconds": s.Identity.CacheTTLSeconds} {
+		"segmesh.ticket.maxConcurrentKdcExchanges": s.Ticket.MaxConcurrentKDCExchanges, "segmesh.identity.cacheTtlSeconds": s.Identity.CacheTTLSeconds,
+		"segmesh.identity.negativeCacheTtlSeconds": s.Identity.NegativeCacheTTLSeconds, "segmesh.identity.ldapPoolSize": s.Identity.LDAPPoolSize} {
 		if n < 0 {
 			r.add(SeverityError, key, strconv.Itoa(n), "must not be negative", "write a positive number, or remove the key for the default")
 		}

@@ -65,6 +65,12 @@ func ConfigFrom(c *config.Config) Config {
 		Password:        c.KCD.ServiceAccountPassword,
 		UPNSuffixRealms: c.Segmesh.Identity.UPNSuffixRealms,
 		CacheTTL:        time.Duration(c.Segmesh.Identity.CacheTTLSeconds) * time.Second,
+		NegativeTTL:     time.Duration(c.Segmesh.Identity.NegativeCacheTTLSeconds) * time.Second,
+		StartTLS:        c.Segmesh.Identity.LDAPStartTLS,
+		PoolSize:        c.Segmesh.Identity.LDAPPoolSize,
+		StrongMapping:   c.Segmesh.Identity.StrongMapping,
+
+		FallbackWhenUnavailable: c.Segmesh.Identity.FallbackWhenUnavailable,
 	}
 	if f := c.Segmesh.Identity.LDAPCAFile; f != "" {
 		out.LDAPCAFile = c.Resolve(f)
