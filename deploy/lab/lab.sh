@@ -563,6 +563,7 @@ emit_env() {
 		kv LAB_SOGO_ADDR "$SOGO_IP:443"
 		kv LAB_SOGO_SPN HTTP/exchange.lab.test
 		kv LAB_SOGO_CA "$PKI/ca/server.pem"
+		kv LAB_SEGMESH_SOGO_CONFIG "$STATE/segmesh/config-sogo.json"
 	fi
 }
 
@@ -621,6 +622,15 @@ cfg = {
     },
 }
 write(sys.argv[3], cfg)
+if e.get("LAB_SEGMESH_SOGO_CONFIG"):
+    # The same, with SOGo as the Exchange upstream (it accepts tickets for
+    # the Exchange SPN) on ports of its own, beside the first.
+    cfg["segmesh"]["edge"]["listen"] = e["LAB_EDGE_ADDR"] + ":8444"
+    cfg["segmesh"]["edge"]["exchangeUrls"] = [e["LAB_SOGO_URL"]]
+    cfg["segmesh"]["edge"]["exchangeCaFile"] = e["LAB_SOGO_CA"]
+    cfg["segmesh"]["admin"] = {"listen": e["LAB_EDGE_ADDR"] + ":9091"}
+    cfg["segmesh"]["crl"]["stateDir"] = os.path.join(e["LAB_DIR"], "segmesh", "crl-cache-sogo")
+    write(e["LAB_SEGMESH_SOGO_CONFIG"], cfg)
 EOF
 }
 

@@ -76,23 +76,30 @@ type segmesh struct {
 
 // runOptions adjusts what startSegmesh runs.
 type runOptions struct {
+	// configFile is the config.json to start from; empty means the lab's
+	// LAB_SEGMESH_CONFIG.
+	configFile string
 	// config edits the JSON config (a copy of the lab's) before the start.
 	config func(map[string]any)
 	// tune adjusts the edge's derived configuration; nil leaves it.
 	tune func(*edge.Config)
 }
 
-// labConfig returns the lab's config.json as a map with the edge and admin
-// listeners on port 0 and the CRL cache in dir.
-func labConfig(t testing.TB, lab *labenv.Env, dir string) map[string]any {
+// labConfig returns a config.json written by lab.sh (file, or the lab's
+// LAB_SEGMESH_CONFIG when empty) as a map with the edge and admin listeners
+// on port 0 and the CRL cache in dir.
+func labConfig(t testing.TB, lab *labenv.Env, file, dir string) map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(lab.SegmeshConfig)
+	if file == "" {
+		file = lab.SegmeshConfig
+	}
+	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var cfg map[string]any
 	if err := json.Unmarshal(b, &cfg); err != nil {
-		t.Fatalf("%s: %v", lab.SegmeshConfig, err)
+		t.Fatalf("%s: %v", file, err)
 	}
 	sm := section(cfg, "segmesh")
 	section(sm, "edge")["listen"] = "127.0.0.1:0"
@@ -128,7 +135,7 @@ func writeConfig(t testing.TB, dir string, cfg map[string]any) string {
 func startSegmesh(t *testing.T, lab *labenv.Env, o runOptions) *segmesh {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := labConfig(t, lab, dir)
+	cfg := labConfig(t, lab, o.configFile, dir)
 	if o.config != nil {
 		o.config(cfg)
 	}

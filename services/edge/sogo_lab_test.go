@@ -4,6 +4,7 @@ package edge_test
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -21,10 +22,15 @@ import (
 // LDAP certificate mapping, gets his ticket by S4U and SOGo sees bob.
 func TestLabSOGoEASClient(t *testing.T) {
 	lab := labenv.UpSOGo(t)
-	sm := startSegmesh(t, lab, runOptions{config: func(cfg map[string]any) {
-		e := section(section(cfg, "segmesh"), "edge")
-		e["exchangeUrls"] = []any{lab.SOGoURL}
-		e["exchangeCaFile"] = lab.SOGoCA
+	// lab.sh env writes the lab's config with SOGo as the upstream.
+	file := lab.Raw["LAB_SEGMESH_SOGO_CONFIG"]
+	if file == "" {
+		t.Fatal("lab.sh env gave no LAB_SEGMESH_SOGO_CONFIG")
+	}
+	sm := startSegmesh(t, lab, runOptions{configFile: file, config: func(cfg map[string]any) {
+		if got := section(section(cfg, "segmesh"), "edge")["exchangeUrls"]; fmt.Sprint(got) != "["+lab.SOGoURL+"]" {
+			t.Fatalf("%s: exchangeUrls %v, want [%s]", file, got, lab.SOGoURL)
+		}
 	}})
 	bob := lab.User("bob")
 	device := "LABEDGE" + strconv.FormatInt(time.Now().UnixNano(), 36)

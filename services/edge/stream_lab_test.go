@@ -85,7 +85,7 @@ func startProcess(t *testing.T, lab *labenv.Env, edit func(map[string]any)) *seg
 	t.Helper()
 	dir := t.TempDir()
 	bin := buildSegmesh(t, dir)
-	cfg := labConfig(t, lab, dir)
+	cfg := labConfig(t, lab, "", dir)
 	edgeAddr, adminAddr := freeAddr(t), freeAddr(t)
 	sm := section(cfg, "segmesh")
 	section(sm, "edge")["listen"] = edgeAddr
