@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -107,7 +108,11 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 	if err != nil {
 		return err
 	}
-	adm := admin.New(admin.Options{Listen: cfg.Segmesh.Admin.Listen, Readiness: g.Readiness, Metrics: prov.MetricsHandler(), Board: board, Logger: log})
+	problems := append(append([]config.Problem(nil), report.Problems...), config.MigrationNotes(cfg)...)
+	status := admin.StatusPage(admin.StatusPageOptions{Readiness: g.Readiness, Board: board, Metrics: prov.MetricsHandler(),
+		ConfigProblems: func() []config.Problem { return problems }})
+	adm := admin.New(admin.Options{Listen: cfg.Segmesh.Admin.Listen, Readiness: g.Readiness, Metrics: prov.MetricsHandler(), Board: board, Logger: log,
+		Extra: map[string]http.Handler{"GET /status": status}})
 	if err := adm.Start(); err != nil {
 		return err
 	}

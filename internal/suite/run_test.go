@@ -62,6 +62,15 @@ func TestRunWithDefaultsReportsEveryRoleHealthy(t *testing.T) {
 			t.Fatalf("readyz does not report %s ready:\n%s", n, body)
 		}
 	}
+	resp, err = http.Get("http://" + addr + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "<html") || !strings.Contains(string(page), "ticket") {
+		t.Fatalf("/status %d:\n%.500s", resp.StatusCode, page)
+	}
 	cancel()
 	select {
 	case err := <-done:
