@@ -192,7 +192,7 @@ func Start(t testing.TB, cfgPath string, args ...string) *Proc {
 		}
 		select {
 		case <-p.done:
-			t.Fatalf("segmesh exited before it started (%v):\n%s", p.exitErr, out)
+			t.Fatalf("segmesh exited before it started (%v):\n%s", p.exitErr, p.Output.String())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
