@@ -1,0 +1,113 @@
+package k8s_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// validate builds the overlay in root/overlays/name, decodes every object
+// strictly into its typed struct and applies checkRules. It returns every
+// problem found.
+func validate(root, name string) []string {
+	res, err := build(filepath.Join(root, "overlays", name))
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var bad []string
+	var objs []object
+	for _, r := range res {
+		o, err := decodeStrict(r)
+		if err != nil {
+			bad = append(bad, err.Error())
+			continue
+		}
+		objs = append(objs, o)
+	}
+	return append(bad, checkRules(objs, name == "split")...)
+}
+
+// TestOverlaysValidate builds every overlay with kustomize's Go API and
+// checks each object strictly against its Kubernetes (or Istio) type and
+// segmesh's deployment rules. It needs no cluster, schema download or image.
+func TestOverlaysValidate(t *testing.T) {
+	root := copyTree(t, ".")
+	names := overlays(t, root)
+	for _, want := range []string{"all-in-one", "split", "istio"} {
+		if !contains(names, want) {
+			t.Errorf("overlay %s is missing (found %v)", want, names)
+		}
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			for _, p := range validate(root, name) {
+				t.Error(p)
+			}
+		})
+	}
+}
+
+// TestValidateRejectsBrokenManifests breaks a copy of the manifests in one
+// way each and checks that validation names the problem.
+func TestValidateRejectsBrokenManifests(t *testing.T) {
+	tests := []struct {
+		name    string
+		overlay string
+		file    string // relative to deploy/k8s
+		old     string // replaced once
+		new     string
+		want    string // in one of the problems
+	}{
+		{"unknown field in a Deployment", "all-in-one", "overlays/all-in-one/deployment.yaml",
+			"terminationGracePeriodSeconds: 120", "terminationGracePeriodSeconds: 120\n      terminationGraceSeconds: 120", `unknown field "terminationGraceSeconds"`},
+		{"misspelt probe", "all-in-one", "overlays/all-in-one/deployment.yaml",
+			"readinessProbe:", "readynessProbe:", "readynessProbe"},
+		{"no readiness probe", "all-in-one", "overlays/all-in-one/deployment.yaml",
+			"          readinessProbe: {httpGet: {path: /readyz, port: admin}, periodSeconds: 5}\n", "", "no readinessProbe"},
+		{"no PodDisruptionBudget", "all-in-one", "overlays/all-in-one/kustomization.yaml",
+			"  - pdb.yaml\n", "", "no PodDisruptionBudget selects its pods"},
+		{"runs as root", "all-in-one", "overlays/all-in-one/deployment.yaml",
+			"runAsNonRoot: true", "runAsNonRoot: false", "runAsNonRoot is not true"},
+		{"no memory request", "all-in-one", "overlays/all-in-one/deployment.yaml",
+			"requests: {cpu: 250m, memory: 128Mi}", "requests: {cpu: 250m}", "no memory request"},
+		{"no NetworkPolicies", "split", "overlays/split/kustomization.yaml",
+			"  - networkpolicy.yaml\n", "", "role ticket: no NetworkPolicy selects its pods"},
+		{"unknown field in an Istio spec", "istio", "overlays/istio/mesh.yaml",
+			"mtls: {mode: STRICT}", "mtls: {mode: STRICT, strict: true}", `PeerAuthentication segmesh/default: spec: `},
+		{"unknown kind", "all-in-one", "overlays/all-in-one/pdb.yaml",
+			"kind: PodDisruptionBudget", "kind: PodDisruptionBudgets", "no typed struct for policy/v1/PodDisruptionBudgets"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := copyTree(t, ".")
+			path := filepath.Join(root, tt.file)
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(data), tt.old) {
+				t.Fatalf("%s no longer contains %q: update the test", tt.file, tt.old)
+			}
+			if err := os.WriteFile(path, []byte(strings.Replace(string(data), tt.old, tt.new, 1)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			problems := validate(root, tt.overlay)
+			for _, p := range problems {
+				if strings.Contains(p, tt.want) {
+					return
+				}
+			}
+			t.Errorf("validation of the broken %s found %d problems, none with %q:\n%s", tt.overlay, len(problems), tt.want, strings.Join(problems, "\n"))
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
