@@ -35,8 +35,9 @@ C=${C:-64}
 CERTS=${CERTS:-1000}
 MODES=${MODES:-keepalive handshake}
 PROXIES=${PROXIES:-bare nginx aio split}
-PINGS=${PINGS:-10000}
-HOLD=${HOLD:-75}
+PINGS=${PINGS:-9900}
+RAMP=${RAMP:-90}
+HOLD=${HOLD:-130}
 SCALE_PROXIES=${SCALE_PROXIES:-bare aio}
 SKIP=${SKIP:-1s}
 VERIFY_EVERY=${VERIFY_EVERY:-1}
@@ -340,11 +341,11 @@ rss_sum() {
 }
 
 scale() {
-	echo "== scale: 2 × $PINGS idle Ping connections (hold ${HOLD}s) per proxy kind; RSS per connection"
+	echo "== scale: 2 × $PINGS idle Ping connections (opened over ${RAMP}s, held ${HOLD}s) per proxy kind; RSS per connection"
 	local kind i cpus addrs backends
 	"$BIN/segload" -mint-out "$RUN/certs" -ca-cert "$LAB_CA_INTER" -ca-key "$LAB_DIR/pki/ca/inter.key" -certs "${SCALE_CERTS:-500}" -users "$LAB_GENERATED_USERS" -duration 1s
 	for i in 1 2; do
-		start "negbackend$i" 1 "$BIN/negbackend" -listen "127.0.0.3$i:8080" -anonymous -keytab "$LAB_EXCHANGE_KEYTAB" -spn "$LAB_TARGET_SPN"
+		start "negbackend$i" 1 "$BIN/negbackend" -listen "127.0.0.3$i:8080" -anonymous -keytab "$LAB_EXCHANGE_KEYTAB" -spn "$LAB_TARGET_SPN" -verify-every "${SCALE_VERIFY_EVERY:-100}"
 		wait_port "127.0.0.3$i:8080" 10
 	done
 	for kind in $SCALE_PROXIES; do
@@ -372,23 +373,33 @@ scale() {
 		local before=() after=() i2
 		sleep 2
 		for i2 in 0 1; do before+=("$(rss_kb "${pids[$i2]}")"); done
-		local dur=$((HOLD + 60)) lp=()
+		local dur=$((HOLD + RAMP + 30)) lp=()
 		for i in 1 2; do
 			"${SEGLOAD[@]}" -url "https://127.0.0.4$i:8443" -cert-dirs "$RUN/certs/d*" -kind ping -hold "${HOLD}s" -mode keepalive \
-				-c "$PINGS" -n "$PINGS" -ramp "${RAMP:-25}s" -duration "${dur}s" -src "127.0.1.$i,127.0.2.$i" \
+				-c "$PINGS" -n "$PINGS" -ramp "${RAMP}s" -duration "${dur}s" -src "127.0.1.$i,127.0.2.$i" \
 				-label "$kind$i idle pings" >"$RUN/scale-$kind$i.txt" 2>&1 &
 			lp+=($!)
 			echo "$! segload-scale-$kind$i" >>"$PIDS"
 		done
-		# Measure while every Ping is held: after the ramp plus settling, before the hold ends.
-		sleep $((${RAMP:-25} + 20))
-		local conns=()
+		# Measure while every Ping is held: once both proxies hold (nearly) all
+		# of them (a held Ping is two descriptors: device and upstream), after
+		# the ramp and before the hold ends.
+		local conns=(0 0) fds=() fds0=() t0=$SECONDS
+		for i2 in 0 1; do fds0+=("$(ls "/proc/${pids[$i2]}/fd" | wc -l)"); done
+		while ((SECONDS - t0 < RAMP + HOLD / 2)); do
+			for i2 in 0 1; do
+				conns[i2]=$((($(ls "/proc/${pids[$i2]}/fd" | wc -l) - fds0[i2]) / 2))
+			done
+			((conns[0] >= PINGS * 99 / 100 && conns[1] >= PINGS * 99 / 100)) && break
+			sleep 1
+		done
+		sleep 3
 		for i2 in 0 1; do
 			after+=("$(rss_kb "${pids[$i2]}")")
-			conns+=("$(ss -Htn state established src "127.0.0.4$((i2 + 1)):8443" | wc -l)")
+			fds+=("$(ls "/proc/${pids[$i2]}/fd" | wc -l)")
+			conns[i2]=$(((fds[i2] - fds0[i2]) / 2))
 		done
-		local fds=()
-		for i2 in 0 1; do fds+=("$(ls "/proc/${pids[$i2]}/fd" | wc -l)"); done
+		echo "measured $((SECONDS - t0)) s after the Pings started"
 		for i2 in 0 1; do
 			echo "$kind$((i2 + 1)): RSS ${before[$i2]} KiB idle → ${after[$i2]} KiB with ${conns[$i2]} device connections held (${fds[$i2]} fds): $(((after[i2] - before[i2]) * 1024 / (conns[i2] > 0 ? conns[i2] : 1))) bytes per held Ping" |
 				tee -a "$RUN/scale.txt"
