@@ -166,9 +166,27 @@ func (s *Service) makeReplayable(r *http.Request) error {
 	if _, err := io.ReadFull(r.Body, buf); err != nil {
 		return fmt.Errorf("%w: %w", errReadBody, err)
 	}
-	r.Body = io.NopCloser(bytes.NewReader(buf))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+	rb := &replayBody{buf: buf}
+	rb.r.Reset(buf)
+	r.Body, r.GetBody = rb, rb.reopen
 	return nil
+}
+
+// replayBody is a small request body kept in memory: the first attempt
+// reads it, reopen gives a second attempt a fresh reader. One allocation
+// besides the bytes, on the hot path of every small EAS command.
+type replayBody struct {
+	buf []byte
+	r   bytes.Reader
+}
+
+func (b *replayBody) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// Close does nothing: the bytes stay for a retry.
+func (b *replayBody) Close() error { return nil }
+
+func (b *replayBody) reopen() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(b.buf)), nil
 }
 
 // rewrite shapes the request for Exchange: upstream URL, X-Forwarded-*, and

@@ -1,0 +1,55 @@
+package edge
+
+import (
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// TestMakeReplayable checks a small body reaches the first attempt whole
+// and every reopen gives it again from the start, and a large or chunked
+// body is left to stream without a way to send it again.
+func TestMakeReplayable(t *testing.T) {
+	tests := []struct {
+		name       string
+		body       string
+		length     int64 // -1: chunked
+		replayable bool
+	}{
+		{name: "small", body: "<Sync/>", length: 7, replayable: true},
+		{name: "at the limit", body: strings.Repeat("x", 64), length: 64, replayable: true},
+		{name: "over the limit", body: strings.Repeat("x", 65), length: 65},
+		{name: "chunked", body: "abc", length: -1},
+	}
+	s := &Service{cfg: &Config{ReplayMaxBytes: 64}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/x", strings.NewReader(tt.body))
+			r.ContentLength = tt.length
+			if err := s.makeReplayable(r); err != nil {
+				t.Fatal(err)
+			}
+			if got := r.GetBody != nil; got != tt.replayable {
+				t.Fatalf("replayable %v, want %v", got, tt.replayable)
+			}
+			first, err := io.ReadAll(r.Body)
+			if err != nil || string(first) != tt.body {
+				t.Fatalf("first attempt read %q, %v", first, err)
+			}
+			if !tt.replayable {
+				return
+			}
+			for i := range 2 {
+				b, err := r.GetBody()
+				if err != nil {
+					t.Fatal(err)
+				}
+				again, _ := io.ReadAll(b)
+				if string(again) != tt.body {
+					t.Fatalf("reopen %d read %q, want %q", i, again, tt.body)
+				}
+			}
+		})
+	}
+}
