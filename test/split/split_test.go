@@ -371,8 +371,13 @@ func TestSplitMode(t *testing.T) {
 		final[i] = kdcExchanges(t, p.Admin)
 	}
 	t.Logf("final KDC exchanges (%s as read just before the kill): %s", victim.Name, describe(final, c.ticketNames()))
-	if n := sumStage(final, "s4u2self"); n < users || n > users+2 {
-		t.Errorf("S4U2Self exchanges over all replicas = %d, want %d (one per user; +2 for a fetch in flight at the kill)", n, users)
+	// A fetch in flight on the killed replica may have counted there before
+	// the read and then again on a survivor: at most one extra per fresh user
+	// who saw a failure.
+	for _, stage := range []string{"s4u2self", "s4u2proxy"} {
+		if n := sumStage(final, stage); n < users || n > users+len(failedOnce) {
+			t.Errorf("%s exchanges over all replicas = %d, want %d (one per user, + at most %d fetches in flight at the kill)", stage, n, users, len(failedOnce))
+		}
 	}
 
 	// Re-hash: the fresh users who arrived after the kill got their tickets
