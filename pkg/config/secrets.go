@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/segmesh/segmesh/pkg/atomicfile"
 	"github.com/segmesh/segmesh/pkg/secret"
 )
 
@@ -240,53 +241,14 @@ func EncryptPlaintextSecrets(path string, hook RewriteHook) ([]string, error) {
 	return done, nil
 }
 
-// writeAtomic replaces path with data so that a crash at any point leaves
-// either the old or the new file whole.
-func writeAtomic(path string, data []byte, hook RewriteHook) (err error) {
-	dir := filepath.Dir(path)
+// writeAtomic replaces path with data, keeping the file's mode (0600 for a
+// new file), so that a crash at any point leaves either file whole.
+func writeAtomic(path string, data []byte, hook RewriteHook) error {
 	mode := os.FileMode(0o600)
 	if st, err := os.Stat(path); err == nil {
 		mode = st.Mode().Perm()
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err = f.Chmod(mode); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if hook != nil {
-		if err = hook(tmp); err != nil {
-			return err
-		}
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = d.Close() }()
-	return d.Sync()
+	return atomicfile.Write(path, data, mode, atomicfile.Hook(hook))
 }
 
 // span is where one secret's JSON string value sits in the file.

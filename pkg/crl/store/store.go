@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/segmesh/segmesh/pkg/atomicfile"
 	"github.com/segmesh/segmesh/pkg/crl"
 	"github.com/segmesh/segmesh/pkg/crl/fetch"
 )
@@ -66,7 +67,7 @@ func (s *Store) Save(r Record) error {
 	if err := writeAtomic(base+".json", append(meta, '\n')); err != nil {
 		return storeErr(r.URL, err)
 	}
-	return syncDir(s.dir, r.URL)
+	return nil
 }
 
 // Touch records that the CRL stored for r.URL was confirmed unchanged at
@@ -84,7 +85,7 @@ func (s *Store) Touch(url string, v fetch.Validators, fetchedAt time.Time) error
 	if err := writeAtomic(s.base(url)+".json", append(meta, '\n')); err != nil {
 		return storeErr(url, err)
 	}
-	return syncDir(s.dir, url)
+	return nil
 }
 
 // Load returns the CRL stored for url. It reports fs.ErrNotExist (wrapped)
@@ -132,45 +133,8 @@ func storeErr(url string, err error) error {
 	return &crl.Error{URL: url, Kind: crl.KindStore, Err: err}
 }
 
-// writeAtomic replaces path with data: temporary file in the same
-// directory, fsync, rename.
-func writeAtomic(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-func syncDir(dir, url string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return storeErr(url, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return storeErr(url, fmt.Errorf("sync directory: %w", err))
-	}
-	return nil
+// writeAtomic replaces path with data (mode 0644: CRLs are public); the
+// directory is synced too, so a write is durable when it returns.
+func writeAtomic(path string, data []byte) error {
+	return atomicfile.Write(path, data, 0o644, nil)
 }
