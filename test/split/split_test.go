@@ -68,9 +68,18 @@ func startCluster(t *testing.T, lab *labenv.Env) *cluster {
 	// The Go resolver (which grpc's dns resolver uses) must return every
 	// replica for the name.
 	addHosts(t, ticketName, ticketIPs)
-	got, err := net.DefaultResolver.LookupHost(context.Background(), ticketName)
-	if err != nil || len(got) != len(ticketIPs) {
-		t.Fatalf("%s resolves to %v (%v); want %v", ticketName, got, err, ticketIPs)
+	// Go caches /etc/hosts for 5 s: poll until this process sees the lines.
+	var got []string
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		got, err = net.DefaultResolver.LookupHost(context.Background(), ticketName)
+		if err == nil && len(got) == len(ticketIPs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s resolves to %v (%v); want %v", ticketName, got, err, ticketIPs)
+		}
+		time.Sleep(200 * time.Millisecond) // poll
 	}
 
 	ca := newTestCA(t, dir)
@@ -266,6 +275,8 @@ func TestSplitMode(t *testing.T) {
 	results := make([]freshResult, len(fresh))
 	var freshWG sync.WaitGroup
 	var killedAt time.Time
+	arrivals := time.NewTicker(100 * time.Millisecond) // arrival pace of the fresh users
+	defer arrivals.Stop()
 	for i, d := range fresh {
 		if i == killAfter {
 			beforeKill = kdcExchanges(t, victim.Admin)
@@ -296,11 +307,22 @@ func TestSplitMode(t *testing.T) {
 			}
 			results[i] = r
 		}()
-		time.Sleep(100 * time.Millisecond) // arrival pace of the fresh users
+		<-arrivals.C
 	}
 	freshWG.Wait()
-	// Let the held users run a little after the last arrival.
-	time.Sleep(time.Second)
+	// Let every held user sync once more after the last arrival.
+	mu.Lock()
+	n0 := len(heldOut)
+	mu.Unlock()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		mu.Lock()
+		n := len(heldOut)
+		mu.Unlock()
+		if n >= n0+len(held) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // poll
+	}
 	stop()
 	heldWG.Wait()
 
