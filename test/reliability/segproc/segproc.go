@@ -41,7 +41,11 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "segmesh")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/segmesh")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, "./cmd/segmesh")...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("segproc: go build: %w\n%s", err, out)
@@ -214,7 +218,12 @@ func Spawn(t testing.TB, args ...string) *Proc {
 		p.exitErr = p.Cmd.Wait()
 		close(p.done)
 	}()
-	t.Cleanup(func() { p.Stop(t) })
+	t.Cleanup(func() {
+		p.Stop(t)
+		if strings.Contains(p.Output.String(), "WARNING: DATA RACE") {
+			t.Errorf("the race detector reported a data race in segmesh (pid %d):\n%s", p.Cmd.Process.Pid, p.Output.String())
+		}
+	})
 	return p
 }
 
