@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -111,21 +112,42 @@ func TestLabKDCHang(t *testing.T) {
 	}
 }
 
-// TestLabDCFailover lists two domain controllers for LAB.TEST, a dead one
-// first (nothing listens on its port): a new user is served through the
-// second, and the log names the failed one.
+// TestLabDCFailover lists two domain controllers for LAB.TEST with the
+// first one failing and the lab KDC second: a new user is served through
+// the second. "refused": nothing listens on the first one's port (config
+// refuses IP addresses, so the dead DC is the lab DC's name on an unused
+// port). "hanging": the first is the KDC forwarder frozen by lab.Hang (it
+// accepts and never answers), the second the DC itself; the KDC timeout
+// (2 s) moves on to it.
 func TestLabDCFailover(t *testing.T) {
 	lab := labenv.Up(t)
-	cfg := segproc.LabConfig(t, lab)
-	segproc.Set(cfg, []any{
-		map[string]any{"domain": lab.Realm, "domainController": lab.DCHost + ":1088"},
-		map[string]any{"domain": lab.Realm, "domainController": lab.KDCHost},
-	}, "kcd", "domains")
-	p := segproc.Start(t, segproc.WriteConfig(t, t.TempDir(), cfg))
-	for _, user := range []string{"alice", "user0032"} {
-		r := segproc.Do(segproc.Client(t, lab, user), http.MethodGet, p.URL(segproc.EAS("Sync", user)), nil)
-		if _, ok := r.Echo(); !ok {
-			t.Fatalf("%s with the first DC dead: %v\nlog:\n%s", user, r, p.Output.String())
-		}
+	for _, tc := range []struct {
+		name, first, second string
+		hang                bool
+	}{
+		{name: "refused", first: lab.DCHost + ":1088", second: lab.KDCHost},
+		{name: "hanging", first: lab.KDCHost, second: lab.DCHost, hang: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := segproc.LabConfig(t, lab)
+			segproc.Set(cfg, 2, "segmesh", "ticket", "kdcTimeoutSeconds")
+			segproc.Set(cfg, []any{
+				map[string]any{"domain": lab.Realm, "domainController": tc.first},
+				map[string]any{"domain": lab.Realm, "domainController": tc.second},
+			}, "kcd", "domains")
+			if tc.hang {
+				lab.Hang(t, "kdc")
+			}
+			p := segproc.Start(t, segproc.WriteConfig(t, t.TempDir(), cfg))
+			for _, user := range []string{"alice", "user0032", "user0033"} {
+				r := segproc.Do(segproc.Client(t, lab, user), http.MethodGet, p.URL(segproc.EAS("Sync", user)), nil)
+				if _, ok := r.Echo(); !ok {
+					t.Fatalf("%s with the first DC %s: %v\nlog:\n%s", user, tc.name, r, p.Output.String())
+				}
+			}
+			if !strings.Contains(p.Output.String(), "kdc attempt failed") {
+				t.Errorf("the log does not show the first DC failing:\n%s", p.Output.String())
+			}
+		})
 	}
 }
