@@ -71,9 +71,8 @@ func removeHosts(t testing.TB) {
 	}
 }
 
-// buildSegmesh builds the segmesh binary into dir. CGO is off, as in the
-// image: the pure Go resolver returns every /etc/hosts address of a name
-// (glibc's returns only the first unless host.conf says "multi on").
+// buildSegmesh builds the segmesh binary into dir, statically (CGO off) as
+// the image does.
 func buildSegmesh(t testing.TB, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "segmesh")
