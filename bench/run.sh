@@ -40,7 +40,7 @@ RAMP=${RAMP:-90}
 HOLD=${HOLD:-130}
 SCALE_PROXIES=${SCALE_PROXIES:-bare aio}
 SKIP=${SKIP:-1s}
-VERIFY_EVERY=${VERIFY_EVERY:-1}
+VERIFY_EVERY=${VERIFY_EVERY:-20}
 RUN_LIMIT=${RUN_LIMIT:-280} # seconds for the side-by-side rounds; rounds stop there
 START=$(date +%s)
 
