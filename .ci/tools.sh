@@ -12,4 +12,3 @@ want staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2 2026
 want buf github.com/bufbuild/buf/cmd/buf@v1.75.0 1.75.0
 want protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12 v1.36.12
 want protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2 1.6.2
-want kustomize sigs.k8s.io/kustomize/kustomize/v5@v5.8.0 v5.8.0

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # segmesh's test command (README.md): static checks, the unit tests under the
-# race detector, the lab tests against the real Samba AD / Apache / PKI lab,
-# every benchmark once, and every fuzz target briefly. CI runs exactly this.
+# race detector (the Kubernetes manifests are built and strictly validated by
+# deploy/k8s's Go test), the lab tests against the real Samba AD / Apache / PKI
+# lab, every benchmark once, every fuzz target briefly, and the container
+# image. CI runs exactly this.
 #
 #   SEGMESH_SKIP_LAB=1   skip the lab tests (no root, no packages)
+#   SEGMESH_SKIP_IMAGE=1 skip building and running the container image (podman)
 #   SEGMESH_FUZZTIME=5s  time per fuzz target
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,19 +35,6 @@ if ! git diff --quiet -- proto || [ -n "$(git ls-files --others --exclude-standa
   exit 1
 fi
 
-step "kustomize build of every overlay"
-k8s=$(mktemp -d)
-cp -r deploy/k8s/. "$k8s"
-for f in base/secrets/config.key base/secrets/ca01.pem base/secrets/edge.pem base/secrets/edge.key overlays/split/secrets/ca.crt \
-  overlays/split/secrets/{edge,identity,ticket,crl}/tls.{crt,key}; do
-  mkdir -p "$(dirname "$k8s/$f")"; echo placeholder >"$k8s/$f"
-done
-for o in "$k8s"/overlays/*/; do
-  kustomize build "$o" >"$k8s/out.yaml" || { echo "kustomize build $(basename "$o") failed"; exit 1; }
-  echo "$(basename "$o"): $(grep -c '^kind:' "$k8s/out.yaml") objects"
-done
-rm -rf "$k8s"
-
 step "unit tests (race detector)"
 go test -race -count=1 ./...
 
@@ -68,6 +58,11 @@ done
 if [ "${SEGMESH_SKIP_LAB:-}" != 1 ]; then
   step "lab down leaves nothing running (last: it stops the lab)"
   SEGMESH_LAB_TEST_DOWN=1 go test -tags lab -count=1 -run '^TestDown$' ./internal/labenv
+fi
+
+if [ "${SEGMESH_SKIP_IMAGE:-}" != 1 ]; then
+  step "container image (FROM scratch) built offline and run with no network"
+  bash .ci/image.sh
 fi
 
 step "done"

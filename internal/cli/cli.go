@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime"
+	"runtime/debug"
 	"strings"
 
 	"github.com/segmesh/segmesh/internal/suite"
@@ -17,6 +19,7 @@ const usage = `segmesh — a Kerberos Constrained Delegation email gateway (SEG 
 Usage:
   segmesh run [--config config.json] [--roles all|crl,identity,ticket,edge]
   segmesh roles
+  segmesh version
   segmesh config check [config.json]
   segmesh config init [config.json]
   segmesh diagnose --config config.json --cert user.pem [--key user.key] [--chain chain.pem] [--spn HTTP/...] [--json]
@@ -37,6 +40,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runCmd(ctx, args[1:], stderr)
 	case "roles":
 		err = rolesCmd(stdout)
+	case "version", "--version", "-version":
+		versionCmd(stdout)
 	case "config":
 		err = configCmd(args[1:], stdout, stderr)
 	case "lab":
@@ -105,4 +110,20 @@ func rolesCmd(stdout io.Writer) error {
 		_, _ = fmt.Fprintf(stdout, "%-9s %s%s\n", n, desc[n], state)
 	}
 	return nil
+}
+
+// versionCmd prints the module version and VCS revision the binary was built
+// from (as the Go toolchain recorded them) and the Go version.
+func versionCmd(stdout io.Writer) {
+	v, rev := "(unknown)", ""
+	goVersion := runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v = bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				rev = " " + s.Value
+			}
+		}
+	}
+	_, _ = fmt.Fprintf(stdout, "segmesh %s%s %s %s/%s\n", v, rev, goVersion, runtime.GOOS, runtime.GOARCH)
 }

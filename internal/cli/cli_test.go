@@ -147,3 +147,12 @@ func TestRolesListsEveryRole(t *testing.T) {
 		}
 	}
 }
+
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"version", "--version"} {
+		code, out, _ := run(t, arg)
+		if code != 0 || !strings.HasPrefix(out, "segmesh ") || !strings.Contains(out, "go1.") {
+			t.Fatalf("%s: exit %d, %q", arg, code, out)
+		}
+	}
+}

@@ -14,8 +14,12 @@ import (
 const UserHashHeader = "x-segmesh-user"
 
 // RingHashServiceConfig is the gRPC service config that selects ring_hash
-// with UserHashHeader as the request hash key (gRFC A76).
-const RingHashServiceConfig = `{"loadBalancingConfig":[{"ring_hash_experimental":{"requestHashHeader":"` + UserHashHeader + `"}}]}`
+// with UserHashHeader as the request hash key (gRFC A76), and retries a
+// ticket call that fails UNAVAILABLE (a replica that died mid-call) up to
+// twice more; the ring then sends it to the next replica.
+const RingHashServiceConfig = `{"loadBalancingConfig":[{"ring_hash_experimental":{"requestHashHeader":"` + UserHashHeader + `"}}],` +
+	`"methodConfig":[{"name":[{"service":"segmesh.ticket.v1.TicketService"}],"retryPolicy":{"maxAttempts":3,` +
+	`"initialBackoff":"0.05s","maxBackoff":"0.5s","backoffMultiplier":2,"retryableStatusCodes":["UNAVAILABLE"]}}]}`
 
 // userRequest is what ticket requests look like to the affinity interceptor.
 type userRequest interface {
