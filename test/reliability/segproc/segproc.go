@@ -180,7 +180,13 @@ type Proc struct {
 // (SIGTERM, then SIGKILL after 15 s).
 func Start(t testing.TB, cfgPath string, args ...string) *Proc {
 	t.Helper()
-	p := Spawn(t, append([]string{"run", "--config", cfgPath}, args...)...)
+	return StartEnv(t, nil, cfgPath, args...)
+}
+
+// StartEnv is Start with extra environment variables (KEY=value).
+func StartEnv(t testing.TB, env []string, cfgPath string, args ...string) *Proc {
+	t.Helper()
+	p := SpawnEnv(t, env, append([]string{"run", "--config", cfgPath}, args...)...)
 	deadline := time.Now().Add(startTimeout)
 	for {
 		out := p.Output.String()
@@ -208,8 +214,17 @@ func Start(t testing.TB, cfgPath string, args ...string) *Proc {
 // Spawn starts the segmesh binary with args and returns at once.
 func Spawn(t testing.TB, args ...string) *Proc {
 	t.Helper()
+	return SpawnEnv(t, nil, args...)
+}
+
+// SpawnEnv is Spawn with extra environment variables (KEY=value).
+func SpawnEnv(t testing.TB, env []string, args ...string) *Proc {
+	t.Helper()
 	p := &Proc{Output: &Buffer{}, done: make(chan struct{})}
 	p.Cmd = exec.Command(Binary(t), args...)
+	if env != nil {
+		p.Cmd.Env = append(os.Environ(), env...)
+	}
 	p.Cmd.Stdout, p.Cmd.Stderr = p.Output, p.Output
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatalf("start segmesh: %v", err)
