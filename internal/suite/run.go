@@ -90,7 +90,7 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 	if err != nil {
 		return err
 	}
-	prov, err := telemetry.Setup(ctx, telemetry.Options{OTLPEndpoint: cfg.Segmesh.Telemetry.OTLPEndpoint})
+	prov, err := telemetry.Setup(ctx, telemetry.Options{OTLPEndpoint: cfg.Segmesh.Telemetry.OTLPEndpoint, OTLPInsecure: cfg.Segmesh.Telemetry.OTLPInsecure})
 	if err != nil {
 		return err
 	}

@@ -206,8 +206,10 @@ type Telemetry struct {
 	LogLevel string `json:"logLevel"`
 	// LogFormat is text or json.
 	LogFormat string `json:"logFormat"`
-	// OTLPEndpoint sends traces and metrics over OTLP/gRPC; empty means no export.
+	// OTLPEndpoint sends traces over OTLP/gRPC (host:port); empty means no export.
 	OTLPEndpoint string `json:"otlpEndpoint"`
+	// OTLPInsecure sends OTLP without TLS (a collector on loopback or in the pod).
+	OTLPInsecure bool `json:"otlpInsecure"`
 }
 
 // Gateway is the custom gateway settings, typed.
