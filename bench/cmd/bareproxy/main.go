@@ -58,6 +58,7 @@ func run(args []string, stderr io.Writer) int {
 	backend := fs.String("backend", "http://127.0.0.30:8080", "upstream base URL (loopback)")
 	idle := fs.Int("idle", 1024, "upstream idle connections kept (tuned)")
 	untuned := fs.Bool("untuned", false, "Go's default transport and no buffer pool")
+	flush := fs.Duration("flush-interval", -1, "ReverseProxy.FlushInterval when tuned (-1: flush every write, as the edge does; 0: only for streamed responses)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -93,7 +94,7 @@ func run(args []string, stderr io.Writer) int {
 			DisableCompression:  true,
 		}
 		rp.BufferPool = &bufPool{}
-		rp.FlushInterval = -1
+		rp.FlushInterval = *flush
 	}
 	tlsCfg := &tls.Config{
 		Certificates: []tls.Certificate{cert},
