@@ -62,44 +62,15 @@ func run(args []string, stderr io.Writer) int {
 		logger.Error("refusing a listen address that is not a loopback IP", "listen", *listen)
 		return 2
 	}
-	var auth http.Handler
-	var c counters
-	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, *maxHold, &c) })
+	var kt *keytab.Keytab
 	if *ktFile != "" {
-		kt, err := keytab.Load(*ktFile)
-		if err != nil {
+		if kt, err = keytab.Load(*ktFile); err != nil {
 			logger.Error("load keytab", "err", err)
 			return 1
 		}
-		auth = spnego.SPNEGOKRB5Authenticate(inner, kt,
-			service.KeytabPrincipal(*spn), service.DecodePAC(*pac),
-			service.Logger(log.New(io.Discard, "", 0)))
 	}
-	var seq atomic.Uint64
-	every := uint64(max(1, *verifyEvery))
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		authz := r.Header.Get("Authorization")
-		if authz == "" && *anonymous {
-			c.anon.Add(1)
-			serve(w, r, *maxHold, &c)
-			return
-		}
-		if every > 1 && seq.Add(1)%every != 0 {
-			tok, ok := strings.CutPrefix(authz, "Negotiate ")
-			if _, err := base64.StdEncoding.DecodeString(tok); !ok || err != nil || len(tok) < 100 {
-				http.Error(w, "Unauthorised.", http.StatusUnauthorized)
-				return
-			}
-			c.unverified.Add(1)
-			serve(w, r, *maxHold, &c)
-			return
-		}
-		if auth == nil {
-			http.Error(w, "no keytab: only anonymous requests", http.StatusUnauthorized)
-			return
-		}
-		auth.ServeHTTP(w, r)
-	})
+	var c counters
+	h := newHandler(kt, handlerOptions{SPN: *spn, Anonymous: *anonymous, MaxHold: *maxHold, PAC: *pac, VerifyEvery: *verifyEvery}, &c)
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 15 * time.Minute, ErrorLog: log.New(io.Discard, "", 0)}
 	lis, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -122,6 +93,58 @@ func run(args []string, stderr io.Writer) int {
 	}
 	logger.Info("negbackend stopped", "authenticated", c.ok.Load(), "unverified", c.unverified.Load(), "anonymous", c.anon.Load(), "held", c.held.Load())
 	return 0
+}
+
+// handlerOptions configures newHandler.
+type handlerOptions struct {
+	// SPN is the keytab principal tickets must be for.
+	SPN string
+	// Anonymous answers requests without Authorization.
+	Anonymous bool
+	// MaxHold bounds ?hold=.
+	MaxHold time.Duration
+	// PAC decodes the ticket's PAC.
+	PAC bool
+	// VerifyEvery verifies 1 in N Negotiate headers; the others are checked
+	// for form only. 0 or 1 verifies all.
+	VerifyEvery int
+}
+
+// newHandler builds the backend's handler. A nil keytab refuses every
+// request that is not answered anonymously or only checked for form.
+func newHandler(kt *keytab.Keytab, o handlerOptions, c *counters) http.Handler {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, o.MaxHold, c) })
+	var auth http.Handler
+	if kt != nil {
+		auth = spnego.SPNEGOKRB5Authenticate(inner, kt,
+			service.KeytabPrincipal(o.SPN), service.DecodePAC(o.PAC),
+			service.Logger(log.New(io.Discard, "", 0)))
+	}
+	var seq atomic.Uint64
+	every := uint64(max(1, o.VerifyEvery))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		authz := r.Header.Get("Authorization")
+		if authz == "" && o.Anonymous {
+			c.anon.Add(1)
+			serve(w, r, o.MaxHold, c)
+			return
+		}
+		if every > 1 && seq.Add(1)%every != 0 {
+			tok, ok := strings.CutPrefix(authz, "Negotiate ")
+			if _, err := base64.StdEncoding.DecodeString(tok); !ok || err != nil || len(tok) < 100 {
+				http.Error(w, "Unauthorised.", http.StatusUnauthorized)
+				return
+			}
+			c.unverified.Add(1)
+			serve(w, r, o.MaxHold, c)
+			return
+		}
+		if auth == nil {
+			http.Error(w, "no keytab: only anonymous requests", http.StatusUnauthorized)
+			return
+		}
+		auth.ServeHTTP(w, r)
+	})
 }
 
 // serve answers one (authenticated or anonymous) request: drains the body,
