@@ -38,7 +38,7 @@ PROXIES=${PROXIES:-bare nginx aio split}
 PINGS=${PINGS:-9900}
 RAMP=${RAMP:-90}
 HOLD=${HOLD:-130}
-SCALE_PROXIES=${SCALE_PROXIES:-bare aio}
+SCALE_PROXIES=${SCALE_PROXIES:-bare nginx aio}
 SKIP=${SKIP:-1s}
 VERIFY_EVERY=${VERIFY_EVERY:-20}
 RUN_LIMIT=${RUN_LIMIT:-280} # seconds for the side-by-side rounds; rounds stop there
@@ -358,6 +358,16 @@ scale() {
 					-client-ca "$CA_LIST" -backend "http://127.0.0.3$i:8080" -idle 16
 				wait_port "$addr" 10 || { echo "bench: bareproxy $i did not start" >&2; continue 2; }
 				pids+=("$(pidof_name "scale-bare$i")")
+				;;
+			nginx)
+				mkdir -p "$RUN/scale-nginx$i/tmp"
+				sed -e "s|@PREFIX@|$RUN/scale-nginx$i|g" -e "s|@LISTEN@|$addr|g" -e "s|@CERT@|$LAB_SERVER_CERT|g" \
+					-e "s|@KEY@|$LAB_SERVER_KEY|g" -e "s|@CA@|$CA_BUNDLE|g" -e "s|@BACKEND@|127.0.0.3$i:8080|g" \
+					bench/nginx/nginx.conf.tmpl >"$RUN/scale-nginx$i/nginx.conf"
+				start "scale-nginx$i" 0 nginx -p "$RUN/scale-nginx$i" -c "$RUN/scale-nginx$i/nginx.conf" -e "$RUN/scale-nginx$i/error.log"
+				wait_port "$addr" 10 || { echo "bench: nginx $i did not start" >&2; continue 2; }
+				# The worker holds the connections; the master's RSS does not change.
+				pids+=("$(pgrep -P "$(pidof_name "scale-nginx$i")" | head -1)")
 				;;
 			aio)
 				segmesh_config "$RUN/scale-aio$i" "$addr" "127.0.0.4$i:9090" \
