@@ -344,10 +344,14 @@ func (s *Service) finish(ctx context.Context, span trace.Span, rw *recorder, r *
 		status = http.StatusOK
 	}
 	s.metrics.request(ctx, status, d)
-	span.SetAttributes(attribute.Int("http.response.status_code", status), attribute.String(telemetry.AttrUPN, x.upn),
-		attribute.String(telemetry.AttrDeviceID, x.eas.DeviceID), attribute.String(telemetry.AttrCmd, x.eas.Cmd))
-	if status >= 500 {
-		span.SetStatus(codes.Error, http.StatusText(status))
+	// Attributes only for a sampled span: building them costs an
+	// allocation per request that an unsampled one throws away.
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("http.response.status_code", status), attribute.String(telemetry.AttrUPN, x.upn),
+			attribute.String(telemetry.AttrDeviceID, x.eas.DeviceID), attribute.String(telemetry.AttrCmd, x.eas.Cmd))
+		if status >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(status))
+		}
 	}
 	span.End()
 	level := slog.LevelInfo
