@@ -396,7 +396,9 @@ scale() {
 		# the ramp and before the hold ends.
 		local conns=(0 0) fds=() fds0=() t0=$SECONDS
 		for i2 in 0 1; do fds0+=("$(ls "/proc/${pids[$i2]}/fd" | wc -l)"); done
-		while ((SECONDS - t0 < RAMP + HOLD / 2)); do
+		# The first Pings end HOLD seconds after t0: measure before that.
+		local until=$((RAMP + HOLD / 2 < HOLD - 10 ? RAMP + HOLD / 2 : HOLD - 10))
+		while ((SECONDS - t0 < until)); do
 			for i2 in 0 1; do
 				conns[i2]=$((($(ls "/proc/${pids[$i2]}/fd" | wc -l) - fds0[i2]) / 2))
 			done
