@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -357,6 +358,9 @@ func (s *Service) finish(ctx context.Context, span trace.Span, rw *recorder, r *
 	level := slog.LevelInfo
 	if x.failure != nil && x.failure.Status != http.StatusNotFound {
 		level = slog.LevelWarn
+		if x.failure.Status != 499 {
+			s.refusals.add(refusalRecord{Time: end, Reason: x.failure.Reason, UPN: x.upn, Status: strconv.Itoa(status)})
+		}
 	}
 	h := s.log.Handler()
 	if !h.Enabled(ctx, level) {

@@ -27,6 +27,9 @@ import (
 
 // Service is the edge role. Build it with New; the Group drives its lifecycle.
 type Service struct {
+	// refusals feeds the status page's "recent refusals".
+	refusals refusalLog
+
 	cfg    *Config
 	full   *config.Config
 	conns  role.Conns
@@ -152,6 +155,7 @@ func (s *Service) statusSection() any {
 	if s.identity != nil {
 		st["cached_identities"] = s.identity.len()
 	}
+	st["recent_refusals"] = s.refusals.recent()
 	return st
 }
 

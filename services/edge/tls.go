@@ -251,6 +251,8 @@ func (s *Service) verifyConnection(pr *peer, cs tls.ConnectionState) error {
 // refused logs and counts a refused certificate.
 func (s *Service) refused(r *CertificateRefusal) {
 	s.metrics.refused(r.Reason)
+	s.refusals.add(refusalRecord{Time: s.now(), Reason: "certificate " + r.Reason, Subject: r.Subject, Issuer: r.Issuer,
+		Serial: r.Serial, Status: "handshake refused"})
 	s.log.Warn("client certificate refused", "reason", r.Reason, "subject", r.Subject,
 		telemetry.AttrIssuer, r.Issuer, telemetry.AttrSerial, r.Serial, "cause", r.Err.Error())
 }
