@@ -12,10 +12,13 @@
 #   bash bench/run.sh            side by side + cold path (< 5 minutes)
 #   bash bench/run.sh side       side by side only
 #   bash bench/run.sh cold       cold path only
-#   bash bench/run.sh scale      idle Ping connections and RSS per connection
-# Knobs (environment): ROUNDS (5) DUR (4s) C (64) CERTS (1000) MODES ("keepalive
-# handshake") PROXIES ("bare nginx aio split") PINGS (10000 per proxy process)
-# HOLD (75s) SCALE_PROXIES ("bare aio") BENCH_WORK (/var/tmp/segmesh-bench).
+#   bash bench/run.sh scale      idle Ping connections and RSS per connection (~12 minutes)
+# Knobs (environment): ROUNDS (5) DUR (4s) SKIP (1s) C (64) CERTS (1000)
+# MODES ("keepalive handshake") PROXIES ("bare nginx aio split") VERIFY_EVERY
+# (20: the backend verifies 1 in N Negotiate headers) RUN_LIMIT (280 s);
+# scale: PINGS (9900 per proxy process) RAMP (90 s) HOLD (130 s) SCALE_CERTS
+# (500) SCALE_PROXIES ("bare nginx aio") SCALE_VERIFY_EVERY (100);
+# BENCH_WORK (/var/tmp/segmesh-bench).
 #
 # Method: each proxy is pinned to CPU 0, the load generator and the backend to
 # CPU 1 (taskset); every client offers only X25519 (OpenSSL 3.0 has no
@@ -26,7 +29,6 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 WHAT=${1:-all}
 WORK=${BENCH_WORK:-/var/tmp/segmesh-bench}
 ROUNDS=${ROUNDS:-5}
