@@ -117,7 +117,7 @@ func BenchmarkBareReverseProxy(b *testing.B) {
 			pr.Out.Header.Set("Authorization", "Negotiate x")
 		},
 		Transport:     &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 512, DisableCompression: true},
-		FlushInterval: -1,
+		FlushInterval: 0, // as the edge: streamed responses are flushed per write regardless
 		BufferPool:    &bufferPool{},
 	}
 	pool := x509.NewCertPool()

@@ -69,13 +69,17 @@ func (s *Service) newUpstreams() (*upstreams, error) {
 	return &upstreams{urls: s.cfg.Upstreams, transport: t}, nil
 }
 
-// newProxy builds the reverse proxy. FlushInterval -1 flushes every write:
-// EAS streams (Ping answers, ItemOperations multipart) reach the device at once.
+// newProxy builds the reverse proxy. FlushInterval 0: httputil flushes every
+// write anyway for responses of unknown length (chunked EAS streams,
+// ItemOperations multipart) and text/event-stream, and a response of known
+// length goes out as the server's buffer fills and at its end. -1 would
+// start a timer goroutine for every response: 9-13 % of the keep-alive CPU
+// (perf, docs/benchmarks.md).
 func (s *Service) newProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite:        s.rewrite,
 		Transport:      kcdTransport{s},
-		FlushInterval:  -1,
+		FlushInterval:  0,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		ErrorHandler:   s.proxyError,
 		ModifyResponse: s.modifyResponse,
@@ -417,7 +421,8 @@ func (w *recorder) Write(b []byte) (int, error) {
 }
 
 // Flush flushes the underlying writer. The proxy flushes after every write
-// (FlushInterval -1), so the common case avoids building a ResponseController.
+// of a streamed response, so the common case avoids building a
+// ResponseController.
 func (w *recorder) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
