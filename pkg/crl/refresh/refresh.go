@@ -80,37 +80,6 @@ type Hooks struct {
 	OnPublish func(*crl.Snapshot)
 }
 
-// SourceStatus describes one distribution point.
-type SourceStatus struct {
-	// URL is the distribution point.
-	URL string
-	// Derived reports that the URL came from a certificate, not the config.
-	Derived bool
-	// Issuer is the issuer of the CRL in force from this URL; empty if none.
-	Issuer string
-	// Key is that issuer's key.
-	Key crl.IssuerKey
-	// Entries is the number of distinct revoked serials in force.
-	Entries int
-	// Number is the CRL number in force, decimal; empty if none or absent.
-	Number string
-	// ThisUpdate and NextUpdate are the CRL's; zero if none.
-	ThisUpdate, NextUpdate time.Time
-	// FetchedAt is when the CRL in force was downloaded; zero if loaded from
-	// disk without a record of it.
-	FetchedAt time.Time
-	// CheckedAt is the last successful contact (download or 304).
-	CheckedAt time.Time
-	// Stale reports that NextUpdate has passed.
-	Stale bool
-	// Failures counts consecutive failed attempts.
-	Failures int
-	// LastError is the last failure; nil after a success.
-	LastError error
-	// NextAttempt is when the URL is fetched next.
-	NextAttempt time.Time
-}
-
 type source struct {
 	url     string
 	derived bool
@@ -226,63 +195,6 @@ func (r *Refresher) Subscribe() (snaps <-chan *crl.Snapshot, cancel func()) {
 			r.mu.Unlock()
 		})
 	}
-}
-
-// AddDerived adds distribution points learnt from certificates (their
-// CRLDistributionPoints) and returns how many were new. Only http and https
-// URLs are taken, at most MaxDerived in all; pass only certificates that
-// verified against the trust store, since the URLs are fetched. New URLs are
-// fetched at the next timer wake-up, which this call brings forward.
-func (r *Refresher) AddDerived(urls ...string) int {
-	r.mu.Lock()
-	added := r.addDerivedLocked(urls)
-	r.mu.Unlock()
-	if added > 0 {
-		select {
-		case r.kick <- struct{}{}:
-		default:
-		}
-	}
-	return added
-}
-
-func (r *Refresher) addDerivedLocked(urls []string) int {
-	derived := 0
-	for _, s := range r.sources {
-		if s.derived {
-			derived++
-		}
-	}
-	added := 0
-	for _, u := range urls {
-		if derived >= MaxDerived {
-			if !r.limitLogged {
-				r.limitLogged = true
-				r.log.Warn("crl distribution points from certificates are no longer added: limit reached", "url", u, "limit", MaxDerived)
-			}
-			break
-		}
-		if fetch.CheckURL(u) != nil || slices.ContainsFunc(r.sources, func(s *source) bool { return s.url == u }) {
-			continue
-		}
-		r.sources = append(r.sources, &source{url: u, derived: true})
-		derived++
-		added++
-	}
-	return added
-}
-
-// CertificateCDPs returns the http and https CRL distribution points of certs.
-func CertificateCDPs(certs ...*x509.Certificate) []string {
-	var out []string
-	for _, c := range certs {
-		for _, u := range c.CRLDistributionPoints {
-			if fetch.CheckURL(u) == nil && !slices.Contains(out, u) {
-				out = append(out, u)
-			}
-		}
-	}
-	return out
 }
 
 // StartupFetch loads the stored CRLs, then fetches every URL once and
@@ -597,47 +509,4 @@ func (r *Refresher) publish(force bool) {
 	if h := r.cfg.Hooks.OnPublish; h != nil {
 		h(snap)
 	}
-}
-
-// Status describes every distribution point, configured ones first.
-func (r *Refresher) Status() []SourceStatus {
-	now := r.clock.Now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]SourceStatus, 0, len(r.sources))
-	for _, s := range r.sources {
-		st := SourceStatus{URL: s.url, Derived: s.derived, CheckedAt: s.checkedAt,
-			Failures: s.failures, LastError: s.lastErr, NextAttempt: s.next}
-		if s.idx != nil {
-			m := s.idx.Meta()
-			st.Issuer, st.Key, st.Entries = m.Issuer, m.Key, s.idx.Len()
-			st.ThisUpdate, st.NextUpdate, st.FetchedAt = m.ThisUpdate, m.NextUpdate, m.FetchedAt
-			st.Stale = crl.StaleAt(m.NextUpdate, now)
-			if m.Number != nil {
-				st.Number = m.Number.String()
-			}
-		}
-		out = append(out, st)
-	}
-	return out
-}
-
-// Ready returns nil when every configured URL has a CRL in force, else the
-// reason naming the URLs without one.
-func (r *Refresher) Ready() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.started {
-		return errors.New("crl: startup fetch not done")
-	}
-	var missing []string
-	for _, s := range r.sources {
-		if s.idx == nil && !s.derived {
-			missing = append(missing, s.url)
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("crl: no CRL in force for %v", missing)
-	}
-	return nil
 }

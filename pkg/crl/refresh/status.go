@@ -1,0 +1,83 @@
+package refresh
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/segmesh/segmesh/pkg/crl"
+)
+
+// SourceStatus describes one distribution point.
+type SourceStatus struct {
+	// URL is the distribution point.
+	URL string
+	// Derived reports that the URL came from a certificate, not the config.
+	Derived bool
+	// Issuer is the issuer of the CRL in force from this URL; empty if none.
+	Issuer string
+	// Key is that issuer's key.
+	Key crl.IssuerKey
+	// Entries is the number of distinct revoked serials in force.
+	Entries int
+	// Number is the CRL number in force, decimal; empty if none or absent.
+	Number string
+	// ThisUpdate and NextUpdate are the CRL's; zero if none.
+	ThisUpdate, NextUpdate time.Time
+	// FetchedAt is when the CRL in force was downloaded; zero if loaded from
+	// disk without a record of it.
+	FetchedAt time.Time
+	// CheckedAt is the last successful contact (download or 304).
+	CheckedAt time.Time
+	// Stale reports that NextUpdate has passed.
+	Stale bool
+	// Failures counts consecutive failed attempts.
+	Failures int
+	// LastError is the last failure; nil after a success.
+	LastError error
+	// NextAttempt is when the URL is fetched next.
+	NextAttempt time.Time
+}
+
+// Status describes every distribution point, configured ones first.
+func (r *Refresher) Status() []SourceStatus {
+	now := r.clock.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]SourceStatus, 0, len(r.sources))
+	for _, s := range r.sources {
+		st := SourceStatus{URL: s.url, Derived: s.derived, CheckedAt: s.checkedAt,
+			Failures: s.failures, LastError: s.lastErr, NextAttempt: s.next}
+		if s.idx != nil {
+			m := s.idx.Meta()
+			st.Issuer, st.Key, st.Entries = m.Issuer, m.Key, s.idx.Len()
+			st.ThisUpdate, st.NextUpdate, st.FetchedAt = m.ThisUpdate, m.NextUpdate, m.FetchedAt
+			st.Stale = crl.StaleAt(m.NextUpdate, now)
+			if m.Number != nil {
+				st.Number = m.Number.String()
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// Ready returns nil when every configured URL has a CRL in force, else the
+// reason naming the URLs without one.
+func (r *Refresher) Ready() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.started {
+		return errors.New("crl: startup fetch not done")
+	}
+	var missing []string
+	for _, s := range r.sources {
+		if s.idx == nil && !s.derived {
+			missing = append(missing, s.url)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("crl: no CRL in force for %v", missing)
+	}
+	return nil
+}
