@@ -63,4 +63,3 @@ func CertificateCDPs(certs ...*x509.Certificate) []string {
 	}
 	return out
 }
-
