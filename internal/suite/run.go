@@ -112,7 +112,7 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 	status := admin.StatusPage(admin.StatusPageOptions{Readiness: g.Readiness, Board: board, Metrics: prov.MetricsHandler(),
 		ConfigProblems: func() []config.Problem { return problems }})
 	adm := admin.New(admin.Options{Listen: cfg.Segmesh.Admin.Listen, Readiness: g.Readiness, Metrics: prov.MetricsHandler(), Board: board, Logger: log,
-		Extra: map[string]http.Handler{"GET /status": status}})
+		Pprof: cfg.Segmesh.Admin.Pprof, Extra: map[string]http.Handler{"GET /status": status}})
 	if err := adm.Start(); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"sync"
 	"time"
@@ -59,6 +60,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Extra mounts more handlers (path → handler), for example the status page.
 	Extra map[string]http.Handler
+	// Pprof serves Go's runtime profiles under /debug/pprof/ (CPU, heap,
+	// goroutines). Off by default: profiles show request paths and timings.
+	Pprof bool
 }
 
 // Server is the admin HTTP server.
@@ -87,6 +91,13 @@ func New(o Options) *Server {
 	}
 	for p, h := range o.Extra {
 		mux.Handle(p, h)
+	}
+	if o.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s

@@ -65,3 +65,20 @@ func TestAdminListenErrorNamesSetting(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		s := New(Options{Listen: "127.0.0.1:0", Pprof: on})
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		code, body := get(t, "http://"+s.Addr()+"/debug/pprof/goroutine?debug=1")
+		_ = s.Stop(context.Background())
+		if on && (code != 200 || !strings.Contains(body, "goroutine profile")) {
+			t.Fatalf("pprof on: %d %.200s", code, body)
+		}
+		if !on && code != 404 {
+			t.Fatalf("pprof off but served: %d", code)
+		}
+	}
+}

@@ -119,6 +119,8 @@ type Edge struct {
 type Admin struct {
 	// Listen is the plain-HTTP admin address (/healthz, /readyz, /metrics, /status).
 	Listen string `json:"listen"`
+	// Pprof serves Go's profiles under /debug/pprof/ on the admin address.
+	Pprof bool `json:"pprof"`
 }
 
 // GRPC configures the inter-role listener.
