@@ -112,6 +112,14 @@ func (c *identityCache) lookup(ctx context.Context, fp [sha256.Size]byte, leaf [
 		return e.id, true, nil
 	}
 	id, _, err := c.fl.do(ctx, fp, c.rpc, func(ctx context.Context) (Identity, error) {
+		// A flight that ended between the check above and this one may have
+		// stored the answer already: use it rather than ask again.
+		c.mu.RLock()
+		cur, ok := c.m[fp]
+		c.mu.RUnlock()
+		if ok && c.now().Before(cur.expires) {
+			return cur.id, nil
+		}
 		id, err := c.next.MapCertificate(ctx, leaf, chain)
 		if err != nil {
 			return Identity{}, err

@@ -177,7 +177,17 @@ func (c *ticketCache) get(ctx context.Context, upn, spn string) (*ticketEntry, b
 	if old != nil && now.Before(old.refreshAt) {
 		return old, true, nil
 	}
-	e, _, err := c.fl.do(ctx, k, c.rpc, func(ctx context.Context) (*ticketEntry, error) { return c.fetch(ctx, k) })
+	e, _, err := c.fl.do(ctx, k, c.rpc, func(ctx context.Context) (*ticketEntry, error) {
+		// A flight that ended between the check above and this one may have
+		// stored a fresh entry already: use it rather than ask again.
+		c.mu.RLock()
+		cur := c.m[k]
+		c.mu.RUnlock()
+		if cur != nil && cur != old && c.now().Before(cur.refreshAt) {
+			return cur, nil
+		}
+		return c.fetch(ctx, k)
+	})
 	if err == nil {
 		return e, false, nil
 	}
