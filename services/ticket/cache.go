@@ -120,6 +120,11 @@ func (c *ticketCache) Get(ctx context.Context, user, spn string) (t *s4u.Ticket,
 	c.onEvent(eventMiss)
 
 	ch := c.sf.DoChan(k.user+"\x00"+k.spn, func() (any, error) {
+		// A flight that ended between the check above and this one may have
+		// stored a ticket already: use it rather than ask the KDC again.
+		if t := c.fresh(k); t != nil {
+			return t, nil
+		}
 		// The fetch outlives any one caller: others may be waiting on it.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.fetchTimeout)
 		defer cancel()
@@ -136,6 +141,20 @@ func (c *ticketCache) Get(ctx context.Context, user, spn string) (t *s4u.Ticket,
 		}
 		return r.Val.(*s4u.Ticket), false, nil
 	}
+}
+
+// fresh returns the cached ticket for k when it has enough life left, else nil.
+func (c *ticketCache) fresh(k cacheKey) *s4u.Ticket {
+	c.mu.RLock()
+	el, ok := c.items[k]
+	c.mu.RUnlock()
+	if !ok {
+		return nil
+	}
+	if t := el.Value.(*entry).ticket.Load(); t != nil && c.now().Before(t.EndTime.Add(-c.minRemaining)) {
+		return t
+	}
+	return nil
 }
 
 // refresh fetches a new ticket for e in the background; the old one is
