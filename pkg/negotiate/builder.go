@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,7 +76,9 @@ type Builder struct {
 
 	// AES-CTS-HMAC-SHA1 fast path: keys derived once for key usage 11.
 	block cipher.Block
-	macs  sync.Pool // of hash.Hash keyed with Ki
+	macs  sync.Pool // of *aesState, its HMAC keyed with Ki
+	// scratch lends Header a buffer for the token and its base64 (*[]byte).
+	scratch sync.Pool
 	// generic path for other etypes.
 	et  etype.EType
 	key types.EncryptionKey
@@ -110,6 +114,7 @@ func New(ticketDER []byte, sessionKey types.EncryptionKey, cname types.Principal
 		return nil, errors.New("negotiate: delegation flag is not supported")
 	}
 	b := &Builder{now: opts.Now, etype: sessionKey.KeyType, et: et, key: sessionKey}
+	b.scratch.New = func() any { return new([]byte) }
 	if b.now == nil {
 		b.now = time.Now
 	}
@@ -129,7 +134,7 @@ func New(ticketDER []byte, sessionKey types.EncryptionKey, cname types.Principal
 			return nil, fmt.Errorf("negotiate: %w", err)
 		}
 		hf := et.GetHashFunc()
-		b.macs.New = func() any { return hmac.New(hf, ki) }
+		b.macs.New = func() any { return &aesState{mac: hmac.New(hf, ki)} }
 	}
 	return b, nil
 }
@@ -183,28 +188,65 @@ func (b *Builder) prepare(ticketDER []byte, cname types.PrincipalName, crealm st
 }
 
 // Header returns "Negotiate <base64 token>" with a fresh authenticator.
+// The token is built in a pooled scratch buffer, encoded there, and copied
+// once into the exactly sized string: one allocation per header.
 func (b *Builder) Header() (string, error) {
-	tok, err := b.Token()
+	sp := b.scratch.Get().(*[]byte)
+	defer b.scratch.Put(sp)
+	tok, err := b.appendToken((*sp)[:0])
 	if err != nil {
 		return "", err
 	}
-	h := make([]byte, 0, len(HeaderPrefix)+base64.StdEncoding.EncodedLen(len(tok)))
-	h = append(h, HeaderPrefix...)
-	h = base64.StdEncoding.AppendEncode(h, tok)
-	return string(h), nil
+	n := base64.StdEncoding.EncodedLen(len(tok))
+	buf := slices.Grow(tok, n)
+	enc := buf[len(tok) : len(tok)+n]
+	base64.StdEncoding.Encode(enc, tok)
+	*sp = buf[:0]
+	var h strings.Builder
+	h.Grow(len(HeaderPrefix) + n)
+	h.WriteString(HeaderPrefix)
+	h.Write(enc)
+	return h.String(), nil
 }
 
 // Token returns a SPNEGO NegTokenInit (GSS InitialContextToken) carrying an
 // AP-REQ with a fresh authenticator: the current time and a random sequence
 // number, encrypted with the session key (key usage 11).
 func (b *Builder) Token() ([]byte, error) {
-	cipherText, err := b.authenticator()
-	if err != nil {
-		return nil, err
+	return b.appendToken(nil)
+}
+
+// appendToken appends a fresh token to dst. The sizes are computed first, so
+// the whole token is written in one pass; with AES the authenticator is
+// encoded, checksummed and encrypted in place inside the token.
+func (b *Builder) appendToken(dst []byte) ([]byte, error) {
+	now := b.now().UTC()
+	const conf = aes.BlockSize
+	// One read for the sequence number and the confounder.
+	var rnd [4 + conf]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, fmt.Errorf("negotiate: random: %w", err)
 	}
+	seq := int64(binary.BigEndian.Uint32(rnd[:4]) & 0x3fffffff)
+	cusec := int64(now.Nanosecond() / 1000)
+	content := len(b.fixed) + tlvLen(tlvLen(intLen(cusec))) + tlvLen(tlvLen(15)) + tlvLen(tlvLen(intLen(seq)))
+	authLen := tlvLen(tlvLen(content)) // [APPLICATION 2] SEQUENCE
+
+	fast := b.block != nil
+	var generic []byte
+	cipherLen := conf + authLen + 12 // confounder, authenticator, HMAC-SHA1-96
+	if !fast {
+		plain := appendAuthenticator(make([]byte, 0, authLen), b.fixed, content, now, cusec, seq)
+		_, ct, err := b.et.EncryptMessage(b.key.KeyValue, plain, keyusage.AP_REQ_AUTHENTICATOR)
+		if err != nil {
+			return nil, fmt.Errorf("negotiate: encrypt authenticator: %w", err)
+		}
+		generic, cipherLen = ct, len(ct)
+	}
+
 	// EncryptedData ::= SEQUENCE { etype [0] Int32, cipher [2] OCTET STRING }
 	etLen := tlvLen(intLen(int64(b.etype)))
-	encSeq := tlvLen(etLen) + tlvLen(tlvLen(len(cipherText)))
+	encSeq := tlvLen(etLen) + tlvLen(tlvLen(cipherLen))
 	apContent := len(b.apPre) + tlvLen(tlvLen(encSeq))
 	apReq := tlvLen(tlvLen(apContent))             // [APPLICATION 14] SEQUENCE
 	krbTok := len(krb5OID) + 2 + apReq             // OID, TOK_ID 01 00, AP-REQ
@@ -214,7 +256,8 @@ func (b *Builder) Token() ([]byte, error) {
 	inner := len(spnegoOID) + tlvLen(tlvLen(negInit))
 	total := tlvLen(inner)
 
-	t := make([]byte, 0, total)
+	t := slices.Grow(dst, total+8) // +8: HMAC-SHA1 is 20 bytes before the cut to 12
+	start := len(t)
 	t = appendTL(t, 0x60, inner)
 	t = append(t, spnegoOID...)
 	t = appendTL(t, 0xa0, tlvLen(negInit))
@@ -234,43 +277,39 @@ func (b *Builder) Token() ([]byte, error) {
 	t = appendTL(t, 0x30, encSeq)
 	t = appendTL(t, 0xa0, etLen)
 	t = appendInt(t, int64(b.etype))
-	t = appendTL(t, 0xa2, tlvLen(len(cipherText)))
-	t = appendTL(t, 0x04, len(cipherText))
-	t = append(t, cipherText...)
-	if len(t) != total {
-		return nil, fmt.Errorf("negotiate: internal error: token is %d bytes, computed %d", len(t), total)
+	t = appendTL(t, 0xa2, tlvLen(cipherLen))
+	t = appendTL(t, 0x04, cipherLen)
+	if fast {
+		// RFC 3962: HMAC over confounder|plaintext, then CBC-CTS in place.
+		c := len(t)
+		t = append(t, rnd[4:]...)
+		t = appendAuthenticator(t, b.fixed, content, now, cusec, seq)
+		st := b.macs.Get().(*aesState)
+		mac := st.mac
+		mac.Reset()
+		mac.Write(t[c:])
+		// The 20-byte HMAC-SHA1 goes after the plaintext; encryption
+		// covers only the plaintext, and the MAC is cut to 96 bits.
+		end := len(t)
+		t = mac.Sum(t)
+		encryptCTS(b.block, t[c:end], &st.blocks)
+		b.macs.Put(st)
+		t = t[:end+12]
+	} else {
+		t = append(t, generic...)
+	}
+	if len(t)-start != total {
+		return nil, fmt.Errorf("negotiate: internal error: token is %d bytes, computed %d", len(t)-start, total)
 	}
 	return t, nil
 }
 
-// authenticator encodes and encrypts a fresh authenticator.
-func (b *Builder) authenticator() ([]byte, error) {
-	now := b.now().UTC()
-	var rnd [4]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return nil, fmt.Errorf("negotiate: sequence number: %w", err)
-	}
-	seq := int64(binary.BigEndian.Uint32(rnd[:]) & 0x3fffffff)
-	cusec := int64(now.Nanosecond() / 1000)
-
-	content := len(b.fixed) + tlvLen(tlvLen(intLen(cusec))) + tlvLen(tlvLen(15)) + tlvLen(tlvLen(intLen(seq)))
-	authLen := tlvLen(tlvLen(content)) // [APPLICATION 2] SEQUENCE
-	const conf = aes.BlockSize
-	fast := b.block != nil
-	size := authLen
-	if fast {
-		size = conf + authLen + 12 // confounder, authenticator, HMAC-SHA1-96
-	}
-	buf := make([]byte, 0, size)
-	if fast {
-		buf = buf[:conf]
-		if _, err := rand.Read(buf); err != nil {
-			return nil, fmt.Errorf("negotiate: confounder: %w", err)
-		}
-	}
+// appendAuthenticator appends the DER authenticator (fixed part, cusec,
+// ctime, seq-number) whose SEQUENCE content is content bytes long.
+func appendAuthenticator(buf, fixed []byte, content int, now time.Time, cusec, seq int64) []byte {
 	buf = appendTL(buf, 0x62, tlvLen(content))
 	buf = appendTL(buf, 0x30, content)
-	buf = append(buf, b.fixed...)
+	buf = append(buf, fixed...)
 	buf = appendTL(buf, 0xa4, tlvLen(intLen(cusec)))
 	buf = appendInt(buf, cusec)
 	buf = appendTL(buf, 0xa5, tlvLen(15))
@@ -279,31 +318,23 @@ func (b *Builder) authenticator() ([]byte, error) {
 	h, mi, s := now.Clock()
 	buf = appendGeneralizedTime(buf, y, int(mo), d, h, mi, s)
 	buf = appendTL(buf, 0xa7, tlvLen(intLen(seq)))
-	buf = appendInt(buf, seq)
-	if !fast {
-		_, ct, err := b.et.EncryptMessage(b.key.KeyValue, buf, keyusage.AP_REQ_AUTHENTICATOR)
-		if err != nil {
-			return nil, fmt.Errorf("negotiate: encrypt authenticator: %w", err)
-		}
-		return ct, nil
-	}
-	// RFC 3962: HMAC over confounder|plaintext, then CBC-CTS in place.
-	mac := b.macs.Get().(hash.Hash)
-	mac.Reset()
-	mac.Write(buf)
-	var sum [20]byte
-	full := mac.Sum(sum[:0])
-	b.macs.Put(mac)
-	encryptCTS(b.block, buf)
-	return append(buf, full[:12]...), nil
+	return appendInt(buf, seq)
+}
+
+// aesState is one token's HMAC and CTS working blocks, pooled: blocks
+// handed to cipher.Block (an interface) would otherwise escape to the heap.
+type aesState struct {
+	mac    hash.Hash
+	blocks [3][aes.BlockSize]byte
 }
 
 // encryptCTS encrypts p in place with AES-CBC and ciphertext stealing as
 // RFC 3962 uses it (zero IV; the last two blocks swapped; len(p) >= 16).
-func encryptCTS(block cipher.Block, p []byte) {
+func encryptCTS(block cipher.Block, p []byte, w *[3][aes.BlockSize]byte) {
 	const bs = aes.BlockSize
 	n := len(p)
-	var iv [bs]byte
+	*w = [3][bs]byte{}
+	iv, cn1, pn := &w[0], &w[1], &w[2]
 	if n == bs {
 		block.Encrypt(p, p)
 		return
@@ -320,7 +351,6 @@ func encryptCTS(block cipher.Block, p []byte) {
 	// The last two blocks: Pn-1 (full) and Pn (r bytes, 1..16).
 	pn1 := p[(m-2)*bs : (m-1)*bs]
 	r := n - (m-1)*bs
-	var cn1, pn [bs]byte
 	copy(cn1[:], pn1)
 	subtle(cn1[:], iv[:])
 	block.Encrypt(cn1[:], cn1[:]) // E(Pn-1 xor C(n-2))

@@ -279,10 +279,11 @@ func TestCTSMatchesGokrb5(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ct, err := bb.authenticator()
+		tok, err := bb.Token()
 		if err != nil {
 			t.Fatal(err)
 		}
+		ct := cipherOf(t, tok)
 		pt, err := crypto.DecryptMessage(ct, f.key, keyusage.AP_REQ_AUTHENTICATOR)
 		if err != nil {
 			t.Fatalf("realm length %d: gokrb5 cannot decrypt: %v", realmLen, err)
@@ -292,6 +293,20 @@ func TestCTSMatchesGokrb5(t *testing.T) {
 			t.Fatalf("realm length %d: %v %q", realmLen, err, a.CRealm)
 		}
 	}
+}
+
+// cipherOf returns the encrypted authenticator of a token, undecrypted.
+func cipherOf(tb testing.TB, tok []byte) []byte {
+	tb.Helper()
+	var st spnego.SPNEGOToken
+	if err := st.Unmarshal(tok); err != nil {
+		tb.Fatalf("SPNEGO token: %v", err)
+	}
+	var mt spnego.KRB5Token
+	if err := mt.Unmarshal(st.NegTokenInit.MechTokenBytes); err != nil {
+		tb.Fatalf("KRB5 token: %v", err)
+	}
+	return mt.APReq.EncryptedAuthenticator.Cipher
 }
 
 func TestNewRejects(t *testing.T) {
@@ -455,9 +470,9 @@ func TestStrictDER(t *testing.T) {
 // authenticatorPlaintext decrypts a fresh authenticator for inspection.
 func (b *Builder) authenticatorPlaintext(t *testing.T) ([]byte, error) {
 	t.Helper()
-	ct, err := b.authenticator()
+	tok, err := b.Token()
 	if err != nil {
 		return nil, err
 	}
-	return crypto.DecryptMessage(ct, b.key, keyusage.AP_REQ_AUTHENTICATOR)
+	return crypto.DecryptMessage(cipherOf(t, tok), b.key, keyusage.AP_REQ_AUTHENTICATOR)
 }
