@@ -18,7 +18,11 @@
 # (20: the backend verifies 1 in N Negotiate headers) RUN_LIMIT (280 s);
 # scale: PINGS (9900 per proxy process) RAMP (90 s) HOLD (130 s) SCALE_CERTS
 # (500) SCALE_PROXIES ("bare nginx aio") SCALE_VERIFY_EVERY (100);
-# BENCH_WORK (/var/tmp/segmesh-bench).
+# BENCH_WORK (/var/tmp/segmesh-bench); PROFILE (0: 1 turns on pprof in the
+# segmesh configs and bareproxy and, after the keep-alive rounds, profiles
+# each of bare, aio and split's edge for PROFILE_SECS (10) of CPU and
+# allocations during one extra, unreported keep-alive measurement, saved with
+# `go tool pprof -top -cum` text in $WORK/run/profile-*).
 #
 # Method: each proxy is pinned to CPU 0, the load generator and the backend to
 # CPU 1 (taskset); every client offers only X25519 (OpenSSL 3.0 has no
@@ -44,6 +48,8 @@ SCALE_PROXIES=${SCALE_PROXIES:-bare nginx aio}
 SKIP=${SKIP:-1s}
 VERIFY_EVERY=${VERIFY_EVERY:-20}
 RUN_LIMIT=${RUN_LIMIT:-280} # seconds for the side-by-side rounds; rounds stop there
+PROFILE=${PROFILE:-0}
+PROFILE_SECS=${PROFILE_SECS:-10}
 START=$(date +%s)
 
 case "$WHAT" in all | side | cold | scale) ;; *)
@@ -148,12 +154,15 @@ start_backend() {
 segmesh_config() {
 	local dir=$1 listen=$2 admin=$3 extra=${4:-.}
 	mkdir -p "$dir"
-	jq --arg l "$listen" --arg a "$admin" --arg b "http://$BACKEND" --arg s "$dir/crl-cache" \
-		'.segmesh.edge.listen=$l | .segmesh.edge.exchangeUrls=[$b] | .segmesh.admin.listen=$a | .segmesh.crl.stateDir=$s' \
+	jq --arg l "$listen" --arg a "$admin" --arg b "http://$BACKEND" --arg s "$dir/crl-cache" --argjson pp "$([[ $PROFILE == 1 ]] && echo true || echo false)" \
+		'.segmesh.edge.listen=$l | .segmesh.edge.exchangeUrls=[$b] | .segmesh.admin.listen=$a | .segmesh.crl.stateDir=$s | .segmesh.admin.pprof=$pp' \
 		"$LAB_SEGMESH_CONFIG" | jq "$extra" >"$dir/config.json"
 }
 
-declare -A ADDR CPUPIDS READY
+declare -A ADDR CPUPIDS READY PPROF
+PPROF[bare]=127.0.0.20:6060
+PPROF[aio]=127.0.0.22:9090
+PPROF[split]=127.0.0.23:9090
 ADDR[bare]=127.0.0.20:8443
 ADDR[nginx]=127.0.0.21:8443
 ADDR[aio]=127.0.0.22:8443
@@ -161,7 +170,8 @@ ADDR[split]=127.0.0.23:8443
 
 start_bare() {
 	start bareproxy 0 "$BIN/bareproxy" -listen "${ADDR[bare]}" -cert "$LAB_SERVER_CERT" -key "$LAB_SERVER_KEY" \
-		-client-ca "$CA_LIST" -backend "http://$BACKEND" -idle 1024
+		-client-ca "$CA_LIST" -backend "http://$BACKEND" -idle 1024 -flush-interval 0 \
+		$([[ $PROFILE == 1 ]] && echo "-pprof ${PPROF[bare]}")
 	wait_port "${ADDR[bare]}" 10 && READY[bare]=1 && CPUPIDS[bare]=$PID_bareproxy
 }
 
@@ -266,6 +276,33 @@ cold() {
 	printf 'process start alone (ldapsearch -VV): %.1f ms\n' "$(echo "($(date +%s%N) - $t0) / $n / 1000000" | bc -l)" | tee -a "$RUN/raw.txt"
 }
 
+# profile PROXY...: for each Go proxy, one extra keep-alive measurement (not
+# in the results) of PROFILE_SECS + 2 s while the proxy's /debug/pprof takes
+# a CPU profile and an allocation profile (delta) of PROFILE_SECS; saved as
+# $RUN/profile-PROXY.{cpu,allocs}.pprof with `-top -cum` text beside them.
+profile() {
+	local p base
+	for p in "$@"; do
+		[[ -n ${PPROF[$p]:-} ]] || continue
+		base=$RUN/profile-$p
+		echo "-- profiling $p: ${PROFILE_SECS}s of CPU and allocations under keep-alive load"
+		"${SEGLOAD[@]}" -url "https://${ADDR[$p]}" -cert-dirs "$RUN/certs/d*" -mode keepalive -c "$C" -duration "$((PROFILE_SECS + 2))s" -skip 1s \
+			-cpu-pids "${CPUPIDS[$p]}" -label "profile $p" -json >"$base.segload.json" &
+		local lp=$!
+		sleep 1
+		curl -s -o "$base.allocs.pprof" "http://${PPROF[$p]}/debug/pprof/allocs?seconds=$PROFILE_SECS" &
+		curl -s -o "$base.cpu.pprof" "http://${PPROF[$p]}/debug/pprof/profile?seconds=$PROFILE_SECS"
+		wait $! || true
+		wait "$lp" || true
+		jq -r '"profile \(.label): \(.rps | floor) req/s, proxy cpu \(.target_cpu_us_per_req // 0 | floor) µs/req"' "$base.segload.json" || true
+		go tool pprof -top -cum -nodecount 60 "$base.cpu.pprof" >"$base.cpu.txt" 2>&1 || true
+		go tool pprof -top -nodecount 40 "$base.cpu.pprof" >"$base.cpu-flat.txt" 2>&1 || true
+		go tool pprof -sample_index=alloc_space -top -cum -nodecount 40 "$base.allocs.pprof" >"$base.allocs.txt" 2>&1 || true
+		go tool pprof -sample_index=alloc_objects -top -nodecount 40 "$base.allocs.pprof" >"$base.allocs-objects.txt" 2>&1 || true
+		sed -n '1,25p' "$base.cpu.txt"
+	done
+}
+
 # ---------------------------------------------------------------- side by side
 side() {
 	echo "== side by side: ROUNDS=$ROUNDS DUR=$DUR C=$C CERTS=$CERTS MODES=\"$MODES\""
@@ -296,6 +333,7 @@ side() {
 			done
 		done
 	done
+	[[ $PROFILE == 1 && " $MODES " == *" keepalive "* ]] && profile "${active[@]}"
 	python3 - "$RESULTS" "$C" <<'PY' | tee "$RUN/summary.md"
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]

@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"os/signal"
@@ -58,7 +59,8 @@ func run(args []string, stderr io.Writer) int {
 	backend := fs.String("backend", "http://127.0.0.30:8080", "upstream base URL (loopback)")
 	idle := fs.Int("idle", 1024, "upstream idle connections kept (tuned)")
 	untuned := fs.Bool("untuned", false, "Go's default transport and no buffer pool")
-	flush := fs.Duration("flush-interval", -1, "ReverseProxy.FlushInterval when tuned (-1: flush every write, as the edge does; 0: only for streamed responses)")
+	flush := fs.Duration("flush-interval", 0, "ReverseProxy.FlushInterval when tuned (0, as the edge: flush streamed responses per write; -1: flush every write)")
+	pprofAddr := fs.String("pprof", "", "loopback address serving /debug/pprof/ (empty: none)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -102,6 +104,24 @@ func run(args []string, stderr io.Writer) int {
 		ClientCAs:    pool,
 		MinVersion:   tls.VersionTLS12,
 		NextProtos:   []string{"http/1.1"},
+	}
+	if *pprofAddr != "" {
+		if !loopbackHost(*pprofAddr) {
+			logger.Error("pprof address must be loopback IP:port", "pprof", *pprofAddr)
+			return 2
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		pl, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			logger.Error("listen for pprof", "err", err)
+			return 1
+		}
+		ps := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = ps.Serve(pl) }()
+		defer ps.Close()
 	}
 	lis, err := tls.Listen("tcp", *listen, tlsCfg)
 	if err != nil {
