@@ -3,10 +3,12 @@ package trust
 import (
 	"path/filepath"
 	"testing"
+
+	"github.com/segmesh/segmesh/internal/testpki"
 )
 
 func BenchmarkLoad(b *testing.B) {
-	cas := []*issued{mint(b, "CA01", nil, certOpts{}), mint(b, "CA02", nil, certOpts{}), mint(b, "CA03", nil, certOpts{})}
+	cas := []*testpki.Cert{newCA(b, "CA01"), newCA(b, "CA02"), newCA(b, "CA03")}
 	dir := b.TempDir()
 	for i, ca := range cas {
 		writeFile(b, filepath.Join(dir, "ca"+string(rune('1'+i))+".pem"), pemOf(ca))
@@ -33,15 +35,15 @@ func BenchmarkLoad(b *testing.B) {
 }
 
 func BenchmarkVerifyClientChain(b *testing.B) {
-	root := mint(b, "Root", nil, certOpts{})
-	inter := mint(b, "Issuing", root, certOpts{})
+	root := newCA(b, "Root")
+	inter := root.Intermediate(b, "Issuing")
 	dir := b.TempDir()
-	writeFile(b, filepath.Join(dir, "root.pem"), pemOf(root, mint(b, "Other", nil, certOpts{})))
+	writeFile(b, filepath.Join(dir, "root.pem"), pemOf(root, newCA(b, "Other")))
 	s, err := load(Spec{TrustStorePath: "root.pem", BaseDir: dir}, testNow)
 	if err != nil {
 		b.Fatal(err)
 	}
-	chain := chainOf(device(b, "user", inter), inter)
+	chain := chainOf(inter.Device(b, "user"), inter)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := VerifyClientChain(s, chain, testNow); err != nil {
@@ -53,7 +55,7 @@ func BenchmarkVerifyClientChain(b *testing.B) {
 // BenchmarkPoll is the cost of one poll that finds nothing changed.
 func BenchmarkPoll(b *testing.B) {
 	dir := b.TempDir()
-	writeFile(b, filepath.Join(dir, "ca.pem"), pemOf(mint(b, "CA", nil, certOpts{})))
+	writeFile(b, filepath.Join(dir, "ca.pem"), pemOf(newCA(b, "CA")))
 	r, err := NewReloader(ReloaderOptions{Spec: Spec{TrustStorePath: "ca.pem", BaseDir: dir}})
 	if err != nil {
 		b.Fatal(err)

@@ -8,9 +8,9 @@ import (
 // FuzzParsePEMFile feeds the trust-store file parser arbitrary bytes. It must not panic, must
 // report a problem whenever it returns no certificate, and every problem must name its key.
 func FuzzParsePEMFile(f *testing.F) {
-	ca := mint(f, "CA", nil, certOpts{})
+	ca := newCA(f, "CA")
 	f.Add(pemOf(ca))
-	f.Add(ca.cert.Raw)
+	f.Add(ca.Cert.Raw)
 	f.Add([]byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"))
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
 	f.Add([]byte{})

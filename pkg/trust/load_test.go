@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmesh/segmesh/internal/testpki"
 	"github.com/segmesh/segmesh/pkg/pfx"
 )
 
@@ -32,7 +33,7 @@ func problemsOf(err error) []*Problem {
 
 func TestLoadPEMList(t *testing.T) {
 	base := t.TempDir()
-	ca1, ca2 := mint(t, "CA01", nil, certOpts{}), mint(t, "CA02", nil, certOpts{})
+	ca1, ca2 := newCA(t, "CA01"), newCA(t, "CA02")
 	writeFile(t, filepath.Join(base, "config/ssl-certs/CA01.pem"), pemOf(ca1))
 	writeFile(t, filepath.Join(base, "config/ssl-certs/CA02.pem"), pemOf(ca2))
 	spec := Spec{TrustStorePath: "config/ssl-certs/CA01.pem ,  config/ssl-certs/CA02.pem", BaseDir: base}
@@ -52,17 +53,17 @@ func TestLoadPEMList(t *testing.T) {
 	if !s.LoadedAt().Equal(testNow) {
 		t.Errorf("LoadedAt = %v", s.LoadedAt())
 	}
-	for _, ca := range []*issued{ca1, ca2} {
-		if _, err := VerifyClientChain(s, chainOf(device(t, "user", ca)), testNow); err != nil {
-			t.Errorf("device of %s: %v", ca.cert.Subject, err)
+	for _, ca := range []*testpki.Cert{ca1, ca2} {
+		if _, err := VerifyClientChain(s, chainOf(ca.Device(t, "user")), testNow); err != nil {
+			t.Errorf("device of %s: %v", ca.Cert.Subject, err)
 		}
 	}
 }
 
 func TestLoadDERAndBundle(t *testing.T) {
 	base := t.TempDir()
-	root, inter := mint(t, "Root", nil, certOpts{}), mint(t, "Issuing", nil, certOpts{})
-	writeFile(t, filepath.Join(base, "root.cer"), root.cert.Raw) // binary .cer
+	root, inter := newCA(t, "Root"), newCA(t, "Issuing")
+	writeFile(t, filepath.Join(base, "root.cer"), root.Cert.Raw) // binary .cer
 	writeFile(t, filepath.Join(base, "bundle.crt"), pemOf(inter, root))
 	s, err := load(Spec{TrustStorePath: "root.cer,bundle.crt", BaseDir: base}, testNow)
 	if err != nil {
@@ -75,7 +76,7 @@ func TestLoadDERAndBundle(t *testing.T) {
 }
 
 func TestLoadPFX(t *testing.T) {
-	cas := []*issued{mint(t, "Old CA", nil, certOpts{}), mint(t, "New CA", nil, certOpts{}), mint(t, "Partner CA", nil, certOpts{})}
+	cas := []*testpki.Cert{newCA(t, "Old CA"), newCA(t, "New CA"), newCA(t, "Partner CA")}
 	formats := []struct {
 		name string
 		args []string
@@ -97,8 +98,8 @@ func TestLoadPFX(t *testing.T) {
 				t.Fatalf("kind %v, %d certificates, source %q", s.Kind(), len(s.Certificates()), s.Source())
 			}
 			for _, ca := range cas {
-				if _, err := VerifyClientChain(s, chainOf(device(t, "user", ca)), testNow); err != nil {
-					t.Errorf("device of %s: %v", ca.cert.Subject, err)
+				if _, err := VerifyClientChain(s, chainOf(ca.Device(t, "user")), testNow); err != nil {
+					t.Errorf("device of %s: %v", ca.Cert.Subject, err)
 				}
 			}
 		})
@@ -108,9 +109,9 @@ func TestLoadPFX(t *testing.T) {
 // TestPrecedence: SEG uses the console chain only when no local trust is configured.
 func TestPrecedence(t *testing.T) {
 	base := t.TempDir()
-	local, console := mint(t, "Local CA", nil, certOpts{}), mint(t, "Console CA", nil, certOpts{})
+	local, console := newCA(t, "Local CA"), newCA(t, "Console CA")
 	writeFile(t, filepath.Join(base, "local.pem"), pemOf(local))
-	localDevice, consoleDevice := device(t, "a", local), device(t, "b", console)
+	localDevice, consoleDevice := local.Device(t, "a"), console.Device(t, "b")
 
 	t.Run("local set: console chain ignored", func(t *testing.T) {
 		s, err := load(Spec{TrustStorePath: "local.pem", BaseDir: base, ConsoleChainPEM: pemOf(console)}, testNow)
@@ -163,13 +164,13 @@ func TestPrecedence(t *testing.T) {
 
 func TestLoadErrors(t *testing.T) {
 	base := t.TempDir()
-	ca := mint(t, "CA", nil, certOpts{})
+	ca := newCA(t, "CA")
 	writeFile(t, filepath.Join(base, "ca.pem"), pemOf(ca))
 	writeFile(t, filepath.Join(base, "empty.pem"), []byte("just some text\n"))
 	writeFile(t, filepath.Join(base, "broken.pem"), []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
 	writeFile(t, filepath.Join(base, "garbage.pfx"), []byte("this is not a pfx"))
 	const pass = "s3cret-passcode"
-	pfxData := opensslPFX(t, pass, []*issued{ca})
+	pfxData := opensslPFX(t, pass, []*testpki.Cert{ca})
 	writeFile(t, filepath.Join(base, "ca.pfx"), pfxData)
 
 	tests := []struct {
@@ -239,7 +240,7 @@ func TestLoadPFXWithoutCertificates(t *testing.T) {
 		t.Skip("openssl not installed")
 	}
 	base := t.TempDir()
-	der, err := x509.MarshalPKCS8PrivateKey(mint(t, "CA", nil, certOpts{}).key)
+	der, err := x509.MarshalPKCS8PrivateKey(newCA(t, "CA").Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,16 +257,16 @@ func TestLoadPFXWithoutCertificates(t *testing.T) {
 
 func TestWarnings(t *testing.T) {
 	base := t.TempDir()
-	ca := mint(t, "CA", nil, certOpts{})
-	expired := mint(t, "Old CA", nil, certOpts{notAfter: testNow.Add(-time.Hour)})
-	future := mint(t, "Future CA", nil, certOpts{notBefore: testNow.Add(time.Hour)})
-	leaf := device(t, "someone", ca)
+	ca := newCA(t, "CA")
+	expired := newCA(t, "Old CA", testpki.NotBefore(testNow.AddDate(0, 0, -30)), testpki.NotAfter(testNow.Add(-time.Hour)))
+	future := newCA(t, "Future CA", testpki.NotBefore(testNow.Add(time.Hour)))
+	leaf := ca.Device(t, "someone")
 	writeFile(t, filepath.Join(base, "ca.pem"), pemOf(ca))
 	writeFile(t, filepath.Join(base, "expired.pem"), pemOf(expired))
 	writeFile(t, filepath.Join(base, "future.pem"), pemOf(future))
 	writeFile(t, filepath.Join(base, "leaf.pem"), pemOf(leaf))
 	writeFile(t, filepath.Join(base, "withkey.pem"), append(pemOf(ca), []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")...))
-	writeFile(t, filepath.Join(base, "empty-pass.pfx"), opensslPFX(t, "", []*issued{ca}))
+	writeFile(t, filepath.Join(base, "empty-pass.pfx"), opensslPFX(t, "", []*testpki.Cert{ca}))
 
 	tests := []struct {
 		name string
@@ -304,8 +305,8 @@ func TestWarnings(t *testing.T) {
 // device presenting exactly that certificate.
 func TestNonCAPinned(t *testing.T) {
 	base := t.TempDir()
-	ca := mint(t, "CA", nil, certOpts{})
-	pinned, sibling := device(t, "pinned", ca), device(t, "sibling", ca)
+	ca := newCA(t, "CA")
+	pinned, sibling := ca.Device(t, "pinned"), ca.Device(t, "sibling")
 	writeFile(t, filepath.Join(base, "leaf.pem"), pemOf(pinned))
 	s, err := load(Spec{TrustStorePath: "leaf.pem", BaseDir: base}, testNow)
 	if err != nil {

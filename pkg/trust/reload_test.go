@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/segmesh/segmesh/internal/testpki"
 )
 
 // syncBuffer is a log sink safe for the Run goroutine.
@@ -73,14 +75,14 @@ func newReloadFixture(t *testing.T, files map[string][]byte, spec Spec, opts Rel
 	return reloadFixture{dir: dir, r: r, logs: logs, outcomes: &outcomes}
 }
 
-func trusts(t *testing.T, s *Store, ca *issued) bool {
+func trusts(t *testing.T, s *Store, ca *testpki.Cert) bool {
 	t.Helper()
-	_, err := VerifyClientChain(s, chainOf(device(t, "probe", ca)), testNow)
+	_, err := VerifyClientChain(s, chainOf(ca.Device(t, "probe")), testNow)
 	return err == nil
 }
 
 func TestReloaderPoll(t *testing.T) {
-	oldCA, newCA := mint(t, "Old CA", nil, certOpts{}), mint(t, "New CA", nil, certOpts{})
+	oldCA, newCA := newCA(t, "Old CA"), newCA(t, "New CA")
 	f := newReloadFixture(t, map[string][]byte{"ca.pem": pemOf(oldCA)}, Spec{TrustStorePath: "ca.pem"}, ReloaderOptions{})
 	first := f.r.Store()
 	if !trusts(t, first, oldCA) || trusts(t, first, newCA) {
@@ -150,7 +152,7 @@ func TestReloaderPoll(t *testing.T) {
 }
 
 func TestReloaderReloadForced(t *testing.T) {
-	ca := mint(t, "CA", nil, certOpts{})
+	ca := newCA(t, "CA")
 	f := newReloadFixture(t, map[string][]byte{"ca.pem": pemOf(ca)}, Spec{TrustStorePath: "ca.pem"}, ReloaderOptions{})
 	before := f.r.Store()
 	if err := f.r.Reload(); err != nil {
@@ -165,9 +167,9 @@ func TestReloaderReloadForced(t *testing.T) {
 }
 
 func TestReloaderPFXPasscodeNotLogged(t *testing.T) {
-	ca := mint(t, "CA", nil, certOpts{})
+	ca := newCA(t, "CA")
 	const pass = "pfx-Passc0de"
-	f := newReloadFixture(t, map[string][]byte{"ca.pfx": opensslPFX(t, pass, []*issued{ca})},
+	f := newReloadFixture(t, map[string][]byte{"ca.pfx": opensslPFX(t, pass, []*testpki.Cert{ca})},
 		Spec{TrustStorePath: "ca.pfx", Passcode: pass}, ReloaderOptions{})
 	if err := f.r.Update(Spec{TrustStorePath: "ca.pfx", Passcode: pass + "-wrong", BaseDir: f.dir}); err == nil {
 		t.Fatal("wrong passcode accepted")
@@ -181,7 +183,7 @@ func TestReloaderPFXPasscodeNotLogged(t *testing.T) {
 }
 
 func TestReloaderRun(t *testing.T) {
-	oldCA, newCA := mint(t, "Old CA", nil, certOpts{}), mint(t, "New CA", nil, certOpts{})
+	oldCA, newCA := newCA(t, "Old CA"), newCA(t, "New CA")
 	tick := &fakeTicker{c: make(chan time.Time)}
 	var interval time.Duration
 	f := newReloadFixture(t, map[string][]byte{"ca.pem": pemOf(oldCA)}, Spec{TrustStorePath: "ca.pem"}, ReloaderOptions{
@@ -210,7 +212,7 @@ func TestReloaderRun(t *testing.T) {
 }
 
 func TestReloaderRunWithoutPolling(t *testing.T) {
-	ca := mint(t, "CA", nil, certOpts{})
+	ca := newCA(t, "CA")
 	f := newReloadFixture(t, map[string][]byte{"ca.pem": pemOf(ca)}, Spec{TrustStorePath: "ca.pem"}, ReloaderOptions{
 		PollInterval: -1,
 		NewTicker:    func(time.Duration) Ticker { t.Error("ticker made with polling off"); return nil },

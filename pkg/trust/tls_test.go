@@ -9,10 +9,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/segmesh/segmesh/internal/testpki"
 )
 
-func tlsCert(leaf, issuer *issued) tls.Certificate {
-	return tls.Certificate{Certificate: [][]byte{leaf.cert.Raw, issuer.cert.Raw}, PrivateKey: leaf.key, Leaf: leaf.cert}
+func tlsCert(leaf, issuer *testpki.Cert) tls.Certificate {
+	return tls.Certificate{Certificate: [][]byte{leaf.Cert.Raw, issuer.Cert.Raw}, PrivateKey: leaf.Key, Leaf: leaf.Cert}
 }
 
 // echoServer serves TLS on loopback with the trust store of r, echoing one line per read.
@@ -79,10 +81,10 @@ func roundTrip(c *tls.Conn) error {
 // TestTLSReload: a reload changes who may connect next without dropping connections that
 // are open, and a removed CA cannot come back through session resumption.
 func TestTLSReload(t *testing.T) {
-	serverCA := mint(t, "Server CA", nil, certOpts{})
-	serverLeaf := mint(t, "localhost", serverCA, certOpts{leaf: true, eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, dns: []string{"localhost"}})
-	caA, caB := mint(t, "Device CA A", nil, certOpts{}), mint(t, "Device CA B", nil, certOpts{})
-	devA, devB := device(t, "alice", caA), device(t, "bob", caB)
+	serverCA := newCA(t, "Server CA")
+	serverLeaf := serverCA.Server(t, []string{"localhost"})
+	caA, caB := newCA(t, "Device CA A"), newCA(t, "Device CA B")
+	devA, devB := caA.Device(t, "alice"), caB.Device(t, "bob")
 
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "ca.pem"), pemOf(caA))
@@ -94,11 +96,11 @@ func TestTLSReload(t *testing.T) {
 	addr := echoServer(t, r, tlsCert(serverLeaf, serverCA), &resumed)
 
 	roots := x509.NewCertPool()
-	roots.AddCert(serverCA.cert)
+	roots.AddCert(serverCA.Cert)
 	// One session cache per device: a client resumes whatever session its cache holds, even
 	// with another certificate configured.
-	caches := map[*issued]tls.ClientSessionCache{}
-	dial := func(dev, issuer *issued) (*tls.Conn, error) {
+	caches := map[*testpki.Cert]tls.ClientSessionCache{}
+	dial := func(dev, issuer *testpki.Cert) (*tls.Conn, error) {
 		if caches[dev] == nil {
 			caches[dev] = tls.NewLRUClientSessionCache(4)
 		}

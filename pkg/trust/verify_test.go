@@ -7,14 +7,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/segmesh/segmesh/internal/testpki"
 )
 
 func TestVerifyClientChain(t *testing.T) {
-	root := mint(t, "Root CA", nil, certOpts{})
-	inter := mint(t, "Issuing CA", root, certOpts{})
-	expiredInter := mint(t, "Old Issuing CA", root, certOpts{notAfter: testNow.Add(-time.Hour)})
-	other := mint(t, "Other CA", nil, certOpts{})
-	notCA := mint(t, "Not a CA", root, certOpts{leaf: true})
+	root := newCA(t, "Root CA")
+	inter := root.Intermediate(t, "Issuing CA")
+	expiredInter := root.Intermediate(t, "Old Issuing CA", testpki.NotBefore(testNow.AddDate(0, 0, -30)), testpki.NotAfter(testNow.Add(-time.Hour)))
+	other := newCA(t, "Other CA")
+	notCA := root.Issue(t, "Not a CA")
 	base := t.TempDir()
 	writeFile(t, filepath.Join(base, "root.pem"), pemOf(root))
 	store, err := load(Spec{TrustStorePath: "root.pem", BaseDir: base}, testNow)
@@ -25,15 +27,15 @@ func TestVerifyClientChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := device(t, "alice", inter)
-	direct := device(t, "bob", root)
-	noEKU := mint(t, "carol", inter, certOpts{leaf: true})
-	serverOnly := mint(t, "dave", inter, certOpts{leaf: true, eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
-	expired := mint(t, "erin", inter, certOpts{leaf: true, notAfter: testNow.Add(-time.Minute)})
-	early := mint(t, "frank", inter, certOpts{leaf: true, notBefore: testNow.Add(time.Minute)})
-	underExpired := device(t, "grace", expiredInter)
-	stranger := device(t, "mallory", other)
-	underNotCA := device(t, "heidi", notCA)
+	good := inter.Device(t, "alice")
+	direct := root.Device(t, "bob")
+	noEKU := inter.Issue(t, "carol")
+	serverOnly := inter.Issue(t, "dave", testpki.EKU(x509.ExtKeyUsageServerAuth))
+	expired := inter.Issue(t, "erin", testpki.NotBefore(testNow.AddDate(0, 0, -30)), testpki.NotAfter(testNow.Add(-time.Minute)))
+	early := inter.Issue(t, "frank", testpki.NotBefore(testNow.Add(time.Minute)))
+	underExpired := expiredInter.Device(t, "grace")
+	stranger := other.Device(t, "mallory")
+	underNotCA := notCA.Device(t, "heidi")
 
 	tests := []struct {
 		name    string
@@ -41,13 +43,13 @@ func TestVerifyClientChain(t *testing.T) {
 		chain   []*x509.Certificate
 		at      time.Time
 		reason  Reason
-		culprit *issued
+		culprit *testpki.Cert
 		msg     string
 	}{
 		{"leaf and intermediate", store, chainOf(good, inter), testNow, -1, nil, ""},
 		{"leaf issued by the root", store, chainOf(direct), testNow, -1, nil, ""},
 		{"leaf without EKU", store, chainOf(noEKU, inter), testNow, -1, nil, ""},
-		{"renewed CA with the same name", store, chainOf(device(t, "ivan", mint(t, "Root CA", nil, certOpts{}))), testNow, ReasonUnknownAuthority, nil, "possibly because"},
+		{"renewed CA with the same name", store, chainOf(newCA(t, "Root CA").Device(t, "ivan")), testNow, ReasonUnknownAuthority, nil, "possibly because"},
 		{"intermediate not sent", store, chainOf(good), testNow, ReasonUnknownAuthority, good, "does not chain to a CA in PEM files root.pem"},
 		{"unknown CA", store, chainOf(stranger, other), testNow, ReasonUnknownAuthority, other, `issuer "CN=Other CA`},
 		{"expired leaf", store, chainOf(expired, inter), testNow, ReasonExpired, expired, "expired on"},
@@ -68,7 +70,7 @@ func TestVerifyClientChain(t *testing.T) {
 					t.Fatalf("refused: %v", err)
 				}
 				last := chains[0][len(chains[0])-1]
-				if !last.Equal(root.cert) {
+				if !last.Equal(root.Cert) {
 					t.Fatalf("chain ends in %s, want the root", last.Subject)
 				}
 				return
@@ -80,8 +82,8 @@ func TestVerifyClientChain(t *testing.T) {
 			if ve.Reason != tt.reason {
 				t.Errorf("reason %v, want %v (%v)", ve.Reason, tt.reason, err)
 			}
-			if tt.culprit != nil && (ve.Cert == nil || !ve.Cert.Equal(tt.culprit.cert)) {
-				t.Errorf("cert at fault %v, want %s", ve.Cert, tt.culprit.cert.Subject)
+			if tt.culprit != nil && (ve.Cert == nil || !ve.Cert.Equal(tt.culprit.Cert)) {
+				t.Errorf("cert at fault %v, want %s", ve.Cert, tt.culprit.Cert.Subject)
 			}
 			if !strings.HasPrefix(err.Error(), "trust: ") || !strings.Contains(err.Error(), tt.msg) {
 				t.Errorf("error %q, want it to contain %q", err, tt.msg)
