@@ -2,9 +2,6 @@ package certmap
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"math/big"
@@ -13,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmesh/segmesh/internal/testpki"
 	"github.com/segmesh/segmesh/pkg/certmap/ldaptest"
 	"github.com/segmesh/segmesh/pkg/secret"
-	"github.com/segmesh/segmesh/pkg/upn"
 )
 
 const (
@@ -44,40 +41,11 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// mintClient returns a client certificate for cn carrying the given SAN UPNs.
+// mintClient returns a self-signed client certificate for cn carrying the
+// given SAN UPNs.
 func mintClient(tb testing.TB, cn string, upns ...string) *x509.Certificate {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if len(upns) > 0 {
-		ext, err := upn.SANExtension(upns)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tmpl.ExtraExtensions = []pkix.Extension{ext}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return cert
+	return testpki.SelfSigned(tb, cn, testpki.UPN(upns...)).Cert
 }
 
 // lab is the fake directory the mapper tests share: the users of the real
@@ -153,36 +121,9 @@ func redirect(addr string) func(ctx context.Context, network, _ string) (net.Con
 	}
 }
 
-// mintClientWith returns a self-signed client certificate with extensions.
+// mintClientWith returns a self-signed certificate named device, with no
+// extended key usage, carrying the given extensions.
 func mintClientWith(tb testing.TB, exts ...pkix.Extension) *x509.Certificate {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:    big.NewInt(7),
-		Subject:         pkix.Name{CommonName: "device"},
-		NotBefore:       time.Now().Add(-time.Hour),
-		NotAfter:        time.Now().Add(time.Hour),
-		ExtraExtensions: exts,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return cert
-}
-
-func sanExt(tb testing.TB, upns ...string) pkix.Extension {
-	tb.Helper()
-	ext, err := upn.SANExtension(upns)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return ext
+	return testpki.SelfSigned(tb, "device", testpki.Serial(big.NewInt(7)), testpki.EKU(), testpki.Extension(exts...)).Cert
 }

@@ -1,9 +1,6 @@
 package certmap
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha1" //nolint:gosec // the mapping form under test is SHA-1
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -13,10 +10,11 @@ import (
 	"math/big"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/segmesh/segmesh/internal/testpki"
 )
 
 // sidExtension builds the KB5014754 SID extension for sid.
@@ -42,41 +40,13 @@ func sidExtension(tb testing.TB, sid string) pkix.Extension {
 // DC=test, DC=lab, CN=Lab Issuing CA, with the given serial and extensions.
 func mintIssued(tb testing.TB, serial []byte, exts ...pkix.Extension) *x509.Certificate {
 	tb.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	oidDC := asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 25}
 	caName := pkix.Name{ExtraNames: []pkix.AttributeTypeAndValue{
 		{Type: oidDC, Value: "test"}, {Type: oidDC, Value: "lab"}, {Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "Lab Issuing CA"},
 	}}
-	ca := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: caName, IsCA: true, BasicConstraintsValid: true,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ca, _ = x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	leaf := &x509.Certificate{
-		SerialNumber: new(big.Int).SetBytes(serial), Subject: pkix.Name{CommonName: "bob"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		SubjectKeyId: []byte{0xdd, 0xde, 0x2c, 0xa4}, ExtraExtensions: exts,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return cert
+	ca := testpki.NewCA(tb, "", testpki.Subject(caName))
+	return ca.Issue(tb, "bob", testpki.Serial(new(big.Int).SetBytes(serial)),
+		testpki.SubjectKeyID([]byte{0xdd, 0xde, 0x2c, 0xa4}), testpki.Extension(exts...)).Cert
 }
 
 func TestStrongFormsAndMatch(t *testing.T) {
@@ -156,9 +126,9 @@ func TestSIDString(t *testing.T) {
 }
 
 func TestResolveStrong(t *testing.T) {
-	bobCert := mintClientWith(t, sanExt(t, "bob.smith@lab.test"))
+	bobCert := mintClient(t, "device", "bob.smith@lab.test")
 	strongForm := StrongForms(bobCert)[0]
-	published := mintClientWith(t, sanExt(t, "alice@lab.test"))
+	published := mintClient(t, "device", "alice@lab.test")
 	tests := []struct {
 		name    string
 		cert    *x509.Certificate
