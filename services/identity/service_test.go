@@ -3,14 +3,8 @@ package identity
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -24,11 +18,11 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/segmesh/segmesh/internal/testpki"
 	"github.com/segmesh/segmesh/pkg/certmap/ldaptest"
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/role"
 	"github.com/segmesh/segmesh/pkg/secret"
-	"github.com/segmesh/segmesh/pkg/upn"
 	identityv1 "github.com/segmesh/segmesh/proto/segmesh/identity/v1"
 )
 
@@ -51,34 +45,11 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// device mints a client certificate for cn with the given SAN UPNs.
+// device mints a self-signed client certificate for cn with the given SAN
+// UPNs and returns its DER.
 func device(tb testing.TB, cn string, upns ...string) []byte {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if len(upns) > 0 {
-		ext, err := upn.SANExtension(upns)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tmpl.ExtraExtensions = []pkix.Extension{ext}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return der
+	return testpki.SelfSigned(tb, cn, testpki.UPN(upns...)).Cert.Raw
 }
 
 // directory is a fake AD holding the lab's users.
@@ -309,7 +280,7 @@ func TestLDAPSWithCAFile(t *testing.T) {
 	dir := t.TempDir()
 	writeCA := func(name string, c *x509.Certificate) string {
 		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}), 0o600); err != nil {
+		if err := os.WriteFile(p, testpki.PEM(c), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return p
