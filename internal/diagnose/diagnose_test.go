@@ -3,13 +3,7 @@ package diagnose
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -20,11 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmesh/segmesh/internal/testpki"
 	"github.com/segmesh/segmesh/pkg/config"
-	"github.com/segmesh/segmesh/pkg/crl/crltest"
 	"github.com/segmesh/segmesh/pkg/kdc/kdctest"
 	"github.com/segmesh/segmesh/pkg/secret"
-	"github.com/segmesh/segmesh/pkg/upn"
 )
 
 const (
@@ -54,10 +47,10 @@ func assertNoSecret(t *testing.T, rep Report, password string) {
 
 // world is a fake site: a CA whose CRL a CDP serves, a KDC and an Exchange.
 type world struct {
-	ca       *crltest.CA
+	ca       *testpki.Cert
 	cfg      *config.Config
 	kdc      *kdctest.KDC
-	revoked  []crltest.Revoked
+	revoked  []testpki.Revoked
 	cdpFail  atomic.Bool
 	exStatus atomic.Int32
 	sawAuth  atomic.Bool
@@ -66,11 +59,11 @@ type world struct {
 func newWorld(t testing.TB) *world {
 	t.Helper()
 	now := time.Now()
-	w := &world{ca: crltest.NewCA(t, "Test Issuing CA", now)}
+	w := &world{ca: testpki.NewCA(t, "Test Issuing CA", testpki.At(now))}
 	w.exStatus.Store(200)
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.ca.Cert.Raw}), 0o600); err != nil {
+	if err := os.WriteFile(caFile, w.ca.PEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cdp := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
@@ -78,7 +71,7 @@ func newWorld(t testing.TB) *world {
 			http.Error(rw, "down", http.StatusBadGateway)
 			return
 		}
-		_, _ = rw.Write(w.ca.CRL(t, crltest.CRLOptions{ThisUpdate: now.Add(-time.Minute), Revoked: w.revoked}))
+		_, _ = rw.Write(w.ca.CRL(t, testpki.CRLOptions{ThisUpdate: now.Add(-time.Minute), Revoked: w.revoked}))
 	}))
 	t.Cleanup(cdp.Close)
 	ex := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -112,33 +105,18 @@ func newWorld(t testing.TB) *world {
 }
 
 // leaf issues a device certificate for the UPN with the given serial.
-func (w *world) leaf(t testing.TB, name string, serial int64, ca *crltest.CA) []byte {
+func (w *world) leaf(t testing.TB, name string, serial int64, ca *testpki.Cert) []byte {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	san, err := upn.SANExtension([]string{name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, ExtraExtensions: []pkix.Extension{san}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return ca.Device(t, name, testpki.Serial(big.NewInt(serial)), testpki.UPN(name)).PEM()
 }
 
 func TestRunNamesTheFailingStepAndFix(t *testing.T) {
-	other := crltest.NewCA(t, "Other CA", time.Now())
+	other := testpki.NewCA(t, "Other CA")
 	cases := []struct {
 		name   string
 		user   string
 		setup  func(w *world)
-		ca     *crltest.CA
+		ca     *testpki.Cert
 		step   string
 		code   string
 		fixHas string
@@ -147,7 +125,7 @@ func TestRunNamesTheFailingStepAndFix(t *testing.T) {
 		{name: "revocation off is skipped and passes", user: "alice@test.realm", setup: func(w *world) { w.cfg.Gateway.RevocationEnabled = false }},
 		{name: "untrusted issuer", user: "alice@test.realm", ca: other, step: StepTrust, code: "unknown_authority", fixHas: "Microsoft Management Console"},
 		{name: "revoked", user: "alice@test.realm", setup: func(w *world) {
-			w.revoked = []crltest.Revoked{{Serial: big.NewInt(42), At: time.Now().Add(-time.Minute)}}
+			w.revoked = []testpki.Revoked{{Serial: big.NewInt(42), At: time.Now().Add(-time.Minute)}}
 		}, step: StepRevocation, code: "revoked", fixHas: "new certificate"},
 		{name: "CDP down", user: "alice@test.realm", setup: func(w *world) { w.cdpFail.Store(true) },
 			step: StepRevocation, code: "cdp_unreachable", fixHas: "over LDAP and not HTTP"},
@@ -229,8 +207,6 @@ func TestRevocationOffIsSkippedWithReason(t *testing.T) {
 
 func TestCertificateStep(t *testing.T) {
 	w := newWorld(t)
-	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	otherDER, _ := x509.MarshalPKCS8PrivateKey(other)
 	cases := []struct {
 		name string
 		cert []byte
@@ -238,7 +214,7 @@ func TestCertificateStep(t *testing.T) {
 		code string
 	}{
 		{"garbage", []byte("not a certificate"), nil, "malformed_certificate"},
-		{"key of another certificate", w.leaf(t, "alice@test.realm", 3, w.ca), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: otherDER}), "key_mismatch"},
+		{"key of another certificate", w.leaf(t, "alice@test.realm", 3, w.ca), testpki.SelfSigned(t, "other").KeyPEM(t), "key_mismatch"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -286,8 +262,8 @@ func TestNoteReportsEachCDP(t *testing.T) {
 }
 
 func FuzzParseCerts(f *testing.F) {
-	ca := crltest.NewCA(f, "Fuzz CA", time.Now())
-	f.Add(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}))
+	ca := testpki.NewCA(f, "Fuzz CA")
+	f.Add(ca.PEM())
 	f.Add(ca.Cert.Raw)
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {

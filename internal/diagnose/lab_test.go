@@ -4,24 +4,16 @@ package diagnose
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/segmesh/segmesh/internal/labenv"
+	"github.com/segmesh/segmesh/internal/testpki"
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/secret"
-	"github.com/segmesh/segmesh/pkg/upn"
 )
 
 // labConfig loads the segmesh config lab.sh writes, as `segmesh run` does.
@@ -48,37 +40,9 @@ func readFile(t *testing.T, p string) []byte {
 func unknownUserCert(t *testing.T, lab *labenv.Env) []byte {
 	t.Helper()
 	caDir := filepath.Dir(lab.CAPEM[0])
-	caCerts, err := parseCerts(readFile(t, filepath.Join(caDir, "inter.pem")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := pem.Decode(readFile(t, filepath.Join(caDir, "inter.key")))
-	if b == nil {
-		t.Fatal("inter.key: no PEM")
-	}
-	caKey, err := x509.ParsePKCS8PrivateKey(b.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	san, err := upn.SANExtension([]string{"nobody@lab.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "nobody", Organization: []string{"Segmesh Lab"}},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		ExtraExtensions: []pkix.Extension{san},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCerts[0], &key.PublicKey, caKey.(crypto.Signer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	ca := testpki.LoadCA(t, filepath.Join(caDir, "inter.pem"), filepath.Join(caDir, "inter.key"))
+	return ca.Device(t, "nobody", testpki.Subject(pkix.Name{CommonName: "nobody", Organization: []string{"Segmesh Lab"}}),
+		testpki.UPN("nobody@lab.test")).PEM()
 }
 
 // TestLabDiagnose runs diagnose against the lab for each failure case the
