@@ -34,6 +34,12 @@ const (
 	failureBackoff = 10 * time.Second
 	// maxReferralHops bounds the chain of cross-realm TGTs.
 	maxReferralHops = 4
+	// PairTGTMaxAge is the oldest TGT S4U2Self uses without refreshing it
+	// first: the pair's tickets end when the TGT ends, so a TGT at most an
+	// hour old gives them at least the ticket lifetime less an hour. It
+	// costs at most one TGT renewal an hour, and only while new pairs are
+	// made.
+	PairTGTMaxAge = time.Hour
 )
 
 // Config configures a Client.
@@ -103,6 +109,9 @@ type Client struct {
 
 	tgtMu sync.Mutex
 	tgts  map[string]*tgtSlot
+	bg    sync.WaitGroup // background TGT refreshes
+
+	refusals sync.Map // "stage/code" of renewal refusals already logged
 }
 
 // New validates cfg and returns a Client. It does no I/O: the first ticket
@@ -232,7 +241,7 @@ func (c *Client) S4U2Self(ctx context.Context, user string) (*Ticket, error) {
 		}
 		tgt = ref
 	} else {
-		tgt, err = c.tgt(ctx, c.realm)
+		tgt, err = c.tgtWithin(ctx, c.realm, PairTGTMaxAge)
 		if err != nil {
 			return nil, err
 		}

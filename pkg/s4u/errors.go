@@ -184,6 +184,9 @@ func Hint(stage Stage, code int32) string {
 			return "the KDC does not know the service account as a service: protocol transition needs an SPN on the KCD service account (setspn -S HTTP/gateway-host ACCOUNT)"
 		}
 	case errorcode.KDC_ERR_POLICY:
+		if stage == StageRenew {
+			return "the KDC does not renew service tickets (Heimdal and so Samba accept only a TGT in a TGS request): the gateway gets a new ticket by S4U2Self and S4U2Proxy instead; nothing to fix"
+		}
 		return "KDC policy refused the request: check account restrictions (logon hours, allowed workstations) and authentication policies or silos on the service account and the user"
 	case errorcode.KDC_ERR_BADOPTION:
 		if stage == StageASReq {

@@ -77,3 +77,11 @@ func TestLabSilentFallback(t *testing.T) {
 		t.Fatalf("guard: %v", err)
 	}
 }
+
+// InstallTGT makes t the realm's current TGT (lab tests: a pair with a TGT
+// renewed by the test).
+func InstallTGT(c *Client, realm string, t *Ticket) {
+	c.tgtMu.Lock()
+	defer c.tgtMu.Unlock()
+	c.tgts[realm] = &tgtSlot{cur: t}
+}

@@ -133,6 +133,8 @@ func TestSambaRecordedErrors(t *testing.T) {
 		{"s4u2self-unknown-user", StageS4U2Self, 6, "altSecurityIdentities"},
 		{"s4u2proxy-not-delegated", StageS4U2Proxy, 13, "msDS-AllowedToDelegateTo"},
 		{"s4u2proxy-sensitive-user", StageS4U2Proxy, 13, "Protected Users"},
+		// Samba refuses to renew an S4U2Proxy ticket (TestLabRenew).
+		{"renew-s4u2proxy-refused", StageRenew, 12, "does not renew service tickets"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -373,52 +373,87 @@ func TestTGTRefresh(t *testing.T) {
 	k := kdctest.Start(t, cfg)
 	c := newClient(t, newTransport(t, map[string][]string{realm: {k.Addr()}}), func(c *s4u.Config) { c.Now = clk.Now })
 	ctx := context.Background()
-	get := func() {
+	pair := func() {
 		t.Helper()
 		if _, err := c.S4U2Self(ctx, "alice"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	get()
-	if n := k.Count(kdctest.KindAS); n != 2 {
-		t.Fatalf("AS = %d", n)
+	tgt := func() {
+		t.Helper()
+		if _, err := c.TGT(ctx, realm); err != nil {
+			t.Fatal(err)
+		}
 	}
+	counts := func() (as, renew int) { return k.Count(kdctest.KindAS), k.Count(kdctest.KindRenew) }
+	want := func(as, renew int) {
+		t.Helper()
+		c.Wait()
+		if a, r := counts(); a != as || r != renew {
+			t.Fatalf("AS = %d, renewals = %d; want %d, %d", a, r, as, renew)
+		}
+	}
+	pair()
+	want(2, 0)
 	st := c.TGTs()
 	if len(st) != 1 || st[0].Realm != realm || !st[0].RefreshAt.Equal(st[0].StartTime.Add(8*time.Hour)) {
 		t.Fatalf("TGT status %+v, want refresh at 80%% of 10h", st)
 	}
-	clk.Add(7 * time.Hour)
-	get()
-	if n := k.Count(kdctest.KindAS); n != 2 {
-		t.Fatalf("TGT refreshed before 80%% of its lifetime (AS = %d)", n)
+	// A pair within the first hour uses the TGT as it is.
+	clk.Add(50 * time.Minute)
+	pair()
+	want(2, 0)
+	// A pair with an older TGT renews it first (one TGS exchange, no AS),
+	// so the pair's tickets get a full lifetime.
+	clk.Add(6 * time.Hour)
+	pair()
+	want(2, 1)
+	if st := c.TGTs(); !st[0].StartTime.Equal(clk.Now()) || st[0].EndTime.Sub(st[0].StartTime) != 10*time.Hour {
+		t.Fatalf("renewed TGT %+v", st[0])
 	}
-	// Past 80%: the current TGT is used and one background refresh runs
-	// (the cached key makes it one AS round trip).
+	// Other callers get the current TGT until 80%, then it is renewed in
+	// the background while they go on using it.
+	clk.Add(7 * time.Hour)
+	tgt()
+	want(2, 1)
 	clk.Add(90 * time.Minute)
 	for range 10 {
-		get()
+		tgt()
 	}
-	waitFor(t, func() bool { return k.Count(kdctest.KindAS) == 3 })
-	waitFor(t, func() bool {
-		s := c.TGTs()
-		return len(s) == 1 && s[0].StartTime.Equal(clk.Now().Truncate(time.Second))
-	})
-	// Expired: callers wait for the new TGT.
+	want(2, 2)
+	// A refused renewal falls back to the AS exchange (one round trip: the
+	// key is cached).
+	k.FailWith(kdctest.KindRenew, errorcode.KDC_ERR_POLICY)
+	clk.Add(8*time.Hour + 30*time.Minute)
+	tgt()
+	want(3, 3)
+	k.FailWith(kdctest.KindRenew, 0)
+	// Expired: callers wait for an AS exchange (an expired TGT cannot be
+	// renewed).
 	clk.Add(11 * time.Hour)
-	get()
-	if n := k.Count(kdctest.KindAS); n != 4 {
-		t.Fatalf("AS = %d after expiry, want 4", n)
-	}
+	pair()
+	want(4, 3)
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met before the deadline")
-		}
-		time.Sleep(time.Millisecond)
+func TestTGTRenewTillNear(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)}
+	cfg := labConfig()
+	cfg.Now = clk.Now
+	cfg.RenewLifetime = 12 * time.Hour
+	k := kdctest.Start(t, cfg)
+	c := newClient(t, newTransport(t, map[string][]string{realm: {k.Addr()}}), func(c *s4u.Config) { c.Now = clk.Now })
+	if _, err := c.S4U2Self(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	// 3 hours of renewable life left: a renewal would give a 3-hour TGT
+	// (and 3-hour user tickets), so a new AS exchange is made instead.
+	clk.Add(9 * time.Hour)
+	if _, err := c.S4U2Self(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	c.Wait()
+	if as, r := k.Count(kdctest.KindAS), k.Count(kdctest.KindRenew); as != 3 || r != 0 {
+		t.Fatalf("AS = %d, renewals = %d; want 3, 0", as, r)
 	}
 }
 

@@ -2,6 +2,7 @@ package s4u
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/nametype"
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/segmesh/segmesh/pkg/kdc"
 )
 
 // tgtSlot holds one realm's TGT and the refresh in flight, if any.
@@ -74,6 +77,18 @@ func (c *Client) refreshAt(t *Ticket) time.Time {
 // for a while is returned at once while one background refresh replaces it;
 // otherwise callers wait for the single refresh in flight (singleflight).
 func (c *Client) tgt(ctx context.Context, realm string) (*Ticket, error) {
+	return c.tgtWithin(ctx, realm, 0)
+}
+
+// tgtWithin is tgt for a caller that wants a TGT started less than maxAge
+// ago (zero: any age). A ticket issued with a TGT ends no later than the
+// TGT (RFC 4120 3.3.3; Samba and Windows cap both the end time and the
+// renew-till), so an S4U pair made with a TGT that has 3 hours left yields
+// a 3-hour ticket, and since a renewal keeps the lifetime, every renewal of
+// it is 3 hours too. An older TGT is refreshed first (at most once per
+// maxAge, shared by every pair meanwhile); if that fails, the current one
+// is used while valid.
+func (c *Client) tgtWithin(ctx context.Context, realm string, maxAge time.Duration) (*Ticket, error) {
 	now := c.now()
 	c.tgtMu.Lock()
 	s := c.tgts[realm]
@@ -82,7 +97,8 @@ func (c *Client) tgt(ctx context.Context, realm string) (*Ticket, error) {
 		c.tgts[realm] = s
 	}
 	cur := s.cur
-	if cur != nil && now.Before(c.refreshAt(cur)) {
+	fresh := cur != nil && (maxAge <= 0 || now.Sub(cur.StartTime) < maxAge)
+	if fresh && now.Before(c.refreshAt(cur)) {
 		c.tgtMu.Unlock()
 		return cur, nil
 	}
@@ -91,24 +107,33 @@ func (c *Client) tgt(ctx context.Context, realm string) (*Ticket, error) {
 	if call == nil && (!usable || now.Sub(s.lastFail) >= failureBackoff) {
 		call = &tgtCall{done: make(chan struct{})}
 		s.call = call
-		go c.refresh(context.WithoutCancel(ctx), realm, s, call)
+		c.bg.Add(1)
+		go c.refresh(context.WithoutCancel(ctx), realm, s, call, cur)
 	}
 	c.tgtMu.Unlock()
-	if usable {
+	if usable && (fresh || call == nil) {
 		return cur, nil
 	}
 	select {
 	case <-call.done:
+		if call.err != nil && usable {
+			return cur, nil
+		}
 		return call.tgt, call.err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("s4u: waiting for the TGT of realm %s: %w", realm, ctx.Err())
 	}
 }
 
-func (c *Client) refresh(ctx context.Context, realm string, s *tgtSlot, call *tgtCall) {
+// Wait blocks until the background TGT refreshes started so far have
+// ended (a role's Stop, tests).
+func (c *Client) Wait() { c.bg.Wait() }
+
+func (c *Client) refresh(ctx context.Context, realm string, s *tgtSlot, call *tgtCall, cur *Ticket) {
+	defer c.bg.Done()
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RefreshTimeout)
 	defer cancel()
-	t, err := c.fetchTGT(ctx, realm)
+	t, err := c.fetchTGT(ctx, realm, cur)
 	if err == nil && t == nil {
 		err = errNoTGT
 	}
@@ -130,10 +155,24 @@ func (c *Client) refresh(ctx context.Context, realm string, s *tgtSlot, call *tg
 	close(call.done)
 }
 
-// fetchTGT gets a new TGT: by AS exchange for the primary realm, by
-// following cross-realm referrals from the primary TGT for another realm.
-func (c *Client) fetchTGT(ctx context.Context, realm string) (*Ticket, error) {
+// fetchTGT gets a new TGT: for the primary realm by renewing cur (one TGS
+// exchange) while renewal can still give it a full lifetime, else or when
+// the KDC refuses the renewal by an AS exchange (two round trips: the first
+// is answered PREAUTH_REQUIRED); for another realm by following cross-realm
+// referrals from the primary TGT.
+func (c *Client) fetchTGT(ctx context.Context, realm string, cur *Ticket) (*Ticket, error) {
 	if realm == c.realm {
+		now := c.now()
+		if cur.Renewable(now) && !cur.RenewTill.Before(now.Add(cur.Lifetime())) {
+			t, err := c.renew(ctx, StageRenewTGT, cur)
+			if err == nil {
+				return t, nil
+			}
+			if ctx.Err() != nil || errors.As(err, new(*kdc.UnreachableError)) {
+				return nil, err
+			}
+			c.logRenewRefusal(StageRenewTGT, realm, err)
+		}
 		return c.asExchange(ctx)
 	}
 	cur, err := c.tgt(ctx, c.realm)

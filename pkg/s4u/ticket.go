@@ -39,6 +39,14 @@ type Ticket struct {
 // Forwardable reports whether the ticket has the forwardable flag.
 func (t *Ticket) Forwardable() bool { return types.IsFlagSet(&t.Flags, flags.Forwardable) }
 
+// Renewable reports whether t can still be renewed at now: it has the
+// renewable flag and a renew-till, it has not expired, and renewing it
+// would extend it (its renew-till lies after its end time).
+func (t *Ticket) Renewable(now time.Time) bool {
+	return t != nil && types.IsFlagSet(&t.Flags, flags.Renewable) && !t.RenewTill.IsZero() &&
+		now.Before(t.EndTime) && t.RenewTill.After(t.EndTime)
+}
+
 // Lifetime is EndTime minus StartTime.
 func (t *Ticket) Lifetime() time.Duration { return t.EndTime.Sub(t.StartTime) }
 

@@ -151,7 +151,7 @@ func (k *KDC) as(req *messages.ASReq) ([]byte, error) {
 	sname := types.PrincipalName{NameType: nametype.KRB_NT_SRV_INST, NameString: []string{"krbtgt", k.cfg.Realm}}
 	tkt, skey, enc, err := k.issue(ticketSpec{
 		cname: cname, crealm: k.cfg.Realm, sname: sname, srealm: k.cfg.Realm, flags: f,
-		key: k.krbtgt, till: req.ReqBody.Till, now: now,
+		key: k.krbtgt, till: req.ReqBody.Till, rtill: req.ReqBody.RTime, now: now,
 	})
 	if err != nil {
 		return nil, err
@@ -184,8 +184,15 @@ type ticketSpec struct {
 	flags  asn1.BitString
 	key    types.EncryptionKey // the server's key
 	till   time.Time
-	now    time.Time
-	ad     types.AuthorizationData
+	rtill  time.Time // requested renew-till; zero means the maximum
+	// maxEnd and maxRenew, when set, cap the end time and renew-till (the
+	// TGT's: a TGS ticket never outlives the TGT it was issued with).
+	maxEnd, maxRenew time.Time
+	// renewed is the ticket a renewal extends: its end is now plus its old
+	// lifetime, at most its renew-till, which it keeps.
+	renewed *messages.EncTicketPart
+	now     time.Time
+	ad      types.AuthorizationData
 }
 
 // issue makes a ticket and the matching encrypted reply part (nonce unset).
@@ -203,7 +210,27 @@ func (k *KDC) issue(s ticketSpec) (messages.Ticket, types.EncryptionKey, message
 	if !s.till.IsZero() && s.till.Before(end) {
 		end = s.till
 	}
-	renew := now.Add(7 * 24 * time.Hour)
+	renew := now.Add(k.cfg.RenewLifetime)
+	if !s.rtill.IsZero() && s.rtill.Before(renew) {
+		renew = s.rtill
+	}
+	if !s.maxEnd.IsZero() && s.maxEnd.Before(end) {
+		end = s.maxEnd
+	}
+	if !s.maxRenew.IsZero() && s.maxRenew.Before(renew) {
+		renew = s.maxRenew
+	}
+	if r := s.renewed; r != nil {
+		// RFC 4120 3.3.3: the new lifetime is the old one, up to renew-till.
+		renew = r.RenewTill
+		end = now.Add(r.EndTime.Sub(r.StartTime))
+		if renew.Before(end) {
+			end = renew
+		}
+	}
+	if !types.IsFlagSet(&s.flags, flags.Renewable) {
+		renew = time.Time{}
+	}
 	etp := messages.EncTicketPart{
 		Flags: s.flags, Key: skey, CRealm: s.crealm, CName: s.cname,
 		Transited: messages.TransitedEncoding{Contents: []byte{}},
@@ -271,6 +298,8 @@ func (k *KDC) handleTGS(raw []byte) ([]byte, error) {
 		}
 	}
 	switch {
+	case types.IsFlagSet(&req.ReqBody.KDCOptions, flags.Renew):
+		rec.Kind = KindRenew
 	case forUser != nil:
 		rec.Kind = KindS4U2Self
 	case types.IsFlagSet(&req.ReqBody.KDCOptions, optCNameInAddl):
@@ -292,6 +321,9 @@ type tgtInfo struct {
 	ticket messages.Ticket
 	// foreign reports a TGT issued by another realm (a referral).
 	foreign bool
+	// key is the server key of a renewed ticket that is not a TGT; zero
+	// for a TGT.
+	key types.EncryptionKey
 }
 
 func (k *KDC) tgs(req *messages.TGSReq, body []byte, forUser *types.PAData, rec *Request) ([]byte, error) {
@@ -302,13 +334,22 @@ func (k *KDC) tgs(req *messages.TGSReq, body []byte, forUser *types.PAData, rec 
 	if err := ap.Unmarshal(req.PAData[0].PADataValue); err != nil {
 		return nil, fail(errorcode.KRB_ERR_GENERIC, "bad PA-TGS-REQ")
 	}
-	tgt, err := k.openTGT(&ap.Ticket)
+	var tgt *tgtInfo
+	var err error
+	if rec.Kind == KindRenew {
+		tgt, err = k.openRenewed(&ap.Ticket)
+	} else {
+		tgt, err = k.openTGT(&ap.Ticket)
+	}
 	if err != nil {
 		return nil, err
 	}
 	tk := tgt.ticket.DecryptedEncPart
 	rec.SessionKeyType = tk.Key.KeyType
-	if err := ap.DecryptAuthenticator(tk.Key); err != nil {
+	// Key usage 7 whatever the ticket (gokrb5's DecryptAuthenticator picks
+	// 11 for a ticket that is not a TGT, as in an application AP-REQ).
+	ab, err := crypto.DecryptEncPart(ap.EncryptedAuthenticator, tk.Key, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR)
+	if err != nil || ap.Authenticator.Unmarshal(ab) != nil {
 		return nil, fail(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "authenticator")
 	}
 	if !ap.Authenticator.CName.Equal(tk.CName) || !strings.EqualFold(ap.Authenticator.CRealm, tk.CRealm) {
@@ -329,6 +370,8 @@ func (k *KDC) tgs(req *messages.TGSReq, body []byte, forUser *types.PAData, rec 
 	now := k.cfg.Now().UTC()
 	var spec ticketSpec
 	switch rec.Kind {
+	case KindRenew:
+		spec, err = k.renewal(req, tgt)
 	case KindS4U2Self:
 		spec, err = k.s4u2self(req, tgt, forUser, rec)
 	case KindS4U2Proxy:
@@ -345,6 +388,10 @@ func (k *KDC) tgs(req *messages.TGSReq, body []byte, forUser *types.PAData, rec 
 	}
 	spec.now = now
 	spec.till = req.ReqBody.Till
+	if rec.Kind != KindRenew {
+		spec.rtill = req.ReqBody.RTime
+		spec.maxEnd, spec.maxRenew = tk.EndTime, tk.RenewTill
+	}
 	tkt, _, enc, err := k.issue(spec)
 	if err != nil {
 		return nil, err
@@ -384,6 +431,72 @@ func (k *KDC) openTGT(t *messages.Ticket) (*tgtInfo, error) {
 		return nil, fail(errorcode.KRB_AP_ERR_TKT_EXPIRED, "TGT expired")
 	}
 	return &tgtInfo{ticket: *t, foreign: foreign}, nil
+}
+
+// openRenewed opens the ticket a renewal presents: a TGT of this realm, or
+// (unless RefuseServiceRenewal) a ticket to the service account or a
+// target, decrypted with that server's key.
+func (k *KDC) openRenewed(t *messages.Ticket) (*tgtInfo, error) {
+	if len(t.SName.NameString) == 2 && t.SName.NameString[0] == "krbtgt" {
+		return k.openTGT(t)
+	}
+	if k.cfg.RefuseServiceRenewal {
+		// Heimdal's tgs_parse_request, before it looks at any option.
+		return nil, fail(errorcode.KDC_ERR_POLICY, "PA-DATA is not a ticket-granting ticket")
+	}
+	if !strings.EqualFold(t.Realm, k.cfg.Realm) {
+		return nil, fail(errorcode.KRB_AP_ERR_NOT_US, "not a ticket of this realm")
+	}
+	var key types.EncryptionKey
+	var err error
+	if k.isService(t.SName) {
+		key, err = k.serviceKey(etypeID.AES256_CTS_HMAC_SHA1_96)
+	} else {
+		pw, ok := k.cfg.Targets[strings.Join(t.SName.NameString, "/")]
+		if !ok {
+			return nil, fail(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "server not found")
+		}
+		key, err = k.derive(pw, k.cfg.Realm, t.SName.NameString, etypeID.AES256_CTS_HMAC_SHA1_96)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Decrypt(key); err != nil {
+		return nil, fail(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "ticket does not decrypt")
+	}
+	if k.cfg.Now().After(t.DecryptedEncPart.EndTime) {
+		return nil, fail(errorcode.KRB_AP_ERR_TKT_EXPIRED, "ticket expired")
+	}
+	return &tgtInfo{ticket: *t, key: key}, nil
+}
+
+// renewal answers a TGS-REQ with the renew option (RFC 4120 3.3.3): the
+// same client, server, flags and authorization data, a new session key,
+// the old lifetime from now, the same renew-till.
+func (k *KDC) renewal(req *messages.TGSReq, tgt *tgtInfo) (ticketSpec, error) {
+	tk := tgt.ticket.DecryptedEncPart
+	if !types.IsFlagSet(&tk.Flags, flags.Renewable) || tk.RenewTill.IsZero() {
+		return ticketSpec{}, fail(errorcode.KDC_ERR_BADOPTION, "ticket is not renewable")
+	}
+	if !k.cfg.Now().Before(tk.RenewTill) {
+		return ticketSpec{}, fail(errorcode.KRB_AP_ERR_TKT_EXPIRED, "renew-till has passed")
+	}
+	if !req.ReqBody.SName.Equal(tgt.ticket.SName) {
+		return ticketSpec{}, fail(errorcode.KDC_ERR_BADOPTION, "renewal must name the ticket's server")
+	}
+	key := tgt.key
+	if key.KeyValue == nil {
+		key = k.krbtgt
+		if tgt.foreign {
+			return ticketSpec{}, fail(errorcode.KDC_ERR_POLICY, "renew a cross-realm TGT at its own realm")
+		}
+	}
+	cname, crealm := tk.CName, tk.CRealm
+	if _, wrong := k.injected(KindRenew); wrong {
+		cname, crealm = types.PrincipalName{NameType: nametype.KRB_NT_PRINCIPAL, NameString: []string{k.cfg.Service}}, k.cfg.Realm
+	}
+	return ticketSpec{cname: cname, crealm: crealm, sname: tgt.ticket.SName, srealm: tgt.ticket.Realm,
+		flags: tk.Flags, key: key, renewed: &tk, ad: tk.AuthorizationData}, nil
 }
 
 func (k *KDC) isService(n types.PrincipalName) bool {

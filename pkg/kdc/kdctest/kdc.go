@@ -33,6 +33,7 @@ const (
 	KindTGT       Kind = "tgt"       // TGS-REQ for krbtgt/X (renewal or cross-realm)
 	KindS4U2Self  Kind = "s4u2self"  // TGS-REQ with PA-FOR-USER
 	KindS4U2Proxy Kind = "s4u2proxy" // TGS-REQ with cname-in-addl-tkt
+	KindRenew     Kind = "renew"     // TGS-REQ with the renew option (any ticket)
 	KindTGS       Kind = "tgs"       // any other TGS-REQ
 )
 
@@ -63,6 +64,16 @@ type Config struct {
 	SessionEtype int32
 	// TicketLifetime caps ticket lifetimes. Zero means 10h.
 	TicketLifetime time.Duration
+	// RenewLifetime caps renewable lifetimes (renew-till after the AS
+	// exchange). Zero means 7 days. A ticket issued by the TGS gets at most
+	// the end time and renew-till of the TGT it was issued with (RFC 4120
+	// section 3.3.3; Samba does the same).
+	RenewLifetime time.Duration
+	// RefuseServiceRenewal answers a renewal of any ticket but a TGT with
+	// KDC_ERR_POLICY, as Heimdal and so Samba's AD KDC do ("PA-DATA is not a
+	// ticket-granting ticket"): they accept only a TGT in PA-TGS-REQ. False
+	// renews service tickets as RFC 4120 section 3.3.3 allows.
+	RefuseServiceRenewal bool
 	// CanonicalizeEnterprise returns an enterprise-named client as its
 	// account name (NT-PRINCIPAL), as some KDCs do.
 	CanonicalizeEnterprise bool
@@ -131,6 +142,9 @@ func New(cfg Config) (*KDC, error) {
 	}
 	if cfg.TicketLifetime == 0 {
 		cfg.TicketLifetime = 10 * time.Hour
+	}
+	if cfg.RenewLifetime == 0 {
+		cfg.RenewLifetime = 7 * 24 * time.Hour
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
