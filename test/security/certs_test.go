@@ -3,40 +3,18 @@
 package security
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/segmesh/segmesh/internal/labenv"
-	"github.com/segmesh/segmesh/pkg/upn"
+	"github.com/segmesh/segmesh/internal/testpki"
 	"github.com/segmesh/segmesh/test/reliability/segproc"
 )
-
-// readPEM returns the first PEM block of a file.
-func readPEM(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		t.Fatalf("%s: no PEM", path)
-	}
-	return blk.Bytes
-}
 
 // mint issues a device certificate from the lab's issuing CA (the one that
 // signs every lab user) with the given subject CN and SAN UPNs, and returns
@@ -44,45 +22,9 @@ func readPEM(t *testing.T, path string) []byte {
 func mint(t *testing.T, lab *labenv.Env, cn string, upns ...string) tls.Certificate {
 	t.Helper()
 	caDir := filepath.Join(lab.Dir, "pki", "ca")
-	caDER := readPEM(t, filepath.Join(caDir, "inter.pem"))
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(readPEM(t, filepath.Join(caDir, "inter.key")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"Segmesh Lab"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-		CRLDistributionPoints: []string{"http://cdp.lab.test/inter.crl"},
-	}
-	if len(upns) > 0 {
-		ext, err := upn.SANExtension(upns)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, ext)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, k.(crypto.Signer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key}
+	ca := testpki.LoadCA(t, filepath.Join(caDir, "inter.pem"), filepath.Join(caDir, "inter.key"))
+	return ca.Device(t, cn, testpki.Subject(pkix.Name{CommonName: cn, Organization: []string{"Segmesh Lab"}}),
+		testpki.CDP("http://cdp.lab.test/inter.crl"), testpki.UPN(upns...)).TLS()
 }
 
 // clientWith returns an HTTP client presenting cert (none when nil).
