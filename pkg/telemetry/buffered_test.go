@@ -1,0 +1,182 @@
+package telemetry
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lockedBuffer is a bytes.Buffer safe for the flusher goroutine and the test.
+type lockedBuffer struct {
+	mu     sync.Mutex
+	b      bytes.Buffer
+	writes int
+	err    error
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.writes++
+	if l.err != nil {
+		return 0, l.err
+	}
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestBufferedWriterKeepsEveryLineInOrder(t *testing.T) {
+	tests := []struct {
+		name string
+		o    BufferOptions
+	}{
+		{"defaults", BufferOptions{}},
+		{"small batches", BufferOptions{Size: 100, Interval: time.Millisecond}},
+		{"hard limit reached", BufferOptions{Size: 64, Limit: 64, Interval: time.Hour}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out lockedBuffer
+			bw := NewBufferedWriter(&out, tc.o)
+			const writers, lines = 8, 500
+			var wg sync.WaitGroup
+			for w := range writers {
+				wg.Go(func() {
+					for i := range lines {
+						if _, err := fmt.Fprintf(bw, "w%d line %d\n", w, i); err != nil {
+							t.Error(err)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if err := bw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+			if len(got) != writers*lines {
+				t.Fatalf("%d lines written, want %d", len(got), writers*lines)
+			}
+			next := make([]int, writers)
+			for _, l := range got {
+				var w, i int
+				if _, err := fmt.Sscanf(l, "w%d line %d", &w, &i); err != nil || i != next[w] {
+					t.Fatalf("line %q out of order or torn (want w%d line %d)", l, w, next[w])
+				}
+				next[w]++
+			}
+			if out.writes >= writers*lines {
+				t.Fatalf("%d writes for %d lines: nothing batched", out.writes, writers*lines)
+			}
+		})
+	}
+}
+
+func TestBufferedWriterFlushesOnItsOwn(t *testing.T) {
+	var out lockedBuffer
+	bw := NewBufferedWriter(&out, BufferOptions{Interval: 5 * time.Millisecond})
+	defer bw.Close()
+	_, _ = bw.Write([]byte("one\n"))
+	waitFor(t, "the interval flush", func() bool { return out.String() == "one\n" })
+}
+
+func TestBufferedWriterAfterClose(t *testing.T) {
+	var out lockedBuffer
+	bw := NewBufferedWriter(&out, BufferOptions{Interval: time.Hour})
+	_, _ = bw.Write([]byte("before\n"))
+	if err := bw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := bw.Close(); err != nil {
+		t.Fatal("second Close:", err)
+	}
+	_, _ = bw.Write([]byte("after\n"))
+	if got := out.String(); got != "before\nafter\n" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestBufferedWriterReportsWriteErrors(t *testing.T) {
+	out := &lockedBuffer{err: errors.New("disk full")}
+	bw := NewBufferedWriter(out, BufferOptions{Interval: time.Hour})
+	_, _ = bw.Write([]byte("x\n"))
+	if err := bw.Close(); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("Close = %v, want the write error", err)
+	}
+}
+
+func TestBufferedLoggerLines(t *testing.T) {
+	var out lockedBuffer
+	bw := NewBufferedWriter(&out, BufferOptions{Interval: time.Hour})
+	log, err := NewLogger(bw, "info", "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		log.Info("request", "n", i, slog.String("password", "hunter2"))
+	}
+	if strings.Contains(out.String(), "request") {
+		t.Fatal("written before a flush was due")
+	}
+	_ = bw.Close()
+	if n := strings.Count(out.String(), "msg=request"); n != 100 || strings.Contains(out.String(), "hunter2") {
+		t.Fatalf("%d lines after Close (want 100), or a secret leaked", n)
+	}
+}
+
+// BenchmarkAccessLineToFile is the edge's access line written to a real
+// file: one write system call per line, against batched writes.
+func BenchmarkAccessLineToFile(b *testing.B) {
+	for _, buffered := range []bool{false, true} {
+		b.Run(fmt.Sprintf("buffered=%v", buffered), func(b *testing.B) {
+			f, err := os.CreateTemp(b.TempDir(), "log")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			var w io.Writer = f
+			if buffered {
+				bw := NewBufferedWriter(f, BufferOptions{})
+				defer bw.Close()
+				w = bw
+			}
+			h := newTextHandler(w, slog.LevelInfo).WithAttrs([]slog.Attr{slog.String("role", "edge")})
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+				rec.AddAttrs(slog.String("method", "POST"), slog.String("path", "/Microsoft-Server-ActiveSync"),
+					slog.Int("status", 200), slog.Int64("bytes", 11), slog.Duration("duration", 1234567*time.Nanosecond),
+					slog.String("upn", "user0042@LAB.TEST"), slog.String("device_id", "SEGLOAD0042"), slog.String("device_type", "iPhone"),
+					slog.String("cmd", "Sync"), slog.Bool("ticket_cache_hit", true), slog.String("remote", "127.0.1.1:40312"))
+				if err := h.Handle(ctx, rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
