@@ -1,48 +1,35 @@
-package upn
+package upn_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"math/big"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/segmesh/segmesh/internal/testpki"
+	"github.com/segmesh/segmesh/pkg/upn"
 )
 
-// mintCert returns a self-signed certificate carrying the given extra
+// mintCert returns a self-signed device certificate carrying the given extra
 // extensions, parsed back from DER as a TLS stack would see it.
 func mintCert(tb testing.TB, exts ...pkix.Extension) *x509.Certificate {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:    big.NewInt(1),
-		Subject:         pkix.Name{CommonName: "device"},
-		NotBefore:       time.Now().Add(-time.Hour),
-		NotAfter:        time.Now().Add(time.Hour),
-		ExtKeyUsage:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		ExtraExtensions: exts,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return cert
+	return testpki.SelfSigned(tb, "device", testpki.Serial(big.NewInt(1)), testpki.Extension(exts...)).Cert
 }
+
+// The tests write their DER by hand with their own copy of these numbers,
+// not the package's.
+func oidSAN() asn1.ObjectIdentifier { return asn1.ObjectIdentifier{2, 5, 29, 17} }
+func oidUPN() asn1.ObjectIdentifier { return asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 20, 2, 3} }
+
+const tagOtherName = cbasn1.Tag(0xa0) // [0] constructed, context-specific
 
 // rawSAN builds a SAN extension from hand-written GeneralName bodies.
 func rawSAN(tb testing.TB, build func(b *cryptobyte.Builder)) pkix.Extension {
@@ -71,7 +58,7 @@ func otherName(oid []int, valueTag cbasn1.Tag, value string) func(b *cryptobyte.
 
 func mustSAN(tb testing.TB, upns []string, dns ...string) pkix.Extension {
 	tb.Helper()
-	ext, err := SANExtension(upns, dns...)
+	ext, err := upn.SANExtension(upns, dns...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -119,19 +106,19 @@ func TestFromCertificate(t *testing.T) {
 		{
 			name:    "no SAN",
 			exts:    func(testing.TB) []pkix.Extension { return nil },
-			wantErr: ErrNoUPN,
+			wantErr: upn.ErrNoUPN,
 		},
 		{
 			name:    "SAN with DNS names only",
 			exts:    func(tb testing.TB) []pkix.Extension { return []pkix.Extension{mustSAN(tb, nil, "device.lab.test")} },
-			wantErr: ErrNoUPN,
+			wantErr: upn.ErrNoUPN,
 		},
 		{
 			name: "only a different otherName",
 			exts: func(tb testing.TB) []pkix.Extension {
 				return []pkix.Extension{rawSAN(tb, otherName(otherOID, cbasn1.UTF8String, "alice@lab.test"))}
 			},
-			wantErr: ErrNoUPN,
+			wantErr: upn.ErrNoUPN,
 		},
 		{
 			name: "two UPNs",
@@ -170,9 +157,9 @@ func TestFromCertificate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cert := mintCert(t, tt.exts(t)...)
-			got, err := FromCertificate(cert)
-			var many *MultipleUPNError
-			var bad *MalformedSANError
+			got, err := upn.FromCertificate(cert)
+			var many *upn.MultipleUPNError
+			var bad *upn.MalformedSANError
 			switch {
 			case tt.wantErr != nil:
 				if !errors.Is(err, tt.wantErr) {
@@ -196,7 +183,7 @@ func TestFromCertificate(t *testing.T) {
 }
 
 func TestMultipleUPNErrorNamesThem(t *testing.T) {
-	err := &MultipleUPNError{UPNs: []string{"a@lab.test", "b@lab.test"}}
+	err := &upn.MultipleUPNError{UPNs: []string{"a@lab.test", "b@lab.test"}}
 	msg := err.Error()
 	for _, want := range []string{"a@lab.test", "b@lab.test", "upn: "} {
 		if !strings.Contains(msg, want) {
@@ -216,7 +203,7 @@ func TestParseSANMalformed(t *testing.T) {
 		{"truncated GeneralName", []byte{0x30, 0x03, 0xa0, 0x05, 0x06}},
 		{"otherName without OID", []byte{0x30, 0x04, 0xa0, 0x02, 0x04, 0x00}},
 		{"UPN otherName with trailing junk", func() []byte {
-			der, _ := MarshalSAN([]string{"a@b"})
+			der, _ := upn.MarshalSAN([]string{"a@b"})
 			// Grow the otherName by one junk byte after its value.
 			var b cryptobyte.Builder
 			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
@@ -236,8 +223,8 @@ func TestParseSANMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			upns, err := ParseSAN(tt.der)
-			var bad *MalformedSANError
+			upns, err := upn.ParseSAN(tt.der)
+			var bad *upn.MalformedSANError
 			if !errors.As(err, &bad) {
 				t.Fatalf("ParseSAN(%x) = %q, %v; want MalformedSANError", tt.der, upns, err)
 			}
@@ -247,7 +234,7 @@ func TestParseSANMalformed(t *testing.T) {
 
 func FuzzExtract(f *testing.F) {
 	for _, upns := range [][]string{nil, {"alice@lab.test"}, {"a@b", "c@d"}, {""}} {
-		der, err := MarshalSAN(upns, "host.lab.test")
+		der, err := upn.MarshalSAN(upns, "host.lab.test")
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -256,20 +243,20 @@ func FuzzExtract(f *testing.F) {
 	f.Add([]byte{0x30, 0x00})
 	f.Add([]byte{0x30, 0x04, 0xa0, 0x02, 0x04, 0x00})
 	f.Fuzz(func(t *testing.T, der []byte) {
-		upns, err := ParseSAN(der)
+		upns, err := upn.ParseSAN(der)
 		if err != nil {
-			var bad *MalformedSANError
+			var bad *upn.MalformedSANError
 			if !errors.As(err, &bad) {
 				t.Fatalf("ParseSAN error %v is not a MalformedSANError", err)
 			}
 			return
 		}
 		// What was extracted must survive a round trip through MarshalSAN.
-		again, err := MarshalSAN(upns)
+		again, err := upn.MarshalSAN(upns)
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, err := ParseSAN(again)
+		back, err := upn.ParseSAN(again)
 		if err != nil || !slices.Equal(back, upns) {
 			t.Fatalf("round trip of %q = %q, %v", upns, back, err)
 		}
@@ -280,7 +267,7 @@ func BenchmarkFromCertificate(b *testing.B) {
 	cert := mintCert(b, mustSAN(b, []string{"bob.smith@lab.test"}, "device.lab.test"))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := FromCertificate(cert); err != nil {
+		if _, err := upn.FromCertificate(cert); err != nil {
 			b.Fatal(err)
 		}
 	}
