@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -139,17 +141,43 @@ func ticketErrorOf(err error) *TicketError {
 // ticketKey names a cache entry.
 type ticketKey struct{ upn, spn string }
 
+// Early refresh: an entry with less than softMargin plus a random part of
+// softJitter left is refreshed in the background by the first request that
+// finds it so, while that request and the next use the entry as it is.
+// softMargin exceeds the longest gap between an always-on device's
+// requests (EAS Ping's HeartbeatInterval is at most 3540 s), so such a
+// device always passes through the window and never waits on an expired
+// ticket; the ticket role's refresh margin (services/ticket, 75 to 85
+// minutes) exceeds softMargin+softJitter, so the role renews the ticket
+// when asked then (one TGS exchange where the KDC renews service tickets)
+// and the entry follows the renewed end time. A user idle through the
+// window costs no exchange: the ticket lapses and the next request gets a
+// new one.
+const (
+	softMargin = 60 * time.Minute
+	softJitter = 6 * time.Minute
+	// softRetry spaces background refreshes of an entry: after one that
+	// failed or brought no later end time.
+	softRetry = 5 * time.Minute
+)
+
 // ticketEntry is a cached ticket with its prepared negotiator.
 type ticketEntry struct {
-	t         *Ticket
-	neg       negotiator
+	t   *Ticket
+	neg negotiator
+	// refreshAt is when a request stops using the entry and waits for a
+	// new ticket (margin before the end).
 	refreshAt time.Time
+	// softAt (unix nanoseconds) is when a request starts a background
+	// refresh and goes on with the entry.
+	softAt atomic.Int64
 }
 
 // ticketCache is the edge-side cache of tickets per (user, SPN): a hot
-// request makes no RPC. Entries are renewed margin before they end; when the
-// ticket role is unavailable at renewal, the old ticket is used until it
-// really ends. Concurrent misses for one key make one RPC.
+// request makes no RPC. Entries are refreshed in the background from
+// softMargin before they end and waited for from margin before; when the
+// ticket role is unavailable, the old ticket is used until it really ends.
+// Concurrent misses and refreshes for one key make one RPC.
 type ticketCache struct {
 	src     ticketSource
 	factory negotiatorFactory
@@ -175,19 +203,12 @@ func (c *ticketCache) get(ctx context.Context, upn, spn string) (*ticketEntry, b
 	old := c.m[k]
 	c.mu.RUnlock()
 	if old != nil && now.Before(old.refreshAt) {
+		if soft := old.softAt.Load(); now.UnixNano() >= soft && old.softAt.CompareAndSwap(soft, now.Add(softRetry).UnixNano()) {
+			c.refreshBehind(ctx, k, old)
+		}
 		return old, true, nil
 	}
-	e, _, err := c.fl.do(ctx, k, c.rpc, func(ctx context.Context) (*ticketEntry, error) {
-		// A flight that ended between the check above and this one may have
-		// stored a fresh entry already: use it rather than ask again.
-		c.mu.RLock()
-		cur := c.m[k]
-		c.mu.RUnlock()
-		if cur != nil && cur != old && c.now().Before(cur.refreshAt) {
-			return cur, nil
-		}
-		return c.fetch(ctx, k)
-	})
+	e, _, err := c.fl.do(ctx, k, c.rpc, c.fetchFunc(k, old))
 	if err == nil {
 		return e, false, nil
 	}
@@ -202,6 +223,30 @@ func (c *ticketCache) get(ctx context.Context, upn, spn string) (*ticketEntry, b
 		return old, true, nil // ride out a KDC outage on a still valid ticket
 	}
 	return nil, false, te
+}
+
+// fetchFunc returns the flight that replaces old (nil on a miss).
+func (c *ticketCache) fetchFunc(k ticketKey, old *ticketEntry) func(context.Context) (*ticketEntry, error) {
+	return func(ctx context.Context) (*ticketEntry, error) {
+		// A flight that ended between the caller's check and this one may
+		// have stored a fresh entry already: use it rather than ask again.
+		c.mu.RLock()
+		cur := c.m[k]
+		c.mu.RUnlock()
+		if cur != nil && cur != old && c.now().Before(cur.refreshAt) {
+			return cur, nil
+		}
+		return c.fetch(ctx, k)
+	}
+}
+
+// refreshBehind starts the flight that replaces old without waiting for
+// it: the flight runs on detached from ctx (values kept), bounded by the
+// RPC timeout; a failure leaves old in use.
+func (c *ticketCache) refreshBehind(ctx context.Context, k ticketKey, old *ticketEntry) {
+	done, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	cancel() // do returns at once; the call itself is not cancelled by this
+	_, _, _ = c.fl.do(done, k, c.rpc, c.fetchFunc(k, old))
 }
 
 func (c *ticketCache) fetch(ctx context.Context, k ticketKey) (*ticketEntry, error) {
@@ -219,6 +264,7 @@ func (c *ticketCache) fetch(ctx context.Context, k ticketKey) (*ticketEntry, err
 		margin = life / 2
 	}
 	e := &ticketEntry{t: t, neg: neg, refreshAt: t.EndTime.Add(-margin)}
+	e.softAt.Store(softTime(t, now).UnixNano())
 	c.mu.Lock()
 	if len(c.m) >= c.max {
 		for key, old := range c.m {
@@ -230,6 +276,26 @@ func (c *ticketCache) fetch(ctx context.Context, k ticketKey) (*ticketEntry, err
 	c.m[k] = e
 	c.mu.Unlock()
 	return e, nil
+}
+
+// softTime is when a request starts refreshing t in the background:
+// softMargin plus jitter before its end (at most a quarter of its
+// lifetime), but not before softRetry from now (the role handed back a
+// ticket that is already in the window: ask again a little later).
+func softTime(t *Ticket, now time.Time) time.Time {
+	m := softMargin + rand.N(softJitter)
+	start := t.StartTime
+	if start.IsZero() || start.After(now) {
+		start = now
+	}
+	if q := t.EndTime.Sub(start) / 4; m > q {
+		m = q
+	}
+	at := t.EndTime.Add(-m)
+	if retry := now.Add(softRetry); at.Before(retry) {
+		at = retry
+	}
+	return at
 }
 
 // invalidate drops e (if it is still the cached entry) and asks the ticket

@@ -196,41 +196,6 @@ func TestTicketCacheOneRPCForConcurrentMisses(t *testing.T) {
 	}
 }
 
-func TestTicketCacheRenewsNearExpiryAndRidesOutOutages(t *testing.T) {
-	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	src := &countingTickets{end: time.Hour, now: clock}
-	c := newTicketCache(src, fakeFactory, 5*time.Minute, time.Minute, 100, clock)
-	get := func() (bool, error) {
-		_, hit, err := c.get(context.Background(), "bob@lab.test", "HTTP/mail")
-		return hit, err
-	}
-	if hit, err := get(); err != nil || hit {
-		t.Fatalf("first get: hit=%v err=%v", hit, err)
-	}
-	now = now.Add(54 * time.Minute)
-	if hit, _ := get(); !hit {
-		t.Fatal("renewed too early")
-	}
-	now = now.Add(2 * time.Minute) // inside the 5-minute margin
-	src.err = ticketErrorOf(statusErr(codes.Unavailable, "KDC unreachable"))
-	if hit, err := get(); err != nil || !hit {
-		t.Fatalf("KDC down with a still valid ticket: hit=%v err=%v, want the old ticket", hit, err)
-	}
-	if src.calls.Load() != 2 {
-		t.Fatalf("calls = %d, want a renewal attempt", src.calls.Load())
-	}
-	now = now.Add(4 * time.Minute) // past the end
-	_, err := get()
-	var te *TicketError
-	if !errors.As(err, &te) || !te.Unavailable {
-		t.Fatalf("expired and KDC down: err = %v, want an unavailable TicketError", err)
-	}
-	if f := failureOf(err, 30); f.Status != 503 || f.RetryAfter != 30 {
-		t.Fatalf("maps to %d Retry-After %d, want 503 30", f.Status, f.RetryAfter)
-	}
-}
-
 func TestTicketErrorClassification(t *testing.T) {
 	tests := []struct {
 		name        string

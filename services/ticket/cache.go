@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,8 +15,9 @@ import (
 	"github.com/segmesh/segmesh/pkg/s4u"
 )
 
-// fetchFunc obtains a ticket from the KDC.
-type fetchFunc func(ctx context.Context, user, spn string) (*s4u.Ticket, error)
+// fetchFunc obtains a ticket from the KDC. old is the ticket being
+// refreshed (it may be renewed instead of asking anew), nil on a miss.
+type fetchFunc func(ctx context.Context, user, spn string, old *s4u.Ticket) (*s4u.Ticket, error)
 
 // cacheKey identifies a cache entry. UPNs are case-insensitive in Active
 // Directory, so the user part is lower-cased; the SPN is the configured
@@ -34,9 +36,8 @@ type entry struct {
 	expires time.Time // negative entry end; immutable
 
 	ticket       atomic.Pointer[s4u.Ticket]
-	refreshAfter atomic.Int64 // unix nanoseconds: when a hit triggers a background refresh
-	refreshing   atomic.Bool
-	used         atomic.Bool // second-chance bit: set by hits, cleared by eviction scans
+	refreshAfter atomic.Int64 // unix nanoseconds: when a hit refreshes the ticket first
+	used         atomic.Bool  // second-chance bit: set by hits, cleared by eviction scans
 }
 
 // cacheEvent names what a Get did, for metrics.
@@ -51,20 +52,27 @@ const (
 )
 
 // ticketCache caches tickets per (user, SPN) with LRU eviction (the
-// second-chance approximation, so a hit takes only a read lock), refresh ahead
-// of expiry and one fetch for concurrent misses of a key.
+// second-chance approximation, so a hit takes only a read lock), refresh
+// (renewal where the KDC allows it) when a hit finds less than a margin
+// left, and one fetch for concurrent misses and refreshes of a key.
+//
+// The refresh is driven by use: a ticket nobody asks for is left to expire
+// (a user who went home costs nothing overnight). The edge, which caches
+// per user too, asks again when its copy has less than its own, smaller
+// margin left (services/edge/tickets.go), so an active user's request finds
+// the ticket due here and gets the renewed one.
 type ticketCache struct {
-	fetch        fetchFunc
-	now          func() time.Time
-	max          int
-	negTTL       time.Duration
-	refreshAt    float64
-	minRemaining time.Duration
-	fetchTimeout time.Duration
-	onEvent      func(cacheEvent)
+	fetch         fetchFunc
+	now           func() time.Time
+	max           int
+	negTTL        time.Duration
+	refreshMargin time.Duration
+	refreshJitter time.Duration
+	minRemaining  time.Duration
+	fetchTimeout  time.Duration
+	onEvent       func(cacheEvent)
 
 	sf singleflight.Group
-	bg sync.WaitGroup
 
 	mu    sync.RWMutex
 	ll    *list.List // of *entry, most recently stored or second-chanced at the front
@@ -80,7 +88,8 @@ func newTicketCache(fetch fetchFunc, cfg Config, now func() time.Time, onEvent f
 		max = 100000
 	}
 	return &ticketCache{
-		fetch: fetch, now: now, max: max, negTTL: cfg.NegativeTTL, refreshAt: cfg.RefreshAt,
+		fetch: fetch, now: now, max: max, negTTL: cfg.NegativeTTL,
+		refreshMargin: cfg.RefreshMargin, refreshJitter: cfg.RefreshJitter,
 		minRemaining: cfg.MinRemaining, fetchTimeout: 30 * time.Second, onEvent: onEvent,
 		ll: list.New(), items: map[cacheKey]*list.Element{},
 	}
@@ -105,8 +114,10 @@ func (c *ticketCache) Get(ctx context.Context, user, spn string) (t *s4u.Ticket,
 			if !e.used.Load() {
 				e.used.Store(true)
 			}
-			if now.UnixNano() >= e.refreshAfter.Load() && e.refreshing.CompareAndSwap(false, true) {
-				c.refresh(e, user, spn)
+			if now.UnixNano() >= e.refreshAfter.Load() {
+				if nt := c.refresh(ctx, e, user, spn, t); nt != nil {
+					return nt, false, nil
+				}
 			}
 			c.onEvent(eventHit)
 			return t, true, nil
@@ -128,7 +139,7 @@ func (c *ticketCache) Get(ctx context.Context, user, spn string) (t *s4u.Ticket,
 		// The fetch outlives any one caller: others may be waiting on it.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.fetchTimeout)
 		defer cancel()
-		t, err := c.fetch(fctx, user, spn)
+		t, err := c.fetch(fctx, user, spn, nil)
 		c.store(k, t, err)
 		return t, err
 	})
@@ -157,24 +168,38 @@ func (c *ticketCache) fresh(k cacheKey) *s4u.Ticket {
 	return nil
 }
 
-// refresh fetches a new ticket for e in the background; the old one is
-// served meanwhile and kept if the refresh fails.
-func (c *ticketCache) refresh(e *entry, user, spn string) {
+// refresh replaces e's ticket t, which is due, and returns the new one; nil
+// when the refresh failed (t stays in use while valid, the next attempt is
+// 30 s later) or the caller stopped waiting. Concurrent refreshes and
+// misses of the key share one fetch.
+func (c *ticketCache) refresh(ctx context.Context, e *entry, user, spn string, t *s4u.Ticket) *s4u.Ticket {
 	c.onEvent(eventRefresh)
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
-		defer e.refreshing.Store(false)
-		ctx, cancel := context.WithTimeout(context.Background(), c.fetchTimeout)
-		defer cancel()
-		t, err := c.fetch(ctx, user, spn)
-		if err != nil {
-			e.refreshAfter.Store(c.now().Add(30 * time.Second).UnixNano()) // try again later, keep serving the old one
-			return
+	ch := c.sf.DoChan(e.key.user+"\x00"+e.key.spn, func() (any, error) {
+		// A flight that ended meanwhile may have refreshed it already.
+		if cur := e.ticket.Load(); cur != t {
+			return cur, nil
 		}
-		e.ticket.Store(t)
-		e.refreshAfter.Store(refreshTime(t, c.refreshAt).UnixNano())
-	}()
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.fetchTimeout)
+		defer cancel()
+		nt, err := c.fetch(fctx, user, spn, t)
+		if err != nil {
+			e.refreshAfter.Store(c.now().Add(30 * time.Second).UnixNano())
+			return nil, err
+		}
+		e.ticket.Store(nt)
+		e.refreshAfter.Store(c.refreshTime(nt).UnixNano())
+		return nt, nil
+	})
+	select {
+	case <-ctx.Done():
+		return nil
+	case r := <-ch:
+		nt, _ := r.Val.(*s4u.Ticket)
+		if r.Err != nil || nt == nil {
+			return nil
+		}
+		return nt
+	}
 }
 
 // store records a fetch's outcome: a ticket, a definitive refusal for negTTL,
@@ -184,7 +209,7 @@ func (c *ticketCache) store(k cacheKey, t *s4u.Ticket, err error) {
 	switch {
 	case err == nil:
 		e.ticket.Store(t)
-		e.refreshAfter.Store(refreshTime(t, c.refreshAt).UnixNano())
+		e.refreshAfter.Store(c.refreshTime(t).UnixNano())
 	case definitive(err) && c.negTTL > 0:
 		e.err = err
 		e.expires = c.now().Add(c.negTTL)
@@ -246,13 +271,18 @@ func (c *ticketCache) Len() int {
 	return c.ll.Len()
 }
 
-// wait blocks until background refreshes have finished (Stop, tests).
-func (c *ticketCache) wait() { c.bg.Wait() }
-
-// refreshTime is when a hit should refresh t: at fraction f of its lifetime.
-func refreshTime(t *s4u.Ticket, f float64) time.Time {
-	life := t.EndTime.Sub(t.StartTime)
-	return t.StartTime.Add(time.Duration(float64(life) * f))
+// refreshTime is when a hit should refresh t: when less than the refresh
+// margin plus a random jitter is left (the jitter spreads the refreshes of
+// tickets issued together), but never before half its lifetime.
+func (c *ticketCache) refreshTime(t *s4u.Ticket) time.Time {
+	margin := c.refreshMargin
+	if c.refreshJitter > 0 {
+		margin += rand.N(c.refreshJitter)
+	}
+	if half := t.EndTime.Sub(t.StartTime) / 2; margin > half {
+		margin = half
+	}
+	return t.EndTime.Add(-margin)
 }
 
 // definitive reports whether err is a KDC answer that will not change by

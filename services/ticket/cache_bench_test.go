@@ -14,8 +14,8 @@ import (
 func BenchmarkCacheHit(b *testing.B) {
 	now := time.Now()
 	tk := &s4u.Ticket{StartTime: now, EndTime: now.Add(10 * time.Hour)}
-	c := newTicketCache(func(context.Context, string, string) (*s4u.Ticket, error) { return tk, nil },
-		Config{CacheSize: 10000, RefreshAt: 0.8, MinRemaining: 2 * time.Minute}, func() time.Time { return now }, nil)
+	c := newTicketCache(func(context.Context, string, string, *s4u.Ticket) (*s4u.Ticket, error) { return tk, nil },
+		Config{CacheSize: 10000, RefreshMargin: DefaultRefreshMargin, RefreshJitter: DefaultRefreshJitter, MinRemaining: 2 * time.Minute}, func() time.Time { return now }, nil)
 	users := make([]string, 1000)
 	for i := range users {
 		users[i] = fmt.Sprintf("user%04d@lab.test", i)

@@ -33,12 +33,29 @@ type Config struct {
 	MaxConcurrent int
 	// NegativeTTL is how long a definitive KDC refusal is remembered.
 	NegativeTTL time.Duration
-	// RefreshAt is the fraction of a ticket's lifetime after which a hit
-	// triggers a background refresh.
-	RefreshAt float64
+	// RefreshMargin: a hit on a ticket with less than RefreshMargin plus a
+	// random part of RefreshJitter left refreshes it first (by renewal
+	// where the KDC allows it). It must exceed the edge's refresh margin
+	// (services/edge: 60 to 66 minutes) so that the edge's early request
+	// finds the ticket due. Zero leaves a ticket until it is no longer
+	// served (MinRemaining); a margin is never more than half a lifetime.
+	RefreshMargin time.Duration
+	// RefreshJitter spreads refreshes of tickets issued together.
+	RefreshJitter time.Duration
+	// RenewRetry is how long renewals are no longer tried after the KDC
+	// refused three in a row while new tickets were issued (Samba's KDC
+	// renews no service ticket); then one is tried again.
+	RenewRetry time.Duration
 	// MinRemaining: a cached ticket with less left than this is not served.
 	MinRemaining time.Duration
 }
+
+// Defaults of the refresh policy (see Config).
+const (
+	DefaultRefreshMargin = 75 * time.Minute
+	DefaultRefreshJitter = 10 * time.Minute
+	DefaultRenewRetry    = 6 * time.Hour
+)
 
 // ConfigFrom derives the role's configuration from config.json.
 func ConfigFrom(c *config.Config) Config {
@@ -52,7 +69,9 @@ func ConfigFrom(c *config.Config) Config {
 		KDCTimeout:    time.Duration(c.Segmesh.Ticket.KDCTimeoutSeconds) * time.Second,
 		MaxConcurrent: c.Segmesh.Ticket.MaxConcurrentKDCExchanges,
 		NegativeTTL:   30 * time.Second,
-		RefreshAt:     0.8,
+		RefreshMargin: DefaultRefreshMargin,
+		RefreshJitter: DefaultRefreshJitter,
+		RenewRetry:    DefaultRenewRetry,
 		MinRemaining:  2 * time.Minute,
 	}
 	for i, d := range c.KCD.Domains {

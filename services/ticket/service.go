@@ -51,6 +51,7 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 	client *s4u.Client
+	renew  *renewer
 	cache  *ticketCache
 	tracer trace.Tracer
 
@@ -103,6 +104,10 @@ func New(deps role.Deps, opts ...Option) (*Service, error) {
 	if s.events, err = meter.Int64Counter("segmesh_ticket_cache_events", metric.WithDescription("ticket cache hits, misses, refreshes and evictions")); err != nil {
 		return nil, err
 	}
+	renewals, err := meter.Int64Counter("segmesh_ticket_renewals", metric.WithDescription("service ticket renewals tried, by result (ok, refused, error) and Kerberos error code"))
+	if err != nil {
+		return nil, err
+	}
 	s.cache = newTicketCache(s.fetch, cfg, o.now, func(ev cacheEvent) {
 		s.events.Add(context.Background(), 1, metric.WithAttributes(attribute.String("event", string(ev))))
 	})
@@ -125,6 +130,7 @@ func New(deps role.Deps, opts ...Option) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ticket: %w", err)
 	}
+	s.renew = &renewer{client: s.client, now: o.now, log: log, retry: cfg.RenewRetry, count: renewals, logged: map[int32]bool{}}
 	if _, err := meter.Int64ObservableGauge("segmesh_ticket_cache_entries", metric.WithDescription("entries in the ticket cache"),
 		metric.WithInt64Callback(func(_ context.Context, ob metric.Int64Observer) error { ob.Observe(int64(s.cache.Len())); return nil })); err != nil {
 		return nil, err
@@ -235,7 +241,9 @@ func (s *Service) Stop(context.Context) error {
 		s.stop()
 	}
 	s.renewWG.Wait()
-	s.cache.wait()
+	if s.client != nil {
+		s.client.Wait()
+	}
 	return nil
 }
 
@@ -279,9 +287,9 @@ func (s *Service) Ticket(ctx context.Context, user, spn string) (*s4u.Ticket, bo
 	return t, cached, nil
 }
 
-// fetch is the cache's way to the KDC.
-func (s *Service) fetch(ctx context.Context, user, spn string) (*s4u.Ticket, error) {
-	return s.client.ServiceTicket(ctx, user, spn)
+// fetch is the cache's way to the KDC: a new pair, or the renewal of old.
+func (s *Service) fetch(ctx context.Context, user, spn string, old *s4u.Ticket) (*s4u.Ticket, error) {
+	return s.renew.fetch(ctx, user, spn, old)
 }
 
 func (s *Service) onExchange(stage s4u.Stage, realm string, err error) {

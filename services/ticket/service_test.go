@@ -28,7 +28,11 @@ const (
 
 func fakeRealm(tb testing.TB) *kdctest.KDC {
 	tb.Helper()
-	return kdctest.Start(tb, kdctest.Config{
+	return kdctest.Start(tb, fakeRealmConfig())
+}
+
+func fakeRealmConfig() kdctest.Config {
+	return kdctest.Config{
 		Realm: realm, Service: "svc_seg", ServicePassword: "Svc-Passw0rd!",
 		ServiceSPNs: []string{"HTTP/seg.lab.test"},
 		Users:       []string{"alice", "bob", "eve"},
@@ -36,7 +40,7 @@ func fakeRealm(tb testing.TB) *kdctest.KDC {
 		Sensitive:   []string{"eve"},
 		DelegateTo:  []string{exchSPN},
 		Targets:     map[string]string{exchSPN: "Exch-Passw0rd!", otherSPN: "Other-Passw0rd!"},
-	})
+	}
 }
 
 func testConfig(addr string) Config {
@@ -44,7 +48,8 @@ func testConfig(addr string) Config {
 		Enabled: true, Realm: realm, Service: "svc_seg", Password: "Svc-Passw0rd!",
 		KDCs: map[string][]string{realm: {addr}}, SPNs: []string{exchSPN, otherSPN},
 		CacheSize: 1000, KDCTimeout: 2 * time.Second, MaxConcurrent: 8,
-		NegativeTTL: 30 * time.Second, RefreshAt: 0.8, MinRemaining: 2 * time.Minute,
+		NegativeTTL: 30 * time.Second, MinRemaining: 2 * time.Minute,
+		RefreshMargin: DefaultRefreshMargin, RefreshJitter: DefaultRefreshJitter, RenewRetry: DefaultRenewRetry,
 	}
 }
 
@@ -248,27 +253,94 @@ func TestInvalidateForcesNewExchange(t *testing.T) {
 }
 
 func TestRefreshAheadOfExpiry(t *testing.T) {
-	k := fakeRealm(t)
-	clk := &clock{t: time.Now()}
+	tests := []struct {
+		name            string
+		refuseRenewal   bool
+		renewals, pairs int // KDC exchanges of each kind after the refresh
+	}{
+		{"renewed where the KDC renews", false, 1, 1},
+		{"new pair where it refuses (Samba)", true, 1, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := &clock{t: time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)}
+			kc := fakeRealmConfig()
+			kc.Now, kc.RefuseServiceRenewal = clk.Now, tt.refuseRenewal
+			k := kdctest.Start(t, kc)
+			svc, _ := startService(t, testConfig(k.Addr()), WithClock(clk.Now))
+			ctx := context.Background()
+			t1, _, err := svc.Ticket(ctx, "alice@lab.test", exchSPN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Until less than the margin (75 to 85 minutes) is left, a hit
+			// serves the ticket as it is.
+			clk.Add(t1.EndTime.Sub(clk.Now()) - DefaultRefreshMargin - DefaultRefreshJitter - time.Minute)
+			if t2, cached, err := svc.Ticket(ctx, "alice@lab.test", exchSPN); err != nil || !cached || t2 != t1 {
+				t.Fatalf("hit before the margin: %v %v", cached, err)
+			}
+			// Inside the margin the hit waits for the refresh and gets the
+			// new ticket.
+			clk.Add(DefaultRefreshJitter + 2*time.Minute)
+			t3, cached, err := svc.Ticket(ctx, "alice@lab.test", exchSPN)
+			if err != nil || cached || t3 == t1 || !t3.EndTime.After(t1.EndTime) {
+				t.Fatalf("refresh: cached=%v err=%v new end %v old end %v", cached, err, t3.EndTime, t1.EndTime)
+			}
+			if r, p := serviceRenewals(k), k.Count(kdctest.KindS4U2Proxy); r != tt.renewals || p != tt.pairs {
+				t.Fatalf("renewals %d, pairs %d; want %d, %d", r, p, tt.renewals, tt.pairs)
+			}
+			if t4, cached, err := svc.Ticket(ctx, "alice@lab.test", exchSPN); err != nil || !cached || t4 != t3 {
+				t.Fatalf("refreshed ticket not served from the cache: %v %v", cached, err)
+			}
+		})
+	}
+}
+
+// serviceRenewals counts the renewals of tickets other than TGTs.
+func serviceRenewals(k *kdctest.KDC) int {
+	n := 0
+	for _, r := range k.Requests(kdctest.KindRenew) {
+		if r.SName.NameString[0] != "krbtgt" {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRenewalPausedWhenRefused checks that a KDC refusing every renewal
+// (Samba) costs refusalsToPause extra exchanges, not one per refresh.
+func TestRenewalPausedWhenRefused(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)}
+	kc := fakeRealmConfig()
+	kc.Now, kc.RefuseServiceRenewal = clk.Now, true
+	k := kdctest.Start(t, kc)
 	svc, _ := startService(t, testConfig(k.Addr()), WithClock(clk.Now))
 	ctx := context.Background()
-	t1, _, err := svc.Ticket(ctx, "alice@lab.test", exchSPN)
-	if err != nil {
+	users := []string{"alice@lab.test", "bob.smith@lab.test", "alice", "bob"}
+	for _, u := range users {
+		if _, _, err := svc.Ticket(ctx, u, exchSPN); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Add(9 * time.Hour)
+	for _, u := range users {
+		if _, cached, err := svc.Ticket(ctx, u, exchSPN); err != nil || cached {
+			t.Fatalf("%s: cached=%v err=%v", u, cached, err)
+		}
+	}
+	if r := serviceRenewals(k); r != refusalsToPause {
+		t.Fatalf("%d renewals tried, want %d then a pause", r, refusalsToPause)
+	}
+	if p := k.Count(kdctest.KindS4U2Proxy); p != 2*len(users) {
+		t.Fatalf("%d pairs, want %d", p, 2*len(users))
+	}
+	// After the pause (6 h) one renewal is tried again.
+	clk.Add(9 * time.Hour)
+	if _, _, err := svc.Ticket(ctx, "alice", exchSPN); err != nil {
 		t.Fatal(err)
 	}
-	life := t1.EndTime.Sub(t1.StartTime)
-	clk.Add(time.Duration(float64(life) * 0.85))
-	t2, cached, err := svc.Ticket(ctx, "alice@lab.test", exchSPN)
-	if err != nil || !cached || t2 != t1 {
-		t.Fatalf("the hit at 85%% of the lifetime must serve the old ticket: %v %v", cached, err)
-	}
-	svc.cache.wait()
-	if k.Count(kdctest.KindS4U2Proxy) != 2 {
-		t.Fatalf("no background refresh: %d proxies", k.Count(kdctest.KindS4U2Proxy))
-	}
-	t3, cached, err := svc.Ticket(ctx, "alice@lab.test", exchSPN)
-	if err != nil || !cached || t3 == t1 {
-		t.Fatalf("refreshed ticket not served: %v %v", cached, err)
+	if r := serviceRenewals(k); r != refusalsToPause+1 {
+		t.Fatalf("%d renewals after the pause, want %d", r, refusalsToPause+1)
 	}
 }
 
