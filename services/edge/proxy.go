@@ -143,13 +143,13 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // authenticate finds the user and the ticket for the request.
 func (s *Service) authenticate(ctx context.Context, x *requestState, pr *peer) error {
 	id, hit, err := s.identity.lookup(ctx, pr.fingerprint, pr.leaf.Raw, pr.chainDER)
-	s.metrics.cache(ctx, s.metrics.identity, hit)
+	s.metrics.identityLookup(hit)
 	if err != nil {
 		return err
 	}
 	x.upn, x.identityHit = id.UPN, hit
 	e, hit, err := s.tickets.get(ctx, id.UPN, s.cfg.TargetSPN)
-	s.metrics.cache(ctx, s.metrics.ticketHits, hit)
+	s.metrics.ticketLookup(hit)
 	if err != nil {
 		return err
 	}
