@@ -3,18 +3,12 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/segmesh/segmesh/internal/testpki"
 )
 
 func run(t *testing.T, args ...string) (int, string, string) {
@@ -53,24 +47,13 @@ func TestConfigCheckPEMPlusPFXFailsNamingTheKeyAndWritesNothing(t *testing.T) {
 	}
 }
 
-// writeCA writes a self-signed CA certificate as PEM to path.
-func writeCA(t *testing.T, path string) {
+// writeCert writes a certificate as PEM to path, creating its directory.
+func writeCert(t *testing.T, path string, c *testpki.Cert) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Lab Device CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := os.WriteFile(path, c.PEM(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -92,7 +75,7 @@ func TestConfigCheckOpensTheTrustStore(t *testing.T) {
 func TestConfigCheckMasksSecretsAndShowsDiff(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "config.json")
-	writeCA(t, filepath.Join(dir, "config/ssl-certs/CA01.pem"))
+	writeCert(t, filepath.Join(dir, "config/ssl-certs/CA01.pem"), testpki.NewCA(t, "Lab Device CA"))
 	doc := strings.Replace(checkDoc, ", config/ssl-certs/CA-combined.pfx", "", 1)
 	doc = strings.Replace(doc, `"clientCertTrustStorePasscode": "pfx-Secret-123.plaintext"`, `"clientCertTrustStorePasscode": ""`, 1)
 	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {

@@ -6,12 +6,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/segmesh/segmesh/internal/testpki"
 )
 
 func TestDiagnoseCommand(t *testing.T) {
 	dir := t.TempDir()
-	writeCA(t, filepath.Join(dir, "ca.pem"))
-	writeCA(t, filepath.Join(dir, "device.pem")) // a certificate no trusted CA issued
+	writeCert(t, filepath.Join(dir, "ca.pem"), testpki.NewCA(t, "Lab Device CA"))
+	// A device certificate no trusted CA issued.
+	writeCert(t, filepath.Join(dir, "device.pem"),
+		testpki.NewCA(t, "Other CA").Device(t, "alice", testpki.UPN("alice@lab.test")))
 	cfg := filepath.Join(dir, "config.json")
 	doc := `{"clientCertTrustStorePath": "ca.pem", "requireClientCertificate": true,
 	  "segmesh": {"edge": {"exchangeUrls": ["http://127.0.0.1:9"]}}}`

@@ -2,16 +2,9 @@ package rpc
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -27,60 +20,40 @@ import (
 	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 
+	"github.com/segmesh/segmesh/internal/testpki"
 	ticketv1 "github.com/segmesh/segmesh/proto/segmesh/ticket/v1"
 )
 
 // pki mints a CA and leaf certificates into a directory.
 type pki struct {
 	dir    string
-	caKey  *ecdsa.PrivateKey
-	caCert *x509.Certificate
+	ca     *testpki.Cert
+	caFile string
 }
 
 func newPKI(t *testing.T) *pki {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "segmesh test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
+	p := &pki{dir: t.TempDir(), ca: testpki.NewCA(t, "segmesh test CA")}
+	p.caFile = filepath.Join(p.dir, "ca.pem")
+	if err := os.WriteFile(p.caFile, p.ca.PEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cert, _ := x509.ParseCertificate(der)
-	p := &pki{dir: t.TempDir(), caKey: key, caCert: cert}
-	writePEM(t, filepath.Join(p.dir, "ca.pem"), "CERTIFICATE", der)
 	return p
 }
 
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// leaf mints name.pem/name.key with a URI SAN (when uri != "") and 127.0.0.1.
+// leaf mints name.pem/name.key for both TLS sides, with a URI SAN (when
+// uri != ""), 127.0.0.1 and name.segmesh.test.
 func (p *pki) leaf(t *testing.T, name, uri string) TLSFiles {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{name + ".segmesh.test"}}
+	opts := []testpki.Option{
+		testpki.EKU(x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth),
+		testpki.IP(net.IPv4(127, 0, 0, 1)), testpki.DNS(name + ".segmesh.test"),
+	}
 	if uri != "" {
-		u, _ := url.Parse(uri)
-		tmpl.URIs = []*url.URL{u}
+		opts = append(opts, testpki.URI(uri))
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalPKCS8PrivateKey(key)
-	f := TLSFiles{CertFile: filepath.Join(p.dir, name+".pem"), KeyFile: filepath.Join(p.dir, name+".key"), CAFile: filepath.Join(p.dir, "ca.pem")}
-	writePEM(t, f.CertFile, "CERTIFICATE", der)
-	writePEM(t, f.KeyFile, "PRIVATE KEY", kder)
-	return f
+	certFile, keyFile := p.ca.Issue(t, name, opts...).WriteFiles(t, p.dir, name)
+	return TLSFiles{CertFile: certFile, KeyFile: keyFile, CAFile: p.caFile}
 }
 
 // echoTicket answers GetServiceTicket with its own name as the client name.
