@@ -33,6 +33,9 @@ type requestState struct {
 	ticketHit   bool
 	retried     bool
 	failure     *Failure
+	// parked reports whether a parked Ping took the request over; it
+	// writes the access-log line when answered (park.go).
+	parked bool
 }
 
 type requestKey struct{}
@@ -137,7 +140,11 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(rw, x, failureOf(errNoUpstream, s.cfg.RetryAfter))
 		return
 	}
-	s.rproxy.ServeHTTP(rw, r.WithContext(context.WithValue(ctx, requestKey{}, x)))
+	r = r.WithContext(context.WithValue(ctx, requestKey{}, x))
+	if s.tryPark(w, r, rw, x, span, start) {
+		return
+	}
+	s.rproxy.ServeHTTP(rw, r)
 }
 
 // authenticate finds the user and the ticket for the request.
@@ -337,6 +344,9 @@ func (s *Service) fail(w http.ResponseWriter, x *requestState, f *Failure) {
 // finish writes the access-log line, the metrics and the span of a request.
 // The line never holds Authorization or any token.
 func (s *Service) finish(ctx context.Context, span trace.Span, rw *recorder, r *http.Request, x *requestState, start time.Time) {
+	if x.parked {
+		return
+	}
 	end := s.now()
 	d := end.Sub(start)
 	status := rw.status

@@ -56,6 +56,11 @@ type Service struct {
 	started   atomic.Bool
 	stopping  atomic.Bool
 	serveErr  atomic.Pointer[error]
+
+	// listener serves new device connections and those parked Pings hand
+	// back; parking tracks the parked Pings (park.go).
+	listener *parkListener
+	parking  *parking
 }
 
 // options replace dependencies in tests; zero values mean the real ones.
@@ -250,9 +255,10 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	s.ln = ln
 	s.srv = s.newHTTPServer()
-	tln := tls.NewListener(ln, s.baseTLSConfig(cert))
+	s.listener = newParkListener(tls.NewListener(ln, s.baseTLSConfig(cert)))
+	s.parking = newParking()
 	s.wg.Go(func() {
-		if err := s.srv.Serve(tln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.serveErr.Store(&err)
 			s.log.Error("device listener stopped", "err", err)
 		}
@@ -297,6 +303,7 @@ func (s *Service) newHTTPServer() *http.Server {
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// A connection a parked Ping handed back keeps its peer record.
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, peerKey{}, s.peers.add(rawConn(c)))
 		},
@@ -334,6 +341,16 @@ func (s *Service) Stop(ctx context.Context) error {
 		if err = s.srv.Shutdown(ctx); err != nil {
 			s.log.Warn("drain cut short; closing the remaining device connections", "err", err)
 			err = s.srv.Close()
+		}
+	}
+	if s.parking != nil {
+		// Parked Pings are hijacked connections the server does not wait for.
+		if n := s.parking.len(); n > 0 {
+			s.log.Info("waiting for parked Pings", "count", n)
+		}
+		if perr := s.parking.drain(ctx); perr != nil {
+			s.log.Warn("drain cut short; closed the parked Pings still held", "err", perr)
+			err = errors.Join(err, perr)
 		}
 	}
 	if s.cancel != nil {

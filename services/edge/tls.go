@@ -115,7 +115,11 @@ type peer struct {
 // through the handshake (GetConfigForClient) to close (ConnState).
 type peers struct{ m sync.Map }
 
+// add returns c's peer record, new unless a parked Ping handed c back.
 func (p *peers) add(c net.Conn) *peer {
+	if v, ok := p.m.Load(c); ok {
+		return v.(*peer)
+	}
 	pr := &peer{}
 	p.m.Store(c, pr)
 	return pr

@@ -1,0 +1,356 @@
+package edge
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmesh/segmesh/pkg/config"
+)
+
+const pingPath = "/Microsoft-Server-ActiveSync?Cmd=Ping&User=alice&DeviceId=PARK1&DeviceType=iPhone"
+
+// device is a raw HTTP/1.1 client on one TLS connection, so tests control
+// when it hangs up and see which connection answers.
+type device struct {
+	t  testing.TB
+	c  *tls.Conn
+	br *bufio.Reader
+}
+
+func (h *harness) device(t testing.TB, cert *tls.Certificate) *device {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AddCert(h.serverCA.cert)
+	c, err := tls.Dial("tcp", h.edge.Addr().String(), &tls.Config{RootCAs: pool, ServerName: "edge.lab.test",
+		Certificates: []tls.Certificate{*cert}, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return &device{t: t, c: c, br: bufio.NewReader(c)}
+}
+
+// send writes a POST of body to path.
+func (d *device) send(path, body string) {
+	d.t.Helper()
+	if _, err := fmt.Fprintf(d.c, "POST %s HTTP/1.1\r\nHost: edge.lab.test\r\nContent-Type: application/vnd.ms-sync.wbxml\r\nContent-Length: %d\r\n\r\n%s", path, len(body), body); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// read returns the next response and its body; err when the connection ended.
+func (d *device) read() (*http.Response, string, error) {
+	_ = d.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(d.br, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := io.ReadAll(resp.Body)
+	return resp, string(b), err
+}
+
+// held is an Exchange handler that holds each request until released or
+// until the edge goes away, and records what it saw.
+type held struct {
+	release   chan struct{}
+	once      sync.Once
+	entered   atomic.Int64
+	cancelled atomic.Int64
+	answer    func(w http.ResponseWriter)
+}
+
+func newHeld() *held { return &held{release: make(chan struct{})} }
+
+func (hd *held) handler(w http.ResponseWriter, r *http.Request, _ string) {
+	b, _ := io.ReadAll(r.Body)
+	if r.URL.Query().Get("Cmd") != "Ping" {
+		_, _ = fmt.Fprintf(w, "%s body=%d", r.URL.Query().Get("Cmd"), len(b))
+		return
+	}
+	hd.entered.Add(1)
+	select {
+	case <-hd.release:
+	case <-r.Context().Done():
+		hd.cancelled.Add(1)
+		return
+	}
+	if hd.answer != nil {
+		hd.answer(w)
+		return
+	}
+	w.Header().Set("Content-Type", "application/vnd.ms-sync.wbxml")
+	_, _ = w.Write([]byte("pong for " + r.URL.Query().Get("DeviceId")))
+}
+
+func (hd *held) let() { hd.once.Do(func() { close(hd.release) }) }
+
+// warm sends one Sync on a connection of its own and closes it, so that the
+// gRPC and upstream connections exist, and returns the goroutine count.
+func (h *harness) warm(t testing.TB, cert *tls.Certificate) int {
+	t.Helper()
+	d := h.device(t, cert)
+	d.send(syncPath, "<Sync/>")
+	if resp, body, err := d.read(); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("warm-up Sync: %v %v %q", err, resp, body)
+	}
+	_ = d.c.Close()
+	waitFor(t, "warm-up connection closed", func() bool {
+		n := 0
+		h.edge.peers.m.Range(func(any, any) bool { n++; return true })
+		return n == 0
+	})
+	return runtime.NumGoroutine()
+}
+
+// goroutinesBack waits until the goroutine count falls to base (plus a
+// little for the test's own idle connections).
+func goroutinesBack(t testing.TB, base int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base+2 {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("goroutines: %d, baseline %d\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestParkedPing(t *testing.T) {
+	tests := []struct {
+		name string
+		// answer is Exchange's answer once released; nil: 200 "pong for PARK1".
+		answer func(w http.ResponseWriter)
+		// during runs while the Ping is parked.
+		during     func(t *testing.T, h *harness, d *device, hd *held)
+		reject401  int64
+		wantStatus int    // 0: the connection ends without an answer
+		wantBody   string // prefix
+		wantLog    string
+		// next reports whether the device connection serves a next request.
+		next bool
+	}{
+		{name: "answered, then the next request on the same connection", wantStatus: 200, wantBody: "pong for PARK1",
+			wantLog: "status=200", next: true},
+		{name: "chunked answer", answer: func(w http.ResponseWriter) {
+			_, _ = w.Write([]byte("part one "))
+			w.(http.Flusher).Flush()
+			_, _ = w.Write([]byte("part two"))
+		}, wantStatus: 200, wantBody: "part one part two", next: true},
+		{name: "EAS status passes through", answer: func(w http.ResponseWriter) {
+			w.Header().Set("X-MS-ASError", "x")
+			w.WriteHeader(449)
+		}, wantStatus: 449, next: true},
+		{name: "401 invalidates and retries once", reject401: 1, wantStatus: 200, wantBody: "pong for PARK1",
+			wantLog: "retried_401=true", next: true},
+		{name: "device hangs up mid-hold: upstream request cancelled", during: func(t *testing.T, h *harness, d *device, hd *held) {
+			_ = d.c.Close()
+			waitFor(t, "upstream request cancelled", func() bool { return hd.cancelled.Load() == 1 })
+		}, wantLog: "status=499"},
+		{name: "upstream closes: 502", answer: func(w http.ResponseWriter) {
+			c, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				_ = c.Close()
+			}
+		}, wantStatus: 502, wantLog: "status=502", next: true},
+		{name: "revoked mid-hold: no answer delivered", during: func(t *testing.T, h *harness, d *device, hd *held) {
+			h.crl.revoke(h.ca, 4242)
+			waitFor(t, "new snapshot", func() bool { return h.edge.revocation.current() > 1 })
+		}, wantStatus: 403, wantLog: "status=403"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil, options{})
+			hd := newHeld()
+			hd.answer = tt.answer
+			t.Cleanup(hd.let)
+			h.exchange.handler = hd.handler
+			cert := h.ca.issue(t, certOpts{cn: "alice", serial: 4242})
+			base := h.warm(t, &cert)
+			h.exchange.reject401.Store(tt.reject401)
+			d := h.device(t, &cert)
+			d.send(pingPath, "<Ping/>")
+			waitFor(t, "Ping parked", func() bool { return h.edge.parking.len() == 1 && hd.entered.Load() == 1 })
+			if tt.during != nil {
+				tt.during(t, h, d, hd)
+			}
+			hd.let()
+			if tt.wantStatus == 0 {
+				waitFor(t, "parked Ping ended", func() bool { return h.edge.parking.len() == 0 })
+			} else {
+				resp, body, err := d.read()
+				if err != nil {
+					t.Fatalf("read the Ping's answer: %v", err)
+				}
+				if resp.StatusCode != tt.wantStatus || !strings.HasPrefix(body, tt.wantBody) {
+					t.Fatalf("status %d body %q, want %d %q", resp.StatusCode, body, tt.wantStatus, tt.wantBody)
+				}
+				if tt.next {
+					d.send(syncPath, "<Sync/>")
+					resp, body, err := d.read()
+					if err != nil || resp.StatusCode != 200 || body != "Sync body=7" {
+						t.Fatalf("next request on the same connection: %v %v %q", err, resp, body)
+					}
+				} else if _, _, err := d.read(); err == nil {
+					t.Fatal("connection still serving after the refusal")
+				}
+			}
+			// The warm-up Sync, the Ping (and its retry), the next Sync.
+			if got, want := h.exchange.requests.Load(), 3+tt.reject401; tt.next && got != want {
+				t.Fatalf("Exchange saw %d requests, want %d", got, want)
+			}
+			if tt.wantLog != "" {
+				logged := func() bool {
+					for _, l := range strings.Split(h.logs.String(), "\n") {
+						if strings.Contains(l, "msg=request") && strings.Contains(l, "cmd=Ping") && strings.Contains(l, tt.wantLog) {
+							return true
+						}
+					}
+					return false
+				}
+				for deadline := time.Now().Add(5 * time.Second); !logged(); time.Sleep(5 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatalf("no access-log line for the Ping with %s in\n%s", tt.wantLog, h.logs)
+					}
+				}
+			}
+			_ = d.c.Close()
+			waitFor(t, "no parked Ping", func() bool { return h.edge.parking.len() == 0 })
+			goroutinesBack(t, base)
+		})
+	}
+}
+
+// TestParkedPingDrain stops the edge with Pings parked: one answered within
+// the drain (with Connection: close), one closed at the drain deadline.
+func TestParkedPingDrain(t *testing.T) {
+	for _, answered := range []bool{true, false} {
+		t.Run(fmt.Sprintf("answered=%v", answered), func(t *testing.T) {
+			h := newHarness(t, nil, options{})
+			hd := newHeld()
+			t.Cleanup(hd.let)
+			h.exchange.handler = hd.handler
+			cert := h.ca.issue(t, certOpts{cn: "alice"})
+			d := h.device(t, &cert)
+			d.send(pingPath, "<Ping/>")
+			waitFor(t, "Ping parked", func() bool { return h.edge.parking.len() == 1 && hd.entered.Load() == 1 })
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if !answered {
+				ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
+			}
+			defer cancel()
+			stopped := make(chan error, 1)
+			go func() { stopped <- h.edge.Stop(ctx) }()
+			waitFor(t, "not ready", func() bool { return h.edge.Ready(context.Background()) != nil })
+			if answered {
+				select {
+				case err := <-stopped:
+					t.Fatalf("Stop returned (%v) with a Ping parked", err)
+				default:
+				}
+				hd.let()
+				resp, body, err := d.read()
+				if err != nil || resp.StatusCode != 200 || body != "pong for PARK1" || !resp.Close {
+					t.Fatalf("answer during the drain: %v %v %q", err, resp, body)
+				}
+				if err := <-stopped; err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				if err := <-stopped; err == nil {
+					t.Fatal("Stop returned nil with a Ping closed at the deadline")
+				}
+				if _, _, err := d.read(); err == nil {
+					t.Fatal("the device got an answer after the drain deadline")
+				}
+				if !strings.Contains(h.logs.String(), "drain deadline") {
+					t.Fatal("no access-log line for the Ping closed at the drain deadline")
+				}
+			}
+			if n := h.edge.parking.len(); n != 0 {
+				t.Fatalf("%d parked Pings after Stop", n)
+			}
+		})
+	}
+}
+
+// TestParkedPingHTTPSUpstream parks a Ping in front of an HTTPS Exchange
+// (TLS 1.3: session tickets arrive after the handshake and wake the waiter
+// without an answer).
+func TestParkedPingHTTPSUpstream(t *testing.T) {
+	var fx *fakeExchange
+	hd := newHeld()
+	t.Cleanup(hd.let)
+	tlsSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fx.serve(w, r) }))
+	tlsSrv.StartTLS()
+	t.Cleanup(tlsSrv.Close)
+	h := newHarness(t, func(c *config.Config) {
+		c.Segmesh.Edge.ExchangeURLs = []string{tlsSrv.URL}
+		c.Segmesh.Edge.ExchangeCAFile = writeFile(t, t.TempDir(), "exchange-ca.pem",
+			pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsSrv.Certificate().Raw}))
+	}, options{})
+	fx = h.exchange
+	fx.handler = hd.handler
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	base := h.warm(t, &cert)
+	d := h.device(t, &cert)
+	d.send(pingPath, "<Ping/>")
+	waitFor(t, "Ping parked", func() bool { return h.edge.parking.len() == 1 && hd.entered.Load() == 1 })
+	time.Sleep(2 * parkTLSWait) // let a session-ticket wake come and go: the Ping must stay parked
+	if h.edge.parking.len() != 1 {
+		t.Fatal("Ping no longer parked")
+	}
+	hd.let()
+	resp, body, err := d.read()
+	if err != nil || resp.StatusCode != 200 || body != "pong for PARK1" {
+		t.Fatalf("%v %v %q", err, resp, body)
+	}
+	_ = d.c.Close()
+	waitFor(t, "no parked Ping", func() bool { return h.edge.parking.len() == 0 })
+	goroutinesBack(t, base)
+}
+
+// TestNotParked: other commands, HTTP/2 and bodies that cannot be kept go
+// through the reverse proxy.
+func TestNotParked(t *testing.T) {
+	h := newHarness(t, nil, options{})
+	var parkedSeen atomic.Bool
+	h.exchange.handler = func(w http.ResponseWriter, r *http.Request, _ string) {
+		if h.edge.parking.len() > 0 {
+			parkedSeen.Store(true)
+		}
+		_, _ = w.Write([]byte("ok"))
+	}
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	for _, tt := range []struct {
+		name string
+		c    *http.Client
+		path string
+	}{
+		{"Sync", h.client(&cert, false), syncPath},
+		{"Ping over HTTP/2", h.client(&cert, true), pingPath},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := get(t, tt.c, h.url(tt.path), nil)
+			if resp.StatusCode != 200 || body != "ok" || parkedSeen.Load() {
+				t.Fatalf("status %d body %q parked %v", resp.StatusCode, body, parkedSeen.Load())
+			}
+		})
+	}
+}
+
+var _ net.Listener = (*parkListener)(nil)
