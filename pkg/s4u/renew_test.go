@@ -181,3 +181,38 @@ func equalStages(a, b []s4u.Stage) bool {
 	}
 	return true
 }
+
+// BenchmarkRenew measures one renewal (one TGS exchange) of an S4U2Proxy
+// ticket against the fake KDC, beside BenchmarkS4U's pair.
+func BenchmarkRenew(b *testing.B) {
+	b.Run("in-process", func(b *testing.B) {
+		k, err := kdctest.New(labConfig())
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchRenew(b, newClient(b, k, nil))
+	})
+	b.Run("loopback-tcp", func(b *testing.B) {
+		k := kdctest.Start(b, labConfig())
+		benchRenew(b, newClient(b, newTransport(b, map[string][]string{realm: {k.Addr()}}), nil))
+	})
+}
+
+func benchRenew(b *testing.B, c *s4u.Client) {
+	ctx := context.Background()
+	tk, err := c.ServiceTicket(ctx, "bob.smith@lab.test", target)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	start, n := cpuTime(), 0
+	for b.Loop() {
+		if _, err := c.Renew(ctx, tk); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	if used := cpuTime() - start; used > 0 && n > 0 {
+		b.ReportMetric(float64(used.Nanoseconds())/float64(n), "cpu-ns/op")
+	}
+}
