@@ -7,7 +7,10 @@
 // the KCD service account's password, and asks it for a ticket to the target
 // SPN (HTTP/exchange...) for a user's UPN. The Client keeps a TGT per realm
 // (AS exchange with encrypted-timestamp pre-authentication, forwardable and
-// renewable, refreshed ahead of expiry), follows referrals to the user's
+// renewable, refreshed ahead of expiry by TGS renewal while the KDC allows
+// it), renews tickets (Renew: RFC 4120's renew option, one TGS exchange
+// instead of a new pair where the KDC renews service tickets; Samba's does
+// not), follows referrals to the user's
 // realm for users of other configured domains (MS-SFU 3.1.5.1.1.2), and
 // refuses a reply whose client is not the user asked for: a KDC can silently
 // return a ticket for the service account instead.
