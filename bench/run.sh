@@ -22,7 +22,9 @@
 # segmesh configs and bareproxy and, after the keep-alive rounds, profiles
 # each of bare, aio and split's edge for PROFILE_SECS (10) of CPU and
 # allocations during one extra, unreported keep-alive measurement, saved with
-# `go tool pprof -top -cum` text in $WORK/run/profile-*).
+# `go tool pprof -top -cum` text in $WORK/run/profile-*); BARE_PAD (0: the
+# bare proxy adds a static header of that many bytes, e.g. 2100 for the size
+# of segmesh's Negotiate header, to show what carrying it costs net/http).
 #
 # Method: each proxy is pinned to CPU 0, the load generator and the backend to
 # CPU 1 (taskset); every client offers only X25519 (OpenSSL 3.0 has no
@@ -49,6 +51,7 @@ SKIP=${SKIP:-1s}
 VERIFY_EVERY=${VERIFY_EVERY:-20}
 RUN_LIMIT=${RUN_LIMIT:-280} # seconds for the side-by-side rounds; rounds stop there
 PROFILE=${PROFILE:-0}
+BARE_PAD=${BARE_PAD:-0} # bytes of a static extra header the bare proxy adds (0: none)
 PROFILE_SECS=${PROFILE_SECS:-10}
 START=$(date +%s)
 
@@ -170,7 +173,7 @@ ADDR[split]=127.0.0.23:8443
 
 start_bare() {
 	start bareproxy 0 "$BIN/bareproxy" -listen "${ADDR[bare]}" -cert "$LAB_SERVER_CERT" -key "$LAB_SERVER_KEY" \
-		-client-ca "$CA_LIST" -backend "http://$BACKEND" -idle 1024 -flush-interval 0 \
+		-client-ca "$CA_LIST" -backend "http://$BACKEND" -idle 1024 -flush-interval 0 -pad-header-bytes "$BARE_PAD" \
 		$([[ $PROFILE == 1 ]] && echo "-pprof ${PPROF[bare]}")
 	wait_port "${ADDR[bare]}" 10 && READY[bare]=1 && CPUPIDS[bare]=$PID_bareproxy
 }
@@ -411,7 +414,7 @@ scale() {
 				;;
 			aio)
 				segmesh_config "$RUN/scale-aio$i" "$addr" "127.0.0.4$i:9090" \
-					".segmesh.edge.exchangeUrls=[\"http://127.0.0.3$i:8080\"]"
+					".segmesh.edge.exchangeUrls=[\"http://127.0.0.3$i:8080\"] | .segmesh.admin.pprof=true"
 				start "scale-aio$i" 0 "$BIN/segmesh" run --config "$RUN/scale-aio$i/config.json"
 				wait_http "http://127.0.0.4$i:9090/readyz" 60 || { echo "bench: segmesh $i did not get ready; skipping scale for aio" >&2; continue 2; }
 				pids+=("$(pidof_name "scale-aio$i")")
@@ -456,6 +459,16 @@ scale() {
 			echo "$kind$((i2 + 1)): RSS ${before[$i2]} KiB idle → ${after[$i2]} KiB with ${conns[$i2]} device connections held (${fds[$i2]} fds): $(((after[i2] - before[i2]) * 1024 / (conns[i2] > 0 ? conns[i2] : 1))) bytes per held Ping" |
 				tee -a "$RUN/scale.txt"
 		done
+		if [[ $kind == aio ]]; then
+			# Where the bytes are (read after the RSS): Go heap and stacks
+			# now, and the live heap after a forced GC.
+			for i in 1 2; do
+				local pp=http://127.0.0.4$i:9090/debug/pprof
+				echo "aio$i: $(curl -s "$pp/heap?debug=1" | awk '/^# (HeapInuse|Stack) =/ {printf "%s %.1f MiB ", $2, $4/1048576}')goroutines $(curl -s "$pp/goroutine?debug=1" | awk 'NR==1 {print $NF}')" | tee -a "$RUN/scale.txt"
+				curl -s -o "$RUN/scale-aio$i-heap.pb.gz" "$pp/heap?gc=1"
+				echo "aio$i after a forced GC: $(curl -s "$pp/heap?debug=1" | awk '/^# (HeapAlloc|HeapInuse|Stack) =/ {printf "%s %.1f MiB ", $2, $4/1048576}')RSS $(rss_kb "${pids[$((i - 1))]}") KiB" | tee -a "$RUN/scale.txt"
+			done
+		fi
 		for i in "${lp[@]}"; do wait "$i" || true; done
 		cat "$RUN/scale-${kind}1.txt" "$RUN/scale-${kind}2.txt"
 		for i2 in 0 1; do kill -TERM "${pids[$i2]}" 2>/dev/null || true; done
