@@ -278,26 +278,36 @@ func (m *Mapper) MapUPN(ctx context.Context, upn string) (Mapping, error) {
 	})
 }
 
-// cached returns the cached answer for key, if any (ok), and reports the
-// cache lookup to the hooks.
+// cached returns the cached answer for key, if any (ok), and reports a hit
+// to the hooks; sharedLookup reports a miss once it has looked again.
 func (m *Mapper) cached(key fingerprint) (Mapping, bool, error) {
 	a, ok := m.cache.get(key)
-	m.hookCache(ok)
 	if !ok {
 		return Mapping{}, false, nil
 	}
+	m.hookCache(true)
 	a.mapping.Cached = true
 	return a.mapping, true, a.err
 }
 
 // sharedLookup runs search once for concurrent callers with the same key
-// and caches the directory's answer.
+// and caches the directory's answer. The caller has missed the cache.
 func (m *Mapper) sharedLookup(ctx context.Context, key fingerprint, search func(conn *ldap.Conn, base string) (answer, error)) (Mapping, error) {
 	m.flightMu.Lock()
 	f, ok := m.flights[key]
 	if !ok {
+		// A flight for key may have ended between the caller's cache miss
+		// and this lock; it stored its answer before leaving m.flights, so
+		// look again rather than ask the directory a second time.
+		if a, hit := m.cache.get(key); hit {
+			m.flightMu.Unlock()
+			m.hookCache(true)
+			a.mapping.Cached = true
+			return a.mapping, a.err
+		}
 		if m.life.Err() != nil {
 			m.flightMu.Unlock()
+			m.hookCache(false)
 			return Mapping{}, errors.New("certmap: mapper is closed")
 		}
 		f = &flight{done: make(chan struct{})}
@@ -326,6 +336,7 @@ func (m *Mapper) sharedLookup(ctx context.Context, key fingerprint, search func(
 		}()
 	}
 	m.flightMu.Unlock()
+	m.hookCache(false)
 	select {
 	case <-f.done:
 		if f.err != nil {
