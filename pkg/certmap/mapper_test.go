@@ -373,21 +373,32 @@ func TestReconnectAfterIdleConnectionDropped(t *testing.T) {
 func TestTimeout(t *testing.T) {
 	l := newLab(t, ldaptest.Options{})
 	cfg := l.config(nil)
-	cfg.OpTimeout = 200 * time.Millisecond
+	// The lookup as a whole is bounded by DialTimeout+OpTimeout: a long
+	// DialTimeout leaves OpTimeout, on the search, as what ends it.
+	cfg.DialTimeout, cfg.OpTimeout = time.Minute, 200*time.Millisecond
 	m := newMapper(t, cfg)
 	l.srv.SetHang(true)
-	start := time.Now()
 	_, err := m.Map(t.Context(), l.bob.Raw)
 	var de *DirectoryError
 	if !errors.As(err, &de) || !strings.Contains(err.Error(), "did not answer in time") {
 		t.Fatalf("err = %v, want a DirectoryError saying the directory did not answer in time", err)
 	}
-	if el := time.Since(start); el > 5*time.Second {
-		t.Fatalf("Map took %v with a 200ms operation timeout", el)
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v: the lookup's overall bound ended the search, not OpTimeout", err)
 	}
+	// The mapper answers again once the directory does. 200 ms per search
+	// is short for a loaded machine, so a timeout may still come: retry
+	// until a deadline, and fail on any other error.
 	l.srv.SetHang(false)
-	if got, err := m.Map(t.Context(), l.bob.Raw); err != nil || got.UPN != "bob.smith@lab.test" {
-		t.Fatalf("after the hang Map() = %+v, %v", got, err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := m.Map(t.Context(), l.bob.Raw)
+		if err == nil && got.UPN == "bob.smith@lab.test" {
+			return
+		}
+		if !errors.As(err, &de) || !strings.Contains(err.Error(), "did not answer in time") || time.Now().After(deadline) {
+			t.Fatalf("after the hang Map() = %+v, %v", got, err)
+		}
 	}
 }
 
