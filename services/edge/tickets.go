@@ -144,18 +144,19 @@ type ticketKey struct{ upn, spn string }
 // Early refresh: an entry with less than softMargin plus a random part of
 // softJitter left is refreshed in the background by the first request that
 // finds it so, while that request and the next use the entry as it is.
-// softMargin exceeds the longest gap between an always-on device's
-// requests (EAS Ping's HeartbeatInterval is at most 3540 s), so such a
-// device always passes through the window and never waits on an expired
-// ticket; the ticket role's refresh margin (services/ticket, 75 to 85
-// minutes) exceeds softMargin+softJitter, so the role renews the ticket
+// softMargin less the 5-minute hard margin exceeds the longest gap between
+// an always-on device's requests (EAS Ping's HeartbeatInterval is at most
+// 3540 s), so such a device always passes through the window and never
+// waits on an expired ticket; the ticket role's refresh margin
+// (services/ticket, 75 to 85 minutes) exceeds softMargin+softJitter, so the
+// role renews the ticket
 // when asked then (one TGS exchange where the KDC renews service tickets)
 // and the entry follows the renewed end time. A user idle through the
 // window costs no exchange: the ticket lapses and the next request gets a
 // new one.
 const (
-	softMargin = 60 * time.Minute
-	softJitter = 6 * time.Minute
+	softMargin = 65 * time.Minute
+	softJitter = 5 * time.Minute
 	// softRetry spaces background refreshes of an entry: after one that
 	// failed or brought no later end time.
 	softRetry = 5 * time.Minute

@@ -95,7 +95,7 @@ func TestTicketCacheRefreshesBehindAndFollowsRenewal(t *testing.T) {
 	if stale != 0 {
 		t.Fatalf("%d requests waited for a ticket", stale)
 	}
-	// 72 h of 10-hour tickets refreshed between 66 and 0 minutes before
+	// 72 h of 10-hour tickets refreshed between 70 and 5 minutes before
 	// their end: 8 tickets, and as many role calls (a background call that
 	// brought nothing new is not retried before softRetry).
 	if n := src.issued.Load(); n < 8 || n > 9 {

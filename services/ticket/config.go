@@ -36,7 +36,7 @@ type Config struct {
 	// RefreshMargin: a hit on a ticket with less than RefreshMargin plus a
 	// random part of RefreshJitter left refreshes it first (by renewal
 	// where the KDC allows it). It must exceed the edge's refresh margin
-	// (services/edge: 60 to 66 minutes) so that the edge's early request
+	// (services/edge: 65 to 70 minutes) so that the edge's early request
 	// finds the ticket due. Zero leaves a ticket until it is no longer
 	// served (MinRemaining); a margin is never more than half a lifetime.
 	RefreshMargin time.Duration

@@ -21,8 +21,8 @@ import (
 // softJitter, softRetry and the 5-minute hard margin), repeated here
 // because a role's tests do not import another role.
 const (
-	edgeSoftMargin = 60 * time.Minute
-	edgeSoftJitter = 6 * time.Minute
+	edgeSoftMargin = 65 * time.Minute
+	edgeSoftJitter = 5 * time.Minute
 	edgeSoftRetry  = 5 * time.Minute
 	edgeHardMargin = 5 * time.Minute
 )
