@@ -134,6 +134,10 @@ func (s *Service) tryPark(w http.ResponseWriter, r *http.Request, rw *recorder, 
 	if p.devRaw == nil || err != nil {
 		p.closeDevice = true
 	}
+	// The recorder must not keep the server's response: through it the
+	// server's conn and its 4 KiB reader and writer would stay reachable
+	// for the whole hold.
+	rw.ResponseWriter = nil
 	x.parked = true
 	s.log.Debug("Ping parked", telemetry.AttrUPN, x.upn, telemetry.AttrDeviceID, x.eas.DeviceID)
 	go p.run()

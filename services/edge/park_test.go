@@ -138,6 +138,7 @@ func TestParkedPing(t *testing.T) {
 		// during runs while the Ping is parked.
 		during     func(t *testing.T, h *harness, d *device, hd *held)
 		reject401  int64
+		tune       func(*Config)
 		wantStatus int    // 0: the connection ends without an answer
 		wantBody   string // prefix
 		wantLog    string
@@ -167,6 +168,10 @@ func TestParkedPing(t *testing.T) {
 				_ = c.Close()
 			}
 		}, wantStatus: 502, wantLog: "status=502", next: true},
+		{name: "no answer within ResponseHeaderTimeout: 504", tune: func(c *Config) { c.ResponseHeaderTimeout = 200 * time.Millisecond },
+			during: func(t *testing.T, h *harness, d *device, hd *held) {
+				waitFor(t, "upstream request cancelled", func() bool { return hd.cancelled.Load() == 1 })
+			}, wantStatus: 504, wantLog: "status=504", next: true},
 		{name: "revoked mid-hold: no answer delivered", during: func(t *testing.T, h *harness, d *device, hd *held) {
 			h.crl.revoke(h.ca, 4242)
 			waitFor(t, "new snapshot", func() bool { return h.edge.revocation.current() > 1 })
@@ -174,7 +179,7 @@ func TestParkedPing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, nil, options{})
+			h := newHarness(t, nil, options{tune: tt.tune})
 			hd := newHeld()
 			hd.answer = tt.answer
 			t.Cleanup(hd.let)
