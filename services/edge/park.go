@@ -224,6 +224,10 @@ func (s *Service) dialUpstream(ctx context.Context, u *url.URL) (net.Conn, error
 		cfg.ServerName = u.Hostname()
 	}
 	cfg.NextProtos = []string{"http/1.1"}
+	if cfg.ClientSessionCache == nil {
+		// Every parked Ping dials: resume instead of a full handshake.
+		cfg.ClientSessionCache = s.parking.sessions
+	}
 	tc := tls.Client(c, cfg)
 	hctx, cancel := context.WithTimeout(ctx, t.TLSHandshakeTimeout)
 	defer cancel()
@@ -380,6 +384,7 @@ func (p *parkedPing) readResponse() (*http.Response, error) {
 			_ = tc.SetReadDeadline(deadline)
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && br.Buffered() == 0 {
+				p.s.log.Debug("Exchange connection woke without an answer (TLS session tickets); Ping parked again")
 				continue
 			}
 		}
@@ -522,9 +527,13 @@ type parking struct {
 	pings   map[*parkedPing]struct{}
 	closing bool
 	idle    chan struct{} // closed when pings empties while closing
+	// sessions resumes TLS sessions with HTTPS upstreams.
+	sessions tls.ClientSessionCache
 }
 
-func newParking() *parking { return &parking{pings: map[*parkedPing]struct{}{}} }
+func newParking() *parking {
+	return &parking{pings: map[*parkedPing]struct{}{}, sessions: tls.NewLRUClientSessionCache(64)}
+}
 
 // add registers p; false once Stop began.
 func (k *parking) add(p *parkedPing) bool {

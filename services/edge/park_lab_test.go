@@ -74,6 +74,12 @@ func TestLabParkedPing(t *testing.T) {
 			if !strings.Contains(sm.logs.String(), "Ping parked") {
 				t.Fatal("the Ping was not parked")
 			}
+			// Apache (OpenSSL) sends TLS 1.3 session tickets after the
+			// handshake: they wake the parked Ping, which must go back to
+			// waiting instead of blocking in a read.
+			if https && !strings.Contains(sm.logs.String(), "woke without an answer") {
+				t.Fatal("the session tickets did not wake the parked Ping: the HTTPS wake path was not exercised")
+			}
 			if st, e := roundTrip("Sync"); st != 200 || e["body_length"] != 7.0 {
 				t.Fatalf("Sync after the Ping on the same connection: status %d echo %v", st, e)
 			}
