@@ -216,3 +216,43 @@ func benchRenew(b *testing.B, c *s4u.Client) {
 		b.ReportMetric(float64(used.Nanoseconds())/float64(n), "cpu-ns/op")
 	}
 }
+
+// TestTicketsEndWithTheirTGT checks the fake KDC's RFC 4120 cap (which the
+// lab's Samba applies too): a ticket from the TGS ends no later than the TGT
+// it was issued with, and its renew-till likewise; and that a pair renews a
+// TGT older than PairTGTMaxAge first, so its tickets get a full lifetime.
+func TestTicketsEndWithTheirTGT(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)}
+	cfg := labConfig()
+	cfg.Now = clk.Now
+	k, err := kdctest.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, k, func(c *s4u.Config) { c.Now = clk.Now })
+	ctx := context.Background()
+	self, err := c.S4U2Self(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt, err := c.TGT(ctx, realm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(3 * time.Hour)
+	proxy, err := c.S4U2Proxy(ctx, self, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proxy.EndTime.Equal(tgt.EndTime) || !proxy.RenewTill.Equal(tgt.RenewTill) {
+		t.Fatalf("S4U2Proxy with a 3-hour-old TGT ends %v (renew-till %v), want the TGT's %v (%v)",
+			proxy.EndTime, proxy.RenewTill, tgt.EndTime, tgt.RenewTill)
+	}
+	pair, err := c.ServiceTicket(ctx, "alice", target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pair.Lifetime() != 10*time.Hour {
+		t.Fatalf("a pair after the TGT's first hour lives %v, want 10h (the TGT renewed first)", pair.Lifetime())
+	}
+}
