@@ -119,3 +119,17 @@ func (r *renewer) record(ctx context.Context, result string, code int32) {
 	r.count.Add(ctx, 1, metric.WithAttributes(attribute.String(telemetry.AttrResult, result),
 		attribute.String(telemetry.AttrKRBCode, strconv.Itoa(int(code)))))
 }
+
+// paused returns when renewals are tried again, or zero when they are not
+// paused (or KCD is off).
+func (r *renewer) paused() time.Time {
+	if r == nil {
+		return time.Time{}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.now().Before(r.pausedUntil) {
+		return r.pausedUntil
+	}
+	return time.Time{}
+}

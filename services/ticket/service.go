@@ -318,7 +318,13 @@ func (s *Service) statusSection() any {
 		CacheEntries int    `json:"cache_entries"`
 		TGTs         []tgt  `json:"tgts"`
 		LastTGTError string `json:"last_tgt_error,omitempty"`
+		// RenewalsPausedUntil is set while the KDC refuses to renew
+		// service tickets (Samba) and new pairs are made instead.
+		RenewalsPausedUntil *time.Time `json:"renewals_paused_until,omitempty"`
 	}{CacheEntries: s.cache.Len()}
+	if until := s.renew.paused(); !until.IsZero() {
+		out.RenewalsPausedUntil = &until
+	}
 	for _, t := range s.client.TGTs() {
 		out.TGTs = append(out.TGTs, tgt{t.Realm, t.AuthTime, t.EndTime, t.RefreshAt})
 	}

@@ -2,6 +2,7 @@ package ticket
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"strings"
 	"sync"
@@ -333,6 +334,10 @@ func TestRenewalPausedWhenRefused(t *testing.T) {
 	}
 	if p := k.Count(kdctest.KindS4U2Proxy); p != 2*len(users) {
 		t.Fatalf("%d pairs, want %d", p, 2*len(users))
+	}
+	st, err := json.Marshal(svc.statusSection())
+	if err != nil || !strings.Contains(string(st), `"renewals_paused_until":"`+clk.Now().Add(DefaultRenewRetry).Format(time.RFC3339)) {
+		t.Fatalf("status page: %s %v", st, err)
 	}
 	// After the pause (6 h) one renewal is tried again.
 	clk.Add(9 * time.Hour)
