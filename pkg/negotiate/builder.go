@@ -1,6 +1,7 @@
 package negotiate
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jcmturner/gofork/encoding/asn1"
@@ -79,6 +81,10 @@ type Builder struct {
 	macs  sync.Pool // of *aesState, its HMAC keyed with Ki
 	// scratch lends Header a buffer for the token and its base64 (*[]byte).
 	scratch sync.Pool
+	// prefixes caches the base64 of the fixed head of a token per token
+	// length (int → *encoded); nPrefixes counts stores.
+	prefixes  sync.Map
+	nPrefixes atomic.Int32
 	// generic path for other etypes.
 	et  etype.EType
 	key types.EncryptionKey
@@ -188,44 +194,79 @@ func (b *Builder) prepare(ticketDER []byte, cname types.PrincipalName, crealm st
 }
 
 // Header returns "Negotiate <base64 token>" with a fresh authenticator.
-// The token is built in a pooled scratch buffer, encoded there, and copied
-// once into the exactly sized string: one allocation per header.
+// The token is built in a pooled scratch buffer and copied once into the
+// exactly sized string: one allocation per header. Everything up to the
+// end of the ticket is the same in every token of one length, so its
+// base64 (cut at a multiple of 3 bytes, where base64 output concatenates)
+// is kept per token length and only the authenticator's part is encoded
+// per request: with the lab's 1.4 KB tickets that was most of the cost.
 func (b *Builder) Header() (string, error) {
 	sp := b.scratch.Get().(*[]byte)
 	defer b.scratch.Put(sp)
-	tok, err := b.appendToken((*sp)[:0])
+	tok, fixed, err := b.appendToken((*sp)[:0])
 	if err != nil {
 		return "", err
 	}
-	n := base64.StdEncoding.EncodedLen(len(tok))
+	k := fixed - fixed%3
+	pre := b.encodedPrefix(len(tok), tok[:k])
+	n := base64.StdEncoding.EncodedLen(len(tok) - k)
 	buf := slices.Grow(tok, n)
 	enc := buf[len(tok) : len(tok)+n]
-	base64.StdEncoding.Encode(enc, tok)
+	base64.StdEncoding.Encode(enc, tok[k:])
 	*sp = buf[:0]
 	var h strings.Builder
-	h.Grow(len(HeaderPrefix) + n)
+	h.Grow(len(HeaderPrefix) + len(pre) + n)
 	h.WriteString(HeaderPrefix)
+	h.WriteString(pre)
 	h.Write(enc)
 	return h.String(), nil
 }
+
+// encodedPrefix returns the base64 of raw, the first bytes of a token of
+// total length n, from the cache when the same bytes were encoded before.
+func (b *Builder) encodedPrefix(n int, raw []byte) string {
+	if v, ok := b.prefixes.Load(n); ok {
+		if p := v.(*encoded); bytes.Equal(p.raw, raw) {
+			return p.b64
+		}
+	}
+	p := &encoded{raw: slices.Clone(raw), b64: base64.StdEncoding.EncodeToString(raw)}
+	if b.nPrefixes.Add(1) <= maxPrefixes {
+		b.prefixes.Store(n, p)
+	}
+	return p.b64
+}
+
+// encoded is a token prefix and its base64.
+type encoded struct {
+	raw []byte
+	b64 string
+}
+
+// maxPrefixes bounds the prefix cache: token lengths vary by a few bytes
+// (the lengths of cusec and the sequence number), so a handful are used.
+const maxPrefixes = 64
 
 // Token returns a SPNEGO NegTokenInit (GSS InitialContextToken) carrying an
 // AP-REQ with a fresh authenticator: the current time and a random sequence
 // number, encrypted with the session key (key usage 11).
 func (b *Builder) Token() ([]byte, error) {
-	return b.appendToken(nil)
+	t, _, err := b.appendToken(nil)
+	return t, err
 }
 
 // appendToken appends a fresh token to dst. The sizes are computed first, so
 // the whole token is written in one pass; with AES the authenticator is
-// encoded, checksummed and encrypted in place inside the token.
-func (b *Builder) appendToken(dst []byte) ([]byte, error) {
+// encoded, checksummed and encrypted in place inside the token. fixed is the
+// length of the token's head that depends only on the token's length: the
+// framing up to the end of the ticket.
+func (b *Builder) appendToken(dst []byte) (tok []byte, fixed int, err error) {
 	now := b.now().UTC()
 	const conf = aes.BlockSize
 	// One read for the sequence number and the confounder.
 	var rnd [4 + conf]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
-		return nil, fmt.Errorf("negotiate: random: %w", err)
+		return nil, 0, fmt.Errorf("negotiate: random: %w", err)
 	}
 	seq := int64(binary.BigEndian.Uint32(rnd[:4]) & 0x3fffffff)
 	cusec := int64(now.Nanosecond() / 1000)
@@ -239,7 +280,7 @@ func (b *Builder) appendToken(dst []byte) ([]byte, error) {
 		plain := appendAuthenticator(make([]byte, 0, authLen), b.fixed, content, now, cusec, seq)
 		_, ct, err := b.et.EncryptMessage(b.key.KeyValue, plain, keyusage.AP_REQ_AUTHENTICATOR)
 		if err != nil {
-			return nil, fmt.Errorf("negotiate: encrypt authenticator: %w", err)
+			return nil, 0, fmt.Errorf("negotiate: encrypt authenticator: %w", err)
 		}
 		generic, cipherLen = ct, len(ct)
 	}
@@ -273,6 +314,7 @@ func (b *Builder) appendToken(dst []byte) ([]byte, error) {
 	t = appendTL(t, 0x6e, tlvLen(apContent))
 	t = appendTL(t, 0x30, apContent)
 	t = append(t, b.apPre...)
+	fixed = len(t) - start
 	t = appendTL(t, 0xa4, tlvLen(encSeq))
 	t = appendTL(t, 0x30, encSeq)
 	t = appendTL(t, 0xa0, etLen)
@@ -299,9 +341,9 @@ func (b *Builder) appendToken(dst []byte) ([]byte, error) {
 		t = append(t, generic...)
 	}
 	if len(t)-start != total {
-		return nil, fmt.Errorf("negotiate: internal error: token is %d bytes, computed %d", len(t)-start, total)
+		return nil, 0, fmt.Errorf("negotiate: internal error: token is %d bytes, computed %d", len(t)-start, total)
 	}
-	return t, nil
+	return t, fixed, nil
 }
 
 // appendAuthenticator appends the DER authenticator (fixed part, cusec,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -493,4 +494,41 @@ func (b *Builder) authenticatorPlaintext(t *testing.T) ([]byte, error) {
 		return nil, err
 	}
 	return crypto.DecryptMessage(cipherOf(t, tok), b.key, keyusage.AP_REQ_AUTHENTICATOR)
+}
+
+// TestHeaderAcrossTokenLengths checks the cached base64 of token heads: the
+// lengths of cusec and of the sequence number change the token's length and
+// so its framing; every header must still decode to a token whose
+// authenticator decrypts and carries the time asked for.
+func TestHeaderAcrossTokenLengths(t *testing.T) {
+	for _, et := range []int32{etypeID.AES256_CTS_HMAC_SHA1_96, etypeID.AES128_CTS_HMAC_SHA1_96, etypeID.RC4_HMAC} {
+		t.Run(strconv.Itoa(int(et)), func(t *testing.T) {
+			f := newFixture(t, et, types.PrincipalName{NameType: 10, NameString: []string{"bob.smith@lab.test"}})
+			var now time.Time
+			b := f.builder(t, Options{Now: func() time.Time { return now }})
+			base := time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC)
+			lengths := map[int]bool{}
+			for i := range 300 {
+				// cusec of 1, 2 and 3 DER bytes; the random sequence number
+				// gives 1-4 more lengths.
+				now = base.Add(time.Duration([]int{0, 5, 200, 40000, 999999}[i%5]) * time.Microsecond)
+				h, err := b.Header()
+				if err != nil {
+					t.Fatal(err)
+				}
+				tok, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(h, HeaderPrefix))
+				if err != nil {
+					t.Fatalf("header %d: %v", i, err)
+				}
+				lengths[len(tok)] = true
+				_, ap := decodeToken(t, tok, f.key)
+				if a := ap.Authenticator; a.CTime.Unix() != now.Unix() || a.Cusec != now.Nanosecond()/1000 {
+					t.Fatalf("header %d: authenticator time %v.%06d, want %v", i, a.CTime, a.Cusec, now)
+				}
+			}
+			if len(lengths) < 3 {
+				t.Fatalf("only %d token lengths seen; the test does not cover the cache", len(lengths))
+			}
+		})
+	}
 }
