@@ -1,7 +1,6 @@
 package negotiate
 
 import (
-	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -81,8 +80,8 @@ type Builder struct {
 	macs  sync.Pool // of *aesState, its HMAC keyed with Ki
 	// scratch lends Header a buffer for the token and its base64 (*[]byte).
 	scratch sync.Pool
-	// prefixes caches the base64 of the fixed head of a token per token
-	// length (int → *encoded); nPrefixes counts stores.
+	// prefixes caches the base64 of a token's head per token length
+	// (int → string); nPrefixes counts stores.
 	prefixes  sync.Map
 	nPrefixes atomic.Int32
 	// generic path for other etypes.
@@ -194,25 +193,44 @@ func (b *Builder) prepare(ticketDER []byte, cname types.PrincipalName, crealm st
 }
 
 // Header returns "Negotiate <base64 token>" with a fresh authenticator.
-// The token is built in a pooled scratch buffer and copied once into the
-// exactly sized string: one allocation per header. Everything up to the
-// end of the ticket is the same in every token of one length, so its
-// base64 (cut at a multiple of 3 bytes, where base64 output concatenates)
-// is kept per token length and only the authenticator's part is encoded
-// per request: with the lab's 1.4 KB tickets that was most of the cost.
+// Everything up to the end of the ticket (the head) is the same in every
+// token of one length, and a token's length takes a handful of values (the
+// DER lengths of cusec and the sequence number). So the head's base64, cut
+// at a multiple of 3 bytes where base64 output concatenates, is kept per
+// token length, and per request only the authenticator's part (~150 bytes)
+// is built and encoded, in a pooled scratch buffer, then copied once with
+// the cached part into the exactly sized string: one allocation. With the
+// lab's 1.4 KB tickets this avoids encoding and touching ~3 KB per request.
 func (b *Builder) Header() (string, error) {
-	sp := b.scratch.Get().(*[]byte)
-	defer b.scratch.Put(sp)
-	tok, fixed, err := b.appendToken((*sp)[:0])
+	p, err := b.plan()
 	if err != nil {
 		return "", err
 	}
+	fixed := p.total - p.tailLen()
 	k := fixed - fixed%3
-	pre := b.encodedPrefix(len(tok), tok[:k])
-	n := base64.StdEncoding.EncodedLen(len(tok) - k)
-	buf := slices.Grow(tok, n)
-	enc := buf[len(tok) : len(tok)+n]
-	base64.StdEncoding.Encode(enc, tok[k:])
+	sp := b.scratch.Get().(*[]byte)
+	defer b.scratch.Put(sp)
+	t := (*sp)[:0]
+	var pre string
+	if v, ok := b.prefixes.Load(p.total); ok {
+		pre = v.(string)
+		t = append(t, b.apPre[len(b.apPre)-(fixed-k):]...)
+		t = b.appendTail(t, &p)
+	} else {
+		t = b.appendTail(b.appendHead(t, &p), &p)
+		if len(t) != p.total {
+			return "", fmt.Errorf("negotiate: internal error: token is %d bytes, computed %d", len(t), p.total)
+		}
+		pre = base64.StdEncoding.EncodeToString(t[:k])
+		if b.nPrefixes.Add(1) <= maxPrefixes {
+			b.prefixes.Store(p.total, pre)
+		}
+		t = t[k:]
+	}
+	n := base64.StdEncoding.EncodedLen(len(t))
+	buf := slices.Grow(t, n)
+	enc := buf[len(t) : len(t)+n]
+	base64.StdEncoding.Encode(enc, t)
 	*sp = buf[:0]
 	var h strings.Builder
 	h.Grow(len(HeaderPrefix) + len(pre) + n)
@@ -222,128 +240,126 @@ func (b *Builder) Header() (string, error) {
 	return h.String(), nil
 }
 
-// encodedPrefix returns the base64 of raw, the first bytes of a token of
-// total length n, from the cache when the same bytes were encoded before.
-func (b *Builder) encodedPrefix(n int, raw []byte) string {
-	if v, ok := b.prefixes.Load(n); ok {
-		if p := v.(*encoded); bytes.Equal(p.raw, raw) {
-			return p.b64
-		}
-	}
-	p := &encoded{raw: slices.Clone(raw), b64: base64.StdEncoding.EncodeToString(raw)}
-	if b.nPrefixes.Add(1) <= maxPrefixes {
-		b.prefixes.Store(n, p)
-	}
-	return p.b64
-}
-
-// encoded is a token prefix and its base64.
-type encoded struct {
-	raw []byte
-	b64 string
-}
-
-// maxPrefixes bounds the prefix cache: token lengths vary by a few bytes
-// (the lengths of cusec and the sequence number), so a handful are used.
+// maxPrefixes bounds the cache of encoded heads; a handful of token lengths
+// occur.
 const maxPrefixes = 64
 
 // Token returns a SPNEGO NegTokenInit (GSS InitialContextToken) carrying an
 // AP-REQ with a fresh authenticator: the current time and a random sequence
 // number, encrypted with the session key (key usage 11).
 func (b *Builder) Token() ([]byte, error) {
-	t, _, err := b.appendToken(nil)
-	return t, err
+	p, err := b.plan()
+	if err != nil {
+		return nil, err
+	}
+	t := b.appendTail(b.appendHead(make([]byte, 0, p.total+8), &p), &p)
+	if len(t) != p.total {
+		return nil, fmt.Errorf("negotiate: internal error: token is %d bytes, computed %d", len(t), p.total)
+	}
+	return t, nil
 }
 
-// appendToken appends a fresh token to dst. The sizes are computed first, so
-// the whole token is written in one pass; with AES the authenticator is
-// encoded, checksummed and encrypted in place inside the token. fixed is the
-// length of the token's head that depends only on the token's length: the
-// framing up to the end of the ticket.
-func (b *Builder) appendToken(dst []byte) (tok []byte, fixed int, err error) {
-	now := b.now().UTC()
-	const conf = aes.BlockSize
-	// One read for the sequence number and the confounder.
-	var rnd [4 + conf]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return nil, 0, fmt.Errorf("negotiate: random: %w", err)
-	}
-	seq := int64(binary.BigEndian.Uint32(rnd[:4]) & 0x3fffffff)
-	cusec := int64(now.Nanosecond() / 1000)
-	content := len(b.fixed) + tlvLen(tlvLen(intLen(cusec))) + tlvLen(tlvLen(15)) + tlvLen(tlvLen(intLen(seq)))
-	authLen := tlvLen(tlvLen(content)) // [APPLICATION 2] SEQUENCE
+// tokenPlan is one token's fresh values and every length, computed before
+// anything is written.
+type tokenPlan struct {
+	now                                                              time.Time
+	seq, cusec                                                       int64
+	confounder                                                       [aes.BlockSize]byte
+	content                                                          int    // authenticator SEQUENCE content
+	cipherLen                                                        int    // the encrypted authenticator
+	generic                                                          []byte // the encrypted authenticator of a non-AES key
+	etLen, encSeq, apContent, krbTok, mechTok, negInit, inner, total int
+}
 
-	fast := b.block != nil
-	var generic []byte
-	cipherLen := conf + authLen + 12 // confounder, authenticator, HMAC-SHA1-96
-	if !fast {
-		plain := appendAuthenticator(make([]byte, 0, authLen), b.fixed, content, now, cusec, seq)
+// tailLen is the length of the token after the ticket: [4] EncryptedData.
+func (p *tokenPlan) tailLen() int { return tlvLen(tlvLen(p.encSeq)) }
+
+// plan draws the fresh values (time, sequence number, confounder) and
+// computes the lengths; for non-AES keys it encrypts the authenticator.
+func (b *Builder) plan() (tokenPlan, error) {
+	p := tokenPlan{now: b.now().UTC()}
+	// One read for the sequence number and the confounder.
+	var rnd [4 + aes.BlockSize]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return p, fmt.Errorf("negotiate: random: %w", err)
+	}
+	copy(p.confounder[:], rnd[4:])
+	p.seq = int64(binary.BigEndian.Uint32(rnd[:4]) & 0x3fffffff)
+	p.cusec = int64(p.now.Nanosecond() / 1000)
+	p.content = len(b.fixed) + tlvLen(tlvLen(intLen(p.cusec))) + tlvLen(tlvLen(15)) + tlvLen(tlvLen(intLen(p.seq)))
+	authLen := tlvLen(tlvLen(p.content))       // [APPLICATION 2] SEQUENCE
+	p.cipherLen = aes.BlockSize + authLen + 12 // confounder, authenticator, HMAC-SHA1-96
+	if b.block == nil {
+		plain := appendAuthenticator(make([]byte, 0, authLen), b.fixed, p.content, p.now, p.cusec, p.seq)
 		_, ct, err := b.et.EncryptMessage(b.key.KeyValue, plain, keyusage.AP_REQ_AUTHENTICATOR)
 		if err != nil {
-			return nil, 0, fmt.Errorf("negotiate: encrypt authenticator: %w", err)
+			return p, fmt.Errorf("negotiate: encrypt authenticator: %w", err)
 		}
-		generic, cipherLen = ct, len(ct)
+		p.generic, p.cipherLen = ct, len(ct)
 	}
-
 	// EncryptedData ::= SEQUENCE { etype [0] Int32, cipher [2] OCTET STRING }
-	etLen := tlvLen(intLen(int64(b.etype)))
-	encSeq := tlvLen(etLen) + tlvLen(tlvLen(cipherLen))
-	apContent := len(b.apPre) + tlvLen(tlvLen(encSeq))
-	apReq := tlvLen(tlvLen(apContent))             // [APPLICATION 14] SEQUENCE
-	krbTok := len(krb5OID) + 2 + apReq             // OID, TOK_ID 01 00, AP-REQ
-	mechTok := tlvLen(krbTok)                      // [APPLICATION 0]
-	mechTypes := tlvLen(tlvLen(len(krb5OID)))      // [0] SEQUENCE OF OID
-	negInit := mechTypes + tlvLen(tlvLen(mechTok)) // + [2] OCTET STRING
-	inner := len(spnegoOID) + tlvLen(tlvLen(negInit))
-	total := tlvLen(inner)
+	p.etLen = tlvLen(intLen(int64(b.etype)))
+	p.encSeq = tlvLen(p.etLen) + tlvLen(tlvLen(p.cipherLen))
+	p.apContent = len(b.apPre) + tlvLen(tlvLen(p.encSeq))
+	apReq := tlvLen(tlvLen(p.apContent))              // [APPLICATION 14] SEQUENCE
+	p.krbTok = len(krb5OID) + 2 + apReq               // OID, TOK_ID 01 00, AP-REQ
+	p.mechTok = tlvLen(p.krbTok)                      // [APPLICATION 0]
+	mechTypes := tlvLen(tlvLen(len(krb5OID)))         // [0] SEQUENCE OF OID
+	p.negInit = mechTypes + tlvLen(tlvLen(p.mechTok)) // + [2] OCTET STRING
+	p.inner = len(spnegoOID) + tlvLen(tlvLen(p.negInit))
+	p.total = tlvLen(p.inner)
+	return p, nil
+}
 
-	t := slices.Grow(dst, total+8) // +8: HMAC-SHA1 is 20 bytes before the cut to 12
-	start := len(t)
-	t = appendTL(t, 0x60, inner)
+// appendHead appends the token up to and including the ticket: the
+// SPNEGO and GSS framing and the AP-REQ's fixed fields. It depends only on
+// the token's length.
+func (b *Builder) appendHead(t []byte, p *tokenPlan) []byte {
+	t = slices.Grow(t, p.total+8) // +8: HMAC-SHA1 is 20 bytes before the cut to 12
+	t = appendTL(t, 0x60, p.inner)
 	t = append(t, spnegoOID...)
-	t = appendTL(t, 0xa0, tlvLen(negInit))
-	t = appendTL(t, 0x30, negInit)
+	t = appendTL(t, 0xa0, tlvLen(p.negInit))
+	t = appendTL(t, 0x30, p.negInit)
 	t = appendTL(t, 0xa0, tlvLen(len(krb5OID)))
 	t = appendTL(t, 0x30, len(krb5OID))
 	t = append(t, krb5OID...)
-	t = appendTL(t, 0xa2, tlvLen(mechTok))
-	t = appendTL(t, 0x04, mechTok)
-	t = appendTL(t, 0x60, krbTok)
+	t = appendTL(t, 0xa2, tlvLen(p.mechTok))
+	t = appendTL(t, 0x04, p.mechTok)
+	t = appendTL(t, 0x60, p.krbTok)
 	t = append(t, krb5OID...)
 	t = append(t, 0x01, 0x00)
-	t = appendTL(t, 0x6e, tlvLen(apContent))
-	t = appendTL(t, 0x30, apContent)
-	t = append(t, b.apPre...)
-	fixed = len(t) - start
-	t = appendTL(t, 0xa4, tlvLen(encSeq))
-	t = appendTL(t, 0x30, encSeq)
-	t = appendTL(t, 0xa0, etLen)
+	t = appendTL(t, 0x6e, tlvLen(p.apContent))
+	t = appendTL(t, 0x30, p.apContent)
+	return append(t, b.apPre...)
+}
+
+// appendTail appends [4] EncryptedData with the authenticator. With AES the
+// authenticator is encoded, checksummed and encrypted in place.
+func (b *Builder) appendTail(t []byte, p *tokenPlan) []byte {
+	t = slices.Grow(t, p.tailLen()+8)
+	t = appendTL(t, 0xa4, tlvLen(p.encSeq))
+	t = appendTL(t, 0x30, p.encSeq)
+	t = appendTL(t, 0xa0, p.etLen)
 	t = appendInt(t, int64(b.etype))
-	t = appendTL(t, 0xa2, tlvLen(cipherLen))
-	t = appendTL(t, 0x04, cipherLen)
-	if fast {
-		// RFC 3962: HMAC over confounder|plaintext, then CBC-CTS in place.
-		c := len(t)
-		t = append(t, rnd[4:]...)
-		t = appendAuthenticator(t, b.fixed, content, now, cusec, seq)
-		st := b.macs.Get().(*aesState)
-		mac := st.mac
-		mac.Reset()
-		mac.Write(t[c:])
-		// The 20-byte HMAC-SHA1 goes after the plaintext; encryption
-		// covers only the plaintext, and the MAC is cut to 96 bits.
-		end := len(t)
-		t = mac.Sum(t)
-		encryptCTS(b.block, t[c:end], &st.blocks)
-		b.macs.Put(st)
-		t = t[:end+12]
-	} else {
-		t = append(t, generic...)
+	t = appendTL(t, 0xa2, tlvLen(p.cipherLen))
+	t = appendTL(t, 0x04, p.cipherLen)
+	if b.block == nil {
+		return append(t, p.generic...)
 	}
-	if len(t)-start != total {
-		return nil, 0, fmt.Errorf("negotiate: internal error: token is %d bytes, computed %d", len(t)-start, total)
-	}
-	return t, fixed, nil
+	// RFC 3962: HMAC over confounder|plaintext, then CBC-CTS in place.
+	c := len(t)
+	t = append(t, p.confounder[:]...)
+	t = appendAuthenticator(t, b.fixed, p.content, p.now, p.cusec, p.seq)
+	st := b.macs.Get().(*aesState)
+	st.mac.Reset()
+	st.mac.Write(t[c:])
+	// The 20-byte HMAC-SHA1 goes after the plaintext; encryption covers
+	// only the plaintext, and the MAC is cut to 96 bits.
+	end := len(t)
+	t = st.mac.Sum(t)
+	encryptCTS(b.block, t[c:end], &st.blocks)
+	b.macs.Put(st)
+	return t[:end+12]
 }
 
 // appendAuthenticator appends the DER authenticator (fixed part, cusec,
