@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
 // easBody is a small EAS POST (a Sync request in WBXML is a few hundred bytes).
@@ -88,7 +88,11 @@ func BenchmarkProxyHotPath(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			backend := benchBackend(b)
 			h := newHarness(b, func(c *config.Config) { c.Segmesh.Edge.ExchangeURLs = []string{backend.URL} }, options{negotiator: tc.neg})
-			h.edge.log = slog.New(slog.NewTextHandler(io.Discard, nil)) // format the access log, as in production
+			log, err := telemetry.NewLogger(io.Discard, "info", "text") // format the access log, as in production
+			if err != nil {
+				b.Fatal(err)
+			}
+			h.edge.log = log.With("role", "edge")
 			cert := h.ca.issue(b, certOpts{cn: "alice"})
 			c := benchClient(b, h, cert, 64)
 			url := h.url("/Microsoft-Server-ActiveSync?Cmd=Sync&User=alice&DeviceId=DEV1&DeviceType=iPhone")
