@@ -307,7 +307,7 @@ func (p *parkedPing) run() {
 	} else if err == nil {
 		err = p.recheck()
 	}
-	p.deliver(resp, err)
+	keep := p.deliver(resp, err)
 	p.mu.Lock()
 	up := p.up
 	p.mu.Unlock()
@@ -316,6 +316,9 @@ func (p *parkedPing) run() {
 	x := *p.x
 	x.parked = false
 	p.s.finish(p.ctx, p.span, p.rw, p.req.WithContext(p.ctx), &x, p.start)
+	if keep {
+		p.handBack()
+	}
 }
 
 // await parks until the upstream answers, then reads the response; on a 401
@@ -445,16 +448,17 @@ func (p *parkedPing) endWatch() {
 	_ = p.dev.SetReadDeadline(time.Time{})
 }
 
-// deliver writes the answer (or the failure) to the device and hands the
-// connection back to the server, or closes it.
-func (p *parkedPing) deliver(resp *http.Response, err error) {
+// deliver writes the answer (or the failure) to the device. It reports
+// whether the connection stays open for a next request; if not, it is
+// closed.
+func (p *parkedPing) deliver(resp *http.Response, err error) bool {
 	s, x, rw := p.s, p.x, p.rw
 	if err != nil {
 		f := failureOf(err, s.cfg.RetryAfter)
 		x.failure = f
 		if f.Status == 499 || p.stopped.Load() {
 			_ = p.dev.Close()
-			return
+			return false
 		}
 		fw := &failureWriter{h: http.Header{}}
 		writeFailure(fw, f)
@@ -484,6 +488,36 @@ func (p *parkedPing) deliver(resp *http.Response, err error) {
 		if werr != nil && x.failure == nil {
 			x.failure = failureOf(fmt.Errorf("edge: write the Ping's answer: %w", context.Canceled), 0)
 		}
+		_ = p.dev.Close()
+		return false
+	}
+	return true
+}
+
+// handBack waits, still without a buffer, for the device's next request
+// (up to IdleTimeout, as the server waits between requests) and then gives
+// the connection back to the server. Handed back at once, the connection
+// would get only ReadHeaderTimeout, the server's limit for a new one.
+func (p *parkedPing) handBack() {
+	s := p.s
+	if !s.parking.answered(p) {
+		_ = p.dev.Close() // stopping
+		return
+	}
+	if d := s.cfg.IdleTimeout; d > 0 {
+		_ = p.dev.SetReadDeadline(time.Now().Add(d))
+	}
+	var perr error
+	err := p.devRaw.Read(func(fd uintptr) bool {
+		var ready bool
+		ready, perr = pollReady(fd)
+		return ready || perr != nil
+	})
+	_ = p.dev.SetReadDeadline(time.Time{})
+	if err == nil {
+		err = perr
+	}
+	if err != nil || s.stopping.Load() {
 		_ = p.dev.Close()
 		return
 	}
@@ -521,10 +555,11 @@ func (b *countingBody) Read(p []byte) (int, error) {
 
 func (b *countingBody) Close() error { return b.r.Close() }
 
-// parking tracks the parked Pings for the drain on Stop.
+// parking tracks the parked Pings for the drain on Stop: the value is true
+// once the Ping was answered and its connection waits for the next request.
 type parking struct {
 	mu      sync.Mutex
-	pings   map[*parkedPing]struct{}
+	pings   map[*parkedPing]bool
 	closing bool
 	idle    chan struct{} // closed when pings empties while closing
 	// sessions resumes TLS sessions with HTTPS upstreams.
@@ -532,7 +567,7 @@ type parking struct {
 }
 
 func newParking() *parking {
-	return &parking{pings: map[*parkedPing]struct{}{}, sessions: tls.NewLRUClientSessionCache(64)}
+	return &parking{pings: map[*parkedPing]bool{}, sessions: tls.NewLRUClientSessionCache(64)}
 }
 
 // add registers p; false once Stop began.
@@ -542,7 +577,19 @@ func (k *parking) add(p *parkedPing) bool {
 	if k.closing {
 		return false
 	}
-	k.pings[p] = struct{}{}
+	k.pings[p] = false
+	return true
+}
+
+// answered marks p answered and its connection idle; false once Stop began (the server closes
+// idle connections at once on Shutdown, and so does the edge).
+func (k *parking) answered(p *parkedPing) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closing {
+		return false
+	}
+	k.pings[p] = true
 	return true
 }
 
@@ -568,6 +615,11 @@ func (k *parking) len() int {
 func (k *parking) drain(ctx context.Context) error {
 	k.mu.Lock()
 	k.closing = true
+	for p, idle := range k.pings {
+		if idle {
+			_ = p.dev.Close()
+		}
+	}
 	if len(k.pings) == 0 {
 		k.mu.Unlock()
 		return nil

@@ -367,3 +367,44 @@ func TestNotParked(t *testing.T) {
 }
 
 var _ net.Listener = (*parkListener)(nil)
+
+// TestParkedPingIdleAfterAnswer: after the answer the device connection
+// waits for the next request as long as IdleTimeout allows, not only
+// ReadHeaderTimeout, and Stop closes it at once while it waits.
+func TestParkedPingIdleAfterAnswer(t *testing.T) {
+	h := newHarness(t, nil, options{tune: func(c *Config) {
+		c.ReadHeaderTimeout = 100 * time.Millisecond
+		c.IdleTimeout = 10 * time.Second
+	}})
+	hd := newHeld()
+	h.exchange.handler = hd.handler
+	hd.let()
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	d := h.device(t, &cert)
+	d.send(pingPath, "<Ping/>")
+	if resp, body, err := d.read(); err != nil || resp.StatusCode != 200 || body != "pong for PARK1" {
+		t.Fatalf("Ping: %v %v %q", err, resp, body)
+	}
+	<-time.After(400 * time.Millisecond) // the device idles past ReadHeaderTimeout
+	d.send(syncPath, "<Sync/>")
+	if resp, body, err := d.read(); err != nil || resp.StatusCode != 200 || body != "Sync body=7" {
+		t.Fatalf("Sync after idling: %v %v %q", err, resp, body)
+	}
+
+	// Answered again, then idle: Stop does not wait for it.
+	d.send(pingPath, "<Ping/>")
+	if resp, _, err := d.read(); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("second Ping: %v %v", err, resp)
+	}
+	waitFor(t, "connection idle after the answer", func() bool { return h.edge.parking.len() == 1 })
+	start := time.Now()
+	if err := h.edge.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("Stop took %v with only an idle connection", took)
+	}
+	if _, _, err := d.read(); err == nil {
+		t.Fatal("idle connection still open after Stop")
+	}
+}
