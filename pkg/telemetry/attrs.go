@@ -14,4 +14,6 @@ const (
 	AttrIssuer   = "issuer"
 	AttrSerial   = "serial"
 	AttrURL      = "url"
+	AttrReason   = "reason"
+	AttrState    = "state"
 )

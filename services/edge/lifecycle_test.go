@@ -124,7 +124,7 @@ func TestMetricsAndSpan(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	h := newHarness(t, nil, options{})
 	// Rebuild the metrics and tracer on the running edge with recording providers.
-	m, err := newMetrics(mp.Meter("segmesh/edge"))
+	m, err := newMetrics(mp.Meter("segmesh/edge"), h.edge.parking.counts)
 	if err != nil {
 		t.Fatal(err)
 	}

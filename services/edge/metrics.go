@@ -25,11 +25,20 @@ type metrics struct {
 	refusals metric.Int64Counter
 
 	requests, identity, tickets metric.Int64ObservableCounter
+	fallbacks                   metric.Int64ObservableCounter
+	parked                      metric.Int64ObservableGauge
 
 	statuses                  sync.Map // int → *statusCount
 	identityHit, identityMiss atomic.Int64
 	ticketHit, ticketMiss     atomic.Int64
 	hitOpt, missOpt           metric.ObserveOption
+
+	// parkedCounts returns the parked Pings held and answered; nil
+	// reports none.
+	parkedCounts         func() (held, answered int)
+	heldOpt, answeredOpt metric.ObserveOption
+	pingFallbacks        [numFallbacks]atomic.Int64
+	fallbackOpts         [numFallbacks]metric.ObserveOption
 }
 
 // statusCount counts the requests answered with one status and holds its
@@ -41,11 +50,13 @@ type statusCount struct {
 	rec []metric.RecordOption
 }
 
-func newMetrics(m metric.Meter) (*metrics, error) {
+// newMetrics creates the instruments on m (nil: no-op); parked returns
+// the parked Pings held and answered at collection (nil: none).
+func newMetrics(m metric.Meter, parked func() (held, answered int)) (*metrics, error) {
 	if m == nil {
 		m = noop.NewMeterProvider().Meter("segmesh/edge")
 	}
-	var mt metrics
+	mt := metrics{parkedCounts: parked}
 	var err error
 	if mt.requests, err = m.Int64ObservableCounter("edge.requests", metric.WithDescription("Device requests by HTTP status.")); err != nil {
 		return nil, err
@@ -63,9 +74,22 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 	if mt.refusals, err = m.Int64Counter("edge.certificates.refused", metric.WithDescription("Client certificates refused in the handshake, by reason.")); err != nil {
 		return nil, err
 	}
+	if mt.parked, err = m.Int64ObservableGauge("segmesh_edge_parked_pings",
+		metric.WithDescription("EAS Pings parked off net/http, by state: held (waiting at Exchange) or answered (the connection waits for the device's next request).")); err != nil {
+		return nil, err
+	}
+	if mt.fallbacks, err = m.Int64ObservableCounter("segmesh_edge_ping_fallbacks",
+		metric.WithDescription("EAS Pings sent through the reverse proxy instead of parked, by reason.")); err != nil {
+		return nil, err
+	}
 	mt.hitOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String(telemetry.AttrResult, "hit")))
 	mt.missOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String(telemetry.AttrResult, "miss")))
-	if _, err = m.RegisterCallback(mt.observe, mt.requests, mt.tickets, mt.identity); err != nil {
+	mt.heldOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String(telemetry.AttrState, "held")))
+	mt.answeredOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String(telemetry.AttrState, "answered")))
+	for i := fallbackNone + 1; i < numFallbacks; i++ {
+		mt.fallbackOpts[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String(telemetry.AttrReason, pingFallbackReasons[i])))
+	}
+	if _, err = m.RegisterCallback(mt.observe, mt.requests, mt.tickets, mt.identity, mt.parked, mt.fallbacks); err != nil {
 		return nil, err
 	}
 	return &mt, nil
@@ -82,7 +106,30 @@ func (m *metrics) observe(_ context.Context, o metric.Observer) error {
 	o.ObserveInt64(m.identity, m.identityMiss.Load(), m.missOpt)
 	o.ObserveInt64(m.tickets, m.ticketHit.Load(), m.hitOpt)
 	o.ObserveInt64(m.tickets, m.ticketMiss.Load(), m.missOpt)
+	var held, answered int
+	if m.parkedCounts != nil {
+		held, answered = m.parkedCounts()
+	}
+	o.ObserveInt64(m.parked, int64(held), m.heldOpt)
+	o.ObserveInt64(m.parked, int64(answered), m.answeredOpt)
+	for i := fallbackNone + 1; i < numFallbacks; i++ {
+		o.ObserveInt64(m.fallbacks, m.pingFallbacks[i].Load(), m.fallbackOpts[i])
+	}
 	return nil
+}
+
+// pingFallback counts one Ping sent through the reverse proxy for why.
+func (m *metrics) pingFallback(why pingFallback) {
+	m.pingFallbacks[why].Add(1)
+}
+
+// fallbackCounts returns the Ping fallbacks by reason label.
+func (m *metrics) fallbackCounts() map[string]int64 {
+	out := make(map[string]int64, numFallbacks-1)
+	for i := fallbackNone + 1; i < numFallbacks; i++ {
+		out[pingFallbackReasons[i]] = m.pingFallbacks[i].Load()
+	}
+	return out
 }
 
 func (m *metrics) status(status int) *statusCount {

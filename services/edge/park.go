@@ -43,7 +43,9 @@ import (
 // enough to keep (ReplayMaxBytes), on platforms with pollReady (Linux).
 // Everything else, and any Ping whose upstream cannot be reached or written
 // to before the device connection is taken over, goes through the reverse
-// proxy as before.
+// proxy as before; such Pings are counted by reason
+// (segmesh_edge_ping_fallbacks), the parked ones are a gauge
+// (segmesh_edge_parked_pings) and a count on the status page.
 
 // parkTLSWait is how long a TLS upstream's first readable bytes may take
 // to become a response byte: TLS 1.3 servers send session tickets after the
@@ -53,18 +55,48 @@ const parkTLSWait = 500 * time.Millisecond
 // errParkDrained ends a parked Ping still held at the drain deadline.
 var errParkDrained = &Failure{Status: http.StatusServiceUnavailable, Reason: "edge stopping: Ping closed at the drain deadline"}
 
-// parkable reports whether r may be parked.
-func (s *Service) parkable(w http.ResponseWriter, r *http.Request, x *requestState) bool {
-	if !pollSupported || s.parking == nil || r.ProtoMajor != 1 || !strings.EqualFold(x.eas.Cmd, "Ping") {
-		return false
+// pingFallback is why a Ping went through the reverse proxy instead of
+// being parked. The zero value means the request was parkable (or no Ping).
+type pingFallback int
+
+const (
+	fallbackNone     pingFallback = iota
+	fallbackPlatform              // no pollReady on this platform
+	fallbackProto                 // not HTTP/1.x (HTTP/2 multiplexes: nothing to hijack)
+	fallbackHijack                // the ResponseWriter cannot be hijacked
+	fallbackBody                  // the body was not kept (KCD off or over ReplayMaxBytes)
+	fallbackUpgrade               // Upgrade or Expect header
+	fallbackStopping              // the edge is stopping
+	fallbackDial                  // no upstream could be dialled
+	fallbackUpstream              // TLS handshake or write to the upstream failed
+	numFallbacks
+)
+
+// pingFallbackReasons are the reason labels of segmesh_edge_ping_fallbacks.
+var pingFallbackReasons = [numFallbacks]string{"", "platform", "not_http1", "no_hijack", "body_not_kept", "upgrade_or_expect", "stopping", "dial", "upstream"}
+
+// parkable reports whether r may be parked; for a Ping that may not, it
+// also says why.
+func (s *Service) parkable(w http.ResponseWriter, r *http.Request, x *requestState) (bool, pingFallback) {
+	if s.parking == nil || !strings.EqualFold(x.eas.Cmd, "Ping") {
+		return false, fallbackNone
+	}
+	switch {
+	case !pollSupported:
+		return false, fallbackPlatform
+	case r.ProtoMajor != 1:
+		return false, fallbackProto
 	}
 	if _, ok := w.(http.Hijacker); !ok {
-		return false
+		return false, fallbackHijack
 	}
 	if r.Body != nil && r.Body != http.NoBody && r.GetBody == nil {
-		return false // KCD off: makeReplayable did not keep the body
+		return false, fallbackBody // KCD off: makeReplayable did not keep the body
 	}
-	return r.Header.Get("Upgrade") == "" && r.Header.Get("Expect") == ""
+	if r.Header.Get("Upgrade") != "" || r.Header.Get("Expect") != "" {
+		return false, fallbackUpgrade
+	}
+	return true, fallbackNone
 }
 
 // parkedPing is one Ping held without net/http.
@@ -96,17 +128,27 @@ type parkedPing struct {
 // reports whether it took the request over; false leaves r (body included)
 // for the reverse proxy.
 func (s *Service) tryPark(w http.ResponseWriter, r *http.Request, rw *recorder, x *requestState, span trace.Span, start time.Time) bool {
-	if !s.parkable(w, r, x) {
+	ok, why := s.parkable(w, r, x)
+	if !ok {
+		if why != fallbackNone {
+			s.metrics.pingFallback(why)
+		}
 		return false
 	}
 	ctx := context.WithoutCancel(r.Context())
 	p := &parkedPing{s: s, ctx: ctx, span: span, start: start, req: r, x: x, rw: rw, watchEnd: make(chan struct{})}
 	p.pr, _ = ctx.Value(peerKey{}).(*peer)
 	if !s.parking.add(p) {
-		return false // stopping
+		s.metrics.pingFallback(fallbackStopping)
+		return false
 	}
 	if err := p.send(ctx); err != nil {
 		s.parking.done(p)
+		if isDialError(err) {
+			s.metrics.pingFallback(fallbackDial)
+		} else {
+			s.metrics.pingFallback(fallbackUpstream)
+		}
 		s.log.Debug("Ping not parked: upstream not ready; proxying it", "err", err)
 		return false
 	}
@@ -608,6 +650,22 @@ func (k *parking) len() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return len(k.pings)
+}
+
+// counts returns the parked Pings still held at Exchange and those answered
+// whose connection waits for the device's next request before going back to
+// the server.
+func (k *parking) counts() (held, answered int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, idle := range k.pings {
+		if idle {
+			answered++
+		} else {
+			held++
+		}
+	}
+	return held, answered
 }
 
 // drain refuses new Pings, waits for the parked ones to be answered until

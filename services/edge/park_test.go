@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
 	"github.com/segmesh/segmesh/pkg/config"
 )
 
@@ -407,4 +410,110 @@ func TestParkedPingIdleAfterAnswer(t *testing.T) {
 	if _, _, err := d.read(); err == nil {
 		t.Fatal("idle connection still open after Stop")
 	}
+}
+
+// collectInts returns every int64 sum and gauge point of reader as
+// "name/attribute value" → value.
+func collectInts(t testing.TB, reader *sdkmetric.ManualReader) map[string]int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	add := func(name string, dps []metricdata.DataPoint[int64]) {
+		for _, dp := range dps {
+			for _, kv := range dp.Attributes.ToSlice() {
+				got[name+"/"+kv.Value.String()] += dp.Value
+			}
+		}
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, mt := range sm.Metrics {
+			switch d := mt.Data.(type) {
+			case metricdata.Sum[int64]:
+				add(mt.Name, d.DataPoints)
+			case metricdata.Gauge[int64]:
+				add(mt.Name, d.DataPoints)
+			}
+		}
+	}
+	return got
+}
+
+// recordMetrics gives h's edge recording metrics and returns their reader.
+func recordMetrics(t testing.TB, h *harness) *sdkmetric.ManualReader {
+	t.Helper()
+	reader := sdkmetric.NewManualReader()
+	m, err := newMetrics(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("segmesh/edge"), h.edge.parking.counts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.edge.metrics = m
+	return reader
+}
+
+// TestParkedPingsObservable: the parked Pings are a gauge and a count on
+// the status page, and Pings that could not be parked are counted by reason.
+func TestParkedPingsObservable(t *testing.T) {
+	t.Run("held, answered, HTTP/2", func(t *testing.T) {
+		h := newHarness(t, nil, options{tune: func(c *Config) { c.IdleTimeout = 10 * time.Second }})
+		reader := recordMetrics(t, h)
+		hd := newHeld()
+		t.Cleanup(hd.let)
+		h.exchange.handler = hd.handler
+		cert := h.ca.issue(t, certOpts{cn: "alice"})
+		d := h.device(t, &cert)
+		d.send(pingPath, "<Ping/>")
+		waitFor(t, "Ping parked", func() bool { return h.edge.parking.len() == 1 && hd.entered.Load() == 1 })
+		got := collectInts(t, reader)
+		if got["segmesh_edge_parked_pings/held"] != 1 || got["segmesh_edge_parked_pings/answered"] != 0 {
+			t.Fatalf("while held: %v", got)
+		}
+		st := h.edge.statusSection().(map[string]any)
+		if st["parked_pings"] != 1 || st["parked_pings_answered"] != 0 {
+			t.Fatalf("status while held: parked_pings %v, answered %v", st["parked_pings"], st["parked_pings_answered"])
+		}
+		hd.let()
+		if resp, _, err := d.read(); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("Ping: %v %v", err, resp)
+		}
+		waitFor(t, "answered Ping counted", func() bool {
+			got = collectInts(t, reader)
+			return got["segmesh_edge_parked_pings/held"] == 0 && got["segmesh_edge_parked_pings/answered"] == 1
+		})
+
+		// HTTP/2 cannot be hijacked: proxied and counted.
+		resp, _ := get(t, h.client(&cert, true), h.url(pingPath), nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("Ping over HTTP/2: %d", resp.StatusCode)
+		}
+		got = collectInts(t, reader)
+		if got["segmesh_edge_ping_fallbacks/not_http1"] != 1 || got["segmesh_edge_ping_fallbacks/dial"] != 0 {
+			t.Fatalf("fallbacks: %v", got)
+		}
+		st = h.edge.statusSection().(map[string]any)
+		if fb := st["ping_fallbacks"].(map[string]int64); fb["not_http1"] != 1 {
+			t.Fatalf("status ping_fallbacks %v", fb)
+		}
+	})
+	t.Run("upstream down", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		down := "http://" + ln.Addr().String()
+		_ = ln.Close()
+		h := newHarness(t, func(c *config.Config) { c.Segmesh.Edge.ExchangeURLs = []string{down} }, options{})
+		reader := recordMetrics(t, h)
+		cert := h.ca.issue(t, certOpts{cn: "alice"})
+		d := h.device(t, &cert)
+		d.send(pingPath, "<Ping/>")
+		if resp, _, err := d.read(); err != nil || resp.StatusCode < 500 {
+			t.Fatalf("Ping to a closed port: %v %v", err, resp)
+		}
+		if got := collectInts(t, reader); got["segmesh_edge_ping_fallbacks/dial"] != 1 || got["segmesh_edge_parked_pings/held"] != 0 {
+			t.Fatalf("metrics: %v", got)
+		}
+	})
 }

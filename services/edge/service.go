@@ -96,7 +96,10 @@ func newService(deps role.Deps, o options) (*Service, error) {
 	if tracer == nil {
 		tracer = tracenoop.NewTracerProvider().Tracer("segmesh/edge")
 	}
-	m, err := newMetrics(deps.Meter)
+	// Parking exists from New on so the metrics' callback can read it
+	// without racing Start.
+	parked := newParking()
+	m, err := newMetrics(deps.Meter, parked.counts)
 	if err != nil {
 		return nil, fmt.Errorf("edge: metrics: %w", err)
 	}
@@ -118,6 +121,7 @@ func newService(deps role.Deps, o options) (*Service, error) {
 	s := &Service{
 		cfg: cfg, full: deps.Config, conns: deps.Conns, log: log, tracer: tracer, now: o.now, opts: o,
 		metrics:    m,
+		parking:    parked,
 		revocation: newRevocation(cfg.Revocation, log),
 	}
 	if o.crlBackoff > 0 {
@@ -160,6 +164,10 @@ func (s *Service) statusSection() any {
 	if s.identity != nil {
 		st["cached_identities"] = s.identity.len()
 	}
+	if s.parking != nil {
+		st["parked_pings"], st["parked_pings_answered"] = s.parking.counts()
+	}
+	st["ping_fallbacks"] = s.metrics.fallbackCounts()
 	st["recent_refusals"] = s.refusals.recent()
 	return st
 }
@@ -256,7 +264,6 @@ func (s *Service) Start(ctx context.Context) error {
 	s.ln = ln
 	s.srv = s.newHTTPServer()
 	s.listener = newParkListener(tls.NewListener(ln, s.baseTLSConfig(cert)))
-	s.parking = newParking()
 	s.wg.Go(func() {
 		if err := s.srv.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.serveErr.Store(&err)
