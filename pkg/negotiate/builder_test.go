@@ -393,6 +393,25 @@ func BenchmarkNegotiateToken(b *testing.B) {
 			reportCPU(b, start, n)
 		})
 	}
+	// users=200: one Builder per user as the edge holds them, taken in
+	// turn, so each call meets its Builder's state as the proxy does.
+	for _, users := range []int{200} {
+		b.Run(fmt.Sprintf("ticket=lab-size/users=%d", users), func(b *testing.B) {
+			bls := make([]*Builder, users)
+			for i := range bls {
+				bls[i] = big.builder(b, Options{})
+			}
+			b.ReportAllocs()
+			start, n := cpuTime(), 0
+			for b.Loop() {
+				if _, err := bls[n%users].Header(); err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			reportCPU(b, start, n)
+		})
+	}
 }
 
 // reportCPU reports process CPU time per op since start.

@@ -254,7 +254,7 @@ func (s *Service) dialUpstream(ctx context.Context, u *url.URL) (net.Conn, error
 			host = net.JoinHostPort(u.Hostname(), "80")
 		}
 	}
-	c, err := t.DialContext(ctx, "tcp", host)
+	c, err := s.upstreams.dial(ctx, "tcp", host)
 	if err != nil {
 		return nil, err
 	}

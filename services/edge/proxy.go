@@ -46,6 +46,12 @@ type upstreams struct {
 	urls      []*url.URL
 	preferred atomic.Int32
 	transport *http.Transport
+	// dial connects without the header watch (parked Pings keep their own
+	// read deadline).
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// watch enforces ResponseHeaderTimeout on the transport's connections
+	// (headerwatch.go); nil when the timeout is 0 (none).
+	watch *headerWatch
 }
 
 func (s *Service) newUpstreams() (*upstreams, error) {
@@ -54,14 +60,21 @@ func (s *Service) newUpstreams() (*upstreams, error) {
 		return nil, err
 	}
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: s.cfg.KeepAlive, Interval: s.cfg.KeepAlive}}
-	t := &http.Transport{
-		DialContext:     d.DialContext,
+	u := &upstreams{urls: s.cfg.Upstreams, dial: d.DialContext}
+	dial := d.DialContext
+	if s.cfg.ResponseHeaderTimeout > 0 {
+		u.watch = newHeaderWatch(s.cfg.ResponseHeaderTimeout)
+		dial = u.watch.dialer(d.DialContext)
+	}
+	u.transport = &http.Transport{
+		DialContext:     dial,
 		TLSClientConfig: tc,
 		// HTTP/1.1 to Exchange: IIS answers Windows authentication over HTTP/1.1 only.
 		ForceAttemptHTTP2:   false,
 		TLSHandshakeTimeout: 10 * time.Second,
-		// Above the longest EAS heartbeat (3540 s): a Ping waits this long.
-		ResponseHeaderTimeout: s.cfg.ResponseHeaderTimeout,
+		// ResponseHeaderTimeout (above the longest EAS heartbeat, 3540 s: a
+		// Ping waits this long) is enforced by u.watch, one sweeper instead
+		// of a timer per request.
 		ExpectContinueTimeout: time.Second,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   512,
@@ -69,7 +82,7 @@ func (s *Service) newUpstreams() (*upstreams, error) {
 		// Pass Content-Encoding through untouched.
 		DisableCompression: true,
 	}
-	return &upstreams{urls: s.cfg.Upstreams, transport: t}, nil
+	return u, nil
 }
 
 // newProxy builds the reverse proxy. FlushInterval 0: httputil flushes every

@@ -229,6 +229,9 @@ func (s *Service) Start(ctx context.Context) error {
 	if s.upstreams, err = s.newUpstreams(); err != nil {
 		return fail(err)
 	}
+	if w := s.upstreams.watch; w != nil {
+		s.wg.Go(func() { w.run(bg) })
+	}
 	s.rproxy = s.newProxy()
 	if s.cfg.KCD {
 		if err := s.connectKCD(); err != nil {
