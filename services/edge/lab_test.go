@@ -462,8 +462,12 @@ func TestLabEdge(t *testing.T) {
 		if upnOf(e.RemoteUser) != "alice@lab.test" || e.BodyLength != int64(len("<sync/>")) {
 			t.Fatalf("retried request arrived as %+v", e)
 		}
-		logs := sm.logs.String()[before:]
-		if !strings.Contains(logs, "retrying once with a new one") || !strings.Contains(lineWith(logs, "msg=request "), "retried_401=true") {
+		// Log lines are written in batches (telemetry.BufferedWriter): poll.
+		var logs string
+		if !eventually(5*time.Second, func() bool {
+			logs = sm.logs.String()[before:]
+			return strings.Contains(logs, "retrying once with a new one") && strings.Contains(lineWith(logs, "device_id=LABEDGE5"), "retried_401=true")
+		}) {
 			t.Fatalf("the log shows no retry:\n%s", logs)
 		}
 

@@ -54,8 +54,13 @@ func TestLabSOGoEASClient(t *testing.T) {
 	if n := strings.Count(out, "<-- FolderSync"); n != 2 {
 		t.Errorf("%d FolderSync answers, want 2 (plain and base64 query)", n)
 	}
-	// The access log read Cmd and DeviceId from both query forms.
-	logs := sm.logs.String()
+	// The access log read Cmd and DeviceId from both query forms. Log lines
+	// are written in batches (telemetry.BufferedWriter): wait for the last.
+	var logs string
+	eventually(5*time.Second, func() bool {
+		logs = sm.logs.String()
+		return strings.Contains(logs, "cmd=Ping ")
+	})
 	if line := lineWith(logs, "method=OPTIONS"); !strings.Contains(line, "status=200") {
 		t.Errorf("OPTIONS access-log line: %q", line)
 	}

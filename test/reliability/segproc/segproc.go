@@ -345,8 +345,18 @@ func StartInProcess(t testing.TB, cfgPath string) *InProc {
 		cancel()
 		t.Fatalf("segmesh not started after %s:\n%s", startTimeout, p.Output.String())
 	}
-	if m := edgeAddrRE.FindStringSubmatch(p.Output.String()); m != nil {
-		p.Edge = m[1]
+	// Log lines are written in batches (telemetry.BufferedWriter), so the
+	// "edge listening" line may follow the Ready call by up to 100 ms.
+	for deadline := time.Now().Add(startTimeout); ; {
+		if m := edgeAddrRE.FindStringSubmatch(p.Output.String()); m != nil {
+			p.Edge = m[1]
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("no edge address in the log after %s:\n%s", startTimeout, p.Output.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	t.Cleanup(func() { p.Stop(t) })
 	return p
