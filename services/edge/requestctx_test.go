@@ -1,0 +1,29 @@
+package edge
+
+import (
+	"context"
+	"testing"
+)
+
+type otherKey struct{}
+
+// TestRequestCtx: the request's context answers requestKey with its state,
+// passes other keys to its parent, and cancellation still flows through it.
+func TestRequestCtx(t *testing.T) {
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), otherKey{}, "v"))
+	rc := &requestCtx{Context: parent}
+	if x, _ := rc.Value(requestKey{}).(*requestState); x != &rc.x {
+		t.Fatalf("requestKey gave %v, want the state", x)
+	}
+	if v := rc.Value(otherKey{}); v != "v" {
+		t.Fatalf("parent's value %v", v)
+	}
+	child, stop := context.WithCancel(rc)
+	defer stop()
+	cancel()
+	select {
+	case <-child.Done():
+	default:
+		t.Fatal("child not cancelled with the parent")
+	}
+}
