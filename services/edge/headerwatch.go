@@ -26,8 +26,11 @@ import (
 //
 // Differences from http.Transport's timer, none weakening the protection
 // against a hung Exchange: the wait ends at the first byte of the answer
-// rather than at the end of its headers (IIS writes its headers at once),
-// and it is enforced between the timeout and the timeout plus one tick.
+// rather than at the end of its headers (IIS writes its headers at once);
+// it starts when the request's last write starts rather than when it ends
+// (so an upstream that stops reading a request body for longer than the
+// timeout is cut too); and it is enforced between the timeout and the
+// timeout plus one tick.
 
 // headerWatch is the sweeper over the proxy path's upstream connections.
 type headerWatch struct {
@@ -135,11 +138,13 @@ type watchedConn struct {
 	closed   atomic.Bool
 }
 
-// Write sends request bytes and starts (or restarts) the wait for the answer.
+// Write sends request bytes and starts (or restarts) the wait for the
+// answer. The stamp goes first: stamped after the write, it could land after
+// a quick answer's first bytes had cleared it, and a slow body would later
+// be cut as if no answer had come.
 func (c *watchedConn) Write(b []byte) (int, error) {
-	n, err := c.Conn.Write(b)
 	c.sent.Store(c.w.since())
-	return n, err
+	return c.Conn.Write(b)
 }
 
 // Read reads answer bytes; the first ones end the wait.
