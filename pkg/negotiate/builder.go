@@ -65,7 +65,25 @@ type Options struct {
 	// Now returns the current time for the authenticator. Nil means
 	// time.Now.
 	Now func() time.Time
+	// Scratch lends Header its working buffer. Nil means a Scratch of the
+	// Builder's own; one Scratch shared by many Builders (one per user)
+	// keeps fewer, warmer buffers.
+	Scratch *Scratch
 }
+
+// Scratch is a pool of Header's working buffers (token tail and its
+// base64), safe for concurrent use by many Builders. The zero value is
+// ready to use.
+type Scratch struct{ p sync.Pool }
+
+func (s *Scratch) get() *[]byte {
+	if v, ok := s.p.Get().(*[]byte); ok {
+		return v
+	}
+	return new([]byte)
+}
+
+func (s *Scratch) put(b *[]byte) { s.p.Put(b) }
 
 // Builder makes Negotiate tokens for one ticket. It is safe for concurrent
 // use and holds the session key: never log it.
@@ -78,8 +96,8 @@ type Builder struct {
 	// AES-CTS-HMAC-SHA1 fast path: keys derived once for key usage 11.
 	block cipher.Block
 	macs  sync.Pool // of *aesState, its HMAC keyed with Ki
-	// scratch lends Header a buffer for the token and its base64 (*[]byte).
-	scratch sync.Pool
+	// scratch lends Header a buffer for the token and its base64.
+	scratch *Scratch
 	// prefixes caches the base64 of a token's head per token length
 	// (int → string); nPrefixes counts stores.
 	prefixes  sync.Map
@@ -118,8 +136,10 @@ func New(ticketDER []byte, sessionKey types.EncryptionKey, cname types.Principal
 	if flags&FlagDeleg != 0 {
 		return nil, errors.New("negotiate: delegation flag is not supported")
 	}
-	b := &Builder{now: opts.Now, etype: sessionKey.KeyType, et: et, key: sessionKey}
-	b.scratch.New = func() any { return new([]byte) }
+	b := &Builder{now: opts.Now, etype: sessionKey.KeyType, et: et, key: sessionKey, scratch: opts.Scratch}
+	if b.scratch == nil {
+		b.scratch = new(Scratch)
+	}
 	if b.now == nil {
 		b.now = time.Now
 	}
@@ -208,8 +228,8 @@ func (b *Builder) Header() (string, error) {
 	}
 	fixed := p.total - p.tailLen()
 	k := fixed - fixed%3
-	sp := b.scratch.Get().(*[]byte)
-	defer b.scratch.Put(sp)
+	sp := b.scratch.get()
+	defer b.scratch.put(sp)
 	t := (*sp)[:0]
 	var pre string
 	if v, ok := b.prefixes.Load(p.total); ok {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -395,11 +396,17 @@ func BenchmarkNegotiateToken(b *testing.B) {
 	}
 	// users=200: one Builder per user as the edge holds them, taken in
 	// turn, so each call meets its Builder's state as the proxy does.
-	for _, users := range []int{200} {
-		b.Run(fmt.Sprintf("ticket=lab-size/users=%d", users), func(b *testing.B) {
+	// scratch=shared: one Scratch for all of them, as the edge passes.
+	for _, shared := range []bool{false, true} {
+		const users = 200
+		b.Run(fmt.Sprintf("ticket=lab-size/users=%d/scratch-shared=%v", users, shared), func(b *testing.B) {
+			var sc *Scratch
+			if shared {
+				sc = new(Scratch)
+			}
 			bls := make([]*Builder, users)
 			for i := range bls {
-				bls[i] = big.builder(b, Options{})
+				bls[i] = big.builder(b, Options{Scratch: sc})
 			}
 			b.ReportAllocs()
 			start, n := cpuTime(), 0
@@ -549,5 +556,51 @@ func TestHeaderAcrossTokenLengths(t *testing.T) {
 				t.Fatalf("only %d token lengths seen; the test does not cover the cache", len(lengths))
 			}
 		})
+	}
+}
+
+// TestSharedScratch: Builders of different users sharing one Scratch, called
+// concurrently, each make tokens that decrypt with their own key and name
+// their own user.
+func TestSharedScratch(t *testing.T) {
+	sc := new(Scratch)
+	users := []string{"alice@lab.test", "bob.smith@lab.test", "carol@lab.test"}
+	fs := make([]*fixture, len(users))
+	bs := make([]*Builder, len(users))
+	for i, u := range users {
+		fs[i] = newFixture(t, etypeID.AES256_CTS_HMAC_SHA1_96, types.PrincipalName{NameType: 10, NameString: []string{u}})
+		bs[i] = fs[i].builder(t, Options{Scratch: sc})
+	}
+	type got struct {
+		i   int
+		tok []byte
+	}
+	out := make(chan got, 3*len(users)*50)
+	var wg sync.WaitGroup
+	for w := range 3 {
+		wg.Go(func() {
+			for n := range 50 * len(users) {
+				i := (n + w) % len(users)
+				h, err := bs[i].Header()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				tok, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(h, HeaderPrefix))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				out <- got{i, tok}
+			}
+		})
+	}
+	wg.Wait()
+	close(out)
+	for g := range out {
+		_, ap := decodeToken(t, g.tok, fs[g.i].key)
+		if name := ap.Authenticator.CName.PrincipalNameString(); name != users[g.i] {
+			t.Fatalf("token of %s names %s", users[g.i], name)
+		}
 	}
 }

@@ -30,12 +30,15 @@ func (n builderNegotiator) header() (string, error) { return n.b.Header() }
 // newNegotiatorFactory returns the factory the edge uses, reading time from now.
 // The authenticator carries the ticket reply's cname and crealm exactly (the
 // acceptor compares crealm strictly; an enterprise name keeps its "\@").
+// All Builders share one Scratch: with a Builder per user, buffers of their
+// own would mostly be met cold and refilled after GC.
 func newNegotiatorFactory(now func() time.Time) negotiatorFactory {
+	sc := new(negotiate.Scratch)
 	return func(t *Ticket) (negotiator, error) {
 		b, err := negotiate.New(t.DER,
 			types.EncryptionKey{KeyType: t.Etype, KeyValue: t.SessionKey},
 			types.PrincipalName{NameType: t.CNameType, NameString: strings.Split(t.CName, "/")},
-			t.CRealm, negotiate.Options{Now: now})
+			t.CRealm, negotiate.Options{Now: now, Scratch: sc})
 		if err != nil {
 			return nil, fmt.Errorf("prepare Negotiate builder: %w", err)
 		}
