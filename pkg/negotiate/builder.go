@@ -3,8 +3,9 @@ package negotiate
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha1" //nolint:gosec // HMAC-SHA1-96 is the integrity check of the AES Kerberos etypes (RFC 3962)
+	"encoding"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -74,7 +75,15 @@ type Options struct {
 // Scratch is a pool of Header's working buffers (token tail and its
 // base64), safe for concurrent use by many Builders. The zero value is
 // ready to use.
-type Scratch struct{ p sync.Pool }
+type Scratch struct{ p, aes sync.Pool }
+
+// aesState returns a pooled HMAC-SHA1 and CTS working state.
+func (s *Scratch) aesState() *aesState {
+	if v, ok := s.aes.Get().(*aesState); ok {
+		return v
+	}
+	return &aesState{inner: sha1.New(), outer: sha1.New()}
+}
 
 func (s *Scratch) get() *[]byte {
 	if v, ok := s.p.Get().(*[]byte); ok {
@@ -95,7 +104,11 @@ type Builder struct {
 
 	// AES-CTS-HMAC-SHA1 fast path: keys derived once for key usage 11.
 	block cipher.Block
-	macs  sync.Pool // of *aesState, its HMAC keyed with Ki
+	// ipad and opad are the marshalled SHA-1 states after absorbing
+	// Ki^ipad and Ki^opad (RFC 2104): HMAC per token restores them into a
+	// pooled digest, as crypto/hmac's Reset does, so no per-key state is
+	// pooled (with a Builder per user, per-key pools are mostly cold).
+	ipad, opad []byte
 	// scratch lends Header a buffer for the token and its base64.
 	scratch *Scratch
 	// prefixes caches the base64 of a token's head per token length
@@ -158,8 +171,9 @@ func New(ticketDER []byte, sessionKey types.EncryptionKey, cname types.Principal
 		if b.block, err = aes.NewCipher(ke); err != nil {
 			return nil, fmt.Errorf("negotiate: %w", err)
 		}
-		hf := et.GetHashFunc()
-		b.macs.New = func() any { return &aesState{mac: hmac.New(hf, ki)} }
+		if b.ipad, b.opad, err = hmacStates(ki); err != nil {
+			return nil, fmt.Errorf("negotiate: %w", err)
+		}
 	}
 	return b, nil
 }
@@ -235,9 +249,13 @@ func (b *Builder) Header() (string, error) {
 	if v, ok := b.prefixes.Load(p.total); ok {
 		pre = v.(string)
 		t = append(t, b.apPre[len(b.apPre)-(fixed-k):]...)
-		t = b.appendTail(t, &p)
+		if t, err = b.appendTail(t, &p); err != nil {
+			return "", err
+		}
 	} else {
-		t = b.appendTail(b.appendHead(t, &p), &p)
+		if t, err = b.appendTail(b.appendHead(t, &p), &p); err != nil {
+			return "", err
+		}
 		if len(t) != p.total {
 			return "", fmt.Errorf("negotiate: internal error: token is %d bytes, computed %d", len(t), p.total)
 		}
@@ -272,7 +290,10 @@ func (b *Builder) Token() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := b.appendTail(b.appendHead(make([]byte, 0, p.total+8), &p), &p)
+	t, err := b.appendTail(b.appendHead(make([]byte, 0, p.total+8), &p), &p)
+	if err != nil {
+		return nil, err
+	}
 	if len(t) != p.total {
 		return nil, fmt.Errorf("negotiate: internal error: token is %d bytes, computed %d", len(t), p.total)
 	}
@@ -355,7 +376,7 @@ func (b *Builder) appendHead(t []byte, p *tokenPlan) []byte {
 
 // appendTail appends [4] EncryptedData with the authenticator. With AES the
 // authenticator is encoded, checksummed and encrypted in place.
-func (b *Builder) appendTail(t []byte, p *tokenPlan) []byte {
+func (b *Builder) appendTail(t []byte, p *tokenPlan) ([]byte, error) {
 	t = slices.Grow(t, p.tailLen()+8)
 	t = appendTL(t, 0xa4, tlvLen(p.encSeq))
 	t = appendTL(t, 0x30, p.encSeq)
@@ -364,22 +385,57 @@ func (b *Builder) appendTail(t []byte, p *tokenPlan) []byte {
 	t = appendTL(t, 0xa2, tlvLen(p.cipherLen))
 	t = appendTL(t, 0x04, p.cipherLen)
 	if b.block == nil {
-		return append(t, p.generic...)
+		return append(t, p.generic...), nil
 	}
 	// RFC 3962: HMAC over confounder|plaintext, then CBC-CTS in place.
 	c := len(t)
 	t = append(t, p.confounder[:]...)
 	t = appendAuthenticator(t, b.fixed, p.content, p.now, p.cusec, p.seq)
-	st := b.macs.Get().(*aesState)
-	st.mac.Reset()
-	st.mac.Write(t[c:])
-	// The 20-byte HMAC-SHA1 goes after the plaintext; encryption covers
-	// only the plaintext, and the MAC is cut to 96 bits.
+	st := b.scratch.aesState()
+	// HMAC-SHA1 (RFC 2104) from the saved pad states; the 20-byte MAC goes
+	// after the plaintext; encryption covers only the plaintext, and the
+	// MAC is cut to 96 bits.
+	defer b.scratch.aes.Put(st)
+	if err := st.inner.(encoding.BinaryUnmarshaler).UnmarshalBinary(b.ipad); err != nil {
+		return nil, fmt.Errorf("negotiate: restore HMAC state: %w", err)
+	}
+	st.inner.Write(t[c:])
+	inner := st.inner.Sum(st.sum[:0])
+	if err := st.outer.(encoding.BinaryUnmarshaler).UnmarshalBinary(b.opad); err != nil {
+		return nil, fmt.Errorf("negotiate: restore HMAC state: %w", err)
+	}
+	st.outer.Write(inner)
 	end := len(t)
-	t = st.mac.Sum(t)
+	t = st.outer.Sum(t)
 	encryptCTS(b.block, t[c:end], &st.blocks)
-	b.macs.Put(st)
-	return t[:end+12]
+	return t[:end+12], nil
+}
+
+// hmacStates returns the marshalled SHA-1 states after absorbing key^ipad
+// and key^opad (RFC 2104 section 2).
+func hmacStates(key []byte) (ipad, opad []byte, err error) {
+	in, out := sha1.New(), sha1.New()
+	bs := in.BlockSize()
+	if len(key) > bs {
+		h := sha1.Sum(key)
+		key = h[:]
+	}
+	pi, po := make([]byte, bs), make([]byte, bs)
+	copy(pi, key)
+	copy(po, key)
+	for i := range pi {
+		pi[i] ^= 0x36
+		po[i] ^= 0x5c
+	}
+	in.Write(pi)
+	out.Write(po)
+	if ipad, err = in.(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
+		return nil, nil, fmt.Errorf("save HMAC state: %w", err)
+	}
+	if opad, err = out.(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
+		return nil, nil, fmt.Errorf("save HMAC state: %w", err)
+	}
+	return ipad, opad, nil
 }
 
 // appendAuthenticator appends the DER authenticator (fixed part, cusec,
@@ -402,8 +458,9 @@ func appendAuthenticator(buf, fixed []byte, content int, now time.Time, cusec, s
 // aesState is one token's HMAC and CTS working blocks, pooled: blocks
 // handed to cipher.Block (an interface) would otherwise escape to the heap.
 type aesState struct {
-	mac    hash.Hash
-	blocks [3][aes.BlockSize]byte
+	inner, outer hash.Hash // SHA-1 digests, restored from a Builder's pad states
+	sum          [sha1.Size]byte
+	blocks       [3][aes.BlockSize]byte
 }
 
 // encryptCTS encrypts p in place with AES-CBC and ciphertext stealing as

@@ -2,6 +2,9 @@ package negotiate
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha1" //nolint:gosec // HMAC-SHA1-96 is the integrity check of the AES Kerberos etypes (RFC 3962)
+	"encoding"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -602,5 +605,38 @@ func TestSharedScratch(t *testing.T) {
 		if name := ap.Authenticator.CName.PrincipalNameString(); name != users[g.i] {
 			t.Fatalf("token of %s names %s", users[g.i], name)
 		}
+	}
+}
+
+// TestHMACStates: restoring the saved pad states gives crypto/hmac's
+// HMAC-SHA1, for keys shorter than, equal to and longer than a block.
+func TestHMACStates(t *testing.T) {
+	msg := []byte("an authenticator of about a hundred bytes, confounder first")
+	for _, n := range []int{16, 32, 64, 65} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			key := make([]byte, n)
+			for i := range key {
+				key[i] = byte(i*7 + n)
+			}
+			ipad, opad, err := hmacStates(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc := new(Scratch)
+			st := sc.aesState()
+			if err := st.inner.(encoding.BinaryUnmarshaler).UnmarshalBinary(ipad); err != nil {
+				t.Fatal(err)
+			}
+			st.inner.Write(msg)
+			if err := st.outer.(encoding.BinaryUnmarshaler).UnmarshalBinary(opad); err != nil {
+				t.Fatal(err)
+			}
+			st.outer.Write(st.inner.Sum(nil))
+			want := hmac.New(sha1.New, key)
+			want.Write(msg)
+			if got := st.outer.Sum(nil); !bytes.Equal(got, want.Sum(nil)) {
+				t.Fatalf("HMAC %x, want %x", got, want.Sum(nil))
+			}
+		})
 	}
 }
