@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sync"
@@ -61,12 +62,50 @@ func (w *headerWatch) dialer(dial func(ctx context.Context, network, addr string
 		if err != nil {
 			return nil, err
 		}
-		wc := &watchedConn{Conn: c, w: w}
-		w.mu.Lock()
-		w.conns[wc] = struct{}{}
-		w.mu.Unlock()
-		return wc, nil
+		return w.watch(c), nil
 	}
+}
+
+// tlsDialer dials HTTPS upstreams for the transport and watches the TLS
+// connection, not the TCP one under it: a TLS 1.3 server that asks for or
+// accepts client certificates, or OpenSSL's, sends its session tickets after
+// the client's Finished, i.e. after the first request was written, and
+// watched below TLS those bytes would end the wait of each connection's
+// first request. tls.Conn's Read returns only application data. The
+// handshake is the transport's own (config cloned, ServerName from addr,
+// bounded by handshakeTimeout); sessions are resumed through tc's cache.
+func (w *headerWatch) tlsDialer(dial func(ctx context.Context, network, addr string) (net.Conn, error), tc *tls.Config, handshakeTimeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		raw, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		cfg := tc.Clone()
+		if cfg.ServerName == "" {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				host = addr
+			}
+			cfg.ServerName = host
+		}
+		hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+		defer cancel()
+		c := tls.Client(raw, cfg)
+		if err := c.HandshakeContext(hctx); err != nil {
+			_ = raw.Close()
+			return nil, err
+		}
+		return w.watch(c), nil
+	}
+}
+
+// watch registers c and returns it wrapped.
+func (w *headerWatch) watch(c net.Conn) *watchedConn {
+	wc := &watchedConn{Conn: c, w: w}
+	w.mu.Lock()
+	w.conns[wc] = struct{}{}
+	w.mu.Unlock()
+	return wc
 }
 
 // run sweeps every tick until ctx ends.
@@ -116,7 +155,7 @@ func (w *headerWatch) len() int {
 type headerTimeoutError struct{ timeout time.Duration }
 
 func (e *headerTimeoutError) Error() string {
-	return fmt.Sprintf("edge: no response from Exchange within %s (segmesh.edge.responseHeaderTimeout)", e.timeout)
+	return fmt.Sprintf("edge: no response headers from Exchange within %s (the longest EAS heartbeat plus one minute)", e.timeout)
 }
 
 func (e *headerTimeoutError) Unwrap() error { return context.DeadlineExceeded }

@@ -2,12 +2,17 @@ package edge
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/pem"
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/segmesh/segmesh/pkg/config"
 )
 
 // TestResponseHeaderTimeout: on the proxy path an Exchange that does not
@@ -97,5 +102,62 @@ func TestHeaderWatchSweep(t *testing.T) {
 	}
 	if err := waiting.Close(); err != nil || w.len() != 2 {
 		t.Fatalf("close: %v, %d watched, want 2", err, w.len())
+	}
+}
+
+// TestResponseHeaderTimeoutHTTPS: behind TLS the wait is watched on the
+// decrypted stream. The edge offers session resumption, and a TLS 1.3
+// server that requests client certificates (Go's; OpenSSL's always) then
+// sends its session tickets after the client's Finished, i.e. after the
+// first request is written; watched on the TCP connection, those bytes
+// ended the wait, and a hung Exchange held the first request of every new
+// connection for ever (this test failed so).
+func TestResponseHeaderTimeoutHTTPS(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	release := make(chan struct{})
+	backend := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.RawQuery, "Cmd=Sync") {
+			<-release
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	backend.TLS = &tls.Config{ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS13}
+	backend.StartTLS()
+	t.Cleanup(backend.Close)
+	// Cleanups run last first: release the held handler before Close waits for it.
+	t.Cleanup(func() { close(release) })
+	h := newHarness(t, func(c *config.Config) {
+		c.Segmesh.Edge.ExchangeURLs = []string{backend.URL}
+		c.Segmesh.Edge.ExchangeCAFile = writeFile(t, t.TempDir(), "exchange-ca.pem",
+			pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: backend.Certificate().Raw}))
+	}, options{tune: func(c *Config) { c.ResponseHeaderTimeout = timeout }})
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	c := h.client(&cert, false)
+	type result struct {
+		status int
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := c.Get(h.url(syncPath))
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		_ = resp.Body.Close()
+		done <- result{status: resp.StatusCode}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil || r.status != http.StatusGatewayTimeout {
+			t.Fatalf("status %d (%v), want 504", r.status, r.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first request on a new HTTPS upstream connection was never timed out")
+	}
+	// The edge still serves over HTTPS.
+	if resp, body := get(t, c, h.url("/Microsoft-Server-ActiveSync?Cmd=FolderSync&User=alice&DeviceId=D1&DeviceType=iPhone"), nil); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("next request: %d %q", resp.StatusCode, body)
 	}
 }

@@ -3,6 +3,7 @@ package edge
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -79,6 +80,10 @@ func (s *Service) newUpstreams() (*upstreams, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Resume TLS sessions with Exchange: a new upstream connection (after
+	// an idle timeout, or a parked Ping's own) then costs both sides a
+	// resumed handshake instead of a full one.
+	tc.ClientSessionCache = tls.NewLRUClientSessionCache(256)
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: s.cfg.KeepAlive, Interval: s.cfg.KeepAlive}}
 	u := &upstreams{urls: s.cfg.Upstreams, dial: d.DialContext}
 	dial := d.DialContext
@@ -101,6 +106,9 @@ func (s *Service) newUpstreams() (*upstreams, error) {
 		IdleConnTimeout:       90 * time.Second,
 		// Pass Content-Encoding through untouched.
 		DisableCompression: true,
+	}
+	if u.watch != nil {
+		u.transport.DialTLSContext = u.watch.tlsDialer(d.DialContext, tc, u.transport.TLSHandshakeTimeout)
 	}
 	return u, nil
 }
