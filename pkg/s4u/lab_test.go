@@ -224,24 +224,35 @@ func (c *recConn) Close() error {
 	return c.Conn.Close()
 }
 
-// TestLabRecordReplies records the Samba KDC's KRB-ERROR replies into
-// testdata/samba when SEGMESH_RECORD=1 (replies holding tickets or
-// encrypted parts are not kept: they could be attacked offline).
-func TestLabRecordReplies(t *testing.T) {
-	if os.Getenv("SEGMESH_RECORD") != "1" {
-		t.Skip("set SEGMESH_RECORD=1 to record")
-	}
-	f := lab(t)
-	var mu sync.Mutex
-	var got [][]byte
+// replies collects the KDC's replies (without the TCP length prefix) read
+// by a recordingClient's connections.
+type replies struct {
+	mu  sync.Mutex
+	got [][]byte
+}
+
+// take returns the replies recorded since the last take and forgets them.
+func (r *replies) take() [][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	got := r.got
+	r.got = nil
+	return got
+}
+
+// recordingClient is an s4u client for the lab's service account whose KDC
+// connections record the replies into the returned replies.
+func recordingClient(t *testing.T, f labFacts, timeout time.Duration) (*s4u.Client, *replies) {
+	t.Helper()
+	rec := &replies{}
 	var d net.Dialer
-	tr, err := kdc.New(kdc.Config{Realms: map[string][]string{f["LAB_REALM"]: {f["LAB_KDC_DIRECT"]}},
+	tr, err := kdc.New(kdc.Config{Realms: map[string][]string{f["LAB_REALM"]: {f["LAB_KDC_DIRECT"]}}, Timeout: timeout,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := d.DialContext(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
-			return &recConn{Conn: c, mu: &mu, out: &got}, nil
+			return &recConn{Conn: c, mu: &rec.mu, out: &rec.got}, nil
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -250,6 +261,18 @@ func TestLabRecordReplies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, rec
+}
+
+// TestLabRecordReplies records the Samba KDC's KRB-ERROR replies into
+// testdata/samba when SEGMESH_RECORD=1 (replies holding tickets or
+// encrypted parts are not kept: they could be attacked offline).
+func TestLabRecordReplies(t *testing.T) {
+	if os.Getenv("SEGMESH_RECORD") != "1" {
+		t.Skip("set SEGMESH_RECORD=1 to record")
+	}
+	f := lab(t)
+	c, rec := recordingClient(t, f, 0)
 	steps := []struct{ file, user, spn string }{
 		{"s4u2self-unknown-user", "nobody.at.all@lab.test", f["LAB_TARGET_SPN"]},
 		{"s4u2proxy-not-delegated", "alice", f["LAB_OTHER_SPN"]},
@@ -267,15 +290,11 @@ func TestLabRecordReplies(t *testing.T) {
 		}
 	}
 	for i, s := range steps {
-		mu.Lock()
-		got = nil
-		mu.Unlock()
+		rec.take()
 		if _, err := c.ServiceTicket(context.Background(), s.user, s.spn); err == nil {
 			t.Fatalf("%s: no error", s.file)
 		}
-		mu.Lock()
-		replies := got
-		mu.Unlock()
+		replies := rec.take()
 		if i == 0 {
 			save("as-preauth-required", replies[0])
 		}

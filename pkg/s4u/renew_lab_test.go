@@ -6,11 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,24 +26,7 @@ import (
 // With SEGMESH_RECORD=1 the refusal is recorded into testdata/samba.
 func TestLabRenew(t *testing.T) {
 	f := lab(t)
-	var mu sync.Mutex
-	var got [][]byte
-	var d net.Dialer
-	tr, err := kdc.New(kdc.Config{Realms: map[string][]string{f["LAB_REALM"]: {f["LAB_KDC_DIRECT"]}}, Timeout: 5 * time.Second,
-		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return &recConn{Conn: c, mu: &mu, out: &got}, nil
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := s4u.New(s4u.Config{Realm: f["LAB_REALM"], Service: f["LAB_SVC_USER"], Password: f.secret(t, "LAB_SVC_PASSWORD_FILE"), Exchanger: tr})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, rec := recordingClient(t, f, 5*time.Second)
 	ctx := context.Background()
 	tgt, err := c.TGT(ctx, f["LAB_REALM"])
 	if err != nil {
@@ -76,9 +57,7 @@ func TestLabRenew(t *testing.T) {
 		if !tk.Renewable(time.Now()) {
 			t.Fatalf("S4U2Proxy ticket not renewable: flags %x renew-till %v", tk.Flags.Bytes, tk.RenewTill)
 		}
-		mu.Lock()
-		got = nil
-		mu.Unlock()
+		rec.take()
 		_, err = c.Renew(ctx, tk)
 		var ke *s4u.KDCError
 		if !errors.As(err, &ke) || ke.Code != errorcode.KDC_ERR_POLICY || ke.Stage != s4u.StageRenew {
@@ -88,9 +67,7 @@ func TestLabRenew(t *testing.T) {
 		}
 		t.Logf("Samba: %v", err)
 		if os.Getenv("SEGMESH_RECORD") == "1" {
-			mu.Lock()
-			replies := got
-			mu.Unlock()
+			replies := rec.take()
 			if len(replies) != 1 || kdc.MessageType(replies[0]) != 30 {
 				t.Fatalf("recorded %d replies", len(replies))
 			}
