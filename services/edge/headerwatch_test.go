@@ -55,7 +55,9 @@ func TestResponseHeaderTimeout(t *testing.T) {
 			cert := h.ca.issue(t, certOpts{cn: "alice"})
 			c := h.client(&cert, false)
 			start := time.Now()
-			resp, body := get(t, c, h.url(syncPath), nil)
+			// POST, as EAS commands are: GETs take the transport with
+			// http.Transport's own timer (TestResponseHeaderTimeoutNoRetry).
+			resp, body := post(t, c, h.url(syncPath))
 			took := time.Since(start)
 			if resp.StatusCode != tt.wantStatus || (tt.wantBody != "" && body != tt.wantBody) {
 				t.Fatalf("status %d body %q, want %d %q", resp.StatusCode, body, tt.wantStatus, tt.wantBody)
@@ -140,7 +142,7 @@ func TestResponseHeaderTimeoutHTTPS(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		resp, err := c.Get(h.url(syncPath))
+		resp, err := c.Post(h.url(syncPath), "application/vnd.ms-sync.wbxml", strings.NewReader("sync"))
 		if err != nil {
 			done <- result{err: err}
 			return

@@ -73,6 +73,10 @@ type upstreams struct {
 	// watch enforces ResponseHeaderTimeout on the transport's connections
 	// (headerwatch.go); nil when the timeout is 0 (none).
 	watch *headerWatch
+	// replays carries the requests transport would replay after a read
+	// error (idempotent methods), with http.Transport's own
+	// ResponseHeaderTimeout; nil when watch is nil.
+	replays *http.Transport
 }
 
 func (s *Service) newUpstreams() (*upstreams, error) {
@@ -108,9 +112,38 @@ func (s *Service) newUpstreams() (*upstreams, error) {
 		DisableCompression: true,
 	}
 	if u.watch != nil {
+		// The watch ends a wait with a read error, which http.Transport
+		// takes for a keep-alive race on a reused connection and answers by
+		// sending an idempotent request again: a hung GET or OPTIONS waited
+		// the timeout once more, and the replay reused its Negotiate
+		// authenticator (Exchange refuses that as a replay, 401, and the
+		// user's ticket was dropped). Such requests, rare in EAS, take a
+		// transport of their own with http.Transport's timer.
+		u.replays = u.transport.Clone()
+		u.replays.DialContext = d.DialContext // not watched
+		u.replays.ResponseHeaderTimeout = s.cfg.ResponseHeaderTimeout
 		u.transport.DialTLSContext = u.watch.tlsDialer(d.DialContext, tc, u.transport.TLSHandshakeTimeout)
 	}
 	return u, nil
+}
+
+// transportFor returns the transport for req: replays for a request
+// http.Transport would send again after a read error (Request.isReplayable).
+func (u *upstreams) transportFor(req *http.Request) *http.Transport {
+	if u.replays == nil || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
+		return u.transport
+	}
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return u.replays
+	}
+	if _, ok := req.Header["Idempotency-Key"]; ok {
+		return u.replays
+	}
+	if _, ok := req.Header["X-Idempotency-Key"]; ok {
+		return u.replays
+	}
+	return u.transport
 }
 
 // newProxy builds the reverse proxy. FlushInterval 0: httputil flushes every
@@ -307,8 +340,8 @@ func (t kcdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // send tries the preferred upstream, then the others when the connection
 // could not be made and the request can be sent again.
 func (s *Service) send(req *http.Request) (*http.Response, error) {
-	resp, err := s.upstreams.transport.RoundTrip(req)
 	u := s.upstreams
+	resp, err := u.transportFor(req).RoundTrip(req)
 	if err == nil || len(u.urls) < 2 || !isDialError(err) || !replayable(req) {
 		return resp, err
 	}
@@ -321,7 +354,7 @@ func (s *Service) send(req *http.Request) (*http.Response, error) {
 		}
 		again.URL.Scheme, again.URL.Host, again.Host = u.urls[n].Scheme, u.urls[n].Host, ""
 		s.log.Warn("Exchange upstream unreachable; trying the next", "failed", u.urls[first].Host, "next", u.urls[n].Host, "err", err)
-		if resp, err = u.transport.RoundTrip(again); err == nil || !isDialError(err) {
+		if resp, err = u.transportFor(again).RoundTrip(again); err == nil || !isDialError(err) {
 			u.preferred.Store(int32(n))
 			return resp, err
 		}

@@ -369,6 +369,9 @@ func (s *Service) Stop(ctx context.Context) error {
 	s.wg.Wait()
 	if s.upstreams != nil {
 		s.upstreams.transport.CloseIdleConnections()
+		if s.upstreams.replays != nil {
+			s.upstreams.replays.CloseIdleConnections()
+		}
 	}
 	s.started.Store(false)
 	return err
