@@ -70,8 +70,13 @@ func (s *server) serve() {
 				return
 			}
 			s.calls.Add(1)
+			// Active until the reply is written (or the hang ends): once the
+			// client has the reply it frees its slot, and the next exchange
+			// may arrive before this goroutine's deferred calls run.
 			n := s.active.Add(1)
-			defer s.active.Add(-1)
+			var ended sync.Once
+			end := func() { ended.Do(func() { s.active.Add(-1) }) }
+			defer end()
 			for {
 				m := s.maxSeen.Load()
 				if n <= m || s.maxSeen.CompareAndSwap(m, n) {
@@ -87,6 +92,7 @@ func (s *server) serve() {
 			out := make([]byte, 4+len(rep))
 			binary.BigEndian.PutUint32(out, uint32(len(rep)))
 			copy(out[4:], rep)
+			end()
 			_, _ = c.Write(out)
 		}()
 	}
