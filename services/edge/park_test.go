@@ -175,6 +175,8 @@ func TestParkedPing(t *testing.T) {
 			during: func(t *testing.T, h *harness, d *device, hd *held) {
 				waitFor(t, "upstream request cancelled", func() bool { return hd.cancelled.Load() == 1 })
 			}, wantStatus: 504, wantLog: "status=504", next: true},
+		{name: "no ResponseHeaderTimeout (0): waits for the answer", tune: func(c *Config) { c.ResponseHeaderTimeout = 0 },
+			wantStatus: 200, wantBody: "pong for PARK1", next: true},
 		{name: "revoked mid-hold: no answer delivered", during: func(t *testing.T, h *harness, d *device, hd *held) {
 			h.crl.revoke(h.ca, 4242)
 			waitFor(t, "new snapshot", func() bool { return h.edge.revocation.current() > 1 })

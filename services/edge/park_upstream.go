@@ -53,8 +53,13 @@ func (p *parkedPing) send(ctx context.Context) error {
 			_ = c.Close()
 			return fmt.Errorf("edge: park Ping: %w", rerr)
 		}
-		// Real time, not s.now: the kernel's clock runs the deadline.
-		deadline := time.Now().Add(s.cfg.ResponseHeaderTimeout)
+		// Real time, not s.now: the kernel's clock runs the deadline. A
+		// ResponseHeaderTimeout of 0 means none, as on the proxy path (the
+		// zero deadline clears it).
+		var deadline time.Time
+		if s.cfg.ResponseHeaderTimeout > 0 {
+			deadline = time.Now().Add(s.cfg.ResponseHeaderTimeout)
+		}
 		_ = c.SetReadDeadline(deadline)
 		p.mu.Lock()
 		old := p.up
