@@ -31,7 +31,8 @@ import (
 
 type labFacts map[string]string
 
-func lab(t *testing.T) labFacts {
+// lab reads the facts lab.sh wrote (lab.json) for tests and benchmarks.
+func lab(t testing.TB) labFacts {
 	t.Helper()
 	dir := os.Getenv("SEGMESH_LAB_DIR")
 	if dir == "" {
@@ -305,18 +306,7 @@ func TestLabRecordReplies(t *testing.T) {
 // BenchmarkLabS4U measures one S4U2Self+S4U2Proxy pair against the lab's
 // Samba KDC; cpu-ns/op is this process only, i.e. the client's CPU.
 func BenchmarkLabS4U(b *testing.B) {
-	dir := os.Getenv("SEGMESH_LAB_DIR")
-	if dir == "" {
-		dir = "/var/tmp/segmesh-lab"
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, "lab.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var f labFacts
-	if err := json.Unmarshal(raw, &f); err != nil {
-		b.Fatal(err)
-	}
+	f := lab(b)
 	pw, err := os.ReadFile(f["LAB_SVC_PASSWORD_FILE"])
 	if err != nil {
 		b.Fatal(err)

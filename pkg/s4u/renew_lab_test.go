@@ -4,7 +4,6 @@ package s4u_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -100,7 +99,7 @@ func TestLabRenew(t *testing.T) {
 // against the lab's Samba KDC (what replaces the AS exchange's two round
 // trips); cpu-ns/op is the client's CPU.
 func BenchmarkLabRenewTGT(b *testing.B) {
-	f := labFactsB(b)
+	f := lab(b)
 	tr, err := kdc.New(kdc.Config{Realms: map[string][]string{f["LAB_REALM"]: {f["LAB_KDC_DIRECT"]}}, Timeout: 5 * time.Second})
 	if err != nil {
 		b.Fatal(err)
@@ -129,21 +128,4 @@ func BenchmarkLabRenewTGT(b *testing.B) {
 	if used := cpuTime() - start; used > 0 && n > 0 {
 		b.ReportMetric(float64(used.Nanoseconds())/float64(n), "cpu-ns/op")
 	}
-}
-
-func labFactsB(b *testing.B) labFacts {
-	b.Helper()
-	dir := os.Getenv("SEGMESH_LAB_DIR")
-	if dir == "" {
-		dir = "/var/tmp/segmesh-lab"
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, "lab.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var f labFacts
-	if err := json.Unmarshal(raw, &f); err != nil {
-		b.Fatal(err)
-	}
-	return f
 }

@@ -579,17 +579,21 @@ func TestHints(t *testing.T) {
 	}
 }
 
-func BenchmarkS4U(b *testing.B) {
+func BenchmarkS4U(b *testing.B) { benchFakeKDC(b, benchPairs) }
+
+// benchFakeKDC runs bench against the fake KDC twice: in the same process
+// (no network) and through kdc.Transport over loopback TCP.
+func benchFakeKDC(b *testing.B, bench func(*testing.B, *s4u.Client)) {
 	b.Run("in-process", func(b *testing.B) {
 		k, err := kdctest.New(labConfig())
 		if err != nil {
 			b.Fatal(err)
 		}
-		benchPairs(b, newClient(b, k, nil))
+		bench(b, newClient(b, k, nil))
 	})
 	b.Run("loopback-tcp", func(b *testing.B) {
 		k := kdctest.Start(b, labConfig())
-		benchPairs(b, newClient(b, newTransport(b, map[string][]string{realm: {k.Addr()}}), nil))
+		bench(b, newClient(b, newTransport(b, map[string][]string{realm: {k.Addr()}}), nil))
 	})
 }
 

@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -164,19 +163,7 @@ func BenchmarkAccessLineToFile(b *testing.B) {
 				defer bw.Close()
 				w = bw
 			}
-			h := newTextHandler(w, slog.LevelInfo).WithAttrs([]slog.Attr{slog.String("role", "edge")})
-			ctx := context.Background()
-			b.ReportAllocs()
-			for b.Loop() {
-				rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
-				rec.AddAttrs(slog.String("method", "POST"), slog.String("path", "/Microsoft-Server-ActiveSync"),
-					slog.Int("status", 200), slog.Int64("bytes", 11), slog.Duration("duration", 1234567*time.Nanosecond),
-					slog.String("upn", "user0042@LAB.TEST"), slog.String("device_id", "SEGLOAD0042"), slog.String("device_type", "iPhone"),
-					slog.String("cmd", "Sync"), slog.Bool("ticket_cache_hit", true), slog.String("remote", "127.0.1.1:40312"))
-				if err := h.Handle(ctx, rec); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchAccessLine(b, newTextHandler(w, slog.LevelInfo))
 		})
 	}
 }
