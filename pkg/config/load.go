@@ -76,11 +76,34 @@ func Parse(path string, data []byte) (*Config, *Report, error) {
 }
 
 // Resolve returns p made absolute against the install directory.
+//
+// SEG keeps config.json in <install>/config and writes relative paths from
+// <install> ("config/ssl-certs/CA01.pem"). When config.json sits in a folder
+// named config and segmesh.installDir is not set, a relative path that starts
+// with config/ is resolved from that folder's parent, so a file copied from a
+// SEG box works unchanged (docs/migrate-from-seg.md). Every other relative
+// path is resolved against BaseDir.
 func (c *Config) Resolve(p string) string {
 	if p == "" || filepath.IsAbs(p) {
 		return p
 	}
+	if c.SEGLayout() {
+		// SEG on Windows writes config\ssl-certs\...: the same path.
+		if rest, ok := strings.CutPrefix(strings.ReplaceAll(p, `\`, "/"), segConfigDir+"/"); ok {
+			return filepath.Join(c.BaseDir, filepath.FromSlash(rest))
+		}
+	}
 	return filepath.Join(c.BaseDir, p)
+}
+
+// segConfigDir is the folder of a SEG install that holds config.json.
+const segConfigDir = "config"
+
+// SEGLayout reports whether config.json sits in a folder named config with no
+// segmesh.installDir, as in a SEG install (<install>/config/config.json): then
+// relative paths starting with config/ are read from <install>.
+func (c *Config) SEGLayout() bool {
+	return c.Segmesh.InstallDir == "" && c.BaseDir != "" && filepath.Base(c.BaseDir) == segConfigDir
 }
 
 // checkKeys reports every key of obj that t has no field for, suggesting the

@@ -276,3 +276,56 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestSEGInstallLayout: a config.json copied from a SEG box sits in
+// <install>/config and names its files from <install> (config/ssl-certs/...).
+func TestSEGInstallLayout(t *testing.T) {
+	install := t.TempDir()
+	tests := []struct {
+		name       string
+		dir        string // folder of config.json, under install
+		installDir string // segmesh.installDir, "" for none
+		path       string
+		want       string // under install
+	}{
+		{"SEG layout, config/ path", "config", "", "config/ssl-certs/CA01.pem", "config/ssl-certs/CA01.pem"},
+		{"SEG layout, Windows separators", "config", "", `config\ssl-certs\CA01.pem`, "config/ssl-certs/CA01.pem"},
+		{"SEG layout, other relative path", "config", "", "edge.pem", "config/edge.pem"},
+		{"not a config folder", "etc", "", "config/ssl-certs/CA01.pem", "etc/config/ssl-certs/CA01.pem"},
+		{"installDir set wins", "config", install, "config/ssl-certs/CA01.pem", "config/ssl-certs/CA01.pem"},
+		{"installDir set, other path", "config", install, "edge.pem", "edge.pem"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &Config{BaseDir: filepath.Join(install, tt.dir)}
+			c.Segmesh.InstallDir = tt.installDir
+			if tt.installDir != "" {
+				c.BaseDir = tt.installDir
+			}
+			if got, want := c.Resolve(tt.path), filepath.Join(install, filepath.FromSlash(tt.want)); got != want {
+				t.Fatalf("Resolve(%q) = %q, want %q", tt.path, got, want)
+			}
+		})
+	}
+
+	// Load end to end: the trust store files are found where SEG put them.
+	dir := filepath.Join(install, "config")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(p, []byte(base), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.SEGLayout() {
+		t.Fatal("SEGLayout() = false for <install>/config/config.json")
+	}
+	files, _ := c.TrustStoreFiles()
+	if want := filepath.Join(install, "config", "ssl-certs", "CA01.pem"); len(files) == 0 || files[0] != want {
+		t.Fatalf("trust files = %v, want %s first", files, want)
+	}
+}
