@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -22,8 +23,10 @@ Usage:
   segmesh version
   segmesh config check [config.json]
   segmesh config init [config.json]
-  segmesh diagnose --config config.json --cert user.pem [--key user.key] [--chain chain.pem] [--spn HTTP/...] [--json]
-  segmesh lab up|down|status|env|revoke USER|fault ...
+  segmesh config encrypt [config.json]
+  segmesh diagnose [--config config.json] --cert user.pem [--key user.key] [--chain chain.pem] [--spn HTTP/...] [--json]
+
+Every command reads ./config.json unless given another file.
 
 Run 'segmesh COMMAND -h' for a command's flags.
 `
@@ -44,8 +47,6 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		versionCmd(stdout)
 	case "config":
 		err = configCmd(args[1:], stdout, stderr)
-	case "lab":
-		err = labCmd(ctx, args[1:], stdout, stderr)
 	case "diagnose":
 		err = diagnoseCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
@@ -80,16 +81,29 @@ func (e usageError) Error() string { return e.msg }
 // errReported means the command already printed why it failed.
 var errReported = errors.New("reported")
 
+// defaultConfig is the file run, config check, config encrypt and diagnose
+// read when none is named.
+const defaultConfig = "config.json"
+
 func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "config.json (SEG's settings plus segmesh's section); empty runs on the defaults")
+	fs := newFlagSet("run", "run [--config config.json] [--roles all|crl,identity,ticket,edge]",
+		"Runs the roles until SIGTERM (then drains). Reads ./config.json unless --config names another file.", stderr)
+	cfgPath := fs.String("config", defaultConfig, "config.json (SEG's settings plus segmesh's section)")
 	roles := fs.String("roles", "all", "roles to run in this process: all, or a comma-separated list of "+strings.Join(role.Order, ", "))
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("run takes no arguments, got %q (did you mean --config %s?)", fs.Args(), fs.Arg(0))}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("run takes no arguments, got %q (did you mean --config %s?)", pos, pos[0])}
+	}
+	if _, err := role.ParseRoles(*roles, suite.Constructors()); err != nil {
+		return err
+	}
+	if _, err := os.Stat(*cfgPath); err != nil {
+		// Running on the defaults answered 503 to every device: the mistake
+		// a service unit without --config makes. Say so instead.
+		return fmt.Errorf("run: no configuration at %s (%w): pass --config /path/to/config.json, or write one with 'segmesh config init'", *cfgPath, err)
 	}
 	return suite.Run(ctx, suite.Options{ConfigPath: *cfgPath, Roles: *roles, Stderr: stderr})
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,35 +12,50 @@ import (
 	"github.com/segmesh/segmesh/pkg/trust"
 )
 
+// configUsage is what `segmesh config -h` prints.
+const configUsage = `Usage:
+  segmesh config check [-q] [config.json]     the loader run uses: every problem with its fix; writes nothing
+  segmesh config init [flags] [config.json]   a starting config.json (and config.json.md) for a new site
+  segmesh config encrypt [config.json]        encrypt the secrets written with the .plaintext suffix, now
+
+Each reads ./config.json unless given another file. 'segmesh config SUBCOMMAND -h' for its flags.
+`
+
 func configCmd(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{"config needs a subcommand: check"}
+		return usageError{"config needs a subcommand: check, init or encrypt"}
 	}
 	switch args[0] {
 	case "check":
 		return configCheck(args[1:], stdout, stderr)
 	case "init":
 		return configInit(args[1:], stdout, stderr)
+	case "encrypt":
+		return configEncrypt(args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		_, _ = fmt.Fprint(stdout, configUsage)
+		return nil
 	}
-	return usageError{fmt.Sprintf("unknown config subcommand %q: want check", args[0])}
+	return usageError{fmt.Sprintf("unknown config subcommand %q: want check, init or encrypt", args[0])}
 }
 
 // configCheck runs the loader `run` uses, writes nothing, and prints the
 // effective configuration (secrets masked), what differs from the defaults,
 // and every problem. It fails when there is an error.
 func configCheck(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("config check", "config check [-q] [config.json]",
+		"Runs the loader 'segmesh run' uses, writes nothing, and prints the effective configuration (secrets masked), what differs from the defaults and every problem with its fix. Exit 1 on errors.", stderr)
 	quiet := fs.Bool("q", false, "print only the problems")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	path := "config.json"
-	if fs.NArg() > 1 {
+	path := defaultConfig
+	if len(pos) > 1 {
 		return usageError{"config check takes one file"}
 	}
-	if fs.NArg() == 1 {
-		path = fs.Arg(0)
+	if len(pos) == 1 {
+		path = pos[0]
 	}
 	cfg, report, err := config.Load(path)
 	if report == nil {

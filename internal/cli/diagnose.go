@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,19 +15,20 @@ import (
 // the live configuration (internal/diagnose) and prints each step as it
 // ends, or the whole report as JSON. It fails (exit 1) when a step fails.
 func diagnoseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("diagnose", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "config.json", "config.json as `segmesh run` reads it")
+	fs := newFlagSet("diagnose", "diagnose [--config config.json] --cert user.pem [--key user.key] [--chain chain.pem] [--spn HTTP/...] [--json]",
+		"Runs every step a request takes (trust, revocation, mapping, TGT, S4U2Self, S4U2Proxy, Exchange) for one device certificate with the live configuration, and prints each with the fix. Exit 1 when a step fails.", stderr)
+	cfgPath := fs.String("config", defaultConfig, "config.json, as segmesh run reads it")
 	certPath := fs.String("cert", "", "the device's client certificate (PEM or DER; more PEM blocks are intermediates)")
 	keyPath := fs.String("key", "", "the certificate's private key (optional: checks that it belongs to the certificate)")
 	chainPath := fs.String("chain", "", "intermediates the device sends (PEM, optional)")
 	spn := fs.String("spn", "", "target SPN (default: the first of kcd.targetSPN)")
 	asJSON := fs.Bool("json", false, "print the report as JSON (schema in docs/operations.md)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("diagnose takes no arguments, got %q (did you mean --cert %s?)", fs.Args(), fs.Arg(0))}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("diagnose takes no arguments, got %q (did you mean --cert %s?)", pos, pos[0])}
 	}
 	if *certPath == "" {
 		return usageError{"diagnose needs --cert user.pem"}

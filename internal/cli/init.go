@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -93,21 +92,22 @@ const initMD = "# {{.File}}: what to fill in\n\n" +
 // explanation beside it. It refuses to overwrite either file, and checks
 // the result with the loader `run` uses before writing anything.
 func configInit(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("config init", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("config init", "config init [--domain CORP.EXAMPLE] [--dc dc1.corp.example] [--exchange mail.corp.example] [--service-account svc_seg] [config.json]",
+		"Writes a starting config.json for a new site and config.json.md explaining each key. Refuses to overwrite either file.", stderr)
 	domain := fs.String("domain", "CORP.EXAMPLE", "the primary domain (Kerberos realm), in uppercase")
 	dc := fs.String("dc", "", "a domain controller's FQDN (default dc1.<domain>)")
 	exchange := fs.String("exchange", "", "Exchange's host name, for the target SPN and URL (default mail.<domain>)")
 	svc := fs.String("service-account", "svc_seg", "the KCD service account's name (not a computer account)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 1 {
+	if len(pos) > 1 {
 		return usageError{"config init takes one file"}
 	}
-	path := "config.json"
-	if fs.NArg() == 1 {
-		path = fs.Arg(0)
+	path := defaultConfig
+	if len(pos) == 1 {
+		path = pos[0]
 	}
 	lower := strings.ToLower(*domain)
 	v := siteValues{Domain: *domain, DomainLower: lower, DC: *dc, Exchange: *exchange, Service: *svc, BaseDN: baseDN(lower)}
