@@ -860,7 +860,20 @@ lock() {
 	flock -w 600 9 || die "another lab.sh holds ${STATE%/}.lock"
 }
 
+# close_inherited_fds: closes every descriptor above 2 that lab.sh was
+# handed (bash's own 255 aside). A caller's lock, such as the fd of
+# `flock /tmp/segmesh-lab.lock lab.sh up`, would otherwise be inherited by
+# every daemon up starts and held until `down`, blocking every other user.
+close_inherited_fds() {
+	local fd
+	for fd in /proc/$$/fd/*; do
+		fd=${fd##*/}
+		[[ $fd =~ ^[0-9]+$ ]] && ((fd > 2 && fd != 255)) && eval "exec $fd>&-" 2>/dev/null || true
+	done
+}
+
 main() {
+	close_inherited_fds
 	local cmd=${1:-}
 	shift || true
 	case $cmd in
