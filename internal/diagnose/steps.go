@@ -9,7 +9,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -20,11 +19,11 @@ import (
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/crl"
 	"github.com/segmesh/segmesh/pkg/crl/fetch"
-	"github.com/segmesh/segmesh/pkg/kdc"
 	"github.com/segmesh/segmesh/pkg/negotiate"
-	"github.com/segmesh/segmesh/pkg/s4u"
 	"github.com/segmesh/segmesh/pkg/trust"
 	"github.com/segmesh/segmesh/pkg/upn"
+	"github.com/segmesh/segmesh/services/identity"
+	"github.com/segmesh/segmesh/services/ticket"
 )
 
 // kcdOff is why the Kerberos steps are skipped when KCD is off.
@@ -290,32 +289,17 @@ func runMapping(ctx context.Context, st *state) (string, string, error) {
 	if !c.KCD.Enabled {
 		return "", kcdOff, nil
 	}
-	var domains []string
-	for _, d := range c.KCD.Domains {
-		if r := strings.ToUpper(strings.TrimSpace(d.Domain)); r != "" && !slices.Contains(domains, r) {
-			domains = append(domains, r)
-		}
-	}
-	realms, err := upn.NewRealms(domains, c.Segmesh.Identity.UPNSuffixRealms)
+	// The identity role's own builder: StartTLS, strong mapping and the
+	// fallback while the directory is down mean here what they mean there.
+	parts, err := identity.ConfigFrom(c).Build(identity.BuildOptions{
+		Lookup: st.opts.Lookup, NoCache: true, Now: st.opts.Now, Logger: st.opts.Logger,
+	})
 	if err != nil {
 		return "", "", err
 	}
-	rc := certmap.ResolverConfig{Realms: realms, Logger: st.opts.Logger}
-	if c.MappingHonoured() {
-		lookup := st.opts.Lookup
-		if lookup == nil {
-			m, err := newMapper(c, st)
-			if err != nil {
-				return "", "", err
-			}
-			st.mapper, lookup = m, m
-		}
-		rc.Mapper = lookup
-	}
-	r, err := certmap.NewResolver(rc)
-	if err != nil {
-		return "", "", err
-	}
+	st.mapper = parts.Mapper
+	mapped := c.MappingHonoured()
+	r := parts.Resolver
 	id, err := r.Resolve(ctx, st.leaf)
 	if err != nil {
 		return "", "", err
@@ -329,7 +313,7 @@ func runMapping(ctx context.Context, st *state) (string, string, error) {
 		d = fmt.Sprintf("%s: the certificate's SAN UPN %s is altSecurityIdentities Kerberos:%s of %s", id.UPN, id.SANUPN, id.SANUPN, id.DN)
 	default:
 		d = fmt.Sprintf("%s from the certificate SAN", id.UPN)
-		if rc.Mapper != nil {
+		if mapped {
 			d += " (no user holds the certificate in userCertificate)"
 		} else {
 			d += " (certificate mapping off)"
@@ -338,65 +322,16 @@ func runMapping(ctx context.Context, st *state) (string, string, error) {
 	return fmt.Sprintf("%s, realm %s", d, id.UPN.Realm), "", nil
 }
 
-func newMapper(c *config.Config, st *state) (*certmap.Mapper, error) {
-	var roots *x509.CertPool
-	if f := c.Segmesh.Identity.LDAPCAFile; f != "" {
-		b, err := os.ReadFile(c.Resolve(f))
-		if err != nil {
-			return nil, fmt.Errorf("read segmesh.identity.ldapCaFile: %w", err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("segmesh.identity.ldapCaFile %s holds no PEM certificate", f)
-		}
-	}
-	return certmap.New(certmap.Config{
-		URL: c.Gateway.CertMappingLDAPURL, BaseDN: c.Gateway.CertMappingLDAPBaseDN, BindDN: c.Gateway.CertMappingLDAPUser,
-		Password: c.KCD.ServiceAccountPassword, RootCAs: roots, PoolSize: 1, CacheSize: -1, CacheTTL: -1,
-		Now: st.opts.Now, Logger: st.opts.Logger,
-	})
-}
-
-// kdcRealms maps each configured realm to its domain controllers (port 88
-// unless given), as the ticket role does.
-func kdcRealms(c *config.Config) (primary string, others []string, realms map[string][]string) {
-	realms = map[string][]string{}
-	for i, d := range c.KCD.Domains {
-		realm := strings.ToUpper(d.Domain)
-		if i == 0 {
-			primary = realm
-		}
-		if _, seen := realms[realm]; !seen && realm != primary {
-			others = append(others, realm)
-		}
-		addr := d.DomainController
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			addr = net.JoinHostPort(addr, "88")
-		}
-		realms[realm] = append(realms[realm], addr)
-	}
-	return primary, others, realms
-}
-
 func runTGT(ctx context.Context, st *state) (string, string, error) {
 	c := st.cfg
 	if !c.KCD.Enabled {
 		return "", kcdOff, nil
 	}
-	primary, others, realms := kdcRealms(c)
-	x := st.opts.Exchanger
-	if x == nil {
-		timeout := time.Duration(c.Segmesh.Ticket.KDCTimeoutSeconds) * time.Second
-		t, err := kdc.New(kdc.Config{Realms: realms, Timeout: timeout, Logger: st.opts.Logger})
-		if err != nil {
-			return "", "", err
-		}
-		x = t
-	}
-	client, err := s4u.New(s4u.Config{
-		Realm: primary, Service: c.KCD.ServiceAccountUserName, Password: c.KCD.ServiceAccountPassword.Reveal(),
-		Domains: others, Exchanger: x, Now: st.opts.Now, Logger: st.opts.Logger,
-	})
+	// The ticket role's own builder: the same realms, domain controllers,
+	// timeout and service account.
+	tc := ticket.ConfigFrom(c)
+	primary, realms := tc.Realm, tc.KDCs
+	client, err := tc.Build(ticket.BuildOptions{Exchanger: st.opts.Exchanger, Now: st.opts.Now, Logger: st.opts.Logger})
 	if err != nil {
 		return "", "", err
 	}

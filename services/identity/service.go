@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -159,24 +158,23 @@ func (s *Service) Start(ctx context.Context) error {
 		s.log.Info("kcd disabled: the identity role maps no certificate", "setting", "kcd.enabled")
 		return nil
 	}
-	var mapper *certmap.Mapper
-	if s.cfg.MappingHonoured() {
-		var err error
-		if mapper, err = s.newMapper(); err != nil {
-			return fmt.Errorf("identity: %w", err)
-		}
-	}
-	rcfg := certmap.ResolverConfig{
-		Realms: s.realms, Logger: s.log,
-		StrongMapping: s.cfg.StrongMapping, FallbackWhenUnavailable: s.cfg.FallbackWhenUnavailable,
-	}
-	if mapper != nil {
-		rcfg.Mapper = mapper
-	}
-	resolver, err := certmap.NewResolver(rcfg)
+	parts, err := s.cfg.Build(BuildOptions{
+		Now: s.now, Logger: s.log, Dial: s.opts.dial,
+		Hooks: certmap.Hooks{
+			Lookup: func(o certmap.Outcome, d time.Duration) {
+				attrs := metric.WithAttributes(attribute.String(telemetry.AttrResult, string(o)))
+				s.lookups.Add(context.Background(), 1, attrs)
+				s.latency.Record(context.Background(), d.Seconds(), attrs)
+			},
+			Cache: func(hit bool) {
+				s.cache.Add(context.Background(), 1, metric.WithAttributes(attribute.Bool("hit", hit)))
+			},
+		},
+	})
 	if err != nil {
 		return fmt.Errorf("identity: %w", err)
 	}
+	mapper, resolver := parts.Mapper, parts.Resolver
 	s.mu.Lock()
 	s.mapper, s.resolver = mapper, resolver
 	s.mu.Unlock()
@@ -195,36 +193,6 @@ func (s *Service) Start(ctx context.Context) error {
 		s.log.Info("certificate mapping on", "ldap", mapper.Endpoint().String(), "base_dn", mapper.BaseDN())
 	}
 	return nil
-}
-
-func (s *Service) newMapper() (*certmap.Mapper, error) {
-	var roots *x509.CertPool
-	if s.cfg.LDAPCAFile != "" {
-		pem, err := os.ReadFile(s.cfg.LDAPCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("read the LDAP CA file: %w", err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("LDAP CA file %s holds no PEM certificate", s.cfg.LDAPCAFile)
-		}
-	}
-	return certmap.New(certmap.Config{
-		URL: s.cfg.LDAPURL, BaseDN: s.cfg.BaseDN, BindDN: s.cfg.BindDN, Password: s.cfg.Password,
-		StartTLS: s.cfg.StartTLS, RootCAs: roots, PoolSize: s.cfg.PoolSize,
-		CacheTTL: s.cfg.CacheTTL, NegativeTTL: s.cfg.NegativeTTL,
-		Now: s.now, Logger: s.log, DialContext: s.opts.dial,
-		Hooks: certmap.Hooks{
-			Lookup: func(o certmap.Outcome, d time.Duration) {
-				attrs := metric.WithAttributes(attribute.String(telemetry.AttrResult, string(o)))
-				s.lookups.Add(context.Background(), 1, attrs)
-				s.latency.Record(context.Background(), d.Seconds(), attrs)
-			},
-			Cache: func(hit bool) {
-				s.cache.Add(context.Background(), 1, metric.WithAttributes(attribute.Bool("hit", hit)))
-			},
-		},
-	})
 }
 
 // check asks the directory and remembers the answer for Ready.

@@ -114,21 +114,8 @@ func New(deps role.Deps, opts ...Option) (*Service, error) {
 	if !cfg.Enabled {
 		return s, nil
 	}
-	x := o.exchanger
-	if x == nil {
-		t, err := kdc.New(kdc.Config{Realms: cfg.KDCs, Timeout: cfg.KDCTimeout, MaxConcurrent: cfg.MaxConcurrent, Logger: log})
-		if err != nil {
-			return nil, fmt.Errorf("ticket: %w", err)
-		}
-		x = t
-	}
-	s.client, err = s4u.New(s4u.Config{
-		Realm: cfg.Realm, Service: cfg.Service, Password: cfg.Password, Domains: cfg.OtherRealms,
-		Exchanger: x, Now: o.now, Logger: log,
-		Hooks: s4u.Hooks{OnExchange: s.onExchange},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("ticket: %w", err)
+	if s.client, err = cfg.Build(BuildOptions{Exchanger: o.exchanger, Now: o.now, Logger: log, Hooks: s4u.Hooks{OnExchange: s.onExchange}}); err != nil {
+		return nil, err
 	}
 	s.renew = &renewer{client: s.client, now: o.now, log: log, retry: cfg.RenewRetry, count: renewals, logged: map[int32]bool{}}
 	if _, err := meter.Int64ObservableGauge("segmesh_ticket_cache_entries", metric.WithDescription("entries in the ticket cache"),

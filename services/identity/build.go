@@ -1,0 +1,106 @@
+package identity
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/segmesh/segmesh/pkg/certmap"
+	"github.com/segmesh/segmesh/pkg/upn"
+)
+
+// BuildOptions are what a caller of Build supplies beyond the
+// configuration: the clock, the log and test seams. `segmesh run` and
+// `segmesh diagnose` differ only here, never in what the configuration
+// means.
+type BuildOptions struct {
+	// Lookup replaces the LDAP mapper (tests); nil builds one from the
+	// configuration when mapping is honoured.
+	Lookup certmap.Lookup
+	// NoCache makes every lookup ask the directory, with one connection
+	// (diagnose); false caches as configured.
+	NoCache bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives the mapper's events; nil discards them.
+	Logger *slog.Logger
+	// Dial replaces the directory dialer (tests); nil means net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Hooks observe lookups and cache use (metrics).
+	Hooks certmap.Hooks
+}
+
+// Parts are what the identity role builds from its configuration.
+type Parts struct {
+	// Realms matches UPN suffixes to the configured realms.
+	Realms *upn.Realms
+	// Mapper is the LDAP certificate mapping; nil when mapping is not
+	// honoured or BuildOptions.Lookup replaced it.
+	Mapper *certmap.Mapper
+	// Resolver turns a certificate into a user as the role does: the
+	// mapping, strong mapping and the fallback while the directory is down.
+	Resolver *certmap.Resolver
+}
+
+// Build makes the role's parts from c: it reads the LDAP CA file but
+// reaches no directory. The identity role and `segmesh diagnose` both call
+// it, so their verdicts on a certificate cannot differ (StartTLS, strong
+// mapping, fallback when the directory is down).
+func (c Config) Build(o BuildOptions) (Parts, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	realms, err := upn.NewRealms(c.Domains, c.UPNSuffixRealms)
+	if err != nil {
+		return Parts{}, err
+	}
+	p := Parts{Realms: realms}
+	rc := certmap.ResolverConfig{
+		Realms: realms, Logger: o.Logger,
+		StrongMapping: c.StrongMapping, FallbackWhenUnavailable: c.FallbackWhenUnavailable,
+	}
+	if c.MappingHonoured() {
+		if o.Lookup != nil {
+			rc.Mapper = o.Lookup
+		} else {
+			if p.Mapper, err = c.newMapper(o); err != nil {
+				return Parts{}, err
+			}
+			rc.Mapper = p.Mapper
+		}
+	}
+	if p.Resolver, err = certmap.NewResolver(rc); err != nil {
+		return Parts{}, err
+	}
+	return p, nil
+}
+
+// newMapper builds the LDAP mapping: URL, bind, StartTLS, the CA, the pool
+// and the caches.
+func (c Config) newMapper(o BuildOptions) (*certmap.Mapper, error) {
+	var roots *x509.CertPool
+	if c.LDAPCAFile != "" {
+		pem, err := os.ReadFile(c.LDAPCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read segmesh.identity.ldapCaFile: %w", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("segmesh.identity.ldapCaFile %s holds no PEM certificate", c.LDAPCAFile)
+		}
+	}
+	mc := certmap.Config{
+		URL: c.LDAPURL, BaseDN: c.BaseDN, BindDN: c.BindDN, Password: c.Password,
+		StartTLS: c.StartTLS, RootCAs: roots, PoolSize: c.PoolSize,
+		CacheTTL: c.CacheTTL, NegativeTTL: c.NegativeTTL,
+		Now: o.Now, Logger: o.Logger, DialContext: o.Dial, Hooks: o.Hooks,
+	}
+	if o.NoCache {
+		mc.PoolSize, mc.CacheSize, mc.CacheTTL = 1, -1, -1
+	}
+	return certmap.New(mc)
+}
