@@ -113,6 +113,10 @@ type Edge struct {
 	ExchangeCAFile string `json:"exchangeCaFile"`
 	// Paths are the URL path prefixes forwarded to Exchange; anything else is 404.
 	Paths []string `json:"paths"`
+	// OmitClientCANames leaves the trusted client CAs' names out of the TLS
+	// CertificateRequest; false (the default) lists them, as IIS and nginx do,
+	// so a device holding several certificates can offer the right one.
+	OmitClientCANames bool `json:"omitClientCaNames"`
 }
 
 // Admin configures the admin listener.

@@ -60,6 +60,9 @@ type Config struct {
 	ExchangeCAFile string
 	// Paths are the forwarded path prefixes; anything else is 404.
 	Paths []string
+	// OmitClientCANames leaves the trusted CAs' names out of the TLS
+	// CertificateRequest; false lists them (segmesh.edge.omitClientCaNames).
+	OmitClientCANames bool
 	// RequireClientCert reports whether every request needs a valid client
 	// certificate (Require Client Certificate or KCD on).
 	RequireClientCert bool
@@ -111,6 +114,7 @@ func newConfig(c *config.Config) (*Config, error) {
 		ServerPFXPasscode:     e.ServerPFXPasscode.Reveal(),
 		ExchangeCAFile:        c.Resolve(e.ExchangeCAFile),
 		Paths:                 e.Paths,
+		OmitClientCANames:     e.OmitClientCANames,
 		RequireClientCert:     c.RequireClientCertificate || c.KCD.Enabled,
 		KCD:                   c.KCD.Enabled,
 		Revocation:            c.RevocationHonoured(),

@@ -95,6 +95,9 @@ type trustSource interface {
 	// verifyClient checks chain (leaf first, then what the device sent) for
 	// client authentication at now.
 	verifyClient(chain []*x509.Certificate, now time.Time) error
+	// acceptableCAs is the pool whose subjects the CertificateRequest lists
+	// (nil lists none).
+	acceptableCAs() *x509.CertPool
 }
 
 // peer is what a connection's handshake established, kept for its requests.
@@ -202,6 +205,12 @@ func (s *Service) baseTLSConfig(cert tls.Certificate) *tls.Config {
 		}
 		c := base.Clone()
 		c.VerifyConnection = func(cs tls.ConnectionState) error { return s.verifyConnection(pr, cs) }
+		if !s.cfg.OmitClientCANames {
+			// With RequestClientCert crypto/tls only sends ClientCAs' subjects
+			// as certificate_authorities (RFC 8446 4.2.4, RFC 5246 7.4.4); it
+			// verifies nothing against them: VerifyConnection still decides.
+			c.ClientCAs = s.trust.acceptableCAs()
+		}
 		return c, nil
 	}
 	return out

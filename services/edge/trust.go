@@ -25,6 +25,10 @@ func (t reloaderTrust) verifyClient(chain []*x509.Certificate, now time.Time) er
 	return err
 }
 
+// acceptableCAs returns the current Store's CAs, whose names the TLS
+// CertificateRequest lists so a device can pick the right certificate.
+func (t reloaderTrust) acceptableCAs() *x509.CertPool { return t.r.Store().Pool() }
+
 // trustSpec turns the configuration into pkg/trust's Spec. The console chain
 // file is read only when no local trust store is configured, as SEG does.
 func trustSpec(c *config.Config) (trust.Spec, error) {
