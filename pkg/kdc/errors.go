@@ -13,7 +13,9 @@ import (
 var ErrUnknownRealm = errors.New("kdc: no KDC configured for realm")
 
 // KRBError is a KRB-ERROR message a KDC answered with. It is a definitive
-// answer from the realm: the transport does not fail over to the next KDC.
+// answer from the realm: the transport does not fail over to the next KDC,
+// except for KDC_ERR_SVC_UNAVAILABLE (then it is found inside the
+// *UnreachableError when no KDC answered otherwise).
 type KRBError struct {
 	// Realm is the realm the request was sent to.
 	Realm string
@@ -34,6 +36,25 @@ func (e *KRBError) Error() string {
 		s += ": " + sanitize(e.Msg.EText)
 	}
 	return s
+}
+
+// ReplyTypeError is a KDC reply that is not the answer to the request sent:
+// not a Kerberos message, or a message of another type. The transport
+// counts it as a failed attempt and tries the next KDC.
+type ReplyTypeError struct {
+	// Realm and KDC say who sent it.
+	Realm, KDC string
+	// Want is the expected message type (0: any KDC reply); Got the one
+	// received (0: not a Kerberos message).
+	Want, Got int
+}
+
+// Error names the types (no message content).
+func (e *ReplyTypeError) Error() string {
+	if e.Got == 0 {
+		return fmt.Sprintf("kdc: realm %s: KDC %s sent a reply that is not a Kerberos message", e.Realm, e.KDC)
+	}
+	return fmt.Sprintf("kdc: realm %s: KDC %s sent message type %d, want %d", e.Realm, e.KDC, e.Got, e.Want)
 }
 
 // AttemptError is the failure of one KDC address.

@@ -239,8 +239,10 @@ func (t *Transport) Realms() []string {
 
 // Exchange sends req to the realm's KDCs in the configured order (a KDC that
 // failed within Penalty goes last) and returns the first reply. A
-// connection failure, timeout or malformed reply moves on to the next KDC; a
-// KRB-ERROR is returned as *KRBError without failover.
+// connection failure, timeout, KDC_ERR_SVC_UNAVAILABLE or a reply that is not
+// the answer to req (not Kerberos, the wrong message type, a KRB-ERROR that
+// does not decode) moves on to the next KDC; any other KRB-ERROR is returned
+// as *KRBError without failover.
 // When every KDC failed, or ctx ended, it returns *UnreachableError.
 func (t *Transport) Exchange(ctx context.Context, realmName string, req []byte) (reply []byte, err error) {
 	start := time.Now()
@@ -281,14 +283,18 @@ func (t *Transport) Exchange(ctx context.Context, realmName string, req []byte) 
 		}
 		b, aerr := t.tryKDC(ctx, r, addr, req)
 		if aerr == nil {
-			rep, err := t.classify(r, addr, b)
+			rep, err := t.classify(r, addr, info.RequestType, b)
 			var ke *KRBError
-			if err == nil || errors.As(err, &ke) {
+			if err == nil || errors.As(err, &ke) && ke.Code() != errorcode.KDC_ERR_SVC_UNAVAILABLE {
 				r.mark(addr, false, time.Now())
 				info.KDC = addr
 				return rep, err
 			}
-			// A KRB-ERROR that does not decode counts as a failed attempt.
+			// A reply that is not the answer to this request (a KRB-ERROR
+			// that does not decode, another message type, not Kerberos at
+			// all) counts as a failed attempt, and so does
+			// KDC_ERR_SVC_UNAVAILABLE, as in MIT's sendto_kdc: the next
+			// KDC may answer.
 			aerr = []*AttemptError{{Addr: addr, Network: "tcp", Err: err}}
 		}
 		if ctxErr(ctx) == nil {
@@ -412,17 +418,24 @@ func (t *Transport) roundTripUDP(conn net.Conn, req []byte) ([]byte, error) {
 	return buf[:n:n], nil
 }
 
-// classify turns a KRB-ERROR reply into *KRBError. A reply that is neither
-// a KRB-ERROR nor a KDC reply is returned as is: the caller decodes it.
-func (t *Transport) classify(r *realm, addr string, b []byte) ([]byte, error) {
-	if MessageType(b) != msgtype.KRB_ERROR {
-		return b, nil
+// classify turns a KRB-ERROR reply into *KRBError and refuses a reply that
+// is not the answer to a request of type reqType: an AS-REQ is answered by an
+// AS-REP, a TGS-REQ by a TGS-REP (any KDC reply when reqType is not
+// recognised). The caller decodes the reply it returns.
+func (t *Transport) classify(r *realm, addr string, reqType int, b []byte) ([]byte, error) {
+	got := MessageType(b)
+	if got == msgtype.KRB_ERROR {
+		var m messages.KRBError
+		if err := m.Unmarshal(b); err != nil {
+			return nil, fmt.Errorf("kdc: realm %s: KDC %s sent a KRB-ERROR that does not decode: %w", r.name, addr, err)
+		}
+		return nil, &KRBError{Realm: r.name, KDC: addr, Msg: m}
 	}
-	var m messages.KRBError
-	if err := m.Unmarshal(b); err != nil {
-		return nil, fmt.Errorf("kdc: realm %s: KDC %s sent a KRB-ERROR that does not decode: %w", r.name, addr, err)
+	want := map[int]int{msgtype.KRB_AS_REQ: msgtype.KRB_AS_REP, msgtype.KRB_TGS_REQ: msgtype.KRB_TGS_REP}[reqType]
+	if got == 0 || want != 0 && got != want || want == 0 && got != msgtype.KRB_AS_REP && got != msgtype.KRB_TGS_REP {
+		return nil, &ReplyTypeError{Realm: r.name, KDC: addr, Want: want, Got: got}
 	}
-	return nil, &KRBError{Realm: r.name, KDC: addr, Msg: m}
+	return b, nil
 }
 
 func isTooBig(b []byte) bool {

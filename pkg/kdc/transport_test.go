@@ -136,6 +136,9 @@ func TestExchange(t *testing.T) {
 	errSrv := newServer(t, func([]byte) []byte { return krbErrorBytes(t, errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN) })
 	hang := newServer(t, func([]byte) []byte { return nil })
 	garbage := newServer(t, func([]byte) []byte { return []byte{0x7e, 0x01, 0x00} })
+	notKerberos := newServer(t, func([]byte) []byte { return []byte("HTTP/1.1 400 Bad Request\r\n\r\n") })
+	wrongType := newServer(t, func([]byte) []byte { return []byte{0x6b, 0x03, 0x02, 0x01, 0x05} }) // an AS-REP to a TGS-REQ
+	unavailable := newServer(t, func([]byte) []byte { return krbErrorBytes(t, errorcode.KDC_ERR_SVC_UNAVAILABLE) })
 	dead := deadAddr(t)
 
 	tests := []struct {
@@ -152,6 +155,13 @@ func TestExchange(t *testing.T) {
 		{name: "malformed KRB-ERROR then alive", addrs: []string{garbage.addr(), okSrv.addr()}, wantReply: true, wantKDC: okSrv.addr()},
 		{name: "KRB-ERROR does not fail over", addrs: []string{errSrv.addr(), okSrv.addr()}, wantCode: errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN, wantKDC: errSrv.addr()},
 		{name: "all dead", addrs: []string{dead, dead}, wantUnrch: true},
+		// MIT's sendto_kdc moves on after KDC_ERR_SVC_UNAVAILABLE, a reply
+		// that is not a Kerberos message, or one of the wrong type.
+		{name: "SVC_UNAVAILABLE then alive", addrs: []string{unavailable.addr(), okSrv.addr()}, wantReply: true, wantKDC: okSrv.addr()},
+		{name: "not Kerberos then alive", addrs: []string{notKerberos.addr(), okSrv.addr()}, wantReply: true, wantKDC: okSrv.addr()},
+		{name: "wrong reply type then alive", addrs: []string{wrongType.addr(), okSrv.addr()}, wantReply: true, wantKDC: okSrv.addr()},
+		{name: "only garbage", addrs: []string{notKerberos.addr(), wrongType.addr()}, wantUnrch: true},
+		{name: "all SVC_UNAVAILABLE", addrs: []string{unavailable.addr(), unavailable.addr()}, wantUnrch: true, wantCode: errorcode.KDC_ERR_SVC_UNAVAILABLE},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,15 +180,20 @@ func TestExchange(t *testing.T) {
 				if MessageType(rep) != msgtype.KRB_TGS_REP {
 					t.Fatalf("reply type %d", MessageType(rep))
 				}
-			case tt.wantCode != 0:
-				var ke *KRBError
-				if !errors.As(err, &ke) || ke.Code() != tt.wantCode {
-					t.Fatalf("err = %v, want KRBError %d", err, tt.wantCode)
-				}
 			case tt.wantUnrch:
 				var ue *UnreachableError
 				if !errors.As(err, &ue) || !ue.Temporary() || len(ue.Attempts) != len(tt.addrs) {
 					t.Fatalf("err = %v, want UnreachableError with %d attempts", err, len(tt.addrs))
+				}
+				var ke *KRBError
+				if got := errors.As(err, &ke); got != (tt.wantCode != 0) || got && ke.Code() != tt.wantCode {
+					t.Fatalf("err = %v, want the last KDC's code %d inside", err, tt.wantCode)
+				}
+				return
+			case tt.wantCode != 0:
+				var ke *KRBError
+				if !errors.As(err, &ke) || ke.Code() != tt.wantCode {
+					t.Fatalf("err = %v, want KRBError %d", err, tt.wantCode)
 				}
 			}
 			if len(infos) != 1 {
@@ -401,9 +416,9 @@ func FuzzClassify(f *testing.F) {
 	tr := newTransport(f, Config{Realms: map[string][]string{"R": {"127.0.0.1:1"}}})
 	r := tr.realms["R"]
 	f.Fuzz(func(t *testing.T, b []byte) {
-		rep, err := tr.classify(r, "x:88", b)
-		if err == nil && MessageType(b) == msgtype.KRB_ERROR {
-			t.Fatal("KRB-ERROR passed as a reply")
+		rep, err := tr.classify(r, "x:88", msgtype.KRB_TGS_REQ, b)
+		if err == nil && MessageType(b) != msgtype.KRB_TGS_REP {
+			t.Fatalf("message type %d passed as the reply to a TGS-REQ", MessageType(b))
 		}
 		if err != nil && rep != nil {
 			t.Fatal("reply and error both set")
