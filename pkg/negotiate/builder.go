@@ -25,6 +25,8 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/segmesh/segmesh/pkg/krbtime"
 )
 
 // GSS-API context flags carried in the authenticator checksum (RFC 4121
@@ -97,7 +99,10 @@ func (s *Scratch) put(b *[]byte) { s.p.Put(b) }
 // Builder makes Negotiate tokens for one ticket. It is safe for concurrent
 // use and holds the session key: never log it.
 type Builder struct {
-	now   func() time.Time
+	now func() time.Time
+	// stamp makes every authenticator's (ctime, cusec) later than the one
+	// before: acceptors' replay caches refuse a repeat.
+	stamp krbtime.Stamper
 	etype int32
 	fixed []byte // authenticator content up to and including the checksum
 	apPre []byte // AP-REQ content up to and including [3] ticket
@@ -134,6 +139,11 @@ func New(ticketDER []byte, sessionKey types.EncryptionKey, cname types.Principal
 	}
 	if len(cname.NameString) == 0 || crealm == "" {
 		return nil, errors.New("negotiate: client name and realm are required")
+	}
+	if sessionKey.KeyType == etypeID.AES256_CTS_HMAC_SHA384_192 {
+		// gokrb5 v8.4.4 gives etype 20 a 24-byte key (RFC 8009: 32): every
+		// token would fail. The ticket role never offers it (pkg/s4u).
+		return nil, errors.New("negotiate: session key etype 20 (aes256-cts-hmac-sha384-192) is not supported (gokrb5 implements it with the wrong key size); the KDC should issue 18 or 17")
 	}
 	et, err := crypto.GetEtype(sessionKey.KeyType)
 	if err != nil {
@@ -283,8 +293,10 @@ func (b *Builder) Header() (string, error) {
 const maxPrefixes = 64
 
 // Token returns a SPNEGO NegTokenInit (GSS InitialContextToken) carrying an
-// AP-REQ with a fresh authenticator: the current time and a random sequence
-// number, encrypted with the session key (key usage 11).
+// AP-REQ with a fresh authenticator: the current time (moved on by a
+// microsecond when it would not be later than the Builder's previous one)
+// and a random sequence number, encrypted with the session key (key usage
+// 11).
 func (b *Builder) Token() ([]byte, error) {
 	p, err := b.plan()
 	if err != nil {
@@ -318,7 +330,7 @@ func (p *tokenPlan) tailLen() int { return tlvLen(tlvLen(p.encSeq)) }
 // plan draws the fresh values (time, sequence number, confounder) and
 // computes the lengths; for non-AES keys it encrypts the authenticator.
 func (b *Builder) plan() (tokenPlan, error) {
-	p := tokenPlan{now: b.now().UTC()}
+	p := tokenPlan{now: b.stamp.Next(b.now()).UTC()}
 	// One read for the sequence number and the confounder.
 	var rnd [4 + aes.BlockSize]byte
 	if _, err := rand.Read(rnd[:]); err != nil {

@@ -331,6 +331,7 @@ func TestNewRejects(t *testing.T) {
 		{"bad etype", f.der, types.EncryptionKey{KeyType: 99, KeyValue: f.key.KeyValue}, f.cname, realm, Options{}},
 		{"short key", f.der, types.EncryptionKey{KeyType: 18, KeyValue: f.key.KeyValue[:16]}, f.cname, realm, Options{}},
 		{"delegation", f.der, f.key, f.cname, realm, Options{Flags: FlagDeleg | FlagMutual}},
+		{"etype 20", f.der, types.EncryptionKey{KeyType: 20, KeyValue: make([]byte, 24)}, f.cname, realm, Options{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -539,8 +540,9 @@ func TestHeaderAcrossTokenLengths(t *testing.T) {
 			lengths := map[int]bool{}
 			for i := range 300 {
 				// cusec of 1, 2 and 3 DER bytes; the random sequence number
-				// gives 1-4 more lengths.
-				now = base.Add(time.Duration([]int{0, 5, 200, 40000, 999999}[i%5]) * time.Microsecond)
+				// gives 1-4 more lengths. The clock moves forward (a
+				// repeated time is moved on: TestTimestampsStrictlyIncrease).
+				now = base.Add(time.Duration(i)*time.Second + time.Duration([]int{0, 5, 200, 40000, 999999}[i%5])*time.Microsecond)
 				h, err := b.Header()
 				if err != nil {
 					t.Fatal(err)
