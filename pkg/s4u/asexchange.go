@@ -33,10 +33,13 @@ type longTermKey struct {
 }
 
 // asExchange gets a TGT for the service account with encrypted-timestamp
-// pre-authentication. FAST is not used (AD does not require it).
+// pre-authentication. FAST is not used (AD does not require it). The KDC
+// may answer PREAUTH_REQUIRED (or ETYPE_NOSUPP for a cached key) once, with
+// the etype and salt to use, and KRB_AP_ERR_SKEW once, with its time.
 func (c *Client) asExchange(ctx context.Context) (*Ticket, error) {
 	lt := c.cachedKey()
-	for attempt := 0; attempt < 2; attempt++ {
+	var preauthRetried, skewRetried bool
+	for {
 		nonce, wire, err := c.buildASReq(lt)
 		if err != nil {
 			return nil, err
@@ -44,18 +47,26 @@ func (c *Client) asExchange(ctx context.Context) (*Ticket, error) {
 		rep, err := c.exchange(ctx, StageASReq, c.realm, wire)
 		if err != nil {
 			var ke *kdc.KRBError
-			if attempt == 0 && errors.As(err, &ke) && (ke.Code() == errorcode.KDC_ERR_PREAUTH_REQUIRED ||
+			if !preauthRetried && errors.As(err, &ke) && (ke.Code() == errorcode.KDC_ERR_PREAUTH_REQUIRED ||
 				ke.Code() == errorcode.KDC_ERR_ETYPE_NOSUPP && lt != nil) {
 				// The KDC told us the etype and salt to use (or our cached
 				// key's etype is no longer offered): derive the key and retry
 				// once. PREAUTH_FAILED is not retried: each failure counts
 				// towards the account's lockout.
+				preauthRetried = true
 				info := etypeInfoFromError(ke.Msg.EData)
-				lt, err = c.deriveKey(info, c.realm)
+				lt, err = c.deriveKey(ctx, info, c.realm)
 				if err != nil {
 					return nil, err
 				}
 				continue
+			}
+			if !skewRetried && c.adoptKDCTime(StageASReq, c.realm, err) {
+				skewRetried = true
+				continue
+			}
+			if preauthRetried && errors.As(err, &ke) && ke.Code() == errorcode.KDC_ERR_PREAUTH_REQUIRED {
+				return nil, fmt.Errorf("s4u: %s: KDC kept asking for pre-authentication", StageASReq)
 			}
 			return nil, newKDCError(StageASReq, c.realm, err)
 		}
@@ -63,7 +74,7 @@ func (c *Client) asExchange(ctx context.Context) (*Ticket, error) {
 		if err != nil {
 			return nil, fmt.Errorf("s4u: %s: %w", StageASReq, err)
 		}
-		key, err := c.replyKey(lt, r)
+		key, err := c.replyKey(ctx, lt, r)
 		if err != nil {
 			return nil, err
 		}
@@ -72,13 +83,16 @@ func (c *Client) asExchange(ctx context.Context) (*Ticket, error) {
 			return nil, fmt.Errorf("s4u: %s: %w (is the service account password right?)", StageASReq, err)
 		}
 		c.storeKey(key)
+		if !isTGTFor(tgt.SName, c.realm) {
+			return nil, fmt.Errorf("s4u: %s: the KDC answered with a ticket for %s, want krbtgt/%s", StageASReq,
+				principalString(tgt.SName, tgt.SRealm), c.realm)
+		}
 		if !tgt.Forwardable() {
 			c.log.Warn("service account TGT is not forwardable; S4U will fail with KDC_ERR_BADOPTION",
 				"realm", c.realm, "account", c.cfg.Service)
 		}
 		return tgt, nil
 	}
-	return nil, fmt.Errorf("s4u: %s: KDC kept asking for pre-authentication", StageASReq)
 }
 
 // buildASReq encodes an AS-REQ for krbtgt/REALM, forwardable and renewable
@@ -89,7 +103,7 @@ func (c *Client) buildASReq(lt *longTermKey) (int, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	now := c.now().UTC()
+	now := c.kdcNow().UTC()
 	pac, err := newPAPACRequest()
 	if err != nil {
 		return 0, nil, err
@@ -166,7 +180,7 @@ func etypeInfo(pas types.PADataSequence) types.ETypeInfo2 {
 // deriveKey derives the service account key for the first etype in our
 // preference list that the KDC offered (the first we prefer when it offered
 // none), with the KDC's salt or the default salt REALM+name.
-func (c *Client) deriveKey(info types.ETypeInfo2, realm string) (*longTermKey, error) {
+func (c *Client) deriveKey(ctx context.Context, info types.ETypeInfo2, realm string) (*longTermKey, error) {
 	entry := types.ETypeInfo2Entry{EType: c.cfg.Etypes[0]}
 	found := len(info) == 0
 	for _, want := range c.cfg.Etypes {
@@ -182,13 +196,16 @@ func (c *Client) deriveKey(info types.ETypeInfo2, realm string) (*longTermKey, e
 			Hint: Hint(StageASReq, errorcode.KDC_ERR_ETYPE_NOSUPP), Stage: StageASReq, Realm: realm,
 		}
 	}
-	return c.keyFor(entry, realm)
+	return c.keyFor(ctx, entry, realm)
 }
 
-func (c *Client) keyFor(entry types.ETypeInfo2Entry, realm string) (*longTermKey, error) {
-	et, err := crypto.GetEtype(entry.EType)
+// keyFor derives the key for one ETYPE-INFO2 entry. The entry comes from an
+// unauthenticated KDC message: its iteration count is bounded and the
+// derivation stops with ctx (stringToKey).
+func (c *Client) keyFor(ctx context.Context, entry types.ETypeInfo2Entry, realm string) (*longTermKey, error) {
+	et, err := usableEtype(entry.EType)
 	if err != nil {
-		return nil, fmt.Errorf("s4u: %s: etype %d: %w", StageASReq, entry.EType, err)
+		return nil, fmt.Errorf("s4u: %s: %w", StageASReq, err)
 	}
 	salt := entry.Salt
 	if salt == "" {
@@ -201,7 +218,7 @@ func (c *Client) keyFor(entry types.ETypeInfo2Entry, realm string) (*longTermKey
 	if cur := c.cachedKey(); cur != nil && cur.key.KeyType == entry.EType && cur.salt == salt && cur.s2k == s2k {
 		return cur, nil
 	}
-	k, err := et.StringToKey(c.cfg.Password, salt, s2k)
+	k, err := stringToKey(ctx, entry.EType, c.cfg.Password, salt, s2k)
 	if err != nil {
 		return nil, fmt.Errorf("s4u: %s: derive the service account key: %w", StageASReq, err)
 	}
@@ -210,7 +227,7 @@ func (c *Client) keyFor(entry types.ETypeInfo2Entry, realm string) (*longTermKey
 
 // replyKey returns the key that opens the AS-REP: the pre-authentication key
 // when the etypes agree, else one derived from the reply's ETYPE-INFO2.
-func (c *Client) replyKey(lt *longTermKey, r *kdcReply) (*longTermKey, error) {
+func (c *Client) replyKey(ctx context.Context, lt *longTermKey, r *kdcReply) (*longTermKey, error) {
 	if lt != nil && lt.key.KeyType == r.EncPart.EType {
 		return lt, nil
 	}
@@ -220,7 +237,7 @@ func (c *Client) replyKey(lt *longTermKey, r *kdcReply) (*longTermKey, error) {
 			entry = e
 		}
 	}
-	return c.keyFor(entry, c.realm)
+	return c.keyFor(ctx, entry, c.realm)
 }
 
 func (c *Client) cachedKey() *longTermKey {

@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/crypto/etype"
+	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/nametype"
@@ -17,6 +20,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/segmesh/segmesh/pkg/kdc"
+	"github.com/segmesh/segmesh/pkg/krbtime"
 )
 
 // Defaults used when the matching Config field is zero.
@@ -112,6 +116,13 @@ type Client struct {
 	bg    sync.WaitGroup // background TGT refreshes
 
 	refusals sync.Map // "stage/code" of renewal refusals already logged
+
+	// offset is the KDC's clock minus ours in nanoseconds, learnt from a
+	// KRB_AP_ERR_SKEW; it moves only the times sent to KDCs (kdcNow).
+	offset atomic.Int64
+	// stamp makes the (ctime, cusec) of every TGS-REQ authenticator later
+	// than the one before (a KDC's replay cache refuses a repeat).
+	stamp krbtime.Stamper
 }
 
 // New validates cfg and returns a Client. It does no I/O: the first ticket
@@ -137,8 +148,8 @@ func New(cfg Config) (*Client, error) {
 		cfg.Etypes = []int32{etypeID.AES256_CTS_HMAC_SHA1_96, etypeID.AES128_CTS_HMAC_SHA1_96, etypeID.RC4_HMAC}
 	}
 	for _, e := range cfg.Etypes {
-		if _, err := crypto.GetEtype(e); err != nil {
-			problems = append(problems, fmt.Sprintf("etype %d is not supported", e))
+		if _, err := usableEtype(e); err != nil {
+			problems = append(problems, err.Error())
 		}
 	}
 	if len(cfg.Etypes) == 0 {
@@ -327,6 +338,10 @@ func (c *Client) S4U2Proxy(ctx context.Context, self *Ticket, spn string) (*Tick
 		return nil, fmt.Errorf("s4u: %s: the KDC answered with a referral to %s; cross-realm targets are not supported",
 			StageS4U2Proxy, principalString(t.Ticket.SName, t.Ticket.Realm))
 	}
+	if !sameNameFold(t.SName, sname) || !strings.EqualFold(t.SRealm, srealm) {
+		return nil, fmt.Errorf("s4u: %s: the KDC answered with a ticket for %s, not the target %s asked for", StageS4U2Proxy,
+			principalString(t.SName, t.SRealm), principalString(sname, srealm))
+	}
 	if err := checkProxyClient(self, t); err != nil {
 		return nil, err
 	}
@@ -343,21 +358,67 @@ func checkProxyClient(self, t *Ticket) error {
 	return nil
 }
 
-// tgsExchange builds, sends and opens one TGS exchange.
+// tgsExchange builds, sends and opens one TGS exchange. The authenticator
+// time is the KDC's (kdcNow), later than any sent before; a
+// KRB_AP_ERR_SKEW is retried once with the KDC's time.
 func (c *Client) tgsExchange(ctx context.Context, stage Stage, kdcRealm string, r *tgsRequest) (*Ticket, error) {
-	req, wire, err := r.build()
-	if err != nil {
-		return nil, fmt.Errorf("s4u: %s: %w", stage, err)
+	for try := 0; ; try++ {
+		r.now = c.stamp.Next(c.kdcNow())
+		req, wire, err := r.build()
+		if err != nil {
+			return nil, fmt.Errorf("s4u: %s: %w", stage, err)
+		}
+		rep, err := c.exchange(ctx, stage, kdcRealm, wire)
+		if err != nil {
+			if try == 0 && c.adoptKDCTime(stage, kdcRealm, err) {
+				continue
+			}
+			return nil, newKDCError(stage, kdcRealm, err)
+		}
+		t, err := openTGSRep(rep, r.tgt.SessionKey, req.ReqBody.Nonce)
+		if err != nil {
+			return nil, fmt.Errorf("s4u: %s in realm %s: %w", stage, kdcRealm, err)
+		}
+		return t, nil
 	}
-	rep, err := c.exchange(ctx, stage, kdcRealm, wire)
-	if err != nil {
-		return nil, newKDCError(stage, kdcRealm, err)
+}
+
+// kdcNow is the time to put in messages to KDCs: ours moved by the offset a
+// KRB_AP_ERR_SKEW taught.
+func (c *Client) kdcNow() time.Time { return c.now().Add(time.Duration(c.offset.Load())) }
+
+// adoptKDCTime reports whether err is a KRB_AP_ERR_SKEW carrying the KDC's
+// time, and if so keeps the difference to our clock for the times sent to
+// KDCs, as MIT's libkrb5 does (kdc_timesync): the request can be retried
+// once. The KRB-ERROR is not authenticated; a forged time only makes the
+// next requests fail with KRB_AP_ERR_SKEW again, which then carries the
+// real KDC's time.
+func (c *Client) adoptKDCTime(stage Stage, realm string, err error) bool {
+	var ke *kdc.KRBError
+	if !errors.As(err, &ke) || ke.Code() != errorcode.KRB_AP_ERR_SKEW || ke.Msg.STime.IsZero() {
+		return false
 	}
-	t, err := openTGSRep(rep, r.tgt.SessionKey, req.ReqBody.Nonce)
-	if err != nil {
-		return nil, fmt.Errorf("s4u: %s in realm %s: %w", stage, kdcRealm, err)
+	kdcTime := ke.Msg.STime.Add(time.Duration(ke.Msg.Susec) * time.Microsecond)
+	off := kdcTime.Sub(c.now())
+	c.offset.Store(int64(off))
+	c.log.Warn("KDC reports clock skew; using its time for Kerberos requests (synchronise this host's clock with NTP)",
+		"stage", string(stage), "realm", realm, "kdc", ke.KDC, "offset", off.Round(time.Millisecond).String())
+	return true
+}
+
+// usableEtype returns gokrb5's implementation of an etype this package can
+// use, or an error naming it. aes256-cts-hmac-sha384-192 (20) is refused:
+// gokrb5 v8.4.4 gives it a 24-byte key where RFC 8009 has 32, so no
+// exchange with it works ("incorrect keysize").
+func usableEtype(e int32) (etype.EType, error) {
+	if e == etypeID.AES256_CTS_HMAC_SHA384_192 {
+		return nil, errors.New("etype 20 (aes256-cts-hmac-sha384-192) is not supported: gokrb5 v8.4.4 implements it with the wrong key size; use 18 (aes256-cts-hmac-sha1-96) or 17, which AD offers")
 	}
-	return t, nil
+	et, err := crypto.GetEtype(e)
+	if err != nil {
+		return nil, fmt.Errorf("etype %d is not supported: %w", e, err)
+	}
+	return et, nil
 }
 
 func (c *Client) exchange(ctx context.Context, stage Stage, realm string, wire []byte) ([]byte, error) {

@@ -3,6 +3,7 @@ package s4u
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/crypto"
@@ -89,8 +90,15 @@ func (r *kdcReply) open(key types.EncryptionKey, usage uint32, nonce int) (*Tick
 	if len(enc.Key.KeyValue) == 0 {
 		return nil, errors.New("reply without a session key")
 	}
-	if _, err := crypto.GetEtype(enc.Key.KeyType); err != nil {
+	if _, err := usableEtype(enc.Key.KeyType); err != nil {
 		return nil, fmt.Errorf("reply session key: %w", err)
+	}
+	// The ticket's server name is in clear; only the encrypted part's is
+	// the KDC's word. Everything after (referrals, renewal) reads the
+	// ticket's, so they must agree.
+	if !sameNameFold(r.Ticket.SName, enc.SName) || !strings.EqualFold(r.Ticket.Realm, enc.SRealm) {
+		return nil, fmt.Errorf("the ticket's server %s differs from the one in the reply's encrypted part, %s",
+			principalString(r.Ticket.SName, r.Ticket.Realm), principalString(enc.SName, enc.SRealm))
 	}
 	start := enc.StartTime
 	if start.IsZero() {

@@ -180,6 +180,10 @@ func (c *Client) fetchTGT(ctx context.Context, realm string, cur *Ticket) (*Tick
 		return nil, err
 	}
 	for hop := 0; hop < maxReferralHops; hop++ {
+		if !isTGTFor(cur.Ticket.SName, "") {
+			return nil, fmt.Errorf("s4u: %s: the ticket on the way to realm %s is for %s, not a TGT", StageReferral, realm,
+				principalString(cur.Ticket.SName, cur.Ticket.Realm))
+		}
 		kdcRealm := cur.Ticket.SName.NameString[1]
 		r := tgsRequest{
 			realm:    kdcRealm,

@@ -66,6 +66,8 @@ func (k *KDC) Handle(req []byte) []byte {
 	}
 	m := messages.NewKRBError(types.PrincipalName{NameType: nametype.KRB_NT_SRV_INST, NameString: []string{"krbtgt", k.cfg.Realm}},
 		k.cfg.Realm, ke.code, ke.text)
+	now := k.cfg.Now().UTC()
+	m.STime, m.Susec = now.Truncate(time.Second), now.Nanosecond()/1000
 	if ke.code == errorcode.KDC_ERR_PREAUTH_REQUIRED {
 		m.EData = k.preauthEData()
 	}
@@ -350,6 +352,10 @@ func (k *KDC) tgs(req *messages.TGSReq, body []byte, forUser *types.PAData, rec 
 	ab, err := crypto.DecryptEncPart(ap.EncryptedAuthenticator, tk.Key, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR)
 	if err != nil || ap.Authenticator.Unmarshal(ab) != nil {
 		return nil, fail(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "authenticator")
+	}
+	rec.AuthenticatorTime = ap.Authenticator.CTime.Add(time.Duration(ap.Authenticator.Cusec) * time.Microsecond)
+	if d := k.cfg.Now().Sub(rec.AuthenticatorTime); d > 5*time.Minute || d < -5*time.Minute {
+		return nil, fail(errorcode.KRB_AP_ERR_SKEW, "clock skew")
 	}
 	if !ap.Authenticator.CName.Equal(tk.CName) || !strings.EqualFold(ap.Authenticator.CRealm, tk.CRealm) {
 		return nil, fail(errorcode.KRB_AP_ERR_BADMATCH, "authenticator client")

@@ -83,6 +83,10 @@ type Config struct {
 	// session key's (Samba/Heimdal); false refuses it with
 	// KRB_AP_ERR_MODIFIED like Windows Server 2025.
 	LenientChecksumType bool
+	// ProxyAnswers maps a target SPN to another registered target: an
+	// S4U2Proxy for the first is answered with a ticket for the second (a
+	// broken or hostile KDC).
+	ProxyAnswers map[string]string
 	// Now returns the KDC's time. Nil means time.Now.
 	Now func() time.Time
 }
@@ -101,6 +105,9 @@ type Request struct {
 	SName types.PrincipalName
 	// AdditionalTickets is the number of additional tickets.
 	AdditionalTickets int
+	// AuthenticatorTime is the PA-TGS-REQ authenticator's ctime plus cusec
+	// (zero when it did not decrypt).
+	AuthenticatorTime time.Time
 	// BodyChecksumType is the authenticator checksum type (0 when absent).
 	BodyChecksumType int32
 	// SessionKeyType is the etype of the TGT session key.

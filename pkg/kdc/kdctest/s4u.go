@@ -171,6 +171,11 @@ func (k *KDC) s4u2proxy(req *messages.TGSReq, tgt *tgtInfo) (ticketSpec, error) 
 	}
 	target := strings.Join(req.ReqBody.SName.NameString, "/")
 	pw, known := k.cfg.Targets[target]
+	sname := req.ReqBody.SName
+	if other, ok := k.cfg.ProxyAnswers[target]; ok {
+		pw, known = k.cfg.Targets[other]
+		sname = types.PrincipalName{NameType: sname.NameType, NameString: strings.Split(other, "/")}
+	}
 	if !containsFold(k.cfg.DelegateTo, target) {
 		if !known {
 			return ticketSpec{}, fail(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "server not found")
@@ -180,7 +185,7 @@ func (k *KDC) s4u2proxy(req *messages.TGSReq, tgt *tgtInfo) (ticketSpec, error) 
 	if !known {
 		return ticketSpec{}, fail(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "server not found")
 	}
-	key, err := k.derive(pw, k.cfg.Realm, req.ReqBody.SName.NameString, etypeID.AES256_CTS_HMAC_SHA1_96)
+	key, err := k.derive(pw, k.cfg.Realm, sname.NameString, etypeID.AES256_CTS_HMAC_SHA1_96)
 	if err != nil {
 		return ticketSpec{}, err
 	}
@@ -190,5 +195,5 @@ func (k *KDC) s4u2proxy(req *messages.TGSReq, tgt *tgtInfo) (ticketSpec, error) 
 	if _, wrong := k.injected(KindS4U2Proxy); wrong {
 		cname, crealm = tk.CName, tk.CRealm
 	}
-	return ticketSpec{cname: cname, crealm: crealm, sname: req.ReqBody.SName, srealm: k.cfg.Realm, flags: f, key: key}, nil
+	return ticketSpec{cname: cname, crealm: crealm, sname: sname, srealm: k.cfg.Realm, flags: f, key: key}, nil
 }
