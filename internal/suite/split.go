@@ -47,19 +47,41 @@ func splitMode(cfg *config.Config, log *slog.Logger, g *role.GroupOptions) error
 		return fmt.Errorf("listen on %s (segmesh.grpc.listen): %w", gc.Listen, err)
 	}
 	opts := []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler())}
-	if useTLS {
-		creds, err := rpc.ServerCredentials(files)
-		if err != nil {
-			_ = lis.Close()
-			return err
-		}
-		allow := rpc.NewAllowList(gc.AllowedPeers)
-		opts = append(opts, grpc.Creds(creds), grpc.ChainUnaryInterceptor(allow.UnaryInterceptor()), grpc.ChainStreamInterceptor(allow.StreamInterceptor()))
-		log.Info("grpc listening for other segmesh processes", "addr", lis.Addr().String(), "mtls", true, "allowed_peers", gc.AllowedPeers)
-	} else {
-		log.Warn("grpc listening without TLS: use only on loopback or inside a mesh that provides mTLS", "addr", lis.Addr().String(), "fix", "set segmesh.grpc.certFile, keyFile and caFile")
+	opts, err = exposure(gc, files, lis, log, opts)
+	if err != nil {
+		_ = lis.Close()
+		return err
 	}
 	g.ExternalServer = grpc.NewServer(opts...)
 	g.ExternalListener = lis
 	return nil
+}
+
+// exposure adds what guards the inter-role listener to opts: segmesh's mTLS
+// and the allow-list on the certificate, or the allow-list on the mesh's
+// identity header (segmesh.grpc.meshProvidesMtls), or nothing on loopback.
+// It refuses plaintext on any other address, as config validation does,
+// because whoever passes this listener can ask for any user's ticket.
+func exposure(gc config.GRPC, files rpc.TLSFiles, lis net.Listener, log *slog.Logger, opts []grpc.ServerOption) ([]grpc.ServerOption, error) {
+	addr := lis.Addr().String()
+	var allow *rpc.AllowList
+	switch {
+	case gc.CertFile != "":
+		creds, err := rpc.ServerCredentials(files)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, grpc.Creds(creds))
+		allow = rpc.NewAllowList(gc.AllowedPeers)
+		log.Info("grpc listening for other segmesh processes", "addr", addr, "mtls", true, "allowed_peers", gc.AllowedPeers)
+	case gc.MeshProvidesMTLS:
+		allow = rpc.NewMeshAllowList(gc.AllowedPeers)
+		log.Info("grpc listening for other segmesh processes", "addr", addr, "mtls", "mesh", "allowed_peers", gc.AllowedPeers)
+	case config.IsLoopbackListen(addr):
+		log.Warn("grpc listening without TLS on loopback: any local process can ask for tickets", "addr", addr, "fix", "set segmesh.grpc.certFile, keyFile, caFile and allowedPeers")
+		return opts, nil
+	default:
+		return nil, fmt.Errorf("segmesh.grpc.listen %s serves plaintext on a non-loopback address: set segmesh.grpc.certFile, keyFile, caFile and allowedPeers, or segmesh.grpc.meshProvidesMtls inside a mesh with STRICT mTLS", addr)
+	}
+	return append(opts, grpc.ChainUnaryInterceptor(allow.UnaryInterceptor()), grpc.ChainStreamInterceptor(allow.StreamInterceptor())), nil
 }

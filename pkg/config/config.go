@@ -139,9 +139,17 @@ type GRPC struct {
 	KeyFile string `json:"keyFile"`
 	// CAFile verifies peers' certificates.
 	CAFile string `json:"caFile"`
-	// AllowedPeers lists the peer identities (certificate URI or DNS SANs)
-	// allowed to call this process's roles; empty allows any verified peer.
+	// AllowedPeers lists the peer identities (certificate URI or DNS SANs,
+	// or the mesh identity with MeshProvidesMTLS) allowed to call this
+	// process's roles: the edges. Empty admits nobody; a listening process
+	// needs it.
 	AllowedPeers []string `json:"allowedPeers"`
+	// MeshProvidesMTLS says a service mesh (Istio with PeerAuthentication
+	// STRICT) terminates mTLS in front of Listen, so plaintext gRPC on a
+	// non-loopback address is allowed and AllowedPeers is checked against the
+	// caller identity the sidecar passes in x-forwarded-client-cert. False
+	// means plaintext is allowed on loopback only.
+	MeshProvidesMTLS bool `json:"meshProvidesMtls"`
 }
 
 // Peers are the addresses of remote roles (host:port or dns:///name:port).

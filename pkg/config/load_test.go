@@ -185,8 +185,21 @@ func TestValidationRules(t *testing.T) {
 			SeverityError, "segmesh.edge.listen", "not a host:port"},
 		{"grpc mTLS incomplete", map[string]any{"segmesh/grpc/certFile": "edge.pem"},
 			SeverityError, "segmesh.grpc.certFile", "together"},
-		{"allowed peers without certs", map[string]any{"segmesh/grpc/allowedPeers": []any{"spiffe://x/edge"}},
+		{"allowed peers without certs", map[string]any{"segmesh/grpc/listen": "127.0.0.1:9443", "segmesh/grpc/allowedPeers": []any{"spiffe://x/edge"}},
 			SeverityIgnored, "segmesh.grpc.allowedPeers", "no certificate"},
+		{"grpc plaintext on every interface", map[string]any{"segmesh/grpc/listen": ":9443"},
+			SeverityError, "segmesh.grpc.listen", "any user's ticket and session key"},
+		{"grpc plaintext on a pod address", map[string]any{"segmesh/grpc/listen": "10.0.0.7:9443"},
+			SeverityError, "segmesh.grpc.listen", "without TLS on an address other than loopback"},
+		{"grpc plaintext on loopback warns", map[string]any{"segmesh/grpc/listen": "127.0.0.1:9443"},
+			SeverityWarning, "segmesh.grpc.listen", "any local process"},
+		{"grpc mTLS without allowed peers", map[string]any{"segmesh/grpc/listen": ":9443", "segmesh/grpc/certFile": "a.pem", "segmesh/grpc/keyFile": "a.key", "segmesh/grpc/caFile": "ca.pem"},
+			SeverityError, "segmesh.grpc.allowedPeers", "no caller identity is allowed"},
+		{"grpc mesh without allowed peers", map[string]any{"segmesh/grpc/listen": ":9443", "segmesh/grpc/meshProvidesMtls": true},
+			SeverityError, "segmesh.grpc.allowedPeers", "no caller identity is allowed"},
+		{"grpc mesh with own mTLS", map[string]any{"segmesh/grpc/listen": ":9443", "segmesh/grpc/meshProvidesMtls": true, "segmesh/grpc/allowedPeers": []any{"spiffe://x/edge"},
+			"segmesh/grpc/certFile": "a.pem", "segmesh/grpc/keyFile": "a.key", "segmesh/grpc/caFile": "ca.pem"},
+			SeverityIgnored, "segmesh.grpc.meshProvidesMtls", "not by the mesh's header"},
 		{"plaintext secret warns", map[string]any{"kcd/serviceAccountPassword": "Passw0rd!.plaintext"},
 			SeverityWarning, "kcd.serviceAccountPassword", "encrypts it and rewrites config.json"},
 	}
@@ -327,5 +340,28 @@ func TestSEGInstallLayout(t *testing.T) {
 	files, _ := c.TrustStoreFiles()
 	if want := filepath.Join(install, "config", "ssl-certs", "CA01.pem"); len(files) == 0 || files[0] != want {
 		t.Fatalf("trust files = %v, want %s first", files, want)
+	}
+}
+
+// TestGRPCExposureAccepted lists the inter-role listener settings that load
+// without an error.
+func TestGRPCExposureAccepted(t *testing.T) {
+	tests := []struct {
+		name string
+		sets map[string]any
+	}{
+		{"no listener", nil},
+		{"plaintext on loopback", map[string]any{"segmesh/grpc/listen": "127.0.0.1:0"}},
+		{"plaintext on IPv6 loopback", map[string]any{"segmesh/grpc/listen": "[::1]:9443"}},
+		{"mTLS with allowed peers", map[string]any{"segmesh/grpc/listen": ":9443", "segmesh/grpc/certFile": "a.pem", "segmesh/grpc/keyFile": "a.key",
+			"segmesh/grpc/caFile": "ca.pem", "segmesh/grpc/allowedPeers": []any{"spiffe://x/edge"}}},
+		{"mesh with allowed peers", map[string]any{"segmesh/grpc/listen": ":9443", "segmesh/grpc/meshProvidesMtls": true, "segmesh/grpc/allowedPeers": []any{"spiffe://x/edge"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, r, err := parse(t, edit(t, base, tt.sets)); err != nil {
+				t.Fatalf("refused: %v (%v)", err, r.Problems)
+			}
+		})
 	}
 }

@@ -252,10 +252,7 @@ func validateSegmesh(c *Config, r *Report) {
 		r.add(SeverityError, "segmesh.grpc.certFile", g.CertFile, "mTLS between roles needs certFile, keyFile and caFile together",
 			"set all three, or none for plaintext on loopback or inside a mesh")
 	}
-	if len(g.AllowedPeers) > 0 && g.CertFile == "" {
-		r.add(SeverityIgnored, "segmesh.grpc.allowedPeers", strings.Join(g.AllowedPeers, ","), "peer identities come from client certificates, and segmesh.grpc has no certificate",
-			"set segmesh.grpc.certFile, keyFile and caFile")
-	}
+	validateGRPCExposure(g, r)
 	e := s.Edge
 	hasPEM := e.ServerCertFile != "" || e.ServerKeyFile != ""
 	switch {
@@ -304,6 +301,54 @@ func validateSegmesh(c *Config, r *Report) {
 			r.add(SeverityError, key, strconv.Itoa(n), "must not be negative", "write a positive number, or remove the key for the default")
 		}
 	}
+}
+
+// validateGRPCExposure fails closed on the inter-role listener: whoever
+// passes it can ask the ticket role for any user's ticket and session key.
+func validateGRPCExposure(g GRPC, r *Report) {
+	peers := strings.Join(g.AllowedPeers, ",")
+	mtls := g.CertFile != ""
+	switch {
+	case g.Listen == "":
+		if g.MeshProvidesMTLS {
+			r.add(SeverityIgnored, "segmesh.grpc.meshProvidesMtls", "true", "segmesh.grpc.listen is empty: this process serves no gRPC to other processes", "remove it, or set segmesh.grpc.listen")
+		}
+		return
+	case mtls && g.MeshProvidesMTLS:
+		r.add(SeverityIgnored, "segmesh.grpc.meshProvidesMtls", "true", "segmesh's own mTLS is configured, so callers are checked by their certificate, not by the mesh's header",
+			"remove meshProvidesMtls, or remove certFile, keyFile and caFile to rely on the mesh")
+	case !mtls && !g.MeshProvidesMTLS && !IsLoopbackListen(g.Listen):
+		r.add(SeverityError, "segmesh.grpc.listen", g.Listen, "serves gRPC without TLS on an address other than loopback: whoever reaches it can ask the ticket role for any user's ticket and session key",
+			"set segmesh.grpc.certFile, keyFile, caFile and allowedPeers; or listen on 127.0.0.1; or, inside a mesh whose mTLS is STRICT on this port (Istio), set segmesh.grpc.meshProvidesMtls")
+		return
+	case !mtls && !g.MeshProvidesMTLS:
+		r.add(SeverityWarning, "segmesh.grpc.listen", g.Listen, "serves gRPC without TLS on loopback: any local process can ask the ticket role for any user's ticket",
+			"set segmesh.grpc.certFile, keyFile, caFile and allowedPeers unless this host runs nothing else")
+		if len(g.AllowedPeers) > 0 {
+			r.add(SeverityIgnored, "segmesh.grpc.allowedPeers", peers, "peer identities come from client certificates (or a mesh), and segmesh.grpc has no certificate",
+				"set segmesh.grpc.certFile, keyFile and caFile")
+		}
+		return
+	}
+	if len(g.AllowedPeers) == 0 {
+		r.add(SeverityError, "segmesh.grpc.allowedPeers", "", "gRPC listens but no caller identity is allowed, so every call would be refused (an empty list no longer admits any verified certificate)",
+			`list the edges' identities, for example ["spiffe://cluster.local/ns/segmesh/sa/segmesh-edge"]`)
+	}
+}
+
+// IsLoopbackListen reports whether the listen address addr binds only a
+// loopback address (127.0.0.0/8, ::1 or localhost); ":9443" and
+// "0.0.0.0:9443" bind every interface and are not.
+func IsLoopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (c *Config) hasDomain(realm string) bool {
