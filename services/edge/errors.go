@@ -75,6 +75,9 @@ func failureOf(err error, retryAfter int) *Failure {
 		return &Failure{Status: http.StatusForbidden, Reason: "request without a valid client certificate", Fix: "enrol the device with a certificate from a trusted CA", Err: err}
 	case errors.Is(err, errReadBody):
 		return &Failure{Status: http.StatusBadRequest, Reason: "request body shorter than its Content-Length or broken off", Err: err}
+	case errors.Is(err, errNoNegotiate):
+		return &Failure{Status: http.StatusServiceUnavailable, RetryAfter: retryAfter, Reason: "no Kerberos header could be built; the request was not sent to Exchange",
+			Fix: "see the \"build Negotiate header\" log line: the ticket's encryption type or session key is unusable; check the ticket role and the service account's encryption types", Err: err}
 	case errors.Is(err, errNoUpstream):
 		return &Failure{Status: http.StatusServiceUnavailable, RetryAfter: retryAfter, Reason: "no Exchange upstream", Fix: "set segmesh.edge.exchangeUrls", Err: err}
 	case errors.As(err, &ie):

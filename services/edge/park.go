@@ -142,6 +142,10 @@ func (s *Service) tryPark(w http.ResponseWriter, r *http.Request, rw *recorder, 
 	}
 	if err := p.send(ctx); err != nil {
 		s.parking.done(p)
+		if errors.Is(err, errNoNegotiate) {
+			s.fail(rw, x, failureOf(err, s.cfg.RetryAfter))
+			return true
+		}
 		if isDialError(err) {
 			s.metrics.pingFallback(fallbackDial)
 		} else {

@@ -135,6 +135,9 @@ func (p *parkedPing) write(c net.Conn, u *url.URL) error {
 		out.Header.Del(h)
 	}
 	p.s.rewrite(&httputil.ProxyRequest{In: in, Out: out})
+	if err := p.s.requireNegotiate(out.Header, p.x); err != nil {
+		return err
+	}
 	out.URL.Scheme, out.URL.Host = u.Scheme, u.Host
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header.Set("User-Agent", "")

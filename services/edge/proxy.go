@@ -37,6 +37,9 @@ type requestState struct {
 	// parked reports whether a parked Ping took the request over; it
 	// writes the access-log line when answered (park.go).
 	parked bool
+	// negotiateErr is why the rewrite could not build the Negotiate
+	// header; nil when it did (failclosed.go).
+	negotiateErr error
 }
 
 type requestKey struct{}
@@ -292,6 +295,8 @@ func (s *Service) rewrite(pr *httputil.ProxyRequest) {
 		if h, err := x.entry.neg.header(); err == nil {
 			pr.Out.Header["Authorization"] = []string{h}
 		} else {
+			// requireNegotiate refuses to send the request on.
+			x.negotiateErr = err
 			s.log.Error("build Negotiate header", telemetry.AttrUPN, x.upn, "err", err)
 		}
 	}
@@ -304,8 +309,11 @@ type kcdTransport struct{ s *Service }
 
 func (t kcdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	s := t.s
-	resp, err := s.send(req)
 	x, _ := req.Context().Value(requestKey{}).(*requestState)
+	if err := s.requireNegotiate(req.Header, x); err != nil {
+		return nil, err
+	}
+	resp, err := s.send(req)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized || x == nil || x.entry == nil || x.retried {
 		return resp, err
 	}
