@@ -15,12 +15,13 @@ import (
 // the live configuration (internal/diagnose) and prints each step as it
 // ends, or the whole report as JSON. It fails (exit 1) when a step fails.
 func diagnoseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("diagnose", "diagnose [--config config.json] --cert user.pem [--key user.key] [--chain chain.pem] [--spn HTTP/...] [--json]",
-		"Runs every step a request takes (trust, revocation, mapping, TGT, S4U2Self, S4U2Proxy, Exchange) for one device certificate with the live configuration, and prints each with the fix. Exit 1 when a step fails.", stderr)
+	fs := newFlagSet("diagnose", "diagnose [--config config.json] (--cert user.pem [--key user.key] [--chain chain.pem] | --upn user@corp.example) [--spn HTTP/...] [--json]",
+		"Runs every step a request takes (trust, revocation, mapping, TGT, S4U2Self, S4U2Proxy, Exchange) for one device certificate, or for one user with --upn, with the live configuration, and prints each with the fix. Exit 1 when a step fails.", stderr)
 	cfgPath := fs.String("config", defaultConfig, "config.json, as segmesh run reads it")
 	certPath := fs.String("cert", "", "the device's client certificate (PEM or DER; more PEM blocks are intermediates)")
 	keyPath := fs.String("key", "", "the certificate's private key (optional: checks that it belongs to the certificate)")
 	chainPath := fs.String("chain", "", "intermediates the device sends (PEM, optional)")
+	upnFlag := fs.String("upn", "", "diagnose this user without a certificate (skips certificate, trust and revocation)")
 	spn := fs.String("spn", "", "target SPN (default: the first of kcd.targetSPN)")
 	asJSON := fs.Bool("json", false, "print the report as JSON (schema in docs/operations.md)")
 	pos, err := parseArgs(fs, args)
@@ -30,8 +31,11 @@ func diagnoseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("diagnose takes no arguments, got %q (did you mean --cert %s?)", pos, pos[0])}
 	}
-	if *certPath == "" {
-		return usageError{"diagnose needs --cert user.pem"}
+	switch {
+	case *certPath == "" && *upnFlag == "":
+		return usageError{"diagnose needs --cert user.pem, or --upn user@corp.example when you have no certificate"}
+	case *certPath != "" && *upnFlag != "":
+		return usageError{"diagnose takes --cert or --upn, not both (the certificate names its user)"}
 	}
 	cfg, report, err := config.Load(*cfgPath)
 	if err != nil {
@@ -44,7 +48,7 @@ func diagnoseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		return err
 	}
-	opts := diagnose.Options{Config: cfg, SPN: *spn}
+	opts := diagnose.Options{Config: cfg, SPN: *spn, UPN: *upnFlag}
 	read := func(path string, dst *[]byte) error {
 		if path == "" {
 			return nil
@@ -65,7 +69,11 @@ func diagnoseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 	if !*asJSON {
-		_, _ = fmt.Fprintf(stdout, "diagnose %s with %s\n\n", *certPath, cfg.Path)
+		subject := *certPath
+		if subject == "" {
+			subject = "user " + *upnFlag
+		}
+		_, _ = fmt.Fprintf(stdout, "diagnose %s with %s\n\n", subject, cfg.Path)
 		opts.Progress = func(r diagnose.StepResult) { _ = diagnose.WriteStep(stdout, r) }
 		opts.Note = func(step, msg string) { _, _ = fmt.Fprintf(stdout, "  … %s: %s\n", step, msg) }
 	}

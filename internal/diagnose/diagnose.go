@@ -41,14 +41,19 @@ const (
 	StepExchange    = "exchange"
 )
 
-// Options is what Run needs. Config and CertPEM are required; the rest
-// have defaults that reach the real directory, KDCs, CDPs and Exchange.
+// Options is what Run needs. Config and CertPEM (or UPN) are required; the
+// rest have defaults that reach the real directory, KDCs, CDPs and Exchange.
 type Options struct {
 	// Config is the live, validated configuration.
 	Config *config.Config
 	// CertPEM is the device certificate, PEM or DER; further PEM blocks
 	// are taken as intermediates.
 	CertPEM []byte
+	// UPN diagnoses a user without a certificate (the 3 a.m. call names a
+	// user, not a file): used only when CertPEM is empty. The certificate,
+	// trust and revocation steps are skipped; mapping looks the UPN up in
+	// the directory as the gateway does for a certificate's SAN UPN.
+	UPN string
 	// KeyPEM is the certificate's private key, optional: when set, the
 	// certificate step checks that they belong together.
 	KeyPEM []byte

@@ -58,7 +58,16 @@ func parseCerts(data []byte) ([]*x509.Certificate, error) {
 	return []*x509.Certificate{c}, nil
 }
 
+// noCertificate is the skip reason of the certificate steps with --upn.
+const noCertificate = "no certificate: diagnosing the user named by --upn"
+
+// byUPN reports whether the run names a user instead of a certificate.
+func (st *state) byUPN() bool { return len(st.opts.CertPEM) == 0 && st.opts.UPN != "" }
+
 func runCertificate(_ context.Context, st *state) (string, string, error) {
+	if st.byUPN() {
+		return "", noCertificate, nil
+	}
 	certs, err := parseCerts(st.opts.CertPEM)
 	if err != nil {
 		return "", "", err
@@ -130,6 +139,9 @@ func trustSpec(c *config.Config) (trust.Spec, error) {
 }
 
 func runTrust(_ context.Context, st *state) (string, string, error) {
+	if st.byUPN() {
+		return "", noCertificate, nil
+	}
 	spec, err := trustSpec(st.cfg)
 	if err != nil {
 		return "", "", err
@@ -206,6 +218,9 @@ func crlURLs(c *config.Config, chain []*x509.Certificate) []string {
 }
 
 func runRevocation(ctx context.Context, st *state) (string, string, error) {
+	if st.byUPN() {
+		return "", noCertificate, nil
+	}
 	g := st.cfg.Gateway
 	switch {
 	case !g.RevocationEnabled:
@@ -299,6 +314,9 @@ func runMapping(ctx context.Context, st *state) (string, string, error) {
 	}
 	st.mapper = parts.Mapper
 	mapped := c.MappingHonoured()
+	if st.byUPN() {
+		return mapUPN(ctx, st, parts)
+	}
 	r := parts.Resolver
 	id, err := r.Resolve(ctx, st.leaf)
 	if err != nil {
@@ -320,6 +338,41 @@ func runMapping(ctx context.Context, st *state) (string, string, error) {
 		}
 	}
 	return fmt.Sprintf("%s, realm %s", d, id.UPN.Realm), "", nil
+}
+
+// mapUPN is the mapping step for --upn: the realm of the UPN's suffix and,
+// with mapping on, the directory's user for it (by userPrincipalName, else
+// altSecurityIdentities Kerberos:<upn>, as the gateway translates a SAN UPN).
+func mapUPN(ctx context.Context, st *state, parts identity.Parts) (string, string, error) {
+	given, err := parts.Realms.Resolve(strings.TrimSpace(st.opts.UPN))
+	if err != nil {
+		return "", "", err
+	}
+	st.user = &UserInfo{UPN: given.String(), Realm: given.Realm, Source: "upn_given"}
+	lookup := st.opts.Lookup
+	if lookup == nil && parts.Mapper != nil {
+		lookup = parts.Mapper
+	}
+	if lookup == nil {
+		return fmt.Sprintf("%s as given (certificate mapping off: the directory is not asked), realm %s", given, given.Realm), "", nil
+	}
+	m, err := lookup.MapUPN(ctx, given.String())
+	var nf *certmap.NotFoundError
+	switch {
+	case errors.As(err, &nf):
+		return fmt.Sprintf("%s as given: no user has it as userPrincipalName or altSecurityIdentities Kerberos:%s (S4U2Self will say whether the KDC knows it), realm %s", given, given, given.Realm), "", nil
+	case err != nil:
+		return "", "", err
+	}
+	mapped, err := parts.Realms.Resolve(m.UPN)
+	if err != nil {
+		return "", "", err
+	}
+	st.user = &UserInfo{UPN: mapped.String(), Realm: mapped.Realm, Source: "upn_given", DN: m.DN}
+	if !strings.EqualFold(m.UPN, given.String()) {
+		return fmt.Sprintf("%s: %s is altSecurityIdentities Kerberos:%s of %s, realm %s", mapped, given, given, m.DN, mapped.Realm), "", nil
+	}
+	return fmt.Sprintf("%s is %s in the directory, realm %s", mapped, m.DN, mapped.Realm), "", nil
 }
 
 func runTGT(ctx context.Context, st *state) (string, string, error) {
