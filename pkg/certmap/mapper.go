@@ -16,6 +16,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/segmesh/segmesh/pkg/secret"
+	upnpkg "github.com/segmesh/segmesh/pkg/upn"
 )
 
 // Defaults for the zero values of Config's tuning fields.
@@ -269,7 +270,7 @@ func (m *Mapper) MapUPN(ctx context.Context, upn string) (Mapping, error) {
 	if upn == "" {
 		return Mapping{}, errors.New("certmap: empty UPN")
 	}
-	key := sha256.Sum256([]byte("upn\x00" + strings.ToLower(upn)))
+	key := sha256.Sum256([]byte("upn\x00" + upnpkg.FoldASCII(upn)))
 	if mp, ok, err := m.cached(key); ok {
 		return mp, err
 	}

@@ -127,7 +127,7 @@ func NewRealms(domains []string, suffixRealms map[string]string) (*Realms, error
 			return nil, fmt.Errorf("upn: domain %q is configured twice", d)
 		}
 		r.domains = append(r.domains, realm)
-		r.bySuffix[strings.ToLower(d)] = realm
+		r.bySuffix[FoldASCII(d)] = realm
 	}
 	for _, suffix := range sortedKeys(suffixRealms) {
 		realm := strings.ToUpper(strings.TrimSpace(suffixRealms[suffix]))
@@ -138,7 +138,7 @@ func NewRealms(domains []string, suffixRealms map[string]string) (*Realms, error
 			return nil, fmt.Errorf("upn: UPN suffix %q maps to realm %q, which is not a configured domain (%s)",
 				suffix, suffixRealms[suffix], strings.Join(r.domains, ", "))
 		}
-		key := strings.ToLower(suffix)
+		key := FoldASCII(suffix)
 		if prev, ok := r.bySuffix[key]; ok && prev != realm {
 			return nil, fmt.Errorf("upn: UPN suffix %q maps to %s but is the domain %s itself", suffix, realm, prev)
 		}
@@ -158,7 +158,7 @@ func (r *Realms) Resolve(s string) (UPN, error) {
 	if err != nil {
 		return UPN{}, err
 	}
-	realm, ok := r.bySuffix[strings.ToLower(u.Suffix)]
+	realm, ok := r.bySuffix[FoldASCII(u.Suffix)]
 	if !ok {
 		return UPN{}, &UnknownSuffixError{UPN: s, Suffix: u.Suffix, Domains: r.Domains()}
 	}

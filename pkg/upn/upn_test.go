@@ -72,6 +72,7 @@ func TestRealmsResolve(t *testing.T) {
 		{in: "dave@other.test", unknown: "other.test"},
 		{in: "dave@sub.lab.test", unknown: "sub.lab.test"},
 		{in: "dave@test", unknown: "test"},
+		{in: "carol@exampl\u0130.com", unknown: "exampl\u0130.com"}, // U+0130 lower-cases to i only under Unicode mapping
 		{in: "nope", wantSynEr: true},
 	}
 	for _, tt := range tests {

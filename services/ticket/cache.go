@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/segmesh/segmesh/pkg/s4u"
+	"github.com/segmesh/segmesh/pkg/upn"
 )
 
 // fetchFunc obtains a ticket from the KDC. old is the ticket being
@@ -20,12 +20,13 @@ import (
 type fetchFunc func(ctx context.Context, user, spn string, old *s4u.Ticket) (*s4u.Ticket, error)
 
 // cacheKey identifies a cache entry. UPNs are case-insensitive in Active
-// Directory, so the user part is lower-cased; the SPN is the configured
-// spelling (the service canonicalises it before asking).
+// Directory, so the user part is folded, ASCII letters only (upn.FoldASCII:
+// Unicode lower-casing would give "al\u0130ce" alice's entry); the SPN is
+// the configured spelling (the service canonicalises it before asking).
 type cacheKey struct{ user, spn string }
 
 func keyOf(user, spn string) cacheKey {
-	return cacheKey{strings.ToLower(user), spn}
+	return cacheKey{upn.FoldASCII(user), spn}
 }
 
 // entry is a cached ticket or a remembered definitive refusal. The hit path
@@ -253,7 +254,7 @@ func (c *ticketCache) Invalidate(user, spn string) int {
 		}
 		return 0
 	}
-	u := strings.ToLower(user)
+	u := upn.FoldASCII(user)
 	n := 0
 	for k, el := range c.items {
 		if k.user == u {
