@@ -45,13 +45,13 @@ var (
 )
 
 // decrypt decrypts ciphertext with the algorithm whose AlgorithmIdentifier contents are alg.
-func decrypt(alg cryptobyte.String, ciphertext []byte, pw passwordForms) ([]byte, error) {
+func decrypt(alg cryptobyte.String, ciphertext []byte, pw passwordForms, b *budget) ([]byte, error) {
 	var oid asn1.ObjectIdentifier
 	if !alg.ReadASN1ObjectIdentifier(&oid) {
 		return nil, malformed("reading the content encryption algorithm")
 	}
 	if oid.Equal(oidPBES2) {
-		return decryptPBES2(alg, ciphertext, pw.utf8)
+		return decryptPBES2(alg, ciphertext, pw.utf8, b)
 	}
 	keyLen, newBlock := pkcs12PBE(oid)
 	if newBlock == nil {
@@ -64,7 +64,7 @@ func decrypt(alg cryptobyte.String, ciphertext []byte, pw passwordForms) ([]byte
 		!params.ReadASN1(&salt, cbasn1.OCTET_STRING) || !params.ReadASN1Integer(&iterations) || !params.Empty() {
 		return nil, malformed("reading the %s parameters", oidName(oid))
 	}
-	if err := checkIterations(iterations); err != nil {
+	if err := b.spend(iterations, 2); err != nil { // key and IV
 		return nil, err
 	}
 	bmp := pw.bmp[0]
@@ -98,7 +98,7 @@ func pkcs12PBE(oid asn1.ObjectIdentifier) (int, func([]byte) (cipher.Block, erro
 
 // decryptPBES2 implements PBES2 (RFC 8018 section 6.2) with PBKDF2 and a CBC cipher. params
 // holds the PBES2-params SEQUENCE.
-func decryptPBES2(params cryptobyte.String, ciphertext, password []byte) ([]byte, error) {
+func decryptPBES2(params cryptobyte.String, ciphertext, password []byte, b *budget) ([]byte, error) {
 	var seq, kdfAlg, encAlg cryptobyte.String
 	var kdfOID, encOID asn1.ObjectIdentifier
 	if !params.ReadASN1(&seq, cbasn1.SEQUENCE) || !params.Empty() ||
@@ -136,7 +136,7 @@ func decryptPBES2(params cryptobyte.String, ciphertext, password []byte) ([]byte
 	if !kp.Empty() {
 		return nil, malformed("trailing data in the PBKDF2 parameters")
 	}
-	if err := checkIterations(iterations); err != nil {
+	if err := b.spend(iterations, 1); err != nil {
 		return nil, err
 	}
 	var cipherKeyLen int

@@ -7,8 +7,8 @@
 // standard library's crypto and golang.org/x/crypto/cryptobyte.
 //
 // Decode verifies the MAC (HMAC with SHA-1 or SHA-2, key from the PKCS#12 KDF of RFC 7292
-// appendix B), decrypts the encrypted safe contents and returns the certificates of the
-// certificate bags. Supported content encryption:
+// appendix B; a file without one is refused, ErrNoMAC), decrypts the encrypted safe
+// contents and returns the certificates of the certificate bags. Supported content encryption:
 //
 //   - PBES2 (RFC 8018) with PBKDF2 (HMAC-SHA-1/224/256/384/512) and AES-128/192/256-CBC or
 //     DES-EDE3-CBC: openssl 3's default and Windows' AES256-SHA256 export;
@@ -19,8 +19,9 @@
 //   - no encryption (openssl -certpbe NONE).
 //
 // BER input (indefinite lengths, segmented OCTET STRINGs, as NSS, Java and macOS write) is
-// normalised to DER level by level, keeping the bytes the MAC covers. Key bags (plain or
-// shrouded) are skipped without being decrypted. Not supported, with a clear error: the
+// normalised to DER level by level, keeping the bytes the MAC covers. Key derivation is
+// bounded per derivation and per file, so a hostile file costs seconds, not hours. Key bags
+// (plain or shrouded) are skipped without being decrypted. Not supported, with a clear error: the
 // public-key integrity and privacy modes (signedData, envelopedData), PBMAC1 (RFC 9579)
 // MACs and RC4.
 package pfx

@@ -46,7 +46,7 @@ func macHash(oid asn1.ObjectIdentifier) func() hash.Hash {
 // verifyMAC checks MacData (RFC 7292 section 4) over authSafe and returns the password
 // encoding that matched. The HMAC key comes from the PKCS#12 KDF with ID 3 and is as long as
 // the hash output; the comparison is constant-time.
-func verifyMAC(macData cryptobyte.String, authSafe []byte, pw passwordForms) ([]byte, error) {
+func verifyMAC(macData cryptobyte.String, authSafe []byte, pw passwordForms, b *budget) ([]byte, error) {
 	var digestInfo, algID, digest, salt cryptobyte.String
 	var oid asn1.ObjectIdentifier
 	if !macData.ReadASN1(&digestInfo, cbasn1.SEQUENCE) ||
@@ -66,7 +66,7 @@ func verifyMAC(macData cryptobyte.String, authSafe []byte, pw passwordForms) ([]
 	if newHash == nil {
 		return nil, &UnsupportedError{Feature: "MAC algorithm", OID: oid}
 	}
-	if err := checkIterations(iterations); err != nil {
+	if err := b.spend(iterations, len(pw.bmp)); err != nil {
 		return nil, err
 	}
 	size := newHash().Size()
@@ -82,11 +82,4 @@ func verifyMAC(macData cryptobyte.String, authSafe []byte, pw passwordForms) ([]
 		}
 	}
 	return nil, ErrIncorrectPassword
-}
-
-func checkIterations(n int) error {
-	if n < 1 || n > maxIterations {
-		return malformed("iteration count %d outside 1..%d", n, maxIterations)
-	}
-	return nil
 }

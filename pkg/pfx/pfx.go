@@ -40,11 +40,40 @@ func (e *UnsupportedError) Error() string {
 }
 
 // Limits guarding against hostile input: a real PFX uses a few thousand iterations
-// (openssl 2048, Windows 2000) and nests safe contents at most once.
+// (openssl 2048, Windows 2000; NSS 600000) and nests safe contents at most once. One
+// key derivation may take maxIterations, and all of a file's derivations together
+// (the MAC for each password form tried, each encrypted ContentInfo) maxFileIterations:
+// otherwise a file of many encrypted elements, each just under the first limit, would
+// cost hours of CPU at every start and SIGHUP.
 const (
-	maxIterations = 1 << 20
-	maxNesting    = 4
+	maxIterations     = 1 << 20
+	maxFileIterations = 1 << 22
+	maxNesting        = 4
 )
+
+// ErrNoMAC is returned (wrapped) for a file without a MAC (openssl pkcs12 -nomac). The MAC
+// is what ties the file to its password: without one, anyone who can write the file can
+// change the certificates it holds without knowing the password, and a wrong password is
+// only noticed when decryption happens to give garbage. SEG's trust store is a
+// password-protected PFX, and openssl and Windows always write a MAC, so such a file is
+// refused rather than read with a warning.
+var ErrNoMAC = errors.New("pfx: the file has no MAC (integrity check); export it again with one (openssl pkcs12 -export without -nomac; Windows always writes one)")
+
+// budget is the iterations of key derivation a file may still spend.
+type budget struct{ left int }
+
+// spend takes n derivations of iterations each from the budget, refusing a single
+// iteration count outside 1..maxIterations or a total above maxFileIterations.
+func (b *budget) spend(iterations, n int) error {
+	if iterations < 1 || iterations > maxIterations {
+		return malformed("iteration count %d outside 1..%d", iterations, maxIterations)
+	}
+	if b.left < iterations*n {
+		return malformed("key derivations in this file add up to more than %d iterations", maxFileIterations)
+	}
+	b.left -= iterations * n
+	return nil
+}
 
 var (
 	oidData             = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}
@@ -64,8 +93,8 @@ var (
 // opened with password. Key bags are skipped, so a PFX holding a key yields its certificates
 // too. A file without certificates yields an empty slice and no error.
 //
-// The MAC, when present, is checked before anything is decrypted; a mismatch is
-// ErrIncorrectPassword. The password is encoded as RFC 7292 requires: a big-endian UTF-16
+// The MAC is checked before anything is decrypted; a mismatch is ErrIncorrectPassword,
+// a file without one ErrNoMAC. The password is encoded as RFC 7292 requires: a big-endian UTF-16
 // string with two trailing NUL bytes for the MAC and the PKCS#12 PBE schemes, UTF-8 bytes for
 // PBES2. Like openssl, an empty password also matches files made with no password at all,
 // and a non-ASCII password also matches files from openssl 1.0, which took each UTF-8 byte
@@ -98,20 +127,20 @@ func Decode(data []byte, password string) ([]*x509.Certificate, error) {
 		return nil, err
 	}
 	pw := passwords(password)
-	macChecked := false
-	if !pfx.Empty() {
-		var macData cryptobyte.String
-		if !pfx.ReadASN1(&macData, cbasn1.SEQUENCE) || !pfx.Empty() {
-			return nil, malformed("reading MacData")
-		}
-		bmp, err := verifyMAC(macData, authSafe, pw)
-		if err != nil {
-			return nil, err
-		}
-		pw.bmp = [][]byte{bmp}
-		macChecked = true
+	b := &budget{left: maxFileIterations}
+	if pfx.Empty() {
+		return nil, ErrNoMAC
 	}
-	d := decoder{pw: pw, macChecked: macChecked}
+	var macData cryptobyte.String
+	if !pfx.ReadASN1(&macData, cbasn1.SEQUENCE) || !pfx.Empty() {
+		return nil, malformed("reading MacData")
+	}
+	bmp, err := verifyMAC(macData, authSafe, pw, b)
+	if err != nil {
+		return nil, err
+	}
+	pw.bmp = [][]byte{bmp}
+	d := decoder{pw: pw, budget: b}
 	if err := d.authenticatedSafe(authSafe); err != nil {
 		return nil, err
 	}
@@ -146,9 +175,9 @@ func readAuthSafe(pfx *cryptobyte.String) ([]byte, error) {
 
 // decoder walks the AuthenticatedSafe and collects certificates.
 type decoder struct {
-	pw         passwordForms
-	macChecked bool
-	certs      []*x509.Certificate
+	pw     passwordForms
+	budget *budget
+	certs  []*x509.Certificate
 }
 
 func (d *decoder) authenticatedSafe(ber []byte) error {
@@ -183,11 +212,6 @@ func (d *decoder) authenticatedSafe(ber []byte) error {
 				return err
 			}
 			if err := d.safeContents(plain, 0); err != nil {
-				if !d.macChecked {
-					// Without a MAC, a wrong password shows as garbage that happened to
-					// carry valid padding.
-					return fmt.Errorf("%w (the file has no MAC; decrypting ContentInfo %d gave unreadable data)", ErrIncorrectPassword, i)
-				}
 				return err
 			}
 		case ct.Equal(oidEnvelopedData):
@@ -220,13 +244,10 @@ func (d *decoder) encryptedData(content cryptobyte.String, i int) ([]byte, error
 	if !ok || !eci.Empty() {
 		return nil, malformed("reading the encrypted content of ContentInfo %d", i)
 	}
-	plain, err := decrypt(alg, ciphertext, d.pw)
+	plain, err := decrypt(alg, ciphertext, d.pw, d.budget)
 	if err != nil {
 		if errors.Is(err, errBadPadding) {
-			if d.macChecked {
-				return nil, malformed("ContentInfo %d: decryption gave bad padding although the MAC matched", i)
-			}
-			return nil, fmt.Errorf("%w (the file has no MAC; decrypting ContentInfo %d gave bad padding)", ErrIncorrectPassword, i)
+			return nil, malformed("ContentInfo %d: decryption gave bad padding although the MAC matched", i)
 		}
 		return nil, fmt.Errorf("decrypting ContentInfo %d: %w", i, err)
 	}

@@ -172,6 +172,7 @@ func TestLoadErrors(t *testing.T) {
 	const pass = "s3cret-passcode"
 	pfxData := opensslPFX(t, pass, []*testpki.Cert{ca})
 	writeFile(t, filepath.Join(base, "ca.pfx"), pfxData)
+	writeFile(t, filepath.Join(base, "nomac.pfx"), opensslPFX(t, pass, []*testpki.Cert{ca}, "-nomac"))
 
 	tests := []struct {
 		name     string
@@ -198,6 +199,7 @@ func TestLoadErrors(t *testing.T) {
 		{"empty passcode", Spec{TrustStorePath: "ca.pfx"}, KeyPasscode, "", "is empty, but the PFX ca.pfx is password-protected",
 			pfx.ErrIncorrectPassword, 1},
 		{"garbage PFX", Spec{TrustStorePath: "garbage.pfx", Passcode: pass}, KeyPath, "garbage.pfx", "is not a readable PFX", pfx.ErrMalformed, 1},
+		{"PFX without MAC", Spec{TrustStorePath: "nomac.pfx", Passcode: pass}, KeyPath, "nomac.pfx", "has no integrity check (MAC)", pfx.ErrNoMAC, 1},
 		{"console chain without certificate", Spec{ConsoleChainPEM: []byte("nope")}, KeyConsoleChain, "", "holds no certificate", nil, 1},
 	}
 	for _, tt := range tests {

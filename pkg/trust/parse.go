@@ -139,6 +139,10 @@ func parsePFXFile(data []byte, origin, passcode string, ps *problems) []sourced 
 		ps.add(SeverityError, KeyPasscode, maskPasscode(passcode), msg,
 			`set the password the PFX was exported with (with the suffix ".plaintext"; it is encrypted at the next start)`, err)
 		return nil
+	case errors.Is(err, pfx.ErrNoMAC):
+		ps.add(SeverityError, KeyPath, origin, "has no integrity check (MAC): anyone who can write it could change the trusted CAs without knowing the passcode",
+			"export it again with a MAC (openssl pkcs12 -export -nokeys without -nomac; Windows always writes one), or list the CAs as PEM files", err)
+		return nil
 	case errors.As(err, &unsupported):
 		ps.add(SeverityError, KeyPath, origin, "uses a format segmesh cannot read: "+err.Error(),
 			"export it again with openssl pkcs12 -export -nokeys (AES-256) or Windows (TripleDES-SHA1 or AES256-SHA256), or list the CAs as PEM files", err)
