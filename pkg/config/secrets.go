@@ -72,23 +72,12 @@ func (c *Config) loadKey(create bool) ([]byte, error) {
 	path := c.keyFile()
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) && create {
-		k := make([]byte, 32)
-		if _, err := rand.Read(k); err != nil {
-			return nil, fmt.Errorf("make secrets key: %w", err)
+		k, made, cerr := createKey(path)
+		if cerr != nil || made {
+			return k, cerr
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("create secrets key %s: %w", path, err)
-		}
-		_, werr := f.WriteString(base64.StdEncoding.EncodeToString(k) + "\n")
-		serr := f.Sync()
-		if cerr := f.Close(); werr == nil && serr == nil {
-			werr = cerr
-		}
-		if werr != nil || serr != nil {
-			return nil, fmt.Errorf("write secrets key %s: %w", path, errors.Join(werr, serr))
-		}
-		return k, nil
+		// Another process made it first: use that one.
+		data, err = os.ReadFile(path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read secrets key %s: %w", path, err)
@@ -98,6 +87,43 @@ func (c *Config) loadKey(create bool) ([]byte, error) {
 		return nil, fmt.Errorf("secrets key %s is not base64 of 32 bytes", path)
 	}
 	return k, nil
+}
+
+// createKey makes a new key file at path, never replacing one: the key is
+// written and synced to a temporary file that is then hard-linked to path,
+// so path appears only whole (a reader never sees it empty or partial) and,
+// when two processes start together, exactly one link succeeds. made is
+// false when path already existed: the caller reads that key.
+func createKey(path string) (key []byte, made bool, err error) {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return nil, false, fmt.Errorf("make secrets key: %w", err)
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // mode 0600
+	if err != nil {
+		return nil, false, fmt.Errorf("create secrets key %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() { _ = os.Remove(tmp) }()
+	_, werr := f.WriteString(base64.StdEncoding.EncodeToString(k) + "\n")
+	serr := f.Sync()
+	if cerr := f.Close(); werr == nil && serr == nil {
+		werr = cerr
+	}
+	if werr != nil || serr != nil {
+		return nil, false, fmt.Errorf("write secrets key %s: %w", path, errors.Join(werr, serr))
+	}
+	if err := os.Link(tmp, path); errors.Is(err, os.ErrExist) {
+		return nil, false, nil
+	} else if err != nil {
+		return nil, false, fmt.Errorf("create secrets key %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return k, true, nil
 }
 
 // openSecrets strips the ".plaintext" suffix and decrypts "enc:v1:" values in
@@ -242,13 +268,28 @@ func EncryptPlaintextSecrets(path string, hook RewriteHook) ([]string, error) {
 }
 
 // writeAtomic replaces path with data, keeping the file's mode (0600 for a
-// new file), so that a crash at any point leaves either file whole.
+// new file), so that a crash at any point leaves either file whole. When
+// path is a symbolic link (a Kubernetes ConfigMap's ..data layout, a
+// package's /etc link) the file it points to is replaced and the link
+// kept: replacing the link would leave the plaintext in the real file and
+// cut config.json off from later edits to it.
 func writeAtomic(path string, data []byte, hook RewriteHook) error {
+	if target, err := filepath.EvalSymlinks(path); err == nil && target != path {
+		if err := atomicfile.Write(target, data, modeOf(target), atomicfile.Hook(hook)); err != nil {
+			return fmt.Errorf("%w (config.json links to %s; if that is read-only, as a ConfigMap is, encrypt the secret elsewhere with segmesh config encrypt and store the result, or give the password in a Secret)", err, target)
+		}
+		return nil
+	}
+	return atomicfile.Write(path, data, modeOf(path), atomicfile.Hook(hook))
+}
+
+// modeOf returns path's permission bits, 0600 when it does not exist.
+func modeOf(path string) os.FileMode {
 	mode := os.FileMode(0o600)
 	if st, err := os.Stat(path); err == nil {
 		mode = st.Mode().Perm()
 	}
-	return atomicfile.Write(path, data, mode, atomicfile.Hook(hook))
+	return mode
 }
 
 // span is where one secret's JSON string value sits in the file.
