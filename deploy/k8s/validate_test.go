@@ -25,7 +25,8 @@ func validate(root, name string) []string {
 		}
 		objs = append(objs, o)
 	}
-	return append(bad, checkRules(objs, name == "split")...)
+	bad = append(bad, checkRules(objs, name == "split")...)
+	return append(bad, checkDrain(objs)...)
 }
 
 // TestOverlaysValidate builds every overlay with kustomize's Go API and
@@ -75,6 +76,12 @@ func TestValidateRejectsBrokenManifests(t *testing.T) {
 			"  - networkpolicy.yaml\n", "", "role ticket: no NetworkPolicy selects its pods"},
 		{"unknown field in an Istio spec", "istio", "overlays/istio/mesh.yaml",
 			"mtls: {mode: STRICT}", "mtls: {mode: STRICT, strict: true}", `PeerAuthentication segmesh/default: spec: `},
+		{"edge pod killed during its drain", "all-in-one", "overlays/all-in-one/deployment.yaml",
+			"terminationGracePeriodSeconds: 120", "terminationGracePeriodSeconds: 30", "terminationGracePeriodSeconds 30 is under"},
+		{"preStop sleep not counted", "split", "roles/workloads.yaml",
+			`args: ["run", "--config", "/etc/segmesh/config.json", "--roles", "edge"]`,
+			`args: ["run", "--config", "/etc/segmesh/config.json", "--roles", "edge"]` + "\n          lifecycle: {preStop: {sleep: {seconds: 90}}}",
+			"preStop 90 s + drainGraceSeconds 5"},
 		{"unknown kind", "all-in-one", "overlays/all-in-one/pdb.yaml",
 			"kind: PodDisruptionBudget", "kind: PodDisruptionBudgets", "no typed struct for policy/v1/PodDisruptionBudgets"},
 	}

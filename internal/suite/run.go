@@ -30,7 +30,8 @@ type Options struct {
 	Constructors map[string]role.Constructor
 	// Ready, if set, is called once every role has started, with the admin address.
 	Ready func(adminAddr string)
-	// DrainTimeout bounds the graceful stop; 0 means 30s.
+	// DrainTimeout bounds the graceful stop; 0 means
+	// config.DrainTimeoutSeconds.
 	DrainTimeout time.Duration
 }
 
@@ -123,7 +124,7 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 	}
 	drain := o.DrainTimeout
 	if drain <= 0 {
-		drain = 30 * time.Second
+		drain = config.DrainTimeoutSeconds * time.Second
 	}
 	stopAll := func() error {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)

@@ -93,6 +93,14 @@ type Segmesh struct {
 	SecretKeyFile string `json:"secretKeyFile"`
 }
 
+// DrainTimeoutSeconds bounds a graceful stop of `segmesh run` (SIGTERM):
+// the edge's grace, the requests still running and the roles' own stops.
+const DrainTimeoutSeconds = 30
+
+// MaxDrainGraceSeconds is the longest segmesh.edge.drainGraceSeconds: it
+// leaves 10 s of the drain to the requests still running.
+const MaxDrainGraceSeconds = DrainTimeoutSeconds - 10
+
 // Edge configures the device-facing gateway.
 type Edge struct {
 	// Listen is the TLS listen address for devices.
@@ -117,6 +125,11 @@ type Edge struct {
 	// CertificateRequest; false (the default) lists them, as IIS and nginx do,
 	// so a device holding several certificates can offer the right one.
 	OmitClientCANames bool `json:"omitClientCaNames"`
+	// DrainGraceSeconds is how long a stopping edge, already not ready and
+	// having answered the held Pings, keeps accepting connections (a
+	// balancer or Kubernetes' endpoints take seconds to stop sending it
+	// any); 0 closes the listener at once.
+	DrainGraceSeconds int `json:"drainGraceSeconds"`
 }
 
 // Admin configures the admin listener.

@@ -274,6 +274,11 @@ func validateSegmesh(c *Config, r *Report) {
 			r.add(SeverityError, fmt.Sprintf("segmesh.edge.exchangeUrls[%d]", i), u, "not an http(s) URL", "write for example https://mail.corp.example")
 		}
 	}
+	if e.DrainGraceSeconds < 0 || e.DrainGraceSeconds > MaxDrainGraceSeconds {
+		r.add(SeverityError, "segmesh.edge.drainGraceSeconds", strconv.Itoa(e.DrainGraceSeconds),
+			fmt.Sprintf("must be between 0 and %d: the whole stop is bounded by the %d s drain, and requests still running need part of it", MaxDrainGraceSeconds, DrainTimeoutSeconds),
+			"write 5 behind a balancer or in Kubernetes (endpoints update within seconds), 0 for a single gateway")
+	}
 	for i, p := range e.Paths {
 		if !strings.HasPrefix(p, "/") {
 			r.add(SeverityError, fmt.Sprintf("segmesh.edge.paths[%d]", i), p, "a path prefix must start with /", "write for example /Microsoft-Server-ActiveSync")

@@ -97,6 +97,9 @@ type Config struct {
 	RPCTimeout time.Duration
 	// CacheSize bounds the identity and ticket caches.
 	CacheSize int
+	// DrainGrace is how long a stopping edge keeps accepting connections
+	// (drain.go); 0 closes the listener at once.
+	DrainGrace time.Duration
 }
 
 // newConfig derives the edge's configuration and checks what only the edge
@@ -129,6 +132,7 @@ func newConfig(c *config.Config) (*Config, error) {
 		RetryAfter:            defaultRetryAfter,
 		RPCTimeout:            defaultRPCTimeout,
 		CacheSize:             defaultCacheSize,
+		DrainGrace:            time.Duration(e.DrainGraceSeconds) * time.Second,
 	}
 	if len(out.Paths) == 0 {
 		out.Paths = config.Default().Segmesh.Edge.Paths
@@ -159,6 +163,10 @@ func newConfig(c *config.Config) (*Config, error) {
 		if !strings.HasPrefix(p, "/") {
 			errs = append(errs, fmt.Errorf("edge: segmesh.edge.paths[%d] %q must start with /", i, p))
 		}
+	}
+	if g := e.DrainGraceSeconds; g < 0 || g > config.MaxDrainGraceSeconds {
+		errs = append(errs, fmt.Errorf("edge: segmesh.edge.drainGraceSeconds %d is outside 0..%d (the stop is bounded by %d s); write 5 behind a balancer, 0 for a single gateway",
+			g, config.MaxDrainGraceSeconds, config.DrainTimeoutSeconds))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

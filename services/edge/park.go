@@ -119,6 +119,7 @@ type parkedPing struct {
 
 	devGone  atomic.Bool // the device hung up
 	stopped  atomic.Bool // Stop closed the connections at the drain deadline
+	drained  atomic.Bool // Stop woke it to answer Status 1 (drain.go)
 	watchEnd chan struct{}
 }
 
@@ -198,6 +199,7 @@ func (p *parkedPing) run() {
 		close(p.watchEnd)
 	}
 	resp, err := p.await()
+	resp, err = p.drainedAnswer(resp, err)
 	p.endWatch()
 	if p.devGone.Load() {
 		err = fmt.Errorf("edge: device closed the connection during the Ping: %w", context.Canceled)

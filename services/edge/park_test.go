@@ -247,57 +247,6 @@ func TestParkedPing(t *testing.T) {
 
 // TestParkedPingDrain stops the edge with Pings parked: one answered within
 // the drain (with Connection: close), one closed at the drain deadline.
-func TestParkedPingDrain(t *testing.T) {
-	for _, answered := range []bool{true, false} {
-		t.Run(fmt.Sprintf("answered=%v", answered), func(t *testing.T) {
-			h := newHarness(t, nil, options{})
-			hd := newHeld()
-			t.Cleanup(hd.let)
-			h.exchange.handler = hd.handler
-			cert := h.ca.issue(t, certOpts{cn: "alice"})
-			d := h.device(t, &cert)
-			d.send(pingPath, "<Ping/>")
-			waitFor(t, "Ping parked", func() bool { return h.edge.parking.len() == 1 && hd.entered.Load() == 1 })
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if !answered {
-				ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
-			}
-			defer cancel()
-			stopped := make(chan error, 1)
-			go func() { stopped <- h.edge.Stop(ctx) }()
-			waitFor(t, "not ready", func() bool { return h.edge.Ready(context.Background()) != nil })
-			if answered {
-				select {
-				case err := <-stopped:
-					t.Fatalf("Stop returned (%v) with a Ping parked", err)
-				default:
-				}
-				hd.let()
-				resp, body, err := d.read()
-				if err != nil || resp.StatusCode != 200 || body != "pong for PARK1" || !resp.Close {
-					t.Fatalf("answer during the drain: %v %v %q", err, resp, body)
-				}
-				if err := <-stopped; err != nil {
-					t.Fatal(err)
-				}
-			} else {
-				if err := <-stopped; err == nil {
-					t.Fatal("Stop returned nil with a Ping closed at the deadline")
-				}
-				if _, _, err := d.read(); err == nil {
-					t.Fatal("the device got an answer after the drain deadline")
-				}
-				if !strings.Contains(h.logs.String(), "drain deadline") {
-					t.Fatal("no access-log line for the Ping closed at the drain deadline")
-				}
-			}
-			if n := h.edge.parking.len(); n != 0 {
-				t.Fatalf("%d parked Pings after Stop", n)
-			}
-		})
-	}
-}
-
 // TestParkedPingHTTPSUpstream parks Pings in front of an HTTPS Exchange.
 // Go's TLS server sends its session tickets with the handshake, so they do
 // not wake the waiter here; OpenSSL's arrive later (TestLabParkedPing).

@@ -64,7 +64,7 @@ func (p *parkedPing) send(ctx context.Context) error {
 		p.mu.Lock()
 		old := p.up
 		p.up, p.upRaw, p.deadline = c, rc, deadline
-		closed := p.stopped.Load() || p.devGone.Load()
+		closed := p.stopped.Load() || p.devGone.Load() || p.drained.Load()
 		p.mu.Unlock()
 		if old != nil {
 			_ = old.Close()

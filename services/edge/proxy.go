@@ -158,7 +158,7 @@ func (u *upstreams) transportFor(req *http.Request) *http.Transport {
 func (s *Service) newProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite:        s.rewrite,
-		Transport:      kcdTransport{s},
+		Transport:      pingTransport{s: s, inner: kcdTransport{s}},
 		FlushInterval:  0,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		ErrorHandler:   s.proxyError,
@@ -219,10 +219,13 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = r.WithContext(rc)
+	if s.answerPingAtOnce(rw, x) {
+		return
+	}
 	if s.tryPark(w, r, rw, x, span, start) {
 		return
 	}
-	s.rproxy.ServeHTTP(rw, r)
+	s.proxyTracked(rw, r, x)
 }
 
 // authenticate finds the user and the ticket for the request.
@@ -411,6 +414,9 @@ func (s *Service) modifyResponse(resp *http.Response) error {
 
 // proxyError maps an upstream or ticket failure to the device's status.
 func (s *Service) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	if s.answerDrainedPing(w, r, err) {
+		return
+	}
 	x, _ := r.Context().Value(requestKey{}).(*requestState)
 	f := failureOf(err, s.cfg.RetryAfter)
 	if x != nil {

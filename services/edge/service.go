@@ -61,6 +61,8 @@ type Service struct {
 	// back; parking tracks the parked Pings (park.go).
 	listener *parkListener
 	parking  *parking
+	// drain tracks the proxied Pings Stop answers (drain.go).
+	drain pingDrain
 }
 
 // options replace dependencies in tests; zero values mean the real ones.
@@ -76,6 +78,8 @@ type options struct {
 	snapshotWait time.Duration
 	// crlBackoff overrides the first reconnection delay of the crl stream.
 	crlBackoff time.Duration
+	// after replaces time.After for the drain grace.
+	after func(time.Duration) <-chan time.Time
 }
 
 // New builds the edge from deps. It does no I/O: Start opens the listener.
@@ -342,27 +346,12 @@ func (s *Service) Ready(context.Context) error {
 	return nil
 }
 
-// Stop stops accepting, lets in-flight requests finish until ctx ends, then
-// closes what is left.
+// Stop reports not ready, answers the held Pings, keeps accepting for
+// DrainGrace, then stops accepting and lets in-flight requests finish until
+// ctx ends, and closes what is left (drain.go).
 func (s *Service) Stop(ctx context.Context) error {
 	s.stopping.Store(true)
-	var err error
-	if s.srv != nil {
-		if err = s.srv.Shutdown(ctx); err != nil {
-			s.log.Warn("drain cut short; closing the remaining device connections", "err", err)
-			err = s.srv.Close()
-		}
-	}
-	if s.parking != nil {
-		// Parked Pings are hijacked connections the server does not wait for.
-		if n := s.parking.len(); n > 0 {
-			s.log.Info("waiting for parked Pings", "count", n)
-		}
-		if perr := s.parking.drain(ctx); perr != nil {
-			s.log.Warn("drain cut short; closed the parked Pings still held", "err", perr)
-			err = errors.Join(err, perr)
-		}
-	}
+	err := s.drainDevices(ctx)
 	if s.cancel != nil {
 		s.cancel()
 	}

@@ -4,6 +4,7 @@ package reliability
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -45,14 +46,17 @@ func metricSum(t *testing.T, p *segproc.Proc, name, label string) float64 {
 	return sum
 }
 
-// TestLabSIGTERMUnderLoad holds four requests in Exchange (?hold=3), sends
-// SIGTERM while they are in flight, and checks each completes with 200, a
-// new connection is no longer served, and the process exits 0 well within
-// the drain time (30 s).
+// TestLabSIGTERMUnderLoad holds four requests in Exchange (?hold=3), two
+// Pings and two Syncs, sends SIGTERM while they are in flight, and checks
+// that each Ping is answered at once by the edge with an EAS Ping Status 1
+// (WBXML) so the device sends it again elsewhere, each Sync completes with
+// Exchange's 200, a new connection is no longer served, and the process
+// exits 0 well within the drain time (30 s).
 func TestLabSIGTERMUnderLoad(t *testing.T) {
 	lab := labenv.Up(t)
 	p := segproc.Start(t, segproc.WriteConfig(t, t.TempDir(), segproc.LabConfig(t, lab)))
 	users := []string{"alice", "bob", "alice", "bob"}
+	cmds := []string{"Ping", "Ping", "Sync", "Sync"}
 	clients := map[string]*http.Client{}
 	for _, u := range []string{"alice", "bob"} {
 		clients[u] = segproc.Client(t, lab, u)
@@ -68,7 +72,7 @@ func TestLabSIGTERMUnderLoad(t *testing.T) {
 		// A client per request: one connection each, as devices.
 		c := segproc.Client(t, lab, u)
 		wg.Go(func() {
-			results[i] = segproc.Do(c, http.MethodPost, p.URL(segproc.EAS("Ping", u)+"&hold=3"), nil)
+			results[i] = segproc.Do(c, http.MethodPost, p.URL(segproc.EAS(cmds[i], u)+"&hold=3"), nil)
 		})
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -87,7 +91,14 @@ func TestLabSIGTERMUnderLoad(t *testing.T) {
 		t.Errorf("a new request after SIGTERM was served: %v", r)
 	}
 	wg.Wait()
+	pingStatus1 := []byte{0x03, 0x01, 0x6a, 0x00, 0x00, 0x0d, 0x45, 0x47, 0x03, '1', 0x00, 0x01, 0x01}
 	for i, r := range results {
+		if cmds[i] == "Ping" {
+			if r.Status != 200 || !bytes.Equal(r.Body, pingStatus1) || r.Header.Get("Content-Type") != "application/vnd.ms-sync.wbxml" {
+				t.Errorf("Ping %d (%s) across SIGTERM: want the edge's Status 1 answer, got %v", i, users[i], r)
+			}
+			continue
+		}
 		e, ok := r.Echo()
 		if !ok || segproc.Account(e.RemoteUser) != strings.ReplaceAll(users[i], "bob", "bob.smith") {
 			t.Errorf("in-flight request %d (%s) across SIGTERM: %v", i, users[i], r)

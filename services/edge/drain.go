@@ -1,0 +1,301 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Draining the device side when the edge stops.
+//
+// An EAS Ping waits at Exchange up to an hour, so a drain that waits for
+// Pings to be answered waits for nothing useful and then cuts them. Stop
+// instead:
+//
+//  1. reports not ready at once (Ready, hence /readyz and grpc.health);
+//  2. answers every Ping held at Exchange — parked, proxied over HTTP/2,
+//     or proxied because it could not be parked — with what Exchange itself
+//     answers when a heartbeat expires without changes: 200, a WBXML Ping
+//     with Status 1 (MS-ASCMD 2.2.3.177.11), and Connection: close, so the
+//     device sends its next Ping at once on a new connection, which a
+//     balancer sends to another replica;
+//  3. keeps the listener open for DrainGrace (a balancer, or Kubernetes'
+//     endpoints, take seconds to stop sending new connections), holding the
+//     Pings that arrive meanwhile at Exchange as usual and answering them
+//     the same way when the grace ends;
+//  4. closes the listener and lets the other requests (Syncs, attachments)
+//     finish until the drain deadline; a Ping that still arrives on an open
+//     connection is answered at once without going to Exchange.
+//
+// The device sees a normal end of its heartbeat: no error, no 503, no
+// backoff, and it keeps holding a Ping (a notification is lost only if it
+// falls in the few milliseconds of the reconnection, which Exchange's next
+// Ping reports anyway: the device Syncs the folders it finds changed).
+
+// errPingDrained ends a proxied Ping the stopping edge answers itself.
+var errPingDrained = errors.New("edge: stopping: Ping answered with Status 1 so the device sends it again elsewhere")
+
+// pingStatus1 is the WBXML (MS-ASWBXML) of <Ping xmlns="Ping:"><Status>1</Status></Ping>:
+// header (version 1.3, public id 1, UTF-8, no string table), SWITCH_PAGE to
+// code page 13 (Ping), Ping and Status tags with content, STR_I "1", END, END.
+var pingStatus1 = []byte{0x03, 0x01, 0x6a, 0x00, 0x00, 0x0d, 0x45, 0x47, 0x03, '1', 0x00, 0x01, 0x01}
+
+// setPingStatus1Header sets the headers of the drained Ping's answer.
+func setPingStatus1Header(h http.Header) {
+	h.Set("Content-Type", "application/vnd.ms-sync.wbxml")
+	h.Set("Content-Length", strconv.Itoa(len(pingStatus1)))
+	h.Set("Cache-Control", "private")
+	// On HTTP/2 Go's server turns this into a GOAWAY once the stream ends.
+	h.Set("Connection", "close")
+}
+
+// writePingStatus1 answers a Ping with Status 1 and Connection: close.
+func writePingStatus1(w http.ResponseWriter) {
+	setPingStatus1Header(w.Header())
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(pingStatus1)
+}
+
+// pingStatus1Response is the same answer for a parked Ping, which writes
+// its response itself.
+func pingStatus1Response() *http.Response {
+	h := http.Header{}
+	setPingStatus1Header(h)
+	return &http.Response{StatusCode: http.StatusOK, Header: h, ContentLength: int64(len(pingStatus1)),
+		Body: io.NopCloser(bytes.NewReader(pingStatus1))}
+}
+
+// isPing reports whether x is an ActiveSync Ping.
+func isPing(x *requestState) bool { return strings.EqualFold(x.eas.Cmd, "Ping") }
+
+// pingDrain tracks the Pings that go through the reverse proxy (HTTP/2,
+// and those that could not be parked) so Stop can answer them.
+type pingDrain struct {
+	mu sync.Mutex
+	// ended reports whether Pings are answered at once, without Exchange
+	// (after the grace).
+	ended bool
+	calls map[*proxiedPing]struct{}
+}
+
+// proxiedPing is one Ping in the reverse proxy.
+type proxiedPing struct {
+	cancel context.CancelCauseFunc
+	// answered: Exchange's response headers came; the answer goes through.
+	answered bool
+	// drained: Stop cancelled the upstream request; the edge answers.
+	drained bool
+}
+
+type proxiedPingKey struct{}
+
+// track registers a Ping about to be proxied and returns its request with a
+// context Stop can cancel. It returns a nil request when Pings are answered
+// at once.
+func (d *pingDrain) track(r *http.Request) (*http.Request, *proxiedPing) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ended {
+		return nil, nil
+	}
+	ctx, cancel := context.WithCancelCause(r.Context())
+	c := &proxiedPing{cancel: cancel}
+	if d.calls == nil {
+		d.calls = map[*proxiedPing]struct{}{}
+	}
+	d.calls[c] = struct{}{}
+	return r.WithContext(context.WithValue(ctx, proxiedPingKey{}, c)), c
+}
+
+// untrack forgets c once its request is over.
+func (d *pingDrain) untrack(c *proxiedPing) {
+	d.mu.Lock()
+	delete(d.calls, c)
+	d.mu.Unlock()
+	c.cancel(nil)
+}
+
+// answer cancels the upstream request of every proxied Ping still waiting
+// for Exchange, so each is answered with Status 1; with end, Pings that come
+// later are answered at once. It returns how many it cancelled.
+func (d *pingDrain) answer(end bool) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if end {
+		d.ended = true
+	}
+	n := 0
+	for c := range d.calls {
+		if !c.answered && !c.drained {
+			c.drained = true
+			c.cancel(errPingDrained)
+			n++
+		}
+	}
+	return n
+}
+
+// isEnded reports whether Pings are answered at once.
+func (d *pingDrain) isEnded() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ended
+}
+
+// pingTransport marks a proxied Ping answered when Exchange's response
+// headers arrive, so that Stop no longer cancels it (cancelling while the
+// body is copied would cut the device's answer), and turns a request Stop
+// cancelled into errPingDrained for proxyError.
+type pingTransport struct {
+	s     *Service
+	inner http.RoundTripper
+}
+
+func (t pingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c, _ := req.Context().Value(proxiedPingKey{}).(*proxiedPing)
+	resp, err := t.inner.RoundTrip(req)
+	if c == nil {
+		return resp, err
+	}
+	d := &t.s.drain
+	d.mu.Lock()
+	drained := c.drained
+	if !drained {
+		c.answered = true
+	}
+	d.mu.Unlock()
+	if drained {
+		if resp != nil {
+			_ = resp.Body.Close()
+		}
+		return nil, errPingDrained
+	}
+	return resp, err
+}
+
+// answerPingAtOnce answers a Ping with Status 1 without sending it to
+// Exchange once the grace is over. It reports whether it did.
+func (s *Service) answerPingAtOnce(w http.ResponseWriter, x *requestState) bool {
+	if !isPing(x) || !s.stopping.Load() || !s.drain.isEnded() {
+		return false
+	}
+	writePingStatus1(w)
+	return true
+}
+
+// proxyTracked sends r through the reverse proxy; a Ping is tracked so Stop
+// can answer it.
+func (s *Service) proxyTracked(w http.ResponseWriter, r *http.Request, x *requestState) {
+	if !isPing(x) {
+		s.rproxy.ServeHTTP(w, r)
+		return
+	}
+	tr, c := s.drain.track(r)
+	if tr == nil {
+		writePingStatus1(w)
+		return
+	}
+	defer s.drain.untrack(c)
+	s.rproxy.ServeHTTP(w, tr)
+}
+
+// answerDrainedPing writes the Status 1 answer for a proxied Ping Stop
+// cancelled. It reports whether err was that.
+func (s *Service) answerDrainedPing(w http.ResponseWriter, r *http.Request, err error) bool {
+	if !errors.Is(err, errPingDrained) && !errors.Is(context.Cause(r.Context()), errPingDrained) {
+		return false
+	}
+	writePingStatus1(w)
+	return true
+}
+
+// answerHeld marks every parked Ping still held at Exchange drained and
+// closes its upstream connection, which wakes it to answer Status 1; with
+// end, no Ping is parked any more (they are answered at once). It returns
+// how many it woke.
+func (k *parking) answerHeld(end bool) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if end {
+		k.closing = true
+	}
+	n := 0
+	for p, idle := range k.pings {
+		if idle || p.drained.Load() {
+			continue
+		}
+		p.mu.Lock()
+		p.drained.Store(true)
+		if p.up != nil {
+			_ = p.up.Close()
+		}
+		p.mu.Unlock()
+		n++
+	}
+	return n
+}
+
+// drainedAnswer replaces the outcome of a parked Ping that Stop woke: the
+// Status 1 answer, after which the device connection is closed.
+func (p *parkedPing) drainedAnswer(resp *http.Response, err error) (*http.Response, error) {
+	if err == nil || !p.drained.Load() {
+		return resp, err
+	}
+	p.closeDevice = true
+	return pingStatus1Response(), nil
+}
+
+// answerPings answers every held Ping, parked or proxied.
+func (s *Service) answerPings(end bool) {
+	parked := 0
+	if s.parking != nil {
+		parked = s.parking.answerHeld(end)
+	}
+	proxied := s.drain.answer(end)
+	if parked+proxied > 0 {
+		s.log.Info("stopping: answered the held Pings with Status 1 so devices send them again elsewhere",
+			"parked", parked, "proxied", proxied)
+	}
+}
+
+// drainDevices is the device side of Stop: see the comment at the top of
+// this file.
+func (s *Service) drainDevices(ctx context.Context) error {
+	s.answerPings(false)
+	if g := s.cfg.DrainGrace; g > 0 && s.srv != nil {
+		s.log.Info("stopping: still accepting connections during the grace", "grace", g)
+		after := s.opts.after
+		if after == nil {
+			after = time.After
+		}
+		select {
+		case <-after(g):
+		case <-ctx.Done():
+		}
+	}
+	s.answerPings(true)
+	var err error
+	if s.srv != nil {
+		if err = s.srv.Shutdown(ctx); err != nil {
+			s.log.Warn("drain cut short; closing the remaining device connections", "err", err)
+			err = s.srv.Close()
+		}
+	}
+	if s.parking != nil {
+		// Parked Pings are hijacked connections the server does not wait for.
+		if n := s.parking.len(); n > 0 {
+			s.log.Info("waiting for parked Pings", "count", n)
+		}
+		if perr := s.parking.drain(ctx); perr != nil {
+			s.log.Warn("drain cut short; closed the parked Pings still held", "err", perr)
+			err = errors.Join(err, perr)
+		}
+	}
+	return err
+}
