@@ -18,7 +18,7 @@ import (
 // splitMode sets up what talking to other segmesh processes needs: the
 // gRPC listener for this process's roles (mTLS and the peer allow-list when
 // segmesh.grpc.certFile is set) and the dial options for remote roles
-// (mTLS likewise; ring_hash on the user for the ticket role).
+// (mTLS likewise; rendezvous hashing on the user for the ticket role).
 func splitMode(cfg *config.Config, log *slog.Logger, g *role.GroupOptions) error {
 	gc := cfg.Segmesh.GRPC
 	files := rpc.TLSFiles{CertFile: cfg.Resolve(gc.CertFile), KeyFile: cfg.Resolve(gc.KeyFile), CAFile: cfg.Resolve(gc.CAFile)}

@@ -9,17 +9,27 @@ import (
 	"google.golang.org/grpc/metadata"
 )
 
-// UserHashHeader carries the user a ticket request is for; the ring_hash
-// balancer hashes on it, so one user's requests reach one ticket replica.
+// UserHashHeader carries the user a ticket request is for; the balancer
+// hashes on it, so one user's requests reach one ticket replica.
 const UserHashHeader = "x-segmesh-user"
 
-// RingHashServiceConfig is the gRPC service config that selects ring_hash
-// with UserHashHeader as the request hash key (gRFC A76), and retries a
-// ticket call that fails UNAVAILABLE (a replica that died mid-call) up to
-// twice more; the ring then sends it to the next replica.
+// ticketRetryPolicy retries a ticket call that fails UNAVAILABLE (a replica
+// that died mid-call) up to twice more; the balancer then sends it to the
+// user's next replica.
+const ticketRetryPolicy = `"methodConfig":[{"name":[{"service":"segmesh.ticket.v1.TicketService"}],"retryPolicy":{"maxAttempts":3,` +
+	`"initialBackoff":"0.05s","maxBackoff":"0.5s","backoffMultiplier":2,"retryableStatusCodes":["UNAVAILABLE"]}}]`
+
+// TicketServiceConfig is the gRPC service config of the edge's connection to
+// the ticket replicas: rendezvous hashing on UserHashHeader (hrw.go), which
+// moves only a departing replica's users, and the retry policy.
+const TicketServiceConfig = `{"loadBalancingConfig":[{"` + HRWBalancerName + `":{}}],` + ticketRetryPolicy + `}`
+
+// RingHashServiceConfig is the service config segmesh used before
+// TicketServiceConfig: gRPC's ring_hash with UserHashHeader as the request
+// hash key (gRFC A76). It stays for the comparison in TestUserHashMoves:
+// when a replica leaves, ring_hash also moves some of the others' users.
 const RingHashServiceConfig = `{"loadBalancingConfig":[{"ring_hash_experimental":{"requestHashHeader":"` + UserHashHeader + `"}}],` +
-	`"methodConfig":[{"name":[{"service":"segmesh.ticket.v1.TicketService"}],"retryPolicy":{"maxAttempts":3,` +
-	`"initialBackoff":"0.05s","maxBackoff":"0.5s","backoffMultiplier":2,"retryableStatusCodes":["UNAVAILABLE"]}}]}`
+	ticketRetryPolicy + `}`
 
 // userRequest is what ticket requests look like to the affinity interceptor.
 type userRequest interface {
@@ -38,11 +48,13 @@ func AffinityInterceptor() grpc.UnaryClientInterceptor {
 }
 
 // TicketDialOptions returns the options for a connection to the ticket
-// role's replicas: ring_hash on the user, and the affinity interceptor.
+// role's replicas: rendezvous hashing on the user, and the affinity
+// interceptor.
 // Point it at a target that resolves to every replica (dns:///ticket-headless:9443).
 func TicketDialOptions() []grpc.DialOption {
+	registerHRW()
 	return []grpc.DialOption{
-		grpc.WithDefaultServiceConfig(RingHashServiceConfig),
+		grpc.WithDefaultServiceConfig(TicketServiceConfig),
 		grpc.WithChainUnaryInterceptor(AffinityInterceptor()),
 	}
 }

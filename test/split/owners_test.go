@@ -16,7 +16,7 @@ import (
 )
 
 // ringClient is a ticket client set up as the edge's: the same DNS target,
-// ring_hash on x-segmesh-user, the edge's certificate.
+// rendezvous hashing on x-segmesh-user, the edge's certificate.
 func ringClient(t *testing.T, c *cluster) ticketv1.TicketServiceClient {
 	t.Helper()
 	creds, err := rpc.ClientCredentials(rpc.TLSFiles{CertFile: c.certs["edge"].Cert, KeyFile: c.certs["edge"].Key, CAFile: c.ca.File})

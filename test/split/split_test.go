@@ -224,7 +224,7 @@ func TestSplitMode(t *testing.T) {
 	}
 	for i, m := range per {
 		if m["s4u2self"] == 0 {
-			t.Errorf("%s issued no ticket: ring_hash did not spread %d users over %d replicas", c.tickets[i].Name, heldUsers, len(c.tickets))
+			t.Errorf("%s issued no ticket: the user hash did not spread %d users over %d replicas", c.tickets[i].Name, heldUsers, len(c.tickets))
 		}
 	}
 	// Per user: the replica the ring picks for the user holds its ticket.
