@@ -35,6 +35,10 @@ if ! git diff --quiet -- proto || [ -n "$(git ls-files --others --exclude-standa
   exit 1
 fi
 
+step "alert rules: promtool check rules and test rules (deploy/monitoring)"
+promtool check rules deploy/monitoring/alerts.yml
+(cd deploy/monitoring && promtool test rules alerts_test.yml)
+
 step "unit tests (race detector)"
 go test -race -count=1 ./...
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	istiosecurity "istio.io/client-go/pkg/apis/security/v1"
@@ -39,6 +40,7 @@ var newTyped = map[string]func() any{
 	"networking.k8s.io/v1/NetworkPolicy":       func() any { return &networkingv1.NetworkPolicy{} },
 	"security.istio.io/v1/PeerAuthentication":  func() any { return &istiosecurity.PeerAuthentication{} },
 	"security.istio.io/v1/AuthorizationPolicy": func() any { return &istiosecurity.AuthorizationPolicy{} },
+	"monitoring.coreos.com/v1/PrometheusRule":  func() any { return &monitoringv1.PrometheusRule{} },
 }
 
 // decodeStrict decodes a built resource into its typed struct, failing on

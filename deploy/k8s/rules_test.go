@@ -3,6 +3,7 @@ package k8s_test
 import (
 	"fmt"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -28,8 +29,11 @@ func checkRules(objs []object, perRoleNetworkPolicy bool) []string {
 	var deps []*appsv1.Deployment
 	var pdbs []*policyv1.PodDisruptionBudget
 	var nps []*networkingv1.NetworkPolicy
+	var rules []*monitoringv1.PrometheusRule
 	for _, o := range objs {
 		switch v := o.Typed.(type) {
+		case *monitoringv1.PrometheusRule:
+			rules = append(rules, v)
 		case *appsv1.Deployment:
 			deps = append(deps, v)
 		case *policyv1.PodDisruptionBudget:
@@ -70,6 +74,7 @@ func checkRules(objs []object, perRoleNetworkPolicy bool) []string {
 			bad = append(bad, id+": no PodDisruptionBudget selects its pods")
 		}
 	}
+	bad = append(bad, checkAlerts(rules)...)
 	if perRoleNetworkPolicy {
 		for _, role := range roles {
 			d := deploymentOf(deps, role)
@@ -81,6 +86,37 @@ func checkRules(objs []object, perRoleNetworkPolicy bool) []string {
 				bad = append(bad, fmt.Sprintf("role %s: no NetworkPolicy selects its pods (besides a namespace-wide one)", role))
 			}
 		}
+	}
+	return bad
+}
+
+// checkAlerts requires one PrometheusRule (components/monitoring) whose
+// alerts each have a severity, a summary and a runbook_url. Their PromQL
+// and series are checked by deploy/monitoring's test.
+func checkAlerts(rules []*monitoringv1.PrometheusRule) []string {
+	if len(rules) != 1 {
+		return []string{fmt.Sprintf("%d PrometheusRules, want the one of components/monitoring", len(rules))}
+	}
+	var bad []string
+	n := 0
+	for _, g := range rules[0].Spec.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			n++
+			for _, k := range []string{"summary", "runbook_url"} {
+				if r.Annotations[k] == "" {
+					bad = append(bad, fmt.Sprintf("alert %s: no %s annotation", r.Alert, k))
+				}
+			}
+			if r.Labels["severity"] == "" {
+				bad = append(bad, fmt.Sprintf("alert %s: no severity label", r.Alert))
+			}
+		}
+	}
+	if n == 0 {
+		bad = append(bad, "PrometheusRule has no alert")
 	}
 	return bad
 }

@@ -7,11 +7,21 @@ import (
 	"testing"
 )
 
-// validate builds the overlay in root/overlays/name, decodes every object
-// strictly into its typed struct and applies checkRules. It returns every
-// problem found.
+// validate builds the overlay in root/overlays/name with the monitoring
+// component (components/monitoring: the PrometheusRule) added, as an admin
+// running the Prometheus Operator would, decodes every object strictly into
+// its typed struct and applies checkRules. It returns every problem found.
 func validate(root, name string) []string {
-	res, err := build(filepath.Join(root, "overlays", name))
+	dir := filepath.Join(root, "with-monitoring", name)
+	k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n" +
+		"resources: [../../overlays/" + name + "]\ncomponents: [../../components/monitoring]\n"
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return []string{err.Error()}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
+		return []string{err.Error()}
+	}
+	res, err := build(dir)
 	if err != nil {
 		return []string{err.Error()}
 	}
@@ -82,6 +92,10 @@ func TestValidateRejectsBrokenManifests(t *testing.T) {
 			`args: ["run", "--config", "/etc/segmesh/config.json", "--roles", "edge"]`,
 			`args: ["run", "--config", "/etc/segmesh/config.json", "--roles", "edge"]` + "\n          lifecycle: {preStop: {sleep: {seconds: 90}}}",
 			"preStop 90 s + drainGraceSeconds 5"},
+		{"unknown field in a PrometheusRule", "split", "components/monitoring/prometheusrule.yaml",
+			"          for: 5m\n", "          fore: 5m\n", `PrometheusRule segmesh/segmesh: error unmarshaling JSON: while decoding JSON: json: unknown field "fore"`},
+		{"alert without a runbook", "all-in-one", "components/monitoring/prometheusrule.yaml",
+			"            runbook_url: https://github.com/segmesh/segmesh/blob/main/docs/operations.md#segmeshcrlstale\n", "", "alert SegmeshCRLStale: no runbook_url"},
 		{"unknown kind", "all-in-one", "overlays/all-in-one/pdb.yaml",
 			"kind: PodDisruptionBudget", "kind: PodDisruptionBudgets", "no typed struct for policy/v1/PodDisruptionBudgets"},
 	}

@@ -293,26 +293,26 @@ func (s *Service) onFetch(url, result string, _ time.Duration) {
 // issuer the CRL's age, staleness and entries.
 func (s *Service) metrics(meter metric.Meter) error {
 	var err error
-	if s.fetches, err = meter.Int64Counter("segmesh_crl_fetches",
+	if s.fetches, err = meter.Int64Counter(telemetry.MetricCRLFetches,
 		metric.WithDescription("CRL download attempts by distribution point and result (ok, not_modified, fetch, too_large, malformed, unsupported, untrusted, signature, older)")); err != nil {
 		return err
 	}
-	age, err := meter.Float64ObservableGauge("segmesh_crl_age_seconds",
+	age, err := meter.Float64ObservableGauge(telemetry.MetricCRLAge,
 		metric.WithDescription("seconds since the thisUpdate of the CRL in force, per issuer"), metric.WithUnit("s"))
 	if err != nil {
 		return err
 	}
-	stale, err := meter.Int64ObservableGauge("segmesh_crl_stale",
+	stale, err := meter.Int64ObservableGauge(telemetry.MetricCRLStale,
 		metric.WithDescription("1 when the CRL in force is past its nextUpdate (kept as last known good, or refusing with failClosedOnStale)"))
 	if err != nil {
 		return err
 	}
-	entries, err := meter.Int64ObservableGauge("segmesh_crl_entries",
+	entries, err := meter.Int64ObservableGauge(telemetry.MetricCRLEntries,
 		metric.WithDescription("revoked serials in the CRL in force, per issuer"))
 	if err != nil {
 		return err
 	}
-	version, err := meter.Int64ObservableGauge("segmesh_crl_snapshot_version",
+	version, err := meter.Int64ObservableGauge(telemetry.MetricCRLSnapshotVersion,
 		metric.WithDescription("version of the snapshot served (the role's own count)"))
 	if err != nil {
 		return err

@@ -27,6 +27,11 @@ type metrics struct {
 	requests, identity, tickets metric.Int64ObservableCounter
 	fallbacks                   metric.Int64ObservableCounter
 	parked                      metric.Int64ObservableGauge
+	certExpiry                  metric.Int64ObservableGauge
+
+	// serverCertNotAfter is the server certificate's end (Unix seconds),
+	// set by Start; 0 reports nothing.
+	serverCertNotAfter atomic.Int64
 
 	statuses                  sync.Map // int → *statusCount
 	identityHit, identityMiss atomic.Int64
@@ -58,28 +63,32 @@ func newMetrics(m metric.Meter, parked func() (held, answered int)) (*metrics, e
 	}
 	mt := metrics{parkedCounts: parked}
 	var err error
-	if mt.requests, err = m.Int64ObservableCounter("edge.requests", metric.WithDescription("Device requests by HTTP status.")); err != nil {
+	if mt.requests, err = m.Int64ObservableCounter(telemetry.MetricEdgeRequests, metric.WithDescription("Device requests by HTTP status.")); err != nil {
 		return nil, err
 	}
-	if mt.duration, err = m.Float64Histogram("edge.request.duration", metric.WithUnit("s"),
+	if mt.duration, err = m.Float64Histogram(telemetry.MetricEdgeRequestDuration, metric.WithUnit("s"),
 		metric.WithDescription("Time from request to the end of the response, Pings included.")); err != nil {
 		return nil, err
 	}
-	if mt.tickets, err = m.Int64ObservableCounter("edge.ticket.cache", metric.WithDescription("Edge ticket cache lookups by result (hit, miss).")); err != nil {
+	if mt.tickets, err = m.Int64ObservableCounter(telemetry.MetricEdgeTicketCache, metric.WithDescription("Edge ticket cache lookups by result (hit, miss).")); err != nil {
 		return nil, err
 	}
-	if mt.identity, err = m.Int64ObservableCounter("edge.identity.cache", metric.WithDescription("Edge identity cache lookups by result (hit, miss).")); err != nil {
+	if mt.identity, err = m.Int64ObservableCounter(telemetry.MetricEdgeIdentityCache, metric.WithDescription("Edge identity cache lookups by result (hit, miss).")); err != nil {
 		return nil, err
 	}
-	if mt.refusals, err = m.Int64Counter("edge.certificates.refused", metric.WithDescription("Client certificates refused in the handshake, by reason.")); err != nil {
+	if mt.refusals, err = m.Int64Counter(telemetry.MetricEdgeCertificatesRefused, metric.WithDescription("Client certificates refused in the handshake, by reason.")); err != nil {
 		return nil, err
 	}
-	if mt.parked, err = m.Int64ObservableGauge("segmesh_edge_parked_pings",
+	if mt.parked, err = m.Int64ObservableGauge(telemetry.MetricEdgeParkedPings,
 		metric.WithDescription("EAS Pings parked off net/http, by state: held (waiting at Exchange) or answered (the connection waits for the device's next request).")); err != nil {
 		return nil, err
 	}
-	if mt.fallbacks, err = m.Int64ObservableCounter("segmesh_edge_ping_fallbacks",
+	if mt.fallbacks, err = m.Int64ObservableCounter(telemetry.MetricEdgePingFallbacks,
 		metric.WithDescription("EAS Pings sent through the reverse proxy instead of parked, by reason.")); err != nil {
+		return nil, err
+	}
+	if mt.certExpiry, err = m.Int64ObservableGauge(telemetry.MetricEdgeServerCertExpiry,
+		metric.WithDescription("When the edge's server certificate ends (Unix seconds).")); err != nil {
 		return nil, err
 	}
 	mt.hitOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String(telemetry.AttrResult, "hit")))
@@ -89,7 +98,7 @@ func newMetrics(m metric.Meter, parked func() (held, answered int)) (*metrics, e
 	for i := fallbackNone + 1; i < numFallbacks; i++ {
 		mt.fallbackOpts[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String(telemetry.AttrReason, pingFallbackReasons[i])))
 	}
-	if _, err = m.RegisterCallback(mt.observe, mt.requests, mt.tickets, mt.identity, mt.parked, mt.fallbacks); err != nil {
+	if _, err = m.RegisterCallback(mt.observe, mt.requests, mt.tickets, mt.identity, mt.parked, mt.fallbacks, mt.certExpiry); err != nil {
 		return nil, err
 	}
 	return &mt, nil
@@ -114,6 +123,9 @@ func (m *metrics) observe(_ context.Context, o metric.Observer) error {
 	o.ObserveInt64(m.parked, int64(answered), m.answeredOpt)
 	for i := fallbackNone + 1; i < numFallbacks; i++ {
 		o.ObserveInt64(m.fallbacks, m.pingFallbacks[i].Load(), m.fallbackOpts[i])
+	}
+	if na := m.serverCertNotAfter.Load(); na != 0 {
+		o.ObserveInt64(m.certExpiry, na)
 	}
 	return nil
 }

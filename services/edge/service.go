@@ -220,6 +220,9 @@ func (s *Service) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if cert.Leaf != nil { // tls.LoadX509KeyPair, the PFX and the self-signed path all set it
+		s.metrics.serverCertNotAfter.Store(cert.Leaf.NotAfter.Unix())
+	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	fail := func(err error) error { cancel(); s.wg.Wait(); return err }

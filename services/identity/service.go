@@ -113,19 +113,19 @@ func New(deps role.Deps, opts ...Option) (*Service, error) {
 		s.realms = r
 	}
 	var err error
-	if s.requests, err = meter.Int64Counter("segmesh_identity_requests",
+	if s.requests, err = meter.Int64Counter(telemetry.MetricIdentityRequests,
 		metric.WithDescription("MapCertificate calls by result and UPN source")); err != nil {
 		return nil, err
 	}
-	if s.lookups, err = meter.Int64Counter("segmesh_identity_ldap_lookups",
+	if s.lookups, err = meter.Int64Counter(telemetry.MetricIdentityLDAPLookups,
 		metric.WithDescription("directory lookups (cache misses) by outcome")); err != nil {
 		return nil, err
 	}
-	if s.latency, err = meter.Float64Histogram("segmesh_identity_ldap_lookup_seconds",
+	if s.latency, err = meter.Float64Histogram(telemetry.MetricIdentityLDAPLookupSeconds,
 		metric.WithDescription("directory lookup latency, bind and queueing included"), metric.WithUnit("s")); err != nil {
 		return nil, err
 	}
-	if s.cache, err = meter.Int64Counter("segmesh_identity_cache_lookups",
+	if s.cache, err = meter.Int64Counter(telemetry.MetricIdentityCacheLookups,
 		metric.WithDescription("mapping cache lookups by hit")); err != nil {
 		return nil, err
 	}

@@ -95,16 +95,16 @@ func New(deps role.Deps, opts ...Option) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, log: log, now: o.now, tracer: tracer, tgtErr: errors.New("no TGT yet")}
 	var err error
-	if s.requests, err = meter.Int64Counter("segmesh_ticket_requests", metric.WithDescription("GetServiceTicket calls by result")); err != nil {
+	if s.requests, err = meter.Int64Counter(telemetry.MetricTicketRequests, metric.WithDescription("GetServiceTicket calls by result")); err != nil {
 		return nil, err
 	}
-	if s.exchanges, err = meter.Int64Counter("segmesh_ticket_kdc_exchanges", metric.WithDescription("KDC exchanges by stage, result and Kerberos error code")); err != nil {
+	if s.exchanges, err = meter.Int64Counter(telemetry.MetricTicketKDCExchanges, metric.WithDescription("KDC exchanges by stage, result and Kerberos error code")); err != nil {
 		return nil, err
 	}
-	if s.events, err = meter.Int64Counter("segmesh_ticket_cache_events", metric.WithDescription("ticket cache hits, misses, refreshes and evictions")); err != nil {
+	if s.events, err = meter.Int64Counter(telemetry.MetricTicketCacheEvents, metric.WithDescription("ticket cache hits, misses, refreshes and evictions")); err != nil {
 		return nil, err
 	}
-	renewals, err := meter.Int64Counter("segmesh_ticket_renewals", metric.WithDescription("service ticket renewals tried, by result (ok, refused, error) and Kerberos error code"))
+	renewals, err := meter.Int64Counter(telemetry.MetricTicketRenewals, metric.WithDescription("service ticket renewals tried, by result (ok, refused, error) and Kerberos error code"))
 	if err != nil {
 		return nil, err
 	}
@@ -118,14 +118,23 @@ func New(deps role.Deps, opts ...Option) (*Service, error) {
 		return nil, err
 	}
 	s.renew = &renewer{client: s.client, now: o.now, log: log, retry: cfg.RenewRetry, count: renewals, logged: map[int32]bool{}}
-	if _, err := meter.Int64ObservableGauge("segmesh_ticket_cache_entries", metric.WithDescription("entries in the ticket cache"),
+	if _, err := meter.Int64ObservableGauge(telemetry.MetricTicketCacheEntries, metric.WithDescription("entries in the ticket cache"),
 		metric.WithInt64Callback(func(_ context.Context, ob metric.Int64Observer) error { ob.Observe(int64(s.cache.Len())); return nil })); err != nil {
 		return nil, err
 	}
-	if _, err := meter.Float64ObservableGauge("segmesh_ticket_tgt_age_seconds", metric.WithDescription("age of the service account's TGT per realm"),
+	if _, err := meter.Float64ObservableGauge(telemetry.MetricTicketTGTAge, metric.WithDescription("age of the service account's TGT per realm"),
 		metric.WithFloat64Callback(func(_ context.Context, ob metric.Float64Observer) error {
 			for _, t := range s.client.TGTs() {
 				ob.Observe(s.now().Sub(t.AuthTime).Seconds(), metric.WithAttributes(attribute.String(telemetry.AttrRealm, t.Realm)))
+			}
+			return nil
+		})); err != nil {
+		return nil, err
+	}
+	if _, err := meter.Float64ObservableGauge(telemetry.MetricTicketTGTExpiry, metric.WithDescription("when the service account's TGT per realm ends (Unix seconds): minus time() is the lifetime left"),
+		metric.WithFloat64Callback(func(_ context.Context, ob metric.Float64Observer) error {
+			for _, t := range s.client.TGTs() {
+				ob.Observe(float64(t.EndTime.Unix()), metric.WithAttributes(attribute.String(telemetry.AttrRealm, t.Realm)))
 			}
 			return nil
 		})); err != nil {

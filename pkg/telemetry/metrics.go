@@ -1,0 +1,162 @@
+package telemetry
+
+import (
+	"slices"
+	"strings"
+)
+
+// Instrument names: every metric a role creates is named here once, so the
+// roles, the status page, the Grafana dashboard and the Prometheus alert
+// rules (deploy/monitoring, whose test checks every series they name against
+// Metrics) cannot drift apart. The names are the OpenTelemetry instrument
+// names; Metric.Series gives what /metrics shows for each.
+const (
+	// MetricEdgeRequests counts device requests by HTTP status.
+	MetricEdgeRequests = "edge.requests"
+	// MetricEdgeRequestDuration is the request latency, Pings included.
+	MetricEdgeRequestDuration = "edge.request.duration"
+	// MetricEdgeTicketCache counts the edge's ticket cache lookups by result.
+	MetricEdgeTicketCache = "edge.ticket.cache"
+	// MetricEdgeIdentityCache counts the edge's identity cache lookups by result.
+	MetricEdgeIdentityCache = "edge.identity.cache"
+	// MetricEdgeCertificatesRefused counts client certificates refused in
+	// the handshake, by reason.
+	MetricEdgeCertificatesRefused = "edge.certificates.refused"
+	// MetricEdgeParkedPings is the number of parked Pings by state.
+	MetricEdgeParkedPings = "segmesh_edge_parked_pings"
+	// MetricEdgePingFallbacks counts Pings proxied instead of parked.
+	MetricEdgePingFallbacks = "segmesh_edge_ping_fallbacks"
+	// MetricEdgeServerCertExpiry is when the edge's server certificate
+	// ends (Unix seconds).
+	MetricEdgeServerCertExpiry = "segmesh_edge_server_cert_expiry_timestamp_seconds"
+
+	// MetricIdentityRequests counts certificate mappings by result and source.
+	MetricIdentityRequests = "segmesh_identity_requests"
+	// MetricIdentityLDAPLookups counts directory lookups by outcome.
+	MetricIdentityLDAPLookups = "segmesh_identity_ldap_lookups"
+	// MetricIdentityLDAPLookupSeconds is the directory lookup latency.
+	MetricIdentityLDAPLookupSeconds = "segmesh_identity_ldap_lookup_seconds"
+	// MetricIdentityCacheLookups counts mapping cache lookups by hit.
+	MetricIdentityCacheLookups = "segmesh_identity_cache_lookups"
+
+	// MetricTicketRequests counts service-ticket requests by result.
+	MetricTicketRequests = "segmesh_ticket_requests"
+	// MetricTicketKDCExchanges counts KDC exchanges by stage, realm,
+	// result and Kerberos error code.
+	MetricTicketKDCExchanges = "segmesh_ticket_kdc_exchanges"
+	// MetricTicketCacheEvents counts ticket cache events.
+	MetricTicketCacheEvents = "segmesh_ticket_cache_events"
+	// MetricTicketRenewals counts service-ticket renewals by result and code.
+	MetricTicketRenewals = "segmesh_ticket_renewals"
+	// MetricTicketCacheEntries is the number of cached tickets.
+	MetricTicketCacheEntries = "segmesh_ticket_cache_entries"
+	// MetricTicketTGTAge is the age of the service account's TGT per realm.
+	MetricTicketTGTAge = "segmesh_ticket_tgt_age_seconds"
+	// MetricTicketTGTExpiry is when the service account's TGT per realm
+	// ends (Unix seconds).
+	MetricTicketTGTExpiry = "segmesh_ticket_tgt_expiry_timestamp_seconds"
+
+	// MetricCRLFetches counts CRL downloads by URL and result.
+	MetricCRLFetches = "segmesh_crl_fetches"
+	// MetricCRLAge is the age of the CRL in force per issuer.
+	MetricCRLAge = "segmesh_crl_age_seconds"
+	// MetricCRLStale is 1 when the CRL in force is past its nextUpdate.
+	MetricCRLStale = "segmesh_crl_stale"
+	// MetricCRLEntries is the number of revoked serials per issuer.
+	MetricCRLEntries = "segmesh_crl_entries"
+	// MetricCRLSnapshotVersion is the revocation snapshot's version.
+	MetricCRLSnapshotVersion = "segmesh_crl_snapshot_version"
+)
+
+// Kind is an instrument's kind, which decides the suffixes of its series.
+type Kind int
+
+// Instrument kinds.
+const (
+	// Counter is a monotonic sum (synchronous or observable): "_total".
+	Counter Kind = iota + 1
+	// Gauge is an observable gauge: its name as is.
+	Gauge
+	// Histogram is a histogram: "_bucket", "_sum" and "_count".
+	Histogram
+)
+
+// Metric is one instrument as the roles create it.
+type Metric struct {
+	// Name is the OpenTelemetry instrument name (a Metric... constant).
+	Name string
+	// Kind is the instrument's kind.
+	Kind Kind
+	// Unit is the unit the instrument is created with ("s" or empty).
+	Unit string
+}
+
+// Family returns the metric family name /metrics shows for m: dots become
+// underscores, a counter ends in "_total", a unit of seconds adds
+// "_seconds" unless the name already ends so (the OpenTelemetry Prometheus
+// exporter's rules; TestMetricsCatalogueMatchesExporter checks them).
+func (m Metric) Family() string {
+	n := strings.ReplaceAll(m.Name, ".", "_")
+	if m.Unit == "s" && !strings.HasSuffix(n, "_seconds") {
+		n += "_seconds"
+	}
+	if m.Kind == Counter {
+		n += "_total"
+	}
+	return n
+}
+
+// Series returns the series names /metrics shows for m.
+func (m Metric) Series() []string {
+	f := m.Family()
+	if m.Kind == Histogram {
+		return []string{f + "_bucket", f + "_sum", f + "_count"}
+	}
+	return []string{f}
+}
+
+// Metrics returns every instrument segmesh's roles create.
+func Metrics() []Metric {
+	return []Metric{
+		{MetricEdgeRequests, Counter, ""},
+		{MetricEdgeRequestDuration, Histogram, "s"},
+		{MetricEdgeTicketCache, Counter, ""},
+		{MetricEdgeIdentityCache, Counter, ""},
+		{MetricEdgeCertificatesRefused, Counter, ""},
+		{MetricEdgeParkedPings, Gauge, ""},
+		{MetricEdgePingFallbacks, Counter, ""},
+		{MetricEdgeServerCertExpiry, Gauge, ""},
+		{MetricIdentityRequests, Counter, ""},
+		{MetricIdentityLDAPLookups, Counter, ""},
+		{MetricIdentityLDAPLookupSeconds, Histogram, "s"},
+		{MetricIdentityCacheLookups, Counter, ""},
+		{MetricTicketRequests, Counter, ""},
+		{MetricTicketKDCExchanges, Counter, ""},
+		{MetricTicketCacheEvents, Counter, ""},
+		{MetricTicketRenewals, Counter, ""},
+		{MetricTicketCacheEntries, Gauge, ""},
+		{MetricTicketTGTAge, Gauge, ""},
+		{MetricTicketTGTExpiry, Gauge, ""},
+		{MetricCRLFetches, Counter, ""},
+		{MetricCRLAge, Gauge, "s"},
+		{MetricCRLStale, Gauge, ""},
+		{MetricCRLEntries, Gauge, ""},
+		{MetricCRLSnapshotVersion, Gauge, ""},
+	}
+}
+
+// ExportedSeries returns every series name segmesh's /metrics can show
+// that a dashboard or alert may name, sorted: the roles' (Metrics) and
+// those of the Go and process collectors Setup registers that are worth
+// watching (file descriptors, memory, CPU, goroutines).
+func ExportedSeries() []string {
+	out := []string{
+		"process_open_fds", "process_max_fds", "process_resident_memory_bytes",
+		"process_cpu_seconds_total", "process_start_time_seconds", "go_goroutines",
+	}
+	for _, m := range Metrics() {
+		out = append(out, m.Series()...)
+	}
+	slices.Sort(out)
+	return out
+}
