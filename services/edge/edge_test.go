@@ -295,9 +295,9 @@ func TestTrustReloadKeepsOpenConnection(t *testing.T) {
 	if s := do(); s != 200 {
 		t.Fatalf("status %d", s)
 	}
-	// Replace the trust store with a new CA only and reload.
+	// Add a new CA and reload: the open connection is kept and still served.
 	newTrustCA := newCA(t, "New Device CA")
-	writeFile(t, h.dir, "device-ca.pem", newTrustCA.pem)
+	writeFile(t, h.dir, "device-ca.pem", append(append([]byte{}, h.ca.pem...), newTrustCA.pem...))
 	if err := h.edge.reloader.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -306,6 +306,15 @@ func TestTrustReloadKeepsOpenConnection(t *testing.T) {
 	}
 	if len(reused) != 2 || !reused[1] {
 		t.Fatalf("connection was not kept: reused = %v", reused)
+	}
+	// Replace the trust store with the new CA only: the open connection of
+	// a certificate from the removed CA is refused from its next request.
+	writeFile(t, h.dir, "device-ca.pem", newTrustCA.pem)
+	if err := h.edge.reloader.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if s := do(); s != http.StatusForbidden {
+		t.Fatalf("open connection after its CA was removed: status %d, want 403", s)
 	}
 	// New connections follow the new trust.
 	if !refusedOrForbidden(t, h.client(&oldCert, false), h.url(syncPath)) {

@@ -300,9 +300,15 @@ func (p *parkedPing) readResponse() (*http.Response, error) {
 }
 
 // recheck refuses to deliver the answer to a device whose certificate was
-// revoked while the Ping was held.
+// revoked, expired or lost its trust while the Ping was held.
 func (p *parkedPing) recheck() error {
 	s, pr := p.s, p.pr
+	if pr != nil && pr.verified && s.cfg.RequireClientCert {
+		if r := s.recheckPeer(pr); r != nil {
+			p.closeDevice = true
+			return r
+		}
+	}
 	if pr == nil || !pr.verified || !s.cfg.Revocation || pr.revChecked.Load() == s.revocation.current() {
 		return nil
 	}

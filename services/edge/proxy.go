@@ -190,6 +190,12 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(rw, x, failureOf(errNoCertificate, 0))
 		return
 	}
+	if verified && s.cfg.RequireClientCert {
+		if r := s.recheckPeer(pr); r != nil {
+			s.fail(rw, x, failureOf(r, 0))
+			return
+		}
+	}
 	if verified && s.cfg.Revocation && pr.revChecked.Load() != s.revocation.current() {
 		gen, err := s.revocation.check(pr.leaf)
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
 	"github.com/segmesh/segmesh/pkg/telemetry"
+	"github.com/segmesh/segmesh/pkg/trust"
 )
 
 // loadServerCertificate returns the edge's certificate: the PEM pair, the
@@ -94,7 +95,10 @@ func selfSigned(now time.Time) (tls.Certificate, error) {
 type trustSource interface {
 	// verifyClient checks chain (leaf first, then what the device sent) for
 	// client authentication at now.
-	verifyClient(chain []*x509.Certificate, now time.Time) error
+	verifyClient(chain []*x509.Certificate, now time.Time) (verifiedChain, error)
+	// current returns the trust snapshot in use: a pointer compare tells a
+	// connection whether the trust changed since it was verified.
+	current() *trust.Store
 	// acceptableCAs is the pool whose subjects the CertificateRequest lists
 	// (nil lists none).
 	acceptableCAs() *x509.CertPool
@@ -112,6 +116,17 @@ type peer struct {
 	// revChecked is the revocation snapshot version the leaf was last
 	// checked against; requests re-check only when a new one arrived.
 	revChecked atomic.Uint64
+	// chain is what the device presented (leaf first), kept to verify it
+	// again when the trust changes (recheckPeer).
+	chain []*x509.Certificate
+	// validUntil (Unix nanoseconds) is the earliest NotAfter of the verified
+	// chain, and trusted the trust snapshot it was verified against; a
+	// request re-verifies only when either no longer holds.
+	validUntil atomic.Int64
+	trusted    atomic.Pointer[trust.Store]
+	// gone is the refusal that ended the certificate's validity on this
+	// connection; every later request gets it. Nil while valid.
+	gone atomic.Pointer[CertificateRefusal]
 }
 
 // peers maps a raw connection to its peer record, from accept (ConnContext)
@@ -228,7 +243,8 @@ func (s *Service) verifyConnection(pr *peer, cs tls.ConnectionState) error {
 		return nil
 	}
 	leaf := cs.PeerCertificates[0]
-	if err := s.trust.verifyClient(cs.PeerCertificates, s.now()); err != nil {
+	v, err := s.trust.verifyClient(cs.PeerCertificates, s.now())
+	if err != nil {
 		r := refusal("untrusted", leaf, err)
 		if !s.cfg.RequireClientCert {
 			// Neither KCD nor Require Client Certificate: the certificate is
@@ -257,6 +273,9 @@ func (s *Service) verifyConnection(pr *peer, cs tls.ConnectionState) error {
 		pr.chainDER = append(pr.chainDER, c.Raw)
 	}
 	pr.revChecked.Store(ver)
+	pr.chain = cs.PeerCertificates
+	pr.validUntil.Store(v.notAfter.UnixNano())
+	pr.trusted.Store(v.store)
 	pr.verified = true
 	return nil
 }

@@ -20,10 +20,17 @@ type reloaderTrust struct {
 
 // verifyClient verifies chain for client authentication with the current
 // Store; the error is a *trust.VerifyError naming the reason.
-func (t reloaderTrust) verifyClient(chain []*x509.Certificate, now time.Time) error {
-	_, err := trust.VerifyClientChain(t.r.Store(), chain, now)
-	return err
+func (t reloaderTrust) verifyClient(chain []*x509.Certificate, now time.Time) (verifiedChain, error) {
+	st := t.r.Store()
+	chains, err := trust.VerifyClientChain(st, chain, now)
+	if err != nil {
+		return verifiedChain{}, err
+	}
+	return verifiedChain{notAfter: earliestNotAfter(chains[0]), store: st}, nil
 }
+
+// current returns the Store in use.
+func (t reloaderTrust) current() *trust.Store { return t.r.Store() }
 
 // acceptableCAs returns the current Store's CAs, whose names the TLS
 // CertificateRequest lists so a device can pick the right certificate.
