@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -33,6 +34,14 @@ type Options struct {
 	// DrainTimeout bounds the graceful stop; 0 means
 	// config.DrainTimeoutSeconds.
 	DrainTimeout time.Duration
+	// Adjust, when set, changes the loaded configuration before any role is
+	// built (tests: a fake KDC's loopback port where config.json must name a
+	// domain controller by FQDN). The production command never sets it.
+	Adjust func(*config.Config)
+	// GRPCListener, when set, is the listener for segmesh.grpc.listen, made by
+	// the caller (tests on port 0 that must know the address before peers
+	// start); nil listens on the configured address.
+	GRPCListener net.Listener
 }
 
 // LoadForRun prepares config.json the way run does: encrypt ".plaintext"
@@ -55,7 +64,7 @@ func LoadForRun(path string, log *slog.Logger) (*config.Config, *config.Report, 
 
 // Run starts the selected roles and blocks until ctx ends (SIGTERM), then
 // drains: not ready at once, roles stopped in reverse, gRPC stopped gracefully.
-func Run(ctx context.Context, o Options) error { return run(ctx, o, nil) }
+func Run(ctx context.Context, o Options) error { return run(ctx, o, o.Adjust) }
 
 // run is Run with a hook to adjust the loaded configuration (tests use it
 // to move listeners to port 0).
@@ -107,7 +116,7 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 		Config: cfg, Roles: roles, Constructors: ctors, Logger: log,
 		MeterProvider: prov.Meter, TracerProvider: prov.Tracer, Status: board,
 	}
-	if err := splitMode(cfg, log, &gopts); err != nil {
+	if err := splitMode(cfg, log, &gopts, o.GRPCListener); err != nil {
 		return err
 	}
 	g, err := role.NewGroup(gopts)

@@ -19,7 +19,9 @@ import (
 // gRPC listener for this process's roles (mTLS and the peer allow-list when
 // segmesh.grpc.certFile is set) and the dial options for remote roles
 // (mTLS likewise; rendezvous hashing on the user for the ticket role).
-func splitMode(cfg *config.Config, log *slog.Logger, g *role.GroupOptions) error {
+//
+// lis, when not nil, is used instead of listening on segmesh.grpc.listen.
+func splitMode(cfg *config.Config, log *slog.Logger, g *role.GroupOptions, lis net.Listener) error {
 	gc := cfg.Segmesh.GRPC
 	files := rpc.TLSFiles{CertFile: cfg.Resolve(gc.CertFile), KeyFile: cfg.Resolve(gc.KeyFile), CAFile: cfg.Resolve(gc.CAFile)}
 	useTLS := gc.CertFile != ""
@@ -40,14 +42,19 @@ func splitMode(cfg *config.Config, log *slog.Logger, g *role.GroupOptions) error
 	}
 	g.InternalServerOptions = append(g.InternalServerOptions, grpc.StatsHandler(otelgrpc.NewServerHandler()))
 	if gc.Listen == "" {
+		if lis != nil {
+			_ = lis.Close()
+		}
 		return nil
 	}
-	lis, err := net.Listen("tcp", gc.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s (segmesh.grpc.listen): %w", gc.Listen, err)
+	if lis == nil {
+		var err error
+		if lis, err = net.Listen("tcp", gc.Listen); err != nil {
+			return fmt.Errorf("listen on %s (segmesh.grpc.listen): %w", gc.Listen, err)
+		}
 	}
 	opts := []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler())}
-	opts, err = exposure(gc, files, lis, log, opts)
+	opts, err := exposure(gc, files, lis, log, opts)
 	if err != nil {
 		_ = lis.Close()
 		return err
