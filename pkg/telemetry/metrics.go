@@ -29,6 +29,10 @@ const (
 	// MetricEdgeServerCertExpiry is when the edge's server certificate
 	// ends (Unix seconds).
 	MetricEdgeServerCertExpiry = "segmesh_edge_server_cert_expiry_timestamp_seconds"
+	// MetricEdgeExchangeUnauthorized counts 401s from Exchange to a
+	// Kerberos request by result: refreshed (a fresh ticket) or passed (to
+	// the device, within the refresh interval).
+	MetricEdgeExchangeUnauthorized = "segmesh_edge_exchange_unauthorized"
 
 	// MetricIdentityRequests counts certificate mappings by result and source.
 	MetricIdentityRequests = "segmesh_identity_requests"
@@ -126,6 +130,7 @@ func Metrics() []Metric {
 		{MetricEdgeParkedPings, Gauge, ""},
 		{MetricEdgePingFallbacks, Counter, ""},
 		{MetricEdgeServerCertExpiry, Gauge, ""},
+		{MetricEdgeExchangeUnauthorized, Counter, ""},
 		{MetricIdentityRequests, Counter, ""},
 		{MetricIdentityLDAPLookups, Counter, ""},
 		{MetricIdentityLDAPLookupSeconds, Histogram, "s"},

@@ -97,6 +97,9 @@ type Config struct {
 	RPCTimeout time.Duration
 	// CacheSize bounds the identity and ticket caches.
 	CacheSize int
+	// UnauthorizedRefresh is how long after a 401 from Exchange cost a user
+	// a fresh ticket further 401s go to the device as they are.
+	UnauthorizedRefresh time.Duration
 	// DrainGrace is how long a stopping edge keeps accepting connections
 	// (drain.go); 0 closes the listener at once.
 	DrainGrace time.Duration
@@ -132,6 +135,7 @@ func newConfig(c *config.Config) (*Config, error) {
 		RetryAfter:            defaultRetryAfter,
 		RPCTimeout:            defaultRPCTimeout,
 		CacheSize:             defaultCacheSize,
+		UnauthorizedRefresh:   defaultUnauthorizedRefresh,
 		DrainGrace:            time.Duration(e.DrainGraceSeconds) * time.Second,
 	}
 	if len(out.Paths) == 0 {

@@ -354,8 +354,51 @@ func TestExchange401InvalidatesAndRetriesOnce(t *testing.T) {
 	if resp.Header.Get("WWW-Authenticate") != "" {
 		t.Fatal("the Negotiate challenge reached the device")
 	}
+	// Within the refresh interval the second 401 costs no fresh ticket
+	// (TestExchange401Storm).
+	if i := h.tickets.invalidates.Load(); i != 1 {
+		t.Fatalf("invalidates=%d, want 1 (one fresh ticket per refresh interval)", i)
+	}
+}
+
+// TestExchange401Storm: every 401 used to drop the user's ticket at the edge
+// and the ticket role and fetch a new S4U pair, so a device looping on a URL
+// Exchange answers with 401 drove two KDC exchanges per request (50
+// requests, 50 new tickets). Now one fresh ticket per user per interval;
+// the other 401s go to the device and are counted.
+func TestExchange401Storm(t *testing.T) {
+	clk := &testClock{t: time.Now()}
+	h := newHarness(t, nil, options{now: clk.Now})
+	alice := h.ca.issue(t, certOpts{cn: "alice"})
+	bob := h.ca.issue(t, certOpts{cn: "bob"})
+	c := h.client(&alice, false)
+	h.exchange.reject401.Store(1 << 30)
+	for i := range 50 {
+		if resp, _ := get(t, c, h.url(syncPath), nil); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("request %d: status %d, want 401", i, resp.StatusCode)
+		}
+	}
+	if g, i := h.tickets.gets.Load(), h.tickets.invalidates.Load(); g != 2 || i != 1 {
+		t.Fatalf("50 requests answered 401: ticket gets=%d invalidates=%d, want 2 and 1", g, i)
+	}
+	if r, p := h.edge.metrics.unauthorizedRefreshed.Load(), h.edge.metrics.unauthorizedPassed.Load(); r != 1 || p != 49 {
+		t.Fatalf("401s counted refreshed=%d passed=%d, want 1 and 49", r, p)
+	}
+	// Another user is not held back by alice's refresh.
+	if resp, _ := get(t, h.client(&bob, false), h.url(syncPath), nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("bob: status %d", resp.StatusCode)
+	}
 	if i := h.tickets.invalidates.Load(); i != 2 {
-		t.Fatalf("invalidates=%d, want 2 (one retry per request)", i)
+		t.Fatalf("bob's first 401: invalidates=%d, want 2", i)
+	}
+	// After the interval alice may have one fresh ticket again.
+	clk.Add(defaultUnauthorizedRefresh + time.Second)
+	h.exchange.reject401.Store(1)
+	if resp, _ := get(t, c, h.url(syncPath), nil); resp.StatusCode != 200 {
+		t.Fatalf("after the interval: status %d, want 200 after one fresh ticket", resp.StatusCode)
+	}
+	if i := h.tickets.invalidates.Load(); i != 3 {
+		t.Fatalf("after the interval: invalidates=%d, want 3", i)
 	}
 }
 

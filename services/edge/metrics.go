@@ -28,6 +28,12 @@ type metrics struct {
 	fallbacks                   metric.Int64ObservableCounter
 	parked                      metric.Int64ObservableGauge
 	certExpiry                  metric.Int64ObservableGauge
+	unauthorizedCtr             metric.Int64ObservableCounter
+
+	// unauthorizedRefreshed and unauthorizedPassed count 401s from
+	// Exchange that cost a fresh ticket, and those passed to the device.
+	unauthorizedRefreshed, unauthorizedPassed atomic.Int64
+	refreshedOpt, passedOpt                   metric.ObserveOption
 
 	// serverCertNotAfter is the server certificate's end (Unix seconds),
 	// set by Start; 0 reports nothing.
@@ -91,6 +97,12 @@ func newMetrics(m metric.Meter, parked func() (held, answered int)) (*metrics, e
 		metric.WithDescription("When the edge's server certificate ends (Unix seconds).")); err != nil {
 		return nil, err
 	}
+	if mt.unauthorizedCtr, err = m.Int64ObservableCounter(telemetry.MetricEdgeExchangeUnauthorized,
+		metric.WithDescription("401s from Exchange to a Kerberos request, by result: refreshed (a fresh ticket and one retry) or passed (to the device, within the refresh interval).")); err != nil {
+		return nil, err
+	}
+	mt.refreshedOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String(telemetry.AttrResult, "refreshed")))
+	mt.passedOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String(telemetry.AttrResult, "passed")))
 	mt.hitOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String(telemetry.AttrResult, "hit")))
 	mt.missOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String(telemetry.AttrResult, "miss")))
 	mt.heldOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String(telemetry.AttrState, "held")))
@@ -98,7 +110,7 @@ func newMetrics(m metric.Meter, parked func() (held, answered int)) (*metrics, e
 	for i := fallbackNone + 1; i < numFallbacks; i++ {
 		mt.fallbackOpts[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String(telemetry.AttrReason, pingFallbackReasons[i])))
 	}
-	if _, err = m.RegisterCallback(mt.observe, mt.requests, mt.tickets, mt.identity, mt.parked, mt.fallbacks, mt.certExpiry); err != nil {
+	if _, err = m.RegisterCallback(mt.observe, mt.requests, mt.tickets, mt.identity, mt.parked, mt.fallbacks, mt.certExpiry, mt.unauthorizedCtr); err != nil {
 		return nil, err
 	}
 	return &mt, nil
@@ -114,6 +126,8 @@ func (m *metrics) observe(_ context.Context, o metric.Observer) error {
 	o.ObserveInt64(m.identity, m.identityHit.Load(), m.hitOpt)
 	o.ObserveInt64(m.identity, m.identityMiss.Load(), m.missOpt)
 	o.ObserveInt64(m.tickets, m.ticketHit.Load(), m.hitOpt)
+	o.ObserveInt64(m.unauthorizedCtr, m.unauthorizedRefreshed.Load(), m.refreshedOpt)
+	o.ObserveInt64(m.unauthorizedCtr, m.unauthorizedPassed.Load(), m.passedOpt)
 	o.ObserveInt64(m.tickets, m.ticketMiss.Load(), m.missOpt)
 	var held, answered int
 	if m.parkedCounts != nil {
@@ -181,4 +195,13 @@ func (m *metrics) ticketLookup(hit bool) {
 
 func (m *metrics) refused(reason string) {
 	m.refusals.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", reason)))
+}
+
+// unauthorized counts a 401 from Exchange: refreshed (a fresh ticket) or passed to the device.
+func (m *metrics) unauthorized(refreshed bool) {
+	if refreshed {
+		m.unauthorizedRefreshed.Add(1)
+	} else {
+		m.unauthorizedPassed.Add(1)
+	}
 }

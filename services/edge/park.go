@@ -233,10 +233,10 @@ func (p *parkedPing) await() (*http.Response, error) {
 			return resp, nil
 		}
 		x.retried = true
-		drain(resp.Body)
-		if ierr := s.tickets.invalidate(p.ctx, x.upn, s.cfg.TargetSPN, x.entry); ierr != nil {
-			s.log.Warn("invalidate ticket after 401", telemetry.AttrUPN, x.upn, "err", ierr)
+		if !s.refreshAfter401(p.ctx, x) {
+			return resp, nil
 		}
+		drain(resp.Body)
 		e, _, err := s.tickets.get(p.ctx, x.upn, s.cfg.TargetSPN)
 		if err != nil {
 			return nil, err

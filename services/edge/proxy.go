@@ -328,8 +328,8 @@ func (t kcdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	ctx := req.Context()
 	x.retried = true
-	if ierr := s.tickets.invalidate(ctx, x.upn, s.cfg.TargetSPN, x.entry); ierr != nil {
-		s.log.Warn("invalidate ticket after 401", telemetry.AttrUPN, x.upn, "err", ierr)
+	if !s.refreshAfter401(ctx, x) {
+		return resp, nil
 	}
 	if !replayable(req) {
 		s.log.Warn("Exchange refused the ticket (401); the body is not replayable, so no retry", telemetry.AttrUPN, x.upn)

@@ -63,6 +63,9 @@ type Service struct {
 	parking  *parking
 	// drain tracks the proxied Pings Stop answers (drain.go).
 	drain pingDrain
+	// refresh401 allows one fresh ticket per user per interval after a
+	// 401 from Exchange (unauthorized.go).
+	refresh401 *refreshGate
 }
 
 // options replace dependencies in tests; zero values mean the real ones.
@@ -127,6 +130,7 @@ func newService(deps role.Deps, o options) (*Service, error) {
 		metrics:    m,
 		parking:    parked,
 		revocation: newRevocation(cfg.Revocation, log),
+		refresh401: newRefreshGate(cfg.UnauthorizedRefresh, cfg.CacheSize),
 	}
 	if o.crlBackoff > 0 {
 		s.revocation.minBackoff = o.crlBackoff
