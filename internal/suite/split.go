@@ -53,7 +53,7 @@ func splitMode(cfg *config.Config, log *slog.Logger, g *role.GroupOptions, lis n
 			return fmt.Errorf("listen on %s (segmesh.grpc.listen): %w", gc.Listen, err)
 		}
 	}
-	opts := []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler())}
+	opts := append(rpc.ServerOptions(), grpc.StatsHandler(otelgrpc.NewServerHandler()))
 	opts, err := exposure(gc, files, lis, log, opts)
 	if err != nil {
 		_ = lis.Close()

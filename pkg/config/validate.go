@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // hostnameRE matches a DNS name made of letters, digits and hyphens.
@@ -199,6 +200,17 @@ func validateMapping(c *Config, r *Report) {
 // effect: only with KCD or Require Client Certificate on.
 func (c *Config) RevocationHonoured() bool {
 	return c.Gateway.RevocationEnabled && (c.KCD.Enabled || c.RequireClientCertificate)
+}
+
+// CRLRefreshInterval is the CRL refresh interval in force:
+// segmesh.crl.fetchIntervalSeconds when set, else
+// remote.crl.fetch.interval.in.minutes. The crl role fetches on it; the edge
+// reports not ready when its revocation stream has been down longer.
+func (c *Config) CRLRefreshInterval() time.Duration {
+	if s := c.Segmesh.CRL.FetchIntervalSeconds; s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	return time.Duration(c.Gateway.CRLFetchIntervalMinutes) * time.Minute
 }
 
 // MappingHonoured reports whether cert.mapping.enabled takes effect: only with KCD on.

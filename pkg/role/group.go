@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/rpc"
 )
 
 // GroupOptions configures a Group.
@@ -102,7 +103,7 @@ func NewGroup(opts GroupOptions) (*Group, error) {
 		opts:      opts,
 		log:       opts.Logger,
 		services:  map[string][]string{},
-		internal:  grpc.NewServer(opts.InternalServerOptions...),
+		internal:  grpc.NewServer(append(rpc.ServerOptions(), opts.InternalServerOptions...)...),
 		lis:       bufconn.Listen(1 << 20),
 		health:    health.NewServer(),
 		conns:     map[string]*grpc.ClientConn{},
@@ -194,9 +195,9 @@ func (g *Group) Conn(name string) (grpc.ClientConnInterface, error) {
 		err error
 	)
 	if g.Has(name) {
-		c, err = grpc.NewClient("passthrough:///in-process",
+		c, err = grpc.NewClient("passthrough:///in-process", append(rpc.DialOptions(),
 			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return g.lis.DialContext(ctx) }),
-			grpc.WithTransportCredentials(insecure.NewCredentials()))
+			grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	} else {
 		addr := g.peerAddr(name)
 		if addr == "" {
@@ -208,7 +209,7 @@ func (g *Group) Conn(name string) (grpc.ClientConnInterface, error) {
 		} else {
 			dopts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 		}
-		c, err = grpc.NewClient(addr, dopts...)
+		c, err = grpc.NewClient(addr, append(rpc.DialOptions(), dopts...)...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to role %s: %w", name, err)

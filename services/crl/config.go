@@ -46,10 +46,6 @@ type Config struct {
 // I/O.
 func ConfigFrom(c *config.Config) Config {
 	g := c.Gateway
-	interval := time.Duration(g.CRLFetchIntervalMinutes) * time.Minute
-	if s := c.Segmesh.CRL.FetchIntervalSeconds; s > 0 {
-		interval = time.Duration(s) * time.Second
-	}
 	stateDir := c.Segmesh.CRL.StateDir
 	if stateDir == "" {
 		stateDir = DefaultStateDir
@@ -57,7 +53,7 @@ func ConfigFrom(c *config.Config) Config {
 	out := Config{
 		Enabled:            c.RevocationHonoured(),
 		URLs:               g.CRLURIs,
-		Interval:           interval,
+		Interval:           c.CRLRefreshInterval(),
 		FailHard:           g.FailHardOnCRLDownload,
 		FailClosedOnStale:  c.Segmesh.CRL.FailClosedOnStale,
 		UseCertificateCDPs: c.Segmesh.CRL.UseCertificateCDPs,

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -23,10 +24,16 @@ var errStopping = status.Error(codes.Unavailable, "crl role stopping")
 
 // WatchSnapshots implements crlv1.RevocationServiceServer: the current
 // snapshot at once unless the caller already holds that version, then every
-// new one. A slow reader skips intermediate versions, never the latest.
+// new one, in parts of at most rpc.MaxPartBytes when the caller accepts
+// them. A slow reader skips intermediate versions, never the latest.
 func (s server) WatchSnapshots(req *crlv1.WatchSnapshotsRequest, stream crlv1.RevocationService_WatchSnapshotsServer) error {
 	snaps, cancel := s.svc.refresher.Subscribe()
 	defer cancel()
+	// Headers at once tell the edge the stream is up even when it holds the
+	// current version and nothing follows for a day.
+	if err := stream.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
 	known := req.GetKnownVersion()
 	ctx := stream.Context()
 	for {
@@ -39,13 +46,20 @@ func (s server) WatchSnapshots(req *crlv1.WatchSnapshotsRequest, stream crlv1.Re
 			if !ok {
 				return errStopping
 			}
-			msg := s.svc.message(snap)
-			if msg.GetVersion() == known {
+			if s.svc.wireVersion(snap) == known {
 				continue
 			}
 			known = 0
-			if err := stream.Send(msg); err != nil {
-				return err
+			if !req.GetAcceptParts() {
+				if err := stream.Send(s.svc.message(snap)); err != nil {
+					return err
+				}
+				continue
+			}
+			for _, part := range s.svc.partsOf(snap) {
+				if err := stream.Send(part); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -97,35 +111,43 @@ func (s *Service) message(snap *crl.Snapshot) *crlv1.WatchSnapshotsResponse {
 	return s.msg
 }
 
-// snapshotMessage converts snap. The serial slices alias the indexes'
-// immutable memory; nothing is copied.
+// snapshotMessage converts snap into one message, for an edge that does not
+// accept parts. The serial slices alias the indexes' immutable memory;
+// nothing is copied.
 func snapshotMessage(version uint64, snap *crl.Snapshot) *crlv1.WatchSnapshotsResponse {
 	out := &crlv1.WatchSnapshotsResponse{Version: version}
 	for _, ix := range snap.Indexes() {
-		m := ix.Meta()
-		key := m.Key
-		c := &crlv1.IssuerCRL{
-			Issuer:         m.Issuer,
-			IssuerKey:      key[:],
-			SourceUrl:      m.Source,
-			ThisUpdate:     timestamppb.New(m.ThisUpdate),
-			Stale:          m.Stale,
-			FailClosed:     m.FailClosed,
-			RevokedSerials: make([][]byte, 0, ix.Len()),
-		}
-		if m.Number != nil {
-			c.CrlNumber = m.Number.String()
-		}
-		if !m.NextUpdate.IsZero() {
-			c.NextUpdate = timestamppb.New(m.NextUpdate)
-		}
-		if !m.FetchedAt.IsZero() {
-			c.FetchedAt = timestamppb.New(m.FetchedAt)
-		}
+		c := issuerHeader(ix)
+		c.RevokedSerials = make([][]byte, 0, ix.Len())
 		for serial := range ix.All() {
 			c.RevokedSerials = append(c.RevokedSerials, serial)
 		}
 		out.Crls = append(out.Crls, c)
 	}
 	return out
+}
+
+// issuerHeader is the wire form of ix without its serials.
+func issuerHeader(ix *crl.Index) *crlv1.IssuerCRL {
+	m := ix.Meta()
+	key := m.Key
+	c := &crlv1.IssuerCRL{
+		Issuer:      m.Issuer,
+		IssuerKey:   key[:],
+		SourceUrl:   m.Source,
+		ThisUpdate:  timestamppb.New(m.ThisUpdate),
+		Stale:       m.Stale,
+		FailClosed:  m.FailClosed,
+		SerialCount: uint32(ix.Len()),
+	}
+	if m.Number != nil {
+		c.CrlNumber = m.Number.String()
+	}
+	if !m.NextUpdate.IsZero() {
+		c.NextUpdate = timestamppb.New(m.NextUpdate)
+	}
+	if !m.FetchedAt.IsZero() {
+		c.FetchedAt = timestamppb.New(m.FetchedAt)
+	}
+	return c
 }

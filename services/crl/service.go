@@ -66,7 +66,8 @@ type Service struct {
 	fetches metric.Int64Counter
 
 	msgMu sync.Mutex
-	msg   *crlv1.WatchSnapshotsResponse // built once per snapshot
+	msg   *crlv1.WatchSnapshotsResponse   // built once per snapshot
+	parts []*crlv1.WatchSnapshotsResponse // built once per snapshot
 
 	mu      sync.Mutex
 	started bool
@@ -205,9 +206,12 @@ func (s *Service) trustedFromStore() []*x509.Certificate {
 	return r.Store().Certificates()
 }
 
-// Ready returns nil once Start has fetched (or loaded) the CRLs; a
-// distribution point without a CRL does not make the role unready (with
-// fail-hard off SEG starts anyway), it shows in the status and the logs.
+// Ready returns nil once Start has fetched (or loaded) a CRL for every
+// configured distribution point. A replica still missing one (started with
+// fail-hard off while the CDP is down) is not ready, with the URLs named, so
+// Kubernetes sends new edge streams to a replica that knows more; it still
+// serves what it has, and an edge never drops an issuer it holds because a
+// snapshot lacks it.
 func (s *Service) Ready(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -218,6 +222,12 @@ func (s *Service) Ready(context.Context) error {
 	}
 	if !s.started {
 		return errors.New("crl: startup fetch not done")
+	}
+	if !s.cfg.Enabled {
+		return nil
+	}
+	if err := s.refresher.Ready(); err != nil {
+		return fmt.Errorf("%w; the role serves the CRLs it has and retries", err)
 	}
 	return nil
 }

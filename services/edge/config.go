@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/crl"
 )
 
 // Timeouts and limits of the device listener and the upstream transport.
@@ -74,6 +75,9 @@ type Config struct {
 	// Revocation reports whether client certificates are checked against the
 	// CRL snapshot (enable.cert.revocation.validation, when honoured).
 	Revocation bool
+	// CRL is how the edge judges revocation itself: policy, configured
+	// distribution points and refresh interval (Enabled equals Revocation).
+	CRL revocationConfig
 	// IdentityCacheTTL is how long a certificate's user is cached.
 	IdentityCacheTTL time.Duration
 	// IdleTimeout, ReadHeaderTimeout, MaxHeaderBytes and KeepAlive configure
@@ -113,17 +117,24 @@ func newConfig(c *config.Config) (*Config, error) {
 	}
 	e := c.Segmesh.Edge
 	out := &Config{
-		Listen:                e.Listen,
-		ServerCertFile:        c.Resolve(e.ServerCertFile),
-		ServerKeyFile:         c.Resolve(e.ServerKeyFile),
-		ServerPFXFile:         c.Resolve(e.ServerPFXFile),
-		ServerPFXPasscode:     e.ServerPFXPasscode.Reveal(),
-		ExchangeCAFile:        c.Resolve(e.ExchangeCAFile),
-		Paths:                 e.Paths,
-		OmitClientCANames:     e.OmitClientCANames,
-		RequireClientCert:     c.RequireClientCertificate || c.KCD.Enabled,
-		KCD:                   c.KCD.Enabled,
-		Revocation:            c.RevocationHonoured(),
+		Listen:            e.Listen,
+		ServerCertFile:    c.Resolve(e.ServerCertFile),
+		ServerKeyFile:     c.Resolve(e.ServerKeyFile),
+		ServerPFXFile:     c.Resolve(e.ServerPFXFile),
+		ServerPFXPasscode: e.ServerPFXPasscode.Reveal(),
+		ExchangeCAFile:    c.Resolve(e.ExchangeCAFile),
+		Paths:             e.Paths,
+		OmitClientCANames: e.OmitClientCANames,
+		RequireClientCert: c.RequireClientCertificate || c.KCD.Enabled,
+		KCD:               c.KCD.Enabled,
+		Revocation:        c.RevocationHonoured(),
+		CRL: revocationConfig{
+			Enabled: c.RevocationHonoured(),
+			Policy: crl.Policy{FailClosedOnStale: c.Segmesh.CRL.FailClosedOnStale,
+				RequireKnownIssuer: c.Segmesh.CRL.UseCertificateCDPs},
+			URLs:     c.Gateway.CRLURIs,
+			Interval: c.CRLRefreshInterval(),
+		},
 		IdentityCacheTTL:      time.Duration(c.Segmesh.Identity.CacheTTLSeconds) * time.Second,
 		IdleTimeout:           defaultIdleTimeout,
 		ReadHeaderTimeout:     defaultReadHeaderTimeout,

@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/segmesh/segmesh/pkg/crl"
-	crlv1 "github.com/segmesh/segmesh/proto/segmesh/crl/v1"
 )
 
 // RevokedError is a certificate refused by the revocation snapshot.
@@ -35,85 +36,189 @@ func (e *RevokedError) Error() string {
 	return fmt.Sprintf("certificate serial %s is revoked by issuer %q", e.Serial, e.Issuer)
 }
 
+// UnknownIssuerError is a certificate refused because no CRL of its issuer
+// is held while segmesh.crl.useCertificateCdps asks for one.
+type UnknownIssuerError struct {
+	// Issuer is the certificate's issuer.
+	Issuer string
+	// CDPs are the certificate's HTTP distribution points reported to the
+	// crl role; empty when it names none segmesh can fetch.
+	CDPs []string
+}
+
+// Error says what is missing and what happens next.
+func (e *UnknownIssuerError) Error() string {
+	if len(e.CDPs) == 0 {
+		return fmt.Sprintf("no CRL of issuer %q is held and the certificate names no HTTP distribution point (segmesh.crl.useCertificateCdps is on); add the issuer's CRL URL to remote.crl.distribution.http.uris", e.Issuer)
+	}
+	return fmt.Sprintf("no CRL of issuer %q is held yet (segmesh.crl.useCertificateCdps is on); its distribution points %s were reported to the crl role and the device's next attempt is checked against them", e.Issuer, strings.Join(e.CDPs, ", "))
+}
+
 // errNoSnapshot refuses certificates until the first snapshot has arrived.
 var errNoSnapshot = errors.New("no revocation snapshot from the crl role yet; certificates are refused until one arrives")
 
-// snapshotOf indexes a streamed snapshot. Revocation times are not on the
-// wire; entries carry the zero time.
-func snapshotOf(m *crlv1.WatchSnapshotsResponse) *crl.Snapshot {
-	idx := make([]*crl.Index, 0, len(m.GetCrls()))
-	for _, c := range m.GetCrls() {
-		var k crl.IssuerKey
-		if len(c.GetIssuerKey()) != len(k) {
-			continue
-		}
-		copy(k[:], c.GetIssuerKey())
-		total := 0
-		for _, s := range c.GetRevokedSerials() {
-			total += len(s)
-		}
-		b := crl.NewBuilder(len(c.GetRevokedSerials()), total)
-		for _, s := range c.GetRevokedSerials() {
-			b.Add(s, time.Time{}, 0)
-		}
-		meta := crl.Meta{Key: k, Issuer: c.GetIssuer(), Source: c.GetSourceUrl(), Stale: c.GetStale(), FailClosed: c.GetFailClosed()}
-		if t := c.GetThisUpdate(); t != nil {
-			meta.ThisUpdate = t.AsTime()
-		}
-		if t := c.GetNextUpdate(); t != nil {
-			meta.NextUpdate = t.AsTime()
-		}
-		idx = append(idx, b.Build(meta))
-	}
-	return crl.NewSnapshot(m.GetVersion(), idx...)
+// revocationConfig is what the edge needs to judge revocation itself.
+type revocationConfig struct {
+	// Enabled reports whether certificates are checked at all.
+	Enabled bool
+	// Policy is applied to every verdict: fail-closed on stale CRLs and,
+	// with segmesh.crl.useCertificateCdps, refusal of unknown issuers.
+	Policy crl.Policy
+	// URLs are the configured distribution points; each must have produced
+	// a CRL for the edge to be ready, and an issuer leaves the edge's
+	// snapshot only when its source is no longer among them.
+	URLs []string
+	// Interval is the CRL refresh interval; a revocation stream broken for
+	// longer makes the edge not ready. 0 means never.
+	Interval time.Duration
 }
 
-// revocation holds the snapshot the crl role streams and answers checks
-// from it without a lock.
+// revocation holds the revocation snapshot built from the crl role's stream
+// and answers checks from it without a lock. Per issuer a CRL never goes back
+// to an older one (crl.Merge), staleness is judged on the edge's own clock
+// (crl.Snapshot.Decide) and readiness says why revocation cannot be trusted.
 type revocation struct {
-	enabled bool
-	log     *slog.Logger
-	set     crl.Set
-	// gen counts snapshots received, from 1; 0 means none yet.
-	gen   atomic.Uint64
+	cfg revocationConfig
+	log *slog.Logger
+	now func() time.Time
+	set crl.Set
+	// gen counts snapshots put in force, from 1; 0 means none yet.
+	gen atomic.Uint64
+	// wire is the crl role's version of the last snapshot received, sent
+	// back on reconnection so an unchanged snapshot is not sent again.
+	wire  atomic.Uint64
 	first chan struct{}
+	// changedMu guards changed, closed and replaced at every store: the
+	// handshakes waiting for a learnt CDP wait on it.
+	changedMu sync.Mutex
+	changed   chan struct{}
+	// brokenSince is when the stream last broke (unix nanoseconds); 0
+	// while it is up. It starts as the creation time: no stream yet.
+	brokenSince atomic.Int64
+	// rollbacks counts incoming CRLs refused as older than the one held.
+	rollbacks atomic.Int64
+	// learner reports certificate CDPs to the crl role; nil without
+	// segmesh.crl.useCertificateCdps.
+	learner *cdpLearner
 	// minBackoff and maxBackoff bound the reconnection delay.
 	minBackoff, maxBackoff time.Duration
 }
 
-func newRevocation(enabled bool, log *slog.Logger) *revocation {
-	return &revocation{enabled: enabled, log: log, first: make(chan struct{}), minBackoff: 250 * time.Millisecond, maxBackoff: 30 * time.Second}
+func newRevocation(cfg revocationConfig, log *slog.Logger, now func() time.Time) *revocation {
+	r := &revocation{cfg: cfg, log: log, now: now, first: make(chan struct{}), changed: make(chan struct{}),
+		minBackoff: 250 * time.Millisecond, maxBackoff: 30 * time.Second}
+	r.brokenSince.Store(now().UnixNano())
+	return r
 }
 
-// store makes m the current snapshot.
-func (r *revocation) store(m *crlv1.WatchSnapshotsResponse) {
-	r.set.Store(snapshotOf(m))
+// apply merges the indexes of a complete snapshot of wire version v into
+// the one in force and puts the result in force.
+func (r *revocation) apply(v uint64, incoming []*crl.Index) {
+	next, rollbacks := crl.Merge(r.gen.Load()+1, r.set.Load(), incoming, r.leftConfiguration)
+	for _, rb := range rollbacks {
+		r.rollbacks.Add(1)
+		r.log.Warn("older CRL from the crl role refused; keeping the newer one in force",
+			"issuer", rb.Held.Issuer, "received_crl_number", rb.Incoming.Number, "received_this_update", rb.Incoming.ThisUpdate,
+			"crl_number", rb.Held.Number, "this_update", rb.Held.ThisUpdate, "snapshot_version", v)
+	}
+	r.wire.Store(v)
+	r.set.Store(next)
 	if r.gen.Add(1) == 1 {
 		close(r.first)
 	}
+	r.notify()
 }
 
-// ready returns why revocation checks cannot be answered yet, or nil.
-func (r *revocation) ready() error {
-	if r.enabled && r.gen.Load() == 0 {
-		return errNoSnapshot
-	}
-	return nil
+// notify wakes the handshakes waiting for a change.
+func (r *revocation) notify() {
+	r.changedMu.Lock()
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.changedMu.Unlock()
+}
+
+// leftConfiguration reports whether an issuer missing from a snapshot goes:
+// only when its source is no longer a configured distribution point and it
+// could not have been learnt from a certificate.
+func (r *revocation) leftConfiguration(m crl.Meta) bool {
+	return !r.cfg.Policy.RequireKnownIssuer && !slices.Contains(r.cfg.URLs, m.Source)
+}
+
+// changes returns a channel closed at the next store.
+func (r *revocation) changes() <-chan struct{} {
+	r.changedMu.Lock()
+	defer r.changedMu.Unlock()
+	return r.changed
 }
 
 // current returns the current snapshot generation (0 before the first).
 func (r *revocation) current() uint64 { return r.gen.Load() }
 
+// ready returns why revocation checks cannot be trusted, or nil: no
+// snapshot yet, the stream to the crl role broken for longer than the
+// refresh interval (CRLs published since are not in force here), or a
+// configured distribution point that has never produced a CRL.
+func (r *revocation) ready() error {
+	reason, err := r.unready()
+	if reason == "" {
+		return nil
+	}
+	return err
+}
+
+// Reasons the edge's revocation is not ready, as metric labels.
+const (
+	unreadyNoSnapshot   = "no_snapshot"
+	unreadyStreamBroken = "stream_broken"
+	unreadyCDPMissing   = "cdp_never_fetched"
+)
+
+// unreadyReasons are every label of segmesh_edge_revocation_unready.
+var unreadyReasons = []string{unreadyNoSnapshot, unreadyStreamBroken, unreadyCDPMissing}
+
+// unready returns the first reason revocation is not ready, and the error
+// explaining it; "" and nil when it is.
+func (r *revocation) unready() (string, error) {
+	if !r.cfg.Enabled {
+		return "", nil
+	}
+	if r.gen.Load() == 0 {
+		return unreadyNoSnapshot, errNoSnapshot
+	}
+	if since := r.brokenSince.Load(); since != 0 && r.cfg.Interval > 0 {
+		t := time.Unix(0, since)
+		if d := r.now().Sub(t); d > r.cfg.Interval {
+			return unreadyStreamBroken, fmt.Errorf("revocation stream to the crl role broken since %s (%s, longer than the CRL refresh interval %s): CRLs published since are not in force; check the crl role and segmesh.peers.crl",
+				t.UTC().Format(time.RFC3339), d.Round(time.Second), r.cfg.Interval)
+		}
+	}
+	if missing := r.missingCDPs(); len(missing) > 0 {
+		return unreadyCDPMissing, fmt.Errorf("configured distribution point %s has never produced a CRL at this edge: certificates of its issuer are not checked; see the crl role's status for the cause", strings.Join(missing, ", "))
+	}
+	return "", nil
+}
+
+// missingCDPs returns the configured distribution points no CRL in force
+// came from.
+func (r *revocation) missingCDPs() []string {
+	snap := r.set.Load()
+	var missing []string
+	for _, u := range r.cfg.URLs {
+		if !slices.ContainsFunc(snap.Indexes(), func(ix *crl.Index) bool { return ix.Meta().Source == u }) {
+			missing = append(missing, u)
+		}
+	}
+	return missing
+}
+
 // check returns the generation it answered from and nil when c may be
-// used; a *RevokedError when it is revoked; errNoSnapshot before the first
-// snapshot. An issuer without a CRL in the snapshot is allowed: the crl role
-// decides which CRLs exist (as SEG, which checks the configured CDPs only).
-//
-// The issuer is looked up by pkg/crl's key (issuer name and authority key
-// identifier) and, failing that, by the name alone, which is what the proto
-// documents for issuer_key.
+// used; a *RevokedError when it is revoked or its issuer's CRL is stale
+// with fail-closed; an *UnknownIssuerError when no CRL of its issuer is held
+// and the policy requires one (after reporting its distribution points to
+// the crl role and waiting a moment for their CRL); errNoSnapshot before the
+// first snapshot. The verdict is crl.Snapshot.Decide's, diagnose's too.
 func (r *revocation) check(c *x509.Certificate) (uint64, error) {
-	if !r.enabled {
+	if !r.cfg.Enabled {
 		return 0, nil
 	}
 	gen := r.gen.Load()
@@ -121,56 +226,58 @@ func (r *revocation) check(c *x509.Certificate) (uint64, error) {
 	if s == nil {
 		return 0, errNoSnapshot
 	}
-	revoked, info, known := s.IsRevokedKey(crl.CertIssuerKey(c), c)
-	if !known {
-		revoked, info, _ = s.IsRevokedKey(crl.KeyOf(c.RawIssuer, nil), c)
+	d := s.Decide(c, r.now(), r.cfg.Policy)
+	if d.Verdict == crl.Unknown && d.Refused && r.learner != nil {
+		gen, d = r.learner.learn(r, c)
 	}
-	if revoked {
-		return gen, &RevokedError{Serial: c.SerialNumber.Text(16), Issuer: info.Issuer, Source: info.Source, FailedClosed: info.FailedClosed}
+	if !d.Refused {
+		return gen, nil
 	}
-	return gen, nil
+	if d.Verdict == crl.Unknown {
+		return gen, &UnknownIssuerError{Issuer: c.Issuer.String(), CDPs: httpCDPs(c)}
+	}
+	return gen, &RevokedError{Serial: c.SerialNumber.Text(16), Issuer: d.Info.Issuer, Source: d.Info.Source, FailedClosed: d.Info.FailedClosed}
 }
 
-// watch consumes the crl role's snapshot stream until ctx ends,
-// reconnecting with jittered exponential backoff. The last snapshot stays in
-// force while the stream is down.
-func (r *revocation) watch(ctx context.Context, client crlv1.RevocationServiceClient) {
-	backoff := r.minBackoff
-	for ctx.Err() == nil {
-		got, err := r.stream(ctx, client)
-		if ctx.Err() != nil {
-			return
+// expire starts a new generation when a CRL in force has passed its
+// nextUpdate since the last call, so connections checked before are checked
+// again (fail-closed refuses their next request). It returns when to call
+// it next: at the earliest nextUpdate still ahead, at most a minute away.
+func (r *revocation) expire(last time.Time) (next time.Duration, now time.Time) {
+	now = r.now()
+	next = time.Minute
+	passed := false
+	for _, ix := range r.set.Load().Indexes() {
+		nu := ix.Meta().NextUpdate
+		switch {
+		case nu.IsZero():
+		case nu.After(now):
+			next = min(next, nu.Sub(now)+time.Second)
+		case nu.After(last):
+			passed = true
 		}
-		if got {
-			backoff = r.minBackoff
-		}
-		r.log.Warn("revocation stream broken; keeping the last snapshot and reconnecting",
-			"err", err, "retry_in", backoff, "snapshot_version", r.set.Load().Version())
-		t := time.NewTimer(backoff/2 + rand.N(backoff/2+1))
+	}
+	if passed {
+		r.log.Warn("a CRL in force at this edge is past its nextUpdate; checking open connections again",
+			"fail_closed", r.cfg.Policy.FailClosedOnStale)
+		r.gen.Add(1)
+		r.notify()
+	}
+	return next, now
+}
+
+// watchExpiry calls expire on its schedule until ctx ends.
+func (r *revocation) watchExpiry(ctx context.Context) {
+	last := r.now()
+	for {
+		next, now := r.expire(last)
+		last = now
+		t := time.NewTimer(next)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:
 		}
-		backoff = min(2*backoff, r.maxBackoff)
-	}
-}
-
-// stream reads one stream until it breaks; got reports whether it delivered
-// a snapshot.
-func (r *revocation) stream(ctx context.Context, client crlv1.RevocationServiceClient) (got bool, err error) {
-	st, err := client.WatchSnapshots(ctx, &crlv1.WatchSnapshotsRequest{KnownVersion: r.set.Load().Version()})
-	if err != nil {
-		return false, fmt.Errorf("watch snapshots: %w", err)
-	}
-	for {
-		m, err := st.Recv()
-		if err != nil {
-			return got, fmt.Errorf("receive snapshot: %w", err)
-		}
-		got = true
-		r.store(m)
-		r.log.Info("revocation snapshot", "version", m.GetVersion(), "issuers", len(m.GetCrls()))
 	}
 }

@@ -83,6 +83,8 @@ type options struct {
 	crlBackoff time.Duration
 	// after replaces time.After for the drain grace.
 	after func(time.Duration) <-chan time.Time
+	// learnWait overrides cdpLearnWait.
+	learnWait time.Duration
 }
 
 // New builds the edge from deps. It does no I/O: Start opens the listener.
@@ -119,6 +121,9 @@ func newService(deps role.Deps, o options) (*Service, error) {
 	if o.snapshotWait <= 0 {
 		o.snapshotWait = firstSnapshotWait
 	}
+	if o.learnWait <= 0 {
+		o.learnWait = cdpLearnWait
+	}
 	if o.negotiator == nil {
 		o.negotiator = newNegotiatorFactory(o.now)
 	}
@@ -129,11 +134,14 @@ func newService(deps role.Deps, o options) (*Service, error) {
 		cfg: cfg, full: deps.Config, conns: deps.Conns, log: log, tracer: tracer, now: o.now, opts: o,
 		metrics:    m,
 		parking:    parked,
-		revocation: newRevocation(cfg.Revocation, log),
+		revocation: newRevocation(cfg.CRL, log, o.now),
 		refresh401: newRefreshGate(cfg.UnauthorizedRefresh, cfg.CacheSize),
 	}
 	if o.crlBackoff > 0 {
 		s.revocation.minBackoff = o.crlBackoff
+	}
+	if err := s.revocation.registerMetrics(deps.Meter); err != nil {
+		return nil, fmt.Errorf("edge: revocation metrics: %w", err)
 	}
 	if deps.Status != nil {
 		deps.Status.Publish(role.Edge, s.statusSection)
@@ -157,9 +165,8 @@ func (s *Service) statusSection() any {
 		return st
 	}
 	st["address"] = s.Addr().String()
-	if snap := s.revocation.set.Load(); snap != nil {
-		st["revocation_snapshot_version"] = snap.Version()
-		st["revocation_issuers"] = len(snap.Indexes())
+	if s.cfg.Revocation {
+		st["revocation"] = s.revocation.status()
 	}
 	if s.reloader != nil {
 		store := s.reloader.Store()
@@ -217,6 +224,10 @@ func (s *Service) Addr() net.Addr {
 // ready rather than failing.
 const firstSnapshotWait = 5 * time.Second
 
+// cdpLearnWait bounds how long a handshake whose issuer has no CRL waits for
+// the crl role to fetch the distribution points it was told about.
+const cdpLearnWait = 5 * time.Second
+
 // Start loads the server certificate and the trust store, connects to the
 // other roles, subscribes to revocation snapshots and opens the listener.
 func (s *Service) Start(ctx context.Context) error {
@@ -258,7 +269,11 @@ func (s *Service) Start(ctx context.Context) error {
 			}
 			client = crlv1.NewRevocationServiceClient(cc)
 		}
+		if s.cfg.CRL.Policy.RequireKnownIssuer {
+			s.revocation.learner = newCDPLearner(client, s.opts.learnWait)
+		}
 		s.wg.Go(func() { s.revocation.watch(bg, client) })
+		s.wg.Go(func() { s.revocation.watchExpiry(bg) })
 		t := time.NewTimer(s.opts.snapshotWait)
 		select {
 		case <-s.revocation.first:

@@ -90,7 +90,11 @@ func (RevocationStatus) EnumDescriptor() ([]byte, []int) {
 type WatchSnapshotsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// known_version is the snapshot version the caller holds; 0 sends the current one at once.
-	KnownVersion  uint64 `protobuf:"varint,1,opt,name=known_version,json=knownVersion,proto3" json:"known_version,omitempty"`
+	KnownVersion uint64 `protobuf:"varint,1,opt,name=known_version,json=knownVersion,proto3" json:"known_version,omitempty"`
+	// accept_parts reports that the caller assembles a snapshot sent in parts
+	// (parts > 0 in the responses); false gets each snapshot in one message,
+	// which fails for a snapshot over the 4 MiB message limit.
+	AcceptParts   bool `protobuf:"varint,2,opt,name=accept_parts,json=acceptParts,proto3" json:"accept_parts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -132,13 +136,29 @@ func (x *WatchSnapshotsRequest) GetKnownVersion() uint64 {
 	return 0
 }
 
-// WatchSnapshotsResponse is one complete snapshot of every issuer's CRL.
+func (x *WatchSnapshotsRequest) GetAcceptParts() bool {
+	if x != nil {
+		return x.AcceptParts
+	}
+	return false
+}
+
+// WatchSnapshotsResponse is one complete snapshot of every issuer's CRL, or
+// one part of one. A snapshot in parts is parts consecutive messages with the
+// same version and part 1..parts; an issuer whose serials span several parts
+// appears in each of them, in order, with the same issuer_key and header, and
+// the caller concatenates its revoked_serials. Only the complete snapshot
+// (part == parts) may be put in force.
 type WatchSnapshotsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// version increases with every change.
 	Version uint64 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
-	// crls holds one entry per issuer.
-	Crls          []*IssuerCRL `protobuf:"bytes,2,rep,name=crls,proto3" json:"crls,omitempty"`
+	// crls holds one entry per issuer (per issuer chunk in a part).
+	Crls []*IssuerCRL `protobuf:"bytes,2,rep,name=crls,proto3" json:"crls,omitempty"`
+	// part is this message's number, from 1; 0 when the snapshot is not in parts.
+	Part uint32 `protobuf:"varint,3,opt,name=part,proto3" json:"part,omitempty"`
+	// parts is the number of messages of this snapshot; 0 when it is not in parts.
+	Parts         uint32 `protobuf:"varint,4,opt,name=parts,proto3" json:"parts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -187,6 +207,20 @@ func (x *WatchSnapshotsResponse) GetCrls() []*IssuerCRL {
 	return nil
 }
 
+func (x *WatchSnapshotsResponse) GetPart() uint32 {
+	if x != nil {
+		return x.Part
+	}
+	return 0
+}
+
+func (x *WatchSnapshotsResponse) GetParts() uint32 {
+	if x != nil {
+		return x.Parts
+	}
+	return 0
+}
+
 // IssuerCRL is the verified CRL of one issuer.
 type IssuerCRL struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -210,10 +244,14 @@ type IssuerCRL struct {
 	Stale bool `protobuf:"varint,8,opt,name=stale,proto3" json:"stale,omitempty"`
 	// fail_closed reports whether certificates of this issuer must be refused while stale.
 	FailClosed bool `protobuf:"varint,9,opt,name=fail_closed,json=failClosed,proto3" json:"fail_closed,omitempty"`
-	// revoked_serials are the revoked serial numbers, big-endian bytes.
+	// revoked_serials are the revoked serial numbers, big-endian bytes; in a
+	// snapshot in parts, this part's share of them.
 	RevokedSerials [][]byte `protobuf:"bytes,10,rep,name=revoked_serials,json=revokedSerials,proto3" json:"revoked_serials,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// serial_count is the issuer's number of revoked serials across every part;
+	// the caller checks it and sizes its index with it.
+	SerialCount   uint32 `protobuf:"varint,11,opt,name=serial_count,json=serialCount,proto3" json:"serial_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *IssuerCRL) Reset() {
@@ -314,6 +352,13 @@ func (x *IssuerCRL) GetRevokedSerials() [][]byte {
 		return x.RevokedSerials
 	}
 	return nil
+}
+
+func (x *IssuerCRL) GetSerialCount() uint32 {
+	if x != nil {
+		return x.SerialCount
+	}
+	return 0
 }
 
 // CheckRequest names a certificate.
@@ -448,12 +493,15 @@ var File_segmesh_crl_v1_crl_service_proto protoreflect.FileDescriptor
 
 const file_segmesh_crl_v1_crl_service_proto_rawDesc = "" +
 	"\n" +
-	" segmesh/crl/v1/crl_service.proto\x12\x0esegmesh.crl.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"<\n" +
+	" segmesh/crl/v1/crl_service.proto\x12\x0esegmesh.crl.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"_\n" +
 	"\x15WatchSnapshotsRequest\x12#\n" +
-	"\rknown_version\x18\x01 \x01(\x04R\fknownVersion\"a\n" +
+	"\rknown_version\x18\x01 \x01(\x04R\fknownVersion\x12!\n" +
+	"\faccept_parts\x18\x02 \x01(\bR\vacceptParts\"\x8b\x01\n" +
 	"\x16WatchSnapshotsResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12-\n" +
-	"\x04crls\x18\x02 \x03(\v2\x19.segmesh.crl.v1.IssuerCRLR\x04crls\"\x95\x03\n" +
+	"\x04crls\x18\x02 \x03(\v2\x19.segmesh.crl.v1.IssuerCRLR\x04crls\x12\x12\n" +
+	"\x04part\x18\x03 \x01(\rR\x04part\x12\x14\n" +
+	"\x05parts\x18\x04 \x01(\rR\x05parts\"\xb8\x03\n" +
 	"\tIssuerCRL\x12\x16\n" +
 	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x1d\n" +
 	"\n" +
@@ -472,7 +520,8 @@ const file_segmesh_crl_v1_crl_service_proto_rawDesc = "" +
 	"\vfail_closed\x18\t \x01(\bR\n" +
 	"failClosed\x12'\n" +
 	"\x0frevoked_serials\x18\n" +
-	" \x03(\fR\x0erevokedSerials\"7\n" +
+	" \x03(\fR\x0erevokedSerials\x12!\n" +
+	"\fserial_count\x18\v \x01(\rR\vserialCount\"7\n" +
 	"\fCheckRequest\x12'\n" +
 	"\x0fcertificate_der\x18\x01 \x01(\fR\x0ecertificateDer\"\xdf\x01\n" +
 	"\rCheckResponse\x128\n" +

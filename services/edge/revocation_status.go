@@ -1,0 +1,121 @@
+package edge
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/segmesh/segmesh/pkg/telemetry"
+)
+
+// issuerStatus is one issuer's CRL as the edge holds it, on /status.
+type issuerStatus struct {
+	Issuer     string    `json:"issuer"`
+	Source     string    `json:"source"`
+	CRLNumber  string    `json:"crlNumber,omitempty"`
+	Serials    int       `json:"serials"`
+	ThisUpdate time.Time `json:"thisUpdate,omitzero"`
+	NextUpdate time.Time `json:"nextUpdate,omitzero"`
+	// Stale is judged on the edge's clock.
+	Stale bool `json:"stale"`
+}
+
+// revocationStatus is the edge's revocation state on /status.
+type revocationStatus struct {
+	Ready             bool           `json:"ready"`
+	Reason            string         `json:"reason,omitempty"`
+	SnapshotVersion   uint64         `json:"snapshotVersion"`
+	Generation        uint64         `json:"generation"`
+	StreamBrokenSince time.Time      `json:"streamBrokenSince,omitzero"`
+	RollbacksRefused  int64          `json:"rollbacksRefused"`
+	FailClosedOnStale bool           `json:"failClosedOnStale"`
+	RequireKnown      bool           `json:"requireKnownIssuer"`
+	Issuers           []issuerStatus `json:"issuers"`
+}
+
+// status describes the revocation state for the status page.
+func (r *revocation) status() revocationStatus {
+	now := r.now()
+	st := revocationStatus{SnapshotVersion: r.wire.Load(), Generation: r.gen.Load(), RollbacksRefused: r.rollbacks.Load(),
+		FailClosedOnStale: r.cfg.Policy.FailClosedOnStale, RequireKnown: r.cfg.Policy.RequireKnownIssuer, Issuers: []issuerStatus{}}
+	reason, err := r.unready()
+	st.Ready = reason == ""
+	if err != nil {
+		st.Reason = err.Error()
+	}
+	if since := r.brokenSince.Load(); since != 0 {
+		st.StreamBrokenSince = time.Unix(0, since).UTC()
+	}
+	for _, ix := range r.set.Load().Indexes() {
+		m := ix.Meta()
+		is := issuerStatus{Issuer: m.Issuer, Source: m.Source, Serials: ix.Len(), ThisUpdate: m.ThisUpdate, NextUpdate: m.NextUpdate,
+			Stale: !m.NextUpdate.IsZero() && now.After(m.NextUpdate)}
+		if m.Number != nil {
+			is.CRLNumber = m.Number.String()
+		}
+		st.Issuers = append(st.Issuers, is)
+	}
+	return st
+}
+
+// registerMetrics registers the edge's revocation instruments on m (nil:
+// no-op): per issuer the CRL's age and the time left to its nextUpdate (on
+// the edge's clock, negative once past), the reason revocation is not ready
+// (1 on the reason in force, 0 on the others) and the older CRLs refused.
+func (r *revocation) registerMetrics(m metric.Meter) error {
+	if m == nil {
+		m = noop.NewMeterProvider().Meter("segmesh/edge")
+	}
+	age, err := m.Float64ObservableGauge("segmesh_edge_crl_age_seconds", metric.WithUnit("s"),
+		metric.WithDescription("Seconds since the thisUpdate of the CRL in force at this edge, per issuer."))
+	if err != nil {
+		return err
+	}
+	left, err := m.Float64ObservableGauge("segmesh_edge_crl_next_update_seconds", metric.WithUnit("s"),
+		metric.WithDescription("Seconds until the nextUpdate of the CRL in force at this edge, per issuer, on the edge's clock; negative once past (stale)."))
+	if err != nil {
+		return err
+	}
+	unready, err := m.Int64ObservableGauge("segmesh_edge_revocation_unready",
+		metric.WithDescription("1 on the reason the edge's revocation is not ready (no_snapshot, stream_broken, cdp_never_fetched), 0 on the others."))
+	if err != nil {
+		return err
+	}
+	rollbacks, err := m.Int64ObservableCounter("segmesh_edge_crl_rollbacks_refused",
+		metric.WithDescription("CRLs from the crl role refused because the edge holds a newer one of the issuer (CRL number, else thisUpdate)."))
+	if err != nil {
+		return err
+	}
+	reasonOpts := make([]metric.ObserveOption, len(unreadyReasons))
+	for i, reason := range unreadyReasons {
+		reasonOpts[i] = metric.WithAttributes(attribute.String(telemetry.AttrReason, reason))
+	}
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		if !r.cfg.Enabled {
+			return nil
+		}
+		now := r.now()
+		for _, ix := range r.set.Load().Indexes() {
+			meta := ix.Meta()
+			attrs := metric.WithAttributes(attribute.String(telemetry.AttrIssuer, meta.Issuer), attribute.String(telemetry.AttrURL, meta.Source))
+			o.ObserveFloat64(age, now.Sub(meta.ThisUpdate).Seconds(), attrs)
+			if !meta.NextUpdate.IsZero() {
+				o.ObserveFloat64(left, meta.NextUpdate.Sub(now).Seconds(), attrs)
+			}
+		}
+		reason, _ := r.unready()
+		for i, rs := range unreadyReasons {
+			v := int64(0)
+			if rs == reason {
+				v = 1
+			}
+			o.ObserveInt64(unready, v, reasonOpts[i])
+		}
+		o.ObserveInt64(rollbacks, r.rollbacks.Load())
+		return nil
+	}, age, left, unready, rollbacks)
+	return err
+}

@@ -1,0 +1,169 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"time"
+
+	"github.com/segmesh/segmesh/pkg/crl"
+	crlv1 "github.com/segmesh/segmesh/proto/segmesh/crl/v1"
+)
+
+// watch consumes the crl role's snapshot stream until ctx ends,
+// reconnecting with jittered exponential backoff. The last snapshot stays in
+// force while the stream is down; readiness reports the outage once it
+// outlasts the refresh interval.
+func (r *revocation) watch(ctx context.Context, client crlv1.RevocationServiceClient) {
+	backoff := r.minBackoff
+	for ctx.Err() == nil {
+		got, err := r.stream(ctx, client)
+		if ctx.Err() != nil {
+			return
+		}
+		r.brokenSince.CompareAndSwap(0, r.now().UnixNano())
+		if got {
+			backoff = r.minBackoff
+		}
+		r.log.Warn("revocation stream broken; keeping the last snapshot and reconnecting",
+			"err", err, "retry_in", backoff, "snapshot_version", r.wire.Load())
+		t := time.NewTimer(backoff/2 + rand.N(backoff/2+1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, r.maxBackoff)
+	}
+}
+
+// stream reads one stream until it breaks; got reports whether it delivered
+// a snapshot. The stream counts as up once the crl role's response headers
+// arrive (it sends them at once, even when the caller holds its version).
+func (r *revocation) stream(ctx context.Context, client crlv1.RevocationServiceClient) (got bool, err error) {
+	st, err := client.WatchSnapshots(ctx, &crlv1.WatchSnapshotsRequest{KnownVersion: r.wire.Load(), AcceptParts: true})
+	if err != nil {
+		return false, fmt.Errorf("watch snapshots: %w", err)
+	}
+	if _, err := st.Header(); err != nil {
+		return false, fmt.Errorf("watch snapshots: %w", err)
+	}
+	r.brokenSince.Store(0)
+	var a assembler
+	for {
+		m, err := st.Recv()
+		if err != nil {
+			return got, fmt.Errorf("receive snapshot: %w", err)
+		}
+		incoming, done, err := a.add(m)
+		if err != nil {
+			return got, fmt.Errorf("snapshot version %d: %w", m.GetVersion(), err)
+		}
+		if !done {
+			continue
+		}
+		got = true
+		r.apply(m.GetVersion(), incoming)
+		r.log.Info("revocation snapshot", "version", m.GetVersion(), "issuers", len(incoming), "parts", max(m.GetParts(), 1))
+	}
+}
+
+// assembler builds the indexes of one snapshot from its parts, one issuer
+// at a time: each part's serials go straight into the issuer's index
+// builder, sized from serial_count, so the edge holds the index it builds
+// and one part, never the whole snapshot as messages.
+type assembler struct {
+	version uint64
+	part    uint32 // last part received; 0 between snapshots
+	out     []*crl.Index
+	// The issuer being built.
+	key   crl.IssuerKey
+	meta  crl.Meta
+	want  uint32
+	b     *crl.Builder
+	added uint32
+}
+
+// errPart is a stream that breaks the parts protocol; the edge reconnects.
+var errPart = errors.New("crl role sent a malformed snapshot part")
+
+// add takes one message; done reports that it completed a snapshot, whose
+// indexes are returned.
+func (a *assembler) add(m *crlv1.WatchSnapshotsResponse) (out []*crl.Index, done bool, err error) {
+	switch {
+	case m.GetParts() == 0 && a.part != 0:
+		return nil, false, fmt.Errorf("%w: a whole snapshot inside parts %d of version %d", errPart, a.part, a.version)
+	case m.GetParts() == 0:
+		// One message, one snapshot: every issuer is complete.
+	case a.part == 0 && m.GetPart() != 1, a.part != 0 && (m.GetVersion() != a.version || m.GetPart() != a.part+1), m.GetPart() > m.GetParts():
+		return nil, false, fmt.Errorf("%w: part %d/%d of version %d after part %d of version %d", errPart, m.GetPart(), m.GetParts(), m.GetVersion(), a.part, a.version)
+	default:
+		a.version, a.part = m.GetVersion(), m.GetPart()
+	}
+	for _, c := range m.GetCrls() {
+		var k crl.IssuerKey
+		if len(c.GetIssuerKey()) != len(k) {
+			return nil, false, fmt.Errorf("%w: issuer %q has a %d-byte key", errPart, c.GetIssuer(), len(c.GetIssuerKey()))
+		}
+		copy(k[:], c.GetIssuerKey())
+		if a.b == nil || k != a.key {
+			if err := a.finish(); err != nil {
+				return nil, false, err
+			}
+			a.start(k, c)
+		}
+		for _, s := range c.GetRevokedSerials() {
+			a.b.Add(s, time.Time{}, 0)
+		}
+		a.added += uint32(len(c.GetRevokedSerials()))
+	}
+	if m.GetParts() != 0 && m.GetPart() < m.GetParts() {
+		return nil, false, nil
+	}
+	if err := a.finish(); err != nil {
+		return nil, false, err
+	}
+	out = a.out
+	*a = assembler{}
+	return out, true, nil
+}
+
+// start begins the index of issuer k from its first chunk c.
+func (a *assembler) start(k crl.IssuerKey, c *crlv1.IssuerCRL) {
+	a.key, a.want, a.added = k, c.GetSerialCount(), 0
+	a.meta = crl.Meta{Key: k, Issuer: c.GetIssuer(), Source: c.GetSourceUrl(), Stale: c.GetStale(), FailClosed: c.GetFailClosed()}
+	if n, ok := new(big.Int).SetString(c.GetCrlNumber(), 10); ok {
+		a.meta.Number = n
+	}
+	if t := c.GetThisUpdate(); t != nil {
+		a.meta.ThisUpdate = t.AsTime()
+	}
+	if t := c.GetNextUpdate(); t != nil {
+		a.meta.NextUpdate = t.AsTime()
+	}
+	if t := c.GetFetchedAt(); t != nil {
+		a.meta.FetchedAt = t.AsTime()
+	}
+	n := int(a.want)
+	if n == 0 {
+		n = len(c.GetRevokedSerials())
+	}
+	a.b = crl.NewBuilder(n, 0)
+}
+
+// finish completes the issuer being built, checking it got every serial
+// its header announced (a crl role that sends serial_count).
+func (a *assembler) finish() error {
+	if a.b == nil {
+		return nil
+	}
+	if a.want != 0 && a.added != a.want {
+		return fmt.Errorf("%w: issuer %q announced %d serials and sent %d", errPart, a.meta.Issuer, a.want, a.added)
+	}
+	a.out = append(a.out, a.b.Build(a.meta))
+	a.b = nil
+	return nil
+}
