@@ -13,8 +13,18 @@ const XFCCHeader = "x-forwarded-client-cert"
 // pairs by semicolons, values optionally double-quoted with \" escapes
 // (Subject="CN=a,O=b"). Written here because no maintained Go package
 // parses it; it is short and fuzzed.
+//
+// A header whose quotes are not well formed (a quote that does not follow
+// "=", one that is not closed, or a closing quote not followed by ";", ","
+// or the end) gives no identity: an element the caller wrote with an open
+// quote would otherwise swallow the comma Envoy appends before its own
+// element, and the caller's URI would be read as the sidecar's.
 func MeshIdentities(values []string) []string {
-	elems := splitQuoted(strings.Join(values, ","), ',')
+	header := strings.Join(values, ",")
+	if !wellQuoted(header) {
+		return nil
+	}
+	elems := splitQuoted(header, ',')
 	for len(elems) > 0 && strings.TrimSpace(elems[len(elems)-1]) == "" {
 		elems = elems[:len(elems)-1]
 	}
@@ -35,6 +45,29 @@ func MeshIdentities(values []string) []string {
 		}
 	}
 	return ids
+}
+
+// wellQuoted reports whether every double quote in s opens right after "="
+// and closes (after any \" escapes) right before ";", "," or the end.
+func wellQuoted(s string) bool {
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case quoted && c == '\\':
+			i++
+		case quoted && c == '"':
+			if i+1 < len(s) && s[i+1] != ';' && s[i+1] != ',' {
+				return false
+			}
+			quoted = false
+		case c == '"':
+			if i == 0 || s[i-1] != '=' {
+				return false
+			}
+			quoted = true
+		}
+	}
+	return !quoted
 }
 
 // splitQuoted splits s at sep outside double quotes.

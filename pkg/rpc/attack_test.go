@@ -1,0 +1,105 @@
+package rpc
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	ticketv1 "github.com/segmesh/segmesh/proto/segmesh/ticket/v1"
+)
+
+// TestMeshAllowListUnbalancedQuoteSmuggling: the caller writes an
+// x-forwarded-client-cert element that opens a double quote and never closes
+// it; Envoy (APPEND_FORWARD) appends its own element after a comma. The
+// comma then sits inside the caller's quote, so the caller's element and the
+// sidecar's parse as one "last element", and the caller's URI (the edge's)
+// is read as the identity the sidecar vouches for.
+func TestMeshAllowListUnbalancedQuoteSmuggling(t *testing.T) {
+	const edge = "spiffe://cluster.local/ns/segmesh/sa/segmesh-edge"
+	const sidecar = `By=spiffe://cluster.local/ns/segmesh/sa/segmesh-ticket;Hash=ab12;Subject="";URI=spiffe://cluster.local/ns/other/sa/attacker`
+	forged := []string{
+		`URI=` + edge + `;DNS="x`,               // open quote swallows the comma
+		`URI=` + edge + `;DNS="x\`,              // ... and an escape on the comma
+		`By=a;URI=` + edge + `;Subject="CN=a\"`, // escaped quote keeps the quote open
+		`URI="` + edge,                          // the URI itself left open
+	}
+	allow := NewMeshAllowList([]string{edge})
+	addr, _ := serve(t, "t0", grpc.ChainUnaryInterceptor(allow.UnaryInterceptor()), grpc.ChainStreamInterceptor(allow.StreamInterceptor()))
+	for _, f := range forged {
+		t.Run(f, func(t *testing.T) {
+			// As a header with two values and as one joined by the proxy.
+			if ids := MeshIdentities([]string{f, sidecar}); slices.Contains(ids, edge) {
+				t.Errorf("MeshIdentities = %q: the caller's edge identity was read from the sidecar's element", ids)
+			}
+			for _, md := range [][]string{{XFCCHeader, f, XFCCHeader, sidecar}, {XFCCHeader, f + "," + sidecar}} {
+				terr, _ := callTicket(t, addr, grpc.WithTransportCredentials(insecure.NewCredentials()), md...)
+				if status.Code(terr) != codes.PermissionDenied {
+					t.Errorf("metadata %q: GetServiceTicket %v, want PermissionDenied", md, terr)
+				}
+			}
+		})
+	}
+}
+
+// TestAllowListIgnoresMeshHeaderWithMTLS: with segmesh's own mTLS the
+// identity is the verified certificate's; a caller whose certificate is not
+// allowed cannot name the edge in x-forwarded-client-cert instead.
+func TestAllowListIgnoresMeshHeaderWithMTLS(t *testing.T) {
+	p := newPKI(t)
+	creds, err := ServerCredentials(p.leaf(t, "ticket", "spiffe://segmesh.test/ticket"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow := NewAllowList([]string{"spiffe://segmesh.test/edge"})
+	addr, _ := serve(t, "t0", grpc.Creds(creds), grpc.ChainUnaryInterceptor(allow.UnaryInterceptor()), grpc.ChainStreamInterceptor(allow.StreamInterceptor()))
+	c, err := ClientCredentials(p.leaf(t, "identity", "spiffe://segmesh.test/identity"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	terr, _ := callTicket(t, addr, grpc.WithTransportCredentials(c), XFCCHeader, "By=x;URI=spiffe://segmesh.test/edge")
+	if status.Code(terr) != codes.PermissionDenied {
+		t.Fatalf("identity's certificate with a forged mesh header: %v, want PermissionDenied", terr)
+	}
+}
+
+// TestHealthExemptionDoesNotReachOtherServices: health checks skip the
+// allow-list by method prefix; a path that starts with the health service
+// but names the ticket method must not reach GetServiceTicket.
+func TestHealthExemptionDoesNotReachOtherServices(t *testing.T) {
+	p := newPKI(t)
+	creds, err := ServerCredentials(p.leaf(t, "ticket", "spiffe://segmesh.test/ticket"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow := NewAllowList([]string{"spiffe://segmesh.test/edge"})
+	addr, _ := serve(t, "t0", grpc.Creds(creds), grpc.ChainUnaryInterceptor(allow.UnaryInterceptor()), grpc.ChainStreamInterceptor(allow.StreamInterceptor()))
+	c, err := ClientCredentials(p.leaf(t, "identity", "spiffe://segmesh.test/identity"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	for _, m := range []string{
+		"/grpc.health.v1.Health/../segmesh.ticket.v1.TicketService/GetServiceTicket",
+		"/grpc.health.v1.Health/Check/../../segmesh.ticket.v1.TicketService/GetServiceTicket",
+		"/grpc.health.v1.Health//segmesh.ticket.v1.TicketService/GetServiceTicket",
+		"/grpc.health.v1.Health/%2F..%2Fsegmesh.ticket.v1.TicketService/GetServiceTicket",
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		out := new(ticketv1.GetServiceTicketResponse)
+		err := conn.Invoke(ctx, m, &ticketv1.GetServiceTicketRequest{UserPrincipal: "alice@lab.test"}, out)
+		cancel()
+		if err == nil || out.GetClientName() != "" {
+			t.Errorf("%s: served (%q) to a caller not on the allow-list", m, out.GetClientName())
+		}
+	}
+}
