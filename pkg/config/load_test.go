@@ -181,6 +181,8 @@ func TestValidationRules(t *testing.T) {
 			SeverityError, "segmesh.edge.serverPfxFile", "both a PEM"},
 		{"exchange URL bad", map[string]any{"segmesh/edge/exchangeUrls": []any{"exchange.lab.test"}},
 			SeverityError, "segmesh.edge.exchangeUrls[0]", "not an http(s) URL"},
+		{"exchange over http with KCD", map[string]any{"segmesh/edge/exchangeUrls": []any{"http://exchange.lab.test"}},
+			SeverityWarning, "segmesh.edge.exchangeUrls[0]", "Extended Protection"},
 		{"drain grace negative", map[string]any{"segmesh/edge/drainGraceSeconds": -1},
 			SeverityError, "segmesh.edge.drainGraceSeconds", "between 0 and 20"},
 		{"drain grace eats the drain", map[string]any{"segmesh/edge/drainGraceSeconds": 25},

@@ -284,6 +284,10 @@ func validateSegmesh(c *Config, r *Report) {
 		pu, err := url.Parse(u)
 		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 			r.add(SeverityError, fmt.Sprintf("segmesh.edge.exchangeUrls[%d]", i), u, "not an http(s) URL", "write for example https://mail.corp.example")
+		} else if pu.Scheme == "http" && c.KCD.Enabled {
+			r.add(SeverityWarning, fmt.Sprintf("segmesh.edge.exchangeUrls[%d]", i), u,
+				"is plain http: there is no TLS channel to bind the Kerberos authenticator to, so Exchange's Extended Protection (on by default since Exchange 2019 CU14) cannot work, and a virtual directory set to Require refuses every request",
+				"use https:// with Exchange's certificate (segmesh.edge.exchangeCaFile when it is not publicly trusted)")
 		}
 	}
 	if e.DrainGraceSeconds < 0 || e.DrainGraceSeconds > MaxDrainGraceSeconds {

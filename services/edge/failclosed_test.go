@@ -4,12 +4,14 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/segmesh/segmesh/pkg/negotiate"
 )
 
 // brokenNegotiator cannot build a header (an unusable session key, say).
 type brokenNegotiator struct{}
 
-func (brokenNegotiator) header() (string, error) {
+func (brokenNegotiator) header(negotiate.Binding) (string, error) {
 	return "", errors.New("encrypt authenticator: unsupported etype 99")
 }
 

@@ -37,6 +37,8 @@ import (
 
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/crl"
+	"github.com/segmesh/segmesh/pkg/negotiate"
+	"github.com/segmesh/segmesh/pkg/negotiate/negotiatetest"
 	"github.com/segmesh/segmesh/pkg/role"
 	crlv1 "github.com/segmesh/segmesh/proto/segmesh/crl/v1"
 	identityv1 "github.com/segmesh/segmesh/proto/segmesh/identity/v1"
@@ -316,6 +318,11 @@ type fakeExchange struct {
 	reject401 atomic.Int64
 	requests  atomic.Int64
 	badAuth   atomic.Int64
+	// ep is the Extended Protection setting; presented returns the
+	// certificate the server showed on a request's connection (TLS fakes,
+	// binding_test.go).
+	ep        negotiatetest.ExtendedProtection
+	presented func(r *http.Request) *x509.Certificate
 }
 
 func newFakeExchange(t testing.TB, tickets *fakeTickets) *fakeExchange {
@@ -366,6 +373,15 @@ func (fx *fakeExchange) authenticate(r *http.Request) (string, error) {
 	fx.mu.Unlock()
 	if replay {
 		return "", errors.New("replayed authenticator")
+	}
+	if fx.ep != negotiatetest.Off {
+		var got negotiate.Binding
+		if len(a.Cksum.Checksum) >= 20 {
+			copy(got[:], a.Cksum.Checksum[4:20])
+		}
+		if err := negotiatetest.CheckBinding(got, fx.presented(r), fx.ep); err != nil {
+			return "", err
+		}
 	}
 	return strings.Join(a.CName.NameString, "/") + "@" + a.CRealm, nil
 }

@@ -14,8 +14,9 @@ import (
 // a new authenticator (new timestamp and sequence number): Exchange keeps a
 // replay cache and answers 401 to a header it has seen.
 type negotiator interface {
-	// header returns "Negotiate <base64 SPNEGO token>".
-	header() (string, error)
+	// header returns "Negotiate <base64 SPNEGO token>" with the channel
+	// binding cb (zero: none).
+	header(cb negotiate.Binding) (string, error)
 }
 
 // negotiatorFactory prepares a negotiator once per ticket.
@@ -25,7 +26,7 @@ type negotiatorFactory func(t *Ticket) (negotiator, error)
 // and SPNEGO framing once and per request only encrypts the authenticator.
 type builderNegotiator struct{ b *negotiate.Builder }
 
-func (n builderNegotiator) header() (string, error) { return n.b.Header() }
+func (n builderNegotiator) header(cb negotiate.Binding) (string, error) { return n.b.HeaderBound(cb) }
 
 // newNegotiatorFactory returns the factory the edge uses, reading time from now.
 // The authenticator carries the ticket reply's cname and crealm exactly (the

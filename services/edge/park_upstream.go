@@ -135,6 +135,7 @@ func (p *parkedPing) write(c net.Conn, u *url.URL) error {
 		out.Header.Del(h)
 	}
 	p.s.rewrite(&httputil.ProxyRequest{In: in, Out: out})
+	p.s.rebind(out.Header, p.x, u.Host, c)
 	if err := p.s.requireNegotiate(out.Header, p.x); err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/segmesh/segmesh/pkg/negotiate"
 	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
@@ -33,7 +34,9 @@ type requestState struct {
 	identityHit bool
 	ticketHit   bool
 	retried     bool
-	failure     *Failure
+	// cb is the channel binding the Negotiate header carries (binding.go).
+	cb      negotiate.Binding
+	failure *Failure
 	// parked reports whether a parked Ping took the request over; it
 	// writes the access-log line when answered (park.go).
 	parked bool
@@ -76,6 +79,8 @@ type upstreams struct {
 	// watch enforces ResponseHeaderTimeout on the transport's connections
 	// (headerwatch.go); nil when the timeout is 0 (none).
 	watch *headerWatch
+	// binders keep the channel binding per https upstream host (binding.go).
+	binders map[string]*binder
 	// replays carries the requests transport would replay after a read
 	// error (idempotent methods), with http.Transport's own
 	// ResponseHeaderTimeout; nil when watch is nil.
@@ -92,7 +97,7 @@ func (s *Service) newUpstreams() (*upstreams, error) {
 	// resumed handshake instead of a full one.
 	tc.ClientSessionCache = tls.NewLRUClientSessionCache(256)
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: s.cfg.KeepAlive, Interval: s.cfg.KeepAlive}}
-	u := &upstreams{urls: s.cfg.Upstreams, dial: d.DialContext}
+	u := &upstreams{urls: s.cfg.Upstreams, dial: d.DialContext, binders: newBinders(s.cfg.Upstreams)}
 	dial := d.DialContext
 	if s.cfg.ResponseHeaderTimeout > 0 {
 		u.watch = newHeaderWatch(s.cfg.ResponseHeaderTimeout)
@@ -301,7 +306,7 @@ func (s *Service) rewrite(pr *httputil.ProxyRequest) {
 	}
 	pr.Out.Header.Del("Authorization")
 	if x.entry != nil {
-		if h, err := x.entry.neg.header(); err == nil {
+		if h, err := s.negotiateHeader(x, pr.Out.URL.Host); err == nil {
 			pr.Out.Header["Authorization"] = []string{h}
 		} else {
 			// requireNegotiate refuses to send the request on.
@@ -341,7 +346,7 @@ func (t kcdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	x.entry = e
-	h, err := e.neg.header()
+	h, err := s.negotiateHeader(x, req.URL.Host)
 	if err != nil {
 		return nil, &TicketError{Err: err, Hint: "the ticket role returned a ticket the edge cannot use"}
 	}
@@ -358,7 +363,7 @@ func (t kcdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // could not be made and the request can be sent again.
 func (s *Service) send(req *http.Request) (*http.Response, error) {
 	u := s.upstreams
-	resp, err := u.transportFor(req).RoundTrip(req)
+	resp, err := u.transportFor(req).RoundTrip(s.bound(req))
 	if err == nil || len(u.urls) < 2 || !isDialError(err) || !replayable(req) {
 		return resp, err
 	}
@@ -371,7 +376,7 @@ func (s *Service) send(req *http.Request) (*http.Response, error) {
 		}
 		again.URL.Scheme, again.URL.Host, again.Host = u.urls[n].Scheme, u.urls[n].Host, ""
 		s.log.Warn("Exchange upstream unreachable; trying the next", "failed", u.urls[first].Host, "next", u.urls[n].Host, "err", err)
-		if resp, err = u.transportFor(again).RoundTrip(again); err == nil || !isDialError(err) {
+		if resp, err = u.transportFor(again).RoundTrip(s.bound(again)); err == nil || !isDialError(err) {
 			u.preferred.Store(int32(n))
 			return resp, err
 		}

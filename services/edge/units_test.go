@@ -25,6 +25,7 @@ import (
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/negotiate"
 	ticketv1 "github.com/segmesh/segmesh/proto/segmesh/ticket/v1"
 )
 
@@ -162,7 +163,7 @@ func (c *countingTickets) Invalidate(context.Context, string, string) error { re
 
 type constNegotiator struct{}
 
-func (constNegotiator) header() (string, error) { return "Negotiate x", nil }
+func (constNegotiator) header(negotiate.Binding) (string, error) { return "Negotiate x", nil }
 
 func fakeFactory(*Ticket) (negotiator, error) { return constNegotiator{}, nil }
 
@@ -238,11 +239,11 @@ func TestNegotiatorFreshAuthenticator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h1, err := n.header()
+	h1, err := n.header(negotiate.Binding{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h2, _ := n.header()
+	h2, _ := n.header(negotiate.Binding{})
 	if h1 == h2 {
 		t.Fatal("two headers are identical: the authenticator is not fresh")
 	}

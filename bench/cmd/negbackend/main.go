@@ -8,10 +8,16 @@
 // With -anonymous a request without Authorization is answered too (for the
 // proxies that cannot do Kerberos: the bare Go proxy and nginx); a request
 // that carries a Negotiate header is always verified.
+//
+// With -cert and -key it serves HTTPS, and -extended-protection none|allow|require
+// checks the authenticator's channel binding against its certificate the way IIS
+// does for Exchange (pkg/negotiate/negotiatetest).
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -33,6 +39,8 @@ import (
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/service"
 	"github.com/jcmturner/gokrb5/v8/spnego"
+
+	"github.com/segmesh/segmesh/pkg/negotiate/negotiatetest"
 )
 
 func main() {
@@ -52,6 +60,9 @@ func run(args []string, stderr io.Writer) int {
 	anonymous := fs.Bool("anonymous", false, "answer requests without Authorization (bare proxy, nginx)")
 	maxHold := fs.Duration("max-hold", 10*time.Minute, "longest ?hold= honoured")
 	pac := fs.Bool("pac", false, "decode and check the ticket's PAC (costs CPU per request)")
+	certFile := fs.String("cert", "", "PEM certificate to serve HTTPS with (with -key)")
+	keyFile := fs.String("key", "", "PEM key of -cert")
+	epName := fs.String("extended-protection", "none", "IIS Extended Protection: none, allow or require (needs -cert: a binding is to the TLS certificate)")
 	verifyEvery := fs.Int("verify-every", 1, "verify 1 in N Negotiate headers cryptographically; the others only need to be present and well formed (keeps the backend off the critical path in throughput runs)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -69,8 +80,29 @@ func run(args []string, stderr io.Writer) int {
 			return 1
 		}
 	}
+	ep, ok := map[string]negotiatetest.ExtendedProtection{"none": negotiatetest.Off, "allow": negotiatetest.Accept, "require": negotiatetest.Require}[*epName]
+	if !ok {
+		logger.Error("-extended-protection is none, allow or require", "value", *epName)
+		return 2
+	}
+	var tlsCert *tls.Certificate
+	if *certFile != "" || *keyFile != "" {
+		c, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			logger.Error("load -cert/-key", "err", err)
+			return 1
+		}
+		tlsCert = &c
+	} else if ep != negotiatetest.Off {
+		logger.Error("-extended-protection needs -cert and -key: the binding is to the TLS certificate")
+		return 2
+	}
 	var c counters
-	h := newHandler(kt, handlerOptions{SPN: *spn, Anonymous: *anonymous, MaxHold: *maxHold, PAC: *pac, VerifyEvery: *verifyEvery}, &c)
+	o := handlerOptions{SPN: *spn, Anonymous: *anonymous, MaxHold: *maxHold, PAC: *pac, VerifyEvery: *verifyEvery, EP: ep}
+	if tlsCert != nil {
+		o.Cert = tlsCert.Leaf
+	}
+	h := newHandler(kt, o, &c)
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 15 * time.Minute, ErrorLog: log.New(io.Discard, "", 0)}
 	lis, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -86,7 +118,10 @@ func run(args []string, stderr io.Writer) int {
 		_ = srv.Shutdown(sctx)
 		_ = srv.Close()
 	}()
-	logger.Info("negbackend listening", "addr", lis.Addr().String(), "keytab", *ktFile != "", "anonymous", *anonymous)
+	logger.Info("negbackend listening", "addr", lis.Addr().String(), "keytab", *ktFile != "", "anonymous", *anonymous, "tls", tlsCert != nil, "extended_protection", ep.String())
+	if tlsCert != nil {
+		lis = tls.NewListener(lis, &tls.Config{Certificates: []tls.Certificate{*tlsCert}, MinVersion: tls.VersionTLS12})
+	}
 	if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Error("serve", "err", err)
 		return 1
@@ -108,6 +143,10 @@ type handlerOptions struct {
 	// VerifyEvery verifies 1 in N Negotiate headers; the others are checked
 	// for form only. 0 or 1 verifies all.
 	VerifyEvery int
+	// EP is the Extended Protection setting checked against Cert, the
+	// certificate served (nil: plain HTTP).
+	EP   negotiatetest.ExtendedProtection
+	Cert *x509.Certificate
 }
 
 // newHandler builds the backend's handler. A nil keytab refuses every
@@ -115,7 +154,9 @@ type handlerOptions struct {
 func newHandler(kt *keytab.Keytab, o handlerOptions, c *counters) http.Handler {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, o.MaxHold, c) })
 	var auth http.Handler
-	if kt != nil {
+	if kt != nil && o.EP != negotiatetest.Off {
+		auth = &negotiatetest.Acceptor{Keytab: kt, Cert: o.Cert, EP: o.EP, Next: inner}
+	} else if kt != nil {
 		auth = spnego.SPNEGOKRB5Authenticate(inner, kt,
 			service.KeytabPrincipal(o.SPN), service.DecodePAC(o.PAC),
 			service.Logger(log.New(io.Discard, "", 0)))
@@ -123,6 +164,7 @@ func newHandler(kt *keytab.Keytab, o handlerOptions, c *counters) http.Handler {
 	var seq atomic.Uint64
 	every := uint64(max(1, o.VerifyEvery))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Del("X-Authenticated-User")
 		authz := r.Header.Get("Authorization")
 		if authz == "" && o.Anonymous {
 			c.anon.Add(1)
@@ -155,6 +197,9 @@ func serve(w http.ResponseWriter, r *http.Request, maxHold time.Duration, c *cou
 	user := "anonymous"
 	if id := goidentity.FromHTTPRequestContext(r); id != nil {
 		user = id.UserName() + "@" + id.Domain()
+		c.ok.Add(1)
+	} else if u := r.Header.Get("X-Authenticated-User"); u != "" {
+		user = u // set by negotiatetest.Acceptor; newHandler drops any the client sent
 		c.ok.Add(1)
 	}
 	if s := r.URL.Query().Get("hold"); s != "" {

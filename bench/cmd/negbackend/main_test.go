@@ -2,11 +2,21 @@ package main
 
 import (
 	"encoding/base64"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
+	"github.com/jcmturner/gokrb5/v8/iana/nametype"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/segmesh/segmesh/pkg/negotiate"
+	"github.com/segmesh/segmesh/pkg/negotiate/negotiatetest"
 )
 
 func TestHandlerWithoutKeytab(t *testing.T) {
@@ -49,5 +59,59 @@ func TestHandlerWithoutKeytab(t *testing.T) {
 				t.Fatalf("held counter %d, want 1", c.held.Load())
 			}
 		})
+	}
+}
+
+// TestExtendedProtectionRequire: with -extended-protection require the
+// backend accepts a token bound to its certificate and refuses an unbound
+// one, as IIS does.
+func TestExtendedProtectionRequire(t *testing.T) {
+	const realm = "LAB.TEST"
+	kt := keytab.New()
+	if err := kt.AddEntry("HTTP/exchange.lab.test", realm, "Exch-Passw0rd!", time.Now(), 1, etypeID.AES256_CTS_HMAC_SHA1_96); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	cname := types.PrincipalName{NameType: nametype.KRB_NT_PRINCIPAL, NameString: []string{"alice"}}
+	sname := types.PrincipalName{NameType: nametype.KRB_NT_SRV_INST, NameString: []string{"HTTP", "exchange.lab.test"}}
+	tkt, key, err := messages.NewTicket(cname, realm, sname, realm, types.NewKrbFlags(), kt, etypeID.AES256_CTS_HMAC_SHA1_96, 1, now, now, now.Add(time.Hour), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := tkt.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := negotiate.New(der, key, cname, realm, negotiate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c counters
+	o := handlerOptions{SPN: "HTTP/exchange.lab.test", EP: negotiatetest.Require, MaxHold: time.Second}
+	srv := httptest.NewUnstartedServer(nil)
+	srv.StartTLS()
+	defer srv.Close()
+	o.Cert = srv.Certificate()
+	srv.Config.Handler = newHandler(kt, o, &c)
+	for _, tc := range []struct {
+		cb   negotiate.Binding
+		want int
+	}{{negotiate.TLSServerEndPoint(srv.Certificate()), 200}, {negotiate.Binding{}, 401}} {
+		h, err := b.HeaderBound(tc.cb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		req.Header.Set("Authorization", h)
+		req.Header.Set("X-Authenticated-User", "mallory@LAB.TEST")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || tc.want == 200 && string(body) != "alice@LAB.TEST\n" {
+			t.Fatalf("binding %x: %d %q, want %d", tc.cb, resp.StatusCode, body, tc.want)
+		}
 	}
 }

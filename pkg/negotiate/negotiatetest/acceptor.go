@@ -81,13 +81,17 @@ func Verify(header string, kt *keytab.Keytab, cert *x509.Certificate, ep Extende
 	}
 	var got negotiate.Binding
 	copy(got[:], a.Cksum.Checksum[4:20])
-	if err := checkBinding(got, cert, ep); err != nil {
+	if err := CheckBinding(got, cert, ep); err != nil {
 		return "", err
 	}
 	return strings.Join(a.CName.NameString, "/") + "@" + a.CRealm, nil
 }
 
-func checkBinding(got negotiate.Binding, cert *x509.Certificate, ep ExtendedProtection) error {
+// CheckBinding decides, as IIS does with Extended Protection ep, whether a
+// token whose checksum carries got may authenticate on a connection where
+// the server presented cert (nil: plain HTTP, no binding expected). The
+// error wraps ErrBinding.
+func CheckBinding(got negotiate.Binding, cert *x509.Certificate, ep ExtendedProtection) error {
 	if ep == Off {
 		return nil
 	}
