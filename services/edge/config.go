@@ -101,6 +101,9 @@ type Config struct {
 	RPCTimeout time.Duration
 	// CacheSize bounds the identity and ticket caches.
 	CacheSize int
+	// MaxResponseHeaderBytes bounds the header bytes of Exchange's answer,
+	// informational answers included, on both paths (parklimits.go).
+	MaxResponseHeaderBytes int64
 	// UnauthorizedRefresh is how long after a 401 from Exchange cost a user
 	// a fresh ticket further 401s go to the device as they are.
 	UnauthorizedRefresh time.Duration
@@ -135,19 +138,20 @@ func newConfig(c *config.Config) (*Config, error) {
 			URLs:     c.Gateway.CRLURIs,
 			Interval: c.CRLRefreshInterval(),
 		},
-		IdentityCacheTTL:      time.Duration(c.Segmesh.Identity.CacheTTLSeconds) * time.Second,
-		IdleTimeout:           defaultIdleTimeout,
-		ReadHeaderTimeout:     defaultReadHeaderTimeout,
-		MaxHeaderBytes:        defaultMaxHeaderBytes,
-		KeepAlive:             defaultKeepAlive,
-		ResponseHeaderTimeout: defaultResponseHeaderTimeout,
-		ReplayMaxBytes:        defaultReplayMaxBytes,
-		TicketMargin:          defaultTicketMargin,
-		RetryAfter:            defaultRetryAfter,
-		RPCTimeout:            defaultRPCTimeout,
-		CacheSize:             defaultCacheSize,
-		UnauthorizedRefresh:   defaultUnauthorizedRefresh,
-		DrainGrace:            time.Duration(e.DrainGraceSeconds) * time.Second,
+		IdentityCacheTTL:       time.Duration(c.Segmesh.Identity.CacheTTLSeconds) * time.Second,
+		IdleTimeout:            defaultIdleTimeout,
+		ReadHeaderTimeout:      defaultReadHeaderTimeout,
+		MaxHeaderBytes:         defaultMaxHeaderBytes,
+		KeepAlive:              defaultKeepAlive,
+		ResponseHeaderTimeout:  defaultResponseHeaderTimeout,
+		ReplayMaxBytes:         defaultReplayMaxBytes,
+		TicketMargin:           defaultTicketMargin,
+		RetryAfter:             defaultRetryAfter,
+		RPCTimeout:             defaultRPCTimeout,
+		CacheSize:              defaultCacheSize,
+		UnauthorizedRefresh:    defaultUnauthorizedRefresh,
+		MaxResponseHeaderBytes: defaultMaxResponseHeaderBytes,
+		DrainGrace:             time.Duration(e.DrainGraceSeconds) * time.Second,
 	}
 	if len(out.Paths) == 0 {
 		out.Paths = config.Default().Segmesh.Edge.Paths

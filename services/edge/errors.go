@@ -75,6 +75,8 @@ func failureOf(err error, retryAfter int) *Failure {
 		return &Failure{Status: http.StatusForbidden, Reason: "request without a valid client certificate", Fix: "enrol the device with a certificate from a trusted CA", Err: err}
 	case errors.Is(err, errReadBody):
 		return &Failure{Status: http.StatusBadRequest, Reason: "request body shorter than its Content-Length or broken off", Err: err}
+	case errors.Is(err, errResponseHeadersTooLarge):
+		return &Failure{Status: http.StatusBadGateway, Reason: "Exchange's response headers exceed the limit", Fix: "check what sits between segmesh and Exchange (a proxy adding headers)", Err: err}
 	case errors.Is(err, errNoNegotiate):
 		return &Failure{Status: http.StatusServiceUnavailable, RetryAfter: retryAfter, Reason: "no Kerberos header could be built; the request was not sent to Exchange",
 			Fix: "see the \"build Negotiate header\" log line: the ticket's encryption type or session key is unusable; check the ticket role and the service account's encryption types", Err: err}

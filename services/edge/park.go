@@ -250,12 +250,17 @@ func (p *parkedPing) await() (*http.Response, error) {
 }
 
 // readResponse waits without a buffer until the upstream is readable, then
-// reads the response header with a transient one.
+// reads the response header with a transient one. As the reverse proxy
+// does on the proxy path, it relays informational answers (1xx but 101) to
+// the device and reads on to the final one; each answer's header is bounded
+// by MaxResponseHeaderBytes (parklimits.go).
 func (p *parkedPing) readResponse() (*http.Response, error) {
 	p.mu.Lock()
 	up, rc, deadline := p.up, p.upRaw, p.deadline
 	p.mu.Unlock()
-	for {
+	lim := newHeaderLimit(up, p.s.cfg.MaxResponseHeaderBytes)
+	var br *bufio.Reader
+	for br == nil {
 		var perr error
 		err := rc.Read(func(fd uintptr) bool {
 			var ready bool
@@ -277,7 +282,7 @@ func (p *parkedPing) readResponse() (*http.Response, error) {
 		if err != nil {
 			return nil, fmt.Errorf("edge: wait for the Ping's answer: %w", err)
 		}
-		br := bufio.NewReaderSize(up, 4096)
+		br = bufio.NewReaderSize(lim, 4096)
 		if tc, ok := up.(*tls.Conn); ok {
 			// Readable may be a TLS session ticket, not the answer: look for
 			// a byte briefly, and go back to waiting when none comes.
@@ -287,13 +292,29 @@ func (p *parkedPing) readResponse() (*http.Response, error) {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && br.Buffered() == 0 {
 				p.s.log.Debug("Exchange connection woke without an answer (TLS session tickets); Ping parked again")
-				continue
+				br = nil
 			}
 		}
+	}
+	// After an informational answer the final one is read at once (the
+	// connection's read deadline still bounds the wait): the TLS layer may
+	// hold its bytes already, which polling the socket would not see.
+	for {
 		resp, err := http.ReadResponse(br, p.req)
 		if err != nil {
-			return nil, fmt.Errorf("edge: read the Ping's answer: %w", err)
+			return nil, lim.explain(err)
 		}
+		if informational(resp.StatusCode) {
+			if err := p.relayInformational(resp); err != nil {
+				return nil, err
+			}
+			lim.reset()
+			continue
+		}
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			return nil, errors.New("edge: Exchange switched protocols on a Ping that asked for no upgrade")
+		}
+		lim.lift()
 		_ = up.SetReadDeadline(time.Time{})
 		return resp, nil
 	}

@@ -113,9 +113,11 @@ func (s *Service) newUpstreams() (*upstreams, error) {
 		// Ping waits this long) is enforced by u.watch, one sweeper instead
 		// of a timer per request.
 		ExpectContinueTimeout: time.Second,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   512,
-		IdleConnTimeout:       90 * time.Second,
+		// The parked-Ping path applies the same bound (parklimits.go).
+		MaxResponseHeaderBytes: s.cfg.MaxResponseHeaderBytes,
+		MaxIdleConns:           1024,
+		MaxIdleConnsPerHost:    512,
+		IdleConnTimeout:        90 * time.Second,
 		// Pass Content-Encoding through untouched.
 		DisableCompression: true,
 	}
