@@ -284,9 +284,12 @@ func validateSegmesh(c *Config, r *Report) {
 		pu, err := url.Parse(u)
 		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 			r.add(SeverityError, fmt.Sprintf("segmesh.edge.exchangeUrls[%d]", i), u, "not an http(s) URL", "write for example https://mail.corp.example")
-		} else if pu.Scheme == "http" && c.KCD.Enabled {
-			r.add(SeverityWarning, fmt.Sprintf("segmesh.edge.exchangeUrls[%d]", i), u,
-				"is plain http: there is no TLS channel to bind the Kerberos authenticator to, so Exchange's Extended Protection (on by default since Exchange 2019 CU14) cannot work, and a virtual directory set to Require refuses every request",
+		} else if pu.Scheme == "http" {
+			msg := "is plain http: every user's mail crosses the network to Exchange in clear, readable and changeable on the way"
+			if c.KCD.Enabled {
+				msg = "is plain http: every user's mail and Kerberos authenticator cross the network to Exchange in clear, and there is no TLS channel to bind the authenticator to, so Exchange's Extended Protection (on by default since Exchange 2019 CU14) cannot work, and a virtual directory set to Require refuses every request"
+			}
+			r.add(SeverityWarning, fmt.Sprintf("segmesh.edge.exchangeUrls[%d]", i), u, msg,
 				"use https:// with Exchange's certificate (segmesh.edge.exchangeCaFile when it is not publicly trusted)")
 		}
 	}
