@@ -3,14 +3,18 @@ package testenv
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"io"
 	"net/http"
 	"net/http/httptrace"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/segmesh/segmesh/internal/testpki"
 )
 
 // The attacks in this file are the reviewer's: each is something an
@@ -202,5 +206,56 @@ func checkMode(t testing.TB, path string) {
 	}
 	if st.Mode().Perm()&0o077 != 0 {
 		t.Errorf("%s has mode %v: readable by others", path, st.Mode().Perm())
+	}
+}
+
+// TestAttackExpiredCertificateOnLongLivedConnections: a device certificate
+// that expires while its connections stay open: a kept-alive HTTP/1.1
+// connection, an HTTP/2 connection, and a connection whose Ping was held
+// (parked) across the expiry and handed back. After NotAfter none of them
+// may be served again.
+func TestAttackExpiredCertificateOnLongLivedConnections(t *testing.T) {
+	for _, mode := range Modes {
+		t.Run(string(mode), func(t *testing.T) {
+			e := Start(t, mode)
+			c := e.w.ca.Device(t, "frank", testpki.Serial(e.w.serial()), testpki.UPN("frank@test.realm"),
+				testpki.Subject(pkix.Name{CommonName: "frank"}), testpki.NotAfter(time.Now().Add(5*time.Second)))
+			notAfter := c.Cert.NotAfter // whole seconds
+			d := Device{Name: "frank", Cert: c.TLS(), Leaf: c.Cert}
+			keep, h2, ping := e.attackClient(d, nil, false), e.attackClient(d, nil, true), e.attackClient(d, nil, false)
+			u := e.easURL("Sync", "frank", "FRANK1")
+			for name, cl := range map[string]*http.Client{"keep-alive": keep, "HTTP/2": h2, "Ping connection": ping} {
+				if a := sendEAS(cl, u, nil); a.code != http.StatusOK {
+					t.Fatalf("%s before expiry: %+v", name, a)
+				}
+			}
+			hold := time.Until(notAfter) + 2*time.Second
+			pinged := make(chan attempt, 1)
+			go func() {
+				pinged <- sendEAS(ping, e.easURL("Ping", "frank", "FRANK1", "hold", strconv.Itoa(int(hold.Milliseconds()))), nil)
+			}()
+			if !eventually(20*time.Second, func() bool { return sendEAS(e.Client(d), u, nil).code != http.StatusOK }) {
+				t.Fatal("a new connection with the expired certificate is still served")
+			}
+			if time.Now().Before(notAfter) {
+				t.Fatalf("refused before NotAfter %v: the test cannot tell expiry apart", notAfter)
+			}
+			before := e.Exchange.Started()
+			if a := sendEAS(keep, u, nil); a.code == http.StatusOK || !a.reused {
+				t.Errorf("kept-alive connection after expiry: %+v (want refused on the reused connection)", a)
+			}
+			if a := sendEAS(h2, u, nil); a.code == http.StatusOK {
+				t.Errorf("HTTP/2 connection after expiry: %+v", a)
+			}
+			if e.Exchange.Started() != before {
+				t.Error("a request with the expired certificate reached Exchange")
+			}
+			if a := <-pinged; a.code != http.StatusOK {
+				t.Logf("the Ping held across expiry was answered %d", a.code)
+			}
+			if a := sendEAS(ping, u, nil); a.code == http.StatusOK {
+				t.Errorf("connection handed back by a Ping held across expiry: %+v", a)
+			}
+		})
 	}
 }
