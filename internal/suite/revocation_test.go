@@ -91,7 +91,7 @@ func (l *revocationLab) start(t *testing.T, mode string, c config.Config) string
 	run := func(c config.Config, roles ...string) *role.GroupOptions {
 		cfg := c
 		o := &role.GroupOptions{Config: &cfg, Roles: roles, Constructors: ctors, Logger: slog.New(slog.DiscardHandler)}
-		if err := splitMode(&cfg, o.Logger, o); err != nil {
+		if err := splitMode(&cfg, o.Logger, o, nil); err != nil {
 			t.Fatal(err)
 		}
 		g, err := role.NewGroup(*o)
