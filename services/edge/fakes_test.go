@@ -497,7 +497,11 @@ func (h *harness) client(cert *tls.Certificate, h2 bool) *http.Client {
 	pool.AddCert(h.serverCA.cert)
 	tc := &tls.Config{RootCAs: pool, ServerName: "edge.lab.test"}
 	if cert != nil {
-		tc.Certificates = []tls.Certificate{*cert}
+		// Offer the certificate whatever CA names the CertificateRequest
+		// lists (Go's client would otherwise keep back one from another CA),
+		// so the edge's own verification is what these tests exercise.
+		c := *cert
+		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &c, nil }
 	}
 	tr := &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: h2, MaxIdleConnsPerHost: 16}
 	if !h2 {

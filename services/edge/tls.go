@@ -192,7 +192,7 @@ func refusal(reason string, leaf *x509.Certificate, err error) *CertificateRefus
 }
 
 // errNoClientCertificate is the cause when a required certificate is missing.
-var errNoClientCertificate = errors.New("the device presented no client certificate")
+var errNoClientCertificate = errors.New("the device presented no client certificate (a device whose certificates all come from CAs this edge does not trust sends none: the CertificateRequest names the trusted CAs)")
 
 // baseTLSConfig is the listener's configuration. Each handshake gets a copy
 // from GetConfigForClient with its own VerifyConnection bound to the
