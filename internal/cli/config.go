@@ -43,9 +43,11 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 // effective configuration (secrets masked), what differs from the defaults,
 // and every problem. It fails when there is an error.
 func configCheck(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("config check", "config check [-q] [config.json]",
-		"Runs the loader 'segmesh run' uses, writes nothing, and prints the effective configuration (secrets masked), what differs from the defaults and every problem with its fix. Exit 1 on errors.", stderr)
+	fs := newFlagSet("config check", "config check [-q] [--strict] [--json] [config.json]",
+		"Runs the loader 'segmesh run' uses, writes nothing, and prints the effective configuration (secrets masked), what differs from the defaults and every problem with its fix. Exit 1 on errors (and on warnings with --strict).", stderr)
 	quiet := fs.Bool("q", false, "print only the problems")
+	strict := fs.Bool("strict", false, "fail (exit 1) on warnings too, for CI and Ansible")
+	asJSON := fs.Bool("json", false, "print {config, ok, errors, warnings, ignored, problems[]} as JSON (schema in docs/operations.md)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -65,6 +67,17 @@ func configCheck(args []string, stdout, stderr io.Writer) error {
 		report.Problems = append(report.Problems, trustProblems(cfg, report)...)
 		report.Problems = append(report.Problems, config.MigrationNotes(cfg)...)
 	}
+	ne, nw, ni := len(report.Errors()), len(report.Warnings()), len(report.Ignored())
+	failed := ne > 0 || *strict && nw > 0
+	if *asJSON {
+		if err := writeCheckJSON(stdout, path, report, ne, nw, ni, !failed); err != nil {
+			return err
+		}
+		if failed {
+			return errReported
+		}
+		return nil
+	}
 	_, _ = fmt.Fprintf(stdout, "config: %s\n", path)
 	if cfg != nil && !*quiet {
 		eff, _ := json.MarshalIndent(effective(cfg), "", "  ")
@@ -79,12 +92,42 @@ func configCheck(args []string, stdout, stderr io.Writer) error {
 	for _, p := range report.Problems {
 		_, _ = fmt.Fprintf(stdout, "  %s\n", p)
 	}
-	ne, nw, ni := len(report.Errors()), len(report.Warnings()), len(report.Ignored())
 	_, _ = fmt.Fprintf(stdout, "\nresult: %d error(s), %d warning(s), %d ignored\n", ne, nw, ni)
-	if ne > 0 {
+	if failed {
+		if ne == 0 {
+			_, _ = fmt.Fprintln(stdout, "failed: --strict fails on warnings")
+		}
 		return errReported
 	}
 	return nil
+}
+
+// checkProblemJSON is one problem in `config check --json`.
+type checkProblemJSON struct {
+	Severity string `json:"severity"`
+	Key      string `json:"key"`
+	Value    string `json:"value,omitempty"`
+	Message  string `json:"message"`
+	Fix      string `json:"fix,omitempty"`
+}
+
+// writeCheckJSON prints config check's verdict as one JSON object.
+func writeCheckJSON(w io.Writer, path string, report *config.Report, ne, nw, ni int, ok bool) error {
+	out := struct {
+		Config   string             `json:"config"`
+		OK       bool               `json:"ok"`
+		Errors   int                `json:"errors"`
+		Warnings int                `json:"warnings"`
+		Ignored  int                `json:"ignored"`
+		Problems []checkProblemJSON `json:"problems"`
+	}{Config: path, OK: ok, Errors: ne, Warnings: nw, Ignored: ni, Problems: []checkProblemJSON{}}
+	for _, p := range report.Problems {
+		out.Problems = append(out.Problems, checkProblemJSON{Severity: p.Severity.String(), Key: p.Key, Value: p.Value, Message: p.Message, Fix: p.Fix})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
 }
 
 // effectiveView is what config check prints: the file's settings plus the

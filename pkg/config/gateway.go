@@ -38,7 +38,7 @@ var gatewayKeys = map[string]struct {
 	KeyCertMappingLDAPBaseDN:   {kindString, func(g *Gateway, _ bool, s string, _ int) { g.CertMappingLDAPBaseDN = s }},
 	KeyRevocationEnabled:       {kindBool, func(g *Gateway, b bool, _ string, _ int) { g.RevocationEnabled = b }},
 	KeyCRLFetchIntervalMinutes: {kindPositiveInt, func(g *Gateway, _ bool, _ string, n int) { g.CRLFetchIntervalMinutes = n }},
-	KeyCRLURIs:                 {kindString, func(g *Gateway, _ bool, s string, _ int) { g.CRLURIs = SplitList(s) }},
+	KeyCRLURIs:                 {kindString, func(g *Gateway, _ bool, s string, _ int) { g.CRLURIs = splitURLList(s) }},
 	KeyFailHardOnCRLDownload:   {kindBool, func(g *Gateway, b bool, _ string, _ int) { g.FailHardOnCRLDownload = b }},
 }
 
@@ -60,6 +60,22 @@ func SplitList(s string) []string {
 		if p = strings.TrimSpace(p); p != "" {
 			out = append(out, p)
 		}
+	}
+	return out
+}
+
+// splitURLList splits a comma-separated list of URLs like SplitList, except
+// that an item that does not start with a scheme continues the one before:
+// AD CS's default LDAP CDP (ldap:///CN=CA,CN=CDP,...,DC=corp?...) is one
+// URL with commas in it, and one problem, not one per DN part.
+func splitURLList(s string) []string {
+	var out []string
+	for _, p := range SplitList(s) {
+		if len(out) > 0 && !strings.Contains(p, "://") {
+			out[len(out)-1] += "," + p
+			continue
+		}
+		out = append(out, p)
 	}
 	return out
 }

@@ -29,6 +29,10 @@ func Load(path string) (*Config, *Report, error) {
 // anchors relative paths.
 func Parse(path string, data []byte) (*Config, *Report, error) {
 	r := &Report{}
+	if p := fileProblem(data); p != nil {
+		r.Problems = append(r.Problems, *p)
+		return nil, r, &Error{Path: path, Problems: r.Errors()}
+	}
 	var generic any
 	if err := json.Unmarshal(data, &generic); err != nil {
 		line, col := position(data, err)
@@ -42,15 +46,14 @@ func Parse(path string, data []byte) (*Config, *Report, error) {
 		return nil, r, &Error{Path: path, Problems: r.Errors()}
 	}
 	checkKeys(obj, reflect.TypeFor[Config](), "", r)
+	duplicateKeys(data, r)
 
 	cfg := Default()
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&cfg); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			line, col := position(data, err)
-			r.add(SeverityError, te.Field, te.Value, fmt.Sprintf("wrong type at line %d, column %d: want %s", line, col, te.Type),
-				"write a value of that type")
+			r.Problems = append(r.Problems, typeProblem(data, te))
 		} else {
 			r.add(SeverityError, "(file)", "", err.Error(), "correct the value")
 		}

@@ -152,7 +152,7 @@ func TestValidationRules(t *testing.T) {
 		{"CDP not http", map[string]any{"customGatewaySettings/remote.crl.distribution.http.uris": "ftp://ca/x.crl"},
 			SeverityError, KeyCRLURIs, "not an http(s) URL"},
 		{"CDP over LDAP", map[string]any{"customGatewaySettings/remote.crl.distribution.http.uris": "ldap:///CN=x,DC=lab?certificateRevocationList"},
-			SeverityError, KeyCRLURIs, "not a URL with a host"},
+			SeverityError, KeyCRLURIs, "an LDAP CDP (AD CS's default) is not supported"},
 		{"CDP ldap with host", map[string]any{"customGatewaySettings/remote.crl.distribution.http.uris": "ldap://dc1.lab.test/CN=x"},
 			SeverityError, KeyCRLURIs, "over HTTP only"},
 		{"revocation without CDPs", map[string]any{"customGatewaySettings/remote.crl.distribution.http.uris": ""},

@@ -136,8 +136,18 @@ func (c *Config) openSecrets(r *Report) {
 		v := s.Reveal()
 		switch {
 		case strings.HasSuffix(v, PlaintextSuffix):
-			*s = secret.New(strings.TrimSuffix(v, PlaintextSuffix))
+			plain := strings.TrimSuffix(v, PlaintextSuffix)
+			*s = secret.New(plain)
 			r.add(SeverityWarning, path, "", "is in plain text; segmesh run encrypts it and rewrites config.json at the next start", "")
+			secretSpaces(r, path, plain)
+		case strings.HasSuffix(strings.ToLower(v), PlaintextSuffix):
+			r.add(SeverityError, path, "", fmt.Sprintf("ends in %q in other letters; only the lower case suffix %q marks a secret to encrypt, so this would be used as the password with the suffix in it",
+				v[len(v)-len(PlaintextSuffix):], PlaintextSuffix), fmt.Sprintf("write the suffix in lower case: %q", PlaintextSuffix))
+			continue
+		case v != "" && !strings.HasPrefix(v, encPrefix):
+			r.add(SeverityWarning, path, "", "is written in clear and used exactly as written: it stays readable in config.json, and a value copied from a SEG box (SEG's own encryption) will not work here",
+				fmt.Sprintf("write the password again with the suffix %q: segmesh run encrypts it (segmesh config encrypt does it now)", PlaintextSuffix))
+			secretSpaces(r, path, v)
 		case strings.HasPrefix(v, encPrefix):
 			if key == nil && keyErr == nil {
 				key, keyErr = c.loadKey(false)
@@ -155,6 +165,16 @@ func (c *Config) openSecrets(r *Report) {
 			}
 			*s = secret.New(plain)
 		}
+	}
+}
+
+// secretSpaces warns about a secret that starts or ends with white space:
+// almost always pasted by mistake, and the KDC or the PFX then refuses a
+// password that looks right.
+func secretSpaces(r *Report, path, plain string) {
+	if plain != strings.TrimSpace(plain) {
+		r.add(SeverityWarning, path, "", "starts or ends with a space (or tab), which is part of the password as written",
+			"remove the space unless the password really has one")
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,7 @@ func validate(c *Config, r *Report) {
 	validateMapping(c, r)
 	validateRevocation(c, r)
 	validateSegmesh(c, r)
+	validateMistakes(c, r)
 }
 
 // TrustStoreKind says what clientCertTrustStorePath names.
@@ -64,6 +66,16 @@ func validateTrust(c *Config, r *Report) {
 	items := SplitList(c.ClientCertTrustStorePath)
 	var pems, pfxs, others []string
 	for _, p := range items {
+		lp := strings.ToLower(p)
+		switch {
+		case strings.HasPrefix(lp, "cert:"):
+			r.add(SeverityError, key, p, "names a Windows certificate store; SEG V2 and segmesh read the chain of trust from files, not from the Microsoft Management Console",
+				"export the issuing CAs (root and intermediate) as Base-64 X.509 (PEM) files, for example certutil -encode, and list those files separated by commas")
+			continue
+		case windowsPath(c, p):
+			r.add(SeverityError, key, p, "is a Windows path (a drive letter or backslashes); on this machine paths use /",
+				"write it with /, absolute or relative to the install directory, for example config/ssl-certs/CA01.pem")
+		}
 		switch ext := strings.ToLower(filepath.Ext(p)); {
 		case pemExts[ext]:
 			pems = append(pems, p)
@@ -104,6 +116,20 @@ func validateTrust(c *Config, r *Report) {
 		r.add(SeverityError, key, "", "no trust for client certificates, but KCD or Require Client Certificate is on",
 			"name the issuing CAs in clientCertTrustStorePath (PEM list or one PFX) or set clientCertificateChain")
 	}
+}
+
+// windowsPath reports whether p is a Windows path that this machine will not
+// find: a drive letter or backslashes, except SEG's own config\... relative
+// paths in SEG's layout, which Resolve reads.
+func windowsPath(c *Config, p string) bool {
+	if runtime.GOOS == "windows" {
+		return false
+	}
+	if c.SEGLayout() && strings.HasPrefix(strings.ToLower(p), segConfigDir+`\`) {
+		return false
+	}
+	drive := len(p) >= 2 && p[1] == ':' && (p[0]|0x20 >= 'a' && p[0]|0x20 <= 'z')
+	return drive || strings.Contains(p, `\`)
 }
 
 func validateKCD(c *Config, r *Report) {
@@ -192,8 +218,35 @@ func validateMapping(c *Config, r *Report) {
 			"write the KCD service account's distinguished name, for example CN=svc_seg,CN=Users,DC=corp,DC=example")
 	} else if !strings.Contains(g.CertMappingLDAPUser, "=") {
 		r.add(SeverityError, KeyCertMappingLDAPUser, g.CertMappingLDAPUser, "is not a distinguished name; the LDAP bind needs the DN of the KCD service account",
-			"write it as a DN, for example CN="+g.CertMappingLDAPUser+",CN=Users,DC=corp,DC=example")
+			"write it as a DN, for example "+suggestDN(c, g.CertMappingLDAPUser)+" (PowerShell: (Get-ADUser "+accountName(g.CertMappingLDAPUser)+").DistinguishedName gives the exact one)")
 	}
+}
+
+// accountName returns the account part of a UPN (svc@corp.example → svc),
+// or name itself.
+func accountName(name string) string {
+	user, _, _ := strings.Cut(strings.TrimSpace(name), "@")
+	return user
+}
+
+// suggestDN guesses the DN of an account in the default Users container:
+// from a UPN's own suffix (svc@corp.test → CN=svc,CN=Users,DC=corp,DC=test),
+// else from the first KCD domain, else corp.example.
+func suggestDN(c *Config, name string) string {
+	user, suffix, ok := strings.Cut(strings.TrimSpace(name), "@")
+	if !ok || suffix == "" {
+		suffix = "corp.example"
+		if len(c.KCD.Domains) > 0 && c.KCD.Domains[0].Domain != "" {
+			suffix = c.KCD.Domains[0].Domain
+		}
+	}
+	var dcs []string
+	for _, label := range strings.Split(strings.ToLower(suffix), ".") {
+		if label != "" {
+			dcs = append(dcs, "DC="+label)
+		}
+	}
+	return "CN=" + user + ",CN=Users," + strings.Join(dcs, ",")
 }
 
 // RevocationHonoured reports whether enable.cert.revocation.validation takes
@@ -230,12 +283,15 @@ func validateRevocation(c *Config, r *Report) {
 	}
 	for _, u := range g.CRLURIs {
 		pu, err := url.Parse(u)
+		lower := strings.ToLower(u)
 		switch {
+		case strings.HasPrefix(lower, "ldap:") || strings.HasPrefix(lower, "ldaps:"):
+			// Before the host check: AD CS's default CDP, ldap:///CN=...,
+			// has no host.
+			r.add(SeverityError, KeyCRLURIs, u, "SEG fetches CRLs over HTTP only; an LDAP CDP (AD CS's default) is not supported",
+				"publish the CRL over HTTP (AD CS: install Certification Authority Web Enrollment) and name that URL")
 		case err != nil || pu.Hostname() == "":
 			r.add(SeverityError, KeyCRLURIs, u, "not a URL with a host", "write http://host/path/ca.crl, separated by commas")
-		case pu.Scheme == "ldap" || pu.Scheme == "ldaps":
-			r.add(SeverityError, KeyCRLURIs, u, "SEG fetches CRLs over HTTP only; an LDAP CDP is not supported",
-				"publish the CRL over HTTP (AD CS: install Certification Authority Web Enrollment) and name that URL")
 		case pu.Scheme != "http" && pu.Scheme != "https":
 			r.add(SeverityError, KeyCRLURIs, u, "not an http(s) URL", "write http://host/path/ca.crl")
 		}
