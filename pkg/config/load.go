@@ -65,17 +65,24 @@ func Parse(path string, data []byte) (*Config, *Report, error) {
 	if err != nil {
 		abs = path
 	}
-	cfg.Path = abs
-	cfg.BaseDir = filepath.Dir(abs)
-	if cfg.Segmesh.InstallDir != "" {
-		cfg.BaseDir = cfg.Resolve(cfg.Segmesh.InstallDir)
-	}
+	cfg.setPath(abs)
 	cfg.openSecrets(r)
 	validate(&cfg, r)
 	if errs := r.Errors(); len(errs) > 0 {
 		return nil, r, &Error{Path: path, Problems: errs}
 	}
 	return &cfg, r, nil
+}
+
+// setPath records config.json's absolute path and the directory relative
+// paths are resolved against (segmesh.installDir, else config.json's folder).
+// Encrypting secrets before Load uses it too, so both find the same key file.
+func (c *Config) setPath(abs string) {
+	c.Path = abs
+	c.BaseDir = filepath.Dir(abs)
+	if c.Segmesh.InstallDir != "" {
+		c.BaseDir = c.Resolve(c.Segmesh.InstallDir)
+	}
 }
 
 // Resolve returns p made absolute against the install directory.

@@ -253,15 +253,18 @@ func EncryptPlaintextSecrets(path string, hook RewriteHook) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c := &Config{Path: abs, BaseDir: filepath.Dir(abs)}
+	c := &Config{}
 	var seg struct {
 		Segmesh struct {
 			SecretKeyFile string `json:"secretKeyFile"`
+			InstallDir    string `json:"installDir"`
 		} `json:"segmesh"`
 	}
 	if err := json.Unmarshal(data, &seg); err == nil {
 		c.Segmesh.SecretKeyFile = seg.Segmesh.SecretKeyFile
+		c.Segmesh.InstallDir = seg.Segmesh.InstallDir
 	}
+	c.setPath(abs) // the key file Load will read
 	key, err := c.loadKey(true)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
