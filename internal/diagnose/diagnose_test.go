@@ -127,6 +127,13 @@ func TestRunNamesTheFailingStepAndFix(t *testing.T) {
 		{name: "revoked", user: "alice@test.realm", setup: func(w *world) {
 			w.revoked = []testpki.Revoked{{Serial: big.NewInt(42), At: time.Now().Add(-time.Minute)}}
 		}, step: StepRevocation, code: "revoked", fixHas: "new certificate"},
+		// The edge refuses a certificate whose issuer has no CRL under
+		// useCertificateCdps (crl.Snapshot.Decide); diagnose says so too
+		// instead of "not revoked" (issue 17).
+		{name: "issuer without a CRL under useCertificateCdps", user: "alice@test.realm", setup: func(w *world) {
+			w.cfg.Gateway.CRLURIs = nil
+			w.cfg.Segmesh.CRL.UseCertificateCDPs = true
+		}, step: StepRevocation, code: "crl_unknown_issuer", fixHas: config.KeyCRLURIs},
 		{name: "CDP down", user: "alice@test.realm", setup: func(w *world) { w.cdpFail.Store(true) },
 			step: StepRevocation, code: "cdp_unreachable", fixHas: "over LDAP and not HTTP"},
 		{name: "unknown suffix", user: "alice@elsewhere.example", step: StepMapping, code: "unknown_suffix", fixHas: "uppercase"},

@@ -74,6 +74,10 @@ func fixRevocation(_ *state, err error) (string, string, string) {
 	if errors.As(err, &se) {
 		return err.Error(), "publish a new CRL on the CA (certutil -crl) and check the CA's CRL publication schedule", "crl_stale"
 	}
+	var ue *unknownIssuerError
+	if errors.As(err, &ue) {
+		return err.Error(), "add the issuer's HTTP CRL URL to " + config.KeyCRLURIs + ", or issue certificates whose CRL distribution point is an http:// URL the gateway can reach", "crl_unknown_issuer"
+	}
 	var ce *crl.Error
 	if errors.As(err, &ce) {
 		switch ce.Kind {

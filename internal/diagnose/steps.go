@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -264,19 +265,25 @@ func runRevocation(ctx context.Context, st *state) (string, string, error) {
 			problems = append(problems, &staleError{url: u, next: c.Header.NextUpdate})
 		}
 	}
-	// A listed certificate is the answer whatever else failed.
+	// A listed certificate is the answer whatever else failed. The verdict
+	// is the edge's own (crl.Snapshot.Decide with the configured policy),
+	// so diagnose and the edge cannot disagree on the same CRLs.
+	snap := crl.NewSnapshot(0, slices.Collect(maps.Values(indexes))...)
+	policy := crl.Policy{FailClosedOnStale: st.cfg.Segmesh.CRL.FailClosedOnStale, RequireKnownIssuer: st.cfg.Segmesh.CRL.UseCertificateCDPs}
 	var unknown []string
 	for i, cert := range st.verified {
 		if i == len(st.verified)-1 && len(st.verified) > 1 {
 			break // the trust anchor itself is not checked
 		}
-		ix := indexes[crl.CertIssuerKey(cert)]
-		if ix == nil {
+		switch d := snap.Decide(cert, st.opts.Now(), policy); {
+		case d.Verdict == crl.Revoked:
+			return "", "", &revokedError{cert: cert, entry: d.Info.Entry, source: d.Info.Source}
+		case d.Verdict == crl.Stale && d.Refused:
+			return "", "", &staleError{url: d.Info.Source, next: snap.Index(d.Info.Key).Meta().NextUpdate, refused: true}
+		case d.Verdict == crl.Unknown && d.Refused:
+			return "", "", &unknownIssuerError{cert: cert}
+		case d.Verdict == crl.Unknown:
 			unknown = append(unknown, commonName(cert))
-			continue
-		}
-		if e, ok := ix.Lookup(cert.SerialNumber); ok {
-			return "", "", &revokedError{cert: cert, entry: e, source: ix.Meta().Source}
 		}
 	}
 	if len(problems) > 0 {
@@ -289,14 +296,28 @@ func runRevocation(ctx context.Context, st *state) (string, string, error) {
 	return d, "", nil
 }
 
-// staleError is a CRL past its nextUpdate.
+// staleError is a CRL past its nextUpdate; refused reports that the edge
+// refuses the certificate for it (segmesh.crl.failClosedOnStale).
 type staleError struct {
-	url  string
-	next time.Time
+	url     string
+	next    time.Time
+	refused bool
 }
 
 func (e *staleError) Error() string {
-	return fmt.Sprintf("the CRL at %s is past its nextUpdate (%s): the CA has not published a new one", e.url, e.next.UTC().Format(time.RFC3339))
+	s := fmt.Sprintf("the CRL at %s is past its nextUpdate (%s): the CA has not published a new one", e.url, e.next.UTC().Format(time.RFC3339))
+	if e.refused {
+		s += "; segmesh.crl.failClosedOnStale is set, so the edge refuses this certificate"
+	}
+	return s
+}
+
+// unknownIssuerError is a certificate whose issuer no fetched CRL covers
+// while segmesh.crl.useCertificateCdps makes the edge refuse it.
+type unknownIssuerError struct{ cert *x509.Certificate }
+
+func (e *unknownIssuerError) Error() string {
+	return fmt.Sprintf("no CRL covers the issuer %q of %q and segmesh.crl.useCertificateCdps is on, so the edge refuses the certificate", e.cert.Issuer.String(), commonName(e.cert))
 }
 
 func runMapping(ctx context.Context, st *state) (string, string, error) {
