@@ -90,6 +90,13 @@ type Config struct {
 	// CPUPIDs are processes (the proxy under test) whose CPU time is read
 	// from /proc when measuring starts (after Skip) and when the run ends.
 	CPUPIDs []int
+	// Balancer, when set, chooses the address of each closed-loop worker's
+	// new connections (Target still gives the scheme and Host); nil dials
+	// Target.
+	Balancer *Balancer
+	// ErrorBackoff is how long a closed-loop worker waits after a failed
+	// request before the next, as a phone backs off; 0 retries at once.
+	ErrorBackoff time.Duration
 }
 
 // Result is what a run measured.
@@ -204,13 +211,18 @@ func easBody(n int) []byte {
 	return b
 }
 
-func (r *runner) transport(keepIdle int) *http.Transport {
+// transport returns a transport whose connections are the worker's: with
+// a Balancer it picks their address.
+func (r *runner) transport(keepIdle, worker int) *http.Transport {
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: -1}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			dd := *d
 			if n := len(r.cfg.Sources); n > 0 {
 				dd.LocalAddr = &net.TCPAddr{IP: r.cfg.Sources[int(r.srcNext.Add(1)-1)%n]}
+			}
+			if b := r.cfg.Balancer; b != nil {
+				addr = b.Pick(worker)
 			}
 			return dd.DialContext(ctx, network, addr)
 		},
@@ -336,7 +348,7 @@ func (r *runner) closedLoop(ctx context.Context) {
 				case <-t.C:
 				}
 			}
-			tr := r.transport(1)
+			tr := r.transport(1, w)
 			defer tr.CloseIdleConnections()
 			client := &http.Client{Transport: tr, CheckRedirect: noRedirect}
 			onConn := 0
@@ -344,6 +356,14 @@ func (r *runner) closedLoop(ctx context.Context) {
 				if r.do(ctx, client, w, time.Now()) {
 					tr.CloseIdleConnections()
 					onConn = 0
+					if b := r.cfg.ErrorBackoff; b > 0 {
+						t := time.NewTimer(b)
+						select {
+						case <-ctx.Done():
+						case <-t.C:
+						}
+						t.Stop()
+					}
 					continue
 				}
 				onConn++
@@ -362,7 +382,7 @@ func (r *runner) openLoop(ctx context.Context, start time.Time) {
 	if maxIn < 1 {
 		maxIn = 1024
 	}
-	tr := r.transport(maxIn)
+	tr := r.transport(maxIn, 0)
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, CheckRedirect: noRedirect}
 	sem := make(chan struct{}, maxIn)

@@ -49,6 +49,9 @@ func main() {
 
 type counters struct {
 	ok, anon, held, unverified atomic.Int64
+	// holding is the number of requests held right now; GET
+	// /_negbackend/holding answers it (bench/drain.sh polls it).
+	holding atomic.Int64
 }
 
 func run(args []string, stderr io.Writer) int {
@@ -165,6 +168,10 @@ func newHandler(kt *keytab.Keytab, o handlerOptions, c *counters) http.Handler {
 	every := uint64(max(1, o.VerifyEvery))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Header.Del("X-Authenticated-User")
+		if r.URL.Path == "/_negbackend/holding" {
+			fmt.Fprintf(w, "%d\n", c.holding.Load())
+			return
+		}
 		authz := r.Header.Get("Authorization")
 		if authz == "" && o.Anonymous {
 			c.anon.Add(1)
@@ -210,6 +217,8 @@ func serve(w http.ResponseWriter, r *http.Request, maxHold time.Duration, c *cou
 		}
 		d := min(time.Duration(n)*time.Second, maxHold)
 		c.held.Add(1)
+		c.holding.Add(1)
+		defer c.holding.Add(-1)
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"io"
 	"net/http"
@@ -113,5 +114,49 @@ func TestExtendedProtectionRequire(t *testing.T) {
 		if resp.StatusCode != tc.want || tc.want == 200 && string(body) != "alice@LAB.TEST\n" {
 			t.Fatalf("binding %x: %d %q, want %d", tc.cb, resp.StatusCode, body, tc.want)
 		}
+	}
+}
+
+// TestHoldingCount: /_negbackend/holding reports the requests held now.
+func TestHoldingCount(t *testing.T) {
+	var c counters
+	srv := httptest.NewServer(newHandler(nil, handlerOptions{Anonymous: true, MaxHold: time.Minute}, &c))
+	defer srv.Close()
+	holding := func() string {
+		resp, err := http.Get(srv.URL + "/_negbackend/holding")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, resp.Body)
+		return strings.TrimSpace(b.String())
+	}
+	if got := holding(); got != "0" {
+		t.Fatalf("idle: %q", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/x?hold=60", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for holding() != "1" {
+		if time.Now().After(deadline) {
+			t.Fatalf("holding = %q with one request held", holding())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	for holding() != "0" {
+		if time.Now().After(deadline) {
+			t.Fatalf("holding = %q after the request went away", holding())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -41,6 +41,8 @@ type options struct {
 	duration, hold, ramp, timeout, skip        time.Duration
 	jsonOut, warm, chain                       bool
 	mintOut                                    string
+	targets, readyURLs                         string
+	readyEvery, errorBackoff                   time.Duration
 }
 
 func main() {
@@ -83,6 +85,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.devicePrefix, "device-prefix", "SEGLOAD", "DeviceId prefix")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
 	fs.IntVar(&o.child, "child", -1, "internal: child index under -procs")
+	fs.StringVar(&o.targets, "targets", "", "comma-separated host:port of several edges behind a stand-in balancer: worker i's connections go to target i mod N while it is ready, else to the next ready one (-url still gives scheme and Host)")
+	fs.StringVar(&o.readyURLs, "ready", "", "with -targets: comma-separated readiness URLs, one per target (http://ADMIN/readyz), polled every -ready-every")
+	fs.DurationVar(&o.readyEvery, "ready-every", time.Second, "with -ready: how often the stand-in balancer polls readiness (Kubernetes: the readiness probe's period plus endpoint propagation)")
+	fs.DurationVar(&o.errorBackoff, "error-backoff", 0, "closed loop: wait this long after a failed request, as a phone backs off (0: at once)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -191,7 +197,17 @@ func single(ctx context.Context, o options, child bool) (loadgen.Report, error) 
 		Mode: loadgen.Mode(o.mode), Kind: loadgen.Kind(o.kind), Hold: o.hold,
 		Concurrency: o.c, Rate: o.rate, MaxInFlight: o.maxInFlight, N: o.n,
 		Duration: o.duration, Ramp: o.ramp, Timeout: o.timeout, ReqsPerConn: o.reqsPerConn,
-		Sources: srcs, BodySize: o.bodySize, DevicePrefix: o.devicePrefix,
+		Sources: srcs, BodySize: o.bodySize, DevicePrefix: o.devicePrefix, ErrorBackoff: o.errorBackoff,
+	}
+	if o.targets != "" {
+		b, err := loadgen.NewBalancer(ctx, splitList(o.targets), splitList(o.readyURLs))
+		if err != nil {
+			return zero, err
+		}
+		pctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go b.Poll(pctx, o.readyEvery)
+		cfg.Balancer = b
 	}
 	if cfg.Mode != loadgen.KeepAlive && cfg.Mode != loadgen.Handshake {
 		return zero, fmt.Errorf("-mode %q: want keepalive or handshake", o.mode)

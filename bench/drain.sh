@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# bench/drain.sh — issue 24: restarting one of two edges while phones hold
+# ActiveSync Pings through them, on this machine, against the lab's KDC.
+#
+#   segmesh --roles=crl,identity,ticket   127.0.0.24 (gRPC :9443, admin :9090)
+#   segmesh --roles=edge  ×2              127.0.0.41:8443 / 127.0.0.42:8443 (admin :9090),
+#                                         segmesh.edge.drainGraceSeconds=$GRACE
+#   negbackend (holds every Ping ?hold=) 127.0.0.30:8080
+#   segload -kind ping, one worker per phone, a stand-in balancer polling each
+#   edge's /readyz every $READY_EVERY (-targets/-ready), phones back off
+#   $BACKOFF after an error.
+#
+# Once every phone holds a Ping, edge 1 gets SIGTERM and is started again as
+# soon as it has exited. Reported: device-visible errors (segload's errors:
+# any non-200 or transport error), the time from SIGTERM until the backend
+# holds every Ping again (polled every 100 ms), edge 1's exit time after
+# SIGTERM, and the ticket role's KDC exchanges during the restart.
+#
+# Usage (as root, lab up): flock /tmp/segmesh-lab.lock bash bench/drain.sh
+# Knobs: PINGS (4900 per edge: after the restart one edge holds 2 × PINGS
+# device and upstream descriptors, under the 20,000 open-files limit),
+# RAMP (60 s), GRACE (2 s), READY_EVERY (1s), BACKOFF (5s), CERTS (1000),
+# BENCH_WORK (/var/tmp/segmesh-bench). Everything started is stopped by PID.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+WORK=${BENCH_WORK:-/var/tmp/segmesh-bench}
+PINGS=${PINGS:-4900}
+RAMP=${RAMP:-60}
+GRACE=${GRACE:-2}
+READY_EVERY=${READY_EVERY:-1s}
+BACKOFF=${BACKOFF:-5s}
+CERTS=${CERTS:-1000}
+TOTAL=$((2 * PINGS))
+
+while IFS='=' read -r k v; do
+	[[ $k == LAB_* ]] && export "$k=$v"
+done < <(bash deploy/lab/lab.sh env)
+[[ -n ${LAB_DIR:-} && -f ${LAB_SEGMESH_CONFIG:-} ]] || {
+	echo "drain: the lab is not set up (bash deploy/lab/lab.sh up)" >&2
+	exit 1
+}
+RUN=$WORK/drain
+rm -rf "$RUN"
+mkdir -p "$WORK/bin" "$RUN"
+PIDS=$RUN/pids
+: >"$PIDS"
+cleanup() {
+	local pid name
+	while read -r pid name; do kill -TERM "$pid" 2>/dev/null || true; done <"$PIDS"
+	sleep 1
+	while read -r pid name; do kill -KILL "$pid" 2>/dev/null && echo "drain: killed $name ($pid)" >&2; done <"$PIDS"
+	: >"$PIDS"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start() {
+	local name=$1 cpu=$2
+	shift 2
+	taskset -c "$cpu" "$@" >>"$RUN/$name.log" 2>&1 &
+	echo "$! $name" >>"$PIDS"
+	eval "PID_${name//-/_}=$!"
+}
+wait_http() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		[[ $(curl -s -o /dev/null -w '%{http_code}' "$1" 2>/dev/null) == 200 ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+holding() { curl -s --max-time 1 http://127.0.0.30:8080/_negbackend/holding || echo 0; }
+kdc() { curl -s http://127.0.0.24:9090/metrics | awk '/^segmesh_ticket_kdc_exchanges_total/ {s += $NF} END {print s + 0}'; }
+now_ms() { date +%s%3N; }
+cpu_ms() { awk '{print ($14 + $15) * 10}' "/proc/$1/stat"; } # utime+stime, 100 ticks/s
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+echo "== building"
+go build -o "$WORK/bin/" ./bench/cmd/segload ./bench/cmd/negbackend ./cmd/segmesh
+BIN=$WORK/bin
+echo "machine: nproc=$(nproc) load average $(cut -d' ' -f1-3 /proc/loadavg); open files $(ulimit -n)"
+
+config() {
+	local dir=$1 extra=$2
+	mkdir -p "$dir"
+	jq --arg s "$dir/crl-cache" --argjson g "$GRACE" \
+		'.segmesh.edge.exchangeUrls=["http://127.0.0.30:8080"] | .segmesh.crl.stateDir=$s | .segmesh.edge.drainGraceSeconds=$g' \
+		"$LAB_SEGMESH_CONFIG" | jq "$extra" >"$dir/config.json"
+}
+config "$RUN/roles" '.segmesh.edge.listen="127.0.0.24:8443" | .segmesh.admin.listen="127.0.0.24:9090" | .segmesh.grpc.listen="127.0.0.24:9443"'
+for i in 1 2; do
+	config "$RUN/edge$i" ".segmesh.edge.listen=\"127.0.0.4$i:8443\" | .segmesh.admin.listen=\"127.0.0.4$i:9090\" |
+		.segmesh.peers={\"identity\":\"127.0.0.24:9443\",\"ticket\":\"127.0.0.24:9443\",\"crl\":\"127.0.0.24:9443\"}"
+done
+
+start negbackend 1 "$BIN/negbackend" -listen 127.0.0.30:8080 -keytab "$LAB_EXCHANGE_KEYTAB" -spn "$LAB_TARGET_SPN" -verify-every 100 -max-hold 1h
+start roles 0 "$BIN/segmesh" run --config "$RUN/roles/config.json" --roles=crl,identity,ticket
+wait_http http://127.0.0.24:9090/readyz 60 || { echo "drain: roles not ready: $(tail -3 "$RUN/roles.log")" >&2; exit 1; }
+for i in 1 2; do
+	start "edge$i" 0 "$BIN/segmesh" run --config "$RUN/edge$i/config.json" --roles=edge
+	wait_http "http://127.0.0.4$i:9090/readyz" 60 || { echo "drain: edge $i not ready: $(tail -3 "$RUN/edge$i.log")" >&2; exit 1; }
+done
+
+rss_idle2=$(rss_kb "$PID_edge2")
+SEGLOAD=(taskset -c 1 "$BIN/segload" -server-ca "$LAB_SERVER_CA" -server-name "$LAB_EDGE_HOST")
+"$BIN/segload" -mint-out "$RUN/certs" -ca-cert "$LAB_CA_INTER" -ca-key "$LAB_DIR/pki/ca/inter.key" -certs "$CERTS" -users "$LAB_GENERATED_USERS" -duration 1s
+kdc_cold=$(kdc)
+echo "== warm-up: each certificate once through edge 1 (the ticket role fetches each user's tickets)"
+"${SEGLOAD[@]}" -url https://127.0.0.41:8443 -cert-dirs "$RUN/certs/d*" -mode handshake -c 16 -n "$CERTS" -duration 120s -label warm | sed -n 2,4p
+kdc_warm=$(kdc)
+
+echo "== $TOTAL phones hold Pings over two edges (ramp ${RAMP}s)"
+DUR=$((RAMP + 100))
+"${SEGLOAD[@]}" -url https://127.0.0.41:8443 -cert-dirs "$RUN/certs/d*" -kind ping -hold 3000s -mode keepalive \
+	-c "$TOTAL" -ramp "${RAMP}s" -duration "${DUR}s" -src 127.0.1.1,127.0.2.1 -error-backoff "$BACKOFF" \
+	-targets 127.0.0.41:8443,127.0.0.42:8443 -ready http://127.0.0.41:9090/readyz,http://127.0.0.42:9090/readyz -ready-every "$READY_EVERY" \
+	-label "phones" >"$RUN/segload.txt" 2>&1 &
+echo "$! segload" >>"$PIDS"
+LOADPID=$!
+t=$SECONDS
+while (($(holding) < TOTAL)); do
+	if ((SECONDS - t > RAMP + 60)); then
+		echo "drain: only $(holding) of $TOTAL Pings held after $((SECONDS - t)) s" >&2
+		exit 1
+	fi
+	sleep 1
+done
+echo "all $TOTAL Pings held after $((SECONDS - t)) s; edge 1 holds $((($(ls /proc/$PID_edge1/fd | wc -l)) / 2)) device+upstream pairs (fds/2)"
+sleep 3
+kdc_before=$(kdc)
+rss_held2=$(rss_kb "$PID_edge2") cpu_held2=$(cpu_ms "$PID_edge2")
+
+echo "== SIGTERM to edge 1"
+t0=$(now_ms)
+kill -TERM "$PID_edge1"
+exited="" low=$TOTAL rehold="" rehold99=""
+while :; do
+	h=$(holding)
+	((h < low)) && low=$h
+	ms=$(($(now_ms) - t0))
+	if [[ -z $exited ]] && ! kill -0 "$PID_edge1" 2>/dev/null; then
+		exited=$ms
+		start edge1 0 "$BIN/segmesh" run --config "$RUN/edge1/config.json" --roles=edge
+	fi
+	if ((low < TOTAL)); then
+		[[ -z $rehold99 ]] && ((h >= TOTAL * 99 / 100)) && ((ms > 100)) && rehold99=$ms
+		[[ -z $rehold ]] && ((h >= TOTAL)) && rehold=$ms
+	fi
+	[[ -n $exited && -n $rehold ]] && break
+	if ((ms > 60000)); then
+		echo "drain: after 60 s: holding $h of $TOTAL, edge 1 exited: ${exited:-no}" >&2
+		break
+	fi
+	sleep 0.1
+done
+wait_http http://127.0.0.41:9090/readyz 30 && echo "edge 1 ready again $(($(now_ms) - t0)) ms after SIGTERM"
+sleep 2
+kdc_after=$(kdc)
+rss_after2=$(rss_kb "$PID_edge2") cpu_after2=$(cpu_ms "$PID_edge2")
+echo "edge 2 now holds $((($(ls /proc/$PID_edge2/fd | wc -l)) / 2)) fd pairs"
+echo "waiting for the load generator to end its run ($DUR s)"
+wait "$LOADPID" || true
+{
+	echo "phones: $TOTAL (2 × $PINGS), users $LAB_GENERATED_USERS, grace ${GRACE}s, readiness polled every $READY_EVERY"
+	echo "edge 1 exit after SIGTERM: ${exited:-none} ms"
+	echo "Pings held at the backend: lowest $low of $TOTAL; all again ${rehold:-never} ms after SIGTERM (99 %: ${rehold99:-never} ms)"
+	echo "edge 2: RSS idle ${rss_idle2} KiB, holding its $PINGS ${rss_held2} KiB, after taking over ${rss_after2} KiB; CPU from SIGTERM to re-hold + 2 s: $((cpu_after2 - cpu_held2)) ms"
+	echo "KDC exchanges: warm-up $((kdc_warm - kdc_cold)) (users $LAB_GENERATED_USERS), during the Ping ramp $((kdc_before - kdc_warm)), across the restart $((kdc_after - kdc_before))"
+	echo "load generator:"
+	cat "$RUN/segload.txt"
+} | tee "$RUN/result.txt"
