@@ -221,24 +221,27 @@ func (s *Service) answerDrainedPing(w http.ResponseWriter, r *http.Request, err 
 // how many it woke.
 func (k *parking) answerHeld(end bool) int {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	if end {
 		k.closing = true
 	}
-	n := 0
+	var held []*parkedPing
 	for p, idle := range k.pings {
-		if idle || p.drained.Load() {
-			continue
+		if !idle && !p.drained.Load() {
+			held = append(held, p)
 		}
+	}
+	k.mu.Unlock()
+	// Closed without k.mu: each answered Ping's goroutine needs it to
+	// finish, and 5,000 closes under it kept them all waiting (bench/drain.sh).
+	for _, p := range held {
 		p.mu.Lock()
 		p.drained.Store(true)
 		if p.up != nil {
 			_ = p.up.Close()
 		}
 		p.mu.Unlock()
-		n++
 	}
-	return n
+	return len(held)
 }
 
 // drainedAnswer replaces the outcome of a parked Ping that Stop woke: the
