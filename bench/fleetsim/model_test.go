@@ -14,7 +14,7 @@ func quiet(devices, edges, replicas int) Params {
 }
 
 func TestDeterministic(t *testing.T) {
-	p := Default(3000, 3, 3)
+	p := Default(1000, 3, 3)
 	a, err := Run(p)
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +38,7 @@ func TestAgainstArithmetic(t *testing.T) {
 		p     Params
 		check func(t *testing.T, p Params, r Result)
 	}{
-		{"KDC: one ticket per user per lifetime", quiet(20000, 2, 3), func(t *testing.T, p Params, r Result) {
+		{"KDC: one ticket per user per lifetime", quiet(5000, 2, 3), func(t *testing.T, p Params, r Result) {
 			life := (p.Costs.TicketLifetime - p.Costs.TicketMargin).Seconds()
 			want := float64(p.Fleet.Devices) * 2 / life
 			if math.Abs(r.MeanKDCPerSec-want)/want > 0.05 {
@@ -46,7 +46,7 @@ func TestAgainstArithmetic(t *testing.T) {
 			}
 		}},
 		{"requests: one Ping per heartbeat without mail", func() Params {
-			p := quiet(20000, 2, 3)
+			p := quiet(5000, 2, 3)
 			p.Behaviour.MailPerHourDay, p.Behaviour.MailPerHourNight, p.Behaviour.ReconnectsPerHour = 0, 0, 0
 			return p
 		}(), func(t *testing.T, p Params, r Result) {
@@ -81,11 +81,11 @@ func TestAgainstArithmetic(t *testing.T) {
 			}
 		}},
 		{"replica loss costs its users' tickets only as edges miss them", func() Params {
-			p := quiet(30000, 3, 3)
+			p := quiet(6000, 3, 3)
 			p.Events.ReplicaLostAt = 12 * time.Hour
 			return p
 		}(), func(t *testing.T, p Params, r Result) {
-			base, _ := Run(quiet(30000, 3, 3))
+			base, _ := Run(quiet(6000, 3, 3))
 			extra := r.KDCExchanges - base.KDCExchanges
 			if extra <= 0 || extra > int64(2*p.Fleet.Devices/3)+200 {
 				t.Errorf("replica loss cost %d extra exchanges, want (0, about 2 × a third of the users]", extra)
