@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/segmesh/segmesh/pkg/upn"
 )
 
 // AllowList admits callers whose identity is one of the listed ones. An
@@ -18,6 +20,8 @@ import (
 // (edge.segmesh.svc), taken from the caller's verified client certificate
 // (NewAllowList) or, behind a service mesh's sidecar, from the
 // x-forwarded-client-cert element the sidecar appended (NewMeshAllowList).
+// Identities compare without regard to ASCII case only (upn.FoldASCII):
+// Unicode case mapping would let U+212A (Kelvin sign) pass for "k".
 // Health checks are always admitted so probes work. An empty list admits
 // nobody: whoever reaches the ticket role's port and passes the list gets any
 // user's ticket and session key, so there is no "any verified peer" default.
@@ -32,7 +36,7 @@ func NewAllowList(ids []string) *AllowList {
 	a := &AllowList{ids: map[string]bool{}}
 	for _, id := range ids {
 		if id = strings.TrimSpace(id); id != "" {
-			a.ids[strings.ToLower(id)] = true
+			a.ids[upn.FoldASCII(id)] = true
 		}
 	}
 	return a
@@ -93,7 +97,7 @@ func (a *AllowList) check(ctx context.Context, method string) error {
 		return err
 	}
 	for _, id := range ids {
-		if a.ids[strings.ToLower(id)] {
+		if a.ids[upn.FoldASCII(id)] {
 			return nil
 		}
 	}

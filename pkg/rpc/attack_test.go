@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	ticketv1 "github.com/segmesh/segmesh/proto/segmesh/ticket/v1"
@@ -100,6 +101,31 @@ func TestHealthExemptionDoesNotReachOtherServices(t *testing.T) {
 		cancel()
 		if err == nil || out.GetClientName() != "" {
 			t.Errorf("%s: served (%q) to a caller not on the allow-list", m, out.GetClientName())
+		}
+	}
+}
+
+// TestMeshAllowListFoldsASCIIOnly: identities are compared without regard
+// to ASCII case, but Unicode case mapping must not make a different name
+// match: strings.ToLower maps the Kelvin sign U+212A to "k" and U+0130 to
+// "i", so a mesh identity ".../sa/\u212Aiosk-edge" passed for
+// ".../sa/kiosk-edge". (x509 SANs are ASCII; x-forwarded-client-cert is
+// whatever the header carries.)
+func TestMeshAllowListFoldsASCIIOnly(t *testing.T) {
+	allow := NewMeshAllowList([]string{"spiffe://cluster.local/ns/segmesh/sa/kiosk-edge", "spiffe://cluster.local/ns/segmesh/sa/edge-i"})
+	tests := []struct {
+		uri  string
+		want codes.Code
+	}{
+		{"spiffe://cluster.local/ns/segmesh/sa/kiosk-edge", codes.OK},
+		{"SPIFFE://cluster.local/ns/segmesh/sa/KIOSK-edge", codes.OK},
+		{"spiffe://cluster.local/ns/segmesh/sa/\u212aiosk-edge", codes.PermissionDenied},
+		{"spiffe://cluster.local/ns/segmesh/sa/edge-\u0130", codes.PermissionDenied},
+	}
+	for _, tt := range tests {
+		ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs(XFCCHeader, "By=x;URI="+tt.uri))
+		if got := status.Code(allow.check(ctx, "/segmesh.ticket.v1.TicketService/GetServiceTicket")); got != tt.want {
+			t.Errorf("URI %q: %v, want %v", tt.uri, got, tt.want)
 		}
 	}
 }
