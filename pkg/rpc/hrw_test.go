@@ -15,6 +15,44 @@ import (
 	ticketv1 "github.com/segmesh/segmesh/proto/segmesh/ticket/v1"
 )
 
+// replicaSet is three echo ticket replicas behind a manual resolver and a
+// client dialled with the given options.
+type replicaSet struct {
+	addrs   []string
+	servers map[string]*grpc.Server
+	r       *manual.Resolver
+	client  ticketv1.TicketServiceClient
+}
+
+// newReplicaSet starts the replicas r0, r1, r2 and the client.
+func newReplicaSet(t *testing.T, scheme string, opts []grpc.DialOption) *replicaSet {
+	t.Helper()
+	rs := &replicaSet{servers: map[string]*grpc.Server{}, r: manual.NewBuilderWithScheme(scheme)}
+	for i := range 3 {
+		a, s := serve(t, fmt.Sprintf("r%d", i))
+		rs.addrs = append(rs.addrs, a)
+		rs.servers[fmt.Sprintf("r%d", i)] = s
+	}
+	rs.r.InitialState(resolverState(rs.addrs...))
+	conn, err := grpc.NewClient(rs.r.Scheme()+":///ticket", append(opts, grpc.WithResolvers(rs.r),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	rs.client = ticketv1.NewTicketServiceClient(conn)
+	return rs
+}
+
+// resolverState lists addrs.
+func resolverState(addrs ...string) resolver.State {
+	var st resolver.State
+	for _, a := range addrs {
+		st.Addresses = append(st.Addresses, resolver.Address{Addr: a})
+	}
+	return st
+}
+
 // moves is what happened to users' placement when one of three ticket
 // replicas left and came back.
 type moves struct {
@@ -37,27 +75,9 @@ func (m moves) pct(n int) float64 { return 100 * float64(n) / float64(m.users) }
 // and counts who moved each time. Each replica answers with its own name.
 func measureMoves(t *testing.T, users int, opts []grpc.DialOption) moves {
 	t.Helper()
-	var addrs []string
-	for i := range 3 {
-		a, _ := serve(t, fmt.Sprintf("r%d", i))
-		addrs = append(addrs, a)
-	}
-	r := manual.NewBuilderWithScheme("segmesh-moves")
-	state := func(as ...string) resolver.State {
-		var st resolver.State
-		for _, a := range as {
-			st.Addresses = append(st.Addresses, resolver.Address{Addr: a})
-		}
-		return st
-	}
-	r.InitialState(state(addrs...))
-	conn, err := grpc.NewClient(r.Scheme()+":///ticket", append(opts, grpc.WithResolvers(r),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = conn.Close() }()
-	cl := ticketv1.NewTicketServiceClient(conn)
+	rs := newReplicaSet(t, "segmesh-moves", opts)
+	addrs, r, cl := rs.addrs, rs.r, rs.client
+	state := resolverState
 	place := func(want int) map[string]string {
 		// After a resolver update the balancer reconnects; poll until the
 		// picks use exactly the replicas listed and two passes agree.
@@ -194,26 +214,8 @@ func TestHRWIndex(t *testing.T) {
 // address is still resolved (DNS not updated yet) hands its users to their
 // next best replica once its connection fails; the other users stay put.
 func TestHRWDeadReplicaStillResolved(t *testing.T) {
-	var addrs []string
-	servers := map[string]*grpc.Server{}
-	for i := range 3 {
-		a, s := serve(t, fmt.Sprintf("r%d", i))
-		addrs = append(addrs, a)
-		servers[fmt.Sprintf("r%d", i)] = s
-	}
-	r := manual.NewBuilderWithScheme("segmesh-dead")
-	var st resolver.State
-	for _, a := range addrs {
-		st.Addresses = append(st.Addresses, resolver.Address{Addr: a})
-	}
-	r.InitialState(st)
-	conn, err := grpc.NewClient(r.Scheme()+":///ticket", append(TicketDialOptions(), grpc.WithResolvers(r),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = conn.Close() }()
-	cl := ticketv1.NewTicketServiceClient(conn)
+	rs := newReplicaSet(t, "segmesh-dead", TicketDialOptions())
+	addrs, servers, cl := rs.addrs, rs.servers, rs.client
 	where := func(u string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

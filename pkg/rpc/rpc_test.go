@@ -17,7 +17,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
-	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 
 	"github.com/segmesh/segmesh/internal/testpki"
@@ -139,29 +138,9 @@ func TestMTLSAllowList(t *testing.T) {
 // replica leaving re-hashes only its own users, and that its users are served
 // by the others.
 func TestRingHashAffinity(t *testing.T) {
-	var addrs []string
-	servers := map[string]*grpc.Server{}
-	for i := range 3 {
-		a, s := serve(t, fmt.Sprintf("r%d", i))
-		addrs = append(addrs, a)
-		servers[fmt.Sprintf("r%d", i)] = s
-	}
-	r := manual.NewBuilderWithScheme("segmesh-test")
-	state := func(as []string) resolver.State {
-		var st resolver.State
-		for _, a := range as {
-			st.Addresses = append(st.Addresses, resolver.Address{Addr: a})
-		}
-		return st
-	}
-	r.InitialState(state(addrs))
-	conn, err := grpc.NewClient(r.Scheme()+":///ticket", append(TicketDialOptions(), grpc.WithResolvers(r),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = conn.Close() }()
-	cl := ticketv1.NewTicketServiceClient(conn)
+	rs := newReplicaSet(t, "segmesh-test", TicketDialOptions())
+	addrs, servers, r, cl := rs.addrs, rs.servers, rs.r, rs.client
+	state := func(as []string) resolver.State { return resolverState(as...) }
 	where := func(user string) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
