@@ -8,6 +8,7 @@
 #   SEGMESH_SKIP_LAB=1   skip the lab tests (no root, no packages)
 #   SEGMESH_SKIP_IMAGE=1 skip building and running the container image (podman)
 #   SEGMESH_FUZZTIME=5s  time per fuzz target
+#   SEGMESH_SKIP_PACKAGE=1 skip building, installing and removing the .deb (root, dpkg, lintian)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:$(go env GOPATH)/bin"
@@ -42,9 +43,25 @@ promtool check rules deploy/monitoring/alerts.yml
 step "unit tests (race detector)"
 go test -race -count=1 ./...
 
+# The packages (.ci/package.sh: linux amd64/arm64 binaries, .deb/.rpm,
+# dpkg -i, systemd-analyze verify, lintian, config check, purge) build while
+# the lab tests, which mostly wait on Samba, run: the two share the 2 cores.
+package_pid=""
+if [ "${SEGMESH_SKIP_PACKAGE:-}" != 1 ]; then
+  step "packages: started in the background (log /tmp/segmesh-package.log)"
+  bash .ci/package.sh >/tmp/segmesh-package.log 2>&1 &
+  package_pid=$!
+fi
+
 if [ "${SEGMESH_SKIP_LAB:-}" != 1 ]; then
   step "lab tests (Samba AD DC, Apache mod_auth_gssapi, PKI on 127.0.0.x)"
   go test -tags lab -count=1 -p 1 -timeout 20m ./...
+fi
+
+if [ -n "$package_pid" ]; then
+  step "packages: waiting for .ci/package.sh"
+  if ! wait "$package_pid"; then cat /tmp/segmesh-package.log; echo "packages failed"; exit 1; fi
+  cat /tmp/segmesh-package.log
 fi
 
 step "benchmarks, once each"
