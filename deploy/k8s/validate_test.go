@@ -36,6 +36,7 @@ func validate(root, name string) []string {
 		objs = append(objs, o)
 	}
 	bad = append(bad, checkRules(objs, name == "split")...)
+	bad = append(bad, checkAdminPort(objs)...)
 	return append(bad, checkDrain(objs)...)
 }
 
@@ -96,6 +97,11 @@ func TestValidateRejectsBrokenManifests(t *testing.T) {
 			"          for: 5m\n", "          fore: 5m\n", `PrometheusRule segmesh/segmesh: error unmarshaling JSON: while decoding JSON: json: unknown field "fore"`},
 		{"alert without a runbook", "all-in-one", "components/monitoring/prometheusrule.yaml",
 			"            runbook_url: https://github.com/segmesh/segmesh/blob/main/docs/operations.md#segmeshcrlstale\n", "", "alert SegmeshCRLStale: no runbook_url"},
+		{"admin port open to all (NetworkPolicy)", "split", "overlays/split/networkpolicy.yaml",
+			"    - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}}]\n      ports: [{port: 9090}]\n",
+			"    - ports: [{port: 9090}]\n", "NetworkPolicy segmesh/backends-from-edge ingress[1]: admin port 9090 open to any source"},
+		{"admin port open to all (Istio)", "istio", "overlays/istio/mesh.yaml",
+			"    - from: [{source: {namespaces: [\"monitoring\"]}}]   # metrics; probes reach the app through the sidecar's agent\n      to:", "    - to:", "AuthorizationPolicy segmesh/identity-from-edge-only rules[1]: admin port 9090 open to any source"},
 		{"unknown kind", "all-in-one", "overlays/all-in-one/pdb.yaml",
 			"kind: PodDisruptionBudget", "kind: PodDisruptionBudgets", "no typed struct for policy/v1/PodDisruptionBudgets"},
 	}

@@ -124,10 +124,15 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 		return err
 	}
 	problems := append(append([]config.Problem(nil), report.Problems...), config.MigrationNotes(cfg)...)
+	token, err := adminToken(cfg)
+	if err != nil {
+		return err
+	}
+	ac := cfg.Segmesh.Admin
 	status := admin.StatusPage(admin.StatusPageOptions{Readiness: g.Readiness, Board: board, Metrics: prov.MetricsHandler(),
-		ConfigProblems: func() []config.Problem { return problems }})
-	adm := admin.New(admin.Options{Listen: cfg.Segmesh.Admin.Listen, Readiness: g.Readiness, Metrics: prov.MetricsHandler(), Board: board, Logger: log,
-		Pprof: cfg.Segmesh.Admin.Pprof, Extra: map[string]http.Handler{"GET /status": status}})
+		ConfigProblems: func() []config.Problem { return problems }, PersonalData: ac.ShowPersonalData})
+	adm := admin.New(admin.Options{Listen: ac.Listen, Readiness: g.Readiness, Metrics: prov.MetricsHandler(), Board: board, Logger: log,
+		Pprof: ac.Pprof, Extra: map[string]http.Handler{"GET /status": status}, Token: token, PersonalData: ac.ShowPersonalData})
 	if err := adm.Start(); err != nil {
 		return err
 	}

@@ -63,6 +63,13 @@ type Options struct {
 	// Pprof serves Go's runtime profiles under /debug/pprof/ (CPU, heap,
 	// goroutines). Off by default: profiles show request paths and timings.
 	Pprof bool
+	// Token, when set, is the bearer token every path but /healthz and
+	// /readyz requires (segmesh.admin.tokenFile); empty leaves them open.
+	Token string
+	// PersonalData shows UPNs, certificate subjects and serials, the LDAP
+	// endpoint and base DN in /status.json (segmesh.admin.showPersonalData);
+	// false hides them (PersonalKeys).
+	PersonalData bool
 }
 
 // Server is the admin HTTP server.
@@ -99,7 +106,7 @@ func New(o Options) *Server {
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.srv = &http.Server{Handler: requireToken(o.Token, mux), ReadHeaderTimeout: 5 * time.Second}
 	return s
 }
 
@@ -193,7 +200,7 @@ func (s *Server) statusJSON(w http.ResponseWriter, _ *http.Request) {
 	}
 	out["roles"] = roles
 	if s.opts.Board != nil {
-		out["sections"] = s.opts.Board.Snapshot()
+		out["sections"] = s.opts.Board.sectionsFor(s.opts.PersonalData)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)

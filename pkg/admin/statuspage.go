@@ -53,6 +53,9 @@ type StatusPageOptions struct {
 	// rates, KDC errors by code and refusal counts from it (in process)
 	// where no section publishes them.
 	Metrics http.Handler
+	// PersonalData shows UPNs, certificate subjects and serials, the LDAP
+	// endpoint and base DN; false hides them (PersonalKeys).
+	PersonalData bool
 }
 
 // StatusPage returns the admin status page: server-rendered HTML (no
@@ -177,7 +180,7 @@ func buildView(o StatusPageOptions, samples []sample) view {
 	}
 	sections := map[string]map[string]any{}
 	if o.Board != nil {
-		for name, val := range o.Board.Snapshot() {
+		for name, val := range o.Board.sectionsFor(o.PersonalData) {
 			m, raw := generic(val)
 			sections[name] = m
 			v.Raw = append(v.Raw, rawView{Name: name, JSON: raw})

@@ -74,7 +74,7 @@ func TestStatusPageRendersPublishedFigures(t *testing.T) {
 			{"time": now.Add(-30 * time.Second), "upn": "eve@lab.test", "status": "403", "reason": "KDC_ERR_BADOPTION <script>x</script>"}}}
 	})
 	o := StatusPageOptions{
-		Board: b, Now: func() time.Time { return now },
+		Board: b, Now: func() time.Time { return now }, PersonalData: true,
 		Readiness: func() map[string]error {
 			return map[string]error{"edge": nil, "ticket": errors.New("no TGT for LAB.TEST: kdc unreachable"), "crl": nil}
 		},

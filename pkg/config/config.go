@@ -138,6 +138,13 @@ type Admin struct {
 	Listen string `json:"listen"`
 	// Pprof serves Go's profiles under /debug/pprof/ on the admin address.
 	Pprof bool `json:"pprof"`
+	// TokenFile names a file holding a bearer token every admin path but
+	// /healthz and /readyz then requires; empty leaves them open (restrict
+	// the port instead).
+	TokenFile string `json:"tokenFile"`
+	// ShowPersonalData shows UPNs, certificate subjects and serials, the
+	// LDAP endpoint and base DN on /status and /status.json; false hides them.
+	ShowPersonalData bool `json:"showPersonalData"`
 }
 
 // GRPC configures the inter-role listener.

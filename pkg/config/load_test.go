@@ -191,6 +191,8 @@ func TestValidationRules(t *testing.T) {
 			SeverityWarning, "segmesh.edge.exchangeUrls[1]", "mail and Kerberos authenticator cross the network to Exchange in clear"},
 		{"plain-HTTP Exchange warns without KCD", map[string]any{"kcd/enabled": false, "segmesh/edge/exchangeUrls": []any{"http://exchange.lab.test"}},
 			SeverityWarning, "segmesh.edge.exchangeUrls[0]", "mail crosses the network to Exchange in clear"},
+		{"admin port open beyond the host", map[string]any{"segmesh/admin/listen": ":9090", "segmesh/admin/showPersonalData": true},
+			SeverityWarning, "segmesh.admin.listen", "UPNs, certificate subjects and serials are open to whoever reaches it"},
 		{"listen bad", map[string]any{"segmesh/edge/listen": "8443"},
 			SeverityError, "segmesh.edge.listen", "not a host:port"},
 		{"grpc mTLS incomplete", map[string]any{"segmesh/grpc/certFile": "edge.pem"},

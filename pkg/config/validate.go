@@ -321,6 +321,7 @@ func validateSegmesh(c *Config, r *Report) {
 			"set all three, or none for plaintext on loopback or inside a mesh")
 	}
 	validateGRPCExposure(g, r)
+	validateAdminExposure(s.Admin, r)
 	e := s.Edge
 	hasPEM := e.ServerCertFile != "" || e.ServerKeyFile != ""
 	switch {
@@ -414,6 +415,24 @@ func validateGRPCExposure(g GRPC, r *Report) {
 		r.add(SeverityError, "segmesh.grpc.allowedPeers", "", "gRPC listens but no caller identity is allowed, so every call would be refused (an empty list no longer admits any verified certificate)",
 			`list the edges' identities, for example ["spiffe://cluster.local/ns/segmesh/sa/segmesh-edge"]`)
 	}
+}
+
+// validateAdminExposure warns when the admin port is reachable beyond this
+// host without a token: /metrics, /status and /status.json (and the
+// profiles, the personal data when turned on) are open to whoever reaches it.
+func validateAdminExposure(a Admin, r *Report) {
+	if a.TokenFile != "" || IsLoopbackListen(a.Listen) {
+		return
+	}
+	what := "/metrics, /status and /status.json"
+	if a.Pprof {
+		what += ", the Go profiles under /debug/pprof/"
+	}
+	if a.ShowPersonalData {
+		what += " with users' UPNs, certificate subjects and serials"
+	}
+	r.add(SeverityWarning, "segmesh.admin.listen", a.Listen, "the admin port listens beyond this host without authentication: "+what+" are open to whoever reaches it",
+		"set segmesh.admin.tokenFile (a bearer token; /healthz and /readyz stay open for probes), or let only the monitoring system reach the port (the Kubernetes overlays' NetworkPolicy and AuthorizationPolicy do)")
 }
 
 // IsLoopbackListen reports whether the listen address addr binds only a
