@@ -20,13 +20,17 @@ import (
 // The attacks in this file are the reviewer's: each is something an
 // attacker tries against the whole site, in both shapes, and must fail.
 
-// attackClient is a client presenting d with its own TLS session cache
+// attackClient is a client presenting d (always, whatever CA names the
+// edge lists) with its own TLS session cache
 // (resumption) and keep-alive; h2 selects HTTP/2.
 func (e *Env) attackClient(d Device, cache tls.ClientSessionCache, h2 bool) *http.Client {
 	pool := x509.NewCertPool()
 	pool.AddCert(e.w.serverCA.Cert)
 	tc := &tls.Config{RootCAs: pool, ServerName: "seg.test.realm", MinVersion: tls.VersionTLS12,
-		Certificates: []tls.Certificate{d.Cert}, ClientSessionCache: cache}
+		ClientSessionCache: cache,
+		// Offer the certificate whatever CA names the server lists, as an
+		// attacker's client does.
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &d.Cert, nil }}
 	tr := &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: h2}
 	if !h2 {
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
@@ -257,5 +261,33 @@ func TestAttackExpiredCertificateOnLongLivedConnections(t *testing.T) {
 				t.Errorf("connection handed back by a Ping held across expiry: %+v", a)
 			}
 		})
+	}
+}
+
+// TestAttackStatusPageEscapesCertificateNames: a device presents a
+// certificate from its own CA whose subject is markup; the refusal is listed
+// on the admin /status page, which must show it as text, not run it in the
+// admin's browser.
+func TestAttackStatusPageEscapesCertificateNames(t *testing.T) {
+	e := Start(t, AllInOne)
+	const cn = `<script>alert("seg")</script><img src=x onerror=alert(1)>`
+	if a := sendEAS(e.attackClient(e.UntrustedDevice(cn, "alice@test.realm"), nil, false), e.easURL("Sync", "alice", "XSS1"), nil); a.code == http.StatusOK {
+		t.Fatalf("untrusted certificate served: %+v", a)
+	}
+	var page string
+	if !eventually(10*time.Second, func() bool {
+		resp, err := http.Get("http://" + e.procs[0].admin + "/status")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		page = string(b)
+		return strings.Contains(page, "alert")
+	}) {
+		t.Fatalf("the refusal never appeared on /status:\n%s", page)
+	}
+	if strings.Contains(page, "<script>alert") || strings.Contains(page, "<img src=x") {
+		t.Fatalf("/status carries the certificate's markup unescaped:\n%s", grepLines(page, "alert"))
 	}
 }
