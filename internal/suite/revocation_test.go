@@ -30,7 +30,7 @@ type revocationLab struct {
 	dir          string
 }
 
-func newRevocationLab(t *testing.T) *revocationLab {
+func newRevocationLab(t testing.TB) *revocationLab {
 	t.Helper()
 	l := &revocationLab{ca: testpki.NewCA(t, "Device CA"), serverCA: testpki.NewCA(t, "Server CA"), dir: t.TempDir()}
 	l.cdp = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -52,7 +52,7 @@ func (l *revocationLab) url() string      { return l.cdp.URL + "/CertEnroll/Devi
 
 // config is the configuration both modes share: Require Client Certificate
 // and revocation on, the edge on port 0 in front of the fake Exchange.
-func (l *revocationLab) config(t *testing.T, mutate func(*config.Config)) config.Config {
+func (l *revocationLab) config(t testing.TB, mutate func(*config.Config)) config.Config {
 	t.Helper()
 	c := config.Default()
 	c.BaseDir = l.dir
@@ -89,26 +89,7 @@ func (l *revocationLab) start(t *testing.T, mode string, c config.Config) string
 		return r, err
 	}
 	run := func(c config.Config, roles ...string) *role.GroupOptions {
-		cfg := c
-		o := &role.GroupOptions{Config: &cfg, Roles: roles, Constructors: ctors, Logger: slog.New(slog.DiscardHandler)}
-		if err := splitMode(&cfg, o.Logger, o, nil); err != nil {
-			t.Fatal(err)
-		}
-		g, err := role.NewGroup(*o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := g.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = g.Stop(ctx)
-		})
-		return o
+		return startGroup(t, c, ctors, nil, nil, roles...)
 	}
 	switch mode {
 	case "all-in-one":
@@ -123,6 +104,33 @@ func (l *revocationLab) start(t *testing.T, mode string, c config.Config) string
 		t.Fatalf("mode %q", mode)
 	}
 	return (*edge.Load()).Addr().String()
+}
+
+// startGroup runs roles in one group on c as `segmesh run` would (split
+// mode's gRPC set-up included), serving other processes on lis when not
+// nil, and stops it at the end of the test.
+func startGroup(tb testing.TB, c config.Config, ctors map[string]role.Constructor, sink role.StatusSink, lis net.Listener, roles ...string) *role.GroupOptions {
+	tb.Helper()
+	cfg := c
+	o := &role.GroupOptions{Config: &cfg, Roles: roles, Constructors: ctors, Logger: slog.New(slog.DiscardHandler), Status: sink}
+	if err := splitMode(&cfg, o.Logger, o, lis); err != nil {
+		tb.Fatal(err)
+	}
+	g, err := role.NewGroup(*o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := g.Start(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = g.Stop(ctx)
+	})
+	return o
 }
 
 // device returns a client presenting a certificate of serial, naming cdps.

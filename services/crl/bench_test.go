@@ -13,7 +13,7 @@ import (
 // BenchmarkSnapshotMessage1M measures the wire snapshot of one issuer with
 // 1,000,000 revoked serials: building the message (once per version, shared
 // by every stream) and marshalling it (once per stream Send), and its size,
-// which every edge's client must accept (grpc.MaxCallRecvMsgSize).
+// which an edge of the previous version (no accept_parts) gets in one message.
 func BenchmarkSnapshotMessage1M(b *testing.B) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	ca := crltest.NewCA(b, "Bench CA", now)
