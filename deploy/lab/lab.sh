@@ -4,7 +4,10 @@
 # HTTP, forwarders that act as fault switches, and optionally SOGo ActiveSync.
 # See deploy/lab/README.md. Runs as root on Debian 12, without systemd.
 #
-#   lab.sh up [--users N] [--with-sogo]   install, provision once, start what is not running
+#   lab.sh up [--samba 4.22|4.17] [--users N] [--with-sogo]
+#                                         install, provision once, start what is not running
+#                                         (Samba 4.22 from bookworm-backports by default;
+#                                         switching versions reinstalls and re-provisions)
 #   lab.sh down                           stop exactly what up started
 #   lab.sh status                         what runs, which faults are on
 #   lab.sh env                            the lab facts as KEY=VALUE (also $STATE/lab.json)
@@ -38,7 +41,15 @@ BASE_DN=DC=lab,DC=test
 NAMED_USERS="alice bob carol mallory eve dave frank"
 NEGATIVE_CERTS="alice-ca2 alice-ca3 alice-revoked alice-expired alice-notyet alice-wrongeku"
 
-CORE_PACKAGES="samba samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind krb5-user ldap-utils ldb-tools apache2 libapache2-mod-auth-gssapi python3 openssl curl iproute2 procps"
+# The Samba series the lab runs: `up --samba`, else $SEGMESH_LAB_SAMBA, else
+# 4.22 (bookworm-backports). 4.17 is Debian 12's own.
+SAMBA_DEFAULT=4.22
+SAMBA_SERIES=${SEGMESH_LAB_SAMBA:-$SAMBA_DEFAULT}
+BACKPORTS=bookworm-backports
+# The AD DC binary is in samba-ad-dc from 4.22 on (in samba for 4.17; the
+# 4.17 samba-ad-dc is an empty package that depends on it).
+SAMBA_PACKAGES="samba samba-ad-dc samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind ldb-tools"
+CORE_PACKAGES="krb5-user ldap-utils apache2 libapache2-mod-auth-gssapi python3 openssl curl iproute2 procps"
 SOGO_PACKAGES="sogo sogo-activesync dovecot-imapd postgresql memcached libwbxml2-utils"
 
 log() { printf '%s lab: %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2; }
@@ -69,14 +80,20 @@ missing_packages() {
 	done
 }
 
-# install_packages PKG...: installs what is missing. Daemons must not start
-# during the install (they would bind 0.0.0.0): a policy-rc.d answering 101
-# is put in place unless one exists.
+# install_packages PKG...: installs what is missing (from the default suite).
 install_packages() {
 	local missing
 	missing=$(missing_packages "$@" | tr '\n' ' ')
 	[[ -z ${missing// /} ]] && return 0
 	log "installing: $missing"
+	# shellcheck disable=SC2086
+	apt_install $missing
+}
+
+# apt_install ARGS...: apt-get install with daemons kept from starting (they
+# would bind 0.0.0.0): a policy-rc.d answering 101 is put in place unless one
+# exists. A failure is retried once after apt-get update (a stale index).
+apt_install() {
 	local created_policy=
 	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
 		printf '#!/bin/sh\n# segmesh lab: no daemon starts during package installs\nexit 101\n' >/usr/sbin/policy-rc.d
@@ -84,19 +101,87 @@ install_packages() {
 		created_policy=1
 	fi
 	local rc=0
-	# shellcheck disable=SC2086
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-		-o Dpkg::Options::=--force-confold $missing >"$LOG/apt.log" 2>&1 || rc=$?
+		-o Dpkg::Options::=--force-confold "$@" >>"$LOG/apt.log" 2>&1 || rc=$?
 	if [[ $rc != 0 ]]; then
 		log "apt-get install failed (stale index?): running apt-get update and retrying"
 		apt-get update -q >>"$LOG/apt.log" 2>&1 || true
 		rc=0
-		# shellcheck disable=SC2086
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-			-o Dpkg::Options::=--force-confold $missing >>"$LOG/apt.log" 2>&1 || rc=$?
+			-o Dpkg::Options::=--force-confold "$@" >>"$LOG/apt.log" 2>&1 || rc=$?
 	fi
 	[[ -n $created_policy ]] && rm -f /usr/sbin/policy-rc.d
 	[[ $rc == 0 ]] || die "apt-get install failed, see $LOG/apt.log"
+}
+
+# ensure_backports: adds bookworm-backports to the Debian source apt already
+# uses (the deb822 debian.sources of the Debian image, or a one-line
+# sources.list entry), then updates the index. Nothing else is changed.
+ensure_backports() {
+	if apt-cache policy 2>/dev/null | grep -q "$BACKPORTS/main"; then
+		return 0
+	fi
+	local f=/etc/apt/sources.list.d/debian.sources line
+	if [[ -f $f ]] && grep -qE '^Suites:.*\bbookworm\b' "$f" && ! grep -q "$BACKPORTS" "$f"; then
+		# The stanza whose suites include bookworm-updates is the main archive.
+		sed -i -E "s/^(Suites:.*\bbookworm-updates\b.*)$/\1 $BACKPORTS/" "$f"
+		grep -q "$BACKPORTS" "$f" || sed -i -E "0,/^Suites:.*\bbookworm\b/s//& $BACKPORTS/" "$f"
+	elif line=$(grep -hE '^deb\s+\S+\s+bookworm\s' /etc/apt/sources.list 2>/dev/null | head -1) && [[ -n $line ]]; then
+		awk -v s="$BACKPORTS" '{$3 = s; print "deb", $2, $3, "main"}' <<<"$line" >/etc/apt/sources.list.d/segmesh-lab-backports.list
+	else
+		die "no Debian bookworm source found in /etc/apt to add $BACKPORTS to; add it, or use --samba 4.17"
+	fi
+	log "added $BACKPORTS to apt's Debian source; apt-get update"
+	apt-get update -q >>"$LOG/apt.log" 2>&1 || die "apt-get update failed, see $LOG/apt.log"
+}
+
+# samba_series: the installed Samba's major.minor (4.22), or nothing.
+samba_series() {
+	local v
+	v=$(dpkg-query -W -f='${Version}' samba 2>/dev/null || true)
+	[[ $v =~ ^([0-9]+:)?([0-9]+\.[0-9]+)\. ]] && echo "${BASH_REMATCH[2]}"
+}
+
+# ensure_samba SERIES: Samba SERIES and its tools installed. 4.22 comes from
+# bookworm-backports; 4.17 from bookworm, downgrading every backported package
+# of Samba's source (libldb2, libtalloc2, python3-samba, ...). A switch stops
+# the lab first and drops the provisioned domain (up provisions it anew; the
+# template cache is per version).
+ensure_samba() {
+	local want=$1 have
+	have=$(samba_series)
+	if [[ $have == "$want" && -z $(missing_packages $SAMBA_PACKAGES) ]]; then
+		return 0
+	fi
+	if [[ -n $have && $have != "$want" ]]; then
+		log "switching Samba $have -> $want: stopping the lab, reinstalling Samba, provisioning anew"
+		stop_all
+		rm -rf "$SAMBA"
+	fi
+	case $want in
+	4.22)
+		ensure_backports
+		# shellcheck disable=SC2086
+		apt_install -t "$BACKPORTS" $SAMBA_PACKAGES
+		;;
+	4.17)
+		local p sel=()
+		# Every installed package built from Samba's source in backports goes
+		# back to bookworm's version, then the set is completed.
+		for p in $(dpkg-query -W -f='${Package} ${source:Package} ${Version}\n' 2>/dev/null |
+			awk '$2 == "samba" && $3 ~ /bpo/ {print $1}'); do
+			sel+=("$p/bookworm")
+		done
+		for p in $SAMBA_PACKAGES; do
+			[[ " ${sel[*]} " == *" $p/bookworm "* ]] || sel+=("$p/bookworm")
+		done
+		apt_install --allow-downgrades "${sel[@]}"
+		;;
+	*) die "--samba $want: this lab knows 4.22 (the default, bookworm-backports) and 4.17 (Debian 12)" ;;
+	esac
+	have=$(samba_series)
+	[[ $have == "$want" ]] || die "wanted Samba $want, have ${have:-none} installed; see $LOG/apt.log"
+	log "Samba $(dpkg-query -W -f='${Version}' samba) installed"
 }
 
 # ---------------------------------------------------------------- processes
@@ -346,6 +431,22 @@ more_users() {
 	echo "$USERS" >"$SAMBA/.users"
 }
 
+# add_variants: the delegation variant accounts (labtool ldif -variants:
+# svc_rbcd, svc_nodeleg, svc_konly, grace), once per domain; on 4.19 and
+# newer also RBCD on exchange$ for svc_rbcd.
+add_variants() {
+	[[ -e $SAMBA/.variants ]] && return 0
+	"$BIN/labtool" ldif -dir "$PKI" -variants -user-password-file "$SECRETS/user" \
+		-svc-password-file "$SECRETS/svc" -machine-password-file "$SECRETS/machine" >"$STATE/variants.ldif"
+	ldb ldbadd "$STATE/variants.ldif" >>"$LOG/accounts.log" 2>&1 || die "ldbadd of the variant accounts failed, see $LOG/accounts.log"
+	rm -f "$STATE/variants.ldif"
+	if [[ $(samba_series) != 4.17 ]]; then
+		samba-tool delegation add-principal 'exchange$' svc_rbcd -H "$SAMBA/private/sam.ldb" -s "$SMBCONF" \
+			>>"$LOG/accounts.log" 2>&1 || die "RBCD for svc_rbcd failed, see $LOG/accounts.log"
+	fi
+	touch "$SAMBA/.variants"
+}
+
 start_samba() {
 	running samba && return 0
 	start_daemon samba /usr/sbin/samba --foreground --no-process-group -s "$SMBCONF"
@@ -491,6 +592,8 @@ emit_env() {
 	kv() { printf '%s=%s\n' "$1" "$2"; }
 	kv LAB_DIR "$STATE"
 	kv LAB_REALM "$REALM"
+	kv LAB_SAMBA_SERIES "$(cat "$SAMBA/.series" 2>/dev/null || echo 4.17)"
+	kv LAB_SAMBA_VERSION "$(dpkg-query -W -f='${Version}' samba 2>/dev/null || true)"
 	kv LAB_DOMAIN lab.test
 	kv LAB_NETBIOS_DOMAIN LAB
 	kv LAB_BASE_DN "$BASE_DN"
@@ -535,6 +638,11 @@ emit_env() {
 	kv LAB_SVC_UPN svc_seg@lab.test
 	kv LAB_SVC_SPN HTTP/seg.lab.test
 	kv LAB_SVC_DN "CN=svc_seg,CN=Users,$BASE_DN"
+	# Variants of svc_seg (its password): RBCD only (on 4.19+), protocol
+	# transition without any delegation, "Kerberos only" classic delegation.
+	kv LAB_SVC_RBCD svc_rbcd
+	kv LAB_SVC_NODELEG svc_nodeleg
+	kv LAB_SVC_KONLY svc_konly
 	kv LAB_SVC_PASSWORD_FILE "$SECRETS/svc"
 	kv LAB_USER_PASSWORD_FILE "$SECRETS/user"
 	kv LAB_ADMIN_PASSWORD_FILE "$SECRETS/admin"
@@ -645,6 +753,8 @@ cmd_up() {
 		--users) USERS=$2; shift 2 ;;
 		--users=*) USERS=${1#*=}; shift ;;
 		--with-sogo) with_sogo=1; shift ;;
+		--samba) SAMBA_SERIES=$2; shift 2 ;;
+		--samba=*) SAMBA_SERIES=${1#*=}; shift ;;
 		*) die "up: unknown option $1" ;;
 		esac
 	done
@@ -656,6 +766,14 @@ cmd_up() {
 	chmod 700 "$SECRETS"
 	step packages
 	install_packages $CORE_PACKAGES
+	ensure_samba "$SAMBA_SERIES"
+	# A domain provisioned by another Samba series is not reused (a lab from
+	# before the series was recorded ran 4.17).
+	if [[ -e $SAMBA/.provisioned && "$(cat "$SAMBA/.series" 2>/dev/null || echo 4.17)" != "$SAMBA_SERIES" ]]; then
+		log "the domain in $SAMBA was provisioned by another Samba series: provisioning anew"
+		stop_all
+		rm -rf "$SAMBA"
+	fi
 	[[ -n $with_sogo ]] && install_packages $SOGO_PACKAGES
 	step setup
 	local s
@@ -672,12 +790,14 @@ cmd_up() {
 		wait "$prov_pid" || die "provision failed"
 		step accounts
 		finish_samba_provision
+		add_variants
 	else
 		step "build labtool"
 		build_labtool
 		step pki
 		make_pki
 		more_users
+		add_variants
 	fi
 	step "crl publish"
 	"$BIN/labtool" crl -dir "$PKI" 2>>"$LOG/pki.log"
@@ -752,11 +872,12 @@ finish_samba_provision() {
 	fi
 	mkdir -p "$SAMBA/run"
 	add_accounts
+	samba_series >"$SAMBA/.series"
 	touch "$SAMBA/.provisioned"
 }
 
-cmd_down() {
-	need_root
+# stop_all: stops every daemon up started (faults are left as they are).
+stop_all() {
 	local n
 	if [[ -d $STATE/sogo ]]; then
 		# shellcheck source=deploy/lab/sogo.sh
@@ -766,6 +887,11 @@ cmd_down() {
 	for n in apache cdp ldapfwd kdcfwd samba; do
 		stop_daemon "$n" 20
 	done
+}
+
+cmd_down() {
+	need_root
+	stop_all
 	rm -f "$RUN"/fault.* "$RUN/cdp.garbage"
 	local left
 	left=$(ss -Hltnup 2>/dev/null | awk '{print $5}' | grep -E '^127\.0\.0\.[2-8]:' || true)

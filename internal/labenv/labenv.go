@@ -40,6 +40,10 @@ type Env struct {
 	Dir string
 	// Realm is the Kerberos realm, LAB.TEST.
 	Realm string
+	// SambaSeries is the Samba release series the DC runs, "4.22" (the
+	// default, bookworm-backports) or "4.17" (Debian 12); SambaVersion is the
+	// Debian package version.
+	SambaSeries, SambaVersion string
 	// BaseDN is the domain naming context, DC=lab,DC=test.
 	BaseDN string
 	// DCHost is the domain controller's FQDN (127.0.0.2).
@@ -213,6 +217,7 @@ func fromRaw(script string, raw map[string]string) (*Env, error) {
 	e := &Env{
 		Script: script, Raw: raw,
 		Dir: get("LAB_DIR"), Realm: get("LAB_REALM"), BaseDN: get("LAB_BASE_DN"),
+		SambaSeries: raw["LAB_SAMBA_SERIES"], SambaVersion: raw["LAB_SAMBA_VERSION"],
 		DCHost: get("LAB_DC_HOST"), KDC: get("LAB_KDC"), KDCHost: get("LAB_KDC_HOST"),
 		KDCDirect: get("LAB_KDC_DIRECT"), KRB5Config: get("LAB_KRB5_CONFIG"),
 		LDAPURL: get("LAB_LDAP_URL"), LDAPSURL: get("LAB_LDAPS_URL"),
@@ -233,6 +238,9 @@ func fromRaw(script string, raw map[string]string) (*Env, error) {
 		SegmeshConfig: get("LAB_SEGMESH_CONFIG"),
 		SOGoURL:       raw["LAB_SOGO_URL"], SOGoAddr: raw["LAB_SOGO_ADDR"], SOGoCA: raw["LAB_SOGO_CA"],
 		EASClient: filepath.Join(filepath.Dir(script), "eas-client.sh"),
+	}
+	if e.SambaSeries == "" {
+		e.SambaSeries = "4.17" // a lab.sh from before --samba ran 4.17 only
 	}
 	n, err := strconv.Atoi(get("LAB_GENERATED_USERS"))
 	if err != nil && len(missing) == 0 {
@@ -328,6 +336,21 @@ func (e *Env) Revoke(t testing.TB, user string) string {
 // krb5.conf and the given credential cache file.
 func (e *Env) KRB5Env(ccache string) []string {
 	return append(os.Environ(), "KRB5_CONFIG="+e.KRB5Config, "KRB5CCNAME=FILE:"+ccache)
+}
+
+// AtLeast reports whether the lab's Samba series is series or newer
+// ("4.19" on a 4.22 lab: true).
+func (e *Env) AtLeast(series string) bool {
+	return seriesLess(series, e.SambaSeries) || series == e.SambaSeries
+}
+
+// NeedSamba skips the test unless the lab runs Samba series or newer; the
+// skip message names the series and how to switch.
+func (e *Env) NeedSamba(t testing.TB, series, why string) {
+	t.Helper()
+	if !e.AtLeast(series) {
+		t.Skipf("needs Samba %s or newer (%s); the lab runs %s: lab.sh up --samba 4.22", series, why, e.SambaSeries)
+	}
 }
 
 func findScript() (string, error) {

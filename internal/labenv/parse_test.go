@@ -50,3 +50,24 @@ func FuzzParseEnv(f *testing.F) {
 		}
 	})
 }
+
+func TestSeriesLess(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"4.17", "4.22", true},
+		{"4.22", "4.17", false},
+		{"4.9", "4.17", true},
+		{"4.22", "4.22", false},
+		{"4.22", "4.22.1", true},
+		{"1.20", "4.17", true},
+		{"", "4.17", true},
+		{"x", "4.17", true},
+	}
+	for _, tt := range tests {
+		if got := seriesLess(tt.a, tt.b); got != tt.want {
+			t.Errorf("seriesLess(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}

@@ -32,6 +32,38 @@ type ldifOptions struct {
 	userPassword, svcPassword, machinePassword string
 	// generatedPassword is the generated users' password; empty means none.
 	generatedPassword string
+	// variants prints only the delegation variant accounts (and no users).
+	variants bool
+}
+
+// variantAccounts are service accounts that differ from svc_seg in one
+// delegation or encryption setting each, for the lab tests of RBCD, "Kerberos
+// only" delegation and no delegation at all (svc_seg's password, AES only).
+// RBCD itself (msDS-AllowedToActOnBehalfOfOtherIdentity on exchange$, a
+// security descriptor) is set by lab.sh with samba-tool.
+func (o ldifOptions) variantAccounts() []*account {
+	normal := uacNormalAccount | uacDontExpirePassword
+	svc := func(sam, host string, uac int, delegTo string) *account {
+		a := o.user(sam, sam+"@lab.test", normal|uac, o.svcPassword)
+		a.add("servicePrincipalName", "HTTP/"+host+".lab.test")
+		if delegTo != "" {
+			a.add("msDS-AllowedToDelegateTo", delegTo)
+		}
+		a.add("msDS-SupportedEncryptionTypes", "24")
+		return a
+	}
+	// grace is a user whose account allows AES only.
+	grace := o.user("grace", "grace@lab.test", normal, o.userPassword)
+	grace.add("msDS-SupportedEncryptionTypes", "24")
+	return []*account{
+		// RBCD only: protocol transition, no msDS-AllowedToDelegateTo.
+		svc("svc_rbcd", "rbcd", uacTrustedToAuthForDele, ""),
+		// Neither kind of delegation: protocol transition only.
+		svc("svc_nodeleg", "nodeleg", uacTrustedToAuthForDele, ""),
+		// "Use Kerberos only": classic delegation without protocol transition.
+		svc("svc_konly", "konly", 0, "HTTP/exchange.lab.test"),
+		grace,
+	}
 }
 
 // unicodePwd encodes a password as AD wants it: UTF-16LE of the quoted value.
@@ -110,7 +142,9 @@ func (o ldifOptions) computer(name, spn string) *account {
 func writeLDIF(w io.Writer, o ldifOptions) error {
 	bw := bufio.NewWriter(w)
 	var accounts []*account
-	if o.named {
+	if o.variants {
+		accounts = o.variantAccounts()
+	} else if o.named {
 		normal := uacNormalAccount | uacDontExpirePassword
 		svc := o.user("svc_seg", "svc_seg@lab.test", normal|uacTrustedToAuthForDele, o.svcPassword)
 		svc.add("servicePrincipalName", "HTTP/seg.lab.test")
@@ -141,7 +175,7 @@ func writeLDIF(w io.Writer, o ldifOptions) error {
 		frank := o.user("frank", "frank@lab.test", normal, o.userPassword)
 		accounts = append(accounts, alice, bob, carol, mallory, eve, dave, frank)
 	}
-	for i := o.from; i <= o.to; i++ {
+	for i := o.from; i <= o.to && !o.variants; i++ {
 		n := fmt.Sprintf("user%04d", i)
 		u := o.user(n, n+"@lab.test", uacNormalAccount|uacDontExpirePassword, o.generatedPassword)
 		if cert, err := o.userCert(n); err == nil {

@@ -78,6 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		userPass := fs.String("user-password-file", "", "file holding the users' password")
 		svcPass := fs.String("svc-password-file", "", "file holding svc_seg's password")
 		machPass := fs.String("machine-password-file", "", "file holding the computer accounts' password")
+		variants := fs.Bool("variants", false, "print only the delegation variant accounts (svc_rbcd, svc_nodeleg, svc_konly, grace)")
 		genPass := fs.Bool("generated-passwords", false, "give generated users the users' password (slow: ~25 ms each in Samba)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
@@ -93,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return writeLDIF(stdout, ldifOptions{
 			pkiDir: *dir, named: *named, from: *from, to: *users,
 			userPassword: pw["user"], svcPassword: pw["svc"], machinePassword: pw["machine"],
-			generatedPassword: map[bool]string{true: pw["user"]}[*genPass],
+			generatedPassword: map[bool]string{true: pw["user"]}[*genPass], variants: *variants,
 		})
 	case "fwd":
 		if err := fs.Parse(args[1:]); err != nil {

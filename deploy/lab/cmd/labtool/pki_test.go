@@ -146,6 +146,45 @@ func TestPKI(t *testing.T) {
 			t.Error("generated user has a password")
 		}
 	})
+	t.Run("variants", func(t *testing.T) {
+		var b bytes.Buffer
+		err := writeLDIF(&b, ldifOptions{pkiDir: dir, named: true, from: 1, to: 2, variants: true,
+			userPassword: "u", svcPassword: "s", machinePassword: "m"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries := strings.Split(strings.TrimSpace(b.String()), "\n\n")
+		byDN := map[string]string{}
+		for _, e := range entries {
+			dn, _, _ := strings.Cut(e, "\n")
+			byDN[dn] = e
+		}
+		if len(byDN) != 4 {
+			t.Fatalf("%d entries, want the 4 variants only:\n%s", len(byDN), b.String())
+		}
+		tests := []struct {
+			dn        string
+			want, not []string
+		}{
+			// 66048 = NORMAL_ACCOUNT|DONT_EXPIRE_PASSWD; +0x1000000 protocol transition.
+			{"dn: CN=svc_rbcd,CN=Users,DC=lab,DC=test", []string{"userAccountControl: 16843264", "servicePrincipalName: HTTP/rbcd.lab.test", "unicodePwd:: "}, []string{"msDS-AllowedToDelegateTo"}},
+			{"dn: CN=svc_nodeleg,CN=Users,DC=lab,DC=test", []string{"userAccountControl: 16843264"}, []string{"msDS-AllowedToDelegateTo"}},
+			{"dn: CN=svc_konly,CN=Users,DC=lab,DC=test", []string{"userAccountControl: 66048", "msDS-AllowedToDelegateTo: HTTP/exchange.lab.test"}, nil},
+			{"dn: CN=grace,CN=Users,DC=lab,DC=test", []string{"msDS-SupportedEncryptionTypes: 24", "userPrincipalName: grace@lab.test"}, []string{"servicePrincipalName"}},
+		}
+		for _, tt := range tests {
+			for _, w := range tt.want {
+				if !strings.Contains(byDN[tt.dn], w) {
+					t.Errorf("%s lacks %q:\n%s", tt.dn, w, byDN[tt.dn])
+				}
+			}
+			for _, w := range tt.not {
+				if strings.Contains(byDN[tt.dn], w) {
+					t.Errorf("%s has %q:\n%s", tt.dn, w, byDN[tt.dn])
+				}
+			}
+		}
+	})
 }
 
 func TestUnicodePwd(t *testing.T) {
