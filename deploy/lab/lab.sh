@@ -4,7 +4,7 @@
 # HTTP, forwarders that act as fault switches, and optionally SOGo ActiveSync.
 # See deploy/lab/README.md. Runs as root on Debian 12, without systemd.
 #
-#   lab.sh up [--samba 4.22|4.17] [--users N] [--with-sogo]
+#   lab.sh up [--samba 4.22|4.17] [--users N] [--with-sogo] [--with-mit]
 #                                         install, provision once, start what is not running
 #                                         (Samba 4.22 from bookworm-backports by default;
 #                                         switching versions reinstalls and re-provisions)
@@ -311,6 +311,8 @@ $CDP_IP cdp.lab.test $marker
 $KDC_FWD_IP kdc.lab.test $marker
 $LDAP_FWD_IP ldap.lab.test $marker
 $SOGO_IP sogo.lab.test $marker
+127.0.0.9 kdc.mit.test $marker
+$EXCHANGE_IP exchange.mit.test $marker
 127.0.0.8 other.lab.test $marker
 $EDGE_IP seg.lab.test $marker"
 	if [[ "$(grep -F "$marker" /etc/hosts || true)" == "$want" ]]; then
@@ -445,6 +447,26 @@ add_variants() {
 			>>"$LOG/accounts.log" 2>&1 || die "RBCD for svc_rbcd failed, see $LOG/accounts.log"
 	fi
 	touch "$SAMBA/.variants"
+}
+
+# ensure_kdc_aes_only: RC4 off KDC-wide (`kdc supported enctypes` and `kdc
+# default domain supported enctypes`, Samba 4.17.4+), as on a Windows domain
+# with RC4 disabled. Added to a
+# domain provisioned before it; a running Samba is restarted to read it.
+ensure_kdc_aes_only() {
+	grep -q 'kdc default domain supported enctypes' "$SMBCONF" && return 0
+	sed -i '/kdc supported enctypes/d' "$SMBCONF"
+	# Accounts without msDS-SupportedEncryptionTypes (other$, the users) are
+	# taken to support AES too, as Windows' DefaultDomainSupportedEncTypes
+	# does once RC4 is off; else tickets to them fail with ETYPE_NOSUPP.
+	sed -i '/^\t# segmesh lab$/a\
+	kdc supported enctypes = aes256-cts-hmac-sha1-96 aes128-cts-hmac-sha1-96\
+	kdc default domain supported enctypes = aes256-cts-hmac-sha1-96 aes128-cts-hmac-sha1-96' "$SMBCONF"
+	grep -q 'kdc default domain supported enctypes' "$SMBCONF" || die "could not set kdc supported enctypes in $SMBCONF"
+	if running samba; then
+		log "kdc supported enctypes set: restarting samba"
+		stop_daemon samba 20
+	fi
 }
 
 start_samba() {
@@ -665,6 +687,17 @@ emit_env() {
 		kv "LAB_PFX_$U" "$d/cert.pfx"
 	done
 	kv LAB_SEGMESH_CONFIG "$STATE/segmesh/config.json"
+	if [[ -e $STATE/mit/.provisioned ]]; then
+		# The MIT krb5kdc realm (up --with-mit): svc_seg's password.
+		kv LAB_MIT_REALM MIT.TEST
+		kv LAB_MIT_KDC 127.0.0.9:88
+		kv LAB_MIT_KRB5_CONFIG "$STATE/mit/krb5.conf"
+		kv LAB_MIT_SVC_USER svc_seg
+		kv LAB_MIT_TARGET_SPN HTTP/exchange.mit.test
+		kv LAB_MIT_EXCHANGE_URL "http://exchange.mit.test"
+		kv LAB_MIT_EXCHANGE_KEYTAB "$STATE/mit/exchange.keytab"
+		kv LAB_MIT_VERSION "$(dpkg-query -W -f='${Version}' krb5-kdc 2>/dev/null || true)"
+	fi
 	if [[ -e $STATE/sogo/.provisioned ]]; then
 		kv LAB_SOGO_URL "https://sogo.lab.test"
 		kv LAB_SOGO_HOST sogo.lab.test
@@ -747,12 +780,13 @@ EOF
 cmd_up() {
 	need_root
 	USERS=200
-	local with_sogo=
+	local with_sogo= with_mit=
 	while (($#)); do
 		case $1 in
 		--users) USERS=$2; shift 2 ;;
 		--users=*) USERS=${1#*=}; shift ;;
 		--with-sogo) with_sogo=1; shift ;;
+		--with-mit) with_mit=1; shift ;;
 		--samba) SAMBA_SERIES=$2; shift 2 ;;
 		--samba=*) SAMBA_SERIES=${1#*=}; shift ;;
 		*) die "up: unknown option $1" ;;
@@ -775,6 +809,12 @@ cmd_up() {
 		rm -rf "$SAMBA"
 	fi
 	[[ -n $with_sogo ]] && install_packages $SOGO_PACKAGES
+	if [[ -n $with_mit ]]; then
+		# shellcheck source=deploy/lab/mit.sh
+		source "$LAB_SRC/mit.sh"
+		# shellcheck disable=SC2086
+		install_packages $MIT_PACKAGES
+	fi
 	step setup
 	local s
 	for s in admin svc user machine pfx trust; do secret "$s"; done
@@ -803,6 +843,7 @@ cmd_up() {
 	"$BIN/labtool" crl -dir "$PKI" 2>>"$LOG/pki.log"
 	publish_crls
 	step "start samba"
+	ensure_kdc_aes_only
 	start_samba
 	start_kdc_fwd
 	start_ldap_fwd
@@ -811,6 +852,10 @@ cmd_up() {
 	[[ -e $RUN/fault.exchange ]] || start_apache
 	step "wait samba"
 	wait_samba
+	if [[ -n $with_mit ]]; then
+		step "mit kdc"
+		mit_up
+	fi
 	if [[ -n $with_sogo ]]; then
 		step sogo
 		# shellcheck source=/dev/null
@@ -884,6 +929,11 @@ stop_all() {
 		source "$LAB_SRC/sogo.sh"
 		sogo_down
 	fi
+	if [[ -d $STATE/mit ]]; then
+		# shellcheck source=deploy/lab/mit.sh
+		source "$LAB_SRC/mit.sh"
+		mit_down
+	fi
 	for n in apache cdp ldapfwd kdcfwd samba; do
 		stop_daemon "$n" 20
 	done
@@ -894,7 +944,7 @@ cmd_down() {
 	stop_all
 	rm -f "$RUN"/fault.* "$RUN/cdp.garbage"
 	local left
-	left=$(ss -Hltnup 2>/dev/null | awk '{print $5}' | grep -E '^127\.0\.0\.[2-8]:' || true)
+	left=$(ss -Hltnup 2>/dev/null | awk '{print $5}' | grep -E '^127\.0\.0\.[2-9]:' || true)
 	if [[ -n $left ]]; then
 		log "warning: still listening after down: $(echo "$left" | tr '\n' ' ')"
 		return 1
@@ -904,7 +954,7 @@ cmd_down() {
 
 cmd_status() {
 	local n pid rc=0
-	for n in samba kdcfwd ldapfwd cdp apache sogod dovecot postgres memcached sogoapache; do
+	for n in samba kdcfwd ldapfwd cdp apache sogod dovecot postgres memcached sogoapache slapd mitkdc; do
 		if pid=$(pid_of "$n"); then
 			printf '%-10s running  pid %s\n' "$n" "$pid"
 		elif [[ -e $RUN/fault.$n ]]; then
@@ -920,7 +970,7 @@ cmd_status() {
 		fi
 	done
 	echo "listeners:"
-	ss -Hltnup 2>/dev/null | awk '$5 ~ /^127\.0\.0\.[2-8]:/ {print "  " $1 " " $5}' | sort -u
+	ss -Hltnup 2>/dev/null | awk '$5 ~ /^127\.0\.0\.[2-9]:/ {print "  " $1 " " $5}' | sort -u
 	return $rc
 }
 

@@ -144,7 +144,7 @@ func TestRunNamesTheFailingStepAndFix(t *testing.T) {
 		{name: "unknown user", user: "nobody@test.realm", step: StepS4U2Self, code: "KDC_ERR_C_PRINCIPAL_UNKNOWN", fixHas: `Kerberos:USERNAME@DOMAIN.NAME`},
 		{name: "sensitive user", user: "eve@test.realm", step: StepS4U2Proxy, code: "KDC_ERR_BADOPTION", fixHas: "sensitive"},
 		{name: "SPN not delegated", user: "alice@test.realm", setup: func(w *world) { w.cfg.KCD.TargetSPN = "HTTP/other.test.realm" },
-			step: StepS4U2Proxy, code: "KDC_ERR_BADOPTION", fixHas: "msDS-AllowedToDelegateTo"},
+			step: StepS4U2Proxy, code: "KDC_ERR_BADOPTION", fixHas: "msDS-AllowedToActOnBehalfOfOtherIdentity"},
 		{name: "Exchange refuses the ticket", user: "alice@test.realm", setup: func(w *world) { w.exStatus.Store(401) },
 			step: StepExchange, code: "http_401", fixHas: "Negotiate"},
 	}

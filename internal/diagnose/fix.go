@@ -27,8 +27,8 @@ const (
 	fixTrustStore = "combine the root and intermediate certificates of the issuing CA and add them to clientCertTrustStorePath (PEM files separated by commas, or one password-protected PFX; both formats cannot be used together); the certificate chain of trust is provided in the configuration and is not stored in the Microsoft Management Console"
 	fixDC         = "check that each domain controller is reachable on port 88 (Kerberos) from the gateway; the domain controller needs to be explicitly provided as the Fully Qualified Domain Name (FQDN), for example DC.DOMAIN-NAME.COM, and the domain must be entered in uppercase, for example DOMAIN-NAME.COM"
 	fixSvc        = "a Service Account must be used (kcd.serviceAccountUserName, for example SVC_awseg, with its password in kcd.serviceAccountPassword), regardless of SEG being joined to the domain; using the computer account for Kerberos and impersonation is not supported"
-	fixDelegSPN   = "allow the service account to delegate to the target SPN: add %s to its msDS-AllowedToDelegateTo (Delegation tab: Trust this user for delegation to specified services only, Use any authentication protocol), and check kcd.targetSPN is in HTTP/{exchangeName} format and spelled as registered on Exchange (setspn -Q %s)"
-	fixSensitive  = `the user cannot be delegated: the S4U2Self ticket is not forwardable, so the user is marked "Account is sensitive and cannot be delegated" or is in Protected Users (clear it for mail users), or the service account is not trusted for protocol transition ("Use any authentication protocol" / TrustedToAuthForDelegation)`
+	fixDelegSPN   = "allow the service account to delegate to the target SPN %[1]s by either kind of constrained delegation: classic, add %[1]s to its msDS-AllowedToDelegateTo with \"Use any authentication protocol\" (Delegation tab: Trust this user for delegation to specified services only; Samba: samba-tool delegation add-service %[2]s %[1]s); or resource-based (RBCD), name the service account in msDS-AllowedToActOnBehalfOfOtherIdentity on the account that holds %[1]s (Set-ADComputer EXCHANGE -PrincipalsAllowedToDelegateToAccount %[2]s; Samba 4.19+: samba-tool delegation add-principal 'EXCHANGE$' %[2]s); and check kcd.targetSPN is in HTTP/{exchangeName} format and spelled as registered on Exchange (setspn -Q %[1]s)"
+	fixSensitive  = `the S4U2Self ticket is not forwardable, so the KDC will not delegate it whatever the target allows: the service account is not trusted for protocol transition (its delegation is "Use Kerberos only": choose "Use any authentication protocol", TrustedToAuthForDelegation; Samba: samba-tool delegation for-any-protocol ACCOUNT on), or the user is marked "Account is sensitive and cannot be delegated" or is in Protected Users (clear it for mail users)`
 )
 
 func fixCertificate(_ *state, err error) (string, string, string) {
@@ -159,7 +159,7 @@ func fixKDC(st *state, err error) (cause, fix, code string, ok bool) {
 		case ke.Stage == s4u.StageS4U2Proxy && st.self != nil && !st.self.Forwardable():
 			return cause, fixSensitive, code, true
 		case ke.Stage == s4u.StageS4U2Proxy:
-			return cause, fmt.Sprintf(fixDelegSPN, st.spn, st.spn) + `; if the user is marked "Account is sensitive and cannot be delegated" or is in Protected Users, clear that`, code, true
+			return cause, fmt.Sprintf(fixDelegSPN, st.spn, st.cfg.KCD.ServiceAccountUserName) + `; if the user is marked "Account is sensitive and cannot be delegated" or is in Protected Users, clear that`, code, true
 		}
 	case errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN:
 		if ke.Stage == s4u.StageS4U2Proxy {
@@ -199,7 +199,7 @@ func fixS4U2Proxy(st *state, err error) (string, string, string) {
 	if c, f, code, ok := fixKDC(st, err); ok {
 		return c, f, code
 	}
-	return err.Error(), fmt.Sprintf(fixDelegSPN, st.spn, st.spn), "s4u2proxy"
+	return err.Error(), fmt.Sprintf(fixDelegSPN, st.spn, st.cfg.KCD.ServiceAccountUserName), "s4u2proxy"
 }
 
 func fixExchange(st *state, err error) (string, string, string) {

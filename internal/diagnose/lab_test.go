@@ -45,22 +45,35 @@ func unknownUserCert(t *testing.T, lab *labenv.Env) []byte {
 		testpki.UPN("nobody@lab.test")).PEM()
 }
 
+// rbcdCase: a service account with RBCD only is served from Samba 4.19 on;
+// 4.17 refuses it like no delegation at all.
+func rbcdCase(lab *labenv.Env) diagCase {
+	c := diagCase{name: "RBCD only", user: "alice", edit: func(c *config.Config) { c.KCD.ServiceAccountUserName = lab.Raw["LAB_SVC_RBCD"] }}
+	if !lab.AtLeast("4.19") {
+		c.step, c.code, c.fixHas = StepS4U2Proxy, "KDC_ERR_BADOPTION", []string{"msDS-AllowedToActOnBehalfOfOtherIdentity"}
+	}
+	return c
+}
+
+// diagCase is one TestLabDiagnose case.
+type diagCase struct {
+	name   string
+	user   string
+	cert   func(t *testing.T) []byte
+	edit   func(c *config.Config)
+	spn    string
+	fault  string
+	step   string // "" means every step passes
+	code   string
+	fixHas []string
+	detail map[string]string // step → words its detail holds
+}
+
 // TestLabDiagnose runs diagnose against the lab for each failure case the
 // issue names and checks the failing step, its code and the fix's words.
 func TestLabDiagnose(t *testing.T) {
 	lab := labenv.Up(t)
-	cases := []struct {
-		name   string
-		user   string
-		cert   func(t *testing.T) []byte
-		edit   func(c *config.Config)
-		spn    string
-		fault  string
-		step   string // "" means every step passes
-		code   string
-		fixHas []string
-		detail map[string]string // step → words its detail holds
-	}{
+	cases := []diagCase{
 		{name: "alice passes", user: "alice", detail: map[string]string{
 			StepMapping: "alice@lab.test", StepS4U2Proxy: "HTTP/exchange.lab.test", StepExchange: "alice"}},
 		{name: "bob mapped by LDAP", user: "bob", detail: map[string]string{StepMapping: "LDAP mapping"}},
@@ -72,6 +85,12 @@ func TestLabDiagnose(t *testing.T) {
 			step: StepS4U2Proxy, code: "KDC_ERR_BADOPTION", fixHas: []string{"msDS-AllowedToDelegateTo", lab.OtherSPN}},
 		{name: "SPN flag", user: "alice", spn: lab.OtherSPN,
 			step: StepS4U2Proxy, code: "KDC_ERR_BADOPTION", fixHas: []string{"msDS-AllowedToDelegateTo", lab.OtherSPN}},
+		{name: "neither kind of delegation", user: "alice", edit: func(c *config.Config) { c.KCD.ServiceAccountUserName = lab.Raw["LAB_SVC_NODELEG"] },
+			step: StepS4U2Proxy, code: "KDC_ERR_BADOPTION", fixHas: []string{"msDS-AllowedToDelegateTo", "Use any authentication protocol",
+				"msDS-AllowedToActOnBehalfOfOtherIdentity", "add-principal 'EXCHANGE$' svc_nodeleg"}},
+		{name: "Kerberos-only delegation", user: "alice", edit: func(c *config.Config) { c.KCD.ServiceAccountUserName = lab.Raw["LAB_SVC_KONLY"] },
+			step: StepS4U2Proxy, code: "KDC_ERR_BADOPTION", fixHas: []string{"not forwardable", "Use Kerberos only", "Use any authentication protocol"}},
+		rbcdCase(lab),
 		{name: "sensitive user", user: "eve",
 			step: StepS4U2Proxy, code: "KDC_ERR_BADOPTION", fixHas: []string{"sensitive and cannot be delegated", "not forwardable"}},
 		{name: "disabled user", user: "dave", step: StepS4U2Self, fixHas: []string{"disabled"}},

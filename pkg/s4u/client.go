@@ -332,6 +332,10 @@ func (c *Client) S4U2Proxy(ctx context.Context, self *Ticket, spn string) (*Tick
 	}
 	t, err := c.tgsExchange(ctx, StageS4U2Proxy, c.realm, &r)
 	if err != nil {
+		var ke *KDCError
+		if errors.As(err, &ke) && ke.Code == errorcode.KDC_ERR_BADOPTION && !self.Forwardable() {
+			ke.NotForwardable, ke.Hint = true, HintNotForwardable
+		}
 		return nil, err
 	}
 	if isTGTFor(t.Ticket.SName, "") {

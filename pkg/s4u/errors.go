@@ -50,6 +50,10 @@ type KDCError struct {
 	KDC string
 	// EText is the KDC's own text, if any.
 	EText string
+	// NotForwardable is set on an S4U2Proxy refusal whose evidence (the
+	// S4U2Self ticket) was not forwardable: protocol transition is off for
+	// the service account, or the user cannot be delegated (HintNotForwardable).
+	NotForwardable bool
 
 	err *kdc.KRBError
 }
@@ -165,6 +169,28 @@ func CodeName(code int32) string {
 	return fmt.Sprintf("KRB_ERROR_%d", code)
 }
 
+// The two S4U2Proxy refusals (KDC_ERR_BADOPTION) an administrator fixes in
+// different places. The KDC answers the same code to both; which one it is
+// shows in the S4U2Self ticket sent as evidence: not forwardable means the
+// KDC would never delegate it (ServiceTicket and S4U2Proxy pick the hint).
+const (
+	// HintDelegation: the evidence was forwardable, so neither kind of
+	// constrained delegation allows the service account to reach the target.
+	HintDelegation = "delegation refused: the service account may delegate to the target SPN by neither kind of constrained delegation. " +
+		"Classic: add the SPN to the service account's msDS-AllowedToDelegateTo with \"Use any authentication protocol\" " +
+		"(Delegation tab: Trust this user for delegation to specified services only; Set-ADUser SVC -Add @{'msDS-AllowedToDelegateTo'='HTTP/host'}; " +
+		"Samba: samba-tool delegation add-service SVC HTTP/host). " +
+		"Resource-based (RBCD): name the service account in msDS-AllowedToActOnBehalfOfOtherIdentity on the target's account " +
+		"(Set-ADComputer EXCHANGE -PrincipalsAllowedToDelegateToAccount SVC; Samba 4.19+: samba-tool delegation add-principal 'EXCHANGE$' SVC). " +
+		"If the user is marked \"Account is sensitive and cannot be delegated\" or is in Protected Users, clear that"
+	// HintNotForwardable: the KDC issued the S4U2Self ticket without the
+	// forwardable flag, so no delegation setting on the target helps.
+	HintNotForwardable = "delegation refused because the S4U2Self ticket is not forwardable: " +
+		"the service account is not trusted for protocol transition (its delegation is \"Use Kerberos only\"): choose \"Use any authentication protocol\" " +
+		"(TrustedToAuthForDelegation: Set-ADAccountControl SVC -TrustedToAuthForDelegation $true; Samba: samba-tool delegation for-any-protocol SVC on); " +
+		"or the user is marked \"Account is sensitive and cannot be delegated\" or is in Protected Users (clear that for mail users)"
+)
+
 // Hint returns advice for an administrator for a Kerberos error code met at
 // a stage, or "" when there is none.
 func Hint(stage Stage, code int32) string {
@@ -192,7 +218,7 @@ func Hint(stage Stage, code int32) string {
 		if stage == StageASReq {
 			return "the KDC refused the requested TGT options (forwardable, renewable): check the service account is not marked sensitive and cannot be delegated"
 		}
-		return "delegation refused: the target SPN is not in the service account's msDS-AllowedToDelegateTo, protocol transition is not allowed (\"Use any authentication protocol\" / TrustedToAuthForDelegation), or the user is marked \"Account is sensitive and cannot be delegated\" or is in Protected Users"
+		return HintDelegation
 	case errorcode.KDC_ERR_ETYPE_NOSUPP:
 		return "no common encryption type: enable AES for the service account (msDS-SupportedEncryptionTypes, \"This account supports Kerberos AES 256 bit encryption\") and reset its password so AES keys exist"
 	case errorcode.KDC_ERR_CLIENT_REVOKED:

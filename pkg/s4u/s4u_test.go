@@ -231,17 +231,23 @@ func TestErrors(t *testing.T) {
 		code      int32
 		stage     s4u.Stage
 		hint      []string
+		notFwd    bool // the S4U2Self ticket was not forwardable
 	}{
 		{name: "unknown user", user: "nobody@lab.test", spn: target, code: 6, stage: s4u.StageS4U2Self,
 			hint: []string{"altSecurityIdentities", "Kerberos:USER@DOMAIN", "certificate mapping"}},
 		{name: "carol by an altSecurityIdentities name", user: "carol.ext@LAB.TEST", spn: target, code: 6, stage: s4u.StageS4U2Self,
 			hint: []string{"altSecurityIdentities"}},
 		{name: "SPN not delegated", user: "alice", spn: "HTTP/other.lab.test", code: 13, stage: s4u.StageS4U2Proxy,
-			hint: []string{"msDS-AllowedToDelegateTo", "Protected Users"}},
+			hint: []string{"msDS-AllowedToDelegateTo", "Use any authentication protocol", "samba-tool delegation add-service",
+				"msDS-AllowedToActOnBehalfOfOtherIdentity", "PrincipalsAllowedToDelegateToAccount", "samba-tool delegation add-principal", "Protected Users"}},
+		{name: "Kerberos-only delegation", kdc: func(c *kdctest.Config) { c.NoProtocolTransition = true }, user: "alice", spn: target,
+			code: 13, stage: s4u.StageS4U2Proxy, notFwd: true,
+			hint: []string{"not forwardable", "Use Kerberos only", "Use any authentication protocol", "for-any-protocol", "sensitive"}},
 		{name: "unknown SPN", user: "alice", spn: "HTTP/nowhere.lab.test", code: 7, stage: s4u.StageS4U2Proxy, hint: []string{"setspn"}},
-		{name: "sensitive user", user: "eve@lab.test", spn: target, code: 13, stage: s4u.StageS4U2Proxy, hint: []string{"sensitive"}},
+		{name: "sensitive user", user: "eve@lab.test", spn: target, code: 13, stage: s4u.StageS4U2Proxy, notFwd: true, hint: []string{"sensitive"}},
 		{name: "non-forwardable TGT", kdc: func(c *kdctest.Config) { c.NonForwardableTGT = true }, user: "alice", spn: target,
-			code: 13, stage: s4u.StageS4U2Proxy},
+			notFwd: true,
+			code:   13, stage: s4u.StageS4U2Proxy},
 		{name: "wrong password", client: func(c *s4u.Config) { c.Password = "wrong-Secret-42" }, user: "alice", spn: target,
 			code: 24, stage: s4u.StageASReq, hint: []string{"password"}},
 		{name: "wrong account", client: func(c *s4u.Config) { c.Service = "svc_nope" }, user: "alice", spn: target,
@@ -289,6 +295,9 @@ func TestErrors(t *testing.T) {
 				if !strings.Contains(ke.Hint, h) {
 					t.Errorf("hint %q lacks %q", ke.Hint, h)
 				}
+			}
+			if ke.NotForwardable != tt.notFwd {
+				t.Errorf("NotForwardable = %v, want %v", ke.NotForwardable, tt.notFwd)
 			}
 			if s4u.IsTemporary(err) {
 				t.Error("a definitive KDC answer reported temporary")

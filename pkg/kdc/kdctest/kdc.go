@@ -54,6 +54,14 @@ type Config struct {
 	// DelegateTo lists the SPNs the service account may delegate to
 	// (msDS-AllowedToDelegateTo).
 	DelegateTo []string
+	// RBCDTargets lists target SPNs whose account names the service account
+	// in msDS-AllowedToActOnBehalfOfOtherIdentity (resource-based
+	// constrained delegation); S4U2Proxy to them needs no DelegateTo entry.
+	RBCDTargets []string
+	// NoProtocolTransition makes the service account "Use Kerberos only":
+	// its S4U2Self tickets are not forwardable, so S4U2Proxy is refused
+	// with KDC_ERR_BADOPTION (Windows and Samba alike).
+	NoProtocolTransition bool
 	// Targets maps a target SPN (service/host) to its account's password.
 	Targets map[string]string
 	// Trusts maps another realm to the password both sides derive the

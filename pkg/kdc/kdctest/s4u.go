@@ -134,7 +134,7 @@ func (k *KDC) s4u2self(req *messages.TGSReq, tgt *tgtInfo, pa *types.PAData, rec
 	f := types.NewKrbFlags()
 	types.SetFlag(&f, flags.Renewable)
 	if types.IsFlagSet(&tk.Flags, flags.Forwardable) && !containsFold(k.cfg.Sensitive, acct) &&
-		types.IsFlagSet(&req.ReqBody.KDCOptions, flags.Forwardable) {
+		!k.cfg.NoProtocolTransition && types.IsFlagSet(&req.ReqBody.KDCOptions, flags.Forwardable) {
 		types.SetFlag(&f, flags.Forwardable)
 	}
 	cname, crealm := fu.UserName, userRealm
@@ -176,7 +176,7 @@ func (k *KDC) s4u2proxy(req *messages.TGSReq, tgt *tgtInfo) (ticketSpec, error) 
 		pw, known = k.cfg.Targets[other]
 		sname = types.PrincipalName{NameType: sname.NameType, NameString: strings.Split(other, "/")}
 	}
-	if !containsFold(k.cfg.DelegateTo, target) {
+	if !containsFold(k.cfg.DelegateTo, target) && !containsFold(k.cfg.RBCDTargets, target) {
 		if !known {
 			return ticketSpec{}, fail(errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "server not found")
 		}
