@@ -34,6 +34,7 @@ var newTyped = map[string]func() any{
 	"v1/ConfigMap":                             func() any { return &corev1.ConfigMap{} },
 	"v1/Secret":                                func() any { return &corev1.Secret{} },
 	"v1/Service":                               func() any { return &corev1.Service{} },
+	"v1/PersistentVolumeClaim":                 func() any { return &corev1.PersistentVolumeClaim{} },
 	"apps/v1/Deployment":                       func() any { return &appsv1.Deployment{} },
 	"autoscaling/v2/HorizontalPodAutoscaler":   func() any { return &autoscalingv2.HorizontalPodAutoscaler{} },
 	"policy/v1/PodDisruptionBudget":            func() any { return &policyv1.PodDisruptionBudget{} },

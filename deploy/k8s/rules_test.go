@@ -2,6 +2,8 @@ package k8s_test
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -68,6 +70,9 @@ func checkRules(objs []object, perRoleNetworkPolicy bool) []string {
 			if !runsAsNonRoot(pod.SecurityContext, c.SecurityContext) {
 				bad = append(bad, cid+": runAsNonRoot is not true (pod or container securityContext)")
 			}
+		}
+		if runsCRL(pod) && !stateOnVolume(pod) {
+			bad = append(bad, id+": runs the crl role with /var/lib/segmesh not on a PersistentVolumeClaim: its last good CRLs are lost on a restart (issue 17)")
 		}
 		podLabels := labels.Set(d.Spec.Template.Labels)
 		if !anyPDBSelects(pdbs, d.Namespace, podLabels) {
@@ -167,4 +172,38 @@ func deploymentOf(deps []*appsv1.Deployment, role string) *appsv1.Deployment {
 		}
 	}
 	return nil
+}
+
+// runsCRL reports whether a container of pod runs the crl role
+// (--roles all or a list naming crl).
+func runsCRL(pod corev1.PodSpec) bool {
+	for _, c := range pod.Containers {
+		for i, a := range c.Args {
+			if a == "--roles" && i+1 < len(c.Args) && slices.ContainsFunc(strings.Split(c.Args[i+1], ","), func(r string) bool { return r == "all" || r == "crl" }) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// stateOnVolume reports whether /var/lib/segmesh (segmesh.crl.stateDir's
+// parent) is a PersistentVolumeClaim in every container that mounts it.
+func stateOnVolume(pod corev1.PodSpec) bool {
+	claims := map[string]bool{}
+	for _, v := range pod.Volumes {
+		claims[v.Name] = v.PersistentVolumeClaim != nil
+	}
+	found := false
+	for _, c := range pod.Containers {
+		for _, m := range c.VolumeMounts {
+			if m.MountPath == "/var/lib/segmesh" {
+				if !claims[m.Name] {
+					return false
+				}
+				found = true
+			}
+		}
+	}
+	return found
 }
