@@ -289,6 +289,9 @@ type state struct {
 
 	user   *UserInfo
 	mapper *certmap.Mapper
+	// suffixUnmapped reports that the user's UPN suffix is no configured
+	// domain: S4U2Self asks the primary realm for the enterprise name.
+	suffixUnmapped bool
 
 	client *s4u.Client
 	self   *s4u.Ticket

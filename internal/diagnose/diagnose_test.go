@@ -136,7 +136,7 @@ func TestRunNamesTheFailingStepAndFix(t *testing.T) {
 		}, step: StepRevocation, code: "crl_unknown_issuer", fixHas: config.KeyCRLURIs},
 		{name: "CDP down", user: "alice@test.realm", setup: func(w *world) { w.cdpFail.Store(true) },
 			step: StepRevocation, code: "cdp_unreachable", fixHas: "over LDAP and not HTTP"},
-		{name: "unknown suffix", user: "alice@elsewhere.example", step: StepMapping, code: "unknown_suffix", fixHas: "uppercase"},
+		{name: "unknown suffix: the primary realm's KDC is asked, the fix names the suffix and the settings", user: "alice@elsewhere.example", step: StepS4U2Self, code: "KDC_ERR_C_PRINCIPAL_UNKNOWN", fixHas: "the UPN suffix elsewhere.example is not a configured domain"},
 		{name: "wrong service password", user: "alice@test.realm", setup: func(w *world) { w.cfg.KCD.ServiceAccountPassword = secret.New("nope") },
 			step: StepTGT, fixHas: "kcd.serviceAccountPassword"},
 		{name: "KDC down", user: "alice@test.realm", setup: func(w *world) { w.kdc.Close() },

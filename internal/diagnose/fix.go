@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 
@@ -97,7 +96,6 @@ func fixMapping(st *state, err error) (string, string, string) {
 	var be *certmap.BindError
 	var de *certmap.DirectoryError
 	var nf *certmap.NotFoundError
-	var us *upn.UnknownSuffixError
 	var amb *certmap.AmbiguousError
 	switch {
 	case errors.As(err, &be):
@@ -106,8 +104,6 @@ func fixMapping(st *state, err error) (string, string, string) {
 		return err.Error(), "the directory could not be asked: check " + config.KeyCertMappingLDAPURL + " (protocol://host:port/dc=whatever, for example ldaps://ldap-remote:3269), that the host is reachable and its TLS certificate trusted (segmesh.identity.ldapCaFile); enable LDAP over TLS (LDAPS), and the Global Catalog port 3269 may perform better with userCertificate indexed and replicated", "ldap_unavailable"
 	case errors.As(err, &amb):
 		return err.Error(), "keep the certificate (or the altSecurityIdentities name) on exactly one user object", "ambiguous"
-	case errors.As(err, &us):
-		return err.Error(), fmt.Sprintf("add the domain %s to kcd.domains (domain in uppercase with its domain controller as FQDN; all domains must have trust with the primary domain), or map the suffix in segmesh.identity.upnSuffixRealms", strings.ToUpper(us.Suffix)), "unknown_suffix"
 	case errors.Is(err, upn.ErrNoUPN) && st.cfg.MappingHonoured():
 		return err.Error(), "no user holds the certificate and it has no UPN: " + fixPublish, "not_mapped"
 	case errors.Is(err, upn.ErrNoUPN):
@@ -189,6 +185,14 @@ func fixTGT(st *state, err error) (string, string, string) {
 }
 
 func fixS4U2Self(st *state, err error) (string, string, string) {
+	var ke *s4u.KDCError
+	if st.suffixUnmapped && errors.As(err, &ke) && ke.Code == errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN {
+		// The suffix is no configured domain: the primary realm's KDC was
+		// asked for the enterprise name; pkg/s4u's hint names the suffix,
+		// what was tried and the settings.
+		c, _, code, _ := fixKDC(st, err)
+		return c, ke.Hint, code
+	}
 	if c, f, code, ok := fixKDC(st, err); ok {
 		return c, f, code
 	}

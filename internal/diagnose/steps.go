@@ -344,6 +344,7 @@ func runMapping(ctx context.Context, st *state) (string, string, error) {
 		return "", "", err
 	}
 	st.user = &UserInfo{UPN: id.UPN.String(), Realm: id.UPN.Realm, Source: id.Source.String(), DN: id.DN, SANUPN: id.SANUPN}
+	st.suffixUnmapped = id.UPN.SuffixUnmapped
 	var d string
 	switch id.Source {
 	case certmap.SourceLDAP:
@@ -358,6 +359,9 @@ func runMapping(ctx context.Context, st *state) (string, string, error) {
 			d += " (certificate mapping off)"
 		}
 	}
+	if id.UPN.SuffixUnmapped {
+		return fmt.Sprintf("%s; its suffix %s is no configured domain: the KDC of %s is asked for the enterprise name", d, id.UPN.Suffix, id.UPN.Realm), "", nil
+	}
 	return fmt.Sprintf("%s, realm %s", d, id.UPN.Realm), "", nil
 }
 
@@ -370,6 +374,7 @@ func mapUPN(ctx context.Context, st *state, parts identity.Parts) (string, strin
 		return "", "", err
 	}
 	st.user = &UserInfo{UPN: given.String(), Realm: given.Realm, Source: "upn_given"}
+	st.suffixUnmapped = given.SuffixUnmapped
 	lookup := st.opts.Lookup
 	if lookup == nil && parts.Mapper != nil {
 		lookup = parts.Mapper

@@ -47,7 +47,7 @@ func TestRunByUPN(t *testing.T) {
 		{name: "sensitive user", upn: "eve@test.realm", step: StepS4U2Proxy, code: "KDC_ERR_BADOPTION"},
 		{name: "unknown user", upn: "nobody@test.realm", step: StepS4U2Self, code: "KDC_ERR_C_PRINCIPAL_UNKNOWN"},
 		{name: "unknown user, mapping on, says the directory has none", upn: "nobody@test.realm", mapping: true, step: StepS4U2Self, code: "KDC_ERR_C_PRINCIPAL_UNKNOWN"},
-		{name: "unknown suffix", upn: "alice@elsewhere.example", step: StepMapping, code: "unknown_suffix"},
+		{name: "unknown suffix: asked of the primary realm", upn: "alice@elsewhere.example", step: StepS4U2Self, code: "KDC_ERR_C_PRINCIPAL_UNKNOWN"},
 		{name: "not a UPN", upn: "alice", step: StepMapping},
 	}
 	for _, tc := range cases {

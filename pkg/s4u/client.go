@@ -259,16 +259,34 @@ func (c *Client) S4U2Self(ctx context.Context, user string) (*Ticket, error) {
 	}
 	t, err := c.s4u2self(ctx, StageS4U2Self, tgt, c.realm, name, urealm)
 	if err != nil {
-		return nil, err
+		return nil, unmappedSuffixHint(err, user, c.realms)
 	}
 	if isTGTFor(t.Ticket.SName, "") {
-		return nil, fmt.Errorf("s4u: %s: the KDC answered with a referral to %s; the user's realm is not configured",
-			StageS4U2Self, principalString(t.Ticket.SName, t.Ticket.Realm))
+		return nil, fmt.Errorf("s4u: %s: the KDC of %s referred %s to %s, a realm that is not configured: add that domain to kcd.domains with one of its domain controllers (it must trust the primary domain)",
+			StageS4U2Self, c.realm, user, principalString(t.Ticket.SName, t.Ticket.Realm))
 	}
 	if err := c.checkUser(StageS4U2Self, name, urealm, t); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// unmappedSuffixHint words a C_PRINCIPAL_UNKNOWN at S4U2Self for a UPN whose
+// suffix is not a configured realm: the primary realm's KDC was asked for the
+// enterprise name (it resolves alternative UPN suffixes itself) and does not
+// know it. The hint names the suffix, what was tried and the settings.
+func unmappedSuffixHint(err error, user string, realms map[string]bool) error {
+	var ke *KDCError
+	i := strings.LastIndexByte(user, '@')
+	if i < 0 || !errors.As(err, &ke) || ke.Code != errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN || realms[strings.ToUpper(user[i+1:])] {
+		return err
+	}
+	suffix := user[i+1:]
+	ke.Hint = fmt.Sprintf("the UPN suffix %s is not a configured domain, so the KDC of %s was asked for the enterprise name %s and does not know it: "+
+		"check that the user's userPrincipalName is %s and that %s is a UPN suffix of the forest (uPNSuffixes); "+
+		"if the suffix belongs to another domain, add that domain to kcd.domains, or map the suffix to its realm in segmesh.identity.upnSuffixRealms",
+		suffix, ke.Realm, user, user, suffix)
+	return err
 }
 
 // s4u2self sends one S4U2Self TGS-REQ to kdcRealm authenticated by tgt.

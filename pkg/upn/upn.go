@@ -23,6 +23,11 @@ type UPN struct {
 	// Realm is the upper-case Kerberos realm the suffix belongs to; empty
 	// when the UPN came from Parse rather than Realms.Resolve.
 	Realm string
+	// SuffixUnmapped reports that the suffix is neither a configured domain
+	// nor mapped by upnSuffixRealms: Realm is then the primary realm, whose
+	// KDC resolves the enterprise name itself (an alternative UPN suffix of
+	// the forest, AD's uPNSuffixes) or refers it to the user's realm.
+	SuffixUnmapped bool
 }
 
 // String returns the UPN as user@suffix, the form used as a Kerberos
@@ -83,23 +88,6 @@ func Parse(s string) (UPN, error) {
 	return UPN{User: user, Suffix: suffix}, nil
 }
 
-// UnknownSuffixError is returned by Realms.Resolve for a UPN whose suffix is
-// in no configured domain and has no realm mapping.
-type UnknownSuffixError struct {
-	// UPN is the UPN as given.
-	UPN string
-	// Suffix is its suffix.
-	Suffix string
-	// Domains lists the configured domains (upper-case realms).
-	Domains []string
-}
-
-// Error implements error.
-func (e *UnknownSuffixError) Error() string {
-	return fmt.Sprintf("upn: UPN %q has suffix %q, which is in no configured domain (%s): add the domain to the KCD domains or map the suffix to one of them",
-		e.UPN, e.Suffix, strings.Join(e.Domains, ", "))
-}
-
 // Realms matches UPN suffixes to the configured Kerberos realms. It is
 // immutable and safe for concurrent use.
 type Realms struct {
@@ -151,8 +139,11 @@ func NewRealms(domains []string, suffixRealms map[string]string) (*Realms, error
 func (r *Realms) Domains() []string { return slices.Clone(r.domains) }
 
 // Resolve parses s and sets its Realm from the suffix, compared
-// case-insensitively. It returns a *SyntaxError for a malformed UPN and an
-// *UnknownSuffixError for a suffix in no configured domain.
+// case-insensitively. A suffix in no configured domain and not mapped gets
+// the primary realm with SuffixUnmapped set: a Windows KDC resolves
+// enterprise names on alternative UPN suffixes itself, so segmesh asks it
+// instead of refusing (upnSuffixRealms stays the override). It returns a
+// *SyntaxError for a malformed UPN.
 func (r *Realms) Resolve(s string) (UPN, error) {
 	u, err := Parse(s)
 	if err != nil {
@@ -160,7 +151,8 @@ func (r *Realms) Resolve(s string) (UPN, error) {
 	}
 	realm, ok := r.bySuffix[FoldASCII(u.Suffix)]
 	if !ok {
-		return UPN{}, &UnknownSuffixError{UPN: s, Suffix: u.Suffix, Domains: r.Domains()}
+		u.Realm, u.SuffixUnmapped = r.domains[0], true
+		return u, nil
 	}
 	u.Realm = realm
 	return u, nil
