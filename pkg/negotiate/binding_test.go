@@ -49,6 +49,13 @@ func TestTLSServerEndPointKnownAnswer(t *testing.T) {
 // with a session key of one etype.
 func bindingFixture(tb testing.TB, etype int32) (*keytab.Keytab, *negotiate.Builder) {
 	tb.Helper()
+	kt, b, _ := bindingFixtureKey(tb, etype)
+	return kt, b
+}
+
+// bindingFixtureKey is bindingFixture that also returns the session key.
+func bindingFixtureKey(tb testing.TB, etype int32) (*keytab.Keytab, *negotiate.Builder, types.EncryptionKey) {
+	tb.Helper()
 	const realm = "LAB.TEST"
 	kt := keytab.New()
 	if err := kt.AddEntry("HTTP/exchange.lab.test", realm, "Exch-Passw0rd!", time.Now(), 1, etype); err != nil {
@@ -71,7 +78,7 @@ func bindingFixture(tb testing.TB, etype int32) (*keytab.Keytab, *negotiate.Buil
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return kt, b
+	return kt, b, key
 }
 
 // TestExtendedProtection: against the IIS stand-in over TLS, for every

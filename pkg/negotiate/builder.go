@@ -259,6 +259,12 @@ func (b *Builder) HeaderBound(cb Binding) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return b.header(&p)
+}
+
+// header encodes the token of plan p as a header value.
+func (b *Builder) header(p *tokenPlan) (string, error) {
+	var err error
 	fixed := p.total - p.tailLen()
 	k := fixed - fixed%3
 	sp := b.scratch.get()
@@ -268,11 +274,11 @@ func (b *Builder) HeaderBound(cb Binding) (string, error) {
 	if v, ok := b.prefixes.Load(p.total); ok {
 		pre = v.(string)
 		t = append(t, b.apPre[len(b.apPre)-(fixed-k):]...)
-		if t, err = b.appendTail(t, &p); err != nil {
+		if t, err = b.appendTail(t, p); err != nil {
 			return "", err
 		}
 	} else {
-		if t, err = b.appendTail(b.appendHead(t, &p), &p); err != nil {
+		if t, err = b.appendTail(b.appendHead(t, p), p); err != nil {
 			return "", err
 		}
 		if len(t) != p.total {

@@ -89,9 +89,9 @@ func (s *Service) negotiateHeader(x *requestState, host string) (string, error) 
 	if b := s.upstreams.binders[host]; b != nil {
 		cb = b.expected()
 	}
-	h, err := x.entry.neg.header(cb)
+	h, sent, err := x.entry.neg.header(cb)
 	if err == nil {
-		x.cb = cb
+		x.cb, x.sent = cb, sent
 	}
 	return h, err
 }
@@ -111,13 +111,13 @@ func (s *Service) rebind(h http.Header, x *requestState, host string, c net.Conn
 	if cb == x.cb {
 		return
 	}
-	v, err := x.entry.neg.header(cb)
+	v, sent, err := x.entry.neg.header(cb)
 	if err != nil {
 		s.log.Error("build Negotiate header", telemetry.AttrUPN, x.upn, "err", err)
 		return
 	}
 	h["Authorization"] = []string{v}
-	x.cb = cb
+	x.cb, x.sent = cb, sent
 }
 
 // bound returns req with a trace that rebinds its Negotiate header to the

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/segmesh/segmesh/pkg/negotiate"
 )
@@ -11,9 +12,11 @@ import (
 // brokenNegotiator cannot build a header (an unusable session key, say).
 type brokenNegotiator struct{}
 
-func (brokenNegotiator) header(negotiate.Binding) (string, error) {
-	return "", errors.New("encrypt authenticator: unsupported etype 99")
+func (brokenNegotiator) header(negotiate.Binding) (string, time.Time, error) {
+	return "", time.Time{}, errors.New("encrypt authenticator: unsupported etype 99")
 }
+
+func (brokenNegotiator) verifyReply(string, time.Time) error { return nil }
 
 func brokenFactory(*Ticket) (negotiator, error) { return brokenNegotiator{}, nil }
 

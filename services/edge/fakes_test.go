@@ -323,6 +323,11 @@ type fakeExchange struct {
 	// binding_test.go).
 	ep        negotiatetest.ExtendedProtection
 	presented func(r *http.Request) *x509.Certificate
+	// the last authenticated request's session key and authenticator time
+	// (under mu), for a mutual-authentication reply (strip_test.go).
+	lastKey   types.EncryptionKey
+	lastTime  time.Time
+	lastCusec int
 }
 
 func newFakeExchange(t testing.TB, tickets *fakeTickets) *fakeExchange {
@@ -368,6 +373,7 @@ func (fx *fakeExchange) authenticate(r *http.Request) (string, error) {
 	a := k5.APReq.Authenticator
 	id := fmt.Sprintf("%s/%d/%d", a.CTime, a.Cusec, a.SeqNumber)
 	fx.mu.Lock()
+	fx.lastKey, fx.lastTime, fx.lastCusec = types.EncryptionKey{KeyType: 18, KeyValue: []byte(key)}, a.CTime, a.Cusec
 	replay := fx.seen[id]
 	fx.seen[id] = true
 	fx.mu.Unlock()

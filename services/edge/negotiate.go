@@ -15,8 +15,12 @@ import (
 // replay cache and answers 401 to a header it has seen.
 type negotiator interface {
 	// header returns "Negotiate <base64 SPNEGO token>" with the channel
-	// binding cb (zero: none).
-	header(cb negotiate.Binding) (string, error)
+	// binding cb (zero: none), and the authenticator's time, which
+	// Exchange's mutual-authentication reply echoes.
+	header(cb negotiate.Binding) (string, time.Time, error)
+	// verifyReply checks Exchange's "WWW-Authenticate: Negotiate <AP-REP>"
+	// answer to the header made at sent.
+	verifyReply(value string, sent time.Time) error
 }
 
 // negotiatorFactory prepares a negotiator once per ticket.
@@ -26,7 +30,13 @@ type negotiatorFactory func(t *Ticket) (negotiator, error)
 // and SPNEGO framing once and per request only encrypts the authenticator.
 type builderNegotiator struct{ b *negotiate.Builder }
 
-func (n builderNegotiator) header(cb negotiate.Binding) (string, error) { return n.b.HeaderBound(cb) }
+func (n builderNegotiator) header(cb negotiate.Binding) (string, time.Time, error) {
+	return n.b.HeaderStamped(cb)
+}
+
+func (n builderNegotiator) verifyReply(value string, sent time.Time) error {
+	return n.b.VerifyReply(value, sent)
+}
 
 // newNegotiatorFactory returns the factory the edge uses, reading time from now.
 // The authenticator carries the ticket reply's cname and crealm exactly (the

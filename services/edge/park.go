@@ -392,7 +392,9 @@ func (p *parkedPing) deliver(resp *http.Response, err error) bool {
 			ContentLength: int64(fw.body.Len())}
 	} else {
 		removeHopByHop(resp.Header)
-		_ = s.modifyResponse(resp)
+		if merr := s.modifyResponse(resp); merr != nil {
+			return p.deliver(nil, merr)
+		}
 	}
 	defer resp.Body.Close()
 	closeDev := p.closeDevice || s.stopping.Load() || p.req.Close

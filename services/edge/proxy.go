@@ -13,6 +13,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,8 +35,10 @@ type requestState struct {
 	identityHit bool
 	ticketHit   bool
 	retried     bool
-	// cb is the channel binding the Negotiate header carries (binding.go).
+	// cb is the channel binding the Negotiate header carries (binding.go)
+	// and sent its authenticator's time (Exchange's AP-REP echoes it).
 	cb      negotiate.Binding
+	sent    time.Time
 	failure *Failure
 	// parked reports whether a parked Ping took the request over; it
 	// writes the access-log line when answered (park.go).
@@ -415,12 +418,46 @@ func drain(b io.ReadCloser) {
 }
 
 // modifyResponse passes Exchange's answer through untouched, except that
-// with KCD a final 401 loses its WWW-Authenticate: the device cannot answer
-// a Negotiate challenge, and a Basic one would only make it ask its user for
-// a password the gateway does not use.
+// Server (it names Exchange's software) is dropped, and with KCD so are
+// Exchange's authentication headers: WWW-Authenticate on any status (a
+// Negotiate challenge on a 401 the device cannot answer, a Basic one would
+// make it ask its user for a password the gateway does not use, and
+// Exchange's mutual-authentication reply on a 200 may start a Kerberos
+// exchange of the device's own) and Persistent-Auth.
 func (s *Service) modifyResponse(resp *http.Response) error {
-	if s.cfg.KCD && resp.StatusCode == http.StatusUnauthorized {
+	resp.Header.Del("Server")
+	if s.cfg.KCD {
+		if err := s.verifyMutual(resp); err != nil {
+			return err
+		}
 		resp.Header.Del("WWW-Authenticate")
+		resp.Header.Del("Persistent-Auth")
+	}
+	return nil
+}
+
+// verifyMutual checks Exchange's mutual-authentication reply, when it sends
+// one (WWW-Authenticate: Negotiate <AP-REP> on an answer that is not a
+// 401): it must open with the ticket's session key and echo the
+// authenticator's time. A mismatch means something other than the Exchange
+// the ticket is for answered; the response is not delivered.
+func (s *Service) verifyMutual(resp *http.Response) error {
+	if resp.StatusCode == http.StatusUnauthorized || resp.Request == nil {
+		return nil
+	}
+	x, _ := resp.Request.Context().Value(requestKey{}).(*requestState)
+	if x == nil || x.entry == nil {
+		return nil
+	}
+	for _, v := range resp.Header.Values("WWW-Authenticate") {
+		if len(v) <= len(negotiate.HeaderPrefix) || !strings.HasPrefix(v, negotiate.HeaderPrefix) {
+			continue
+		}
+		if err := x.entry.neg.verifyReply(v, x.sent); err != nil {
+			drain(resp.Body)
+			return &Failure{Status: http.StatusBadGateway, Reason: "Exchange's mutual-authentication reply does not match the ticket; the response was not delivered",
+				Fix: "something other than the Exchange server the ticket is for answered: check what sits between the gateway and Exchange (segmesh.edge.exchangeUrls)", Err: err}
+		}
 	}
 	return nil
 }

@@ -163,7 +163,11 @@ func (c *countingTickets) Invalidate(context.Context, string, string) error { re
 
 type constNegotiator struct{}
 
-func (constNegotiator) header(negotiate.Binding) (string, error) { return "Negotiate x", nil }
+func (constNegotiator) header(negotiate.Binding) (string, time.Time, error) {
+	return "Negotiate x", time.Time{}, nil
+}
+
+func (constNegotiator) verifyReply(string, time.Time) error { return nil }
 
 func fakeFactory(*Ticket) (negotiator, error) { return constNegotiator{}, nil }
 
@@ -239,11 +243,11 @@ func TestNegotiatorFreshAuthenticator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h1, err := n.header(negotiate.Binding{})
+	h1, _, err := n.header(negotiate.Binding{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h2, _ := n.header(negotiate.Binding{})
+	h2, _, _ := n.header(negotiate.Binding{})
 	if h1 == h2 {
 		t.Fatal("two headers are identical: the authenticator is not fresh")
 	}
