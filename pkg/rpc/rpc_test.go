@@ -90,46 +90,35 @@ func TestMTLSAllowList(t *testing.T) {
 	allow := NewAllowList([]string{"spiffe://segmesh.test/edge"})
 	addr, _ := serve(t, "t0", grpc.Creds(creds), grpc.ChainUnaryInterceptor(allow.UnaryInterceptor()), grpc.ChainStreamInterceptor(allow.StreamInterceptor()))
 
-	call := func(files *TLSFiles) (*ticketv1.GetServiceTicketResponse, error, error) {
-		var opt grpc.DialOption
-		if files == nil {
-			opt = grpc.WithTransportCredentials(insecure.NewCredentials())
-		} else {
+	call := func(files *TLSFiles) (ticketErr, healthErr error) {
+		opt := grpc.WithTransportCredentials(insecure.NewCredentials())
+		if files != nil {
 			c, err := ClientCredentials(*files)
 			if err != nil {
 				t.Fatal(err)
 			}
 			opt = grpc.WithTransportCredentials(c)
 		}
-		conn, err := grpc.NewClient(addr, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = conn.Close() }()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		resp, err := ticketv1.NewTicketServiceClient(conn).GetServiceTicket(ctx, &ticketv1.GetServiceTicketRequest{UserPrincipal: "alice@lab.test"})
-		_, herr := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-		return resp, err, herr
+		return callTicket(t, addr, opt)
 	}
 	edge := p.leaf(t, "edge", "spiffe://segmesh.test/edge")
-	if _, err, _ := call(&edge); err != nil {
+	if err, _ := call(&edge); err != nil {
 		t.Fatalf("edge refused: %v", err)
 	}
 	ident := p.leaf(t, "identity", "spiffe://segmesh.test/identity")
-	_, err, herr := call(&ident)
+	err, herr := call(&ident)
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("identity calling ticket: %v, want PermissionDenied", err)
 	}
 	if herr != nil {
 		t.Fatalf("health check refused for a verified peer: %v", herr)
 	}
-	if _, err, _ := call(nil); status.Code(err) != codes.Unavailable {
+	if err, _ := call(nil); status.Code(err) != codes.Unavailable {
 		t.Fatalf("plaintext caller: %v, want a failed handshake", err)
 	}
 	other := newPKI(t).leaf(t, "edge", "spiffe://segmesh.test/edge")
 	other.CAFile = edge.CAFile // trusts our server, but its own cert is from another CA
-	if _, err, _ := call(&other); err == nil {
+	if err, _ := call(&other); err == nil {
 		t.Fatal("a certificate from another CA was accepted")
 	}
 }
