@@ -12,13 +12,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
-	"github.com/jcmturner/gokrb5/v8/iana/flags"
-	"github.com/jcmturner/gokrb5/v8/iana/nametype"
 	"github.com/jcmturner/gokrb5/v8/keytab"
-	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/segmesh/segmesh/pkg/negotiate"
@@ -56,29 +52,12 @@ func bindingFixture(tb testing.TB, etype int32) (*keytab.Keytab, *negotiate.Buil
 // bindingFixtureKey is bindingFixture that also returns the session key.
 func bindingFixtureKey(tb testing.TB, etype int32) (*keytab.Keytab, *negotiate.Builder, types.EncryptionKey) {
 	tb.Helper()
-	const realm = "LAB.TEST"
-	kt := keytab.New()
-	if err := kt.AddEntry("HTTP/exchange.lab.test", realm, "Exch-Passw0rd!", time.Now(), 1, etype); err != nil {
-		tb.Fatal(err)
-	}
-	now := time.Now().UTC()
-	f := types.NewKrbFlags()
-	types.SetFlag(&f, flags.Forwardable)
-	cname := types.PrincipalName{NameType: nametype.KRB_NT_PRINCIPAL, NameString: []string{"alice"}}
-	sname := types.PrincipalName{NameType: nametype.KRB_NT_SRV_INST, NameString: []string{"HTTP", "exchange.lab.test"}}
-	tkt, key, err := messages.NewTicket(cname, realm, sname, realm, f, kt, etype, 1, now, now, now.Add(time.Hour), now.Add(time.Hour))
+	tk := negotiatetest.NewTicket(tb, "HTTP/exchange.lab.test", "LAB.TEST", "Exch-Passw0rd!", "alice", etype)
+	b, err := negotiate.New(tk.DER, tk.Key, tk.CName, tk.Realm, negotiate.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	der, err := tkt.Marshal()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b, err := negotiate.New(der, key, cname, realm, negotiate.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return kt, b, key
+	return tk.Keytab, b, tk.Key
 }
 
 // TestExtendedProtection: against the IIS stand-in over TLS, for every

@@ -11,10 +11,6 @@ import (
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
-	"github.com/jcmturner/gokrb5/v8/iana/nametype"
-	"github.com/jcmturner/gokrb5/v8/keytab"
-	"github.com/jcmturner/gokrb5/v8/messages"
-	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/segmesh/segmesh/pkg/negotiate"
 	"github.com/segmesh/segmesh/pkg/negotiate/negotiatetest"
@@ -67,23 +63,9 @@ func TestHandlerWithoutKeytab(t *testing.T) {
 // backend accepts a token bound to its certificate and refuses an unbound
 // one, as IIS does.
 func TestExtendedProtectionRequire(t *testing.T) {
-	const realm = "LAB.TEST"
-	kt := keytab.New()
-	if err := kt.AddEntry("HTTP/exchange.lab.test", realm, "Exch-Passw0rd!", time.Now(), 1, etypeID.AES256_CTS_HMAC_SHA1_96); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC()
-	cname := types.PrincipalName{NameType: nametype.KRB_NT_PRINCIPAL, NameString: []string{"alice"}}
-	sname := types.PrincipalName{NameType: nametype.KRB_NT_SRV_INST, NameString: []string{"HTTP", "exchange.lab.test"}}
-	tkt, key, err := messages.NewTicket(cname, realm, sname, realm, types.NewKrbFlags(), kt, etypeID.AES256_CTS_HMAC_SHA1_96, 1, now, now, now.Add(time.Hour), now.Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := tkt.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := negotiate.New(der, key, cname, realm, negotiate.Options{})
+	tk := negotiatetest.NewTicket(t, "HTTP/exchange.lab.test", "LAB.TEST", "Exch-Passw0rd!", "alice", etypeID.AES256_CTS_HMAC_SHA1_96)
+	kt := tk.Keytab
+	b, err := negotiate.New(tk.DER, tk.Key, tk.CName, tk.Realm, negotiate.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
