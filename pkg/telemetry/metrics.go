@@ -60,6 +60,17 @@ const (
 	// ends (Unix seconds).
 	MetricTicketTGTExpiry = "segmesh_ticket_tgt_expiry_timestamp_seconds"
 
+	// MetricEdgeCRLAge is the age of the CRL in force at an edge, per issuer.
+	MetricEdgeCRLAge = "segmesh_edge_crl_age_seconds"
+	// MetricEdgeCRLNextUpdate is the time left to the nextUpdate of the CRL in
+	// force at an edge, per issuer, on the edge's clock (negative once past).
+	MetricEdgeCRLNextUpdate = "segmesh_edge_crl_next_update_seconds"
+	// MetricEdgeRevocationUnready is 1 on the reason an edge's revocation is
+	// not ready, 0 on the others.
+	MetricEdgeRevocationUnready = "segmesh_edge_revocation_unready"
+	// MetricEdgeCRLRollbacksRefused counts CRLs an edge refused because it
+	// holds a newer one of the issuer.
+	MetricEdgeCRLRollbacksRefused = "segmesh_edge_crl_rollbacks_refused"
 	// MetricCRLFetches counts CRL downloads by URL and result.
 	MetricCRLFetches = "segmesh_crl_fetches"
 	// MetricCRLAge is the age of the CRL in force per issuer.
@@ -142,6 +153,10 @@ func Metrics() []Metric {
 		{MetricTicketCacheEntries, Gauge, ""},
 		{MetricTicketTGTAge, Gauge, ""},
 		{MetricTicketTGTExpiry, Gauge, ""},
+		{MetricEdgeCRLAge, Gauge, "s"},
+		{MetricEdgeCRLNextUpdate, Gauge, "s"},
+		{MetricEdgeRevocationUnready, Gauge, ""},
+		{MetricEdgeCRLRollbacksRefused, Counter, ""},
 		{MetricCRLFetches, Counter, ""},
 		{MetricCRLAge, Gauge, "s"},
 		{MetricCRLStale, Gauge, ""},

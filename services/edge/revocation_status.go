@@ -69,22 +69,22 @@ func (r *revocation) registerMetrics(m metric.Meter) error {
 	if m == nil {
 		m = noop.NewMeterProvider().Meter("segmesh/edge")
 	}
-	age, err := m.Float64ObservableGauge("segmesh_edge_crl_age_seconds", metric.WithUnit("s"),
+	age, err := m.Float64ObservableGauge(telemetry.MetricEdgeCRLAge, metric.WithUnit("s"),
 		metric.WithDescription("Seconds since the thisUpdate of the CRL in force at this edge, per issuer."))
 	if err != nil {
 		return err
 	}
-	left, err := m.Float64ObservableGauge("segmesh_edge_crl_next_update_seconds", metric.WithUnit("s"),
+	left, err := m.Float64ObservableGauge(telemetry.MetricEdgeCRLNextUpdate, metric.WithUnit("s"),
 		metric.WithDescription("Seconds until the nextUpdate of the CRL in force at this edge, per issuer, on the edge's clock; negative once past (stale)."))
 	if err != nil {
 		return err
 	}
-	unready, err := m.Int64ObservableGauge("segmesh_edge_revocation_unready",
+	unready, err := m.Int64ObservableGauge(telemetry.MetricEdgeRevocationUnready,
 		metric.WithDescription("1 on the reason the edge's revocation is not ready (no_snapshot, stream_broken, cdp_never_fetched), 0 on the others."))
 	if err != nil {
 		return err
 	}
-	rollbacks, err := m.Int64ObservableCounter("segmesh_edge_crl_rollbacks_refused",
+	rollbacks, err := m.Int64ObservableCounter(telemetry.MetricEdgeCRLRollbacksRefused,
 		metric.WithDescription("CRLs from the crl role refused because the edge holds a newer one of the issuer (CRL number, else thisUpdate)."))
 	if err != nil {
 		return err
