@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/segmesh/segmesh/internal/suite"
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/trust"
 )
@@ -65,6 +66,7 @@ func configCheck(args []string, stdout, stderr io.Writer) error {
 	}
 	if cfg != nil {
 		report.Problems = append(report.Problems, trustProblems(cfg, report)...)
+		report.Problems = append(report.Problems, suite.Validate(cfg, report, nil)...)
 		report.Problems = append(report.Problems, config.MigrationNotes(cfg)...)
 	}
 	ne, nw, ni := len(report.Errors()), len(report.Warnings()), len(report.Ignored())
@@ -82,7 +84,11 @@ func configCheck(args []string, stdout, stderr io.Writer) error {
 	if cfg != nil && !*quiet {
 		eff, _ := json.MarshalIndent(effective(cfg), "", "  ")
 		_, _ = fmt.Fprintf(stdout, "\neffective configuration (secrets masked):\n%s\n", eff)
-		diff := diffFromDefaults(cfg)
+		defaults, diff := fromDefaults(cfg)
+		_, _ = fmt.Fprintf(stdout, "\ndefaults in force (not written in the file) (%d):\n", len(defaults))
+		for _, d := range defaults {
+			_, _ = fmt.Fprintf(stdout, "  %s\n", d)
+		}
 		_, _ = fmt.Fprintf(stdout, "\ndiffers from the defaults (%d):\n", len(diff))
 		for _, d := range diff {
 			_, _ = fmt.Fprintf(stdout, "  %s\n", d)
@@ -137,9 +143,18 @@ type effectiveView struct {
 	Gateway map[string]any `json:"customGatewaySettings"`
 }
 
+// effective returns c as it is in force: the install directory and the
+// key file as resolved, the custom gateway settings typed.
 func effective(c *config.Config) effectiveView {
+	cp := *c
+	if cp.Segmesh.InstallDir == "" {
+		cp.Segmesh.InstallDir = c.BaseDir
+	}
+	if cp.Segmesh.SecretKeyFile == "" && c.Path != "" {
+		cp.Segmesh.SecretKeyFile = c.KeyFile()
+	}
 	g := c.Gateway
-	return effectiveView{Config: c, Gateway: map[string]any{
+	return effectiveView{Config: &cp, Gateway: map[string]any{
 		config.KeyCertMappingEnabled:      g.CertMappingEnabled,
 		config.KeyCertMappingLDAPURL:      g.CertMappingLDAPURL,
 		config.KeyCertMappingLDAPUser:     g.CertMappingLDAPUser,
@@ -151,23 +166,28 @@ func effective(c *config.Config) effectiveView {
 	}}
 }
 
-// diffFromDefaults lists "key: value (default: d)" for every setting whose
-// value differs from Default().
-func diffFromDefaults(c *config.Config) []string {
+// fromDefaults lists "key: value" for every setting config.json does not
+// write (its default is in force), and "key: value (default: d)" for every
+// written setting whose value differs from Default().
+func fromDefaults(c *config.Config) (defaults, diff []string) {
 	d := config.Default()
 	a := flatten(effective(c))
 	b := flatten(effective(&d))
-	var out []string
 	for k, v := range a {
+		if !c.IsSet(k) {
+			defaults = append(defaults, fmt.Sprintf("%s: %s", k, v))
+			continue
+		}
 		if dv, ok := b[k]; !ok || dv != v {
 			if !ok {
 				dv = "unset"
 			}
-			out = append(out, fmt.Sprintf("%s: %s (default: %s)", k, v, dv))
+			diff = append(diff, fmt.Sprintf("%s: %s (default: %s)", k, v, dv))
 		}
 	}
-	sort.Strings(out)
-	return out
+	sort.Strings(defaults)
+	sort.Strings(diff)
+	return defaults, diff
 }
 
 // flatten marshals v to JSON and returns its leaves as dotted paths.

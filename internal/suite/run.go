@@ -105,6 +105,10 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 	if err != nil {
 		return err
 	}
+	// The roles' own rules, as `config check` runs them.
+	if err := config.ErrorOf(cfg.Path, Validate(cfg, report, roles)); err != nil {
+		return err
+	}
 	prov, err := telemetry.Setup(ctx, telemetry.Options{OTLPEndpoint: cfg.Segmesh.Telemetry.OTLPEndpoint, OTLPInsecure: cfg.Segmesh.Telemetry.OTLPInsecure})
 	if err != nil {
 		return err

@@ -45,6 +45,23 @@ func (e Endpoint) String() string {
 	return scheme + "://" + e.Addr()
 }
 
+// URLFix is what to write instead of an unusable cert.mapping.ldap.url.
+const URLFix = "write ldap[s]://host[:port][/baseDN], for example ldaps://dc1.corp.example:3269/dc=corp,dc=example"
+
+// URLError says why cert.mapping.ldap.url cannot be used; config check and
+// the identity role report it with the same words.
+type URLError struct {
+	// Raw is the URL as written.
+	Raw string
+	// Reason says what is wrong ("has a query ('?...')...").
+	Reason string
+}
+
+// Error names the setting, the value, the reason and the fix.
+func (e *URLError) Error() string {
+	return fmt.Sprintf("certmap: cert.mapping.ldap.url %q %s; %s", e.Raw, e.Reason, URLFix)
+}
+
 // ParseURL parses cert.mapping.ldap.url: ldap:// or ldaps://, a host, an
 // optional port (any, including the Global Catalog's 3268 and 3269) and an
 // optional base DN as the path (ldaps://dc1.corp.example:3269/dc=corp,dc=example),
@@ -52,7 +69,7 @@ func (e Endpoint) String() string {
 // '?') are refused: segmesh decides what it searches for.
 func ParseURL(raw string) (Endpoint, error) {
 	bad := func(reason string) (Endpoint, error) {
-		return Endpoint{}, fmt.Errorf("certmap: cert.mapping.ldap.url %q %s; write ldap[s]://host[:port][/baseDN], for example ldaps://dc1.corp.example:3269/dc=corp,dc=example", raw, reason)
+		return Endpoint{}, &URLError{Raw: raw, Reason: reason}
 	}
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {

@@ -35,6 +35,9 @@ type Config struct {
 	// BaseDir is the install directory relative paths are resolved against:
 	// the directory holding config.json unless segmesh.installDir says otherwise.
 	BaseDir string `json:"-"`
+
+	// set holds the JSON paths config.json wrote (see IsSet).
+	set map[string]bool
 }
 
 // KCD is the console's KCD Authentication section.
@@ -286,7 +289,8 @@ func Default() Config {
 				KDCTimeoutSeconds:         5,
 				MaxConcurrentKDCExchanges: 32,
 			},
-			Identity:  Identity{CacheTTLSeconds: 900},
+			Identity:  Identity{CacheTTLSeconds: 900, NegativeCacheTTLSeconds: 60, LDAPPoolSize: 4},
+			CRL:       CRL{StateDir: "crl-cache"},
 			Telemetry: Telemetry{LogLevel: "info", LogFormat: "text"},
 		},
 	}

@@ -45,7 +45,8 @@ func Parse(path string, data []byte) (*Config, *Report, error) {
 		r.add(SeverityError, "(file)", "", "the file is not a JSON object", `start the file with "{"`)
 		return nil, r, &Error{Path: path, Problems: r.Errors()}
 	}
-	checkKeys(obj, reflect.TypeFor[Config](), "", r)
+	set := map[string]bool{}
+	checkKeys(obj, reflect.TypeFor[Config](), "", r, set)
 	duplicateKeys(data, r)
 
 	cfg := Default()
@@ -60,6 +61,8 @@ func Parse(path string, data []byte) (*Config, *Report, error) {
 		return nil, r, &Error{Path: path, Problems: r.Errors()}
 	}
 	parseGateway(cfg.CustomGatewaySettings, &cfg.Gateway, r)
+	cfg.set = set
+	normalize(&cfg, r)
 
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -82,6 +85,26 @@ func (c *Config) setPath(abs string) {
 	c.BaseDir = filepath.Dir(abs)
 	if c.Segmesh.InstallDir != "" {
 		c.BaseDir = c.Resolve(c.Segmesh.InstallDir)
+	}
+}
+
+// IsSet reports whether config.json wrote the setting at the JSON path
+// (segmesh.identity.ldapPoolSize, customGatewaySettings.cert.mapping.enabled);
+// false means its value is the default.
+func (c *Config) IsSet(path string) bool { return c.set[path] }
+
+// normalize removes what the console's text boxes let through and every
+// role would otherwise trim differently: spaces around a domain or a domain
+// controller. Each trimmed value is reported.
+func normalize(c *Config, r *Report) {
+	for i := range c.KCD.Domains {
+		d := &c.KCD.Domains[i]
+		for key, v := range map[string]*string{"domain": &d.Domain, "domainController": &d.DomainController} {
+			if t := strings.TrimSpace(*v); t != *v {
+				r.add(SeverityWarning, fmt.Sprintf("kcd.domains[%d].%s", i, key), *v, fmt.Sprintf("has spaces around it; segmesh uses %q", t), "remove the spaces")
+				*v = t
+			}
+		}
 	}
 }
 
@@ -118,7 +141,7 @@ func (c *Config) SEGLayout() bool {
 
 // checkKeys reports every key of obj that t has no field for, suggesting the
 // nearest known one, and recurses into nested objects and arrays of objects.
-func checkKeys(obj map[string]any, t reflect.Type, prefix string, r *Report) {
+func checkKeys(obj map[string]any, t reflect.Type, prefix string, r *Report, set map[string]bool) {
 	fields := map[string]reflect.Type{}
 	var names []string
 	for i := range t.NumField() {
@@ -146,16 +169,22 @@ func checkKeys(obj map[string]any, t reflect.Type, prefix string, r *Report) {
 			r.add(SeverityError, key, "", "unknown key", fix)
 			continue
 		}
+		set[key] = true
 		switch v := obj[k].(type) {
 		case map[string]any:
-			if ft.Kind() == reflect.Struct {
-				checkKeys(v, ft, key+".", r)
+			switch {
+			case ft.Kind() == reflect.Struct:
+				checkKeys(v, ft, key+".", r, set)
+			case ft.Kind() == reflect.Map:
+				for mk := range v {
+					set[key+"."+mk] = true
+				}
 			}
 		case []any:
 			if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
 				for i, e := range v {
 					if m, ok := e.(map[string]any); ok {
-						checkKeys(m, ft.Elem(), fmt.Sprintf("%s[%d].", key, i), r)
+						checkKeys(m, ft.Elem(), fmt.Sprintf("%s[%d].", key, i), r, set)
 					}
 				}
 			}

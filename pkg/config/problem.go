@@ -105,10 +105,39 @@ type Error struct {
 // Error lists every problem, one per line.
 func (e *Error) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "config: %s has %d error(s):", e.Path, len(e.Problems))
+	if e.Path == "" {
+		fmt.Fprintf(&b, "config has %d error(s):", len(e.Problems))
+	} else {
+		fmt.Fprintf(&b, "config: %s has %d error(s):", e.Path, len(e.Problems))
+	}
 	for _, p := range e.Problems {
 		b.WriteString("\n  ")
 		b.WriteString(p.String())
 	}
 	return b.String()
+}
+
+// ErrorOf returns an *Error listing the errors among problems (what `run`
+// refuses and `config check` reports with the same words), or nil when
+// there is none.
+func ErrorOf(path string, problems []Problem) error {
+	var errs []Problem
+	for _, p := range problems {
+		if p.Severity == SeverityError {
+			errs = append(errs, p)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &Error{Path: path, Problems: errs}
+}
+
+// FilePath returns the file c was read from, or "" for no configuration or
+// one built in memory; nil-safe, for messages.
+func (c *Config) FilePath() string {
+	if c == nil {
+		return ""
+	}
+	return c.Path
 }

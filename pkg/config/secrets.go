@@ -48,8 +48,9 @@ func (c *Config) secretFields() map[string]*secret.Secret {
 	}
 }
 
-// keyFile returns where the secrets key lives for this configuration.
-func (c *Config) keyFile() string {
+// KeyFile returns where the secrets key lives for this configuration (a
+// file; SEGMESH_CONFIG_KEY, when set, is used instead of any file).
+func (c *Config) KeyFile() string {
 	if p := os.Getenv(KeyFileEnv); p != "" {
 		return p
 	}
@@ -69,7 +70,7 @@ func (c *Config) loadKey(create bool) ([]byte, error) {
 		}
 		return k, nil
 	}
-	path := c.keyFile()
+	path := c.KeyFile()
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) && create {
 		k, made, cerr := createKey(path)

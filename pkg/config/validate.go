@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/segmesh/segmesh/pkg/certmap"
 )
 
 // hostnameRE matches a DNS name made of letters, digits and hyphens.
@@ -206,10 +209,14 @@ func validateMapping(c *Config, r *Report) {
 	if g.CertMappingLDAPURL == "" {
 		r.add(SeverityError, KeyCertMappingLDAPURL, "", "certificate mapping is on but no LDAP URL is set",
 			"write protocol://host:port[/baseDN], for example ldaps://dc1.corp.example:3269")
-	} else if u, err := url.Parse(g.CertMappingLDAPURL); err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Hostname() == "" {
-		r.add(SeverityError, KeyCertMappingLDAPURL, g.CertMappingLDAPURL, "not an ldap:// or ldaps:// URL with a host",
-			"write protocol://host:port[/baseDN], for example ldaps://dc1.corp.example:3269/dc=corp,dc=example")
-	} else if u.Scheme == "ldap" && !c.Segmesh.Identity.LDAPStartTLS {
+	} else if ep, err := certmap.ParseURL(g.CertMappingLDAPURL); err != nil {
+		// The identity role's own parser: what it refuses at start, check refuses.
+		reason := err.Error()
+		if ue, ok := errors.AsType[*certmap.URLError](err); ok {
+			reason = ue.Reason
+		}
+		r.add(SeverityError, KeyCertMappingLDAPURL, g.CertMappingLDAPURL, reason, certmap.URLFix)
+	} else if !ep.TLS && !c.Segmesh.Identity.LDAPStartTLS {
 		r.add(SeverityWarning, KeyCertMappingLDAPURL, g.CertMappingLDAPURL, "LDAP without TLS sends the service account password in clear",
 			"use ldaps:// (port 636, or 3269 for the Global Catalog), or set segmesh.identity.ldapStartTls")
 	}

@@ -70,18 +70,26 @@ func ConfigFrom(c *config.Config) Config {
 	return out
 }
 
-// validate checks what the role needs beyond config.Load's rules.
-func (c Config) validate() error {
+// Validate returns the problems the crl role finds in c beyond
+// config.Load's rules. `segmesh run` refuses to start on any error among
+// them and `segmesh config check` reports the same problems.
+func Validate(c *config.Config) []config.Problem { return ConfigFrom(c).problems() }
+
+// problems checks what the role needs beyond config.Load's rules.
+func (c Config) problems() []config.Problem {
 	if !c.Enabled {
 		return nil
 	}
+	var out []config.Problem
 	if len(c.URLs) == 0 && !c.UseCertificateCDPs {
-		return fmt.Errorf("%s: revocation checking is on but no distribution point is set", config.KeyCRLURIs)
+		out = append(out, config.Problem{Severity: config.SeverityError, Key: config.KeyCRLURIs, Message: "revocation checking is on but no distribution point is set",
+			Fix: "list the CRL URLs, comma separated, or set segmesh.crl.useCertificateCdps"})
 	}
 	if c.Interval <= 0 {
-		return fmt.Errorf("%s: the refresh interval must be positive", config.KeyCRLFetchIntervalMinutes)
+		out = append(out, config.Problem{Severity: config.SeverityError, Key: config.KeyCRLFetchIntervalMinutes, Message: "the refresh interval must be positive",
+			Fix: "write a positive number of minutes (SEG's default is 1440, one day)"})
 	}
-	return nil
+	return out
 }
 
 // trustSpec returns the trust-store spec with the console chain read, as

@@ -15,6 +15,7 @@ import (
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"google.golang.org/grpc"
 
+	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/crl"
 	"github.com/segmesh/segmesh/pkg/crl/fetch"
 	"github.com/segmesh/segmesh/pkg/crl/refresh"
@@ -91,7 +92,7 @@ func New(deps role.Deps, opts ...Option) (*Service, error) {
 		}
 		cfg = ConfigFrom(deps.Config)
 	}
-	if err := cfg.validate(); err != nil {
+	if err := config.ErrorOf(deps.Config.FilePath(), cfg.problems()); err != nil {
 		return nil, fmt.Errorf("crl: %w", err)
 	}
 	log := deps.Logger

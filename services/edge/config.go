@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -118,6 +119,16 @@ func newConfig(c *config.Config) (*Config, error) {
 	if c == nil {
 		return nil, errors.New("edge: no configuration")
 	}
+	out, ps := configFrom(c)
+	if err := config.ErrorOf(c.Path, ps); err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	return out, nil
+}
+
+// configFrom derives the edge's configuration and the problems only the
+// edge cares about.
+func configFrom(c *config.Config) (*Config, []config.Problem) {
 	e := c.Segmesh.Edge
 	out := &Config{
 		Listen:            e.Listen,
@@ -162,17 +173,20 @@ func newConfig(c *config.Config) (*Config, error) {
 	if spns := config.SplitList(c.KCD.TargetSPN); len(spns) > 0 {
 		out.TargetSPN = spns[0]
 	}
-	var errs []error
+	var ps []config.Problem
+	bad := func(key, value, msg, fix string) {
+		ps = append(ps, config.Problem{Severity: config.SeverityError, Key: key, Value: value, Message: msg, Fix: fix})
+	}
 	if out.Listen == "" {
-		errs = append(errs, errors.New("edge: segmesh.edge.listen is empty; write for example :8443"))
+		bad("segmesh.edge.listen", "", "empty", "write for example :8443")
 	}
 	if out.KCD && out.TargetSPN == "" {
-		errs = append(errs, errors.New("edge: KCD is on but kcd.targetSPN is empty; write HTTP/{exchangeName}"))
+		bad("kcd.targetSPN", "", "KCD is on but no target SPN is set", "write HTTP/{exchangeName}")
 	}
 	for i, raw := range e.ExchangeURLs {
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("edge: segmesh.edge.exchangeUrls[%d] %q is not an http(s) URL; write for example https://mail.corp.example", i, raw))
+			bad(fmt.Sprintf("segmesh.edge.exchangeUrls[%d]", i), raw, "not an http(s) URL", "write for example https://mail.corp.example")
 			continue
 		}
 		u.Path = strings.TrimSuffix(u.Path, "/")
@@ -180,17 +194,22 @@ func newConfig(c *config.Config) (*Config, error) {
 	}
 	for i, p := range out.Paths {
 		if !strings.HasPrefix(p, "/") {
-			errs = append(errs, fmt.Errorf("edge: segmesh.edge.paths[%d] %q must start with /", i, p))
+			bad(fmt.Sprintf("segmesh.edge.paths[%d]", i), p, "a path prefix must start with /", "write for example /Microsoft-Server-ActiveSync")
 		}
 	}
 	if g := e.DrainGraceSeconds; g < 0 || g > config.MaxDrainGraceSeconds {
-		errs = append(errs, fmt.Errorf("edge: segmesh.edge.drainGraceSeconds %d is outside 0..%d (the stop is bounded by %d s); write 5 behind a balancer, 0 for a single gateway",
-			g, config.MaxDrainGraceSeconds, config.DrainTimeoutSeconds))
+		bad("segmesh.edge.drainGraceSeconds", strconv.Itoa(g), fmt.Sprintf("is outside 0..%d (the stop is bounded by %d s)", config.MaxDrainGraceSeconds, config.DrainTimeoutSeconds),
+			"write 5 behind a balancer, 0 for a single gateway")
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return out, ps
+}
+
+// Validate returns the problems the edge finds in c beyond config.Load's
+// rules. `segmesh run` refuses to start on any error among them and
+// `segmesh config check` reports the same problems.
+func Validate(c *config.Config) []config.Problem {
+	_, ps := configFrom(c)
+	return ps
 }
 
 // allowedPath reports whether path (decoded) falls under one of the

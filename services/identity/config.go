@@ -2,7 +2,7 @@ package identity
 
 import (
 	"errors"
-	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -10,6 +10,7 @@ import (
 	"github.com/segmesh/segmesh/pkg/certmap"
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/secret"
+	"github.com/segmesh/segmesh/pkg/upn"
 )
 
 // Config is the identity role's section of the configuration.
@@ -88,26 +89,50 @@ func ConfigFrom(c *config.Config) Config {
 // with KCD on, as in SEG.
 func (c Config) MappingHonoured() bool { return c.MappingEnabled && c.KCDEnabled }
 
-// validate checks what the role needs beyond config.Load's rules; it
+// Validate returns the problems the identity role finds in c beyond
+// config.Load's rules. `segmesh run` refuses to start on any error among
+// them and `segmesh config check` reports the same problems.
+func Validate(c *config.Config) []config.Problem { return ConfigFrom(c).problems() }
+
+// problems checks what the role needs beyond config.Load's rules; it
 // returns every problem at once.
-func (c Config) validate() error {
+func (c Config) problems() []config.Problem {
 	if !c.KCDEnabled {
 		return nil
 	}
-	var errs []error
+	var out []config.Problem
+	bad := func(key, value, msg, fix string) {
+		out = append(out, config.Problem{Severity: config.SeverityError, Key: key, Value: value, Message: msg, Fix: fix})
+	}
 	if len(c.Domains) == 0 {
-		errs = append(errs, errors.New("kcd.domains: no domain configured, so no UPN suffix can be matched to a realm"))
+		bad("kcd.domains", "", "no domain configured, so no UPN suffix can be matched to a realm", `add {"domain": "CORP.EXAMPLE", "domainController": "dc1.corp.example"}`)
+	} else if _, err := upn.NewRealms(c.Domains, nil); err != nil {
+		bad("kcd.domains", strings.Join(c.Domains, ","), err.Error(), "write each domain once, as a DNS domain name in upper case")
+	} else {
+		suffixes := slices.Sorted(maps.Keys(c.UPNSuffixRealms))
+		for _, suffix := range suffixes {
+			realm := c.UPNSuffixRealms[suffix]
+			if _, err := upn.NewRealms(c.Domains, map[string]string{suffix: realm}); err != nil {
+				bad("segmesh.identity.upnSuffixRealms."+suffix, realm, err.Error(), "map a UPN suffix (a DNS domain name) to one of the configured domains")
+			}
+		}
 	}
 	if c.MappingHonoured() {
 		if _, err := certmap.ParseURL(c.LDAPURL); err != nil {
-			errs = append(errs, err)
+			reason := err.Error()
+			if ue, ok := errors.AsType[*certmap.URLError](err); ok {
+				reason = ue.Reason
+			}
+			bad(config.KeyCertMappingLDAPURL, c.LDAPURL, reason, certmap.URLFix)
 		}
 		if c.BindDN == "" {
-			errs = append(errs, fmt.Errorf("%s: empty; write the KCD service account's DN", config.KeyCertMappingLDAPUser))
+			bad(config.KeyCertMappingLDAPUser, "", "certificate mapping is on but no bind user is set",
+				"write the KCD service account's distinguished name, for example CN=svc_seg,CN=Users,DC=corp,DC=example")
 		}
 	}
 	if c.StrongMapping && !c.MappingHonoured() {
-		errs = append(errs, errors.New("strong mapping needs certificate mapping: turn cert.mapping.enabled on (with KCD on)"))
+		bad("segmesh.identity.strongMapping", "true", "strong mapping needs certificate mapping, which is off",
+			"turn cert.mapping.enabled on (with KCD on), or set strongMapping to false")
 	}
-	return errors.Join(errs...)
+	return out
 }

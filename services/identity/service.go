@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/segmesh/segmesh/pkg/certmap"
+	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/role"
 	"github.com/segmesh/segmesh/pkg/telemetry"
 	"github.com/segmesh/segmesh/pkg/upn"
@@ -83,7 +84,7 @@ func New(deps role.Deps, opts ...Option) (*Service, error) {
 	default:
 		return nil, errors.New("identity: no configuration")
 	}
-	if err := cfg.validate(); err != nil {
+	if err := config.ErrorOf(deps.Config.FilePath(), cfg.problems()); err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	if cfg.ReadyInterval <= 0 {

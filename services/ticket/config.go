@@ -1,7 +1,6 @@
 package ticket
 
 import (
-	"fmt"
 	"net"
 	"strings"
 	"time"
@@ -95,20 +94,31 @@ func kdcAddr(dc string) string {
 	return net.JoinHostPort(dc, "88")
 }
 
-// validate checks what the role needs beyond config.Load's rules.
-func (c Config) validate() error {
+// Validate returns the problems the ticket role finds in c beyond
+// config.Load's rules. `segmesh run` refuses to start on any error among
+// them and `segmesh config check` reports the same problems.
+func Validate(c *config.Config) []config.Problem { return ConfigFrom(c).problems() }
+
+// problems checks what the role needs beyond config.Load's rules.
+func (c Config) problems() []config.Problem {
 	if !c.Enabled {
 		return nil
 	}
-	switch {
-	case c.Realm == "" || len(c.KDCs[c.Realm]) == 0:
-		return fmt.Errorf("kcd.domains: no primary domain with a domain controller")
-	case c.Service == "" || c.Password == "":
-		return fmt.Errorf("kcd.serviceAccountUserName / kcd.serviceAccountPassword: the service account is incomplete")
-	case len(c.SPNs) == 0:
-		return fmt.Errorf("kcd.targetSPN: no target SPN")
+	var out []config.Problem
+	bad := func(key, msg, fix string) {
+		out = append(out, config.Problem{Severity: config.SeverityError, Key: key, Message: msg, Fix: fix})
 	}
-	return nil
+	if c.Realm == "" || len(c.KDCs[c.Realm]) == 0 {
+		bad("kcd.domains", "no primary domain with a domain controller", `add {"domain": "CORP.EXAMPLE", "domainController": "dc1.corp.example"} first`)
+	}
+	if c.Service == "" || c.Password == "" {
+		bad("kcd.serviceAccountUserName", "the service account is incomplete (name and password are both needed)",
+			`write the account's name, and its password with the suffix ".plaintext" in kcd.serviceAccountPassword`)
+	}
+	if len(c.SPNs) == 0 {
+		bad("kcd.targetSPN", "no target SPN", "write HTTP/{exchangeName}, for example HTTP/mail.corp.example")
+	}
+	return out
 }
 
 // canonicalSPN returns the configured spelling of spn and whether it is a

@@ -19,6 +19,7 @@ import (
 	grpccodes "google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/kdc"
 	"github.com/segmesh/segmesh/pkg/role"
 	"github.com/segmesh/segmesh/pkg/s4u"
@@ -75,7 +76,7 @@ func New(deps role.Deps, opts ...Option) (*Service, error) {
 	if o.cfg != nil {
 		cfg = *o.cfg
 	}
-	if err := cfg.validate(); err != nil {
+	if err := config.ErrorOf(deps.Config.FilePath(), cfg.problems()); err != nil {
 		return nil, fmt.Errorf("ticket: %w", err)
 	}
 	if o.now == nil {

@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmesh/segmesh/internal/suite"
+	"github.com/segmesh/segmesh/internal/testpki"
+	"github.com/segmesh/segmesh/pkg/config"
+)
+
+// strictBase is a configuration `segmesh run` accepts (KCD on, mapping
+// off, loopback listeners on port 0); each case below breaks one value.
+func strictBase(t *testing.T, dir string) map[string]any {
+	t.Helper()
+	writeCert(t, filepath.Join(dir, "ca.pem"), testpki.NewCA(t, "Strict CA"))
+	return map[string]any{
+		"clientCertTrustStorePath": "ca.pem",
+		"kcd": map[string]any{"enabled": true, "targetSPN": "HTTP/exchange.lab.test", "serviceAccountUserName": "svc_seg",
+			"serviceAccountPassword": "Svc-Secret-456.plaintext",
+			"domains":                []any{map[string]any{"domain": "LAB.TEST", "domainController": "dc1.lab.test"}}},
+		"customGatewaySettings": map[string]any{},
+		"segmesh": map[string]any{
+			"edge":     map[string]any{"listen": "127.0.0.1:0"},
+			"admin":    map[string]any{"listen": "127.0.0.1:0"},
+			"identity": map[string]any{},
+		},
+	}
+}
+
+func mapping(url string) func(m map[string]any) {
+	return func(m map[string]any) {
+		g := m["customGatewaySettings"].(map[string]any)
+		g["cert.mapping.enabled"] = "true"
+		g["cert.mapping.ldap.url"] = url
+		g["cert.mapping.ldap.user"] = "CN=svc_seg,CN=Users,DC=lab,DC=test"
+	}
+}
+
+func identitySetting(k string, v any) func(m map[string]any) {
+	return func(m map[string]any) { m["segmesh"].(map[string]any)["identity"].(map[string]any)[k] = v }
+}
+
+// TestConfigCheckRefusesWhatRunRefuses feeds every value `segmesh run`
+// refuses through `segmesh config check` and expects the same problems,
+// word for word. Before, check passed ldaps://host/?sub, ldaps://svc@host,
+// ldaps://host/notadn, strong mapping without mapping and a bad UPN suffix,
+// which run then refused.
+func TestConfigCheckRefusesWhatRunRefuses(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(m map[string]any)
+	}{
+		{"LDAP URL with a query", mapping("ldaps://dc1.lab.test/?sub")},
+		{"LDAP URL with a user", mapping("ldaps://svc@dc1.lab.test")},
+		{"LDAP URL whose path is not a DN", mapping("ldaps://dc1.lab.test/notadn")},
+		{"LDAP URL not ldap", mapping("https://dc1.lab.test")},
+		{"strong mapping without mapping", identitySetting("strongMapping", true)},
+		{"UPN suffix that is not a domain name", identitySetting("upnSuffixRealms", map[string]any{"not a domain": "LAB.TEST"})},
+		{"UPN suffix to an unknown realm", identitySetting("upnSuffixRealms", map[string]any{"contoso.com": "OTHER.TEST"})},
+		{"negative pool size", identitySetting("ldapPoolSize", -1)},
+		{"lower-case domain", func(m map[string]any) {
+			m["kcd"].(map[string]any)["domains"] = []any{map[string]any{"domain": "lab.test", "domainController": "dc1.lab.test"}}
+		}},
+		{"SPN with a lower-case service class", func(m map[string]any) { m["kcd"].(map[string]any)["targetSPN"] = "http/exchange.lab.test" }},
+		{"Exchange URL not http", func(m map[string]any) {
+			m["segmesh"].(map[string]any)["edge"].(map[string]any)["exchangeUrls"] = []any{"ftp://mail.lab.test"}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			m := strictBase(t, dir)
+			tc.change(m)
+			data, err := json.MarshalIndent(m, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "config.json")
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			runErr := suite.Run(ctx, suite.Options{ConfigPath: path, Stderr: &strings.Builder{}, Ready: func(string) { cancel() }})
+			var ce *config.Error
+			if !errors.As(runErr, &ce) {
+				t.Fatalf("run: %v; want a *config.Error listing the problems", runErr)
+			}
+			code, out, _ := run(t, "config", "check", "-q", path)
+			if code != 1 {
+				t.Fatalf("config check exit %d, run refused with:\n%v\ncheck said:\n%s", code, runErr, out)
+			}
+			for _, p := range ce.Problems {
+				if !strings.Contains(out, p.String()) {
+					t.Errorf("run refused with\n  %s\nwhich config check does not say:\n%s", p, out)
+				}
+			}
+		})
+	}
+}
+
+// TestConfigCheckShowsDefaultsInForce: the effective configuration shows
+// the values in force, not 0 or "" for keys left to their default, and
+// says which ones came from the defaults.
+func TestConfigCheckShowsDefaultsInForce(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(path, []byte(`{"segmesh": {"identity": {"ldapPoolSize": 8}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := run(t, "config", "check", path)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	for _, want := range []string{
+		`"negativeCacheTtlSeconds": 60`,
+		`"ldapPoolSize": 8`,
+		`"stateDir": "crl-cache"`,
+		`"installDir": "` + dir + `"`,
+		`"secretKeyFile": "` + filepath.Join(dir, "config.key") + `"`,
+		"  segmesh.identity.negativeCacheTtlSeconds: 60\n",
+		"  segmesh.identity.ldapPoolSize: 8 (default: 4)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	defaults := out[strings.Index(out, "defaults in force"):strings.Index(out, "differs from the defaults")]
+	if strings.Contains(defaults, "ldapPoolSize") {
+		t.Errorf("ldapPoolSize is written in the file but listed among the defaults:\n%s", defaults)
+	}
+}

@@ -1,0 +1,58 @@
+package suite
+
+import (
+	"slices"
+
+	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/role"
+	"github.com/segmesh/segmesh/services/crl"
+	"github.com/segmesh/segmesh/services/edge"
+	"github.com/segmesh/segmesh/services/identity"
+	"github.com/segmesh/segmesh/services/ticket"
+)
+
+// Validators returns each role's Validate, by name: the checks a role makes
+// beyond config.Load's rules.
+func Validators() map[string]func(*config.Config) []config.Problem {
+	return map[string]func(*config.Config) []config.Problem{
+		role.CRL:      crl.Validate,
+		role.Identity: identity.Validate,
+		role.Ticket:   ticket.Validate,
+		role.Edge:     edge.Validate,
+	}
+}
+
+// Validate returns what the named roles find in cfg beyond report (what
+// config.Load found): `segmesh run` refuses to start on any error among
+// them, and `segmesh config check` prints them, so check is exactly as
+// strict as run. A role's problem on a key config.Load already reported as
+// an error is left out: the first message is the one the admin fixes.
+// Nil roles means every role.
+func Validate(cfg *config.Config, report *config.Report, roles []string) []config.Problem {
+	reported := map[string]bool{}
+	if report != nil {
+		for _, p := range report.Errors() {
+			reported[p.Key] = true
+		}
+	}
+	vs := Validators()
+	if roles == nil {
+		roles = role.KnownNames(Constructors())
+	}
+	var out []config.Problem
+	for _, name := range roles {
+		v, ok := vs[name]
+		if !ok {
+			continue
+		}
+		for _, p := range v(cfg) {
+			if reported[p.Key] && p.Severity == config.SeverityError {
+				continue
+			}
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
