@@ -45,8 +45,9 @@ type Options struct {
 }
 
 // LoadForRun prepares config.json the way run does: encrypt ".plaintext"
-// secrets (atomic rewrite), then Load. It returns the report for logging.
-func LoadForRun(path string, log *slog.Logger) (*config.Config, *config.Report, error) {
+// secrets (atomic rewrite), then load it opening only the secrets the
+// roles use (nil roles: all). It returns the report for logging.
+func LoadForRun(path string, roles []string, log *slog.Logger) (*config.Config, *config.Report, error) {
 	if path == "" {
 		c := config.Default()
 		c.BaseDir, _ = os.Getwd()
@@ -59,7 +60,7 @@ func LoadForRun(path string, log *slog.Logger) (*config.Config, *config.Report, 
 	for _, k := range done {
 		log.Info("secret encrypted and config.json rewritten", "key", k, "file", path)
 	}
-	return config.Load(path)
+	return config.LoadFor(path, roles)
 }
 
 // Run starts the selected roles and blocks until ctx ends (SIGTERM), then
@@ -73,7 +74,17 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 		o.Stderr = os.Stderr
 	}
 	boot := slog.New(slog.NewTextHandler(o.Stderr, &slog.HandlerOptions{ReplaceAttr: telemetry.Redact}))
-	cfg, report, err := LoadForRun(o.ConfigPath, boot)
+	ctors := o.Constructors
+	if ctors == nil {
+		ctors = Constructors()
+	}
+	roles, err := role.ParseRoles(o.Roles, ctors)
+	if err != nil {
+		return err
+	}
+	// Only the secrets of these roles are decrypted (least privilege: an
+	// edge-only process never holds the service account's password).
+	cfg, report, err := LoadForRun(o.ConfigPath, roles, boot)
 	if err != nil {
 		return err
 	}
@@ -96,14 +107,6 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 		case config.SeverityIgnored:
 			log.Info("config setting ignored", "key", p.Key, "reason", p.Message)
 		}
-	}
-	ctors := o.Constructors
-	if ctors == nil {
-		ctors = Constructors()
-	}
-	roles, err := role.ParseRoles(o.Roles, ctors)
-	if err != nil {
-		return err
 	}
 	// The roles' own rules, as `config check` runs them.
 	if err := config.ErrorOf(cfg.Path, Validate(cfg, report, roles)); err != nil {

@@ -12,7 +12,7 @@ type Config struct {
 	ClientCertTrustStorePath string `json:"clientCertTrustStorePath"`
 	// ClientCertTrustStorePasscode is the PFX passcode; empty for PEM. A value
 	// ending in ".plaintext" is encrypted at the next start.
-	ClientCertTrustStorePasscode secret.Secret `json:"clientCertTrustStorePasscode"`
+	ClientCertTrustStorePasscode secret.Secret `json:"clientCertTrustStorePasscode" roles:"edge,crl"`
 	// ClientCertificateChain is the client certificate chain uploaded in the
 	// console (Email Settings > Advanced), as a PEM file path. It is used only
 	// when no local trust store is configured.
@@ -38,6 +38,10 @@ type Config struct {
 
 	// set holds the JSON paths config.json wrote (see IsSet).
 	set map[string]bool
+	// withheld holds the JSON paths of secrets config.json sets but this
+	// process did not open, because none of its roles uses them (see
+	// Withheld).
+	withheld map[string]bool
 }
 
 // KCD is the console's KCD Authentication section.
@@ -53,7 +57,7 @@ type KCD struct {
 	ServiceAccountUserName string `json:"serviceAccountUserName"`
 	// ServiceAccountPassword is its password; ".plaintext" values are encrypted
 	// at the next start.
-	ServiceAccountPassword secret.Secret `json:"serviceAccountPassword"`
+	ServiceAccountPassword secret.Secret `json:"serviceAccountPassword" roles:"ticket,identity"`
 	// Domains are the domain / domain controller pairs; the first domain is the
 	// primary (the service account's realm). A domain may be listed more than
 	// once with different DCs, which are then tried in order.
@@ -116,7 +120,7 @@ type Edge struct {
 	// alternative to the PEM pair.
 	ServerPFXFile string `json:"serverPfxFile"`
 	// ServerPFXPasscode is ServerPFXFile's passcode.
-	ServerPFXPasscode secret.Secret `json:"serverPfxPasscode"`
+	ServerPFXPasscode secret.Secret `json:"serverPfxPasscode" roles:"edge"`
 	// ExchangeURLs are the Exchange upstreams (https:// or http://), tried in order.
 	ExchangeURLs []string `json:"exchangeUrls"`
 	// ExchangeCAFile is the PEM CA bundle that verifies HTTPS upstreams; empty

@@ -17,17 +17,24 @@ import (
 // otherwise (see EncryptPlaintextSecrets). The Report holds every finding;
 // when any is an error, the returned error is an *Error listing them all and
 // the Config is nil.
-func Load(path string) (*Config, *Report, error) {
+func Load(path string) (*Config, *Report, error) { return LoadFor(path, nil) }
+
+// LoadFor is Load for a process running roles: it opens only the secrets
+// those roles use (see Secrets); nil roles means every secret.
+func LoadFor(path string, roles []string) (*Config, *Report, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: read %s: %w", path, err)
 	}
-	return Parse(path, data)
+	return ParseFor(path, data, roles)
 }
 
 // Parse is Load on bytes already read; path names the file in messages and
 // anchors relative paths.
-func Parse(path string, data []byte) (*Config, *Report, error) {
+func Parse(path string, data []byte) (*Config, *Report, error) { return ParseFor(path, data, nil) }
+
+// ParseFor is LoadFor on bytes already read.
+func ParseFor(path string, data []byte, roles []string) (*Config, *Report, error) {
 	r := &Report{}
 	if p := fileProblem(data); p != nil {
 		r.Problems = append(r.Problems, *p)
@@ -69,7 +76,7 @@ func Parse(path string, data []byte) (*Config, *Report, error) {
 		abs = path
 	}
 	cfg.setPath(abs)
-	cfg.openSecrets(r)
+	cfg.openSecrets(r, roles)
 	validate(&cfg, r)
 	if errs := r.Errors(); len(errs) > 0 {
 		return nil, r, &Error{Path: path, Problems: errs}

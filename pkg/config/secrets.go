@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/segmesh/segmesh/pkg/atomicfile"
@@ -32,20 +34,78 @@ const (
 	defaultKeyFile = "config.key"
 )
 
-// secretPaths are the JSON paths of every secret in config.json.
-var secretPaths = []string{
-	"clientCertTrustStorePasscode",
-	"kcd.serviceAccountPassword",
-	"segmesh.edge.serverPfxPasscode",
+// SecretDecl declares one secret of config.json: where it is and which
+// roles use it. A process opens only the secrets of the roles it runs.
+type SecretDecl struct {
+	// Path is the JSON path (kcd.serviceAccountPassword).
+	Path string
+	// Roles are the roles that use the secret.
+	Roles []string
 }
 
-// secretFields returns the secret settings by JSON path.
-func (c *Config) secretFields() map[string]*secret.Secret {
-	return map[string]*secret.Secret{
-		"clientCertTrustStorePasscode":   &c.ClientCertTrustStorePasscode,
-		"kcd.serviceAccountPassword":     &c.KCD.ServiceAccountPassword,
-		"segmesh.edge.serverPfxPasscode": &c.Segmesh.Edge.ServerPFXPasscode,
+// Secrets returns the declarations of every secret in config.json: each
+// field of type secret.Secret, its roles from the field's "roles" tag.
+func Secrets() []SecretDecl {
+	var out []SecretDecl
+	walkSecrets(reflect.TypeFor[Config](), "", func(path string, f reflect.StructField, _ []int) {
+		var roles []string
+		if t := f.Tag.Get("roles"); t != "" {
+			roles = strings.Split(t, ",")
+		}
+		out = append(out, SecretDecl{Path: path, Roles: roles})
+	})
+	return out
+}
+
+// secretType is the type of every secret setting.
+var secretType = reflect.TypeFor[secret.Secret]()
+
+// walkSecrets calls fn for every secret.Secret field under t (not inside
+// slices or maps), with its JSON path and field index.
+func walkSecrets(t reflect.Type, prefix string, fn func(path string, f reflect.StructField, index []int)) {
+	var walk func(t reflect.Type, prefix string, index []int)
+	walk = func(t reflect.Type, prefix string, index []int) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			idx := append(slices.Clone(index), i)
+			switch {
+			case f.Type == secretType:
+				fn(prefix+name, f, idx)
+			case f.Type.Kind() == reflect.Struct:
+				walk(f.Type, prefix+name+".", idx)
+			}
+		}
 	}
+	walk(t, prefix, nil)
+}
+
+// secretField returns the setting at index in c.
+func (c *Config) secretField(index []int) *secret.Secret {
+	return reflect.ValueOf(c).Elem().FieldByIndex(index).Addr().Interface().(*secret.Secret)
+}
+
+// Withheld reports whether config.json sets the secret at path but this
+// process did not open it (none of its roles uses it): its value here is
+// empty and it was never decrypted.
+func (c *Config) Withheld(path string) bool { return c.withheld[path] }
+
+// HasSecret reports whether config.json sets the secret at path, opened or
+// withheld.
+func (c *Config) HasSecret(path string) bool {
+	if c.withheld[path] {
+		return true
+	}
+	found := false
+	walkSecrets(reflect.TypeFor[Config](), "", func(p string, _ reflect.StructField, index []int) {
+		if p == path {
+			found = !c.secretField(index).IsZero()
+		}
+	})
+	return found
 }
 
 // KeyFile returns where the secrets key lives for this configuration (a
@@ -128,13 +188,27 @@ func createKey(path string) (key []byte, made bool, err error) {
 }
 
 // openSecrets strips the ".plaintext" suffix and decrypts "enc:v1:" values in
-// memory, recording a finding for each.
-func (c *Config) openSecrets(r *Report) {
+// memory, recording a finding for each. Only the secrets one of roles uses
+// are opened (nil roles: every secret); the others are emptied, never
+// decrypted, and remembered as withheld, so a process holds no secret it
+// does not need and needs no key when it uses none.
+func (c *Config) openSecrets(r *Report, roles []string) {
 	var key []byte
 	var keyErr error
-	for _, path := range secretPaths {
-		s := c.secretFields()[path]
+	walkSecrets(reflect.TypeFor[Config](), "", func(path string, f reflect.StructField, index []int) {
+		s := c.secretField(index)
 		v := s.Reveal()
+		if v != "" && roles != nil && !usedBy(f.Tag.Get("roles"), roles) {
+			if strings.HasSuffix(v, PlaintextSuffix) {
+				r.add(SeverityWarning, path, "", "is in plain text; segmesh run encrypts it and rewrites config.json at the next start", "")
+			}
+			*s = secret.Secret{}
+			if c.withheld == nil {
+				c.withheld = map[string]bool{}
+			}
+			c.withheld[path] = true
+			return
+		}
 		switch {
 		case strings.HasSuffix(v, PlaintextSuffix):
 			plain := strings.TrimSuffix(v, PlaintextSuffix)
@@ -144,7 +218,7 @@ func (c *Config) openSecrets(r *Report) {
 		case strings.HasSuffix(strings.ToLower(v), PlaintextSuffix):
 			r.add(SeverityError, path, "", fmt.Sprintf("ends in %q in other letters; only the lower case suffix %q marks a secret to encrypt, so this would be used as the password with the suffix in it",
 				v[len(v)-len(PlaintextSuffix):], PlaintextSuffix), fmt.Sprintf("write the suffix in lower case: %q", PlaintextSuffix))
-			continue
+			return
 		case v != "" && !strings.HasPrefix(v, encPrefix):
 			r.add(SeverityWarning, path, "", "is written in clear and used exactly as written: it stays readable in config.json, and a value copied from a SEG box (SEG's own encryption) will not work here",
 				fmt.Sprintf("write the password again with the suffix %q: segmesh run encrypts it (segmesh config encrypt does it now)", PlaintextSuffix))
@@ -156,17 +230,27 @@ func (c *Config) openSecrets(r *Report) {
 			if keyErr != nil {
 				r.add(SeverityError, path, "", "is encrypted but the key cannot be read: "+keyErr.Error(),
 					fmt.Sprintf("restore the key file or %s, or type the secret again with the suffix %q", KeyEnv, PlaintextSuffix))
-				continue
+				return
 			}
 			plain, err := decrypt(key, strings.TrimPrefix(v, encPrefix))
 			if err != nil {
 				r.add(SeverityError, path, "", "cannot be decrypted with the configured key (was config.json copied without its key?)",
 					fmt.Sprintf("type the secret again with the suffix %q", PlaintextSuffix))
-				continue
+				return
 			}
 			*s = secret.New(plain)
 		}
+	})
+}
+
+// usedBy reports whether a secret whose roles tag is tag is used by one of roles.
+func usedBy(tag string, roles []string) bool {
+	for r := range strings.SplitSeq(tag, ",") {
+		if slices.Contains(roles, r) {
+			return true
+		}
 	}
+	return false
 }
 
 // secretSpaces warns about a secret that starts or ends with white space:
@@ -327,8 +411,8 @@ type span struct {
 // the byte span of every secret path's string value.
 func findSecretSpans(data []byte) ([]span, error) {
 	want := map[string]bool{}
-	for _, p := range secretPaths {
-		want[p] = true
+	for _, d := range Secrets() {
+		want[d.Path] = true
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var stack []jsonFrame

@@ -102,11 +102,11 @@ func validateTrust(c *Config, r *Report) {
 			"convert the certificate to PEM or PFX and name that file")
 	}
 	pass := c.ClientCertTrustStorePasscode
-	if len(pfxs) == 1 && len(pems) == 0 && pass.IsZero() {
+	if len(pfxs) == 1 && len(pems) == 0 && !c.HasSecret("clientCertTrustStorePasscode") {
 		r.add(SeverityError, "clientCertTrustStorePasscode", "", "the PFX trust store needs its passcode",
 			`write the passcode with the suffix ".plaintext"; it is encrypted at the next start`)
 	}
-	if len(pems) > 0 && len(pfxs) == 0 && !pass.IsZero() {
+	if len(pems) > 0 && len(pfxs) == 0 && c.HasSecret("clientCertTrustStorePasscode") {
 		r.add(SeverityIgnored, "clientCertTrustStorePasscode", pass.String(), "a PEM trust store has no passcode; the value is not used",
 			`set it to ""`)
 	}
@@ -162,7 +162,7 @@ func validateKCD(c *Config, r *Report) {
 	case strings.ContainsAny(u, `\/`):
 		r.add(SeverityError, "kcd.serviceAccountUserName", u, `names a domain with the user (DOMAIN\user)`, "write the account name alone; its realm is the first domain in kcd.domains")
 	}
-	if k.ServiceAccountPassword.IsZero() {
+	if !c.HasSecret("kcd.serviceAccountPassword") {
 		r.add(SeverityError, "kcd.serviceAccountPassword", "", "KCD is on but the service account password is empty",
 			`write the password with the suffix ".plaintext"; it is encrypted at the next start`)
 	}
