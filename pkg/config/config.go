@@ -9,16 +9,16 @@ type Config struct {
 	// ClientCertTrustStorePath is SEG's local trust store: comma-separated PEM
 	// paths (spaces allowed) or one PFX path, relative to the install
 	// directory. Empty means the console-uploaded chain is the trust.
-	ClientCertTrustStorePath string `json:"clientCertTrustStorePath"`
+	ClientCertTrustStorePath string `json:"clientCertTrustStorePath" roles:"edge,crl" help:"trusted client-certificate CAs: comma-separated PEM/CER paths or one password-protected PFX"`
 	// ClientCertTrustStorePasscode is the PFX passcode; empty for PEM. A value
 	// ending in ".plaintext" is encrypted at the next start.
-	ClientCertTrustStorePasscode secret.Secret `json:"clientCertTrustStorePasscode" roles:"edge,crl"`
+	ClientCertTrustStorePasscode secret.Secret `json:"clientCertTrustStorePasscode" roles:"edge,crl" help:"the PFX's passcode (….plaintext to have it encrypted); empty for PEM"`
 	// ClientCertificateChain is the client certificate chain uploaded in the
 	// console (Email Settings > Advanced), as a PEM file path. It is used only
 	// when no local trust store is configured.
-	ClientCertificateChain string `json:"clientCertificateChain"`
+	ClientCertificateChain string `json:"clientCertificateChain" roles:"edge,crl" help:"the chain uploaded in the console, a PEM path; used only when no local trust store is set"`
 	// RequireClientCertificate is the console's Require Client Certificate.
-	RequireClientCertificate bool `json:"requireClientCertificate"`
+	RequireClientCertificate bool `json:"requireClientCertificate" roles:"edge,crl" help:"Require Client Certificate: no valid certificate, no request"`
 	// KCD holds the console's KCD Authentication settings.
 	KCD KCD `json:"kcd"`
 	// CustomGatewaySettings holds SEG's custom gateway settings (dotted keys),
@@ -48,16 +48,16 @@ type Config struct {
 type KCD struct {
 	// Enabled turns KCD on. With it off, certificate mapping is ignored and
 	// requests carry no Kerberos ticket.
-	Enabled bool `json:"enabled"`
+	Enabled bool `json:"enabled" roles:"all" help:"KCD Authentication; with it on every request needs a certificate"`
 	// TargetSPN is the Exchange service in HTTP/{exchangeName} form. Several
 	// SPNs may be given comma-separated; the first is the default.
-	TargetSPN string `json:"targetSPN"`
+	TargetSPN string `json:"targetSPN" roles:"edge,ticket" help:"HTTP/{exchangeName}; several comma-separated, the first is the default"`
 	// ServiceAccountUserName is the KCD service account (for example svc_seg),
 	// never a computer account.
-	ServiceAccountUserName string `json:"serviceAccountUserName"`
+	ServiceAccountUserName string `json:"serviceAccountUserName" roles:"ticket" help:"the KCD service account (not a computer account)"`
 	// ServiceAccountPassword is its password; ".plaintext" values are encrypted
 	// at the next start.
-	ServiceAccountPassword secret.Secret `json:"serviceAccountPassword" roles:"ticket,identity"`
+	ServiceAccountPassword secret.Secret `json:"serviceAccountPassword" roles:"ticket,identity" help:"its password (….plaintext to have it encrypted)"`
 	// Domains are the domain / domain controller pairs; the first domain is the
 	// primary (the service account's realm). A domain may be listed more than
 	// once with different DCs, which are then tried in order.
@@ -67,17 +67,17 @@ type KCD struct {
 // DomainPair is one console "Add Domain" entry.
 type DomainPair struct {
 	// Domain is the Kerberos realm, upper case (DOMAIN-NAME.COM).
-	Domain string `json:"domain"`
+	Domain string `json:"domain" roles:"identity,ticket" help:"a domain (realm) in upper case; the first is the service account's"`
 	// DomainController is the DC's FQDN (DC.DOMAIN-NAME.COM), optionally with
 	// ":port" (default 88).
-	DomainController string `json:"domainController"`
+	DomainController string `json:"domainController" roles:"ticket" help:"its DC as an FQDN, optional :port"`
 }
 
 // Segmesh holds segmesh's own settings.
 type Segmesh struct {
 	// InstallDir overrides the directory relative paths are resolved against.
 	// Empty means the directory of config.json.
-	InstallDir string `json:"installDir"`
+	InstallDir string `json:"installDir" roles:"all" help:"base for relative paths"`
 	// Edge is the device-facing listener and the Exchange upstream.
 	Edge Edge `json:"edge"`
 	// Admin is the admin listener: health, readiness, metrics, status page.
@@ -97,7 +97,7 @@ type Segmesh struct {
 	// SecretKeyFile holds the AES key that encrypts ".plaintext" secrets.
 	// Empty means "config.key" beside config.json, created 0600 when needed;
 	// the SEGMESH_CONFIG_KEY environment variable (base64) overrides both.
-	SecretKeyFile string `json:"secretKeyFile"`
+	SecretKeyFile string `json:"secretKeyFile" roles:"all" help:"key for .plaintext secrets"`
 }
 
 // DrainTimeoutSeconds bounds a graceful stop of `segmesh run` (SIGTERM):
@@ -111,168 +111,168 @@ const MaxDrainGraceSeconds = DrainTimeoutSeconds - 10
 // Edge configures the device-facing gateway.
 type Edge struct {
 	// Listen is the TLS listen address for devices.
-	Listen string `json:"listen"`
+	Listen string `json:"listen" roles:"edge" help:"device-facing TLS address"`
 	// ServerCertFile and ServerKeyFile are the edge's PEM certificate and key.
-	ServerCertFile string `json:"serverCertFile"`
+	ServerCertFile string `json:"serverCertFile" roles:"edge" help:"the edge's PEM certificate"`
 	// ServerKeyFile is the PEM private key for ServerCertFile.
-	ServerKeyFile string `json:"serverKeyFile"`
+	ServerKeyFile string `json:"serverKeyFile" roles:"edge" help:"the edge's PEM key"`
 	// ServerPFXFile is a PFX holding the edge's certificate and key; an
 	// alternative to the PEM pair.
-	ServerPFXFile string `json:"serverPfxFile"`
+	ServerPFXFile string `json:"serverPfxFile" roles:"edge" help:"or a PFX with certificate and key"`
 	// ServerPFXPasscode is ServerPFXFile's passcode.
-	ServerPFXPasscode secret.Secret `json:"serverPfxPasscode" roles:"edge"`
+	ServerPFXPasscode secret.Secret `json:"serverPfxPasscode" roles:"edge" help:"the edge PFX's passcode"`
 	// ExchangeURLs are the Exchange upstreams (https:// or http://), tried in order.
-	ExchangeURLs []string `json:"exchangeUrls"`
+	ExchangeURLs []string `json:"exchangeUrls" roles:"edge" help:"Exchange upstream(s)"`
 	// ExchangeCAFile is the PEM CA bundle that verifies HTTPS upstreams; empty
 	// means the system roots.
-	ExchangeCAFile string `json:"exchangeCaFile"`
+	ExchangeCAFile string `json:"exchangeCaFile" roles:"edge" help:"CA bundle verifying HTTPS upstreams"`
 	// Paths are the URL path prefixes forwarded to Exchange; anything else is 404.
-	Paths []string `json:"paths"`
+	Paths []string `json:"paths" roles:"edge" help:"path prefixes forwarded; anything else is 404"`
 	// OmitClientCANames leaves the trusted client CAs' names out of the TLS
 	// CertificateRequest; false (the default) lists them, as IIS and nginx do,
 	// so a device holding several certificates can offer the right one.
-	OmitClientCANames bool `json:"omitClientCaNames"`
+	OmitClientCANames bool `json:"omitClientCaNames" roles:"edge" help:"leave the trusted client CAs' names out of the TLS CertificateRequest"`
 	// DrainGraceSeconds is how long a stopping edge, already not ready and
 	// having answered the held Pings, keeps accepting connections (a
 	// balancer or Kubernetes' endpoints take seconds to stop sending it
 	// any); 0 closes the listener at once.
-	DrainGraceSeconds int `json:"drainGraceSeconds"`
+	DrainGraceSeconds int `json:"drainGraceSeconds" roles:"edge" help:"how long a stopping edge keeps accepting connections"`
 }
 
 // Admin configures the admin listener.
 type Admin struct {
 	// Listen is the plain-HTTP admin address (/healthz, /readyz, /metrics, /status).
-	Listen string `json:"listen"`
+	Listen string `json:"listen" roles:"all" help:"admin HTTP address"`
 	// Pprof serves Go's profiles under /debug/pprof/ on the admin address.
-	Pprof bool `json:"pprof"`
+	Pprof bool `json:"pprof" roles:"all" help:"serve Go's profiles under /debug/pprof/"`
 	// TokenFile names a file holding a bearer token every admin path but
 	// /healthz and /readyz then requires; empty leaves them open (restrict
 	// the port instead).
-	TokenFile string `json:"tokenFile"`
+	TokenFile string `json:"tokenFile" roles:"all" help:"a file holding a bearer token every admin path but /healthz and /readyz requires"`
 	// ShowPersonalData shows UPNs, certificate subjects and serials, the
 	// LDAP endpoint and base DN on /status and /status.json; false hides them.
-	ShowPersonalData bool `json:"showPersonalData"`
+	ShowPersonalData bool `json:"showPersonalData" roles:"all" help:"show UPNs, certificate subjects and serials, the LDAP endpoint and base DN on /status"`
 }
 
 // GRPC configures the inter-role listener.
 type GRPC struct {
 	// Listen is the gRPC address other processes reach this one's roles on.
 	// Empty in all-in-one mode: co-located roles use an in-process connection.
-	Listen string `json:"listen"`
+	Listen string `json:"listen" roles:"all" help:"gRPC address for other segmesh processes (split mode)"`
 	// CertFile, KeyFile and CAFile enable mTLS between roles. Empty CAFile
 	// means plaintext (only for loopback or inside a mesh that does mTLS).
-	CertFile string `json:"certFile"`
+	CertFile string `json:"certFile" roles:"all" help:"mTLS certificate between roles"`
 	// KeyFile is the PEM key for CertFile.
-	KeyFile string `json:"keyFile"`
+	KeyFile string `json:"keyFile" roles:"all" help:"its key"`
 	// CAFile verifies peers' certificates.
-	CAFile string `json:"caFile"`
+	CAFile string `json:"caFile" roles:"all" help:"CA verifying peers"`
 	// AllowedPeers lists the peer identities (certificate URI or DNS SANs,
 	// or the mesh identity with MeshProvidesMTLS) allowed to call this
 	// process's roles: the edges. Empty admits nobody; a listening process
 	// needs it.
-	AllowedPeers []string `json:"allowedPeers"`
+	AllowedPeers []string `json:"allowedPeers" roles:"all" help:"peer identities allowed to call this process's roles"`
 	// MeshProvidesMTLS says a service mesh (Istio with PeerAuthentication
 	// STRICT) terminates mTLS in front of Listen, so plaintext gRPC on a
 	// non-loopback address is allowed and AllowedPeers is checked against the
 	// caller identity the sidecar passes in x-forwarded-client-cert. False
 	// means plaintext is allowed on loopback only.
-	MeshProvidesMTLS bool `json:"meshProvidesMtls"`
+	MeshProvidesMTLS bool `json:"meshProvidesMtls" roles:"all" help:"a mesh terminates mTLS in front of segmesh.grpc.listen"`
 }
 
 // Peers are the addresses of remote roles (host:port or dns:///name:port).
 type Peers struct {
 	// Identity is the identity role's address.
-	Identity string `json:"identity"`
+	Identity string `json:"identity" roles:"edge" help:"address of the identity role run elsewhere"`
 	// Ticket is the ticket role's address (a headless DNS name for ring hashing).
-	Ticket string `json:"ticket"`
+	Ticket string `json:"ticket" roles:"edge" help:"address of the ticket role run elsewhere"`
 	// CRL is the crl role's address.
-	CRL string `json:"crl"`
+	CRL string `json:"crl" roles:"edge" help:"address of the crl role run elsewhere"`
 }
 
 // Ticket tunes ticket issuance.
 type Ticket struct {
 	// CacheSize bounds the (user, SPN) ticket cache; 0 means the default.
-	CacheSize int `json:"cacheSize"`
+	CacheSize int `json:"cacheSize" roles:"ticket" help:"(user, SPN) ticket cache bound"`
 	// KDCTimeoutSeconds bounds one KDC exchange; 0 means the default.
-	KDCTimeoutSeconds int `json:"kdcTimeoutSeconds"`
+	KDCTimeoutSeconds int `json:"kdcTimeoutSeconds" roles:"ticket" help:"one attempt at one KDC"`
 	// MaxConcurrentKDCExchanges bounds concurrent exchanges per realm; 0 means the default.
-	MaxConcurrentKDCExchanges int `json:"maxConcurrentKdcExchanges"`
+	MaxConcurrentKDCExchanges int `json:"maxConcurrentKdcExchanges" roles:"ticket" help:"concurrent KDC exchanges per realm"`
 }
 
 // Identity tunes certificate-to-user mapping.
 type Identity struct {
 	// UPNSuffixRealms maps UPN suffixes that differ from a realm (contoso.com)
 	// to a configured realm (CORP.CONTOSO.COM).
-	UPNSuffixRealms map[string]string `json:"upnSuffixRealms"`
+	UPNSuffixRealms map[string]string `json:"upnSuffixRealms" roles:"identity" help:"UPN suffix to realm, for suffixes that differ from the realm"`
 	// LDAPCAFile verifies ldaps:// and StartTLS directory certificates; empty
 	// means the system roots.
-	LDAPCAFile string `json:"ldapCaFile"`
+	LDAPCAFile string `json:"ldapCaFile" roles:"identity" help:"CA for ldaps:// and StartTLS"`
 	// CacheTTLSeconds is how long a mapping is cached; 0 means the default.
-	CacheTTLSeconds int `json:"cacheTtlSeconds"`
+	CacheTTLSeconds int `json:"cacheTtlSeconds" roles:"identity,edge" help:"certificate to user cache TTL"`
 	// NegativeCacheTTLSeconds is how long "no user holds this certificate"
 	// is cached; 0 means the default (60 s).
-	NegativeCacheTTLSeconds int `json:"negativeCacheTtlSeconds"`
+	NegativeCacheTTLSeconds int `json:"negativeCacheTtlSeconds" roles:"identity" help:"how long \"no user holds this certificate\" is cached"`
 	// LDAPStartTLS upgrades an ldap:// cert.mapping.ldap.url with StartTLS.
-	LDAPStartTLS bool `json:"ldapStartTls"`
+	LDAPStartTLS bool `json:"ldapStartTls" roles:"identity" help:"upgrade an ldap:// mapping URL with StartTLS"`
 	// LDAPPoolSize bounds connections to the directory; 0 means the default (4).
-	LDAPPoolSize int `json:"ldapPoolSize"`
+	LDAPPoolSize int `json:"ldapPoolSize" roles:"identity" help:"connections to the directory"`
 	// StrongMapping accepts a certificate's SAN UPN only when the directory
 	// binds the certificate to that user strongly (altSecurityIdentities
 	// X509IssuerSerialNumber / SKI / SHA1-PUKEY, or the SID extension; KB5014754).
-	StrongMapping bool `json:"strongMapping"`
+	StrongMapping bool `json:"strongMapping" roles:"identity" help:"accept a SAN UPN only when the directory binds the certificate strongly (KB5014754)"`
 	// FallbackWhenUnavailable uses the certificate's SAN UPN while the
 	// directory is unreachable; false refuses, because a certificate mapped
 	// to another user than its SAN names (mallory's) would pass as that user.
-	FallbackWhenUnavailable bool `json:"fallbackWhenUnavailable"`
+	FallbackWhenUnavailable bool `json:"fallbackWhenUnavailable" roles:"identity" help:"use the SAN UPN while the directory is down"`
 }
 
 // CRL tunes revocation checking beyond SEG's keys.
 type CRL struct {
 	// StateDir keeps the last good CRLs across restarts; empty means
 	// "crl-cache" beside config.json.
-	StateDir string `json:"stateDir"`
+	StateDir string `json:"stateDir" roles:"crl" help:"last good CRLs, kept across restarts"`
 	// FetchIntervalSeconds overrides remote.crl.fetch.interval.in.minutes with
 	// a finer interval (tests, labs); 0 means use the minutes.
-	FetchIntervalSeconds int `json:"fetchIntervalSeconds"`
+	FetchIntervalSeconds int `json:"fetchIntervalSeconds" roles:"crl" help:"finer override of the CRL interval"`
 	// FailClosedOnStale refuses certificates of an issuer whose CRL is past
 	// nextUpdate instead of keeping the last known good list.
-	FailClosedOnStale bool `json:"failClosedOnStale"`
+	FailClosedOnStale bool `json:"failClosedOnStale" roles:"crl" help:"refuse certificates of an issuer whose CRL is past nextUpdate"`
 	// UseCertificateCDPs also fetches the HTTP CDPs named in trusted CA certificates.
-	UseCertificateCDPs bool `json:"useCertificateCdps"`
+	UseCertificateCDPs bool `json:"useCertificateCdps" roles:"crl" help:"also fetch the HTTP CDPs named in trusted CA certificates"`
 }
 
 // Telemetry configures observability.
 type Telemetry struct {
 	// LogLevel is debug, info, warn or error.
-	LogLevel string `json:"logLevel"`
+	LogLevel string `json:"logLevel" roles:"all" help:"slog level"`
 	// LogFormat is text or json.
-	LogFormat string `json:"logFormat"`
+	LogFormat string `json:"logFormat" roles:"all" help:"text or json"`
 	// OTLPEndpoint sends traces over OTLP/gRPC (host:port); empty means no export.
-	OTLPEndpoint string `json:"otlpEndpoint"`
+	OTLPEndpoint string `json:"otlpEndpoint" roles:"all" help:"OTLP/gRPC trace export (host:port)"`
 	// OTLPInsecure sends OTLP without TLS (a collector on loopback or in the pod).
-	OTLPInsecure bool `json:"otlpInsecure"`
+	OTLPInsecure bool `json:"otlpInsecure" roles:"all" help:"send OTLP without TLS"`
 }
 
 // Gateway is the custom gateway settings, typed.
 type Gateway struct {
 	// CertMappingEnabled is cert.mapping.enabled (considered false with KCD off).
-	CertMappingEnabled bool
+	CertMappingEnabled bool `key:"cert.mapping.enabled" roles:"identity" help:"map certificates to users by LDAP userCertificate; considered false with KCD off"`
 	// CertMappingLDAPURL is cert.mapping.ldap.url.
-	CertMappingLDAPURL string
+	CertMappingLDAPURL string `key:"cert.mapping.ldap.url" roles:"identity" help:"ldap[s]://host:port[/baseDN]"`
 	// CertMappingLDAPUser is cert.mapping.ldap.user, a DN.
-	CertMappingLDAPUser string
+	CertMappingLDAPUser string `key:"cert.mapping.ldap.user" roles:"identity" help:"the KCD service account's DN, bound with its password"`
 	// CertMappingLDAPBaseDN is cert.mapping.ldap.basedn; empty means the URL
 	// path's DN, else the rootDSE.
-	CertMappingLDAPBaseDN string
+	CertMappingLDAPBaseDN string `key:"cert.mapping.ldap.basedn" roles:"identity" help:"search base when the URL has none"`
 	// RevocationEnabled is enable.cert.revocation.validation (honoured only
 	// with KCD or Require Client Certificate on).
-	RevocationEnabled bool
+	RevocationEnabled bool `key:"enable.cert.revocation.validation" roles:"crl,edge" help:"check CRLs; honoured only with KCD or Require Client Certificate on"`
 	// CRLFetchIntervalMinutes is remote.crl.fetch.interval.in.minutes.
-	CRLFetchIntervalMinutes int
+	CRLFetchIntervalMinutes int `key:"remote.crl.fetch.interval.in.minutes" roles:"crl" help:"CRL refresh interval"`
 	// CRLURIs is remote.crl.distribution.http.uris, split at commas.
-	CRLURIs []string
+	CRLURIs []string `key:"remote.crl.distribution.http.uris" roles:"crl" help:"comma-separated HTTP CDP URLs"`
 	// FailHardOnCRLDownload is fail.hard.on.crl.download.failure.during.server.startup.
-	FailHardOnCRLDownload bool
+	FailHardOnCRLDownload bool `key:"fail.hard.on.crl.download.failure.during.server.startup" roles:"crl" help:"refuse to start when a CRL cannot be fetched at start"`
 }
 
 // Default returns the configuration an empty config.json means.

@@ -1,0 +1,100 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/segmesh/segmesh/pkg/secret"
+)
+
+// AllRoles is what a key's roles tag "all" stands for.
+var AllRoles = []string{"crl", "identity", "ticket", "edge"}
+
+// Key declares one setting of config.json. The declaration is the field of
+// the typed tree (Config and its sections, Gateway for the custom gateway
+// settings) with its tags: json (or key) names it, the Go type is its type,
+// Default() holds its default, secret.Secret marks a secret, roles says
+// which roles read it and help says what it means. `run`, `config check`,
+// `config init`, the README's tables (checked by a test) and the secrets
+// each process opens are fed from these declarations.
+type Key struct {
+	// Name is the JSON path (segmesh.identity.ldapPoolSize), kcd.domains[].domain
+	// inside the list, or the dotted custom gateway key (cert.mapping.ldap.url).
+	Name string
+	// Type is the Go type: bool, int, string, []string, map[string]string,
+	// secret.Secret.
+	Type string
+	// Default is Default()'s value, formatted as config check prints it; empty
+	// when the zero value is the default.
+	Default string
+	// Secret reports a password or passcode (masked, encrypted at rest).
+	Secret bool
+	// Roles are the roles that read the setting.
+	Roles []string
+	// Help says what the setting means.
+	Help string
+}
+
+// Keys returns every declared setting, in the order of the typed tree.
+func Keys() []Key {
+	d := Default()
+	var out []Key
+	var walk func(t reflect.Type, v reflect.Value, prefix string)
+	walk = func(t reflect.Type, v reflect.Value, prefix string) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if k := f.Tag.Get("key"); k != "" {
+				name = k
+			} else if name == "" || name == "-" {
+				continue
+			} else {
+				name = prefix + name
+			}
+			var fv reflect.Value
+			if v.IsValid() {
+				fv = v.Field(i)
+			}
+			switch {
+			case f.Type == secretType:
+			case f.Type.Kind() == reflect.Struct:
+				walk(f.Type, fv, name+".")
+				continue
+			case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+				walk(f.Type.Elem(), reflect.Value{}, name+"[].")
+				continue
+			case f.Tag.Get("help") == "":
+				continue // CustomGatewaySettings: declared by Gateway's fields
+			}
+			roles := strings.Split(f.Tag.Get("roles"), ",")
+			if f.Tag.Get("roles") == "all" {
+				roles = AllRoles
+			} else if f.Tag.Get("roles") == "" {
+				roles = nil
+			}
+			out = append(out, Key{Name: name, Type: f.Type.String(), Default: format(fv), Secret: f.Type == secretType,
+				Roles: roles, Help: f.Tag.Get("help")})
+		}
+	}
+	walk(reflect.TypeFor[Config](), reflect.ValueOf(d), "")
+	walk(reflect.TypeFor[Gateway](), reflect.ValueOf(d.Gateway), "")
+	return out
+}
+
+// format renders a default value; the zero value renders as "".
+func format(v reflect.Value) string {
+	if !v.IsValid() || v.IsZero() {
+		return ""
+	}
+	switch x := v.Interface().(type) {
+	case bool:
+		return strconv.FormatBool(x)
+	case []string:
+		return strings.Join(x, ",")
+	case secret.Secret:
+		return ""
+	}
+	return fmt.Sprint(v.Interface())
+}
