@@ -68,6 +68,11 @@ const (
 // from tests (and the process-level test helpers under test/) only.
 var testSupport = map[string]bool{"internal/testpki": true, "internal/labenv": true}
 
+// testHarness are internal packages that run the binary's code for tests
+// (internal/testenv: a whole site in one process): internal-level, and they
+// may import test support.
+var testHarness = map[string]bool{"internal/testenv": true}
+
 func layerOf(module, path string) (layer int, rel string) {
 	rel, ok := strings.CutPrefix(path, module+"/")
 	if !ok {
@@ -116,7 +121,7 @@ func Check(module string, pkgs []Package) []string {
 				}
 				why := ""
 				switch {
-				case testSupport[toRel] && !set.test && !strings.HasPrefix(fromRel, "test/"):
+				case testSupport[toRel] && !set.test && !strings.HasPrefix(fromRel, "test/") && !testHarness[fromRel]:
 					why = "test support imported by non-test code"
 				case to < from:
 					why = "imports a layer above its own (cmd → internal → services → pkg)"
