@@ -1,8 +1,6 @@
 package config
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,16 +11,7 @@ import (
 // (the secrets are withheld, empty, never decrypted); one running a role
 // that uses the service account password is refused as before.
 func TestSecretsAreOpenedOnlyForTheRolesThatUseThem(t *testing.T) {
-	t.Setenv(KeyEnv, "")
-	t.Setenv(KeyFileEnv, "")
-	dir := t.TempDir()
-	p := writeConfig(t, dir, strings.Replace(base, `"Passw0rd!"`, `"Passw0rd!.plaintext"`, 1))
-	if _, err := EncryptPlaintextSecrets(p, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(filepath.Join(dir, "config.key")); err != nil {
-		t.Fatal(err)
-	}
+	p := encryptedWithoutKey(t)
 	cases := []struct {
 		roles    []string
 		refused  bool

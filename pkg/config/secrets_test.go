@@ -82,7 +82,10 @@ func TestEncryptPlaintextSecretsKeepsEverythingElse(t *testing.T) {
 	}
 }
 
-func TestEncryptedSecretWithoutKeyIsAClearError(t *testing.T) {
+// encryptedWithoutKey writes base with the service account password
+// encrypted and deletes the key, as when config.json is copied without it.
+func encryptedWithoutKey(t *testing.T) string {
+	t.Helper()
 	t.Setenv(KeyEnv, "")
 	t.Setenv(KeyFileEnv, "")
 	dir := t.TempDir()
@@ -93,6 +96,11 @@ func TestEncryptedSecretWithoutKeyIsAClearError(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "config.key")); err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+func TestEncryptedSecretWithoutKeyIsAClearError(t *testing.T) {
+	p := encryptedWithoutKey(t)
 	_, _, err := Load(p)
 	if err == nil || !strings.Contains(err.Error(), "kcd.serviceAccountPassword") || !strings.Contains(err.Error(), ".plaintext") {
 		t.Fatalf("err = %v", err)
