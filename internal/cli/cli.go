@@ -25,6 +25,7 @@ Usage:
   segmesh config init [config.json]
   segmesh config encrypt [config.json]
   segmesh diagnose [--config config.json] --cert user.pem [--key user.key] [--chain chain.pem] [--spn HTTP/...] [--json]
+  segmesh service install|uninstall [--config config.json]   (Windows)
 
 Every command reads ./config.json unless given another file.
 
@@ -49,6 +50,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = configCmd(args[1:], stdout, stderr)
 	case "diagnose":
 		err = diagnoseCmd(ctx, args[1:], stdout, stderr)
+	case "service":
+		err = serviceCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		_, _ = fmt.Fprint(stdout, usage)
 		return 0
@@ -105,7 +108,11 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		// a service unit without --config makes. Say so instead.
 		return fmt.Errorf("run: no configuration at %s (%w): pass --config /path/to/config.json, or write one with 'segmesh config init'", *cfgPath, err)
 	}
-	return suite.Run(ctx, suite.Options{ConfigPath: *cfgPath, Roles: *roles, Stderr: stderr})
+	o := suite.Options{ConfigPath: *cfgPath, Roles: *roles, Stderr: stderr}
+	if ran, err := runAsService(ctx, o); ran {
+		return err
+	}
+	return suite.Run(ctx, o)
 }
 
 func rolesCmd(stdout io.Writer) error {
