@@ -269,7 +269,10 @@ func TestAttackExpiredCertificateOnLongLivedConnections(t *testing.T) {
 // on the admin /status page, which must show it as text, not run it in the
 // admin's browser.
 func TestAttackStatusPageEscapesCertificateNames(t *testing.T) {
-	e := Start(t, AllInOne)
+	// Subjects are shown only with segmesh.admin.showPersonalData.
+	e := StartWith(t, AllInOne, func(cfg map[string]any) {
+		section(section(cfg, "segmesh"), "admin")["showPersonalData"] = true
+	})
 	const cn = `<script>alert("seg")</script><img src=x onerror=alert(1)>`
 	if a := sendEAS(e.attackClient(e.UntrustedDevice(cn, "alice@test.realm"), nil, false), e.easURL("Sync", "alice", "XSS1"), nil); a.code == http.StatusOK {
 		t.Fatalf("untrusted certificate served: %+v", a)

@@ -66,9 +66,19 @@ type proc struct {
 // t ends.
 func Start(t testing.TB, mode Mode) *Env {
 	t.Helper()
+	return StartWith(t, mode, nil)
+}
+
+// StartWith is Start with adjust applied to the site's config.json (a JSON
+// object) before every process is configured from it; nil changes nothing.
+func StartWith(t testing.TB, mode Mode, adjust func(cfg map[string]any)) *Env {
+	t.Helper()
 	w := newWorld(t)
 	e := &Env{t: t, w: w, dir: t.TempDir(), mode: mode, Exchange: w.exchange}
 	base := e.baseConfig()
+	if adjust != nil {
+		adjust(base)
+	}
 	switch mode {
 	case AllInOne:
 		e.startProc(t, "all", base, nil)
