@@ -27,12 +27,15 @@ import (
 // TestLongPingNotCut holds a request at Exchange far longer than every
 // listener timeout (made short here); it must still be answered.
 func TestLongPingNotCut(t *testing.T) {
+	// The timeouts are short but not so short that a loaded CI machine's
+	// TLS handshake and headers exceed them (50 ms did, about 1 run in 5
+	// under -race with other work on both cores).
 	h := newHarness(t, nil, options{tune: func(c *Config) {
-		c.ReadHeaderTimeout = 50 * time.Millisecond
-		c.IdleTimeout = 100 * time.Millisecond
+		c.ReadHeaderTimeout = 300 * time.Millisecond
+		c.IdleTimeout = 500 * time.Millisecond
 	}})
 	h.exchange.handler = func(w http.ResponseWriter, r *http.Request, _ string) {
-		<-time.After(400 * time.Millisecond) // the heartbeat
+		<-time.After(1500 * time.Millisecond) // the heartbeat, 3x the longest listener timeout
 		_, _ = w.Write([]byte("ping done"))
 	}
 	cert := h.ca.issue(t, certOpts{cn: "alice"})
