@@ -22,7 +22,8 @@ const checkDoc = `{
   "clientCertTrustStorePath": "config/ssl-certs/CA01.pem, config/ssl-certs/CA-combined.pfx",
   "clientCertTrustStorePasscode": "pfx-Secret-123.plaintext",
   "kcd": {"enabled": true, "targetSPN": "HTTP/exchange.lab.test", "serviceAccountUserName": "svc_seg",
-    "serviceAccountPassword": "Svc-Secret-456.plaintext", "domains": [{"domain": "LAB.TEST", "domainController": "dc1.lab.test"}]}
+    "serviceAccountPassword": "Svc-Secret-456.plaintext", "domains": [{"domain": "LAB.TEST", "domainController": "dc1.lab.test"}]},
+  "segmesh": {"edge": {"exchangeUrls": ["https://exchange.lab.test"]}}
 }`
 
 func TestConfigCheckPEMPlusPFXFailsNamingTheKeyAndWritesNothing(t *testing.T) {

@@ -86,6 +86,12 @@ func TestFirstDayMistakes(t *testing.T) {
 		absent  []string // in none of the output
 		count   int      // exact number of errors when > 0
 	}{
+		{name: "server key of another certificate", edit: func(m map[string]any) { setPath(m, "segmesh.edge.serverKeyFile", "other.key") },
+			verdict: isError, key: "segmesh.edge.serverKeyFile", words: []string{"does not belong", "serverCertFile"}},
+		{name: "server certificate missing", edit: func(m map[string]any) { setPath(m, "segmesh.edge.serverCertFile", "missing.pem") },
+			verdict: isError, key: "segmesh.edge.serverCertFile", words: []string{"missing.pem"}},
+		{name: "no Exchange URL", edit: func(m map[string]any) { setPath(m, "segmesh.edge.exchangeUrls", nil) },
+			verdict: isError, key: "segmesh.edge.exchangeUrls", words: []string{"https://", "503"}},
 		{name: "Exchange URL with the ActiveSync path", edit: func(m map[string]any) {
 			setPath(m, "segmesh.edge.exchangeUrls", []any{"https://mail.corp.test/Microsoft-Server-ActiveSync"})
 		}, verdict: isError, key: "segmesh.edge.exchangeUrls", words: []string{"https://mail.corp.test", "base URL"}},

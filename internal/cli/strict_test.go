@@ -112,7 +112,7 @@ func TestConfigCheckRefusesWhatRunRefuses(t *testing.T) {
 func TestConfigCheckShowsDefaultsInForce(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "config.json")
-	if err := os.WriteFile(path, []byte(`{"segmesh": {"identity": {"ldapPoolSize": 8}}}`), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(`{"segmesh": {"identity": {"ldapPoolSize": 8}, "edge": {"exchangeUrls": ["https://exchange.lab.test"]}}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	code, out, _ := run(t, "config", "check", path)

@@ -99,5 +99,7 @@ func runOnDefaults(ctx context.Context, logs io.Writer, ready func(string)) erro
 	return run(ctx, Options{Stderr: logs, Constructors: ctors, Ready: ready}, func(c *config.Config) {
 		c.Segmesh.Admin.Listen = "127.0.0.1:0"
 		c.Segmesh.Edge.Listen = "127.0.0.1:0"
+		// An edge needs an Exchange URL to start; no request is sent here.
+		c.Segmesh.Edge.ExchangeURLs = []string{"https://exchange.invalid"}
 	})
 }

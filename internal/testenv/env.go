@@ -333,7 +333,11 @@ func (e *Env) Client(d Device) *http.Client {
 	pool.AddCert(e.w.serverCA.Cert)
 	tc := &tls.Config{RootCAs: pool, ServerName: "seg.test.realm", MinVersion: tls.VersionTLS12}
 	if d.Leaf != nil {
-		tc.Certificates = []tls.Certificate{d.Cert}
+		// Offer the certificate whatever CA names the edge's
+		// CertificateRequest lists, as a device that ignores them does, so
+		// an untrusted one reaches the edge's own verification.
+		cert := d.Cert
+		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
 	}
 	tr := &http.Transport{TLSClientConfig: tc, TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}
 	e.t.Cleanup(tr.CloseIdleConnections)

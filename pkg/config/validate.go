@@ -340,10 +340,8 @@ func validateSegmesh(c *Config, r *Report) {
 		r.add(SeverityWarning, "segmesh.edge.serverCertFile", "", "no server certificate: the edge makes a self-signed one at start, which devices will not trust",
 			"set serverCertFile and serverKeyFile, or serverPfxFile")
 	}
-	if len(e.ExchangeURLs) == 0 {
-		r.add(SeverityWarning, "segmesh.edge.exchangeUrls", "", "no Exchange upstream: the edge answers 503 to every mail request",
-			"list the Exchange URL(s), for example https://mail.corp.example")
-	}
+	// No Exchange URL at all is the edge role's error (services/edge
+	// Validate): a process that runs no edge needs none.
 	for i, u := range e.ExchangeURLs {
 		pu, err := url.Parse(u)
 		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {

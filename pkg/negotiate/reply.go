@@ -50,6 +50,13 @@ func (b *Builder) VerifyReply(value string, sent time.Time) error {
 		if st.NegTokenResp.NegState != 0 {
 			return fmt.Errorf("%w: SPNEGO state %d, not accept-completed", ErrReplyMismatch, st.NegTokenResp.NegState)
 		}
+		if len(st.NegTokenResp.ResponseToken) == 0 {
+			// accept-completed with no mechanism token: the acceptor sent
+			// no AP-REP (gokrb5's acceptor does this). It proves nothing
+			// and hides nothing more than an answer with no
+			// WWW-Authenticate at all, which is accepted too.
+			return nil
+		}
 		mech = st.NegTokenResp.ResponseToken
 	}
 	var k5 spnego.KRB5Token
