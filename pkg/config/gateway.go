@@ -67,17 +67,25 @@ func SplitList(s string) []string {
 // splitURLList splits a comma-separated list of URLs like SplitList, except
 // that an item that does not start with a scheme continues the one before:
 // AD CS's default LDAP CDP (ldap:///CN=CA,CN=CDP,...,DC=corp?...) is one
-// URL with commas in it, and one problem, not one per DN part.
+// URL with commas in it, and one problem, not one per DN part. Only an LDAP
+// URL is continued: a scheme-less item after an http URL is its own (bad)
+// item, never glued on as a comma in the http URL's path.
 func splitURLList(s string) []string {
 	var out []string
 	for _, p := range SplitList(s) {
-		if len(out) > 0 && !strings.Contains(p, "://") {
+		if len(out) > 0 && !strings.Contains(p, "://") && isLDAPURL(out[len(out)-1]) {
 			out[len(out)-1] += "," + p
 			continue
 		}
 		out = append(out, p)
 	}
 	return out
+}
+
+// isLDAPURL reports whether u starts with ldap: or ldaps: (any case).
+func isLDAPURL(u string) bool {
+	l := strings.ToLower(u)
+	return strings.HasPrefix(l, "ldap:") || strings.HasPrefix(l, "ldaps:")
 }
 
 // parseGateway fills g from the raw settings (values may be JSON strings,

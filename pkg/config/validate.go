@@ -128,7 +128,8 @@ func windowsPath(c *Config, p string) bool {
 	if runtime.GOOS == "windows" {
 		return false
 	}
-	if c.SEGLayout() && strings.HasPrefix(strings.ToLower(p), segConfigDir+`\`) {
+	// Exactly Resolve's prefix: Config\... is not moved, so it is reported.
+	if c.SEGLayout() && strings.HasPrefix(p, segConfigDir+`\`) {
 		return false
 	}
 	drive := len(p) >= 2 && p[1] == ':' && (p[0]|0x20 >= 'a' && p[0]|0x20 <= 'z')
