@@ -220,7 +220,7 @@ func flatten(v any) map[string]string {
 // certificates) and returns what it finds, minus what the config rules
 // already reported for the same key.
 func trustProblems(cfg *config.Config, r *config.Report) []config.Problem {
-	spec := trust.Spec{TrustStorePath: cfg.ClientCertTrustStorePath, Passcode: cfg.ClientCertTrustStorePasscode.Reveal(), BaseDir: cfg.BaseDir}
+	spec := trust.Spec{TrustStorePath: cfg.ClientCertTrustStorePath, Passcode: cfg.ClientCertTrustStorePasscode.Reveal(), BaseDir: cfg.BaseDir, Resolve: cfg.Resolve}
 	if cfg.ClientCertificateChain != "" {
 		pem, err := os.ReadFile(cfg.Resolve(cfg.ClientCertificateChain))
 		if err != nil {

@@ -128,7 +128,7 @@ func (st *state) note(step, msg string) {
 
 // trustSpec is the trust-store configuration, as the edge reads it.
 func trustSpec(c *config.Config) (trust.Spec, error) {
-	spec := trust.Spec{TrustStorePath: c.ClientCertTrustStorePath, Passcode: c.ClientCertTrustStorePasscode.Reveal(), BaseDir: c.BaseDir}
+	spec := trust.Spec{TrustStorePath: c.ClientCertTrustStorePath, Passcode: c.ClientCertTrustStorePasscode.Reveal(), BaseDir: c.BaseDir, Resolve: c.Resolve}
 	if c.ClientCertificateChain != "" {
 		b, err := os.ReadFile(c.Resolve(c.ClientCertificateChain))
 		if err != nil {

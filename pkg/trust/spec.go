@@ -18,6 +18,10 @@ type Spec struct {
 	// BaseDir is the install directory that relative paths start from; empty means the
 	// current directory.
 	BaseDir string
+	// Resolve, when set, turns a relative entry into the path to open
+	// (config.Config.Resolve: SEG's layout reads config/... from the install
+	// directory); nil joins it to BaseDir.
+	Resolve func(string) string
 	// ConsoleChainPEM is the client certificate chain uploaded in the console (PEM, or one
 	// DER certificate). It is used only when TrustStorePath names no file: local trust takes
 	// precedence, as in SEG. Nil means none was uploaded.
@@ -114,7 +118,11 @@ func (s Spec) plan(ps *problems) plan {
 		}
 		path := e
 		if !filepath.IsAbs(path) {
-			path = filepath.Join(s.BaseDir, path)
+			if s.Resolve != nil {
+				path = s.Resolve(path)
+			} else {
+				path = filepath.Join(s.BaseDir, path)
+			}
 		}
 		if seen[path] {
 			ps.add(SeverityWarning, KeyPath, e, "is listed more than once", "list each file once", nil)

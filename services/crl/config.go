@@ -62,6 +62,7 @@ func ConfigFrom(c *config.Config) Config {
 			TrustStorePath: c.ClientCertTrustStorePath,
 			Passcode:       c.ClientCertTrustStorePasscode.Reveal(),
 			BaseDir:        c.BaseDir,
+			Resolve:        c.Resolve,
 		},
 	}
 	if strings.TrimSpace(c.ClientCertTrustStorePath) == "" && c.ClientCertificateChain != "" {

@@ -43,6 +43,7 @@ func trustSpec(c *config.Config) (trust.Spec, error) {
 		TrustStorePath: c.ClientCertTrustStorePath,
 		Passcode:       c.ClientCertTrustStorePasscode.Reveal(),
 		BaseDir:        c.BaseDir,
+		Resolve:        c.Resolve,
 	}
 	if strings.TrimSpace(c.ClientCertTrustStorePath) == "" && c.ClientCertificateChain != "" {
 		data, err := os.ReadFile(c.Resolve(c.ClientCertificateChain))
