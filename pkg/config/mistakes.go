@@ -62,12 +62,15 @@ func validateMistakes(c *Config, r *Report) {
 		if err != nil || u.Host == "" {
 			continue // reported by validateSegmesh
 		}
-		p := strings.ToLower(strings.TrimRight(u.Path, "/"))
+		// Anywhere in the path, not only at its end: Outlook's EWS URL
+		// (/EWS/Exchange.asmx) doubles the path just the same.
+		p := strings.ToLower(strings.TrimRight(u.Path, "/")) + "/"
 		for _, pre := range forwardedPrefixes {
-			if p == pre || strings.HasSuffix(p, pre) {
+			if i := strings.Index(p, pre+"/"); i >= 0 {
 				base := u.Scheme + "://" + u.Host
+				seg := u.Path[i : i+len(pre)]
 				r.add(SeverityError, "segmesh.edge.exchangeUrls", raw,
-					fmt.Sprintf("ends in %s, which the edge appends from each device request itself (it would ask Exchange for %s%s)", u.Path, u.Path, u.Path),
+					fmt.Sprintf("holds %s, which the edge appends from each device request itself (it would ask Exchange for %s%s...)", seg, strings.TrimRight(u.Path, "/"), seg),
 					fmt.Sprintf("write the base URL only: %q (the base URL of Exchange, without the virtual directory)", base))
 				break
 			}

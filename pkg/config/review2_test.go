@@ -169,3 +169,32 @@ func TestReviewHostileInputsDoNotPanic(t *testing.T) {
 		}()
 	}
 }
+
+// TestReviewExchangeURLWithAForwardedPathInside: the doubled-path rule
+// looked only at the path's end, so Outlook's EWS URL
+// (https://mail/EWS/Exchange.asmx) or the Autodiscover file passed check
+// and the edge asked Exchange for /EWS/Exchange.asmx/Microsoft-Server-ActiveSync.
+func TestReviewExchangeURLWithAForwardedPathInside(t *testing.T) {
+	for _, u := range []string{
+		"https://exchange.lab.test/EWS/Exchange.asmx",
+		"https://exchange.lab.test/autodiscover/autodiscover.xml",
+		"https://exchange.lab.test/Microsoft-Server-ActiveSync/",
+		"https://exchange.lab.test/Microsoft-Server-ActiveSync%2F",
+	} {
+		_, r, err := parse(t, edit(t, base, map[string]any{"segmesh/edge/exchangeUrls": []any{u}}))
+		found := false
+		if err != nil {
+			for _, p := range r.Errors() {
+				found = found || p.Key == "segmesh.edge.exchangeUrls" && strings.Contains(p.Fix, `"https://exchange.lab.test"`)
+			}
+		}
+		if !found {
+			t.Errorf("%s: no error with the base URL: %v", u, err)
+		}
+	}
+	for _, u := range []string{"https://exchange.lab.test", "https://exchange.lab.test/news/", "https://exchange.lab.test/ewsproxy"} {
+		if _, _, err := parse(t, edit(t, base, map[string]any{"segmesh/edge/exchangeUrls": []any{u}})); err != nil {
+			t.Errorf("%s: refused: %v", u, err)
+		}
+	}
+}
