@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -196,5 +197,57 @@ func TestReviewExchangeURLWithAForwardedPathInside(t *testing.T) {
 		if _, _, err := parse(t, edit(t, base, map[string]any{"segmesh/edge/exchangeUrls": []any{u}})); err != nil {
 			t.Errorf("%s: refused: %v", u, err)
 		}
+	}
+}
+
+// TestReviewEncryptAndLoadAgreeOnHiddenKeys: config encrypt finds the
+// secret by the same decoded key Load reads (an escaped key is encrypted,
+// not left in clear), leaves a case variant (which Load refuses as an
+// unknown key) alone, and prints no secret in its error on a broken file.
+func TestReviewEncryptAndLoadAgreeOnHiddenKeys(t *testing.T) {
+	t.Setenv(KeyEnv, "")
+	t.Setenv(KeyFileEnv, "")
+	const s = "Xyzzy-S3cret-4711"
+	dir := t.TempDir()
+	doc := strings.Replace(base, `"serviceAccountPassword": "Passw0rd!"`, `"serviceAcc\u006funtPassword": "`+s+`\u002eplaintext"`, 1)
+	p := writeConfig(t, dir, doc)
+	done, err := EncryptPlaintextSecrets(p, nil)
+	if err != nil || len(done) != 1 || done[0] != "kcd.serviceAccountPassword" {
+		t.Fatalf("escaped key: %v %v", done, err)
+	}
+	if data, _ := os.ReadFile(p); strings.Contains(string(data), s) {
+		t.Fatalf("secret left in clear:\n%s", data)
+	}
+	c, _, err := Load(p)
+	if err != nil || c.KCD.ServiceAccountPassword.Reveal() != s {
+		t.Fatalf("Load after encrypt: %v", err)
+	}
+
+	dir = t.TempDir()
+	doc = strings.Replace(base, `"serviceAccountPassword": "Passw0rd!"`, `"ServiceAccountPassword": "`+s+`.plaintext"`, 1)
+	p = writeConfig(t, dir, doc)
+	if done, err := EncryptPlaintextSecrets(p, nil); err != nil || len(done) != 0 {
+		t.Fatalf("case variant: %v %v", done, err)
+	}
+	if _, _, err := Load(p); err == nil || !strings.Contains(err.Error(), "unknown key") || strings.Contains(err.Error(), s) {
+		t.Fatalf("Load of the case variant: %v", err)
+	}
+
+	for _, broken := range []string{`"` + s + `.plaintext" "x"`, `"` + s + ".plaintext\t\"", `"` + s + `.plaintext`} {
+		dir = t.TempDir()
+		p = writeConfig(t, dir, strings.Replace(base, `"Passw0rd!"`, broken, 1))
+		if _, err := EncryptPlaintextSecrets(p, nil); err == nil || strings.Contains(err.Error(), s[:8]) {
+			t.Errorf("broken %q: %v", broken, err)
+		}
+	}
+}
+
+// TestReviewCaseVariantInsideAList: encoding/json would let "Domain" in a
+// kcd.domains element override "domain"; checkKeys recurses into the list
+// and refuses it as an unknown key (held).
+func TestReviewCaseVariantInsideAList(t *testing.T) {
+	doc := strings.Replace(base, `{"domain": "LAB.TEST",`, `{"domain": "LAB.TEST", "DOMAIN": "EVIL.TEST",`, 1)
+	if _, _, err := parse(t, doc); err == nil || !strings.Contains(err.Error(), "kcd.domains[0].DOMAIN") {
+		t.Fatalf("case variant in a list element: %v", err)
 	}
 }
