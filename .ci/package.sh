@@ -44,13 +44,18 @@ if runuser -u segmesh -- /usr/bin/segmesh config check /etc/segmesh/config.json 
    ! grep -q 'clientCertTrustStorePath = "config/ssl-certs/' /tmp/segmesh-check.out; then
   echo "config check of the fresh config did not name the missing trust store:"; cat /tmp/segmesh-check.out; exit 1
 fi
-# Put CA files there as the admin would; then the configuration checks clean.
+# Put the CA files and the edge's certificate and key there as the admin
+# would (config check reads the server pair as the edge will); then the
+# configuration checks clean (warnings only: config init's placeholders).
 install -d -o segmesh -g segmesh -m 0750 /etc/segmesh/config/ssl-certs
 for ca in issuing-ca root-ca; do
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=$ca" \
     -keyout /dev/null -out "/etc/segmesh/config/ssl-certs/$ca.pem" 2>/dev/null
 done
-chown segmesh:segmesh /etc/segmesh/config/ssl-certs/*.pem
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=mail.corp.example" \
+  -keyout /etc/segmesh/config/ssl-certs/seg.key -out /etc/segmesh/config/ssl-certs/seg.pem 2>/dev/null
+chown segmesh:segmesh /etc/segmesh/config/ssl-certs/*.pem /etc/segmesh/config/ssl-certs/seg.key
+chmod 0600 /etc/segmesh/config/ssl-certs/seg.key
 runuser -u segmesh -- /usr/bin/segmesh config check /etc/segmesh/config.json >/tmp/segmesh-check.out 2>&1 ||
   { cat /tmp/segmesh-check.out; exit 1; }
 /usr/bin/segmesh version
