@@ -53,12 +53,9 @@ func configCheck(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	path := defaultConfig
-	if len(pos) > 1 {
-		return usageError{"config check takes one file"}
-	}
-	if len(pos) == 1 {
-		path = pos[0]
+	path, err := fileArg("config check", pos)
+	if err != nil {
+		return err
 	}
 	cfg, report, err := config.Load(path)
 	if report == nil {

@@ -18,12 +18,9 @@ func configEncrypt(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 1 {
-		return usageError{"config encrypt takes one file"}
-	}
-	path := defaultConfig
-	if len(pos) == 1 {
-		path = pos[0]
+	path, err := fileArg("config encrypt", pos)
+	if err != nil {
+		return err
 	}
 	done, err := config.EncryptPlaintextSecrets(path, nil)
 	if err != nil {

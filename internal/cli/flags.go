@@ -31,6 +31,18 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// fileArg returns the one optional file argument of cmd: pos[0], or
+// ./config.json when none is given.
+func fileArg(cmd string, pos []string) (string, error) {
+	switch len(pos) {
+	case 0:
+		return defaultConfig, nil
+	case 1:
+		return pos[0], nil
+	}
+	return "", usageError{cmd + " takes one file"}
+}
+
 // newFlagSet returns a flag set for one command whose -h prints the
 // command's synopsis, what it does, and its flags.
 func newFlagSet(name, synopsis, what string, stderr io.Writer) *flag.FlagSet {

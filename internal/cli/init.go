@@ -102,12 +102,9 @@ func configInit(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 1 {
-		return usageError{"config init takes one file"}
-	}
-	path := defaultConfig
-	if len(pos) == 1 {
-		path = pos[0]
+	path, err := fileArg("config init", pos)
+	if err != nil {
+		return err
 	}
 	lower := strings.ToLower(*domain)
 	v := siteValues{Domain: *domain, DomainLower: lower, DC: *dc, Exchange: *exchange, Service: *svc, BaseDN: baseDN(lower)}
