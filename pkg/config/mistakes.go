@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -20,9 +21,22 @@ const placeholderDomain = "corp.example"
 // placeholderPassword is the password `config init` writes.
 const placeholderPassword = "CHANGE-ME"
 
-// forwardedPrefixes are the paths the edge appends from the device's request;
-// an Exchange URL ending in one doubles it.
-var forwardedPrefixes = []string{"/microsoft-server-activesync", "/ews", "/autodiscover"}
+// forwardedPrefixes returns the path prefixes the edge forwards (and so
+// appends from each device request), lower case, without a trailing slash:
+// segmesh.edge.paths, else its default. An Exchange URL holding one doubles it.
+func forwardedPrefixes(c *Config) []string {
+	paths := c.Segmesh.Edge.Paths
+	if len(paths) == 0 {
+		paths = Default().Segmesh.Edge.Paths
+	}
+	var out []string
+	for _, p := range paths {
+		if p = strings.ToLower(strings.TrimRight(p, "/")); p != "" && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
 
 func validateMistakes(c *Config, r *Report) {
 	placeholder := func(key, value string) {
@@ -65,7 +79,7 @@ func validateMistakes(c *Config, r *Report) {
 		// Anywhere in the path, not only at its end: Outlook's EWS URL
 		// (/EWS/Exchange.asmx) doubles the path just the same.
 		p := strings.ToLower(strings.TrimRight(u.Path, "/")) + "/"
-		for _, pre := range forwardedPrefixes {
+		for _, pre := range forwardedPrefixes(c) {
 			if i := strings.Index(p, pre+"/"); i >= 0 {
 				base := u.Scheme + "://" + u.Host
 				seg := u.Path[i : i+len(pre)]
