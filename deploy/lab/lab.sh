@@ -38,8 +38,8 @@ SOGO_IP=127.0.0.7
 EDGE_IP=127.0.0.1
 REALM=LAB.TEST
 BASE_DN=DC=lab,DC=test
-NAMED_USERS="alice bob carol mallory eve dave frank"
-NEGATIVE_CERTS="alice-ca2 alice-ca3 alice-revoked alice-expired alice-notyet alice-wrongeku"
+NAMED_USERS="alice bob carol mallory eve dave frank xavier"
+NEGATIVE_CERTS="alice-ca2 alice-ca3 alice-revoked alice-expired alice-notyet alice-wrongeku alice-cloud"
 
 # The Samba series the lab runs: `up --samba`, else $SEGMESH_LAB_SAMBA, else
 # 4.22 (bookworm-backports). 4.17 is Debian 12's own.
@@ -449,6 +449,37 @@ add_variants() {
 	touch "$SAMBA/.variants"
 }
 
+# add_identity_accounts: what the identity tests need beyond the named
+# accounts, added once to any domain (issue 23): the alternative UPN suffix
+# corp.example (uPNSuffixes on the Partitions container, as "Active Directory
+# Domains and Trusts" adds it), the user xavier on it (xavier@corp.example, no
+# password: S4U needs none), and alice's cloud address alice.cloud@example.com
+# in her proxyAddresses (her mail stays alice@lab.test).
+add_identity_accounts() {
+	[[ -e $SAMBA/.identity-accounts ]] && return 0
+	ldb ldbmodify >>"$LOG/accounts.log" 2>&1 <<EOF || die "ldbmodify of the identity accounts failed, see $LOG/accounts.log"
+dn: CN=Partitions,CN=Configuration,$BASE_DN
+changetype: modify
+add: uPNSuffixes
+uPNSuffixes: corp.example
+
+dn: CN=alice,CN=Users,$BASE_DN
+changetype: modify
+add: proxyAddresses
+proxyAddresses: SMTP:alice@lab.test
+proxyAddresses: smtp:alice.cloud@example.com
+EOF
+	ldb ldbadd >>"$LOG/accounts.log" 2>&1 <<EOF || die "ldbadd of xavier failed, see $LOG/accounts.log"
+dn: CN=xavier,CN=Users,$BASE_DN
+objectClass: user
+sAMAccountName: xavier
+userPrincipalName: xavier@corp.example
+mail: xavier@corp.example
+userAccountControl: $((0x200 | 0x20 | 0x10000))
+EOF
+	touch "$SAMBA/.identity-accounts"
+}
+
 # ensure_kdc_aes_only: RC4 off KDC-wide (`kdc supported enctypes` and `kdc
 # default domain supported enctypes`, Samba 4.17.4+), as on a Windows domain
 # with RC4 disabled. Added to a
@@ -831,6 +862,7 @@ cmd_up() {
 		step accounts
 		finish_samba_provision
 		add_variants
+		add_identity_accounts
 	else
 		step "build labtool"
 		build_labtool
@@ -838,6 +870,7 @@ cmd_up() {
 		make_pki
 		more_users
 		add_variants
+		add_identity_accounts
 	fi
 	step "crl publish"
 	"$BIN/labtool" crl -dir "$PKI" 2>>"$LOG/pki.log"

@@ -110,6 +110,13 @@ func (p *pki) build(users int) error {
 		dev("eve", "eve@lab.test", "inter"),
 		dev("dave", "dave@lab.test", "inter"),
 		dev("frank", "frank@lab.test", "inter"),
+		// xavier's UPN is on the domain's alternative UPN suffix corp.example
+		// (uPNSuffixes, added by lab.sh), which is no realm.
+		dev("xavier", "xavier@corp.example", "inter"),
+		// alice-cloud carries only alice's cloud address as email (no UPN),
+		// as Workspace ONE or Intune certificates do; the directory finds
+		// alice by it (proxyAddresses).
+		dev("alice-cloud", "", "inter"),
 		dev("alice-ca2", "alice@lab.test", "ca2"),
 		dev("alice-ca3", "alice@lab.test", "ca3"),
 		dev("alice-revoked", "alice@lab.test", "inter"),
@@ -124,6 +131,8 @@ func (p *pki) build(users int) error {
 			s.email = "bob.smith@lab.test"
 		case "alice", "alice-ca2", "alice-ca3":
 			s.email = "alice@lab.test"
+		case "alice-cloud":
+			s.email = "alice.cloud@example.com"
 		case "alice-revoked":
 			s.revoked = true
 		case "alice-expired":
