@@ -171,10 +171,11 @@ const (
 	unreadyNoSnapshot   = "no_snapshot"
 	unreadyStreamBroken = "stream_broken"
 	unreadyCDPMissing   = "cdp_never_fetched"
+	unreadyStale        = "crl_stale"
 )
 
 // unreadyReasons are every label of segmesh_edge_revocation_unready.
-var unreadyReasons = []string{unreadyNoSnapshot, unreadyStreamBroken, unreadyCDPMissing}
+var unreadyReasons = []string{unreadyNoSnapshot, unreadyStreamBroken, unreadyCDPMissing, unreadyStale}
 
 // unready returns the first reason revocation is not ready, and the error
 // explaining it; "" and nil when it is.
@@ -195,7 +196,28 @@ func (r *revocation) unready() (string, error) {
 	if missing := r.missingCDPs(); len(missing) > 0 {
 		return unreadyCDPMissing, fmt.Errorf("configured distribution point %s has never produced a CRL at this edge: certificates of its issuer are not checked; see the crl role's status for the cause", strings.Join(missing, ", "))
 	}
+	// Fail-closed on a stale CRL refuses every certificate of its issuer:
+	// the edge says so. Fail-open keeps serving by the operator's choice and
+	// shows the stale CRL on /status and segmesh_edge_crl_next_update_seconds.
+	if r.cfg.Policy.FailClosedOnStale {
+		if stale := r.staleSources(); len(stale) > 0 {
+			return unreadyStale, fmt.Errorf("the CRL from %s is past its nextUpdate on this edge's clock and segmesh.crl.failClosedOnStale is set: every certificate of its issuer is refused until a newer CRL arrives; see the crl role's status for the distribution point's error", strings.Join(stale, ", "))
+		}
+	}
 	return "", nil
+}
+
+// staleSources returns the distribution points whose CRL in force is past
+// its nextUpdate on the edge's clock.
+func (r *revocation) staleSources() []string {
+	now := r.now()
+	var stale []string
+	for _, ix := range r.set.Load().Indexes() {
+		if m := ix.Meta(); crl.StaleAt(m.NextUpdate, now) {
+			stale = append(stale, m.Source)
+		}
+	}
+	return stale
 }
 
 // missingCDPs returns the configured distribution points no CRL in force

@@ -80,7 +80,7 @@ func (r *revocation) registerMetrics(m metric.Meter) error {
 		return err
 	}
 	unready, err := m.Int64ObservableGauge(telemetry.MetricEdgeRevocationUnready,
-		metric.WithDescription("1 on the reason the edge's revocation is not ready (no_snapshot, stream_broken, cdp_never_fetched), 0 on the others."))
+		metric.WithDescription("1 on the reason the edge's revocation is not ready (no_snapshot, stream_broken, cdp_never_fetched, crl_stale), 0 on the others."))
 	if err != nil {
 		return err
 	}

@@ -134,6 +134,15 @@ func TestRevocationStaleJudgedAtEdge(t *testing.T) {
 			if len(st.Issuers) != 1 || !st.Issuers[0].Stale {
 				t.Fatalf("status does not show the stale CRL: %+v", st.Issuers)
 			}
+			// Fail-closed refuses the whole issuer: not ready, saying why.
+			// Fail-open serves by choice and stays ready.
+			if err := h.edge.Ready(context.Background()); (err != nil) != failClosed ||
+				failClosed && !strings.Contains(err.Error(), "past its nextUpdate") {
+				t.Fatalf("Ready past nextUpdate = %v, want not ready %v", err, failClosed)
+			}
+			if reason, _ := h.edge.revocation.unready(); failClosed && reason != "crl_stale" {
+				t.Fatalf("metric reason %q, want crl_stale", reason)
+			}
 		})
 	}
 }
