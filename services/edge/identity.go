@@ -83,13 +83,12 @@ func (g *grpcIdentity) MapCertificate(ctx context.Context, leaf []byte, chain []
 type identityCache struct {
 	next identityMapper
 	ttl  time.Duration
-	rpc  time.Duration
 	max  int
 	now  func() time.Time
 
-	mu sync.RWMutex
-	m  map[[sha256.Size]byte]identityEntry
-	fl flight[[sha256.Size]byte, Identity]
+	mu    sync.RWMutex
+	m     map[[sha256.Size]byte]identityEntry
+	calls sharedCalls[Identity]
 }
 
 type identityEntry struct {
@@ -98,7 +97,9 @@ type identityEntry struct {
 }
 
 func newIdentityCache(next identityMapper, ttl, rpc time.Duration, max int, now func() time.Time) *identityCache {
-	return &identityCache{next: next, ttl: ttl, rpc: rpc, max: max, now: now, m: map[[sha256.Size]byte]identityEntry{}}
+	c := &identityCache{next: next, ttl: ttl, max: max, now: now, m: map[[sha256.Size]byte]identityEntry{}}
+	c.calls.timeout = rpc
+	return c
 }
 
 // lookup returns the user for the certificate with fingerprint fp and
@@ -111,7 +112,7 @@ func (c *identityCache) lookup(ctx context.Context, fp [sha256.Size]byte, leaf [
 	if ok && now.Before(e.expires) {
 		return e.id, true, nil
 	}
-	id, _, err := c.fl.do(ctx, fp, c.rpc, func(ctx context.Context) (Identity, error) {
+	id, err := c.calls.do(ctx, string(fp[:]), func(ctx context.Context) (Identity, error) {
 		// A flight that ended between the check above and this one may have
 		// stored the answer already: use it rather than ask again.
 		c.mu.RLock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -141,6 +142,12 @@ func ticketErrorOf(err error) *TicketError {
 // ticketKey names a cache entry.
 type ticketKey struct{ upn, spn string }
 
+// String is the key's shared-call key: the UPN's length first, so two
+// different keys never share a string (and a call, and a ticket).
+func (k ticketKey) String() string {
+	return strconv.Itoa(len(k.upn)) + ":" + k.upn + k.spn
+}
+
 // Early refresh: an entry with less than softMargin plus a random part of
 // softJitter left is refreshed in the background by the first request that
 // finds it so, while that request and the next use the entry as it is.
@@ -183,17 +190,18 @@ type ticketCache struct {
 	src     ticketSource
 	factory negotiatorFactory
 	margin  time.Duration
-	rpc     time.Duration
 	max     int
 	now     func() time.Time
 
-	mu sync.RWMutex
-	m  map[ticketKey]*ticketEntry
-	fl flight[ticketKey, *ticketEntry]
+	mu    sync.RWMutex
+	m     map[ticketKey]*ticketEntry
+	calls sharedCalls[*ticketEntry]
 }
 
 func newTicketCache(src ticketSource, factory negotiatorFactory, margin, rpc time.Duration, max int, now func() time.Time) *ticketCache {
-	return &ticketCache{src: src, factory: factory, margin: margin, rpc: rpc, max: max, now: now, m: map[ticketKey]*ticketEntry{}}
+	c := &ticketCache{src: src, factory: factory, margin: margin, max: max, now: now, m: map[ticketKey]*ticketEntry{}}
+	c.calls.timeout = rpc
+	return c
 }
 
 // get returns the entry for (upn, spn) and whether it came from the cache.
@@ -209,7 +217,7 @@ func (c *ticketCache) get(ctx context.Context, upn, spn string) (*ticketEntry, b
 		}
 		return old, true, nil
 	}
-	e, _, err := c.fl.do(ctx, k, c.rpc, c.fetchFunc(k, old))
+	e, err := c.calls.do(ctx, k.String(), c.fetchFunc(k, old))
 	if err == nil {
 		return e, false, nil
 	}
@@ -245,9 +253,7 @@ func (c *ticketCache) fetchFunc(k ticketKey, old *ticketEntry) func(context.Cont
 // it: the flight runs on detached from ctx (values kept), bounded by the
 // RPC timeout; a failure leaves old in use.
 func (c *ticketCache) refreshBehind(ctx context.Context, k ticketKey, old *ticketEntry) {
-	done, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	cancel() // do returns at once; the call itself is not cancelled by this
-	_, _, _ = c.fl.do(done, k, c.rpc, c.fetchFunc(k, old))
+	c.calls.backgroundDo(ctx, k.String(), c.fetchFunc(k, old))
 }
 
 func (c *ticketCache) fetch(ctx context.Context, k ticketKey) (*ticketEntry, error) {

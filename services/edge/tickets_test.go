@@ -87,7 +87,7 @@ func TestTicketCacheRefreshesBehindAndFollowsRenewal(t *testing.T) {
 		if !clk.Now().Before(e.t.EndTime) {
 			t.Fatalf("%v: served a ticket that ended at %v", clk.Now(), e.t.EndTime)
 		}
-		waitFor(t, "the background refresh", func() bool { return flightIdle(&c.fl) })
+		waitFor(t, "the background refresh", func() bool { return c.calls.background.Load() == 0 })
 		if e2, _ := get(); e2.t.EndTime.After(end) {
 			end = e2.t.EndTime
 		}
@@ -126,7 +126,7 @@ func TestTicketCacheRidesOutOutages(t *testing.T) {
 	if hit, err := get(); err != nil || !hit {
 		t.Fatalf("soft margin: hit=%v err=%v", hit, err)
 	}
-	waitFor(t, "the background refresh", func() bool { return src.calls.Load() == 2 && flightIdle(&c.fl) })
+	waitFor(t, "the background refresh", func() bool { return src.calls.Load() == 2 && c.calls.background.Load() == 0 })
 	clk.Add(6 * time.Minute) // inside the 5-minute margin, KDC down: the old ticket
 	if hit, err := get(); err != nil || !hit {
 		t.Fatalf("KDC down with a still valid ticket: hit=%v err=%v, want the old ticket", hit, err)
@@ -143,11 +143,4 @@ func TestTicketCacheRidesOutOutages(t *testing.T) {
 	if f := failureOf(err, 30); f.Status != 503 || f.RetryAfter != 30 {
 		t.Fatalf("maps to %d Retry-After %d, want 503 30", f.Status, f.RetryAfter)
 	}
-}
-
-// flightIdle reports whether no call of f is in flight.
-func flightIdle[K comparable, V any](f *flight[K, V]) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.calls) == 0
 }
