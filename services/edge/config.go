@@ -105,13 +105,13 @@ type Config struct {
 	// CacheSize bounds the identity and ticket caches.
 	CacheSize int
 	// MaxResponseHeaderBytes bounds the header bytes of Exchange's answer,
-	// informational answers included, on both paths (parklimits.go).
+	// informational answers included, on both paths (upstream_parklimits.go).
 	MaxResponseHeaderBytes int64
 	// UnauthorizedRefresh is how long after a 401 from Exchange cost a user
 	// a fresh ticket further 401s go to the device as they are.
 	UnauthorizedRefresh time.Duration
 	// DrainGrace is how long a stopping edge keeps accepting connections
-	// (drain.go); 0 closes the listener at once.
+	// (upstream_drain.go); 0 closes the listener at once.
 	DrainGrace time.Duration
 }
 

@@ -320,7 +320,7 @@ type fakeExchange struct {
 	badAuth   atomic.Int64
 	// ep is the Extended Protection setting; presented returns the
 	// certificate the server showed on a request's connection (TLS fakes,
-	// binding_test.go).
+	// kcd_binding_test.go).
 	ep        negotiatetest.ExtendedProtection
 	presented func(r *http.Request) *x509.Certificate
 	// the last authenticated request's session key and authenticator time

@@ -59,7 +59,7 @@ func TestStopDrainsInFlight(t *testing.T) {
 	c := h.client(&cert, false)
 	done := make(chan string, 1)
 	go func() {
-		// A Sync: a held Ping is answered at once instead (drain_test.go).
+		// A Sync: a held Ping is answered at once instead (upstream_drain_test.go).
 		resp, err := c.Get(h.url(syncPath))
 		if err != nil {
 			done <- err.Error()

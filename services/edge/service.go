@@ -58,13 +58,13 @@ type Service struct {
 	serveErr  atomic.Pointer[error]
 
 	// listener serves new device connections and those parked Pings hand
-	// back; parking tracks the parked Pings (park.go).
+	// back; parking tracks the parked Pings (upstream_park.go).
 	listener *parkListener
 	parking  *parking
-	// drain tracks the proxied Pings Stop answers (drain.go).
+	// drain tracks the proxied Pings Stop answers (upstream_drain.go).
 	drain pingDrain
 	// refresh401 allows one fresh ticket per user per interval after a
-	// 401 from Exchange (unauthorized.go).
+	// 401 from Exchange (kcd_unauthorized.go).
 	refresh401 *refreshGate
 }
 
@@ -370,7 +370,7 @@ func (s *Service) Ready(context.Context) error {
 
 // Stop reports not ready, answers the held Pings, keeps accepting for
 // DrainGrace, then stops accepting and lets in-flight requests finish until
-// ctx ends, and closes what is left (drain.go).
+// ctx ends, and closes what is left (upstream_drain.go).
 func (s *Service) Stop(ctx context.Context) error {
 	s.stopping.Store(true)
 	err := s.drainDevices(ctx)

@@ -119,7 +119,7 @@ type parkedPing struct {
 
 	devGone  atomic.Bool // the device hung up
 	stopped  atomic.Bool // Stop closed the connections at the drain deadline
-	drained  atomic.Bool // Stop woke it to answer Status 1 (drain.go)
+	drained  atomic.Bool // Stop woke it to answer Status 1 (upstream_drain.go)
 	watchEnd chan struct{}
 }
 
@@ -253,7 +253,7 @@ func (p *parkedPing) await() (*http.Response, error) {
 // reads the response header with a transient one. As the reverse proxy
 // does on the proxy path, it relays informational answers (1xx but 101) to
 // the device and reads on to the final one; each answer's header is bounded
-// by MaxResponseHeaderBytes (parklimits.go).
+// by MaxResponseHeaderBytes (upstream_parklimits.go).
 func (p *parkedPing) readResponse() (*http.Response, error) {
 	p.mu.Lock()
 	up, rc, deadline := p.up, p.upRaw, p.deadline

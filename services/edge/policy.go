@@ -35,16 +35,16 @@ type requestState struct {
 	identityHit bool
 	ticketHit   bool
 	retried     bool
-	// cb is the channel binding the Negotiate header carries (binding.go)
+	// cb is the channel binding the Negotiate header carries (kcd_binding.go)
 	// and sent its authenticator's time (Exchange's AP-REP echoes it).
 	cb      negotiate.Binding
 	sent    time.Time
 	failure *Failure
 	// parked reports whether a parked Ping took the request over; it
-	// writes the access-log line when answered (park.go).
+	// writes the access-log line when answered (upstream_park.go).
 	parked bool
 	// negotiateErr is why the rewrite could not build the Negotiate
-	// header; nil when it did (failclosed.go).
+	// header; nil when it did (kcd_failclosed.go).
 	negotiateErr error
 }
 
@@ -80,9 +80,9 @@ type upstreams struct {
 	// read deadline).
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// watch enforces ResponseHeaderTimeout on the transport's connections
-	// (headerwatch.go); nil when the timeout is 0 (none).
+	// (upstream_headerwatch.go); nil when the timeout is 0 (none).
 	watch *headerWatch
-	// binders keep the channel binding per https upstream host (binding.go).
+	// binders keep the channel binding per https upstream host (kcd_binding.go).
 	binders map[string]*binder
 	// replays carries the requests transport would replay after a read
 	// error (idempotent methods), with http.Transport's own
@@ -116,7 +116,7 @@ func (s *Service) newUpstreams() (*upstreams, error) {
 		// Ping waits this long) is enforced by u.watch, one sweeper instead
 		// of a timer per request.
 		ExpectContinueTimeout: time.Second,
-		// The parked-Ping path applies the same bound (parklimits.go).
+		// The parked-Ping path applies the same bound (upstream_parklimits.go).
 		MaxResponseHeaderBytes: s.cfg.MaxResponseHeaderBytes,
 		MaxIdleConns:           1024,
 		MaxIdleConnsPerHost:    512,
