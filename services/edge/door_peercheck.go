@@ -23,25 +23,25 @@ type verifiedChain struct {
 // the chain's earliest NotAfter, the trust snapshot against the one the
 // chain was verified with); only when either changed does it verify the
 // chain again. A refusal sticks to the connection.
-func (s *Service) recheckPeer(pr *peer) *CertificateRefusal {
-	if r := pr.gone.Load(); r != nil {
+func (s *Service) recheckPeer(devCert *peer) *CertificateRefusal {
+	if r := devCert.gone.Load(); r != nil {
 		return r
 	}
 	now := s.now()
 	st := s.trust.current()
-	if st == pr.trusted.Load() && now.UnixNano() < pr.validUntil.Load() {
+	if st == devCert.trusted.Load() && now.UnixNano() < devCert.validUntil.Load() {
 		return nil
 	}
-	v, err := s.trust.verifyClient(pr.chain, now)
+	v, err := s.trust.verifyClient(devCert.chain, now)
 	if err != nil {
-		r := refusal(peerRefusalReason(err), pr.leaf, err)
-		if pr.gone.CompareAndSwap(nil, r) {
+		r := refusal(peerRefusalReason(err), devCert.leaf, err)
+		if devCert.gone.CompareAndSwap(nil, r) {
 			s.refused(r)
 		}
-		return pr.gone.Load()
+		return devCert.gone.Load()
 	}
-	pr.validUntil.Store(v.notAfter.UnixNano())
-	pr.trusted.Store(v.store)
+	devCert.validUntil.Store(v.notAfter.UnixNano())
+	devCert.trusted.Store(v.store)
 	return nil
 }
 

@@ -138,9 +138,9 @@ func (p *peers) add(c net.Conn) *peer {
 	if v, ok := p.m.Load(c); ok {
 		return v.(*peer)
 	}
-	pr := &peer{}
-	p.m.Store(c, pr)
-	return pr
+	devCert := &peer{}
+	p.m.Store(c, devCert)
+	return devCert
 }
 
 func (p *peers) get(c net.Conn) *peer {
@@ -152,6 +152,11 @@ func (p *peers) get(c net.Conn) *peer {
 }
 
 func (p *peers) remove(c net.Conn) { p.m.Delete(c) }
+
+// keep records devCert as c's again: a parked Ping hands its device connection
+// back to the server, whose ConnContext then finds the record (add) and
+// the connection keeps what its handshake established.
+func (p *peers) keep(c net.Conn, devCert *peer) { p.m.Store(c, devCert) }
 
 // rawConn returns the network connection under c.
 func rawConn(c net.Conn) net.Conn {
@@ -214,12 +219,12 @@ func (s *Service) baseTLSConfig(cert tls.Certificate) *tls.Config {
 	}
 	out := base.Clone()
 	out.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-		pr := s.peers.get(hello.Conn)
-		if pr == nil {
-			pr = &peer{} // not served by our http.Server (tests dialing the listener); nothing to keep
+		devCert := s.peers.get(hello.Conn)
+		if devCert == nil {
+			devCert = &peer{} // not served by our http.Server (tests dialing the listener); nothing to keep
 		}
 		c := base.Clone()
-		c.VerifyConnection = func(cs tls.ConnectionState) error { return s.verifyConnection(pr, cs) }
+		c.VerifyConnection = func(cs tls.ConnectionState) error { return s.verifyConnection(devCert, cs) }
 		if !s.cfg.OmitClientCANames {
 			// With RequestClientCert crypto/tls only sends ClientCAs' subjects
 			// as certificate_authorities (RFC 8446 4.2.4, RFC 5246 7.4.4); it
@@ -232,8 +237,8 @@ func (s *Service) baseTLSConfig(cert tls.Certificate) *tls.Config {
 }
 
 // verifyConnection checks the device's certificate at the end of every
-// handshake, resumed ones included, and records the result on pr.
-func (s *Service) verifyConnection(pr *peer, cs tls.ConnectionState) error {
+// handshake, resumed ones included, and records the result on devCert.
+func (s *Service) verifyConnection(devCert *peer, cs tls.ConnectionState) error {
 	if len(cs.PeerCertificates) == 0 {
 		if s.cfg.RequireClientCert {
 			r := refusal("no_certificate", nil, errNoClientCertificate)
@@ -255,29 +260,41 @@ func (s *Service) verifyConnection(pr *peer, cs tls.ConnectionState) error {
 		s.refused(r)
 		return r
 	}
-	ver, err := s.revocation.check(leaf)
-	if err != nil {
-		var rv *RevokedError
-		reason := "revocation_unknown"
-		if errors.As(err, &rv) {
-			reason = "revoked"
-		}
-		r := refusal(reason, leaf, err)
-		s.refused(r)
-		return r
+	ver, refused := s.checkRevocation(leaf)
+	if refused != nil {
+		return refused
 	}
-	pr.leaf = leaf
-	pr.fingerprint = sha256.Sum256(leaf.Raw)
-	pr.chainDER = pr.chainDER[:0]
+	devCert.leaf = leaf
+	devCert.fingerprint = sha256.Sum256(leaf.Raw)
+	devCert.chainDER = devCert.chainDER[:0]
 	for _, c := range cs.PeerCertificates[1:] {
-		pr.chainDER = append(pr.chainDER, c.Raw)
+		devCert.chainDER = append(devCert.chainDER, c.Raw)
 	}
-	pr.revChecked.Store(ver)
-	pr.chain = cs.PeerCertificates
-	pr.validUntil.Store(v.notAfter.UnixNano())
-	pr.trusted.Store(v.store)
-	pr.verified = true
+	devCert.revChecked.Store(ver)
+	devCert.chain = cs.PeerCertificates
+	devCert.validUntil.Store(v.notAfter.UnixNano())
+	devCert.trusted.Store(v.store)
+	devCert.verified = true
 	return nil
+}
+
+// checkRevocation checks leaf against the revocation snapshot, at the
+// handshake and at a request after a new snapshot (recheck, policy.go). It
+// returns the snapshot's version, or the refusal (logged and counted):
+// revoked, or revocation_unknown when the snapshot cannot say.
+func (s *Service) checkRevocation(leaf *x509.Certificate) (uint64, *CertificateRefusal) {
+	ver, err := s.revocation.check(leaf)
+	if err == nil {
+		return ver, nil
+	}
+	var rv *RevokedError
+	reason := "revocation_unknown"
+	if errors.As(err, &rv) {
+		reason = "revoked"
+	}
+	r := refusal(reason, leaf, err)
+	s.refused(r)
+	return 0, r
 }
 
 // refused logs and counts a refused certificate.

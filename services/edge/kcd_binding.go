@@ -82,25 +82,25 @@ func peerLeaf(c net.Conn) *x509.Certificate {
 	return nil
 }
 
-// negotiateHeader builds x's Negotiate header for upstream host with the
+// negotiateHeader builds state's Negotiate header for upstream host with the
 // binding expected there, and records the binding used.
-func (s *Service) negotiateHeader(x *requestState, host string) (string, error) {
+func (s *Service) negotiateHeader(state *requestState, host string) (string, error) {
 	var cb negotiate.Binding
 	if b := s.upstreams.binders[host]; b != nil {
 		cb = b.expected()
 	}
-	h, sent, err := x.entry.neg.header(cb)
+	h, sent, err := state.ticket.neg.header(cb)
 	if err == nil {
-		x.cb, x.sent = cb, sent
+		state.cb, state.sent = cb, sent
 	}
 	return h, err
 }
 
 // rebind builds h's Authorization again when the connection c to host
 // presents another certificate than the one the header is bound to.
-func (s *Service) rebind(h http.Header, x *requestState, host string, c net.Conn) {
+func (s *Service) rebind(h http.Header, state *requestState, host string, c net.Conn) {
 	b := s.upstreams.binders[host]
-	if b == nil || x == nil || x.entry == nil {
+	if b == nil || state == nil || state.ticket == nil {
 		return
 	}
 	leaf := peerLeaf(c)
@@ -108,27 +108,27 @@ func (s *Service) rebind(h http.Header, x *requestState, host string, c net.Conn
 		return
 	}
 	cb := b.of(leaf)
-	if cb == x.cb {
+	if cb == state.cb {
 		return
 	}
-	v, sent, err := x.entry.neg.header(cb)
+	v, sent, err := state.ticket.neg.header(cb)
 	if err != nil {
-		s.log.Error("build Negotiate header", telemetry.AttrUPN, x.upn, "err", err)
+		s.log.Error("build Negotiate header", telemetry.AttrUPN, state.upn, "err", err)
 		return
 	}
 	h["Authorization"] = []string{v}
-	x.cb, x.sent = cb, sent
+	state.cb, state.sent = cb, sent
 }
 
 // bound returns req with a trace that rebinds its Negotiate header to the
 // connection the transport picks, for a Kerberos request to an https
 // upstream; req itself otherwise.
 func (s *Service) bound(req *http.Request) *http.Request {
-	x, _ := req.Context().Value(requestKey{}).(*requestState)
-	if x == nil || x.entry == nil || s.upstreams.binders[req.URL.Host] == nil {
+	state, _ := req.Context().Value(requestKey{}).(*requestState)
+	if state == nil || state.ticket == nil || s.upstreams.binders[req.URL.Host] == nil {
 		return req
 	}
 	h, host := req.Header, req.URL.Host
-	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { s.rebind(h, x, host, info.Conn) }}
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { s.rebind(h, state, host, info.Conn) }}
 	return req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
 }

@@ -18,15 +18,15 @@ var errNoNegotiate = errors.New("no Negotiate header for the request; not sent t
 // not be built, when known) unless KCD is off or h carries exactly one
 // Negotiate Authorization header. Every path to Exchange calls it last: the
 // proxy's transport and the parked Ping's write.
-func (s *Service) requireNegotiate(h http.Header, x *requestState) error {
+func (s *Service) requireNegotiate(h http.Header, state *requestState) error {
 	if !s.cfg.KCD {
 		return nil
 	}
 	if v := h["Authorization"]; len(v) == 1 && strings.HasPrefix(v[0], "Negotiate ") {
 		return nil
 	}
-	if x != nil && x.negotiateErr != nil {
-		return fmt.Errorf("%w: %w", errNoNegotiate, x.negotiateErr)
+	if state != nil && state.negotiateErr != nil {
+		return fmt.Errorf("%w: %w", errNoNegotiate, state.negotiateErr)
 	}
 	return errNoNegotiate
 }

@@ -52,21 +52,21 @@ func (g *refreshGate) allow(upn string, now time.Time) bool {
 	return true
 }
 
-// refreshAfter401 decides what a 401 from Exchange to the request x costs:
+// refreshAfter401 decides what a 401 from Exchange to the request of state costs:
 // within the interval of the user's last refresh, nothing (false: the 401
 // goes to the device); otherwise the ticket is invalidated at the edge and
 // the ticket role (true: the caller fetches a new one and retries once).
 // Both outcomes are counted.
-func (s *Service) refreshAfter401(ctx context.Context, x *requestState) bool {
-	if !s.refresh401.allow(x.upn, s.now()) {
+func (s *Service) refreshAfter401(ctx context.Context, state *requestState) bool {
+	if !s.refresh401.allow(state.upn, s.now()) {
 		s.metrics.unauthorized(false)
 		s.log.Warn("Exchange refused the ticket (401) again soon after a fresh one; the 401 goes to the device without asking the KDC",
-			telemetry.AttrUPN, x.upn, "interval", s.refresh401.interval.String(), "fix", "check the mailbox's EAS/EWS rights and kcd.targetSPN")
+			telemetry.AttrUPN, state.upn, "interval", s.refresh401.interval.String(), "fix", "check the mailbox's EAS/EWS rights and kcd.targetSPN")
 		return false
 	}
 	s.metrics.unauthorized(true)
-	if ierr := s.tickets.invalidate(ctx, x.upn, s.cfg.TargetSPN, x.entry); ierr != nil {
-		s.log.Warn("invalidate ticket after 401", telemetry.AttrUPN, x.upn, "err", ierr)
+	if ierr := s.tickets.invalidate(ctx, state.upn, s.cfg.TargetSPN, state.ticket); ierr != nil {
+		s.log.Warn("invalidate ticket after 401", telemetry.AttrUPN, state.upn, "err", ierr)
 	}
 	return true
 }

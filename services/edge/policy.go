@@ -3,38 +3,49 @@ package edge
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/url"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/segmesh/segmesh/pkg/negotiate"
 	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
+// The request policy: what the edge does with every device request, written
+// once and used by both ways a request reaches Exchange (the reverse proxy
+// and a parked Ping, upstream_park.go):
+//
+//   - re-check: recheck, the device certificate against the current trust,
+//     validity and revocation (at the request, and for a parked Ping again
+//     before its answer is delivered);
+//   - authenticate: authenticate, the user (identity cache) and the ticket
+//     (ticket cache), kcd_*.go;
+//   - header rules: rewrite (outbound: hop-by-hop, X-Forwarded-*, the
+//     device's credentials out, the edge's Negotiate header in; authorize)
+//     and modifyResponse (inbound: hop-by-hop, Server and Exchange's
+//     authentication headers out, the mutual-authentication reply checked);
+//   - 401: renewAfter401, a new ticket and one more try;
+//   - failover: Service.failover (upstream.go);
+//   - error mapping: fail and failureOf (errors.go);
+//   - access line: finish (policy_access.go).
+
 // requestState is one request's state, shared by the handler, the rewrite,
-// the transport and the access log.
+// the transport, a parked Ping and the access line.
 type requestState struct {
-	eas         EASRequest
-	upn         string
-	entry       *ticketEntry
+	eas    EASRequest
+	upn    string
+	ticket *ticketEntry
+	// identityHit and ticketHit say whether the user and the ticket came
+	// from the caches.
 	identityHit bool
 	ticketHit   bool
-	retried     bool
+	// retried reports whether the 401 rule already spent its one retry.
+	retried bool
 	// cb is the channel binding the Negotiate header carries (kcd_binding.go)
 	// and sent its authenticator's time (Exchange's AP-REP echoes it).
 	cb      negotiate.Binding
@@ -58,206 +69,114 @@ type requestKey struct{}
 // no goroutine.
 type requestCtx struct {
 	context.Context
-	x  requestState
-	rw recorder
+	state requestState
+	rec   recorder
 }
 
 // Value returns the request's state for requestKey, else the parent's value.
 func (c *requestCtx) Value(key any) any {
 	if _, ok := key.(requestKey); ok {
-		return &c.x
+		return &c.state
 	}
 	return c.Context.Value(key)
 }
 
-// upstreams is the Exchange side: the URLs in order of preference and the
-// one transport to all of them.
-type upstreams struct {
-	urls      []*url.URL
-	preferred atomic.Int32
-	transport *http.Transport
-	// dial connects without the header watch (parked Pings keep their own
-	// read deadline).
-	dial func(ctx context.Context, network, addr string) (net.Conn, error)
-	// watch enforces ResponseHeaderTimeout on the transport's connections
-	// (upstream_headerwatch.go); nil when the timeout is 0 (none).
-	watch *headerWatch
-	// binders keep the channel binding per https upstream host (kcd_binding.go).
-	binders map[string]*binder
-	// replays carries the requests transport would replay after a read
-	// error (idempotent methods), with http.Transport's own
-	// ResponseHeaderTimeout; nil when watch is nil.
-	replays *http.Transport
-}
-
-func (s *Service) newUpstreams() (*upstreams, error) {
-	tc, err := s.upstreamTLS()
-	if err != nil {
-		return nil, err
-	}
-	// Resume TLS sessions with Exchange: a new upstream connection (after
-	// an idle timeout, or a parked Ping's own) then costs both sides a
-	// resumed handshake instead of a full one.
-	tc.ClientSessionCache = tls.NewLRUClientSessionCache(256)
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: s.cfg.KeepAlive, Interval: s.cfg.KeepAlive}}
-	u := &upstreams{urls: s.cfg.Upstreams, dial: d.DialContext, binders: newBinders(s.cfg.Upstreams)}
-	dial := d.DialContext
-	if s.cfg.ResponseHeaderTimeout > 0 {
-		u.watch = newHeaderWatch(s.cfg.ResponseHeaderTimeout)
-		dial = u.watch.dialer(d.DialContext)
-	}
-	u.transport = &http.Transport{
-		DialContext:     dial,
-		TLSClientConfig: tc,
-		// HTTP/1.1 to Exchange: IIS answers Windows authentication over HTTP/1.1 only.
-		ForceAttemptHTTP2:   false,
-		TLSHandshakeTimeout: 10 * time.Second,
-		// ResponseHeaderTimeout (above the longest EAS heartbeat, 3540 s: a
-		// Ping waits this long) is enforced by u.watch, one sweeper instead
-		// of a timer per request.
-		ExpectContinueTimeout: time.Second,
-		// The parked-Ping path applies the same bound (upstream_parklimits.go).
-		MaxResponseHeaderBytes: s.cfg.MaxResponseHeaderBytes,
-		MaxIdleConns:           1024,
-		MaxIdleConnsPerHost:    512,
-		IdleConnTimeout:        90 * time.Second,
-		// Pass Content-Encoding through untouched.
-		DisableCompression: true,
-	}
-	if u.watch != nil {
-		// The watch ends a wait with a read error, which http.Transport
-		// takes for a keep-alive race on a reused connection and answers by
-		// sending an idempotent request again: a hung GET or OPTIONS waited
-		// the timeout once more, and the replay reused its Negotiate
-		// authenticator (Exchange refuses that as a replay, 401, and the
-		// user's ticket was dropped). Such requests, rare in EAS, take a
-		// transport of their own with http.Transport's timer.
-		u.replays = u.transport.Clone()
-		u.replays.DialContext = d.DialContext // not watched
-		u.replays.ResponseHeaderTimeout = s.cfg.ResponseHeaderTimeout
-		u.transport.DialTLSContext = u.watch.tlsDialer(d.DialContext, tc, u.transport.TLSHandshakeTimeout)
-	}
-	return u, nil
-}
-
-// transportFor returns the transport for req: replays for a request
-// http.Transport would send again after a read error (Request.isReplayable).
-func (u *upstreams) transportFor(req *http.Request) *http.Transport {
-	if u.replays == nil || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
-		return u.transport
-	}
-	switch req.Method {
-	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
-		return u.replays
-	}
-	if _, ok := req.Header["Idempotency-Key"]; ok {
-		return u.replays
-	}
-	if _, ok := req.Header["X-Idempotency-Key"]; ok {
-		return u.replays
-	}
-	return u.transport
-}
-
-// newProxy builds the reverse proxy. FlushInterval 0: httputil flushes every
-// write anyway for responses of unknown length (chunked EAS streams,
-// ItemOperations multipart) and text/event-stream, and a response of known
-// length goes out as the server's buffer fills and at its end. -1 would
-// start a timer goroutine for every response: 9-13 % of the keep-alive CPU
-// (perf, docs/benchmarks.md).
-func (s *Service) newProxy() *httputil.ReverseProxy {
-	return &httputil.ReverseProxy{
-		Rewrite:        s.rewrite,
-		Transport:      pingTransport{s: s, inner: kcdTransport{s}},
-		FlushInterval:  0,
-		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		ErrorHandler:   s.proxyError,
-		ModifyResponse: s.modifyResponse,
-		BufferPool:     &bufferPool{},
-	}
-}
-
-// ServeHTTP handles one device request: path policy, certificate,
-// identity, ticket, then the proxy.
+// ServeHTTP handles one device request: path, certificate re-check, user
+// and ticket, then the way to Exchange (answered at once while draining,
+// parked, or the reverse proxy).
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
 	ctx, span := s.tracer.Start(r.Context(), "edge.Proxy", trace.WithSpanKind(trace.SpanKindServer))
-	rc := &requestCtx{Context: ctx}
-	rc.rw.ResponseWriter = w
-	rw, x := &rc.rw, &rc.x
-	defer s.finish(ctx, span, rw, r, x, start)
+	reqCtx := &requestCtx{Context: ctx}
+	reqCtx.rec.ResponseWriter = w
+	rec, state := &reqCtx.rec, &reqCtx.state
+	defer s.finish(ctx, span, rec, r, state, start)
 
 	if !s.cfg.allowedPath(r.URL.Path) {
-		s.fail(rw, x, failureOf(errPathNotForwarded, 0))
+		s.fail(rec, state, errPathNotForwarded)
 		return
 	}
 	if r.URL.RawQuery != "" {
-		x.eas, _ = ParseEASQuery(r.URL.RawQuery) // for logs only; Exchange judges the query
+		state.eas, _ = ParseEASQuery(r.URL.RawQuery) // for logs only; Exchange judges the query
 	}
-	pr, _ := ctx.Value(peerKey{}).(*peer)
-	verified := pr != nil && pr.verified
-	if s.cfg.RequireClientCert && !verified {
-		s.fail(rw, x, failureOf(errNoCertificate, 0))
+	devCert, _ := ctx.Value(peerKey{}).(*peer)
+	verified := devCert != nil && devCert.verified
+	if (s.cfg.RequireClientCert || s.cfg.KCD) && !verified {
+		s.fail(rec, state, errNoCertificate)
 		return
 	}
-	if verified && s.cfg.RequireClientCert {
-		if r := s.recheckPeer(pr); r != nil {
-			s.fail(rw, x, failureOf(r, 0))
-			return
-		}
-	}
-	if verified && s.cfg.Revocation && pr.revChecked.Load() != s.revocation.current() {
-		gen, err := s.revocation.check(pr.leaf)
-		if err != nil {
-			r := refusal("revoked", pr.leaf, err)
-			s.refused(r)
-			s.fail(rw, x, failureOf(r, 0))
-			return
-		}
-		pr.revChecked.Store(gen)
+	if refused := s.recheck(devCert); refused != nil {
+		s.fail(rec, state, refused)
+		return
 	}
 	if s.cfg.KCD {
-		if !verified {
-			s.fail(rw, x, failureOf(errNoCertificate, 0))
-			return
-		}
-		if err := s.authenticate(ctx, x, pr); err != nil {
-			s.fail(rw, x, failureOf(err, s.cfg.RetryAfter))
+		if err := s.authenticate(ctx, state, devCert); err != nil {
+			s.fail(rec, state, err)
 			return
 		}
 		if err := s.makeReplayable(r); err != nil {
-			s.fail(rw, x, failureOf(err, 0))
+			s.fail(rec, state, err)
 			return
 		}
 	}
 	if len(s.upstreams.urls) == 0 {
-		s.fail(rw, x, failureOf(errNoUpstream, s.cfg.RetryAfter))
+		s.fail(rec, state, errNoUpstream)
 		return
 	}
-	r = r.WithContext(rc)
-	if s.answerPingAtOnce(rw, x) {
+	r = r.WithContext(reqCtx)
+	if s.answerPingAtOnce(rec, state) {
 		return
 	}
-	if s.tryPark(w, r, rw, x, span, start) {
+	if s.tryPark(w, r, rec, state, span, start) {
 		return
 	}
-	s.proxyTracked(rw, r, x)
+	s.proxyTracked(rec, r, state)
 }
 
-// authenticate finds the user and the ticket for the request.
-func (s *Service) authenticate(ctx context.Context, x *requestState, pr *peer) error {
-	id, hit, err := s.identity.lookup(ctx, pr.fingerprint, pr.leaf.Raw, pr.chainDER)
+// recheck is the re-check rule: a connection that stays open (keep-alive,
+// HTTP/2, a Ping held for an hour) meets at every request what a new
+// handshake would — the certificate chain still valid and trusted
+// (recheckPeer, with Require Client Certificate) and not revoked in a
+// revocation snapshot newer than the one it was last checked against. It
+// returns the refusal, which sticks to the connection; nil for a device
+// without a verified certificate (whether one is required is the
+// caller's rule).
+func (s *Service) recheck(devCert *peer) *CertificateRefusal {
+	if devCert == nil || !devCert.verified {
+		return nil
+	}
+	if s.cfg.RequireClientCert {
+		if refused := s.recheckPeer(devCert); refused != nil {
+			return refused
+		}
+	}
+	if !s.cfg.Revocation || devCert.revChecked.Load() == s.revocation.current() {
+		return nil
+	}
+	gen, refused := s.checkRevocation(devCert.leaf)
+	if refused != nil {
+		return refused
+	}
+	devCert.revChecked.Store(gen)
+	return nil
+}
+
+// authenticate is the authenticate rule: the user the certificate maps to
+// (identity cache, kcd_identity.go) and a ticket for the Exchange SPN
+// (ticket cache, kcd_tickets.go).
+func (s *Service) authenticate(ctx context.Context, state *requestState, devCert *peer) error {
+	id, hit, err := s.identity.lookup(ctx, devCert.fingerprint, devCert.leaf.Raw, devCert.chainDER)
 	s.metrics.identityLookup(hit)
 	if err != nil {
 		return err
 	}
-	x.upn, x.identityHit = id.UPN, hit
-	e, hit, err := s.tickets.get(ctx, id.UPN, s.cfg.TargetSPN)
+	state.upn, state.identityHit = id.UPN, hit
+	ticket, hit, err := s.tickets.get(ctx, id.UPN, s.cfg.TargetSPN)
 	s.metrics.ticketLookup(hit)
 	if err != nil {
 		return err
 	}
-	x.entry, x.ticketHit = e, hit
+	state.ticket, state.ticketHit = ticket, hit
 	return nil
 }
 
@@ -275,9 +194,9 @@ func (s *Service) makeReplayable(r *http.Request) error {
 	if _, err := io.ReadFull(r.Body, buf); err != nil {
 		return fmt.Errorf("%w: %w", errReadBody, err)
 	}
-	rb := &replayBody{buf: buf}
-	rb.r.Reset(buf)
-	r.Body, r.GetBody = rb, rb.reopen
+	body := &replayBody{buf: buf}
+	body.r.Reset(buf)
+	r.Body, r.GetBody = body, body.reopen
 	return nil
 }
 
@@ -298,140 +217,139 @@ func (b *replayBody) reopen() (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(b.buf)), nil
 }
 
-// rewrite shapes the request for Exchange: upstream URL, X-Forwarded-*, and
-// with KCD the device's Authorization replaced by a fresh Negotiate header.
-// Hop-by-hop headers (Proxy-Authorization among them) are already gone.
-func (s *Service) rewrite(pr *httputil.ProxyRequest) {
-	pr.SetURL(s.upstreams.urls[int(s.upstreams.preferred.Load())])
-	pr.SetXForwarded()
-	pr.Out.Header.Del("Proxy-Authorization")
-	x, _ := pr.In.Context().Value(requestKey{}).(*requestState)
-	if !s.cfg.KCD || x == nil {
+// rewrite is the outbound header rule, the reverse proxy's Rewrite and
+// the parked Ping's too: the upstream's URL; no hop-by-hop header (RFC 9110
+// section 7.6.1; the proxy removed them already, a parked Ping has not) but
+// "Te: trailers" and an upgrade; X-Forwarded-* from the device's connection only; the
+// device's Proxy-Authorization never, and with KCD its Authorization
+// replaced by the edge's Negotiate header (authorize).
+func (s *Service) rewrite(proxyReq *httputil.ProxyRequest) {
+	out := proxyReq.Out
+	removeHopByHop(out.Header, proxyReq.In.Header)
+	delete(out.Header, "Forwarded")
+	delete(out.Header, "X-Forwarded-For")
+	delete(out.Header, "X-Forwarded-Host")
+	delete(out.Header, "X-Forwarded-Proto")
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header.Set("User-Agent", "") // Go's client would send its own
+	}
+	proxyReq.SetURL(s.upstreams.urls[int(s.upstreams.preferred.Load())])
+	proxyReq.SetXForwarded()
+	state, _ := proxyReq.In.Context().Value(requestKey{}).(*requestState)
+	if !s.cfg.KCD || state == nil {
 		return
 	}
-	pr.Out.Header.Del("Authorization")
-	if x.entry != nil {
-		if h, err := s.negotiateHeader(x, pr.Out.URL.Host); err == nil {
-			pr.Out.Header["Authorization"] = []string{h}
-		} else {
-			// requireNegotiate refuses to send the request on.
-			x.negotiateErr = err
-			s.log.Error("build Negotiate header", telemetry.AttrUPN, x.upn, "err", err)
+	s.authorize(out.Header, state, out.URL.Host)
+}
+
+// authorize puts state's Negotiate header for upstream host in h, in
+// place of whatever Authorization the device sent; when none can be built
+// it records why, and requireNegotiate (kcd_failclosed.go) keeps the
+// request from Exchange.
+func (s *Service) authorize(h http.Header, state *requestState, host string) {
+	delete(h, "Authorization")
+	if state.ticket == nil {
+		return
+	}
+	v, err := s.negotiateHeader(state, host)
+	if err != nil {
+		state.negotiateErr = err
+		s.log.Error("build Negotiate header", telemetry.AttrUPN, state.upn, "err", err)
+		return
+	}
+	h["Authorization"] = []string{v}
+}
+
+// hopHeaders are removed in both directions (RFC 9110 section 7.6.1), as
+// httputil.ReverseProxy does. Canonical keys: removed with delete.
+var hopHeaders = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// removeHopByHop removes the hop-by-hop headers from h and those its
+// Connection header names. With in, the request h copies, what
+// httputil.ReverseProxy keeps stays: "Te: trailers" when in asked for it,
+// and in's protocol upgrade.
+func removeHopByHop(h, in http.Header) {
+	for _, f := range h["Connection"] {
+		for sf := range strings.SplitSeq(f, ",") {
+			if sf = strings.TrimSpace(sf); sf != "" {
+				h.Del(sf)
+			}
 		}
+	}
+	for _, f := range hopHeaders {
+		delete(h, f)
+	}
+	if in == nil {
+		return
+	}
+	if hasToken(in["Te"], "trailers") {
+		h["Te"] = []string{"trailers"}
+	}
+	if up := in.Get("Upgrade"); up != "" && hasToken(in["Connection"], "Upgrade") {
+		h["Connection"], h["Upgrade"] = []string{"Upgrade"}, []string{up}
 	}
 }
 
-// kcdTransport sends to Exchange, fails over across the upstreams for
-// replayable requests, and on a 401 to a Kerberos request invalidates the
-// ticket and retries once with a new one.
-type kcdTransport struct{ s *Service }
+// hasToken reports whether the comma-separated header values vs hold
+// token (ASCII case-insensitive; parameters after ";" ignored).
+func hasToken(vs []string, token string) bool {
+	for _, v := range vs {
+		for t := range strings.SplitSeq(v, ",") {
+			if t, _, _ = strings.Cut(t, ";"); strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
-func (t kcdTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	s := t.s
-	x, _ := req.Context().Value(requestKey{}).(*requestState)
-	if err := s.requireNegotiate(req.Header, x); err != nil {
-		return nil, err
+// renewAfter401 is the 401 rule, for a response to state's request: a 401
+// to a Kerberos request that has not been retried costs the ticket (when
+// refreshAfter401 allows, kcd_unauthorized.go) and, when the request can be
+// sent again, fetches a new one into state and returns true: the caller
+// sends the request once more. Otherwise the response goes to the device
+// as it is (without WWW-Authenticate, modifyResponse).
+func (s *Service) renewAfter401(ctx context.Context, state *requestState, resp *http.Response, bodyKept bool) (bool, error) {
+	if resp.StatusCode != http.StatusUnauthorized || state == nil || state.ticket == nil || state.retried {
+		return false, nil
 	}
-	resp, err := s.send(req)
-	if err != nil || resp.StatusCode != http.StatusUnauthorized || x == nil || x.entry == nil || x.retried {
-		return resp, err
+	state.retried = true
+	if !s.refreshAfter401(ctx, state) {
+		return false, nil
 	}
-	ctx := req.Context()
-	x.retried = true
-	if !s.refreshAfter401(ctx, x) {
-		return resp, nil
-	}
-	if !replayable(req) {
-		s.log.Warn("Exchange refused the ticket (401); the body is not replayable, so no retry", telemetry.AttrUPN, x.upn)
-		return resp, nil
+	if !bodyKept {
+		s.log.Warn("Exchange refused the ticket (401); the body is not replayable, so no retry", telemetry.AttrUPN, state.upn)
+		return false, nil
 	}
 	drain(resp.Body)
-	e, _, err := s.tickets.get(ctx, x.upn, s.cfg.TargetSPN)
+	ticket, _, err := s.tickets.get(ctx, state.upn, s.cfg.TargetSPN)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	x.entry = e
-	h, err := s.negotiateHeader(x, req.URL.Host)
-	if err != nil {
-		return nil, &TicketError{Err: err, Hint: "the ticket role returned a ticket the edge cannot use"}
-	}
-	again, err := clone(req)
-	if err != nil {
-		return nil, err
-	}
-	again.Header["Authorization"] = []string{h}
-	s.log.Info("Exchange refused the ticket (401); retrying once with a new one", telemetry.AttrUPN, x.upn)
-	return s.send(again)
+	state.ticket = ticket
+	s.log.Info("Exchange refused the ticket (401); retrying once with a new one", telemetry.AttrUPN, state.upn)
+	return true, nil
 }
 
-// send tries the preferred upstream, then the others when the connection
-// could not be made and the request can be sent again.
-func (s *Service) send(req *http.Request) (*http.Response, error) {
-	u := s.upstreams
-	resp, err := u.transportFor(req).RoundTrip(s.bound(req))
-	if err == nil || len(u.urls) < 2 || !isDialError(err) || !replayable(req) {
-		return resp, err
-	}
-	first := int(u.preferred.Load())
-	for i := 1; i < len(u.urls); i++ {
-		n := (first + i) % len(u.urls)
-		again, cerr := clone(req)
-		if cerr != nil {
-			return nil, err
-		}
-		again.URL.Scheme, again.URL.Host, again.Host = u.urls[n].Scheme, u.urls[n].Host, ""
-		s.log.Warn("Exchange upstream unreachable; trying the next", "failed", u.urls[first].Host, "next", u.urls[n].Host, "err", err)
-		if resp, err = u.transportFor(again).RoundTrip(s.bound(again)); err == nil || !isDialError(err) {
-			u.preferred.Store(int32(n))
-			return resp, err
-		}
-	}
-	return resp, err
-}
-
-func isDialError(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
-}
-
-func replayable(req *http.Request) bool {
-	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
-}
-
-// clone copies req with a fresh body for a second attempt.
-func clone(req *http.Request) (*http.Request, error) {
-	again := req.Clone(req.Context())
-	if req.Body != nil && req.Body != http.NoBody {
-		b, err := req.GetBody()
-		if err != nil {
-			return nil, fmt.Errorf("replay request body: %w", err)
-		}
-		again.Body = b
-	}
-	return again, nil
-}
-
-// drain reads a little of a discarded body so the connection can be reused.
-func drain(b io.ReadCloser) {
-	_, _ = io.CopyN(io.Discard, b, 64<<10)
-	_ = b.Close()
-}
-
-// modifyResponse passes Exchange's answer through untouched, except that
-// Server (it names Exchange's software) is dropped, and with KCD so are
-// Exchange's authentication headers: WWW-Authenticate on any status (a
-// Negotiate challenge on a 401 the device cannot answer, a Basic one would
-// make it ask its user for a password the gateway does not use, and
-// Exchange's mutual-authentication reply on a 200 may start a Kerberos
-// exchange of the device's own) and Persistent-Auth.
+// modifyResponse is the inbound header rule, for the reverse proxy and a
+// parked Ping alike: Exchange's answer passes untouched except that
+// hop-by-hop headers go (the proxy removed them already), so does Server
+// (it names Exchange's software), and with KCD so do Exchange's
+// authentication headers: WWW-Authenticate on any status (a Negotiate
+// challenge on a 401 the device cannot answer, a Basic one would make it
+// ask its user for a password the gateway does not use, and Exchange's
+// mutual-authentication reply on a 200 may start a Kerberos exchange of
+// the device's own) and Persistent-Auth.
 func (s *Service) modifyResponse(resp *http.Response) error {
-	resp.Header.Del("Server")
+	removeHopByHop(resp.Header, nil)
+	delete(resp.Header, "Server")
 	if s.cfg.KCD {
 		if err := s.verifyMutual(resp); err != nil {
 			return err
 		}
-		resp.Header.Del("WWW-Authenticate")
-		resp.Header.Del("Persistent-Auth")
+		delete(resp.Header, "Www-Authenticate")
+		delete(resp.Header, "Persistent-Auth")
 	}
 	return nil
 }
@@ -445,15 +363,15 @@ func (s *Service) verifyMutual(resp *http.Response) error {
 	if resp.StatusCode == http.StatusUnauthorized || resp.Request == nil {
 		return nil
 	}
-	x, _ := resp.Request.Context().Value(requestKey{}).(*requestState)
-	if x == nil || x.entry == nil {
+	state, _ := resp.Request.Context().Value(requestKey{}).(*requestState)
+	if state == nil || state.ticket == nil {
 		return nil
 	}
 	for _, v := range resp.Header.Values("WWW-Authenticate") {
 		if len(v) <= len(negotiate.HeaderPrefix) || !strings.HasPrefix(v, negotiate.HeaderPrefix) {
 			continue
 		}
-		if err := x.entry.neg.verifyReply(v, x.sent); err != nil {
+		if err := state.ticket.neg.verifyReply(v, state.sent); err != nil {
 			drain(resp.Body)
 			return &Failure{Status: http.StatusBadGateway, Reason: "Exchange's mutual-authentication reply does not match the ticket; the response was not delivered",
 				Fix: "something other than the Exchange server the ticket is for answered: check what sits between the gateway and Exchange (segmesh.edge.exchangeUrls)", Err: err}
@@ -462,135 +380,24 @@ func (s *Service) verifyMutual(resp *http.Response) error {
 	return nil
 }
 
-// proxyError maps an upstream or ticket failure to the device's status.
+// proxyError is the reverse proxy's ErrorHandler: the error mapping rule
+// (fail) for a failure on the way to or from Exchange.
 func (s *Service) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	if s.answerDrainedPing(w, r, err) {
 		return
 	}
-	x, _ := r.Context().Value(requestKey{}).(*requestState)
-	f := failureOf(err, s.cfg.RetryAfter)
-	if x != nil {
-		x.failure = f
-	}
-	writeFailure(w, f)
-}
-
-func (s *Service) fail(w http.ResponseWriter, x *requestState, f *Failure) {
-	x.failure = f
-	writeFailure(w, f)
-}
-
-// finish writes the access-log line, the metrics and the span of a request.
-// The line never holds Authorization or any token.
-func (s *Service) finish(ctx context.Context, span trace.Span, rw *recorder, r *http.Request, x *requestState, start time.Time) {
-	if x.parked {
+	state, _ := r.Context().Value(requestKey{}).(*requestState)
+	if state == nil {
+		writeFailure(w, failureOf(err, s.cfg.RetryAfter))
 		return
 	}
-	end := s.now()
-	d := end.Sub(start)
-	status := rw.status
-	switch {
-	case x.failure != nil && (status == 0 || x.failure.Status == 499):
-		status = x.failure.Status
-	case status == 0 && r.Context().Err() != nil:
-		status = 499
-	case status == 0:
-		status = http.StatusOK
-	}
-	s.metrics.request(ctx, status, d)
-	// Attributes only for a sampled span: building them costs an
-	// allocation per request that an unsampled one throws away.
-	if span.IsRecording() {
-		span.SetAttributes(attribute.Int("http.response.status_code", status), attribute.String(telemetry.AttrUPN, x.upn),
-			attribute.String(telemetry.AttrDeviceID, x.eas.DeviceID), attribute.String(telemetry.AttrCmd, x.eas.Cmd))
-		if status >= 500 {
-			span.SetStatus(codes.Error, http.StatusText(status))
-		}
-	}
-	span.End()
-	level := slog.LevelInfo
-	if x.failure != nil && x.failure.Status != http.StatusNotFound {
-		level = slog.LevelWarn
-		if x.failure.Status != 499 {
-			s.refusals.add(refusalRecord{Time: end, Reason: x.failure.Reason, UPN: x.upn, Status: strconv.Itoa(status)})
-		}
-	}
-	h := s.log.Handler()
-	if !h.Enabled(ctx, level) {
-		return
-	}
-	// The record is built here rather than with Logger.LogAttrs, which
-	// looks up its caller (runtime.Callers) for every line although no
-	// handler prints the source: about a quarter of the line's cost.
-	rec := slog.NewRecord(end, level, "request", 0)
-	rec.AddAttrs(
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
-		slog.Int(telemetry.AttrStatus, status),
-		slog.Int64("bytes", rw.bytes),
-		slog.Duration("duration", d),
-		slog.String(telemetry.AttrUPN, x.upn),
-		slog.String(telemetry.AttrDeviceID, x.eas.DeviceID),
-		slog.String("device_type", x.eas.DeviceType),
-		slog.String(telemetry.AttrCmd, x.eas.Cmd),
-		slog.Bool("ticket_cache_hit", x.ticketHit),
-		slog.String("remote", r.RemoteAddr),
-	)
-	if x.retried {
-		rec.AddAttrs(slog.Bool("retried_401", true))
-	}
-	if x.failure != nil {
-		rec.AddAttrs(slog.Any("failure", x.failure))
-	}
-	_ = h.Handle(ctx, rec)
+	s.fail(w, state, err)
 }
 
-// recorder notes the status and size of the response for the access log.
-// It keeps http.ResponseController working through Unwrap.
-type recorder struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
+// fail is the error mapping rule: err becomes the request's failure (its
+// status, Retry-After for a 503, the cause and fix for the access line)
+// and the device gets the plain status.
+func (s *Service) fail(w http.ResponseWriter, state *requestState, err error) {
+	state.failure = failureOf(err, s.cfg.RetryAfter)
+	writeFailure(w, state.failure)
 }
-
-func (w *recorder) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *recorder) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(b)
-	w.bytes += int64(n)
-	return n, err
-}
-
-// Flush flushes the underlying writer. The proxy flushes after every write
-// of a streamed response, so the common case avoids building a
-// ResponseController.
-func (w *recorder) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-		return
-	}
-	_ = http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-// Unwrap returns the underlying writer.
-func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// bufferPool lends the proxy its 32 KiB copy buffers.
-type bufferPool struct{ p sync.Pool }
-
-func (b *bufferPool) Get() []byte {
-	if v, ok := b.p.Get().(*[]byte); ok {
-		return *v
-	}
-	return make([]byte, 32<<10)
-}
-
-func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }

@@ -11,14 +11,14 @@ type otherKey struct{}
 // passes other keys to its parent, and cancellation still flows through it.
 func TestRequestCtx(t *testing.T) {
 	parent, cancel := context.WithCancel(context.WithValue(context.Background(), otherKey{}, "v"))
-	rc := &requestCtx{Context: parent}
-	if x, _ := rc.Value(requestKey{}).(*requestState); x != &rc.x {
-		t.Fatalf("requestKey gave %v, want the state", x)
+	reqCtx := &requestCtx{Context: parent}
+	if state, _ := reqCtx.Value(requestKey{}).(*requestState); state != &reqCtx.state {
+		t.Fatalf("requestKey gave %v, want the state", state)
 	}
-	if v := rc.Value(otherKey{}); v != "v" {
+	if v := reqCtx.Value(otherKey{}); v != "v" {
 		t.Fatalf("parent's value %v", v)
 	}
-	child, stop := context.WithCancel(rc)
+	child, stop := context.WithCancel(reqCtx)
 	defer stop()
 	cancel()
 	select {

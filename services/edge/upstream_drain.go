@@ -71,8 +71,8 @@ func pingStatus1Response() *http.Response {
 		Body: io.NopCloser(bytes.NewReader(pingStatus1))}
 }
 
-// isPing reports whether x is an ActiveSync Ping.
-func isPing(x *requestState) bool { return strings.EqualFold(x.eas.Cmd, "Ping") }
+// isPing reports whether state is an ActiveSync Ping.
+func isPing(state *requestState) bool { return strings.EqualFold(state.eas.Cmd, "Ping") }
 
 // pingDrain tracks the Pings that go through the reverse proxy (HTTP/2,
 // and those that could not be parked) so Stop can answer them.
@@ -181,8 +181,8 @@ func (t pingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // answerPingAtOnce answers a Ping with Status 1 without sending it to
 // Exchange once the grace is over. It reports whether it did.
-func (s *Service) answerPingAtOnce(w http.ResponseWriter, x *requestState) bool {
-	if !isPing(x) || !s.stopping.Load() || !s.drain.isEnded() {
+func (s *Service) answerPingAtOnce(w http.ResponseWriter, state *requestState) bool {
+	if !isPing(state) || !s.stopping.Load() || !s.drain.isEnded() {
 		return false
 	}
 	writePingStatus1(w)
@@ -191,8 +191,8 @@ func (s *Service) answerPingAtOnce(w http.ResponseWriter, x *requestState) bool 
 
 // proxyTracked sends r through the reverse proxy; a Ping is tracked so Stop
 // can answer it.
-func (s *Service) proxyTracked(w http.ResponseWriter, r *http.Request, x *requestState) {
-	if !isPing(x) {
+func (s *Service) proxyTracked(w http.ResponseWriter, r *http.Request, state *requestState) {
+	if !isPing(state) {
 		s.rproxy.ServeHTTP(w, r)
 		return
 	}
@@ -219,38 +219,38 @@ func (s *Service) answerDrainedPing(w http.ResponseWriter, r *http.Request, err 
 // closes its upstream connection, which wakes it to answer Status 1; with
 // end, no Ping is parked any more (they are answered at once). It returns
 // how many it woke.
-func (k *parking) answerHeld(end bool) int {
-	k.mu.Lock()
+func (lot *parking) answerHeld(end bool) int {
+	lot.mu.Lock()
 	if end {
-		k.closing = true
+		lot.closing = true
 	}
 	var held []*parkedPing
-	for p, idle := range k.pings {
-		if !idle && !p.drained.Load() {
-			held = append(held, p)
+	for ping, idle := range lot.pings {
+		if !idle && !ping.drained.Load() {
+			held = append(held, ping)
 		}
 	}
-	k.mu.Unlock()
-	// Closed without k.mu: each answered Ping's goroutine needs it to
+	lot.mu.Unlock()
+	// Closed without lot.mu: each answered Ping's goroutine needs it to
 	// finish, and 5,000 closes under it kept them all waiting (bench/drain.sh).
-	for _, p := range held {
-		p.mu.Lock()
-		p.drained.Store(true)
-		if p.up != nil {
-			_ = p.up.Close()
+	for _, ping := range held {
+		ping.mu.Lock()
+		ping.drained.Store(true)
+		if ping.up != nil {
+			_ = ping.up.Close()
 		}
-		p.mu.Unlock()
+		ping.mu.Unlock()
 	}
 	return len(held)
 }
 
 // drainedAnswer replaces the outcome of a parked Ping that Stop woke: the
 // Status 1 answer, after which the device connection is closed.
-func (p *parkedPing) drainedAnswer(resp *http.Response, err error) (*http.Response, error) {
-	if err == nil || !p.drained.Load() {
+func (ping *parkedPing) drainedAnswer(resp *http.Response, err error) (*http.Response, error) {
+	if err == nil || !ping.drained.Load() {
 		return resp, err
 	}
-	p.closeDevice = true
+	ping.closeDevice = true
 	return pingStatus1Response(), nil
 }
 

@@ -75,8 +75,8 @@ var pingFallbackReasons = [numFallbacks]string{"", "platform", "not_http1", "no_
 
 // parkable reports whether r may be parked; for a Ping that may not, it
 // also says why.
-func (s *Service) parkable(w http.ResponseWriter, r *http.Request, x *requestState) (bool, pingFallback) {
-	if s.parking == nil || !strings.EqualFold(x.eas.Cmd, "Ping") {
+func (s *Service) parkable(w http.ResponseWriter, r *http.Request, state *requestState) (bool, pingFallback) {
+	if s.parking == nil || !isPing(state) {
 		return false, fallbackNone
 	}
 	switch {
@@ -99,14 +99,14 @@ func (s *Service) parkable(w http.ResponseWriter, r *http.Request, x *requestSta
 
 // parkedPing is one Ping held without net/http.
 type parkedPing struct {
-	s     *Service
-	ctx   context.Context // the request's values, never cancelled by the server
-	span  trace.Span
-	start time.Time
-	req   *http.Request // the device's request
-	x     *requestState
-	rw    *recorder
-	pr    *peer
+	s       *Service
+	ctx     context.Context // the request's values, never cancelled by the server
+	span    trace.Span
+	start   time.Time
+	req     *http.Request // the device's request
+	state   *requestState
+	rec     *recorder
+	devCert *peer // the device connection's certificate record
 
 	dev         *tls.Conn
 	devRaw      syscall.RawConn
@@ -126,8 +126,8 @@ type parkedPing struct {
 // tryPark sends r upstream on a connection of its own and parks it. It
 // reports whether it took the request over; false leaves r (body included)
 // for the reverse proxy.
-func (s *Service) tryPark(w http.ResponseWriter, r *http.Request, rw *recorder, x *requestState, span trace.Span, start time.Time) bool {
-	ok, why := s.parkable(w, r, x)
+func (s *Service) tryPark(w http.ResponseWriter, r *http.Request, rec *recorder, state *requestState, span trace.Span, start time.Time) bool {
+	ok, why := s.parkable(w, r, state)
 	if !ok {
 		if why != fallbackNone {
 			s.metrics.pingFallback(why)
@@ -135,16 +135,16 @@ func (s *Service) tryPark(w http.ResponseWriter, r *http.Request, rw *recorder, 
 		return false
 	}
 	ctx := context.WithoutCancel(r.Context())
-	p := &parkedPing{s: s, ctx: ctx, span: span, start: start, req: r, x: x, rw: rw, watchEnd: make(chan struct{})}
-	p.pr, _ = ctx.Value(peerKey{}).(*peer)
-	if !s.parking.add(p) {
+	ping := &parkedPing{s: s, ctx: ctx, span: span, start: start, req: r, state: state, rec: rec, watchEnd: make(chan struct{})}
+	ping.devCert, _ = ctx.Value(peerKey{}).(*peer)
+	if !s.parking.add(ping) {
 		s.metrics.pingFallback(fallbackStopping)
 		return false
 	}
-	if err := p.send(ctx); err != nil {
-		s.parking.done(p)
+	if err := ping.send(ctx); err != nil {
+		s.parking.done(ping)
 		if errors.Is(err, errNoNegotiate) {
-			s.fail(rw, x, failureOf(err, s.cfg.RetryAfter))
+			s.fail(rec, state, err)
 			return true
 		}
 		if isDialError(err) {
@@ -157,93 +157,84 @@ func (s *Service) tryPark(w http.ResponseWriter, r *http.Request, rw *recorder, 
 	}
 	c, brw, err := w.(http.Hijacker).Hijack()
 	if err == nil {
-		p.mu.Lock()
-		p.dev, _ = c.(*tls.Conn)
-		p.mu.Unlock()
+		ping.mu.Lock()
+		ping.dev, _ = c.(*tls.Conn)
+		ping.mu.Unlock()
 	}
-	if p.dev == nil {
+	if ping.dev == nil {
 		// Not reachable with the edge's listener. The request is already
 		// upstream, so fail it rather than send it twice.
 		if c != nil {
 			_ = c.Close()
 		}
-		_ = p.up.Close()
-		s.parking.done(p)
-		s.fail(rw, x, failureOf(fmt.Errorf("edge: park Ping: hijack: %v", err), 0))
+		_ = ping.up.Close()
+		s.parking.done(ping)
+		s.fail(rec, state, fmt.Errorf("edge: park Ping: hijack: %v", err))
 		return true
 	}
-	p.closeDevice = brw.Reader.Buffered() > 0
-	if sc, ok := p.dev.NetConn().(syscall.Conn); ok {
-		p.devRaw, err = sc.SyscallConn()
+	ping.closeDevice = brw.Reader.Buffered() > 0
+	if sc, ok := ping.dev.NetConn().(syscall.Conn); ok {
+		ping.devRaw, err = sc.SyscallConn()
 	}
-	if p.devRaw == nil || err != nil {
-		p.closeDevice = true
+	if ping.devRaw == nil || err != nil {
+		ping.closeDevice = true
 	}
 	// The recorder must not keep the server's response: through it the
 	// server's conn and its 4 KiB reader and writer would stay reachable
 	// for the whole hold.
-	rw.ResponseWriter = nil
-	x.parked = true
-	s.log.Debug("Ping parked", telemetry.AttrUPN, x.upn, telemetry.AttrDeviceID, x.eas.DeviceID)
-	go p.run()
+	rec.ResponseWriter = nil
+	state.parked = true
+	s.log.Debug("Ping parked", telemetry.AttrUPN, state.upn, telemetry.AttrDeviceID, state.eas.DeviceID)
+	go ping.run()
 	return true
 }
 
 // run waits for the answer, delivers it and hands the device connection
 // back. It is the parked Ping's goroutine; watchDevice is the other.
-func (p *parkedPing) run() {
-	defer p.s.parking.done(p)
-	if p.devRaw != nil {
-		go p.watchDevice()
+func (ping *parkedPing) run() {
+	defer ping.s.parking.done(ping)
+	if ping.devRaw != nil {
+		go ping.watchDevice()
 	} else {
-		close(p.watchEnd)
+		close(ping.watchEnd)
 	}
-	resp, err := p.await()
-	resp, err = p.drainedAnswer(resp, err)
-	p.endWatch()
-	if p.devGone.Load() {
+	resp, err := ping.await()
+	resp, err = ping.drainedAnswer(resp, err)
+	ping.endWatch()
+	if ping.devGone.Load() {
 		err = fmt.Errorf("edge: device closed the connection during the Ping: %w", context.Canceled)
 	} else if err == nil {
-		err = p.recheck()
+		err = ping.recheck()
 	}
-	keep := p.deliver(resp, err)
-	p.mu.Lock()
-	up := p.up
-	p.mu.Unlock()
+	keep := ping.deliver(resp, err)
+	ping.mu.Lock()
+	up := ping.up
+	ping.mu.Unlock()
 	_ = up.Close()
-	// A copy: the handler's deferred finish still reads x.parked.
-	x := *p.x
-	x.parked = false
-	p.s.finish(p.ctx, p.span, p.rw, p.req.WithContext(p.ctx), &x, p.start)
+	// A copy: the handler's deferred finish still reads state.parked.
+	state := *ping.state
+	state.parked = false
+	ping.s.finish(ping.ctx, ping.span, ping.rec, ping.req.WithContext(ping.ctx), &state, ping.start)
 	if keep {
-		p.handBack()
+		ping.handBack()
 	}
 }
 
-// await parks until the upstream answers, then reads the response; on a 401
-// to a Kerberos request it invalidates the ticket and sends once more.
-func (p *parkedPing) await() (*http.Response, error) {
-	s, x := p.s, p.x
+// await parks until the upstream answers, then reads the response; when
+// the 401 rule (renewAfter401, policy.go) says so, it sends the Ping once
+// more with the new ticket and parks again.
+func (ping *parkedPing) await() (*http.Response, error) {
 	for {
-		resp, err := p.readResponse()
+		resp, err := ping.readResponse()
 		if err != nil {
 			return nil, err
 		}
-		if resp.StatusCode != http.StatusUnauthorized || x.entry == nil || x.retried {
-			return resp, nil
+		// The body is kept: parkable takes no other request.
+		again, err := ping.s.renewAfter401(ping.ctx, ping.state, resp, true)
+		if err != nil || !again {
+			return resp, err
 		}
-		x.retried = true
-		if !s.refreshAfter401(p.ctx, x) {
-			return resp, nil
-		}
-		drain(resp.Body)
-		e, _, err := s.tickets.get(p.ctx, x.upn, s.cfg.TargetSPN)
-		if err != nil {
-			return nil, err
-		}
-		x.entry = e
-		s.log.Info("Exchange refused the ticket (401); retrying once with a new one", telemetry.AttrUPN, x.upn)
-		if err := p.send(p.ctx); err != nil {
+		if err := ping.send(ping.ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -254,11 +245,11 @@ func (p *parkedPing) await() (*http.Response, error) {
 // does on the proxy path, it relays informational answers (1xx but 101) to
 // the device and reads on to the final one; each answer's header is bounded
 // by MaxResponseHeaderBytes (upstream_parklimits.go).
-func (p *parkedPing) readResponse() (*http.Response, error) {
-	p.mu.Lock()
-	up, rc, deadline := p.up, p.upRaw, p.deadline
-	p.mu.Unlock()
-	lim := newHeaderLimit(up, p.s.cfg.MaxResponseHeaderBytes)
+func (ping *parkedPing) readResponse() (*http.Response, error) {
+	ping.mu.Lock()
+	up, rc, deadline := ping.up, ping.upRaw, ping.deadline
+	ping.mu.Unlock()
+	lim := newHeaderLimit(up, ping.s.cfg.MaxResponseHeaderBytes)
 	var br *bufio.Reader
 	for br == nil {
 		var perr error
@@ -267,17 +258,17 @@ func (p *parkedPing) readResponse() (*http.Response, error) {
 			ready, perr = pollReady(fd)
 			return ready || perr != nil
 		})
-		if p.stopped.Load() {
+		if ping.stopped.Load() {
 			return nil, errParkDrained
 		}
-		if p.devGone.Load() {
+		if ping.devGone.Load() {
 			return nil, fmt.Errorf("edge: parked Ping ended: %w", context.Canceled)
 		}
 		if err == nil {
 			err = perr
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, fmt.Errorf("edge: no answer to the Ping within %s: %w", p.s.cfg.ResponseHeaderTimeout, context.DeadlineExceeded)
+			return nil, fmt.Errorf("edge: no answer to the Ping within %s: %w", ping.s.cfg.ResponseHeaderTimeout, context.DeadlineExceeded)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("edge: wait for the Ping's answer: %w", err)
@@ -291,7 +282,7 @@ func (p *parkedPing) readResponse() (*http.Response, error) {
 			_ = tc.SetReadDeadline(deadline)
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && br.Buffered() == 0 {
-				p.s.log.Debug("Exchange connection woke without an answer (TLS session tickets); Ping parked again")
+				ping.s.log.Debug("Exchange connection woke without an answer (TLS session tickets); Ping parked again")
 				br = nil
 			}
 		}
@@ -300,12 +291,12 @@ func (p *parkedPing) readResponse() (*http.Response, error) {
 	// connection's read deadline still bounds the wait): the TLS layer may
 	// hold its bytes already, which polling the socket would not see.
 	for {
-		resp, err := http.ReadResponse(br, p.req)
+		resp, err := http.ReadResponse(br, ping.req)
 		if err != nil {
 			return nil, lim.explain(err)
 		}
 		if informational(resp.StatusCode) {
-			if err := p.relayInformational(resp); err != nil {
+			if err := ping.relayInformational(resp); err != nil {
 				return nil, err
 			}
 			lim.reset()
@@ -320,36 +311,24 @@ func (p *parkedPing) readResponse() (*http.Response, error) {
 	}
 }
 
-// recheck refuses to deliver the answer to a device whose certificate was
-// revoked, expired or lost its trust while the Ping was held.
-func (p *parkedPing) recheck() error {
-	s, pr := p.s, p.pr
-	if pr != nil && pr.verified && s.cfg.RequireClientCert {
-		if r := s.recheckPeer(pr); r != nil {
-			p.closeDevice = true
-			return r
-		}
+// recheck applies the re-check rule (recheck, policy.go) before the answer
+// is delivered: a device whose certificate was revoked, expired or lost
+// its trust while the Ping was held gets the refusal, and the connection
+// is closed.
+func (ping *parkedPing) recheck() error {
+	if refused := ping.s.recheck(ping.devCert); refused != nil {
+		ping.closeDevice = true
+		return refused
 	}
-	if pr == nil || !pr.verified || !s.cfg.Revocation || pr.revChecked.Load() == s.revocation.current() {
-		return nil
-	}
-	gen, err := s.revocation.check(pr.leaf)
-	if err != nil {
-		r := refusal("revoked", pr.leaf, err)
-		s.refused(r)
-		p.closeDevice = true
-		return r
-	}
-	pr.revChecked.Store(gen)
 	return nil
 }
 
 // watchDevice waits for the device to hang up; then it closes the upstream
 // connection, which ends the upstream request and wakes run.
-func (p *parkedPing) watchDevice() {
-	defer close(p.watchEnd)
+func (ping *parkedPing) watchDevice() {
+	defer close(ping.watchEnd)
 	var gone bool
-	_ = p.devRaw.Read(func(fd uintptr) bool {
+	_ = ping.devRaw.Read(func(fd uintptr) bool {
 		var err error
 		gone, err = pollHangup(fd)
 		gone = gone || err != nil
@@ -358,46 +337,43 @@ func (p *parkedPing) watchDevice() {
 	if !gone {
 		return // endWatch interrupted the wait
 	}
-	p.devGone.Store(true)
-	p.mu.Lock()
-	up := p.up
-	p.mu.Unlock()
+	ping.devGone.Store(true)
+	ping.mu.Lock()
+	up := ping.up
+	ping.mu.Unlock()
 	_ = up.Close()
 }
 
 // endWatch stops watchDevice and waits for it.
-func (p *parkedPing) endWatch() {
-	if p.devRaw != nil {
-		_ = p.dev.SetReadDeadline(time.Unix(1, 0))
+func (ping *parkedPing) endWatch() {
+	if ping.devRaw != nil {
+		_ = ping.dev.SetReadDeadline(time.Unix(1, 0))
 	}
-	<-p.watchEnd
-	_ = p.dev.SetReadDeadline(time.Time{})
+	<-ping.watchEnd
+	_ = ping.dev.SetReadDeadline(time.Time{})
 }
 
 // deliver writes the answer (or the failure) to the device. It reports
 // whether the connection stays open for a next request; if not, it is
 // closed.
-func (p *parkedPing) deliver(resp *http.Response, err error) bool {
-	s, x, rw := p.s, p.x, p.rw
+func (ping *parkedPing) deliver(resp *http.Response, err error) bool {
+	s, state, rec := ping.s, ping.state, ping.rec
 	if err != nil {
-		f := failureOf(err, s.cfg.RetryAfter)
-		x.failure = f
-		if f.Status == 499 || p.stopped.Load() {
-			_ = p.dev.Close()
+		fw := &failureWriter{h: http.Header{}}
+		s.fail(fw, state, err)
+		if state.failure.Status == 499 || ping.stopped.Load() {
+			_ = ping.dev.Close()
 			return false
 		}
-		fw := &failureWriter{h: http.Header{}}
-		writeFailure(fw, f)
-		resp = &http.Response{StatusCode: f.Status, Header: fw.h, Body: io.NopCloser(strings.NewReader(fw.body.String())),
+		resp = &http.Response{StatusCode: state.failure.Status, Header: fw.h, Body: io.NopCloser(strings.NewReader(fw.body.String())),
 			ContentLength: int64(fw.body.Len())}
 	} else {
-		removeHopByHop(resp.Header)
 		if merr := s.modifyResponse(resp); merr != nil {
-			return p.deliver(nil, merr)
+			return ping.deliver(nil, merr)
 		}
 	}
 	defer resp.Body.Close()
-	closeDev := p.closeDevice || s.stopping.Load() || p.req.Close
+	closeDev := ping.closeDevice || s.stopping.Load() || ping.req.Close
 	resp.ProtoMajor, resp.ProtoMinor, resp.Close, resp.Request = 1, 1, closeDev, nil
 	resp.TransferEncoding = nil
 	if resp.ContentLength < 0 {
@@ -405,18 +381,18 @@ func (p *parkedPing) deliver(resp *http.Response, err error) bool {
 	}
 	cb := &countingBody{r: resp.Body}
 	resp.Body = cb
-	rw.status = resp.StatusCode
-	bw := bufio.NewWriterSize(p.dev, 4096)
+	rec.status = resp.StatusCode
+	bw := bufio.NewWriterSize(ping.dev, 4096)
 	werr := resp.Write(bw)
 	if werr == nil {
 		werr = bw.Flush()
 	}
-	rw.bytes = cb.n
+	rec.bytes = cb.n
 	if werr != nil || closeDev {
-		if werr != nil && x.failure == nil {
-			x.failure = failureOf(fmt.Errorf("edge: write the Ping's answer: %w", context.Canceled), 0)
+		if werr != nil && state.failure == nil {
+			state.failure = failureOf(fmt.Errorf("edge: write the Ping's answer: %w", context.Canceled), 0)
 		}
-		_ = p.dev.Close()
+		_ = ping.dev.Close()
 		return false
 	}
 	return true
@@ -426,35 +402,35 @@ func (p *parkedPing) deliver(resp *http.Response, err error) bool {
 // (up to IdleTimeout, as the server waits between requests) and then gives
 // the connection back to the server. Handed back at once, the connection
 // would get only ReadHeaderTimeout, the server's limit for a new one.
-func (p *parkedPing) handBack() {
-	s := p.s
-	if !s.parking.answered(p) {
-		_ = p.dev.Close() // stopping
+func (ping *parkedPing) handBack() {
+	s := ping.s
+	if !s.parking.answered(ping) {
+		_ = ping.dev.Close() // stopping
 		return
 	}
 	if d := s.cfg.IdleTimeout; d > 0 {
-		_ = p.dev.SetReadDeadline(time.Now().Add(d))
+		_ = ping.dev.SetReadDeadline(time.Now().Add(d))
 	}
 	var perr error
-	err := p.devRaw.Read(func(fd uintptr) bool {
+	err := ping.devRaw.Read(func(fd uintptr) bool {
 		var ready bool
 		ready, perr = pollReady(fd)
 		return ready || perr != nil
 	})
-	_ = p.dev.SetReadDeadline(time.Time{})
+	_ = ping.dev.SetReadDeadline(time.Time{})
 	if err == nil {
 		err = perr
 	}
 	if err != nil || s.stopping.Load() {
-		_ = p.dev.Close()
+		_ = ping.dev.Close()
 		return
 	}
-	if p.pr != nil {
-		s.peers.m.Store(p.dev.NetConn(), p.pr)
+	if ping.devCert != nil {
+		s.peers.keep(ping.dev.NetConn(), ping.devCert)
 	}
-	if !s.listener.giveBack(p.dev) {
-		s.peers.remove(p.dev.NetConn())
-		_ = p.dev.Close()
+	if !s.listener.giveBack(ping.dev) {
+		s.peers.remove(ping.dev.NetConn())
+		_ = ping.dev.Close()
 	}
 }
 
@@ -499,52 +475,52 @@ func newParking() *parking {
 }
 
 // add registers p; false once Stop began.
-func (k *parking) add(p *parkedPing) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.closing {
+func (lot *parking) add(ping *parkedPing) bool {
+	lot.mu.Lock()
+	defer lot.mu.Unlock()
+	if lot.closing {
 		return false
 	}
-	k.pings[p] = false
+	lot.pings[ping] = false
 	return true
 }
 
 // answered marks p answered and its connection idle; false once Stop began (the server closes
 // idle connections at once on Shutdown, and so does the edge).
-func (k *parking) answered(p *parkedPing) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.closing {
+func (lot *parking) answered(ping *parkedPing) bool {
+	lot.mu.Lock()
+	defer lot.mu.Unlock()
+	if lot.closing {
 		return false
 	}
-	k.pings[p] = true
+	lot.pings[ping] = true
 	return true
 }
 
-func (k *parking) done(p *parkedPing) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	delete(k.pings, p)
-	if k.closing && len(k.pings) == 0 && k.idle != nil {
-		close(k.idle)
-		k.idle = nil
+func (lot *parking) done(ping *parkedPing) {
+	lot.mu.Lock()
+	defer lot.mu.Unlock()
+	delete(lot.pings, ping)
+	if lot.closing && len(lot.pings) == 0 && lot.idle != nil {
+		close(lot.idle)
+		lot.idle = nil
 	}
 }
 
 // len returns the number of parked Pings.
-func (k *parking) len() int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return len(k.pings)
+func (lot *parking) len() int {
+	lot.mu.Lock()
+	defer lot.mu.Unlock()
+	return len(lot.pings)
 }
 
 // counts returns the parked Pings still held at Exchange and those answered
 // whose connection waits for the device's next request before going back to
 // the server.
-func (k *parking) counts() (held, answered int) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for _, idle := range k.pings {
+func (lot *parking) counts() (held, answered int) {
+	lot.mu.Lock()
+	defer lot.mu.Unlock()
+	for _, idle := range lot.pings {
 		if idle {
 			answered++
 		} else {
@@ -556,39 +532,39 @@ func (k *parking) counts() (held, answered int) {
 
 // drain refuses new Pings, waits for the parked ones to be answered until
 // ctx ends, then closes the rest and waits for their goroutines.
-func (k *parking) drain(ctx context.Context) error {
-	k.mu.Lock()
-	k.closing = true
-	for p, idle := range k.pings {
+func (lot *parking) drain(ctx context.Context) error {
+	lot.mu.Lock()
+	lot.closing = true
+	for ping, idle := range lot.pings {
 		if idle {
-			_ = p.dev.Close()
+			_ = ping.dev.Close()
 		}
 	}
-	if len(k.pings) == 0 {
-		k.mu.Unlock()
+	if len(lot.pings) == 0 {
+		lot.mu.Unlock()
 		return nil
 	}
 	idle := make(chan struct{})
-	k.idle = idle
-	k.mu.Unlock()
+	lot.idle = idle
+	lot.mu.Unlock()
 	select {
 	case <-idle:
 		return nil
 	case <-ctx.Done():
 	}
-	k.mu.Lock()
-	for p := range k.pings {
-		p.stopped.Store(true)
-		p.mu.Lock()
-		if p.up != nil {
-			_ = p.up.Close()
+	lot.mu.Lock()
+	for ping := range lot.pings {
+		ping.stopped.Store(true)
+		ping.mu.Lock()
+		if ping.up != nil {
+			_ = ping.up.Close()
 		}
-		if p.dev != nil {
-			_ = p.dev.Close()
+		if ping.dev != nil {
+			_ = ping.dev.Close()
 		}
-		p.mu.Unlock()
+		ping.mu.Unlock()
 	}
-	k.mu.Unlock()
+	lot.mu.Unlock()
 	<-idle
 	return ctx.Err()
 }

@@ -10,71 +10,66 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"syscall"
 	"time"
 )
 
-// send dials the preferred upstream (then the others on a dial error) and
-// writes the request with a fresh Negotiate header. The response deadline
-// is set on the connection.
-func (p *parkedPing) send(ctx context.Context) error {
-	s := p.s
-	u := s.upstreams
-	first := int(u.preferred.Load())
-	var err error
-	for i := range u.urls {
-		n := (first + i) % len(u.urls)
-		var c net.Conn
-		if c, err = s.dialUpstream(ctx, u.urls[n]); err != nil {
-			if !isDialError(err) {
-				return err
-			}
-			continue
+// send dials the upstream failover picks (Service.failover, upstream.go:
+// the preferred one, then the others on a dial error) and writes the
+// request there with a fresh Negotiate header. The response deadline is
+// set on the connection.
+func (ping *parkedPing) send(ctx context.Context) error {
+	s := ping.s
+	var up net.Conn
+	err := s.failover(true, func(u *url.URL, _ bool) error {
+		c, err := s.dialUpstream(ctx, u)
+		if err != nil {
+			return err
 		}
-		if i > 0 {
-			u.preferred.Store(int32(n))
-		}
-		if err = p.write(c, u.urls[n]); err != nil {
+		if err := ping.write(c, u); err != nil {
 			_ = c.Close()
 			return err
 		}
-		raw := c
-		if tc, ok := c.(*tls.Conn); ok {
-			raw = tc.NetConn()
-		}
-		sc, ok := raw.(syscall.Conn)
-		if !ok {
-			_ = c.Close()
-			return errors.New("edge: park Ping: upstream connection has no file descriptor")
-		}
-		rc, rerr := sc.SyscallConn()
-		if rerr != nil {
-			_ = c.Close()
-			return fmt.Errorf("edge: park Ping: %w", rerr)
-		}
-		// Real time, not s.now: the kernel's clock runs the deadline. A
-		// ResponseHeaderTimeout of 0 means none, as on the proxy path (the
-		// zero deadline clears it).
-		var deadline time.Time
-		if s.cfg.ResponseHeaderTimeout > 0 {
-			deadline = time.Now().Add(s.cfg.ResponseHeaderTimeout)
-		}
-		_ = c.SetReadDeadline(deadline)
-		p.mu.Lock()
-		old := p.up
-		p.up, p.upRaw, p.deadline = c, rc, deadline
-		closed := p.stopped.Load() || p.devGone.Load() || p.drained.Load()
-		p.mu.Unlock()
-		if old != nil {
-			_ = old.Close()
-		}
-		if closed {
-			_ = c.Close()
-		}
+		up = c
 		return nil
+	})
+	if err != nil {
+		return err
 	}
-	return err
+	raw := up
+	if tc, ok := up.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	sc, ok := raw.(syscall.Conn)
+	if !ok {
+		_ = up.Close()
+		return errors.New("edge: park Ping: upstream connection has no file descriptor")
+	}
+	upRaw, err := sc.SyscallConn()
+	if err != nil {
+		_ = up.Close()
+		return fmt.Errorf("edge: park Ping: %w", err)
+	}
+	// Real time, not s.now: the kernel's clock runs the deadline. A
+	// ResponseHeaderTimeout of 0 means none, as on the proxy path (the
+	// zero deadline clears it).
+	var deadline time.Time
+	if s.cfg.ResponseHeaderTimeout > 0 {
+		deadline = time.Now().Add(s.cfg.ResponseHeaderTimeout)
+	}
+	_ = up.SetReadDeadline(deadline)
+	ping.mu.Lock()
+	old := ping.up
+	ping.up, ping.upRaw, ping.deadline = up, upRaw, deadline
+	closed := ping.stopped.Load() || ping.devGone.Load() || ping.drained.Load()
+	ping.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
+	if closed {
+		_ = up.Close()
+	}
+	return nil
 }
 
 // dialUpstream connects to u with the transport's dialer and TLS settings.
@@ -115,11 +110,12 @@ func (s *Service) dialUpstream(ctx context.Context, u *url.URL) (net.Conn, error
 }
 
 // write sends the device's request to u on c as the reverse proxy would:
-// hop-by-hop headers removed, then the edge's rewrite (URL, X-Forwarded-*,
-// a fresh Negotiate header).
-func (p *parkedPing) write(c net.Conn, u *url.URL) error {
-	in := p.req
-	out := in.Clone(p.ctx)
+// through the outbound header rule (rewrite, policy.go), the Negotiate
+// header bound to c's certificate, and never without it
+// (requireNegotiate).
+func (ping *parkedPing) write(c net.Conn, u *url.URL) error {
+	in := ping.req
+	out := in.Clone(ping.ctx)
 	out.RequestURI, out.Close = "", false
 	if in.ContentLength == 0 || in.Body == nil || in.Body == http.NoBody {
 		out.Body = nil
@@ -130,18 +126,11 @@ func (p *parkedPing) write(c net.Conn, u *url.URL) error {
 		}
 		out.Body = b
 	}
-	removeHopByHop(out.Header)
-	for _, h := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
-		out.Header.Del(h)
-	}
-	p.s.rewrite(&httputil.ProxyRequest{In: in, Out: out})
-	p.s.rebind(out.Header, p.x, u.Host, c)
-	if err := p.s.requireNegotiate(out.Header, p.x); err != nil {
-		return err
-	}
+	ping.s.rewrite(&httputil.ProxyRequest{In: in, Out: out})
 	out.URL.Scheme, out.URL.Host = u.Scheme, u.Host
-	if _, ok := out.Header["User-Agent"]; !ok {
-		out.Header.Set("User-Agent", "")
+	ping.s.rebind(out.Header, ping.state, u.Host, c)
+	if err := ping.s.requireNegotiate(out.Header, ping.state); err != nil {
+		return err
 	}
 	bw := bufio.NewWriterSize(c, 2048)
 	if err := out.Write(bw); err != nil {
@@ -151,22 +140,4 @@ func (p *parkedPing) write(c net.Conn, u *url.URL) error {
 		return fmt.Errorf("edge: send Ping upstream: %w", err)
 	}
 	return nil
-}
-
-// hopHeaders are removed in both directions (RFC 9110 section 7.6.1), as
-// httputil.ReverseProxy does.
-var hopHeaders = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
-func removeHopByHop(h http.Header) {
-	for _, f := range h["Connection"] {
-		for sf := range strings.SplitSeq(f, ",") {
-			if sf = strings.TrimSpace(sf); sf != "" {
-				h.Del(sf)
-			}
-		}
-	}
-	for _, f := range hopHeaders {
-		h.Del(f)
-	}
 }

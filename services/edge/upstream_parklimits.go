@@ -59,9 +59,9 @@ func informational(status int) bool {
 
 // relayInformational writes an informational answer to the device, hop-by-hop
 // headers removed, as httputil.ReverseProxy relays them on the proxy path.
-func (p *parkedPing) relayInformational(resp *http.Response) error {
-	removeHopByHop(resp.Header)
-	bw := bufio.NewWriterSize(p.dev, 512)
+func (ping *parkedPing) relayInformational(resp *http.Response) error {
+	removeHopByHop(resp.Header, nil)
+	bw := bufio.NewWriterSize(ping.dev, 512)
 	fmt.Fprintf(bw, "HTTP/1.1 %03d %s\r\n", resp.StatusCode, http.StatusText(resp.StatusCode))
 	_ = resp.Header.Write(bw)
 	_, _ = bw.WriteString("\r\n")
