@@ -15,6 +15,10 @@ const (
 	MetricEdgeRequests = "edge.requests"
 	// MetricEdgeRequestDuration is the request latency, Pings included.
 	MetricEdgeRequestDuration = "edge.request.duration"
+	// MetricEdgeUpstreamDuration is the time from sending a request to
+	// Exchange to its response headers (a retry after a 401 included),
+	// Pings excluded: what Exchange costs, apart from the device's side.
+	MetricEdgeUpstreamDuration = "segmesh_edge_upstream_seconds"
 	// MetricEdgeTicketCache counts the edge's ticket cache lookups by result.
 	MetricEdgeTicketCache = "edge.ticket.cache"
 	// MetricEdgeIdentityCache counts the edge's identity cache lookups by result.
@@ -135,6 +139,7 @@ func Metrics() []Metric {
 	return []Metric{
 		{MetricEdgeRequests, Counter, ""},
 		{MetricEdgeRequestDuration, Histogram, "s"},
+		{MetricEdgeUpstreamDuration, Histogram, "s"},
 		{MetricEdgeTicketCache, Counter, ""},
 		{MetricEdgeIdentityCache, Counter, ""},
 		{MetricEdgeCertificatesRefused, Counter, ""},

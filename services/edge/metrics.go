@@ -22,6 +22,7 @@ import (
 // three per request, in the lab profile; docs/benchmarks.md).
 type metrics struct {
 	duration metric.Float64Histogram
+	upstream metric.Float64Histogram
 	refusals metric.Int64Counter
 
 	requests, identity, tickets metric.Int64ObservableCounter
@@ -74,6 +75,10 @@ func newMetrics(m metric.Meter, parked func() (held, answered int)) (*metrics, e
 	}
 	if mt.duration, err = m.Float64Histogram(telemetry.MetricEdgeRequestDuration, metric.WithUnit("s"),
 		metric.WithDescription("Time from request to the end of the response, Pings included.")); err != nil {
+		return nil, err
+	}
+	if mt.upstream, err = m.Float64Histogram(telemetry.MetricEdgeUpstreamDuration, metric.WithUnit("s"),
+		metric.WithDescription("Time from sending a request to Exchange to its response headers, a retry after a 401 included, Pings excluded.")); err != nil {
 		return nil, err
 	}
 	if mt.tickets, err = m.Int64ObservableCounter(telemetry.MetricEdgeTicketCache, metric.WithDescription("Edge ticket cache lookups by result (hit, miss).")); err != nil {
@@ -173,6 +178,12 @@ func (m *metrics) request(ctx context.Context, status int, d time.Duration) {
 	c := m.status(status)
 	c.n.Add(1)
 	m.duration.Record(ctx, d.Seconds(), c.rec...)
+}
+
+// upstreamDone records how long Exchange took to answer a request that is
+// not a Ping.
+func (m *metrics) upstreamDone(ctx context.Context, d time.Duration) {
+	m.upstream.Record(ctx, d.Seconds())
 }
 
 // identityLookup counts one identity cache lookup.

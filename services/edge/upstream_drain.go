@@ -151,7 +151,9 @@ func (d *pingDrain) isEnded() bool {
 // pingTransport marks a proxied Ping answered when Exchange's response
 // headers arrive, so that Stop no longer cancels it (cancelling while the
 // body is copied would cut the device's answer), and turns a request Stop
-// cancelled into errPingDrained for proxyError.
+// cancelled into errPingDrained for proxyError. Any other request's wait
+// for Exchange's answer is recorded (segmesh_edge_upstream_seconds): a
+// Ping waits for mail, not for Exchange.
 type pingTransport struct {
 	s     *Service
 	inner http.RoundTripper
@@ -159,10 +161,13 @@ type pingTransport struct {
 
 func (t pingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c, _ := req.Context().Value(proxiedPingKey{}).(*proxiedPing)
-	resp, err := t.inner.RoundTrip(req)
 	if c == nil {
+		start := time.Now()
+		resp, err := t.inner.RoundTrip(req)
+		t.s.metrics.upstreamDone(req.Context(), time.Since(start))
 		return resp, err
 	}
+	resp, err := t.inner.RoundTrip(req)
 	d := &t.s.drain
 	d.mu.Lock()
 	drained := c.drained
