@@ -12,6 +12,7 @@ import (
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/crl"
 	"github.com/segmesh/segmesh/pkg/kdc"
+	"github.com/segmesh/segmesh/pkg/krbhint"
 	"github.com/segmesh/segmesh/pkg/s4u"
 	"github.com/segmesh/segmesh/pkg/trust"
 	"github.com/segmesh/segmesh/pkg/upn"
@@ -19,15 +20,10 @@ import (
 
 // The fixes, in the words of SEG's documentation where it has them.
 const (
-	fixAltSecID   = `the UPN in the certificate does not match a user in Active Directory: configure the intended UPN as the Kerberos Principal Name under Security Identity Mapping (altSecurityIdentities) of the user: Set-ADUser -Identity $ADUsername -Add @{'altSecurityIdentities'="Kerberos:USERNAME@DOMAIN.NAME"}; or enable client certificate mapping (cert.mapping.enabled) and publish the certificate to the user object`
 	fixPublish    = "publish the client authentication certificate generated from the CA server to the respective user object in Active Directory (userCertificate), and enable Attribute Indexing for userCertificate and Replication to Global Catalog (Active Directory Schema snap-in: Index this attribute, Replicate this attribute to the Global Catalog)"
 	fixBind       = "cert.mapping.ldap.user must be the Distinguished Name (DN) of the Kerberos service user account, for example CN=servKCD,CN=Users,DC=memldap,DC=org, and SEG uses the same service account credential that is configured as part of the Kerberos authentication settings (kcd.serviceAccountPassword); the service account user must have the permissions to fetch the user details through the LDAP query"
 	fixCRLHTTP    = "SEG requires that the client certificate CRLs are reachable over HTTP; by default, Microsoft CAs are configured for accessing the CRL over LDAP and not HTTP: publish the CRL over HTTP (install the AD CS role service Certification Authority Web Enrollment), make the distribution point reachable from the gateway and list its URL in " + config.KeyCRLURIs
 	fixTrustStore = "combine the root and intermediate certificates of the issuing CA and add them to clientCertTrustStorePath (PEM files separated by commas, or one password-protected PFX; both formats cannot be used together); the certificate chain of trust is provided in the configuration and is not stored in the Microsoft Management Console"
-	fixDC         = "check that each domain controller is reachable on port 88 (Kerberos) from the gateway; the domain controller needs to be explicitly provided as the Fully Qualified Domain Name (FQDN), for example DC.DOMAIN-NAME.COM, and the domain must be entered in uppercase, for example DOMAIN-NAME.COM"
-	fixSvc        = "a Service Account must be used (kcd.serviceAccountUserName, for example SVC_awseg, with its password in kcd.serviceAccountPassword), regardless of SEG being joined to the domain; using the computer account for Kerberos and impersonation is not supported"
-	fixDelegSPN   = "allow the service account to delegate to the target SPN %[1]s by either kind of constrained delegation: classic, add %[1]s to its msDS-AllowedToDelegateTo with \"Use any authentication protocol\" (Delegation tab: Trust this user for delegation to specified services only; Samba: samba-tool delegation add-service %[2]s %[1]s); or resource-based (RBCD), name the service account in msDS-AllowedToActOnBehalfOfOtherIdentity on the account that holds %[1]s (Set-ADComputer EXCHANGE -PrincipalsAllowedToDelegateToAccount %[2]s; Samba 4.19+: samba-tool delegation add-principal 'EXCHANGE$' %[2]s); and check kcd.targetSPN is in HTTP/{exchangeName} format and spelled as registered on Exchange (setspn -Q %[1]s)"
-	fixSensitive  = `the S4U2Self ticket is not forwardable, so the KDC will not delegate it whatever the target allows: the service account is not trusted for protocol transition (its delegation is "Use Kerberos only": choose "Use any authentication protocol", TrustedToAuthForDelegation; Samba: samba-tool delegation for-any-protocol ACCOUNT on), or the user is marked "Account is sensitive and cannot be delegated" or is in Protected Users (clear it for mail users)`
 )
 
 func fixCertificate(_ *state, err error) (string, string, string) {
@@ -115,73 +111,55 @@ func fixMapping(st *state, err error) (string, string, string) {
 }
 
 // fixKDC explains a KDC failure at any stage; ok is false when err is not
-// one.
+// one. The fix is pkg/krbhint's, with the configured SPN and service account
+// in its examples.
 func fixKDC(st *state, err error) (cause, fix, code string, ok bool) {
 	var ke *s4u.KDCError
 	var ue *kdc.UnreachableError
 	var wc *s4u.WrongClientError
 	switch {
 	case errors.As(err, &ue), errors.Is(err, context.DeadlineExceeded):
-		return err.Error(), "no domain controller answered: " + fixDC, "kdc_unreachable", true
+		return err.Error(), "no domain controller answered: " + krbhint.FixDomainControllers, "kdc_unreachable", true
 	case errors.Is(err, kdc.ErrUnknownRealm):
-		return err.Error(), "add the user's domain and its domain controller to kcd.domains: " + fixDC, "unknown_realm", true
+		return err.Error(), "add the user's domain and its domain controller to kcd.domains: " + krbhint.FixDomainControllers, "unknown_realm", true
 	case errors.As(err, &wc):
-		return err.Error(), "the KDC did not apply S4U: turn on protocol transition (Use any authentication protocol) and constrained delegation on the service account; " + fixSvc, "wrong_client", true
+		return err.Error(), krbhint.FixWrongClient, "wrong_client", true
 	case !errors.As(err, &ke):
 		var ne net.Error
 		if errors.As(err, &ne) {
-			return err.Error(), fixDC, "kdc_unreachable", true
+			return err.Error(), krbhint.FixDomainControllers, "kdc_unreachable", true
 		}
 		return "", "", "", false
 	}
-	// The KDCError's own text ends with its hint; the fix says it better.
+	// The KDCError's own text ends with its hint; the fix says it again.
 	cause = fmt.Sprintf("the KDC %s of realm %s answered %s (%d) at %s", ke.KDC, ke.Realm, ke.Name, ke.Code, ke.Stage)
 	if ke.EText != "" {
 		cause += ": " + ke.EText
 	}
-	code = ke.Name
-	switch ke.Code {
-	case errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN:
-		if ke.Stage == s4u.StageASReq {
-			return cause, "the KDC does not know the service account: check kcd.serviceAccountUserName (the sAMAccountName, without the domain) and that kcd.domains[0] is its domain, in uppercase; " + fixSvc, code, true
-		}
-		return cause, fixAltSecID, code, true
-	case errorcode.KDC_ERR_PREAUTH_FAILED, errorcode.KRB_AP_ERR_BAD_INTEGRITY:
-		return cause, "the service account password is wrong: type it again in kcd.serviceAccountPassword with the suffix .plaintext (it is encrypted at the next start); " + fixSvc, code, true
-	case errorcode.KDC_ERR_WRONG_REALM:
-		return cause, "the realm is wrong: the domain name is case-sensitive and must be entered in uppercase, for example DOMAIN-NAME.COM; " + fixDC, code, true
-	case errorcode.KDC_ERR_BADOPTION:
-		switch {
-		case ke.Stage == s4u.StageS4U2Proxy && st.self != nil && !st.self.Forwardable():
-			return cause, fixSensitive, code, true
-		case ke.Stage == s4u.StageS4U2Proxy:
-			return cause, fmt.Sprintf(fixDelegSPN, st.spn, st.cfg.KCD.ServiceAccountUserName) + `; if the user is marked "Account is sensitive and cannot be delegated" or is in Protected Users, clear that`, code, true
-		}
-	case errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN:
-		if ke.Stage == s4u.StageS4U2Proxy {
-			return cause, fmt.Sprintf("the target SPN %s is not registered: register it on the Exchange account (setspn -S %s <exchange account>) and write kcd.targetSPN in HTTP/{exchangeName} format", st.spn, st.spn), code, true
-		}
-	case errorcode.KDC_ERR_POLICY:
-		if ke.Stage == s4u.StageS4U2Self {
-			return cause, "the KDC refused the user by policy: the user's account is disabled, locked out or expired in Active Directory (Samba answers 12 for a disabled account), or logon hours, allowed workstations or an authentication policy restrict it: enable or unlock the account", code, true
-		}
-	case errorcode.KDC_ERR_CLIENT_REVOKED:
-		if ke.Stage != s4u.StageASReq {
-			return cause, "the user's account is disabled, locked out or expired in Active Directory: enable or unlock it", code, true
-		}
+	p := st.hintParams()
+	switch {
+	case ke.NotForwardable || ke.Stage == s4u.StageS4U2Proxy && ke.Code == errorcode.KDC_ERR_BADOPTION && st.self != nil && !st.self.Forwardable():
+		fix = krbhint.NotForwardable(p)
+	default:
+		fix = krbhint.FixFor(ke.Stage, ke.Code, p)
 	}
-	fix = ke.Hint
 	if fix == "" {
-		fix = "see the KDC's event log for this request; " + fixDC
+		fix = "see the KDC's event log for this request; " + krbhint.FixDomainControllers
 	}
-	return cause, fix, code, true
+	return cause, fix, ke.Name, true
+}
+
+// hintParams names the configured service account and target SPN for the
+// catalogue's examples.
+func (st *state) hintParams() krbhint.Params {
+	return krbhint.Params{Account: st.cfg.KCD.ServiceAccountUserName, SPN: st.spn}
 }
 
 func fixTGT(st *state, err error) (string, string, string) {
 	if c, f, code, ok := fixKDC(st, err); ok {
 		return c, f, code
 	}
-	return err.Error(), fixSvc + "; " + fixDC, "tgt"
+	return err.Error(), krbhint.FixServiceAccount + "; " + krbhint.FixDomainControllers, "tgt"
 }
 
 func fixS4U2Self(st *state, err error) (string, string, string) {
@@ -196,14 +174,14 @@ func fixS4U2Self(st *state, err error) (string, string, string) {
 	if c, f, code, ok := fixKDC(st, err); ok {
 		return c, f, code
 	}
-	return err.Error(), fixAltSecID, "s4u2self"
+	return err.Error(), krbhint.FixFor(s4u.StageS4U2Self, errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN, st.hintParams()), "s4u2self"
 }
 
 func fixS4U2Proxy(st *state, err error) (string, string, string) {
 	if c, f, code, ok := fixKDC(st, err); ok {
 		return c, f, code
 	}
-	return err.Error(), fmt.Sprintf(fixDelegSPN, st.spn, st.cfg.KCD.ServiceAccountUserName), "s4u2proxy"
+	return err.Error(), krbhint.FixFor(s4u.StageS4U2Proxy, errorcode.KDC_ERR_BADOPTION, st.hintParams()), "s4u2proxy"
 }
 
 func fixExchange(st *state, err error) (string, string, string) {

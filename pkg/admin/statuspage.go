@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/krbhint"
 )
 
 //go:embed statuspage.html.tmpl
@@ -430,29 +431,14 @@ func kdcErrorsFromMetrics(samples []sample) map[string]any {
 	return out
 }
 
-// kdcCodeName names the Kerberos codes an operator meets, with the usual cause.
+// kdcCodeName names a Kerberos code an operator meets, with the usual cause
+// (pkg/krbhint's catalogue).
 func kdcCodeName(code string) string {
-	switch code {
-	case "6":
-		return "C_PRINCIPAL_UNKNOWN: user or UPN not in the directory (altSecurityIdentities Kerberos:USER@DOMAIN, or certificate mapping)"
-	case "7":
-		return "S_PRINCIPAL_UNKNOWN: SPN missing"
-	case "12":
-		return "POLICY: account disabled or restricted"
-	case "13":
-		return "BADOPTION: SPN not in msDS-AllowedToDelegateTo, protocol transition off, or user sensitive / Protected Users"
-	case "14":
-		return "ETYPE_NOSUPP: no common encryption type"
-	case "18":
-		return "CLIENT_REVOKED: account disabled, locked or expired"
-	case "24":
-		return "PREAUTH_FAILED: wrong service account password"
-	case "37":
-		return "SKEW: clock skew too great"
-	case "68":
-		return "WRONG_REALM: domain must be in uppercase"
+	n, err := strconv.ParseInt(code, 10, 32)
+	if err != nil {
+		return ""
 	}
-	return ""
+	return krbhint.Describe(int32(n))
 }
 
 func fillCRLs(v *view, c map[string]any, now time.Time) {

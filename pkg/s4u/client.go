@@ -20,6 +20,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/segmesh/segmesh/pkg/kdc"
+	"github.com/segmesh/segmesh/pkg/krbhint"
 	"github.com/segmesh/segmesh/pkg/krbtime"
 )
 
@@ -351,8 +352,13 @@ func (c *Client) S4U2Proxy(ctx context.Context, self *Ticket, spn string) (*Tick
 	t, err := c.tgsExchange(ctx, StageS4U2Proxy, c.realm, &r)
 	if err != nil {
 		var ke *KDCError
-		if errors.As(err, &ke) && ke.Code == errorcode.KDC_ERR_BADOPTION && !self.Forwardable() {
-			ke.NotForwardable, ke.Hint = true, HintNotForwardable
+		if errors.As(err, &ke) {
+			// The catalogue's fix, with this account and SPN in its examples.
+			p := krbhint.Params{Account: c.cfg.Service, SPN: spn}
+			ke.Hint = krbhint.FixFor(ke.Stage, ke.Code, p)
+			if ke.Code == errorcode.KDC_ERR_BADOPTION && !self.Forwardable() {
+				ke.NotForwardable, ke.Hint = true, krbhint.NotForwardable(p)
+			}
 		}
 		return nil, err
 	}

@@ -8,14 +8,16 @@ import (
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
+
+	"github.com/segmesh/segmesh/pkg/krbhint"
 )
 
 const (
 	// StageRenew is the TGS renewal of a user's service ticket (the ticket
 	// S4U2Proxy returned).
-	StageRenew Stage = "renew"
+	StageRenew = krbhint.StageRenew
 	// StageRenewTGT is the TGS renewal of the service account's TGT.
-	StageRenewTGT Stage = "renew-tgt"
+	StageRenewTGT = krbhint.StageRenewTGT
 )
 
 // ErrNotRenewable is matched (errors.Is) when Renew is given a ticket that

@@ -234,7 +234,7 @@ func TestErrors(t *testing.T) {
 		notFwd    bool // the S4U2Self ticket was not forwardable
 	}{
 		{name: "unknown user", user: "nobody@lab.test", spn: target, code: 6, stage: s4u.StageS4U2Self,
-			hint: []string{"altSecurityIdentities", "Kerberos:USER@DOMAIN", "certificate mapping"}},
+			hint: []string{"altSecurityIdentities", "Kerberos:USERNAME@DOMAIN.NAME", "certificate mapping"}},
 		{name: "carol by an altSecurityIdentities name", user: "carol.ext@LAB.TEST", spn: target, code: 6, stage: s4u.StageS4U2Self,
 			hint: []string{"altSecurityIdentities"}},
 		{name: "SPN not delegated", user: "alice", spn: "HTTP/other.lab.test", code: 13, stage: s4u.StageS4U2Proxy,

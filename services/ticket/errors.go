@@ -9,26 +9,28 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/segmesh/segmesh/pkg/kdc"
+	"github.com/segmesh/segmesh/pkg/krbhint"
 	"github.com/segmesh/segmesh/pkg/s4u"
 	ticketv1 "github.com/segmesh/segmesh/proto/segmesh/ticket/v1"
 )
 
-// kdcCodes maps definitive Kerberos error codes to gRPC codes: the one place
-// the ticket role decides what a KDC answer means to its callers.
-var kdcCodes = map[int32]codes.Code{
-	6:  codes.NotFound,           // C_PRINCIPAL_UNKNOWN: no such user
-	7:  codes.FailedPrecondition, // S_PRINCIPAL_UNKNOWN: SPN missing
-	12: codes.PermissionDenied,   // POLICY: account disabled or restricted
-	13: codes.PermissionDenied,   // BADOPTION: not delegable
-	14: codes.FailedPrecondition, // ETYPE_NOSUPP
-	18: codes.PermissionDenied,   // CLIENT_REVOKED: disabled or locked
-	24: codes.FailedPrecondition, // PREAUTH_FAILED: wrong service password
-	25: codes.FailedPrecondition, // PREAUTH_REQUIRED
-	31: codes.Internal,           // AP_ERR_BAD_INTEGRITY
-	36: codes.FailedPrecondition, // AP_ERR_BADMATCH
-	37: codes.Unavailable,        // AP_ERR_SKEW: clock skew
-	41: codes.Internal,           // AP_ERR_MODIFIED
-	50: codes.Internal,           // AP_ERR_INAPP_CKSUM
+// grpcCode maps what a Kerberos error code means (pkg/krbhint's class) to a
+// gRPC code: the one place the ticket role decides what a KDC answer means
+// to its callers.
+func grpcCode(class krbhint.Class) codes.Code {
+	switch class {
+	case krbhint.ClassNotFound:
+		return codes.NotFound // no such user
+	case krbhint.ClassSetup:
+		return codes.FailedPrecondition // a setting must change
+	case krbhint.ClassRefused:
+		return codes.PermissionDenied // not delegable, disabled, restricted
+	case krbhint.ClassCrypto:
+		return codes.Internal // keys or checksums disagree
+	case krbhint.ClassUnavailable:
+		return codes.Unavailable // clock skew, KDC overloaded
+	}
+	return codes.Unknown
 }
 
 // toStatus turns an issuance failure into a gRPC status carrying a
@@ -39,10 +41,7 @@ func toStatus(err error, realm string) error {
 	var ue *kdc.UnreachableError
 	switch {
 	case errors.As(err, &ke):
-		code, ok := kdcCodes[ke.Code]
-		if !ok {
-			code = codes.Unknown
-		}
+		code := grpcCode(krbhint.ClassOf(ke.Code))
 		if ke.Temporary() {
 			code = codes.Unavailable
 		}
@@ -52,12 +51,11 @@ func toStatus(err error, realm string) error {
 	case errors.As(err, &wc):
 		return withDetail(codes.FailedPrecondition, err.Error(), &ticketv1.KDCErrorDetail{
 			Stage: string(wc.Stage), Realm: realm,
-			Hint: "the KDC answered with a ticket for " + wc.Got + " instead of " + wc.Want +
-				"; it does not apply S4U for this account: check that the service account has protocol transition (TrustedToAuthForDelegation) and the target SPN in msDS-AllowedToDelegateTo",
+			Hint: "the KDC answered with a ticket for " + wc.Got + " instead of " + wc.Want + ": " + krbhint.FixWrongClient,
 		})
 	case errors.As(err, &ue):
 		return withDetail(codes.Unavailable, err.Error(), &ticketv1.KDCErrorDetail{
-			Realm: ue.Realm, Hint: "no domain controller of the realm answered: check kcd.domains, DNS and that TCP 88 is open",
+			Realm: ue.Realm, Hint: "no domain controller of the realm answered: " + krbhint.FixDomainControllers,
 		})
 	case errors.Is(err, context.DeadlineExceeded):
 		return withDetail(codes.Unavailable, err.Error(), &ticketv1.KDCErrorDetail{Realm: realm, Hint: "the KDC did not answer in time"})
