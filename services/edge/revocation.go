@@ -288,10 +288,12 @@ func (r *revocation) expire(last time.Time) (next time.Duration, now time.Time) 
 	return next, now
 }
 
-// watchExpiry calls expire on its schedule until ctx ends.
+// watchExpiry calls expire on its schedule, and again whenever the
+// snapshot changes (its nextUpdates are then new), until ctx ends.
 func (r *revocation) watchExpiry(ctx context.Context) {
 	last := r.now()
 	for {
+		changed := r.changes()
 		next, now := r.expire(last)
 		last = now
 		t := time.NewTimer(next)
@@ -300,6 +302,8 @@ func (r *revocation) watchExpiry(ctx context.Context) {
 			t.Stop()
 			return
 		case <-t.C:
+		case <-changed:
+			t.Stop()
 		}
 	}
 }

@@ -208,3 +208,35 @@ func dialInsecure(t testing.TB, addr string) *grpc.ClientConn {
 	t.Cleanup(func() { _ = cc.Close() })
 	return cc
 }
+
+// TestRevocationExpiryFollowsSnapshots: the timer that re-checks open
+// connections when a CRL passes nextUpdate is set again whenever a snapshot
+// arrives, so with the crl role gone a fail-closed edge refuses an open
+// connection within about a second of nextUpdate. Failed on main (found by
+// TestLabRevocationStaleAtEdge/split): the timer was set at start from an
+// empty snapshot, a minute ahead, and the open connection was served until
+// it fired.
+func TestRevocationExpiryFollowsSnapshots(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.Segmesh.CRL.FailClosedOnStale = true }, options{})
+	gen := h.edge.revocation.current()
+	now := time.Now()
+	h.crl.publish(issuerCRL(h.ca, labCDP, 1, now.Add(-time.Minute), now.Add(time.Second)))
+	waitFor(t, "CRL", func() bool { return h.edge.revocation.current() > gen })
+	gen = h.edge.revocation.current()
+	cert := h.ca.issue(t, certOpts{cn: "alice", serial: 0x5})
+	open := h.client(&cert, false)
+	if resp, _ := get(t, open, h.url(syncPath), nil); resp.StatusCode != 200 {
+		t.Fatalf("fresh CRL: status %d", resp.StatusCode)
+	}
+	// Well under the minute the old timer waited; no assertion on how fast.
+	deadline := time.Now().Add(20 * time.Second)
+	for h.edge.revocation.current() == gen {
+		if time.Now().After(deadline) {
+			t.Fatal("no new generation 19 s past nextUpdate: open connections are not checked again")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !refusedOrForbidden(t, open, h.url(syncPath)) {
+		t.Fatal("open connection served past nextUpdate with fail-closed")
+	}
+}
