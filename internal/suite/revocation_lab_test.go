@@ -3,12 +3,9 @@
 package suite
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/segmesh/segmesh/internal/labenv"
 	"github.com/segmesh/segmesh/pkg/config"
@@ -32,18 +29,7 @@ func TestLabRevocationCertificateCDPs(t *testing.T) {
 				c.Segmesh.CRL.UseCertificateCDPs = true
 			})
 			addr := l.start(t, mode, c)
-			device := func(user string) *http.Client {
-				u := lab.User(user)
-				cert, err := tls.LoadX509KeyPair(u.Chain, u.Key)
-				if err != nil {
-					t.Fatal(err)
-				}
-				pool := x509.NewCertPool()
-				pool.AddCert(l.serverCA.Cert)
-				tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}}
-				t.Cleanup(tr.CloseIdleConnections)
-				return &http.Client{Transport: tr, Timeout: 20 * time.Second}
-			}
+			device := func(user string) *http.Client { return l.labDevice(t, lab, user) }
 			if served(device("alice-revoked"), addr) {
 				t.Fatal("alice-revoked served: the CDP her certificate names was not fetched first")
 			}
