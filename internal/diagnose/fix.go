@@ -93,7 +93,10 @@ func fixMapping(st *state, err error) (string, string, string) {
 	var de *certmap.DirectoryError
 	var nf *certmap.NotFoundError
 	var amb *certmap.AmbiguousError
+	var re *certmap.RefusedError
 	switch {
+	case errors.As(err, &re) && re.Setting == certmap.KeyLoginIdentity && !re.Unavailable:
+		return err.Error(), re.Reason, "login_identity"
 	case errors.As(err, &be):
 		return err.Error(), fixBind, "ldap_bind"
 	case errors.As(err, &de):

@@ -351,6 +351,8 @@ func runMapping(ctx context.Context, st *state) (string, string, error) {
 		d = fmt.Sprintf("%s from the LDAP mapping (userCertificate on %s)", id.UPN, id.DN)
 	case certmap.SourceAltSecurityIdentities:
 		d = fmt.Sprintf("%s: the certificate's SAN UPN %s is altSecurityIdentities Kerberos:%s of %s", id.UPN, id.SANUPN, id.SANUPN, id.DN)
+	case certmap.SourceLoginIdentity:
+		d = fmt.Sprintf("%s: %s found %s by the certificate's %s (userPrincipalName, mail, proxyAddresses or altSecurityIdentities)", id.UPN, certmap.KeyLoginIdentity, id.DN, id.SANUPN)
 	default:
 		d = fmt.Sprintf("%s from the certificate SAN", id.UPN)
 		if mapped {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -316,6 +317,29 @@ func (e *Env) UntrustedDevice(name, upnSAN string) Device {
 func (e *Env) Publish(d Device, name string) {
 	dn := "CN=" + name + ",CN=Users," + baseDN
 	e.w.ldap.Add(ldaptest.User(dn, name, name+"@test.realm", d.Leaf.Raw))
+}
+
+// EmailDevice mints a device certificate from the site's CA carrying only
+// the SAN email address email (no UPN), as Workspace ONE, Intune or a PKI
+// template often issue.
+func (e *Env) EmailDevice(name, email string) Device {
+	e.t.Helper()
+	c := e.w.ca.Device(e.t, name, testpki.Serial(e.w.serial()),
+		testpki.Subject(pkix.Name{CommonName: name, Organization: []string{"testenv"}}), testpki.Email(email))
+	return Device{Name: name, Cert: c.TLS(), Leaf: c.Cert}
+}
+
+// AddDirectoryUser adds a user to the directory: sAMAccountName sam,
+// userPrincipalName upn (none when empty), and any further attributes
+// (mail, proxyAddresses).
+func (e *Env) AddDirectoryUser(sam, upn string, attrs map[string][]string) {
+	u := ldaptest.User("CN="+sam+",CN=Users,"+baseDN, sam, upn)
+	for k, vs := range attrs {
+		for _, v := range vs {
+			u.Attrs[k] = append(u.Attrs[k], []byte(v))
+		}
+	}
+	e.w.ldap.Add(u)
 }
 
 // Revoke adds d's serial to the CRL the CDP serves; the crl role picks it

@@ -9,9 +9,12 @@ import (
 	"time"
 )
 
+// Email adds SAN rfc822Name email addresses; not with UPN.
+func Email(addrs ...string) Option { return func(s *spec) { s.emails = append(s.emails, addrs...) } }
+
 // errUPNWithIPOrURI is returned for a UPN with IP or URI names: pkg/upn's
 // SAN encoder writes UPNs and DNS names only.
-var errUPNWithIPOrURI = errors.New("UPN subject alternative names go with DNS names only, not IP addresses or URIs")
+var errUPNWithIPOrURI = errors.New("UPN subject alternative names go with DNS names only, not IP addresses, URIs or email addresses")
 
 // Option shapes a minted certificate.
 type Option func(*spec)
@@ -23,6 +26,7 @@ type spec struct {
 	serial              *big.Int
 	subject             *pkix.Name
 	upns, dns, uris     []string
+	emails              []string
 	ips                 []net.IP
 	eku                 []x509.ExtKeyUsage
 	ekuSet              bool

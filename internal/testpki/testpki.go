@@ -180,6 +180,7 @@ func (s *spec) template(k kind, name string) (*x509.Certificate, error) {
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		DNSNames:              s.dns,
 		IPAddresses:           s.ips,
+		EmailAddresses:        s.emails,
 		ExtraExtensions:       s.exts,
 		CRLDistributionPoints: s.cdps,
 		SubjectKeyId:          s.ski,
@@ -216,7 +217,7 @@ func (s *spec) template(k kind, name string) (*x509.Certificate, error) {
 	if len(s.upns) > 0 {
 		// One SAN extension holds the UPN otherNames and the DNS names;
 		// x509 would otherwise add a second one for DNSNames.
-		if len(s.ips) > 0 || len(s.uris) > 0 {
+		if len(s.ips) > 0 || len(s.uris) > 0 || len(s.emails) > 0 {
 			return nil, errUPNWithIPOrURI
 		}
 		ext, err := upn.SANExtension(s.upns, s.dns...)

@@ -74,9 +74,12 @@ func newLab(tb testing.TB, opts ldaptest.Options) *lab {
 	l.srv.AddBind(testBindDN, testPassword)
 	carolEntry := ldaptest.User("CN=Carol,CN=Users,"+testBase, "carol", "carol@lab.test")
 	carolEntry.Attrs["altSecurityIdentities"] = [][]byte{[]byte("Kerberos:carol.ext@LAB.TEST")}
+	aliceEntry := ldaptest.User("CN=Alice,CN=Users,"+testBase, "alice", "alice@lab.test", l.alice.Raw)
+	// alice's cloud address, as the lab has it (login identity tests).
+	aliceEntry.Attrs["proxyAddresses"] = [][]byte{[]byte("SMTP:alice@lab.test"), []byte("smtp:alice.cloud@example.com")}
 	l.srv.Add(
 		ldaptest.User("CN=svc_seg,CN=Users,"+testBase, "svc_seg", "svc_seg@lab.test"),
-		ldaptest.User("CN=Alice,CN=Users,"+testBase, "alice", "alice@lab.test", l.alice.Raw),
+		aliceEntry,
 		ldaptest.User("CN=Bob Smith,CN=Users,"+testBase, "bob", "bob.smith@lab.test", l.bob.Raw),
 		ldaptest.User("CN=Mallory,CN=Users,"+testBase, "mallory", "mallory@lab.test", l.mallory.Raw),
 		carolEntry,

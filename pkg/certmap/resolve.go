@@ -23,6 +23,10 @@ const (
 	// SourceAltSecurityIdentities is the userPrincipalName of the user whose
 	// altSecurityIdentities holds Kerberos:<the certificate's SAN UPN>.
 	SourceAltSecurityIdentities
+	// SourceLoginIdentity is the directory user found by the certificate's
+	// SAN UPN or email under segmesh.identity.loginIdentity; the UPN is that
+	// user's userPrincipalName or sAMAccountName@domain.
+	SourceLoginIdentity
 )
 
 // String returns "ldap_mapping" or "certificate_san".
@@ -34,6 +38,8 @@ func (s Source) String() string {
 		return "certificate_san"
 	case SourceAltSecurityIdentities:
 		return "alt_security_identities"
+	case SourceLoginIdentity:
+		return "directory_login"
 	}
 	return fmt.Sprintf("source(%d)", int(s))
 }
@@ -82,6 +88,10 @@ type ResolverConfig struct {
 	// SID extension equal to the user's objectSid. A userCertificate match is
 	// strong by itself. Requires Mapper.
 	StrongMapping bool
+	// LoginIdentity chooses the delegated identity; empty means
+	// LoginCertificateUPN. Any other needs a Mapper that is also an
+	// AddressLookup.
+	LoginIdentity LoginIdentity
 	// Logger receives refusals with their cause; nil means none.
 	Logger *slog.Logger
 }
@@ -104,6 +114,17 @@ func NewResolver(cfg ResolverConfig) (*Resolver, error) {
 	if cfg.StrongMapping && cfg.Mapper == nil {
 		return nil, errors.New("certmap: strong mapping needs certificate mapping: turn cert.mapping.enabled on (with KCD on) or strong mapping off")
 	}
+	if cfg.LoginIdentity == "" {
+		cfg.LoginIdentity = LoginCertificateUPN
+	}
+	if _, err := ParseLoginIdentity(string(cfg.LoginIdentity)); err != nil {
+		return nil, err
+	}
+	if cfg.LoginIdentity != LoginCertificateUPN {
+		if _, ok := cfg.Mapper.(AddressLookup); !ok {
+			return nil, fmt.Errorf("certmap: %s %s looks the user up in the directory: turn cert.mapping.enabled on (with KCD on), or set it to %s", KeyLoginIdentity, cfg.LoginIdentity, LoginCertificateUPN)
+		}
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -125,6 +146,9 @@ type RefusedError struct {
 	// Unavailable reports whether the directory could not be asked, so a
 	// retry later may succeed.
 	Unavailable bool
+	// Setting is the setting whose choice led to the refusal
+	// (KeyLoginIdentity); empty for SEG's own rules.
+	Setting string
 }
 
 // Error implements error.
@@ -173,7 +197,13 @@ func (r *Resolver) Resolve(ctx context.Context, cert *x509.Certificate) (Identit
 		}
 		mapErr, missCached = err, id.Cached
 	}
-	id, err := r.fromSAN(ctx, cert, mapErr, missCached)
+	var id Identity
+	var err error
+	if r.cfg.LoginIdentity != LoginCertificateUPN {
+		id, err = r.fromLogin(ctx, cert, mapErr, missCached)
+	} else {
+		id, err = r.fromSAN(ctx, cert, mapErr, missCached)
+	}
 	if err != nil {
 		r.log.WarnContext(ctx, "certificate refused", "subject", cert.Subject.String(), "error", err)
 	}
@@ -187,6 +217,16 @@ func (r *Resolver) fromMapping(ctx context.Context, cert *x509.Certificate) (id 
 	var amb *AmbiguousError
 	var noUPN *NoUPNError
 	switch {
+	case err == nil && r.cfg.LoginIdentity == LoginOnPremisesSAMAccountName:
+		name, lerr := r.loginName(m)
+		if lerr != nil {
+			return Identity{}, true, &RefusedError{Reason: lerr.Error(), Setting: KeyLoginIdentity}
+		}
+		u, perr := r.cfg.Realms.Resolve(name)
+		if perr != nil {
+			return Identity{}, true, &RefusedError{Reason: fmt.Sprintf("the directory maps the certificate to %s, whose sAMAccountName@domain %q is unusable: fix the user", m.DN, name), Mapping: perr, Setting: KeyLoginIdentity}
+		}
+		return Identity{UPN: u, Source: SourceLDAP, DN: m.DN, Cached: m.Cached}, true, nil
 	case err == nil:
 		u, perr := r.cfg.Realms.Resolve(m.UPN)
 		if perr != nil {

@@ -224,6 +224,10 @@ type Identity struct {
 	// directory is unreachable; false refuses, because a certificate mapped
 	// to another user than its SAN names (mallory's) would pass as that user.
 	FallbackWhenUnavailable bool `json:"fallbackWhenUnavailable" roles:"identity" help:"use the SAN UPN while the directory is down"`
+	// LoginIdentity is the identity delegated: certificateUpn (SEG's
+	// behaviour), onPremisesUpn or onPremisesSamAccountName of the user the
+	// directory finds by the certificate, its SAN UPN or its email.
+	LoginIdentity string `json:"loginIdentity" roles:"identity" help:"the identity delegated: certificateUpn, onPremisesUpn or onPremisesSamAccountName (found in the directory by the certificate's UPN or email)"`
 }
 
 // CRL tunes revocation checking beyond SEG's keys.
@@ -293,7 +297,7 @@ func Default() Config {
 				KDCTimeoutSeconds:         5,
 				MaxConcurrentKDCExchanges: 32,
 			},
-			Identity:  Identity{CacheTTLSeconds: 900, NegativeCacheTTLSeconds: 60, LDAPPoolSize: 4},
+			Identity:  Identity{CacheTTLSeconds: 900, NegativeCacheTTLSeconds: 60, LDAPPoolSize: 4, LoginIdentity: "certificateUpn"},
 			CRL:       CRL{StateDir: "crl-cache"},
 			Telemetry: Telemetry{LogLevel: "info", LogFormat: "text"},
 		},

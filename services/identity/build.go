@@ -59,8 +59,12 @@ func (c Config) Build(o BuildOptions) (Parts, error) {
 		return Parts{}, err
 	}
 	p := Parts{Realms: realms}
+	login, err := certmap.ParseLoginIdentity(c.LoginIdentity)
+	if err != nil {
+		return Parts{}, err
+	}
 	rc := certmap.ResolverConfig{
-		Realms: realms, Logger: o.Logger,
+		Realms: realms, Logger: o.Logger, LoginIdentity: login,
 		StrongMapping: c.StrongMapping, FallbackWhenUnavailable: c.FallbackWhenUnavailable,
 	}
 	if c.MappingHonoured() {

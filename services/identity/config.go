@@ -48,6 +48,9 @@ type Config struct {
 	// FallbackWhenUnavailable uses the SAN UPN while the directory is down
 	// (certmap.ResolverConfig.FallbackWhenUnavailable); off refuses.
 	FallbackWhenUnavailable bool
+	// LoginIdentity is segmesh.identity.loginIdentity as written; empty
+	// means certmap.LoginCertificateUPN.
+	LoginIdentity string
 	// PoolSize bounds directory connections; 0 means certmap's default.
 	PoolSize int
 	// ReadyInterval is how long a directory check result is reused by
@@ -70,6 +73,7 @@ func ConfigFrom(c *config.Config) Config {
 		StartTLS:        c.Segmesh.Identity.LDAPStartTLS,
 		PoolSize:        c.Segmesh.Identity.LDAPPoolSize,
 		StrongMapping:   c.Segmesh.Identity.StrongMapping,
+		LoginIdentity:   c.Segmesh.Identity.LoginIdentity,
 
 		FallbackWhenUnavailable: c.Segmesh.Identity.FallbackWhenUnavailable,
 	}
@@ -129,6 +133,12 @@ func (c Config) problems() []config.Problem {
 			bad(config.KeyCertMappingLDAPUser, "", "certificate mapping is on but no bind user is set",
 				"write the KCD service account's distinguished name, for example CN=svc_seg,CN=Users,DC=corp,DC=example")
 		}
+	}
+	if login, err := certmap.ParseLoginIdentity(c.LoginIdentity); err != nil {
+		bad(certmap.KeyLoginIdentity, c.LoginIdentity, "unknown login identity", "write certificateUpn (the certificate's UPN, SEG's behaviour), onPremisesUpn or onPremisesSamAccountName")
+	} else if login != certmap.LoginCertificateUPN && !c.MappingHonoured() {
+		bad(certmap.KeyLoginIdentity, c.LoginIdentity, "the on-premises login identity is looked up in the directory through the certificate mapping's connection, which is off",
+			"turn cert.mapping.enabled on (with KCD on, cert.mapping.ldap.url and cert.mapping.ldap.user), or set "+certmap.KeyLoginIdentity+" to certificateUpn")
 	}
 	if c.StrongMapping && !c.MappingHonoured() {
 		bad("segmesh.identity.strongMapping", "true", "strong mapping needs certificate mapping, which is off",

@@ -33,10 +33,11 @@ func (s server) MapCertificate(ctx context.Context, req *identityv1.MapCertifica
 }
 
 // toSource maps a certmap.Source to the API's enum. A UPN found through
-// altSecurityIdentities came from the directory: LDAP_MAPPING.
+// altSecurityIdentities or the login identity's directory search came from
+// the directory: LDAP_MAPPING.
 func toSource(src certmap.Source) identityv1.UPNSource {
 	switch src {
-	case certmap.SourceLDAP, certmap.SourceAltSecurityIdentities:
+	case certmap.SourceLDAP, certmap.SourceAltSecurityIdentities, certmap.SourceLoginIdentity:
 		return identityv1.UPNSource_UPN_SOURCE_LDAP_MAPPING
 	case certmap.SourceSAN:
 		return identityv1.UPNSource_UPN_SOURCE_CERTIFICATE_SAN

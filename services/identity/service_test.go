@@ -340,7 +340,11 @@ func TestConfigFrom(t *testing.T) {
 	c.Gateway.CertMappingLDAPURL = "ldaps://dc1.lab.test:3269"
 	c.Gateway.CertMappingLDAPUser = bindDN
 	c.Segmesh.Identity.LDAPCAFile = "certs/ldap-ca.pem"
+	c.Segmesh.Identity.LoginIdentity = "onPremisesSamAccountName"
 	got := ConfigFrom(&c)
+	if got.LoginIdentity != "onPremisesSamAccountName" {
+		t.Errorf("LoginIdentity = %q", got.LoginIdentity)
+	}
 	if strings.Join(got.Domains, ",") != "LAB.TEST,CHILD.LAB.TEST" {
 		t.Errorf("Domains = %v", got.Domains)
 	}
@@ -367,6 +371,8 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"no bind DN", Config{KCDEnabled: true, MappingEnabled: true, Domains: []string{"LAB.TEST"}, LDAPURL: "ldap://x"}, "cert.mapping.ldap.user"},
 		{"strong without mapping", Config{KCDEnabled: true, Domains: []string{"LAB.TEST"}, StrongMapping: true}, "strong mapping"},
 		{"bad suffix map", Config{KCDEnabled: true, Domains: []string{"LAB.TEST"}, UPNSuffixRealms: map[string]string{"example.com": "OTHER.TEST"}}, "not a configured domain"},
+		{"login identity without mapping", Config{KCDEnabled: true, Domains: []string{"LAB.TEST"}, LoginIdentity: "onPremisesUpn"}, "segmesh.identity.loginIdentity"},
+		{"unknown login identity", Config{KCDEnabled: true, Domains: []string{"LAB.TEST"}, LoginIdentity: "cloudUpn"}, "onPremisesSamAccountName"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
