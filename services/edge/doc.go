@@ -1,25 +1,108 @@
 // Package edge is the device-facing role: step 1, 2 and 5 of the request
 // path in DESIGN.md, with steps 3 and 4 asked of the identity and ticket roles.
 //
-// It terminates mutual TLS (TLS 1.2/1.3; the server certificate from a PEM
-// pair, a PFX, or self-signed when none is configured), verifies the device's
-// client certificate against the trust store with the clientAuth EKU and
-// checks it against the revocation snapshot streamed by the crl role. Trust
-// is served through GetConfigForClient from an atomic snapshot and
-// verification runs in VerifyConnection, which unlike VerifyPeerCertificate
-// also runs on resumed sessions.
+// # Where things are
 //
-// For each request to a configured path (ActiveSync, EWS, Autodiscover) it
-// maps the certificate to a user (identity role, cached per certificate),
-// takes a service ticket for the Exchange SPN (ticket role, cached per user
-// and SPN until shortly before expiry, one RPC for concurrent misses), builds
-// a fresh SPNEGO Negotiate header with a new authenticator, strips whatever
-// Authorization the device sent, and reverse-proxies to Exchange with
-// streaming bodies and no total timeout, so an EAS Ping can hang for its full
-// heartbeat. A 401 from Exchange invalidates the ticket and, for small
-// bodies, retries once with a new one.
+// The edge is one package in three parts and a policy, told apart by the
+// file names:
 //
-// The edge has no gRPC API: RegisterGRPC registers nothing. Failures reach the
-// device as a plain status and the log as cause and fix; the mapping lives in
-// errors.go.
+//   - door_*.go, the front door: the listener (door_listener.go, which also
+//     takes back the connections of answered parked Pings), the TLS
+//     configuration and the peer record of each connection (door_tls.go),
+//     the trust store (door_trust.go), the re-verification of long-lived
+//     connections (door_peercheck.go); revocation*.go, the revocation
+//     snapshot streamed by the crl role, belong here too.
+//   - kcd_*.go, KCD authentication: the identity cache (kcd_identity.go),
+//     the ticket cache with background refresh (kcd_tickets.go), shared
+//     calls for concurrent misses (kcd_calls.go, x/sync/singleflight), the
+//     Negotiate builders (kcd_negotiate.go), channel binding
+//     (kcd_binding.go), the 401 refresh gate (kcd_unauthorized.go) and the
+//     rule that nothing reaches Exchange without Negotiate
+//     (kcd_failclosed.go).
+//   - upstream*.go, Exchange's side: the transport and failover
+//     (upstream.go), the header watch (upstream_headerwatch.go), parked Pings
+//     (upstream_park*.go) and the drain on Stop (upstream_drain.go).
+//   - policy*.go, the request policy: what is done to every request, once,
+//     whichever way it reaches Exchange — re-check, authenticate, the header
+//     rules, the 401 retry, error mapping (with errors.go), the access line.
+//
+// Files, not packages: the parts share the per-request state (one
+// allocation holds the request's context, state and access-log recorder,
+// policy.go), the connection's peer record and the Service's settings on
+// the hot path. As packages they would export that state to each other or
+// pass it through interfaces, and a parked Ping, which is at once front door
+// (its device connection goes back to the listener), upstream and policy,
+// would straddle three. The rule that keeps the parts apart is the one the
+// packages would enforce: a part uses another's types through their methods
+// (peers.keep, not peers' map), and the policy's rules are called by both
+// paths rather than copied.
+//
+// # A keep-alive Sync, top to bottom
+//
+//  1. The device's connection completes its TLS handshake (TLS 1.2/1.3):
+//     GetConfigForClient serves the trust snapshot of the moment, and
+//     verifyConnection — which unlike VerifyPeerCertificate also runs on
+//     resumed sessions — verifies the client certificate with the
+//     clientAuth EKU, checks it against the revocation snapshot
+//     (checkRevocation) and records the result on the connection's peer
+//     (door_tls.go). Later requests on the connection skip this step.
+//  2. ServeHTTP (policy.go) takes the request: one requestCtx is its
+//     context, state and recorder. A path outside segmesh.edge.paths is 404.
+//  3. recheck: the peer's chain must still be valid and trusted
+//     (recheckPeer, two compares while nothing changed) and not revoked in a
+//     newer snapshot; otherwise 403, and the refusal sticks to the
+//     connection.
+//  4. authenticate: the user from the identity cache (the identity role on
+//     a miss, one call for concurrent misses) and the ticket from the ticket
+//     cache (the ticket role on a miss; refreshed in the background before
+//     it ends; an old ticket rides out a KDC outage). A small body is kept
+//     so the request can be sent again (makeReplayable).
+//  5. Not a Ping, so proxyTracked hands it to httputil.ReverseProxy, whose
+//     Rewrite is the outbound header rule (rewrite): the preferred upstream's
+//     URL, no hop-by-hop headers, X-Forwarded-* from the connection, no
+//     device credentials, and a fresh Negotiate header with a new
+//     authenticator, bound to the upstream's certificate (authorize,
+//     kcd_binding.go).
+//  6. kcdTransport.RoundTrip (upstream.go) refuses to send without that
+//     header (requireNegotiate), sends over the shared keep-alive pool
+//     (failover: the next upstream when the preferred cannot be dialled),
+//     and applies the 401 rule (renewAfter401): a 401 costs the ticket, and
+//     a new one is fetched for one more try.
+//  7. The answer goes through the inbound header rule (modifyResponse:
+//     Exchange's mutual-authentication reply checked, its authentication
+//     headers and Server dropped) and streams to the device with no total
+//     timeout; a hung Exchange is cut by the header watch (504).
+//  8. finish (policy_access.go) writes the access line, the metrics and
+//     the span; a failure anywhere above went through fail, the error
+//     mapping (errors.go): a plain status for the device, cause and fix for
+//     the log.
+//
+// # A parked Ping, top to bottom
+//
+// Steps 1 to 4 are the Sync's. Then:
+//
+//  5. tryPark (upstream_park.go) takes an HTTP/1.x Ping whose body was kept
+//     (on Linux). ping.send dials the upstream failover picks and writes the
+//     request through the same rewrite and requireNegotiate
+//     (upstream_park_send.go); the device's connection is hijacked from the
+//     server and its goroutines end. Could it not be sent, the Ping goes the
+//     Sync's way (counted in segmesh_edge_ping_fallbacks).
+//  6. Two small goroutines wait for readiness without buffers: one for
+//     Exchange's answer, one for the device hanging up (which ends the
+//     upstream request as net/http would).
+//  7. await reads the answer and applies the same 401 rule; a retry sends
+//     the Ping once more and parks again.
+//  8. Before delivering, recheck runs again (a Ping is held up to an hour:
+//     a certificate revoked meanwhile gets 403 and the connection closes);
+//     the answer goes through the same modifyResponse, or a failure through
+//     the same fail, and is written to the device.
+//  9. finish writes the same access line; the connection waits, still
+//     without a buffer, for the device's next request and goes back to the
+//     server through the listener (door_listener.go) with its peer record
+//     (peers.keep).
+//
+// On Stop the held Pings — parked or proxied — are answered with Status 1
+// so devices reconnect elsewhere (upstream_drain.go).
+//
+// The edge has no gRPC API: RegisterGRPC registers nothing.
 package edge

@@ -10,3 +10,6 @@ import "github.com/segmesh/segmesh/pkg/role"
 func TunedConstructor(tune func(*Config)) role.Constructor {
 	return func(deps role.Deps) (role.Role, error) { return newService(deps, options{tune: tune}) }
 }
+
+// SyncBuffer is the log buffer the roles and a lab test share.
+type SyncBuffer = syncBuffer

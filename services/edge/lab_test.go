@@ -49,29 +49,11 @@ type echo struct {
 	HeldSeconds          float64  `json:"held_seconds"`
 }
 
-// syncBuffer is a bytes.Buffer the logger and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // segmesh is one in-process `segmesh run`.
 type segmesh struct {
 	lab  *labenv.Env
 	base string // https://127.0.0.1:PORT
-	logs *syncBuffer
+	logs *edge.SyncBuffer
 }
 
 // runOptions adjusts what startSegmesh runs.
@@ -159,7 +141,7 @@ func startSegmesh(t *testing.T, lab *labenv.Env, o runOptions) *segmesh {
 		}
 		return r, err
 	}
-	logs := &syncBuffer{}
+	logs := &edge.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
