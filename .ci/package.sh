@@ -5,8 +5,9 @@
 # lintian (clean but for the explained overrides in
 # deploy/package/lintian-overrides), run `segmesh config check` from the
 # installed path as the service user on the config the package wrote, then
-# purge it and check nothing is left. Needs root, dpkg, lintian and
-# systemd-analyze (.ci/run installs them).
+# purge it and check nothing is left; then the same with the .rpm and
+# Debian's rpm. Needs root, dpkg, rpm, lintian and systemd-analyze (.ci/run
+# installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${SEGMESH_DIST:-dist}
@@ -70,3 +71,36 @@ for p in /usr/bin/segmesh /usr/lib/systemd/system/segmesh.service /etc/segmesh /
 done
 if [ -n "$left" ]; then echo "left after purge:$left"; exit 1; fi
 say "removed cleanly (the segmesh system user stays, as Debian does)"
+
+# The .rpm, with Debian's rpm (its own database beside dpkg's): the same
+# payload and scriptlets a RHEL admin's `rpm -i`/`dnf install` runs (no
+# systemd as PID 1 here, so the systemctl branch is skipped, as in a
+# container). Debian's rpm warns that it is not meant to install packages
+# on Debian; the package requires nothing, so it installs as it would there.
+rpmfile=$(ls "$out"/segmesh-*.x86_64.rpm)
+say "rpm -qpi, rpm -i $rpmfile"
+rpm -qpi "$rpmfile" | grep -q '^Architecture: x86_64'
+if rpm -q segmesh >/dev/null 2>&1 || [ -e /usr/bin/segmesh ] || [ -e /etc/segmesh ]; then
+  echo "segmesh is already on this machine: refusing to install the .rpm over it"; exit 1
+fi
+rpm -i "$rpmfile"
+rpmcleanup() { rpm -e segmesh >/dev/null 2>&1 || true; rm -rf /etc/segmesh /var/lib/segmesh; }
+trap rpmcleanup EXIT
+rpm -V segmesh
+test "$(stat -c %U /etc/segmesh/config.json)" = segmesh
+if runuser -u segmesh -- /usr/bin/segmesh config check /etc/segmesh/config.json >/tmp/segmesh-check.out 2>&1 ||
+   ! grep -q 'clientCertTrustStorePath = "config/ssl-certs/' /tmp/segmesh-check.out; then
+  echo "config check of the .rpm's fresh config did not name the missing trust store:"; cat /tmp/segmesh-check.out; exit 1
+fi
+say "rpm -e"
+rpm -e segmesh
+left=""
+for p in /usr/bin/segmesh /usr/lib/systemd/system/segmesh.service /usr/share/doc/segmesh /usr/share/man/man8/segmesh.8.gz; do
+  [ -e "$p" ] && left="$left $p"
+done
+if [ -n "$left" ]; then echo "left after rpm -e:$left"; exit 1; fi
+# rpm has no purge: the site's configuration stays, as on RHEL.
+test -f /etc/segmesh/config.json
+rm -rf /etc/segmesh /var/lib/segmesh
+trap - EXIT
+say "the .rpm installed and removed cleanly (/etc/segmesh kept by rpm -e, removed here)"

@@ -150,3 +150,59 @@ func TestBuildDeb(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildRPM builds a .rpm around a stand-in binary and reads it back
+// with Debian's rpm (rpm -qp): the files and directories it owns (rpm -e
+// removes only those: an unowned /usr/share/doc/segmesh stayed behind,
+// empty), their modes, the scriptlets and the architecture.
+func TestBuildRPM(t *testing.T) {
+	if _, err := exec.LookPath("rpm"); err != nil {
+		t.Skip("rpm not installed (Debian's rpm; .ci/run installs it)")
+	}
+	bin := filepath.Join(t.TempDir(), "segmesh")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho segmesh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	paths, err := build(options{Binary: bin, Arch: "amd64", Version: "1.2.3", Out: t.TempDir(), Formats: []string{"rpm"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != 1 || filepath.Base(paths[0]) != "segmesh-1.2.3-1.x86_64.rpm" {
+		t.Fatalf("packages: %v", paths)
+	}
+	rpm := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("rpm", append([]string{"-qp"}, append(args, paths[0])...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("rpm -qp %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	list := rpm("--qf", `[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\n]`)
+	for _, want := range []string{
+		"-rwxr-xr-x root:root /usr/bin/segmesh\n",
+		"-rw-r--r-- root:root /usr/lib/systemd/system/segmesh.service\n",
+		"-rw-r--r-- root:root /usr/share/man/man8/segmesh.8.gz\n",
+		"drwxr-xr-x root:root /usr/share/doc/segmesh\n",
+		"-rw-r--r-- root:root /usr/share/doc/segmesh/copyright\n",
+		"-rw-r--r-- root:root /usr/share/doc/segmesh/operations.md\n",
+	} {
+		if !strings.Contains(list, want) {
+			t.Errorf("package lacks %q:\n%s", want, list)
+		}
+	}
+	for _, debOnly := range []string{"changelog.Debian.gz", "lintian"} {
+		if strings.Contains(list, debOnly) {
+			t.Errorf("the .rpm holds the .deb's %s:\n%s", debOnly, list)
+		}
+	}
+	if got := rpm("--qf", "%{NAME} %{VERSION}-%{RELEASE} %{ARCH}"); got != "segmesh 1.2.3-1 x86_64" {
+		t.Errorf("header: %q", got)
+	}
+	scripts := rpm("--scripts")
+	for _, want := range []string{"postinstall scriptlet", "preuninstall scriptlet", "postuninstall scriptlet", "segmesh config init /etc/segmesh/config.json"} {
+		if !strings.Contains(scripts, want) {
+			t.Errorf("scriptlets lack %q:\n%s", want, scripts)
+		}
+	}
+}

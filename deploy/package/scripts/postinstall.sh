@@ -24,8 +24,9 @@ if [ ! -e /etc/segmesh/config.json ]; then
   echo "segmesh: fill in your site's values, check with 'segmesh config check /etc/segmesh/config.json',"
   echo "segmesh: then 'systemctl start segmesh'."
 fi
-# Debian's helpers where they exist (the .deb); systemctl for the .rpm.
-if command -v deb-systemd-helper >/dev/null 2>&1; then
+# Debian's helpers for the .deb (dpkg passes "configure"; they refuse to
+# run outside dpkg); systemctl for the .rpm (rpm passes 1 or 2).
+if [ "$1" = configure ] && command -v deb-systemd-helper >/dev/null 2>&1; then
   deb-systemd-helper unmask segmesh.service >/dev/null || true
   deb-systemd-helper enable segmesh.service >/dev/null || true
   if [ -d /run/systemd/system ]; then

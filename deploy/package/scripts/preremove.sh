@@ -8,13 +8,13 @@ case "$1" in
   *) exit 0 ;;
 esac
 if [ -d /run/systemd/system ]; then
-  if command -v deb-systemd-invoke >/dev/null 2>&1; then
+  if [ "$1" = remove ] && command -v deb-systemd-invoke >/dev/null 2>&1; then
     deb-systemd-invoke stop segmesh.service >/dev/null || true
   else
     systemctl stop segmesh.service >/dev/null 2>&1 || true
   fi
 fi
-if command -v deb-systemd-helper >/dev/null 2>&1; then
+if [ "$1" = remove ] && command -v deb-systemd-helper >/dev/null 2>&1; then
   deb-systemd-helper disable segmesh.service >/dev/null || true
 elif [ -d /run/systemd/system ]; then
   systemctl disable segmesh.service >/dev/null 2>&1 || true
