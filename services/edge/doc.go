@@ -10,8 +10,8 @@
 //     takes back the connections of answered parked Pings), the TLS
 //     configuration and the peer record of each connection (door_tls.go),
 //     the trust store (door_trust.go), the re-verification of long-lived
-//     connections (door_peercheck.go); revocation*.go, the revocation
-//     snapshot streamed by the crl role, belong here too.
+//     connections (door_peercheck.go), and the revocation snapshot
+//     streamed by the crl role (door_revocation*.go).
 //   - kcd_*.go, KCD authentication: the identity cache (kcd_identity.go),
 //     the ticket cache with background refresh (kcd_tickets.go), shared
 //     calls for concurrent misses (kcd_calls.go, x/sync/singleflight), the
