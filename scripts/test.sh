@@ -8,7 +8,7 @@
 #   SEGMESH_SKIP_LAB=1   skip the lab tests (no root, no packages)
 #   SEGMESH_SKIP_IMAGE=1 skip building and running the container image (podman)
 #   SEGMESH_FUZZTIME=5s  time per fuzz target
-#   SEGMESH_SKIP_PACKAGE=1 skip the packages and the Windows build (root, dpkg, lintian, wine)
+#   SEGMESH_SKIP_PACKAGE=1 skip the packages and the Windows build (root, dpkg, rpm, lintian)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:$(go env GOPATH)/bin"
@@ -44,8 +44,9 @@ step "unit tests (race detector)"
 go test -race -count=1 ./...
 
 # The packages (.ci/package.sh: linux amd64/arm64 binaries, .deb/.rpm,
-# dpkg -i, systemd-analyze verify, lintian, config check, purge) and the
-# Windows binary (.ci/windows.sh: segmesh.exe under wine) build while
+# dpkg -i, systemd-analyze verify, lintian, config check, purge; rpm -i,
+# rpm -V, rpm -e) and the Windows binary (.ci/windows.sh: segmesh.exe, run
+# under wine only where a wine that starts Go programs exists) build while
 # the lab tests, which mostly wait on Samba, run: the two share the 2 cores.
 package_pid=""
 if [ "${SEGMESH_SKIP_PACKAGE:-}" != 1 ]; then
