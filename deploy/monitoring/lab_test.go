@@ -145,7 +145,7 @@ func startFaulty(t *testing.T, lab *labenv.Env) []faulty {
 	segproc.Set(kdc, 2, "segmesh", "ticket", "kdcTimeoutSeconds")
 
 	exchange := segproc.LabConfig(t, lab)
-	segproc.Set(exchange, []any{"http://" + freeLoopbackAddr(t)}, "segmesh", "edge", "exchangeUrls")
+	segproc.Set(exchange, []any{"http://" + segproc.FreeAddr(t)}, "segmesh", "edge", "exchangeUrls")
 
 	// CA 2's CRL from a distribution point of this test, signed with the
 	// lab's CA 2 key, passing its nextUpdate 20 s from now; the issuing
@@ -159,7 +159,7 @@ func startFaulty(t *testing.T, lab *labenv.Env) []faulty {
 	}))
 	t.Cleanup(cdp.Close)
 	crl := segproc.LabConfig(t, lab)
-	urls := []string{lab.CRLURLs[0], "http://" + freeLoopbackAddr(t) + "/inter.crl", cdp.URL + "/ca2.crl"}
+	urls := []string{lab.CRLURLs[0], "http://" + segproc.FreeAddr(t) + "/inter.crl", cdp.URL + "/ca2.crl"}
 	segproc.Set(crl, strings.Join(urls, ","), "customGatewaySettings", "remote.crl.distribution.http.uris")
 	segproc.Set(crl, "false", "customGatewaySettings", "fail.hard.on.crl.download.failure.during.server.startup")
 	segproc.Set(crl, 1, "segmesh", "crl", "fetchIntervalSeconds")

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -47,7 +46,7 @@ func startPrometheus(t testing.TB, bin string, forDur time.Duration, targets ...
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &promServer{addr: freeLoopbackAddr(t), dir: t.TempDir(), out: &segproc.Buffer{}, done: make(chan struct{})}
+	p := &promServer{addr: segproc.FreeAddr(t), dir: t.TempDir(), out: &segproc.Buffer{}, done: make(chan struct{})}
 	if err := os.WriteFile(filepath.Join(p.dir, "rules.yml"), rules, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -83,19 +82,6 @@ func startPrometheus(t testing.TB, bin string, forDur time.Duration, targets ...
 	}
 	p.waitUp(t, targets...)
 	return p
-}
-
-// freeLoopbackAddr returns a 127.0.0.1 port nothing listens on at the
-// moment it returns (the kernel's choice, released at once).
-func freeLoopbackAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
 }
 
 func (p *promServer) writeConfig(t testing.TB, targets []string) {

@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -120,18 +119,6 @@ func TestLabSIGTERMUnderLoad(t *testing.T) {
 	}
 }
 
-// freePort returns a loopback host:port nothing listens on right now.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
-
 // TestLabTicketRestartUnderLoad runs split mode: the ticket role in its own
 // process, crl, identity and edge in another. Under a bounded load of cached
 // users, the ticket process is killed (SIGKILL) and started again on the
@@ -141,7 +128,7 @@ func freePort(t *testing.T) string {
 func TestLabTicketRestartUnderLoad(t *testing.T) {
 	lab := labenv.Up(t)
 	dir := t.TempDir()
-	ticketAddr := freePort(t)
+	ticketAddr := segproc.FreeAddr(t)
 	tcfg := segproc.LabConfig(t, lab)
 	segproc.Set(tcfg, ticketAddr, "segmesh", "grpc", "listen")
 	tpath := segproc.WriteConfig(t, t.TempDir(), tcfg)

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -156,6 +157,20 @@ var (
 	adminAddrRE = regexp.MustCompile(`msg="segmesh started".* admin=(\S+)`)
 	grpcAddrRE  = regexp.MustCompile(`msg="grpc listening[^"]*".*? addr=(\S+)`)
 )
+
+// FreeAddr returns a 127.0.0.1 host:port nothing listens on at the moment
+// it returns (the kernel's choice, released at once): for a listener of
+// segmesh's own, or for an upstream that must refuse connections.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
 
 // Proc is segmesh running as a child process.
 type Proc struct {
