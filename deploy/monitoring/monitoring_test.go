@@ -272,7 +272,7 @@ func TestAlertRules(t *testing.T) {
 			}
 		}
 	}
-	if n < 9 {
+	if n < 12 {
 		t.Errorf("only %d alerts", n)
 	}
 }
