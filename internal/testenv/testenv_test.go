@@ -174,26 +174,35 @@ func TestEndToEnd(t *testing.T) {
 						t.Fatalf("cached user with the KDC down: %d %q", code, body)
 					}
 				}},
-				{"SIGTERM: the request in flight finishes, then the edge stops", func(t *testing.T) {
-					c := e.Client(alice)
+				{"SIGTERM: the request in flight finishes, a held Ping gets Status 1, then the edge stops", func(t *testing.T) {
 					type answer struct {
 						code int
 						body string
 					}
-					held := make(chan answer, 1)
+					before := e.Exchange.Started()
+					held, ping := make(chan answer, 1), make(chan answer, 1)
 					go func() {
-						code, body := post(c, e.easURL("Sync", "alice", "ALICE2", "hold", "1500"))
+						code, body := post(e.Client(alice), e.easURL("Sync", "alice", "ALICE2", "hold", "1500"))
 						held <- answer{code, body}
 					}()
-					// Let the request reach Exchange before the drain starts.
-					before := e.Exchange.Started()
-					if !eventually(5*time.Second, func() bool { return e.Exchange.Started() > before }) {
-						t.Fatal("the held request never reached Exchange")
+					go func() {
+						// Held at Exchange for a minute: the drain must answer it.
+						code, body := post(e.Client(alice), e.easURL("Ping", "alice", "ALICE4", "hold", "60000"))
+						ping <- answer{code, body}
+					}()
+					// Let both reach Exchange before the drain starts.
+					if !eventually(5*time.Second, func() bool { return e.Exchange.Started() >= before+2 }) {
+						t.Fatal("the held requests never reached Exchange")
 					}
 					stopped := e.StopEdgeAsync()
 					a := <-held
 					if a.code != http.StatusOK || a.body != "user=alice@test.realm@TEST.REALM\n" {
 						t.Fatalf("request in flight at SIGTERM: %d %q", a.code, a.body)
+					}
+					// MS-ASCMD 2.2.3.177.11: a Ping with Status 1, in WBXML.
+					status1 := string([]byte{0x03, 0x01, 0x6a, 0x00, 0x00, 0x0d, 0x45, 0x47, 0x03, '1', 0x00, 0x01, 0x01})
+					if p := <-ping; p.code != http.StatusOK || p.body != status1 {
+						t.Fatalf("Ping held at SIGTERM: %d %q, want 200 and Ping Status 1", p.code, p.body)
 					}
 					if err := <-stopped; err != nil {
 						t.Fatalf("drain: %v", err)
