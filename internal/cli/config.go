@@ -4,13 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 
 	"github.com/segmesh/segmesh/internal/suite"
 	"github.com/segmesh/segmesh/pkg/config"
-	"github.com/segmesh/segmesh/pkg/trust"
 )
 
 // configUsage is what `segmesh config -h` prints.
@@ -62,7 +60,6 @@ func configCheck(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if cfg != nil {
-		report.Problems = append(report.Problems, trustProblems(cfg, report)...)
 		report.Problems = append(report.Problems, suite.Validate(cfg, report, nil)...)
 		report.Problems = append(report.Problems, config.MigrationNotes(cfg)...)
 	}
@@ -210,36 +207,5 @@ func flatten(v any) map[string]string {
 		}
 	}
 	walk("", m)
-	return out
-}
-
-// trustProblems opens the trust store as the edge will (files, PFX passcode,
-// certificates) and returns what it finds, minus what the config rules
-// already reported for the same key.
-func trustProblems(cfg *config.Config, r *config.Report) []config.Problem {
-	spec := trust.Spec{TrustStorePath: cfg.ClientCertTrustStorePath, Passcode: cfg.ClientCertTrustStorePasscode.Reveal(), BaseDir: cfg.BaseDir, Resolve: cfg.Resolve}
-	if cfg.ClientCertificateChain != "" {
-		pem, err := os.ReadFile(cfg.Resolve(cfg.ClientCertificateChain))
-		if err != nil {
-			return []config.Problem{{Severity: config.SeverityError, Key: trust.KeyConsoleChain, Value: cfg.ClientCertificateChain,
-				Message: "cannot be read: " + err.Error(), Fix: "name the PEM file holding the chain uploaded in the console"}}
-		}
-		spec.ConsoleChainPEM = pem
-	}
-	reported := map[string]bool{}
-	for _, p := range r.Errors() {
-		reported[p.Key] = true
-	}
-	var out []config.Problem
-	for _, p := range trust.Validate(spec) {
-		sev := config.SeverityWarning
-		if p.Severity == trust.SeverityError {
-			sev = config.SeverityError
-			if reported[p.Key] {
-				continue
-			}
-		}
-		out = append(out, config.Problem{Severity: sev, Key: p.Key, Value: p.Value, Message: p.Message, Fix: p.Fix})
-	}
 	return out
 }

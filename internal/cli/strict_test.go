@@ -20,18 +20,37 @@ import (
 func strictBase(t *testing.T, dir string) map[string]any {
 	t.Helper()
 	writeCert(t, filepath.Join(dir, "ca.pem"), testpki.NewCA(t, "Strict CA"))
+	if err := os.WriteFile(filepath.Join(dir, "notacert.pem"), []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return map[string]any{
 		"clientCertTrustStorePath": "ca.pem",
 		"kcd": map[string]any{"enabled": true, "targetSPN": "HTTP/exchange.lab.test", "serviceAccountUserName": "svc_seg",
 			"serviceAccountPassword": "Svc-Secret-456.plaintext",
-			"domains":                []any{map[string]any{"domain": "LAB.TEST", "domainController": "dc1.lab.test"}}},
+			"domains":                []any{map[string]any{"domain": "LAB.TEST", "domainController": "dc1.strict.invalid"}}},
 		"customGatewaySettings": map[string]any{},
 		"segmesh": map[string]any{
-			"edge":     map[string]any{"listen": "127.0.0.1:0"},
+			"edge":     map[string]any{"listen": "127.0.0.1:0", "exchangeUrls": []any{"https://exchange.lab.test"}},
 			"admin":    map[string]any{"listen": "127.0.0.1:0"},
 			"identity": map[string]any{},
 		},
 	}
+}
+
+// writeStrict writes strictBase with change applied as dir/config.json.
+func writeStrict(t *testing.T, dir string, change func(map[string]any)) string {
+	t.Helper()
+	m := strictBase(t, dir)
+	change(m)
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func mapping(url string) func(m map[string]any) {
@@ -66,26 +85,28 @@ func TestConfigCheckRefusesWhatRunRefuses(t *testing.T) {
 		{"UPN suffix to an unknown realm", identitySetting("upnSuffixRealms", map[string]any{"contoso.com": "OTHER.TEST"})},
 		{"negative pool size", identitySetting("ldapPoolSize", -1)},
 		{"lower-case domain", func(m map[string]any) {
-			m["kcd"].(map[string]any)["domains"] = []any{map[string]any{"domain": "lab.test", "domainController": "dc1.lab.test"}}
+			m["kcd"].(map[string]any)["domains"] = []any{map[string]any{"domain": "lab.test", "domainController": "dc1.strict.invalid"}}
 		}},
 		{"SPN with a lower-case service class", func(m map[string]any) { m["kcd"].(map[string]any)["targetSPN"] = "http/exchange.lab.test" }},
 		{"Exchange URL not http", func(m map[string]any) {
 			m["segmesh"].(map[string]any)["edge"].(map[string]any)["exchangeUrls"] = []any{"ftp://mail.lab.test"}
 		}},
+		// The trust store is opened by the edge's Validate (config.TrustProblems):
+		// a file that holds no certificate, a console chain that cannot be read.
+		{"trust store file holding no certificate", func(m map[string]any) { m["clientCertTrustStorePath"] = "ca.pem, notacert.pem" }},
+		{"console chain unreadable", func(m map[string]any) {
+			delete(m, "clientCertTrustStorePath")
+			m["clientCertificateChain"] = "console-chain.pem"
+		}},
+	}
+	// Without a change the base passes check: each case's refusal is its own.
+	base := writeStrict(t, t.TempDir(), func(map[string]any) {})
+	if code, out, _ := run(t, "config", "check", "-q", base); code != 0 {
+		t.Fatalf("the base configuration does not pass config check (exit %d):\n%s", code, out)
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			m := strictBase(t, dir)
-			tc.change(m)
-			data, err := json.MarshalIndent(m, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join(dir, "config.json")
-			if err := os.WriteFile(path, data, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			path := writeStrict(t, t.TempDir(), tc.change)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			runErr := suite.Run(ctx, suite.Options{ConfigPath: path, Stderr: &strings.Builder{}, Ready: func(string) { cancel() }})

@@ -126,24 +126,11 @@ func (st *state) note(step, msg string) {
 	}
 }
 
-// trustSpec is the trust-store configuration, as the edge reads it.
-func trustSpec(c *config.Config) (trust.Spec, error) {
-	spec := trust.Spec{TrustStorePath: c.ClientCertTrustStorePath, Passcode: c.ClientCertTrustStorePasscode.Reveal(), BaseDir: c.BaseDir, Resolve: c.Resolve}
-	if c.ClientCertificateChain != "" {
-		b, err := os.ReadFile(c.Resolve(c.ClientCertificateChain))
-		if err != nil {
-			return spec, fmt.Errorf("read %s (%s): %w", trust.KeyConsoleChain, c.ClientCertificateChain, err)
-		}
-		spec.ConsoleChainPEM = b
-	}
-	return spec, nil
-}
-
 func runTrust(_ context.Context, st *state) (string, string, error) {
 	if st.byUPN() {
 		return "", noCertificate, nil
 	}
-	spec, err := trustSpec(st.cfg)
+	spec, err := st.cfg.TrustSpec()
 	if err != nil {
 		return "", "", err
 	}

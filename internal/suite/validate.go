@@ -49,7 +49,7 @@ func Validate(cfg *config.Config, report *config.Report, roles []string) []confi
 			if reported[p.Key] && p.Severity == config.SeverityError {
 				continue
 			}
-			if !slices.Contains(out, p) {
+			if !slices.ContainsFunc(out, p.Same) {
 				out = append(out, p)
 			}
 		}

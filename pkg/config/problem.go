@@ -3,67 +3,27 @@ package config
 import (
 	"fmt"
 	"strings"
+
+	"github.com/segmesh/segmesh/pkg/problem"
 )
 
-// Severity ranks a Problem.
-type Severity int
+// Severity ranks a Problem (pkg/problem's).
+type Severity = problem.Severity
 
+// The severities.
 const (
 	// SeverityError stops segmesh from starting.
-	SeverityError Severity = iota
+	SeverityError = problem.SeverityError
 	// SeverityWarning is legal but suspicious; segmesh starts.
-	SeverityWarning
+	SeverityWarning = problem.SeverityWarning
 	// SeverityIgnored is a setting SEG ignores in this combination; so does segmesh.
-	SeverityIgnored
+	SeverityIgnored = problem.SeverityIgnored
 )
 
-// String names the severity as printed by config check.
-func (s Severity) String() string {
-	switch s {
-	case SeverityError:
-		return "error"
-	case SeverityWarning:
-		return "warning"
-	case SeverityIgnored:
-		return "ignored"
-	}
-	return fmt.Sprintf("severity(%d)", int(s))
-}
-
 // Problem is one finding about config.json: the key, the value, what rule
-// it breaks and how to fix it.
-type Problem struct {
-	// Severity says whether it stops the start.
-	Severity Severity
-	// Key is the setting, as a JSON path (kcd.domains[0].domain) or a dotted
-	// custom gateway key (cert.mapping.ldap.url).
-	Key string
-	// Value is the offending value as written, masked for secrets; empty when
-	// the value is missing.
-	Value string
-	// Message says what is wrong.
-	Message string
-	// Fix says what to do.
-	Fix string
-}
-
-// String renders the problem on one line.
-func (p Problem) String() string {
-	var b strings.Builder
-	b.WriteString(p.Severity.String())
-	b.WriteString(": ")
-	b.WriteString(p.Key)
-	if p.Value != "" {
-		fmt.Fprintf(&b, " = %q", p.Value)
-	}
-	b.WriteString(": ")
-	b.WriteString(p.Message)
-	if p.Fix != "" {
-		b.WriteString("; fix: ")
-		b.WriteString(p.Fix)
-	}
-	return b.String()
-}
+// it breaks and how to fix it. It is pkg/problem's type, which pkg/trust and
+// every role's Validate return too.
+type Problem = problem.Problem
 
 // Report is everything Load found, in file order where it can tell.
 type Report struct {

@@ -1,9 +1,6 @@
 package trust
 
-import (
-	"fmt"
-	"strings"
-)
+import "github.com/segmesh/segmesh/pkg/problem"
 
 // The configuration keys this package reads, in SEG's spelling.
 const (
@@ -15,73 +12,28 @@ const (
 	KeyConsoleChain = "clientCertificateChain"
 )
 
-// Severity ranks a Problem.
-type Severity int
+// Severity ranks a Problem (pkg/problem's).
+type Severity = problem.Severity
 
 const (
 	// SeverityError makes Load fail.
-	SeverityError Severity = iota
+	SeverityError = problem.SeverityError
 	// SeverityWarning is legal but suspicious; the Store is built.
-	SeverityWarning
+	SeverityWarning = problem.SeverityWarning
 )
 
-// String returns "error" or "warning".
-func (s Severity) String() string {
-	if s == SeverityWarning {
-		return "warning"
-	}
-	return "error"
-}
-
 // Problem is one finding about the trust-store settings or files: the setting, its value,
-// what is wrong and how to fix it. Errors that Load returns are *Problem values (joined with
-// errors.Join when there are several); find them with errors.As.
-type Problem struct {
-	// Severity says whether the Store can be built.
-	Severity Severity
-	// Key is the setting at fault: KeyPath, KeyPasscode or KeyConsoleChain.
-	Key string
-	// Value is the offending value or the one file of it at fault; a passcode is never
-	// shown, only whether it is empty. Empty when the setting is unset.
-	Value string
-	// Message says what is wrong.
-	Message string
-	// Fix says what to do; empty when there is nothing to do.
-	Fix string
-	// Err is the underlying cause (for example pfx.ErrIncorrectPassword or an
-	// *fs.PathError); nil when there is none.
-	Err error
-}
-
-// Error renders the problem on one line with the package prefix:
-// `trust: clientCertTrustStorePath "a.pem, b.pfx": names both ...; fix: ...`.
-func (p *Problem) Error() string {
-	var b strings.Builder
-	b.WriteString("trust: ")
-	if p.Severity == SeverityWarning {
-		b.WriteString("warning: ")
-	}
-	b.WriteString(p.Key)
-	if p.Value != "" {
-		fmt.Fprintf(&b, " %q", p.Value)
-	}
-	b.WriteString(": ")
-	b.WriteString(p.Message)
-	if p.Fix != "" {
-		b.WriteString("; fix: ")
-		b.WriteString(p.Fix)
-	}
-	return b.String()
-}
-
-// Unwrap returns the underlying cause.
-func (p *Problem) Unwrap() error { return p.Err }
+// what is wrong and how to fix it; pkg/problem's type, as pkg/config's, so `config check`
+// prints it unchanged. Errors that Load returns are *Problem values (joined with
+// errors.Join when there are several), their Package "trust"; find them with errors.As.
+// A passcode is never shown as Value, only whether it is empty.
+type Problem = problem.Problem
 
 // problems collects findings.
 type problems []*Problem
 
 func (ps *problems) add(sev Severity, key, value, msg, fix string, err error) {
-	*ps = append(*ps, &Problem{Severity: sev, Key: key, Value: value, Message: msg, Fix: fix, Err: err})
+	*ps = append(*ps, &Problem{Severity: sev, Key: key, Value: value, Message: msg, Fix: fix, Package: "trust", Err: err})
 }
 
 func (ps problems) errors() []error {

@@ -212,9 +212,11 @@ func configFrom(c *config.Config) (*Config, []config.Problem) {
 //
 // Beyond configFrom it reads the server certificate and key, as Start
 // will: a missing file or a key of another certificate is refused here
-// with the key's name instead of failing at start in tls.LoadX509KeyPair.
+// with the key's name instead of failing at start in tls.LoadX509KeyPair,
+// and opens the client certificate trust store (config.TrustProblems).
 func Validate(c *config.Config) []config.Problem {
 	out, ps := configFrom(c)
+	ps = append(ps, config.TrustProblems(c)...)
 	bad := func(key, value, msg, fix string) {
 		ps = append(ps, config.Problem{Severity: config.SeverityError, Key: key, Value: value, Message: msg, Fix: fix})
 	}

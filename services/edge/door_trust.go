@@ -4,8 +4,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/segmesh/segmesh/pkg/config"
@@ -36,29 +34,10 @@ func (t reloaderTrust) current() *trust.Store { return t.r.Store() }
 // CertificateRequest lists so a device can pick the right certificate.
 func (t reloaderTrust) acceptableCAs() *x509.CertPool { return t.r.Store().Pool() }
 
-// trustSpec turns the configuration into pkg/trust's Spec. The console chain
-// file is read only when no local trust store is configured, as SEG does.
-func trustSpec(c *config.Config) (trust.Spec, error) {
-	s := trust.Spec{
-		TrustStorePath: c.ClientCertTrustStorePath,
-		Passcode:       c.ClientCertTrustStorePasscode.Reveal(),
-		BaseDir:        c.BaseDir,
-		Resolve:        c.Resolve,
-	}
-	if strings.TrimSpace(c.ClientCertTrustStorePath) == "" && c.ClientCertificateChain != "" {
-		data, err := os.ReadFile(c.Resolve(c.ClientCertificateChain))
-		if err != nil {
-			return trust.Spec{}, fmt.Errorf("edge: read clientCertificateChain: %w", err)
-		}
-		s.ConsoleChainPEM = data
-	}
-	return s, nil
-}
-
 // newTrust loads the trust store (a broken one stops the start) and returns
 // the Reloader the edge polls.
 func newTrust(c *config.Config, log *slog.Logger, now func() time.Time) (*trust.Reloader, error) {
-	spec, err := trustSpec(c)
+	spec, err := c.TrustSpec()
 	if err != nil {
 		return nil, err
 	}
