@@ -14,12 +14,14 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/segmesh/segmesh/pkg/certmap"
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/crl"
 	"github.com/segmesh/segmesh/pkg/crl/fetch"
+	"github.com/segmesh/segmesh/pkg/kdc"
 	"github.com/segmesh/segmesh/pkg/negotiate"
 	"github.com/segmesh/segmesh/pkg/trust"
 	"github.com/segmesh/segmesh/pkg/upn"
@@ -399,16 +401,53 @@ func runTGT(ctx context.Context, st *state) (string, string, error) {
 	// timeout and service account.
 	tc := ticket.ConfigFrom(c)
 	primary, realms := tc.Realm, tc.KDCs
-	client, err := tc.Build(ticket.BuildOptions{Exchanger: st.opts.Exchanger, Now: st.opts.Now, Logger: st.opts.Logger})
+	var mu sync.Mutex
+	var dns []string
+	answered := map[string]string{}
+	client, err := tc.Build(ticket.BuildOptions{Exchanger: st.opts.Exchanger, Now: st.opts.Now, Logger: st.opts.Logger,
+		KDCHooks: kdc.Hooks{
+			// What DNS returned for realms without a domain controller, and
+			// which KDC answered: the detail of this step.
+			OnDiscover: func(i kdc.DiscoverInfo) {
+				mu.Lock()
+				defer mu.Unlock()
+				if i.Err == nil {
+					// A failed lookup is in the step's error already.
+					dns = append(dns, i.Answer.String())
+				}
+			},
+			OnExchange: func(i kdc.ExchangeInfo) {
+				mu.Lock()
+				defer mu.Unlock()
+				if i.KDC != "" {
+					answered[strings.ToUpper(i.Realm)] = i.KDC
+				}
+			},
+		}})
 	if err != nil {
 		return "", "", err
 	}
 	st.client = client
 	tgt, err := client.TGT(ctx, primary)
+	mu.Lock()
+	defer mu.Unlock()
+	from := strings.Join(realms[primary], ", ")
+	if len(realms[primary]) == 0 {
+		from = "the KDCs in DNS"
+	}
+	if k := answered[primary]; k != "" {
+		from = "KDC " + k
+	}
+	if len(dns) > 0 {
+		from += " (DNS SRV " + strings.Join(dns, "; ") + ")"
+	}
 	if err != nil {
+		if len(dns) > 0 {
+			return "", "", fmt.Errorf("%w (DNS SRV %s)", err, strings.Join(dns, "; "))
+		}
 		return "", "", err
 	}
-	return fmt.Sprintf("krbtgt/%s for %s from %s, valid until %s", primary, tgt.ClientString(), strings.Join(realms[primary], ", "),
+	return fmt.Sprintf("krbtgt/%s for %s from %s, valid until %s", primary, tgt.ClientString(), from,
 		tgt.EndTime.UTC().Format(time.RFC3339)), "", nil
 }
 

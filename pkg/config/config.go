@@ -69,8 +69,9 @@ type DomainPair struct {
 	// Domain is the Kerberos realm, upper case (DOMAIN-NAME.COM).
 	Domain string `json:"domain" roles:"identity,ticket" help:"a domain (realm) in upper case; the first is the service account's"`
 	// DomainController is the DC's FQDN (DC.DOMAIN-NAME.COM), optionally with
-	// ":port" (default 88).
-	DomainController string `json:"domainController" roles:"ticket" help:"its DC as an FQDN, optional :port"`
+	// ":port" (default 88). Empty means the domain's KDCs are found in DNS
+	// (_kerberos._tcp.DOMAIN SRV records).
+	DomainController string `json:"domainController" roles:"ticket" help:"its DC as an FQDN, optional :port; empty: found by DNS SRV"`
 }
 
 // Segmesh holds segmesh's own settings.
@@ -98,6 +99,10 @@ type Segmesh struct {
 	// Empty means "config.key" beside config.json, created 0600 when needed;
 	// the SEGMESH_CONFIG_KEY environment variable (base64) overrides both.
 	SecretKeyFile string `json:"secretKeyFile" roles:"all" help:"key for .plaintext secrets"`
+	// DNSServer is the DNS server (IP or host:port) asked for the SRV
+	// records of domains without a domain controller; empty means the
+	// system's resolver configuration.
+	DNSServer string `json:"dnsServer" roles:"ticket" help:"DNS server for the SRV lookup of domains without a domain controller (IP or host:port)"`
 }
 
 // DrainTimeoutSeconds bounds a graceful stop of `segmesh run` (SIGTERM):

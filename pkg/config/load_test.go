@@ -123,8 +123,6 @@ func TestValidationRules(t *testing.T) {
 			SeverityError, "kcd.domains[0].domainController", "fully qualified"},
 		{"DC is an IP", map[string]any{"kcd/domains": []any{map[string]any{"domain": "LAB.TEST", "domainController": "10.0.0.1"}}},
 			SeverityError, "kcd.domains[0].domainController", "IP address"},
-		{"domain without DC", map[string]any{"kcd/domains": []any{map[string]any{"domain": "LAB.TEST"}}},
-			SeverityError, "kcd.domains[0].domainController", "without its domain controller"},
 		{"DC without domain", map[string]any{"kcd/domains": []any{map[string]any{"domainController": "dc1.lab.test"}}},
 			SeverityError, "kcd.domains[0].domain", "without its domain"},
 		{"no domains", map[string]any{"kcd/domains": []any{}},

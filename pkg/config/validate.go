@@ -180,9 +180,6 @@ func validateKCD(c *Config, r *Report) {
 		case d.Domain == "":
 			r.add(SeverityError, key+".domain", "", "a domain controller without its domain; domains and domain controllers are added in pairs",
 				"write the domain (realm) in upper case beside "+d.DomainController)
-		case d.DomainController == "":
-			r.add(SeverityError, key+".domainController", "", "a domain without its domain controller; domains and domain controllers are added in pairs",
-				"write the DC's fully qualified name, for example DC1."+d.Domain)
 		}
 		if d.Domain != "" && d.Domain != strings.ToUpper(d.Domain) {
 			r.add(SeverityError, key+".domain", d.Domain, "the domain must be in upper case (Kerberos realms are case-sensitive)",

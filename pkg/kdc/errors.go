@@ -86,6 +86,9 @@ type UnreachableError struct {
 	// Cause is the caller's context error when the context ended the
 	// exchange; nil otherwise.
 	Cause error
+	// Discovery is why DNS gave no KDC for a realm configured without a
+	// domain controller (a *dnssrv.LookupError); nil otherwise.
+	Discovery error
 }
 
 // Error lists the realm and every failed attempt.
@@ -94,6 +97,9 @@ func (e *UnreachableError) Error() string {
 	fmt.Fprintf(&b, "kdc: no KDC of realm %s answered", e.Realm)
 	if e.Cause != nil {
 		fmt.Fprintf(&b, " (%v)", e.Cause)
+	}
+	if e.Discovery != nil {
+		fmt.Fprintf(&b, ": no KDC found in DNS: %v: publish _kerberos._tcp.%s SRV records, name the DNS server that holds them in segmesh.dnsServer, or write the domain controller in kcd.domains[].domainController", e.Discovery, e.Realm)
 	}
 	for i, a := range e.Attempts {
 		if i == 0 {
@@ -109,9 +115,12 @@ func (e *UnreachableError) Error() string {
 // Unwrap returns the context error (if any) and the attempt errors, so
 // errors.Is(err, context.DeadlineExceeded) works.
 func (e *UnreachableError) Unwrap() []error {
-	errs := make([]error, 0, len(e.Attempts)+1)
+	errs := make([]error, 0, len(e.Attempts)+2)
 	if e.Cause != nil {
 		errs = append(errs, e.Cause)
+	}
+	if e.Discovery != nil {
+		errs = append(errs, e.Discovery)
 	}
 	for _, a := range e.Attempts {
 		errs = append(errs, a)

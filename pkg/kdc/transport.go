@@ -15,6 +15,8 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
 	"github.com/jcmturner/gokrb5/v8/messages"
+
+	"github.com/segmesh/segmesh/pkg/dnssrv"
 )
 
 // Defaults used when the matching Config field is zero.
@@ -23,6 +25,9 @@ const (
 	DefaultMaxConcurrent = 32
 	DefaultMaxReplySize  = 1 << 20
 	DefaultPenalty       = 30 * time.Second
+	// DefaultRefresh is how long KDCs found in DNS are used before DNS is
+	// asked again.
+	DefaultRefresh = 5 * time.Minute
 	// udpMaxRequest is the largest request sent over UDP when UDP is on
 	// (MIT's udp_preference_limit default).
 	udpMaxRequest = 1465
@@ -59,6 +64,15 @@ type Config struct {
 	// and falls back to TCP at the same KDC when the reply is too big or UDP
 	// fails. False means TCP only.
 	UDP bool
+	// DNS finds the KDCs of a realm configured without addresses by its
+	// _kerberos._tcp SRV records; nil makes such a realm an error.
+	DNS *dnssrv.Finder
+	// Refresh is how long discovered KDCs are used before DNS is asked
+	// again (and after every KDC of the realm failed, at the next exchange).
+	// Zero means DefaultRefresh.
+	Refresh time.Duration
+	// Now is the clock for Penalty and Refresh; nil means time.Now.
+	Now func() time.Time
 	// Dial opens connections. Nil means a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Hooks observe exchanges, for metrics and tests. Nil fields are skipped.
@@ -73,6 +87,8 @@ type Hooks struct {
 	OnExchange func(ExchangeInfo)
 	// OnAttempt is called after each attempt at one KDC address.
 	OnAttempt func(AttemptInfo)
+	// OnDiscover is called after each DNS lookup of a realm's KDCs.
+	OnDiscover func(DiscoverInfo)
 }
 
 // ExchangeInfo describes one finished exchange with a realm.
@@ -119,12 +135,18 @@ type Transport struct {
 }
 
 type realm struct {
-	name  string
-	addrs []string
-	sem   chan struct{}
+	name string
+	sem  chan struct{}
+	// discovered realms take their addresses from DNS (discover.go).
+	discovered bool
+	lookupMu   sync.Mutex // one DNS lookup at a time
 
-	mu     sync.Mutex
-	failed map[string]time.Time // address -> last failure
+	mu         sync.Mutex
+	addrs      []string             // guarded by mu when discovered
+	failed     map[string]time.Time // address -> last failure
+	answer     dnssrv.Answer        // the last DNS answer that gave addresses
+	resolvedAt time.Time            // when answer was taken; zero: never
+	stale      bool                 // every KDC failed: ask DNS again
 }
 
 // order returns the addresses to try: those without a recent failure first,
@@ -178,6 +200,12 @@ func New(cfg Config) (*Transport, error) {
 		var d net.Dialer
 		cfg.Dial = d.DialContext
 	}
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = DefaultRefresh
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -185,8 +213,15 @@ func New(cfg Config) (*Transport, error) {
 	t := &Transport{cfg: cfg, realms: make(map[string]*realm, len(cfg.Realms)), log: log}
 	for name, addrs := range cfg.Realms {
 		key := strings.ToUpper(name)
+		if _, dup := t.realms[key]; dup {
+			return nil, fmt.Errorf("kdc: realm %s configured twice (names are case-insensitive)", name)
+		}
 		if len(addrs) == 0 {
-			return nil, fmt.Errorf("kdc: realm %s has no KDC address", name)
+			if cfg.DNS == nil {
+				return nil, fmt.Errorf("kdc: realm %s has no KDC address", name)
+			}
+			t.realms[key] = &realm{name: name, discovered: true, sem: make(chan struct{}, cfg.MaxConcurrent), failed: make(map[string]time.Time)}
+			continue
 		}
 		norm := make([]string, len(addrs))
 		for i, a := range addrs {
@@ -195,9 +230,6 @@ func New(cfg Config) (*Transport, error) {
 				return nil, fmt.Errorf("kdc: realm %s: KDC address %q: %w", name, a, err)
 			}
 			norm[i] = na
-		}
-		if _, dup := t.realms[key]; dup {
-			return nil, fmt.Errorf("kdc: realm %s configured twice (names are case-insensitive)", name)
 		}
 		t.realms[key] = &realm{
 			name:   name,
@@ -276,8 +308,13 @@ func (t *Transport) Exchange(ctx context.Context, realmName string, req []byte) 
 	}
 	defer func() { <-r.sem }()
 
+	if r.discovered {
+		if err := t.discover(ctx, r); err != nil {
+			return nil, &UnreachableError{Realm: r.name, Discovery: err, Cause: ctxErr(ctx)}
+		}
+	}
 	var attempts []*AttemptError
-	for _, addr := range r.order(time.Now(), t.cfg.Penalty) {
+	for _, addr := range r.order(t.cfg.Now(), t.cfg.Penalty) {
 		if ctxErr(ctx) != nil {
 			break
 		}
@@ -286,7 +323,7 @@ func (t *Transport) Exchange(ctx context.Context, realmName string, req []byte) 
 			rep, err := t.classify(r, addr, info.RequestType, b)
 			var ke *KRBError
 			if err == nil || errors.As(err, &ke) && ke.Code() != errorcode.KDC_ERR_SVC_UNAVAILABLE {
-				r.mark(addr, false, time.Now())
+				r.mark(addr, false, t.cfg.Now())
 				info.KDC = addr
 				return rep, err
 			}
@@ -300,10 +337,13 @@ func (t *Transport) Exchange(ctx context.Context, realmName string, req []byte) 
 		if ctxErr(ctx) == nil {
 			// A failure caused by the caller's deadline says nothing about
 			// the KDC.
-			r.mark(addr, true, time.Now())
+			r.mark(addr, true, t.cfg.Now())
 		}
 		attempts = append(attempts, aerr...)
 		t.log.DebugContext(ctx, "kdc attempt failed", "realm", r.name, "kdc", addr, "error", aerr[len(aerr)-1].Err)
+	}
+	if r.discovered && ctxErr(ctx) == nil {
+		r.setStale()
 	}
 	return nil, &UnreachableError{Realm: r.name, Attempts: attempts, Cause: ctxErr(ctx)}
 }

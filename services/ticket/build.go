@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/segmesh/segmesh/pkg/dnssrv"
 	"github.com/segmesh/segmesh/pkg/kdc"
 	"github.com/segmesh/segmesh/pkg/s4u"
 )
@@ -21,6 +22,9 @@ type BuildOptions struct {
 	Logger *slog.Logger
 	// Hooks observe KDC exchanges (metrics).
 	Hooks s4u.Hooks
+	// KDCHooks observe the transport built when Exchanger is nil: each
+	// exchange, attempt and DNS lookup (diagnose).
+	KDCHooks kdc.Hooks
 }
 
 // Build makes the S4U client the ticket role uses from c: the realms and
@@ -32,7 +36,15 @@ func (c Config) Build(o BuildOptions) (*s4u.Client, error) {
 	}
 	x := o.Exchanger
 	if x == nil {
-		t, err := kdc.New(kdc.Config{Realms: c.KDCs, Timeout: c.KDCTimeout, MaxConcurrent: c.MaxConcurrent, Logger: o.Logger})
+		kc := kdc.Config{Realms: c.KDCs, Timeout: c.KDCTimeout, MaxConcurrent: c.MaxConcurrent, Logger: o.Logger, Hooks: o.KDCHooks}
+		if c.Discovered() {
+			f, err := dnssrv.New(c.DNSServer)
+			if err != nil {
+				return nil, fmt.Errorf("ticket: %w", err)
+			}
+			kc.DNS = f
+		}
+		t, err := kdc.New(kc)
 		if err != nil {
 			return nil, fmt.Errorf("ticket: %w", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/dnssrv"
 )
 
 // Config is the ticket role's section of the configuration.
@@ -18,8 +19,12 @@ type Config struct {
 	Service string
 	// Password is the service account's password.
 	Password string
-	// KDCs maps each realm to its domain controllers (host:88), in order.
+	// KDCs maps each realm to its domain controllers (host:88), in order;
+	// a realm with none has its KDCs found by DNS SRV.
 	KDCs map[string][]string
+	// DNSServer is segmesh.dnsServer: the DNS server asked for the KDCs of
+	// realms without a domain controller; empty means the system's.
+	DNSServer string
 	// OtherRealms are the configured domains besides the primary.
 	OtherRealms []string
 	// SPNs are the target SPNs tickets may be issued for; the first is the default.
@@ -72,6 +77,7 @@ func ConfigFrom(c *config.Config) Config {
 		RefreshJitter: DefaultRefreshJitter,
 		RenewRetry:    DefaultRenewRetry,
 		MinRemaining:  2 * time.Minute,
+		DNSServer:     c.Segmesh.DNSServer,
 	}
 	for i, d := range c.KCD.Domains {
 		realm := strings.ToUpper(d.Domain)
@@ -81,9 +87,26 @@ func ConfigFrom(c *config.Config) Config {
 		if _, seen := out.KDCs[realm]; !seen && realm != out.Realm {
 			out.OtherRealms = append(out.OtherRealms, realm)
 		}
+		if d.DomainController == "" {
+			// Found by DNS: the realm is known, with no address.
+			if _, seen := out.KDCs[realm]; !seen {
+				out.KDCs[realm] = nil
+			}
+			continue
+		}
 		out.KDCs[realm] = append(out.KDCs[realm], kdcAddr(d.DomainController))
 	}
 	return out
+}
+
+// Discovered reports whether some realm's KDCs are found by DNS SRV.
+func (c Config) Discovered() bool {
+	for _, addrs := range c.KDCs {
+		if len(addrs) == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // kdcAddr adds the Kerberos port to a domain controller name without one.
@@ -108,8 +131,13 @@ func (c Config) problems() []config.Problem {
 	bad := func(key, msg, fix string) {
 		out = append(out, config.Problem{Severity: config.SeverityError, Key: key, Message: msg, Fix: fix})
 	}
-	if c.Realm == "" || len(c.KDCs[c.Realm]) == 0 {
-		bad("kcd.domains", "no primary domain with a domain controller", `add {"domain": "CORP.EXAMPLE", "domainController": "dc1.corp.example"} first`)
+	if c.Realm == "" {
+		bad("kcd.domains", "no primary domain", `add {"domain": "CORP.EXAMPLE", "domainController": "dc1.corp.example"} first (leave domainController out to find the KDCs by DNS SRV)`)
+	}
+	if c.DNSServer != "" {
+		if _, err := dnssrv.NormalizeServer(c.DNSServer); err != nil {
+			bad(dnssrv.KeyDNSServer, err.Error(), "write the DNS server as an IP address or host:port, for example 10.0.0.10 or 10.0.0.10:53")
+		}
 	}
 	if c.Service == "" || c.Password == "" {
 		bad("kcd.serviceAccountUserName", "the service account is incomplete (name and password are both needed)",
