@@ -76,6 +76,19 @@ now_ms() { date +%s%3N; }
 cpu_ms() { awk '{print ($14 + $15) * 10}' "/proc/$1/stat"; } # utime+stime, 100 ticks/s
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
+# phases FILE T0 CLOSED EXITED READY: segload's error log counted by phase
+# of the restart (ms after SIGTERM), edge, stage and kind, with the first
+# and last error's time.
+phases() {
+	[[ -s $1 ]] || { echo "  none"; return; }
+	jq -rs --argjson t0 "$2" --argjson closed "$3" --argjson exited "${4:-1e12}" --argjson ready "${5:-1e12}" '
+		map(. + {ms: (.t_ms - $t0)})
+		| map(. + {phase: (if .ms < 0 then "1 before SIGTERM" elif .ms < $closed then "2 grace (listener open)"
+			elif .ms < $exited then "3 listener closed" elif .ms < $ready then "4 exited, not ready" else "5 ready again" end)})
+		| group_by([.phase, .edge, .stage, .kind, .reused])
+		| map("  \(.[0].phase)  edge \(.[0].edge)  \(.[0].stage)/\(.[0].kind)\(if .[0].reused then " (kept-alive conn)" else "" end): \(length)  [\(map(.ms) | min)..\(map(.ms) | max) ms]")[]' "$1"
+}
+
 echo "== building"
 go build -o "$WORK/bin/" ./bench/cmd/segload ./bench/cmd/negbackend ./cmd/segmesh
 BIN=$WORK/bin
@@ -115,7 +128,7 @@ DUR=$((RAMP + 100))
 "${SEGLOAD[@]}" -url https://127.0.0.41:8443 -cert-dirs "$RUN/certs/d*" -kind ping -hold 3000s -mode keepalive \
 	-c "$TOTAL" -ramp "${RAMP}s" -duration "${DUR}s" -src 127.0.1.1,127.0.2.1 -error-backoff "$BACKOFF" \
 	-targets 127.0.0.41:8443,127.0.0.42:8443 -ready http://127.0.0.41:9090/readyz,http://127.0.0.42:9090/readyz -ready-every "$READY_EVERY" \
-	-label "phones" >"$RUN/segload.txt" 2>&1 &
+	-error-log "$RUN/errors.jsonl" -label "phones" >"$RUN/segload.txt" 2>&1 &
 echo "$! segload" >>"$PIDS"
 LOADPID=$!
 t=$SECONDS
@@ -134,7 +147,7 @@ rss_held2=$(rss_kb "$PID_edge2") cpu_held2=$(cpu_ms "$PID_edge2")
 echo "== SIGTERM to edge 1"
 t0=$(now_ms)
 kill -TERM "$PID_edge1"
-exited="" low=$TOTAL rehold="" rehold99=""
+exited="" low=$TOTAL rehold="" rehold99="" ready=""
 while :; do
 	h=$(holding)
 	((h < low)) && low=$h
@@ -143,18 +156,26 @@ while :; do
 		exited=$ms
 		start edge1 0 "$BIN/segmesh" run --config "$RUN/edge1/config.json" --roles=edge
 	fi
-	if ((low < TOTAL)); then
-		[[ -z $rehold99 ]] && ((h >= TOTAL * 99 / 100)) && ((ms > 100)) && rehold99=$ms
-		[[ -z $rehold ]] && ((h >= TOTAL)) && rehold=$ms
+	if [[ -n $exited && -z $ready && $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 http://127.0.0.41:9090/readyz) == 200 ]]; then
+		ready=$(($(now_ms) - t0))
 	fi
-	[[ -n $exited && -n $rehold ]] && break
+	# Pings answered at the grace's end dip the count again: the re-hold
+	# times are those from which the count stays up (the first sample
+	# after the last one below).
+	if ((h < TOTAL * 99 / 100)); then rehold99=""; elif [[ -z $rehold99 ]]; then rehold99=$ms; fi
+	if ((h < TOTAL)); then rehold=""; elif [[ -z $rehold ]]; then rehold=$ms; fi
+	# Done once edge 1 is back and every Ping has stayed held for 3 s.
+	[[ -n $exited && -n $ready && -n $rehold ]] && ((ms - rehold >= 3000)) && break
 	if ((ms > 60000)); then
 		echo "drain: after 60 s: holding $h of $TOTAL, edge 1 exited: ${exited:-no}" >&2
 		break
 	fi
 	sleep 0.1
 done
-wait_http http://127.0.0.41:9090/readyz 30 && echo "edge 1 ready again $(($(now_ms) - t0)) ms after SIGTERM"
+echo "edge 1 ready again ${ready:-never} ms after SIGTERM"
+# When edge 1 closed its listener (its log's time, UTC, to the millisecond).
+closed=$(grep -m1 'msg="stopping: closing the listener' "$RUN/edge1.log" | sed -E 's/^time=([^ ]+) .*/\1/')
+closed_ms=$(($(date -d "$closed" +%s%3N) - t0))
 sleep 2
 kdc_after=$(kdc)
 rss_after2=$(rss_kb "$PID_edge2") cpu_after2=$(cpu_ms "$PID_edge2")
@@ -164,9 +185,17 @@ wait "$LOADPID" || true
 {
 	echo "phones: $TOTAL (2 × $PINGS), users $LAB_GENERATED_USERS, grace ${GRACE}s, readiness polled every $READY_EVERY"
 	echo "edge 1 exit after SIGTERM: ${exited:-none} ms"
-	echo "Pings held at the backend: lowest $low of $TOTAL; all again ${rehold:-never} ms after SIGTERM (99 %: ${rehold99:-never} ms)"
+	if ((low < TOTAL)); then
+		echo "Pings held at the backend: lowest $low of $TOTAL; all held again from ${rehold:-never} ms after SIGTERM on (99 %: ${rehold99:-never} ms)"
+	else
+		echo "Pings held at the backend: never fewer than $TOTAL (sampled every 100 ms)"
+	fi
 	echo "edge 2: RSS idle ${rss_idle2} KiB, holding its $PINGS ${rss_held2} KiB, after taking over ${rss_after2} KiB; CPU from SIGTERM to re-hold + 2 s: $((cpu_after2 - cpu_held2)) ms"
 	echo "KDC exchanges: warm-up $((kdc_warm - kdc_cold)) (users $LAB_GENERATED_USERS), during the Ping ramp $((kdc_before - kdc_warm)), across the restart $((kdc_after - kdc_before))"
 	echo "load generator:"
-	cat "$RUN/segload.txt"
+	grep -v '^balancer: ' "$RUN/segload.txt"
+	echo "stand-in balancer (ms after SIGTERM):"
+	awk -v t0="$t0" '/^balancer: / {printf "  %d %s %s %s\n", $2 - t0, $3, $4, $5}' "$RUN/segload.txt"
+	echo "errors by phase (ms after SIGTERM: listener closed $closed_ms, exit $exited, ready again $ready), edge, stage/kind:"
+	phases "$RUN/errors.jsonl" "$t0" "$closed_ms" "$exited" "$ready"
 } | tee "$RUN/result.txt"

@@ -2,10 +2,14 @@ package loadgen
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -16,11 +20,37 @@ import (
 // balancer's health check or the endpoints controller would, so a stopping
 // edge stops getting new connections only after a poll has seen it not
 // ready — which is what the edge's drain grace is for.
+//
+// As a Kubernetes readiness probe with failureThreshold, a poll that gets no
+// answer in time (a busy edge) counts against the edge only after Failures
+// in a row; an answer other than 200 (a stopping edge) or a refused
+// connection (an edge gone) takes it out at once. Marking a busy edge out
+// on one slow poll sent devices to the edge that was stopping when both
+// were out (bench/drain.sh, 1,042 refused connections).
 type Balancer struct {
 	targets []string
 	ready   []string
 	up      []atomic.Bool
 	client  *http.Client
+	// Failures is how many polls in a row must go unanswered before an
+	// edge is out (at least 1).
+	Failures int
+
+	mu          sync.Mutex
+	unanswered  []int
+	transitions []Transition
+}
+
+// Transition is a change of an edge's readiness as the Balancer saw it.
+type Transition struct {
+	// TimeMs is when (Unix ms).
+	TimeMs int64
+	// Target is the edge.
+	Target string
+	// Up is the new state.
+	Up bool
+	// Why is the poll's outcome: "200", "503", "refused", "no answer: ...".
+	Why string
 }
 
 // NewBalancer returns a Balancer over targets (host:port, loopback only);
@@ -48,7 +78,7 @@ func NewBalancer(ctx context.Context, targets, readyURLs []string) (*Balancer, e
 		}
 	}
 	b := &Balancer{targets: targets, ready: readyURLs, up: make([]atomic.Bool, len(targets)),
-		client: &http.Client{Timeout: time.Second}}
+		client: &http.Client{Timeout: time.Second}, Failures: 3, unanswered: make([]int, len(targets))}
 	for i := range b.up {
 		b.up[i].Store(true)
 	}
@@ -56,7 +86,7 @@ func NewBalancer(ctx context.Context, targets, readyURLs []string) (*Balancer, e
 }
 
 // Poll checks every readiness URL once now and then every interval until
-// ctx ends.
+// ctx ends; the edges are polled side by side, as a prober would.
 func (b *Balancer) Poll(ctx context.Context, interval time.Duration) {
 	if len(b.ready) == 0 {
 		return
@@ -64,9 +94,11 @@ func (b *Balancer) Poll(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		var wg sync.WaitGroup
 		for i, u := range b.ready {
-			b.up[i].Store(b.check(ctx, u))
+			wg.Go(func() { b.record(i, b.check(ctx, u)) })
 		}
+		wg.Wait()
 		select {
 		case <-ctx.Done():
 			return
@@ -75,17 +107,49 @@ func (b *Balancer) Poll(ctx context.Context, interval time.Duration) {
 	}
 }
 
-func (b *Balancer) check(ctx context.Context, u string) bool {
+// pollResult is one readiness poll's outcome.
+type pollResult struct {
+	answered, ok bool
+	why          string
+}
+
+func (b *Balancer) check(ctx context.Context, u string) pollResult {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return false
+		return pollResult{answered: true, why: err.Error()}
 	}
 	resp, err := b.client.Do(req)
 	if err != nil {
-		return false
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return pollResult{answered: true, why: "refused"}
+		}
+		return pollResult{why: "no answer: " + classify(err)}
 	}
 	_ = resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return pollResult{answered: true, ok: resp.StatusCode == http.StatusOK, why: strconv.Itoa(resp.StatusCode)}
+}
+
+// record applies one poll of target i.
+func (b *Balancer) record(i int, r pollResult) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	up := r.ok
+	if !r.answered {
+		b.unanswered[i]++
+		up = b.up[i].Load() && b.unanswered[i] < max(b.Failures, 1)
+	} else {
+		b.unanswered[i] = 0
+	}
+	if b.up[i].Swap(up) != up {
+		b.transitions = append(b.transitions, Transition{TimeMs: time.Now().UnixMilli(), Target: b.targets[i], Up: up, Why: r.why})
+	}
+}
+
+// Transitions returns the readiness changes seen so far.
+func (b *Balancer) Transitions() []Transition {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]Transition(nil), b.transitions...)
 }
 
 // Pick returns the address for device's next connection: its home target

@@ -78,3 +78,52 @@ func TestBalancerRefusesBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestBalancerReadinessThreshold: an edge too busy to answer its readiness
+// poll in time stays in until Failures polls in a row went unanswered; a
+// not-ready answer or a refused connection takes it out at the first poll.
+func TestBalancerReadinessThreshold(t *testing.T) {
+	stall := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-stall }))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(stall) }) // runs first: the server's Close waits for its handlers
+	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(busy.Close)
+	gone := httptest.NewServer(http.NotFoundHandler())
+	goneURL := gone.URL
+	gone.Close()
+	for _, tt := range []struct {
+		name   string
+		url    string
+		polls  int
+		wantUp []bool // after each poll
+		why    string // of the transition to out
+	}{
+		{"no answer: out at the third", slow.URL, 3, []bool{true, true, false}, "no answer: timeout"},
+		{"not ready: out at once", busy.URL, 1, []bool{false}, "503"},
+		{"refused: out at once", goneURL, 1, []bool{false}, "refused"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := NewBalancer(context.Background(), []string{"127.0.0.1:1001", "127.0.0.1:1002"}, []string{tt.url + "/readyz", tt.url + "/readyz"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.client.Timeout = 20 * time.Millisecond
+			for i := range tt.polls {
+				b.record(0, b.check(context.Background(), tt.url+"/readyz"))
+				if got := b.up[0].Load(); got != tt.wantUp[i] {
+					t.Fatalf("after poll %d: up %v, want %v", i+1, got, tt.wantUp[i])
+				}
+			}
+			tr := b.Transitions()
+			if len(tr) != 1 || tr[0].Up || tr[0].Target != "127.0.0.1:1001" || tr[0].Why != tt.why {
+				t.Fatalf("transitions %+v, want one to out for 127.0.0.1:1001 (%s)", tr, tt.why)
+			}
+			if got := b.Pick(0); got != "127.0.0.1:1002" {
+				t.Fatalf("device 0 goes to %s once its home is out, want 127.0.0.1:1002", got)
+			}
+		})
+	}
+}

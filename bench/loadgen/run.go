@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"strconv"
@@ -97,6 +98,9 @@ type Config struct {
 	// ErrorBackoff is how long a closed-loop worker waits after a failed
 	// request before the next, as a phone backs off; 0 retries at once.
 	ErrorBackoff time.Duration
+	// ErrorLog, when set, receives every failed request as a JSON line
+	// (ErrorEvent: when, which worker and edge, how far it got).
+	ErrorLog io.Writer
 }
 
 // Result is what a run measured.
@@ -127,6 +131,7 @@ type runner struct {
 	body    []byte
 	base    *url.URL
 	from    time.Time // requests starting before it are not measured
+	events  *eventLog
 }
 
 // Run runs the load until N requests were made or Duration passed.
@@ -155,7 +160,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: parse target: %w", err)
 	}
-	r := &runner{cfg: cfg, hist: NewHistogram(), errs: map[string]uint64{}, base: base}
+	r := &runner{cfg: cfg, hist: NewHistogram(), errs: map[string]uint64{}, base: base, events: newEventLog(cfg.ErrorLog)}
 	r.body = easBody(cfg.BodySize)
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
@@ -194,6 +199,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	el := end.Sub(start)
 	if cfg.Skip > 0 {
 		el = end.Sub(r.from)
+	}
+	if r.events != nil && r.events.err != nil {
+		return nil, fmt.Errorf("loadgen: write the error log: %w", r.events.err)
 	}
 	res := &Result{
 		Requests: r.reqs.Load(), OK: r.ok.Load(), Errors: r.errs,
@@ -275,7 +283,8 @@ func (r *runner) request(ctx context.Context, worker int) (*http.Request, error)
 func (r *runner) do(ctx context.Context, client *http.Client, worker int, start time.Time) bool {
 	rctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	req, err := r.request(rctx, worker)
+	tr := &reqTrace{}
+	req, err := r.request(httptrace.WithClientTrace(rctx, tr.clientTrace()), worker)
 	if err != nil {
 		r.fail("build")
 		return true
@@ -287,7 +296,7 @@ func (r *runner) do(ctx context.Context, client *http.Client, worker int, start 
 			r.reqs.Add(^uint64(0))
 			return true
 		}
-		r.fail(classify(err))
+		r.failed(tr.event(worker, start, "", classify(err), err))
 		return true
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
@@ -297,7 +306,7 @@ func (r *runner) do(ctx context.Context, client *http.Client, worker int, start 
 			r.reqs.Add(^uint64(0))
 			return true
 		}
-		r.fail("body_" + classify(err))
+		r.failed(tr.event(worker, start, StageBody, "body_"+classify(err), err))
 		return true
 	}
 	if start.Before(r.from) {
@@ -305,12 +314,18 @@ func (r *runner) do(ctx context.Context, client *http.Client, worker int, start 
 		return false
 	}
 	if resp.StatusCode != http.StatusOK {
-		r.fail("http_" + strconv.Itoa(resp.StatusCode))
+		r.failed(tr.event(worker, start, StageStatus, "http_"+strconv.Itoa(resp.StatusCode), nil))
 		return false
 	}
 	r.hist.Record(time.Since(start))
 	r.ok.Add(1)
 	return false
+}
+
+// failed counts e and writes it to the error log.
+func (r *runner) failed(e ErrorEvent) {
+	r.fail(e.Kind)
+	r.events.write(e)
 }
 
 func (r *runner) fail(kind string) {

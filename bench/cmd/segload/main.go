@@ -43,6 +43,8 @@ type options struct {
 	mintOut                                    string
 	targets, readyURLs                         string
 	readyEvery, errorBackoff                   time.Duration
+	errorLog                                   string
+	readyFailures                              int
 }
 
 func main() {
@@ -89,6 +91,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.readyURLs, "ready", "", "with -targets: comma-separated readiness URLs, one per target (http://ADMIN/readyz), polled every -ready-every")
 	fs.DurationVar(&o.readyEvery, "ready-every", time.Second, "with -ready: how often the stand-in balancer polls readiness (Kubernetes: the readiness probe's period plus endpoint propagation)")
 	fs.DurationVar(&o.errorBackoff, "error-backoff", 0, "closed loop: wait this long after a failed request, as a phone backs off (0: at once)")
+	fs.IntVar(&o.readyFailures, "ready-failures", 3, "with -ready: unanswered polls in a row before the stand-in balancer takes an edge out (Kubernetes' failureThreshold); a not-ready answer or a refused connection takes it out at once")
+	fs.StringVar(&o.errorLog, "error-log", "", "append every failed request to FILE as a JSON line: time, worker, edge, stage (connect, tls, write, wait, body, status), kind, error")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -204,10 +208,20 @@ func single(ctx context.Context, o options, child bool) (loadgen.Report, error) 
 		if err != nil {
 			return zero, err
 		}
+		b.Failures = o.readyFailures
 		pctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		go b.Poll(pctx, o.readyEvery)
 		cfg.Balancer = b
+		defer func() {
+			for _, tr := range b.Transitions() {
+				state := "out"
+				if tr.Up {
+					state = "in"
+				}
+				fmt.Fprintf(os.Stderr, "balancer: %d %s %s (%s)\n", tr.TimeMs, tr.Target, state, tr.Why)
+			}
+		}()
 	}
 	if cfg.Mode != loadgen.KeepAlive && cfg.Mode != loadgen.Handshake {
 		return zero, fmt.Errorf("-mode %q: want keepalive or handshake", o.mode)
@@ -231,6 +245,15 @@ func single(ctx context.Context, o options, child bool) (loadgen.Report, error) 
 		}
 	}
 	cfg.CPUPIDs, cfg.Skip = pids, o.skip
+	if o.errorLog != "" {
+		// Appended, one write a line: the children of -procs share the file.
+		f, err := os.OpenFile(o.errorLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return zero, fmt.Errorf("-error-log: %w", err)
+		}
+		defer f.Close()
+		cfg.ErrorLog = f
+	}
 	res, err := loadgen.Run(ctx, cfg)
 	if err != nil {
 		return zero, err
