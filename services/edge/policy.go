@@ -86,6 +86,7 @@ func (c *requestCtx) Value(key any) any {
 // parked, or the reverse proxy).
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
+	s.fresh.served(r.Context()) // door_drain.go
 	ctx, span := s.tracer.Start(r.Context(), "edge.Proxy", trace.WithSpanKind(trace.SpanKindServer))
 	reqCtx := &requestCtx{Context: ctx}
 	reqCtx.rec.ResponseWriter = w

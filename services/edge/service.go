@@ -63,6 +63,9 @@ type Service struct {
 	parking  *parking
 	// drain tracks the proxied Pings Stop answers (upstream_drain.go).
 	drain pingDrain
+	// fresh tracks the device connections whose first request has not
+	// reached the handler (door_drain.go).
+	fresh freshConns
 	// refresh401 allows one fresh ticket per user per interval after a
 	// 401 from Exchange (kcd_unauthorized.go).
 	refresh401 *refreshGate
@@ -294,7 +297,8 @@ func (s *Service) Start(ctx context.Context) error {
 	s.srv = s.newHTTPServer()
 	s.listener = newParkListener(tls.NewListener(ln, s.baseTLSConfig(cert)))
 	s.wg.Go(func() {
-		if err := s.srv.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// Stop closes the listener before Shutdown (door_drain.go).
+		if err := s.srv.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) && !s.stopping.Load() {
 			s.serveErr.Store(&err)
 			s.log.Error("device listener stopped", "err", err)
 		}
@@ -341,9 +345,10 @@ func (s *Service) newHTTPServer() *http.Server {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		// A connection a parked Ping handed back keeps its peer record.
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			return context.WithValue(ctx, peerKey{}, s.peers.add(rawConn(c)))
+			return s.fresh.add(context.WithValue(ctx, peerKey{}, s.peers.add(rawConn(c))), c)
 		},
 		ConnState: func(c net.Conn, st http.ConnState) {
+			s.fresh.state(c, st)
 			if st == http.StateClosed || st == http.StateHijacked {
 				s.peers.remove(rawConn(c))
 			}

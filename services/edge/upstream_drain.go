@@ -19,19 +19,22 @@ import (
 // instead:
 //
 //  1. reports not ready at once (Ready, hence /readyz and grpc.health);
-//  2. answers every Ping held at Exchange — parked, proxied over HTTP/2,
-//     or proxied because it could not be parked — with what Exchange itself
-//     answers when a heartbeat expires without changes: 200, a WBXML Ping
-//     with Status 1 (MS-ASCMD 2.2.3.177.11), and Connection: close, so the
-//     device sends its next Ping at once on a new connection, which a
-//     balancer sends to another replica;
-//  3. keeps the listener open for DrainGrace (a balancer, or Kubernetes'
+//  2. keeps the listener open for DrainGrace (a balancer, or Kubernetes'
 //     endpoints, take seconds to stop sending new connections), holding the
-//     Pings that arrive meanwhile at Exchange as usual and answering them
-//     the same way when the grace ends;
-//  4. closes the listener and lets the other requests (Syncs, attachments)
-//     finish until the drain deadline; a Ping that still arrives on an open
-//     connection is answered at once without going to Exchange.
+//     Pings that arrive meanwhile at Exchange as usual;
+//  3. when the grace ends (at once without one), answers every Ping held at
+//     Exchange — parked, proxied over HTTP/2, or proxied because it could
+//     not be parked — with what Exchange itself answers when a heartbeat
+//     expires without changes: 200, a WBXML Ping with Status 1 (MS-ASCMD
+//     2.2.3.177.11), and Connection: close, so the device sends its next
+//     Ping at once on a new connection, which the balancer, now aware this
+//     replica is not ready, sends to another. Answered at the start of the
+//     grace, most devices came straight back here (bench/drain.sh);
+//  4. closes the listener, waits for the connections it accepted to send
+//     their first request (door_drain.go), and lets the other requests
+//     (Syncs, attachments) finish until the drain deadline; a Ping that
+//     still arrives on an open connection is answered at once without going
+//     to Exchange.
 //
 // The device sees a normal end of its heartbeat: no error, no 503, no
 // backoff, and it keeps holding a Ping (a notification is lost only if it
@@ -275,9 +278,8 @@ func (s *Service) answerPings(end bool) {
 // drainDevices is the device side of Stop: see the comment at the top of
 // this file.
 func (s *Service) drainDevices(ctx context.Context) error {
-	s.answerPings(false)
 	if g := s.cfg.DrainGrace; g > 0 && s.srv != nil {
-		s.log.Info("stopping: still accepting connections during the grace", "grace", g)
+		s.log.Info("stopping: still accepting connections during the grace; held Pings are answered when it ends", "grace", g)
 		after := s.opts.after
 		if after == nil {
 			after = time.After
@@ -290,6 +292,8 @@ func (s *Service) drainDevices(ctx context.Context) error {
 	s.answerPings(true)
 	var err error
 	if s.srv != nil {
+		s.log.Info("stopping: closing the listener; other requests finish within the drain timeout")
+		s.closeListener(ctx)
 		if err = s.srv.Shutdown(ctx); err != nil {
 			s.log.Warn("drain cut short; closing the remaining device connections", "err", err)
 			err = s.srv.Close()
