@@ -118,5 +118,13 @@ func (w *recorder) Flush() {
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
+// detach drops the underlying writer: a parked Ping writes its answer
+// itself, and through the writer the server's connection and its buffers
+// would stay reachable for the whole hold.
+func (w *recorder) detach() { w.ResponseWriter = nil }
+
+// record notes an answer written without the recorder (a parked Ping's).
+func (w *recorder) record(status int, bytes int64) { w.status, w.bytes = status, bytes }
+
 // Unwrap returns the underlying writer.
 func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }

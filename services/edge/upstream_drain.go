@@ -234,7 +234,7 @@ func (lot *parking) answerHeld(end bool) int {
 	}
 	var held []*parkedPing
 	for ping, idle := range lot.pings {
-		if !idle && !ping.drained.Load() {
+		if !idle && !ping.woken() {
 			held = append(held, ping)
 		}
 	}
@@ -242,15 +242,42 @@ func (lot *parking) answerHeld(end bool) int {
 	// Closed without lot.mu: each answered Ping's goroutine needs it to
 	// finish, and 5,000 closes under it kept them all waiting (bench/drain.sh).
 	for _, ping := range held {
-		ping.mu.Lock()
-		ping.drained.Store(true)
-		if ping.up != nil {
-			_ = ping.up.Close()
-		}
-		ping.mu.Unlock()
+		ping.wake()
 	}
 	return len(held)
 }
+
+// wake marks a Ping held at Exchange drained and closes its upstream
+// connection, which ends its wait: it answers Status 1 (drainedAnswer).
+func (ping *parkedPing) wake() {
+	ping.mu.Lock()
+	defer ping.mu.Unlock()
+	ping.drained.Store(true)
+	if ping.up != nil {
+		_ = ping.up.Close()
+	}
+}
+
+// woken reports whether wake ran.
+func (ping *parkedPing) woken() bool { return ping.drained.Load() }
+
+// cut ends a Ping still held at the drain deadline: both connections
+// closed, no answer.
+func (ping *parkedPing) cut() {
+	ping.stopped.Store(true)
+	ping.mu.Lock()
+	defer ping.mu.Unlock()
+	if ping.up != nil {
+		_ = ping.up.Close()
+	}
+	if ping.dev != nil {
+		_ = ping.dev.Close()
+	}
+}
+
+// closeIdle closes the device connection of an answered Ping that waits for
+// the device's next request.
+func (ping *parkedPing) closeIdle() { _ = ping.dev.Close() }
 
 // drainedAnswer replaces the outcome of a parked Ping that Stop woke: the
 // Status 1 answer, after which the device connection is closed.

@@ -182,7 +182,7 @@ func (s *Service) tryPark(w http.ResponseWriter, r *http.Request, rec *recorder,
 	// The recorder must not keep the server's response: through it the
 	// server's conn and its 4 KiB reader and writer would stay reachable
 	// for the whole hold.
-	rec.ResponseWriter = nil
+	rec.detach()
 	state.parked = true
 	s.log.Debug("Ping parked", telemetry.AttrUPN, state.upn, telemetry.AttrDeviceID, state.eas.DeviceID)
 	go ping.run()
@@ -381,13 +381,12 @@ func (ping *parkedPing) deliver(resp *http.Response, err error) bool {
 	}
 	cb := &countingBody{r: resp.Body}
 	resp.Body = cb
-	rec.status = resp.StatusCode
 	bw := bufio.NewWriterSize(ping.dev, 4096)
 	werr := resp.Write(bw)
 	if werr == nil {
 		werr = bw.Flush()
 	}
-	rec.bytes = cb.n
+	rec.record(resp.StatusCode, cb.n)
 	if werr != nil || closeDev {
 		if werr != nil && state.failure == nil {
 			state.failure = failureOf(fmt.Errorf("edge: write the Ping's answer: %w", context.Canceled), 0)
@@ -537,7 +536,7 @@ func (lot *parking) drain(ctx context.Context) error {
 	lot.closing = true
 	for ping, idle := range lot.pings {
 		if idle {
-			_ = ping.dev.Close()
+			ping.closeIdle()
 		}
 	}
 	if len(lot.pings) == 0 {
@@ -554,15 +553,7 @@ func (lot *parking) drain(ctx context.Context) error {
 	}
 	lot.mu.Lock()
 	for ping := range lot.pings {
-		ping.stopped.Store(true)
-		ping.mu.Lock()
-		if ping.up != nil {
-			_ = ping.up.Close()
-		}
-		if ping.dev != nil {
-			_ = ping.dev.Close()
-		}
-		ping.mu.Unlock()
+		ping.cut()
 	}
 	lot.mu.Unlock()
 	<-idle
