@@ -675,6 +675,11 @@ emit_env() {
 	kv LAB_TRUST_PFX_PASSWORD_FILE "$SECRETS/trust"
 	kv LAB_PFX_PASSWORD "$(cat "$SECRETS/pfx")"
 	kv LAB_PFX_PASSWORD_FILE "$SECRETS/pfx"
+	if [[ -e $SAMBA/.policies ]]; then
+		# policy.sh: svc_armor must be armoured with seggw$'s TGT.
+		kv LAB_ARMOR_ACCOUNT 'seggw$'
+		kv LAB_ARMOR_PASSWORD_FILE "$SECRETS/machine"
+	fi
 	kv LAB_EDGE_ADDR "$EDGE_IP"
 	kv LAB_EDGE_HOST seg.lab.test
 	kv LAB_SERVER_CERT "$PKI/servers/seg/cert.pem"
@@ -808,6 +813,9 @@ EOF
 
 # ---------------------------------------------------------------- commands
 
+# shellcheck source=deploy/lab/policy.sh
+source "$LAB_SRC/policy.sh"
+
 cmd_up() {
 	need_root
 	USERS=200
@@ -877,6 +885,7 @@ cmd_up() {
 	publish_crls
 	step "start samba"
 	ensure_kdc_aes_only
+	ensure_functional_level
 	start_samba
 	start_kdc_fwd
 	start_ldap_fwd
@@ -885,6 +894,7 @@ cmd_up() {
 	[[ -e $RUN/fault.exchange ]] || start_apache
 	step "wait samba"
 	wait_samba
+	add_policies
 	if [[ -n $with_mit ]]; then
 		step "mit kdc"
 		mit_up

@@ -136,6 +136,9 @@ func fixKDC(st *state, err error) (cause, fix, code string, ok bool) {
 	}
 	// The KDCError's own text ends with its hint; the fix says it again.
 	cause = fmt.Sprintf("the KDC %s of realm %s answered %s (%d) at %s", ke.KDC, ke.Realm, ke.Name, ke.Code, ke.Stage)
+	if ke.NTStatus != 0 {
+		cause += fmt.Sprintf(" with NTSTATUS %#08x", ke.NTStatus)
+	}
 	if ke.EText != "" {
 		cause += ": " + ke.EText
 	}

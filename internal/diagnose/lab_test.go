@@ -55,6 +55,24 @@ func rbcdCase(lab *labenv.Env) diagCase {
 	return c
 }
 
+// policyCases: the authentication policies of deploy/lab/policy.sh (Samba
+// 4.20+): svc_denied is refused at S4U2Proxy by exchange$'s
+// AllowedToAuthenticateTo, svc_armor's TGT by its AllowedToAuthenticateFrom
+// (diagnose does not armour: the fix names FAST and the armor account).
+func policyCases(lab *labenv.Env) []diagCase {
+	if _, err := os.Stat(filepath.Join(lab.Raw["LAB_DIR"], "samba", ".policies")); err != nil {
+		return nil
+	}
+	return []diagCase{
+		{name: "target's authentication policy", user: "alice", edit: func(c *config.Config) { c.KCD.ServiceAccountUserName = "svc_denied" },
+			step: StepS4U2Proxy, code: "KDC_ERR_POLICY", fixHas: []string{"AllowedToAuthenticateTo", "svc_denied", "not the user"},
+			detail: map[string]string{StepS4U2Proxy: "NTSTATUS 0xc0000413"}},
+		{name: "policy requires armoring", user: "alice", edit: func(c *config.Config) { c.KCD.ServiceAccountUserName = "svc_armor" },
+			step: StepTGT, code: "KDC_ERR_POLICY", fixHas: []string{"AllowedToAuthenticateFrom", "FAST", "armor account", "svc_armor"},
+			detail: map[string]string{StepTGT: "NTSTATUS 0xc0000070"}},
+	}
+}
+
 // diagCase is one TestLabDiagnose case.
 type diagCase struct {
 	name   string
@@ -108,6 +126,7 @@ func TestLabDiagnose(t *testing.T) {
 			c.Gateway.CertMappingEnabled = false
 		}, step: StepTGT, fixHas: []string{"kcd.serviceAccountPassword"}},
 	}
+	cases = append(cases, policyCases(lab)...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := labConfig(t, lab)
@@ -155,6 +174,9 @@ func TestLabDiagnose(t *testing.T) {
 			}
 			if tc.code != "" && failed.Code != tc.code {
 				t.Errorf("code %q, want %q (cause %s)", failed.Code, tc.code, failed.Cause)
+			}
+			if w, ok := tc.detail[tc.step]; ok && !strings.Contains(failed.Cause, w) {
+				t.Errorf("cause %q lacks %q", failed.Cause, w)
 			}
 			for _, w := range tc.fixHas {
 				if !strings.Contains(failed.Fix, w) {

@@ -39,6 +39,29 @@ const (
 		"or the user is marked \"Account is sensitive and cannot be delegated\" or is in Protected Users (clear that for mail users)"
 )
 
+// The two authentication policy refusals (KDC_ERR_POLICY), as Samba 4.22
+// answers them (deploy/lab: TestLabFAST, TestLabPolicyAtS4U2Proxy).
+const (
+	// fixPolicyFrom: at the AS exchange the service account's own
+	// restrictions apply; an authentication policy's AllowedToAuthenticateFrom
+	// (NTSTATUS 0xC0000070) needs the exchange armoured (FAST).
+	fixPolicyFrom = "the KDC refused the service account's TGT by policy. If the error shows NTSTATUS 0xC0000070 (STATUS_INVALID_WORKSTATION), " +
+		"an authentication policy on {{account}} restricts where it may authenticate from (AllowedToAuthenticateFrom), " +
+		"so the KDC wants its AS exchange armoured (FAST) with the TGT of a computer the condition allows: give the gateway that computer account " +
+		"as its armor account (the gateway host's account, e.g. SEGGW$, and its password), or take the condition off the policy " +
+		"(Get-ADUser {{account}} -Properties AuthenticationPolicy; Set-ADAuthenticationPolicy; Samba: samba-tool user auth policy view {{account}}, " +
+		"samba-tool domain auth policy modify); or the account's \"Log On To\" workstations (userWorkstations) exclude the gateway. " +
+		"Otherwise check the account's logon hours and its authentication policy silo"
+	// fixPolicyTo: in S4U2Proxy the target's AllowedToAuthenticateTo is
+	// checked against the service account (NTSTATUS 0xC0000413).
+	fixPolicyTo = "an authentication policy on the account that holds {{spn}} (the Exchange computer account) does not allow the KCD service account: " +
+		"in S4U2Proxy the KDC checks the target's AllowedToAuthenticateTo against the service account, not the user " +
+		"(NTSTATUS 0xC0000413, STATUS_AUTHENTICATION_FIREWALL_FAILED). Add {{account}} (or a group holding it) to that condition, " +
+		"or assign the Exchange account a policy that allows it (Get-ADComputer EXCHANGE -Properties AuthenticationPolicy; " +
+		"Set-ADAuthenticationPolicy -ComputerAllowedToAuthenticateTo; Samba: samba-tool user auth policy view 'EXCHANGE$', " +
+		"samba-tool domain auth policy modify --computer-allowed-to-authenticate-to)"
+)
+
 // catalogue is the one table of Kerberos error codes (RFC 4120 7.5.9).
 var catalogue = []Entry{
 	{Code: errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN, Class: ClassNotFound,
@@ -60,6 +83,8 @@ var catalogue = []Entry{
 		At: map[Stage]string{
 			StageS4U2Self: "the KDC refused the user by policy: the user's account is disabled, locked out or expired in Active Directory (Samba answers 12 for a disabled account), " +
 				"or logon hours, allowed workstations or an authentication policy restrict it: enable or unlock the account",
+			StageASReq:     fixPolicyFrom,
+			StageS4U2Proxy: fixPolicyTo,
 			StageRenew: "the KDC does not renew service tickets (Heimdal and so Samba accept only a TGT in a TGS request): " +
 				"the gateway gets a new ticket by S4U2Self and S4U2Proxy instead; nothing to fix",
 		}},

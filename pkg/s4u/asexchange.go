@@ -33,18 +33,26 @@ type longTermKey struct {
 }
 
 // asExchange gets a TGT for the service account with encrypted-timestamp
-// pre-authentication. FAST is not used (AD does not require it). The KDC
-// may answer PREAUTH_REQUIRED (or ETYPE_NOSUPP for a cached key) once, with
-// the etype and salt to use, and KRB_AP_ERR_SKEW once, with its time.
+// pre-authentication, or, with an armor account, armoured with FAST and
+// encrypted challenge (fast.go). The KDC may answer PREAUTH_REQUIRED (or
+// ETYPE_NOSUPP for a cached key) once, with the etype and salt to use, and
+// KRB_AP_ERR_SKEW once, with its time.
 func (c *Client) asExchange(ctx context.Context) (*Ticket, error) {
 	lt := c.cachedKey()
+	armor, err := c.newArmor(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var preauthRetried, skewRetried bool
 	for {
-		nonce, wire, err := c.buildASReq(lt)
+		nonce, wire, err := c.buildASReq(lt, armor)
 		if err != nil {
 			return nil, err
 		}
 		rep, err := c.exchange(ctx, StageASReq, c.realm, wire)
+		if err != nil && armor != nil {
+			err = unwrapFASTError(armor, err, nonce)
+		}
 		if err != nil {
 			var ke *kdc.KRBError
 			if !preauthRetried && errors.As(err, &ke) && (ke.Code() == errorcode.KDC_ERR_PREAUTH_REQUIRED ||
@@ -74,11 +82,26 @@ func (c *Client) asExchange(ctx context.Context) (*Ticket, error) {
 		if err != nil {
 			return nil, fmt.Errorf("s4u: %s: %w", StageASReq, err)
 		}
+		var fastRep *krbFastResponse
+		if armor != nil {
+			if fastRep, err = armor.open(r.PAData, nonce); err == nil {
+				err = armor.checkFinished(r, fastRep)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("s4u: %s: FAST: %w", StageASReq, err)
+			}
+		}
 		key, err := c.replyKey(ctx, lt, r)
 		if err != nil {
 			return nil, err
 		}
-		tgt, err := r.open(key.key, keyusage.AS_REP_ENCPART, nonce)
+		open := key.key
+		if fastRep != nil {
+			if open, err = strengthen(fastRep, key.key); err != nil {
+				return nil, fmt.Errorf("s4u: %s: FAST reply key: %w", StageASReq, err)
+			}
+		}
+		tgt, err := r.open(open, keyusage.AS_REP_ENCPART, nonce)
 		if err != nil {
 			return nil, fmt.Errorf("s4u: %s: %w (is the service account password right?)", StageASReq, err)
 		}
@@ -97,8 +120,9 @@ func (c *Client) asExchange(ctx context.Context) (*Ticket, error) {
 
 // buildASReq encodes an AS-REQ for krbtgt/REALM, forwardable and renewable
 // (gokrb5 defaults to neither; S4U needs a forwardable TGT), with the PAC
-// requested and, when a key is known, PA-ENC-TIMESTAMP.
-func (c *Client) buildASReq(lt *longTermKey) (int, []byte, error) {
+// requested and, when a key is known, PA-ENC-TIMESTAMP; with armor, the
+// request is armoured and the key proven by PA-ENCRYPTED-CHALLENGE instead.
+func (c *Client) buildASReq(lt *longTermKey, armor *fastArmor) (int, []byte, error) {
 	nonce, err := randomNonce()
 	if err != nil {
 		return 0, nil, err
@@ -125,17 +149,62 @@ func (c *Client) buildASReq(lt *longTermKey) (int, []byte, error) {
 	types.SetFlags(&req.ReqBody.KDCOptions, []int{flags.Forwardable, flags.Renewable, flags.Canonicalize})
 	req.ReqBody.RTime = now.Add(c.cfg.RenewLifetime).Truncate(time.Second)
 	if lt != nil {
-		ts, err := encryptedTimestamp(lt.key, now)
+		proof := encryptedTimestamp
+		if armor != nil {
+			proof = armor.encryptedChallenge
+		}
+		ts, err := proof(lt.key, now)
 		if err != nil {
 			return 0, nil, err
 		}
 		req.PAData = append(types.PADataSequence{ts}, req.PAData...)
+	}
+	if armor != nil {
+		if err := armor.wrap(&req); err != nil {
+			return 0, nil, fmt.Errorf("s4u: armour the AS-REQ: %w", err)
+		}
 	}
 	b, err := req.Marshal()
 	if err != nil {
 		return 0, nil, fmt.Errorf("s4u: marshal AS-REQ: %w", err)
 	}
 	return nonce, b, nil
+}
+
+// newArmor returns the FAST armour for one AS exchange, made from the armor
+// account's TGT; nil without an armor account.
+func (c *Client) newArmor(ctx context.Context) (*fastArmor, error) {
+	if c.armor == nil {
+		return nil, nil
+	}
+	tgt, err := c.armor.TGT(ctx, c.realm)
+	if err != nil {
+		return nil, fmt.Errorf("s4u: %s: the armor account %s gets no TGT, so the service account's AS exchange cannot be armoured (FAST): %w",
+			StageASReq, c.cfg.ArmorAccount, err)
+	}
+	a, err := newFASTArmor(tgt, c.kdcNow())
+	if err != nil {
+		return nil, fmt.Errorf("s4u: %s: %w", StageASReq, err)
+	}
+	return a, nil
+}
+
+// unwrapFASTError replaces an armoured KRB-ERROR by the KDC's real error
+// inside it (PA-FX-ERROR). A KRB-ERROR without FAST (a KDC that refused
+// the armour itself, or has no FAST) is returned as it is.
+func unwrapFASTError(armor *fastArmor, err error, nonce int) error {
+	var ke *kdc.KRBError
+	if !errors.As(err, &ke) {
+		return err
+	}
+	inner, uerr := armor.unwrapError(ke.Msg, nonce)
+	if errors.Is(uerr, errNoFASTReply) {
+		return err
+	}
+	if uerr != nil {
+		return fmt.Errorf("s4u: %s: the KDC's armoured error (%d) is unreadable: %w", StageASReq, ke.Code(), uerr)
+	}
+	return &kdc.KRBError{Realm: ke.Realm, KDC: ke.KDC, Msg: inner}
 }
 
 func encryptedTimestamp(key types.EncryptionKey, now time.Time) (types.PAData, error) {

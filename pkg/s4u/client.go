@@ -58,6 +58,15 @@ type Config struct {
 	// Password is the service account's password. It is used only to derive
 	// the key for the AS exchange and never appears in errors or logs.
 	Password string
+	// ArmorAccount, when set, armours the service account's AS exchange
+	// with FAST (RFC 6113), using a TGT of this account, which is what an
+	// authentication policy restricting where the service account may
+	// authenticate from (AllowedToAuthenticateFrom) demands: typically the
+	// gateway host's computer account, SEGGW$. Empty: no FAST.
+	ArmorAccount string
+	// ArmorPassword is ArmorAccount's password; like Password it is used
+	// only to derive a key.
+	ArmorPassword string
 	// ServiceSPN, when set, names the service account in S4U2Self by one of
 	// its SPNs (e.g. HTTP/seg.lab.test) instead of by Service.
 	ServiceSPN string
@@ -112,6 +121,9 @@ type Client struct {
 	keyMu sync.Mutex
 	key   *longTermKey
 
+	// armor gets the armor account's TGTs (ArmorAccount); nil: no FAST.
+	armor *Client
+
 	tgtMu sync.Mutex
 	tgts  map[string]*tgtSlot
 	bg    sync.WaitGroup // background TGT refreshes
@@ -144,6 +156,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.Exchanger == nil {
 		problems = append(problems, "no KDC exchanger")
+	}
+	if cfg.ArmorAccount != "" && cfg.ArmorPassword == "" {
+		problems = append(problems, fmt.Sprintf("armor account %s has no password", cfg.ArmorAccount))
+	}
+	if strings.ContainsAny(cfg.ArmorAccount, "@/\\") {
+		problems = append(problems, fmt.Sprintf("armor account name %q must be a bare sAMAccountName (no @, / or \\)", cfg.ArmorAccount))
 	}
 	if cfg.Etypes == nil {
 		cfg.Etypes = []int32{etypeID.AES256_CTS_HMAC_SHA1_96, etypeID.AES128_CTS_HMAC_SHA1_96, etypeID.RC4_HMAC}
@@ -181,6 +199,17 @@ func New(cfg Config) (*Client, error) {
 	}
 	for _, d := range cfg.Domains {
 		c.realms[strings.ToUpper(d)] = true
+	}
+	if cfg.ArmorAccount != "" {
+		a, err := New(Config{
+			Realm: cfg.Realm, Service: cfg.ArmorAccount, Password: cfg.ArmorPassword, Exchanger: cfg.Exchanger,
+			TicketLifetime: cfg.TicketLifetime, RenewLifetime: cfg.RenewLifetime, RefreshBefore: cfg.RefreshBefore,
+			RefreshTimeout: cfg.RefreshTimeout, Etypes: cfg.Etypes, Now: cfg.Now, Logger: cfg.Logger, Hooks: cfg.Hooks,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("s4u: armor account: %w", err)
+		}
+		c.armor = a
 	}
 	if c.now == nil {
 		c.now = time.Now

@@ -1,8 +1,11 @@
 package s4u
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/jcmturner/gofork/encoding/asn1"
 
 	"github.com/segmesh/segmesh/pkg/kdc"
 	"github.com/segmesh/segmesh/pkg/krbhint"
@@ -49,6 +52,12 @@ type KDCError struct {
 	KDC string
 	// EText is the KDC's own text, if any.
 	EText string
+	// NTStatus is the Windows status code AD KDCs (Windows, Samba) put in
+	// the error's e-data (KERB-EXT-ERROR, MS-KILE 2.2.2), e.g. 0xC0000070
+	// STATUS_INVALID_WORKSTATION when an authentication policy's
+	// AllowedToAuthenticateFrom refuses an AS exchange that is not
+	// armoured; zero when there is none. Error shows it.
+	NTStatus uint32
 	// NotForwardable is set on an S4U2Proxy refusal whose evidence (the
 	// S4U2Self ticket) was not forwardable: protocol transition is off for
 	// the service account, or the user cannot be delegated
@@ -63,6 +72,9 @@ func (e *KDCError) Error() string {
 	s := fmt.Sprintf("s4u: %s in realm %s: %s (%d)", e.Stage, e.Realm, e.Name, e.Code)
 	if e.EText != "" {
 		s += " [" + e.EText + "]"
+	}
+	if e.NTStatus != 0 {
+		s += fmt.Sprintf(" NTSTATUS %#08x", e.NTStatus)
 	}
 	if e.Hint != "" {
 		s += ": " + e.Hint
@@ -149,7 +161,45 @@ func newKDCError(stage Stage, realm string, err error) error {
 		KDC:   ke.KDC,
 		EText: ke.Msg.EText,
 		err:   ke,
+
+		NTStatus: ntStatus(ke.Msg.EData),
 	}
+}
+
+// kerbErrorData is KERB-ERROR-DATA (MS-KILE 2.2.1), the e-data of AD KDCs'
+// errors.
+type kerbErrorData struct {
+	DataType  int32  `asn1:"explicit,tag:1"`
+	DataValue []byte `asn1:"explicit,optional,tag:2"`
+}
+
+// kerbErrTypeExtended is KERB_ERR_TYPE_EXTENDED: data-value is
+// KERB-EXT-ERROR, an NTSTATUS (little-endian) and 8 reserved/flag bytes.
+const kerbErrTypeExtended = 3
+
+// NTSTATUS codes Samba 4.22 sends with authentication policy refusals
+// (recorded in the lab).
+const (
+	// StatusInvalidWorkstation: the account may not authenticate from
+	// here: an AllowedToAuthenticateFrom condition failed (the AS exchange
+	// was not armoured, or by another computer), or userWorkstations.
+	StatusInvalidWorkstation uint32 = 0xC0000070
+	// StatusAuthenticationFirewallFailed: the target's
+	// AllowedToAuthenticateTo does not allow the account.
+	StatusAuthenticationFirewallFailed uint32 = 0xC0000413
+)
+
+// ntStatus returns the NTSTATUS of a KERB-EXT-ERROR e-data, or zero.
+func ntStatus(edata []byte) uint32 {
+	var d kerbErrorData
+	if len(edata) == 0 {
+		return 0
+	}
+	if rest, err := asn1.Unmarshal(edata, &d); err != nil || len(rest) != 0 ||
+		d.DataType != kerbErrTypeExtended || len(d.DataValue) < 4 {
+		return 0
+	}
+	return binary.LittleEndian.Uint32(d.DataValue)
 }
 
 // CodeName returns the RFC 4120 name of a Kerberos error code, such as

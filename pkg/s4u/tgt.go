@@ -127,7 +127,12 @@ func (c *Client) tgtWithin(ctx context.Context, realm string, maxAge time.Durati
 
 // Wait blocks until the background TGT refreshes started so far have
 // ended (a role's Stop, tests).
-func (c *Client) Wait() { c.bg.Wait() }
+func (c *Client) Wait() {
+	c.bg.Wait()
+	if c.armor != nil {
+		c.armor.Wait()
+	}
+}
 
 func (c *Client) refresh(ctx context.Context, realm string, s *tgtSlot, call *tgtCall, cur *Ticket) {
 	defer c.bg.Done()

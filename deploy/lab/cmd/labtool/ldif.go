@@ -34,6 +34,8 @@ type ldifOptions struct {
 	generatedPassword string
 	// variants prints only the delegation variant accounts (and no users).
 	variants bool
+	// policy prints only the accounts of the authentication policy cases.
+	policy bool
 }
 
 // variantAccounts are service accounts that differ from svc_seg in one
@@ -64,6 +66,27 @@ func (o ldifOptions) variantAccounts() []*account {
 		svc("svc_konly", "konly", 0, "HTTP/exchange.lab.test"),
 		grace,
 	}
+}
+
+// policyAccounts are the accounts of the authentication policy cases
+// (Samba 4.20+; lab.sh creates the policies and assigns them): svc_denied is
+// svc_seg's twin that the policy on exchange$ does not allow to
+// authenticate to it (AllowedToAuthenticateTo), svc_armor is svc_seg's twin
+// whose policy allows it to authenticate only from the computer seggw$ (its
+// AS exchange must be armoured with seggw$'s TGT), and seggw$ is the
+// gateway host's computer account (the computer accounts' password).
+func (o ldifOptions) policyAccounts() []*account {
+	normal := uacNormalAccount | uacDontExpirePassword
+	svc := func(sam, host string) *account {
+		a := o.user(sam, sam+"@lab.test", normal|uacTrustedToAuthForDele, o.svcPassword)
+		a.add("servicePrincipalName", "HTTP/"+host+".lab.test")
+		a.add("msDS-AllowedToDelegateTo", "HTTP/exchange.lab.test")
+		a.add("msDS-SupportedEncryptionTypes", "24")
+		return a
+	}
+	gw := o.computer("seggw", "HOST/seggw.lab.test")
+	gw.add("msDS-SupportedEncryptionTypes", "24")
+	return []*account{svc("svc_denied", "denied"), svc("svc_armor", "armor"), gw}
 }
 
 // unicodePwd encodes a password as AD wants it: UTF-16LE of the quoted value.
@@ -142,9 +165,12 @@ func (o ldifOptions) computer(name, spn string) *account {
 func writeLDIF(w io.Writer, o ldifOptions) error {
 	bw := bufio.NewWriter(w)
 	var accounts []*account
-	if o.variants {
+	switch {
+	case o.policy:
+		accounts = o.policyAccounts()
+	case o.variants:
 		accounts = o.variantAccounts()
-	} else if o.named {
+	case o.named:
 		normal := uacNormalAccount | uacDontExpirePassword
 		svc := o.user("svc_seg", "svc_seg@lab.test", normal|uacTrustedToAuthForDele, o.svcPassword)
 		svc.add("servicePrincipalName", "HTTP/seg.lab.test")
@@ -175,7 +201,7 @@ func writeLDIF(w io.Writer, o ldifOptions) error {
 		frank := o.user("frank", "frank@lab.test", normal, o.userPassword)
 		accounts = append(accounts, alice, bob, carol, mallory, eve, dave, frank)
 	}
-	for i := o.from; i <= o.to && !o.variants; i++ {
+	for i := o.from; i <= o.to && !o.variants && !o.policy; i++ {
 		n := fmt.Sprintf("user%04d", i)
 		u := o.user(n, n+"@lab.test", uacNormalAccount|uacDontExpirePassword, o.generatedPassword)
 		if cert, err := o.userCert(n); err == nil {

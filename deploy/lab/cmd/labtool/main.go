@@ -79,6 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		svcPass := fs.String("svc-password-file", "", "file holding svc_seg's password")
 		machPass := fs.String("machine-password-file", "", "file holding the computer accounts' password")
 		variants := fs.Bool("variants", false, "print only the delegation variant accounts (svc_rbcd, svc_nodeleg, svc_konly, grace)")
+		policy := fs.Bool("policy", false, "print only the authentication policy accounts (svc_denied, svc_armor, seggw$)")
 		genPass := fs.Bool("generated-passwords", false, "give generated users the users' password (slow: ~25 ms each in Samba)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
@@ -95,6 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			pkiDir: *dir, named: *named, from: *from, to: *users,
 			userPassword: pw["user"], svcPassword: pw["svc"], machinePassword: pw["machine"],
 			generatedPassword: map[bool]string{true: pw["user"]}[*genPass], variants: *variants,
+			policy: *policy,
 		})
 	case "fwd":
 		if err := fs.Parse(args[1:]); err != nil {

@@ -185,6 +185,37 @@ func TestPKI(t *testing.T) {
 			}
 		}
 	})
+	t.Run("policy", func(t *testing.T) {
+		var b bytes.Buffer
+		err := writeLDIF(&b, ldifOptions{pkiDir: dir, named: true, from: 1, to: 2, policy: true,
+			userPassword: "u", svcPassword: "s", machinePassword: "m"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		byDN := map[string]string{}
+		for _, e := range strings.Split(strings.TrimSpace(b.String()), "\n\n") {
+			dn, _, _ := strings.Cut(e, "\n")
+			byDN[dn] = e
+		}
+		if len(byDN) != 3 {
+			t.Fatalf("%d entries, want the 3 policy accounts only:\n%s", len(byDN), b.String())
+		}
+		tests := []struct {
+			dn   string
+			want []string
+		}{
+			{"dn: CN=svc_denied,CN=Users,DC=lab,DC=test", []string{"userAccountControl: 16843264", "msDS-AllowedToDelegateTo: HTTP/exchange.lab.test", "unicodePwd:: " + unicodePwd("s")}},
+			{"dn: CN=svc_armor,CN=Users,DC=lab,DC=test", []string{"userAccountControl: 16843264", "msDS-AllowedToDelegateTo: HTTP/exchange.lab.test", "msDS-SupportedEncryptionTypes: 24"}},
+			{"dn: CN=seggw,CN=Computers,DC=lab,DC=test", []string{"sAMAccountName: seggw$", "userAccountControl: 4096", "unicodePwd:: " + unicodePwd("m")}},
+		}
+		for _, tt := range tests {
+			for _, w := range tt.want {
+				if !strings.Contains(byDN[tt.dn], w) {
+					t.Errorf("%s lacks %q:\n%s", tt.dn, w, byDN[tt.dn])
+				}
+			}
+		}
+	})
 }
 
 func TestUnicodePwd(t *testing.T) {
