@@ -136,7 +136,7 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 		return err
 	}
 	ac := cfg.Segmesh.Admin
-	status := admin.StatusPage(admin.StatusPageOptions{Readiness: g.Readiness, Board: board, Metrics: prov.MetricsHandler(),
+	status := admin.StatusPage(admin.StatusPageOptions{Readiness: g.Readiness, Board: board, Metrics: prov.Registry,
 		ConfigProblems: func() []config.Problem { return problems }, PersonalData: ac.ShowPersonalData})
 	adm := admin.New(admin.Options{Listen: ac.Listen, Readiness: g.Readiness, Metrics: prov.MetricsHandler(), Board: board, Logger: log,
 		Pprof: ac.Pprof, Extra: map[string]http.Handler{"GET /status": status}, Token: token, PersonalData: ac.ShowPersonalData})

@@ -12,8 +12,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/krbhint"
+	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
 //go:embed statuspage.html.tmpl
@@ -50,10 +53,11 @@ type StatusPageOptions struct {
 	// Refresh is how often the browser reloads the page; 0 means 10 s,
 	// negative means never.
 	Refresh time.Duration
-	// Metrics is the /metrics handler; when set, the page reads cache hit
-	// rates, KDC errors by code and refusal counts from it (in process)
-	// where no section publishes them.
-	Metrics http.Handler
+	// Metrics is the registry behind /metrics (telemetry.Providers.Registry);
+	// when set, the page reads cache hit rates, KDC errors by code and
+	// refusal counts from it, by the telemetry.Metric... names, where no
+	// section publishes them.
+	Metrics prometheus.Gatherer
 	// PersonalData shows UPNs, certificate subjects and serials, the LDAP
 	// endpoint and base DN; false hides them (PersonalKeys).
 	PersonalData bool
@@ -80,7 +84,7 @@ func StatusPage(o StatusPageOptions) http.Handler {
 		}
 		var samples []sample
 		if o.Metrics != nil {
-			samples = scrape(o.Metrics, r)
+			samples = gather(o.Metrics)
 		}
 		v := buildView(o, samples)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -307,19 +311,18 @@ func fillTGTs(v *view, t map[string]any, now time.Time) {
 // cacheMetrics names, per cache row, the counter that holds its lookups and
 // the label values meaning hit and miss.
 var cacheMetrics = map[string]struct{ metric, label, hit, miss string }{
-	"edge: cached tickets":    {"edge_ticket_cache", "result", "hit", "miss"},
-	"edge: cached identities": {"edge_identity_cache", "result", "hit", "miss"},
-	"identity: entries":       {"segmesh_identity_cache_lookups", "hit", "true", "false"},
-	"ticket: entries":         {"segmesh_ticket_cache_events", "event", "hit", "miss"},
+	"edge: cached tickets":    {family(telemetry.MetricEdgeTicketCache), "result", "hit", "miss"},
+	"edge: cached identities": {family(telemetry.MetricEdgeIdentityCache), "result", "hit", "miss"},
+	"identity: entries":       {family(telemetry.MetricIdentityCacheLookups), "hit", "true", "false"},
+	"ticket: entries":         {family(telemetry.MetricTicketCacheEvents), "event", "hit", "miss"},
 }
 
-// sum adds the samples of a counter (with or without its _total suffix)
-// whose labels match want.
+// sum adds the samples of a metric family whose labels match want.
 func sum(samples []sample, metric string, want map[string]string) (float64, bool) {
 	var total float64
 	found := false
 	for _, s := range samples {
-		if s.name != metric && s.name != metric+"_total" {
+		if s.name != metric {
 			continue
 		}
 		found = true
@@ -386,7 +389,7 @@ func fillKDCErrors(v *view, t map[string]any, samples []sample) {
 		m = kdcErrorsFromMetrics(samples)
 	}
 	if m == nil {
-		v.KDCNote = notReported + " (see segmesh_ticket_kdc_exchanges{krb_code} on /metrics)"
+		v.KDCNote = notReported + " (see " + family(telemetry.MetricTicketKDCExchanges) + "{krb_code} on /metrics)"
 		return
 	}
 	codes := make([]string, 0, len(m))
@@ -408,13 +411,13 @@ func fillKDCErrors(v *view, t map[string]any, samples []sample) {
 }
 
 // kdcErrorsFromMetrics counts KRB-ERROR answers by code from
-// segmesh_ticket_kdc_exchanges; nil when the counter is absent. Code 25
+// telemetry.MetricTicketKDCExchanges; nil when the counter is absent. Code 25
 // (PREAUTH_REQUIRED) at the AS exchange is the normal first round trip.
 func kdcErrorsFromMetrics(samples []sample) map[string]any {
 	out := map[string]any{}
 	found := false
 	for _, s := range samples {
-		if s.name != "segmesh_ticket_kdc_exchanges_total" && s.name != "segmesh_ticket_kdc_exchanges" {
+		if s.name != family(telemetry.MetricTicketKDCExchanges) {
 			continue
 		}
 		found = true
@@ -470,9 +473,9 @@ func fillCRLs(v *view, c map[string]any, now time.Time) {
 func fillRefusals(v *view, e map[string]any, now time.Time, samples []sample) {
 	for _, s := range samples {
 		switch {
-		case s.name == "edge_certificates_refused_total" && s.value > 0:
+		case s.name == family(telemetry.MetricEdgeCertificatesRefused) && s.value > 0:
 			v.RefCounts = append(v.RefCounts, fmt.Sprintf("certificate %s: %.0f", s.labels["reason"], s.value))
-		case s.name == "edge_requests_total" && s.value > 0 && !strings.HasPrefix(s.labels["status"], "2"):
+		case s.name == family(telemetry.MetricEdgeRequests) && s.value > 0 && !strings.HasPrefix(s.labels["status"], "2"):
 			v.RefCounts = append(v.RefCounts, fmt.Sprintf("HTTP %s: %.0f", s.labels["status"], s.value))
 		}
 	}

@@ -19,6 +19,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/segmesh/segmesh/internal/labenv"
 	"github.com/segmesh/segmesh/internal/suite"
 	"github.com/segmesh/segmesh/pkg/admin"
@@ -134,14 +139,21 @@ func TestLabStatusPageInChromium(t *testing.T) {
 	problems := append(report.Problems, config.MigrationNotes(cfg)...)
 	page := httptest.NewServer(admin.StatusPage(admin.StatusPageOptions{
 		Board: board, Refresh: -1,
-		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		// The suite's registry is inside suite.Run: its /metrics, read over
+		// HTTP with Prometheus' own text parser.
+		Metrics: prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
 			resp, err := http.Get("http://" + adminAddr + "/metrics")
 			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadGateway)
-				return
+				return nil, err
 			}
 			defer resp.Body.Close()
-			_, _ = io.Copy(w, resp.Body)
+			p := expfmt.NewTextParser(model.UTF8Validation)
+			m, err := p.TextToMetricFamilies(resp.Body)
+			out := make([]*dto.MetricFamily, 0, len(m))
+			for _, mf := range m {
+				out = append(out, mf)
+			}
+			return out, err
 		}),
 		ConfigProblems: func() []config.Problem { return problems },
 		Readiness: func() map[string]error {

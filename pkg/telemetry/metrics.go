@@ -170,6 +170,19 @@ func Metrics() []Metric {
 	}
 }
 
+// Family returns the metric family name /metrics shows for the catalogued
+// instrument named name (a Metric... constant), so a reader in process, such
+// as the status page, names series by the constants; "" when name is not in
+// Metrics.
+func Family(name string) string {
+	for _, m := range Metrics() {
+		if m.Name == name {
+			return m.Family()
+		}
+	}
+	return ""
+}
+
 // ExportedSeries returns every series name segmesh's /metrics can show
 // that a dashboard or alert may name, sorted: the roles' (Metrics) and
 // those of the Go and process collectors Setup registers that are worth

@@ -229,3 +229,18 @@ func exprString(e ast.Expr) string {
 	_ = printer.Fprint(&b, token.NewFileSet(), e)
 	return b.String()
 }
+
+// TestFamilyNamesEachCataloguedMetric: Family gives a reader in process the
+// series name of a Metric... constant, and nothing for another name.
+func TestFamilyNamesEachCataloguedMetric(t *testing.T) {
+	for _, m := range Metrics() {
+		if f := Family(m.Name); f != m.Family() || f == "" {
+			t.Errorf("Family(%q) = %q, want %q", m.Name, f, m.Family())
+		}
+	}
+	for _, n := range []string{"", "edge_requests_total", "segmesh_nope"} {
+		if f := Family(n); f != "" {
+			t.Errorf("Family(%q) = %q, want none", n, f)
+		}
+	}
+}
