@@ -343,7 +343,11 @@ func (s *Service) renewAfter401(ctx context.Context, state *requestState, resp *
 // mutual-authentication reply on a 200 may start a Kerberos exchange of
 // the device's own) and Persistent-Auth.
 func (s *Service) modifyResponse(resp *http.Response) error {
-	removeHopByHop(resp.Header, nil)
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		// A 101 keeps Connection and Upgrade: the proxy checks them and
+		// passes them on (a parked Ping refuses a 101).
+		removeHopByHop(resp.Header, nil)
+	}
 	delete(resp.Header, "Server")
 	if s.cfg.KCD {
 		if err := s.verifyMutual(resp); err != nil {
