@@ -3,8 +3,10 @@ package edge
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -254,7 +256,7 @@ func (ping *parkedPing) wake() {
 	defer ping.mu.Unlock()
 	ping.drained.Store(true)
 	if ping.up != nil {
-		_ = ping.up.Close()
+		_ = rawUpstream(ping.up).Close()
 	}
 }
 
@@ -278,6 +280,17 @@ func (ping *parkedPing) cut() {
 // closeIdle closes the device connection of an answered Ping that waits for
 // the device's next request.
 func (ping *parkedPing) closeIdle() { _ = ping.dev.Close() }
+
+// rawUpstream returns c's TCP connection: closing a *tls.Conn first sends
+// close_notify, on which Exchange ends the held request and may answer (an
+// empty 200) before the socket is closed, and the woken Ping would deliver
+// that instead of Status 1.
+func rawUpstream(c net.Conn) net.Conn {
+	if tc, ok := c.(*tls.Conn); ok {
+		return tc.NetConn()
+	}
+	return c
+}
 
 // drainedAnswer replaces the outcome of a parked Ping that Stop woke: the
 // Status 1 answer, after which the device connection is closed.
