@@ -23,9 +23,10 @@ import (
 const partOverhead = 4
 
 // snapshotParts cuts snap into parts of at most maxBytes each (the budget
-// covers the serials; an issuer's header is counted too). The serial slices
-// alias the indexes' immutable memory.
-func snapshotParts(version uint64, snap *crl.Snapshot, maxBytes int) []*crlv1.WatchSnapshotsResponse {
+// covers the serials; an issuer's header is counted too). With packed the
+// serials of a chunk go into its packed_serials, else into revoked_serials,
+// whose slices alias the indexes' immutable memory.
+func snapshotParts(version uint64, snap *crl.Snapshot, maxBytes int, packed bool) []*crlv1.WatchSnapshotsResponse {
 	var parts []*crlv1.WatchSnapshotsResponse
 	cur := &crlv1.WatchSnapshotsResponse{Version: version}
 	size := 16 // version, part and parts
@@ -43,15 +44,22 @@ func snapshotParts(version uint64, snap *crl.Snapshot, maxBytes int) []*crlv1.Wa
 		chunk := proto.CloneOf(header)
 		cur.Crls = append(cur.Crls, chunk)
 		size += hsize
+		inChunk := 0
 		for serial := range ix.All() {
 			n := len(serial) + partOverhead
-			if size+n > maxBytes && len(chunk.RevokedSerials) > 0 {
+			if size+n > maxBytes && inChunk > 0 {
 				flush()
 				chunk = proto.CloneOf(header)
 				cur.Crls = append(cur.Crls, chunk)
 				size += hsize
+				inChunk = 0
 			}
-			chunk.RevokedSerials = append(chunk.RevokedSerials, serial)
+			if packed {
+				chunk.PackedSerials = crl.AppendPacked(chunk.PackedSerials, serial)
+			} else {
+				chunk.RevokedSerials = append(chunk.RevokedSerials, serial)
+			}
+			inChunk++
 			size += n
 		}
 	}
@@ -62,16 +70,20 @@ func snapshotParts(version uint64, snap *crl.Snapshot, maxBytes int) []*crlv1.Wa
 	return parts
 }
 
-// partsOf returns the parts of snap at the wire version, built once per
-// snapshot and shared by every stream (messages are not modified after they
-// are built, so concurrent marshalling is safe).
-func (s *Service) partsOf(snap *crl.Snapshot) []*crlv1.WatchSnapshotsResponse {
+// partsOf returns the parts of snap at the wire version, packed or not,
+// built once per snapshot and form and shared by every stream (messages are
+// not modified after they are built, so concurrent marshalling is safe).
+func (s *Service) partsOf(snap *crl.Snapshot, packed bool) []*crlv1.WatchSnapshotsResponse {
 	v := s.wireVersion(snap)
 	s.msgMu.Lock()
 	defer s.msgMu.Unlock()
-	if len(s.parts) > 0 && s.parts[0].GetVersion() == v {
-		return s.parts
+	cache := &s.parts
+	if packed {
+		cache = &s.packedParts
 	}
-	s.parts = snapshotParts(v, snap, rpc.MaxPartBytes)
-	return s.parts
+	if len(*cache) > 0 && (*cache)[0].GetVersion() == v {
+		return *cache
+	}
+	*cache = snapshotParts(v, snap, rpc.MaxPartBytes, packed)
+	return *cache
 }

@@ -44,32 +44,45 @@ func TestSnapshotParts(t *testing.T) {
 		{"tiny parts", pkgcrl.NewSnapshot(1, bigIx, smallIx), 64 << 10, 40},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			parts := snapshotParts(9, tc.snap, tc.maxBytes)
-			if len(parts) < tc.minParts {
-				t.Fatalf("%d parts, want at least %d", len(parts), tc.minParts)
+		for _, packed := range []bool{false, true} {
+			t.Run(tc.name+map[bool]string{false: "", true: " packed"}[packed], func(t *testing.T) {
+				checkParts(t, snapshotParts(9, tc.snap, tc.maxBytes, packed), tc.snap, tc.maxBytes, tc.minParts, packed)
+			})
+		}
+	}
+}
+
+// checkParts checks parts against snap: numbering, size, serial_count and
+// every serial sent once, in the form asked for.
+func checkParts(t *testing.T, parts []*crlv1.WatchSnapshotsResponse, snap *pkgcrl.Snapshot, maxBytes, minParts int, packed bool) {
+	t.Helper()
+	if len(parts) < minParts {
+		t.Fatalf("%d parts, want at least %d", len(parts), minParts)
+	}
+	got := map[string]int{}
+	for i, p := range parts {
+		if p.GetVersion() != 9 || p.GetPart() != uint32(i+1) || p.GetParts() != uint32(len(parts)) {
+			t.Fatalf("part %d: version %d part %d/%d", i, p.GetVersion(), p.GetPart(), p.GetParts())
+		}
+		if n := proto.Size(p); n > maxBytes {
+			t.Fatalf("part %d is %d bytes, over %d", i+1, n, maxBytes)
+		}
+		for _, c := range p.GetCrls() {
+			n, err := pkgcrl.EachPacked(c.GetPackedSerials(), func([]byte) {})
+			repeated := len(c.GetRevokedSerials())
+			if err != nil || packed && repeated > 0 || !packed && n > 0 {
+				t.Fatalf("packed %v: %d packed (%v), %d repeated", packed, n, err, repeated)
 			}
-			got := map[string]int{}
-			for i, p := range parts {
-				if p.GetVersion() != 9 || p.GetPart() != uint32(i+1) || p.GetParts() != uint32(len(parts)) {
-					t.Fatalf("part %d: version %d part %d/%d", i, p.GetVersion(), p.GetPart(), p.GetParts())
-				}
-				if n := proto.Size(p); n > tc.maxBytes {
-					t.Fatalf("part %d is %d bytes, over %d", i+1, n, tc.maxBytes)
-				}
-				for _, c := range p.GetCrls() {
-					got[c.GetIssuer()] += len(c.GetRevokedSerials())
-					if int(c.GetSerialCount()) != tc.snap.Index(pkgcrl.IssuerKey(c.GetIssuerKey())).Len() {
-						t.Fatalf("serial_count %d", c.GetSerialCount())
-					}
-				}
+			got[c.GetIssuer()] += repeated + n
+			if int(c.GetSerialCount()) != snap.Index(pkgcrl.IssuerKey(c.GetIssuerKey())).Len() {
+				t.Fatalf("serial_count %d", c.GetSerialCount())
 			}
-			for _, ix := range tc.snap.Indexes() {
-				if got[ix.Meta().Issuer] != ix.Len() {
-					t.Fatalf("%s: %d serials sent, want %d", ix.Meta().Issuer, got[ix.Meta().Issuer], ix.Len())
-				}
-			}
-		})
+		}
+	}
+	for _, ix := range snap.Indexes() {
+		if got[ix.Meta().Issuer] != ix.Len() {
+			t.Fatalf("%s: %d serials sent, want %d", ix.Meta().Issuer, got[ix.Meta().Issuer], ix.Len())
+		}
 	}
 }
 
@@ -107,8 +120,9 @@ func TestWatchSnapshotsInParts(t *testing.T) {
 	client := crlv1.NewRevocationServiceClient(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	for _, accept := range []bool{true, false} {
-		st, err := client.WatchSnapshots(ctx, &crlv1.WatchSnapshotsRequest{AcceptParts: accept})
+	for _, req := range []*crlv1.WatchSnapshotsRequest{{AcceptParts: true, AcceptPacked: true}, {AcceptParts: true}, {}} {
+		accept := req.GetAcceptParts()
+		st, err := client.WatchSnapshots(ctx, req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +139,11 @@ func TestWatchSnapshotsInParts(t *testing.T) {
 				t.Fatal("a 5 MB snapshot in one message got through the 4 MiB limit")
 			}
 			for _, c := range m.GetCrls() {
-				total += len(c.GetRevokedSerials())
+				n, err := pkgcrl.EachPacked(c.GetPackedSerials(), func([]byte) {})
+				if err != nil || req.GetAcceptPacked() != (n > 0) {
+					t.Fatalf("accept_packed %v: %d packed serials (%v)", req.GetAcceptPacked(), n, err)
+				}
+				total += len(c.GetRevokedSerials()) + n
 			}
 			if m.GetPart() == m.GetParts() {
 				break

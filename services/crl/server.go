@@ -56,7 +56,7 @@ func (s server) WatchSnapshots(req *crlv1.WatchSnapshotsRequest, stream crlv1.Re
 				}
 				continue
 			}
-			for _, part := range s.svc.partsOf(snap) {
+			for _, part := range s.svc.partsOf(snap, req.GetAcceptPacked()) {
 				if err := stream.Send(part); err != nil {
 					return err
 				}

@@ -69,6 +69,8 @@ type Service struct {
 	msgMu sync.Mutex
 	msg   *crlv1.WatchSnapshotsResponse   // built once per snapshot
 	parts []*crlv1.WatchSnapshotsResponse // built once per snapshot
+	// packedParts are parts with packed_serials, likewise.
+	packedParts []*crlv1.WatchSnapshotsResponse
 
 	mu      sync.Mutex
 	started bool

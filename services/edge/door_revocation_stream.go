@@ -44,7 +44,7 @@ func (r *revocation) watch(ctx context.Context, client crlv1.RevocationServiceCl
 // a snapshot. The stream counts as up once the crl role's response headers
 // arrive (it sends them at once, even when the caller holds its version).
 func (r *revocation) stream(ctx context.Context, client crlv1.RevocationServiceClient) (got bool, err error) {
-	st, err := client.WatchSnapshots(ctx, &crlv1.WatchSnapshotsRequest{KnownVersion: r.wire.Load(), AcceptParts: true})
+	st, err := client.WatchSnapshots(ctx, &crlv1.WatchSnapshotsRequest{KnownVersion: r.wire.Load(), AcceptParts: true, AcceptPacked: true})
 	if err != nil {
 		return false, fmt.Errorf("watch snapshots: %w", err)
 	}
@@ -72,9 +72,10 @@ func (r *revocation) stream(ctx context.Context, client crlv1.RevocationServiceC
 }
 
 // assembler builds the indexes of one snapshot from its parts, one issuer
-// at a time: each part's serials go straight into the issuer's index
-// builder, sized from serial_count, so the edge holds the index it builds
-// and one part, never the whole snapshot as messages.
+// at a time: each part's serials (packed_serials, else revoked_serials) go
+// straight into the issuer's index builder, sized from serial_count, so the
+// edge holds the index it builds and one part, never the whole snapshot as
+// messages.
 type assembler struct {
 	version uint64
 	part    uint32 // last part received; 0 between snapshots
@@ -86,6 +87,10 @@ type assembler struct {
 	b     *crl.Builder
 	added uint32
 }
+
+// maxPresize bounds the entries the assembler reserves from a serial_count
+// before the serials arrive (4 Mi entries, 128 MiB of records).
+const maxPresize = 1 << 22
 
 // errPart is a stream that breaks the parts protocol; the edge reconnects.
 var errPart = errors.New("crl role sent a malformed snapshot part")
@@ -119,6 +124,11 @@ func (a *assembler) add(m *crlv1.WatchSnapshotsResponse) (out []*crl.Index, done
 			a.b.Add(s, time.Time{}, 0)
 		}
 		a.added += uint32(len(c.GetRevokedSerials()))
+		n, err := crl.EachPacked(c.GetPackedSerials(), func(s []byte) { a.b.Add(s, time.Time{}, 0) })
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: issuer %q: %w", errPart, c.GetIssuer(), err)
+		}
+		a.added += uint32(n)
 	}
 	if m.GetParts() != 0 && m.GetPart() < m.GetParts() {
 		return nil, false, nil
@@ -149,9 +159,12 @@ func (a *assembler) start(k crl.IssuerKey, c *crlv1.IssuerCRL) {
 	}
 	n := int(a.want)
 	if n == 0 {
-		n = len(c.GetRevokedSerials())
+		n = len(c.GetRevokedSerials()) + len(c.GetPackedSerials())/17
 	}
-	a.b = crl.NewBuilder(n, 0)
+	// serial_count sizes the builder up front, within reason: a larger
+	// count is checked when the issuer ends, and the builder grows as the
+	// serials really arrive.
+	a.b = crl.NewBuilder(min(n, maxPresize), 0)
 }
 
 // finish completes the issuer being built, checking it got every serial

@@ -94,7 +94,12 @@ type WatchSnapshotsRequest struct {
 	// accept_parts reports that the caller assembles a snapshot sent in parts
 	// (parts > 0 in the responses); false gets each snapshot in one message,
 	// which fails for a snapshot over the 4 MiB message limit.
-	AcceptParts   bool `protobuf:"varint,2,opt,name=accept_parts,json=acceptParts,proto3" json:"accept_parts,omitempty"`
+	AcceptParts bool `protobuf:"varint,2,opt,name=accept_parts,json=acceptParts,proto3" json:"accept_parts,omitempty"`
+	// accept_packed reports that the caller, accepting parts, reads an
+	// issuer's serials from packed_serials; the parts then carry them there
+	// instead of revoked_serials (one allocation per part on either side
+	// instead of one per serial: docs/benchmarks.md, "CRL snapshot to the edge").
+	AcceptPacked  bool `protobuf:"varint,3,opt,name=accept_packed,json=acceptPacked,proto3" json:"accept_packed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -139,6 +144,13 @@ func (x *WatchSnapshotsRequest) GetKnownVersion() uint64 {
 func (x *WatchSnapshotsRequest) GetAcceptParts() bool {
 	if x != nil {
 		return x.AcceptParts
+	}
+	return false
+}
+
+func (x *WatchSnapshotsRequest) GetAcceptPacked() bool {
+	if x != nil {
+		return x.AcceptPacked
 	}
 	return false
 }
@@ -249,7 +261,11 @@ type IssuerCRL struct {
 	RevokedSerials [][]byte `protobuf:"bytes,10,rep,name=revoked_serials,json=revokedSerials,proto3" json:"revoked_serials,omitempty"`
 	// serial_count is the issuer's number of revoked serials across every part;
 	// the caller checks it and sizes its index with it.
-	SerialCount   uint32 `protobuf:"varint,11,opt,name=serial_count,json=serialCount,proto3" json:"serial_count,omitempty"`
+	SerialCount uint32 `protobuf:"varint,11,opt,name=serial_count,json=serialCount,proto3" json:"serial_count,omitempty"`
+	// packed_serials holds this part's share of the serials, each as its
+	// length (unsigned varint, 1 or more) then its big-endian bytes; sent
+	// instead of revoked_serials to a caller that set accept_packed.
+	PackedSerials []byte `protobuf:"bytes,12,opt,name=packed_serials,json=packedSerials,proto3" json:"packed_serials,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -359,6 +375,13 @@ func (x *IssuerCRL) GetSerialCount() uint32 {
 		return x.SerialCount
 	}
 	return 0
+}
+
+func (x *IssuerCRL) GetPackedSerials() []byte {
+	if x != nil {
+		return x.PackedSerials
+	}
+	return nil
 }
 
 // CheckRequest names a certificate.
@@ -493,15 +516,16 @@ var File_segmesh_crl_v1_crl_service_proto protoreflect.FileDescriptor
 
 const file_segmesh_crl_v1_crl_service_proto_rawDesc = "" +
 	"\n" +
-	" segmesh/crl/v1/crl_service.proto\x12\x0esegmesh.crl.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"_\n" +
+	" segmesh/crl/v1/crl_service.proto\x12\x0esegmesh.crl.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x01\n" +
 	"\x15WatchSnapshotsRequest\x12#\n" +
 	"\rknown_version\x18\x01 \x01(\x04R\fknownVersion\x12!\n" +
-	"\faccept_parts\x18\x02 \x01(\bR\vacceptParts\"\x8b\x01\n" +
+	"\faccept_parts\x18\x02 \x01(\bR\vacceptParts\x12#\n" +
+	"\raccept_packed\x18\x03 \x01(\bR\facceptPacked\"\x8b\x01\n" +
 	"\x16WatchSnapshotsResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12-\n" +
 	"\x04crls\x18\x02 \x03(\v2\x19.segmesh.crl.v1.IssuerCRLR\x04crls\x12\x12\n" +
 	"\x04part\x18\x03 \x01(\rR\x04part\x12\x14\n" +
-	"\x05parts\x18\x04 \x01(\rR\x05parts\"\xb8\x03\n" +
+	"\x05parts\x18\x04 \x01(\rR\x05parts\"\xdf\x03\n" +
 	"\tIssuerCRL\x12\x16\n" +
 	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x1d\n" +
 	"\n" +
@@ -521,7 +545,8 @@ const file_segmesh_crl_v1_crl_service_proto_rawDesc = "" +
 	"failClosed\x12'\n" +
 	"\x0frevoked_serials\x18\n" +
 	" \x03(\fR\x0erevokedSerials\x12!\n" +
-	"\fserial_count\x18\v \x01(\rR\vserialCount\"7\n" +
+	"\fserial_count\x18\v \x01(\rR\vserialCount\x12%\n" +
+	"\x0epacked_serials\x18\f \x01(\fR\rpackedSerials\"7\n" +
 	"\fCheckRequest\x12'\n" +
 	"\x0fcertificate_der\x18\x01 \x01(\fR\x0ecertificateDer\"\xdf\x01\n" +
 	"\rCheckResponse\x128\n" +
