@@ -8,10 +8,14 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strconv"
 	"strings"
 	"text/template"
 
+	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
+
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/krbhint"
 )
 
 // siteValues are what `config init` asks for; the rest of the file follows.
@@ -19,74 +23,184 @@ type siteValues struct {
 	Domain, DomainLower, DC, Exchange, Service, BaseDN string
 }
 
-// initJSON is the starting config.json. JSON has no comments: every key is
-// explained in the config.json.md written beside it.
-const initJSON = `{
-  "clientCertTrustStorePath": "config/ssl-certs/issuing-ca.pem, config/ssl-certs/root-ca.pem",
-  "clientCertTrustStorePasscode": "",
-  "requireClientCertificate": true,
-  "kcd": {
-    "enabled": true,
-    "targetSPN": "HTTP/{{.Exchange}}",
-    "serviceAccountUserName": "{{.Service}}",
-    "serviceAccountPassword": "CHANGE-ME.plaintext",
-    "domains": [
-      {"domain": "{{.Domain}}", "domainController": "{{.DC}}"}
-    ]
-  },
-  "customGatewaySettings": {
-    "cert.mapping.enabled": "false",
-    "cert.mapping.ldap.url": "ldaps://{{.DC}}:3269",
-    "cert.mapping.ldap.user": "CN={{.Service}},CN=Users,{{.BaseDN}}",
-    "cert.mapping.ldap.basedn": "",
-    "enable.cert.revocation.validation": "true",
-    "remote.crl.distribution.http.uris": "http://pki.{{.DomainLower}}/CertEnroll/issuing-ca.crl",
-    "remote.crl.fetch.interval.in.minutes": "1440",
-    "fail.hard.on.crl.download.failure.during.server.startup": "true"
-  },
-  "segmesh": {
-    "edge": {
-      "listen": ":443",
-      "serverCertFile": "config/ssl-certs/seg.pem",
-      "serverKeyFile": "config/ssl-certs/seg.key",
-      "exchangeUrls": ["https://{{.Exchange}}"]
-    },
-    "admin": {"listen": "127.0.0.1:9090"}
-  }
+// initFile builds the starting config.json from the declarations: every key
+// with an init tag, in the order of the typed tree, its value the tag's
+// template filled with the site's names and typed as the key is. A key
+// declared with an init tag is written without any change here.
+func initFile(v siteValues) ([]byte, error) {
+	root := &object{}
+	var domain *object
+	for _, k := range config.Keys() {
+		if !k.HasInit {
+			continue
+		}
+		text, err := fillTemplate(k.Name, k.Init, v)
+		if err != nil {
+			return nil, err
+		}
+		if k.Gateway { // SEG writes every custom gateway value as a string
+			root.child("customGatewaySettings").set(k.Name, text)
+			continue
+		}
+		val, err := typed(k, text)
+		if err != nil {
+			return nil, err
+		}
+		parent, name := root, k.Name
+		if list, field, ok := strings.Cut(k.Name, "[]."); ok {
+			// kcd.domains[].domain: one entry of the list.
+			if domain == nil {
+				domain = &object{}
+				p := root.path(list[:strings.LastIndex(list, ".")+1])
+				p.set(list[strings.LastIndex(list, ".")+1:], []any{domain})
+			}
+			parent, name = domain, field
+		} else if i := strings.LastIndex(name, "."); i >= 0 {
+			parent, name = root.path(name[:i+1]), name[i+1:]
+		}
+		parent.set(name, val)
+	}
+	b, err := json.MarshalIndent(root, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
 }
-`
 
-// initMD explains every key of initJSON, in SEG's words.
-const initMD = "# {{.File}}: what to fill in\n\n" +
-	"Written by `segmesh config init` for the domain {{.Domain}}. JSON has no comments, so they are here.\n" +
-	"Check the file with `segmesh config check {{.File}}`, then one user with\n" +
-	"`segmesh diagnose --config {{.File}} --cert user.pem`.\n\n" +
-	"## Must fill in\n\n" +
-	"| key | what |\n| --- | --- |\n" +
-	"| `clientCertTrustStorePath` | The CAs that issue device certificates: PEM files separated by commas (root and intermediate), or one password-protected PFX with its passcode in `clientCertTrustStorePasscode` (ending `.plaintext`; encrypted at the next start). Both formats cannot be used together. The chain of trust is in this file, not in the Microsoft Management Console. |\n" +
-	"| `kcd.serviceAccountPassword` | The KCD service account's password followed by `.plaintext`; `segmesh run` encrypts it and rewrites the file. |\n" +
-	"| `remote.crl.distribution.http.uris` | The HTTP URLs of your CAs' CRLs, comma separated. Microsoft CAs publish over LDAP by default; SEG needs HTTP (install the AD CS role service Certification Authority Web Enrollment). |\n" +
-	"| `segmesh.edge.serverCertFile`, `serverKeyFile` | The gateway's TLS certificate and key (PEM) for the name devices use (the Exchange ActiveSync Host of the device profile); or `serverPfxFile` + `serverPfxPasscode`. |\n\n" +
-	"## Check\n\n" +
-	"| key | value written | rule |\n| --- | --- | --- |\n" +
-	"| `kcd.targetSPN` | `HTTP/{{.Exchange}}` | HTTP/{exchangeName}: the SPN registered on the Exchange (or load balancer) account. |\n" +
-	"| `kcd.serviceAccountUserName` | `{{.Service}}` | A service account (a user with an SPN, trusted for delegation to the target SPN with any authentication protocol). Using the computer account for Kerberos and impersonation is not supported. |\n" +
-	"| `kcd.domains` | `{{.Domain}}` / `{{.DC}}` | Domain in uppercase, domain controller as FQDN, added in pairs; all domains must have trust with the primary (first) domain. |\n" +
-	"| `requireClientCertificate` | `true` | Require Client Certificate (in SEG V2 an advanced setting, not IIS). With KCD on every request needs a certificate anyway. |\n" +
-	"| `cert.mapping.enabled` | `false` | Turn on when certificates carry no UPN, or one that differs from AD: segmesh then finds the user whose `userCertificate` holds the certificate. Publish the certificate to the user object, index `userCertificate` and replicate it to the Global Catalog. Ignored with KCD off. |\n" +
-	"| `cert.mapping.ldap.url` | `ldaps://{{.DC}}:3269` | protocol://host:port[/baseDN]; the Global Catalog port 3269 with TLS performs best. |\n" +
-	"| `cert.mapping.ldap.user` | `CN={{.Service}},CN=Users,{{.BaseDN}}` | The service account's distinguished name; the bind uses `kcd.serviceAccountPassword`. |\n" +
-	"| `cert.mapping.ldap.basedn` | empty | Empty means the URL's DN, else the rootDSE. |\n" +
-	"| `enable.cert.revocation.validation` | `true` | Used only when KCD or Require Client Certificate is on. |\n" +
-	"| `remote.crl.fetch.interval.in.minutes` | `1440` | One day (SEG's default). |\n" +
-	"| `fail.hard.on.crl.download.failure.during.server.startup` | `true` | Refuse to start without the CRLs. |\n" +
-	"| `segmesh.edge.listen` | `:443` | Where devices connect. |\n" +
-	"| `segmesh.edge.exchangeUrls` | `https://{{.Exchange}}` | Exchange (or its load balancer); add `exchangeCaFile` when its certificate is from an internal CA. |\n" +
-	"| `segmesh.admin.listen` | `127.0.0.1:9090` | /healthz, /readyz, /metrics, /status, /status.json (docs/operations.md). |\n\n" +
-	"## If users see \"Client not found in kerberos database\"\n\n" +
-	"The UPN in their certificate does not match AD. Either set the UPN as the Kerberos Principal Name of the user:\n\n" +
-	"    Set-ADUser -Identity $ADUsername -Add @{'altSecurityIdentities'=\"Kerberos:USERNAME@DOMAIN.NAME\"}\n\n" +
-	"or turn certificate mapping on (above).\n"
+// fillTemplate fills an init tag with the site's names.
+func fillTemplate(key, text string, v siteValues) (string, error) {
+	t, err := template.New(key).Parse(text)
+	if err != nil {
+		return "", fmt.Errorf("config init: the init tag of %s: %w", key, err)
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, v); err != nil {
+		return "", fmt.Errorf("config init: the init tag of %s: %w", key, err)
+	}
+	return b.String(), nil
+}
+
+// typed turns an init value into the key's JSON type.
+func typed(k config.Key, text string) (any, error) {
+	switch k.Type {
+	case "bool":
+		b, err := strconv.ParseBool(text)
+		if err != nil {
+			return nil, fmt.Errorf("config init: the init tag of %s is not a boolean: %w", k.Name, err)
+		}
+		return b, nil
+	case "int":
+		n, err := strconv.Atoi(text)
+		if err != nil {
+			return nil, fmt.Errorf("config init: the init tag of %s is not a number: %w", k.Name, err)
+		}
+		return n, nil
+	case "[]string":
+		return config.SplitList(text), nil
+	}
+	return text, nil
+}
+
+// object is a JSON object that keeps its keys in the order they were set.
+type object struct {
+	keys []string
+	vals map[string]any
+}
+
+func (o *object) set(k string, v any) {
+	if o.vals == nil {
+		o.vals = map[string]any{}
+	}
+	if _, ok := o.vals[k]; !ok {
+		o.keys = append(o.keys, k)
+	}
+	o.vals[k] = v
+}
+
+// child returns the object under k, adding it.
+func (o *object) child(k string) *object {
+	if c, ok := o.vals[k].(*object); ok {
+		return c
+	}
+	c := &object{}
+	o.set(k, c)
+	return c
+}
+
+// path returns the object under a dotted prefix such as "segmesh.edge.".
+func (o *object) path(prefix string) *object {
+	for _, part := range strings.Split(strings.TrimSuffix(prefix, "."), ".") {
+		if part != "" {
+			o = o.child(part)
+		}
+	}
+	return o
+}
+
+// MarshalJSON writes the keys in order.
+func (o *object) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, k := range o.keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		kb, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		vb, err := json.Marshal(o.vals[k])
+		if err != nil {
+			return nil, err
+		}
+		b.Write(kb)
+		b.WriteByte(':')
+		b.Write(vb)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// initNotes builds config.json.md from the declarations: what to fill in
+// (fill tags), what was written for the site (init tags, with each key's
+// help) and every other key with the default in force.
+func initNotes(v siteValues, file string) (string, error) {
+	cell := func(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+	var must, written, rest strings.Builder
+	for _, k := range config.Keys() {
+		if k.Fill != "" {
+			fmt.Fprintf(&must, "| `%s` | %s |\n", k.Name, cell(k.Fill))
+		}
+		if !k.HasInit {
+			def := k.Default
+			if def == "" {
+				def = "(none)"
+			}
+			fmt.Fprintf(&rest, "| `%s` | %s | %s | %s |\n", k.Name, cell(def), strings.Join(k.Roles, ", "), cell(k.Help))
+			continue
+		}
+		val, err := fillTemplate(k.Name, k.Init, v)
+		if err != nil {
+			return "", err
+		}
+		if val == "" {
+			val = "empty"
+		} else {
+			val = "`" + cell(val) + "`"
+		}
+		fmt.Fprintf(&written, "| `%s` | %s | %s |\n", k.Name, val, cell(k.Help))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s: what to fill in\n\n", file)
+	fmt.Fprintf(&b, "Written by `segmesh config init` for the domain %s. JSON has no comments, so they are here.\n", v.Domain)
+	fmt.Fprintf(&b, "Check the file with `segmesh config check %s`, then one user with\n`segmesh diagnose --config %s --cert user.pem`.\n\n", file, file)
+	b.WriteString("## Must fill in\n\n| key | what |\n| --- | --- |\n" + must.String() + "\n")
+	b.WriteString("## Written for your site\n\n| key | value written | what it is |\n| --- | --- | --- |\n" + written.String() + "\n")
+	b.WriteString("## Every other setting: the default is in force\n\n| key | default | read by | what it is |\n| --- | --- | --- | --- |\n" + rest.String() + "\n")
+	b.WriteString("## If users see \"Client not found in kerberos database\"\n\n")
+	b.WriteString(krbhint.Fix(krbhint.StageS4U2Self, errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN) + ".\n")
+	return b.String(), nil
+}
 
 // configInit writes a starting config.json for a new site and its
 // explanation beside it. It refuses to overwrite either file, and checks
@@ -114,26 +228,24 @@ func configInit(args []string, stdout, stderr io.Writer) error {
 	if v.Exchange == "" {
 		v.Exchange = "mail." + lower
 	}
-	var js, md bytes.Buffer
-	if err := template.Must(template.New("json").Parse(initJSON)).Execute(&js, v); err != nil {
-		return fmt.Errorf("config init: %w", err)
+	if strings.ContainsAny(v.Domain+v.DC+v.Exchange+v.Service, `"\{}`) {
+		return usageError{"config init: quotes, backslashes and braces are not allowed in the flags"}
 	}
-	if !json.Valid(js.Bytes()) {
-		return usageError{"config init: a flag value breaks the JSON (quotes or backslashes are not allowed)"}
+	js, err := initFile(v)
+	if err != nil {
+		return err
 	}
 	// The written file must load as `run` loads it; only the placeholders
 	// (the password, the files to provide) are left to the operator.
-	if _, rep, err := config.Parse(path, js.Bytes()); err != nil {
+	if _, rep, err := config.Parse(path, js); err != nil {
 		for _, p := range rep.Errors() {
 			_, _ = fmt.Fprintf(stderr, "  %s\n", p)
 		}
 		return usageError{"config init: the flags give an invalid configuration (see above)"}
 	}
-	if err := template.Must(template.New("md").Parse(initMD)).Execute(&md, struct {
-		siteValues
-		File string
-	}{v, path}); err != nil {
-		return fmt.Errorf("config init: %w", err)
+	md, err := initNotes(v, path)
+	if err != nil {
+		return err
 	}
 	mdPath := path + ".md"
 	for _, p := range []string{path, mdPath} {
@@ -141,10 +253,10 @@ func configInit(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("config init: %s exists; not overwriting it (remove it or name another file)", p)
 		}
 	}
-	if err := writeNew(path, js.Bytes(), 0o600); err != nil {
+	if err := writeNew(path, js, 0o600); err != nil {
 		return err
 	}
-	if err := writeNew(mdPath, md.Bytes(), 0o644); err != nil {
+	if err := writeNew(mdPath, []byte(md), 0o644); err != nil {
 		return err
 	}
 	_, _ = fmt.Fprintf(stdout, "wrote %s and %s (what each key means and what to fill in)\n", path, mdPath)

@@ -103,3 +103,44 @@ func TestConfigInitRefusesAnInvalidSite(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigInitIsGeneratedFromTheDeclarations: config init writes every key
+// declared with an init tag (and no other), and its notes name every declared
+// key, so a new key needs only its declaration to reach both files.
+func TestConfigInitIsGeneratedFromTheDeclarations(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "config.json")
+	if code, out, errOut := run(t, "config", "init", p); code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	cfg, _, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(p + ".md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := 0
+	for _, k := range config.Keys() {
+		path := k.Name
+		if k.Gateway {
+			path = "customGatewaySettings." + k.Name
+		}
+		path = strings.Replace(path, "[].", "[0].", 1)
+		if cfg.IsSet(path) != k.HasInit {
+			t.Errorf("%s: written %v, declared with an init tag %v", k.Name, cfg.IsSet(path), k.HasInit)
+		}
+		if k.HasInit {
+			written++
+		}
+		if !strings.Contains(string(md), "| `"+k.Name+"` |") {
+			t.Errorf("config.json.md has no row for %s", k.Name)
+		}
+		if k.Fill != "" && !strings.Contains(string(md), k.Fill) {
+			t.Errorf("config.json.md does not say what to fill in for %s", k.Name)
+		}
+	}
+	if written < 20 {
+		t.Errorf("only %d keys written", written)
+	}
+}

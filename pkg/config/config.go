@@ -9,16 +9,16 @@ type Config struct {
 	// ClientCertTrustStorePath is SEG's local trust store: comma-separated PEM
 	// paths (spaces allowed) or one PFX path, relative to the install
 	// directory. Empty means the console-uploaded chain is the trust.
-	ClientCertTrustStorePath string `json:"clientCertTrustStorePath" roles:"edge,crl" help:"trusted client-certificate CAs: comma-separated PEM/CER paths or one password-protected PFX"`
+	ClientCertTrustStorePath string `json:"clientCertTrustStorePath" roles:"edge,crl" help:"trusted client-certificate CAs: comma-separated PEM/CER paths or one password-protected PFX" init:"config/ssl-certs/issuing-ca.pem, config/ssl-certs/root-ca.pem" fill:"The CAs that issue device certificates: PEM files separated by commas (root and intermediate), or one password-protected PFX with its passcode in clientCertTrustStorePasscode (ending .plaintext; encrypted at the next start). Both formats cannot be used together. The chain of trust is in this file, not in the Microsoft Management Console."`
 	// ClientCertTrustStorePasscode is the PFX passcode; empty for PEM. A value
 	// ending in ".plaintext" is encrypted at the next start.
-	ClientCertTrustStorePasscode secret.Secret `json:"clientCertTrustStorePasscode" roles:"edge,crl" help:"the PFX's passcode (….plaintext to have it encrypted); empty for PEM"`
+	ClientCertTrustStorePasscode secret.Secret `json:"clientCertTrustStorePasscode" roles:"edge,crl" help:"the PFX's passcode (….plaintext to have it encrypted); empty for PEM" init:""`
 	// ClientCertificateChain is the client certificate chain uploaded in the
 	// console (Email Settings > Advanced), as a PEM file path. It is used only
 	// when no local trust store is configured.
 	ClientCertificateChain string `json:"clientCertificateChain" roles:"edge,crl" help:"the chain uploaded in the console, a PEM path; used only when no local trust store is set"`
 	// RequireClientCertificate is the console's Require Client Certificate.
-	RequireClientCertificate bool `json:"requireClientCertificate" roles:"edge,crl" help:"Require Client Certificate: no valid certificate, no request"`
+	RequireClientCertificate bool `json:"requireClientCertificate" roles:"edge,crl" help:"Require Client Certificate: no valid certificate, no request" init:"true"`
 	// KCD holds the console's KCD Authentication settings.
 	KCD KCD `json:"kcd"`
 	// CustomGatewaySettings holds SEG's custom gateway settings (dotted keys),
@@ -48,16 +48,16 @@ type Config struct {
 type KCD struct {
 	// Enabled turns KCD on. With it off, certificate mapping is ignored and
 	// requests carry no Kerberos ticket.
-	Enabled bool `json:"enabled" roles:"all" help:"KCD Authentication; with it on every request needs a certificate"`
+	Enabled bool `json:"enabled" roles:"all" help:"KCD Authentication; with it on every request needs a certificate" init:"true"`
 	// TargetSPN is the Exchange service in HTTP/{exchangeName} form. Several
 	// SPNs may be given comma-separated; the first is the default.
-	TargetSPN string `json:"targetSPN" roles:"edge,ticket" help:"HTTP/{exchangeName}; several comma-separated, the first is the default"`
+	TargetSPN string `json:"targetSPN" roles:"edge,ticket" help:"HTTP/{exchangeName}; several comma-separated, the first is the default" init:"HTTP/{{.Exchange}}"`
 	// ServiceAccountUserName is the KCD service account (for example svc_seg),
 	// never a computer account.
-	ServiceAccountUserName string `json:"serviceAccountUserName" roles:"ticket" help:"the KCD service account (not a computer account)"`
+	ServiceAccountUserName string `json:"serviceAccountUserName" roles:"ticket" help:"the KCD service account (not a computer account)" init:"{{.Service}}"`
 	// ServiceAccountPassword is its password; ".plaintext" values are encrypted
 	// at the next start.
-	ServiceAccountPassword secret.Secret `json:"serviceAccountPassword" roles:"ticket,identity" help:"its password (….plaintext to have it encrypted)"`
+	ServiceAccountPassword secret.Secret `json:"serviceAccountPassword" roles:"ticket,identity" help:"its password (….plaintext to have it encrypted)" init:"CHANGE-ME.plaintext" fill:"The KCD service account's password followed by .plaintext; segmesh run encrypts it and rewrites the file."`
 	// Domains are the domain / domain controller pairs; the first domain is the
 	// primary (the service account's realm). A domain may be listed more than
 	// once with different DCs, which are then tried in order.
@@ -67,11 +67,11 @@ type KCD struct {
 // DomainPair is one console "Add Domain" entry.
 type DomainPair struct {
 	// Domain is the Kerberos realm, upper case (DOMAIN-NAME.COM).
-	Domain string `json:"domain" roles:"identity,ticket" help:"a domain (realm) in upper case; the first is the service account's"`
+	Domain string `json:"domain" roles:"identity,ticket" help:"a domain (realm) in uppercase, for example DOMAIN-NAME.COM, added in pairs with its DC; the first is the service account's, and every domain must trust it" init:"{{.Domain}}"`
 	// DomainController is the DC's FQDN (DC.DOMAIN-NAME.COM), optionally with
 	// ":port" (default 88). Empty means the domain's KDCs are found in DNS
 	// (_kerberos._tcp.DOMAIN SRV records).
-	DomainController string `json:"domainController" roles:"ticket" help:"its DC as an FQDN, optional :port; empty: found by DNS SRV"`
+	DomainController string `json:"domainController" roles:"ticket" help:"its DC as an FQDN, optional :port; empty: found by DNS SRV" init:"{{.DC}}"`
 }
 
 // Segmesh holds segmesh's own settings.
@@ -116,18 +116,18 @@ const MaxDrainGraceSeconds = DrainTimeoutSeconds - 10
 // Edge configures the device-facing gateway.
 type Edge struct {
 	// Listen is the TLS listen address for devices.
-	Listen string `json:"listen" roles:"edge" help:"device-facing TLS address"`
+	Listen string `json:"listen" roles:"edge" help:"device-facing TLS address" init:":443"`
 	// ServerCertFile and ServerKeyFile are the edge's PEM certificate and key.
-	ServerCertFile string `json:"serverCertFile" roles:"edge" help:"the edge's PEM certificate"`
+	ServerCertFile string `json:"serverCertFile" roles:"edge" help:"the edge's PEM certificate" init:"config/ssl-certs/seg.pem" fill:"The gateway's TLS certificate and key (PEM, also serverKeyFile) for the name devices use (the Exchange ActiveSync Host of the device profile); or serverPfxFile and serverPfxPasscode."`
 	// ServerKeyFile is the PEM private key for ServerCertFile.
-	ServerKeyFile string `json:"serverKeyFile" roles:"edge" help:"the edge's PEM key"`
+	ServerKeyFile string `json:"serverKeyFile" roles:"edge" help:"the edge's PEM key" init:"config/ssl-certs/seg.key"`
 	// ServerPFXFile is a PFX holding the edge's certificate and key; an
 	// alternative to the PEM pair.
 	ServerPFXFile string `json:"serverPfxFile" roles:"edge" help:"or a PFX with certificate and key"`
 	// ServerPFXPasscode is ServerPFXFile's passcode.
 	ServerPFXPasscode secret.Secret `json:"serverPfxPasscode" roles:"edge" help:"the edge PFX's passcode"`
 	// ExchangeURLs are the Exchange upstreams (https:// or http://), tried in order.
-	ExchangeURLs []string `json:"exchangeUrls" roles:"edge" help:"Exchange upstream(s)"`
+	ExchangeURLs []string `json:"exchangeUrls" roles:"edge" help:"Exchange upstream(s)" init:"https://{{.Exchange}}"`
 	// ExchangeCAFile is the PEM CA bundle that verifies HTTPS upstreams; empty
 	// means the system roots.
 	ExchangeCAFile string `json:"exchangeCaFile" roles:"edge" help:"CA bundle verifying HTTPS upstreams"`
@@ -147,7 +147,7 @@ type Edge struct {
 // Admin configures the admin listener.
 type Admin struct {
 	// Listen is the plain-HTTP admin address (/healthz, /readyz, /metrics, /status).
-	Listen string `json:"listen" roles:"all" help:"admin HTTP address"`
+	Listen string `json:"listen" roles:"all" help:"admin HTTP address" init:"127.0.0.1:9090"`
 	// Pprof serves Go's profiles under /debug/pprof/ on the admin address.
 	Pprof bool `json:"pprof" roles:"all" help:"serve Go's profiles under /debug/pprof/"`
 	// TokenFile names a file holding a bearer token every admin path but
@@ -265,23 +265,23 @@ type Telemetry struct {
 // Gateway is the custom gateway settings, typed.
 type Gateway struct {
 	// CertMappingEnabled is cert.mapping.enabled (considered false with KCD off).
-	CertMappingEnabled bool `key:"cert.mapping.enabled" roles:"identity" help:"map certificates to users by LDAP userCertificate; considered false with KCD off"`
+	CertMappingEnabled bool `key:"cert.mapping.enabled" roles:"identity" help:"map certificates to users by LDAP userCertificate; considered false with KCD off" init:"false"`
 	// CertMappingLDAPURL is cert.mapping.ldap.url.
-	CertMappingLDAPURL string `key:"cert.mapping.ldap.url" roles:"identity" help:"ldap[s]://host:port[/baseDN]"`
+	CertMappingLDAPURL string `key:"cert.mapping.ldap.url" roles:"identity" help:"ldap[s]://host:port[/baseDN]; the Global Catalog port 3269 with TLS performs best" init:"ldaps://{{.DC}}:3269"`
 	// CertMappingLDAPUser is cert.mapping.ldap.user, a DN.
-	CertMappingLDAPUser string `key:"cert.mapping.ldap.user" roles:"identity" help:"the KCD service account's DN, bound with its password"`
+	CertMappingLDAPUser string `key:"cert.mapping.ldap.user" roles:"identity" help:"the KCD service account's DN, bound with its password" init:"CN={{.Service}},CN=Users,{{.BaseDN}}"`
 	// CertMappingLDAPBaseDN is cert.mapping.ldap.basedn; empty means the URL
 	// path's DN, else the rootDSE.
-	CertMappingLDAPBaseDN string `key:"cert.mapping.ldap.basedn" roles:"identity" help:"search base when the URL has none"`
+	CertMappingLDAPBaseDN string `key:"cert.mapping.ldap.basedn" roles:"identity" help:"search base when the URL has none" init:""`
 	// RevocationEnabled is enable.cert.revocation.validation (honoured only
 	// with KCD or Require Client Certificate on).
-	RevocationEnabled bool `key:"enable.cert.revocation.validation" roles:"crl,edge" help:"check CRLs; honoured only with KCD or Require Client Certificate on"`
+	RevocationEnabled bool `key:"enable.cert.revocation.validation" roles:"crl,edge" help:"check CRLs; honoured only with KCD or Require Client Certificate on" init:"true"`
 	// CRLFetchIntervalMinutes is remote.crl.fetch.interval.in.minutes.
-	CRLFetchIntervalMinutes int `key:"remote.crl.fetch.interval.in.minutes" roles:"crl" help:"CRL refresh interval"`
+	CRLFetchIntervalMinutes int `key:"remote.crl.fetch.interval.in.minutes" roles:"crl" help:"CRL refresh interval" init:"1440"`
 	// CRLURIs is remote.crl.distribution.http.uris, split at commas.
-	CRLURIs []string `key:"remote.crl.distribution.http.uris" roles:"crl" help:"comma-separated HTTP CDP URLs"`
+	CRLURIs []string `key:"remote.crl.distribution.http.uris" roles:"crl" help:"comma-separated HTTP CDP URLs" init:"http://pki.{{.DomainLower}}/CertEnroll/issuing-ca.crl" fill:"The HTTP URLs of your CAs' CRLs, comma separated. Microsoft CAs publish over LDAP by default; SEG needs HTTP (install the AD CS role service Certification Authority Web Enrollment)."`
 	// FailHardOnCRLDownload is fail.hard.on.crl.download.failure.during.server.startup.
-	FailHardOnCRLDownload bool `key:"fail.hard.on.crl.download.failure.during.server.startup" roles:"crl" help:"refuse to start when a CRL cannot be fetched at start"`
+	FailHardOnCRLDownload bool `key:"fail.hard.on.crl.download.failure.during.server.startup" roles:"crl" help:"refuse to start when a CRL cannot be fetched at start" init:"true"`
 }
 
 // Default returns the configuration an empty config.json means.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,19 +28,58 @@ const (
 	kindPositiveInt
 )
 
-// gatewayKeys lists every custom gateway key segmesh knows and how to set it.
-var gatewayKeys = map[string]struct {
-	kind gatewayKind
-	set  func(g *Gateway, b bool, s string, n int)
-}{
-	KeyCertMappingEnabled:      {kindBool, func(g *Gateway, b bool, _ string, _ int) { g.CertMappingEnabled = b }},
-	KeyCertMappingLDAPURL:      {kindString, func(g *Gateway, _ bool, s string, _ int) { g.CertMappingLDAPURL = s }},
-	KeyCertMappingLDAPUser:     {kindString, func(g *Gateway, _ bool, s string, _ int) { g.CertMappingLDAPUser = s }},
-	KeyCertMappingLDAPBaseDN:   {kindString, func(g *Gateway, _ bool, s string, _ int) { g.CertMappingLDAPBaseDN = s }},
-	KeyRevocationEnabled:       {kindBool, func(g *Gateway, b bool, _ string, _ int) { g.RevocationEnabled = b }},
-	KeyCRLFetchIntervalMinutes: {kindPositiveInt, func(g *Gateway, _ bool, _ string, n int) { g.CRLFetchIntervalMinutes = n }},
-	KeyCRLURIs:                 {kindString, func(g *Gateway, _ bool, s string, _ int) { g.CRLURIs = splitURLList(s) }},
-	KeyFailHardOnCRLDownload:   {kindBool, func(g *Gateway, b bool, _ string, _ int) { g.FailHardOnCRLDownload = b }},
+// gatewayField is how parseGateway sets one custom gateway key: derived
+// from the Gateway field that declares it (its key tag), so a declared key
+// cannot lack a parse entry.
+type gatewayField struct {
+	kind  gatewayKind
+	index int  // of the field in Gateway
+	list  bool // a []string, written as a comma-separated list of URLs
+}
+
+// gatewayKeys maps every custom gateway key segmesh knows to its field.
+var gatewayKeys = gatewayFields()
+
+// gatewayFields reads Gateway's declarations: a bool is a boolean, an int a
+// positive whole number, a string a string and a []string a comma-separated
+// URL list. A field of another type is left out, which
+// TestEveryGatewayDeclarationParses refuses.
+func gatewayFields() map[string]gatewayField {
+	t := reflect.TypeFor[Gateway]()
+	out := map[string]gatewayField{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		k := f.Tag.Get("key")
+		if k == "" {
+			continue
+		}
+		switch {
+		case f.Type.Kind() == reflect.Bool:
+			out[k] = gatewayField{kind: kindBool, index: i}
+		case f.Type.Kind() == reflect.Int:
+			out[k] = gatewayField{kind: kindPositiveInt, index: i}
+		case f.Type.Kind() == reflect.String:
+			out[k] = gatewayField{kind: kindString, index: i}
+		case f.Type == reflect.TypeFor[[]string]():
+			out[k] = gatewayField{kind: kindString, index: i, list: true}
+		}
+	}
+	return out
+}
+
+// set stores a parsed value in g's field.
+func (gf gatewayField) set(g *Gateway, b bool, s string, n int) {
+	v := reflect.ValueOf(g).Elem().Field(gf.index)
+	switch {
+	case gf.kind == kindBool:
+		v.SetBool(b)
+	case gf.kind == kindPositiveInt:
+		v.SetInt(int64(n))
+	case gf.list:
+		v.Set(reflect.ValueOf(splitURLList(s)))
+	default:
+		v.SetString(s)
+	}
 }
 
 // GatewayKeys returns the known custom gateway keys, sorted.

@@ -35,6 +35,18 @@ type Key struct {
 	Roles []string
 	// Help says what the setting means.
 	Help string
+	// Init is the value `config init` writes for a new site (an init tag),
+	// a text/template over the site's names ({{.Domain}}, {{.DC}},
+	// {{.Exchange}}, {{.Service}}, {{.DomainLower}}, {{.BaseDN}}); HasInit
+	// is false for a key config init leaves to its default.
+	Init string
+	// HasInit reports an init tag (Init may be empty: written as "").
+	HasInit bool
+	// Fill tells the admin what to put in place of config init's value
+	// (a fill tag); empty when the written value may stay.
+	Fill string
+	// Gateway reports a custom gateway setting (customGatewaySettings).
+	Gateway bool
 }
 
 // Keys returns every declared setting, in the order of the typed tree.
@@ -42,6 +54,7 @@ func Keys() []Key {
 	d := Default()
 	var out []Key
 	var walk func(t reflect.Type, v reflect.Value, prefix string)
+	gateway := false
 	walk = func(t reflect.Type, v reflect.Value, prefix string) {
 		for i := range t.NumField() {
 			f := t.Field(i)
@@ -74,11 +87,13 @@ func Keys() []Key {
 			} else if f.Tag.Get("roles") == "" {
 				roles = nil
 			}
+			init, hasInit := f.Tag.Lookup("init")
 			out = append(out, Key{Name: name, Type: f.Type.String(), Default: format(fv), Secret: f.Type == secretType,
-				Roles: roles, Help: f.Tag.Get("help")})
+				Roles: roles, Help: f.Tag.Get("help"), Init: init, HasInit: hasInit, Fill: f.Tag.Get("fill"), Gateway: gateway})
 		}
 	}
 	walk(reflect.TypeFor[Config](), reflect.ValueOf(d), "")
+	gateway = true
 	walk(reflect.TypeFor[Gateway](), reflect.ValueOf(d.Gateway), "")
 	return out
 }
