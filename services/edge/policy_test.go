@@ -65,6 +65,15 @@ func TestRequestPolicyOnBothPaths(t *testing.T) {
 					t.Fatalf("%d %q, %d requests at Exchange; want 403 and none", resp.StatusCode, body, exchange)
 				}
 			}},
+		{name: "authenticate: Exchange authenticates the certificate's user, with the cached ticket",
+			check: func(t *testing.T, h *harness, resp *http.Response, body string, _ http.Header, exchange int64) {
+				if resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, "user=alice@") || exchange != 1 {
+					t.Fatalf("%d %q, %d requests at Exchange; want alice served", resp.StatusCode, body, exchange)
+				}
+				if n := h.tickets.gets.Load(); n != 1 {
+					t.Fatalf("%d tickets fetched for two requests, want 1 (the second from the cache)", n)
+				}
+			}},
 		{name: "401: the ticket is invalidated, one retry with a new one, served",
 			before: func(t *testing.T, h *harness) { h.exchange.reject401.Store(1) },
 			check: func(t *testing.T, h *harness, resp *http.Response, body string, _ http.Header, exchange int64) {
