@@ -60,7 +60,7 @@ const (
 // The refresh is driven by use: a ticket nobody asks for is left to expire
 // (a user who went home costs nothing overnight). The edge, which caches
 // per user too, asks again when its copy has less than its own, smaller
-// margin left (services/edge/tickets.go), so an active user's request finds
+// margin left (services/edge/kcd_tickets.go), so an active user's request finds
 // the ticket due here and gets the renewed one.
 type ticketCache struct {
 	fetch         fetchFunc

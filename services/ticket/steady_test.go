@@ -17,7 +17,7 @@ import (
 // KDC on an injected clock, through a model of the edge's per-user cache.
 // The KDC's requests are counted per user and day after a week of warm-up.
 
-// Edge model: the policy of services/edge/tickets.go (softMargin,
+// Edge model: the policy of services/edge/kcd_tickets.go (softMargin,
 // softJitter, softRetry and the 5-minute hard margin), repeated here
 // because a role's tests do not import another role.
 const (
