@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -42,6 +43,10 @@ type Options struct {
 	// the caller (tests on port 0 that must know the address before peers
 	// start); nil listens on the configured address.
 	GRPCListener net.Listener
+	// ReloadPoll is how often config.json and the files it names are read
+	// for a change (reload.go); 0 means DefaultReloadPoll, negative means
+	// SIGHUP only.
+	ReloadPoll time.Duration
 }
 
 // LoadForRun prepares config.json the way run does: encrypt ".plaintext"
@@ -96,7 +101,13 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 	// rest written on every way out of run.
 	lw := telemetry.NewBufferedWriter(o.Stderr, telemetry.BufferOptions{})
 	defer func() { _ = lw.Close() }()
-	log, err := telemetry.NewLogger(lw, cfg.Segmesh.Telemetry.LogLevel, cfg.Segmesh.Telemetry.LogFormat)
+	level := new(slog.LevelVar) // a reload changes it
+	lv, err := telemetry.ParseLevel(cfg.Segmesh.Telemetry.LogLevel)
+	if err != nil {
+		return err
+	}
+	level.Set(lv)
+	log, err := telemetry.NewLoggerAt(lw, level, cfg.Segmesh.Telemetry.LogFormat)
 	if err != nil {
 		return err
 	}
@@ -131,14 +142,19 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 		return err
 	}
 	problems := append(append([]config.Problem(nil), report.Problems...), config.MigrationNotes(cfg)...)
+	rl, err := newReloader(cfg.Path, roles, cfg, log, level, g, adjust, prov.Meter.Meter("segmesh/reload"))
+	if err != nil {
+		return err
+	}
+	board.Publish("reload", func() any { return rl.Status() })
 	token, err := adminToken(cfg)
 	if err != nil {
 		return err
 	}
 	ac := cfg.Segmesh.Admin
 	status := admin.StatusPage(admin.StatusPageOptions{Readiness: g.Readiness, Board: board, Metrics: prov.Registry,
-		ConfigProblems: func() []config.Problem { return problems }, PersonalData: ac.ShowPersonalData})
-	adm := admin.New(admin.Options{Listen: ac.Listen, Readiness: g.Readiness, Metrics: prov.MetricsHandler(), Board: board, Logger: log,
+		ConfigProblems: func() []config.Problem { return append(slices.Clip(problems), rl.Problems()...) }, PersonalData: ac.ShowPersonalData})
+	adm := admin.New(admin.Options{Listen: ac.Listen, Readiness: g.Readiness, Notes: rl.Notes, Metrics: prov.MetricsHandler(), Board: board, Logger: log,
 		Pprof: ac.Pprof, Extra: map[string]http.Handler{"GET /status": status}, Token: token, PersonalData: ac.ShowPersonalData})
 	if err := adm.Start(); err != nil {
 		return err
@@ -164,13 +180,28 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	poll := o.ReloadPoll
+	if poll == 0 {
+		poll = DefaultReloadPoll
+	}
+	var tick <-chan time.Time
+	if poll > 0 && cfg.Path != "" {
+		t := time.NewTicker(poll)
+		defer t.Stop()
+		tick = t.C
+	}
 wait:
 	for {
 		select {
 		case <-ctx.Done():
 			log.Info("shutting down: draining in-flight requests", "timeout", drain)
 			break wait
+		case <-tick:
+			rl.Poll(ctx)
 		case <-hup:
+			if cfg.Path != "" {
+				_ = rl.Reload(ctx, "SIGHUP") // logged, on /status, /readyz and the metric
+			}
 			if err := g.Reload(ctx); err != nil {
 				log.Error("reload on SIGHUP failed; the previous state stays in use", "err", err)
 			} else {

@@ -52,6 +52,10 @@ type Options struct {
 	Listen string
 	// Readiness returns each role's readiness (nil = ready).
 	Readiness func() map[string]error
+	// Notes, when set, returns lines /readyz adds to its body without
+	// changing its status (a refused reload of config.json: visible to
+	// whoever reads /readyz, while the balancer keeps the working gateway).
+	Notes func() []string
 	// Metrics serves /metrics; nil means 404.
 	Metrics http.Handler
 	// Board holds the status sections; nil means none.
@@ -162,6 +166,10 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 			bad = append(bad, fmt.Sprintf("%s: not ready: %v", n, r[n]))
 		}
 	}
+	var notes []string
+	if s.opts.Notes != nil {
+		notes = s.opts.Notes()
+	}
 	if len(bad) > 0 || len(r) == 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		if len(r) == 0 {
@@ -170,10 +178,13 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		for _, b := range bad {
 			_, _ = fmt.Fprintln(w, b)
 		}
-		return
+	} else {
+		for _, n := range names {
+			_, _ = fmt.Fprintf(w, "%s: ready\n", n)
+		}
 	}
-	for _, n := range names {
-		_, _ = fmt.Fprintf(w, "%s: ready\n", n)
+	for _, n := range notes {
+		_, _ = fmt.Fprintln(w, n)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -273,6 +274,41 @@ func (g *Group) Reload(ctx context.Context) error {
 			if err := rl.Reload(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("role %s: reload: %w", r.Name(), err))
 			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// LiveKeys returns, by role name, the settings each started role applies
+// live (ConfigApplier); roles that apply none are absent.
+func (g *Group) LiveKeys() map[string][]string {
+	g.mu.Lock()
+	started := append([]Role(nil), g.started...)
+	g.mu.Unlock()
+	out := map[string][]string{}
+	for _, r := range started {
+		if a, ok := r.(ConfigApplier); ok {
+			out[r.Name()] = a.LiveKeys()
+		}
+	}
+	return out
+}
+
+// ApplyConfig gives next to every started role that applies a
+// configuration live and whose LiveKeys name one of changed; it returns
+// their errors joined, each naming its role.
+func (g *Group) ApplyConfig(ctx context.Context, next *config.Config, changed []string) error {
+	g.mu.Lock()
+	started := append([]Role(nil), g.started...)
+	g.mu.Unlock()
+	var errs []error
+	for _, r := range started {
+		a, ok := r.(ConfigApplier)
+		if !ok || !slices.ContainsFunc(a.LiveKeys(), func(k string) bool { return slices.Contains(changed, k) }) {
+			continue
+		}
+		if err := a.ApplyConfig(ctx, next); err != nil {
+			errs = append(errs, fmt.Errorf("role %s: apply configuration: %w", r.Name(), err))
 		}
 	}
 	return errors.Join(errs...)

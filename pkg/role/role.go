@@ -48,6 +48,21 @@ type Reloader interface {
 	Reload(ctx context.Context) error
 }
 
+// ConfigApplier is implemented by roles that apply a new configuration live
+// (segmesh run reloads config.json on SIGHUP or when it changes). The new
+// configuration has passed config.Load and every role's Validate before
+// ApplyConfig sees it; a setting a role does not list in LiveKeys is named
+// as waiting for a restart instead.
+type ConfigApplier interface {
+	// LiveKeys lists the settings (JSON paths as in config.json, for
+	// example "segmesh.edge.exchangeUrls") ApplyConfig applies.
+	LiveKeys() []string
+	// ApplyConfig switches the role to next without dropping a connection
+	// or an answer in progress: requests already running finish on what they
+	// started with. On error the role keeps its previous settings.
+	ApplyConfig(ctx context.Context, next *config.Config) error
+}
+
 // Conns gives a role a client connection to another role, co-located (in
 // process, through the same gRPC API) or remote (peer address from config).
 type Conns interface {

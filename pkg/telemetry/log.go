@@ -38,10 +38,26 @@ func Redact(_ []string, a slog.Attr) slog.Attr {
 // NewLogger returns a logger writing to w in format ("text" or "json") at
 // level ("debug", "info", "warn", "error") with the redaction rule applied.
 func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	lv, err := ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	return NewLoggerAt(w, lv, format)
+}
+
+// ParseLevel reads segmesh.telemetry.logLevel ("debug", "info", "warn",
+// "error").
+func ParseLevel(level string) (slog.Level, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("telemetry: log level %q: %w", level, err)
+		return 0, fmt.Errorf("telemetry: log level %q (segmesh.telemetry.logLevel; want debug, info, warn or error): %w", level, err)
 	}
+	return lv, nil
+}
+
+// NewLoggerAt is NewLogger at a Leveler: with a *slog.LevelVar the level
+// changes live (a reloaded configuration) without a new logger.
+func NewLoggerAt(w io.Writer, lv slog.Leveler, format string) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: Redact}
 	switch format {
 	case "", "text":

@@ -85,6 +85,21 @@ const (
 	MetricCRLEntries = "segmesh_crl_entries"
 	// MetricCRLSnapshotVersion is the revocation snapshot's version.
 	MetricCRLSnapshotVersion = "segmesh_crl_snapshot_version"
+
+	// MetricConfigReloads counts reloads of config.json (SIGHUP or a
+	// changed file) by result: applied, or refused (the edit is broken and
+	// the running configuration stays in use).
+	MetricConfigReloads = "segmesh_config_reloads"
+	// MetricConfigReloadRefused is 1 while the last edit of config.json was
+	// refused: the file on disk is not what runs.
+	MetricConfigReloadRefused = "segmesh_config_reload_refused"
+	// MetricConfigLastReloadSuccess is when config.json was last loaded and
+	// applied (Unix seconds; the start counts).
+	MetricConfigLastReloadSuccess = "segmesh_config_last_reload_success_timestamp_seconds"
+	// MetricConfigRestartPending is the number of settings changed in
+	// config.json that wait for a restart (listen addresses, settings a
+	// running role does not apply live).
+	MetricConfigRestartPending = "segmesh_config_restart_pending"
 )
 
 // Kind is an instrument's kind, which decides the suffixes of its series.
@@ -167,6 +182,10 @@ func Metrics() []Metric {
 		{MetricCRLStale, Gauge, ""},
 		{MetricCRLEntries, Gauge, ""},
 		{MetricCRLSnapshotVersion, Gauge, ""},
+		{MetricConfigReloads, Counter, ""},
+		{MetricConfigReloadRefused, Gauge, ""},
+		{MetricConfigLastReloadSuccess, Gauge, ""},
+		{MetricConfigRestartPending, Gauge, ""},
 	}
 }
 

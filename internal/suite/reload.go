@@ -1,0 +1,333 @@
+package suite
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/telemetry"
+)
+
+// DefaultReloadPoll is how often segmesh run reads config.json and the
+// files it names to see whether they changed.
+const DefaultReloadPoll = 2 * time.Second
+
+// suiteLiveKeys are the settings run itself applies live.
+var suiteLiveKeys = []string{"segmesh.telemetry.logLevel"}
+
+// neverLive are the settings no reload can change: the sockets are open
+// (a restart, or in Kubernetes a rollout, applies them).
+var neverLive = []string{"segmesh.edge.listen", "segmesh.admin.listen", "segmesh.grpc.listen",
+	"segmesh.telemetry.logFormat", "segmesh.telemetry.otlpEndpoint", "segmesh.telemetry.otlpInsecure"}
+
+// applier is what the reload needs of the role group.
+type applier interface {
+	LiveKeys() map[string][]string
+	ApplyConfig(ctx context.Context, next *config.Config, changed []string) error
+}
+
+// ReloadStatus is the reload's state as /status.json's "reload" section
+// shows it.
+type ReloadStatus struct {
+	// LastAttempt is when config.json was last read for a reload.
+	LastAttempt time.Time `json:"lastAttempt,omitzero"`
+	// LastSuccess is when a configuration was last applied (the start
+	// counts).
+	LastSuccess time.Time `json:"lastSuccess"`
+	// Trigger is what caused the last attempt: SIGHUP or file change.
+	Trigger string `json:"trigger,omitempty"`
+	// Refused holds the errors of the last edit when it was refused: the
+	// running configuration is older than config.json.
+	Refused []config.Problem `json:"refused,omitempty"`
+	// Applied lists the settings the last reload changed live.
+	Applied []string `json:"applied,omitempty"`
+	// RestartPending lists the settings that differ from the running
+	// process's and wait for a restart, each with the roles using it.
+	RestartPending []string `json:"restartPending,omitempty"`
+}
+
+// reloader reloads config.json for segmesh run: the new file goes through
+// LoadForRun and every role's Validate (`config check`'s pipeline); a
+// broken one is refused whole and the running configuration stays; a good
+// one is applied live where a role can (role.ConfigApplier, the log level)
+// and every other changed setting is named as waiting for a restart.
+//
+// It polls (a SHA-256 of config.json and every file it names, every
+// DefaultReloadPoll) instead of using inotify: fsnotify is not a
+// dependency, Kubernetes replaces mounted ConfigMaps and Secrets by
+// swapping the ..data symlink (an inotify watch on the file then sees
+// nothing, one on the directory needs re-arming), and reading a handful of
+// small files every two seconds costs nothing measurable and works the
+// same on Linux, in containers and on Windows.
+type reloader struct {
+	path   string
+	roles  []string
+	log    *slog.Logger
+	level  *slog.LevelVar
+	group  applier
+	adjust func(*config.Config)
+	now    func() time.Time
+
+	reloads metric.Int64Counter
+
+	mu      sync.Mutex
+	boot    *config.Config // what the roles were built from
+	cur     *config.Config // the configuration in force
+	seen    [sha256.Size]byte
+	state   ReloadStatus
+	pending []change
+}
+
+func newReloader(path string, roles []string, boot *config.Config, log *slog.Logger, level *slog.LevelVar,
+	g applier, adjust func(*config.Config), m metric.Meter) (*reloader, error) {
+	r := &reloader{path: path, roles: roles, log: log, level: level, group: g, adjust: adjust, now: time.Now,
+		boot: boot, cur: boot}
+	r.state.LastSuccess = r.now()
+	r.seen = fingerprint(path, boot)
+	var err error
+	if r.reloads, err = m.Int64Counter(telemetry.MetricConfigReloads,
+		metric.WithDescription("reloads of config.json by result (applied, refused)")); err != nil {
+		return nil, fmt.Errorf("reload: metrics: %w", err)
+	}
+	_, err = m.Int64ObservableGauge(telemetry.MetricConfigReloadRefused,
+		metric.WithDescription("1 while the last edit of config.json is refused and an older configuration runs"),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			st := r.Status()
+			o.Observe(int64(min(len(st.Refused), 1)))
+			return nil
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("reload: metrics: %w", err)
+	}
+	_, err = m.Int64ObservableGauge(telemetry.MetricConfigLastReloadSuccess,
+		metric.WithDescription("when config.json was last applied (Unix seconds)"),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(r.Status().LastSuccess.Unix())
+			return nil
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("reload: metrics: %w", err)
+	}
+	_, err = m.Int64ObservableGauge(telemetry.MetricConfigRestartPending,
+		metric.WithDescription("settings changed in config.json that wait for a restart"),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(len(r.Status().RestartPending)))
+			return nil
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("reload: metrics: %w", err)
+	}
+	return r, nil
+}
+
+// Status returns a copy of the reload state.
+func (r *reloader) Status() ReloadStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.state
+	st.Refused = slices.Clone(st.Refused)
+	st.Applied = slices.Clone(st.Applied)
+	st.RestartPending = slices.Clone(st.RestartPending)
+	return st
+}
+
+// Problems returns what /status shows of the reload: the refused edit's
+// errors, and the settings waiting for a restart.
+func (r *reloader) Problems() []config.Problem {
+	st := r.Status()
+	var out []config.Problem
+	for _, p := range st.Refused {
+		p.Message = fmt.Sprintf("reload refused (%s, %s): %s; the configuration applied at %s stays in use",
+			st.Trigger, st.LastAttempt.UTC().Format(time.RFC3339), p.Message, st.LastSuccess.UTC().Format(time.RFC3339))
+		out = append(out, p)
+	}
+	for _, k := range st.RestartPending {
+		out = append(out, config.Problem{Severity: config.SeverityWarning, Key: k,
+			Message: "changed in config.json, not applied: it takes a restart",
+			Fix:     "restart segmesh (systemctl restart segmesh; in Kubernetes a rollout restart) to apply it, or put the old value back"})
+	}
+	return out
+}
+
+// Notes returns the lines /readyz adds: a refused reload does not make the
+// gateway unready (it serves on the configuration it had, and taking it out
+// of the balancer for a typo would turn an edit into an outage), but it is
+// said there, on /status and in segmesh_config_reload_refused.
+func (r *reloader) Notes() []string {
+	st := r.Status()
+	var out []string
+	if len(st.Refused) > 0 {
+		keys := make([]string, 0, len(st.Refused))
+		for _, p := range st.Refused {
+			keys = append(keys, p.Key)
+		}
+		out = append(out, fmt.Sprintf("config: reload refused at %s (%s); still running the configuration of %s; see /status",
+			st.LastAttempt.UTC().Format(time.RFC3339), strings.Join(keys, ", "), st.LastSuccess.UTC().Format(time.RFC3339)))
+	}
+	if len(st.RestartPending) > 0 {
+		out = append(out, "config: changed settings wait for a restart: "+strings.Join(st.RestartPending, ", "))
+	}
+	return out
+}
+
+// Poll reloads when config.json or a file it names changed since the last
+// attempt. The same broken content is tried once, not at every poll.
+func (r *reloader) Poll(ctx context.Context) {
+	r.mu.Lock()
+	cur := r.cur
+	r.mu.Unlock()
+	if fingerprint(r.path, cur) == r.seen {
+		return
+	}
+	_ = r.Reload(ctx, "file change")
+}
+
+// Reload reads config.json now (SIGHUP, or Poll found a change) and
+// applies it, or refuses it whole. It returns the refusal.
+func (r *reloader) Reload(ctx context.Context, trigger string) error {
+	r.mu.Lock()
+	prev := r.cur
+	r.state.LastAttempt, r.state.Trigger = r.now(), trigger
+	r.mu.Unlock()
+	next, problems, err := r.load()
+	r.seen = fingerprint(r.path, cond(next != nil, next, prev))
+	if err != nil {
+		r.refuse(ctx, trigger, problems, err)
+		return err
+	}
+	changed := diffConfig(prev, next)
+	var live []string
+	for _, c := range changed {
+		if c.usedBy(r.roles) && r.isLive(c.Key) {
+			live = append(live, c.Key)
+		}
+	}
+	if err := r.group.ApplyConfig(ctx, next, live); err != nil {
+		// A role could not switch (its Validate passed): it keeps its old
+		// settings; the others may have switched. Said as a refusal, so the
+		// admin looks, and tried again at the next change or SIGHUP.
+		r.refuse(ctx, trigger, []config.Problem{{Severity: config.SeverityError, Key: "(reload)",
+			Message: err.Error(), Fix: "correct the setting the error names, or restart segmesh"}}, err)
+		return err
+	}
+	if slices.Contains(live, "segmesh.telemetry.logLevel") {
+		lv, _ := telemetry.ParseLevel(next.Segmesh.Telemetry.LogLevel) // Load checked it
+		r.level.Set(lv)
+	}
+	var pending []string
+	for _, c := range diffConfig(r.boot, next) {
+		if c.usedBy(r.roles) && !r.isLive(c.Key) {
+			pending = append(pending, c.Key)
+		}
+	}
+	r.mu.Lock()
+	r.cur = next
+	r.state.Refused, r.state.Applied, r.state.RestartPending = nil, live, pending
+	r.state.LastSuccess = r.now()
+	r.mu.Unlock()
+	r.reloads.Add(ctx, 1, metric.WithAttributes(attribute.String("result", "applied")))
+	r.log.Info("configuration reloaded", "trigger", trigger, "file", r.path, "applied", live)
+	if len(pending) > 0 {
+		r.log.Warn("configuration changed settings that take a restart; they are not applied", "keys", pending)
+	}
+	return nil
+}
+
+// isLive reports whether a setting changes without a restart.
+func (r *reloader) isLive(key string) bool {
+	if slices.Contains(neverLive, key) {
+		return false
+	}
+	if slices.Contains(suiteLiveKeys, key) {
+		return true
+	}
+	for _, keys := range r.group.LiveKeys() {
+		if slices.Contains(keys, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// load runs `config check`'s pipeline on config.json.
+func (r *reloader) load() (*config.Config, []config.Problem, error) {
+	next, report, err := LoadForRun(r.path, r.roles, r.log)
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			return nil, ce.Problems, err
+		}
+		return nil, []config.Problem{{Severity: config.SeverityError, Key: "(file)", Message: err.Error(),
+			Fix: "correct config.json (segmesh config check names the problem)"}}, err
+	}
+	if r.adjust != nil {
+		r.adjust(next)
+	}
+	problems := Validate(next, report, r.roles)
+	if err := config.ErrorOf(next.Path, problems); err != nil {
+		var errs []config.Problem
+		for _, p := range problems {
+			if p.Severity == config.SeverityError {
+				errs = append(errs, p)
+			}
+		}
+		return nil, errs, err
+	}
+	return next, nil, nil
+}
+
+func (r *reloader) refuse(ctx context.Context, trigger string, problems []config.Problem, err error) {
+	r.mu.Lock()
+	r.state.Refused = problems
+	r.mu.Unlock()
+	r.reloads.Add(ctx, 1, metric.WithAttributes(attribute.String("result", "refused")))
+	r.log.Error("configuration reload refused; the running configuration stays in use", "trigger", trigger, "file", r.path, "err", err)
+	for _, p := range problems {
+		r.log.Error("config error", "key", p.Key, "problem", p.Message, "fix", p.Fix)
+	}
+}
+
+func cond[T any](c bool, a, b T) T {
+	if c {
+		return a
+	}
+	return b
+}
+
+// fingerprint hashes config.json and every file c names; a missing file
+// hashes as its name alone.
+func fingerprint(path string, c *config.Config) [sha256.Size]byte {
+	h := sha256.New()
+	files := []string{path}
+	if c != nil {
+		files = append(files, filesOf(c)...)
+	}
+	for _, f := range files {
+		_, _ = io.WriteString(h, f+"\x00")
+		if fh, err := os.Open(f); err == nil {
+			_, _ = io.Copy(h, io.LimitReader(fh, 64<<20))
+			_ = fh.Close()
+		}
+		_, _ = io.WriteString(h, "\x00")
+	}
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
+}
+
+func isRegular(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}

@@ -1,0 +1,139 @@
+package suite
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/secret"
+)
+
+// change is one setting that differs between two configurations.
+type change struct {
+	// Key is the setting's JSON path (segmesh.edge.exchangeUrls); a list of
+	// objects (kcd.domains) is one key.
+	Key string
+	// Roles are the roles that use it (its "roles" tags); "all" means every
+	// role.
+	Roles []string
+}
+
+// usedBy reports whether a role among roles uses the setting.
+func (c change) usedBy(roles []string) bool {
+	if len(c.Roles) == 0 || slices.Contains(c.Roles, "all") {
+		return true
+	}
+	return slices.ContainsFunc(c.Roles, func(r string) bool { return slices.Contains(roles, r) })
+}
+
+var secretType = reflect.TypeFor[secret.Secret]()
+
+// diffConfig lists the settings of config.json that differ between a and
+// b, by their JSON paths. Secrets are compared by value (a changed
+// password is a change), which the masked JSON could not show.
+func diffConfig(a, b *config.Config) []change {
+	var out []change
+	diffStruct(reflect.ValueOf(*a), reflect.ValueOf(*b), "", &out)
+	return out
+}
+
+func diffStruct(a, b reflect.Value, prefix string, out *[]change) {
+	t := a.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "-" || name == "" {
+			continue
+		}
+		key := prefix + name
+		av, bv := a.Field(i), b.Field(i)
+		if f.Type.Kind() == reflect.Struct && f.Type != secretType {
+			diffStruct(av, bv, key+".", out)
+			continue
+		}
+		if equalSetting(av, bv) {
+			continue
+		}
+		*out = append(*out, change{Key: key, Roles: rolesOf(f)})
+	}
+}
+
+// equalSetting compares two values of one setting, secrets by their value.
+func equalSetting(a, b reflect.Value) bool {
+	if a.Type() == secretType {
+		return a.Interface().(secret.Secret).Reveal() == b.Interface().(secret.Secret).Reveal()
+	}
+	return reflect.DeepEqual(a.Interface(), b.Interface())
+}
+
+// rolesOf returns a field's roles tag; for a list of objects, the union of
+// its elements' fields' tags.
+func rolesOf(f reflect.StructField) []string {
+	if t := f.Tag.Get("roles"); t != "" {
+		return strings.Split(t, ",")
+	}
+	et := f.Type
+	for et.Kind() == reflect.Slice || et.Kind() == reflect.Pointer {
+		et = et.Elem()
+	}
+	var out []string
+	if et.Kind() == reflect.Struct && et != secretType {
+		for i := range et.NumField() {
+			for _, r := range strings.Split(et.Field(i).Tag.Get("roles"), ",") {
+				if r != "" && !slices.Contains(out, r) {
+					out = append(out, r)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// filesOf returns the files config.json points to that exist: every string
+// setting (comma-separated lists split) that names a regular file beside
+// or below the configuration, and the secrets key. Reading them is how the
+// reload notices a changed certificate, key or mounted Secret.
+func filesOf(c *config.Config) []string {
+	var out []string
+	add := func(s string) {
+		for _, p := range strings.Split(s, ",") {
+			p = strings.TrimSpace(p)
+			if p == "" || strings.Contains(p, "://") {
+				continue
+			}
+			if abs := c.Resolve(p); isRegular(abs) && !slices.Contains(out, abs) {
+				out = append(out, abs)
+			}
+		}
+	}
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.String:
+			add(v.String())
+		case reflect.Struct:
+			if v.Type() == secretType {
+				return
+			}
+			for i := range v.NumField() {
+				if v.Type().Field(i).IsExported() {
+					walk(v.Field(i))
+				}
+			}
+		case reflect.Slice:
+			for i := range v.Len() {
+				walk(v.Index(i))
+			}
+		}
+	}
+	walk(reflect.ValueOf(c.KCD))
+	walk(reflect.ValueOf(c.Segmesh))
+	add(c.ClientCertTrustStorePath)
+	add(c.ClientCertificateChain)
+	if k := c.KeyFile(); isRegular(k) && !slices.Contains(out, k) {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
