@@ -82,12 +82,11 @@ type reloader struct {
 
 	reloads metric.Int64Counter
 
-	mu      sync.Mutex
-	boot    *config.Config // what the roles were built from
-	cur     *config.Config // the configuration in force
-	seen    [sha256.Size]byte
-	state   ReloadStatus
-	pending []change
+	mu    sync.Mutex
+	boot  *config.Config // what the roles were built from
+	cur   *config.Config // the configuration in force
+	seen  [sha256.Size]byte
+	state ReloadStatus
 }
 
 func newReloader(path string, roles []string, boot *config.Config, log *slog.Logger, level *slog.LevelVar,
