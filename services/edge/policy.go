@@ -221,12 +221,15 @@ func (b *replayBody) reopen() (io.ReadCloser, error) {
 // rewrite is the outbound header rule, the reverse proxy's Rewrite and
 // the parked Ping's too: the upstream's URL; no hop-by-hop header (RFC 9110
 // section 7.6.1; the proxy removed them already, a parked Ping has not) but
-// "Te: trailers" and an upgrade; X-Forwarded-* from the device's connection only; the
+// "Te: trailers" and an upgrade; no request trailer; X-Forwarded-* from the device's connection only; the
 // device's Proxy-Authorization never, and with KCD its Authorization
 // replaced by the edge's Negotiate header (authorize).
 func (s *Service) rewrite(proxyReq *httputil.ProxyRequest) {
 	out := proxyReq.Out
 	removeHopByHop(out.Header, proxyReq.In.Header)
+	// The device's trailer section is a second header section the rules
+	// above do not read: EAS and EWS send none, so none goes upstream.
+	out.Trailer = nil
 	delete(out.Header, "Forwarded")
 	delete(out.Header, "X-Forwarded-For")
 	delete(out.Header, "X-Forwarded-Host")

@@ -1,0 +1,65 @@
+package edge
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestAttackRequestTrailers: a device sends a chunked body whose trailer
+// carries credentials and forwarding headers (Authorization,
+// Proxy-Authorization, X-Forwarded-For, Forwarded). The header rule keeps
+// them out of the header section; the trailer section is a second way in
+// and must not reach Exchange at all, on the reverse proxy and on a Ping
+// (EAS and EWS use no request trailers). Before the fix the values were
+// dropped only by accident (http.Request.Clone copies the trailer map
+// before the body is read) and the names still went to Exchange as a
+// Trailer declaration. Attacker review of the request policy (policy.go).
+func TestAttackRequestTrailers(t *testing.T) {
+	trailers := []string{"Authorization", "Proxy-Authorization", "X-Forwarded-For", "Forwarded", "X-Custom"}
+	for _, p := range policyPaths {
+		t.Run(p.name, func(t *testing.T) {
+			if p.parked && !pollSupported {
+				t.Skip("no parking on this platform")
+			}
+			h := newHarness(t, nil, options{})
+			var mu sync.Mutex
+			var gotTrailer http.Header
+			var gotBody string
+			h.exchange.handler = func(w http.ResponseWriter, r *http.Request, user string) {
+				b, _ := io.ReadAll(r.Body)
+				mu.Lock()
+				gotTrailer, gotBody = r.Trailer.Clone(), string(b)
+				mu.Unlock()
+				_, _ = fmt.Fprintf(w, "user=%s", user)
+			}
+			cert := h.ca.issue(t, certOpts{cn: "alice", serial: 4243})
+			d := h.device(t, &cert)
+			body := "<Request/>"
+			if _, err := fmt.Fprintf(d.c, "POST %s HTTP/1.1\r\nHost: edge.lab.test\r\nContent-Type: application/vnd.ms-sync.wbxml\r\n"+
+				"Transfer-Encoding: chunked\r\nTrailer: %s\r\n\r\n%x\r\n%s\r\n0\r\n"+
+				"Authorization: Basic Ym9iOnNlY3JldA==\r\nProxy-Authorization: Basic eDp5\r\nX-Forwarded-For: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\nX-Custom: 1\r\n\r\n",
+				p.path, strings.Join(trailers, ", "), len(body), body); err != nil {
+				t.Fatal(err)
+			}
+			resp, rbody, err := d.read()
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			if resp.StatusCode != http.StatusOK || !strings.HasPrefix(rbody, "user=alice") {
+				t.Fatalf("%d %q; want the request served as alice", resp.StatusCode, rbody)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if gotBody != body {
+				t.Errorf("Exchange got body %q, want %q", gotBody, body)
+			}
+			for k, v := range gotTrailer {
+				t.Errorf("Exchange got the device's trailer %s: %q", k, v)
+			}
+		})
+	}
+}
