@@ -35,7 +35,6 @@ func (c *CRL) Len() int { return c.n }
 var (
 	oidReasonCode        = []byte{0x55, 0x1d, 0x15} // 2.5.29.21
 	oidCertificateIssuer = []byte{0x55, 0x1d, 0x1d} // 2.5.29.29
-	oidDeltaCRLIndicator = []byte{0x55, 0x1d, 0x1b} // 2.5.29.27
 )
 
 // Decode returns the DER of a CRL given as DER or as PEM (block type
@@ -88,11 +87,8 @@ func Parse(data []byte) (*CRL, error) {
 	}
 	hdr.Raw = der
 	hdr.RawTBSRevocationList = tbs
-	for _, ext := range hdr.Extensions {
-		if ext.Id.Equal(asn1OID(oidDeltaCRLIndicator)) {
-			return nil, &Error{Kind: KindUnsupported, Issuer: hdr.Issuer.String(),
-				Err: errors.New("delta CRL: configure the URL of the base CRL")}
-		}
+	if err := checkScope(hdr.Extensions); err != nil {
+		return nil, &Error{Kind: KindUnsupported, Issuer: hdr.Issuer.String(), Err: err}
 	}
 	b, err := parseEntries(revoked)
 	if err != nil {
@@ -293,21 +289,6 @@ func validOID(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// asn1OID turns DER OID content into the encoding/asn1 form; only used on
-// the short constants above, which are valid.
-func asn1OID(b []byte) []int {
-	out := []int{int(b[0]) / 40, int(b[0]) % 40}
-	v := 0
-	for _, c := range b[1:] {
-		v = v<<7 | int(c&0x7f)
-		if c&0x80 == 0 {
-			out = append(out, v)
-			v = 0
-		}
-	}
-	return out
 }
 
 // readTime reads a UTCTime or GeneralizedTime as unix seconds. The usual
