@@ -12,6 +12,7 @@ import (
 
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/crl"
+	"github.com/segmesh/segmesh/pkg/refresh"
 )
 
 // Timeouts and limits of the device listener and the upstream transport.
@@ -34,7 +35,7 @@ const (
 	// defaultKeepAlive is the TCP keep-alive period, both sides.
 	defaultKeepAlive = 30 * time.Second
 	// defaultTicketMargin is how long before its end a cached ticket is renewed.
-	defaultTicketMargin = 5 * time.Minute
+	defaultTicketMargin = refresh.EdgeHardMargin
 	// defaultRetryAfter is the Retry-After (seconds) sent with a 503.
 	defaultRetryAfter = 30
 	// defaultRPCTimeout bounds one identity or ticket call (the ticket role

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/segmesh/segmesh/pkg/refresh"
 	ticketv1 "github.com/segmesh/segmesh/proto/segmesh/ticket/v1"
 )
 
@@ -161,12 +162,13 @@ func (k ticketKey) String() string {
 // and the entry follows the renewed end time. A user idle through the
 // window costs no exchange: the ticket lapses and the next request gets a
 // new one.
+// The numbers are pkg/refresh's, which checks these relations.
 const (
-	softMargin = 65 * time.Minute
-	softJitter = 5 * time.Minute
+	softMargin = refresh.EdgeSoftMargin
+	softJitter = refresh.EdgeSoftJitter
 	// softRetry spaces background refreshes of an entry: after one that
 	// failed or brought no later end time.
-	softRetry = 5 * time.Minute
+	softRetry = refresh.EdgeSoftRetry
 )
 
 // ticketEntry is a cached ticket with its prepared negotiator.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/dnssrv"
+	"github.com/segmesh/segmesh/pkg/refresh"
 )
 
 // Config is the ticket role's section of the configuration.
@@ -56,8 +57,8 @@ type Config struct {
 
 // Defaults of the refresh policy (see Config).
 const (
-	DefaultRefreshMargin = 75 * time.Minute
-	DefaultRefreshJitter = 10 * time.Minute
+	DefaultRefreshMargin = refresh.TicketMargin
+	DefaultRefreshJitter = refresh.TicketJitter
 	DefaultRenewRetry    = 6 * time.Hour
 )
 

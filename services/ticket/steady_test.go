@@ -9,6 +9,7 @@ import (
 
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/kdc/kdctest"
+	"github.com/segmesh/segmesh/pkg/refresh"
 	"github.com/segmesh/segmesh/pkg/role"
 )
 
@@ -17,14 +18,13 @@ import (
 // KDC on an injected clock, through a model of the edge's per-user cache.
 // The KDC's requests are counted per user and day after a week of warm-up.
 
-// Edge model: the policy of services/edge/kcd_tickets.go (softMargin,
-// softJitter, softRetry and the 5-minute hard margin), repeated here
-// because a role's tests do not import another role.
+// Edge model: the policy of services/edge/kcd_tickets.go, whose numbers are
+// pkg/refresh's (a role's tests do not import another role).
 const (
-	edgeSoftMargin = 65 * time.Minute
-	edgeSoftJitter = 5 * time.Minute
-	edgeSoftRetry  = 5 * time.Minute
-	edgeHardMargin = 5 * time.Minute
+	edgeSoftMargin = refresh.EdgeSoftMargin
+	edgeSoftJitter = refresh.EdgeSoftJitter
+	edgeSoftRetry  = refresh.EdgeSoftRetry
+	edgeHardMargin = refresh.EdgeHardMargin
 )
 
 type deviceKind int
