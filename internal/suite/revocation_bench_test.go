@@ -147,6 +147,10 @@ func heapNow() uint64 {
 // edge in another group over split mode's gRPC (loopback, plaintext).
 //   - in-force-ms: from the edge's start (the crl role already has the CRL)
 //     until its status shows the 1,000,000 serials in force;
+//   - in-force-cpu-ms: the process's CPU time (both roles, user+system)
+//     meanwhile: what it costs, whatever else the machine runs;
+//   - swap-cpu-ms: likewise for the swap below, from the crl role having
+//     CRL #2 to the edge having it;
 //   - wire-MB: bytes the crl role wrote on the stream for it;
 //   - swap-ms and swap-peak-MB: CRL #2 of 1,000,000 serials replacing #1 at
 //     the edge (from the crl role's status showing it in force to the
@@ -188,9 +192,10 @@ func BenchmarkRevocationSplit1M(b *testing.B) {
 		c.Segmesh.GRPC.Listen = ""
 		c.Segmesh.Peers.CRL = raw.Addr().String()
 		sink := &statusSink{}
-		t0 := time.Now()
+		t0, cpu0 := time.Now(), cpuTime()
 		startGroup(b, c, Constructors(), sink, nil, role.Edge)
 		inForce := time.Since(t0) + poll(sink, "1", 30*time.Second)
+		inForceCPU := cpuTime() - cpu0
 		wire := lis.written.Load()
 		steady := heapNow()
 
@@ -202,12 +207,16 @@ func BenchmarkRevocationSplit1M(b *testing.B) {
 				b.Fatal("CRL #2 not in force at the crl role after 30 s")
 			}
 		}
+		cpu1 := cpuTime()
 		swap := poll(sink, "2", 30*time.Second)
+		swapCPU := cpuTime() - cpu1
 		close(stop)
 		top := <-peak
 		b.ReportMetric(float64(inForce.Milliseconds()), "in-force-ms")
 		b.ReportMetric(float64(wire)/1e6, "wire-MB")
 		b.ReportMetric(float64(swap.Milliseconds()), "swap-ms")
+		b.ReportMetric(float64(inForceCPU.Milliseconds()), "in-force-cpu-ms")
+		b.ReportMetric(float64(swapCPU.Milliseconds()), "swap-cpu-ms")
 		b.ReportMetric(float64(top-min(top, steady))/1e6, "swap-peak-MB")
 		b.ReportMetric(float64(crlHeld-base)/1e6, "index-MB")
 	}
