@@ -3,10 +3,8 @@ package edge
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -256,7 +254,11 @@ func (ping *parkedPing) wake() {
 	defer ping.mu.Unlock()
 	ping.drained.Store(true)
 	if ping.up != nil {
-		_ = rawUpstream(ping.up).Close()
+		// The TCP connection underneath: closing a *tls.Conn first sends
+		// close_notify, on which Exchange ends the held request and may
+		// answer (an empty 200) before the socket is closed, and the woken
+		// Ping would deliver that instead of Status 1.
+		_ = rawConn(ping.up).Close()
 	}
 }
 
@@ -280,17 +282,6 @@ func (ping *parkedPing) cut() {
 // closeIdle closes the device connection of an answered Ping that waits for
 // the device's next request.
 func (ping *parkedPing) closeIdle() { _ = ping.dev.Close() }
-
-// rawUpstream returns c's TCP connection: closing a *tls.Conn first sends
-// close_notify, on which Exchange ends the held request and may answer (an
-// empty 200) before the socket is closed, and the woken Ping would deliver
-// that instead of Status 1.
-func rawUpstream(c net.Conn) net.Conn {
-	if tc, ok := c.(*tls.Conn); ok {
-		return tc.NetConn()
-	}
-	return c
-}
 
 // drainedAnswer replaces the outcome of a parked Ping that Stop woke: the
 // Status 1 answer, after which the device connection is closed.

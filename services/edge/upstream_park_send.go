@@ -36,11 +36,7 @@ func (ping *parkedPing) send(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	raw := up
-	if tc, ok := up.(*tls.Conn); ok {
-		raw = tc.NetConn()
-	}
-	sc, ok := raw.(syscall.Conn)
+	sc, ok := rawConn(up).(syscall.Conn)
 	if !ok {
 		_ = up.Close()
 		return errors.New("edge: park Ping: upstream connection has no file descriptor")
