@@ -17,9 +17,12 @@ if ! getent passwd segmesh >/dev/null; then
 fi
 install -d -m 0750 -o segmesh -g segmesh /etc/segmesh
 if [ ! -e /etc/segmesh/config.json ]; then
-  segmesh config init /etc/segmesh/config.json >/dev/null
-  chown segmesh:segmesh /etc/segmesh/config.json /etc/segmesh/config.json.md
-  chmod 0640 /etc/segmesh/config.json /etc/segmesh/config.json.md
+  # /etc/segmesh is the service user's: it can swap a file written here for
+  # a symbolic link before the next command, so nothing below follows one.
+  # config init creates the files (O_EXCL, config.json 0600, notes 0640
+  # under this umask); chown -h changes a link, never its target.
+  (umask 027 && segmesh config init /etc/segmesh/config.json >/dev/null)
+  chown -h segmesh:segmesh /etc/segmesh/config.json /etc/segmesh/config.json.md
   echo "segmesh: wrote /etc/segmesh/config.json (explained in config.json.md beside it)."
   echo "segmesh: fill in your site's values, check with 'segmesh config check /etc/segmesh/config.json',"
   echo "segmesh: then 'systemctl start segmesh'."
