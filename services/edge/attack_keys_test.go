@@ -1,6 +1,12 @@
 package edge
 
-import "testing"
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+)
 
 // TestAttackTicketCallKeys: concurrent ticket misses share one call per
 // key (singleflight), so two different (user, SPN) pairs must never make
@@ -26,5 +32,59 @@ func TestAttackTicketCallKeys(t *testing.T) {
 			t.Errorf("%+v and %+v share the call key %q", prev, k, s)
 		}
 		seen[s] = k
+	}
+}
+
+// TestAttack401RetryKeepsTheUser: Exchange refuses the first request of
+// several users at once with 401; each retry fetches a new ticket through
+// the shared calls and must carry its own user's ticket, never another's
+// (Exchange names the user the retry's ticket is for). One round per user:
+// the 401 rule refreshes a user's ticket at most once an interval. Both
+// paths. Attacker review of 9de4039 and the 401 rule; held.
+func TestAttack401RetryKeepsTheUser(t *testing.T) {
+	for _, p := range policyPaths {
+		t.Run(p.name, func(t *testing.T) {
+			if p.parked && !pollSupported {
+				t.Skip("no parking on this platform")
+			}
+			h := newHarness(t, nil, options{})
+			users := []string{"alice", "bob", "carol", "dave", "erin", "frank"}
+			var mu sync.Mutex
+			refused := map[string]bool{}
+			h.exchange.handler = func(w http.ResponseWriter, r *http.Request, user string) {
+				mu.Lock()
+				first := !refused[user]
+				refused[user] = true
+				mu.Unlock()
+				if first {
+					w.Header().Set("WWW-Authenticate", "Negotiate")
+					w.WriteHeader(http.StatusUnauthorized)
+					return
+				}
+				_, _ = fmt.Fprintf(w, "user=%s", user)
+			}
+			errs := make(chan string, len(users))
+			for i, u := range users {
+				cert := h.ca.issue(t, certOpts{cn: u, serial: int64(5000 + i)})
+				d := h.device(t, &cert)
+				go func() {
+					d.sendWith(p.path, "", "<Request/>")
+					resp, body, err := d.read()
+					switch {
+					case err != nil:
+						errs <- fmt.Sprintf("%s: %v", u, err)
+					case resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, "user="+u+"@"):
+						errs <- fmt.Sprintf("%s got %d %q", u, resp.StatusCode, body)
+					default:
+						errs <- ""
+					}
+				}()
+			}
+			for range users {
+				if e := <-errs; e != "" {
+					t.Error(e)
+				}
+			}
+		})
 	}
 }
