@@ -19,11 +19,7 @@ func TestAttackCRLRollback(t *testing.T) {
 	ca := crltest.NewCA(t, "Rollback CA", t0)
 	other := crltest.NewCA(t, "Other CA", t0)
 	gen := func(c *crltest.CA, number int64, thisUpdate time.Time, serials ...int64) *crl.Index {
-		var rv []crltest.Revoked
-		for _, s := range serials {
-			rv = append(rv, crltest.Revoked{Serial: big.NewInt(s), At: t0})
-		}
-		return indexOf(t, c, c.CRL(t, crltest.CRLOptions{Number: number, ThisUpdate: thisUpdate, NextUpdate: thisUpdate.Add(24 * time.Hour), Revoked: rv}))
+		return indexRevoking(t, c, crltest.CRLOptions{Number: number, ThisUpdate: thisUpdate, NextUpdate: thisUpdate.Add(24 * time.Hour)}, serials...)
 	}
 	held := crl.NewSnapshot(1, gen(ca, 5, t0.Add(time.Hour), 42), gen(other, 1, t0))
 	leaf := ca.Leaf(t, big.NewInt(42), t0)
@@ -47,4 +43,14 @@ func TestAttackCRLRollback(t *testing.T) {
 			}
 		})
 	}
+}
+
+// indexRevoking returns the verified index of a CRL of c made with o that
+// revokes serials (at t0).
+func indexRevoking(tb testing.TB, c *crltest.CA, o crltest.CRLOptions, serials ...int64) *crl.Index {
+	tb.Helper()
+	for _, s := range serials {
+		o.Revoked = append(o.Revoked, crltest.Revoked{Serial: big.NewInt(s), At: t0})
+	}
+	return indexOf(tb, c, c.CRL(tb, o))
 }

@@ -56,11 +56,7 @@ func TestMerge(t *testing.T) {
 	ca := crltest.NewCA(t, "Merge CA", t0)
 	ca2 := crltest.NewCA(t, "Second CA", t0)
 	gen := func(c *crltest.CA, number int64, thisUpdate time.Time, serials ...int64) *crl.Index {
-		var rv []crltest.Revoked
-		for _, s := range serials {
-			rv = append(rv, crltest.Revoked{Serial: big.NewInt(s), At: t0})
-		}
-		return indexOf(t, c, c.CRL(t, crltest.CRLOptions{Number: number, ThisUpdate: thisUpdate, Revoked: rv}))
+		return indexRevoking(t, c, crltest.CRLOptions{Number: number, ThisUpdate: thisUpdate}, serials...)
 	}
 	one, two := gen(ca, 1, t0, 5), gen(ca, 2, t0.Add(time.Minute), 5, 7)
 	other := gen(ca2, 3, t0, 9)
