@@ -46,3 +46,25 @@ func TestLabKDCFromDNS(t *testing.T) {
 		t.Fatalf("failed at %q with %q, want the TGT step naming the query and the server", rep.FailedStep, s.Cause)
 	}
 }
+
+// TestLabGlobalCatalogFromDNS: cert.mapping.ldap.url ldaps:/// (no host)
+// finds the lab's Global Catalog by _gc._tcp.lab.test at the Samba DNS and
+// maps bob by userCertificate over TLS on 3269, the certificate checked
+// against dc1.lab.test. Issue 23 item 3.
+func TestLabGlobalCatalogFromDNS(t *testing.T) {
+	lab := labenv.Up(t)
+	cfg := labConfig(t, lab)
+	cfg.Gateway.CertMappingLDAPURL = "ldaps:///"
+	cfg.Segmesh.DNSServer = net.JoinHostPort(lab.Raw["LAB_DC_ADDR"], "53")
+	u := lab.User("bob")
+	rep := Run(context.Background(), Options{Config: cfg, CertPEM: readFile(t, u.Cert), ChainPEM: readFile(t, u.Chain)})
+	if !rep.OK {
+		t.Fatalf("failed at %s: %+v", rep.FailedStep, rep.Steps)
+	}
+	if rep.User == nil || rep.User.Source != "ldap_mapping" || !strings.EqualFold(rep.User.UPN, "bob.smith@lab.test") {
+		t.Fatalf("user %+v, want bob.smith@lab.test from the LDAP mapping", rep.User)
+	}
+	if d := stepOf(rep, StepMapping).Detail; !strings.Contains(d, "Global Catalog "+lab.DCHost+" ("+lab.Raw["LAB_DC_ADDR"]+":3269) from DNS SRV _gc._tcp.lab.test") {
+		t.Errorf("mapping detail does not say which Global Catalog DNS gave: %s", d)
+	}
+}

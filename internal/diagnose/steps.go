@@ -350,6 +350,9 @@ func runMapping(ctx context.Context, st *state) (string, string, error) {
 			d += " (certificate mapping off)"
 		}
 	}
+	if st.mapper != nil && st.mapper.GlobalCatalogNote() != "" {
+		d += "; " + st.mapper.GlobalCatalogNote()
+	}
 	if id.UPN.SuffixUnmapped {
 		return fmt.Sprintf("%s; its suffix %s is no configured domain: the KDC of %s is asked for the enterprise name", d, id.UPN.Suffix, id.UPN.Realm), "", nil
 	}

@@ -11,17 +11,46 @@ import (
 	"github.com/go-ldap/ldap/v3"
 )
 
-// dial connects, starts TLS as configured and binds as the service account.
+// dial connects to the URL's host, or to the first Global Catalog found
+// in DNS that answers (failover), and binds. A refused bind stops the
+// failover: another server would refuse it too.
 func (m *Mapper) dial(ctx context.Context) (*ldap.Conn, error) {
+	targets, err := m.dialTargets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, t := range targets {
+		conn, err := m.dialOne(ctx, t)
+		if err == nil {
+			m.gcAnswered(t)
+		}
+		var be *BindError
+		if err == nil || errors.As(err, &be) || ctx.Err() != nil {
+			return conn, err
+		}
+		errs = append(errs, err)
+	}
+	m.gcFailed()
+	if len(errs) == 1 {
+		return nil, errs[0]
+	}
+	return nil, &DirectoryError{Op: "dial", Endpoint: m.ep.String(), Err: errors.Join(errs...),
+		Hint: "no Global Catalog found in DNS answered: check that they are up and reachable"}
+}
+
+// dialOne connects to one server, starts TLS as configured and binds as the
+// service account.
+func (m *Mapper) dialOne(ctx context.Context, t dialTarget) (*ldap.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.DialTimeout)
 	defer cancel()
-	raw, err := m.cfg.DialContext(ctx, "tcp", m.ep.Addr())
+	raw, err := m.cfg.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
 		return nil, &DirectoryError{Op: "dial", Endpoint: m.ep.String(), Err: err,
 			Hint: "check cert.mapping.ldap.url and that the directory is up"}
 	}
 	if m.ep.TLS {
-		tc := tls.Client(raw, m.tls.Clone())
+		tc := tls.Client(raw, m.tlsFor(t))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = raw.Close()
 			return nil, &DirectoryError{Op: "TLS handshake with", Endpoint: m.ep.String(), Err: err, Hint: tlsHint(err)}
@@ -33,7 +62,7 @@ func (m *Mapper) dial(ctx context.Context) (*ldap.Conn, error) {
 	conn.SetTimeout(m.cfg.DialTimeout)
 	err = runWithContext(ctx, conn, func(conn *ldap.Conn) error {
 		if m.cfg.StartTLS {
-			if err := conn.StartTLS(m.tls.Clone()); err != nil {
+			if err := conn.StartTLS(m.tlsFor(t)); err != nil {
 				return &DirectoryError{Op: "StartTLS with", Endpoint: m.ep.String(), Err: err, Hint: tlsHint(err)}
 			}
 		}

@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/segmesh/segmesh/pkg/dnssrv"
 	"github.com/segmesh/segmesh/pkg/secret"
 	upnpkg "github.com/segmesh/segmesh/pkg/upn"
 )
@@ -77,6 +79,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Hooks receives metrics events; its nil fields are skipped.
 	Hooks Hooks
+	// DNS finds the Global Catalogs when URL has no host (ldaps:///), by
+	// _gc._tcp.Domain; required then.
+	DNS *dnssrv.Finder
+	// Domain is the DNS domain (the forest root's, or the primary domain's)
+	// whose Global Catalogs are looked up; required with DNS.
+	Domain string
 	// DialContext opens TCP connections; nil means a net.Dialer. Tests and
 	// network namespaces use it.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -137,6 +145,7 @@ type Mapper struct {
 	flightMu sync.Mutex
 	flights  map[fingerprint]*flight
 	inflight sync.WaitGroup
+	gc       *gcFinder       // Global Catalogs from DNS; nil with a host in the URL
 	life     context.Context // cancelled by Close
 	kill     context.CancelFunc
 
@@ -173,6 +182,9 @@ func New(cfg Config) (*Mapper, error) {
 	if cfg.StartTLS && ep.TLS {
 		return nil, fmt.Errorf("certmap: StartTLS is set but cert.mapping.ldap.url %s already uses TLS: use ldap:// with StartTLS, or ldaps:// alone", ep)
 	}
+	if ep.Discover && (cfg.DNS == nil || cfg.Domain == "") {
+		return nil, fmt.Errorf("certmap: cert.mapping.ldap.url %s has no host, so the Global Catalogs are found in DNS, which needs a domain (kcd.domains): write a host in the URL or configure the domains", cfg.URL)
+	}
 	applyDefaults(&cfg)
 	m := &Mapper{
 		cfg: cfg, ep: ep, log: cfg.Logger, now: cfg.Now,
@@ -182,6 +194,10 @@ func New(cfg Config) (*Mapper, error) {
 			MinVersion: tls.VersionTLS12,
 		},
 		flights: make(map[fingerprint]*flight),
+	}
+	if ep.Discover {
+		u, _ := url.Parse(strings.TrimSpace(cfg.URL)) // ParseURL accepted it
+		m.gc = &gcFinder{dns: cfg.DNS, domain: cfg.Domain, port: ep.Port, usePort: u.Port() != ""}
 	}
 	m.life, m.kill = context.WithCancel(context.Background())
 	m.pool = newPool(cfg.PoolSize, cfg.IdleTimeout, cfg.Now, m.dial)

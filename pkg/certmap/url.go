@@ -28,6 +28,10 @@ type Endpoint struct {
 	// BaseDN is the distinguished name in the URL's path, URL-decoded;
 	// empty when the URL has none.
 	BaseDN string
+	// Discover reports a URL without a host (ldaps:///, ldaps://:3269):
+	// the Global Catalogs are found in DNS (_gc._tcp.DOMAIN, gc.go) and
+	// Port is a Global Catalog port unless the URL names one.
+	Discover bool
 }
 
 // Addr returns host:port for dialling.
@@ -42,11 +46,14 @@ func (e Endpoint) String() string {
 	if e.TLS {
 		scheme = "ldaps"
 	}
+	if e.Discover {
+		return scheme + "://:" + strconv.Itoa(e.Port) + " (Global Catalogs from DNS SRV)"
+	}
 	return scheme + "://" + e.Addr()
 }
 
 // URLFix is what to write instead of an unusable cert.mapping.ldap.url.
-const URLFix = "write ldap[s]://host[:port][/baseDN], for example ldaps://dc1.corp.example:3269/dc=corp,dc=example"
+const URLFix = "write ldap[s]://host[:port][/baseDN], for example ldaps://dc1.corp.example:3269/dc=corp,dc=example, or ldaps:/// to find the Global Catalogs in DNS"
 
 // URLError says why cert.mapping.ldap.url cannot be used; config check and
 // the identity role report it with the same words.
@@ -65,7 +72,9 @@ func (e *URLError) Error() string {
 // ParseURL parses cert.mapping.ldap.url: ldap:// or ldaps://, a host, an
 // optional port (any, including the Global Catalog's 3268 and 3269) and an
 // optional base DN as the path (ldaps://dc1.corp.example:3269/dc=corp,dc=example),
-// URL-decoded. RFC 4516's attributes, scope, filter and extensions (after
+// URL-decoded. Without a host (ldaps:///, ldaps://:3269/dc=corp,dc=example)
+// the Global Catalogs are found by DNS SRV: Discover is set and the port
+// defaults to 3269 (ldaps) or 3268 (ldap). RFC 4516's attributes, scope, filter and extensions (after
 // '?') are refused: segmesh decides what it searches for.
 func ParseURL(raw string) (Endpoint, error) {
 	bad := func(reason string) (Endpoint, error) {
@@ -96,7 +105,14 @@ func ParseURL(raw string) (Endpoint, error) {
 	}
 	ep.Host = u.Hostname()
 	if ep.Host == "" {
-		return bad("has no host")
+		if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(raw)), strings.ToLower(u.Scheme)+"://") {
+			return bad("has no //host")
+		}
+		ep.Discover = true
+		ep.Port = portGC
+		if ep.TLS {
+			ep.Port = portGCTLS
+		}
 	}
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)

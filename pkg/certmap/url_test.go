@@ -28,7 +28,10 @@ func TestParseURL(t *testing.T) {
 		{in: "http://dc1:389", wantErr: "not an ldap"},
 		{in: "dc1.lab.test:389", wantErr: "not an ldap"},
 		{in: "ldap:dc1", wantErr: "no //host"},
-		{in: "ldap:///dc=lab,dc=test", wantErr: "no host"},
+		// Without a host the Global Catalogs are found in DNS (issue 23).
+		{in: "ldap:///dc=lab,dc=test", want: Endpoint{Port: 3268, BaseDN: "dc=lab,dc=test", Discover: true}, gc: true},
+		{in: "ldaps:///", want: Endpoint{Port: 3269, TLS: true, Discover: true}, gc: true},
+		{in: "ldaps://:636", want: Endpoint{Port: 636, TLS: true, Discover: true}},
 		{in: "ldap://dc1:0", wantErr: "invalid port"},
 		{in: "ldap://dc1:70000", wantErr: "invalid port"},
 		{in: "ldap://dc1:", wantErr: "empty port"},
@@ -65,7 +68,7 @@ func FuzzParseURL(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if ep.Host == "" || ep.Port < 1 || ep.Port > 65535 {
+		if ep.Host == "" && !ep.Discover || ep.Port < 1 || ep.Port > 65535 {
 			t.Fatalf("ParseURL(%q) = %+v", s, ep)
 		}
 	})

@@ -100,9 +100,10 @@ type Segmesh struct {
 	// the SEGMESH_CONFIG_KEY environment variable (base64) overrides both.
 	SecretKeyFile string `json:"secretKeyFile" roles:"all" help:"key for .plaintext secrets"`
 	// DNSServer is the DNS server (IP or host:port) asked for the SRV
-	// records of domains without a domain controller; empty means the
-	// system's resolver configuration.
-	DNSServer string `json:"dnsServer" roles:"ticket" help:"DNS server for the SRV lookup of domains without a domain controller (IP or host:port)"`
+	// records of domains without a domain controller and of the Global
+	// Catalogs for a mapping URL without a host; empty means the system's
+	// resolver configuration.
+	DNSServer string `json:"dnsServer" roles:"ticket,identity" help:"DNS server for the SRV lookups: KDCs of domains without a domain controller, Global Catalogs for a mapping URL without a host (IP or host:port)"`
 }
 
 // DrainTimeoutSeconds bounds a graceful stop of `segmesh run` (SIGTERM):

@@ -3,8 +3,6 @@ package kdc
 import (
 	"context"
 	"errors"
-	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,19 +23,6 @@ func (c *manualClock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-}
-
-// srvTo is an SRV record for a KDC listening on 127.0.0.1 at addr, under
-// the host name host (given an A record).
-func srvTo(tb testing.TB, dns *dnstest.Server, host, addr string, priority, weight uint16) dnstest.SRV {
-	tb.Helper()
-	ip, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p, _ := strconv.Atoi(port)
-	dns.SetA(host, ip)
-	return dnstest.SRV{Target: host, Port: uint16(p), Priority: priority, Weight: weight}
 }
 
 // discoveryTransport is a transport whose realm TEST.REALM has no
@@ -98,7 +83,7 @@ func TestDiscoveredKDCs(t *testing.T) {
 
 	// dc0 (priority 0) is dead, dc1 (priority 10) answers: failover.
 	dc1 := newServer(t, echo)
-	dns.SetSRV(kerberosSRV, srvTo(t, dns, "dc0.test.realm", deadAddr(t), 0, 100), srvTo(t, dns, "dc1.test.realm", dc1.addr(), 10, 100))
+	dns.SetSRV(kerberosSRV, dns.Record(t, "dc0.test.realm", deadAddr(t), 0, 100), dns.Record(t, "dc1.test.realm", dc1.addr(), 10, 100))
 	if err := exchange(t); err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +103,7 @@ func TestDiscoveredKDCs(t *testing.T) {
 
 	// dc1 retired, dc2 published: after Refresh the new DC is used.
 	dc2 := newServer(t, echo)
-	dns.SetSRV(kerberosSRV, srvTo(t, dns, "dc2.test.realm", dc2.addr(), 0, 100))
+	dns.SetSRV(kerberosSRV, dns.Record(t, "dc2.test.realm", dc2.addr(), 0, 100))
 	clock.Add(time.Minute)
 	if err := exchange(t); err != nil || answered[len(answered)-1] != dc2.addr() {
 		t.Fatalf("after Refresh: err %v, answered by %q, want dc2 %s", err, answered[len(answered)-1], dc2.addr())
@@ -133,13 +118,13 @@ func TestDiscoveredKDCs(t *testing.T) {
 
 	// Every KDC fails: the next exchange asks DNS again at once.
 	dead := deadAddr(t)
-	dns.SetSRV(kerberosSRV, srvTo(t, dns, "dc9.test.realm", dead, 0, 100))
+	dns.SetSRV(kerberosSRV, dns.Record(t, "dc9.test.realm", dead, 0, 100))
 	clock.Add(time.Minute)
 	if err := exchange(t); !errors.As(err, &ue) {
 		t.Fatalf("all dead: err = %v, want UnreachableError", err)
 	}
 	dc3 := newServer(t, echo)
-	dns.SetSRV(kerberosSRV, srvTo(t, dns, "dc3.test.realm", dc3.addr(), 0, 100))
+	dns.SetSRV(kerberosSRV, dns.Record(t, "dc3.test.realm", dc3.addr(), 0, 100))
 	if err := exchange(t); err != nil || answered[len(answered)-1] != dc3.addr() {
 		t.Fatalf("after a total failure: err %v, answered by %q, want dc3 %s without waiting for Refresh", err, answered[len(answered)-1], dc3.addr())
 	}

@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/segmesh/segmesh/pkg/certmap"
+	"github.com/segmesh/segmesh/pkg/dnssrv"
 	"github.com/segmesh/segmesh/pkg/upn"
 )
 
@@ -105,6 +107,15 @@ func (c Config) newMapper(o BuildOptions) (*certmap.Mapper, error) {
 	}
 	if o.NoCache {
 		mc.PoolSize, mc.CacheSize, mc.CacheTTL = 1, -1, -1
+	}
+	if ep, err := certmap.ParseURL(c.LDAPURL); err == nil && ep.Discover && len(c.Domains) > 0 {
+		// A URL without a host: the Global Catalogs of the primary
+		// domain, _gc._tcp.<domain>, at segmesh.dnsServer.
+		f, err := dnssrv.New(c.DNSServer)
+		if err != nil {
+			return nil, err
+		}
+		mc.DNS, mc.Domain = f, strings.ToLower(c.Domains[0])
 	}
 	return certmap.New(mc)
 }

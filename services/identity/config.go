@@ -48,6 +48,9 @@ type Config struct {
 	// FallbackWhenUnavailable uses the SAN UPN while the directory is down
 	// (certmap.ResolverConfig.FallbackWhenUnavailable); off refuses.
 	FallbackWhenUnavailable bool
+	// DNSServer is segmesh.dnsServer: where the Global Catalogs are looked
+	// up for a mapping URL without a host; empty means the system's.
+	DNSServer string
 	// LoginIdentity is segmesh.identity.loginIdentity as written; empty
 	// means certmap.LoginCertificateUPN.
 	LoginIdentity string
@@ -74,6 +77,7 @@ func ConfigFrom(c *config.Config) Config {
 		PoolSize:        c.Segmesh.Identity.LDAPPoolSize,
 		StrongMapping:   c.Segmesh.Identity.StrongMapping,
 		LoginIdentity:   c.Segmesh.Identity.LoginIdentity,
+		DNSServer:       c.Segmesh.DNSServer,
 
 		FallbackWhenUnavailable: c.Segmesh.Identity.FallbackWhenUnavailable,
 	}

@@ -8,6 +8,7 @@ package dnstest
 import (
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,6 +78,23 @@ func (s *Server) SetA(host string, ips ...string) {
 		list = append(list, net.ParseIP(ip).To4())
 	}
 	s.a[canon(host)] = list
+}
+
+// Record publishes a server listening at addr (ip:port) under host (an A
+// record) and returns an SRV record naming it with the given priority and
+// weight, for SetSRV.
+func (s *Server) Record(tb testing.TB, host, addr string, priority, weight uint16) SRV {
+	tb.Helper()
+	ip, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		tb.Fatalf("dnstest: %v", err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		tb.Fatalf("dnstest: %v", err)
+	}
+	s.SetA(host, ip)
+	return SRV{Target: host, Port: uint16(p), Priority: priority, Weight: weight}
 }
 
 func canon(name string) string { return strings.ToLower(strings.TrimSuffix(name, ".")) + "." }
