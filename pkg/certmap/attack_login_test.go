@@ -27,7 +27,9 @@ func TestAttackLoginIdentity(t *testing.T) {
 	mal.Attrs["altSecurityIdentities"] = [][]byte{[]byte("X509:<I>CN=x<S>alice.out@example.com")}
 	l.srv.Add(mal)
 
-	email := func(addrs ...string) *x509.Certificate { return testpki.SelfSigned(t, "device", testpki.Email(addrs...)).Cert }
+	email := func(addrs ...string) *x509.Certificate {
+		return testpki.SelfSigned(t, "device", testpki.Email(addrs...)).Cert
+	}
 	subjectOnly := testpki.SelfSigned(t, "device", testpki.Subject(pkix.Name{CommonName: "device", ExtraNames: []pkix.AttributeTypeAndValue{
 		{Type: asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}, Value: "alice.cloud@example.com"}}})).Cert
 
