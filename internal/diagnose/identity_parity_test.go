@@ -10,6 +10,7 @@ import (
 
 	"github.com/segmesh/segmesh/internal/testpki"
 	"github.com/segmesh/segmesh/pkg/certmap/ldaptest"
+	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/role"
 	"github.com/segmesh/segmesh/services/identity"
 )
@@ -46,9 +47,9 @@ func directoryFor(t *testing.T, w *world) *ldaptest.Server {
 
 // roleVerdict maps the certificate with the identity role built from the
 // same configuration, as `segmesh run` would.
-func roleVerdict(t *testing.T, w *world, der []byte) error {
+func roleVerdict(t *testing.T, cfg *config.Config, der []byte) error {
 	t.Helper()
-	svc, err := identity.New(role.Deps{Config: w.cfg})
+	svc, err := identity.New(role.Deps{Config: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestMappingStepReachesTheIdentityRolesVerdict(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			roleErr := roleVerdict(t, w, leaf[0].Raw)
+			roleErr := roleVerdict(t, w.cfg, leaf[0].Raw)
 			if rolePass := roleErr == nil; rolePass != tc.pass {
 				t.Fatalf("identity role: err %v, want pass=%v", roleErr, tc.pass)
 			}
