@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 
 	"github.com/segmesh/segmesh/internal/suite"
 	"github.com/segmesh/segmesh/pkg/config"
@@ -147,17 +146,7 @@ func effective(c *config.Config) effectiveView {
 	if cp.Segmesh.SecretKeyFile == "" && c.Path != "" {
 		cp.Segmesh.SecretKeyFile = c.KeyFile()
 	}
-	g := c.Gateway
-	return effectiveView{Config: &cp, Gateway: map[string]any{
-		config.KeyCertMappingEnabled:      g.CertMappingEnabled,
-		config.KeyCertMappingLDAPURL:      g.CertMappingLDAPURL,
-		config.KeyCertMappingLDAPUser:     g.CertMappingLDAPUser,
-		config.KeyCertMappingLDAPBaseDN:   g.CertMappingLDAPBaseDN,
-		config.KeyRevocationEnabled:       g.RevocationEnabled,
-		config.KeyCRLFetchIntervalMinutes: g.CRLFetchIntervalMinutes,
-		config.KeyCRLURIs:                 strings.Join(g.CRLURIs, ","),
-		config.KeyFailHardOnCRLDownload:   g.FailHardOnCRLDownload,
-	}}
+	return effectiveView{Config: &cp, Gateway: c.Gateway.Values()}
 }
 
 // fromDefaults lists "key: value" for every setting config.json does not

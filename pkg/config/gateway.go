@@ -82,6 +82,23 @@ func (gf gatewayField) set(g *Gateway, b bool, s string, n int) {
 	}
 }
 
+// Values returns every custom gateway setting's value by key, read through
+// the declarations (a URL list joined with commas), for views such as config
+// check's effective configuration.
+func (g Gateway) Values() map[string]any {
+	v := reflect.ValueOf(g)
+	out := make(map[string]any, len(gatewayKeys))
+	for k, f := range gatewayKeys {
+		fv := v.Field(f.index)
+		if f.list {
+			out[k] = strings.Join(fv.Interface().([]string), ",")
+			continue
+		}
+		out[k] = fv.Interface()
+	}
+	return out
+}
+
 // GatewayKeys returns the known custom gateway keys, sorted.
 func GatewayKeys() []string {
 	keys := make([]string, 0, len(gatewayKeys))

@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -43,6 +44,14 @@ func TestEveryGatewayDeclarationParses(t *testing.T) {
 		}
 		if got := reflect.ValueOf(g).Field(i).Interface(); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s = %v set Gateway.%s to %#v, want %#v", key, raw, f.Name, got, want)
+		}
+		// Values (config check's effective view) reads it back.
+		back, ok := g.Values()[key]
+		if l, isList := want.([]string); isList {
+			want = strings.Join(l, ",")
+		}
+		if !ok || !reflect.DeepEqual(back, want) {
+			t.Errorf("Values()[%s] = %#v, want %#v", key, back, want)
 		}
 	}
 	if declared != len(gatewayKeys) || declared < 8 {
