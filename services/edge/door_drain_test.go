@@ -36,9 +36,7 @@ func TestStopServesConnectionsAcceptedInGrace(t *testing.T) {
 				tune:  func(c *Config) { c.DrainGrace = time.Hour },
 				after: func(time.Duration) <-chan time.Time { return graceEnd },
 			})
-			hd := newHeld()
-			t.Cleanup(hd.let)
-			h.exchange.handler = hd.handler
+			h.heldExchange(t)
 			cert := h.ca.issue(t, certOpts{cn: "alice"})
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -91,9 +89,7 @@ func TestStopAnswersHeldPingsWhenGraceEnds(t *testing.T) {
 			return graceEnd
 		},
 	})
-	hd := newHeld()
-	t.Cleanup(hd.let)
-	h.exchange.handler = hd.handler
+	hd := h.heldExchange(t)
 	cert := h.ca.issue(t, certOpts{cn: "alice"})
 	d := h.device(t, &cert)
 	d.send(pingPath, "<Ping/>")
@@ -111,13 +107,7 @@ func TestStopAnswersHeldPingsWhenGraceEnds(t *testing.T) {
 		t.Fatalf("%d held Pings answered when the grace began, want 0 (they are answered when it ends)", n)
 	}
 	close(graceEnd)
-	resp, body, err := d.read()
-	if err != nil {
-		t.Fatalf("held Ping: no answer after the grace: %v", err)
-	}
-	if what := drainedPingOK(resp, body); what != "" {
-		t.Fatalf("held Ping after the grace: %s", what)
-	}
+	d.readDrainedPing("held Ping after the grace")
 	if err := <-stopped; err != nil {
 		t.Fatalf("Stop: %v", err)
 	}

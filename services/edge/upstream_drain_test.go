@@ -20,6 +20,40 @@ import (
 // than taken from the code, so the test checks the bytes devices parse.
 var easPingStatus1 = []byte{0x03, 0x01, 0x6a, 0x00, 0x00, 0x0d, 0x45, 0x47, 0x03, '1', 0x00, 0x01, 0x01}
 
+// readDrainedPing reads d's next answer and fails the test unless it is
+// the drain's Ping Status 1; what names the Ping in the failure.
+func (d *device) readDrainedPing(what string) {
+	d.t.Helper()
+	resp, body, err := d.read()
+	if err != nil {
+		d.t.Fatalf("%s: no answer: %v", what, err)
+	}
+	if wrong := drainedPingOK(resp, body); wrong != "" {
+		d.t.Fatalf("%s: %s", what, wrong)
+	}
+}
+
+// stopAsync starts Stop (with a 30 s deadline) and returns its result's
+// channel once the edge reports not ready.
+func (h *harness) stopAsync(t testing.TB) <-chan error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	stopped := make(chan error, 1)
+	go func() { stopped <- h.edge.Stop(ctx) }()
+	waitFor(t, "not ready", func() bool { return h.edge.Ready(context.Background()) != nil })
+	return stopped
+}
+
+// heldExchange makes h's Exchange hold Pings until released, at the end of
+// the test at the latest.
+func (h *harness) heldExchange(t testing.TB) *held {
+	hd := newHeld()
+	t.Cleanup(hd.let)
+	h.exchange.handler = hd.handler
+	return hd
+}
+
 // drainedPingOK reports what is wrong with resp as the answer a stopping edge
 // gives a held Ping; "" when it is right.
 func drainedPingOK(resp *http.Response, body string) string {
@@ -57,9 +91,7 @@ func TestStopAnswersHeldPings(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, nil, options{tune: tt.tune})
-			hd := newHeld()
-			t.Cleanup(hd.let)
-			h.exchange.handler = hd.handler
+			hd := h.heldExchange(t)
 			cert := h.ca.issue(t, certOpts{cn: "alice"})
 			type answer struct {
 				resp *http.Response
@@ -129,15 +161,9 @@ func TestStopGrace(t *testing.T) {
 		tune:  func(c *Config) { c.DrainGrace = time.Hour },
 		after: func(d time.Duration) <-chan time.Time { return graceEnd },
 	})
-	hd := newHeld()
-	t.Cleanup(hd.let)
-	h.exchange.handler = hd.handler
+	hd := h.heldExchange(t)
 	cert := h.ca.issue(t, certOpts{cn: "alice"})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	stopped := make(chan error, 1)
-	go func() { stopped <- h.edge.Stop(ctx) }()
-	waitFor(t, "not ready", func() bool { return h.edge.Ready(context.Background()) != nil })
+	stopped := h.stopAsync(t)
 
 	// A new connection during the grace is served.
 	if resp, body := get(t, h.client(&cert, false), h.url(syncPath), nil); resp.StatusCode != 200 {
@@ -148,13 +174,7 @@ func TestStopGrace(t *testing.T) {
 	d.send(pingPath, "<Ping/>")
 	waitFor(t, "Ping held during the grace", func() bool { return hd.entered.Load() == 1 })
 	close(graceEnd)
-	resp, body, err := d.read()
-	if err != nil {
-		t.Fatalf("Ping held during the grace: no answer: %v", err)
-	}
-	if what := drainedPingOK(resp, body); what != "" {
-		t.Fatalf("Ping held during the grace: %s", what)
-	}
+	d.readDrainedPing("Ping held during the grace")
 	if err := <-stopped; err != nil {
 		t.Fatalf("Stop: %v", err)
 	}

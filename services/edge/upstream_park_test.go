@@ -412,9 +412,7 @@ func TestParkedPingsObservable(t *testing.T) {
 	t.Run("held, answered, HTTP/2", func(t *testing.T) {
 		h := newHarness(t, nil, options{tune: func(c *Config) { c.IdleTimeout = 10 * time.Second }})
 		reader := recordMetrics(t, h)
-		hd := newHeld()
-		t.Cleanup(hd.let)
-		h.exchange.handler = hd.handler
+		hd := h.heldExchange(t)
 		cert := h.ca.issue(t, certOpts{cn: "alice"})
 		d := h.device(t, &cert)
 		d.send(pingPath, "<Ping/>")
