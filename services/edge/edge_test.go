@@ -460,7 +460,7 @@ func TestUpstreamFailover(t *testing.T) {
 	if resp, body := get(t, h.client(&cert, false), h.url(syncPath), nil); resp.StatusCode != 200 {
 		t.Fatalf("status %d %s", resp.StatusCode, body)
 	}
-	if h.edge.upstreams.preferred.Load() != 1 {
+	if h.edge.upstreams.route.Load().preferred.Load() != 1 {
 		t.Fatal("the working upstream did not become preferred")
 	}
 }

@@ -86,7 +86,7 @@ func peerLeaf(c net.Conn) *x509.Certificate {
 // binding expected there, and records the binding used.
 func (s *Service) negotiateHeader(state *requestState, host string) (string, error) {
 	var cb negotiate.Binding
-	if b := s.upstreams.binders[host]; b != nil {
+	if b := s.upstreams.route.Load().binders[host]; b != nil {
 		cb = b.expected()
 	}
 	h, sent, err := state.ticket.neg.header(cb)
@@ -99,7 +99,7 @@ func (s *Service) negotiateHeader(state *requestState, host string) (string, err
 // rebind builds h's Authorization again when the connection c to host
 // presents another certificate than the one the header is bound to.
 func (s *Service) rebind(h http.Header, state *requestState, host string, c net.Conn) {
-	b := s.upstreams.binders[host]
+	b := s.upstreams.route.Load().binders[host]
 	if b == nil || state == nil || state.ticket == nil {
 		return
 	}
@@ -125,7 +125,7 @@ func (s *Service) rebind(h http.Header, state *requestState, host string, c net.
 // upstream; req itself otherwise.
 func (s *Service) bound(req *http.Request) *http.Request {
 	state, _ := req.Context().Value(requestKey{}).(*requestState)
-	if state == nil || state.ticket == nil || s.upstreams.binders[req.URL.Host] == nil {
+	if state == nil || state.ticket == nil || s.upstreams.route.Load().binders[req.URL.Host] == nil {
 		return req
 	}
 	h, host := req.Header, req.URL.Host

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -79,8 +80,8 @@ func TestExtendedProtectionRequired(t *testing.T) {
 				c.Segmesh.Edge.ExchangeCAFile = writeFile(t, t.TempDir(), "exchange-ca.pem", exCA.pem)
 			}, options{})
 			fx = newTLSExchange(t, h.tickets, exCA, negotiatetest.Require, tc.certs)
-			h.edge.upstreams.urls[0], _ = h.edge.upstreams.urls[0].Parse(fx.srv.URL)
-			h.edge.upstreams.binders = newBinders(h.edge.upstreams.urls)
+			u, _ := h.edge.upstreams.route.Load().urls[0].Parse(fx.srv.URL)
+			h.edge.upstreams.route.Store(newRoute([]*url.URL{u}, nil))
 			h.edge.upstreams.transport.DisableKeepAlives = tc.certs > 1 // a new connection, a new certificate
 			cert := h.ca.issue(t, certOpts{cn: "alice"})
 			c := h.client(&cert, false)

@@ -120,7 +120,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if len(s.upstreams.urls) == 0 {
+	if len(s.upstreams.route.Load().urls) == 0 {
 		s.fail(rec, state, errNoUpstream)
 		return
 	}
@@ -237,7 +237,8 @@ func (s *Service) rewrite(proxyReq *httputil.ProxyRequest) {
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header.Set("User-Agent", "") // Go's client would send its own
 	}
-	proxyReq.SetURL(s.upstreams.urls[int(s.upstreams.preferred.Load())])
+	rt := s.upstreams.route.Load()
+	proxyReq.SetURL(rt.urls[int(rt.preferred.Load())])
 	proxyReq.SetXForwarded()
 	state, _ := proxyReq.In.Context().Value(requestKey{}).(*requestState)
 	if !s.cfg.KCD || state == nil {

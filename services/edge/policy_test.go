@@ -92,10 +92,10 @@ func TestRequestPolicyOnBothPaths(t *testing.T) {
 			mutate: func(c *config.Config) {
 				c.Segmesh.Edge.ExchangeURLs = append([]string{"http://127.0.0.1:1"}, c.Segmesh.Edge.ExchangeURLs...)
 			},
-			before: func(t *testing.T, h *harness) { h.edge.upstreams.preferred.Store(0) },
+			before: func(t *testing.T, h *harness) { h.edge.upstreams.route.Load().preferred.Store(0) },
 			check: func(t *testing.T, h *harness, resp *http.Response, body string, _ http.Header, exchange int64) {
-				if resp.StatusCode != http.StatusOK || exchange != 1 || h.edge.upstreams.preferred.Load() != 1 {
-					t.Fatalf("%d %q, %d requests, preferred %d; want served by the second", resp.StatusCode, body, exchange, h.edge.upstreams.preferred.Load())
+				if resp.StatusCode != http.StatusOK || exchange != 1 || h.edge.upstreams.route.Load().preferred.Load() != 1 {
+					t.Fatalf("%d %q, %d requests, preferred %d; want served by the second", resp.StatusCode, body, exchange, h.edge.upstreams.route.Load().preferred.Load())
 				}
 			}},
 		{name: "outbound headers: hop-by-hop, the device's credentials and X-Forwarded-* do not pass",

@@ -161,7 +161,7 @@ func (s *Service) statusSection() any {
 		"require_client_cert": s.cfg.RequireClientCert,
 		"revocation":          s.cfg.Revocation,
 		"paths":               s.cfg.Paths,
-		"upstreams":           len(s.cfg.Upstreams),
+		"upstreams":           s.upstreamCount(),
 	}
 	if !s.started.Load() {
 		st["state"] = "not started"

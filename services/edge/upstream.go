@@ -26,8 +26,10 @@ import (
 // upstreams is the Exchange side: the URLs in order of preference and the
 // one transport to all of them.
 type upstreams struct {
-	urls      []*url.URL
-	preferred atomic.Int32
+	// route is the URLs in force; a reloaded configuration swaps it
+	// (ApplyConfig) while the transports, and so every open connection,
+	// stay: a request, a held Ping, keeps the URL it was sent to.
+	route     atomic.Pointer[route]
 	transport *http.Transport
 	// dial connects without the header watch (parked Pings keep their own
 	// read deadline).
@@ -35,12 +37,33 @@ type upstreams struct {
 	// watch enforces ResponseHeaderTimeout on the transport's connections
 	// (upstream_headerwatch.go); nil when the timeout is 0 (none).
 	watch *headerWatch
-	// binders keep the channel binding per https upstream host (kcd_binding.go).
-	binders map[string]*binder
 	// replays carries the requests transport would replay after a read
 	// error (idempotent methods), with http.Transport's own
 	// ResponseHeaderTimeout; nil when watch is nil.
 	replays *http.Transport
+}
+
+// route is the Exchange URLs in order of preference, the one that answered
+// last, and the channel bindings per https host.
+type route struct {
+	urls      []*url.URL
+	preferred atomic.Int32
+	// binders keep the channel binding per https upstream host
+	// (kcd_binding.go); read-only once the route is stored.
+	binders map[string]*binder
+}
+
+// newRoute returns the route to urls, keeping old's binders: a host still
+// listed keeps what it learned, and a host no longer listed keeps its
+// binder for the requests still on their way there.
+func newRoute(urls []*url.URL, old *route) *route {
+	r := &route{urls: urls, binders: newBinders(urls)}
+	if old != nil {
+		for h, b := range old.binders {
+			r.binders[h] = b
+		}
+	}
+	return r
 }
 
 func (s *Service) newUpstreams() (*upstreams, error) {
@@ -53,7 +76,8 @@ func (s *Service) newUpstreams() (*upstreams, error) {
 	// resumed handshake instead of a full one.
 	tc.ClientSessionCache = tls.NewLRUClientSessionCache(256)
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: s.cfg.KeepAlive, Interval: s.cfg.KeepAlive}}
-	u := &upstreams{urls: s.cfg.Upstreams, dial: d.DialContext, binders: newBinders(s.cfg.Upstreams)}
+	u := &upstreams{dial: d.DialContext}
+	u.route.Store(newRoute(s.cfg.Upstreams, nil))
 	dial := d.DialContext
 	if s.cfg.ResponseHeaderTimeout > 0 {
 		u.watch = newHeaderWatch(s.cfg.ResponseHeaderTimeout)
@@ -187,7 +211,7 @@ func (s *Service) send(req *http.Request) (*http.Response, error) {
 // (nothing was sent) and the request can be sent again, to the others in
 // order. The first upstream that could be reached becomes the preferred one.
 func (s *Service) failover(again bool, attempt func(u *url.URL, first bool) error) error {
-	u := s.upstreams
+	u := s.upstreams.route.Load()
 	first := int(u.preferred.Load())
 	err := attempt(u.urls[first], true)
 	if err == nil || !again || !isDialError(err) {

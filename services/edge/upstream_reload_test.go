@@ -1,0 +1,85 @@
+package edge
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/segmesh/segmesh/pkg/config"
+)
+
+// TestApplyConfigMovesNewRequestsOnly changes the Exchange URL while a
+// request is held at the old Exchange: the held one is answered by the old
+// one, the next request goes to the new one, and nothing fails.
+func TestApplyConfigMovesNewRequestsOnly(t *testing.T) {
+	h := newHarness(t, nil, options{})
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) }) // before the servers close
+	h.exchange.handler = func(w http.ResponseWriter, r *http.Request, _ string) {
+		if r.Header.Get("X-Hold") != "" {
+			close(held)
+			<-release
+		}
+		_, _ = io.WriteString(w, "old")
+	}
+	next := newFakeExchange(t, h.tickets)
+	next.handler = func(w http.ResponseWriter, _ *http.Request, _ string) { _, _ = io.WriteString(w, "new") }
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	c := h.client(&cert, false)
+	type answer struct {
+		status int
+		body   string
+	}
+	heldDone := make(chan answer, 1)
+	go func() {
+		resp, body := get(t, c, h.url(syncPath), map[string]string{"X-Hold": "1"})
+		heldDone <- answer{resp.StatusCode, body}
+	}()
+	<-held
+
+	cfg := *h.cfg
+	cfg.Segmesh.Edge.ExchangeURLs = []string{next.srv.URL}
+	if err := h.edge.ApplyConfig(context.Background(), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := get(t, c, h.url(syncPath), nil); resp.StatusCode != http.StatusOK || body != "new" {
+		t.Fatalf("after the change: %d %q, want 200 from the new Exchange\n%s", resp.StatusCode, body, h.logs.String())
+	}
+	once.Do(func() { close(release) })
+	if a := <-heldDone; a.status != http.StatusOK || a.body != "old" {
+		t.Fatalf("held request: %d %q, want 200 from the old Exchange", a.status, a.body)
+	}
+	if got := h.edge.statusSection().(map[string]any)["upstreams"]; got != 1 {
+		t.Errorf("status upstreams = %v", got)
+	}
+}
+
+// TestApplyConfigRefusesBadUpstreams: a configuration the edge cannot use
+// leaves the old upstreams in force.
+func TestApplyConfigRefusesBadUpstreams(t *testing.T) {
+	h := newHarness(t, nil, options{})
+	before := h.edge.upstreams.route.Load()
+	for _, tc := range []struct {
+		name   string
+		mutate func(*config.Config)
+	}{
+		{"not a URL", func(c *config.Config) { c.Segmesh.Edge.ExchangeURLs = []string{"mail.corp.example"} }},
+		{"a trust store that does not exist", func(c *config.Config) { c.ClientCertTrustStorePath = "missing.pem" }},
+	} {
+		cfg := *h.cfg
+		tc.mutate(&cfg)
+		if err := h.edge.ApplyConfig(context.Background(), &cfg); err == nil {
+			t.Errorf("%s: ApplyConfig accepted it", tc.name)
+		}
+		if h.edge.upstreams.route.Load() != before {
+			t.Errorf("%s: upstreams changed", tc.name)
+		}
+	}
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	if resp, body := get(t, h.client(&cert, false), h.url(syncPath), nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("after refused changes: %d %s", resp.StatusCode, body)
+	}
+}
