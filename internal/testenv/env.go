@@ -55,6 +55,8 @@ type Env struct {
 // proc is one suite.Run: a process's worth of roles.
 type proc struct {
 	roles  string
+	path   string         // its config.json
+	cfg    map[string]any // what path holds
 	admin  string
 	cancel context.CancelFunc
 	done   chan error
@@ -196,7 +198,7 @@ func (e *Env) startProc(t testing.TB, roles string, cfg map[string]any, grpcLis 
 		}
 		return r, err
 	}
-	p := &proc{roles: roles, done: make(chan error, 1), logs: &syncBuffer{}}
+	p := &proc{roles: roles, path: path, cfg: cfg, done: make(chan error, 1), logs: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	ready := make(chan string, 1)
@@ -204,7 +206,7 @@ func (e *Env) startProc(t testing.TB, roles string, cfg map[string]any, grpcLis 
 		p.done <- suite.Run(ctx, suite.Options{
 			ConfigPath: path, Roles: roles, Stderr: p.logs, Constructors: ctors,
 			Ready: func(a string) { ready <- a }, DrainTimeout: 5 * time.Second,
-			GRPCListener: grpcLis,
+			GRPCListener: grpcLis, ReloadPoll: 100 * time.Millisecond,
 			Adjust: func(c *config.Config) {
 				for i := range c.KCD.Domains {
 					c.KCD.Domains[i].DomainController = e.w.kdc.Addr()
@@ -420,3 +422,45 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// EditConfig changes every process's config.json with edit, each file
+// replaced at once (a rename, as Kubernetes swaps a mounted ConfigMap); the
+// processes see it at their next poll.
+func (e *Env) EditConfig(edit func(cfg map[string]any)) {
+	e.t.Helper()
+	for _, p := range e.procs {
+		edit(p.cfg)
+		b, err := json.MarshalIndent(p.cfg, "", "  ")
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		tmp := p.path + ".new"
+		writeFile(e.t, tmp, b)
+		if err := os.Rename(tmp, p.path); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// EdgeAdmin GETs path on the edge process's admin server.
+func (e *Env) EdgeAdmin(path string) (int, string, error) {
+	for _, p := range e.procs {
+		if p.roles == "all" || p.roles == role.Edge {
+			resp, err := http.Get("http://" + p.admin + path)
+			if err != nil {
+				return 0, "", err
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b), err
+		}
+	}
+	return 0, "", fmt.Errorf("testenv: no edge process")
+}
+
+// NewExchange starts another Exchange stand-in (same SPN and CA), for a
+// changed segmesh.edge.exchangeUrls.
+func (e *Env) NewExchange() *Exchange { return startExchange(e.t, e.w) }
+
+// URL is the stand-in's base URL.
+func (x *Exchange) URL() string { return x.srv.URL }
