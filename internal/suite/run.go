@@ -111,18 +111,25 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range report.Problems {
-		switch p.Severity {
-		case config.SeverityWarning:
-			log.Warn("config warning", "key", p.Key, "problem", p.Message, "fix", p.Fix)
-		case config.SeverityIgnored:
-			log.Info("config setting ignored", "key", p.Key, "reason", p.Message)
+	logProblems := func(ps []config.Problem) {
+		for _, p := range ps {
+			switch p.Severity {
+			case config.SeverityWarning:
+				log.Warn("config warning", "key", p.Key, "problem", p.Message, "fix", p.Fix)
+			case config.SeverityIgnored:
+				log.Info("config setting ignored", "key", p.Key, "reason", p.Message)
+			}
 		}
 	}
-	// The roles' own rules, as `config check` runs them.
-	if err := config.ErrorOf(cfg.Path, Validate(cfg, report, roles)); err != nil {
+	logProblems(report.Problems)
+	// The roles' own rules, as `config check` runs them: run refuses their
+	// errors, and logs and lists on /status their warnings.
+	roleProblems := Validate(cfg, report, roles)
+	if err := config.ErrorOf(cfg.Path, roleProblems); err != nil {
 		return err
 	}
+	logProblems(roleProblems)
+
 	prov, err := telemetry.Setup(ctx, telemetry.Options{OTLPEndpoint: cfg.Segmesh.Telemetry.OTLPEndpoint, OTLPInsecure: cfg.Segmesh.Telemetry.OTLPInsecure})
 	if err != nil {
 		return err
@@ -141,7 +148,7 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 	if err != nil {
 		return err
 	}
-	problems := append(append([]config.Problem(nil), report.Problems...), config.MigrationNotes(cfg)...)
+	problems := append(append(append([]config.Problem(nil), report.Problems...), roleProblems...), config.MigrationNotes(cfg)...)
 	rl, err := newReloader(cfg.Path, roles, cfg, log, level, g, adjust, prov.Meter.Meter("segmesh/reload"))
 	if err != nil {
 		return err
