@@ -63,3 +63,71 @@ func TestAttackRequestTrailers(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackUpgradeTunnel: a device asks for a protocol upgrade
+// (Connection: Upgrade, Upgrade: websocket). Were it passed on and
+// answered 101 by the upstream, the device would hold a raw tunnel to
+// Exchange on a connection Exchange has authenticated as the user, where
+// the edge no longer re-checks revocation per request or limits the paths
+// (EAS, EWS and Autodiscover never upgrade). A Ping asking for an
+// upgrade is not parked (fallbackUpgrade) and takes the proxy path. Found
+// by the attacker review (the device got 101 and reached /ecp/ through it);
+// the edge now passes no upgrade (policy.go, removeHopByHop).
+func TestAttackUpgradeTunnel(t *testing.T) {
+	for _, p := range policyPaths {
+		t.Run(p.name, func(t *testing.T) {
+			if p.parked && !pollSupported {
+				t.Skip("no parking on this platform")
+			}
+			h := newHarness(t, nil, options{})
+			var mu sync.Mutex
+			var upgrades []string
+			h.exchange.handler = func(w http.ResponseWriter, r *http.Request, user string) {
+				mu.Lock()
+				upgrades = append(upgrades, r.Header.Get("Upgrade"))
+				mu.Unlock()
+				if r.Header.Get("Upgrade") == "" {
+					_, _ = fmt.Fprintf(w, "user=%s", user)
+					return
+				}
+				hj, ok := w.(http.Hijacker)
+				if !ok {
+					t.Error("no hijacker")
+					return
+				}
+				c, brw, err := hj.Hijack()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer c.Close()
+				_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+				_ = brw.Flush()
+				// Whatever the device sends through the tunnel is echoed: a
+				// request for a path the edge never forwards.
+				line, _ := brw.ReadString('\n')
+				_, _ = brw.WriteString("tunnel:" + line)
+				_ = brw.Flush()
+			}
+			cert := h.ca.issue(t, certOpts{cn: "alice", serial: 4244})
+			d := h.device(t, &cert)
+			d.sendWith(p.path, "Connection: Upgrade\r\nUpgrade: websocket\r\n", "")
+			resp, body, err := d.read()
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			if resp.StatusCode == http.StatusSwitchingProtocols {
+				_, _ = io.WriteString(d.c, "GET /ecp/ HTTP/1.1\r\n")
+				got, _ := d.br.ReadString('\n')
+				t.Fatalf("the edge opened a tunnel to Exchange (101); through it: %q", got)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, u := range upgrades {
+				if u != "" {
+					t.Errorf("Exchange got Upgrade: %q (the device got %d %q)", u, resp.StatusCode, body)
+				}
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package edge
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -221,7 +222,7 @@ func (b *replayBody) reopen() (io.ReadCloser, error) {
 // rewrite is the outbound header rule, the reverse proxy's Rewrite and
 // the parked Ping's too: the upstream's URL; no hop-by-hop header (RFC 9110
 // section 7.6.1; the proxy removed them already, a parked Ping has not) but
-// "Te: trailers" and an upgrade; no request trailer; X-Forwarded-* from the device's connection only; the
+// "Te: trailers"; no protocol upgrade; no request trailer; X-Forwarded-* from the device's connection only; the
 // device's Proxy-Authorization never, and with KCD its Authorization
 // replaced by the edge's Negotiate header (authorize).
 func (s *Service) rewrite(proxyReq *httputil.ProxyRequest) {
@@ -265,15 +266,24 @@ func (s *Service) authorize(h http.Header, state *requestState, host string) {
 	h["Authorization"] = []string{v}
 }
 
+// errSwitchedProtocols refuses a 101 Switching Protocols from the upstream,
+// on the reverse proxy and a parked Ping alike: no request the edge sends
+// asks for an upgrade (removeHopByHop), so the device gets 502.
+var errSwitchedProtocols = errors.New("edge: Exchange switched protocols, but segmesh asks for no upgrade")
+
 // hopHeaders are removed in both directions (RFC 9110 section 7.6.1), as
 // httputil.ReverseProxy does. Canonical keys: removed with delete.
 var hopHeaders = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
 // removeHopByHop removes the hop-by-hop headers from h and those its
-// Connection header names. With in, the request h copies, what
-// httputil.ReverseProxy keeps stays: "Te: trailers" when in asked for it,
-// and in's protocol upgrade.
+// Connection header names. With in, the request h copies, "Te: trailers"
+// stays when in asked for it. A protocol upgrade never stays, although
+// httputil.ReverseProxy would pass one: EAS, EWS and Autodiscover never
+// upgrade, and a 101 would leave the device a raw tunnel on a connection
+// Exchange authenticated as the user, past the per-request revocation
+// re-check and the path rule (TestAttackUpgradeTunnel). Without the
+// Upgrade header the request is served as plain HTTP/1.1.
 func removeHopByHop(h, in http.Header) {
 	for _, f := range h["Connection"] {
 		for sf := range strings.SplitSeq(f, ",") {
@@ -290,9 +300,6 @@ func removeHopByHop(h, in http.Header) {
 	}
 	if hasToken(in["Te"], "trailers") {
 		h["Te"] = []string{"trailers"}
-	}
-	if up := in.Get("Upgrade"); up != "" && hasToken(in["Connection"], "Upgrade") {
-		h["Connection"], h["Upgrade"] = []string{"Upgrade"}, []string{up}
 	}
 }
 
@@ -347,11 +354,12 @@ func (s *Service) renewAfter401(ctx context.Context, state *requestState, resp *
 // mutual-authentication reply on a 200 may start a Kerberos exchange of
 // the device's own) and Persistent-Auth.
 func (s *Service) modifyResponse(resp *http.Response) error {
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		// A 101 keeps Connection and Upgrade: the proxy checks them and
-		// passes them on (a parked Ping refuses a 101).
-		removeHopByHop(resp.Header, nil)
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// No request asks for an upgrade (removeHopByHop): a 101 is
+		// Exchange, or something in its place, opening a tunnel unasked.
+		return errSwitchedProtocols
 	}
+	removeHopByHop(resp.Header, nil)
 	delete(resp.Header, "Server")
 	if s.cfg.KCD {
 		if err := s.verifyMutual(resp); err != nil {

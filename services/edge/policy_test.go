@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/segmesh/segmesh/pkg/config"
 )
@@ -245,43 +244,36 @@ func grepLine(text, s string) string {
 	return ""
 }
 
-// TestUpgradeThroughTheProxy: the header rules keep a protocol upgrade
-// working through the reverse proxy, as httputil.ReverseProxy does: the
-// request's Upgrade reaches Exchange, and Exchange's 101 with its Upgrade
-// header reaches the device, after which bytes flow both ways.
-func TestUpgradeThroughTheProxy(t *testing.T) {
-	h := newHarness(t, nil, options{})
-	h.exchange.handler = func(w http.ResponseWriter, r *http.Request, _ string) {
-		if r.Header.Get("Upgrade") != "segmesh-test" {
-			http.Error(w, "no upgrade asked", http.StatusBadRequest)
-			return
-		}
-		c, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: segmesh-test\r\n\r\n")
-		_ = brw.Flush()
-		line, _ := brw.ReadString('\n')
-		_, _ = brw.WriteString("echo " + line)
-		_ = brw.Flush()
-	}
-	cert := h.ca.issue(t, certOpts{cn: "alice"})
-	d := h.device(t, &cert)
-	d.sendWith("/EWS/Exchange.asmx", "Connection: Upgrade\r\nUpgrade: segmesh-test\r\n", "")
-	_ = d.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	resp, err := http.ReadResponse(d.br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Upgrade") != "segmesh-test" {
-		t.Fatalf("%s %v, want 101 with Upgrade: segmesh-test", resp.Status, resp.Header)
-	}
-	if _, err := d.c.Write([]byte("hello\n")); err != nil {
-		t.Fatal(err)
-	}
-	if line, err := d.br.ReadString('\n'); err != nil || line != "echo hello\n" {
-		t.Fatalf("after the upgrade: %q %v", line, err)
+// TestUpstreamSwitchingProtocolsRefused: an upstream that answers 101
+// Switching Protocols although the edge asked for no upgrade (it passes
+// none, TestAttackUpgradeTunnel) opens no tunnel: on the reverse proxy and
+// a parked Ping alike the device gets 502 (the 101 is never relayed).
+func TestUpstreamSwitchingProtocolsRefused(t *testing.T) {
+	for _, p := range policyPaths {
+		t.Run(p.name, func(t *testing.T) {
+			if p.parked && !pollSupported {
+				t.Skip("no parking on this platform")
+			}
+			h := newHarness(t, nil, options{})
+			h.exchange.handler = func(w http.ResponseWriter, r *http.Request, _ string) {
+				c, brw, err := http.NewResponseController(w).Hijack()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: segmesh-test\r\n\r\n")
+				_ = brw.Flush()
+			}
+			cert := h.ca.issue(t, certOpts{cn: "alice"})
+			d := h.device(t, &cert)
+			d.sendWith(p.path, "", "")
+			resp, body, err := d.read()
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			if resp.StatusCode != http.StatusBadGateway {
+				t.Fatalf("%s %q, want 502 for an unasked 101", resp.Status, body)
+			}
+		})
 	}
 }

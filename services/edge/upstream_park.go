@@ -303,7 +303,7 @@ func (ping *parkedPing) readResponse() (*http.Response, error) {
 			continue
 		}
 		if resp.StatusCode == http.StatusSwitchingProtocols {
-			return nil, errors.New("edge: Exchange switched protocols on a Ping that asked for no upgrade")
+			return nil, errSwitchedProtocols
 		}
 		lim.lift()
 		_ = up.SetReadDeadline(time.Time{})
