@@ -35,7 +35,7 @@ func manPage(version string) []byte {
 	first, _, _ := strings.Cut(usage, "\n")
 	b.WriteString(roff(strings.TrimPrefix(first, "segmesh — ")) + ".\n")
 	b.WriteString(".PP\nThe package runs `segmesh run` as the systemd service segmesh.service under the user segmesh; " +
-		"SIGTERM drains in-flight requests, SIGHUP (systemctl reload segmesh) reloads the trust store.\n")
+		"SIGTERM drains in-flight requests, SIGHUP (systemctl reload segmesh) reloads config.json (also reloaded on change); what cannot change live is named on /status.\n")
 	b.WriteString(".SH COMMANDS\n")
 	for _, c := range commands {
 		fmt.Fprintf(&b, ".SS %s\n.nf\n%s\n.fi\n", roff(strings.Join(c, " ")), roff(strings.TrimSpace(help(append(c, "-h")...))))
