@@ -18,14 +18,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/segmesh/segmesh/internal/labenv"
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/crl/crltest"
-	"github.com/segmesh/segmesh/pkg/role"
 )
 
 // labProc is one `segmesh run` in the test binary (admin port, /readyz,
@@ -39,16 +37,7 @@ type labProc struct {
 // on 127.0.0.1:0, serving other processes on lis when not nil.
 func runProc(t *testing.T, c config.Config, roles string, lis net.Listener) *labProc {
 	t.Helper()
-	var edge atomic.Pointer[interface{ Addr() net.Addr }]
-	ctors := Constructors()
-	edgeCtor := ctors[role.Edge]
-	ctors[role.Edge] = func(d role.Deps) (role.Role, error) {
-		r, err := edgeCtor(d)
-		if a, ok := r.(interface{ Addr() net.Addr }); ok {
-			edge.Store(&a)
-		}
-		return r, err
-	}
+	ctors, edgeAddr := withEdgeAddr(Constructors())
 	ctx, cancel := context.WithCancel(context.Background())
 	ready, done := make(chan string, 1), make(chan error, 1)
 	var logs syncBuffer
@@ -67,9 +56,7 @@ func runProc(t *testing.T, c config.Config, roles string, lis net.Listener) *lab
 		cancel()
 		t.Fatalf("segmesh run --roles %s not started in 60 s\n%s", roles, logs.String())
 	}
-	if e := edge.Load(); e != nil {
-		p.edge = (*e).Addr().String()
-	}
+	p.edge = edgeAddr()
 	var once sync.Once
 	p.stop = func() {
 		once.Do(func() {

@@ -78,16 +78,7 @@ func (l *revocationLab) config(t testing.TB, mutate func(*config.Config)) config
 // address.
 func (l *revocationLab) start(t *testing.T, mode string, c config.Config) string {
 	t.Helper()
-	var edge atomic.Pointer[interface{ Addr() net.Addr }]
-	ctors := Constructors()
-	edgeCtor := ctors[role.Edge]
-	ctors[role.Edge] = func(d role.Deps) (role.Role, error) {
-		r, err := edgeCtor(d)
-		if a, ok := r.(interface{ Addr() net.Addr }); ok {
-			edge.Store(&a)
-		}
-		return r, err
-	}
+	ctors, edgeAddr := withEdgeAddr(Constructors())
 	run := func(c config.Config, roles ...string) *role.GroupOptions {
 		return startGroup(t, c, ctors, nil, nil, roles...)
 	}
@@ -103,7 +94,27 @@ func (l *revocationLab) start(t *testing.T, mode string, c config.Config) string
 	default:
 		t.Fatalf("mode %q", mode)
 	}
-	return (*edge.Load()).Addr().String()
+	return edgeAddr()
+}
+
+// withEdgeAddr wraps the edge's constructor in ctors; addr returns the
+// started edge's listening address ("" if no edge was built).
+func withEdgeAddr(ctors map[string]role.Constructor) (_ map[string]role.Constructor, addr func() string) {
+	var edge atomic.Pointer[interface{ Addr() net.Addr }]
+	edgeCtor := ctors[role.Edge]
+	ctors[role.Edge] = func(d role.Deps) (role.Role, error) {
+		r, err := edgeCtor(d)
+		if a, ok := r.(interface{ Addr() net.Addr }); ok {
+			edge.Store(&a)
+		}
+		return r, err
+	}
+	return ctors, func() string {
+		if e := edge.Load(); e != nil {
+			return (*e).Addr().String()
+		}
+		return ""
+	}
 }
 
 // startGroup runs roles in one group on c as `segmesh run` would (split
