@@ -730,6 +730,7 @@ emit_env() {
 		kv LAB_MIT_KRB5_CONFIG "$STATE/mit/krb5.conf"
 		kv LAB_MIT_SVC_USER svc_seg
 		kv LAB_MIT_TARGET_SPN HTTP/exchange.mit.test
+		[[ -e $STATE/mit/.short ]] && kv LAB_MIT_SHORT_SPN HTTP/short.mit.test
 		kv LAB_MIT_EXCHANGE_URL "http://exchange.mit.test"
 		kv LAB_MIT_EXCHANGE_KEYTAB "$STATE/mit/exchange.keytab"
 		kv LAB_MIT_VERSION "$(dpkg-query -W -f='${Version}' krb5-kdc 2>/dev/null || true)"

@@ -58,9 +58,14 @@ func rbcdCase(lab *labenv.Env) diagCase {
 // policyCases: the authentication policies of deploy/lab/policy.sh (Samba
 // 4.20+): svc_denied is refused at S4U2Proxy by exchange$'s
 // AllowedToAuthenticateTo, svc_armor's TGT by its AllowedToAuthenticateFrom
-// (diagnose does not armour: the fix names FAST and the armor account).
+// without an armor account (the fix names FAST and the setting), and
+// served with segmesh.ticket.armorAccountUserName seggw$ (FAST).
 func policyCases(lab *labenv.Env) []diagCase {
 	if _, err := os.Stat(filepath.Join(lab.Raw["LAB_DIR"], "samba", ".policies")); err != nil {
+		return nil
+	}
+	machine, err := os.ReadFile(filepath.Join(lab.Raw["LAB_DIR"], "secrets", "machine"))
+	if err != nil {
 		return nil
 	}
 	return []diagCase{
@@ -70,6 +75,11 @@ func policyCases(lab *labenv.Env) []diagCase {
 		{name: "policy requires armoring", user: "alice", edit: func(c *config.Config) { c.KCD.ServiceAccountUserName = "svc_armor" },
 			step: StepTGT, code: "KDC_ERR_POLICY", fixHas: []string{"AllowedToAuthenticateFrom", "FAST", "armor account", "svc_armor"},
 			detail: map[string]string{StepTGT: "NTSTATUS 0xc0000070"}},
+		{name: "armoured by the armor account", user: "alice", edit: func(c *config.Config) {
+			c.KCD.ServiceAccountUserName = "svc_armor"
+			c.Segmesh.Ticket.ArmorAccountUserName = "seggw$"
+			c.Segmesh.Ticket.ArmorAccountPassword = secret.New(strings.TrimSpace(string(machine)))
+		}},
 	}
 }
 

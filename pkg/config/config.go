@@ -203,6 +203,15 @@ type Ticket struct {
 	KDCTimeoutSeconds int `json:"kdcTimeoutSeconds" roles:"ticket" help:"one attempt at one KDC"`
 	// MaxConcurrentKDCExchanges bounds concurrent exchanges per realm; 0 means the default.
 	MaxConcurrentKDCExchanges int `json:"maxConcurrentKdcExchanges" roles:"ticket" help:"concurrent KDC exchanges per realm"`
+	// ArmorAccountUserName is a computer account (the gateway host's, for
+	// example SEGGW$) whose TGT armours the service account's AS exchange
+	// (FAST, RFC 6113), which an authentication policy restricting where
+	// the service account may authenticate from (AllowedToAuthenticateFrom)
+	// requires. Empty: no armour.
+	ArmorAccountUserName string `json:"armorAccountUserName" roles:"ticket" help:"computer account whose TGT armours the service account's AS exchange (FAST); empty: none"`
+	// ArmorAccountPassword is its password; ".plaintext" values are
+	// encrypted at the next start.
+	ArmorAccountPassword secret.Secret `json:"armorAccountPassword" roles:"ticket" help:"its password (….plaintext to have it encrypted)"`
 }
 
 // Identity tunes certificate-to-user mapping.

@@ -50,9 +50,10 @@ func TestSecretsAreOpenedOnlyForTheRolesThatUseThem(t *testing.T) {
 // passcode; edge: its own PFX passcode).
 func TestSecretDeclarationsNameTheirRoles(t *testing.T) {
 	want := map[string][]string{
-		"clientCertTrustStorePasscode":   {"crl", "edge"},
-		"kcd.serviceAccountPassword":     {"identity", "ticket"},
-		"segmesh.edge.serverPfxPasscode": {"edge"},
+		"clientCertTrustStorePasscode":        {"crl", "edge"},
+		"kcd.serviceAccountPassword":          {"identity", "ticket"},
+		"segmesh.edge.serverPfxPasscode":      {"edge"},
+		"segmesh.ticket.armorAccountPassword": {"ticket"},
 	}
 	got := map[string][]string{}
 	for _, d := range Secrets() {

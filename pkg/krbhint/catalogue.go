@@ -48,7 +48,8 @@ const (
 	fixPolicyFrom = "the KDC refused the service account's TGT by policy. If the error shows NTSTATUS 0xC0000070 (STATUS_INVALID_WORKSTATION), " +
 		"an authentication policy on {{account}} restricts where it may authenticate from (AllowedToAuthenticateFrom), " +
 		"so the KDC wants its AS exchange armoured (FAST) with the TGT of a computer the condition allows: give the gateway that computer account " +
-		"as its armor account (the gateway host's account, e.g. SEGGW$, and its password), or take the condition off the policy " +
+		"as its armor account (segmesh.ticket.armorAccountUserName, e.g. the gateway host's SEGGW$, and its password in segmesh.ticket.armorAccountPassword), " +
+		"or take the condition off the policy " +
 		"(Get-ADUser {{account}} -Properties AuthenticationPolicy; Set-ADAuthenticationPolicy; Samba: samba-tool user auth policy view {{account}}, " +
 		"samba-tool domain auth policy modify); or the account's \"Log On To\" workstations (userWorkstations) exclude the gateway. " +
 		"Otherwise check the account's logon hours and its authentication policy silo"

@@ -21,6 +21,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/segmesh/segmesh/pkg/kdc"
+	"github.com/segmesh/segmesh/pkg/krbfast"
 )
 
 // longTermKey is the service account key derived from its password for one
@@ -82,7 +83,7 @@ func (c *Client) asExchange(ctx context.Context) (*Ticket, error) {
 		if err != nil {
 			return nil, fmt.Errorf("s4u: %s: %w", StageASReq, err)
 		}
-		var fastRep *krbFastResponse
+		var fastRep *krbfast.Response
 		if armor != nil {
 			if fastRep, err = armor.open(r.PAData, nonce); err == nil {
 				err = armor.checkFinished(r, fastRep)

@@ -15,60 +15,19 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/patype"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/segmesh/segmesh/pkg/krbfast"
 )
 
 // FAST (RFC 6113) for the service account's AS exchange: the request is
 // armoured with a TGT of another principal (a computer account: the
 // gateway host's), as an authentication policy's AllowedToAuthenticateFrom
 // demands (Samba 4.20+, Windows 2012 R2+). gokrb5 has no FAST; this is the
-// client side of the AS case only: explicit AP-REQ armor (armor type 1),
-// encrypted challenge (PA-ENCRYPTED-CHALLENGE) as the pre-authentication
-// (Heimdal takes no PA-ENC-TIMESTAMP inside FAST), the KDC's cookie echoed,
-// armoured errors unwrapped, and the reply key strengthened.
-
-// Key usages of RFC 6113 section 5.4.6 that gokrb5 does not name.
-const (
-	keyUsageEncChallengeClient = 54
-	keyUsageEncChallengeKDC    = 55
-	// armorTypeAPRequest is FX_FAST_ARMOR_AP_REQUEST.
-	armorTypeAPRequest = 1
-)
-
-// krbFastArmor is KrbFastArmor.
-type krbFastArmor struct {
-	ArmorType  int32  `asn1:"explicit,tag:0"`
-	ArmorValue []byte `asn1:"explicit,tag:1"`
-}
-
-// krbFastArmoredReq is KrbFastArmoredReq; PA-FX-FAST-REQUEST is it under
-// [0] (armored-data).
-type krbFastArmoredReq struct {
-	Armor       krbFastArmor        `asn1:"explicit,optional,tag:0"`
-	ReqChecksum types.Checksum      `asn1:"explicit,tag:1"`
-	EncFastReq  types.EncryptedData `asn1:"explicit,tag:2"`
-}
-
-// krbFastArmoredRep is KrbFastArmoredRep; PA-FX-FAST-REPLY is it under [0].
-type krbFastArmoredRep struct {
-	EncFastRep types.EncryptedData `asn1:"explicit,tag:0"`
-}
-
-// krbFastResponse is KrbFastResponse, the decrypted enc-fast-rep.
-type krbFastResponse struct {
-	PAData        types.PADataSequence `asn1:"explicit,tag:0"`
-	StrengthenKey types.EncryptionKey  `asn1:"explicit,optional,tag:1"`
-	Finished      krbFastFinished      `asn1:"explicit,optional,tag:2"`
-	Nonce         int64                `asn1:"explicit,tag:3"`
-}
-
-// krbFastFinished is KrbFastFinished: what the KDC binds to the ticket.
-type krbFastFinished struct {
-	Timestamp      time.Time           `asn1:"generalized,explicit,tag:0"`
-	Usec           int                 `asn1:"explicit,tag:1"`
-	CRealm         string              `asn1:"generalstring,explicit,tag:2"`
-	CName          types.PrincipalName `asn1:"explicit,tag:3"`
-	TicketChecksum types.Checksum      `asn1:"explicit,tag:4"`
-}
+// client side of the AS case only (pkg/krbfast has the messages and
+// KRB-FX-CF2): explicit AP-REQ armor (armor type 1), encrypted challenge
+// (PA-ENCRYPTED-CHALLENGE) as the pre-authentication, as MIT's client
+// does, the KDC's cookie echoed, armoured errors unwrapped, and the reply
+// key strengthened.
 
 // fastArmor is one AS exchange's armour: the AP-REQ carrying the armor TGT
 // with a fresh subkey, and the armor key both ends derive from them.
@@ -116,7 +75,7 @@ func newFASTArmor(tgt *Ticket, now time.Time) (*fastArmor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("marshal armor AP-REQ: %w", err)
 	}
-	key, err := cf2(sub, tgt.SessionKey, "subkeyarmor", "ticketarmor")
+	key, err := krbfast.CF2(sub, tgt.SessionKey, krbfast.PepperSubkeyArmor, krbfast.PepperTicketArmor)
 	if err != nil {
 		return nil, fmt.Errorf("armor key: %w", err)
 	}
@@ -127,7 +86,7 @@ func newFASTArmor(tgt *Ticket, now time.Time) (*fastArmor, error) {
 // with KRB-FX-CF2(armor key, long-term key, "clientchallengearmor",
 // "challengelongterm") (RFC 6113 section 5.4.6).
 func (f *fastArmor) encryptedChallenge(lt types.EncryptionKey, now time.Time) (types.PAData, error) {
-	ck, err := cf2(f.key, lt, "clientchallengearmor", "challengelongterm")
+	ck, err := krbfast.CF2(f.key, lt, krbfast.PepperClientChallenge, krbfast.PepperChallengeLongTerm)
 	if err != nil {
 		return types.PAData{}, fmt.Errorf("challenge key: %w", err)
 	}
@@ -135,7 +94,7 @@ func (f *fastArmor) encryptedChallenge(lt types.EncryptionKey, now time.Time) (t
 	if err != nil {
 		return types.PAData{}, fmt.Errorf("marshal PA-ENC-TS-ENC: %w", err)
 	}
-	ed, err := crypto.GetEncryptedData(ts, ck, keyUsageEncChallengeClient, 0)
+	ed, err := crypto.GetEncryptedData(ts, ck, krbfast.KeyUsageEncChallengeClient, 0)
 	if err != nil {
 		return types.PAData{}, fmt.Errorf("encrypt challenge: %w", err)
 	}
@@ -159,15 +118,10 @@ func (f *fastArmor) wrap(req *messages.ASReq) error {
 	if err != nil {
 		return fmt.Errorf("marshal AS-REQ body: %w", err)
 	}
-	opts, err := asn1.Marshal(asn1.BitString{Bytes: make([]byte, 4), BitLength: 32})
+	fastReq, err := krbfast.MarshalReq(inner, bodyDER)
 	if err != nil {
-		return fmt.Errorf("marshal fast-options: %w", err)
+		return err
 	}
-	pa, err := asn1.Marshal(inner)
-	if err != nil {
-		return fmt.Errorf("marshal FAST padata: %w", err)
-	}
-	fastReq := derSequence(explicitTag(0, opts), explicitTag(1, pa), explicitTag(2, bodyDER))
 	enc, err := crypto.GetEncryptedData(fastReq, f.key, keyusage.KEY_USAGE_FAST_ENC, 0)
 	if err != nil {
 		return fmt.Errorf("encrypt KrbFastReq: %w", err)
@@ -180,15 +134,15 @@ func (f *fastArmor) wrap(req *messages.ASReq) error {
 	if err != nil {
 		return fmt.Errorf("FAST request checksum: %w", err)
 	}
-	armored, err := asn1.Marshal(krbFastArmoredReq{
-		Armor:       krbFastArmor{ArmorType: armorTypeAPRequest, ArmorValue: f.apReq},
+	v, err := krbfast.MarshalChoice(krbfast.ArmoredReq{
+		Armor:       krbfast.Armor{ArmorType: krbfast.ArmorTypeAPRequest, ArmorValue: f.apReq},
 		ReqChecksum: types.Checksum{CksumType: et.GetHashID(), Checksum: sum},
 		EncFastReq:  enc,
 	})
 	if err != nil {
-		return fmt.Errorf("marshal KrbFastArmoredReq: %w", err)
+		return err
 	}
-	req.PAData = types.PADataSequence{{PADataType: patype.PA_FX_FAST, PADataValue: explicitTag(0, armored)}}
+	req.PAData = types.PADataSequence{{PADataType: patype.PA_FX_FAST, PADataValue: v}}
 	return nil
 }
 
@@ -197,30 +151,35 @@ var errNoFASTReply = errors.New("no PA-FX-FAST in the KDC's answer to an armoure
 // open decrypts the PA-FX-FAST of a reply's padata (or an error's e-data
 // METHOD-DATA) with the armor key and checks its nonce is the request's.
 // It never panics on malformed input (FuzzFASTResponse).
-func (f *fastArmor) open(pas types.PADataSequence, nonce int) (*krbFastResponse, error) {
+func (f *fastArmor) open(pas types.PADataSequence, nonce int) (*krbfast.Response, error) {
 	for _, pa := range pas {
 		if pa.PADataType != patype.PA_FX_FAST {
 			continue
 		}
-		var rep krbFastArmoredRep
-		rest, err := asn1.UnmarshalWithParams(pa.PADataValue, &rep, "explicit,tag:0")
-		if err != nil || len(rest) != 0 {
-			return nil, fmt.Errorf("decode PA-FX-FAST-REPLY: %v (%d trailing bytes)", err, len(rest))
+		var rep krbfast.ArmoredRep
+		if err := krbfast.UnmarshalChoice(pa.PADataValue, &rep); err != nil {
+			return nil, err
 		}
 		pt, err := crypto.DecryptEncPart(rep.EncFastRep, f.key, keyusage.KEY_USAGE_FAST_REP)
 		if err != nil {
 			return nil, fmt.Errorf("decrypt KrbFastResponse: %w", err)
 		}
-		var r krbFastResponse
-		if rest, err := asn1.Unmarshal(pt, &r); err != nil || len(rest) != 0 {
-			return nil, fmt.Errorf("decode KrbFastResponse: %v (%d trailing bytes)", err, len(rest))
-		}
-		if r.Nonce != int64(nonce) {
-			return nil, errors.New("KrbFastResponse nonce does not match the request")
-		}
-		return &r, nil
+		return decodeFASTResponse(pt, nonce)
 	}
 	return nil, errNoFASTReply
+}
+
+// decodeFASTResponse decodes a decrypted KrbFastResponse and checks its
+// nonce. It never panics on malformed input (FuzzFASTResponse).
+func decodeFASTResponse(pt []byte, nonce int) (*krbfast.Response, error) {
+	var r krbfast.Response
+	if rest, err := asn1.Unmarshal(pt, &r); err != nil || len(rest) != 0 {
+		return nil, fmt.Errorf("decode KrbFastResponse: %v (%d trailing bytes)", err, len(rest))
+	}
+	if r.Nonce != int64(nonce) {
+		return nil, errors.New("KrbFastResponse nonce does not match the request")
+	}
+	return &r, nil
 }
 
 // unwrapError returns the KRB-ERROR inside an armoured error (PA-FX-ERROR),
@@ -236,6 +195,12 @@ func (f *fastArmor) unwrapError(outer messages.KRBError, nonce int) (messages.KR
 	if err != nil {
 		return outer, err
 	}
+	return f.innerError(outer, r)
+}
+
+// innerError takes the KRB-ERROR out of an armoured error's KrbFastResponse
+// (see unwrapError).
+func (f *fastArmor) innerError(outer messages.KRBError, r *krbfast.Response) (messages.KRBError, error) {
 	var inner *messages.KRBError
 	var rest types.PADataSequence
 	for _, pa := range r.PAData {
@@ -270,7 +235,7 @@ func (f *fastArmor) unwrapError(outer messages.KRBError, nonce int) (messages.KR
 // checkFinished checks a FAST AS-REP's KrbFastFinished against the reply:
 // the ticket checksum under the armor key, and the client. r.PAData is then
 // the FAST response's padata, the only padata the KDC vouches for.
-func (f *fastArmor) checkFinished(r *kdcReply, resp *krbFastResponse) error {
+func (f *fastArmor) checkFinished(r *kdcReply, resp *krbfast.Response) error {
 	fin := resp.Finished
 	if len(fin.TicketChecksum.Checksum) == 0 {
 		return errors.New("FAST reply without KrbFastFinished")
@@ -297,39 +262,9 @@ func (f *fastArmor) checkFinished(r *kdcReply, resp *krbFastResponse) error {
 // strengthen returns the AS reply key: the long-term key mixed with the
 // KDC's strengthen-key, KRB-FX-CF2(strengthen-key, lt, "strengthenkey",
 // "replykey") (RFC 6113 section 5.4.3); lt itself when the KDC sent none.
-func strengthen(resp *krbFastResponse, lt types.EncryptionKey) (types.EncryptionKey, error) {
+func strengthen(resp *krbfast.Response, lt types.EncryptionKey) (types.EncryptionKey, error) {
 	if len(resp.StrengthenKey.KeyValue) == 0 {
 		return lt, nil
 	}
-	return cf2(resp.StrengthenKey, lt, "strengthenkey", "replykey")
-}
-
-// explicitTag wraps DER in a context-specific constructed tag [tag]
-// (tag < 31).
-func explicitTag(tag int, der []byte) []byte { return tlv(0xa0|byte(tag), der) }
-
-// derSequence is a SEQUENCE of already encoded fields.
-func derSequence(fields ...[]byte) []byte {
-	var body []byte
-	for _, f := range fields {
-		body = append(body, f...)
-	}
-	return tlv(0x30, body)
-}
-
-// tlv encodes one DER element with a one-byte tag.
-func tlv(tag byte, content []byte) []byte {
-	n := len(content)
-	out := []byte{tag}
-	switch {
-	case n < 0x80:
-		out = append(out, byte(n))
-	case n <= 0xff:
-		out = append(out, 0x81, byte(n))
-	case n <= 0xffff:
-		out = append(out, 0x82, byte(n>>8), byte(n))
-	default:
-		out = append(out, 0x83, byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(out, content...)
+	return krbfast.CF2(resp.StrengthenKey, lt, krbfast.PepperStrengthenKey, krbfast.PepperReplyKey)
 }

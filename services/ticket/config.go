@@ -20,6 +20,10 @@ type Config struct {
 	Service string
 	// Password is the service account's password.
 	Password string
+	// ArmorAccount and ArmorPassword, when set, armour the service
+	// account's AS exchange with FAST using that computer account's TGT
+	// (segmesh.ticket.armorAccountUserName / armorAccountPassword).
+	ArmorAccount, ArmorPassword string
 	// KDCs maps each realm to its domain controllers (host:88), in order;
 	// a realm with none has its KDCs found by DNS SRV.
 	KDCs map[string][]string
@@ -68,6 +72,8 @@ func ConfigFrom(c *config.Config) Config {
 		Enabled:       c.KCD.Enabled,
 		Service:       c.KCD.ServiceAccountUserName,
 		Password:      c.KCD.ServiceAccountPassword.Reveal(),
+		ArmorAccount:  strings.TrimSpace(c.Segmesh.Ticket.ArmorAccountUserName),
+		ArmorPassword: c.Segmesh.Ticket.ArmorAccountPassword.Reveal(),
 		KDCs:          map[string][]string{},
 		SPNs:          config.SplitList(c.KCD.TargetSPN),
 		CacheSize:     c.Segmesh.Ticket.CacheSize,
@@ -143,6 +149,14 @@ func (c Config) problems() []config.Problem {
 	if c.Service == "" || c.Password == "" {
 		bad("kcd.serviceAccountUserName", "the service account is incomplete (name and password are both needed)",
 			`write the account's name, and its password with the suffix ".plaintext" in kcd.serviceAccountPassword`)
+	}
+	if c.ArmorAccount != "" && c.ArmorPassword == "" {
+		bad("segmesh.ticket.armorAccountPassword", "the armor account "+c.ArmorAccount+" has no password",
+			`write the computer account's password with the suffix ".plaintext" in segmesh.ticket.armorAccountPassword, or empty segmesh.ticket.armorAccountUserName`)
+	}
+	if c.ArmorAccount == "" && c.ArmorPassword != "" {
+		bad("segmesh.ticket.armorAccountUserName", "an armor account password is set without the account",
+			"write the computer account's name (for example SEGGW$) in segmesh.ticket.armorAccountUserName, or remove the password")
 	}
 	if len(c.SPNs) == 0 {
 		bad("kcd.targetSPN", "no target SPN", "write HTTP/{exchangeName}, for example HTTP/mail.corp.example")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/kdc/kdctest"
 	"github.com/segmesh/segmesh/pkg/role"
+	"github.com/segmesh/segmesh/pkg/secret"
 	ticketv1 "github.com/segmesh/segmesh/proto/segmesh/ticket/v1"
 )
 
@@ -417,4 +419,35 @@ func TestConfigFromGroupsDomainsAndAddsPort(t *testing.T) {
 
 func ticketReq(upn string) *ticketv1.GetServiceTicketRequest {
 	return &ticketv1.GetServiceTicketRequest{UserPrincipal: upn, TargetSpn: exchSPN}
+}
+
+// TestConfigFromArmor: segmesh.ticket.armorAccountUserName/Password reach
+// the role's Config; either one alone is an error naming its key.
+func TestConfigFromArmor(t *testing.T) {
+	tests := []struct {
+		name, account, password string
+		wantKey                 string // "" means no problem
+	}{
+		{"both", " SEGGW$ ", "pw", ""},
+		{"neither", "", "", ""},
+		{"no password", "SEGGW$", "", "segmesh.ticket.armorAccountPassword"},
+		{"no account", "", "pw", "segmesh.ticket.armorAccountUserName"},
+	}
+	for _, tt := range tests {
+		c := config.Default()
+		c.KCD = config.KCD{Enabled: true, TargetSPN: "HTTP/a.lab.test", ServiceAccountUserName: "svc_seg", ServiceAccountPassword: secret.New("s"),
+			Domains: []config.DomainPair{{Domain: "LAB.TEST", DomainController: "dc1.lab.test"}}}
+		c.Segmesh.Ticket.ArmorAccountUserName, c.Segmesh.Ticket.ArmorAccountPassword = tt.account, secret.New(tt.password)
+		got := ConfigFrom(&c)
+		if got.ArmorAccount != strings.TrimSpace(tt.account) || got.ArmorPassword != tt.password {
+			t.Errorf("%s: armor %q/%q", tt.name, got.ArmorAccount, got.ArmorPassword)
+		}
+		var keys []string
+		for _, p := range Validate(&c) {
+			keys = append(keys, p.Key)
+		}
+		if want := []string{tt.wantKey}; tt.wantKey == "" && len(keys) != 0 || tt.wantKey != "" && !slices.Equal(keys, want) {
+			t.Errorf("%s: problems at %v, want %q", tt.name, keys, tt.wantKey)
+		}
+	}
 }

@@ -35,8 +35,10 @@ const (
 )
 
 type krbErr struct {
-	code int32
-	text string
+	code  int32
+	text  string
+	edata []byte   // e-data to send, if any
+	fast  *fastCtx // the armoured request the error answers
 }
 
 func (e *krbErr) Error() string { return e.text }
@@ -71,6 +73,15 @@ func (k *KDC) Handle(req []byte) []byte {
 	if ke.code == errorcode.KDC_ERR_PREAUTH_REQUIRED {
 		m.EData = k.preauthEData()
 	}
+	if ke.edata != nil {
+		m.EData = ke.edata
+	}
+	if ke.fast != nil {
+		var werr error
+		if m, werr = ke.fast.wrapError(m); werr != nil {
+			return nil
+		}
+	}
 	b, merr := m.Marshal()
 	if merr != nil {
 		return nil
@@ -78,10 +89,12 @@ func (k *KDC) Handle(req []byte) []byte {
 	return b
 }
 
-func (k *KDC) salt() string { return k.cfg.Realm + k.cfg.Service }
+func (k *KDC) preauthEData() []byte { return k.preauthEDataFor(k.cfg.Service) }
 
-func (k *KDC) preauthEData() []byte {
-	info, _ := asn1.Marshal(types.ETypeInfo2{{EType: etypeID.AES256_CTS_HMAC_SHA1_96, Salt: k.salt()}})
+// preauthEDataFor is the METHOD-DATA of PREAUTH_REQUIRED for a client: its
+// salt.
+func (k *KDC) preauthEDataFor(client string) []byte {
+	info, _ := asn1.Marshal(types.ETypeInfo2{{EType: etypeID.AES256_CTS_HMAC_SHA1_96, Salt: k.cfg.Realm + client}})
 	b, _ := asn1.Marshal(types.PADataSequence{
 		{PADataType: patype.PA_ETYPE_INFO2, PADataValue: info},
 		{PADataType: patype.PA_ENC_TIMESTAMP, PADataValue: []byte{}},
@@ -94,50 +107,80 @@ func (k *KDC) handleAS(raw []byte) ([]byte, error) {
 	if err := req.Unmarshal(raw); err != nil {
 		return nil, fail(errorcode.KRB_ERR_GENERIC, "bad AS-REQ")
 	}
+	var rr rawTGSReq
+	if _, err := asn1.UnmarshalWithParams(raw, &rr, fmt.Sprintf("application,explicit,tag:%d", asnAppTag.ASREQ)); err != nil {
+		return nil, fail(errorcode.KRB_ERR_GENERIC, "bad AS-REQ")
+	}
 	rec := Request{Kind: KindAS, Raw: raw, KDCOptions: req.ReqBody.KDCOptions, Realm: req.ReqBody.Realm, SName: req.ReqBody.SName}
 	for _, pa := range req.PAData {
 		rec.PATypes = append(rec.PATypes, pa.PADataType)
 	}
-	rep, err := k.as(&req)
+	fx, err := k.unwrapFAST(&req, rr.ReqBody.Bytes)
+	var rep []byte
+	if err == nil {
+		if fx != nil {
+			rec.ArmorClient = fx.armorClient
+			rec.PATypes = nil
+			for _, pa := range req.PAData {
+				rec.PATypes = append(rec.PATypes, pa.PADataType)
+			}
+		}
+		rep, err = k.as(&req, fx)
+	}
 	var ke *krbErr
 	if errors.As(err, &ke) {
 		rec.Code = ke.code
+		ke.fast = fx
 	}
 	k.record(rec)
 	return rep, err
 }
 
-func (k *KDC) as(req *messages.ASReq) ([]byte, error) {
+func (k *KDC) as(req *messages.ASReq, fx *fastCtx) ([]byte, error) {
 	if code, _ := k.injected(KindAS); code != 0 {
 		return nil, fail(code, "injected")
 	}
-	if len(req.ReqBody.CName.NameString) != 1 || !strings.EqualFold(req.ReqBody.CName.NameString[0], k.cfg.Service) {
+	client, password, ok := k.asClient(req.ReqBody.CName)
+	if !ok {
 		return nil, fail(errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN, "client not found")
+	}
+	if k.cfg.RequireArmor && client == k.cfg.Service && (fx == nil || !strings.EqualFold(fx.armorClient, k.cfg.ArmorAccount)) {
+		return nil, &krbErr{code: errorcode.KDC_ERR_POLICY, text: "not armoured by the armor account", edata: kerbExtError(statusInvalidWorkstation)}
+	}
+	want := patype.PA_ENC_TIMESTAMP
+	if fx != nil {
+		want = patype.PA_ENCRYPTED_CHALLENGE
 	}
 	var ts *types.PAData
 	for i := range req.PAData {
-		if req.PAData[i].PADataType == patype.PA_ENC_TIMESTAMP {
+		if req.PAData[i].PADataType == want {
 			ts = &req.PAData[i]
 		}
 	}
 	if ts == nil {
-		return nil, fail(errorcode.KDC_ERR_PREAUTH_REQUIRED, "pre-authentication required")
+		return nil, &krbErr{code: errorcode.KDC_ERR_PREAUTH_REQUIRED, text: "pre-authentication required", edata: k.preauthEDataFor(client)}
 	}
 	var ed types.EncryptedData
 	if err := ed.Unmarshal(ts.PADataValue); err != nil {
 		return nil, fail(errorcode.KDC_ERR_PREAUTH_FAILED, "bad timestamp")
 	}
-	ckey, err := k.derive(k.cfg.ServicePassword, k.cfg.Realm, []string{k.cfg.Service}, ed.EType)
+	ckey, err := k.derive(password, k.cfg.Realm, []string{client}, ed.EType)
 	if err != nil {
 		return nil, fail(errorcode.KDC_ERR_ETYPE_NOSUPP, "etype")
 	}
-	pt, err := crypto.DecryptEncPart(ed, ckey, keyusage.AS_REQ_PA_ENC_TIMESTAMP)
-	if err != nil {
-		return nil, fail(errorcode.KDC_ERR_PREAUTH_FAILED, "pre-authentication failed")
-	}
 	var tsEnc types.PAEncTSEnc
-	if err := tsEnc.Unmarshal(pt); err != nil {
-		return nil, fail(errorcode.KDC_ERR_PREAUTH_FAILED, "bad timestamp")
+	if fx != nil {
+		if tsEnc, err = fx.encryptedChallenge(ts, ckey); err != nil {
+			return nil, err
+		}
+	} else {
+		pt, err := crypto.DecryptEncPart(ed, ckey, keyusage.AS_REQ_PA_ENC_TIMESTAMP)
+		if err != nil {
+			return nil, fail(errorcode.KDC_ERR_PREAUTH_FAILED, "pre-authentication failed")
+		}
+		if err := tsEnc.Unmarshal(pt); err != nil {
+			return nil, fail(errorcode.KDC_ERR_PREAUTH_FAILED, "bad timestamp")
+		}
 	}
 	now := k.cfg.Now().UTC()
 	if d := now.Sub(tsEnc.PATimestamp); d > 5*time.Minute || d < -5*time.Minute {
@@ -148,7 +191,7 @@ func (k *KDC) as(req *messages.ASReq) ([]byte, error) {
 	if types.IsFlagSet(&req.ReqBody.KDCOptions, flags.Forwardable) && !k.cfg.NonForwardableTGT {
 		types.SetFlag(&f, flags.Forwardable)
 	}
-	cname := types.PrincipalName{NameType: nametype.KRB_NT_PRINCIPAL, NameString: []string{k.cfg.Service}}
+	cname := types.PrincipalName{NameType: nametype.KRB_NT_PRINCIPAL, NameString: []string{client}}
 	sname := types.PrincipalName{NameType: nametype.KRB_NT_SRV_INST, NameString: []string{"krbtgt", k.cfg.Realm}}
 	tkt, skey, enc, err := k.issue(ticketSpec{
 		cname: cname, crealm: k.cfg.Realm, sname: sname, srealm: k.cfg.Realm, flags: f,
@@ -164,14 +207,23 @@ func (k *KDC) as(req *messages.ASReq) ([]byte, error) {
 		return nil, err
 	}
 	b = asn1tools.AddASNAppTag(b, asnAppTag.EncASRepPart)
-	encPart, err := crypto.GetEncryptedData(b, ckey, keyusage.AS_REP_ENCPART, 1)
+	info, _ := asn1.Marshal(types.ETypeInfo2{{EType: ed.EType, Salt: k.cfg.Realm + client}})
+	padata := []types.PAData{{PADataType: patype.PA_ETYPE_INFO2, PADataValue: info}}
+	replyKey := ckey
+	if fx != nil {
+		pa, rk, err := k.finish(fx, ckey, tkt, k.cfg.Realm, cname, info)
+		if err != nil {
+			return nil, err
+		}
+		padata, replyKey = []types.PAData{pa}, rk
+	}
+	encPart, err := crypto.GetEncryptedData(b, replyKey, keyusage.AS_REP_ENCPART, 1)
 	if err != nil {
 		return nil, err
 	}
-	info, _ := asn1.Marshal(types.ETypeInfo2{{EType: ed.EType, Salt: k.salt()}})
 	rep := messages.ASRep{KDCRepFields: messages.KDCRepFields{
 		PVNO: iana.PVNO, MsgType: msgtype.KRB_AS_REP,
-		PAData: []types.PAData{{PADataType: patype.PA_ETYPE_INFO2, PADataValue: info}},
+		PAData: padata,
 		CRealm: k.cfg.Realm, CName: cname, Ticket: tkt, EncPart: encPart,
 	}}
 	return rep.Marshal()

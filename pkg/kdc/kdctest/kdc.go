@@ -95,6 +95,17 @@ type Config struct {
 	// S4U2Proxy for the first is answered with a ticket for the second (a
 	// broken or hostile KDC).
 	ProxyAnswers map[string]string
+	// ArmorAccount and ArmorPassword are a computer account (SEGGW$) that
+	// gets TGTs by a plain AS exchange, to armour others' (FAST).
+	ArmorAccount, ArmorPassword string
+	// RequireArmor refuses the service account's AS exchange unless it is
+	// armoured with ArmorAccount's TGT: KDC_ERR_POLICY with NTSTATUS
+	// 0xC0000070 in the e-data, as Samba 4.22 answers for an authentication
+	// policy's AllowedToAuthenticateFrom.
+	RequireArmor bool
+	// BadFASTFinished answers armoured AS requests with a KrbFastFinished
+	// whose ticket checksum is wrong (a tampered reply).
+	BadFASTFinished bool
 	// Now returns the KDC's time. Nil means time.Now.
 	Now func() time.Time
 }
@@ -126,6 +137,9 @@ type Request struct {
 	ForUserCksumType int32
 	// PACOptions is the PA-PAC-OPTIONS flags, when sent.
 	PACOptions asn1.BitString
+	// ArmorClient is the client of the armor TGT of an armoured (FAST) AS
+	// request; empty when it was not armoured.
+	ArmorClient string
 	// Code is the KRB-ERROR code answered, 0 for a ticket.
 	Code int32
 }

@@ -1,4 +1,4 @@
-package s4u
+package krbfast
 
 import (
 	"crypto/aes"
@@ -11,15 +11,10 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 )
 
-// The PRF of RFC 3961 and KRB-FX-CF2 of RFC 6113 section 5.1, which FAST
-// needs for the armor key, the encrypted challenge and reply key
-// strengthening. gokrb5 has neither; it has the key derivation (DK) the
-// AES PRF is built on.
-
-// prf is the enctype's pseudo-random function: for AES (RFC 3962 section
+// PRF is the enctype's pseudo-random function: for AES (RFC 3962 section
 // 6) the first block of SHA-1(data) encrypted with DK(key, "prf"); for RC4
 // (RFC 4757) HMAC-SHA1(key, data).
-func prf(key types.EncryptionKey, data []byte) ([]byte, error) {
+func PRF(key types.EncryptionKey, data []byte) ([]byte, error) {
 	switch key.KeyType {
 	case etypeID.AES128_CTS_HMAC_SHA1_96, etypeID.AES256_CTS_HMAC_SHA1_96:
 		et, err := crypto.GetEtype(key.KeyType)
@@ -64,7 +59,7 @@ func seedSize(etype int32) (int, error) {
 func prfPlus(key types.EncryptionKey, pepper string, n int) ([]byte, error) {
 	out := make([]byte, 0, n+20)
 	for i := byte(1); len(out) < n; i++ {
-		p, err := prf(key, append([]byte{i}, pepper...))
+		p, err := PRF(key, append([]byte{i}, pepper...))
 		if err != nil {
 			return nil, err
 		}
@@ -73,10 +68,10 @@ func prfPlus(key types.EncryptionKey, pepper string, n int) ([]byte, error) {
 	return out[:n], nil
 }
 
-// cf2 is KRB-FX-CF2(k1, k2, pepper1, pepper2) (RFC 6113 section 5.1):
+// CF2 is KRB-FX-CF2(k1, k2, pepper1, pepper2) (RFC 6113 section 5.1):
 // random-to-key(PRF+(k1, pepper1) XOR PRF+(k2, pepper2)), a key of k1's
 // enctype.
-func cf2(k1, k2 types.EncryptionKey, pepper1, pepper2 string) (types.EncryptionKey, error) {
+func CF2(k1, k2 types.EncryptionKey, pepper1, pepper2 string) (types.EncryptionKey, error) {
 	n, err := seedSize(k1.KeyType)
 	if err != nil {
 		return types.EncryptionKey{}, err

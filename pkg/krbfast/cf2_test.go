@@ -1,7 +1,6 @@
-package s4u
+package krbfast
 
 import (
-	"context"
 	"encoding/hex"
 	"testing"
 
@@ -28,13 +27,13 @@ func TestCF2(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			k, err := stringToKey(context.Background(), tt.etype, s, s, et.GetDefaultStringToKeyParams())
+			k, err := et.StringToKey(s, s, et.GetDefaultStringToKeyParams())
 			if err != nil {
 				t.Fatal(err)
 			}
 			return types.EncryptionKey{KeyType: tt.etype, KeyValue: k}
 		}
-		got, err := cf2(key("key1"), key("key2"), "a", "b")
+		got, err := CF2(key("key1"), key("key2"), "a", "b")
 		if err != nil {
 			t.Fatalf("etype %d: %v", tt.etype, err)
 		}
@@ -42,7 +41,7 @@ func TestCF2(t *testing.T) {
 			t.Errorf("etype %d: CF2 = %d/%s, want %s", tt.etype, got.KeyType, h, tt.want)
 		}
 	}
-	if _, err := cf2(types.EncryptionKey{KeyType: 16, KeyValue: make([]byte, 24)}, types.EncryptionKey{KeyType: 16}, "a", "b"); err == nil {
+	if _, err := CF2(types.EncryptionKey{KeyType: 16, KeyValue: make([]byte, 24)}, types.EncryptionKey{KeyType: 16}, "a", "b"); err == nil {
 		t.Error("CF2 of a DES3 key: no error")
 	}
 }
