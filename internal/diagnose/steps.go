@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +24,7 @@ import (
 	"github.com/segmesh/segmesh/pkg/negotiate"
 	"github.com/segmesh/segmesh/pkg/trust"
 	"github.com/segmesh/segmesh/pkg/upn"
+	"github.com/segmesh/segmesh/services/edge"
 	"github.com/segmesh/segmesh/services/identity"
 	"github.com/segmesh/segmesh/services/ticket"
 )
@@ -519,17 +519,15 @@ func (st *state) httpClient() (*http.Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DisableKeepAlives = true
-	if f := st.cfg.Segmesh.Edge.ExchangeCAFile; f != "" {
-		b, err := os.ReadFile(st.cfg.Resolve(f))
-		if err != nil {
-			return nil, fmt.Errorf("read segmesh.edge.exchangeCaFile: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("segmesh.edge.exchangeCaFile %s holds no PEM certificate", f)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	caFile := st.cfg.Segmesh.Edge.ExchangeCAFile
+	if caFile != "" {
+		caFile = st.cfg.Resolve(caFile)
 	}
+	tc, err := edge.ExchangeTLS(caFile) // the edge's own builder
+	if err != nil {
+		return nil, err
+	}
+	tr.TLSClientConfig = tc
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, nil
 }

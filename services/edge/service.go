@@ -395,15 +395,24 @@ func (s *Service) Stop(ctx context.Context) error {
 
 // upstreamTLS returns the TLS configuration for HTTPS upstreams.
 func (s *Service) upstreamTLS() (*tls.Config, error) {
+	return ExchangeTLS(s.cfg.ExchangeCAFile)
+}
+
+// ExchangeTLS is the TLS configuration the edge verifies Exchange with:
+// TLS 1.2 or later, and the certificates of caFile (the resolved
+// segmesh.edge.exchangeCaFile) as roots, or the system roots when caFile
+// is empty. diagnose builds its Exchange client with it, so the two never
+// disagree on which Exchange they trust.
+func ExchangeTLS(caFile string) (*tls.Config, error) {
 	c := &tls.Config{MinVersion: tls.VersionTLS12}
-	if s.cfg.ExchangeCAFile != "" {
-		data, err := os.ReadFile(s.cfg.ExchangeCAFile)
+	if caFile != "" {
+		data, err := os.ReadFile(caFile)
 		if err != nil {
 			return nil, fmt.Errorf("edge: read segmesh.edge.exchangeCaFile: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(data) {
-			return nil, fmt.Errorf("edge: segmesh.edge.exchangeCaFile %s holds no PEM certificate", s.cfg.ExchangeCAFile)
+			return nil, fmt.Errorf("edge: segmesh.edge.exchangeCaFile %s holds no PEM certificate", caFile)
 		}
 		c.RootCAs = pool
 	}
