@@ -87,12 +87,13 @@ type reloader struct {
 	cur   *config.Config // the configuration in force
 	seen  [sha256.Size]byte
 	state ReloadStatus
+	notes []config.Problem // warnings and notes of the configuration in force
 }
 
-func newReloader(path string, roles []string, boot *config.Config, log *slog.Logger, level *slog.LevelVar,
+func newReloader(path string, roles []string, boot *config.Config, bootNotes []config.Problem, log *slog.Logger, level *slog.LevelVar,
 	g applier, adjust func(*config.Config), m metric.Meter) (*reloader, error) {
 	r := &reloader{path: path, roles: roles, log: log, level: level, group: g, adjust: adjust, now: time.Now,
-		boot: boot, cur: boot}
+		boot: boot, cur: boot, notes: bootNotes}
 	r.state.LastSuccess = r.now()
 	r.seen = fingerprint(path, boot)
 	var err error
@@ -142,11 +143,14 @@ func (r *reloader) Status() ReloadStatus {
 	return st
 }
 
-// Problems returns what /status shows of the reload: the refused edit's
-// errors, and the settings waiting for a restart.
+// Problems returns what /status shows of the configuration: the warnings
+// of the one in force (the start's, then the last applied reload's), the
+// refused edit's errors, and the settings waiting for a restart.
 func (r *reloader) Problems() []config.Problem {
 	st := r.Status()
-	var out []config.Problem
+	r.mu.Lock()
+	out := slices.Clone(r.notes)
+	r.mu.Unlock()
 	for _, p := range st.Refused {
 		p.Message = fmt.Sprintf("reload refused (%s, %s): %s; the configuration applied at %s stays in use",
 			st.Trigger, st.LastAttempt.UTC().Format(time.RFC3339), p.Message, st.LastSuccess.UTC().Format(time.RFC3339))
@@ -200,7 +204,7 @@ func (r *reloader) Reload(ctx context.Context, trigger string) error {
 	prev := r.cur
 	r.state.LastAttempt, r.state.Trigger = r.now(), trigger
 	r.mu.Unlock()
-	next, problems, err := r.load()
+	next, problems, notes, err := r.load()
 	r.seen = fingerprint(r.path, cond(next != nil, next, prev))
 	if err != nil {
 		r.refuse(ctx, trigger, problems, err)
@@ -232,7 +236,7 @@ func (r *reloader) Reload(ctx context.Context, trigger string) error {
 		}
 	}
 	r.mu.Lock()
-	r.cur = next
+	r.cur, r.notes = next, notes
 	r.state.Refused, r.state.Applied, r.state.RestartPending = nil, live, pending
 	r.state.LastSuccess = r.now()
 	r.mu.Unlock()
@@ -260,16 +264,17 @@ func (r *reloader) isLive(key string) bool {
 	return false
 }
 
-// load runs `config check`'s pipeline on config.json.
-func (r *reloader) load() (*config.Config, []config.Problem, error) {
+// load runs `config check`'s pipeline on config.json: the new
+// configuration and its warnings and notes, or the errors refusing it.
+func (r *reloader) load() (*config.Config, []config.Problem, []config.Problem, error) {
 	next, report, err := LoadForRun(r.path, r.roles, r.log)
 	if err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {
-			return nil, ce.Problems, err
+			return nil, ce.Problems, nil, err
 		}
 		return nil, []config.Problem{{Severity: config.SeverityError, Key: "(file)", Message: err.Error(),
-			Fix: "correct config.json (segmesh config check names the problem)"}}, err
+			Fix: "correct config.json (segmesh config check names the problem)"}}, nil, err
 	}
 	if r.adjust != nil {
 		r.adjust(next)
@@ -282,9 +287,10 @@ func (r *reloader) load() (*config.Config, []config.Problem, error) {
 				errs = append(errs, p)
 			}
 		}
-		return nil, errs, err
+		return nil, errs, nil, err
 	}
-	return next, nil, nil
+	notes := append(append(slices.Clone(report.Problems), problems...), config.MigrationNotes(next)...)
+	return next, nil, notes, nil
 }
 
 func (r *reloader) refuse(ctx context.Context, trigger string, problems []config.Problem, err error) {

@@ -76,7 +76,7 @@ func newTestReloader(t *testing.T, g applier) (*reloader, string, *slog.LevelVar
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = prov.Shutdown(context.Background()) })
-	r, err := newReloader(path, []string{"crl"}, cfg, slog.New(slog.NewTextHandler(&logs, nil)), level, g, nil, prov.Meter.Meter("test"))
+	r, err := newReloader(path, []string{"crl"}, cfg, []config.Problem{{Severity: config.SeverityWarning, Key: "boot.only"}}, slog.New(slog.NewTextHandler(&logs, nil)), level, g, nil, prov.Meter.Meter("test"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +90,12 @@ func TestReloadAppliesRefusesAndNames(t *testing.T) {
 	g := &fakeApplier{}
 	r, path, level, logs := newTestReloader(t, g)
 	ctx := context.Background()
+	hasBootNote := func() bool {
+		return slices.ContainsFunc(r.Problems(), func(p config.Problem) bool { return p.Key == "boot.only" })
+	}
+	if !hasBootNote() {
+		t.Fatalf("the start's warnings are not on /status: %+v", r.Problems())
+	}
 	steps := []struct {
 		name        string
 		file        string // raw config.json; empty: reloadConfig of the fields below
@@ -160,6 +166,9 @@ func TestReloadAppliesRefusesAndNames(t *testing.T) {
 			}
 		}
 	}
+	if hasBootNote() {
+		t.Error("/status still shows the start's warnings after a reload applied another file")
+	}
 	if !g.applied[0].Segmesh.CRL.FailClosedOnStale {
 		t.Error("the role was given the old configuration")
 	}
@@ -216,7 +225,7 @@ func TestReloadPollSeesMountedSecretSwap(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = prov.Shutdown(context.Background()) })
-	r, err := newReloader(path, []string{"crl"}, boot, slog.New(slog.NewTextHandler(&logs, nil)), new(slog.LevelVar), &fakeApplier{}, nil, prov.Meter.Meter("test"))
+	r, err := newReloader(path, []string{"crl"}, boot, nil, slog.New(slog.NewTextHandler(&logs, nil)), new(slog.LevelVar), &fakeApplier{}, nil, prov.Meter.Meter("test"))
 	if err != nil {
 		t.Fatal(err)
 	}

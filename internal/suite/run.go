@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"slices"
 	"syscall"
 	"time"
 
@@ -149,7 +148,7 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 		return err
 	}
 	problems := append(append(append([]config.Problem(nil), report.Problems...), roleProblems...), config.MigrationNotes(cfg)...)
-	rl, err := newReloader(cfg.Path, roles, cfg, log, level, g, adjust, prov.Meter.Meter("segmesh/reload"))
+	rl, err := newReloader(cfg.Path, roles, cfg, problems, log, level, g, adjust, prov.Meter.Meter("segmesh/reload"))
 	if err != nil {
 		return err
 	}
@@ -160,7 +159,7 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 	}
 	ac := cfg.Segmesh.Admin
 	status := admin.StatusPage(admin.StatusPageOptions{Readiness: g.Readiness, Board: board, Metrics: prov.Registry,
-		ConfigProblems: func() []config.Problem { return append(slices.Clip(problems), rl.Problems()...) }, PersonalData: ac.ShowPersonalData})
+		ConfigProblems: rl.Problems, PersonalData: ac.ShowPersonalData})
 	adm := admin.New(admin.Options{Listen: ac.Listen, Readiness: g.Readiness, Notes: rl.Notes, Metrics: prov.MetricsHandler(), Board: board, Logger: log,
 		Pprof: ac.Pprof, Extra: map[string]http.Handler{"GET /status": status}, Token: token, PersonalData: ac.ShowPersonalData})
 	if err := adm.Start(); err != nil {
