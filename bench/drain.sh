@@ -19,8 +19,12 @@
 # Usage (as root, lab up): flock /tmp/segmesh-lab.lock bash bench/drain.sh
 # Knobs: PINGS (4900 per edge: after the restart one edge holds 2 × PINGS
 # device and upstream descriptors, under the 20,000 open-files limit),
-# RAMP (60 s), GRACE (2 s), READY_EVERY (1s), BACKOFF (5s), CERTS (1000),
+# RAMP (60 s), GRACE (2 s), READY_EVERY (1s), READY_FAILURES (3: unanswered
+# readiness polls in a row before the balancer takes an edge out; 1 was the
+# old stand-in), BACKOFF (5s), CERTS (1000),
 # BENCH_WORK (/var/tmp/segmesh-bench). Everything started is stopped by PID.
+# Edge 2's CPU profile from SIGTERM to grace + 8 s is left in
+# $BENCH_WORK/drain/edge2-takeover.pprof.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -29,6 +33,7 @@ PINGS=${PINGS:-4900}
 RAMP=${RAMP:-60}
 GRACE=${GRACE:-2}
 READY_EVERY=${READY_EVERY:-1s}
+READY_FAILURES=${READY_FAILURES:-3}
 BACKOFF=${BACKOFF:-5s}
 CERTS=${CERTS:-1000}
 TOTAL=$((2 * PINGS))
@@ -103,7 +108,7 @@ config() {
 }
 config "$RUN/roles" '.segmesh.edge.listen="127.0.0.24:8443" | .segmesh.admin.listen="127.0.0.24:9090" | .segmesh.grpc.listen="127.0.0.24:9443"'
 for i in 1 2; do
-	config "$RUN/edge$i" ".segmesh.edge.listen=\"127.0.0.4$i:8443\" | .segmesh.admin.listen=\"127.0.0.4$i:9090\" |
+	config "$RUN/edge$i" ".segmesh.edge.listen=\"127.0.0.4$i:8443\" | .segmesh.admin.listen=\"127.0.0.4$i:9090\" | .segmesh.admin.pprof=true |
 		.segmesh.peers={\"identity\":\"127.0.0.24:9443\",\"ticket\":\"127.0.0.24:9443\",\"crl\":\"127.0.0.24:9443\"}"
 done
 
@@ -127,7 +132,7 @@ echo "== $TOTAL phones hold Pings over two edges (ramp ${RAMP}s)"
 DUR=$((RAMP + 100))
 "${SEGLOAD[@]}" -url https://127.0.0.41:8443 -cert-dirs "$RUN/certs/d*" -kind ping -hold 3000s -mode keepalive \
 	-c "$TOTAL" -ramp "${RAMP}s" -duration "${DUR}s" -src 127.0.1.1,127.0.2.1 -error-backoff "$BACKOFF" \
-	-targets 127.0.0.41:8443,127.0.0.42:8443 -ready http://127.0.0.41:9090/readyz,http://127.0.0.42:9090/readyz -ready-every "$READY_EVERY" \
+	-targets 127.0.0.41:8443,127.0.0.42:8443 -ready http://127.0.0.41:9090/readyz,http://127.0.0.42:9090/readyz -ready-every "$READY_EVERY" -ready-failures "$READY_FAILURES" \
 	-error-log "$RUN/errors.jsonl" -label "phones" >"$RUN/segload.txt" 2>&1 &
 echo "$! segload" >>"$PIDS"
 LOADPID=$!
@@ -145,7 +150,11 @@ kdc_before=$(kdc)
 rss_held2=$(rss_kb "$PID_edge2") cpu_held2=$(cpu_ms "$PID_edge2")
 
 echo "== SIGTERM to edge 1"
+# Edge 2's CPU profile while it takes the phones over (go tool pprof).
+curl -s -o "$RUN/edge2-takeover.pprof" "http://127.0.0.42:9090/debug/pprof/profile?seconds=$((GRACE + 8))" &
 t0=$(now_ms)
+# The exit to 10 ms (the loop below samples slower under load).
+(while kill -0 "$PID_edge1" 2>/dev/null; do sleep 0.01; done; now_ms >"$RUN/edge1-exit-ms") &
 kill -TERM "$PID_edge1"
 exited="" low=$TOTAL rehold="" rehold99="" ready=""
 while :; do
@@ -173,6 +182,7 @@ while :; do
 	sleep 0.1
 done
 echo "edge 1 ready again ${ready:-never} ms after SIGTERM"
+[[ -s $RUN/edge1-exit-ms ]] && exited=$(($(cat "$RUN/edge1-exit-ms") - t0))
 # When edge 1 closed its listener (its log's time, UTC, to the millisecond).
 closed=$(grep -m1 'msg="stopping: closing the listener' "$RUN/edge1.log" | sed -E 's/^time=([^ ]+) .*/\1/')
 closed_ms=$(($(date -d "$closed" +%s%3N) - t0))
@@ -183,7 +193,7 @@ echo "edge 2 now holds $((($(ls /proc/$PID_edge2/fd | wc -l)) / 2)) fd pairs"
 echo "waiting for the load generator to end its run ($DUR s)"
 wait "$LOADPID" || true
 {
-	echo "phones: $TOTAL (2 × $PINGS), users $LAB_GENERATED_USERS, grace ${GRACE}s, readiness polled every $READY_EVERY"
+	echo "phones: $TOTAL (2 × $PINGS), users $LAB_GENERATED_USERS, grace ${GRACE}s, readiness polled every $READY_EVERY (out after $READY_FAILURES unanswered)"
 	echo "edge 1 exit after SIGTERM: ${exited:-none} ms"
 	if ((low < TOTAL)); then
 		echo "Pings held at the backend: lowest $low of $TOTAL; all held again from ${rehold:-never} ms after SIGTERM on (99 %: ${rehold99:-never} ms)"

@@ -324,11 +324,15 @@ func (s *Service) drainDevices(ctx context.Context) error {
 	var err error
 	if s.srv != nil {
 		s.log.Info("stopping: closing the listener; other requests finish within the drain timeout")
+		t0 := time.Now()
 		s.closeListener(ctx)
+		t1 := time.Now()
 		if err = s.srv.Shutdown(ctx); err != nil {
 			s.log.Warn("drain cut short; closing the remaining device connections", "err", err)
 			err = s.srv.Close()
 		}
+		// Where the exit time goes (bench/drain.sh, docs/benchmarks.md).
+		s.log.Info("stopping: device connections closed", "new_connections_wait", t1.Sub(t0), "requests_finish", time.Since(t1))
 	}
 	if s.parking != nil {
 		// Parked Pings are hijacked connections the server does not wait for.
