@@ -204,8 +204,17 @@ func (r *reloader) Reload(ctx context.Context, trigger string) error {
 	prev := r.cur
 	r.state.LastAttempt, r.state.Trigger = r.now(), trigger
 	r.mu.Unlock()
+	before := fingerprint(r.path, prev)
 	next, problems, notes, err := r.load()
 	r.seen = fingerprint(r.path, cond(next != nil, next, prev))
+	if fingerprint(r.path, prev) != before {
+		// A file changed while it was being read (an editor's second save,
+		// a ..data swap between config.json and a file it names): what was
+		// loaded may be the older content, or a mix. Leave the new content
+		// unseen so that the next poll reads it again, instead of marking
+		// an edit as seen that is not in force.
+		r.seen = [sha256.Size]byte{}
+	}
 	if err != nil {
 		r.refuse(ctx, trigger, problems, err)
 		return err
