@@ -2,8 +2,11 @@ package suite
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/segmesh/segmesh/pkg/config"
@@ -75,5 +78,74 @@ func TestAttackReloadEditDuringLoad(t *testing.T) {
 				t.Errorf("restart pending %v, want %s named (config.json differs from the running process)", r.Status().RestartPending, tt.pending)
 			}
 		})
+	}
+}
+
+// TestAttackReloadFileContentNotApplied rotates the content of a file
+// config.json names, its path unchanged: the admin token after a leak, as
+// an operator does (echo new > token; or a Secret's ..data swap). The poll
+// sees the change and reloads; the process still uses what it read at the
+// start (the token is read once), so the file must be named as waiting for
+// a restart on /status, /readyz and segmesh_config_restart_pending, not
+// passed over as a reload that changed nothing while the leaked token keeps
+// working. Putting the old content back clears it.
+func TestAttackReloadFileContentNotApplied(t *testing.T) {
+	dir := t.TempDir()
+	token := filepath.Join(dir, "admin-token")
+	writeFile := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(token, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile("leaked-token-0123456789\n")
+	path := filepath.Join(dir, "config.json")
+	cfg := reloadConfig("info", false, "", "")
+	cfg["segmesh"].(map[string]any)["admin"] = map[string]any{"tokenFile": token}
+	writeJSON(t, path, cfg)
+	boot, _, err := LoadForRun(path, []string{"crl"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov, err := telemetry.Setup(context.Background(), telemetry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prov.Shutdown(context.Background()) })
+	var logs syncBuffer
+	r, err := newReloader(path, []string{"crl"}, boot, nil, slog.New(slog.NewTextHandler(&logs, nil)), new(slog.LevelVar),
+		&fakeApplier{}, nil, prov.Meter.Meter("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	steps := []struct {
+		name        string
+		content     string
+		wantPending []string
+	}{
+		{name: "the token rotated", content: "new-token-9876543210\n", wantPending: []string{"segmesh.admin.tokenFile"}},
+		{name: "the old token back", content: "leaked-token-0123456789\n"},
+	}
+	for _, s := range steps {
+		writeFile(s.content)
+		r.Poll(ctx)
+		st := r.Status()
+		if st.LastAttempt.IsZero() {
+			t.Fatalf("%s: the poll did not reload", s.name)
+		}
+		if !sameSet(st.RestartPending, s.wantPending) {
+			t.Errorf("%s: restart pending %v, want %v (the running process still uses the file's old content)\n%s",
+				s.name, st.RestartPending, s.wantPending, logs.String())
+		}
+		notes := strings.Join(r.Notes(), "\n")
+		for _, k := range s.wantPending {
+			if !strings.Contains(notes, k) {
+				t.Errorf("%s: /readyz notes do not name %s: %q", s.name, k, notes)
+			}
+		}
+		if strings.Contains(notes+fmt.Sprint(r.Problems())+logs.String(), "token-") {
+			t.Errorf("%s: the token's content shows on /readyz, /status or in the log", s.name)
+		}
 	}
 }

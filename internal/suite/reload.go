@@ -82,18 +82,19 @@ type reloader struct {
 
 	reloads metric.Int64Counter
 
-	mu    sync.Mutex
-	boot  *config.Config // what the roles were built from
-	cur   *config.Config // the configuration in force
-	seen  [sha256.Size]byte
-	state ReloadStatus
-	notes []config.Problem // warnings and notes of the configuration in force
+	mu        sync.Mutex
+	boot      *config.Config         // what the roles were built from
+	bootFiles map[string]fileSetting // the content of the files boot names, as read at the start
+	cur       *config.Config         // the configuration in force
+	seen      [sha256.Size]byte
+	state     ReloadStatus
+	notes     []config.Problem // warnings and notes of the configuration in force
 }
 
 func newReloader(path string, roles []string, boot *config.Config, bootNotes []config.Problem, log *slog.Logger, level *slog.LevelVar,
 	g applier, adjust func(*config.Config), m metric.Meter) (*reloader, error) {
 	r := &reloader{path: path, roles: roles, log: log, level: level, group: g, adjust: adjust, now: time.Now,
-		boot: boot, cur: boot, notes: bootNotes}
+		boot: boot, cur: boot, notes: bootNotes, bootFiles: fileSettings(boot)}
 	r.state.LastSuccess = r.now()
 	r.seen = fingerprint(path, boot)
 	var err error
@@ -158,7 +159,7 @@ func (r *reloader) Problems() []config.Problem {
 	}
 	for _, k := range st.RestartPending {
 		out = append(out, config.Problem{Severity: config.SeverityWarning, Key: k,
-			Message: "changed in config.json, not applied: it takes a restart",
+			Message: "changed in config.json (or the content of the file it names), not applied: it takes a restart",
 			Fix:     "restart segmesh (systemctl restart segmesh; in Kubernetes a rollout restart) to apply it, or put the old value back"})
 	}
 	return out
@@ -242,6 +243,15 @@ func (r *reloader) Reload(ctx context.Context, trigger string) error {
 	for _, c := range diffConfig(r.boot, next) {
 		if c.usedBy(r.roles) && !r.isLive(c.Key) {
 			pending = append(pending, c.Key)
+		}
+	}
+	// A file rotated under the same path (the admin token, a server or
+	// role-to-role certificate, a CA file) is read at the start only: said
+	// as waiting for a restart, not passed over as a reload that changed
+	// nothing while the old content stays in use.
+	for _, k := range rotatedFiles(r.bootFiles, next, r.roles) {
+		if !slices.Contains(pending, k) {
+			pending = append(pending, k)
 		}
 	}
 	r.mu.Lock()

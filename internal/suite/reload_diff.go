@@ -1,6 +1,9 @@
 package suite
 
 import (
+	"crypto/sha256"
+	"io"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -133,6 +136,116 @@ func filesOf(c *config.Config) []string {
 	add(c.ClientCertificateChain)
 	if k := c.KeyFile(); isRegular(k) && !slices.Contains(out, k) {
 		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// contentReadAgain are the settings whose files are read again without a
+// restart: the trust store's (trust.Reloader polls them in the edge and
+// the crl role) and the secrets key (every load decrypts with it; a
+// changed secret shows as a changed setting).
+var contentReadAgain = []string{"clientCertTrustStorePath", "clientCertificateChain", "segmesh.secretKeyFile"}
+
+// fileSetting is a setting that names files, with a hash of their content.
+type fileSetting struct {
+	roles []string
+	sum   [sha256.Size]byte
+}
+
+// fileSettings returns, by JSON path, the settings of c that name regular
+// files (comma-separated lists split) with a hash of what those files
+// hold now: a file rotated under the same path (an admin token, a server
+// certificate) changes the hash, not the setting.
+func fileSettings(c *config.Config) map[string]fileSetting {
+	out := map[string]fileSetting{}
+	var visit func(v reflect.Value, prefix string)
+	visit = func(v reflect.Value, prefix string) {
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if !f.IsExported() || name == "-" || name == "" || f.Type == secretType {
+				continue
+			}
+			if f.Type.Kind() == reflect.Struct {
+				visit(v.Field(i), prefix+name+".")
+				continue
+			}
+			var files []string
+			for _, s := range stringsIn(v.Field(i)) {
+				for p := range strings.SplitSeq(s, ",") {
+					p = strings.TrimSpace(p)
+					if p == "" || strings.Contains(p, "://") {
+						continue
+					}
+					if abs := c.Resolve(p); isRegular(abs) {
+						files = append(files, abs)
+					}
+				}
+			}
+			if len(files) == 0 {
+				continue
+			}
+			h := sha256.New()
+			for _, p := range files {
+				_, _ = io.WriteString(h, p+"\x00")
+				if b, err := os.ReadFile(p); err == nil {
+					_, _ = h.Write(b)
+				}
+				_, _ = io.WriteString(h, "\x00")
+			}
+			var fs fileSetting
+			fs.roles = rolesOf(f)
+			h.Sum(fs.sum[:0])
+			out[prefix+name] = fs
+		}
+	}
+	visit(reflect.ValueOf(*c), "")
+	return out
+}
+
+// stringsIn returns every string held in v (a string, or lists and
+// structs of them), secrets left out.
+func stringsIn(v reflect.Value) []string {
+	switch v.Kind() {
+	case reflect.String:
+		return []string{v.String()}
+	case reflect.Slice, reflect.Array:
+		var out []string
+		for i := range v.Len() {
+			out = append(out, stringsIn(v.Index(i))...)
+		}
+		return out
+	case reflect.Struct:
+		if v.Type() == secretType {
+			return nil
+		}
+		var out []string
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				out = append(out, stringsIn(v.Field(i))...)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// rotatedFiles lists the settings whose value is the same at boot and in
+// next but whose files hold something else now, and that no role reads
+// again by itself: the process still uses the content it read at the
+// start, so they wait for a restart like a changed setting.
+func rotatedFiles(boot map[string]fileSetting, next *config.Config, roles []string) []string {
+	var out []string
+	for key, now := range fileSettings(next) {
+		was, ok := boot[key]
+		if !ok || was.sum == now.sum || slices.Contains(contentReadAgain, key) {
+			continue
+		}
+		if (change{Key: key, Roles: now.roles}).usedBy(roles) {
+			out = append(out, key)
+		}
 	}
 	slices.Sort(out)
 	return out
