@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,7 +75,16 @@ func (m *Mapper) dialTargets(ctx context.Context) ([]dialTarget, error) {
 			Hint: "publish _gc._tcp." + g.domain + " SRV records, name the DNS server that holds them in segmesh.dnsServer, or write a host in cert.mapping.ldap.url"}
 	}
 	var targets []dialTarget
+	var outside []string
 	for _, t := range a.Targets {
+		if !inDomain(t.Host, g.domain) {
+			// DNS is not authenticated: a server outside the domain could
+			// show a certificate for its own name from any CA the gateway
+			// trusts (with no ldapCaFile, every public CA), and would get
+			// the service account's bind.
+			outside = append(outside, t.Host)
+			continue
+		}
 		port := int(t.Port)
 		if g.usePort || m.ep.TLS {
 			// SRV publishes the plain GC port; GC over TLS is 3269 on the
@@ -84,6 +94,18 @@ func (m *Mapper) dialTargets(ctx context.Context) ([]dialTarget, error) {
 		for _, ip := range t.IPs {
 			targets = append(targets, dialTarget{addr: net.JoinHostPort(ip, strconv.Itoa(port)), serverName: t.Host})
 		}
+	}
+	if len(outside) > 0 {
+		m.log.WarnContext(ctx, "Global Catalogs outside the domain in the DNS answer are not used", "domain", g.domain, "hosts", outside)
+	}
+	if len(targets) == 0 {
+		if len(g.targets) > 0 {
+			g.resolvedAt, g.stale = now, false
+			return g.targets, nil
+		}
+		return nil, &DirectoryError{Op: "find the Global Catalogs for", Endpoint: m.ep.String(),
+			Err:  fmt.Errorf("DNS answered %s: no target inside %s", a, g.domain),
+			Hint: "publish _gc._tcp." + g.domain + " SRV records naming the domain's own Global Catalogs, check segmesh.dnsServer (a spoofed answer looks like this), or write a host in cert.mapping.ldap.url"}
 	}
 	g.answer, g.targets, g.resolvedAt, g.stale = a, targets, now, false
 	m.log.InfoContext(ctx, "Global Catalogs found in DNS", "answer", a.String())
@@ -130,4 +152,13 @@ func (m *Mapper) tlsFor(t dialTarget) *tls.Config {
 	c := m.tls.Clone()
 	c.ServerName = t.serverName
 	return c
+}
+
+// inDomain reports whether host is domain or a name below it (DNS names,
+// any case, a trailing dot ignored): the Global Catalogs a spoofed DNS
+// answer cannot name outside the domain.
+func inDomain(host, domain string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	d := strings.ToLower(strings.TrimSuffix(domain, "."))
+	return d != "" && (h == d || strings.HasSuffix(h, "."+d))
 }

@@ -23,19 +23,22 @@ func deadLDAP(tb testing.TB) string {
 	return a
 }
 
-// TestGlobalCatalogsFromDNS: with cert.mapping.ldap.url ldap:/// (no host)
+// TestGlobalCatalogsFromDNS: with cert.mapping.ldap.url ldap:/// (no host, StartTLS)
 // the mapper finds the Global Catalogs by _gc._tcp.DOMAIN, fails over past
 // a dead one, asks DNS again after every one failed, and says what it asked
 // of whom when DNS has none. Issue 23 item 3.
 func TestGlobalCatalogsFromDNS(t *testing.T) {
-	l := newLab(t, ldaptest.Options{})
+	conf, pool := ldaptest.TLS(t, "gc0.lab.test", "gc1.lab.test", "gc2.lab.test")
+	l := newLab(t, ldaptest.Options{TLS: conf})
 	dns := dnstest.Start(t)
 	f, err := dnssrv.New(dns.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := l.config(nil)
+	// StartTLS: a plain bind to a host from DNS is refused (TestAttackDiscoveryBindPassword).
 	cfg.URL, cfg.DNS, cfg.Domain, cfg.BaseDN = "ldap:///", f, "lab.test", testBase
+	cfg.StartTLS, cfg.RootCAs = true, pool
 	cfg.CacheSize = -1
 	m := newMapper(t, cfg)
 	ctx := context.Background()
@@ -61,7 +64,7 @@ func TestGlobalCatalogsFromDNS(t *testing.T) {
 
 	// gc1 retired, gc2 published: once every known one fails, DNS is asked
 	// again.
-	l2 := newLab(t, ldaptest.Options{})
+	l2 := newLab(t, ldaptest.Options{TLS: conf})
 	l.srv.Stop()
 	dns.SetSRV("_gc._tcp.lab.test", dns.Record(t, "gc2.lab.test", l2.srv.Addr(), 0, 100))
 	if _, err := m.Map(ctx, l.bob.Raw); err == nil {

@@ -185,6 +185,9 @@ func New(cfg Config) (*Mapper, error) {
 	if ep.Discover && (cfg.DNS == nil || cfg.Domain == "") {
 		return nil, fmt.Errorf("certmap: cert.mapping.ldap.url %s has no host, so the Global Catalogs are found in DNS, which needs a domain (kcd.domains): write a host in the URL or configure the domains", cfg.URL)
 	}
+	if ep.Discover && !ep.TLS && !cfg.StartTLS {
+		return nil, fmt.Errorf("certmap: cert.mapping.ldap.url %s finds the Global Catalogs in DNS, which nobody authenticates, and binds without TLS: a spoofed DNS answer would receive the service account's password in clear. %s", cfg.URL, DiscoveryTLSFix)
+	}
 	applyDefaults(&cfg)
 	m := &Mapper{
 		cfg: cfg, ep: ep, log: cfg.Logger, now: cfg.Now,

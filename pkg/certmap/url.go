@@ -55,6 +55,10 @@ func (e Endpoint) String() string {
 // URLFix is what to write instead of an unusable cert.mapping.ldap.url.
 const URLFix = "write ldap[s]://host[:port][/baseDN], for example ldaps://dc1.corp.example:3269/dc=corp,dc=example, or ldaps:/// to find the Global Catalogs in DNS"
 
+// DiscoveryTLSFix is what to write instead of a plain LDAP URL without a
+// host (ldap:///): config check and the identity role say it alike.
+const DiscoveryTLSFix = "write ldaps:/// (the Global Catalogs over TLS, port 3269), set segmesh.identity.ldapStartTls, or write the directory's host in the URL"
+
 // URLError says why cert.mapping.ldap.url cannot be used; config check and
 // the identity role report it with the same words.
 type URLError struct {

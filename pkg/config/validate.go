@@ -214,6 +214,12 @@ func validateMapping(c *Config, r *Report) {
 			reason = ue.Reason
 		}
 		r.add(SeverityError, KeyCertMappingLDAPURL, g.CertMappingLDAPURL, reason, certmap.URLFix)
+	} else if ep.Discover && !ep.TLS && !c.Segmesh.Identity.LDAPStartTLS {
+		// The identity role refuses it too (certmap.New): the host comes from
+		// DNS, which nobody authenticates.
+		r.add(SeverityError, KeyCertMappingLDAPURL, g.CertMappingLDAPURL,
+			"finds the Global Catalogs in DNS and binds without TLS: a spoofed DNS answer would receive the service account's password in clear",
+			certmap.DiscoveryTLSFix)
 	} else if !ep.TLS && !c.Segmesh.Identity.LDAPStartTLS {
 		r.add(SeverityWarning, KeyCertMappingLDAPURL, g.CertMappingLDAPURL, "LDAP without TLS sends the service account password in clear",
 			"use ldaps:// (port 636, or 3269 for the Global Catalog), or set segmesh.identity.ldapStartTls")
