@@ -128,6 +128,17 @@ mit_start_kdc() {
 
 mit_kadmin() { mit_env kadmin.local -r "$MIT_REALM" -q "$1" >>"$LOG/mit.log" 2>&1 || die "kadmin.local $1 failed, see $LOG/mit.log"; }
 
+# mit_delegate_to SPN: svc_seg may delegate to SPN (krbAllowedToDelegateTo,
+# which kadmin cannot set).
+mit_delegate_to() {
+	ldapmodify -x -H "ldap://$MIT_IP" -D "$MIT_ADMIN_DN" -y "$SECRETS/mit_ldap" >>"$LOG/mit.log" 2>&1 <<LDIF || die "krbAllowedToDelegateTo $1 failed, see $LOG/mit.log"
+dn: krbPrincipalName=svc_seg@$MIT_REALM,cn=$MIT_REALM,cn=krbContainer,$MIT_BASE
+changetype: modify
+add: krbAllowedToDelegateTo
+krbAllowedToDelegateTo: $1@$MIT_REALM
+LDIF
+}
+
 mit_provision() {
 	[[ -e $MIT/.provisioned ]] && return 0
 	stop_daemon mitkdc 10
@@ -153,12 +164,7 @@ LDIF
 	mit_kadmin "addprinc $renew -randkey alice"
 	mit_kadmin "addprinc $renew -randkey bob"
 	mit_kadmin "ktadd -k $MIT/exchange.keytab HTTP/exchange.mit.test"
-	ldapmodify -x -H "ldap://$MIT_IP" -D "$MIT_ADMIN_DN" -y "$SECRETS/mit_ldap" >>"$LOG/mit.log" 2>&1 <<LDIF || die "krbAllowedToDelegateTo failed, see $LOG/mit.log"
-dn: krbPrincipalName=svc_seg@$MIT_REALM,cn=$MIT_REALM,cn=krbContainer,$MIT_BASE
-changetype: modify
-add: krbAllowedToDelegateTo
-krbAllowedToDelegateTo: HTTP/exchange.mit.test@$MIT_REALM
-LDIF
+	mit_delegate_to HTTP/exchange.mit.test
 	touch "$MIT/.provisioned"
 }
 
@@ -181,12 +187,7 @@ mit_accept() {
 mit_short_target() {
 	[[ -e $MIT/.short ]] && return 0
 	mit_kadmin 'addprinc -maxlife "30 seconds" -maxrenewlife "504 seconds" -randkey HTTP/short.mit.test'
-	ldapmodify -x -H "ldap://$MIT_IP" -D "$MIT_ADMIN_DN" -y "$SECRETS/mit_ldap" >>"$LOG/mit.log" 2>&1 <<LDIF || die "krbAllowedToDelegateTo short failed, see $LOG/mit.log"
-dn: krbPrincipalName=svc_seg@$MIT_REALM,cn=$MIT_REALM,cn=krbContainer,$MIT_BASE
-changetype: modify
-add: krbAllowedToDelegateTo
-krbAllowedToDelegateTo: HTTP/short.mit.test@$MIT_REALM
-LDIF
+	mit_delegate_to HTTP/short.mit.test
 	touch "$MIT/.short"
 }
 

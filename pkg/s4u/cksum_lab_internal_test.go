@@ -4,7 +4,6 @@ package s4u
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -18,8 +17,6 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/types"
-
-	"github.com/segmesh/segmesh/pkg/kdc"
 )
 
 // TestLabForUserChecksum records which PA-FOR-USER checksum types the lab's
@@ -31,33 +28,10 @@ import (
 // expectations are what each Samba series did here (deploy/lab/README.md):
 // the test fails the day that changes.
 func TestLabForUserChecksum(t *testing.T) {
-	dir := os.Getenv("SEGMESH_LAB_DIR")
-	if dir == "" {
-		dir = "/var/tmp/segmesh-lab"
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, "lab.json"))
-	if err != nil {
-		t.Fatalf("lab facts: %v (bring the lab up: bash deploy/lab/lab.sh up)", err)
-	}
-	var f map[string]string
-	if err := json.Unmarshal(raw, &f); err != nil {
-		t.Fatal(err)
-	}
+	f, c := labInternalClient(t)
 	series := f["LAB_SAMBA_SERIES"]
-	if b, err := os.ReadFile(filepath.Join(dir, "samba", ".series")); err == nil && series == "" {
+	if b, err := os.ReadFile(filepath.Join(f["LAB_DIR"], "samba", ".series")); err == nil && series == "" {
 		series = strings.TrimSpace(string(b))
-	}
-	pw, err := os.ReadFile(f["LAB_SVC_PASSWORD_FILE"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := kdc.New(kdc.Config{Realms: map[string][]string{f["LAB_REALM"]: {f["LAB_KDC_DIRECT"]}}, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := New(Config{Realm: f["LAB_REALM"], Service: f["LAB_SVC_USER"], Password: strings.TrimSpace(string(pw)), Exchanger: tr})
-	if err != nil {
-		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

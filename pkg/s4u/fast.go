@@ -11,7 +11,6 @@ import (
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
-	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
 	"github.com/jcmturner/gokrb5/v8/iana/patype"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -59,21 +58,9 @@ func newFASTArmor(tgt *Ticket, now time.Time) (*fastArmor, error) {
 		CTime:  now.Truncate(time.Second),
 		SubKey: sub,
 	}
-	ab, err := auth.Marshal()
+	b, err := apReq(tgt, auth, keyusage.AP_REQ_AUTHENTICATOR)
 	if err != nil {
-		return nil, fmt.Errorf("marshal armor authenticator: %w", err)
-	}
-	ed, err := crypto.GetEncryptedData(ab, tgt.SessionKey, keyusage.AP_REQ_AUTHENTICATOR, 0)
-	if err != nil {
-		return nil, fmt.Errorf("encrypt armor authenticator: %w", err)
-	}
-	ap := messages.APReq{
-		PVNO: iana.PVNO, MsgType: msgtype.KRB_AP_REQ, APOptions: types.NewKrbFlags(),
-		Ticket: tgt.Ticket, EncryptedAuthenticator: ed,
-	}
-	b, err := ap.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("marshal armor AP-REQ: %w", err)
+		return nil, fmt.Errorf("armor: %w", err)
 	}
 	key, err := krbfast.CF2(sub, tgt.SessionKey, krbfast.PepperSubkeyArmor, krbfast.PepperTicketArmor)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/messages"
@@ -22,30 +23,7 @@ import (
 // sent without cname-in-addl-tkt with a ticket for the service account
 // itself, and the guard refusing it.
 func TestLabSilentFallback(t *testing.T) {
-	dir := os.Getenv("SEGMESH_LAB_DIR")
-	if dir == "" {
-		dir = "/var/tmp/segmesh-lab"
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, "lab.json"))
-	if err != nil {
-		t.Fatalf("lab facts: %v (bring the lab up: bash deploy/lab/lab.sh up)", err)
-	}
-	var f map[string]string
-	if err := json.Unmarshal(raw, &f); err != nil {
-		t.Fatal(err)
-	}
-	pw, err := os.ReadFile(f["LAB_SVC_PASSWORD_FILE"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := kdc.New(kdc.Config{Realms: map[string][]string{f["LAB_REALM"]: {f["LAB_KDC_DIRECT"]}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := New(Config{Realm: f["LAB_REALM"], Service: f["LAB_SVC_USER"], Password: strings.TrimSpace(string(pw)), Exchanger: tr})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, c := labInternalClient(t)
 	ctx := context.Background()
 	self, err := c.S4U2Self(ctx, "alice")
 	if err != nil {
@@ -76,6 +54,40 @@ func TestLabSilentFallback(t *testing.T) {
 	if err := checkProxyClient(self, got); !errors.Is(err, ErrWrongClient) {
 		t.Fatalf("guard: %v", err)
 	}
+}
+
+// labInternalClient reads the facts lab.sh wrote (lab.json) and returns them
+// with a Client for svc_seg at the lab's KDC (not the forwarder).
+func labInternalClient(t *testing.T) (map[string]string, *Client) {
+	t.Helper()
+	dir := os.Getenv("SEGMESH_LAB_DIR")
+	if dir == "" {
+		dir = "/var/tmp/segmesh-lab"
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "lab.json"))
+	if err != nil {
+		t.Fatalf("lab facts: %v (bring the lab up: bash deploy/lab/lab.sh up)", err)
+	}
+	var f map[string]string
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	if f["LAB_DIR"] == "" {
+		f["LAB_DIR"] = dir
+	}
+	pw, err := os.ReadFile(f["LAB_SVC_PASSWORD_FILE"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := kdc.New(kdc.Config{Realms: map[string][]string{f["LAB_REALM"]: {f["LAB_KDC_DIRECT"]}}, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Config{Realm: f["LAB_REALM"], Service: f["LAB_SVC_USER"], Password: strings.TrimSpace(string(pw)), Exchanger: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, c
 }
 
 // InstallTGT makes t the realm's current TGT (lab tests: a pair with a TGT

@@ -100,11 +100,21 @@ func authenticatorAPReq(tgt *Ticket, bodyDER []byte, now time.Time) ([]byte, err
 		Cusec:  now.Nanosecond() / 1000,
 		CTime:  now.Truncate(time.Second),
 	}
+	b, err := apReq(tgt, auth, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR)
+	if err != nil {
+		return nil, fmt.Errorf("PA-TGS-REQ: %w", err)
+	}
+	return b, nil
+}
+
+// apReq encodes an AP-REQ carrying tgt with auth encrypted in its session
+// key under usage (PA-TGS-REQ, FAST armor).
+func apReq(tgt *Ticket, auth types.Authenticator, usage uint32) ([]byte, error) {
 	ab, err := auth.Marshal()
 	if err != nil {
 		return nil, fmt.Errorf("marshal authenticator: %w", err)
 	}
-	ed, err := crypto.GetEncryptedData(ab, tgt.SessionKey, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR, 0)
+	ed, err := crypto.GetEncryptedData(ab, tgt.SessionKey, usage, 0)
 	if err != nil {
 		return nil, fmt.Errorf("encrypt authenticator: %w", err)
 	}
@@ -117,7 +127,7 @@ func authenticatorAPReq(tgt *Ticket, bodyDER []byte, now time.Time) ([]byte, err
 	}
 	b, err := ap.Marshal()
 	if err != nil {
-		return nil, fmt.Errorf("marshal PA-TGS-REQ: %w", err)
+		return nil, fmt.Errorf("marshal AP-REQ: %w", err)
 	}
 	return b, nil
 }
