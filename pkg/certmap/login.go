@@ -226,12 +226,19 @@ func (r *Resolver) fromLogin(ctx context.Context, cert *x509.Certificate, mapErr
 			return Identity{}, &RefusedError{Setting: KeyLoginIdentity, Reason: fmt.Sprintf("%s and several directory users hold %s (userPrincipalName, mail, proxyAddresses or altSecurityIdentities): keep it on exactly one", setting, addr), Mapping: err}
 		case ctx.Err() != nil:
 			return Identity{}, err
-		case r.cfg.FallbackWhenUnavailable:
-			r.log.WarnContext(ctx, "directory unavailable, using the certificate's SAN UPN", "setting", KeyLoginIdentity, "error", err)
-			return r.fromSAN(ctx, cert, err, false)
 		default:
+			// No fallback to the SAN UPN here, whatever
+			// fallbackWhenUnavailable says: under this setting the admin has
+			// said the certificate's UPN is not the on-premises name, and
+			// delegated as it is a KDC may resolve it to another user (a
+			// cloud UPN j.smith@corp equal to someone's implicit UPN
+			// sAMAccountName@domain). TestAttackLoginIdentityDirectoryDown.
+			reason := setting + ", and the directory could not be asked for the user: fix the directory connection"
+			if r.cfg.FallbackWhenUnavailable {
+				reason += " (fallbackWhenUnavailable does not apply: the certificate's UPN is not the on-premises name under this setting)"
+			}
 			return Identity{}, &RefusedError{Setting: KeyLoginIdentity,
-				Reason:      setting + ", and the directory could not be asked for the user: fix the directory connection",
+				Reason:      reason,
 				Mapping:     err,
 				Unavailable: true,
 			}
