@@ -96,8 +96,15 @@ var catalogue = []Entry{
 			"check the service account is not marked sensitive and cannot be delegated"}},
 	{Code: errorcode.KDC_ERR_ETYPE_NOSUPP, Class: ClassSetup,
 		Meaning: "no common encryption type",
-		Fix: "no common encryption type: enable AES for the service account (msDS-SupportedEncryptionTypes, " +
-			"\"This account supports Kerberos AES 256 bit encryption\") and reset its password so AES keys exist"},
+		Fix: "no common encryption type: the gateway offers AES only (RC4 is off by default, its key is the NT hash); " +
+			"the service account {{account}} has no AES keys: set its msDS-SupportedEncryptionTypes to AES (24, " +
+			"\"This account supports Kerberos AES 128/256 bit encryption\") and reset its password so AES keys exist, " +
+			"or, only for a legacy domain that cannot, set segmesh.ticket.allowRc4 to true. " +
+			"An unexpected RC4-only offer can also come from a rogue KDC: check the DNS answers for _kerberos._tcp " +
+			"(segmesh.dnsServer) or set kcd.domains[].domainController",
+		At: map[Stage]string{StageS4U2Proxy: "no common encryption type for the ticket to {{spn}}: the gateway offers AES only " +
+			"(RC4 is off by default); the account holding {{spn}} has no AES keys: set its msDS-SupportedEncryptionTypes " +
+			"to AES (24) and reset its password, or, only for a legacy domain that cannot, set segmesh.ticket.allowRc4 to true"}},
 	{Code: errorcode.KDC_ERR_CLIENT_REVOKED, Class: ClassRefused,
 		Meaning: "account disabled, locked or expired",
 		Fix:     "the user's account is disabled, locked out or expired in Active Directory: enable or unlock it",

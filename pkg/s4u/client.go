@@ -90,8 +90,14 @@ type Config struct {
 	// caller that started it goes away. Zero means DefaultRefreshTimeout.
 	RefreshTimeout time.Duration
 	// Etypes are the encryption types offered, most preferred first. Nil
-	// means AES256, AES128, RC4 (18, 17, 23).
+	// means AES256, AES128 (18, 17), and RC4 (23) last with AllowRC4.
 	Etypes []int32
+	// AllowRC4 adds RC4-HMAC last to the default Etypes (it changes nothing
+	// when Etypes is set). Off, a KDC offering only RC4 in ETYPE-INFO2
+	// (a service account without AES keys, or a rogue KDC asking for a
+	// timestamp under the NT hash to crack offline) gets no pre-
+	// authentication: the AS exchange fails with KDC_ERR_ETYPE_NOSUPP.
+	AllowRC4 bool
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives events (never secrets). Nil discards.
@@ -164,7 +170,10 @@ func New(cfg Config) (*Client, error) {
 		problems = append(problems, fmt.Sprintf("armor account name %q must be a bare sAMAccountName (no @, / or \\)", cfg.ArmorAccount))
 	}
 	if cfg.Etypes == nil {
-		cfg.Etypes = []int32{etypeID.AES256_CTS_HMAC_SHA1_96, etypeID.AES128_CTS_HMAC_SHA1_96, etypeID.RC4_HMAC}
+		cfg.Etypes = []int32{etypeID.AES256_CTS_HMAC_SHA1_96, etypeID.AES128_CTS_HMAC_SHA1_96}
+		if cfg.AllowRC4 {
+			cfg.Etypes = append(cfg.Etypes, etypeID.RC4_HMAC)
+		}
 	}
 	for _, e := range cfg.Etypes {
 		if _, err := usableEtype(e); err != nil {
