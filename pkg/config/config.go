@@ -212,6 +212,11 @@ type Ticket struct {
 	// ArmorAccountPassword is its password; ".plaintext" values are
 	// encrypted at the next start.
 	ArmorAccountPassword secret.Secret `json:"armorAccountPassword" roles:"ticket" help:"its password (….plaintext to have it encrypted)"`
+	// AllowRC4 offers RC4-HMAC, last, after AES256 and AES128, for a legacy
+	// domain whose service account has no AES keys. Off (the default), the
+	// service account never pre-authenticates under its NT hash, which a
+	// rogue KDC offering only RC4 would otherwise obtain to crack offline.
+	AllowRC4 bool `json:"allowRc4" roles:"ticket" help:"also offer RC4 (last), for a legacy service account without AES keys; off: AES only"`
 }
 
 // Identity tunes certificate-to-user mapping.

@@ -52,7 +52,7 @@ func (c Config) Build(o BuildOptions) (*s4u.Client, error) {
 	}
 	cl, err := s4u.New(s4u.Config{
 		Realm: c.Realm, Service: c.Service, Password: c.Password, Domains: c.OtherRealms,
-		ArmorAccount: c.ArmorAccount, ArmorPassword: c.ArmorPassword,
+		ArmorAccount: c.ArmorAccount, ArmorPassword: c.ArmorPassword, AllowRC4: c.AllowRC4,
 		Exchanger: x, Now: o.Now, Logger: o.Logger, Hooks: o.Hooks,
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package ticket
 
 import (
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,6 +58,8 @@ type Config struct {
 	RenewRetry time.Duration
 	// MinRemaining: a cached ticket with less left than this is not served.
 	MinRemaining time.Duration
+	// AllowRC4 is segmesh.ticket.allowRc4: RC4 is offered after AES.
+	AllowRC4 bool
 }
 
 // Defaults of the refresh policy (see Config).
@@ -85,6 +88,7 @@ func ConfigFrom(c *config.Config) Config {
 		RenewRetry:    DefaultRenewRetry,
 		MinRemaining:  2 * time.Minute,
 		DNSServer:     c.Segmesh.DNSServer,
+		AllowRC4:      c.Segmesh.Ticket.AllowRC4,
 	}
 	for i, d := range c.KCD.Domains {
 		realm := strings.ToUpper(d.Domain)
@@ -161,6 +165,29 @@ func (c Config) problems() []config.Problem {
 	if len(c.SPNs) == 0 {
 		bad("kcd.targetSPN", "no target SPN", "write HTTP/{exchangeName}, for example HTTP/mail.corp.example")
 	}
+	if c.AllowRC4 && c.Discovered() {
+		out = append(out, config.Problem{Severity: config.SeverityWarning, Key: KeyAllowRC4, Value: "true",
+			Message: "RC4 is allowed while the KDCs of " + strings.Join(c.discoveredRealms(), ", ") + " are found by DNS SRV: " +
+				"a spoofed _kerberos._tcp answer can point the gateway at a rogue KDC offering only RC4, which then gets the " +
+				"service account's pre-authentication under its NT hash, to crack offline",
+			Fix: "write a domainController for those kcd.domains, or give the service account AES keys " +
+				"(msDS-SupportedEncryptionTypes 24 and a password reset) and set " + KeyAllowRC4 + " to false"})
+	}
+	return out
+}
+
+// KeyAllowRC4 is the setting that adds RC4 to the etypes offered.
+const KeyAllowRC4 = "segmesh.ticket.allowRc4"
+
+// discoveredRealms returns the realms whose KDCs are found by DNS SRV, sorted.
+func (c Config) discoveredRealms() []string {
+	var out []string
+	for realm, addrs := range c.KDCs {
+		if len(addrs) == 0 {
+			out = append(out, realm)
+		}
+	}
+	slices.Sort(out)
 	return out
 }
 
