@@ -79,6 +79,7 @@ func (r *revocation) stream(ctx context.Context, client crlv1.RevocationServiceC
 type assembler struct {
 	version uint64
 	part    uint32 // last part received; 0 between snapshots
+	parts   uint32 // the parts the snapshot's first part announced
 	out     []*crl.Index
 	// The issuer being built.
 	key   crl.IssuerKey
@@ -105,8 +106,12 @@ func (a *assembler) add(m *crlv1.WatchSnapshotsResponse) (out []*crl.Index, done
 		// One message, one snapshot: every issuer is complete.
 	case a.part == 0 && m.GetPart() != 1, a.part != 0 && (m.GetVersion() != a.version || m.GetPart() != a.part+1), m.GetPart() > m.GetParts():
 		return nil, false, fmt.Errorf("%w: part %d/%d of version %d after part %d of version %d", errPart, m.GetPart(), m.GetParts(), m.GetVersion(), a.part, a.version)
+	case a.part != 0 && m.GetParts() != a.parts:
+		// A count that shrinks would end the snapshot early and apply it
+		// without the issuers of the parts never sent.
+		return nil, false, fmt.Errorf("%w: part %d/%d of version %d after a first part announcing %d", errPart, m.GetPart(), m.GetParts(), m.GetVersion(), a.parts)
 	default:
-		a.version, a.part = m.GetVersion(), m.GetPart()
+		a.version, a.part, a.parts = m.GetVersion(), m.GetPart(), m.GetParts()
 	}
 	for _, c := range m.GetCrls() {
 		var k crl.IssuerKey
