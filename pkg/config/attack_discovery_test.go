@@ -1,6 +1,7 @@
 package config
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -41,5 +42,31 @@ func TestAttackDiscoveryPlainLDAP(t *testing.T) {
 				t.Errorf("Load error = %v", err)
 			}
 		})
+	}
+}
+
+// TestAttackArmorPasswordScope: the FAST armor account's password
+// (segmesh.ticket.armorAccountPassword, 839f047) is opened only by a
+// process running the ticket role, like the service account's: an
+// edge-only or identity-only process never holds it (trust rule 4).
+func TestAttackArmorPasswordScope(t *testing.T) {
+	doc := edit(t, base, map[string]any{"segmesh/ticket/armorAccountUserName": "SEGGW$", "segmesh/ticket/armorAccountPassword": "Armor-Secret-1"})
+	for _, tt := range []struct {
+		roles []string
+		want  string
+	}{
+		{[]string{"edge"}, ""},
+		{[]string{"identity"}, ""},
+		{[]string{"crl"}, ""},
+		{[]string{"ticket"}, "Armor-Secret-1"},
+		{[]string{"edge", "ticket"}, "Armor-Secret-1"},
+	} {
+		c, _, err := ParseFor(filepath.Join(t.TempDir(), "config.json"), []byte(doc), tt.roles)
+		if err != nil {
+			t.Fatalf("%v: %v", tt.roles, err)
+		}
+		if got := c.Segmesh.Ticket.ArmorAccountPassword.Reveal(); got != tt.want {
+			t.Errorf("roles %v hold the armor password %q, want %q", tt.roles, got, tt.want)
+		}
 	}
 }
