@@ -359,6 +359,9 @@ func (s *Service) modifyResponse(resp *http.Response) error {
 		// Exchange, or something in its place, opening a tunnel unasked.
 		return errSwitchedProtocols
 	}
+	if refused := s.recheckHeld(resp.Request); refused != nil {
+		return refused
+	}
 	removeHopByHop(resp.Header, nil)
 	delete(resp.Header, "Server")
 	if s.cfg.KCD {
@@ -369,6 +372,24 @@ func (s *Service) modifyResponse(resp *http.Response) error {
 		delete(resp.Header, "Persistent-Auth")
 	}
 	return nil
+}
+
+// recheckHeld applies the re-check rule (recheck) to the answer of a Ping
+// the reverse proxy held at Exchange (HTTP/2, or not parkable), as the
+// parked path does before delivering (parkedPing.recheck): a certificate
+// revoked during the hold gets the refusal, not Exchange's answer or the
+// drain's Status 1 (TestAttackDrainRevokedMidHold). Other requests were
+// re-checked when they arrived.
+func (s *Service) recheckHeld(r *http.Request) *CertificateRefusal {
+	if r == nil {
+		return nil
+	}
+	state, _ := r.Context().Value(requestKey{}).(*requestState)
+	if state == nil || !isPing(state) {
+		return nil
+	}
+	devCert, _ := r.Context().Value(peerKey{}).(*peer)
+	return s.recheck(devCert)
 }
 
 // verifyMutual checks Exchange's mutual-authentication reply, when it sends

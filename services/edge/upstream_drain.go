@@ -219,6 +219,15 @@ func (s *Service) answerDrainedPing(w http.ResponseWriter, r *http.Request, err 
 	if !errors.Is(err, errPingDrained) && !errors.Is(context.Cause(r.Context()), errPingDrained) {
 		return false
 	}
+	if refused := s.recheckHeld(r); refused != nil {
+		state, _ := r.Context().Value(requestKey{}).(*requestState)
+		if state == nil {
+			writeFailure(w, failureOf(refused, s.cfg.RetryAfter))
+		} else {
+			s.fail(w, state, refused)
+		}
+		return true
+	}
 	writePingStatus1(w)
 	return true
 }

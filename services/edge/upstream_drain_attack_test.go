@@ -1,0 +1,94 @@
+package edge
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestAttackDrainRevokedMidHold: a device whose certificate is revoked
+// while its Ping is held at Exchange, then the edge stops (533c7d3,
+// e3f066d). On every path — parked, HTTP/2, not parkable — the drain's
+// answer goes through the re-check rule as Exchange's would: the device
+// gets the refusal (403), not a 200 Ping Status 1 that tells it to come
+// straight back. Without the drain, Exchange's own answer to a proxied
+// Ping is re-checked as the parked path does (ping.recheck). Attacker
+// review.
+func TestAttackDrainRevokedMidHold(t *testing.T) {
+	tests := []struct {
+		name string
+		tune func(*Config)
+		h2   bool
+		// noStop lets Exchange answer instead of stopping the edge: the
+		// same rule without the drain.
+		noStop bool
+	}{
+		{name: "parked"},
+		{name: "HTTP/2", h2: true},
+		{name: "not parkable (body over ReplayMaxBytes)", tune: func(c *Config) { c.ReplayMaxBytes = 2 }},
+		{name: "parked, Exchange answers", noStop: true},
+		{name: "HTTP/2, Exchange answers", h2: true, noStop: true},
+		{name: "not parkable, Exchange answers", tune: func(c *Config) { c.ReplayMaxBytes = 2 }, noStop: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil, options{tune: tt.tune})
+			hd := h.heldExchange(t)
+			cert := h.ca.issue(t, certOpts{cn: "alice", serial: 4343})
+			type answer struct {
+				resp *http.Response
+				body string
+				err  error
+			}
+			got := make(chan answer, 1)
+			if tt.h2 {
+				c := h.client(&cert, true)
+				go func() {
+					resp, err := c.Post(h.url(pingPath), "application/vnd.ms-sync.wbxml", strings.NewReader("<Ping/>"))
+					if err != nil {
+						got <- answer{err: err}
+						return
+					}
+					b, err := io.ReadAll(resp.Body)
+					_ = resp.Body.Close()
+					got <- answer{resp, string(b), err}
+				}()
+			} else {
+				d := h.device(t, &cert)
+				d.send(pingPath, "<Ping/>")
+				go func() {
+					resp, body, err := d.read()
+					got <- answer{resp, body, err}
+				}()
+			}
+			waitFor(t, "Ping held at Exchange", func() bool { return hd.entered.Load() == 1 })
+			gen := h.edge.revocation.current()
+			h.crl.revoke(h.ca, 4343)
+			waitFor(t, "new snapshot", func() bool { return h.edge.revocation.current() > gen })
+			if tt.noStop {
+				hd.let()
+				if a := <-got; a.err == nil && a.resp.StatusCode != http.StatusForbidden {
+					t.Fatalf("the revoked device's held Ping got Exchange's answer %s %q, want 403", a.resp.Status, a.body)
+				}
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			stopped := make(chan error, 1)
+			go func() { stopped <- h.edge.Stop(ctx) }()
+			a := <-got
+			if a.err == nil && drainedPingOK(a.resp, a.body) == "" {
+				t.Fatalf("the revoked device's held Ping got the drain's 200 Status 1")
+			}
+			if a.err == nil && a.resp.StatusCode != http.StatusForbidden {
+				t.Errorf("the revoked device's held Ping got %s %q, want 403", a.resp.Status, a.body)
+			}
+			if err := <-stopped; err != nil {
+				t.Fatalf("Stop: %v", err)
+			}
+		})
+	}
+}
