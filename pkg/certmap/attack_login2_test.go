@@ -71,3 +71,50 @@ func TestAttackLoginIdentityDirectoryDown(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackLoginIdentityUPNWins: an address that is one user's
+// userPrincipalName and another's mail or proxyAddresses. From the
+// certificate's SAN UPN the UPN holder is the answer, as a KDC resolves
+// that name (AD's UPN first) and as certificateUpn would delegate it. From
+// a SAN email it is not: AD CS writes the requester's own mail into the
+// certificate, so a user who can set his mail to alice's UPN gets a
+// certificate carrying it, and the UPN rule would delegate him as alice.
+// Several holders of an email are refused as ambiguous.
+func TestAttackLoginIdentityUPNWins(t *testing.T) {
+	l := newLab(t, ldaptest.Options{})
+	eve := ldaptest.User("CN=Eve,CN=Users,"+testBase, "eve2", "eve2@lab.test")
+	eve.Attrs["mail"] = [][]byte{[]byte("alice@lab.test")}
+	eve.Attrs["proxyAddresses"] = [][]byte{[]byte("SMTP:eve2@lab.test"), []byte("smtp:bob.smith@lab.test")}
+	l.srv.Add(eve)
+	tests := []struct {
+		name string
+		opts []testpki.Option
+		want string // "" refused
+	}{
+		{"SAN UPN held as UPN by alice and as mail by eve: alice, as the KDC", []testpki.Option{testpki.UPN("alice@lab.test")}, "alice@lab.test"},
+		{"SAN email alice's UPN and eve's mail: ambiguous", []testpki.Option{testpki.Email("alice@lab.test")}, ""},
+		{"SAN email bob's UPN and eve's proxy address: ambiguous", []testpki.Option{testpki.Email("bob.smith@lab.test")}, ""},
+		{"SAN email held by eve alone", []testpki.Option{testpki.Email("eve2@lab.test")}, "eve2@lab.test"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := l.config(nil)
+			cfg.CacheSize = -1
+			r, err := NewResolver(ResolverConfig{Mapper: newMapper(t, cfg), Realms: testRealms(t), LoginIdentity: LoginOnPremisesUPN})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, err := r.Resolve(context.Background(), testpki.SelfSigned(t, "phone", tt.opts...).Cert)
+			if tt.want == "" {
+				var re *RefusedError
+				if !errors.As(err, &re) {
+					t.Fatalf("Resolve = %s (%s), %v; want a refusal", id.UPN, id.DN, err)
+				}
+				return
+			}
+			if err != nil || id.UPN.String() != tt.want {
+				t.Fatalf("Resolve = %s, %v; want %s", id.UPN, err, tt.want)
+			}
+		})
+	}
+}

@@ -67,26 +67,34 @@ func loginList() string {
 // identity is looked up in the directory; *Mapper implements it.
 type AddressLookup interface {
 	// MapAddress returns the user an address names; see Mapper.MapAddress.
-	MapAddress(ctx context.Context, addr string) (Mapping, error)
+	MapAddress(ctx context.Context, addr string, upnWins bool) (Mapping, error)
 }
 
 // MapAddress returns the directory user whose userPrincipalName, mail,
 // proxyAddresses (smtp:<addr>, any case) or altSecurityIdentities
 // (Kerberos:<addr>) holds addr: the user a certificate's cloud UPN or email
-// address stands for. A userPrincipalName match wins over the others. It
-// uses the mapping's connection and cache; a miss is a *NotFoundError with
-// UPN set, several users an *AmbiguousError. Unlike Map, a user without a
+// address stands for. With upnWins (addr is the certificate's UPN) a
+// userPrincipalName match wins over the others, as a KDC resolves that
+// name; for an email it does not (AD CS writes the requester's own mail
+// into the certificate: a user who set his mail to alice's UPN would be
+// delegated as alice), and several holders are ambiguous. It uses the
+// mapping's connection and cache; a miss is a *NotFoundError with UPN set,
+// several users an *AmbiguousError. Unlike Map, a user without a
 // userPrincipalName is an answer (its sAMAccountName can be delegated).
-func (m *Mapper) MapAddress(ctx context.Context, addr string) (Mapping, error) {
+func (m *Mapper) MapAddress(ctx context.Context, addr string, upnWins bool) (Mapping, error) {
 	if addr == "" {
 		return Mapping{}, errors.New("certmap: empty address")
 	}
-	key := sha256.Sum256([]byte("addr\x00" + upn.FoldASCII(addr)))
+	kind := "mail\x00"
+	if upnWins {
+		kind = "addr\x00"
+	}
+	key := sha256.Sum256([]byte(kind + upn.FoldASCII(addr)))
 	if mp, ok, err := m.cached(key); ok {
 		return mp, err
 	}
 	return m.sharedLookup(ctx, key, func(conn *ldap.Conn, base string) (answer, error) {
-		return m.searchAddress(conn, base, addr)
+		return m.searchAddress(conn, base, addr, upnWins)
 	})
 }
 
@@ -98,14 +106,14 @@ func addressFilter(addr string) string {
 		EscapeBytes([]byte("smtp:")) + esc + ")(altSecurityIdentities=" + EscapeBytes([]byte("Kerberos:")) + esc + ")))"
 }
 
-func (m *Mapper) searchAddress(conn *ldap.Conn, base, addr string) (answer, error) {
+func (m *Mapper) searchAddress(conn *ldap.Conn, base, addr string, upnWins bool) (answer, error) {
 	entries, err := m.searchUsers(conn, base, addressFilter(addr))
 	if err != nil {
 		return answer{}, err
 	}
 	pick := entries
 	for _, e := range entries {
-		if strings.EqualFold(e.GetEqualFoldAttributeValue("userPrincipalName"), addr) {
+		if upnWins && strings.EqualFold(e.GetEqualFoldAttributeValue("userPrincipalName"), addr) {
 			pick = []*ldap.Entry{e}
 			break
 		}
@@ -168,12 +176,12 @@ func (r *Resolver) loginName(m Mapping) (string, error) {
 }
 
 // loginAddresses lists what the certificate offers to find its user by:
-// its SAN UPN, then its SAN email addresses, each once.
-func loginAddresses(cert *x509.Certificate) []string {
-	var out []string
+// its SAN UPN, then its SAN email addresses, each once; sanUPN reports
+// whether the first is the SAN UPN.
+func loginAddresses(cert *x509.Certificate) (out []string, sanUPN bool) {
 	if s, err := upn.FromCertificate(cert); err == nil {
 		if _, err := upn.Parse(s); err == nil {
-			out = append(out, s)
+			out, sanUPN = append(out, s), true
 		}
 	}
 	for _, e := range cert.EmailAddresses {
@@ -181,7 +189,7 @@ func loginAddresses(cert *x509.Certificate) []string {
 			out = append(out, e)
 		}
 	}
-	return out
+	return out, sanUPN
 }
 
 // fromLogin finds the certificate's user in the directory by its SAN UPN or
@@ -189,15 +197,15 @@ func loginAddresses(cert *x509.Certificate) []string {
 // the login identity of that user. missCached reports whether the
 // certificate search's miss came from the cache.
 func (r *Resolver) fromLogin(ctx context.Context, cert *x509.Certificate, mapErr error, missCached bool) (Identity, error) {
-	addrs := loginAddresses(cert)
+	addrs, sanUPN := loginAddresses(cert)
 	setting := fmt.Sprintf("%s is %s", KeyLoginIdentity, r.cfg.LoginIdentity)
 	if len(addrs) == 0 {
 		return Identity{}, &RefusedError{Setting: KeyLoginIdentity, Mapping: mapErr,
 			Reason: setting + ", and no user holds the certificate and it carries neither a UPN nor an email address to find the user by: " + hintPublish + ", or issue certificates with the user's UPN or email"}
 	}
 	cached := missCached
-	for _, addr := range addrs {
-		m, err := r.cfg.Mapper.(AddressLookup).MapAddress(ctx, addr)
+	for i, addr := range addrs {
+		m, err := r.cfg.Mapper.(AddressLookup).MapAddress(ctx, addr, i == 0 && sanUPN)
 		cached = cached && m.Cached
 		var amb *AmbiguousError
 		switch {
