@@ -2,6 +2,7 @@ package certmap
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"testing"
 
@@ -114,6 +115,60 @@ func TestAttackLoginIdentityUPNWins(t *testing.T) {
 			}
 			if err != nil || id.UPN.String() != tt.want {
 				t.Fatalf("Resolve = %s, %v; want %s", id.UPN, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestAttackComputerAccountHoldsTheCertificate: the certificate and an
+// address sit on a computer account (objectClass user and computer, as AD
+// has it; one a user could create by ms-DS-MachineAccountQuota). The
+// searches use (objectClass=user), so the computer is found, but what is
+// delegated is never another user: a computer holding the certificate has
+// no userPrincipalName and is refused under every login identity; found
+// by its mail under onPremisesSamAccountName it is the computer itself
+// (EVIL$@lab.test, which no mailbox answers). AD keeps
+// userPrincipalName unique in the forest, so a computer cannot hold a
+// user's. Attacker review; held (disabled accounts: the KDC refuses them at
+// S4U2Self; ldaptest has no extensible match to search on
+// userAccountControl).
+func TestAttackComputerAccountHoldsTheCertificate(t *testing.T) {
+	l := newLab(t, ldaptest.Options{})
+	phone := testpki.SelfSigned(t, "phone", testpki.Email("evil-host@lab.test")).Cert
+	evil := ldaptest.User("CN=EVIL,CN=Computers,"+testBase, "EVIL$", "", phone.Raw)
+	evil.Attrs["objectClass"] = append(evil.Attrs["objectClass"], []byte("computer"))
+	evil.Attrs["mail"] = [][]byte{[]byte("evil-host@lab.test")}
+	l.srv.Add(evil)
+	unpublished := testpki.SelfSigned(t, "phone2", testpki.Email("evil-host@lab.test")).Cert
+	for _, tt := range []struct {
+		name  string
+		cert  *x509.Certificate
+		login LoginIdentity
+		want  string // "" refused
+	}{
+		{"on the computer, certificateUpn", phone, LoginCertificateUPN, ""},
+		{"on the computer, onPremisesUpn", phone, LoginOnPremisesUPN, ""},
+		{"on the computer, onPremisesSamAccountName", phone, LoginOnPremisesSAMAccountName, ""},
+		{"the computer's mail, onPremisesUpn", unpublished, LoginOnPremisesUPN, ""},
+		{"the computer's mail, onPremisesSamAccountName: the computer itself", unpublished, LoginOnPremisesSAMAccountName, "EVIL$@lab.test"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := l.config(nil)
+			cfg.CacheSize = -1
+			r, err := NewResolver(ResolverConfig{Mapper: newMapper(t, cfg), Realms: testRealms(t), LoginIdentity: tt.login})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, err := r.Resolve(context.Background(), tt.cert)
+			if tt.want == "" {
+				var re *RefusedError
+				if !errors.As(err, &re) {
+					t.Fatalf("Resolve = %s (%s), %v; want a refusal", id.UPN, id.DN, err)
+				}
+				return
+			}
+			if err != nil || id.UPN.String() != tt.want {
+				t.Fatalf("Resolve = %s, %v; want the computer itself, %s", id.UPN, err, tt.want)
 			}
 		})
 	}
