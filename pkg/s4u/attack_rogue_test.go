@@ -149,3 +149,54 @@ func TestEtypesOffered(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackRogueKDCIterations: the AES analogue of the RC4 downgrade. A
+// rogue KDC answers PREAUTH_REQUIRED with ETYPE-INFO2 asking for AES with
+// a string-to-key iteration count of 1 (or any below RFC 3962's 4096, the
+// count AD, Samba and MIT use): the PA-ENC-TIMESTAMP the gateway would
+// send under that key lets the password be guessed thousands of times
+// faster than under 4096 iterations. The gateway must refuse such a count
+// before it sends any timestamp.
+func TestAttackRogueKDCIterations(t *testing.T) {
+	for _, tt := range []struct {
+		params string
+		ok     bool
+	}{
+		{"00000001", false},
+		{"00000fff", false},
+		{"00001000", true}, // 4096: what every KDC uses; the rewrite keeps the real key
+	} {
+		t.Run(tt.params, func(t *testing.T) {
+			k := kdctest.Start(t, labConfig())
+			var mu sync.Mutex
+			stamps := 0
+			rewrite := rewriteIterations(tt.params)
+			x := &tamper{k: k, tb: t, fix: func(tb testing.TB, req, rep []byte) []byte {
+				var as messages.ASReq
+				if as.Unmarshal(req) == nil && slices.ContainsFunc(as.PAData, func(pa types.PAData) bool { return pa.PADataType == patype.PA_ENC_TIMESTAMP }) {
+					mu.Lock()
+					stamps++
+					mu.Unlock()
+				}
+				return rewrite(tb, req, rep)
+			}}
+			c := newClient(t, x, nil)
+			_, err := c.TGT(context.Background(), realm)
+			c.Wait()
+			mu.Lock()
+			defer mu.Unlock()
+			if tt.ok {
+				if err != nil || stamps == 0 {
+					t.Fatalf("4096 iterations: %v (%d timestamps)", err, stamps)
+				}
+				return
+			}
+			if stamps != 0 {
+				t.Fatalf("the gateway sent %d PA-ENC-TIMESTAMP under a key of %s iterations (err %v)", stamps, tt.params, err)
+			}
+			if err == nil || !strings.Contains(err.Error(), "iterations") {
+				t.Errorf("err = %v, want the refusal naming the iteration count", err)
+			}
+		})
+	}
+}

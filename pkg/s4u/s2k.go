@@ -20,6 +20,13 @@ import (
 // MAX_ITERATION_COUNT); AD and Samba use 4096.
 const MaxIterations = 1<<24 - 1
 
+// MinIterations is the lowest string-to-key iteration count accepted: RFC
+// 3962's default, which AD, Samba and MIT use. A lower count from an
+// unauthenticated PREAUTH_REQUIRED would make the PA-ENC-TIMESTAMP sent
+// under it a fast offline guess of the password (a rogue KDC's AES
+// downgrade; TestAttackRogueKDCIterations).
+const MinIterations = 4096
+
 // ctxCheckEvery is how many PBKDF2 iterations run between looks at the
 // context (about a millisecond of HMAC-SHA1).
 const ctxCheckEvery = 1 << 12
@@ -60,7 +67,7 @@ func stringToKey(ctx context.Context, etype int32, password, salt, s2kparams str
 
 // iterations reads the 4-byte big-endian iteration count of s2kparams (RFC
 // 3962 section 4; 0 means 2^32, refused like any count above
-// MaxIterations).
+// MaxIterations; a count below MinIterations is refused too).
 func iterations(s2kparams string) (int, error) {
 	b, err := hex.DecodeString(s2kparams)
 	if err != nil || len(b) != 4 {
@@ -73,6 +80,9 @@ func iterations(s2kparams string) (int, error) {
 			count = 1 << 32
 		}
 		return 0, fmt.Errorf("the KDC asks for %d string-to-key iterations, above the %d accepted (MIT refuses them too): a KDC or a network path that should not be trusted", count, MaxIterations)
+	}
+	if n < MinIterations {
+		return 0, fmt.Errorf("the KDC asks for %d string-to-key iterations, below the %d every KDC uses: a key that cheap to guess is not made (a KDC or a network path that should not be trusted; check segmesh.dnsServer and kcd.domains[].domainController)", n, MinIterations)
 	}
 	return int(n), nil
 }

@@ -18,7 +18,7 @@ func TestStringToKeyMatchesGokrb5(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, params := range []string{et.GetDefaultStringToKeyParams(), "00000001", "00000400"} {
+		for _, params := range []string{et.GetDefaultStringToKeyParams(), "00001001", "00002000"} {
 			if e == etypeID.RC4_HMAC || e == etypeID.DES3_CBC_SHA1_KD {
 				params = et.GetDefaultStringToKeyParams()
 			}
@@ -44,6 +44,8 @@ func TestStringToKeyBounds(t *testing.T) {
 		ok     bool
 	}{
 		{"AD's 4096", "00001000", true},
+		{"1: a rogue KDC's downgrade", "00000001", false},
+		{"4095", "00000fff", false},
 		{"2^24 (MIT refuses)", "01000000", false},
 		{"2^32-1", "ffffffff", false},
 		{"0 means 2^32", "00000000", false},
