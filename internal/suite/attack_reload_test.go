@@ -35,16 +35,6 @@ func TestAttackReloadEditDuringLoad(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "config.json")
 			writeJSON(t, path, reloadConfig("info", false, "", ""))
-			boot, _, err := LoadForRun(path, []string{"crl"}, slog.New(slog.DiscardHandler))
-			if err != nil {
-				t.Fatal(err)
-			}
-			prov, err := telemetry.Setup(context.Background(), telemetry.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = prov.Shutdown(context.Background()) })
-			var logs syncBuffer
 			level := new(slog.LevelVar)
 			edits := 0
 			// adjust runs between LoadForRun and Validate: the second edit
@@ -55,11 +45,7 @@ func TestAttackReloadEditDuringLoad(t *testing.T) {
 				}
 				edits++
 			}
-			r, err := newReloader(path, []string{"crl"}, boot, nil, slog.New(slog.NewTextHandler(&logs, nil)), level,
-				&fakeApplier{}, adjust, prov.Meter.Meter("test"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			r, logs := crlReloader(t, path, level, adjust)
 			edits = 1
 			writeJSON(t, path, reloadConfig("debug", false, "", ""))
 			ctx := context.Background()
@@ -103,21 +89,7 @@ func TestAttackReloadFileContentNotApplied(t *testing.T) {
 	cfg := reloadConfig("info", false, "", "")
 	cfg["segmesh"].(map[string]any)["admin"] = map[string]any{"tokenFile": token}
 	writeJSON(t, path, cfg)
-	boot, _, err := LoadForRun(path, []string{"crl"}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prov, err := telemetry.Setup(context.Background(), telemetry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = prov.Shutdown(context.Background()) })
-	var logs syncBuffer
-	r, err := newReloader(path, []string{"crl"}, boot, nil, slog.New(slog.NewTextHandler(&logs, nil)), new(slog.LevelVar),
-		&fakeApplier{}, nil, prov.Meter.Meter("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, logs := crlReloader(t, path, new(slog.LevelVar), nil)
 	ctx := context.Background()
 	steps := []struct {
 		name        string
@@ -148,4 +120,27 @@ func TestAttackReloadFileContentNotApplied(t *testing.T) {
 			t.Errorf("%s: the token's content shows on /readyz, /status or in the log", s.name)
 		}
 	}
+}
+
+// crlReloader is the reloader of a crl-only process started from the
+// config.json at path, with a fakeApplier, logging into the returned
+// buffer.
+func crlReloader(t *testing.T, path string, level *slog.LevelVar, adjust func(*config.Config)) (*reloader, *syncBuffer) {
+	t.Helper()
+	boot, _, err := LoadForRun(path, []string{"crl"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov, err := telemetry.Setup(context.Background(), telemetry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prov.Shutdown(context.Background()) })
+	logs := &syncBuffer{}
+	r, err := newReloader(path, []string{"crl"}, boot, nil, slog.New(slog.NewTextHandler(logs, nil)), level,
+		&fakeApplier{}, adjust, prov.Meter.Meter("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, logs
 }

@@ -99,23 +99,7 @@ func TestAttackLoginIdentityUPNWins(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := l.config(nil)
-			cfg.CacheSize = -1
-			r, err := NewResolver(ResolverConfig{Mapper: newMapper(t, cfg), Realms: testRealms(t), LoginIdentity: LoginOnPremisesUPN})
-			if err != nil {
-				t.Fatal(err)
-			}
-			id, err := r.Resolve(context.Background(), testpki.SelfSigned(t, "phone", tt.opts...).Cert)
-			if tt.want == "" {
-				var re *RefusedError
-				if !errors.As(err, &re) {
-					t.Fatalf("Resolve = %s (%s), %v; want a refusal", id.UPN, id.DN, err)
-				}
-				return
-			}
-			if err != nil || id.UPN.String() != tt.want {
-				t.Fatalf("Resolve = %s, %v; want %s", id.UPN, err, tt.want)
-			}
+			resolveAs(t, l, LoginOnPremisesUPN, testpki.SelfSigned(t, "phone", tt.opts...).Cert, tt.want)
 		})
 	}
 }
@@ -153,23 +137,29 @@ func TestAttackComputerAccountHoldsTheCertificate(t *testing.T) {
 		{"the computer's mail, onPremisesSamAccountName: the computer itself", unpublished, LoginOnPremisesSAMAccountName, "EVIL$@lab.test"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := l.config(nil)
-			cfg.CacheSize = -1
-			r, err := NewResolver(ResolverConfig{Mapper: newMapper(t, cfg), Realms: testRealms(t), LoginIdentity: tt.login})
-			if err != nil {
-				t.Fatal(err)
-			}
-			id, err := r.Resolve(context.Background(), tt.cert)
-			if tt.want == "" {
-				var re *RefusedError
-				if !errors.As(err, &re) {
-					t.Fatalf("Resolve = %s (%s), %v; want a refusal", id.UPN, id.DN, err)
-				}
-				return
-			}
-			if err != nil || id.UPN.String() != tt.want {
-				t.Fatalf("Resolve = %s, %v; want the computer itself, %s", id.UPN, err, tt.want)
-			}
+			resolveAs(t, l, tt.login, tt.cert, tt.want)
 		})
+	}
+}
+
+// resolveAs resolves cert against l's directory (no cache) under login and
+// fails t unless it gives want ("": a refusal).
+func resolveAs(t *testing.T, l *lab, login LoginIdentity, cert *x509.Certificate, want string) {
+	t.Helper()
+	cfg := l.config(nil)
+	cfg.CacheSize = -1
+	r, err := NewResolver(ResolverConfig{Mapper: newMapper(t, cfg), Realms: testRealms(t), LoginIdentity: login})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := r.Resolve(context.Background(), cert)
+	if want == "" {
+		if _, ok := errors.AsType[*RefusedError](err); !ok {
+			t.Fatalf("Resolve = %s (%s), %v; want a refusal", id.UPN, id.DN, err)
+		}
+		return
+	}
+	if err != nil || id.UPN.String() != want {
+		t.Fatalf("Resolve = %s (%s), %v; want %s", id.UPN, id.DN, err, want)
 	}
 }

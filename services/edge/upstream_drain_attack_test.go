@@ -2,9 +2,7 @@ package edge
 
 import (
 	"context"
-	"io"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 )
@@ -38,32 +36,7 @@ func TestAttackDrainRevokedMidHold(t *testing.T) {
 			h := newHarness(t, nil, options{tune: tt.tune})
 			hd := h.heldExchange(t)
 			cert := h.ca.issue(t, certOpts{cn: "alice", serial: 4343})
-			type answer struct {
-				resp *http.Response
-				body string
-				err  error
-			}
-			got := make(chan answer, 1)
-			if tt.h2 {
-				c := h.client(&cert, true)
-				go func() {
-					resp, err := c.Post(h.url(pingPath), "application/vnd.ms-sync.wbxml", strings.NewReader("<Ping/>"))
-					if err != nil {
-						got <- answer{err: err}
-						return
-					}
-					b, err := io.ReadAll(resp.Body)
-					_ = resp.Body.Close()
-					got <- answer{resp, string(b), err}
-				}()
-			} else {
-				d := h.device(t, &cert)
-				d.send(pingPath, "<Ping/>")
-				go func() {
-					resp, body, err := d.read()
-					got <- answer{resp, body, err}
-				}()
-			}
+			got := h.sendPing(t, &cert, tt.h2)
 			waitFor(t, "Ping held at Exchange", func() bool { return hd.entered.Load() == 1 })
 			gen := h.edge.revocation.current()
 			h.crl.revoke(h.ca, 4343)

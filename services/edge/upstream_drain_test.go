@@ -54,6 +54,41 @@ func (h *harness) heldExchange(t testing.TB) *held {
 	return hd
 }
 
+// pingAnswer is the answer a device got to a Ping.
+type pingAnswer struct {
+	resp *http.Response
+	body string
+	err  error
+}
+
+// sendPing sends a Ping with cert over HTTP/2 (h2) or a raw HTTP/1.1
+// connection, and returns the channel its answer comes on.
+func (h *harness) sendPing(t testing.TB, cert *tls.Certificate, h2 bool) <-chan pingAnswer {
+	t.Helper()
+	got := make(chan pingAnswer, 1)
+	if h2 {
+		c := h.client(cert, true)
+		go func() {
+			resp, err := c.Post(h.url(pingPath), "application/vnd.ms-sync.wbxml", strings.NewReader("<Ping/>"))
+			if err != nil {
+				got <- pingAnswer{err: err}
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			got <- pingAnswer{resp, string(b), err}
+		}()
+		return got
+	}
+	d := h.device(t, cert)
+	d.send(pingPath, "<Ping/>")
+	go func() {
+		resp, body, err := d.read()
+		got <- pingAnswer{resp, body, err}
+	}()
+	return got
+}
+
 // drainedPingOK reports what is wrong with resp as the answer a stopping edge
 // gives a held Ping; "" when it is right.
 func drainedPingOK(resp *http.Response, body string) string {
@@ -93,32 +128,7 @@ func TestStopAnswersHeldPings(t *testing.T) {
 			h := newHarness(t, nil, options{tune: tt.tune})
 			hd := h.heldExchange(t)
 			cert := h.ca.issue(t, certOpts{cn: "alice"})
-			type answer struct {
-				resp *http.Response
-				body string
-				err  error
-			}
-			got := make(chan answer, 1)
-			if tt.h2 {
-				c := h.client(&cert, true)
-				go func() {
-					resp, err := c.Post(h.url(pingPath), "application/vnd.ms-sync.wbxml", strings.NewReader("<Ping/>"))
-					if err != nil {
-						got <- answer{err: err}
-						return
-					}
-					b, err := io.ReadAll(resp.Body)
-					_ = resp.Body.Close()
-					got <- answer{resp, string(b), err}
-				}()
-			} else {
-				d := h.device(t, &cert)
-				d.send(pingPath, "<Ping/>")
-				go func() {
-					resp, body, err := d.read()
-					got <- answer{resp, body, err}
-				}()
-			}
+			got := h.sendPing(t, &cert, tt.h2)
 			waitFor(t, "Ping held at Exchange", func() bool { return hd.entered.Load() == 1 })
 			if n := h.edge.parking.len(); n != tt.wantParked {
 				t.Fatalf("%d parked Pings, want %d", n, tt.wantParked)
