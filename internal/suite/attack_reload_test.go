@@ -144,3 +144,36 @@ func crlReloader(t *testing.T, path string, level *slog.LevelVar, adjust func(*c
 	}
 	return r, logs
 }
+
+// TestAttackReloadSecretScope: a reload opens the secrets of the process's
+// own roles only, as the start does (LoadForRun): a crl-only process that
+// reloads a config.json holding the service account's and the armor
+// account's passwords holds neither afterwards, and a changed password it
+// does not use is neither applied nor named as waiting for a restart.
+func TestAttackReloadSecretScope(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.json")
+	withSecrets := func(pw string) map[string]any {
+		cfg := reloadConfig("info", false, "", "")
+		cfg["kcd"] = map[string]any{"serviceAccountPassword": pw + ".plaintext"}
+		cfg["segmesh"].(map[string]any)["ticket"] = map[string]any{"armorAccountUserName": "SEGGW$", "armorAccountPassword": pw + "-armor.plaintext"}
+		return cfg
+	}
+	writeJSON(t, path, withSecrets("First-Secret-1"))
+	r, logs := crlReloader(t, path, new(slog.LevelVar), nil)
+	writeJSON(t, path, withSecrets("Second-Secret-2"))
+	if err := r.Reload(context.Background(), "SIGHUP"); err != nil {
+		t.Fatalf("Reload: %v\n%s", err, logs)
+	}
+	r.mu.Lock()
+	cur := r.cur
+	r.mu.Unlock()
+	if !cur.KCD.ServiceAccountPassword.IsZero() || !cur.Segmesh.Ticket.ArmorAccountPassword.IsZero() {
+		t.Error("a crl-only process holds a password of the ticket role after the reload")
+	}
+	if st := r.Status(); len(st.RestartPending) != 0 || len(st.Applied) != 0 {
+		t.Errorf("a password the process does not use: applied %v, pending %v", st.Applied, st.RestartPending)
+	}
+	if strings.Contains(logs.String(), "Secret-") {
+		t.Errorf("the log shows a password:\n%s", logs)
+	}
+}
