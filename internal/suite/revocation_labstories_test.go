@@ -237,6 +237,10 @@ func TestLabRevocationStaleAtEdge(t *testing.T) {
 					if !strings.Contains(body, "broken since") {
 						t.Fatalf("/readyz does not name the broken stream:\n%s", body)
 					}
+				default: // all-in-one, fail-open: ready, but never silent
+					if !strings.Contains(body, "failClosedOnStale is off") {
+						t.Fatalf("/readyz does not note the stale CRL accepted under fail-open:\n%s", body)
+					}
 				}
 			})
 		}

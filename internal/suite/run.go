@@ -160,7 +160,8 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 	ac := cfg.Segmesh.Admin
 	status := admin.StatusPage(admin.StatusPageOptions{Readiness: g.Readiness, Board: board, Metrics: prov.Registry,
 		ConfigProblems: rl.Problems, PersonalData: ac.ShowPersonalData})
-	adm := admin.New(admin.Options{Listen: ac.Listen, Readiness: g.Readiness, Notes: rl.Notes, Metrics: prov.MetricsHandler(), Board: board, Logger: log,
+	notes := func() []string { return append(rl.Notes(), g.Notes()...) }
+	adm := admin.New(admin.Options{Listen: ac.Listen, Readiness: g.Readiness, Notes: notes, Metrics: prov.MetricsHandler(), Board: board, Logger: log,
 		Pprof: ac.Pprof, Extra: map[string]http.Handler{"GET /status": status}, Token: token, PersonalData: ac.ShowPersonalData})
 	if err := adm.Start(); err != nil {
 		return err

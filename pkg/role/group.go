@@ -279,6 +279,23 @@ func (g *Group) Reload(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Notes returns the notes of every started role that keeps some (Noter),
+// each line prefixed with the role's name.
+func (g *Group) Notes() []string {
+	g.mu.Lock()
+	started := append([]Role(nil), g.started...)
+	g.mu.Unlock()
+	var out []string
+	for _, r := range started {
+		if n, ok := r.(Noter); ok {
+			for _, line := range n.Notes() {
+				out = append(out, r.Name()+": "+line)
+			}
+		}
+	}
+	return out
+}
+
 // LiveKeys returns, by role name, the settings each started role applies
 // live (ConfigApplier); roles that apply none are absent.
 func (g *Group) LiveKeys() map[string][]string {

@@ -3,6 +3,7 @@ package role
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -211,5 +212,39 @@ func TestGroupReloadCallsReloadersAndNamesFailures(t *testing.T) {
 	calls := strings.Join(j.get(), ",")
 	if !strings.Contains(calls, "reload crl") || !strings.Contains(calls, "reload edge") || strings.Contains(calls, "reload ticket") {
 		t.Fatalf("calls = %s", calls)
+	}
+}
+
+// notingRole is a fakeRole that keeps notes (Noter).
+type notingRole struct {
+	*fakeRole
+	notes []string
+}
+
+func (n *notingRole) Notes() []string { return n.notes }
+
+// TestGroupNotes: the group collects the notes of the started roles that
+// keep some, each prefixed with the role's name, and none from the others.
+func TestGroupNotes(t *testing.T) {
+	j := &journal{}
+	cs := ctors(j, "", nil)
+	cs[Edge] = func(Deps) (Role, error) {
+		return &notingRole{fakeRole: &fakeRole{name: Edge, journal: j}, notes: []string{"revocation: stale", "second"}}, nil
+	}
+	g, err := NewGroup(GroupOptions{Config: testConfig(), Constructors: cs, ReadyInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := g.Notes(); len(got) != 0 {
+		t.Fatalf("notes before start = %q, want none (no role started)", got)
+	}
+	ctx := context.Background()
+	if err := g.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Stop(ctx) })
+	want := []string{"edge: revocation: stale", "edge: second"}
+	if got := g.Notes(); !slices.Equal(got, want) {
+		t.Fatalf("notes = %q, want %q", got, want)
 	}
 }

@@ -63,6 +63,16 @@ type ConfigApplier interface {
 	ApplyConfig(ctx context.Context, next *config.Config) error
 }
 
+// Noter is implemented by roles that can be ready and still run in a state
+// an operator must see: /readyz adds the notes to its body and keeps its
+// status (the edge's stale CRL under fail-open, for example: served by the
+// operator's choice, never silently).
+type Noter interface {
+	// Notes returns one line per such state, naming the setting involved;
+	// nil when there is none.
+	Notes() []string
+}
+
 // Conns gives a role a client connection to another role, co-located (in
 // process, through the same gRPC API) or remote (peer address from config).
 type Conns interface {

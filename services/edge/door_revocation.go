@@ -207,6 +207,21 @@ func (r *revocation) unready() (string, error) {
 	return "", nil
 }
 
+// notes returns what /readyz must show while ready: a CRL past its
+// nextUpdate under fail-open (failClosedOnStale off), whose issuer's
+// certificates are still accepted by the operator's choice. Fail-closed
+// makes the same state a reason for not ready (unready).
+func (r *revocation) notes() []string {
+	if !r.cfg.Enabled || r.cfg.Policy.FailClosedOnStale {
+		return nil
+	}
+	if stale := r.staleSources(); len(stale) > 0 {
+		return []string{fmt.Sprintf("revocation: the CRL from %s is past its nextUpdate on this edge's clock; segmesh.crl.failClosedOnStale is off, so certificates of its issuer are accepted without current revocation data: see the crl role's status for the distribution point's error",
+			strings.Join(stale, ", "))}
+	}
+	return nil
+}
+
 // staleSources returns the distribution points whose CRL in force is past
 // its nextUpdate on the edge's clock.
 func (r *revocation) staleSources() []string {

@@ -119,6 +119,9 @@ func TestRevocationStaleJudgedAtEdge(t *testing.T) {
 			if resp, _ := get(t, open, h.url(syncPath), nil); resp.StatusCode != 200 {
 				t.Fatalf("fresh CRL: status %d", resp.StatusCode)
 			}
+			if n := h.edge.Notes(); len(n) != 0 {
+				t.Fatalf("notes with a fresh CRL: %q", n)
+			}
 			srv.Stop() // the crl role is gone
 			waitFor(t, "stream broken", func() bool { return strings.Contains(h.logs.String(), "revocation stream broken") })
 
@@ -142,6 +145,15 @@ func TestRevocationStaleJudgedAtEdge(t *testing.T) {
 			}
 			if reason, _ := h.edge.revocation.unready(); failClosed && reason != "crl_stale" {
 				t.Fatalf("metric reason %q, want crl_stale", reason)
+			}
+			// Ready under fail-open, but never silent: /readyz carries a
+			// note naming the CDP and the setting (attacker review 2).
+			notes := h.edge.Notes()
+			switch {
+			case failClosed && len(notes) != 0:
+				t.Fatalf("notes under fail-closed (the reason is Ready's): %q", notes)
+			case !failClosed && (len(notes) != 1 || !strings.Contains(notes[0], labCDP) || !strings.Contains(notes[0], "segmesh.crl.failClosedOnStale is off")):
+				t.Fatalf("notes past nextUpdate under fail-open = %q, want one naming %s and the setting", notes, labCDP)
 			}
 		})
 	}

@@ -373,6 +373,12 @@ func (s *Service) Ready(context.Context) error {
 	return nil
 }
 
+// Notes implements role.Noter: the states /readyz shows while the edge is
+// ready (a stale CRL accepted under fail-open).
+func (s *Service) Notes() []string {
+	return s.revocation.notes()
+}
+
 // Stop reports not ready, answers the held Pings, keeps accepting for
 // DrainGrace, then stops accepting and lets in-flight requests finish until
 // ctx ends, and closes what is left (upstream_drain.go).
