@@ -102,6 +102,11 @@ func newReloader(path string, roles []string, boot *config.Config, bootNotes []c
 		metric.WithDescription("reloads of config.json by result (applied, refused)")); err != nil {
 		return nil, fmt.Errorf("reload: metrics: %w", err)
 	}
+	// Both series exist from the start, at 0: a counter series born at 1
+	// loses its first increment in Prometheus's rate and increase.
+	for _, result := range []string{"applied", "refused"} {
+		r.reloads.Add(context.Background(), 0, metric.WithAttributes(attribute.String("result", result)))
+	}
 	_, err = m.Int64ObservableGauge(telemetry.MetricConfigReloadRefused,
 		metric.WithDescription("1 while the last edit of config.json is refused and an older configuration runs"),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {

@@ -274,3 +274,33 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestReloadCountersStartAtZero: segmesh_config_reloads_total exists for
+// both results from the start, at 0, so the dashboard's increase() and an
+// alert on refusals see the first reload (a counter series born at 1 loses
+// its first increment in Prometheus's rate and increase). Failed in the CI
+// rehearsal: the dashboard's "Configuration reloads" panel had no data on a
+// gateway that had not reloaded yet (deploy/monitoring TestLabPrometheus).
+func TestReloadCountersStartAtZero(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.json")
+	writeJSON(t, path, reloadConfig("info", false, "", ""))
+	cfg, _, err := LoadForRun(path, []string{"crl"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov, err := telemetry.Setup(context.Background(), telemetry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prov.Shutdown(context.Background()) })
+	if _, err := newReloader(path, []string{"crl"}, cfg, nil, slog.New(slog.DiscardHandler), new(slog.LevelVar), &fakeApplier{}, nil, prov.Meter.Meter("test")); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	prov.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{`segmesh_config_reloads_total{result="applied"} 0`, `segmesh_config_reloads_total{result="refused"} 0`} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %s before any reload:\n%s", want, grepLines(rec.Body.String(), "segmesh_config"))
+		}
+	}
+}
