@@ -18,14 +18,19 @@ import (
 )
 
 // labClientAs is labClient for another of the lab's service accounts
-// (svc_seg's password: the delegation variants of lab.sh).
-func labClientAs(t *testing.T, f labFacts, service string) *s4u.Client {
+// (svc_seg's password: the delegation variants of lab.sh); mods adjust the
+// client's configuration before it is built.
+func labClientAs(t *testing.T, f labFacts, service string, mods ...func(*s4u.Config)) *s4u.Client {
 	t.Helper()
 	tr, err := kdc.New(kdc.Config{Realms: map[string][]string{f["LAB_REALM"]: {f["LAB_KDC_DIRECT"]}}, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := s4u.New(s4u.Config{Realm: f["LAB_REALM"], Service: service, Password: f.secret(t, "LAB_SVC_PASSWORD_FILE"), Exchanger: tr})
+	cfg := s4u.Config{Realm: f["LAB_REALM"], Service: service, Password: f.secret(t, "LAB_SVC_PASSWORD_FILE"), Exchanger: tr}
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	c, err := s4u.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

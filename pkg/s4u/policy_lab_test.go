@@ -19,18 +19,9 @@ import (
 // account (seggw$, policy.sh).
 func armoredClient(t *testing.T, f labFacts, service string) *s4u.Client {
 	t.Helper()
-	tr, err := kdc.New(kdc.Config{Realms: map[string][]string{f["LAB_REALM"]: {f["LAB_KDC_DIRECT"]}}, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := s4u.New(s4u.Config{
-		Realm: f["LAB_REALM"], Service: service, Password: f.secret(t, "LAB_SVC_PASSWORD_FILE"), Exchanger: tr,
-		ArmorAccount: f["LAB_ARMOR_ACCOUNT"], ArmorPassword: f.secret(t, "LAB_ARMOR_PASSWORD_FILE"),
+	return labClientAs(t, f, service, func(c *s4u.Config) {
+		c.ArmorAccount, c.ArmorPassword = f["LAB_ARMOR_ACCOUNT"], f.secret(t, "LAB_ARMOR_PASSWORD_FILE")
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // policyLab returns the lab's facts, skipping on a lab without the
