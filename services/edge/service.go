@@ -399,11 +399,6 @@ func (s *Service) Stop(ctx context.Context) error {
 	return err
 }
 
-// upstreamTLS returns the TLS configuration for HTTPS upstreams.
-func (s *Service) upstreamTLS() (*tls.Config, error) {
-	return ExchangeTLS(s.cfg.ExchangeCAFile)
-}
-
 // ExchangeTLS is the TLS configuration the edge verifies Exchange with:
 // TLS 1.2 or later, and the certificates of caFile (the resolved
 // segmesh.edge.exchangeCaFile) as roots, or the system roots when caFile

@@ -67,7 +67,7 @@ func newRoute(urls []*url.URL, old *route) *route {
 }
 
 func (s *Service) newUpstreams() (*upstreams, error) {
-	tc, err := s.upstreamTLS()
+	tc, err := ExchangeTLS(s.cfg.ExchangeCAFile)
 	if err != nil {
 		return nil, err
 	}
