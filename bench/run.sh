@@ -13,6 +13,8 @@
 #   bash bench/run.sh side       side by side only
 #   bash bench/run.sh cold       cold path only
 #   bash bench/run.sh scale      idle Ping connections and RSS per connection (~12 minutes)
+#   BEFORE=<rev> bash bench/run.sh hotpath   BenchmarkProxyHotPath at <rev> and here,
+#                                alternated ROUNDS times (no lab needed)
 # Knobs (environment): ROUNDS (5) DUR (4s) SKIP (1s) C (64) CERTS (1000)
 # MODES ("keepalive handshake") PROXIES ("bare nginx aio split") VERIFY_EVERY
 # (20: the backend verifies 1 in N Negotiate headers) RUN_LIMIT (280 s);
@@ -24,7 +26,12 @@
 # allocations during one extra, unreported keep-alive measurement, saved with
 # `go tool pprof -top -cum` text in $WORK/run/profile-*); BARE_PAD (0: the
 # bare proxy adds a static header of that many bytes, e.g. 2100 for the size
-# of segmesh's Negotiate header, to show what carrying it costs net/http).
+# of segmesh's Negotiate header, to show what carrying it costs net/http);
+# BEFORE (unset: a git revision; segmesh is also built at that revision, in
+# a temporary `git worktree` under $WORK removed at exit, and runs all-in-one
+# as the proxy "before" on 127.0.0.28 when PROXIES names it, e.g.
+# PROXIES="bare before aio": the same code before and after a change,
+# interleaved round by round, with the aio/before ratios per round).
 #
 # Method: each proxy is pinned to CPU 0, the load generator and the backend to
 # CPU 1 (taskset); every client offers only X25519 (OpenSSL 3.0 has no
@@ -53,21 +60,30 @@ RUN_LIMIT=${RUN_LIMIT:-280} # seconds for the side-by-side rounds; rounds stop t
 PROFILE=${PROFILE:-0}
 BARE_PAD=${BARE_PAD:-0} # bytes of a static extra header the bare proxy adds (0: none)
 PROFILE_SECS=${PROFILE_SECS:-10}
+BEFORE=${BEFORE:-}
+HOTPATH_BENCH=${HOTPATH_BENCH:-ProxyHotPath/negotiator=pkg}
+HOTPATH_TIME=${HOTPATH_TIME:-5000x}
 START=$(date +%s)
 
-case "$WHAT" in all | side | cold | scale) ;; *)
-	echo "usage: bash bench/run.sh [all|side|cold|scale]" >&2
+case "$WHAT" in all | side | cold | scale | hotpath) ;; *)
+	echo "usage: bash bench/run.sh [all|side|cold|scale|hotpath]" >&2
 	exit 2
 	;;
 esac
+if [[ " $PROXIES " == *" before "* || $WHAT == hotpath ]] && [[ -z $BEFORE ]]; then
+	echo "bench: the proxy \"before\" and hotpath need BEFORE=<git revision>" >&2
+	exit 2
+fi
 
-while IFS='=' read -r k v; do
-	[[ $k == LAB_* ]] && export "$k=$v"
-done < <(bash deploy/lab/lab.sh env)
-[[ -n ${LAB_DIR:-} && -f ${LAB_SEGMESH_CONFIG:-} ]] || {
-	echo "bench: the lab is not set up (bash deploy/lab/lab.sh up)" >&2
-	exit 1
-}
+if [[ $WHAT != hotpath ]]; then
+	while IFS='=' read -r k v; do
+		[[ $k == LAB_* ]] && export "$k=$v"
+	done < <(bash deploy/lab/lab.sh env)
+	[[ -n ${LAB_DIR:-} && -f ${LAB_SEGMESH_CONFIG:-} ]] || {
+		echo "bench: the lab is not set up (bash deploy/lab/lab.sh up)" >&2
+		exit 1
+	}
+fi
 
 rm -rf "$WORK/run"
 mkdir -p "$WORK/bin" "$WORK/run"
@@ -94,7 +110,13 @@ cleanup() {
 	done <"$PIDS"
 	: >"$PIDS"
 }
-trap cleanup EXIT
+# drop_before removes the worktree build_before made.
+BEFORE_SRC=
+drop_before() {
+	[[ -n $BEFORE_SRC ]] || return 0
+	git worktree remove --force "$BEFORE_SRC" 2>/dev/null || rm -rf "$BEFORE_SRC"
+}
+trap 'cleanup; drop_before' EXIT
 trap 'exit 130' INT TERM
 
 # start NAME CPU CMD...: runs CMD pinned to CPU in the background, logs to
@@ -129,12 +151,33 @@ wait_port() {
 	return 1
 }
 
-echo "== building"
-go build -o "$WORK/bin/" ./bench/cmd/segload ./bench/cmd/negbackend ./bench/cmd/bareproxy ./cmd/segmesh
 BIN=$WORK/bin
-CA_BUNDLE=$RUN/client-ca.pem
-cat "$LAB_CA_ROOT" "$LAB_CA_INTER" "$LAB_CA_SECOND" >"$CA_BUNDLE"
-CA_LIST=$LAB_CA_ROOT,$LAB_CA_INTER,$LAB_CA_SECOND
+
+# build_before checks BEFORE out in a temporary worktree ($WORK/before-src)
+# and builds segmesh there as $BIN/before/segmesh.
+build_before() {
+	local rev
+	rev=$(git rev-parse --verify --quiet "$BEFORE^{commit}") || {
+		echo "bench: BEFORE=$BEFORE is not a commit here" >&2
+		exit 2
+	}
+	git worktree remove --force "$WORK/before-src" 2>/dev/null || rm -rf "$WORK/before-src" # an interrupted run's
+	git worktree add --force --detach --quiet "$WORK/before-src" "$rev"
+	BEFORE_SRC=$WORK/before-src
+	echo "before: $(git log -1 --format='%h %ad %s' --date=iso "$rev" | cut -c1-100)"
+	(cd "$BEFORE_SRC" && go build -o "$BIN/before/" ./cmd/segmesh)
+}
+
+echo "== building"
+if [[ $WHAT == hotpath ]]; then
+	build_before
+else
+	go build -o "$WORK/bin/" ./bench/cmd/segload ./bench/cmd/negbackend ./bench/cmd/bareproxy ./cmd/segmesh
+	if [[ " $PROXIES " == *" before "* ]]; then build_before; fi
+	CA_BUNDLE=$RUN/client-ca.pem
+	cat "$LAB_CA_ROOT" "$LAB_CA_INTER" "$LAB_CA_SECOND" >"$CA_BUNDLE"
+	CA_LIST=$LAB_CA_ROOT,$LAB_CA_INTER,$LAB_CA_SECOND
+fi
 
 machine() {
 	echo "machine: nproc=$(nproc) cpu=\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')\" ram=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) $(go version | cut -d' ' -f3-) kernel=$(uname -r) nginx=$(nginx -v 2>&1 | cut -d/ -f2)"
@@ -142,7 +185,7 @@ machine() {
 }
 
 BACKEND=127.0.0.30:8080
-SEGLOAD=(taskset -c 1 "$BIN/segload" -server-ca "$LAB_SERVER_CA" -server-name "$LAB_EDGE_HOST")
+SEGLOAD=(taskset -c 1 "$BIN/segload" -server-ca "${LAB_SERVER_CA:-}" -server-name "${LAB_EDGE_HOST:-}") # (no lab for hotpath)
 
 start_backend() {
 	start negbackend 1 "$BIN/negbackend" -listen "$BACKEND" -anonymous -keytab "$LAB_EXCHANGE_KEYTAB" -spn "$LAB_TARGET_SPN" -verify-every "$VERIFY_EVERY"
@@ -166,10 +209,12 @@ declare -A ADDR CPUPIDS READY PPROF
 PPROF[bare]=127.0.0.20:6060
 PPROF[aio]=127.0.0.22:9090
 PPROF[split]=127.0.0.23:9090
+PPROF[before]=127.0.0.28:9090
 ADDR[bare]=127.0.0.20:8443
 ADDR[nginx]=127.0.0.21:8443
 ADDR[aio]=127.0.0.22:8443
 ADDR[split]=127.0.0.23:8443
+ADDR[before]=127.0.0.28:8443
 
 start_bare() {
 	start bareproxy 0 "$BIN/bareproxy" -listen "${ADDR[bare]}" -cert "$LAB_SERVER_CERT" -key "$LAB_SERVER_KEY" \
@@ -197,16 +242,20 @@ start_nginx() {
 	fi
 }
 
-start_aio() {
-	segmesh_config "$RUN/aio" "${ADDR[aio]}" 127.0.0.22:9090
-	start segmesh-aio 0 "$BIN/segmesh" run --config "$RUN/aio/config.json"
-	if wait_http http://127.0.0.22:9090/readyz 60; then
-		READY[aio]=1
-		CPUPIDS[aio]=$PID_segmesh_aio
+# start_allinone NAME BINARY: segmesh all-in-one as the proxy NAME (aio, or
+# before: the binary built at BEFORE), admin on its address's port 9090.
+start_allinone() {
+	local name=$1 admin=${ADDR[$1]%:*}:9090
+	segmesh_config "$RUN/$name" "${ADDR[$name]}" "$admin"
+	start "segmesh-$name" 0 "$2" run --config "$RUN/$name/config.json"
+	if wait_http "http://$admin/readyz" 60; then
+		READY[$name]=1
+		CPUPIDS[$name]=$(pidof_name "segmesh-$name")
 	else
-		echo "bench: segmesh all-in-one did not get ready; skipping (c): $(tail -3 "$RUN/segmesh-aio.log")" >&2
+		echo "bench: segmesh all-in-one ($name) did not get ready; skipping it: $(tail -3 "$RUN/segmesh-$name.log")" >&2
 	fi
 }
+start_aio() { start_allinone aio "$BIN/segmesh"; }
 
 start_split() {
 	segmesh_config "$RUN/split-roles" 127.0.0.24:8443 127.0.0.24:9090 '.segmesh.grpc.listen="127.0.0.24:9443"'
@@ -311,7 +360,7 @@ side() {
 	echo "== side by side: ROUNDS=$ROUNDS DUR=$DUR C=$C CERTS=$CERTS MODES=\"$MODES\""
 	local p mode r certs="$RUN/certs/d*"
 	"$BIN/segload" -mint-out "$RUN/certs" -ca-cert "$LAB_CA_INTER" -ca-key "$LAB_DIR/pki/ca/inter.key" -certs "$CERTS" -users "$LAB_GENERATED_USERS" -duration 1s
-	for p in aio split; do
+	for p in before aio split; do
 		[[ ${READY[$p]:-} == 1 ]] || continue
 		echo "-- warming $p: one request per device certificate ($CERTS), not measured"
 		"${SEGLOAD[@]}" -url "https://${ADDR[$p]}" -cert-dirs "$certs" -mode handshake -c 16 -n "$CERTS" -duration 120s -label "warm $p" |
@@ -337,10 +386,11 @@ side() {
 		done
 	done
 	[[ $PROFILE == 1 && " $MODES " == *" keepalive "* ]] && profile "${active[@]}"
-	python3 - "$RESULTS" "$C" <<'PY' | tee "$RUN/summary.md"
+	python3 - "$RESULTS" "$C" "$BEFORE" <<'PY' | tee "$RUN/summary.md"
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 names = {"bare": "(a) bare Go ReverseProxy, mTLS", "nginx": "(b) nginx, mTLS, no Kerberos",
+         "before": f"(c0) segmesh all-in-one at {sys.argv[3]}",
          "aio": "(c) segmesh all-in-one", "split": "(d) segmesh split (edge + roles)"}
 def med(xs):
     return statistics.median(xs) if xs else float("nan")
@@ -355,7 +405,7 @@ for mode in ("keepalive", "handshake"):
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     base = None
     stats = {}
-    for p in ("bare", "nginx", "aio", "split"):
+    for p in ("bare", "nginx", "before", "aio", "split"):
         pr = [r for r in rs if r["proxy"] == p]
         if not pr:
             continue
@@ -372,6 +422,55 @@ for mode in ("keepalive", "handshake"):
         ratio = lambda i: f"{stats[p][i] / base[i]:.2f}×" if base and base[i] else "—"
         p99d = f"{stats[p][1] - base[1]:+.2f} ms" if base else "—"
         print(f"| {names[p]} | {med(rps):.0f} ({rng(rps)}) | {med(p99):.2f} ({min(p99):.2f}–{max(p99):.2f}) | {med(cpu):.0f} ({rng(cpu)}) | {ratio(0)} | {ratio(2)} | {p99d} | {errs or 'none'} |")
+    # aio against before, round by round (each pair measured a few seconds apart).
+    by = {(r["proxy"], r["round"]): r for r in rs}
+    pairs = [(by[("before", n)], by[("aio", n)]) for n in sorted({r["round"] for r in rs}) if ("before", n) in by and ("aio", n) in by]
+    if pairs:
+        cpu = [a.get("target_cpu_us_per_req", 0) / b["target_cpu_us_per_req"] for b, a in pairs if b.get("target_cpu_us_per_req")]
+        rps = [a["rps"] / b["rps"] for b, a in pairs if b["rps"]]
+        p99 = [a["p99_ms"] - b["p99_ms"] for b, a in pairs]
+        f = lambda xs, u="×": f"{med(xs):.3f}{u} ({min(xs):.3f}–{max(xs):.3f})" if xs else "—"
+        print(f"\naio / before, {len(pairs)} rounds, median (range): CPU/req {f(cpu)}, req/s {f(rps)}, p99 {med(p99):+.2f} ms ({min(p99):+.2f} to {max(p99):+.2f})")
+PY
+}
+
+# ---------------------------------------------------------------- hot path
+# hotpath: the edge's test binary at BEFORE and here, built once each, run
+# alternately (before, then after) ROUNDS times, each in its own package
+# directory; per round the ratio after/before of the benchmark's CPU per
+# request (cpu-ns/op: the whole process, clients and backend included).
+hotpath() {
+	local r side out=$RUN/hotpath.txt
+	echo "== $HOTPATH_BENCH, before ($BEFORE) and after (this tree) alternated: ROUNDS=$ROUNDS, -test.benchtime $HOTPATH_TIME"
+	go test -c -o "$BIN/after.test" ./services/edge
+	(cd "$BEFORE_SRC" && go test -c -o "$BIN/before.test" ./services/edge)
+	: >"$out"
+	for ((r = 1; r <= ROUNDS; r++)); do
+		for side in before after; do
+			(cd "$([[ $side == before ]] && echo "$BEFORE_SRC" || pwd)/services/edge" &&
+				"$BIN/$side.test" -test.run '^$' -test.bench "$HOTPATH_BENCH" -test.benchtime "$HOTPATH_TIME" -test.benchmem) |
+				awk -v s="$side" -v r="$r" -v la="$(cut -d' ' -f1 /proc/loadavg)" '/^Benchmark/ {print s, r, la, $0}' | tee -a "$out"
+		done
+	done
+	python3 - "$out" <<'PY' | tee "$RUN/hotpath-summary.md"
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    m = {f[i + 1]: float(f[i]) for i in range(5, len(f) - 1) if f[i + 1].endswith("/op")}
+    rows[(f[0], int(f[1]))] = (float(f[2]), m)
+rounds = sorted({r for s, r in rows if ("before", r) in rows and ("after", r) in rows})
+def col(side, k):
+    return [rows[(side, r)][1].get(k, 0) for r in rounds]
+def show(xs, d=0):
+    return f"{statistics.median(xs):,.{d}f} ({min(xs):,.{d}f}–{max(xs):,.{d}f})"
+ratio = [a / b for a, b in zip(col("after", "cpu-ns/op"), col("before", "cpu-ns/op")) if b]
+load = [rows[k][0] for k in rows]
+print(f"| rounds | load | CPU µs/request before, median (range) | after | ratio after/before, median (range) | B/op, allocs before → after |")
+print("| --- | --- | --- | --- | --- | --- |")
+print(f"| {len(rounds)} | {min(load):.1f}–{max(load):.1f} | {show([x / 1000 for x in col('before', 'cpu-ns/op')])} | {show([x / 1000 for x in col('after', 'cpu-ns/op')])} | "
+      f"{show(ratio, 3)} | {statistics.median(col('before', 'B/op')):,.0f} → {statistics.median(col('after', 'B/op')):,.0f}, "
+      f"{statistics.median(col('before', 'allocs/op')):.0f} → {statistics.median(col('after', 'allocs/op')):.0f} |")
 PY
 }
 
@@ -477,12 +576,17 @@ scale() {
 }
 
 machine | tee "$RUN/machine.txt"
+if [[ $WHAT == hotpath ]]; then
+	hotpath
+	exit 0
+fi
 start_backend
 case $WHAT in
 all | side | cold)
 	[[ $WHAT == cold ]] || {
 		start_bare
 		start_nginx
+		if [[ " $PROXIES " == *" before "* ]]; then start_allinone before "$BIN/before/segmesh"; fi
 	}
 	start_aio
 	[[ $WHAT == side ]] || cold
