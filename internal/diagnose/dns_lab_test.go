@@ -10,6 +10,7 @@ import (
 
 	"github.com/segmesh/segmesh/internal/labenv"
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/dnssrv/dnstest"
 )
 
 // TestLabKDCFromDNS: the lab's config.json with the domain controller left
@@ -66,5 +67,49 @@ func TestLabGlobalCatalogFromDNS(t *testing.T) {
 	}
 	if d := stepOf(rep, StepMapping).Detail; !strings.Contains(d, "Global Catalog "+lab.DCHost+" ("+lab.Raw["LAB_DC_ADDR"]+":3269) from DNS SRV _gc._tcp.lab.test") {
 		t.Errorf("mapping detail does not say which Global Catalog DNS gave: %s", d)
+	}
+}
+
+// TestLabKDCOutsideRealmRefused: a DNS server (the in-process one, standing
+// in for a spoofed answer) whose _kerberos._tcp.LAB.TEST names the lab's
+// real KDC under a host outside lab.test: the TGT step fails naming the
+// host, the domain and kcd.domains[].domainController, and nothing is sent
+// to it; the same KDC named inside lab.test serves alice. Attacker review
+// 2, "left".
+func TestLabKDCOutsideRealmRefused(t *testing.T) {
+	lab := labenv.Up(t)
+	u := lab.User("alice")
+	dns := dnstest.Start(t)
+	for _, tc := range []struct {
+		host string
+		ok   bool
+	}{
+		{host: "dc1.lab.test.attacker.example"},
+		{host: "kdc.attacker.example"},
+		{host: "dc1." + strings.ToLower(lab.Realm), ok: true},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			dns.SetSRV("_kerberos._tcp."+lab.Realm, dns.Record(t, tc.host, lab.KDCDirect, 0, 100))
+			cfg := labConfig(t, lab)
+			cfg.KCD.Domains = []config.DomainPair{{Domain: lab.Realm}}
+			cfg.Segmesh.DNSServer = dns.Addr()
+			rep := Run(context.Background(), Options{Config: cfg, CertPEM: readFile(t, u.Cert), ChainPEM: readFile(t, u.Chain)})
+			if tc.ok {
+				if !rep.OK {
+					t.Fatalf("failed at %s: %+v", rep.FailedStep, rep.Steps)
+				}
+				return
+			}
+			s := stepOf(rep, StepTGT)
+			if rep.FailedStep != StepTGT {
+				t.Fatalf("failed at %q (%s), want the TGT step", rep.FailedStep, s.Cause)
+			}
+			all := s.Cause + " " + s.Fix
+			for _, w := range []string{tc.host, "outside " + strings.ToLower(lab.Realm), "kcd.domains[].domainController"} {
+				if !strings.Contains(all, w) {
+					t.Errorf("TGT step lacks %q: %s", w, all)
+				}
+			}
+		})
 	}
 }

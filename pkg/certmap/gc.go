@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -77,7 +76,7 @@ func (m *Mapper) dialTargets(ctx context.Context) ([]dialTarget, error) {
 	var targets []dialTarget
 	var outside []string
 	for _, t := range a.Targets {
-		if !inDomain(t.Host, g.domain) {
+		if !dnssrv.InDomain(t.Host, g.domain) {
 			// DNS is not authenticated: a server outside the domain could
 			// show a certificate for its own name from any CA the gateway
 			// trusts (with no ldapCaFile, every public CA), and would get
@@ -152,13 +151,4 @@ func (m *Mapper) tlsFor(t dialTarget) *tls.Config {
 	c := m.tls.Clone()
 	c.ServerName = t.serverName
 	return c
-}
-
-// inDomain reports whether host is domain or a name below it (DNS names,
-// any case, a trailing dot ignored): the Global Catalogs a spoofed DNS
-// answer cannot name outside the domain.
-func inDomain(host, domain string) bool {
-	h := strings.ToLower(strings.TrimSuffix(host, "."))
-	d := strings.ToLower(strings.TrimSuffix(domain, "."))
-	return d != "" && (h == d || strings.HasSuffix(h, "."+d))
 }

@@ -45,6 +45,19 @@ func (t *Transport) discover(ctx context.Context, r *realm) error {
 		return nil // another exchange looked it up meanwhile
 	}
 	a, err := t.cfg.DNS.Lookup(ctx, "kerberos", "tcp", r.name)
+	if err == nil {
+		// KDCs outside the realm's DNS domain are not used, as Global
+		// Catalogs outside the domain are not (pkg/certmap): DNS is not
+		// authenticated, and a spoofed answer would send the service
+		// account's pre-authentication to a host of its own naming. An AD
+		// realm's DNS domain is the realm's name; DCs named outside it (a
+		// disjoint namespace) are written in kcd.domains[].domainController.
+		var outside []string
+		a, outside, err = a.Within(r.name)
+		if len(outside) > 0 {
+			t.log.WarnContext(ctx, "KDCs outside the realm's DNS domain in the DNS answer are not used: write the domain controllers in kcd.domains[].domainController if they are named outside it", "realm", r.name, "hosts", strings.Join(outside, ","))
+		}
+	}
 	if h := t.cfg.Hooks.OnDiscover; h != nil {
 		h(DiscoverInfo{Realm: r.name, Answer: a, Err: err})
 	}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/messages"
+
+	"github.com/segmesh/segmesh/pkg/dnssrv"
 )
 
 // ErrUnknownRealm is returned when no KDC address is configured for a realm.
@@ -87,7 +89,9 @@ type UnreachableError struct {
 	// exchange; nil otherwise.
 	Cause error
 	// Discovery is why DNS gave no KDC for a realm configured without a
-	// domain controller (a *dnssrv.LookupError); nil otherwise.
+	// domain controller (a *dnssrv.LookupError, or a
+	// *dnssrv.OutsideDomainError when DNS named only KDCs outside the
+	// realm's DNS domain); nil otherwise.
 	Discovery error
 }
 
@@ -98,7 +102,11 @@ func (e *UnreachableError) Error() string {
 	if e.Cause != nil {
 		fmt.Fprintf(&b, " (%v)", e.Cause)
 	}
-	if e.Discovery != nil {
+	var outside *dnssrv.OutsideDomainError
+	switch {
+	case errors.As(e.Discovery, &outside):
+		fmt.Fprintf(&b, ": no KDC found in DNS: %v: if the realm's domain controllers are named outside %s (a disjoint namespace), write them in kcd.domains[].domainController; otherwise check the _kerberos._tcp.%s records and segmesh.dnsServer", e.Discovery, outside.Domain, e.Realm)
+	case e.Discovery != nil:
 		fmt.Fprintf(&b, ": no KDC found in DNS: %v: publish _kerberos._tcp.%s SRV records, name the DNS server that holds them in segmesh.dnsServer, or write the domain controller in kcd.domains[].domainController", e.Discovery, e.Realm)
 	}
 	for i, a := range e.Attempts {
