@@ -233,9 +233,10 @@ func (r *reloader) Reload(ctx context.Context, trigger string) error {
 		}
 	}
 	if err := r.group.ApplyConfig(ctx, next, live); err != nil {
-		// A role could not switch (its Validate passed): it keeps its old
-		// settings; the others may have switched. Said as a refusal, so the
-		// admin looks, and tried again at the next change or SIGHUP.
+		// A role could not prepare the new settings though its Validate
+		// passed (a file, a KDC refusing the new password): the group
+		// committed none, so every role keeps its old settings. Said as a
+		// refusal, and tried again at the next change or SIGHUP.
 		r.refuse(ctx, trigger, []config.Problem{{Severity: config.SeverityError, Key: "(reload)",
 			Message: err.Error(), Fix: "correct the setting the error names, or restart segmesh"}}, err)
 		return err

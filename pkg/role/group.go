@@ -71,6 +71,8 @@ type Group struct {
 	connMu sync.Mutex
 	conns  map[string]*grpc.ClientConn
 
+	applyMu sync.Mutex // serialises ApplyConfig
+
 	mu        sync.Mutex
 	readiness map[string]error
 	started   []Role
@@ -312,23 +314,41 @@ func (g *Group) LiveKeys() map[string][]string {
 }
 
 // ApplyConfig gives next to every started role that applies a
-// configuration live and whose LiveKeys name one of changed; it returns
-// their errors joined, each naming its role.
+// configuration live and whose LiveKeys name one of changed, in two phases:
+// it prepares them all (ConfigApplier.PrepareConfig), then commits them all
+// when every one prepared. When any prepare fails no role switches, and the
+// error joins every refusal, each naming its role. Calls are serialised.
 func (g *Group) ApplyConfig(ctx context.Context, next *config.Config, changed []string) error {
+	g.applyMu.Lock()
+	defer g.applyMu.Unlock()
 	g.mu.Lock()
 	started := append([]Role(nil), g.started...)
 	g.mu.Unlock()
-	var errs []error
+	var (
+		errs    []error
+		commits []func()
+	)
 	for _, r := range started {
 		a, ok := r.(ConfigApplier)
 		if !ok || !slices.ContainsFunc(a.LiveKeys(), func(k string) bool { return slices.Contains(changed, k) }) {
 			continue
 		}
-		if err := a.ApplyConfig(ctx, next); err != nil {
+		commit, err := a.PrepareConfig(ctx, next)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("role %s: apply configuration: %w", r.Name(), err))
+			continue
+		}
+		if commit != nil {
+			commits = append(commits, commit)
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	for _, commit := range commits {
+		commit()
+	}
+	return nil
 }
 
 // Err returns a channel that receives a gRPC serve error, should a server stop

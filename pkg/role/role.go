@@ -51,16 +51,27 @@ type Reloader interface {
 // ConfigApplier is implemented by roles that apply a new configuration live
 // (segmesh run reloads config.json on SIGHUP or when it changes). The new
 // configuration has passed config.Load and every role's Validate before
-// ApplyConfig sees it; a setting a role does not list in LiveKeys is named
+// PrepareConfig sees it; a setting a role does not list in LiveKeys is named
 // as waiting for a restart instead.
+//
+// Applying is two-phase so that a reload never leaves a mix: Group.ApplyConfig
+// prepares every role concerned, and calls the commits only when every
+// prepare succeeded; otherwise it calls none and every role keeps what it
+// runs on.
 type ConfigApplier interface {
 	// LiveKeys lists the settings (JSON paths as in config.json, for
-	// example "segmesh.edge.exchangeUrls") ApplyConfig applies.
+	// example "segmesh.edge.exchangeUrls") PrepareConfig applies.
 	LiveKeys() []string
-	// ApplyConfig switches the role to next without dropping a connection
-	// or an answer in progress: requests already running finish on what they
-	// started with. On error the role keeps its previous settings.
-	ApplyConfig(ctx context.Context, next *config.Config) error
+	// PrepareConfig builds and checks everything next needs that can fail
+	// (files, parsed settings, new clients, a proving exchange with a
+	// server) without changing what the role serves with, and returns the
+	// commit that switches the role to it. commit cannot fail, does no I/O
+	// that can block (it swaps pointers), and must leave requests already
+	// running to finish on what they started with. A prepared state whose
+	// commit is never called is dropped: PrepareConfig closes what it opened
+	// only to check, and opens nothing else that needs closing before commit.
+	// On error the role is unchanged.
+	PrepareConfig(ctx context.Context, next *config.Config) (commit func(), err error)
 }
 
 // Noter is implemented by roles that can be ready and still run in a state

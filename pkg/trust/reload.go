@@ -137,6 +137,31 @@ func (r *Reloader) Update(spec Spec) error {
 	return r.reloadLocked("config")
 }
 
+// Prepare loads the trust store spec names without putting it in force, for
+// a reload applied in two phases (role.ConfigApplier): commit switches to
+// spec and the loaded store (it cannot fail); on error nothing changes, not
+// even the Spec polled, and the failure is logged and counted like a failed
+// reload. A poll between Prepare and commit may reload the old files; commit
+// still wins.
+func (r *Reloader) Prepare(spec Spec) (commit func(), err error) {
+	now := r.now()
+	s, err := load(spec, now)
+	if err != nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.stats.LastAttempt = now
+		r.failedLocked("config", err)
+		return nil, err
+	}
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.spec = spec
+		r.stats.LastAttempt = now
+		r.installLocked("config", s)
+	}, nil
+}
+
 // Poll reads the files and reloads when they differ from the last attempt. It reports
 // whether it tried a reload and that reload's error. The same broken content is tried (and
 // logged) once, not at every poll.
@@ -174,17 +199,28 @@ func (r *Reloader) reloadLocked(trigger string) error {
 	s, err := load(r.spec, now)
 	if err != nil {
 		r.lastSeen = fingerprintOf(r.spec)
-		r.stats.Failures++
-		r.stats.LastError = err
-		old := r.current.Load()
-		r.log.Error("trust store reload failed; previous trust store still in use",
-			"trigger", trigger, "source", old.Source(), "loaded_at", old.LoadedAt(),
-			"certificates", len(old.certs), "error", err)
-		if r.onReload != nil {
-			r.onReload(false, err)
-		}
+		r.failedLocked(trigger, err)
 		return err
 	}
+	r.installLocked(trigger, s)
+	return nil
+}
+
+// failedLocked counts and logs a load that failed; the current Store stays.
+func (r *Reloader) failedLocked(trigger string, err error) {
+	r.stats.Failures++
+	r.stats.LastError = err
+	old := r.current.Load()
+	r.log.Error("trust store reload failed; previous trust store still in use",
+		"trigger", trigger, "source", old.Source(), "loaded_at", old.LoadedAt(),
+		"certificates", len(old.certs), "error", err)
+	if r.onReload != nil {
+		r.onReload(false, err)
+	}
+}
+
+// installLocked puts s in force and counts and logs the reload.
+func (r *Reloader) installLocked(trigger string, s *Store) {
 	r.current.Store(s)
 	r.lastSeen = s.fingerprint
 	r.stats.Successes++
@@ -194,7 +230,6 @@ func (r *Reloader) reloadLocked(trigger string) error {
 	if r.onReload != nil {
 		r.onReload(true, nil)
 	}
-	return nil
 }
 
 func (r *Reloader) logWarnings(s *Store) {

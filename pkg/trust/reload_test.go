@@ -231,3 +231,59 @@ func TestNewReloaderFailsOnBrokenStore(t *testing.T) {
 		t.Fatalf("NewReloader = %v, want a clientCertTrustStorePath problem", err)
 	}
 }
+
+// TestReloaderPrepare: Prepare loads without putting anything in force;
+// commit switches spec and store; a failed Prepare changes neither (the
+// files of the refused spec are not polled afterwards).
+func TestReloaderPrepare(t *testing.T) {
+	oldCA, newCA := newCA(t, "Old CA"), newCA(t, "New CA")
+	cases := []struct {
+		name    string
+		path    string
+		files   map[string][]byte
+		wantErr bool
+	}{
+		{name: "good file", path: "new.pem", files: map[string][]byte{"new.pem": pemOf(newCA)}},
+		{name: "missing file", path: "gone.pem", wantErr: true},
+		{name: "broken file", path: "bad.pem", files: map[string][]byte{"bad.pem": []byte("-----BEGIN CERTIFICATE-----\ntruncated")}, wantErr: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newReloadFixture(t, map[string][]byte{"ca.pem": pemOf(oldCA)}, Spec{TrustStorePath: "ca.pem"}, ReloaderOptions{})
+			for name, data := range tc.files {
+				writeFile(t, filepath.Join(f.dir, name), data)
+			}
+			before := f.r.Store()
+			commit, err := f.r.Prepare(Spec{TrustStorePath: tc.path, BaseDir: f.dir})
+			if f.r.Store() != before {
+				t.Fatal("Prepare put a store in force before commit")
+			}
+			if tc.wantErr {
+				if err == nil {
+					t.Fatal("Prepare accepted it")
+				}
+				// The refused spec is not the one polled: its file appearing changes nothing.
+				writeFile(t, filepath.Join(f.dir, tc.path), pemOf(newCA))
+				if tried, _ := f.r.Poll(); tried || f.r.Store() != before {
+					t.Fatal("a refused Prepare's spec was kept and polled")
+				}
+				if st := f.r.Stats(); st.Failures != 1 || st.LastError == nil {
+					t.Errorf("stats %+v, want the failure counted", st)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			commit()
+			if s := f.r.Store(); trusts(t, s, oldCA) || !trusts(t, s, newCA) {
+				t.Fatal("after commit the store does not hold exactly the new CA")
+			}
+			// The committed spec is the one polled now.
+			writeFile(t, filepath.Join(f.dir, tc.path), pemOf(oldCA, newCA))
+			if tried, err := f.r.Poll(); !tried || err != nil || !trusts(t, f.r.Store(), oldCA) {
+				t.Fatalf("Poll of the committed spec's file = %v, %v", tried, err)
+			}
+		})
+	}
+}

@@ -18,32 +18,35 @@ var liveKeys = []string{
 // LiveKeys implements role.ConfigApplier.
 func (s *Service) LiveKeys() []string { return liveKeys }
 
-// ApplyConfig implements role.ConfigApplier: new requests go to the new
-// Exchange URLs (the preferred one is the first again) while requests and
-// held Pings already sent keep their connection, and the trust store is
-// loaded from the new paths (a failed load keeps the old store). next has
-// passed Validate.
-func (s *Service) ApplyConfig(_ context.Context, next *config.Config) error {
+// PrepareConfig implements role.ConfigApplier. It checks next's edge
+// settings and loads the trust store from the new paths; the commit puts
+// the store in force and sends new requests to the new Exchange URLs (the
+// preferred one is the first again) while requests and held Pings already
+// sent keep their connection. next has passed Validate.
+func (s *Service) PrepareConfig(_ context.Context, next *config.Config) (func(), error) {
 	cfg, problems := configFrom(next)
 	if err := config.ErrorOf(next.FilePath(), problems); err != nil {
-		return fmt.Errorf("edge: %w", err)
+		return nil, fmt.Errorf("edge: %w", err)
 	}
+	commitTrust := func() {}
 	if s.reloader != nil {
 		spec, err := next.TrustSpec()
 		if err != nil {
-			return fmt.Errorf("edge: trust store: %w", err)
+			return nil, fmt.Errorf("edge: trust store: %w", err)
 		}
-		if err := s.reloader.Update(spec); err != nil {
-			return fmt.Errorf("edge: reload trust store (previous trust still in use): %w", err)
+		if commitTrust, err = s.reloader.Prepare(spec); err != nil {
+			return nil, fmt.Errorf("edge: reload trust store (previous trust still in use): %w", err)
 		}
 	}
-	if s.upstreams != nil {
-		old := s.upstreams.route.Load()
-		s.upstreams.route.Store(newRoute(cfg.Upstreams, old))
-		s.log.Info("Exchange upstreams changed; new requests use them, requests and Pings under way keep theirs",
-			"upstreams", len(cfg.Upstreams))
-	}
-	return nil
+	return func() {
+		commitTrust()
+		if s.upstreams != nil {
+			old := s.upstreams.route.Load()
+			s.upstreams.route.Store(newRoute(cfg.Upstreams, old))
+			s.log.Info("Exchange upstreams changed; new requests use them, requests and Pings under way keep theirs",
+				"upstreams", len(cfg.Upstreams))
+		}
+	}, nil
 }
 
 // upstreamCount is the number of Exchange URLs in force.

@@ -10,10 +10,10 @@ import (
 	"github.com/segmesh/segmesh/pkg/config"
 )
 
-// TestApplyConfigMovesNewRequestsOnly changes the Exchange URL while a
+// TestPrepareConfigMovesNewRequestsOnly changes the Exchange URL while a
 // request is held at the old Exchange: the held one is answered by the old
 // one, the next request goes to the new one, and nothing fails.
-func TestApplyConfigMovesNewRequestsOnly(t *testing.T) {
+func TestPrepareConfigMovesNewRequestsOnly(t *testing.T) {
 	h := newHarness(t, nil, options{})
 	held, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
@@ -42,9 +42,14 @@ func TestApplyConfigMovesNewRequestsOnly(t *testing.T) {
 
 	cfg := *h.cfg
 	cfg.Segmesh.Edge.ExchangeURLs = []string{next.srv.URL}
-	if err := h.edge.ApplyConfig(context.Background(), &cfg); err != nil {
+	commit, err := h.edge.PrepareConfig(context.Background(), &cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
+	if resp, body := get(t, c, h.url(syncPath), nil); resp.StatusCode != http.StatusOK || body != "old" {
+		t.Fatalf("prepared, not committed: %d %q, want 200 from the old Exchange", resp.StatusCode, body)
+	}
+	commit()
 	if resp, body := get(t, c, h.url(syncPath), nil); resp.StatusCode != http.StatusOK || body != "new" {
 		t.Fatalf("after the change: %d %q, want 200 from the new Exchange\n%s", resp.StatusCode, body, h.logs.String())
 	}
@@ -57,9 +62,9 @@ func TestApplyConfigMovesNewRequestsOnly(t *testing.T) {
 	}
 }
 
-// TestApplyConfigRefusesBadUpstreams: a configuration the edge cannot use
+// TestPrepareConfigRefusesBadUpstreams: a configuration the edge cannot use
 // leaves the old upstreams in force.
-func TestApplyConfigRefusesBadUpstreams(t *testing.T) {
+func TestPrepareConfigRefusesBadUpstreams(t *testing.T) {
 	h := newHarness(t, nil, options{})
 	before := h.edge.upstreams.route.Load()
 	for _, tc := range []struct {
@@ -71,8 +76,8 @@ func TestApplyConfigRefusesBadUpstreams(t *testing.T) {
 	} {
 		cfg := *h.cfg
 		tc.mutate(&cfg)
-		if err := h.edge.ApplyConfig(context.Background(), &cfg); err == nil {
-			t.Errorf("%s: ApplyConfig accepted it", tc.name)
+		if _, err := h.edge.PrepareConfig(context.Background(), &cfg); err == nil {
+			t.Errorf("%s: PrepareConfig accepted it", tc.name)
 		}
 		if h.edge.upstreams.route.Load() != before {
 			t.Errorf("%s: upstreams changed", tc.name)
