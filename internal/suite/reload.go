@@ -85,6 +85,7 @@ type reloader struct {
 	mu        sync.Mutex
 	boot      *config.Config         // what the roles were built from
 	bootFiles map[string]fileSetting // the content of the files boot names, as read at the start
+	curFiles  map[string]fileSetting // the same for the configuration in force
 	cur       *config.Config         // the configuration in force
 	seen      [sha256.Size]byte
 	state     ReloadStatus
@@ -95,6 +96,7 @@ func newReloader(path string, roles []string, boot *config.Config, bootNotes []c
 	g applier, adjust func(*config.Config), m metric.Meter) (*reloader, error) {
 	r := &reloader{path: path, roles: roles, log: log, level: level, group: g, adjust: adjust, now: time.Now,
 		boot: boot, cur: boot, notes: bootNotes, bootFiles: fileSettings(boot)}
+	r.curFiles = r.bootFiles
 	r.state.LastSuccess = r.now()
 	r.seen = fingerprint(path, boot)
 	var err error
@@ -226,9 +228,18 @@ func (r *reloader) Reload(ctx context.Context, trigger string) error {
 		return err
 	}
 	changed := diffConfig(prev, next)
+	// A file rotated under the same path (a server certificate and key
+	// renewed in place) is a change of its setting for a role that reads
+	// that setting live.
+	nextFiles := fileSettings(next)
+	for key, now := range nextFiles {
+		if was, ok := r.curFiles[key]; ok && was.sum != now.sum && !slices.ContainsFunc(changed, func(c change) bool { return c.Key == key }) {
+			changed = append(changed, change{Key: key, Roles: now.roles})
+		}
+	}
 	var live []string
 	for _, c := range changed {
-		if c.usedBy(r.roles) && r.isLive(c.Key) {
+		if c.usedBy(r.roles) && r.isLive(c) {
 			live = append(live, c.Key)
 		}
 	}
@@ -247,21 +258,22 @@ func (r *reloader) Reload(ctx context.Context, trigger string) error {
 	}
 	var pending []string
 	for _, c := range diffConfig(r.boot, next) {
-		if c.usedBy(r.roles) && !r.isLive(c.Key) {
+		if c.usedBy(r.roles) && !r.isLive(c) {
 			pending = append(pending, c.Key)
 		}
 	}
 	// A file rotated under the same path (the admin token, a server or
 	// role-to-role certificate, a CA file) is read at the start only: said
 	// as waiting for a restart, not passed over as a reload that changed
-	// nothing while the old content stays in use.
+	// nothing while the old content stays in use. A role that reads the
+	// setting live has read the new content.
 	for _, k := range rotatedFiles(r.bootFiles, next, r.roles) {
-		if !slices.Contains(pending, k) {
+		if !slices.Contains(pending, k) && !r.isLive(change{Key: k, Roles: nextFiles[k].roles}) {
 			pending = append(pending, k)
 		}
 	}
 	r.mu.Lock()
-	r.cur, r.notes = next, notes
+	r.cur, r.notes, r.curFiles = next, notes, nextFiles
 	r.state.Refused, r.state.Applied, r.state.RestartPending = nil, live, pending
 	r.state.LastSuccess = r.now()
 	r.mu.Unlock()
@@ -273,20 +285,29 @@ func (r *reloader) Reload(ctx context.Context, trigger string) error {
 	return nil
 }
 
-// isLive reports whether a setting changes without a restart.
-func (r *reloader) isLive(key string) bool {
-	if slices.Contains(neverLive, key) {
+// isLive reports whether a setting changes without a restart: every role
+// of this process that uses it (its "roles" tags) applies it live. A
+// setting two roles read (the service account's password: ticket and
+// identity) is not live while one of them would keep the old value.
+func (r *reloader) isLive(c change) bool {
+	if slices.Contains(neverLive, c.Key) {
 		return false
 	}
-	if slices.Contains(suiteLiveKeys, key) {
+	if slices.Contains(suiteLiveKeys, c.Key) {
 		return true
 	}
-	for _, keys := range r.group.LiveKeys() {
-		if slices.Contains(keys, key) {
-			return true
+	live := r.group.LiveKeys()
+	users := 0
+	for _, role := range r.roles {
+		if !c.usedBy([]string{role}) {
+			continue
+		}
+		users++
+		if !slices.Contains(live[role], c.Key) {
+			return false
 		}
 	}
-	return false
+	return users > 0
 }
 
 // load runs `config check`'s pipeline on config.json: the new

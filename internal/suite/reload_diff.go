@@ -34,10 +34,22 @@ var secretType = reflect.TypeFor[secret.Secret]()
 
 // diffConfig lists the settings of config.json that differ between a and
 // b, by their JSON paths. Secrets are compared by value (a changed
-// password is a change), which the masked JSON could not show.
+// password is a change), which the masked JSON could not show. The custom
+// gateway settings are compared key by key, as parsed (Gateway), under
+// their own dotted names (cert.mapping.ldap.url): one of them can be live
+// while another takes a restart, and a key segmesh ignores changes nothing.
 func diffConfig(a, b *config.Config) []change {
 	var out []change
 	diffStruct(reflect.ValueOf(*a), reflect.ValueOf(*b), "", &out)
+	out = slices.DeleteFunc(out, func(c change) bool { return c.Key == "customGatewaySettings" })
+	ga, gb := reflect.ValueOf(a.Gateway), reflect.ValueOf(b.Gateway)
+	t := ga.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if key := f.Tag.Get("key"); key != "" && !equalSetting(ga.Field(i), gb.Field(i)) {
+			out = append(out, change{Key: key, Roles: rolesOf(f)})
+		}
+	}
 	return out
 }
 

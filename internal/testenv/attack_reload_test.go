@@ -35,7 +35,7 @@ func TestAttackReloadWeakening(t *testing.T) {
 		section(section(cfg, "segmesh"), "identity")["fallbackWhenUnavailable"] = true
 		section(section(cfg, "segmesh"), "ticket")["allowRc4"] = true
 	})
-	pending := []string{"requireClientCertificate", "kcd.enabled", "customGatewaySettings",
+	pending := []string{"requireClientCertificate", "kcd.enabled", "cert.mapping.enabled", "enable.cert.revocation.validation",
 		"segmesh.identity.fallbackWhenUnavailable", "segmesh.ticket.allowRc4"}
 	waitFor(t, e, "/readyz to name the weakened settings as waiting for a restart", func() bool {
 		code, body, err := e.EdgeAdmin("/readyz")
