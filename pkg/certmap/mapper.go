@@ -392,6 +392,13 @@ func (m *Mapper) Check(ctx context.Context) error {
 // CacheLen returns the number of cached answers.
 func (m *Mapper) CacheLen() int { return m.cache.len() }
 
+// ShareCache makes m answer from old's cache and add to it: for a mapper
+// that replaces old with settings giving the same answers and the same
+// cache lifetimes (a new password, pool size or CA file), so that a reload
+// does not send every device back to the directory. Call it before m is
+// used.
+func (m *Mapper) ShareCache(old *Mapper) { m.cache = old.cache }
+
 // Purge empties the cache, for example after the directory changed.
 func (m *Mapper) Purge() { m.cache.purge() }
 

@@ -19,7 +19,7 @@ type server struct {
 
 // MapCertificate implements identityv1.IdentityServiceServer.
 func (s server) MapCertificate(ctx context.Context, req *identityv1.MapCertificateRequest) (*identityv1.MapCertificateResponse, error) {
-	id, err := s.svc.Map(ctx, req.GetCertificateDer())
+	id, gen, err := s.svc.mapGen(ctx, req.GetCertificateDer())
 	if err != nil {
 		return nil, toStatus(ctx, err)
 	}
@@ -29,6 +29,8 @@ func (s server) MapCertificate(ctx context.Context, req *identityv1.MapCertifica
 		Source: toSource(id.Source),
 		UserDn: id.DN,
 		Cached: id.Cached,
+
+		MappingGeneration: gen,
 	}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -54,18 +55,21 @@ type Service struct {
 	now    func() time.Time
 	tracer trace.Tracer
 	meter  metric.Meter
-	realms *upn.Realms // nil when KCD is off
+	realms *upn.Realms // nil when KCD is off; under mu
 
 	requests metric.Int64Counter
 	lookups  metric.Int64Counter
 	latency  metric.Float64Histogram
 	cache    metric.Int64Counter
 
-	mu        sync.Mutex
-	mapper    *certmap.Mapper   // set by Start when mapping is honoured
-	resolver  *certmap.Resolver // set by Start when KCD is on
-	checkErr  error             // last directory check
-	checkedAt time.Time
+	mu         sync.Mutex
+	applied    Config            // cfg, then the last configuration applied live
+	generation uint64            // generationOf(applied), carried in every answer
+	retired    []*certmap.Mapper // replaced by a reload, closed after retireGrace
+	mapper     *certmap.Mapper   // set by Start when mapping is honoured
+	resolver   *certmap.Resolver // set by Start when KCD is on
+	checkErr   error             // last directory check
+	checkedAt  time.Time
 }
 
 // New builds the identity role from deps. It does no I/O: the LDAP CA file
@@ -105,7 +109,8 @@ func New(deps role.Deps, opts ...Option) (*Service, error) {
 	if tracer == nil {
 		tracer = tracenoop.NewTracerProvider().Tracer("identity")
 	}
-	s := &Service{cfg: cfg, opts: o, log: log, now: o.now, tracer: tracer, meter: meter}
+	s := &Service{cfg: cfg, opts: o, log: log, now: o.now, tracer: tracer, meter: meter,
+		applied: cfg, generation: generationOf(cfg)}
 	if cfg.KCDEnabled {
 		r, err := upn.NewRealms(cfg.Domains, cfg.UPNSuffixRealms)
 		if err != nil {
@@ -159,25 +164,13 @@ func (s *Service) Start(ctx context.Context) error {
 		s.log.Info("kcd disabled: the identity role maps no certificate", "setting", "kcd.enabled")
 		return nil
 	}
-	parts, err := s.cfg.Build(BuildOptions{
-		Now: s.now, Logger: s.log, Dial: s.opts.dial,
-		Hooks: certmap.Hooks{
-			Lookup: func(o certmap.Outcome, d time.Duration) {
-				attrs := metric.WithAttributes(attribute.String(telemetry.AttrResult, string(o)))
-				s.lookups.Add(context.Background(), 1, attrs)
-				s.latency.Record(context.Background(), d.Seconds(), attrs)
-			},
-			Cache: func(hit bool) {
-				s.cache.Add(context.Background(), 1, metric.WithAttributes(attribute.Bool("hit", hit)))
-			},
-		},
-	})
+	parts, err := s.cfg.Build(s.buildOptions())
 	if err != nil {
 		return fmt.Errorf("identity: %w", err)
 	}
 	mapper, resolver := parts.Mapper, parts.Resolver
 	s.mu.Lock()
-	s.mapper, s.resolver = mapper, resolver
+	s.mapper, s.resolver, s.realms = mapper, resolver, parts.Realms
 	s.mu.Unlock()
 	if mapper == nil {
 		s.log.Info("certificate mapping off: UPNs come from the certificate SAN", "setting", "cert.mapping.enabled")
@@ -194,6 +187,24 @@ func (s *Service) Start(ctx context.Context) error {
 		s.log.Info("certificate mapping on", "ldap", mapper.Endpoint().String(), "base_dn", mapper.BaseDN())
 	}
 	return nil
+}
+
+// buildOptions are the role's BuildOptions: its clock, log, dialer and
+// metric hooks.
+func (s *Service) buildOptions() BuildOptions {
+	return BuildOptions{
+		Now: s.now, Logger: s.log, Dial: s.opts.dial,
+		Hooks: certmap.Hooks{
+			Lookup: func(o certmap.Outcome, d time.Duration) {
+				attrs := metric.WithAttributes(attribute.String(telemetry.AttrResult, string(o)))
+				s.lookups.Add(context.Background(), 1, attrs)
+				s.latency.Record(context.Background(), d.Seconds(), attrs)
+			},
+			Cache: func(hit bool) {
+				s.cache.Add(context.Background(), 1, metric.WithAttributes(attribute.Bool("hit", hit)))
+			},
+		},
+	}
 }
 
 // check asks the directory and remembers the answer for Ready.
@@ -238,8 +249,11 @@ func (s *Service) Ready(ctx context.Context) error {
 // finish or fail with their own context.
 func (s *Service) Stop(context.Context) error {
 	s.mu.Lock()
-	m := s.mapper
+	m, retired := s.mapper, slices.Clone(s.retired)
 	s.mu.Unlock()
+	for _, r := range retired {
+		s.closeRetired(r)
+	}
 	if m != nil {
 		return m.Close()
 	}
@@ -253,9 +267,16 @@ var errKCDOff = errors.New("KCD is off (kcd.enabled is false): no certificate is
 // Errors are for toStatus: a *certmap.RefusedError, errKCDOff, an
 // *InvalidCertificateError, or the context's error.
 func (s *Service) Map(ctx context.Context, der []byte) (certmap.Identity, error) {
+	id, _, err := s.mapGen(ctx, der)
+	return id, err
+}
+
+// mapGen is Map with the mapping generation of the settings that gave the
+// answer.
+func (s *Service) mapGen(ctx context.Context, der []byte) (certmap.Identity, uint64, error) {
 	ctx, span := s.tracer.Start(ctx, "identity.MapCertificate")
 	defer span.End()
-	id, err := s.resolve(ctx, der)
+	id, gen, err := s.resolve(ctx, der)
 	result, source := "ok", ""
 	if err != nil {
 		result = "refused"
@@ -272,7 +293,7 @@ func (s *Service) Map(ctx context.Context, der []byte) (certmap.Identity, error)
 			attribute.String("source", source), attribute.Bool("cached", id.Cached))
 	}
 	s.requests.Add(ctx, 1, metric.WithAttributes(attribute.String(telemetry.AttrResult, result), attribute.String("source", source)))
-	return id, err
+	return id, gen, err
 }
 
 // InvalidCertificateError is returned for bytes that are not a certificate.
@@ -284,24 +305,25 @@ func (e *InvalidCertificateError) Error() string { return "certificate_der: " + 
 // Unwrap returns the parse error.
 func (e *InvalidCertificateError) Unwrap() error { return e.Err }
 
-func (s *Service) resolve(ctx context.Context, der []byte) (certmap.Identity, error) {
+func (s *Service) resolve(ctx context.Context, der []byte) (certmap.Identity, uint64, error) {
 	if !s.cfg.KCDEnabled {
-		return certmap.Identity{}, errKCDOff
+		return certmap.Identity{}, 0, errKCDOff
 	}
 	s.mu.Lock()
-	r := s.resolver
+	r, gen := s.resolver, s.generation
 	s.mu.Unlock()
 	if r == nil {
-		return certmap.Identity{}, errors.New("identity role not started")
+		return certmap.Identity{}, 0, errors.New("identity role not started")
 	}
 	if len(der) == 0 {
-		return certmap.Identity{}, &InvalidCertificateError{Err: errors.New("empty")}
+		return certmap.Identity{}, 0, &InvalidCertificateError{Err: errors.New("empty")}
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return certmap.Identity{}, &InvalidCertificateError{Err: err}
+		return certmap.Identity{}, 0, &InvalidCertificateError{Err: err}
 	}
-	return r.Resolve(ctx, cert)
+	id, err := r.Resolve(ctx, cert)
+	return id, gen, err
 }
 
 // statusSection is the identity role's part of the admin status page.
@@ -314,12 +336,14 @@ func (s *Service) statusSection() any {
 		CacheEntries   int      `json:"cache_entries"`
 		LastCheckError string   `json:"last_check_error,omitempty"`
 		Realms         []string `json:"realms,omitempty"`
+		Generation     uint64   `json:"mapping_generation"`
 	}{KCD: s.cfg.KCDEnabled, Mapping: s.cfg.MappingHonoured()}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out.Generation = s.generation
 	if s.realms != nil {
 		out.Realms = s.realms.Domains()
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.mapper != nil {
 		out.LDAP, out.BaseDN, out.CacheEntries = s.mapper.Endpoint().String(), s.mapper.BaseDN(), s.mapper.CacheLen()
 	}

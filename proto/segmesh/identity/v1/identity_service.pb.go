@@ -144,9 +144,14 @@ type MapCertificateResponse struct {
 	// user_dn is the user's distinguished name when the LDAP mapping found it; empty otherwise.
 	UserDn string `protobuf:"bytes,4,opt,name=user_dn,json=userDn,proto3" json:"user_dn,omitempty"`
 	// cached reports whether the answer came from the mapping cache.
-	Cached        bool `protobuf:"varint,5,opt,name=cached,proto3" json:"cached,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Cached bool `protobuf:"varint,5,opt,name=cached,proto3" json:"cached,omitempty"`
+	// mapping_generation identifies the mapping settings that gave the answer (a hash of the
+	// directory, bind account, search settings, login identity and realms; the same in every
+	// replica running the same settings). It changes when a reload changes how certificates map,
+	// and a caller caching answers drops those of another generation.
+	MappingGeneration uint64 `protobuf:"varint,6,opt,name=mapping_generation,json=mappingGeneration,proto3" json:"mapping_generation,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *MapCertificateResponse) Reset() {
@@ -214,6 +219,13 @@ func (x *MapCertificateResponse) GetCached() bool {
 	return false
 }
 
+func (x *MapCertificateResponse) GetMappingGeneration() uint64 {
+	if x != nil {
+		return x.MappingGeneration
+	}
+	return 0
+}
+
 var File_segmesh_identity_v1_identity_service_proto protoreflect.FileDescriptor
 
 const file_segmesh_identity_v1_identity_service_proto_rawDesc = "" +
@@ -221,13 +233,14 @@ const file_segmesh_identity_v1_identity_service_proto_rawDesc = "" +
 	"*segmesh/identity/v1/identity_service.proto\x12\x13segmesh.identity.v1\"]\n" +
 	"\x15MapCertificateRequest\x12'\n" +
 	"\x0fcertificate_der\x18\x01 \x01(\fR\x0ecertificateDer\x12\x1b\n" +
-	"\tchain_der\x18\x02 \x03(\fR\bchainDer\"\xa9\x01\n" +
+	"\tchain_der\x18\x02 \x03(\fR\bchainDer\"\xd8\x01\n" +
 	"\x16MapCertificateResponse\x12\x10\n" +
 	"\x03upn\x18\x01 \x01(\tR\x03upn\x12\x14\n" +
 	"\x05realm\x18\x02 \x01(\tR\x05realm\x126\n" +
 	"\x06source\x18\x03 \x01(\x0e2\x1e.segmesh.identity.v1.UPNSourceR\x06source\x12\x17\n" +
 	"\auser_dn\x18\x04 \x01(\tR\x06userDn\x12\x16\n" +
-	"\x06cached\x18\x05 \x01(\bR\x06cached*d\n" +
+	"\x06cached\x18\x05 \x01(\bR\x06cached\x12-\n" +
+	"\x12mapping_generation\x18\x06 \x01(\x04R\x11mappingGeneration*d\n" +
 	"\tUPNSource\x12\x1a\n" +
 	"\x16UPN_SOURCE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17UPN_SOURCE_LDAP_MAPPING\x10\x01\x12\x1e\n" +
