@@ -42,49 +42,43 @@ func TestAttackTicketCallKeys(t *testing.T) {
 // the 401 rule refreshes a user's ticket at most once an interval. Both
 // paths. Attacker review of 9de4039 and the 401 rule; held.
 func TestAttack401RetryKeepsTheUser(t *testing.T) {
-	for _, p := range policyPaths {
-		t.Run(p.name, func(t *testing.T) {
-			if p.parked && !pollSupported {
-				t.Skip("no parking on this platform")
+	onBothPaths(t, nil, func(t *testing.T, p policyPath, h *harness) {
+		users := []string{"alice", "bob", "carol", "dave", "erin", "frank"}
+		var mu sync.Mutex
+		refused := map[string]bool{}
+		h.exchange.handler = func(w http.ResponseWriter, r *http.Request, user string) {
+			mu.Lock()
+			first := !refused[user]
+			refused[user] = true
+			mu.Unlock()
+			if first {
+				w.Header().Set("WWW-Authenticate", "Negotiate")
+				w.WriteHeader(http.StatusUnauthorized)
+				return
 			}
-			h := newHarness(t, nil, options{})
-			users := []string{"alice", "bob", "carol", "dave", "erin", "frank"}
-			var mu sync.Mutex
-			refused := map[string]bool{}
-			h.exchange.handler = func(w http.ResponseWriter, r *http.Request, user string) {
-				mu.Lock()
-				first := !refused[user]
-				refused[user] = true
-				mu.Unlock()
-				if first {
-					w.Header().Set("WWW-Authenticate", "Negotiate")
-					w.WriteHeader(http.StatusUnauthorized)
-					return
+			_, _ = fmt.Fprintf(w, "user=%s", user)
+		}
+		errs := make(chan string, len(users))
+		for i, u := range users {
+			cert := h.ca.issue(t, certOpts{cn: u, serial: int64(5000 + i)})
+			d := h.device(t, &cert)
+			go func() {
+				d.sendWith(p.path, "", "<Request/>")
+				resp, body, err := d.read()
+				switch {
+				case err != nil:
+					errs <- fmt.Sprintf("%s: %v", u, err)
+				case resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, "user="+u+"@"):
+					errs <- fmt.Sprintf("%s got %d %q", u, resp.StatusCode, body)
+				default:
+					errs <- ""
 				}
-				_, _ = fmt.Fprintf(w, "user=%s", user)
+			}()
+		}
+		for range users {
+			if e := <-errs; e != "" {
+				t.Error(e)
 			}
-			errs := make(chan string, len(users))
-			for i, u := range users {
-				cert := h.ca.issue(t, certOpts{cn: u, serial: int64(5000 + i)})
-				d := h.device(t, &cert)
-				go func() {
-					d.sendWith(p.path, "", "<Request/>")
-					resp, body, err := d.read()
-					switch {
-					case err != nil:
-						errs <- fmt.Sprintf("%s: %v", u, err)
-					case resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, "user="+u+"@"):
-						errs <- fmt.Sprintf("%s got %d %q", u, resp.StatusCode, body)
-					default:
-						errs <- ""
-					}
-				}()
-			}
-			for range users {
-				if e := <-errs; e != "" {
-					t.Error(e)
-				}
-			}
-		})
-	}
+		}
+	})
 }

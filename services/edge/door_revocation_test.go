@@ -3,13 +3,11 @@ package edge
 import (
 	"context"
 	"math/big"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/segmesh/segmesh/pkg/config"
@@ -100,15 +98,7 @@ func TestRevocationStaleJudgedAtEdge(t *testing.T) {
 			clock := &testClock{t: time.Now()}
 			f := newFakeCRL()
 			now := clock.Now()
-			lis, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := grpc.NewServer()
-			crlv1.RegisterRevocationServiceServer(srv, f)
-			go func() { _ = srv.Serve(lis) }()
-			t.Cleanup(srv.Stop)
-			cc := dialInsecure(t, lis.Addr().String())
+			srv, cc := startGRPC(t, func(s *grpc.Server) { crlv1.RegisterRevocationServiceServer(s, f) })
 			h := newHarness(t, func(c *config.Config) { c.Segmesh.CRL.FailClosedOnStale = failClosed },
 				options{crl: crlv1.NewRevocationServiceClient(cc), now: clock.Now, crlBackoff: 10 * time.Millisecond})
 			gen := h.edge.revocation.current()
@@ -183,16 +173,9 @@ func TestRevocationReadiness(t *testing.T) {
 	t.Run("stream broken longer than the refresh interval", func(t *testing.T) {
 		clock := &testClock{t: time.Now()}
 		f := newFakeCRL()
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := grpc.NewServer()
-		crlv1.RegisterRevocationServiceServer(srv, f)
-		go func() { _ = srv.Serve(lis) }()
-		t.Cleanup(srv.Stop)
+		srv, cc := startGRPC(t, func(s *grpc.Server) { crlv1.RegisterRevocationServiceServer(s, f) })
 		h := newHarness(t, func(c *config.Config) { c.Segmesh.CRL.FetchIntervalSeconds = 600 },
-			options{crl: crlv1.NewRevocationServiceClient(dialInsecure(t, lis.Addr().String())), now: clock.Now, crlBackoff: 10 * time.Millisecond})
+			options{crl: crlv1.NewRevocationServiceClient(cc), now: clock.Now, crlBackoff: 10 * time.Millisecond})
 		if err := h.edge.Ready(context.Background()); err != nil {
 			t.Fatalf("Ready with the stream up: %v", err)
 		}
@@ -203,22 +186,11 @@ func TestRevocationReadiness(t *testing.T) {
 			t.Fatalf("Ready 5 minutes into a 10-minute interval: %v", err)
 		}
 		clock.Add(6 * time.Minute)
-		err = h.edge.Ready(context.Background())
+		err := h.edge.Ready(context.Background())
 		if err == nil || !strings.Contains(err.Error(), "broken since") {
 			t.Fatalf("Ready 11 minutes after the stream broke = %v", err)
 		}
 	})
-}
-
-// dialInsecure connects to a test gRPC server at addr.
-func dialInsecure(t testing.TB, addr string) *grpc.ClientConn {
-	t.Helper()
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cc.Close() })
-	return cc
 }
 
 // TestRevocationExpiryFollowsSnapshots: the timer that re-checks open

@@ -38,6 +38,38 @@ func get(t testing.TB, c *http.Client, url string, hdr map[string]string) (*http
 	return resp, string(b)
 }
 
+// answer is what a request sent in the background got.
+type answer struct {
+	status int
+	body   string
+	err    error
+}
+
+// sendAsync sends method url with body and the header fields hdr through c
+// in the background; its answer arrives on the channel returned.
+func sendAsync(t testing.TB, c *http.Client, method, url, body string, hdr map[string]string) <-chan answer {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	done := make(chan answer, 1)
+	go func() {
+		resp, err := c.Do(req)
+		if err != nil {
+			done <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		done <- answer{resp.StatusCode, string(b), err}
+	}()
+	return done
+}
+
 const syncPath = "/Microsoft-Server-ActiveSync?Cmd=Sync&User=alice&DeviceId=DEV1&DeviceType=iPhone"
 
 func TestProxyEndToEnd(t *testing.T) {

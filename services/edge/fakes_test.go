@@ -287,6 +287,13 @@ func (c testConns) Conn(name string) (grpc.ClientConnInterface, error) {
 }
 
 func serveGRPC(t testing.TB, register func(*grpc.Server)) *grpc.ClientConn {
+	_, cc := startGRPC(t, register)
+	return cc
+}
+
+// startGRPC is serveGRPC that also returns the server, for a test that
+// stops it (a role gone).
+func startGRPC(t testing.TB, register func(*grpc.Server)) (*grpc.Server, *grpc.ClientConn) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -301,7 +308,7 @@ func serveGRPC(t testing.TB, register func(*grpc.Server)) *grpc.ClientConn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cc.Close() })
-	return cc
+	return srv, cc
 }
 
 // --- fake Exchange: checks what reaches it the way Exchange would ---
@@ -483,18 +490,28 @@ func newHarness(t testing.TB, mutate func(*config.Config), o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	startStopped(t, svc)
+	h.edge = svc
+	return h
+}
+
+// startStopped starts r (the edge, or a group of roles) and stops it when
+// the test ends.
+func startStopped(t testing.TB, r interface {
+	Start(context.Context) error
+	Stop(context.Context) error
+}) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := svc.Start(ctx); err != nil {
+	if err := r.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = svc.Stop(ctx)
+		_ = r.Stop(ctx)
 	})
-	h.edge = svc
-	return h
 }
 
 // client returns an HTTP client presenting cert (none when nil).

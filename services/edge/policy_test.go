@@ -2,7 +2,9 @@ package edge
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -171,32 +173,69 @@ func TestRequestPolicyOnBothPaths(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, p := range policyPaths {
-				t.Run(p.name, func(t *testing.T) {
-					if p.parked && !pollSupported {
-						t.Skip("no parking on this platform")
-					}
-					runPolicyCase(t, tc, p)
-				})
-			}
+			onBothPaths(t, tc.mutate, func(t *testing.T, p policyPath, h *harness) { runPolicyCase(t, tc, p, h) })
 		})
 	}
 }
 
-func runPolicyCase(t *testing.T, tc policyCase, p policyPath) {
-	h := newHarness(t, tc.mutate, options{})
-	var mu sync.Mutex
-	var seen http.Header
+// onBothPaths runs test once per policy path, each with a new harness
+// (mutate applied); the parked path is skipped where there is no parking.
+func onBothPaths(t *testing.T, mutate func(*config.Config), test func(t *testing.T, p policyPath, h *harness)) {
+	for _, p := range policyPaths {
+		t.Run(p.name, func(t *testing.T) {
+			if p.parked && !pollSupported {
+				t.Skip("no parking on this platform")
+			}
+			test(t, p, newHarness(t, mutate, options{}))
+		})
+	}
+}
+
+// gotRequest is a request as Exchange got it.
+type gotRequest struct {
+	path    string
+	header  http.Header
+	body    string
+	trailer http.Header
+}
+
+// exchangeRecord holds the requests h's Exchange authenticated (record).
+type exchangeRecord struct {
+	mu   sync.Mutex
+	reqs []gotRequest
+}
+
+// record makes h's Exchange keep each request it authenticates, body and
+// trailer read, then answer through answer (nil: "user=<user>").
+func record(h *harness, answer func(w http.ResponseWriter, r *http.Request, user string)) *exchangeRecord {
+	rec := &exchangeRecord{}
 	h.exchange.handler = func(w http.ResponseWriter, r *http.Request, user string) {
-		mu.Lock()
-		seen = r.Header.Clone()
-		mu.Unlock()
-		if tc.answer != nil {
-			tc.answer(w)
+		b, _ := io.ReadAll(r.Body)
+		rec.mu.Lock()
+		rec.reqs = append(rec.reqs, gotRequest{path: r.URL.Path, header: r.Header.Clone(), body: string(b), trailer: r.Trailer.Clone()})
+		rec.mu.Unlock()
+		if answer != nil {
+			answer(w, r, user)
 			return
 		}
 		_, _ = fmt.Fprintf(w, "user=%s", user)
 	}
+	return rec
+}
+
+// got returns the requests recorded so far.
+func (rec *exchangeRecord) got() []gotRequest {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return slices.Clone(rec.reqs)
+}
+
+func runPolicyCase(t *testing.T, tc policyCase, p policyPath, h *harness) {
+	var answer func(w http.ResponseWriter, r *http.Request, user string)
+	if tc.answer != nil {
+		answer = func(w http.ResponseWriter, _ *http.Request, _ string) { tc.answer(w) }
+	}
+	rec := record(h, answer)
 	cert := h.ca.issue(t, certOpts{cn: "alice", serial: 4242})
 	d := h.device(t, &cert)
 	d.sendWith(syncPath, "", "<Sync/>")
@@ -214,10 +253,11 @@ func runPolicyCase(t *testing.T, tc policyCase, p policyPath) {
 		t.Fatalf("no answer: %v", err)
 	}
 	resp.Request, _ = http.NewRequest(http.MethodPost, "https://edge.lab.test"+p.path, nil)
-	mu.Lock()
-	got := seen
-	mu.Unlock()
-	tc.check(t, h, resp, body, got, h.exchange.requests.Load()-exchangeBefore)
+	var seen http.Header // the last request's
+	if got := rec.got(); len(got) > 0 {
+		seen = got[len(got)-1].header
+	}
+	tc.check(t, h, resp, body, seen, h.exchange.requests.Load()-exchangeBefore)
 	if parked := strings.Count(h.logs.String(), `msg="Ping parked"`) > parkedBefore; parked != p.parked && h.exchange.requests.Load() > exchangeBefore {
 		t.Fatalf("parked = %v, want %v", parked, p.parked)
 	}
@@ -249,31 +289,25 @@ func grepLine(text, s string) string {
 // none, TestAttackUpgradeTunnel) opens no tunnel: on the reverse proxy and
 // a parked Ping alike the device gets 502 (the 101 is never relayed).
 func TestUpstreamSwitchingProtocolsRefused(t *testing.T) {
-	for _, p := range policyPaths {
-		t.Run(p.name, func(t *testing.T) {
-			if p.parked && !pollSupported {
-				t.Skip("no parking on this platform")
-			}
-			h := newHarness(t, nil, options{})
-			h.exchange.handler = func(w http.ResponseWriter, r *http.Request, _ string) {
-				c, brw, err := http.NewResponseController(w).Hijack()
-				if err != nil {
-					return
-				}
-				defer c.Close()
-				_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: segmesh-test\r\n\r\n")
-				_ = brw.Flush()
-			}
-			cert := h.ca.issue(t, certOpts{cn: "alice"})
-			d := h.device(t, &cert)
-			d.sendWith(p.path, "", "")
-			resp, body, err := d.read()
+	onBothPaths(t, nil, func(t *testing.T, p policyPath, h *harness) {
+		h.exchange.handler = func(w http.ResponseWriter, r *http.Request, _ string) {
+			c, brw, err := http.NewResponseController(w).Hijack()
 			if err != nil {
-				t.Fatalf("no answer: %v", err)
+				return
 			}
-			if resp.StatusCode != http.StatusBadGateway {
-				t.Fatalf("%s %q, want 502 for an unasked 101", resp.Status, body)
-			}
-		})
-	}
+			defer c.Close()
+			_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: segmesh-test\r\n\r\n")
+			_ = brw.Flush()
+		}
+		cert := h.ca.issue(t, certOpts{cn: "alice"})
+		d := h.device(t, &cert)
+		d.sendWith(p.path, "", "")
+		resp, body, err := d.read()
+		if err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Fatalf("%s %q, want 502 for an unasked 101", resp.Status, body)
+		}
+	})
 }

@@ -136,20 +136,7 @@ func TestResponseHeaderTimeoutHTTPS(t *testing.T) {
 	}, options{tune: func(c *Config) { c.ResponseHeaderTimeout = timeout }})
 	cert := h.ca.issue(t, certOpts{cn: "alice"})
 	c := h.client(&cert, false)
-	type result struct {
-		status int
-		err    error
-	}
-	done := make(chan result, 1)
-	go func() {
-		resp, err := c.Post(h.url(syncPath), "application/vnd.ms-sync.wbxml", strings.NewReader("sync"))
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		_ = resp.Body.Close()
-		done <- result{status: resp.StatusCode}
-	}()
+	done := sendAsync(t, c, http.MethodPost, h.url(syncPath), "sync", map[string]string{"Content-Type": "application/vnd.ms-sync.wbxml"})
 	select {
 	case r := <-done:
 		if r.err != nil || r.status != http.StatusGatewayTimeout {

@@ -29,15 +29,7 @@ func TestPrepareConfigMovesNewRequestsOnly(t *testing.T) {
 	next.handler = func(w http.ResponseWriter, _ *http.Request, _ string) { _, _ = io.WriteString(w, "new") }
 	cert := h.ca.issue(t, certOpts{cn: "alice"})
 	c := h.client(&cert, false)
-	type answer struct {
-		status int
-		body   string
-	}
-	heldDone := make(chan answer, 1)
-	go func() {
-		resp, body := get(t, c, h.url(syncPath), map[string]string{"X-Hold": "1"})
-		heldDone <- answer{resp.StatusCode, body}
-	}()
+	heldDone := sendAsync(t, c, http.MethodGet, h.url(syncPath), "", map[string]string{"X-Hold": "1"})
 	<-held
 
 	cfg := *h.cfg
@@ -54,8 +46,8 @@ func TestPrepareConfigMovesNewRequestsOnly(t *testing.T) {
 		t.Fatalf("after the change: %d %q, want 200 from the new Exchange\n%s", resp.StatusCode, body, h.logs.String())
 	}
 	once.Do(func() { close(release) })
-	if a := <-heldDone; a.status != http.StatusOK || a.body != "old" {
-		t.Fatalf("held request: %d %q, want 200 from the old Exchange", a.status, a.body)
+	if a := <-heldDone; a.err != nil || a.status != http.StatusOK || a.body != "old" {
+		t.Fatalf("held request: %d %q (%v), want 200 from the old Exchange", a.status, a.body, a.err)
 	}
 	if got := h.edge.statusSection().(map[string]any)["upstreams"]; got != 1 {
 		t.Errorf("status upstreams = %v", got)
