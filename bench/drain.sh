@@ -23,8 +23,11 @@
 # readiness polls in a row before the balancer takes an edge out; 1 was the
 # old stand-in), BACKOFF (5s), CERTS (1000),
 # BENCH_WORK (/var/tmp/segmesh-bench). Everything started is stopped by PID.
-# Edge 2's CPU profile from SIGTERM to grace + 8 s is left in
-# $BENCH_WORK/drain/edge2-takeover.pprof.
+# CPU profiles from SIGTERM to grace + 8 s of edge 2, segload and negbackend
+# are left in $BENCH_WORK/drain/{edge2,segload,negbackend}-takeover.pprof,
+# edge 2's runtime.MemStats before SIGTERM and after the takeover in
+# edge2-{held,after}.memstats, and CPU 0/1 busy every 100 ms in timeline.txt.
+# Each phone's time without a held Ping comes from negbackend's /_negbackend/gaps.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -80,6 +83,9 @@ kdc() { curl -s http://127.0.0.24:9090/metrics | awk '/^segmesh_ticket_kdc_excha
 now_ms() { date +%s%3N; }
 cpu_ms() { awk '{print ($14 + $15) * 10}' "/proc/$1/stat"; } # utime+stime, 100 ticks/s
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# busy and total jiffies of CPUs 0 and 1 (/proc/stat: user nice system idle
+# iowait irq softirq steal; idle and iowait are not busy).
+cpu_jiffies() { awk '$1 == "cpu0" || $1 == "cpu1" {t = 0; for (i = 2; i <= 9; i++) t += $i; printf "%d %d ", t - $5 - $6, t}' /proc/stat; }
 
 # phases FILE T0 CLOSED EXITED READY: segload's error log counted by phase
 # of the restart (ms after SIGTERM), edge, stage and kind, with the first
@@ -112,7 +118,7 @@ for i in 1 2; do
 		.segmesh.peers={\"identity\":\"127.0.0.24:9443\",\"ticket\":\"127.0.0.24:9443\",\"crl\":\"127.0.0.24:9443\"}"
 done
 
-start negbackend 1 "$BIN/negbackend" -listen 127.0.0.30:8080 -keytab "$LAB_EXCHANGE_KEYTAB" -spn "$LAB_TARGET_SPN" -verify-every 100 -max-hold 1h
+start negbackend 1 "$BIN/negbackend" -listen 127.0.0.30:8080 -pprof 127.0.0.30:6060 -keytab "$LAB_EXCHANGE_KEYTAB" -spn "$LAB_TARGET_SPN" -verify-every 100 -max-hold 1h
 start roles 0 "$BIN/segmesh" run --config "$RUN/roles/config.json" --roles=crl,identity,ticket
 wait_http http://127.0.0.24:9090/readyz 60 || { echo "drain: roles not ready: $(tail -3 "$RUN/roles.log")" >&2; exit 1; }
 for i in 1 2; do
@@ -133,7 +139,7 @@ DUR=$((RAMP + 100))
 "${SEGLOAD[@]}" -url https://127.0.0.41:8443 -cert-dirs "$RUN/certs/d*" -kind ping -hold 3000s -mode keepalive \
 	-c "$TOTAL" -ramp "${RAMP}s" -duration "${DUR}s" -src 127.0.1.1,127.0.2.1 -error-backoff "$BACKOFF" \
 	-targets 127.0.0.41:8443,127.0.0.42:8443 -ready http://127.0.0.41:9090/readyz,http://127.0.0.42:9090/readyz -ready-every "$READY_EVERY" -ready-failures "$READY_FAILURES" \
-	-error-log "$RUN/errors.jsonl" -label "phones" >"$RUN/segload.txt" 2>&1 &
+	-error-log "$RUN/errors.jsonl" -pprof 127.0.0.30:6061 -label "phones" >"$RUN/segload.txt" 2>&1 &
 echo "$! segload" >>"$PIDS"
 LOADPID=$!
 t=$SECONDS
@@ -149,18 +155,25 @@ sleep 3
 kdc_before=$(kdc)
 rss_held2=$(rss_kb "$PID_edge2") cpu_held2=$(cpu_ms "$PID_edge2")
 
+curl -s -o "$RUN/edge2-held.memstats" "http://127.0.0.42:9090/debug/pprof/heap?debug=1"
 echo "== SIGTERM to edge 1"
-# Edge 2's CPU profile while it takes the phones over (go tool pprof).
-curl -s -o "$RUN/edge2-takeover.pprof" "http://127.0.0.42:9090/debug/pprof/profile?seconds=$((GRACE + 8))" &
+# CPU profiles of edge 2, the load generator and the backend while edge 2
+# takes the phones over (go tool pprof): which side is the bottleneck.
+for p in edge2:127.0.0.42:9090 segload:127.0.0.30:6061 negbackend:127.0.0.30:6060; do
+	curl -s -o "$RUN/${p%%:*}-takeover.pprof" "http://${p#*:}/debug/pprof/profile?seconds=$((GRACE + 8))" &
+done
 t0=$(now_ms)
 # The exit to 10 ms (the loop below samples slower under load).
 (while kill -0 "$PID_edge1" 2>/dev/null; do sleep 0.01; done; now_ms >"$RUN/edge1-exit-ms") &
+cpu0_roles=$(cpu_ms "$PID_roles") cpu0_neg=$(cpu_ms "$PID_negbackend") cpu0_load=$(cpu_ms "$LOADPID")
 kill -TERM "$PID_edge1"
 exited="" low=$TOTAL rehold="" rehold99="" ready=""
+: >"$RUN/timeline.txt"
 while :; do
 	h=$(holding)
 	((h < low)) && low=$h
 	ms=$(($(now_ms) - t0))
+	echo "$ms $h $(cpu_jiffies)" >>"$RUN/timeline.txt"
 	if [[ -z $exited ]] && ! kill -0 "$PID_edge1" 2>/dev/null; then
 		exited=$ms
 		start edge1 0 "$BIN/segmesh" run --config "$RUN/edge1/config.json" --roles=edge
@@ -189,6 +202,11 @@ closed_ms=$(($(date -d "$closed" +%s%3N) - t0))
 sleep 2
 kdc_after=$(kdc)
 rss_after2=$(rss_kb "$PID_edge2") cpu_after2=$(cpu_ms "$PID_edge2")
+# What edge 2's memory is made of after the takeover (runtime.MemStats at
+# the end of the heap profile: HeapInuse, HeapIdle, HeapReleased, StackInuse, NextGC).
+curl -s -o "$RUN/edge2-after.memstats" "http://127.0.0.42:9090/debug/pprof/heap?debug=1"
+gaps=$(curl -s --max-time 2 http://127.0.0.30:8080/_negbackend/gaps || echo unknown)
+cpu_roles=$(($(cpu_ms "$PID_roles") - cpu0_roles)) cpu_neg=$(($(cpu_ms "$PID_negbackend") - cpu0_neg)) cpu_load=$(($(cpu_ms "$LOADPID") - cpu0_load))
 echo "edge 2 now holds $((($(ls /proc/$PID_edge2/fd | wc -l)) / 2)) fd pairs"
 echo "waiting for the load generator to end its run ($DUR s)"
 wait "$LOADPID" || true
@@ -200,7 +218,16 @@ wait "$LOADPID" || true
 	else
 		echo "Pings held at the backend: never fewer than $TOTAL (sampled every 100 ms)"
 	fi
+	echo "each phone's time without a held Ping (negbackend, ms): $gaps"
+	for f in held after; do
+		echo "edge 2 memory ($f): $(grep -E '^# (HeapInuse|HeapIdle|HeapReleased|StackInuse|NextGC|Sys) =' "$RUN/edge2-$f.memstats" | awk '{printf "%s %d MiB  ", $2, $4 / 1048576}')"
+	done
 	echo "edge 2: RSS idle ${rss_idle2} KiB, holding its $PINGS ${rss_held2} KiB, after taking over ${rss_after2} KiB; CPU from SIGTERM to re-hold + 2 s: $((cpu_after2 - cpu_held2)) ms"
+	echo "CPU from SIGTERM to re-hold + 2 s: edge 2 $((cpu_after2 - cpu_held2)) ms, roles $cpu_roles ms (CPU 0); segload $cpu_load ms, negbackend $cpu_neg ms (CPU 1)"
+	echo "timeline (ms after SIGTERM: Pings held at the end of each 500 ms, CPU 0 and CPU 1 busy):"
+	awk 'NR > 1 && $1 >= 0 {b = int($1 / 500); h[b] = $2; b0[b] += $3 - p3; t0[b] += $4 - p4; b1[b] += $5 - p5; t1[b] += $6 - p6; last = b}
+		{p3 = $3; p4 = $4; p5 = $5; p6 = $6}
+		END {for (i = 0; i <= last; i++) if (i in h) printf "  %5d %6d  cpu0 %3d%%  cpu1 %3d%%\n", i * 500, h[i], t0[i] ? 100 * b0[i] / t0[i] : 0, t1[i] ? 100 * b1[i] / t1[i] : 0}' "$RUN/timeline.txt"
 	echo "KDC exchanges: warm-up $((kdc_warm - kdc_cold)) (users $LAB_GENERATED_USERS), during the Ping ramp $((kdc_before - kdc_warm)), across the restart $((kdc_after - kdc_before))"
 	echo "load generator:"
 	grep -v '^balancer: ' "$RUN/segload.txt"

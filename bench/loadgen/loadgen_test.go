@@ -3,9 +3,12 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -192,6 +195,39 @@ func TestParseStatCPU(t *testing.T) {
 			got, err := parseStatCPU(tt.line)
 			if (err == nil) != tt.ok || got != tt.want {
 				t.Fatalf("parseStatCPU = %v, %v; want %v, ok=%v", got, err, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+// TestServePprof: the profiling endpoint serves on loopback and refuses
+// any other address.
+func TestServePprof(t *testing.T) {
+	for _, tc := range []struct {
+		addr    string
+		wantErr bool
+	}{
+		{"127.0.0.1:0", false},
+		{"0.0.0.0:0", true},
+		{"localhost:0", true}, // a name: give the IP
+		{"127.0.0.1", true},
+	} {
+		t.Run(tc.addr, func(t *testing.T) {
+			got, err := ServePprof(tc.addr)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("ServePprof(%q) = %q, %v; want error %v", tc.addr, got, err, tc.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			resp, err := http.Get("http://" + got + "/debug/pprof/goroutine?debug=1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "goroutine profile") {
+				t.Fatalf("status %d, body %.80q", resp.StatusCode, b)
 			}
 		})
 	}

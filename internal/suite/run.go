@@ -173,7 +173,11 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 	stopAll := func() error {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
 		defer cancel()
-		return errors.Join(g.Stop(sctx), adm.Stop(sctx))
+		gerr := g.Stop(sctx)
+		t := time.Now()
+		aerr := adm.Stop(sctx)
+		log.Info("admin server stopped", "took", time.Since(t))
+		return errors.Join(gerr, aerr)
 	}
 	log.Info("segmesh starting", "roles", roles, "config", cfg.Path)
 	if err := g.Start(ctx); err != nil {

@@ -478,10 +478,13 @@ func (g *Group) Stop(ctx context.Context) error {
 	for i := len(started) - 1; i >= 0; i-- {
 		r := started[i]
 		g.log.Info("role stopping", "role", r.Name())
+		t := time.Now()
 		if err := r.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("role %s: stop: %w", r.Name(), err))
 		}
+		g.log.Info("role stopped", "role", r.Name(), "took", time.Since(t))
 	}
+	t := time.Now()
 	g.connMu.Lock()
 	for _, c := range g.conns {
 		_ = c.Close()
@@ -502,5 +505,7 @@ func (g *Group) Stop(ctx context.Context) error {
 			<-done
 		}
 	}
+	// Where a slow exit goes (bench/drain.sh).
+	g.log.Info("role group stopped: connections closed and gRPC servers stopped", "took", time.Since(t))
 	return errors.Join(errs...)
 }

@@ -125,3 +125,53 @@ func (k *parking) drainedCount() int {
 	}
 	return n
 }
+
+// TestParkingDrainNamesSlowStages: Pings still parked when the drain has
+// waited parkSlowLog are reported by stage (where a slow exit waits:
+// bench/drain.sh saw one Ping finish over a second after the others), and
+// the drain still ends when the last one does.
+func TestParkingDrainNamesSlowStages(t *testing.T) {
+	tests := []struct {
+		name   string
+		stages []int32
+		woken  []bool
+		want   map[string]int
+	}{
+		{"one still sending", []int32{stageSending}, []bool{false}, map[string]int{"sending": 1}},
+		{"woken, one held one delivering", []int32{stageHeld, stageDelivering}, []bool{true, true},
+			map[string]int{"held": 1, "delivering": 1, "woken": 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lot := newParking()
+			var pings []*parkedPing
+			for i, st := range tt.stages {
+				p := &parkedPing{}
+				p.stage.Store(st)
+				p.drained.Store(tt.woken[i])
+				if !lot.add(p) {
+					t.Fatal("add refused before the drain")
+				}
+				pings = append(pings, p)
+			}
+			got := make(chan map[string]int, 1)
+			done := make(chan error, 1)
+			go func() { done <- lot.drain(context.Background(), 0, func(m map[string]int) { got <- m }) }()
+			m := <-got
+			if len(m) != len(tt.want) {
+				t.Fatalf("stages %v, want %v", m, tt.want)
+			}
+			for k, v := range tt.want {
+				if m[k] != v {
+					t.Fatalf("stages %v, want %v", m, tt.want)
+				}
+			}
+			for _, p := range pings {
+				lot.done(p)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("drain: %v", err)
+			}
+		})
+	}
+}

@@ -271,6 +271,35 @@ func (ping *parkedPing) wake() {
 	}
 }
 
+// The stages of a parked Ping (parkedPing.stage), which the drain logs when
+// Pings are still finishing after parkSlowLog: where a slow exit waits.
+const (
+	stageSending    int32 = iota // tryPark: dialling and writing to Exchange
+	stageHeld                    // waiting for Exchange's answer
+	stageDelivering              // writing the answer to the device
+	stageIdle                    // answered, waiting for the device's next request
+)
+
+var stageNames = [...]string{"sending", "held", "delivering", "idle"}
+
+// parkSlowLog is how long the drain waits for parked Pings before logging
+// where they are.
+const parkSlowLog = 250 * time.Millisecond
+
+// stages counts the parked Pings by stage, with how many Stop woke.
+func (lot *parking) stages() map[string]int {
+	lot.mu.Lock()
+	defer lot.mu.Unlock()
+	m := map[string]int{}
+	for ping := range lot.pings {
+		m[stageNames[ping.stage.Load()]]++
+		if ping.woken() {
+			m["woken"]++
+		}
+	}
+	return m
+}
+
 // woken reports whether wake ran.
 func (ping *parkedPing) woken() bool { return ping.drained.Load() }
 
@@ -348,10 +377,15 @@ func (s *Service) drainDevices(ctx context.Context) error {
 		if n := s.parking.len(); n > 0 {
 			s.log.Info("waiting for parked Pings", "count", n)
 		}
-		if perr := s.parking.drain(ctx); perr != nil {
+		t := time.Now()
+		slow := func(st map[string]int) {
+			s.log.Info("stopping: parked Pings still finishing", "waited", time.Since(t), "stages", st)
+		}
+		if perr := s.parking.drain(ctx, parkSlowLog, slow); perr != nil {
 			s.log.Warn("drain cut short; closed the parked Pings still held", "err", perr)
 			err = errors.Join(err, perr)
 		}
+		s.log.Info("stopping: parked Pings ended", "took", time.Since(t))
 	}
 	return err
 }

@@ -117,9 +117,10 @@ type parkedPing struct {
 	upRaw    syscall.RawConn
 	deadline time.Time // for the response header
 
-	devGone  atomic.Bool // the device hung up
-	stopped  atomic.Bool // Stop closed the connections at the drain deadline
-	drained  atomic.Bool // Stop woke it to answer Status 1 (upstream_drain.go)
+	devGone  atomic.Bool  // the device hung up
+	stopped  atomic.Bool  // Stop closed the connections at the drain deadline
+	drained  atomic.Bool  // Stop woke it to answer Status 1 (upstream_drain.go)
+	stage    atomic.Int32 // a parkStage, for the drain's log
 	watchEnd chan struct{}
 }
 
@@ -193,6 +194,7 @@ func (s *Service) tryPark(w http.ResponseWriter, r *http.Request, rec *recorder,
 // back. It is the parked Ping's goroutine; watchDevice is the other.
 func (ping *parkedPing) run() {
 	defer ping.s.parking.done(ping)
+	ping.stage.Store(stageHeld)
 	if ping.devRaw != nil {
 		go ping.watchDevice()
 	} else {
@@ -200,6 +202,7 @@ func (ping *parkedPing) run() {
 	}
 	resp, err := ping.await()
 	resp, err = ping.drainedAnswer(resp, err)
+	ping.stage.Store(stageDelivering)
 	ping.endWatch()
 	if ping.devGone.Load() {
 		err = fmt.Errorf("edge: device closed the connection during the Ping: %w", context.Canceled)
@@ -216,6 +219,7 @@ func (ping *parkedPing) run() {
 	state.parked = false
 	ping.s.finish(ping.ctx, ping.span, ping.rec, ping.req.WithContext(ping.ctx), &state, ping.start)
 	if keep {
+		ping.stage.Store(stageIdle)
 		ping.handBack()
 	}
 }
@@ -530,8 +534,9 @@ func (lot *parking) counts() (held, answered int) {
 }
 
 // drain refuses new Pings, waits for the parked ones to be answered until
-// ctx ends, then closes the rest and waits for their goroutines.
-func (lot *parking) drain(ctx context.Context) error {
+// ctx ends, then closes the rest and waits for their goroutines. If some
+// are still there after slowAfter, slow gets how many are in each stage.
+func (lot *parking) drain(ctx context.Context, slowAfter time.Duration, slow func(map[string]int)) error {
 	lot.mu.Lock()
 	lot.closing = true
 	for ping, idle := range lot.pings {
@@ -546,9 +551,18 @@ func (lot *parking) drain(ctx context.Context) error {
 	idle := make(chan struct{})
 	lot.idle = idle
 	lot.mu.Unlock()
+	t := time.NewTimer(slowAfter)
+	defer t.Stop()
 	select {
 	case <-idle:
 		return nil
+	case <-t.C:
+		slow(lot.stages())
+		select {
+		case <-idle:
+			return nil
+		case <-ctx.Done():
+		}
 	case <-ctx.Done():
 	}
 	lot.mu.Lock()

@@ -40,6 +40,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/service"
 	"github.com/jcmturner/gokrb5/v8/spnego"
 
+	"github.com/segmesh/segmesh/bench/loadgen"
 	"github.com/segmesh/segmesh/pkg/negotiate/negotiatetest"
 )
 
@@ -52,6 +53,9 @@ type counters struct {
 	// holding is the number of requests held right now; GET
 	// /_negbackend/holding answers it (bench/drain.sh polls it).
 	holding atomic.Int64
+	// gaps is each device's time without a held request (GET
+	// /_negbackend/gaps); nil measures none.
+	gaps *gaps
 }
 
 func run(args []string, stderr io.Writer) int {
@@ -66,6 +70,7 @@ func run(args []string, stderr io.Writer) int {
 	certFile := fs.String("cert", "", "PEM certificate to serve HTTPS with (with -key)")
 	keyFile := fs.String("key", "", "PEM key of -cert")
 	epName := fs.String("extended-protection", "none", "IIS Extended Protection: none, allow or require (needs -cert: a binding is to the TLS certificate)")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback IP:port (bench/drain.sh profiles the backend)")
 	verifyEvery := fs.Int("verify-every", 1, "verify 1 in N Negotiate headers cryptographically; the others only need to be present and well formed (keeps the backend off the critical path in throughput runs)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -75,6 +80,12 @@ func run(args []string, stderr io.Writer) int {
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 		logger.Error("refusing a listen address that is not a loopback IP", "listen", *listen)
 		return 2
+	}
+	if *pprofAddr != "" {
+		if _, err := loadgen.ServePprof(*pprofAddr); err != nil {
+			logger.Error("serve -pprof", "err", err)
+			return 2
+		}
 	}
 	var kt *keytab.Keytab
 	if *ktFile != "" {
@@ -100,7 +111,7 @@ func run(args []string, stderr io.Writer) int {
 		logger.Error("-extended-protection needs -cert and -key: the binding is to the TLS certificate")
 		return 2
 	}
-	var c counters
+	c := counters{gaps: newGaps(time.Now)}
 	o := handlerOptions{SPN: *spn, Anonymous: *anonymous, MaxHold: *maxHold, PAC: *pac, VerifyEvery: *verifyEvery, EP: ep}
 	if tlsCert != nil {
 		o.Cert = tlsCert.Leaf
@@ -172,6 +183,10 @@ func newHandler(kt *keytab.Keytab, o handlerOptions, c *counters) http.Handler {
 			fmt.Fprintf(w, "%d\n", c.holding.Load())
 			return
 		}
+		if r.URL.Path == "/_negbackend/gaps" && c.gaps != nil {
+			c.gaps.write(w)
+			return
+		}
 		authz := r.Header.Get("Authorization")
 		if authz == "" && o.Anonymous {
 			c.anon.Add(1)
@@ -219,6 +234,11 @@ func serve(w http.ResponseWriter, r *http.Request, maxHold time.Duration, c *cou
 		c.held.Add(1)
 		c.holding.Add(1)
 		defer c.holding.Add(-1)
+		if c.gaps != nil {
+			dev := r.URL.Query().Get("DeviceId")
+			c.gaps.begin(dev)
+			defer c.gaps.end(dev)
+		}
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:

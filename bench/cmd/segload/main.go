@@ -43,7 +43,7 @@ type options struct {
 	mintOut                                    string
 	targets, readyURLs                         string
 	readyEvery, errorBackoff                   time.Duration
-	errorLog                                   string
+	errorLog, pprofAddr                        string
 	readyFailures                              int
 }
 
@@ -92,6 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.readyEvery, "ready-every", time.Second, "with -ready: how often the stand-in balancer polls readiness (Kubernetes: the readiness probe's period plus endpoint propagation)")
 	fs.DurationVar(&o.errorBackoff, "error-backoff", 0, "closed loop: wait this long after a failed request, as a phone backs off (0: at once)")
 	fs.IntVar(&o.readyFailures, "ready-failures", 3, "with -ready: unanswered polls in a row before the stand-in balancer takes an edge out (Kubernetes' failureThreshold); a not-ready answer or a refused connection takes it out at once")
+	fs.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof on this loopback IP:port while running (bench/drain.sh profiles the load generator)")
 	fs.StringVar(&o.errorLog, "error-log", "", "append every failed request to FILE as a JSON line: time, worker, edge, stage (connect, tls, write, wait, body, status), kind, error")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -106,6 +107,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	}
+	if o.pprofAddr != "" && o.child < 0 {
+		if _, err := loadgen.ServePprof(o.pprofAddr); err != nil {
+			fmt.Fprintln(stderr, "segload:", err)
+			return 2
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
