@@ -202,11 +202,13 @@ var errNoClientCertificate = errors.New("the device presented no client certific
 // baseTLSConfig is the listener's configuration. Each handshake gets a copy
 // from GetConfigForClient with its own VerifyConnection bound to the
 // connection's peer record and the current trust and revocation snapshots.
-func (s *Service) baseTLSConfig(cert tls.Certificate) *tls.Config {
+func (s *Service) baseTLSConfig() *tls.Config {
 	base := &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{cert},
-		NextProtos:   []string{"h2", "http/1.1"},
+		MinVersion: tls.VersionTLS12,
+		// The certificate of the moment: a reload swaps it for the next
+		// handshakes (door_servercert.go).
+		GetCertificate: s.serverCert.get,
+		NextProtos:     []string{"h2", "http/1.1"},
 		// RequestClientCert, not RequireAndVerify: the edge verifies in
 		// VerifyConnection against the trust snapshot of the moment.
 		ClientAuth: tls.RequestClientCert,

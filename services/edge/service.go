@@ -43,19 +43,21 @@ type Service struct {
 	revocation *revocation
 
 	// Set by Start.
-	trust     trustSource
-	reloader  *trust.Reloader
-	identity  *identityCache
-	tickets   *ticketCache
-	upstreams *upstreams
-	rproxy    *httputil.ReverseProxy
-	srv       *http.Server
-	ln        net.Listener
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	started   atomic.Bool
-	stopping  atomic.Bool
-	serveErr  atomic.Pointer[error]
+	trust    trustSource
+	reloader *trust.Reloader
+	identity *identityCache
+	tickets  *ticketCache
+	// serverCert is the certificate new handshakes get (door_servercert.go).
+	serverCert serverCert
+	upstreams  *upstreams
+	rproxy     *httputil.ReverseProxy
+	srv        *http.Server
+	ln         net.Listener
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	started    atomic.Bool
+	stopping   atomic.Bool
+	serveErr   atomic.Pointer[error]
 
 	// listener serves new device connections and those parked Pings hand
 	// back; parking tracks the parked Pings (upstream_park.go).
@@ -241,6 +243,7 @@ func (s *Service) Start(ctx context.Context) error {
 	if cert.Leaf != nil { // tls.LoadX509KeyPair, the PFX and the self-signed path all set it
 		s.metrics.serverCertNotAfter.Store(cert.Leaf.NotAfter.Unix())
 	}
+	s.serverCert.p.Store(&cert)
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	fail := func(err error) error { cancel(); s.wg.Wait(); return err }
@@ -295,7 +298,7 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	s.ln = ln
 	s.srv = s.newHTTPServer()
-	s.listener = newParkListener(tls.NewListener(ln, s.baseTLSConfig(cert)))
+	s.listener = newParkListener(tls.NewListener(ln, s.baseTLSConfig()))
 	s.wg.Go(func() {
 		// Stop closes the listener before Shutdown (door_drain.go).
 		if err := s.srv.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) && !s.stopping.Load() {

@@ -10,25 +10,30 @@ import (
 // liveKeys are the settings the edge applies from a reloaded config.json
 // (role.ConfigApplier); segmesh run names every other changed edge setting
 // as waiting for a restart.
-var liveKeys = []string{
+var liveKeys = append([]string{
 	"segmesh.edge.exchangeUrls",
 	"clientCertTrustStorePath", "clientCertTrustStorePasscode", "clientCertificateChain",
-}
+}, serverCertKeys...)
 
 // LiveKeys implements role.ConfigApplier.
 func (s *Service) LiveKeys() []string { return liveKeys }
 
 // PrepareConfig implements role.ConfigApplier. It checks next's edge
-// settings and loads the trust store from the new paths; the commit puts
-// the store in force and sends new requests to the new Exchange URLs (the
-// preferred one is the first again) while requests and held Pings already
-// sent keep their connection. next has passed Validate.
+// settings and loads the trust store and the server certificate from the
+// new paths; the commit puts the store and the certificate in force (new
+// handshakes get them) and sends new requests to the new Exchange URLs
+// (the preferred one is the first again) while requests and held Pings
+// already sent keep their connection. next has passed Validate.
 func (s *Service) PrepareConfig(_ context.Context, next *config.Config) (func(), error) {
 	cfg, problems := configFrom(next)
 	if err := config.ErrorOf(next.FilePath(), problems); err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
 	commitTrust := func() {}
+	commitCert, err := s.prepareServerCert(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if s.reloader != nil {
 		spec, err := next.TrustSpec()
 		if err != nil {
@@ -40,6 +45,7 @@ func (s *Service) PrepareConfig(_ context.Context, next *config.Config) (func(),
 	}
 	return func() {
 		commitTrust()
+		commitCert()
 		if s.upstreams != nil {
 			old := s.upstreams.route.Load()
 			s.upstreams.route.Store(newRoute(cfg.Upstreams, old))

@@ -36,18 +36,8 @@ const retireGrace = 30 * time.Second
 // LiveKeys implements role.ConfigApplier.
 func (s *Service) LiveKeys() []string { return liveKeys }
 
-// ApplyConfig implements role.ConfigApplier: PrepareConfig, then its
-// commit.
-func (s *Service) ApplyConfig(ctx context.Context, next *config.Config) error {
-	commit, err := s.PrepareConfig(ctx, next)
-	if err != nil {
-		return err
-	}
-	commit()
-	return nil
-}
-
-// PrepareConfig builds the mapping next describes and proves it: a
+// PrepareConfig implements role.ConfigApplier. It builds the mapping next
+// describes and proves it: a
 // connection to the new directory, bound with the new account and
 // password, that reads the search base. A broken URL, account or password
 // is refused with the directory's reason and the running mapping stays.
