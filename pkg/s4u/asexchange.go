@@ -37,7 +37,8 @@ type longTermKey struct {
 // pre-authentication, or, with an armor account, armoured with FAST and
 // encrypted challenge (fast.go). The KDC may answer PREAUTH_REQUIRED (or
 // ETYPE_NOSUPP for a cached key) once, with the etype and salt to use, and
-// KRB_AP_ERR_SKEW once, with its time.
+// KRB_AP_ERR_SKEW once, with its time; with FAST, only when the error came
+// inside the armour.
 func (c *Client) asExchange(ctx context.Context) (*Ticket, error) {
 	lt := c.cachedKey()
 	armor, err := c.newArmor(ctx)
@@ -52,7 +53,13 @@ func (c *Client) asExchange(ctx context.Context) (*Ticket, error) {
 		}
 		rep, err := c.exchange(ctx, StageASReq, c.realm, wire)
 		if err != nil && armor != nil {
-			err = unwrapFASTError(armor, err, nonce)
+			var plain bool
+			if err, plain = unwrapFASTError(armor, err, nonce); plain {
+				// Outside the armour nothing is authenticated: the KDC's
+				// final answer, never acted on (no salt, etype or time
+				// taken from it), as MIT's client does (RFC 6113 5.4.4).
+				return nil, unarmouredError(c.realm, err)
+			}
 		}
 		if err != nil {
 			var ke *kdc.KRBError
@@ -192,20 +199,32 @@ func (c *Client) newArmor(ctx context.Context) (*fastArmor, error) {
 
 // unwrapFASTError replaces an armoured KRB-ERROR by the KDC's real error
 // inside it (PA-FX-ERROR). A KRB-ERROR without FAST (a KDC that refused
-// the armour itself, or has no FAST) is returned as it is.
-func unwrapFASTError(armor *fastArmor, err error, nonce int) error {
+// the armour itself, has no FAST, or an answer forged on the path) is
+// returned as it is with plain set: the caller must not act on it.
+func unwrapFASTError(armor *fastArmor, err error, nonce int) (_ error, plain bool) {
 	var ke *kdc.KRBError
 	if !errors.As(err, &ke) {
-		return err
+		return err, false
 	}
 	inner, uerr := armor.unwrapError(ke.Msg, nonce)
 	if errors.Is(uerr, errNoFASTReply) {
-		return err
+		return err, true
 	}
 	if uerr != nil {
-		return fmt.Errorf("s4u: %s: the KDC's armoured error (%d) is unreadable: %w", StageASReq, ke.Code(), uerr)
+		return fmt.Errorf("s4u: %s: the KDC's armoured error (%d) is unreadable: %w", StageASReq, ke.Code(), uerr), false
 	}
-	return &kdc.KRBError{Realm: ke.Realm, KDC: ke.KDC, Msg: inner}
+	return &kdc.KRBError{Realm: ke.Realm, KDC: ke.KDC, Msg: inner}, false
+}
+
+// unarmouredError is the *KDCError of a KRB-ERROR that came outside the
+// armour of an armoured AS-REQ (KDCError.Unarmoured).
+func unarmouredError(realm string, err error) error {
+	err = newKDCError(StageASReq, realm, err)
+	var ke *KDCError
+	if errors.As(err, &ke) {
+		ke.Unarmoured = true
+	}
+	return err
 }
 
 func encryptedTimestamp(key types.EncryptionKey, now time.Time) (types.PAData, error) {

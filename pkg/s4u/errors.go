@@ -63,6 +63,11 @@ type KDCError struct {
 	// the service account, or the user cannot be delegated
 	// (krbhint.NotForwardable).
 	NotForwardable bool
+	// Unarmoured is set on an error that answered an armoured (FAST) AS-REQ
+	// outside the armour: nothing in it is authenticated, so it was not
+	// acted on (no salt, etype or KDC time taken from it), as MIT's client
+	// does not act on it (RFC 6113 section 5.4.4). Error says so.
+	Unarmoured bool
 
 	err *kdc.KRBError
 }
@@ -75,6 +80,11 @@ func (e *KDCError) Error() string {
 	}
 	if e.NTStatus != 0 {
 		s += fmt.Sprintf(" NTSTATUS %#08x", e.NTStatus)
+	}
+	if e.Unarmoured {
+		s += ", not armoured although the request was (FAST), so it is taken as the KDC's final answer and not acted on: " +
+			"the KDC does not do FAST for this request (check segmesh.ticket.armorAccountUserName and the armor account's TGT), " +
+			"or the answer was forged on the path to the KDC"
 	}
 	if e.Hint != "" {
 		s += ": " + e.Hint
