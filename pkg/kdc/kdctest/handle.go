@@ -246,11 +246,17 @@ type ticketSpec struct {
 	renewed *messages.EncTicketPart
 	now     time.Time
 	ad      types.AuthorizationData
+	// sessionEtype is the session key's etype; zero means SessionEtype.
+	sessionEtype int32
 }
 
 // issue makes a ticket and the matching encrypted reply part (nonce unset).
 func (k *KDC) issue(s ticketSpec) (messages.Ticket, types.EncryptionKey, messages.EncKDCRepPart, error) {
-	et, err := crypto.GetEtype(k.cfg.SessionEtype)
+	setype := k.cfg.SessionEtype
+	if s.sessionEtype != 0 {
+		setype = s.sessionEtype
+	}
+	et, err := crypto.GetEtype(setype)
 	if err != nil {
 		return messages.Ticket{}, types.EncryptionKey{}, messages.EncKDCRepPart{}, err
 	}
@@ -449,6 +455,7 @@ func (k *KDC) tgs(req *messages.TGSReq, body []byte, forUser *types.PAData, rec 
 		spec.rtill = req.ReqBody.RTime
 		spec.maxEnd, spec.maxRenew = tk.EndTime, tk.RenewTill
 	}
+	spec.sessionEtype = k.cfg.TGSSessionEtype
 	tkt, _, enc, err := k.issue(spec)
 	if err != nil {
 		return nil, err

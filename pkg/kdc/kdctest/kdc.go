@@ -70,6 +70,11 @@ type Config struct {
 	// SessionEtype is the etype of the session keys issued. Zero means
 	// AES256 (18).
 	SessionEtype int32
+	// TGSSessionEtype, when set, is the etype of the session keys issued by
+	// TGS exchanges (S4U2Self, S4U2Proxy, referrals, renewals), whatever
+	// the request offered: a KDC that ignores the client's etype list.
+	// Zero means SessionEtype.
+	TGSSessionEtype int32
 	// TicketLifetime caps ticket lifetimes. Zero means 10h.
 	TicketLifetime time.Duration
 	// RenewLifetime caps renewable lifetimes (renew-till after the AS
