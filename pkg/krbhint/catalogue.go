@@ -33,6 +33,12 @@ const (
 		"(Set-ADComputer EXCHANGE -PrincipalsAllowedToDelegateToAccount {{account}}; Samba 4.19+: samba-tool delegation add-principal 'EXCHANGE$' {{account}}). " +
 		"Check that kcd.targetSPN is in HTTP/{exchangeName} format and spelled as registered on Exchange (setspn -Q {{spn}}). " +
 		"If the user is marked \"Account is sensitive and cannot be delegated\" or is in Protected Users, clear that"
+	sessionKeyEtype = "an AD domain controller picks session keys only from the etypes the gateway offers (AES; RC4 only with segmesh.ticket.allowRc4), " +
+		"so this KDC ignores the request's list: an old or misconfigured domain controller " +
+		"(check DefaultDomainSupportedEncTypes under HKLM\\SYSTEM\\CurrentControlSet\\Services\\KDC, and set msDS-SupportedEncryptionTypes to AES (24) " +
+		"on {{account}} and on the account holding {{spn}}, then reset their passwords so AES keys exist), " +
+		"or a KDC that should not be there: check the DNS answers for _kerberos._tcp (segmesh.dnsServer) or write kcd.domains[].domainController. " +
+		"Only for a legacy domain whose KDCs issue RC4 session keys, set segmesh.ticket.allowRc4 to true"
 	notForwardable = "delegation refused because the S4U2Self ticket is not forwardable, so the KDC will not delegate it whatever the target allows: " +
 		"the service account is not trusted for protocol transition (its delegation is \"Use Kerberos only\"): choose \"Use any authentication protocol\" " +
 		"(TrustedToAuthForDelegation: Set-ADAccountControl {{account}} -TrustedToAuthForDelegation $true; Samba: samba-tool delegation for-any-protocol {{account}} on); " +

@@ -171,3 +171,8 @@ func Name(code int32) string {
 // setting on the target helps, the service account's protocol transition or
 // the user's delegation flag does.
 func NotForwardable(p Params) string { return p.fill(notForwardable) }
+
+// SessionKeyEtype is the fix when a KDC answers with a session key of an
+// etype the request did not offer (s4u.SessionKeyError): not a Kerberos
+// error code, a reply the gateway refuses.
+func SessionKeyEtype(p Params) string { return p.fill(sessionKeyEtype) }

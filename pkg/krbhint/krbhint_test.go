@@ -101,6 +101,12 @@ func TestFixes(t *testing.T) {
 			t.Errorf("NotForwardable lacks %q: %s", w, nf)
 		}
 	}
+	sk := krbhint.SessionKeyEtype(p)
+	for _, w := range []string{"svc_nodeleg", "HTTP/other.lab.test", "msDS-SupportedEncryptionTypes", `HKLM\SYSTEM\CurrentControlSet\Services\KDC`, "segmesh.ticket.allowRc4", "kcd.domains[].domainController"} {
+		if !strings.Contains(sk, w) {
+			t.Errorf("SessionKeyEtype lacks %q: %s", w, sk)
+		}
+	}
 }
 
 func TestNamesClassesAndDescriptions(t *testing.T) {

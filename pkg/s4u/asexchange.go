@@ -109,7 +109,11 @@ func (c *Client) asExchange(ctx context.Context) (*Ticket, error) {
 				return nil, fmt.Errorf("s4u: %s: FAST reply key: %w", StageASReq, err)
 			}
 		}
-		tgt, err := r.open(open, keyusage.AS_REP_ENCPART, nonce)
+		tgt, err := r.open(open, keyusage.AS_REP_ENCPART, nonce, c.cfg.Etypes)
+		var se *SessionKeyError
+		if errors.As(err, &se) {
+			return nil, c.replyError(StageASReq, c.realm, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("s4u: %s: %w (is the service account password right?)", StageASReq, err)
 		}

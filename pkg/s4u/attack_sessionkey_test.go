@@ -2,6 +2,7 @@ package s4u_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -50,8 +51,9 @@ func TestAttackSessionKeyEtype(t *testing.T) {
 				checkTicket(t, k, tk, "bob.smith@lab.test", realm)
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), string(tc.wantStage)) {
-				t.Fatalf("ServiceTicket: %v, want a refusal at %s for etype %d", err, tc.wantStage, tc.wantEtype)
+			var se *s4u.SessionKeyError
+			if !errors.As(err, &se) || se.Stage != tc.wantStage || se.Got != tc.wantEtype {
+				t.Fatalf("ServiceTicket: %v, want a SessionKeyError at %s for etype %d", err, tc.wantStage, tc.wantEtype)
 			}
 			if s4u.IsTemporary(err) {
 				t.Error("a KDC choosing etypes we did not offer is reported as temporary")

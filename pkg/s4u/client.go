@@ -441,9 +441,9 @@ func (c *Client) tgsExchange(ctx context.Context, stage Stage, kdcRealm string, 
 			}
 			return nil, newKDCError(stage, kdcRealm, err)
 		}
-		t, err := openTGSRep(rep, r.tgt.SessionKey, req.ReqBody.Nonce)
+		t, err := openTGSRep(rep, r.tgt.SessionKey, req.ReqBody.Nonce, r.etypes)
 		if err != nil {
-			return nil, fmt.Errorf("s4u: %s in realm %s: %w", stage, kdcRealm, err)
+			return nil, c.replyError(stage, kdcRealm, err)
 		}
 		return t, nil
 	}

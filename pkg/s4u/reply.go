@@ -3,6 +3,7 @@ package s4u
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jcmturner/gofork/encoding/asn1"
@@ -74,8 +75,9 @@ func decodeReply(b []byte, asRep bool) (*kdcReply, error) {
 }
 
 // open decrypts the reply's encrypted part with key under usage, checks the
-// nonce and returns the resulting Ticket.
-func (r *kdcReply) open(key types.EncryptionKey, usage uint32, nonce int) (*Ticket, error) {
+// nonce and the session key's etype (one of offered, the request's list)
+// and returns the resulting Ticket.
+func (r *kdcReply) open(key types.EncryptionKey, usage uint32, nonce int, offered []int32) (*Ticket, error) {
 	pt, err := crypto.DecryptEncPart(r.EncPart, key, usage)
 	if err != nil {
 		return nil, fmt.Errorf("decrypt reply: %w", err)
@@ -92,6 +94,13 @@ func (r *kdcReply) open(key types.EncryptionKey, usage uint32, nonce int) (*Tick
 	}
 	if _, err := usableEtype(enc.Key.KeyType); err != nil {
 		return nil, fmt.Errorf("reply session key: %w", err)
+	}
+	if !slices.Contains(offered, enc.Key.KeyType) {
+		// RFC 4120 section 3.1.3: the KDC picks the session key's etype
+		// from the request's list. One outside it (RC4 when the gateway
+		// turned RC4 off) comes from a KDC that ignores the list, or one
+		// that should not be there.
+		return nil, &SessionKeyError{Server: principalString(enc.SName, enc.SRealm), Got: enc.Key.KeyType, Offered: slices.Clone(offered)}
 	}
 	// The ticket's server name is in clear; only the encrypted part's is
 	// the KDC's word. Everything after (referrals, renewal) reads the
@@ -121,10 +130,10 @@ func (r *kdcReply) open(key types.EncryptionKey, usage uint32, nonce int) (*Tick
 }
 
 // openTGSRep decodes and decrypts a TGS-REP with the TGT session key.
-func openTGSRep(b []byte, tgtKey types.EncryptionKey, nonce int) (*Ticket, error) {
+func openTGSRep(b []byte, tgtKey types.EncryptionKey, nonce int, offered []int32) (*Ticket, error) {
 	r, err := decodeReply(b, false)
 	if err != nil {
 		return nil, err
 	}
-	return r.open(tgtKey, keyusage.TGS_REP_ENCPART_SESSION_KEY, nonce)
+	return r.open(tgtKey, keyusage.TGS_REP_ENCPART_SESSION_KEY, nonce, offered)
 }

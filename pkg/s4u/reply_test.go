@@ -86,7 +86,7 @@ func TestDecodeReplyKeepsTicketDER(t *testing.T) {
 	if _, err := decodeReply(append(append([]byte{}, reps[1]...), 0), false); err == nil {
 		t.Fatal("trailing bytes accepted")
 	}
-	if _, err := r.open(types.EncryptionKey{KeyType: 18, KeyValue: make([]byte, 32)}, keyusage.TGS_REP_ENCPART_SESSION_KEY, 1); err == nil {
+	if _, err := r.open(types.EncryptionKey{KeyType: 18, KeyValue: make([]byte, 32)}, keyusage.TGS_REP_ENCPART_SESSION_KEY, 1, []int32{18}); err == nil {
 		t.Fatal("reply opened with a wrong key")
 	}
 }
@@ -114,7 +114,7 @@ func FuzzDecodeReply(f *testing.F) {
 			if len(r.TicketDER) == 0 || len(r.Ticket.SName.NameString) == 0 {
 				t.Fatal("decoded reply without a ticket")
 			}
-			_, _ = r.open(key, keyusage.TGS_REP_ENCPART_SESSION_KEY, 0)
+			_, _ = r.open(key, keyusage.TGS_REP_ENCPART_SESSION_KEY, 0, []int32{18, 17})
 		}
 		_ = etypeInfoFromError(b)
 	})
