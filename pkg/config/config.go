@@ -143,7 +143,16 @@ type Edge struct {
 	// balancer or Kubernetes' endpoints take seconds to stop sending it
 	// any); 0 closes the listener at once.
 	DrainGraceSeconds int `json:"drainGraceSeconds" roles:"edge" help:"how long a stopping edge keeps accepting connections"`
+	// HTTP1Engine is the engine that carries the devices' HTTP/1.1
+	// requests (but Pings) to Exchange: "net/http" (empty: the default),
+	// httputil.ReverseProxy over http.Transport, or "relay", the edge's own
+	// relay (issue 25; docs/benchmarks.md). HTTP/2 stays on net/http.
+	HTTP1Engine string `json:"http1Engine" roles:"edge" help:"engine for devices' HTTP/1.1 requests to Exchange: net/http (default) or relay"`
 }
+
+// HTTP1Engines are the values of segmesh.edge.http1Engine; empty means
+// the first.
+var HTTP1Engines = []string{"net/http", "relay"}
 
 // Admin configures the admin listener.
 type Admin struct {

@@ -185,6 +185,8 @@ func TestValidationRules(t *testing.T) {
 			SeverityError, "segmesh.edge.drainGraceSeconds", "between 0 and 20"},
 		{"drain grace eats the drain", map[string]any{"segmesh/edge/drainGraceSeconds": 25},
 			SeverityError, "segmesh.edge.drainGraceSeconds", "the whole stop is bounded by the 30 s drain"},
+		{"unknown HTTP/1.1 engine", map[string]any{"segmesh/edge/http1Engine": "fast"},
+			SeverityError, "segmesh.edge.http1Engine", "unknown HTTP/1.1 engine"},
 		{"plain-HTTP Exchange warns: authenticators in clear", map[string]any{"segmesh/edge/exchangeUrls": []any{"https://exchange.lab.test", "http://exchange2.lab.test"}},
 			SeverityWarning, "segmesh.edge.exchangeUrls[1]", "mail and Kerberos authenticator cross the network to Exchange in clear"},
 		{"plain-HTTP Exchange warns without KCD", map[string]any{"kcd/enabled": false, "segmesh/edge/exchangeUrls": []any{"http://exchange.lab.test"}},

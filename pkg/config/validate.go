@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -363,6 +364,10 @@ func validateSegmesh(c *Config, r *Report) {
 		r.add(SeverityError, "segmesh.edge.drainGraceSeconds", strconv.Itoa(e.DrainGraceSeconds),
 			fmt.Sprintf("must be between 0 and %d: the whole stop is bounded by the %d s drain, and requests still running need part of it", MaxDrainGraceSeconds, DrainTimeoutSeconds),
 			"write 5 behind a balancer or in Kubernetes (endpoints update within seconds), 0 for a single gateway")
+	}
+	if e.HTTP1Engine != "" && !slices.Contains(HTTP1Engines, e.HTTP1Engine) {
+		r.add(SeverityError, "segmesh.edge.http1Engine", e.HTTP1Engine, "unknown HTTP/1.1 engine",
+			"write \"net/http\" (the default) or \"relay\" (the edge's own relay, docs/benchmarks.md)")
 	}
 	for i, p := range e.Paths {
 		if !strings.HasPrefix(p, "/") {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -114,6 +115,10 @@ type Config struct {
 	// DrainGrace is how long a stopping edge keeps accepting connections
 	// (upstream_drain.go); 0 closes the listener at once.
 	DrainGrace time.Duration
+	// Relay reports whether the devices' HTTP/1.1 requests but Pings go to
+	// Exchange through the edge's own relay (engine_relay.go,
+	// segmesh.edge.http1Engine "relay") rather than the reverse proxy.
+	Relay bool
 }
 
 // newConfig derives the edge's configuration and checks what only the edge
@@ -166,6 +171,7 @@ func configFrom(c *config.Config) (*Config, []config.Problem) {
 		UnauthorizedRefresh:    defaultUnauthorizedRefresh,
 		MaxResponseHeaderBytes: defaultMaxResponseHeaderBytes,
 		DrainGrace:             time.Duration(e.DrainGraceSeconds) * time.Second,
+		Relay:                  e.HTTP1Engine == "relay",
 	}
 	if len(out.Paths) == 0 {
 		out.Paths = config.Default().Segmesh.Edge.Paths
@@ -194,6 +200,9 @@ func configFrom(c *config.Config) (*Config, []config.Problem) {
 		}
 		u.Path = strings.TrimSuffix(u.Path, "/")
 		out.Upstreams = append(out.Upstreams, u)
+	}
+	if v := e.HTTP1Engine; v != "" && !slices.Contains(config.HTTP1Engines, v) {
+		bad("segmesh.edge.http1Engine", v, "unknown HTTP/1.1 engine", `write "net/http" (the default) or "relay"`)
 	}
 	for i, p := range out.Paths {
 		if !strings.HasPrefix(p, "/") {

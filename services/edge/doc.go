@@ -3,8 +3,8 @@
 //
 // # Where things are
 //
-// The edge is one package in three parts and a policy, told apart by the
-// file names:
+// The edge is one package in three parts, a policy and an optional engine,
+// told apart by the file names:
 //
 //   - door_*.go, the front door: the listener (door_listener.go, which also
 //     takes back the connections of answered parked Pings), the TLS
@@ -22,6 +22,10 @@
 //   - upstream*.go, Exchange's side: the transport and failover
 //     (upstream.go), the header watch (upstream_headerwatch.go), parked Pings
 //     (upstream_park*.go) and the drain on Stop (upstream_drain.go).
+//   - engine_*.go, the edge's own HTTP/1.1 relay (segmesh.edge.http1Engine
+//     "relay", opt-in): in place of the reverse proxy and http.Transport for
+//     HTTP/1.1 requests but Pings, the same policy rules, its own upstream
+//     connection pool (engine_relay.go, engine_relay_pool.go).
 //   - policy*.go, the request policy: what is done to every request, once,
 //     whichever way it reaches Exchange — re-check, authenticate, the header
 //     rules, the 401 retry, error mapping (with errors.go), the access line.

@@ -132,6 +132,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.tryPark(w, r, rec, state, span, start) {
 		return
 	}
+	if s.relayable(r, state) {
+		s.relayServe(rec, r, state) // engine_relay.go
+		return
+	}
 	s.proxyTracked(rec, r, state)
 }
 

@@ -12,16 +12,39 @@ import (
 	"github.com/segmesh/segmesh/pkg/config"
 )
 
-// policyPath is one of the two ways a request reaches Exchange.
+// policyPath is one of the ways a request reaches Exchange.
 type policyPath struct {
 	name   string
 	path   string // the request's URL
 	parked bool   // whether the request must be parked
+	relay  bool   // whether the request goes through the relay (segmesh.edge.http1Engine relay)
 }
 
 var policyPaths = []policyPath{
 	{name: "reverse proxy (Sync)", path: syncPath},
 	{name: "parked (Ping)", path: pingPath, parked: true},
+	{name: "relay (Sync)", path: syncPath, relay: true},
+}
+
+// setUp returns the harness configuration of path p on top of mutate.
+func (p policyPath) setUp(mutate func(*config.Config)) func(*config.Config) {
+	return func(c *config.Config) {
+		c.Segmesh.Edge.HTTP1Engine = "net/http"
+		if p.relay {
+			c.Segmesh.Edge.HTTP1Engine = "relay"
+		}
+		if mutate != nil {
+			mutate(c)
+		}
+	}
+}
+
+// relayed returns how many requests h's relay sent to Exchange.
+func relayed(h *harness) int64 {
+	if h.edge.relay == nil {
+		return 0
+	}
+	return h.edge.relay.sent.Load()
 }
 
 // policyCase is one rule of the request policy (policy.go), run through
@@ -186,7 +209,7 @@ func onBothPaths(t *testing.T, mutate func(*config.Config), test func(t *testing
 			if p.parked && !pollSupported {
 				t.Skip("no parking on this platform")
 			}
-			test(t, p, newHarness(t, mutate, options{}))
+			test(t, p, newHarness(t, p.setUp(mutate), options{}))
 		})
 	}
 }
@@ -246,7 +269,7 @@ func runPolicyCase(t *testing.T, tc policyCase, p policyPath, h *harness) {
 		tc.before(t, h)
 	}
 	parkedBefore := strings.Count(h.logs.String(), `msg="Ping parked"`)
-	exchangeBefore := h.exchange.requests.Load()
+	exchangeBefore, relayedBefore := h.exchange.requests.Load(), relayed(h)
 	d.sendWith(p.path, tc.header, "<Request/>")
 	resp, body, err := d.read()
 	if err != nil {
@@ -260,6 +283,9 @@ func runPolicyCase(t *testing.T, tc policyCase, p policyPath, h *harness) {
 	tc.check(t, h, resp, body, seen, h.exchange.requests.Load()-exchangeBefore)
 	if parked := strings.Count(h.logs.String(), `msg="Ping parked"`) > parkedBefore; parked != p.parked && h.exchange.requests.Load() > exchangeBefore {
 		t.Fatalf("parked = %v, want %v", parked, p.parked)
+	}
+	if sent := relayed(h) - relayedBefore; (sent > 0) != p.relay && h.exchange.requests.Load() > exchangeBefore {
+		t.Fatalf("%d requests sent by the relay, want some: %v", sent, p.relay)
 	}
 }
 

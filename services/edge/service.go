@@ -63,6 +63,9 @@ type Service struct {
 	// back; parking tracks the parked Pings (upstream_park.go).
 	listener *parkListener
 	parking  *parking
+	// relay is the edge's own HTTP/1.1 engine's connection pool
+	// (engine_relay.go); nil when segmesh.edge.http1Engine is net/http.
+	relay *relayPool
 	// drain tracks the proxied Pings Stop answers (upstream_drain.go).
 	drain pingDrain
 	// fresh tracks the device connections whose first request has not
@@ -188,6 +191,10 @@ func (s *Service) statusSection() any {
 		st["parked_pings"], st["parked_pings_answered"] = s.parking.counts()
 	}
 	st["ping_fallbacks"] = s.metrics.fallbackCounts()
+	st["http1_engine"] = "net/http"
+	if s.relay != nil {
+		st["http1_engine"], st["relay_requests"] = "relay", s.relay.sent.Load()
+	}
 	st["recent_refusals"] = s.refusals.recent()
 	return st
 }
@@ -261,6 +268,13 @@ func (s *Service) Start(ctx context.Context) error {
 		s.wg.Go(func() { w.run(bg) })
 	}
 	s.rproxy = s.newProxy()
+	if s.cfg.Relay {
+		if pollSupported {
+			s.relay = newRelayPool(s)
+		} else {
+			s.log.Warn("segmesh.edge.http1Engine relay needs Linux; net/http carries the requests")
+		}
+	}
 	if s.cfg.KCD {
 		if err := s.connectKCD(); err != nil {
 			return fail(err)
@@ -397,6 +411,9 @@ func (s *Service) Stop(ctx context.Context) error {
 		if s.upstreams.replays != nil {
 			s.upstreams.replays.CloseIdleConnections()
 		}
+	}
+	if s.relay != nil {
+		s.relay.closeIdle()
 	}
 	s.started.Store(false)
 	return err

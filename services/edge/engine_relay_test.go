@@ -1,0 +1,279 @@
+package edge
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmesh/segmesh/pkg/config"
+)
+
+// rawExchange is an upstream whose answers the test writes byte for byte,
+// to drive the relay's connection handling (engine_relay_pool.go) where
+// a well-behaved server never goes.
+type rawExchange struct {
+	t     testing.TB
+	ln    net.Listener
+	conns chan net.Conn
+}
+
+func newRawExchange(t testing.TB) *rawExchange {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &rawExchange{t: t, ln: ln, conns: make(chan net.Conn, 16)}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			x.conns <- c
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		for {
+			select {
+			case c := <-x.conns:
+				_ = c.Close()
+			default:
+				return
+			}
+		}
+	})
+	return x
+}
+
+// rawUpConn is one upstream connection the relay opened.
+type rawUpConn struct {
+	t  testing.TB
+	c  net.Conn
+	br *bufio.Reader
+}
+
+// accept returns the relay's next new connection.
+func (x *rawExchange) accept() *rawUpConn {
+	x.t.Helper()
+	select {
+	case c := <-x.conns:
+		x.t.Cleanup(func() { _ = c.Close() })
+		return &rawUpConn{t: x.t, c: c, br: bufio.NewReader(c)}
+	case <-time.After(10 * time.Second):
+		x.t.Fatal("the relay opened no new upstream connection")
+		return nil
+	}
+}
+
+// noNewConn fails when the relay opened another connection.
+func (x *rawExchange) noNewConn() {
+	x.t.Helper()
+	select {
+	case <-x.conns:
+		x.t.Fatal("the relay opened a new upstream connection, want the kept one reused")
+	default:
+	}
+}
+
+// request reads one request with its body.
+func (u *rawUpConn) request() *http.Request {
+	u.t.Helper()
+	_ = u.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	r, err := http.ReadRequest(u.br)
+	if err != nil {
+		u.t.Fatalf("upstream: read the request: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, r.Body)
+	return r
+}
+
+// write writes raw answer bytes.
+func (u *rawUpConn) write(s string) {
+	u.t.Helper()
+	if _, err := io.WriteString(u.c, s); err != nil {
+		u.t.Fatal(err)
+	}
+}
+
+// okAnswer is a complete 200 with body b.
+func okAnswer(b string) string {
+	return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(b), b)
+}
+
+// relayHarness is an edge with the relay in front of a rawExchange.
+func relayHarness(t *testing.T, o options) (*harness, *rawExchange, *device) {
+	t.Helper()
+	if !pollSupported {
+		t.Skip("the relay needs pollReady (Linux)")
+	}
+	x := newRawExchange(t)
+	h := newHarness(t, func(c *config.Config) {
+		c.Segmesh.Edge.HTTP1Engine = "relay"
+		c.Segmesh.Edge.ExchangeURLs = []string{"http://" + x.ln.Addr().String()}
+	}, o)
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	return h, x, h.device(t, &cert)
+}
+
+// TestRelayConnections: the relay keeps upstream connections and never
+// lets bytes it did not ask for answer a later request.
+func TestRelayConnections(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T, h *harness, x *rawExchange, d *device)
+	}{
+		{"kept alive: the second request reuses the connection", func(t *testing.T, h *harness, x *rawExchange, d *device) {
+			d.sendWith(syncPath, "", "<Sync/>")
+			up := x.accept()
+			up.request()
+			up.write(okAnswer("one"))
+			expectBody(t, d, http.StatusOK, "one")
+			waitFor(t, "the connection kept", func() bool { return h.edge.relay.idleCount(h.edge.upstreams.route.Load().urls[0]) == 1 })
+			d.sendWith(syncPath, "", "<Sync/>")
+			up.request()
+			up.write(okAnswer("two"))
+			expectBody(t, d, http.StatusOK, "two")
+			x.noNewConn()
+		}},
+		{"an answer nobody asked for, in the same read: the connection is dropped", func(t *testing.T, h *harness, x *rawExchange, d *device) {
+			d.sendWith(syncPath, "", "<Sync/>")
+			up := x.accept()
+			up.request()
+			up.write(okAnswer("one") + okAnswer("STOLEN"))
+			expectBody(t, d, http.StatusOK, "one")
+			d.sendWith(syncPath, "", "<Sync/>")
+			up2 := x.accept()
+			up2.request()
+			up2.write(okAnswer("two"))
+			expectBody(t, d, http.StatusOK, "two")
+		}},
+		{"an answer nobody asked for, while idle: the connection is dropped", func(t *testing.T, h *harness, x *rawExchange, d *device) {
+			d.sendWith(syncPath, "", "<Sync/>")
+			up := x.accept()
+			up.request()
+			up.write(okAnswer("one"))
+			expectBody(t, d, http.StatusOK, "one")
+			waitFor(t, "the connection kept", func() bool { return h.edge.relay.idleCount(h.edge.upstreams.route.Load().urls[0]) == 1 })
+			up.write(okAnswer("STOLEN")) // on loopback, in the edge's socket when write returns
+			d.sendWith(syncPath, "", "<Sync/>")
+			up2 := x.accept()
+			up2.request()
+			up2.write(okAnswer("two"))
+			expectBody(t, d, http.StatusOK, "two")
+		}},
+		{"Exchange closed the idle connection: a new one", func(t *testing.T, h *harness, x *rawExchange, d *device) {
+			d.sendWith(syncPath, "", "<Sync/>")
+			up := x.accept()
+			up.request()
+			up.write(okAnswer("one"))
+			expectBody(t, d, http.StatusOK, "one")
+			waitFor(t, "the connection kept", func() bool { return h.edge.relay.idleCount(h.edge.upstreams.route.Load().urls[0]) == 1 })
+			_ = up.c.Close()
+			d.sendWith(syncPath, "", "<Sync/>")
+			up2 := x.accept()
+			up2.request()
+			up2.write(okAnswer("two"))
+			expectBody(t, d, http.StatusOK, "two")
+		}},
+		{"Exchange closes after reading the request, before answering: sent again on a new connection with a new authenticator", func(t *testing.T, h *harness, x *rawExchange, d *device) {
+			d.sendWith(syncPath, "", "<Sync/>")
+			up := x.accept()
+			up.request()
+			up.write(okAnswer("one"))
+			expectBody(t, d, http.StatusOK, "one")
+			d.sendWith(syncPath, "", "<Sync/>")
+			first := up.request().Header.Get("Authorization")
+			_ = up.c.Close()
+			up2 := x.accept()
+			again := up2.request().Header.Get("Authorization")
+			up2.write(okAnswer("two"))
+			expectBody(t, d, http.StatusOK, "two")
+			if !strings.HasPrefix(again, "Negotiate ") || again == first {
+				t.Fatalf("the request was sent again with Authorization %.20q (first %.20q), want a new Negotiate header", again, first)
+			}
+		}},
+		{"a chunked answer broken off: the device's connection is cut, not ended cleanly", func(t *testing.T, h *harness, x *rawExchange, d *device) {
+			d.sendWith(syncPath, "", "<Sync/>")
+			up := x.accept()
+			up.request()
+			up.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+			_ = up.c.Close()
+			resp, body, err := d.read()
+			if err == nil {
+				t.Fatalf("the device got a complete answer %v %q from a broken-off one", resp, body)
+			}
+		}},
+		{"informational answers reach the device before the final one", func(t *testing.T, h *harness, x *rawExchange, d *device) {
+			d.sendWith(syncPath, "", "<Sync/>")
+			up := x.accept()
+			up.request()
+			up.write("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + okAnswer("final"))
+			resp, _, err := d.read()
+			if err != nil || resp.StatusCode != http.StatusEarlyHints || resp.Header.Get("Link") != "</a>" {
+				t.Fatalf("first answer %v %v, want the 103 with its Link", resp, err)
+			}
+			expectBody(t, d, http.StatusOK, "final")
+		}},
+		{"more than five informational answers: 502", func(t *testing.T, h *harness, x *rawExchange, d *device) {
+			d.sendWith(syncPath, "", "<Sync/>")
+			up := x.accept()
+			up.request()
+			up.write(strings.Repeat("HTTP/1.1 102 Processing\r\n\r\n", 7) + okAnswer("final"))
+			for {
+				resp, body, err := d.read()
+				if err != nil {
+					t.Fatalf("no final answer: %v", err)
+				}
+				if resp.StatusCode >= 200 {
+					if resp.StatusCode != http.StatusBadGateway {
+						t.Fatalf("%d %q, want 502", resp.StatusCode, body)
+					}
+					return
+				}
+			}
+		}},
+		{"the device hangs up during a held request: the upstream connection is closed", func(t *testing.T, h *harness, x *rawExchange, d *device) {
+			d.sendWith(syncPath, "", "<Sync/>")
+			up := x.accept()
+			up.request()
+			_ = d.c.Close()
+			_ = up.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if n, err := up.br.Read(make([]byte, 1)); err == nil || n > 0 {
+				t.Fatalf("the upstream connection stayed open (%d, %v)", n, err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, x, d := relayHarness(t, options{})
+			tc.run(t, h, x, d)
+		})
+	}
+}
+
+// TestRelayResponseHeaderLimit: Exchange's header bytes are bounded by
+// MaxResponseHeaderBytes on the relay as on the other paths: 502.
+func TestRelayResponseHeaderLimit(t *testing.T) {
+	h, x, d := relayHarness(t, options{tune: func(c *Config) { c.MaxResponseHeaderBytes = 1024 }})
+	d.sendWith(syncPath, "", "<Sync/>")
+	up := x.accept()
+	up.request()
+	up.write("HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", 2048) + "\r\nContent-Length: 2\r\n\r\nok")
+	expectBody(t, d, http.StatusBadGateway, "Bad Gateway\n")
+	waitFor(t, "the access line", func() bool { return strings.Contains(h.logs.String(), "exceed the limit") })
+}
+
+// expectBody reads the device's next answer and wants status and body.
+func expectBody(t *testing.T, d *device, status int, body string) {
+	t.Helper()
+	resp, got, err := d.read()
+	if err != nil || resp.StatusCode != status || got != body {
+		t.Fatalf("answer %v %q %v, want %d %q", resp, got, err, status, body)
+	}
+}
