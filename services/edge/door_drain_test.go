@@ -149,8 +149,8 @@ func TestParkingDrainNamesSlowStages(t *testing.T) {
 				p := &parkedPing{}
 				p.stage.Store(st)
 				p.drained.Store(tt.woken[i])
-				if !lot.add(p) {
-					t.Fatal("add refused before the drain")
+				if !lot.keep(p, false) {
+					t.Fatal("keep refused before the drain")
 				}
 				pings = append(pings, p)
 			}

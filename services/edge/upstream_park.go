@@ -138,7 +138,7 @@ func (s *Service) tryPark(w http.ResponseWriter, r *http.Request, rec *recorder,
 	ctx := context.WithoutCancel(r.Context())
 	ping := &parkedPing{s: s, ctx: ctx, span: span, start: start, req: r, state: state, rec: rec, watchEnd: make(chan struct{})}
 	ping.devCert, _ = ctx.Value(peerKey{}).(*peer)
-	if !s.parking.add(ping) {
+	if !s.parking.keep(ping, false) {
 		s.metrics.pingFallback(fallbackStopping)
 		return false
 	}
@@ -407,7 +407,7 @@ func (ping *parkedPing) deliver(resp *http.Response, err error) bool {
 // would get only ReadHeaderTimeout, the server's limit for a new one.
 func (ping *parkedPing) handBack() {
 	s := ping.s
-	if !s.parking.answered(ping) {
+	if !s.parking.keep(ping, true) {
 		_ = ping.dev.Close() // stopping
 		return
 	}
@@ -461,115 +461,3 @@ func (b *countingBody) Read(p []byte) (int, error) {
 }
 
 func (b *countingBody) Close() error { return b.r.Close() }
-
-// parking tracks the parked Pings for the drain on Stop: the value is true
-// once the Ping was answered and its connection waits for the next request.
-type parking struct {
-	mu      sync.Mutex
-	pings   map[*parkedPing]bool
-	closing bool
-	idle    chan struct{} // closed when pings empties while closing
-	// sessions resumes TLS sessions with HTTPS upstreams.
-	sessions tls.ClientSessionCache
-}
-
-func newParking() *parking {
-	return &parking{pings: map[*parkedPing]bool{}, sessions: tls.NewLRUClientSessionCache(64)}
-}
-
-// add registers p; false once Stop began.
-func (lot *parking) add(ping *parkedPing) bool {
-	lot.mu.Lock()
-	defer lot.mu.Unlock()
-	if lot.closing {
-		return false
-	}
-	lot.pings[ping] = false
-	return true
-}
-
-// answered marks p answered and its connection idle; false once Stop began (the server closes
-// idle connections at once on Shutdown, and so does the edge).
-func (lot *parking) answered(ping *parkedPing) bool {
-	lot.mu.Lock()
-	defer lot.mu.Unlock()
-	if lot.closing {
-		return false
-	}
-	lot.pings[ping] = true
-	return true
-}
-
-func (lot *parking) done(ping *parkedPing) {
-	lot.mu.Lock()
-	defer lot.mu.Unlock()
-	delete(lot.pings, ping)
-	if lot.closing && len(lot.pings) == 0 && lot.idle != nil {
-		close(lot.idle)
-		lot.idle = nil
-	}
-}
-
-// len returns the number of parked Pings.
-func (lot *parking) len() int {
-	lot.mu.Lock()
-	defer lot.mu.Unlock()
-	return len(lot.pings)
-}
-
-// counts returns the parked Pings still held at Exchange and those answered
-// whose connection waits for the device's next request before going back to
-// the server.
-func (lot *parking) counts() (held, answered int) {
-	lot.mu.Lock()
-	defer lot.mu.Unlock()
-	for _, idle := range lot.pings {
-		if idle {
-			answered++
-		} else {
-			held++
-		}
-	}
-	return held, answered
-}
-
-// drain refuses new Pings, waits for the parked ones to be answered until
-// ctx ends, then closes the rest and waits for their goroutines. If some
-// are still there after slowAfter, slow gets how many are in each stage.
-func (lot *parking) drain(ctx context.Context, slowAfter time.Duration, slow func(map[string]int)) error {
-	lot.mu.Lock()
-	lot.closing = true
-	for ping, idle := range lot.pings {
-		if idle {
-			ping.closeIdle()
-		}
-	}
-	if len(lot.pings) == 0 {
-		lot.mu.Unlock()
-		return nil
-	}
-	idle := make(chan struct{})
-	lot.idle = idle
-	lot.mu.Unlock()
-	t := time.NewTimer(slowAfter)
-	defer t.Stop()
-	select {
-	case <-idle:
-		return nil
-	case <-t.C:
-		slow(lot.stages())
-		select {
-		case <-idle:
-			return nil
-		case <-ctx.Done():
-		}
-	case <-ctx.Done():
-	}
-	lot.mu.Lock()
-	for ping := range lot.pings {
-		ping.cut()
-	}
-	lot.mu.Unlock()
-	<-idle
-	return ctx.Err()
-}
