@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -23,6 +24,9 @@ type Identity struct {
 	Realm string
 	// Source says how the user was found ("ldap" or "san").
 	Source string
+	// Generation is the identity role's mapping generation of the answer
+	// (0 from a role that does not say): see kcd_identity_gen.go.
+	Generation uint64
 }
 
 // IdentityError is a failure to map a certificate to a user.
@@ -74,17 +78,32 @@ func (g *grpcIdentity) MapCertificate(ctx context.Context, leaf []byte, chain []
 	if resp.GetSource() == identityv1.UPNSource_UPN_SOURCE_LDAP_MAPPING {
 		src = "ldap"
 	}
-	return Identity{UPN: resp.GetUpn(), Realm: resp.GetRealm(), Source: src}, nil
+	return Identity{UPN: resp.GetUpn(), Realm: resp.GetRealm(), Source: src, Generation: resp.GetMappingGeneration()}, nil
+}
+
+// MappingGeneration asks the identity role for its mapping generation.
+func (g *grpcIdentity) MappingGeneration(ctx context.Context) (uint64, error) {
+	resp, err := g.c.MappingGeneration(ctx, &identityv1.MappingGenerationRequest{})
+	if err != nil {
+		return 0, err
+	}
+	return resp.GetMappingGeneration(), nil
 }
 
 // identityCache caches mappings by certificate fingerprint for ttl, with
 // one call for concurrent misses. It is bounded: when full, expired entries
-// are swept and, if that is not enough, the oldest half goes.
+// are swept and, if that is not enough, the oldest half goes. An entry of
+// another mapping generation than the identity role's is not used
+// (kcd_identity_gen.go).
 type identityCache struct {
 	next identityMapper
-	ttl  time.Duration
+	ttl  atomic.Int64 // time.Duration; a reload changes it
 	max  int
 	now  func() time.Time
+	gen  generation
+	// onGeneration is told of a generation change and how many entries it
+	// dropped (the log); may be nil.
+	onGeneration func(old, cur uint64, dropped int)
 
 	mu    sync.RWMutex
 	m     map[[sha256.Size]byte]identityEntry
@@ -97,8 +116,10 @@ type identityEntry struct {
 }
 
 func newIdentityCache(next identityMapper, ttl, rpc time.Duration, max int, now func() time.Time) *identityCache {
-	c := &identityCache{next: next, ttl: ttl, max: max, now: now, m: map[[sha256.Size]byte]identityEntry{}}
+	c := &identityCache{next: next, max: max, now: now, m: map[[sha256.Size]byte]identityEntry{}}
+	c.ttl.Store(int64(ttl))
 	c.calls.timeout = rpc
+	c.gen.src, _ = next.(generationSource)
 	return c
 }
 
@@ -106,10 +127,11 @@ func newIdentityCache(next identityMapper, ttl, rpc time.Duration, max int, now 
 // whether it came from the cache.
 func (c *identityCache) lookup(ctx context.Context, fp [sha256.Size]byte, leaf []byte, chain [][]byte) (Identity, bool, error) {
 	now := c.now()
+	c.checkGeneration(now)
 	c.mu.RLock()
 	e, ok := c.m[fp]
 	c.mu.RUnlock()
-	if ok && now.Before(e.expires) {
+	if ok && now.Before(e.expires) && c.gen.current(e.id.Generation) {
 		return e.id, true, nil
 	}
 	id, err := c.calls.do(ctx, string(fp[:]), func(ctx context.Context) (Identity, error) {
@@ -118,7 +140,7 @@ func (c *identityCache) lookup(ctx context.Context, fp [sha256.Size]byte, leaf [
 		c.mu.RLock()
 		cur, ok := c.m[fp]
 		c.mu.RUnlock()
-		if ok && c.now().Before(cur.expires) {
+		if ok && c.now().Before(cur.expires) && c.gen.current(cur.id.Generation) {
 			return cur.id, nil
 		}
 		id, err := c.next.MapCertificate(ctx, leaf, chain)
@@ -139,6 +161,7 @@ func (c *identityCache) lookup(ctx context.Context, fp [sha256.Size]byte, leaf [
 }
 
 func (c *identityCache) put(fp [sha256.Size]byte, id Identity) {
+	c.observe(id.Generation)
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -155,7 +178,7 @@ func (c *identityCache) put(fp [sha256.Size]byte, id Identity) {
 			delete(c.m, k)
 		}
 	}
-	c.m[fp] = identityEntry{id: id, expires: now.Add(c.ttl)}
+	c.m[fp] = identityEntry{id: id, expires: now.Add(time.Duration(c.ttl.Load()))}
 }
 
 // len returns the number of cached mappings.

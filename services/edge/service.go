@@ -345,6 +345,10 @@ func (s *Service) connectKCD() error {
 		ts = newGRPCTickets(cc)
 	}
 	s.identity = newIdentityCache(idm, s.cfg.IdentityCacheTTL, s.cfg.RPCTimeout, s.cfg.CacheSize, s.now)
+	s.identity.onGeneration = func(old, cur uint64, dropped int) {
+		s.log.Info("identity mapping settings changed; cached mappings of the old ones dropped",
+			"old_generation", old, "generation", cur, "dropped", dropped)
+	}
 	s.tickets = newTicketCache(ts, s.opts.negotiator, s.cfg.TicketMargin, s.cfg.RPCTimeout, s.cfg.CacheSize, s.now)
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 // (role.ConfigApplier); segmesh run names every other changed edge setting
 // as waiting for a restart.
 var liveKeys = append([]string{
-	"segmesh.edge.exchangeUrls",
+	"segmesh.edge.exchangeUrls", "segmesh.identity.cacheTtlSeconds",
 	"clientCertTrustStorePath", "clientCertTrustStorePasscode", "clientCertificateChain",
 }, serverCertKeys...)
 
@@ -46,6 +46,9 @@ func (s *Service) PrepareConfig(_ context.Context, next *config.Config) (func(),
 	return func() {
 		commitTrust()
 		commitCert()
+		if s.identity != nil {
+			s.identity.setTTL(cfg.IdentityCacheTTL)
+		}
 		if s.upstreams != nil {
 			old := s.upstreams.route.Load()
 			s.upstreams.route.Store(newRoute(cfg.Upstreams, old))

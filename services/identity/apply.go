@@ -99,6 +99,14 @@ func (s *Service) PrepareConfig(ctx context.Context, next *config.Config) (commi
 	}, nil
 }
 
+// Generation returns the mapping generation in force: the hash of the
+// settings that decide an answer, carried in every MapCertificate answer.
+func (s *Service) Generation() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.generation
+}
+
 // prove binds to the directory cfg names, on a connection of its own
 // closed before returning.
 func (s *Service) prove(ctx context.Context, cfg Config) error {

@@ -34,6 +34,11 @@ func (s server) MapCertificate(ctx context.Context, req *identityv1.MapCertifica
 	}, nil
 }
 
+// MappingGeneration implements identityv1.IdentityServiceServer.
+func (s server) MappingGeneration(context.Context, *identityv1.MappingGenerationRequest) (*identityv1.MappingGenerationResponse, error) {
+	return &identityv1.MappingGenerationResponse{MappingGeneration: s.svc.Generation()}, nil
+}
+
 // toSource maps a certmap.Source to the API's enum. A UPN found through
 // altSecurityIdentities or the login identity's directory search came from
 // the directory: LDAP_MAPPING.

@@ -77,6 +77,89 @@ func (UPNSource) EnumDescriptor() ([]byte, []int) {
 	return file_segmesh_identity_v1_identity_service_proto_rawDescGZIP(), []int{0}
 }
 
+// MappingGenerationRequest asks for the mapping generation; it has no field.
+type MappingGenerationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MappingGenerationRequest) Reset() {
+	*x = MappingGenerationRequest{}
+	mi := &file_segmesh_identity_v1_identity_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MappingGenerationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MappingGenerationRequest) ProtoMessage() {}
+
+func (x *MappingGenerationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_segmesh_identity_v1_identity_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MappingGenerationRequest.ProtoReflect.Descriptor instead.
+func (*MappingGenerationRequest) Descriptor() ([]byte, []int) {
+	return file_segmesh_identity_v1_identity_service_proto_rawDescGZIP(), []int{0}
+}
+
+// MappingGenerationResponse carries the mapping generation in force.
+type MappingGenerationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// mapping_generation is as in MapCertificateResponse.
+	MappingGeneration uint64 `protobuf:"varint,1,opt,name=mapping_generation,json=mappingGeneration,proto3" json:"mapping_generation,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *MappingGenerationResponse) Reset() {
+	*x = MappingGenerationResponse{}
+	mi := &file_segmesh_identity_v1_identity_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MappingGenerationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MappingGenerationResponse) ProtoMessage() {}
+
+func (x *MappingGenerationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_segmesh_identity_v1_identity_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MappingGenerationResponse.ProtoReflect.Descriptor instead.
+func (*MappingGenerationResponse) Descriptor() ([]byte, []int) {
+	return file_segmesh_identity_v1_identity_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MappingGenerationResponse) GetMappingGeneration() uint64 {
+	if x != nil {
+		return x.MappingGeneration
+	}
+	return 0
+}
+
 // MapCertificateRequest carries the certificate the device presented.
 type MapCertificateRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -90,7 +173,7 @@ type MapCertificateRequest struct {
 
 func (x *MapCertificateRequest) Reset() {
 	*x = MapCertificateRequest{}
-	mi := &file_segmesh_identity_v1_identity_service_proto_msgTypes[0]
+	mi := &file_segmesh_identity_v1_identity_service_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -102,7 +185,7 @@ func (x *MapCertificateRequest) String() string {
 func (*MapCertificateRequest) ProtoMessage() {}
 
 func (x *MapCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_segmesh_identity_v1_identity_service_proto_msgTypes[0]
+	mi := &file_segmesh_identity_v1_identity_service_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -115,7 +198,7 @@ func (x *MapCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapCertificateRequest.ProtoReflect.Descriptor instead.
 func (*MapCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_segmesh_identity_v1_identity_service_proto_rawDescGZIP(), []int{0}
+	return file_segmesh_identity_v1_identity_service_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *MapCertificateRequest) GetCertificateDer() []byte {
@@ -156,7 +239,7 @@ type MapCertificateResponse struct {
 
 func (x *MapCertificateResponse) Reset() {
 	*x = MapCertificateResponse{}
-	mi := &file_segmesh_identity_v1_identity_service_proto_msgTypes[1]
+	mi := &file_segmesh_identity_v1_identity_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -168,7 +251,7 @@ func (x *MapCertificateResponse) String() string {
 func (*MapCertificateResponse) ProtoMessage() {}
 
 func (x *MapCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_segmesh_identity_v1_identity_service_proto_msgTypes[1]
+	mi := &file_segmesh_identity_v1_identity_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -181,7 +264,7 @@ func (x *MapCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MapCertificateResponse.ProtoReflect.Descriptor instead.
 func (*MapCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_segmesh_identity_v1_identity_service_proto_rawDescGZIP(), []int{1}
+	return file_segmesh_identity_v1_identity_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *MapCertificateResponse) GetUpn() string {
@@ -230,7 +313,10 @@ var File_segmesh_identity_v1_identity_service_proto protoreflect.FileDescriptor
 
 const file_segmesh_identity_v1_identity_service_proto_rawDesc = "" +
 	"\n" +
-	"*segmesh/identity/v1/identity_service.proto\x12\x13segmesh.identity.v1\"]\n" +
+	"*segmesh/identity/v1/identity_service.proto\x12\x13segmesh.identity.v1\"\x1a\n" +
+	"\x18MappingGenerationRequest\"J\n" +
+	"\x19MappingGenerationResponse\x12-\n" +
+	"\x12mapping_generation\x18\x01 \x01(\x04R\x11mappingGeneration\"]\n" +
 	"\x15MapCertificateRequest\x12'\n" +
 	"\x0fcertificate_der\x18\x01 \x01(\fR\x0ecertificateDer\x12\x1b\n" +
 	"\tchain_der\x18\x02 \x03(\fR\bchainDer\"\xd8\x01\n" +
@@ -244,9 +330,10 @@ const file_segmesh_identity_v1_identity_service_proto_rawDesc = "" +
 	"\tUPNSource\x12\x1a\n" +
 	"\x16UPN_SOURCE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17UPN_SOURCE_LDAP_MAPPING\x10\x01\x12\x1e\n" +
-	"\x1aUPN_SOURCE_CERTIFICATE_SAN\x10\x022|\n" +
+	"\x1aUPN_SOURCE_CERTIFICATE_SAN\x10\x022\xf0\x01\n" +
 	"\x0fIdentityService\x12i\n" +
-	"\x0eMapCertificate\x12*.segmesh.identity.v1.MapCertificateRequest\x1a+.segmesh.identity.v1.MapCertificateResponseB\xde\x01\n" +
+	"\x0eMapCertificate\x12*.segmesh.identity.v1.MapCertificateRequest\x1a+.segmesh.identity.v1.MapCertificateResponse\x12r\n" +
+	"\x11MappingGeneration\x12-.segmesh.identity.v1.MappingGenerationRequest\x1a..segmesh.identity.v1.MappingGenerationResponseB\xde\x01\n" +
 	"\x17com.segmesh.identity.v1B\x14IdentityServiceProtoP\x01Z?github.com/segmesh/segmesh/proto/segmesh/identity/v1;identityv1\xa2\x02\x03SIX\xaa\x02\x13Segmesh.Identity.V1\xca\x02\x13Segmesh\\Identity\\V1\xe2\x02\x1fSegmesh\\Identity\\V1\\GPBMetadata\xea\x02\x15Segmesh::Identity::V1b\x06proto3"
 
 var (
@@ -262,18 +349,22 @@ func file_segmesh_identity_v1_identity_service_proto_rawDescGZIP() []byte {
 }
 
 var file_segmesh_identity_v1_identity_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_segmesh_identity_v1_identity_service_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_segmesh_identity_v1_identity_service_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_segmesh_identity_v1_identity_service_proto_goTypes = []any{
-	(UPNSource)(0),                 // 0: segmesh.identity.v1.UPNSource
-	(*MapCertificateRequest)(nil),  // 1: segmesh.identity.v1.MapCertificateRequest
-	(*MapCertificateResponse)(nil), // 2: segmesh.identity.v1.MapCertificateResponse
+	(UPNSource)(0),                    // 0: segmesh.identity.v1.UPNSource
+	(*MappingGenerationRequest)(nil),  // 1: segmesh.identity.v1.MappingGenerationRequest
+	(*MappingGenerationResponse)(nil), // 2: segmesh.identity.v1.MappingGenerationResponse
+	(*MapCertificateRequest)(nil),     // 3: segmesh.identity.v1.MapCertificateRequest
+	(*MapCertificateResponse)(nil),    // 4: segmesh.identity.v1.MapCertificateResponse
 }
 var file_segmesh_identity_v1_identity_service_proto_depIdxs = []int32{
 	0, // 0: segmesh.identity.v1.MapCertificateResponse.source:type_name -> segmesh.identity.v1.UPNSource
-	1, // 1: segmesh.identity.v1.IdentityService.MapCertificate:input_type -> segmesh.identity.v1.MapCertificateRequest
-	2, // 2: segmesh.identity.v1.IdentityService.MapCertificate:output_type -> segmesh.identity.v1.MapCertificateResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
+	3, // 1: segmesh.identity.v1.IdentityService.MapCertificate:input_type -> segmesh.identity.v1.MapCertificateRequest
+	1, // 2: segmesh.identity.v1.IdentityService.MappingGeneration:input_type -> segmesh.identity.v1.MappingGenerationRequest
+	4, // 3: segmesh.identity.v1.IdentityService.MapCertificate:output_type -> segmesh.identity.v1.MapCertificateResponse
+	2, // 4: segmesh.identity.v1.IdentityService.MappingGeneration:output_type -> segmesh.identity.v1.MappingGenerationResponse
+	3, // [3:5] is the sub-list for method output_type
+	1, // [1:3] is the sub-list for method input_type
 	1, // [1:1] is the sub-list for extension type_name
 	1, // [1:1] is the sub-list for extension extendee
 	0, // [0:1] is the sub-list for field type_name
@@ -290,7 +381,7 @@ func file_segmesh_identity_v1_identity_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_segmesh_identity_v1_identity_service_proto_rawDesc), len(file_segmesh_identity_v1_identity_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

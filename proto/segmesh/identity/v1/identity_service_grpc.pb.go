@@ -22,7 +22,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	IdentityService_MapCertificate_FullMethodName = "/segmesh.identity.v1.IdentityService/MapCertificate"
+	IdentityService_MapCertificate_FullMethodName    = "/segmesh.identity.v1.IdentityService/MapCertificate"
+	IdentityService_MappingGeneration_FullMethodName = "/segmesh.identity.v1.IdentityService/MappingGeneration"
 )
 
 // IdentityServiceClient is the client API for IdentityService service.
@@ -35,6 +36,9 @@ type IdentityServiceClient interface {
 	// certificate mapping (userCertificate) when enabled, else from the certificate's
 	// SAN otherName UPN (1.3.6.1.4.1.311.20.2.3).
 	MapCertificate(ctx context.Context, in *MapCertificateRequest, opts ...grpc.CallOption) (*MapCertificateResponse, error)
+	// MappingGeneration returns the mapping generation in force, the one MapCertificate
+	// answers carry, so that a caller caching answers learns of a reload without a cache miss.
+	MappingGeneration(ctx context.Context, in *MappingGenerationRequest, opts ...grpc.CallOption) (*MappingGenerationResponse, error)
 }
 
 type identityServiceClient struct {
@@ -55,6 +59,16 @@ func (c *identityServiceClient) MapCertificate(ctx context.Context, in *MapCerti
 	return out, nil
 }
 
+func (c *identityServiceClient) MappingGeneration(ctx context.Context, in *MappingGenerationRequest, opts ...grpc.CallOption) (*MappingGenerationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MappingGenerationResponse)
+	err := c.cc.Invoke(ctx, IdentityService_MappingGeneration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IdentityServiceServer is the server API for IdentityService service.
 // All implementations must embed UnimplementedIdentityServiceServer
 // for forward compatibility.
@@ -65,6 +79,9 @@ type IdentityServiceServer interface {
 	// certificate mapping (userCertificate) when enabled, else from the certificate's
 	// SAN otherName UPN (1.3.6.1.4.1.311.20.2.3).
 	MapCertificate(context.Context, *MapCertificateRequest) (*MapCertificateResponse, error)
+	// MappingGeneration returns the mapping generation in force, the one MapCertificate
+	// answers carry, so that a caller caching answers learns of a reload without a cache miss.
+	MappingGeneration(context.Context, *MappingGenerationRequest) (*MappingGenerationResponse, error)
 	mustEmbedUnimplementedIdentityServiceServer()
 }
 
@@ -77,6 +94,9 @@ type UnimplementedIdentityServiceServer struct{}
 
 func (UnimplementedIdentityServiceServer) MapCertificate(context.Context, *MapCertificateRequest) (*MapCertificateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method MapCertificate not implemented")
+}
+func (UnimplementedIdentityServiceServer) MappingGeneration(context.Context, *MappingGenerationRequest) (*MappingGenerationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MappingGeneration not implemented")
 }
 func (UnimplementedIdentityServiceServer) mustEmbedUnimplementedIdentityServiceServer() {}
 func (UnimplementedIdentityServiceServer) testEmbeddedByValue()                         {}
@@ -117,6 +137,24 @@ func _IdentityService_MapCertificate_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IdentityService_MappingGeneration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MappingGenerationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).MappingGeneration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_MappingGeneration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).MappingGeneration(ctx, req.(*MappingGenerationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IdentityService_ServiceDesc is the grpc.ServiceDesc for IdentityService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -127,6 +165,10 @@ var IdentityService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "MapCertificate",
 			Handler:    _IdentityService_MapCertificate_Handler,
+		},
+		{
+			MethodName: "MappingGeneration",
+			Handler:    _IdentityService_MappingGeneration_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
