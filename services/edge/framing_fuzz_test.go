@@ -23,6 +23,7 @@ type framingEngine struct {
 
 var framingEngines = []framingEngine{
 	{name: "net/http"},
+	{name: "relay", mutate: func(c *config.Config) { c.Segmesh.Edge.HTTP1Engine = "relay" }},
 }
 
 // framingEdge starts an edge with its mTLS door, KCD on and the given
@@ -103,17 +104,30 @@ func TestFramingSeeds(t *testing.T) {
 	}
 }
 
-// FuzzFraming is the differential framing fuzz test (issue 25) on the
-// edge's default engine, seeded with the corpus.
+// FuzzFraming is the differential framing fuzz test (issue 25): each
+// input goes through every engine, seeded with the corpus.
 func FuzzFraming(f *testing.F) {
 	for _, s := range framingtest.Seeds() {
 		f.Add([]byte(s.Raw))
 	}
-	capture, dial := framingEdge(f, framingEngines[0])
+	type started struct {
+		name    string
+		capture *framingtest.Capture
+		dial    framingtest.Dial
+	}
+	var engines []started
+	for _, e := range framingEngines {
+		capture, dial := framingEdge(f, e)
+		engines = append(engines, started{e.name, capture, dial})
+	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		if len(raw) > 16<<10 {
 			return // the header limit is not what this test is about
 		}
-		runFraming(t, capture, dial, framingtest.WithSentinel(raw))
+		for _, e := range engines {
+			t.Run(e.name, func(t *testing.T) {
+				runFraming(t, e.capture, e.dial, framingtest.WithSentinel(raw))
+			})
+		}
 	})
 }
