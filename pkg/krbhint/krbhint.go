@@ -176,3 +176,12 @@ func NotForwardable(p Params) string { return p.fill(notForwardable) }
 // etype the request did not offer (s4u.SessionKeyError): not a Kerberos
 // error code, a reply the gateway refuses.
 func SessionKeyEtype(p Params) string { return p.fill(sessionKeyEtype) }
+
+// NormalStep reports whether a code met at a stage is a normal step of
+// the exchange rather than a failure: KDC_ERR_PREAUTH_REQUIRED (25) at the
+// AS exchange, the KDC's answer to the first request of every TGT (it
+// names the etype and salt for the pre-authentication). Metrics and logs
+// count it apart from errors.
+func NormalStep(stage Stage, code int32) bool {
+	return stage == StageASReq && code == errorcode.KDC_ERR_PREAUTH_REQUIRED
+}

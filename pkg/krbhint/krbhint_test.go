@@ -141,3 +141,23 @@ func TestNamesClassesAndDescriptions(t *testing.T) {
 		}
 	}
 }
+
+// TestNormalStep: only PREAUTH_REQUIRED at the AS exchange is a normal
+// step; the same code elsewhere, and any other code, is not.
+func TestNormalStep(t *testing.T) {
+	for _, tc := range []struct {
+		stage krbhint.Stage
+		code  int32
+		want  bool
+	}{
+		{krbhint.StageASReq, 25, true},
+		{krbhint.StageASReq, 24, false},
+		{krbhint.StageS4U2Self, 25, false},
+		{krbhint.StageRenewTGT, 25, false},
+		{krbhint.StageASReq, 0, false},
+	} {
+		if got := krbhint.NormalStep(tc.stage, tc.code); got != tc.want {
+			t.Errorf("NormalStep(%s, %d) = %v, want %v", tc.stage, tc.code, got, tc.want)
+		}
+	}
+}

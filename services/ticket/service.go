@@ -21,6 +21,7 @@ import (
 
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/kdc"
+	"github.com/segmesh/segmesh/pkg/krbhint"
 	"github.com/segmesh/segmesh/pkg/role"
 	"github.com/segmesh/segmesh/pkg/s4u"
 	"github.com/segmesh/segmesh/pkg/telemetry"
@@ -293,6 +294,9 @@ func (s *Service) onExchange(stage s4u.Stage, realm string, err error) {
 	code, result := "0", "ok"
 	var ke *s4u.KDCError
 	switch {
+	case errors.As(err, &ke) && krbhint.NormalStep(stage, ke.Code):
+		// The first round trip of every AS exchange, not a failure.
+		code, result = strconv.Itoa(int(ke.Code)), "preauth_required"
 	case errors.As(err, &ke):
 		code, result = strconv.Itoa(int(ke.Code)), "krb_error"
 	case err != nil:
