@@ -355,6 +355,7 @@ func (s *Service) metrics(meter metric.Meter) error {
 type sourceStatus struct {
 	URL         string    `json:"url"`
 	Derived     bool      `json:"derived,omitempty"`
+	Retired     bool      `json:"retired,omitempty"` // removed by a reload, its last CRL kept in force
 	Issuer      string    `json:"issuer,omitempty"`
 	Entries     int       `json:"entries"`
 	CRLNumber   string    `json:"crlNumber,omitempty"`
@@ -379,11 +380,11 @@ func (s *Service) statusSection() any {
 		FailClosedOnStale bool           `json:"failClosedOnStale"`
 		Sources           []sourceStatus `json:"sources"`
 	}{
-		Enabled: s.cfg.Enabled, SnapshotVersion: snap.Version(), Interval: s.cfg.Interval.String(),
+		Enabled: s.cfg.Enabled, SnapshotVersion: snap.Version(), Interval: s.refresher.Interval().String(),
 		FailHard: s.cfg.FailHard, FailClosedOnStale: s.cfg.FailClosedOnStale,
 	}
 	for _, st := range s.refresher.Status() {
-		ss := sourceStatus{URL: st.URL, Derived: st.Derived, Issuer: st.Issuer, Entries: st.Entries, CRLNumber: st.Number,
+		ss := sourceStatus{URL: st.URL, Derived: st.Derived, Retired: st.Retired, Issuer: st.Issuer, Entries: st.Entries, CRLNumber: st.Number,
 			ThisUpdate: st.ThisUpdate, NextUpdate: st.NextUpdate, FetchedAt: st.FetchedAt, CheckedAt: st.CheckedAt,
 			Stale: st.Stale, Failures: st.Failures, NextAttempt: st.NextAttempt}
 		if st.LastError != nil {

@@ -83,6 +83,10 @@ type Hooks struct {
 type source struct {
 	url     string
 	derived bool
+	// retired reports a URL a reload removed whose last CRL stays in force
+	// until a configured source supersedes it (reconfigure.go); it is not
+	// fetched.
+	retired bool
 
 	idx        *crl.Index // last good; nil if none
 	validators fetch.Validators
@@ -208,7 +212,7 @@ func (r *Refresher) StartupFetch(ctx context.Context) error {
 			r.log.Info("crl distribution points derived from trusted CAs", "count", n)
 		}
 	}
-	sources := slices.Clone(r.sources)
+	sources := r.active()
 	r.mu.Unlock()
 
 	r.cycleMu.Lock()
@@ -285,7 +289,7 @@ func (r *Refresher) accept(der []byte, url string, fetchedAt time.Time) (*crl.In
 // RefreshNow fetches every URL at once and publishes any change.
 func (r *Refresher) RefreshNow(ctx context.Context) {
 	r.mu.Lock()
-	sources := slices.Clone(r.sources)
+	sources := r.active()
 	r.mu.Unlock()
 	r.cycleMu.Lock()
 	r.fetchAll(ctx, sources)
@@ -308,17 +312,20 @@ func (r *Refresher) Run(ctx context.Context) error {
 		var due []*source
 		wake := time.Time{}
 		for _, s := range r.sources {
-			if !s.next.After(now) {
+			if !s.retired && !s.next.After(now) {
 				due = append(due, s)
 				continue
 			}
-			wake = earliest(wake, s.next)
+			if !s.retired {
+				wake = earliest(wake, s.next)
+			}
 			if s.idx != nil && !s.stale {
 				if nu := s.idx.Meta().NextUpdate; !nu.IsZero() {
 					wake = earliest(wake, nu.Add(time.Second))
 				}
 			}
 		}
+		interval := r.cfg.Interval
 		r.mu.Unlock()
 		if len(due) > 0 {
 			r.cycleMu.Lock()
@@ -329,7 +336,7 @@ func (r *Refresher) Run(ctx context.Context) error {
 		}
 		r.publish(false) // stale transitions
 		if wake.IsZero() {
-			wake = now.Add(r.cfg.Interval)
+			wake = now.Add(interval)
 		}
 		c, stop := r.clock.After(wake.Sub(now))
 		select {
@@ -469,6 +476,7 @@ func (r *Refresher) publish(force bool) {
 	now := r.clock.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.dropSuperseded()
 	var sig []sigEntry
 	var list []*crl.Index
 	for _, s := range r.sources {

@@ -14,6 +14,9 @@ type SourceStatus struct {
 	URL string
 	// Derived reports that the URL came from a certificate, not the config.
 	Derived bool
+	// Retired reports a URL a reload removed whose last CRL stays in force
+	// until a configured one supersedes it; it is not fetched.
+	Retired bool
 	// Issuer is the issuer of the CRL in force from this URL; empty if none.
 	Issuer string
 	// Key is that issuer's key.
@@ -46,7 +49,7 @@ func (r *Refresher) Status() []SourceStatus {
 	defer r.mu.Unlock()
 	out := make([]SourceStatus, 0, len(r.sources))
 	for _, s := range r.sources {
-		st := SourceStatus{URL: s.url, Derived: s.derived, CheckedAt: s.checkedAt,
+		st := SourceStatus{URL: s.url, Derived: s.derived, Retired: s.retired, CheckedAt: s.checkedAt,
 			Failures: s.failures, LastError: s.lastErr, NextAttempt: s.next}
 		if s.idx != nil {
 			m := s.idx.Meta()

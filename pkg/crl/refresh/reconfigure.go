@@ -1,0 +1,120 @@
+package refresh
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/segmesh/segmesh/pkg/crl"
+	"github.com/segmesh/segmesh/pkg/crl/fetch"
+)
+
+// Reconfigure prepares a change of the configured distribution points and
+// the refresh interval (a reload of remote.crl.distribution.http.uris and
+// remote.crl.fetch.interval.in.minutes) and returns the commit that puts it
+// in force. A URL that cannot be fetched (not http or https) is refused
+// here and nothing changes. The commit cannot fail; after it:
+//
+//   - a new URL is fetched at once (the timer is woken). Its CRL never rolls
+//     an issuer back: the snapshot keeps, per issuer, the newest CRL of any
+//     source, so an older copy served at the new URL does not replace the
+//     one in force;
+//   - a removed URL is no longer fetched, but the last CRL it gave stays in
+//     force ("retired") until a configured distribution point gives a CRL
+//     of the same issuer at least as new. Dropping it at once would make
+//     that issuer unknown, and an unknown issuer's certificates are
+//     accepted (segmesh.crl.useCertificateCdps off, SEG's behaviour): every
+//     certificate it revoked would quietly be valid again. A retired CRL
+//     past its nextUpdate is stale like any other (refused under
+//     failClosedOnStale). To stop checking an issuer's certificates at all,
+//     take its CA out of the trust store; a restart also forgets retired
+//     CRLs, as it forgets everything not configured;
+//   - a removed URL that never gave a CRL goes, and so leaves readiness;
+//   - a URL learnt from certificates stays learnt; listed, it becomes a
+//     configured one;
+//   - the new interval applies from each URL's next attempt, brought forward
+//     when the new interval ends sooner.
+func (r *Refresher) Reconfigure(urls []string, interval time.Duration) (commit func(), err error) {
+	var errs []error
+	var want []string
+	for _, u := range urls {
+		if err := fetch.CheckURL(u); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !slices.Contains(want, u) {
+			want = append(want, u)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	return func() {
+		r.mu.Lock()
+		now := r.clock.Now()
+		r.cfg.Interval = interval
+		kept := r.sources[:0:0]
+		for _, s := range r.sources {
+			listed := slices.Contains(want, s.url)
+			switch {
+			case listed:
+				if s.retired {
+					s.retired, s.next = false, time.Time{}
+				}
+				s.derived = false
+			case s.derived:
+			case s.idx == nil:
+				continue // never gave a CRL: nothing to keep in force
+			default:
+				s.retired = true
+			}
+			if !s.retired && s.next.After(now.Add(interval)) {
+				s.next = now.Add(interval)
+			}
+			kept = append(kept, s)
+		}
+		for _, u := range want {
+			if !slices.ContainsFunc(kept, func(s *source) bool { return s.url == u }) {
+				kept = append(kept, &source{url: u})
+			}
+		}
+		r.sources = kept
+		r.mu.Unlock()
+		r.log.Info("crl distribution points changed", "urls", want, "interval", interval)
+		r.publish(false)
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+	}, nil
+}
+
+// Interval returns the refresh interval in force.
+func (r *Refresher) Interval() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cfg.Interval
+}
+
+// dropSuperseded removes the retired sources whose issuer a configured
+// source now covers with a CRL at least as new. r.mu is held.
+func (r *Refresher) dropSuperseded() {
+	r.sources = slices.DeleteFunc(r.sources, func(s *source) bool {
+		if !s.retired {
+			return false
+		}
+		return slices.ContainsFunc(r.sources, func(o *source) bool {
+			return !o.retired && o.idx != nil && s.idx != nil && o.idx.Key() == s.idx.Key() &&
+				crl.Compare(o.idx.Meta(), s.idx.Meta()) >= 0
+		})
+	})
+}
+
+// active returns the sources that are fetched: all but the retired ones.
+// r.mu is held.
+func (r *Refresher) active() []*source {
+	return slices.DeleteFunc(slices.Clone(r.sources), func(s *source) bool { return s.retired })
+}
