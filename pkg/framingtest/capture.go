@@ -155,7 +155,7 @@ func readStrict(br *bufio.Reader, w io.Writer) (Request, error) {
 		return Request{}, fmt.Errorf("header section: %w", err)
 	}
 	if err := strictHead(head); err != nil {
-		return Request{}, err
+		return Request{Source: sourceOf(head)}, err
 	}
 	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
 	if err != nil {
@@ -193,6 +193,19 @@ func readStrict(br *bufio.Reader, w io.Writer) (Request, error) {
 		}
 	}
 	return out, nil
+}
+
+// sourceOf finds the last X-Forwarded-For address in a header section
+// too malformed for net/http to read, so a finding names its device.
+func sourceOf(head []byte) string {
+	src := ""
+	for _, line := range strings.Split(string(head), "\n") {
+		if name, value, ok := strings.Cut(line, ":"); ok && strings.EqualFold(name, "X-Forwarded-For") {
+			parts := strings.Split(value, ",")
+			src = strings.TrimSpace(parts[len(parts)-1])
+		}
+	}
+	return src
 }
 
 // aborted reports whether err is the connection's end (EOF, reset,

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmesh/segmesh/pkg/framingtest"
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/framingtest"
 )
 
 // framingEngine is one of the edge's HTTP/1.1 engines under the
