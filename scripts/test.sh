@@ -43,6 +43,9 @@ promtool check rules deploy/monitoring/alerts.yml
 step "unit tests (race detector)"
 go test -race -count=1 ./...
 
+step "bench/cmd/fastproxy, its own module (fasthttp stays out of segmesh's go.mod): vet, staticcheck, tests"
+(cd bench/cmd/fastproxy && go vet ./... && staticcheck ./... && go test -race -count=1 ./...)
+
 # The packages (.ci/package.sh: linux amd64/arm64 binaries, .deb/.rpm,
 # dpkg -i, systemd-analyze verify, lintian, config check, purge; rpm -i,
 # rpm -V, rpm -e) and the Windows binary (.ci/windows.sh: segmesh.exe, run

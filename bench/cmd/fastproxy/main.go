@@ -1,0 +1,184 @@
+// Command fastproxy is issue 25's fasthttp candidate as a bench-only
+// proxy: github.com/valyala/fasthttp's Server behind mutual TLS in front of
+// a fasthttp.HostClient to the backend, doing what bench/cmd/bareproxy
+// does (device certificates verified against the gateway's CA files, no
+// revocation, no identity) plus what the edge's header rule costs on the
+// way: hop-by-hop headers and the device's credentials removed,
+// X-Forwarded-For and X-Forwarded-Proto set, and a static Negotiate header
+// of segmesh's size standing for KCD's.
+//
+// It is its own Go module so that fasthttp and the golang.org/x versions
+// it needs never enter segmesh's go.mod or binary (issue 25: not unless it
+// is chosen). The framing test runs pkg/framingtest against its handler.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"flag"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func loopbackHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	ip := net.ParseIP(host)
+	return err == nil && ip != nil && ip.IsLoopback()
+}
+
+// hopHeaders are removed from requests (RFC 9110 section 7.6.1), with the
+// device's own credentials and forwarding headers; fasthttp frames the
+// body itself (Content-Length or chunked).
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+	"Authorization", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
+
+// proxy forwards each request to the backend.
+type proxy struct {
+	hc        *fasthttp.HostClient
+	negotiate []byte
+	// requireCert refuses a request without a verified client certificate
+	// (the TLS door); the framing test runs without TLS.
+	requireCert bool
+}
+
+// newProxy returns the proxy to backend (host:port) adding a Negotiate
+// header of negotiateBytes bytes (0: none).
+func newProxy(backend string, negotiateBytes int, requireCert bool) *proxy {
+	p := &proxy{requireCert: requireCert, hc: &fasthttp.HostClient{
+		Addr:                          backend,
+		MaxConns:                      1024,
+		MaxIdleConnDuration:           90 * time.Second,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		NoDefaultUserAgentHeader:      true,
+		ReadTimeout:                   0,
+	}}
+	if negotiateBytes > 0 {
+		p.negotiate = []byte("Negotiate " + strings.Repeat("Y", negotiateBytes))
+	}
+	return p
+}
+
+func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
+	if p.requireCert {
+		cs := ctx.TLSConnectionState()
+		if cs == nil || len(cs.PeerCertificates) == 0 {
+			ctx.Error("client certificate required", fasthttp.StatusForbidden)
+			return
+		}
+	}
+	req := &ctx.Request
+	for _, f := range strings.Split(string(req.Header.Peek("Connection")), ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			req.Header.Del(f)
+		}
+	}
+	for _, h := range hopHeaders {
+		req.Header.Del(h)
+	}
+	req.Header.Set("X-Forwarded-For", ctx.RemoteIP().String())
+	req.Header.Set("X-Forwarded-Proto", "https")
+	if p.negotiate != nil {
+		req.Header.SetBytesV("Authorization", p.negotiate)
+	}
+	if err := p.hc.Do(req, &ctx.Response); err != nil {
+		ctx.ResetBody()
+		ctx.Error("bad gateway", fasthttp.StatusBadGateway)
+		return
+	}
+	ctx.Response.Header.Del("Connection")
+	ctx.Response.Header.Del("Keep-Alive")
+}
+
+// server is the fasthttp server the proxy runs in: keep-alive as the
+// edge's (15 minutes idle, for held Pings), bodies buffered up to 4 MiB.
+func (p *proxy) server() *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:                       p.serve,
+		Name:                          "fastproxy",
+		IdleTimeout:                   15 * time.Minute,
+		DisableHeaderNamesNormalizing: true,
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		NoDefaultDate:                 true,
+		DisablePreParseMultipartForm:  true,
+		Logger:                        discard{},
+	}
+}
+
+type discard struct{}
+
+func (discard) Printf(string, ...any) {}
+
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("fastproxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.29:8443", "loopback TLS listen address")
+	certFile := fs.String("cert", "", "server certificate (PEM)")
+	keyFile := fs.String("key", "", "server key (PEM)")
+	clientCA := fs.String("client-ca", "", "comma-separated PEM files of trusted device CAs")
+	backend := fs.String("backend", "127.0.0.30:8080", "upstream host:port (loopback, plain HTTP)")
+	negotiateBytes := fs.Int("negotiate-bytes", 2100, "size of the static Negotiate header added to every upstream request, standing for KCD's (segmesh's is ~2.1 KB; 0: none)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	if !loopbackHost(*backend) || !loopbackHost(*listen) {
+		logger.Error("listen and backend must be loopback IP:port", "listen", *listen, "backend", *backend)
+		return 2
+	}
+	cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+	if err != nil {
+		logger.Error("load server certificate", "err", err)
+		return 1
+	}
+	pool := x509.NewCertPool()
+	for _, f := range strings.Split(*clientCA, ",") {
+		b, err := os.ReadFile(strings.TrimSpace(f))
+		if err != nil || !pool.AppendCertsFromPEM(b) {
+			logger.Error("read client CA", "file", f, "err", err)
+			return 1
+		}
+	}
+	tlsCfg := &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pool,
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"http/1.1"},
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		logger.Error("listen", "err", err)
+		return 1
+	}
+	srv := newProxy(*backend, *negotiateBytes, true).server()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.ShutdownWithContext(sctx)
+	}()
+	logger.Info("fastproxy listening", "addr", ln.Addr().String(), "backend", *backend)
+	if err := srv.Serve(tls.NewListener(ln, tlsCfg)); err != nil {
+		logger.Error("serve", "err", err)
+		return 1
+	}
+	return 0
+}
