@@ -56,6 +56,10 @@ func ParseFor(path string, data []byte, roles []string) (*Config, *Report, error
 	checkKeys(obj, reflect.TypeFor[Config](), "", r, set)
 	duplicateKeys(data, r)
 
+	if ps := secretTypeProblems(data); len(ps) > 0 {
+		r.Problems = append(r.Problems, ps...)
+		return nil, r, &Error{Path: path, Problems: r.Errors()}
+	}
 	cfg := Default()
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&cfg); err != nil {

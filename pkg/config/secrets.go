@@ -327,7 +327,7 @@ func EncryptPlaintextSecrets(path string, hook RewriteHook) ([]string, error) {
 	}
 	var todo []span
 	for _, sp := range spans {
-		if strings.HasSuffix(sp.value, PlaintextSuffix) {
+		if sp.kind == "" && strings.HasSuffix(sp.value, PlaintextSuffix) {
 			todo = append(todo, sp)
 		}
 	}
@@ -405,6 +405,10 @@ type span struct {
 	path       string
 	start, end int // byte offsets of the quoted string, quotes included
 	value      string
+	// kind is what the value is when it is no string ("a number", "true
+	// or false", "an object", "a list"); start is then where it begins,
+	// and end and value are not set. "" for a string.
+	kind string
 }
 
 // findSecretSpans walks the JSON tokens, tracking the key path, and returns
@@ -446,6 +450,11 @@ func findSecretSpans(data []byte) ([]span, error) {
 			stack[n-1].key = tok.(string)
 			stack[n-1].expectKey = false
 			continue
+		}
+		if kind := otherKind(tok); kind != "" {
+			if p := pathOf(); want[p] {
+				out = append(out, span{path: p, start: valueStart(data, int(before)), kind: kind})
+			}
 		}
 		switch t := tok.(type) {
 		case json.Delim:
