@@ -5,6 +5,10 @@
 #   (b) nginx  Debian's nginx as mTLS reverse proxy (no Kerberos: it cannot do KCD)
 #   (c) aio    segmesh all-in-one (`segmesh run`), hot path (caches warmed first)
 #   (d) split  segmesh split mode: `--roles=edge` and `--roles=crl,identity,ticket`
+#   (f) fasthttp  issue 25's candidate when PROXIES names it: fasthttp's Server and
+#              HostClient with mTLS, the edge's header rule and a static Negotiate
+#              header of FAST_NEGOTIATE (2100) bytes standing for KCD's
+#              (bench/cmd/fastproxy, a module of its own), on 127.0.0.29
 # and the cold path (new users per second against the lab KDC, compared with
 # ldapsearch + MIT kvno -U -P doing the same LDAP search and two TGS exchanges).
 #
@@ -173,6 +177,7 @@ if [[ $WHAT == hotpath ]]; then
 	build_before
 else
 	go build -o "$WORK/bin/" ./bench/cmd/segload ./bench/cmd/negbackend ./bench/cmd/bareproxy ./cmd/segmesh
+	if [[ " $PROXIES " == *" fasthttp "* ]]; then (cd bench/cmd/fastproxy && go build -o "$WORK/bin/" .); fi
 	if [[ " $PROXIES " == *" before "* ]]; then build_before; fi
 	CA_BUNDLE=$RUN/client-ca.pem
 	cat "$LAB_CA_ROOT" "$LAB_CA_INTER" "$LAB_CA_SECOND" >"$CA_BUNDLE"
@@ -215,12 +220,19 @@ ADDR[nginx]=127.0.0.21:8443
 ADDR[aio]=127.0.0.22:8443
 ADDR[split]=127.0.0.23:8443
 ADDR[before]=127.0.0.28:8443
+ADDR[fasthttp]=127.0.0.29:8443
 
 start_bare() {
 	start bareproxy 0 "$BIN/bareproxy" -listen "${ADDR[bare]}" -cert "$LAB_SERVER_CERT" -key "$LAB_SERVER_KEY" \
 		-client-ca "$CA_LIST" -backend "http://$BACKEND" -idle 1024 -flush-interval 0 -pad-header-bytes "$BARE_PAD" \
 		$([[ $PROFILE == 1 ]] && echo "-pprof ${PPROF[bare]}")
 	wait_port "${ADDR[bare]}" 10 && READY[bare]=1 && CPUPIDS[bare]=$PID_bareproxy
+}
+
+start_fasthttp() {
+	start fastproxy 0 "$BIN/fastproxy" -listen "${ADDR[fasthttp]}" -cert "$LAB_SERVER_CERT" -key "$LAB_SERVER_KEY" \
+		-client-ca "$CA_LIST" -backend "$BACKEND" -negotiate-bytes "${FAST_NEGOTIATE:-2100}"
+	wait_port "${ADDR[fasthttp]}" 10 && READY[fasthttp]=1 && CPUPIDS[fasthttp]=$PID_fastproxy
 }
 
 start_nginx() {
@@ -390,6 +402,7 @@ side() {
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 names = {"bare": "(a) bare Go ReverseProxy, mTLS", "nginx": "(b) nginx, mTLS, no Kerberos",
+         "fasthttp": "(f) fasthttp proxy, mTLS, static Negotiate",
          "before": f"(c0) segmesh all-in-one at {sys.argv[3]}",
          "aio": "(c) segmesh all-in-one", "split": "(d) segmesh split (edge + roles)"}
 def med(xs):
@@ -405,7 +418,7 @@ for mode in ("keepalive", "handshake"):
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     base = None
     stats = {}
-    for p in ("bare", "nginx", "before", "aio", "split"):
+    for p in ("bare", "nginx", "fasthttp", "before", "aio", "split"):
         pr = [r for r in rs if r["proxy"] == p]
         if not pr:
             continue
@@ -586,6 +599,7 @@ all | side | cold)
 	[[ $WHAT == cold ]] || {
 		start_bare
 		start_nginx
+		if [[ " $PROXIES " == *" fasthttp "* ]]; then start_fasthttp; fi
 		if [[ " $PROXIES " == *" before "* ]]; then start_allinone before "$BIN/before/segmesh"; fi
 	}
 	start_aio
