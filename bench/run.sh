@@ -5,6 +5,8 @@
 #   (b) nginx  Debian's nginx as mTLS reverse proxy (no Kerberos: it cannot do KCD)
 #   (c) aio    segmesh all-in-one (`segmesh run`), hot path (caches warmed first)
 #   (d) split  segmesh split mode: `--roles=edge` and `--roles=crl,identity,ticket`
+#   (e) relay  segmesh all-in-one with segmesh.edge.http1Engine "relay" (issue 25),
+#              when PROXIES names it (e.g. PROXIES="bare nginx aio relay")
 #   (f) fasthttp  issue 25's candidate when PROXIES names it: fasthttp's Server and
 #              HostClient with mTLS, the edge's header rule and a static Negotiate
 #              header of FAST_NEGOTIATE (2100) bytes standing for KCD's
@@ -215,12 +217,14 @@ PPROF[bare]=127.0.0.20:6060
 PPROF[aio]=127.0.0.22:9090
 PPROF[split]=127.0.0.23:9090
 PPROF[before]=127.0.0.28:9090
+PPROF[relay]=127.0.0.27:9090
 ADDR[bare]=127.0.0.20:8443
 ADDR[nginx]=127.0.0.21:8443
 ADDR[aio]=127.0.0.22:8443
 ADDR[split]=127.0.0.23:8443
 ADDR[before]=127.0.0.28:8443
 ADDR[fasthttp]=127.0.0.29:8443
+ADDR[relay]=127.0.0.27:8443
 
 start_bare() {
 	start bareproxy 0 "$BIN/bareproxy" -listen "${ADDR[bare]}" -cert "$LAB_SERVER_CERT" -key "$LAB_SERVER_KEY" \
@@ -254,11 +258,12 @@ start_nginx() {
 	fi
 }
 
-# start_allinone NAME BINARY: segmesh all-in-one as the proxy NAME (aio, or
-# before: the binary built at BEFORE), admin on its address's port 9090.
+# start_allinone NAME BINARY [jq filter]: segmesh all-in-one as the proxy
+# NAME (aio; before: the binary built at BEFORE; relay: with the filter
+# turning the relay on), admin on its address's port 9090.
 start_allinone() {
 	local name=$1 admin=${ADDR[$1]%:*}:9090
-	segmesh_config "$RUN/$name" "${ADDR[$name]}" "$admin"
+	segmesh_config "$RUN/$name" "${ADDR[$name]}" "$admin" "${3:-.}"
 	start "segmesh-$name" 0 "$2" run --config "$RUN/$name/config.json"
 	if wait_http "http://$admin/readyz" 60; then
 		READY[$name]=1
@@ -268,6 +273,8 @@ start_allinone() {
 	fi
 }
 start_aio() { start_allinone aio "$BIN/segmesh"; }
+# start_relay: the edge's own HTTP/1.1 engine (services/edge/engine_relay.go).
+start_relay() { start_allinone relay "$BIN/segmesh" '.segmesh.edge.http1Engine="relay"'; }
 
 start_split() {
 	segmesh_config "$RUN/split-roles" 127.0.0.24:8443 127.0.0.24:9090 '.segmesh.grpc.listen="127.0.0.24:9443"'
@@ -372,7 +379,7 @@ side() {
 	echo "== side by side: ROUNDS=$ROUNDS DUR=$DUR C=$C CERTS=$CERTS MODES=\"$MODES\""
 	local p mode r certs="$RUN/certs/d*"
 	"$BIN/segload" -mint-out "$RUN/certs" -ca-cert "$LAB_CA_INTER" -ca-key "$LAB_DIR/pki/ca/inter.key" -certs "$CERTS" -users "$LAB_GENERATED_USERS" -duration 1s
-	for p in before aio split; do
+	for p in before aio split relay; do
 		[[ ${READY[$p]:-} == 1 ]] || continue
 		echo "-- warming $p: one request per device certificate ($CERTS), not measured"
 		"${SEGLOAD[@]}" -url "https://${ADDR[$p]}" -cert-dirs "$certs" -mode handshake -c 16 -n "$CERTS" -duration 120s -label "warm $p" |
@@ -404,7 +411,8 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 names = {"bare": "(a) bare Go ReverseProxy, mTLS", "nginx": "(b) nginx, mTLS, no Kerberos",
          "fasthttp": "(f) fasthttp proxy, mTLS, static Negotiate",
          "before": f"(c0) segmesh all-in-one at {sys.argv[3]}",
-         "aio": "(c) segmesh all-in-one", "split": "(d) segmesh split (edge + roles)"}
+         "aio": "(c) segmesh all-in-one", "split": "(d) segmesh split (edge + roles)",
+         "relay": "(e) segmesh all-in-one, relay engine"}
 def med(xs):
     return statistics.median(xs) if xs else float("nan")
 def rng(xs):
@@ -418,7 +426,7 @@ for mode in ("keepalive", "handshake"):
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     base = None
     stats = {}
-    for p in ("bare", "nginx", "fasthttp", "before", "aio", "split"):
+    for p in ("bare", "nginx", "fasthttp", "before", "aio", "split", "relay"):
         pr = [r for r in rs if r["proxy"] == p]
         if not pr:
             continue
@@ -435,15 +443,18 @@ for mode in ("keepalive", "handshake"):
         ratio = lambda i: f"{stats[p][i] / base[i]:.2f}×" if base and base[i] else "—"
         p99d = f"{stats[p][1] - base[1]:+.2f} ms" if base else "—"
         print(f"| {names[p]} | {med(rps):.0f} ({rng(rps)}) | {med(p99):.2f} ({min(p99):.2f}–{max(p99):.2f}) | {med(cpu):.0f} ({rng(cpu)}) | {ratio(0)} | {ratio(2)} | {p99d} | {errs or 'none'} |")
-    # aio against before, round by round (each pair measured a few seconds apart).
+    # aio against before, and the relay against aio, round by round (each
+    # pair measured a few seconds apart).
     by = {(r["proxy"], r["round"]): r for r in rs}
-    pairs = [(by[("before", n)], by[("aio", n)]) for n in sorted({r["round"] for r in rs}) if ("before", n) in by and ("aio", n) in by]
-    if pairs:
+    for old, new in (("before", "aio"), ("aio", "relay")):
+        pairs = [(by[(old, n)], by[(new, n)]) for n in sorted({r["round"] for r in rs}) if (old, n) in by and (new, n) in by]
+        if not pairs:
+            continue
         cpu = [a.get("target_cpu_us_per_req", 0) / b["target_cpu_us_per_req"] for b, a in pairs if b.get("target_cpu_us_per_req")]
         rps = [a["rps"] / b["rps"] for b, a in pairs if b["rps"]]
         p99 = [a["p99_ms"] - b["p99_ms"] for b, a in pairs]
         f = lambda xs, u="×": f"{med(xs):.3f}{u} ({min(xs):.3f}–{max(xs):.3f})" if xs else "—"
-        print(f"\naio / before, {len(pairs)} rounds, median (range): CPU/req {f(cpu)}, req/s {f(rps)}, p99 {med(p99):+.2f} ms ({min(p99):+.2f} to {max(p99):+.2f})")
+        print(f"\n{new} / {old}, {len(pairs)} rounds, median (range): CPU/req {f(cpu)}, req/s {f(rps)}, p99 {med(p99):+.2f} ms ({min(p99):+.2f} to {max(p99):+.2f})")
 PY
 }
 
@@ -601,6 +612,7 @@ all | side | cold)
 		start_nginx
 		if [[ " $PROXIES " == *" fasthttp "* ]]; then start_fasthttp; fi
 		if [[ " $PROXIES " == *" before "* ]]; then start_allinone before "$BIN/before/segmesh"; fi
+		if [[ " $PROXIES " == *" relay "* ]]; then start_relay; fi
 	}
 	start_aio
 	[[ $WHAT == side ]] || cold
