@@ -22,7 +22,7 @@ type framingEngine struct {
 }
 
 var framingEngines = []framingEngine{
-	{name: "net/http"},
+	{name: "net/http", mutate: func(c *config.Config) { c.Segmesh.Edge.HTTP1Engine = "net/http" }},
 	{name: "relay", mutate: func(c *config.Config) { c.Segmesh.Edge.HTTP1Engine = "relay" }},
 }
 

@@ -158,9 +158,16 @@ func procStatusKB(t testing.TB, pid int, field string) int64 {
 // segmesh running as its own process and checks both arrive intact while
 // its peak RSS grows by less than 10 MB: bodies stream, nothing buffers
 // them. The peak is VmHWM after resetting it (clear_refs 5) once warm.
+// Run with each HTTP/1.1 engine (segmesh.edge.http1Engine).
 func TestLabStreaming30MB(t *testing.T) {
+	for _, engine := range []string{"net/http", "relay"} {
+		t.Run(engine, func(t *testing.T) { streaming30MB(t, engine) })
+	}
+}
+
+func streaming30MB(t *testing.T, engine string) {
 	lab := labenv.Up(t)
-	p := startProcess(t, lab, nil)
+	p := startProcess(t, lab, func(cfg map[string]any) { section(section(cfg, "segmesh"), "edge")["http1Engine"] = engine })
 	pid := p.cmd.Process.Pid
 	c := labClient(t, lab, "alice")
 	const size = 30 << 20
