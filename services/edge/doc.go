@@ -42,8 +42,8 @@
 // (its device connection goes back to the listener), upstream and policy,
 // would straddle three. The rule that keeps the parts apart is the one the
 // packages would enforce: a part uses another's types through their methods
-// (peers.keep, not peers' map), and the policy's rules are called by both
-// paths (reverse proxy, parked Ping, relay) rather than copied.
+// (peers.keep, not peers' map), and the policy's rules are called by every
+// path (reverse proxy, parked Ping, relay) rather than copied.
 //
 // # A keep-alive Sync, top to bottom
 //
