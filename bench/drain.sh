@@ -21,7 +21,10 @@
 # device and upstream descriptors, under the 20,000 open-files limit),
 # RAMP (60 s), GRACE (2 s), READY_EVERY (1s), READY_FAILURES (3: unanswered
 # readiness polls in a row before the balancer takes an edge out; 1 was the
-# old stand-in), BACKOFF (5s), CERTS (1000),
+# old stand-in), BACKOFF (5s), CERTS (1000), LOAD_CPUS (1: the CPUs segload
+# may use; the edges and roles stay on CPU 0, negbackend on CPU 1; "0,1" lets
+# the phones use what the edges leave, as a real fleet's phones are not on
+# the gateway's CPU),
 # BENCH_WORK (/var/tmp/segmesh-bench). Everything started is stopped by PID.
 # CPU profiles from SIGTERM to grace + 8 s of edge 2, segload and negbackend
 # are left in $BENCH_WORK/drain/{edge2,segload,negbackend}-takeover.pprof,
@@ -39,6 +42,7 @@ READY_EVERY=${READY_EVERY:-1s}
 READY_FAILURES=${READY_FAILURES:-3}
 BACKOFF=${BACKOFF:-5s}
 CERTS=${CERTS:-1000}
+LOAD_CPUS=${LOAD_CPUS:-1}
 TOTAL=$((2 * PINGS))
 
 while IFS='=' read -r k v; do
@@ -103,7 +107,7 @@ phases() {
 echo "== building"
 go build -o "$WORK/bin/" ./bench/cmd/segload ./bench/cmd/negbackend ./cmd/segmesh
 BIN=$WORK/bin
-echo "machine: nproc=$(nproc) load average $(cut -d' ' -f1-3 /proc/loadavg); open files $(ulimit -n)"
+echo "machine: nproc=$(nproc) load average $(cut -d' ' -f1-3 /proc/loadavg); open files $(ulimit -n); segload on CPU $LOAD_CPUS"
 
 config() {
 	local dir=$1 extra=$2
@@ -127,7 +131,7 @@ for i in 1 2; do
 done
 
 rss_idle2=$(rss_kb "$PID_edge2")
-SEGLOAD=(taskset -c 1 "$BIN/segload" -server-ca "$LAB_SERVER_CA" -server-name "$LAB_EDGE_HOST")
+SEGLOAD=(taskset -c "$LOAD_CPUS" "$BIN/segload" -server-ca "$LAB_SERVER_CA" -server-name "$LAB_EDGE_HOST")
 "$BIN/segload" -mint-out "$RUN/certs" -ca-cert "$LAB_CA_INTER" -ca-key "$LAB_DIR/pki/ca/inter.key" -certs "$CERTS" -users "$LAB_GENERATED_USERS" -duration 1s
 kdc_cold=$(kdc)
 echo "== warm-up: each certificate once through edge 1 (the ticket role fetches each user's tickets)"

@@ -19,8 +19,16 @@ type Costs struct {
 	EdgeCPUPerHandshake time.Duration
 	// EdgeBaseBytes is an idle edge's RSS.
 	EdgeBaseBytes int64
-	// BytesPerHeldPing is the RSS one parked Ping adds (27–30 KB, Scale run 2).
+	// BytesPerHeldPing is the RSS one parked Ping adds (27–30 KB, Scale run
+	// 2, with 9,898 per edge; 32.6 KB with 4,900 in the quiet drain run).
 	BytesPerHeldPing int64
+	// BytesPerStormConnection is the RSS each new device connection of a
+	// minute adds on its edge beyond its held Ping, for that minute: a
+	// reconnect storm's TLS handshakes run side by side, and their grown
+	// goroutine stacks and garbage stay in the process until the runtime
+	// returns them (bench/drain.sh, 13,800 B per reconnect after a
+	// 4,900-phone takeover; docs/sizing.md).
+	BytesPerStormConnection int64
 	// TicketRPCCPU is a ticket replica's CPU for one GetServiceTicket served
 	// from its cache.
 	TicketRPCCPU time.Duration
@@ -95,7 +103,7 @@ func Default(devices, edges, replicas int) Params {
 		Fleet: Fleet{Devices: devices, Edges: edges, Replicas: replicas, Duration: 24 * time.Hour, Seed: 1},
 		Costs: Costs{
 			EdgeCPUPerRequest: 190 * time.Microsecond, EdgeCPUPerHandshake: 1300 * time.Microsecond,
-			EdgeBaseBytes: 40 << 20, BytesPerHeldPing: 29000,
+			EdgeBaseBytes: 40 << 20, BytesPerHeldPing: 32000, BytesPerStormConnection: 13800,
 			TicketRPCCPU: 60 * time.Microsecond, TicketBytesPerUser: 4096,
 			TicketLifetime: 10 * time.Hour, TicketMargin: 5 * time.Minute, KDCExchangesPerTicket: 2,
 			CRLBytesPerSerial: 48.8,
@@ -144,7 +152,9 @@ type Result struct {
 	// MeanEdgeCores the fleet's mean per edge.
 	PeakEdgeCores, MeanEdgeCores float64
 	// PeakHeldPerEdge is the most Pings one edge held at once (during the
-	// rolling restart the others hold its devices); PeakEdgeBytes its RSS.
+	// rolling restart the others hold its devices); PeakEdgeBytes is the
+	// most RSS one edge needed in a minute: its held Pings and that
+	// minute's new connections (BytesPerStormConnection).
 	PeakHeldPerEdge int64
 	PeakEdgeBytes   int64
 	// PeakTicketRPCPerSec is the ticket RPCs per second in the busiest minute.
@@ -366,13 +376,13 @@ func (s *sim) summarise(mins int) {
 			i := e*mins + m
 			held += int64(s.held[i])
 			r.PeakHeldPerEdge = max(r.PeakHeldPerEdge, held)
+			r.PeakEdgeBytes = max(r.PeakEdgeBytes, c.EdgeBaseBytes+held*c.BytesPerHeldPing+int64(s.hs[i])*c.BytesPerStormConnection)
 			cpu := float64(s.req[i])*c.EdgeCPUPerRequest.Seconds() + float64(s.hs[i])*c.EdgeCPUPerHandshake.Seconds()
 			total += cpu
 			r.PeakEdgeCores = max(r.PeakEdgeCores, cpu/60)
 		}
 	}
 	r.MeanEdgeCores = total / float64(s.secs) / float64(f.Edges)
-	r.PeakEdgeBytes = c.EdgeBaseBytes + r.PeakHeldPerEdge*c.BytesPerHeldPing
 	if s.p.Events.CRLAt > 0 && s.p.Events.CRLAt < f.Duration {
 		r.CRLFanoutBytes = int64(float64(s.p.Events.CRLSerials)*c.CRLBytesPerSerial) * int64(f.Edges)
 	}

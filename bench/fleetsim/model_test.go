@@ -73,6 +73,10 @@ func TestAgainstArithmetic(t *testing.T) {
 			if r.RestartHandshakes != 4900 || r.PeakHeldPerEdge != 9800 {
 				t.Errorf("restart moved %d devices (want 4900); one edge held %d at most (want 9800)", r.RestartHandshakes, r.PeakHeldPerEdge)
 			}
+			c := p.Costs
+			if want := c.EdgeBaseBytes + 9800*c.BytesPerHeldPing + 4900*c.BytesPerStormConnection; r.PeakEdgeBytes != want {
+				t.Errorf("busiest edge's RSS %d, want base + 9,800 held + 4,900 storm connections = %d", r.PeakEdgeBytes, want)
+			}
 			q := p
 			q.Events = Events{}
 			base, _ := Run(q)
@@ -116,5 +120,45 @@ func TestValidateRefuses(t *testing.T) {
 		if _, err := Run(p); err == nil {
 			t.Errorf("accepted %+v", p)
 		}
+	}
+}
+
+// TestAgainstDrainRuns checks the model's memory after a takeover against
+// bench/drain.sh runs (docs/sizing.md, "Validation"): each run's idle RSS
+// and RSS per held Ping (measured before SIGTERM) go in, the surviving
+// edge's RSS just after it took the other's phones over must agree within
+// the 20 %. BytesPerStormConnection was derived from the 13:51 run
+// alone; the others check it.
+func TestAgainstDrainRuns(t *testing.T) {
+	tests := []struct {
+		name                    string
+		perEdge                 int64
+		idleKiB, heldKiB, after int64 // RSS in KiB: idle, holding perEdge, after the takeover
+	}{
+		{"2026-12-05 13:51, 2 x 4,900, quiet (load 1.5)", 4900, 21764, 177796, 401632},
+		{"2026-12-05 12:15, 2 x 1,000, load 10-16", 1000, 21504, 58368, 106496},
+		{"2026-12-05 12:23, 2 x 1,000, load 10-16", 1000, 21504, 59392, 113664},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := quiet(int(2*tt.perEdge), 2, 1)
+			p.Fleet.Duration = 15 * time.Minute
+			p.Behaviour.HeartbeatMin, p.Behaviour.HeartbeatMax = 50*time.Minute, 50*time.Minute
+			p.Behaviour.MailPerHourDay, p.Behaviour.MailPerHourNight, p.Behaviour.ReconnectsPerHour = 0, 0, 0
+			p.Events.RollingRestartAt, p.Events.RestartSpacing = 10*time.Minute, time.Hour
+			p.Costs.TicketLifetime = 1000 * time.Hour
+			p.Costs.EdgeBaseBytes = tt.idleKiB << 10
+			p.Costs.BytesPerHeldPing = (tt.heldKiB - tt.idleKiB) << 10 / tt.perEdge
+			r, err := Run(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			measured := float64(tt.after << 10)
+			d := (float64(r.PeakEdgeBytes) - measured) / measured
+			t.Logf("model %.0f MiB, measured %.0f MiB: %+.1f %%", float64(r.PeakEdgeBytes)/(1<<20), measured/(1<<20), 100*d)
+			if math.Abs(d) > 0.20 {
+				t.Errorf("model %.0f MiB after the takeover, measured %.0f MiB: %+.0f %%", float64(r.PeakEdgeBytes)/(1<<20), measured/(1<<20), 100*d)
+			}
+		})
 	}
 }

@@ -28,6 +28,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&p.Costs.EdgeCPUPerRequest, "cpu-request", p.Costs.EdgeCPUPerRequest, "edge CPU per keep-alive request")
 	fs.DurationVar(&p.Costs.EdgeCPUPerHandshake, "cpu-handshake", p.Costs.EdgeCPUPerHandshake, "edge CPU per new TLS connection and its first request")
 	fs.Int64Var(&p.Costs.BytesPerHeldPing, "bytes-ping", p.Costs.BytesPerHeldPing, "edge RSS per held Ping")
+	fs.Int64Var(&p.Costs.BytesPerStormConnection, "bytes-storm", p.Costs.BytesPerStormConnection, "edge RSS each new connection adds for the minute it arrives in (a reconnect storm's handshakes)")
 	fs.Int64Var(&p.Costs.EdgeBaseBytes, "bytes-base", p.Costs.EdgeBaseBytes, "idle edge RSS")
 	fs.DurationVar(&p.Costs.TicketLifetime, "ticket-lifetime", p.Costs.TicketLifetime, "service ticket lifetime")
 	fs.DurationVar(&p.Behaviour.HeartbeatMin, "heartbeat-min", p.Behaviour.HeartbeatMin, "shortest Ping heartbeat")
