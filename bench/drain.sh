@@ -85,7 +85,9 @@ wait_http() {
 holding() { curl -s --max-time 1 http://127.0.0.30:8080/_negbackend/holding || echo 0; }
 kdc() { curl -s http://127.0.0.24:9090/metrics | awk '/^segmesh_ticket_kdc_exchanges_total/ {s += $NF} END {print s + 0}'; }
 now_ms() { date +%s%3N; }
-cpu_ms() { awk '{print ($14 + $15) * 10}' "/proc/$1/stat"; } # utime+stime, 100 ticks/s
+# utime+stime, 100 ticks/s; 0 once the process is gone (segload ends its run
+# on its own when a slow machine stretched the ramp).
+cpu_ms() { awk '{print ($14 + $15) * 10}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 # busy and total jiffies of CPUs 0 and 1 (/proc/stat: user nice system idle
 # iowait irq softirq steal; idle and iowait are not busy).
@@ -139,7 +141,9 @@ echo "== warm-up: each certificate once through edge 1 (the ticket role fetches 
 kdc_warm=$(kdc)
 
 echo "== $TOTAL phones hold Pings over two edges (ramp ${RAMP}s)"
-DUR=$((RAMP + 100))
+# Long enough for a ramp a loaded machine stretches and the 60 s after
+# SIGTERM; segload is stopped (SIGTERM: it reports and exits) once measured.
+DUR=$((RAMP + 400))
 "${SEGLOAD[@]}" -url https://127.0.0.41:8443 -cert-dirs "$RUN/certs/d*" -kind ping -hold 3000s -mode keepalive \
 	-c "$TOTAL" -ramp "${RAMP}s" -duration "${DUR}s" -src 127.0.1.1,127.0.2.1 -error-backoff "$BACKOFF" \
 	-targets 127.0.0.41:8443,127.0.0.42:8443 -ready http://127.0.0.41:9090/readyz,http://127.0.0.42:9090/readyz -ready-every "$READY_EVERY" -ready-failures "$READY_FAILURES" \
@@ -212,7 +216,8 @@ curl -s -o "$RUN/edge2-after.memstats" "http://127.0.0.42:9090/debug/pprof/heap?
 gaps=$(curl -s --max-time 2 http://127.0.0.30:8080/_negbackend/gaps || echo unknown)
 cpu_roles=$(($(cpu_ms "$PID_roles") - cpu0_roles)) cpu_neg=$(($(cpu_ms "$PID_negbackend") - cpu0_neg)) cpu_load=$(($(cpu_ms "$LOADPID") - cpu0_load))
 echo "edge 2 now holds $((($(ls /proc/$PID_edge2/fd | wc -l)) / 2)) fd pairs"
-echo "waiting for the load generator to end its run ($DUR s)"
+echo "stopping the load generator"
+kill -TERM "$LOADPID" 2>/dev/null || true
 wait "$LOADPID" || true
 {
 	echo "phones: $TOTAL (2 × $PINGS), users $LAB_GENERATED_USERS, grace ${GRACE}s, readiness polled every $READY_EVERY (out after $READY_FAILURES unanswered)"

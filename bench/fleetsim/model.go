@@ -26,7 +26,7 @@ type Costs struct {
 	// minute adds on its edge beyond its held Ping, for that minute: a
 	// reconnect storm's TLS handshakes run side by side, and their grown
 	// goroutine stacks and garbage stay in the process until the runtime
-	// returns them (bench/drain.sh, 13,800 B per reconnect after a
+	// returns them (bench/drain.sh, 14,170 B per reconnect after a
 	// 4,900-phone takeover; docs/sizing.md).
 	BytesPerStormConnection int64
 	// TicketRPCCPU is a ticket replica's CPU for one GetServiceTicket served
@@ -103,7 +103,7 @@ func Default(devices, edges, replicas int) Params {
 		Fleet: Fleet{Devices: devices, Edges: edges, Replicas: replicas, Duration: 24 * time.Hour, Seed: 1},
 		Costs: Costs{
 			EdgeCPUPerRequest: 190 * time.Microsecond, EdgeCPUPerHandshake: 1300 * time.Microsecond,
-			EdgeBaseBytes: 40 << 20, BytesPerHeldPing: 32000, BytesPerStormConnection: 13800,
+			EdgeBaseBytes: 40 << 20, BytesPerHeldPing: 32000, BytesPerStormConnection: 14170,
 			TicketRPCCPU: 60 * time.Microsecond, TicketBytesPerUser: 4096,
 			TicketLifetime: 10 * time.Hour, TicketMargin: 5 * time.Minute, KDCExchangesPerTicket: 2,
 			CRLBytesPerSerial: 48.8,
