@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -80,5 +83,66 @@ func TestPprofOnlyWhenEnabled(t *testing.T) {
 		if !on && code != 404 {
 			t.Fatalf("pprof off but served: %d", code)
 		}
+	}
+}
+
+// TestStopDoesNotWaitForSilentConnections: a connection that has sent no
+// request (a readiness prober whose CPU is busy: bench/drain.sh's stand-in
+// balancer during a reconnect storm) does not hold Stop, which net/http's
+// Shutdown would do for up to 5 s and which held segmesh's exit 1.1–2.75 s
+// after every role had stopped; a request under way is still answered.
+func TestStopDoesNotWaitForSilentConnections(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	slow := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		close(entered)
+		<-release
+		_, _ = io.WriteString(w, "done")
+	})
+	s := New(Options{Listen: "127.0.0.1:0", Extra: map[string]http.Handler{"GET /slow": slow}})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	silent, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	// The server accepts in order: once this request is answered, the
+	// silent connection is accepted and waits for its first request.
+	if code, _ := get(t, "http://"+s.Addr()+"/healthz"); code != 200 {
+		t.Fatalf("healthz %d", code)
+	}
+	type answer struct {
+		code int
+		body string
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		resp, err := http.Get("http://" + s.Addr() + "/slow")
+		if err != nil {
+			answered <- answer{body: err.Error()}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		answered <- answer{resp.StatusCode, string(b)}
+	}()
+	<-entered
+	// Less than net/http's 5 s for a new connection: on the code before
+	// the fix Stop returned this context's error.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Stop(ctx) }()
+	_ = silent.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := silent.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("silent connection still open during Stop (read %d, %v)", n, err)
+	}
+	close(release)
+	if err := <-stopped; err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if a := <-answered; a.code != 200 || a.body != "done" {
+		t.Fatalf("request under way during Stop: %d %q", a.code, a.body)
 	}
 }
