@@ -12,7 +12,10 @@ import (
 // TestReloadUnderLoad edits config.json while a load loop runs and a Ping
 // is held at Exchange, in both shapes: a new Exchange URL and log level
 // apply live (new requests reach the new Exchange; the held Ping is
-// answered by the old one; no request fails), a broken edit is refused
+// answered by the old one; no request fails), the mapping URL moves to
+// another directory (a device published there maps to its user there),
+// the server certificate renewed in place is what new connections get
+// (the load loop's connection keeps its own), a broken edit is refused
 // with the problem on /readyz (still 200) and /metrics, a changed SPN is
 // named as waiting for a restart, and fixing the file clears both.
 func TestReloadUnderLoad(t *testing.T) {
@@ -72,6 +75,31 @@ func TestReloadUnderLoad(t *testing.T) {
 				section(cfg, "segmesh")["telemetry"] = map[string]any{"logLevel": "debug"}
 			})
 			waitFor(t, e, "requests at the new Exchange", func() bool { return next.Served() > 0 })
+
+			// The mapping moves to another directory, where bob's phone is
+			// published on carol; alice (published nowhere) keeps her SAN.
+			bob := e.Device("bob", "bob@test.realm")
+			dir2 := e.NewDirectory()
+			dir2.Publish(bob, "carol")
+			if code, body := post(e.Client(bob), e.easURL("Sync", "bob", "BOB1")); code != http.StatusOK || body != "user=bob@test.realm@TEST.REALM\n" {
+				t.Fatalf("bob before the mapping change: %d %q", code, body)
+			}
+			e.EditConfig(func(cfg map[string]any) { section(cfg, "customGatewaySettings")["cert.mapping.ldap.url"] = dir2.URL() })
+			waitFor(t, e, "bob's phone mapped through the new directory", func() bool {
+				code, body := post(e.Client(bob), e.easURL("Sync", "bob", "BOB1"))
+				return code == http.StatusOK && body == "user=carol@test.realm@TEST.REALM\n"
+			})
+
+			// The server certificate is renewed in place.
+			renewed := e.RotateServerCertificate()
+			waitFor(t, e, "a new connection to get the renewed server certificate", func() bool {
+				resp, err := e.Client(alice).Get(e.easURL("Options", "alice", "ALICE1"))
+				if err != nil {
+					return false
+				}
+				_ = resp.Body.Close()
+				return resp.TLS != nil && resp.TLS.PeerCertificates[0].Equal(renewed)
+			})
 
 			e.EditConfig(func(cfg map[string]any) { section(cfg, "segmesh")["telemetry"] = map[string]any{"logLevel": "loud"} })
 			waitFor(t, e, "/readyz to say the reload was refused", func() bool {
