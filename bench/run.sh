@@ -25,7 +25,7 @@
 # MODES ("keepalive handshake") PROXIES ("bare nginx aio split") VERIFY_EVERY
 # (20: the backend verifies 1 in N Negotiate headers) RUN_LIMIT (280 s);
 # scale: PINGS (9900 per proxy process) RAMP (90 s) HOLD (130 s) SCALE_CERTS
-# (500) SCALE_PROXIES ("bare nginx aio") SCALE_VERIFY_EVERY (100);
+# (500) SCALE_PROXIES ("bare nginx aio"; fasthttp may be added) SCALE_VERIFY_EVERY (100);
 # BENCH_WORK (/var/tmp/segmesh-bench); PROFILE (0: 1 turns on pprof in the
 # segmesh configs and bareproxy and, after the keep-alive rounds, profiles
 # each of bare, aio and split's edge for PROFILE_SECS (10) of CPU and
@@ -179,7 +179,7 @@ if [[ $WHAT == hotpath ]]; then
 	build_before
 else
 	go build -o "$WORK/bin/" ./bench/cmd/segload ./bench/cmd/negbackend ./bench/cmd/bareproxy ./cmd/segmesh
-	if [[ " $PROXIES " == *" fasthttp "* ]]; then (cd bench/cmd/fastproxy && go build -o "$WORK/bin/" .); fi
+	if [[ " $PROXIES $SCALE_PROXIES " == *" fasthttp "* ]]; then (cd bench/cmd/fastproxy && go build -o "$WORK/bin/" .); fi
 	if [[ " $PROXIES " == *" before "* ]]; then build_before; fi
 	CA_BUNDLE=$RUN/client-ca.pem
 	cat "$LAB_CA_ROOT" "$LAB_CA_INTER" "$LAB_CA_SECOND" >"$CA_BUNDLE"
@@ -524,6 +524,12 @@ scale() {
 					-client-ca "$CA_LIST" -backend "http://127.0.0.3$i:8080" -idle 16
 				wait_port "$addr" 10 || { echo "bench: bareproxy $i did not start" >&2; continue 2; }
 				pids+=("$(pidof_name "scale-bare$i")")
+				;;
+			fasthttp)
+				start "scale-fasthttp$i" 0 "$BIN/fastproxy" -listen "$addr" -cert "$LAB_SERVER_CERT" -key "$LAB_SERVER_KEY" \
+					-client-ca "$CA_LIST" -backend "127.0.0.3$i:8080" -max-conns $((PINGS + 1000))
+				wait_port "$addr" 10 || { echo "bench: fastproxy $i did not start" >&2; continue 2; }
+				pids+=("$(pidof_name "scale-fasthttp$i")")
 				;;
 			nginx)
 				mkdir -p "$RUN/scale-nginx$i/tmp"

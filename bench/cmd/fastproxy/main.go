@@ -56,11 +56,13 @@ type proxy struct {
 }
 
 // newProxy returns the proxy to backend (host:port) adding a Negotiate
-// header of negotiateBytes bytes (0: none).
-func newProxy(backend string, negotiateBytes int, requireCert bool) *proxy {
+// header of negotiateBytes bytes (0: none), with at most maxConns upstream
+// connections (fasthttp refuses a request beyond them: a held Ping holds
+// one).
+func newProxy(backend string, negotiateBytes, maxConns int, requireCert bool) *proxy {
 	p := &proxy{requireCert: requireCert, hc: &fasthttp.HostClient{
 		Addr:                          backend,
-		MaxConns:                      1024,
+		MaxConns:                      maxConns,
 		MaxIdleConnDuration:           90 * time.Second,
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,
@@ -133,6 +135,7 @@ func run(args []string, stderr io.Writer) int {
 	clientCA := fs.String("client-ca", "", "comma-separated PEM files of trusted device CAs")
 	backend := fs.String("backend", "127.0.0.30:8080", "upstream host:port (loopback, plain HTTP)")
 	negotiateBytes := fs.Int("negotiate-bytes", 2100, "size of the static Negotiate header added to every upstream request, standing for KCD's (segmesh's is ~2.1 KB; 0: none)")
+	maxConns := fs.Int("max-conns", 1024, "upstream connections at most (HostClient.MaxConns): one per request in flight, so at least the Pings held at once")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -166,7 +169,7 @@ func run(args []string, stderr io.Writer) int {
 		logger.Error("listen", "err", err)
 		return 1
 	}
-	srv := newProxy(*backend, *negotiateBytes, true).server()
+	srv := newProxy(*backend, *negotiateBytes, *maxConns, true).server()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
