@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"net"
 	"sort"
 	"strings"
@@ -25,7 +26,7 @@ func fastEngine(tb testing.TB) (*framingtest.Capture, framingtest.Dial) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := newProxy(strings.TrimPrefix(c.URL(), "http://"), 64, 64, false).server()
+	srv := newProxy(strings.TrimPrefix(c.URL(), "http://"), 64, 64, false, slog.New(slog.DiscardHandler)).server()
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
 	tb.Cleanup(func() { _ = srv.Shutdown(); <-done; _ = c.Close() })

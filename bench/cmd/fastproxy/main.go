@@ -4,8 +4,10 @@
 // does (device certificates verified against the gateway's CA files, no
 // revocation, no identity) plus what the edge's header rule costs on the
 // way: hop-by-hop headers and the device's credentials removed,
-// X-Forwarded-For and X-Forwarded-Proto set, and a static Negotiate header
-// of segmesh's size standing for KCD's.
+// X-Forwarded-For and X-Forwarded-Proto set, and a static header the size
+// of segmesh's Negotiate header standing for KCD's (X-Bench-Negotiate: the
+// backend verifies Authorization, and a static token would fail; the
+// header costs fasthttp the same by either name).
 //
 // It is its own Go module so that fasthttp and the golang.org/x versions
 // it needs never enter segmesh's go.mod or binary (issue 25: not unless it
@@ -23,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,14 +56,16 @@ type proxy struct {
 	// requireCert refuses a request without a verified client certificate
 	// (the TLS door); the framing test runs without TLS.
 	requireCert bool
+	log         *slog.Logger
+	errs        atomic.Int64 // upstream errors, the first few logged
 }
 
 // newProxy returns the proxy to backend (host:port) adding a Negotiate
 // header of negotiateBytes bytes (0: none), with at most maxConns upstream
 // connections (fasthttp refuses a request beyond them: a held Ping holds
 // one).
-func newProxy(backend string, negotiateBytes, maxConns int, requireCert bool) *proxy {
-	p := &proxy{requireCert: requireCert, hc: &fasthttp.HostClient{
+func newProxy(backend string, negotiateBytes, maxConns int, requireCert bool, log *slog.Logger) *proxy {
+	p := &proxy{requireCert: requireCert, log: log, hc: &fasthttp.HostClient{
 		Addr:                          backend,
 		MaxConns:                      maxConns,
 		MaxIdleConnDuration:           90 * time.Second,
@@ -92,12 +97,18 @@ func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
 	for _, h := range hopHeaders {
 		req.Header.Del(h)
 	}
+	// The device spoke TLS to us; the backend is plain HTTP, and the
+	// HostClient refuses a request whose URI names another scheme.
+	req.URI().SetScheme("http")
 	req.Header.Set("X-Forwarded-For", ctx.RemoteIP().String())
 	req.Header.Set("X-Forwarded-Proto", "https")
 	if p.negotiate != nil {
-		req.Header.SetBytesV("Authorization", p.negotiate)
+		req.Header.SetBytesV("X-Bench-Negotiate", p.negotiate)
 	}
 	if err := p.hc.Do(req, &ctx.Response); err != nil {
+		if p.errs.Add(1) <= 5 {
+			p.log.Warn("upstream", "err", err)
+		}
 		ctx.ResetBody()
 		ctx.Error("bad gateway", fasthttp.StatusBadGateway)
 		return
@@ -134,7 +145,7 @@ func run(args []string, stderr io.Writer) int {
 	keyFile := fs.String("key", "", "server key (PEM)")
 	clientCA := fs.String("client-ca", "", "comma-separated PEM files of trusted device CAs")
 	backend := fs.String("backend", "127.0.0.30:8080", "upstream host:port (loopback, plain HTTP)")
-	negotiateBytes := fs.Int("negotiate-bytes", 2100, "size of the static Negotiate header added to every upstream request, standing for KCD's (segmesh's is ~2.1 KB; 0: none)")
+	negotiateBytes := fs.Int("negotiate-bytes", 2100, "size of the static Negotiate-sized header (X-Bench-Negotiate) added to every upstream request, standing for KCD's (segmesh's is ~2.1 KB; 0: none)")
 	maxConns := fs.Int("max-conns", 1024, "upstream connections at most (HostClient.MaxConns): one per request in flight, so at least the Pings held at once")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -169,7 +180,7 @@ func run(args []string, stderr io.Writer) int {
 		logger.Error("listen", "err", err)
 		return 1
 	}
-	srv := newProxy(*backend, *negotiateBytes, *maxConns, true).server()
+	srv := newProxy(*backend, *negotiateBytes, *maxConns, true, logger).server()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
