@@ -243,7 +243,18 @@ func (r *reloader) Reload(ctx context.Context, trigger string) error {
 			live = append(live, c.Key)
 		}
 	}
-	if err := r.group.ApplyConfig(ctx, next, live); err != nil {
+	// The roles get next with every setting that takes a restart kept at
+	// the value they run on (the start's): a role that applies its settings
+	// live reads them all from next, and would otherwise take along one the
+	// process names as waiting for a restart (a setting another role of the
+	// process reads and does not apply live).
+	var kept []string
+	for _, c := range diffConfig(r.boot, next) {
+		if !r.isLive(c) {
+			kept = append(kept, c.Key)
+		}
+	}
+	if err := r.group.ApplyConfig(ctx, keepSettings(next, r.boot, kept), live); err != nil {
 		// A role could not prepare the new settings though its Validate
 		// passed (a file, a KDC refusing the new password): the group
 		// committed none, so every role keeps its old settings. Said as a

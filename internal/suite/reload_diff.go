@@ -74,6 +74,55 @@ func diffStruct(a, b reflect.Value, prefix string, out *[]change) {
 	}
 }
 
+// keepSettings returns a copy of next in which each setting keys names
+// (JSON paths as diffConfig names them, custom gateway settings by their
+// dotted names) has from's value. The reload hands the roles next with the
+// settings that take a restart kept at the values the roles run on, so that
+// a role applying its settings live cannot take one of those along (the
+// service account's password, read by ticket and identity, saved together
+// with a setting the identity role applies: TestAttackReloadPendingSettingApplied).
+func keepSettings(next, from *config.Config, keys []string) *config.Config {
+	out := *next
+	dst, src := reflect.ValueOf(&out).Elem(), reflect.ValueOf(from).Elem()
+	for _, key := range keys {
+		setSetting(dst, src, key)
+	}
+	return &out
+}
+
+// setSetting sets the setting key of the configuration dst to src's value.
+func setSetting(dst, src reflect.Value, key string) {
+	gd, gs := dst.FieldByName("Gateway"), src.FieldByName("Gateway")
+	for i := range gd.NumField() {
+		if gd.Type().Field(i).Tag.Get("key") == key {
+			gd.Field(i).Set(gs.Field(i))
+			return
+		}
+	}
+	for {
+		name, rest, nested := strings.Cut(key, ".")
+		t, next := dst.Type(), -1
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if jn, _, _ := strings.Cut(f.Tag.Get("json"), ","); f.IsExported() && jn == name {
+				next = i
+				break
+			}
+		}
+		if next < 0 {
+			return
+		}
+		if !nested {
+			dst.Field(next).Set(src.Field(next))
+			return
+		}
+		if f := t.Field(next); f.Type.Kind() != reflect.Struct || f.Type == secretType {
+			return
+		}
+		dst, src, key = dst.Field(next), src.Field(next), rest
+	}
+}
+
 // equalSetting compares two values of one setting, secrets by their value.
 func equalSetting(a, b reflect.Value) bool {
 	if a.Type() == secretType {
