@@ -141,11 +141,15 @@ func rewind(out *http.Request) error {
 
 // relaySend sends out to the upstream failover picks, and once more on a
 // new connection when a reused one turns out closed before any answer
-// byte (Exchange closed it while idle) and the body can be sent again,
-// with a new authenticator, as http.Transport retries such a request.
+// byte (Exchange closed it while idle), the body can be sent again and the
+// request is idempotent, with a new authenticator, as http.Transport
+// retries such a request. A POST is not sent again: Exchange may have read
+// and carried it out before the connection ended
+// (TestAttackRelayResendsAfterExchangeReadTheRequest).
 func (s *Service) relaySend(rec *recorder, out *http.Request, state *requestState) (*http.Response, error) {
 	var resp *http.Response
 	again := replayable(out)
+	resend := again && idempotent(out)
 	err := s.failover(again, func(u *url.URL, first bool) error {
 		if !first {
 			if err := rewind(out); err != nil {
@@ -156,7 +160,7 @@ func (s *Service) relaySend(rec *recorder, out *http.Request, state *requestStat
 		var err error
 		var pc *relayConn
 		resp, pc, err = s.relayOnce(rec, out, state, u)
-		if err != nil && pc != nil && pc.reused && again && errors.Is(err, errRelayStale) {
+		if err != nil && pc != nil && pc.reused && resend && errors.Is(err, errRelayStale) {
 			if err = rewind(out); err != nil {
 				return err
 			}

@@ -123,17 +123,25 @@ func (u *upstreams) transportFor(req *http.Request) *http.Transport {
 	if u.replays == nil || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
 		return u.transport
 	}
-	switch req.Method {
-	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
-		return u.replays
-	}
-	if _, ok := req.Header["Idempotency-Key"]; ok {
-		return u.replays
-	}
-	if _, ok := req.Header["X-Idempotency-Key"]; ok {
+	if idempotent(req) {
 		return u.replays
 	}
 	return u.transport
+}
+
+// idempotent reports whether req may be sent again after Exchange may have
+// carried it out (it read the request, then the connection ended without
+// an answer), as http.Transport decides (Request.isReplayable): GET, HEAD,
+// OPTIONS, TRACE, or a request with an Idempotency-Key. A POST (every EAS
+// command, a SendMail among them) is not (RFC 9110 section 9.2.2).
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, key := req.Header["Idempotency-Key"]
+	_, xkey := req.Header["X-Idempotency-Key"]
+	return key || xkey
 }
 
 // newProxy builds the reverse proxy. FlushInterval 0: httputil flushes every
