@@ -48,16 +48,17 @@ type Options struct {
 	ReloadPoll time.Duration
 }
 
-// LoadForRun prepares config.json the way run does: encrypt ".plaintext"
-// secrets (atomic rewrite), then load it opening only the secrets the
-// roles use (nil roles: all). It returns the report for logging.
+// LoadForRun prepares config.json the way run does: encrypt the
+// ".plaintext" secrets the roles use (atomic rewrite; another role's are
+// left for its own process and key), then load it opening only the secrets
+// the roles use (nil roles: all). It returns the report for logging.
 func LoadForRun(path string, roles []string, log *slog.Logger) (*config.Config, *config.Report, error) {
 	if path == "" {
 		c := config.Default()
 		c.BaseDir, _ = os.Getwd()
 		return &c, &config.Report{}, nil
 	}
-	done, err := config.EncryptPlaintextSecrets(path, nil)
+	done, err := config.EncryptPlaintextSecretsFor(path, roles, nil)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -69,4 +70,64 @@ func TestSecretDeclarationsNameTheirRoles(t *testing.T) {
 			t.Errorf("%s used by %v, want %v", k, got[k], v)
 		}
 	}
+}
+
+// TestEncryptOnlyTheRolesSecrets: with a key of the process
+// (SEGMESH_CONFIG_KEY), a process encrypts only the .plaintext secrets of
+// the roles it runs (EncryptPlaintextSecretsFor), as processes sharing the
+// file may hold other keys; with the file's own key (config.key beside it,
+// shared by whoever reads the file) every secret is encrypted, so none
+// stays in clear at rest; nil roles (all in one process, and segmesh
+// config encrypt) encrypts every one.
+func TestEncryptOnlyTheRolesSecrets(t *testing.T) {
+	t.Setenv(KeyFileEnv, "")
+	doc := strings.Replace(base, `"Passw0rd!"`, `"Passw0rd!.plaintext"`, 1)
+	doc = strings.Replace(doc, `"clientCertTrustStorePasscode": ""`, `"clientCertTrustStorePasscode": "Pc.plaintext"`, 1)
+	both := []string{"clientCertTrustStorePasscode", "kcd.serviceAccountPassword"}
+	const processKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" // base64 of 32 bytes
+	for _, tc := range []struct {
+		key   string // SEGMESH_CONFIG_KEY; "" for config.key
+		roles []string
+		want  []string
+	}{
+		{key: processKey, roles: []string{"edge"}, want: []string{"clientCertTrustStorePasscode"}},
+		{key: processKey, roles: []string{"crl"}, want: []string{"clientCertTrustStorePasscode"}},
+		{key: processKey, roles: []string{"ticket"}, want: []string{"kcd.serviceAccountPassword"}},
+		{key: processKey, roles: []string{"identity", "crl"}, want: both},
+		{key: processKey, roles: nil, want: both},
+		{roles: []string{"edge"}, want: both},
+		{roles: []string{"ticket"}, want: both},
+	} {
+		t.Run(fmt.Sprintf("%v,process key %v", tc.roles, tc.key != ""), func(t *testing.T) {
+			t.Setenv(KeyEnv, tc.key)
+			p := writeConfig(t, t.TempDir(), doc)
+			done, err := EncryptPlaintextSecretsFor(p, tc.roles, nil)
+			slices.Sort(done)
+			if err != nil || !slices.Equal(done, tc.want) {
+				t.Fatalf("encrypted %v (%v), want %v", done, err, tc.want)
+			}
+			c, _, err := LoadFor(p, tc.roles)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range tc.want {
+				if tc.roles != nil && !usedByAny(k, tc.roles) {
+					continue
+				}
+				if c.Withheld(k) || !c.HasSecret(k) {
+					t.Errorf("%s not opened after encryption", k)
+				}
+			}
+		})
+	}
+}
+
+// usedByAny reports whether the secret at path is used by one of roles.
+func usedByAny(path string, roles []string) bool {
+	for _, d := range Secrets() {
+		if d.Path == path {
+			return usedBy(strings.Join(d.Roles, ","), roles)
+		}
+	}
+	return false
 }

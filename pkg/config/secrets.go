@@ -200,7 +200,7 @@ func (c *Config) openSecrets(r *Report, roles []string) {
 		v := s.Reveal()
 		if v != "" && roles != nil && !usedBy(f.Tag.Get("roles"), roles) {
 			if strings.HasSuffix(v, PlaintextSuffix) {
-				r.add(SeverityWarning, path, "", "is in plain text; segmesh run encrypts it and rewrites config.json at the next start", "")
+				r.add(SeverityWarning, path, "", "is in plain text, and no role of this process uses it: the process that runs a role using it encrypts it at its start with its key", "")
 			}
 			*s = secret.Secret{}
 			if c.withheld == nil {
@@ -312,7 +312,25 @@ type RewriteHook func(tempPath string) error
 // file in the same directory, fsync, rename, fsync of the directory). Every
 // other byte of the file stays as it was: keys, values, order, spacing. It
 // returns the JSON paths it encrypted; none means nothing was written.
+// `segmesh config encrypt` uses it; a process at its start uses
+// EncryptPlaintextSecretsFor.
 func EncryptPlaintextSecrets(path string, hook RewriteHook) ([]string, error) {
+	return EncryptPlaintextSecretsFor(path, nil, hook)
+}
+
+// EncryptPlaintextSecretsFor is EncryptPlaintextSecrets for a process
+// running roles (nil: all). With the key of the file (config.key beside it,
+// or segmesh.secretKeyFile), which every process reading that file shares,
+// every secret is encrypted, so none stays in clear at rest. With a key of
+// the process (SEGMESH_CONFIG_KEY or SEGMESH_CONFIG_KEY_FILE, in split mode
+// each deployment's own Secret) only the secrets of roles are: processes
+// sharing config.json may hold different keys, and one that encrypted
+// another role's secret under its own key would lock that role out. The
+// other roles' .plaintext secrets stay for their own processes (and
+// openSecrets warns about them). Roles that share a secret (the service
+// account password: ticket and identity) must then share the key
+// (docs/operations.md section 8).
+func EncryptPlaintextSecretsFor(path string, roles []string, hook RewriteHook) ([]string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: read %s: %w", path, err)
@@ -325,9 +343,14 @@ func EncryptPlaintextSecrets(path string, hook RewriteHook) ([]string, error) {
 		}
 		return nil, fmt.Errorf("config: scan %s: %w", path, err)
 	}
+	processKey := os.Getenv(KeyEnv) != "" || os.Getenv(KeyFileEnv) != ""
+	used := map[string]bool{}
+	for _, d := range Secrets() {
+		used[d.Path] = roles == nil || !processKey || usedBy(strings.Join(d.Roles, ","), roles)
+	}
 	var todo []span
 	for _, sp := range spans {
-		if sp.kind == "" && strings.HasSuffix(sp.value, PlaintextSuffix) {
+		if sp.kind == "" && used[sp.path] && strings.HasSuffix(sp.value, PlaintextSuffix) {
 			todo = append(todo, sp)
 		}
 	}
