@@ -137,3 +137,46 @@ func TestTrustReloadKeepsOpenConnection(t *testing.T) {
 		t.Fatalf("new CA: status %d", resp.StatusCode)
 	}
 }
+
+func TestResumedSessionIsVerifiedAgain(t *testing.T) {
+	h := newHarness(t, nil, options{})
+	cert := h.ca.issue(t, certOpts{cn: "alice", serial: 0x77})
+	pool := x509.NewCertPool()
+	pool.AddCert(h.serverCA.cert)
+	cache := tls.NewLRUClientSessionCache(4)
+	dial := func() (*tls.Conn, error) {
+		c, err := tls.Dial("tcp", h.edge.Addr().String(), &tls.Config{RootCAs: pool, ServerName: "edge.lab.test",
+			Certificates: []tls.Certificate{cert}, ClientSessionCache: cache, MaxVersion: tls.VersionTLS12})
+		if err != nil {
+			return nil, err
+		}
+		// The server's verdict arrives with its first answer.
+		_, _ = c.Write([]byte("OPTIONS /Microsoft-Server-ActiveSync HTTP/1.1\r\nHost: x\r\n\r\n"))
+		buf := make([]byte, 12)
+		_, err = c.Read(buf)
+		return c, err
+	}
+	c, err := dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if c, err = dial(); err != nil {
+		t.Fatal(err)
+	}
+	if !c.ConnectionState().DidResume {
+		t.Fatal("the second connection did not resume; the test would prove nothing")
+	}
+	c.Close()
+	h.crl.revoke(h.ca, 0x77)
+	waitFor(t, "snapshot", func() bool { return h.edge.revocation.current() >= 2 })
+	c, err = dial()
+	if err == nil {
+		resumed := c.ConnectionState().DidResume
+		c.Close()
+		t.Fatalf("revoked certificate accepted on a resumed session (resumed=%v)", resumed)
+	}
+	if !strings.Contains(h.logs.String(), "serial=77") {
+		t.Fatal("refusal of the resumed session not logged with the serial")
+	}
+}

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -336,4 +337,34 @@ func TestUpstreamSwitchingProtocolsRefused(t *testing.T) {
 			t.Fatalf("%s %q, want 502 for an unasked 101", resp.Status, body)
 		}
 	})
+}
+
+func TestKCDOffPassesAuthorizationThrough(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.KCD = config.KCD{} }, options{})
+	var got []string
+	h.exchange.srv.Config.Handler = httpHandler(func(auth []string) { got = auth })
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	resp, _ := get(t, h.client(&cert, false), h.url("/EWS/Exchange.asmx"), map[string]string{"Authorization": "Basic YTpi"})
+	if resp.StatusCode != 200 || len(got) != 1 || got[0] != "Basic YTpi" {
+		t.Fatalf("status %d Authorization %q: without KCD the device's credentials pass through", resp.StatusCode, got)
+	}
+	if h.idm.calls.Load() != 0 || h.tickets.gets.Load() != 0 {
+		t.Fatal("identity or ticket called with KCD off")
+	}
+}
+
+func TestNothingRequiredPassesThrough(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) {
+		c.KCD, c.RequireClientCertificate, c.Gateway.RevocationEnabled = config.KCD{}, false, false
+		c.ClientCertTrustStorePath = ""
+	}, options{})
+	var got []string
+	h.exchange.srv.Config.Handler = httpHandler(func(auth []string) { got = auth })
+	rogue := newCA(t, "Rogue CA").issue(t, certOpts{cn: "x"})
+	for _, cert := range []*tls.Certificate{nil, &rogue} {
+		resp, _ := get(t, h.client(cert, false), h.url("/EWS/Exchange.asmx"), map[string]string{"Authorization": "Basic YTpi"})
+		if resp.StatusCode != 200 || len(got) != 1 || got[0] != "Basic YTpi" {
+			t.Fatalf("cert=%v: status %d Authorization %q", cert != nil, resp.StatusCode, got)
+		}
+	}
 }
