@@ -79,15 +79,20 @@ func runRequests(b *testing.B, c *http.Client, url string) {
 // BenchmarkProxyHotPath is a keep-alive mTLS EAS POST through the edge with
 // the user's identity and ticket cached (no RPC), to a local backend.
 // negotiator=pkg/negotiate is the token builder in use; negotiator=stub
-// leaves it out, to show the rest of the edge's cost.
+// leaves it out, to show the rest of the edge's cost; engine=relay is the
+// first with segmesh.edge.http1Engine "relay" (engine_relay.go).
 func BenchmarkProxyHotPath(b *testing.B) {
 	for _, tc := range []struct {
-		name string
-		neg  negotiatorFactory
-	}{{"negotiator=pkg/negotiate", nil}, {"negotiator=stub", fakeFactory}} {
+		name   string
+		neg    negotiatorFactory
+		engine string
+	}{{"negotiator=pkg/negotiate", nil, "net/http"}, {"negotiator=stub", fakeFactory, "net/http"}, {"engine=relay", nil, "relay"}} {
 		b.Run(tc.name, func(b *testing.B) {
 			backend := benchBackend(b)
-			h := newHarness(b, func(c *config.Config) { c.Segmesh.Edge.ExchangeURLs = []string{backend.URL} }, options{negotiator: tc.neg})
+			h := newHarness(b, func(c *config.Config) {
+				c.Segmesh.Edge.ExchangeURLs = []string{backend.URL}
+				c.Segmesh.Edge.HTTP1Engine = tc.engine
+			}, options{negotiator: tc.neg})
 			log, err := telemetry.NewLogger(io.Discard, "info", "text") // format the access log, as in production
 			if err != nil {
 				b.Fatal(err)
