@@ -130,16 +130,9 @@ func TestRelayConnections(t *testing.T) {
 		run  func(t *testing.T, h *harness, x *rawExchange, d *device)
 	}{
 		{"kept alive: the second request reuses the connection", func(t *testing.T, h *harness, x *rawExchange, d *device) {
-			d.sendWith(syncPath, "", "<Sync/>")
-			up := x.accept()
-			up.request()
-			up.write(okAnswer("one"))
-			expectBody(t, d, http.StatusOK, "one")
-			waitFor(t, "the connection kept", func() bool { return h.edge.relay.idleCount(h.edge.upstreams.route.Load().urls[0]) == 1 })
-			d.sendWith(syncPath, "", "<Sync/>")
-			up.request()
-			up.write(okAnswer("two"))
-			expectBody(t, d, http.StatusOK, "two")
+			up := roundTrip(t, x, d, nil, "one")
+			kept(t, h)
+			roundTrip(t, x, d, up, "two")
 			x.noNewConn()
 		}},
 		{"an answer nobody asked for, in the same read: the connection is dropped", func(t *testing.T, h *harness, x *rawExchange, d *device) {
@@ -148,46 +141,22 @@ func TestRelayConnections(t *testing.T) {
 			up.request()
 			up.write(okAnswer("one") + okAnswer("STOLEN"))
 			expectBody(t, d, http.StatusOK, "one")
-			d.sendWith(syncPath, "", "<Sync/>")
-			up2 := x.accept()
-			up2.request()
-			up2.write(okAnswer("two"))
-			expectBody(t, d, http.StatusOK, "two")
+			roundTrip(t, x, d, nil, "two")
 		}},
 		{"an answer nobody asked for, while idle: the connection is dropped", func(t *testing.T, h *harness, x *rawExchange, d *device) {
-			d.sendWith(syncPath, "", "<Sync/>")
-			up := x.accept()
-			up.request()
-			up.write(okAnswer("one"))
-			expectBody(t, d, http.StatusOK, "one")
-			waitFor(t, "the connection kept", func() bool { return h.edge.relay.idleCount(h.edge.upstreams.route.Load().urls[0]) == 1 })
+			up := roundTrip(t, x, d, nil, "one")
+			kept(t, h)
 			up.write(okAnswer("STOLEN")) // on loopback, in the edge's socket when write returns
-			d.sendWith(syncPath, "", "<Sync/>")
-			up2 := x.accept()
-			up2.request()
-			up2.write(okAnswer("two"))
-			expectBody(t, d, http.StatusOK, "two")
+			roundTrip(t, x, d, nil, "two")
 		}},
 		{"Exchange closed the idle connection: a new one", func(t *testing.T, h *harness, x *rawExchange, d *device) {
-			d.sendWith(syncPath, "", "<Sync/>")
-			up := x.accept()
-			up.request()
-			up.write(okAnswer("one"))
-			expectBody(t, d, http.StatusOK, "one")
-			waitFor(t, "the connection kept", func() bool { return h.edge.relay.idleCount(h.edge.upstreams.route.Load().urls[0]) == 1 })
+			up := roundTrip(t, x, d, nil, "one")
+			kept(t, h)
 			_ = up.c.Close()
-			d.sendWith(syncPath, "", "<Sync/>")
-			up2 := x.accept()
-			up2.request()
-			up2.write(okAnswer("two"))
-			expectBody(t, d, http.StatusOK, "two")
+			roundTrip(t, x, d, nil, "two")
 		}},
 		{"Exchange closes after reading an idempotent request, before answering: sent again on a new connection with a new authenticator (a POST is not: TestAttackRelayResendsAfterExchangeReadTheRequest)", func(t *testing.T, h *harness, x *rawExchange, d *device) {
-			d.sendWith(syncPath, "", "<Sync/>")
-			up := x.accept()
-			up.request()
-			up.write(okAnswer("one"))
-			expectBody(t, d, http.StatusOK, "one")
+			up := roundTrip(t, x, d, nil, "one")
 			if _, err := fmt.Fprintf(d.c, "GET %s HTTP/1.1\r\nHost: edge.lab.test\r\n\r\n", syncPath); err != nil {
 				t.Fatal(err)
 			}
@@ -278,4 +247,25 @@ func expectBody(t *testing.T, d *device, status int, body string) {
 	if err != nil || resp.StatusCode != status || got != body {
 		t.Fatalf("answer %v %q %v, want %d %q", resp, got, err, status, body)
 	}
+}
+
+// roundTrip sends a Sync from d, reads it on up (on the relay's next new
+// connection when up is nil), answers body and wants the device to get it;
+// it returns the connection.
+func roundTrip(t *testing.T, x *rawExchange, d *device, up *rawUpConn, body string) *rawUpConn {
+	t.Helper()
+	d.sendWith(syncPath, "", "<Sync/>")
+	if up == nil {
+		up = x.accept()
+	}
+	up.request()
+	up.write(okAnswer(body))
+	expectBody(t, d, http.StatusOK, body)
+	return up
+}
+
+// kept waits until h's relay keeps one idle connection to Exchange.
+func kept(t *testing.T, h *harness) {
+	t.Helper()
+	waitFor(t, "the connection kept", func() bool { return h.edge.relay.idleCount(h.edge.upstreams.route.Load().urls[0]) == 1 })
 }
