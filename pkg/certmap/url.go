@@ -1,6 +1,7 @@
 package certmap
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -62,7 +63,9 @@ const DiscoveryTLSFix = "write ldaps:/// (the Global Catalogs over TLS, port 326
 // URLError says why cert.mapping.ldap.url cannot be used; config check and
 // the identity role report it with the same words.
 type URLError struct {
-	// Raw is the URL as written.
+	// Raw is the URL as written, a password in its user information
+	// (ldap://user:password@host, refused) replaced by xxxxx: config check,
+	// /status and the log show it.
 	Raw string
 	// Reason says what is wrong ("has a query ('?...')...").
 	Reason string
@@ -82,10 +85,13 @@ func (e *URLError) Error() string {
 // '?') are refused: segmesh decides what it searches for.
 func ParseURL(raw string) (Endpoint, error) {
 	bad := func(reason string) (Endpoint, error) {
-		return Endpoint{}, &URLError{Raw: raw, Reason: reason}
+		return Endpoint{}, &URLError{Raw: redactUserinfo(raw), Reason: reason}
 	}
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			err = ue.Err // without the URL, which may carry a password
+		}
 		return bad("does not parse: " + err.Error())
 	}
 	var ep Endpoint
@@ -135,4 +141,27 @@ func ParseURL(raw string) (Endpoint, error) {
 		ep.BaseDN = dn
 	}
 	return ep, nil
+}
+
+// redactUserinfo returns raw with the password of its user information
+// (ldap://user:password@host) replaced by xxxxx, as url.URL.Redacted does,
+// also for a URL that does not parse.
+func redactUserinfo(raw string) string {
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		return raw
+	}
+	start, end := i+3, len(raw)
+	if j := strings.IndexAny(raw[start:], "/?#"); j >= 0 {
+		end = start + j
+	}
+	at := strings.LastIndex(raw[start:end], "@")
+	if at < 0 {
+		return raw
+	}
+	colon := strings.Index(raw[start:start+at], ":")
+	if colon < 0 {
+		return raw
+	}
+	return raw[:start+colon+1] + "xxxxx" + raw[start+at:]
 }

@@ -210,11 +210,11 @@ func validateMapping(c *Config, r *Report) {
 			"write protocol://host:port[/baseDN], for example ldaps://dc1.corp.example:3269")
 	} else if ep, err := certmap.ParseURL(g.CertMappingLDAPURL); err != nil {
 		// The identity role's own parser: what it refuses at start, check refuses.
-		reason := err.Error()
+		reason, value := err.Error(), ""
 		if ue, ok := errors.AsType[*certmap.URLError](err); ok {
-			reason = ue.Reason
+			reason, value = ue.Reason, ue.Raw // Raw hides a password in the URL
 		}
-		r.add(SeverityError, KeyCertMappingLDAPURL, g.CertMappingLDAPURL, reason, certmap.URLFix)
+		r.add(SeverityError, KeyCertMappingLDAPURL, value, reason, certmap.URLFix)
 	} else if ep.Discover && !ep.TLS && !c.Segmesh.Identity.LDAPStartTLS {
 		// The identity role refuses it too (certmap.New): the host comes from
 		// DNS, which nobody authenticates.

@@ -127,11 +127,11 @@ func (c Config) problems() []config.Problem {
 	}
 	if c.MappingHonoured() {
 		if _, err := certmap.ParseURL(c.LDAPURL); err != nil {
-			reason := err.Error()
+			reason, value := err.Error(), ""
 			if ue, ok := errors.AsType[*certmap.URLError](err); ok {
-				reason = ue.Reason
+				reason, value = ue.Reason, ue.Raw // Raw hides a password in the URL
 			}
-			bad(config.KeyCertMappingLDAPURL, c.LDAPURL, reason, certmap.URLFix)
+			bad(config.KeyCertMappingLDAPURL, value, reason, certmap.URLFix)
 		}
 		if c.BindDN == "" {
 			bad(config.KeyCertMappingLDAPUser, "", "certificate mapping is on but no bind user is set",
