@@ -5,15 +5,25 @@ import (
 	"crypto/tls"
 	"encoding/pem"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/telemetry"
 )
+
+// Exchange's time to answer: the header watch that cuts a hung Exchange
+// (upstream_headerwatch.go), what may be sent again after a cut, and the
+// histogram of the wait (segmesh_edge_upstream_seconds).
 
 // TestResponseHeaderTimeout: on the proxy path an Exchange that does not
 // answer within ResponseHeaderTimeout gets the device a 504 and its
@@ -149,4 +159,119 @@ func TestResponseHeaderTimeoutHTTPS(t *testing.T) {
 	if resp, body := get(t, c, h.url("/Microsoft-Server-ActiveSync?Cmd=FolderSync&User=alice&DeviceId=D1&DeviceType=iPhone"), nil); resp.StatusCode != 200 || body != "ok" {
 		t.Fatalf("next request: %d %q", resp.StatusCode, body)
 	}
+}
+
+// TestResponseHeaderTimeoutNoRetry: a GET (which http.Transport may replay)
+// that times out on a reused upstream connection is not sent to Exchange a
+// second time. The header watch ends the wait with a read error, which the
+// transport takes for a keep-alive race and replays idempotent requests on;
+// each replay waited the whole timeout again.
+func TestResponseHeaderTimeoutNoRetry(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	h := newHarness(t, nil, options{tune: func(c *Config) { c.ResponseHeaderTimeout = timeout }})
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	var syncs atomic.Int32
+	h.exchange.handler = func(w http.ResponseWriter, r *http.Request, _ string) {
+		if strings.Contains(r.URL.RawQuery, "Cmd=Sync") {
+			syncs.Add(1)
+			<-release
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	}
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	c := h.client(&cert, false)
+	// An answered request leaves an idle upstream connection: the next one reuses it.
+	if resp, body := get(t, c, h.url("/Microsoft-Server-ActiveSync?Cmd=FolderSync&User=alice&DeviceId=D1&DeviceType=iPhone"), nil); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("first request: %d %q", resp.StatusCode, body)
+	}
+	start := time.Now()
+	resp, _ := get(t, c, h.url(syncPath), nil)
+	took := time.Since(start)
+	if n := syncs.Load(); resp.StatusCode != http.StatusGatewayTimeout || n != 1 {
+		t.Fatalf("status %d after %v, Exchange got the GET %d times; want 504 and once", resp.StatusCode, took, n)
+	}
+	// GETs are not watched; POSTs, every EAS command, are.
+	if n := h.edge.upstreams.watch.len(); n != 0 {
+		t.Fatalf("%d watched upstream connections after GETs only, want 0", n)
+	}
+	if resp, body := post(t, c, h.url("/Microsoft-Server-ActiveSync?Cmd=FolderSync&User=alice&DeviceId=D1&DeviceType=iPhone")); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("POST: %d %q", resp.StatusCode, body)
+	}
+	if n := h.edge.upstreams.watch.len(); n != 1 {
+		t.Fatalf("%d watched upstream connections after a POST, want 1", n)
+	}
+}
+
+// post sends a small EAS-like POST and returns the response and its body.
+func post(t testing.TB, c *http.Client, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Post(url, "application/vnd.ms-sync.wbxml", strings.NewReader("body"))
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// TestUpstreamDuration: every request but a Ping records Exchange's time to
+// answer in segmesh_edge_upstream_seconds; a Ping proxied over HTTP/2 (it
+// waits for mail, not for Exchange) records nothing.
+func TestUpstreamDuration(t *testing.T) {
+	const delay = 30 * time.Millisecond
+	for _, tc := range []struct {
+		name      string
+		path      string
+		wantCount uint64
+	}{
+		{"Sync", syncPath, 1},
+		{"Ping over HTTP/2", pingPath, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, nil, options{})
+			reader := recordMetrics(t, h)
+			h.exchange.handler = func(w http.ResponseWriter, r *http.Request, _ string) {
+				if !strings.Contains(r.URL.RawQuery, "Cmd=Ping") {
+					time.Sleep(delay)
+				}
+				_, _ = w.Write([]byte("ok"))
+			}
+			cert := h.ca.issue(t, certOpts{cn: "alice"})
+			if resp, body := get(t, h.client(&cert, true), h.url(tc.path), nil); resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: HTTP %d %s", tc.name, resp.StatusCode, body)
+			}
+			count, sum := collectHistogram(t, reader, telemetry.MetricEdgeUpstreamDuration)
+			if count != tc.wantCount {
+				t.Fatalf("%d upstream durations recorded, want %d", count, tc.wantCount)
+			}
+			if count > 0 && sum < delay.Seconds() {
+				t.Errorf("upstream duration %.3f s, want at least Exchange's %s", sum, delay)
+			}
+		})
+	}
+}
+
+// collectHistogram returns the count and sum of the float histogram name
+// over all its points.
+func collectHistogram(t testing.TB, reader *sdkmetric.ManualReader, name string) (uint64, float64) {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var count uint64
+	var sum float64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if h, ok := m.Data.(metricdata.Histogram[float64]); ok && m.Name == name {
+				for _, dp := range h.DataPoints {
+					count += dp.Count
+					sum += dp.Sum
+				}
+			}
+		}
+	}
+	return count, sum
 }
