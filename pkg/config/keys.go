@@ -17,7 +17,8 @@ var AllRoles = []string{"crl", "identity", "ticket", "edge"}
 // settings) with its tags: json (or key) names it, the Go type is its type,
 // Default() holds its default, secret.Secret marks a secret, roles says
 // which roles read it and help says what it means. `run`, `config check`,
-// `config init`, the README's tables (checked by a test) and the secrets
+// `config init`, the README's tables (generated with keyDocs' text:
+// READMETables, go generate ./pkg/config) and the secrets
 // each process opens are fed from these declarations.
 type Key struct {
 	// Name is the JSON path (segmesh.identity.ldapPoolSize), kcd.domains[].domain
