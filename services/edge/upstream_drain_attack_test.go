@@ -1,10 +1,8 @@
 package edge
 
 import (
-	"context"
 	"net/http"
 	"testing"
-	"time"
 )
 
 // TestAttackDrainRevokedMidHold: a device whose certificate is revoked
@@ -16,52 +14,38 @@ import (
 // Ping is re-checked as the parked path does (ping.recheck). Attacker
 // review.
 func TestAttackDrainRevokedMidHold(t *testing.T) {
-	tests := []struct {
-		name string
-		tune func(*Config)
-		h2   bool
+	for _, tt := range heldPingPaths {
 		// noStop lets Exchange answer instead of stopping the edge: the
 		// same rule without the drain.
-		noStop bool
-	}{
-		{name: "parked"},
-		{name: "HTTP/2", h2: true},
-		{name: "not parkable (body over ReplayMaxBytes)", tune: func(c *Config) { c.ReplayMaxBytes = 2 }},
-		{name: "parked, Exchange answers", noStop: true},
-		{name: "HTTP/2, Exchange answers", h2: true, noStop: true},
-		{name: "not parkable, Exchange answers", tune: func(c *Config) { c.ReplayMaxBytes = 2 }, noStop: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, nil, options{tune: tt.tune})
-			hd := h.heldExchange(t)
-			cert := h.ca.issue(t, certOpts{cn: "alice", serial: 4343})
-			got := h.sendPing(t, &cert, tt.h2)
-			waitFor(t, "Ping held at Exchange", func() bool { return hd.entered.Load() == 1 })
-			gen := h.edge.revocation.current()
-			h.crl.revoke(h.ca, 4343)
-			waitFor(t, "new snapshot", func() bool { return h.edge.revocation.current() > gen })
-			if tt.noStop {
-				hd.let()
-				if a := <-got; a.err == nil && a.resp.StatusCode != http.StatusForbidden {
-					t.Fatalf("the revoked device's held Ping got Exchange's answer %s %q, want 403", a.resp.Status, a.body)
+		for _, noStop := range []bool{false, true} {
+			t.Run(tt.name+map[bool]string{true: ", Exchange answers"}[noStop], func(t *testing.T) {
+				h := newHarness(t, nil, options{tune: tt.tune})
+				hd := h.heldExchange(t)
+				cert := h.ca.issue(t, certOpts{cn: "alice", serial: 4343})
+				got := h.sendPing(t, &cert, tt.h2)
+				waitFor(t, "Ping held at Exchange", func() bool { return hd.entered.Load() == 1 })
+				gen := h.edge.revocation.current()
+				h.crl.revoke(h.ca, 4343)
+				waitFor(t, "new snapshot", func() bool { return h.edge.revocation.current() > gen })
+				if noStop {
+					hd.let()
+					if a := <-got; a.err == nil && a.resp.StatusCode != http.StatusForbidden {
+						t.Fatalf("the revoked device's held Ping got Exchange's answer %s %q, want 403", a.resp.Status, a.body)
+					}
+					return
 				}
-				return
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			stopped := make(chan error, 1)
-			go func() { stopped <- h.edge.Stop(ctx) }()
-			a := <-got
-			if a.err == nil && drainedPingOK(a.resp, a.body) == "" {
-				t.Fatalf("the revoked device's held Ping got the drain's 200 Status 1")
-			}
-			if a.err == nil && a.resp.StatusCode != http.StatusForbidden {
-				t.Errorf("the revoked device's held Ping got %s %q, want 403", a.resp.Status, a.body)
-			}
-			if err := <-stopped; err != nil {
-				t.Fatalf("Stop: %v", err)
-			}
-		})
+				stopped := h.stopAsync(t)
+				a := <-got
+				if a.err == nil && drainedPingOK(a.resp, a.body) == "" {
+					t.Fatalf("the revoked device's held Ping got the drain's 200 Status 1")
+				}
+				if a.err == nil && a.resp.StatusCode != http.StatusForbidden {
+					t.Errorf("the revoked device's held Ping got %s %q, want 403", a.resp.Status, a.body)
+				}
+				if err := <-stopped; err != nil {
+					t.Fatalf("Stop: %v", err)
+				}
+			})
+		}
 	}
 }

@@ -33,6 +33,22 @@ func (d *device) readDrainedPing(what string) {
 	}
 }
 
+// heldPingPaths are the three ways a Ping is held at Exchange: parked, over
+// HTTP/2 through the reverse proxy, and through the reverse proxy because
+// it could not be parked.
+var heldPingPaths = []struct {
+	name string
+	tune func(*Config)
+	// h2 sends the Ping over HTTP/2; otherwise over a raw HTTP/1.1
+	// connection.
+	h2     bool
+	parked bool
+}{
+	{name: "parked", parked: true},
+	{name: "HTTP/2", h2: true},
+	{name: "not parkable (body over ReplayMaxBytes)", tune: func(c *Config) { c.ReplayMaxBytes = 2 }},
+}
+
 // stopAsync starts Stop (with a 30 s deadline) and returns its result's
 // channel once the edge reports not ready.
 func (h *harness) stopAsync(t testing.TB) <-chan error {
@@ -111,27 +127,15 @@ func drainedPingOK(resp *http.Response, body string) string {
 // Exchange still holds it, and Stop then returns without waiting for the
 // drain deadline.
 func TestStopAnswersHeldPings(t *testing.T) {
-	tests := []struct {
-		name string
-		tune func(*Config)
-		// h2 sends the Ping over HTTP/2; otherwise over a raw HTTP/1.1
-		// connection.
-		h2         bool
-		wantParked int
-	}{
-		{name: "parked", wantParked: 1},
-		{name: "HTTP/2", h2: true},
-		{name: "not parkable (body over ReplayMaxBytes)", tune: func(c *Config) { c.ReplayMaxBytes = 2 }},
-	}
-	for _, tt := range tests {
+	for _, tt := range heldPingPaths {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, nil, options{tune: tt.tune})
 			hd := h.heldExchange(t)
 			cert := h.ca.issue(t, certOpts{cn: "alice"})
 			got := h.sendPing(t, &cert, tt.h2)
 			waitFor(t, "Ping held at Exchange", func() bool { return hd.entered.Load() == 1 })
-			if n := h.edge.parking.len(); n != tt.wantParked {
-				t.Fatalf("%d parked Pings, want %d", n, tt.wantParked)
+			if n, want := h.edge.parking.len(), map[bool]int{true: 1}[tt.parked]; n != want {
+				t.Fatalf("%d parked Pings, want %d", n, want)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
