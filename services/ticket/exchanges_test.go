@@ -2,12 +2,18 @@ package ticket
 
 import (
 	"context"
+	"strings"
 	"testing"
+
+	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/kdc/kdctest"
 	"github.com/segmesh/segmesh/pkg/role"
 	"github.com/segmesh/segmesh/pkg/telemetry"
 )
@@ -60,5 +66,32 @@ func TestKDCExchangeResults(t *testing.T) {
 	}
 	if n := got["as-req/krb_error/25"]; n != 0 {
 		t.Errorf("%d PREAUTH_REQUIRED round trips counted as krb_error; got %v", n, got)
+	}
+}
+
+// TestSessionKeyEtypeRefusalReachesTheCaller: a KDC that answers S4U2Self
+// with an RC4 session key the gateway did not offer (s4u.SessionKeyError)
+// is a setup problem on the DC: the ticket role answers FailedPrecondition
+// with the stage and the fix (krbhint.SessionKeyEtype) in the
+// KDCErrorDetail the edge logs, as it does for a KDC error code, not an
+// opaque Internal.
+func TestSessionKeyEtypeRefusalReachesTheCaller(t *testing.T) {
+	cfg := fakeRealmConfig()
+	cfg.TGSSessionEtype = etypeID.RC4_HMAC
+	k := kdctest.Start(t, cfg)
+	c := config.Default()
+	svc, err := New(role.Deps{Config: &c}, WithConfig(testConfig(k.Addr())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
+	_, _, err = svc.Ticket(context.Background(), "alice@lab.test", "")
+	d := DetailOf(err)
+	if status.Code(err) != codes.FailedPrecondition || d == nil || d.GetStage() != "s4u2self" ||
+		!strings.Contains(d.GetHint(), "msDS-SupportedEncryptionTypes") || !strings.Contains(d.GetHint(), "svc_seg") {
+		t.Fatalf("Ticket: %v (code %s), detail %+v; want FailedPrecondition with the stage and the fix on the DC", err, status.Code(err), d)
 	}
 }
