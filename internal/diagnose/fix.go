@@ -120,6 +120,7 @@ func fixKDC(st *state, err error) (cause, fix, code string, ok bool) {
 	var ke *s4u.KDCError
 	var ue *kdc.UnreachableError
 	var wc *s4u.WrongClientError
+	var se *s4u.SessionKeyError
 	switch {
 	case errors.As(err, &ue), errors.Is(err, context.DeadlineExceeded):
 		return err.Error(), "no domain controller answered: " + krbhint.FixDomainControllers, "kdc_unreachable", true
@@ -127,6 +128,8 @@ func fixKDC(st *state, err error) (cause, fix, code string, ok bool) {
 		return err.Error(), "add the user's domain and its domain controller to kcd.domains: " + krbhint.FixDomainControllers, "unknown_realm", true
 	case errors.As(err, &wc):
 		return err.Error(), krbhint.FixWrongClient, "wrong_client", true
+	case errors.As(err, &se):
+		return err.Error(), krbhint.SessionKeyEtype(st.hintParams()), "session_key_etype", true
 	case !errors.As(err, &ke):
 		var ne net.Error
 		if errors.As(err, &ne) {

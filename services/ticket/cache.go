@@ -291,7 +291,8 @@ func (c *ticketCache) refreshTime(t *s4u.Ticket) time.Time {
 func definitive(err error) bool {
 	var ke *s4u.KDCError
 	var wc *s4u.WrongClientError
-	if errors.As(err, &wc) {
+	var se *s4u.SessionKeyError
+	if errors.As(err, &wc) || errors.As(err, &se) {
 		return true
 	}
 	return errors.As(err, &ke) && !s4u.IsTemporary(err)

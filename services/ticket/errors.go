@@ -38,6 +38,7 @@ func grpcCode(class krbhint.Class) codes.Code {
 func toStatus(err error, realm string) error {
 	var ke *s4u.KDCError
 	var wc *s4u.WrongClientError
+	var se *s4u.SessionKeyError
 	var ue *kdc.UnreachableError
 	switch {
 	case errors.As(err, &ke):
@@ -52,6 +53,10 @@ func toStatus(err error, realm string) error {
 		return withDetail(codes.FailedPrecondition, err.Error(), &ticketv1.KDCErrorDetail{
 			Stage: string(wc.Stage), Realm: realm,
 			Hint: "the KDC answered with a ticket for " + wc.Got + " instead of " + wc.Want + ": " + krbhint.FixWrongClient,
+		})
+	case errors.As(err, &se):
+		return withDetail(codes.FailedPrecondition, err.Error(), &ticketv1.KDCErrorDetail{
+			Stage: string(se.Stage), Realm: se.Realm, Hint: se.Hint,
 		})
 	case errors.As(err, &ue):
 		return withDetail(codes.Unavailable, err.Error(), &ticketv1.KDCErrorDetail{
