@@ -9,7 +9,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"io"
@@ -26,6 +25,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/segmesh/segmesh/bench/benchtls"
 )
 
 func main() {
@@ -42,12 +43,6 @@ func (b *bufPool) Get() []byte {
 }
 
 func (b *bufPool) Put(buf []byte) { b.p.Put(&buf) }
-
-func loopbackHost(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	ip := net.ParseIP(host)
-	return err == nil && ip != nil && ip.IsLoopback()
-}
 
 func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bareproxy", flag.ContinueOnError)
@@ -67,22 +62,14 @@ func run(args []string, stderr io.Writer) int {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	up, err := url.Parse(*backend)
-	if err != nil || !loopbackHost(up.Host) || !loopbackHost(*listen) {
+	if err != nil || !benchtls.LoopbackHost(up.Host) || !benchtls.LoopbackHost(*listen) {
 		logger.Error("listen and backend must be loopback IP:port", "listen", *listen, "backend", *backend)
 		return 2
 	}
-	cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+	tlsCfg, err := benchtls.ServerConfig(*certFile, *keyFile, *clientCA)
 	if err != nil {
-		logger.Error("load server certificate", "err", err)
+		logger.Error("TLS", "err", err)
 		return 1
-	}
-	pool := x509.NewCertPool()
-	for _, f := range strings.Split(*clientCA, ",") {
-		b, err := os.ReadFile(strings.TrimSpace(f))
-		if err != nil || !pool.AppendCertsFromPEM(b) {
-			logger.Error("read client CA", "file", f, "err", err)
-			return 1
-		}
 	}
 	var pad []string
 	if *padBytes > 0 {
@@ -109,15 +96,8 @@ func run(args []string, stderr io.Writer) int {
 		rp.BufferPool = &bufPool{}
 		rp.FlushInterval = *flush
 	}
-	tlsCfg := &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pool,
-		MinVersion:   tls.VersionTLS12,
-		NextProtos:   []string{"http/1.1"},
-	}
 	if *pprofAddr != "" {
-		if !loopbackHost(*pprofAddr) {
+		if !benchtls.LoopbackHost(*pprofAddr) {
 			logger.Error("pprof address must be loopback IP:port", "pprof", *pprofAddr)
 			return 2
 		}

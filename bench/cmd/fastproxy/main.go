@@ -17,7 +17,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"flag"
 	"io"
 	"log/slog"
@@ -30,16 +29,12 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/segmesh/segmesh/bench/benchtls"
 )
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
-}
-
-func loopbackHost(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	ip := net.ParseIP(host)
-	return err == nil && ip != nil && ip.IsLoopback()
 }
 
 // hopHeaders are removed from requests (RFC 9110 section 7.6.1), with the
@@ -151,29 +146,14 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	if !loopbackHost(*backend) || !loopbackHost(*listen) {
+	if !benchtls.LoopbackHost(*backend) || !benchtls.LoopbackHost(*listen) {
 		logger.Error("listen and backend must be loopback IP:port", "listen", *listen, "backend", *backend)
 		return 2
 	}
-	cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+	tlsCfg, err := benchtls.ServerConfig(*certFile, *keyFile, *clientCA)
 	if err != nil {
-		logger.Error("load server certificate", "err", err)
+		logger.Error("TLS", "err", err)
 		return 1
-	}
-	pool := x509.NewCertPool()
-	for _, f := range strings.Split(*clientCA, ",") {
-		b, err := os.ReadFile(strings.TrimSpace(f))
-		if err != nil || !pool.AppendCertsFromPEM(b) {
-			logger.Error("read client CA", "file", f, "err", err)
-			return 1
-		}
-	}
-	tlsCfg := &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pool,
-		MinVersion:   tls.VersionTLS12,
-		NextProtos:   []string{"http/1.1"},
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
