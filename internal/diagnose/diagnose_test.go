@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
+
 	"github.com/segmesh/segmesh/internal/testpki"
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/kdc/kdctest"
@@ -56,7 +58,8 @@ type world struct {
 	sawAuth  atomic.Bool
 }
 
-func newWorld(t testing.TB) *world {
+// newWorld builds the test world; mods change the fake KDC's configuration.
+func newWorld(t testing.TB, mods ...func(*kdctest.Config)) *world {
 	t.Helper()
 	now := time.Now()
 	w := &world{ca: testpki.NewCA(t, "Test Issuing CA", testpki.At(now))}
@@ -85,12 +88,16 @@ func newWorld(t testing.TB) *world {
 		rw.WriteHeader(int(w.exStatus.Load()))
 	}))
 	t.Cleanup(ex.Close)
-	w.kdc = kdctest.Start(t, kdctest.Config{
+	kcfg := kdctest.Config{
 		Realm: testRealm, Service: "svc_seg", ServicePassword: testSvcPW, ServiceSPNs: []string{"HTTP/seg.test.realm"},
 		Users: []string{"alice", "eve"}, UPNs: map[string]string{"alice@test.realm": "alice", "eve@test.realm": "eve"},
 		Sensitive: []string{"eve"}, DelegateTo: []string{testSPN}, Targets: map[string]string{testSPN: "Exch-Pass-1!", "HTTP/other.test.realm": "Other-Pass-1!"},
 		LenientChecksumType: true,
-	})
+	}
+	for _, m := range mods {
+		m(&kcfg)
+	}
+	w.kdc = kdctest.Start(t, kcfg)
 	c := config.Default()
 	c.Path, c.BaseDir = filepath.Join(dir, "config.json"), dir
 	c.ClientCertTrustStorePath = caFile
@@ -116,6 +123,7 @@ func TestRunNamesTheFailingStepAndFix(t *testing.T) {
 		name   string
 		user   string
 		setup  func(w *world)
+		kdc    func(*kdctest.Config)
 		ca     *testpki.Cert
 		step   string
 		code   string
@@ -145,12 +153,18 @@ func TestRunNamesTheFailingStepAndFix(t *testing.T) {
 		{name: "sensitive user", user: "eve@test.realm", step: StepS4U2Proxy, code: "KDC_ERR_BADOPTION", fixHas: "sensitive"},
 		{name: "SPN not delegated", user: "alice@test.realm", setup: func(w *world) { w.cfg.KCD.TargetSPN = "HTTP/other.test.realm" },
 			step: StepS4U2Proxy, code: "KDC_ERR_BADOPTION", fixHas: "msDS-AllowedToActOnBehalfOfOtherIdentity"},
+		{name: "the KDC picks an RC4 session key the gateway did not offer", user: "alice@test.realm", kdc: func(c *kdctest.Config) { c.TGSSessionEtype = etypeID.RC4_HMAC },
+			step: StepS4U2Self, code: "session_key_etype", fixHas: "DefaultDomainSupportedEncTypes"},
 		{name: "Exchange refuses the ticket", user: "alice@test.realm", setup: func(w *world) { w.exStatus.Store(401) },
 			step: StepExchange, code: "http_401", fixHas: "Negotiate"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t)
+			var mods []func(*kdctest.Config)
+			if tc.kdc != nil {
+				mods = append(mods, tc.kdc)
+			}
+			w := newWorld(t, mods...)
 			if tc.setup != nil {
 				tc.setup(w)
 			}
