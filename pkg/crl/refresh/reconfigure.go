@@ -29,6 +29,12 @@ import (
 //     failClosedOnStale). To stop checking an issuer's certificates at all,
 //     take its CA out of the trust store; a restart also forgets retired
 //     CRLs, as it forgets everything not configured;
+//   - with segmesh.crl.useCertificateCdps (Config.DeriveFromCAs) a removed
+//     URL that gave a CRL is kept as one learnt from certificates, still
+//     fetched: certificates of its issuer may name it, and while the
+//     retired CRL kept the issuer known nothing would have learnt it again,
+//     so a certificate revoked after the reload stayed valid until a
+//     restart;
 //   - a removed URL that never gave a CRL goes, and so leaves readiness;
 //   - a URL learnt from certificates stays learnt; listed, it becomes a
 //     configured one;
@@ -68,6 +74,11 @@ func (r *Refresher) Reconfigure(urls []string, interval time.Duration) (commit f
 			case s.derived:
 			case s.idx == nil:
 				continue // never gave a CRL: nothing to keep in force
+			case r.cfg.DeriveFromCAs:
+				// Certificates may name it, and their issuer stays known
+				// through its CRL, so nothing would teach it again: keep
+				// fetching it as a URL learnt from certificates.
+				s.derived = true
 			default:
 				s.retired = true
 			}
