@@ -269,3 +269,39 @@ func kept(t *testing.T, h *harness) {
 	t.Helper()
 	waitFor(t, "the connection kept", func() bool { return h.edge.relay.idleCount(h.edge.upstreams.route.Load().urls[0]) == 1 })
 }
+
+// TestRelaySetting: segmesh.edge.http1Engine selects the engine, the
+// status page names it (and counts the relay's requests), and an unknown
+// engine is refused with the key's name.
+func TestRelaySetting(t *testing.T) {
+	if !pollSupported {
+		t.Skip("the relay needs pollReady (Linux)")
+	}
+	for _, tc := range []struct {
+		engine, want string
+		relayed      int64
+	}{{"", "net/http", 0}, {"net/http", "net/http", 0}, {"relay", "relay", 1}} {
+		t.Run(tc.want+"/"+tc.engine, func(t *testing.T) {
+			h := newHarness(t, func(c *config.Config) { c.Segmesh.Edge.HTTP1Engine = tc.engine }, options{})
+			cert := h.ca.issue(t, certOpts{cn: "alice"})
+			d := h.device(t, &cert)
+			d.sendWith(syncPath, "", "<Sync/>")
+			if resp, body, err := d.read(); err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("%v %v %q", err, resp, body)
+			}
+			st := h.edge.statusSection().(map[string]any)
+			if st["http1_engine"] != tc.want {
+				t.Fatalf("status http1_engine %v, want %s", st["http1_engine"], tc.want)
+			}
+			if got, _ := st["relay_requests"].(int64); got != tc.relayed {
+				t.Fatalf("status relay_requests %v, want %d", st["relay_requests"], tc.relayed)
+			}
+		})
+	}
+	c := config.Default()
+	c.Segmesh.Edge.HTTP1Engine = "fasthttp"
+	c.Segmesh.Edge.ExchangeURLs = []string{"https://mail.lab.test"}
+	if _, err := newConfig(&c); err == nil || !strings.Contains(err.Error(), "segmesh.edge.http1Engine") {
+		t.Fatalf("newConfig with an unknown engine: %v, want the key named", err)
+	}
+}
