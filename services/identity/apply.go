@@ -44,7 +44,8 @@ func (s *Service) LiveKeys() []string { return liveKeys }
 // The commit swaps the mapping, the realms and the resolver at once:
 // lookups already running finish on the old mapper, which is closed
 // retireGrace later. The cached mappings are kept when no setting that
-// changes an answer changed (a new password), and flushed otherwise; the
+// changes or vouches for an answer changed (a new password), and flushed
+// otherwise (a new CA file or StartTLS too); the
 // mapping generation in every answer changes with them, which makes edges
 // drop the mappings they cached (services/edge). A reload never binds
 // without TLS where the running mapping binds with it.
@@ -159,9 +160,11 @@ func weakerTransport(cur, next Config) error {
 }
 
 // answersKey is what decides a mapping's answer: the directory, the
-// account that reads it, where and how it searches, and how a UPN becomes a
-// realm. The password, the CA, the pool and the cache lifetimes are not in
-// it.
+// account that reads it, where and how it searches, how a UPN becomes a
+// realm, and the transport that vouches for the answers (StartTLS and the CA
+// file: answers read over a transport a reload strengthens may have been
+// written by whoever was on the old path, TestAttackStrongerTransportKeepsTheCache).
+// The password, the pool and the cache lifetimes are not in it.
 func answersKey(c Config) string {
 	suffixes := slices.Sorted(maps.Keys(c.UPNSuffixRealms))
 	var b strings.Builder
@@ -170,7 +173,7 @@ func answersKey(c Config) string {
 	}
 	return strings.Join([]string{
 		fmt.Sprint(c.KCDEnabled, c.MappingEnabled, c.StrongMapping, c.FallbackWhenUnavailable),
-		c.LDAPURL, c.BaseDN, c.BindDN, c.DNSServer, c.LoginIdentity,
+		c.LDAPURL, c.BaseDN, c.BindDN, c.DNSServer, c.LoginIdentity, fmt.Sprint(c.StartTLS), c.LDAPCAFile,
 		strings.Join(c.Domains, ","), b.String(),
 	}, "\x00")
 }
