@@ -378,18 +378,16 @@ func (s *Service) modifyResponse(resp *http.Response) error {
 	return nil
 }
 
-// recheckHeld applies the re-check rule (recheck) to the answer of a Ping
-// the reverse proxy held at Exchange (HTTP/2, or not parkable), as the
-// parked path does before delivering (parkedPing.recheck): a certificate
-// revoked during the hold gets the refusal, not Exchange's answer or the
-// drain's Status 1 (TestAttackDrainRevokedMidHold). Other requests were
-// re-checked when they arrived.
+// recheckHeld applies the re-check rule (recheck) to every answer before it
+// is delivered, as the parked path does (parkedPing.recheck): a certificate
+// revoked while the request was at Exchange gets the refusal, not
+// Exchange's answer or the drain's Status 1. Not only Pings are held: an
+// EAS Sync with a Wait or HeartbeatInterval waits at Exchange up to 59
+// minutes, an EWS streaming subscription up to 30 (TestAttackDrainRevokedMidHold,
+// TestAttackHeldSyncRevokedMidHold). It costs a generation comparison
+// unless the revocation data changed since the device was last checked.
 func (s *Service) recheckHeld(r *http.Request) *CertificateRefusal {
 	if r == nil {
-		return nil
-	}
-	state, _ := r.Context().Value(requestKey{}).(*requestState)
-	if state == nil || !isPing(state) {
 		return nil
 	}
 	devCert, _ := r.Context().Value(peerKey{}).(*peer)
