@@ -23,13 +23,7 @@ import (
 // (3268 without StartTLS) are each refused, and bob stays mapped.
 func TestLabMappingURLChange(t *testing.T) {
 	e := labenv.Up(t)
-	c, report, err := config.Load(e.SegmeshConfig)
-	if err != nil {
-		t.Fatalf("load %s: %v", e.SegmeshConfig, err)
-	}
-	if errs := report.Errors(); len(errs) > 0 {
-		t.Fatalf("config errors: %v", errs)
-	}
+	c := loadLabConfig(t, e)
 	svc, cl, err := startService(t, ConfigFrom(c), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -85,4 +79,17 @@ func toJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// loadLabConfig loads the lab's config.json as segmesh run does.
+func loadLabConfig(t *testing.T, e *labenv.Env) *config.Config {
+	t.Helper()
+	c, report, err := config.Load(e.SegmeshConfig)
+	if err != nil {
+		t.Fatalf("load %s: %v", e.SegmeshConfig, err)
+	}
+	if errs := report.Errors(); len(errs) > 0 {
+		t.Fatalf("config errors: %v", errs)
+	}
+	return c
 }

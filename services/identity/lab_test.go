@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/segmesh/segmesh/internal/labenv"
-	"github.com/segmesh/segmesh/pkg/config"
 	identityv1 "github.com/segmesh/segmesh/proto/segmesh/identity/v1"
 )
 
@@ -19,14 +18,7 @@ import (
 // gRPC server and maps the lab's device certificates.
 func TestLabMapCertificate(t *testing.T) {
 	e := labenv.Up(t)
-	c, report, err := config.Load(e.SegmeshConfig)
-	if err != nil {
-		t.Fatalf("load %s: %v", e.SegmeshConfig, err)
-	}
-	if errs := report.Errors(); len(errs) > 0 {
-		t.Fatalf("config errors: %v", errs)
-	}
-	cfg := ConfigFrom(c)
+	cfg := ConfigFrom(loadLabConfig(t, e))
 	if !cfg.MappingHonoured() || cfg.LDAPCAFile == "" {
 		t.Fatalf("the lab config does not turn mapping on with a CA file: %+v", cfg)
 	}
