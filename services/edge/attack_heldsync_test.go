@@ -1,9 +1,7 @@
 package edge
 
 import (
-	"io"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -53,27 +51,7 @@ func TestAttackHeldSyncRevokedMidHold(t *testing.T) {
 				}
 			}()
 			cert := h.ca.issue(t, certOpts{cn: "alice", serial: 4747})
-			got := make(chan pingAnswer, 1)
-			if tc.h2 {
-				c := h.client(&cert, true)
-				go func() {
-					resp, err := c.Post(h.url(waitSync), "application/vnd.ms-sync.wbxml", strings.NewReader("<Sync><Wait>59</Wait></Sync>"))
-					if err != nil {
-						got <- pingAnswer{err: err}
-						return
-					}
-					b, err := io.ReadAll(resp.Body)
-					_ = resp.Body.Close()
-					got <- pingAnswer{resp, string(b), err}
-				}()
-			} else {
-				d := h.device(t, &cert)
-				d.send(waitSync, "<Sync><Wait>59</Wait></Sync>")
-				go func() {
-					resp, body, err := d.read()
-					got <- pingAnswer{resp, body, err}
-				}()
-			}
+			got := h.sendHeld(t, &cert, tc.h2, waitSync, "<Sync><Wait>59</Wait></Sync>")
 			waitFor(t, "the Sync held at Exchange", func() bool { return entered.Load() == 1 })
 			gen := h.edge.revocation.current()
 			h.crl.revoke(h.ca, 4747)

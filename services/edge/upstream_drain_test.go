@@ -81,11 +81,17 @@ type pingAnswer struct {
 // connection, and returns the channel its answer comes on.
 func (h *harness) sendPing(t testing.TB, cert *tls.Certificate, h2 bool) <-chan pingAnswer {
 	t.Helper()
+	return h.sendHeld(t, cert, h2, pingPath, "<Ping/>")
+}
+
+// sendHeld is sendPing for any EAS POST (a Sync with a Wait).
+func (h *harness) sendHeld(t testing.TB, cert *tls.Certificate, h2 bool, path, body string) <-chan pingAnswer {
+	t.Helper()
 	got := make(chan pingAnswer, 1)
 	if h2 {
 		c := h.client(cert, true)
 		go func() {
-			resp, err := c.Post(h.url(pingPath), "application/vnd.ms-sync.wbxml", strings.NewReader("<Ping/>"))
+			resp, err := c.Post(h.url(path), "application/vnd.ms-sync.wbxml", strings.NewReader(body))
 			if err != nil {
 				got <- pingAnswer{err: err}
 				return
@@ -97,7 +103,7 @@ func (h *harness) sendPing(t testing.TB, cert *tls.Certificate, h2 bool) <-chan 
 		return got
 	}
 	d := h.device(t, cert)
-	d.send(pingPath, "<Ping/>")
+	d.send(path, body)
 	go func() {
 		resp, body, err := d.read()
 		got <- pingAnswer{resp, body, err}
