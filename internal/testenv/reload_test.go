@@ -16,8 +16,9 @@ import (
 // another directory (a device published there maps to its user there),
 // the server certificate renewed in place is what new connections get
 // (the load loop's connection keeps its own), a broken edit is refused
-// with the problem on /readyz (still 200) and /metrics, a changed SPN is
-// named as waiting for a restart, and fixing the file clears both.
+// with the problem on /readyz (still 200) and /metrics, a setting the edge
+// cannot change live is named as waiting for a restart while a changed SPN
+// list (live in edge and ticket) is not, and fixing the file clears both.
 func TestReloadUnderLoad(t *testing.T) {
 	for _, mode := range Modes {
 		t.Run(string(mode), func(t *testing.T) {
@@ -116,11 +117,15 @@ func TestReloadUnderLoad(t *testing.T) {
 			e.EditConfig(func(cfg map[string]any) {
 				section(cfg, "segmesh")["telemetry"] = map[string]any{"logLevel": "info"}
 				section(cfg, "kcd")["targetSPN"] = SPN + ",HTTP/other.test.realm"
+				section(section(cfg, "segmesh"), "edge")["drainGraceSeconds"] = 7
 			})
-			waitFor(t, e, "/readyz to clear the refusal and name the SPN as waiting for a restart", func() bool {
+			waitFor(t, e, "/readyz to clear the refusal and name the drain grace as waiting for a restart", func() bool {
 				code, body, err := e.EdgeAdmin("/readyz")
-				return err == nil && code == http.StatusOK && !strings.Contains(body, "refused") && strings.Contains(body, "kcd.targetSPN")
+				return err == nil && code == http.StatusOK && !strings.Contains(body, "refused") && strings.Contains(body, "segmesh.edge.drainGraceSeconds")
 			})
+			if _, body, err := e.EdgeAdmin("/readyz"); err != nil || strings.Contains(body, "kcd.targetSPN") {
+				t.Errorf("/readyz names the SPN list as waiting for a restart; it is live (%v):\n%s", err, body)
+			}
 
 			stopLoad()
 			if failed.Load() != 0 {

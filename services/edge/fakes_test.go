@@ -176,6 +176,7 @@ type fakeTickets struct {
 	errs        map[string]error  // by UPN
 	keys        map[string]string // ticket cipher (hex) → session key, for the fake Exchange
 	unavailable bool
+	spns        []string // the target SPNs asked, in order
 }
 
 func newFakeTickets() *fakeTickets {
@@ -188,6 +189,7 @@ func (f *fakeTickets) GetServiceTicket(_ context.Context, r *ticketv1.GetService
 	f.gets.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.spns = append(f.spns, r.GetTargetSpn())
 	if f.unavailable {
 		return nil, status.Error(codes.Unavailable, "KDC unreachable: dial tcp dc1.lab.test:88: connection refused")
 	}

@@ -65,7 +65,7 @@ func (s *Service) refreshAfter401(ctx context.Context, state *requestState) bool
 		return false
 	}
 	s.metrics.unauthorized(true)
-	if ierr := s.tickets.invalidate(ctx, state.upn, s.cfg.TargetSPN, state.ticket); ierr != nil {
+	if ierr := s.tickets.invalidate(ctx, state.upn, state.spn, state.ticket); ierr != nil {
 		s.log.Warn("invalidate ticket after 401", telemetry.AttrUPN, state.upn, "err", ierr)
 	}
 	return true

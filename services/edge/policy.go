@@ -38,8 +38,11 @@ import (
 // requestState is one request's state, shared by the handler, the rewrite,
 // the transport, a parked Ping and the access line.
 type requestState struct {
-	eas    EASRequest
-	upn    string
+	eas EASRequest
+	upn string
+	// spn is the Exchange SPN the ticket is for: the one in force when the
+	// request was authenticated (a reload may change it meanwhile).
+	spn    string
 	ticket *ticketEntry
 	// identityHit and ticketHit say whether the user and the ticket came
 	// from the caches.
@@ -176,8 +179,8 @@ func (s *Service) authenticate(ctx context.Context, state *requestState, devCert
 	if err != nil {
 		return err
 	}
-	state.upn, state.identityHit = id.UPN, hit
-	ticket, hit, err := s.tickets.get(ctx, id.UPN, s.cfg.TargetSPN)
+	state.upn, state.identityHit, state.spn = id.UPN, hit, s.targetSPN()
+	ticket, hit, err := s.tickets.get(ctx, id.UPN, state.spn)
 	s.metrics.ticketLookup(hit)
 	if err != nil {
 		return err
@@ -339,7 +342,7 @@ func (s *Service) renewAfter401(ctx context.Context, state *requestState, resp *
 		return false, nil
 	}
 	drain(resp.Body)
-	ticket, _, err := s.tickets.get(ctx, state.upn, s.cfg.TargetSPN)
+	ticket, _, err := s.tickets.get(ctx, state.upn, state.spn)
 	if err != nil {
 		return false, err
 	}

@@ -41,6 +41,9 @@ type Service struct {
 	metrics    *metrics
 	peers      peers
 	revocation *revocation
+	// spn is the Exchange SPN in force (kcd.targetSPN's first): a reload
+	// swaps it (upstream_reload.go); a request keeps the one it began with.
+	spn atomic.Pointer[string]
 
 	// Set by Start.
 	trust    trustSource
@@ -154,15 +157,19 @@ func newService(deps role.Deps, o options) (*Service, error) {
 	if deps.Status != nil {
 		deps.Status.Publish(role.Edge, s.statusSection)
 	}
+	s.spn.Store(&cfg.TargetSPN)
 	return s, nil
 }
+
+// targetSPN returns the Exchange SPN new requests ask tickets for.
+func (s *Service) targetSPN() string { return *s.spn.Load() }
 
 // statusSection is the edge's part of the admin status page.
 func (s *Service) statusSection() any {
 	st := map[string]any{
 		"listen":              s.cfg.Listen,
 		"kcd":                 s.cfg.KCD,
-		"target_spn":          s.cfg.TargetSPN,
+		"target_spn":          s.targetSPN(),
 		"require_client_cert": s.cfg.RequireClientCert,
 		"revocation":          s.cfg.Revocation,
 		"paths":               s.cfg.Paths,

@@ -11,7 +11,7 @@ import (
 // (role.ConfigApplier); segmesh run names every other changed edge setting
 // as waiting for a restart.
 var liveKeys = append([]string{
-	"segmesh.edge.exchangeUrls", "segmesh.identity.cacheTtlSeconds",
+	"segmesh.edge.exchangeUrls", "segmesh.identity.cacheTtlSeconds", "kcd.targetSPN",
 	"clientCertTrustStorePath", "clientCertTrustStorePasscode", "clientCertificateChain",
 }, serverCertKeys...)
 
@@ -21,9 +21,10 @@ func (s *Service) LiveKeys() []string { return liveKeys }
 // PrepareConfig implements role.ConfigApplier. It checks next's edge
 // settings and loads the trust store and the server certificate from the
 // new paths; the commit puts the store and the certificate in force (new
-// handshakes get them) and sends new requests to the new Exchange URLs
-// (the preferred one is the first again) while requests and held Pings
-// already sent keep their connection. next has passed Validate.
+// handshakes get them), has new requests ask tickets for the new Exchange
+// SPN and sends them to the new Exchange URLs (the preferred one is the
+// first again) while requests and held Pings already sent keep their SPN
+// and connection. next has passed Validate.
 func (s *Service) PrepareConfig(_ context.Context, next *config.Config) (func(), error) {
 	cfg, problems := configFrom(next)
 	if err := config.ErrorOf(next.FilePath(), problems); err != nil {
@@ -48,6 +49,10 @@ func (s *Service) PrepareConfig(_ context.Context, next *config.Config) (func(),
 		commitCert()
 		if s.identity != nil {
 			s.identity.setTTL(cfg.IdentityCacheTTL)
+		}
+		if cfg.TargetSPN != s.targetSPN() {
+			s.spn.Store(&cfg.TargetSPN)
+			s.log.Info("Exchange SPN changed; new requests ask tickets for it, requests under way keep theirs", "target_spn", cfg.TargetSPN)
 		}
 		if s.upstreams != nil {
 			old := s.upstreams.route.Load()

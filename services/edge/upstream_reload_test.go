@@ -80,3 +80,39 @@ func TestPrepareConfigRefusesBadUpstreams(t *testing.T) {
 		t.Fatalf("after refused changes: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestPrepareConfigChangesTheSPN: after a reload changing kcd.targetSPN the
+// edge asks tickets for the new SPN; nothing changes before the commit.
+func TestPrepareConfigChangesTheSPN(t *testing.T) {
+	h := newHarness(t, nil, options{})
+	cert := h.ca.issue(t, certOpts{cn: "alice"})
+	c := h.client(&cert, false)
+	lastSPN := func() string {
+		h.tickets.mu.Lock()
+		defer h.tickets.mu.Unlock()
+		return h.tickets.spns[len(h.tickets.spns)-1]
+	}
+	if resp, body := get(t, c, h.url(syncPath), nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("before: %d %s", resp.StatusCode, body)
+	}
+	old := lastSPN()
+	cfg := *h.cfg
+	cfg.KCD.TargetSPN = "HTTP/mail2.lab.test, " + old
+	commit, err := h.edge.PrepareConfig(context.Background(), &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.edge.targetSPN(); got != old {
+		t.Fatalf("SPN %q in force before the commit, want %q", got, old)
+	}
+	commit()
+	if resp, body := get(t, c, h.url(syncPath), nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("after: %d %s", resp.StatusCode, body)
+	}
+	if got := lastSPN(); got != "HTTP/mail2.lab.test" {
+		t.Fatalf("the edge asked a ticket for %q after the change, want HTTP/mail2.lab.test", got)
+	}
+	if got := h.edge.statusSection().(map[string]any)["target_spn"]; got != "HTTP/mail2.lab.test" {
+		t.Errorf("status target_spn = %v", got)
+	}
+}

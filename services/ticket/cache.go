@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,9 @@ const (
 	eventEvict       cacheEvent = "evict"
 )
 
+// defaultCacheSize bounds the cache when segmesh.ticket.cacheSize is 0.
+const defaultCacheSize = 100000
+
 // ticketCache caches tickets per (user, SPN) with LRU eviction (the
 // second-chance approximation, so a hit takes only a read lock), refresh
 // (renewal where the KDC allows it) when a hit finds less than a margin
@@ -75,6 +79,10 @@ type ticketCache struct {
 
 	sf singleflight.Group
 
+	// epoch counts the drops of every entry (a new service account): a
+	// fetch begun before one does not store what it got.
+	epoch atomic.Uint64
+
 	mu    sync.RWMutex
 	ll    *list.List // of *entry, most recently stored or second-chanced at the front
 	items map[cacheKey]*list.Element
@@ -86,7 +94,7 @@ func newTicketCache(fetch fetchFunc, cfg Config, now func() time.Time, onEvent f
 	}
 	max := cfg.CacheSize
 	if max <= 0 {
-		max = 100000
+		max = defaultCacheSize
 	}
 	return &ticketCache{
 		fetch: fetch, now: now, max: max, negTTL: cfg.NegativeTTL,
@@ -140,8 +148,9 @@ func (c *ticketCache) Get(ctx context.Context, user, spn string) (t *s4u.Ticket,
 		// The fetch outlives any one caller: others may be waiting on it.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.fetchTimeout)
 		defer cancel()
+		epoch := c.epoch.Load()
 		t, err := c.fetch(fctx, user, spn, nil)
-		c.store(k, t, err)
+		c.store(k, t, err, epoch)
 		return t, err
 	})
 	select {
@@ -203,9 +212,10 @@ func (c *ticketCache) refresh(ctx context.Context, e *entry, user, spn string, t
 	}
 }
 
-// store records a fetch's outcome: a ticket, a definitive refusal for negTTL,
-// or nothing for a temporary failure.
-func (c *ticketCache) store(k cacheKey, t *s4u.Ticket, err error) {
+// store records the outcome of a fetch begun at epoch: a ticket, a
+// definitive refusal for negTTL, or nothing for a temporary failure or
+// when every entry was dropped since.
+func (c *ticketCache) store(k cacheKey, t *s4u.Ticket, err error, epoch uint64) {
 	e := &entry{key: k}
 	switch {
 	case err == nil:
@@ -219,6 +229,9 @@ func (c *ticketCache) store(k cacheKey, t *s4u.Ticket, err error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.epoch.Load() != epoch {
+		return
+	}
 	if el, ok := c.items[k]; ok {
 		c.removeLocked(el)
 	}
@@ -263,6 +276,36 @@ func (c *ticketCache) Invalidate(user, spn string) int {
 		}
 	}
 	return n
+}
+
+// drop removes every entry when all is set (a new service account: the
+// fetches under way then store nothing either), else the entries of an SPN
+// not among spns; it returns how many it removed.
+func (c *ticketCache) drop(all bool, spns []string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if all {
+		c.epoch.Add(1)
+	}
+	n := 0
+	for k, el := range c.items {
+		if all || !slices.Contains(spns, k.spn) {
+			c.removeLocked(el)
+			n++
+		}
+	}
+	return n
+}
+
+// resize sets the bound on entries (0: the default); a smaller bound
+// evicts at the next store.
+func (c *ticketCache) resize(max int) {
+	if max <= 0 {
+		max = defaultCacheSize
+	}
+	c.mu.Lock()
+	c.max = max
+	c.mu.Unlock()
 }
 
 // Len returns the number of entries, negative ones included.

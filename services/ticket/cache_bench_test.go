@@ -62,7 +62,7 @@ func BenchmarkColdIssue(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := svc.client.ServiceTicket(context.Background(), "alice@lab.test", exchSPN); err != nil {
+		if _, err := svc.engine().client.ServiceTicket(context.Background(), "alice@lab.test", exchSPN); err != nil {
 			b.Fatal(err)
 		}
 	}

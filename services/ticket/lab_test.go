@@ -116,7 +116,7 @@ func TestLabTicketsAcceptedByExchange(t *testing.T) {
 func TestLabRefusalsCarryCodeAndHint(t *testing.T) {
 	lab := labenv.Up(t)
 	svc, _ := labService(t, lab)
-	svc.cfg.SPNs = append(svc.cfg.SPNs, lab.OtherSPN)
+	svc.engine().cfg.SPNs = append(svc.engine().cfg.SPNs, lab.OtherSPN)
 	tests := []struct {
 		name, upn, spn string
 		code           codes.Code

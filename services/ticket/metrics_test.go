@@ -30,7 +30,7 @@ func TestTGTGauges(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
-	tgts := svc.client.TGTs()
+	tgts := svc.engine().client.TGTs()
 	if len(tgts) != 1 {
 		t.Fatalf("TGTs: %v", tgts)
 	}

@@ -102,7 +102,7 @@ func TestLabMITExchangesPerDay(t *testing.T) {
 		}
 		time.Sleep(scale(time.Minute))
 	}
-	svc.client.Wait()
+	svc.engine().client.Wait()
 	perUserDay := float64(exchanges.Load()-base) / float64(len(users)) / float64(days)
 	t.Logf("MIT %s: %.2f KDC exchanges per user per day (%d users, %d simulated days at %dx, %d exchanges in all)",
 		lab.Raw["LAB_MIT_VERSION"], perUserDay, len(users), days, mitSpeedup, exchanges.Load())

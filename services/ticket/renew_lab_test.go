@@ -19,7 +19,7 @@ func TestLabRenewalFallsBackToPair(t *testing.T) {
 	lab := labenv.Up(t)
 	svc, cx := labService(t, lab)
 	ctx := context.Background()
-	spn := svc.cfg.SPNs[0]
+	spn := svc.engine().cfg.SPNs[0]
 	old, _, err := svc.Ticket(ctx, "alice", spn)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -49,23 +50,42 @@ func WithConfig(c Config) Option { return func(o *options) { o.cfg = &c } }
 
 // Service is the ticket role.
 type Service struct {
-	cfg    Config
+	// enabled is kcd.enabled at the start: it takes a restart.
+	enabled bool
+	// eng is the configuration in force with its S4U client; a reload
+	// swaps it whole (reload.go).
+	eng    atomic.Pointer[engine]
+	opts   options
 	log    *slog.Logger
 	now    func() time.Time
-	client *s4u.Client
-	renew  *renewer
 	cache  *ticketCache
 	tracer trace.Tracer
 
 	requests  metric.Int64Counter
 	exchanges metric.Int64Counter
 	events    metric.Int64Counter
+	renewals  metric.Int64Counter
 
 	mu      sync.Mutex
 	tgtErr  error
 	stop    context.CancelFunc
 	renewWG sync.WaitGroup
+	stopped bool
+	// retiredWG waits for the background work of clients a reload replaced.
+	retiredWG sync.WaitGroup
 }
+
+// engine is what one configuration of the role builds: its settings, the
+// S4U client with the service account's TGTs, and the renewer over it.
+// Immutable once stored.
+type engine struct {
+	cfg    Config
+	client *s4u.Client // nil with KCD off
+	renew  *renewer
+}
+
+// engine returns the configuration in force.
+func (s *Service) engine() *engine { return s.eng.Load() }
 
 // New builds the ticket role from deps. It does no I/O.
 func New(deps role.Deps, opts ...Option) (*Service, error) {
@@ -95,7 +115,7 @@ func New(deps role.Deps, opts ...Option) (*Service, error) {
 	if tracer == nil {
 		tracer = tracenoop.NewTracerProvider().Tracer("ticket")
 	}
-	s := &Service{cfg: cfg, log: log, now: o.now, tracer: tracer, tgtErr: errors.New("no TGT yet")}
+	s := &Service{enabled: cfg.Enabled, opts: o, log: log, now: o.now, tracer: tracer, tgtErr: errors.New("no TGT yet")}
 	var err error
 	if s.requests, err = meter.Int64Counter(telemetry.MetricTicketRequests, metric.WithDescription("GetServiceTicket calls by result")); err != nil {
 		return nil, err
@@ -106,27 +126,27 @@ func New(deps role.Deps, opts ...Option) (*Service, error) {
 	if s.events, err = meter.Int64Counter(telemetry.MetricTicketCacheEvents, metric.WithDescription("ticket cache hits, misses, refreshes and evictions")); err != nil {
 		return nil, err
 	}
-	renewals, err := meter.Int64Counter(telemetry.MetricTicketRenewals, metric.WithDescription("service ticket renewals tried, by result (ok, refused, error) and Kerberos error code"))
-	if err != nil {
+	if s.renewals, err = meter.Int64Counter(telemetry.MetricTicketRenewals, metric.WithDescription("service ticket renewals tried, by result (ok, refused, error) and Kerberos error code")); err != nil {
 		return nil, err
 	}
 	s.cache = newTicketCache(s.fetch, cfg, o.now, func(ev cacheEvent) {
 		s.events.Add(context.Background(), 1, metric.WithAttributes(attribute.String("event", string(ev))))
 	})
+	eng, err := s.build(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.eng.Store(eng)
 	if !cfg.Enabled {
 		return s, nil
 	}
-	if s.client, err = cfg.Build(BuildOptions{Exchanger: o.exchanger, Now: o.now, Logger: log, Hooks: s4u.Hooks{OnExchange: s.onExchange}}); err != nil {
-		return nil, err
-	}
-	s.renew = &renewer{client: s.client, now: o.now, log: log, retry: cfg.RenewRetry, count: renewals, logged: map[int32]bool{}}
 	if _, err := meter.Int64ObservableGauge(telemetry.MetricTicketCacheEntries, metric.WithDescription("entries in the ticket cache"),
 		metric.WithInt64Callback(func(_ context.Context, ob metric.Int64Observer) error { ob.Observe(int64(s.cache.Len())); return nil })); err != nil {
 		return nil, err
 	}
 	if _, err := meter.Float64ObservableGauge(telemetry.MetricTicketTGTAge, metric.WithDescription("age of the service account's TGT per realm"),
 		metric.WithFloat64Callback(func(_ context.Context, ob metric.Float64Observer) error {
-			for _, t := range s.client.TGTs() {
+			for _, t := range s.engine().client.TGTs() {
 				ob.Observe(s.now().Sub(t.AuthTime).Seconds(), metric.WithAttributes(attribute.String(telemetry.AttrRealm, t.Realm)))
 			}
 			return nil
@@ -135,7 +155,7 @@ func New(deps role.Deps, opts ...Option) (*Service, error) {
 	}
 	if _, err := meter.Float64ObservableGauge(telemetry.MetricTicketTGTExpiry, metric.WithDescription("when the service account's TGT per realm ends (Unix seconds): minus time() is the lifetime left"),
 		metric.WithFloat64Callback(func(_ context.Context, ob metric.Float64Observer) error {
-			for _, t := range s.client.TGTs() {
+			for _, t := range s.engine().client.TGTs() {
 				ob.Observe(float64(t.EndTime.Unix()), metric.WithAttributes(attribute.String(telemetry.AttrRealm, t.Realm)))
 			}
 			return nil
@@ -163,16 +183,17 @@ func (s *Service) RegisterGRPC(r grpc.ServiceRegistrar) {
 // service account) stops the start with the KDC's code and hint; an
 // unreachable KDC leaves the role not ready and retrying.
 func (s *Service) Start(ctx context.Context) error {
-	if !s.cfg.Enabled {
+	if !s.enabled {
 		s.log.Info("kcd disabled: the ticket role serves no tickets", "setting", "kcd.enabled")
 		return nil
 	}
+	cfg := s.engine().cfg
 	err := s.renewTGT(ctx)
 	if err != nil && !s4u.IsTemporary(err) {
-		return fmt.Errorf("service account %s@%s: %w", s.cfg.Service, s.cfg.Realm, err)
+		return fmt.Errorf("service account %s@%s: %w", cfg.Service, cfg.Realm, err)
 	}
 	if err != nil {
-		s.log.Warn("no TGT at start; retrying in the background", telemetry.AttrRealm, s.cfg.Realm, "err", err)
+		s.log.Warn("no TGT at start; retrying in the background", telemetry.AttrRealm, cfg.Realm, "err", err)
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = cancel
@@ -200,7 +221,7 @@ func (s *Service) renewLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		if err := s.renewTGT(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("TGT renewal failed; the current TGT stays in use while valid", telemetry.AttrRealm, s.cfg.Realm, "err", err)
+			s.log.Warn("TGT renewal failed; the current TGT stays in use while valid", telemetry.AttrRealm, s.engine().cfg.Realm, "err", err)
 		}
 	}
 }
@@ -208,29 +229,33 @@ func (s *Service) renewLoop(ctx context.Context) {
 func (s *Service) renewTGT(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	_, err := s.client.TGT(ctx, s.cfg.Realm)
+	eng := s.engine()
+	_, err := eng.client.TGT(ctx, eng.cfg.Realm)
 	s.mu.Lock()
-	s.tgtErr = err
+	if eng == s.engine() { // else a reload swapped in a client it proved
+		s.tgtErr = err
+	}
 	s.mu.Unlock()
 	return err
 }
 
 // Ready reports nil when KCD is off or a valid TGT for the primary realm is held.
 func (s *Service) Ready(context.Context) error {
-	if !s.cfg.Enabled {
+	if !s.enabled {
 		return nil
 	}
-	for _, t := range s.client.TGTs() {
-		if t.Realm == s.cfg.Realm && s.now().Before(t.EndTime) {
+	eng := s.engine()
+	for _, t := range eng.client.TGTs() {
+		if t.Realm == eng.cfg.Realm && s.now().Before(t.EndTime) {
 			return nil
 		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.tgtErr != nil {
-		return fmt.Errorf("no TGT for %s: %w", s.cfg.Realm, s.tgtErr)
+		return fmt.Errorf("no TGT for %s: %w", eng.cfg.Realm, s.tgtErr)
 	}
-	return fmt.Errorf("no TGT for %s", s.cfg.Realm)
+	return fmt.Errorf("no TGT for %s", eng.cfg.Realm)
 }
 
 // Stop ends the renewal loop and waits for background refreshes.
@@ -239,8 +264,12 @@ func (s *Service) Stop(context.Context) error {
 		s.stop()
 	}
 	s.renewWG.Wait()
-	if s.client != nil {
-		s.client.Wait()
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+	s.retiredWG.Wait()
+	if c := s.engine().client; c != nil {
+		c.Wait()
 	}
 	return nil
 }
@@ -250,13 +279,14 @@ func (s *Service) Stop(context.Context) error {
 func (s *Service) Ticket(ctx context.Context, user, spn string) (*s4u.Ticket, bool, error) {
 	ctx, span := s.tracer.Start(ctx, "ticket.GetServiceTicket")
 	defer span.End()
-	if !s.cfg.Enabled {
+	if !s.enabled {
 		return nil, false, status.Error(grpccodes.FailedPrecondition, "KCD is off (kcd.enabled is false): no tickets are issued")
 	}
+	cfg := s.engine().cfg
 	if spn == "" {
-		spn = s.cfg.SPNs[0]
+		spn = cfg.SPNs[0]
 	}
-	canon, ok := s.cfg.canonicalSPN(spn)
+	canon, ok := cfg.canonicalSPN(spn)
 	if !ok {
 		return nil, false, status.Errorf(grpccodes.PermissionDenied, "SPN %q is not a configured target SPN (kcd.targetSPN)", spn)
 	}
@@ -266,7 +296,7 @@ func (s *Service) Ticket(ctx context.Context, user, spn string) (*s4u.Ticket, bo
 	result := "ok"
 	if err != nil {
 		result = "error"
-		st := toStatus(err, s.cfg.Realm)
+		st := toStatus(err, cfg.Realm)
 		attrs := []any{telemetry.AttrUPN, user, telemetry.AttrSPN, spn, "err", err}
 		if d := DetailOf(st); d != nil && d.Code != 0 {
 			attrs = append(attrs, telemetry.AttrKRBCode, d.Code)
@@ -287,7 +317,7 @@ func (s *Service) Ticket(ctx context.Context, user, spn string) (*s4u.Ticket, bo
 
 // fetch is the cache's way to the KDC: a new pair, or the renewal of old.
 func (s *Service) fetch(ctx context.Context, user, spn string, old *s4u.Ticket) (*s4u.Ticket, error) {
-	return s.renew.fetch(ctx, user, spn, old)
+	return s.engine().renew.fetch(ctx, user, spn, old)
 }
 
 func (s *Service) onExchange(stage s4u.Stage, realm string, err error) {
@@ -323,10 +353,11 @@ func (s *Service) statusSection() any {
 		// service tickets (Samba) and new pairs are made instead.
 		RenewalsPausedUntil *time.Time `json:"renewals_paused_until,omitempty"`
 	}{CacheEntries: s.cache.Len()}
-	if until := s.renew.paused(); !until.IsZero() {
+	eng := s.engine()
+	if until := eng.renew.paused(); !until.IsZero() {
 		out.RenewalsPausedUntil = &until
 	}
-	for _, t := range s.client.TGTs() {
+	for _, t := range eng.client.TGTs() {
 		out.TGTs = append(out.TGTs, tgt{t.Realm, t.AuthTime, t.EndTime, t.RefreshAt})
 	}
 	s.mu.Lock()

@@ -107,7 +107,7 @@ func simulate(tb testing.TB, sc simConfig) simResult {
 	ask := func(d *simDevice) (end time.Time) {
 		before := total()
 		t, _, err := svc.Ticket(ctx, d.user, exchSPN)
-		svc.client.Wait()
+		svc.engine().client.Wait()
 		if err != nil {
 			tb.Fatalf("%v: %s: %v", clk.Now(), d.user, err)
 		}
