@@ -13,6 +13,7 @@
 #   lab.sh env                            the lab facts as KEY=VALUE (also $STATE/lab.json)
 #   lab.sh revoke USER                    revoke USER's device certificate, re-issue the CRL
 #   lab.sh fault kdc|ldap|cdp|exchange on|off   (and: fault cdp garbage, fault kdc|ldap hang)
+#   lab.sh svc-password NEW|--reset       set svc_seg's password in the domain (a rotation), or put it back
 set -euo pipefail
 
 STATE=${SEGMESH_LAB_DIR:-/var/tmp/segmesh-lab}
@@ -480,6 +481,37 @@ EOF
 	touch "$SAMBA/.identity-accounts"
 }
 
+# add_second_spn: a second SPN of the Exchange stand-in, HTTP/mail.lab.test
+# (on exchange$, in svc_seg's msDS-AllowedToDelegateTo, and in the stand-in's
+# keytab), for the reload lab test that changes kcd.targetSPN under load
+# (issue 23 item 4). Each part is added only when missing, so `up` may run it
+# on any lab.
+add_second_spn() {
+	local spn=HTTP/mail.lab.test
+	if ! ldb ldbsearch "(servicePrincipalName=$spn)" dn 2>/dev/null | grep -q '^dn:'; then
+		ldb ldbmodify >>"$LOG/accounts.log" 2>&1 <<EOF || die "adding $spn to exchange\$ failed, see $LOG/accounts.log"
+dn: CN=exchange,CN=Computers,$BASE_DN
+changetype: modify
+add: servicePrincipalName
+servicePrincipalName: $spn
+EOF
+	fi
+	if ! ldb ldbsearch "(&(sAMAccountName=svc_seg)(msDS-AllowedToDelegateTo=$spn))" dn 2>/dev/null | grep -q '^dn:'; then
+		ldb ldbmodify >>"$LOG/accounts.log" 2>&1 <<EOF || die "letting svc_seg delegate to $spn failed, see $LOG/accounts.log"
+dn: CN=svc_seg,CN=Users,$BASE_DN
+changetype: modify
+add: msDS-AllowedToDelegateTo
+msDS-AllowedToDelegateTo: $spn
+EOF
+	fi
+	if ! klist -k "$APACHE/exchange.keytab" 2>/dev/null | grep -q "$spn@"; then
+		samba-tool domain exportkeytab "$APACHE/exchange.keytab" --principal="$spn" \
+			-s "$SMBCONF" >>"$LOG/accounts.log" 2>&1 || die "keytab export of $spn failed"
+		chown root:www-data "$APACHE/exchange.keytab"
+		chmod 640 "$APACHE/exchange.keytab"
+	fi
+}
+
 # ensure_kdc_aes_only: RC4 off KDC-wide (`kdc supported enctypes` and `kdc
 # default domain supported enctypes`, Samba 4.17.4+), as on a Windows domain
 # with RC4 disabled. Added to a
@@ -692,6 +724,8 @@ emit_env() {
 	kv LAB_EXCHANGE_KEYTAB "$APACHE/exchange.keytab"
 	kv LAB_TARGET_SPN HTTP/exchange.lab.test
 	kv LAB_OTHER_SPN HTTP/other.lab.test
+	# A second SPN of the Exchange stand-in, delegable like the first.
+	kv LAB_SECOND_SPN HTTP/mail.lab.test
 	kv LAB_SVC_USER svc_seg
 	kv LAB_SVC_UPN svc_seg@lab.test
 	kv LAB_SVC_SPN HTTP/seg.lab.test
@@ -872,6 +906,7 @@ cmd_up() {
 		finish_samba_provision
 		add_variants
 		add_identity_accounts
+		add_second_spn
 	else
 		step "build labtool"
 		build_labtool
@@ -880,6 +915,7 @@ cmd_up() {
 		more_users
 		add_variants
 		add_identity_accounts
+		add_second_spn
 	fi
 	step "crl publish"
 	"$BIN/labtool" crl -dir "$PKI" 2>>"$LOG/pki.log"
@@ -1034,6 +1070,16 @@ cmd_revoke() {
 	publish_crls
 }
 
+# cmd_svc_password: `svc-password NEW` sets svc_seg's password in the domain
+# to NEW (a rotation, as an administrator does it); `svc-password --reset`
+# puts back the one in $SECRETS/svc that every test uses.
+cmd_svc_password() {
+	local pw=${1:?svc-password NEW|--reset}
+	[[ $pw == --reset ]] && pw=$(cat "$SECRETS/svc")
+	samba-tool user setpassword svc_seg --newpassword="$pw" -H "$SAMBA/private/sam.ldb" -s "$SMBCONF" \
+		>>"$LOG/accounts.log" 2>&1 || die "setting svc_seg's password failed, see $LOG/accounts.log"
+}
+
 cmd_fault() {
 	need_root
 	local what=${1:?fault kdc|ldap|cdp|exchange on|off} how=${2:?on|off}
@@ -1097,7 +1143,7 @@ main() {
 	local cmd=${1:-}
 	shift || true
 	case $cmd in
-	up | down | revoke | fault) need_root; lock ;;
+	up | down | revoke | fault | svc-password) need_root; lock ;;
 	env) [[ -w $(dirname "$STATE") ]] && lock ;;
 	esac
 	case $cmd in
@@ -1107,8 +1153,9 @@ main() {
 	env) cmd_env "$@" ;;
 	revoke) cmd_revoke "$@" ;;
 	fault) cmd_fault "$@" ;;
+	svc-password) cmd_svc_password "$@" ;;
 	*)
-		sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+		sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 		[[ -z $cmd || $cmd == help || $cmd == -h || $cmd == --help ]] || exit 2
 		;;
 	esac
