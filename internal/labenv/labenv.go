@@ -89,8 +89,9 @@ type Env struct {
 	// ExchangeKeytab holds HTTP/exchange.lab.test's AES keys.
 	ExchangeKeytab string
 	// TargetSPN is the SPN svc_seg may delegate to; OtherSPN exists but is
-	// not delegable to.
-	TargetSPN, OtherSPN string
+	// not delegable to. SecondSPN is another SPN of the Exchange stand-in,
+	// delegable like TargetSPN (empty on a lab from before it).
+	TargetSPN, OtherSPN, SecondSPN string
 	// SvcUser, SvcUPN, SvcSPN and SvcDN name the KCD service account.
 	SvcUser, SvcUPN, SvcSPN, SvcDN string
 	// SvcPasswordFile holds svc_seg's password (no newline).
@@ -230,7 +231,7 @@ func fromRaw(script string, raw map[string]string) (*Env, error) {
 		ServerKey: get("LAB_SERVER_KEY"), ServerPFX: get("LAB_SERVER_PFX"),
 		ExchangeURL: get("LAB_EXCHANGE_URL"), ExchangeHTTPSURL: get("LAB_EXCHANGE_HTTPS_URL"),
 		ExchangeCA: get("LAB_EXCHANGE_CA"), ExchangeKeytab: get("LAB_EXCHANGE_KEYTAB"),
-		TargetSPN: get("LAB_TARGET_SPN"), OtherSPN: get("LAB_OTHER_SPN"),
+		TargetSPN: get("LAB_TARGET_SPN"), OtherSPN: get("LAB_OTHER_SPN"), SecondSPN: raw["LAB_SECOND_SPN"],
 		SvcUser: get("LAB_SVC_USER"), SvcUPN: get("LAB_SVC_UPN"), SvcSPN: get("LAB_SVC_SPN"),
 		SvcDN: get("LAB_SVC_DN"), SvcPasswordFile: get("LAB_SVC_PASSWORD_FILE"),
 		UserPasswordFile: get("LAB_USER_PASSWORD_FILE"), CRLURLs: list("LAB_CRL_URLS"),
@@ -272,6 +273,15 @@ func (e *Env) SvcPassword(t testing.TB) string {
 		t.Fatalf("labenv: %v", err)
 	}
 	return strings.TrimRight(string(b), "\r\n")
+}
+
+// SetSvcPassword sets svc_seg's password in the domain to pw (`lab.sh
+// svc-password`, a rotation as an administrator does it) and registers a
+// cleanup that puts the usual one back.
+func (e *Env) SetSvcPassword(t testing.TB, pw string) {
+	t.Helper()
+	e.Run(t, "svc-password", pw)
+	t.Cleanup(func() { e.Run(t, "svc-password", "--reset") })
 }
 
 // Run runs lab.sh with args and returns its standard output.
