@@ -2,6 +2,7 @@ package ticket
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"maps"
@@ -28,6 +29,49 @@ var liveKeys = []string{
 // proveTimeout bounds the AS exchange that proves a new service account,
 // password or set of KDCs before a reload commits to it.
 const proveTimeout = 30 * time.Second
+
+// refusalMemory is how long credentials the KDC refused are not tried
+// again: run reloads a file twice when it encrypts a ".plaintext" secret
+// in it, and every failed pre-authentication counts towards the account's
+// lockout (badPwdCount).
+const refusalMemory = time.Minute
+
+// refusal is the last definitive KDC refusal of a new client's credentials.
+type refusal struct {
+	key [sha256.Size]byte
+	at  time.Time
+	err error
+}
+
+// credentialsKey digests what an AS exchange proves.
+func credentialsKey(c Config) [sha256.Size]byte {
+	return sha256.Sum256([]byte(strings.Join([]string{c.Realm, upn.FoldASCII(c.Service), c.Password,
+		upn.FoldASCII(c.ArmorAccount), c.ArmorPassword}, "\x00")))
+}
+
+// refusedLately returns the KDC's refusal of c's credentials when it came
+// less than refusalMemory ago: not asked again, so that a mistyped password
+// costs the account one failed pre-authentication, not one per reload.
+func (s *Service) refusedLately(c Config) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.lastRefusal; r != nil && r.key == credentialsKey(c) && s.now().Sub(r.at) < refusalMemory {
+		return fmt.Errorf("%w (refused at %s; not asked again before %s, each try counts towards the account's lockout)",
+			r.err, r.at.UTC().Format(time.RFC3339), r.at.Add(refusalMemory).UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// noteRefusal remembers err when it is the KDC's definitive refusal of c.
+func (s *Service) noteRefusal(c Config, err error) {
+	var ke *s4u.KDCError
+	if !errors.As(err, &ke) || ke.Temporary() {
+		return
+	}
+	s.mu.Lock()
+	s.lastRefusal = &refusal{key: credentialsKey(c), at: s.now(), err: err}
+	s.mu.Unlock()
+}
 
 // LiveKeys implements role.ConfigApplier.
 func (s *Service) LiveKeys() []string { return liveKeys }
@@ -59,6 +103,9 @@ func (s *Service) PrepareConfig(ctx context.Context, next *config.Config) (func(
 	}
 	eng := &engine{cfg: cfg, client: cur.client, renew: cur.renew}
 	if cfg.Enabled && clientChanged(cur.cfg, cfg) {
+		if err := s.refusedLately(cfg); err != nil {
+			return nil, err
+		}
 		var err error
 		if eng, err = s.build(cfg, cur); err != nil {
 			return nil, err
@@ -68,7 +115,9 @@ func (s *Service) PrepareConfig(ctx context.Context, next *config.Config) (func(
 		cancel()
 		if err != nil {
 			eng.client.Wait()
-			return nil, proofError(cur.cfg, cfg, err)
+			err = proofError(cur.cfg, cfg, err)
+			s.noteRefusal(cfg, err)
+			return nil, err
 		}
 	}
 	newAccount := !sameAccount(cur.cfg, cfg)

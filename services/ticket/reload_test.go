@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
 
@@ -229,5 +230,45 @@ func TestPrepareConfigLetsRequestsUnderWayFinish(t *testing.T) {
 	close(g.open)
 	if err := <-done; err != nil {
 		t.Fatalf("the request under way failed: %v", err)
+	}
+}
+
+// TestPrepareConfigDoesNotRetryARefusedPassword: the same wrong password
+// given again within a minute (run reloads a file a second time when it
+// encrypts a ".plaintext" secret in it) is refused without asking the KDC:
+// each try counts towards the account's lockout. After a minute, or with
+// another password, the KDC is asked again.
+func TestPrepareConfigDoesNotRetryARefusedPassword(t *testing.T) {
+	k := fakeRealm(t)
+	clk := &clock{t: time.Now()}
+	cfg := testConfig(k.Addr())
+	svc, _ := startService(t, cfg, WithClock(clk.Now))
+	wrong := cfg
+	wrong.Password = "Wrong-Passw0rd!"
+	steps := []struct {
+		name    string
+		next    Config
+		advance time.Duration
+		wantAS  int
+	}{
+		{name: "first try asks the KDC", next: wrong, wantAS: 2},
+		{name: "the same within a minute does not", next: wrong, advance: 30 * time.Second, wantAS: 0},
+		{name: "another wrong one does", next: Config{}, wantAS: 2},
+		{name: "the first again after a minute does", next: wrong, advance: 61 * time.Second, wantAS: 2},
+	}
+	for _, st := range steps {
+		if st.next.Realm == "" {
+			st.next = cfg
+			st.next.Password = "Other-Wrong-Passw0rd!"
+		}
+		clk.Add(st.advance)
+		as := k.Count(kdctest.KindAS)
+		err := apply(t, svc, st.next)
+		if err == nil || !strings.Contains(err.Error(), "KDC_ERR_PREAUTH_FAILED") {
+			t.Fatalf("%s: %v, want the KDC's refusal", st.name, err)
+		}
+		if got := k.Count(kdctest.KindAS) - as; got != st.wantAS {
+			t.Errorf("%s: %d AS exchanges, want %d", st.name, got, st.wantAS)
+		}
 	}
 }

@@ -71,6 +71,8 @@ type Service struct {
 	stop    context.CancelFunc
 	renewWG sync.WaitGroup
 	stopped bool
+	// lastRefusal is the KDC's last refusal of a reload's credentials.
+	lastRefusal *refusal
 	// retiredWG waits for the background work of clients a reload replaced.
 	retiredWG sync.WaitGroup
 }
