@@ -2,7 +2,6 @@ package edge
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 )
@@ -16,12 +15,9 @@ import (
 // next generation check, generationEvery later, and never after it.
 // Attacker review of 0ff8810; held (within the bound its doc states).
 func TestAttackIdentityCacheLateOldAnswer(t *testing.T) {
-	var mu sync.Mutex
-	now := time.Date(2026, 12, 5, 15, 0, 0, 0, time.UTC)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	clock := &testClock{t: time.Date(2026, 12, 5, 15, 0, 0, 0, time.UTC)}
 	src := &remappedIdentity{user: "alice@lab.test", gen: 1}
-	c := newIdentityCache(src, 15*time.Minute, time.Minute, 100, clock)
+	c := newIdentityCache(src, 15*time.Minute, time.Minute, 100, clock.Now)
 	lookup := func(fp [32]byte) string {
 		t.Helper()
 		id, _, err := c.lookup(context.Background(), fp, nil, nil)
@@ -43,7 +39,7 @@ func TestAttackIdentityCacheLateOldAnswer(t *testing.T) {
 	}
 	// The late answer of generation 1 for the phone.
 	c.put(phone, Identity{UPN: "alice@lab.test", Realm: "LAB.TEST", Generation: 1})
-	advance(generationEvery)
+	clock.Add(generationEvery)
 	deadline := time.Now().Add(10 * time.Second)
 	for lookup(phone) != "bob@lab.test" {
 		if time.Now().After(deadline) {
@@ -51,7 +47,7 @@ func TestAttackIdentityCacheLateOldAnswer(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond) // poll: the check runs in the background
 	}
-	advance(time.Second)
+	clock.Add(time.Second)
 	for range 3 {
 		if u := lookup(phone); u != "bob@lab.test" {
 			t.Fatalf("the old mapping came back: %s", u)

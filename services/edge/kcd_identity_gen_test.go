@@ -41,12 +41,9 @@ func (r *remappedIdentity) MappingGeneration(context.Context) (uint64, error) {
 // within generationEvery, not at the end of their 15-minute TTL. A role that
 // sends no generation (0) keeps the TTL behaviour.
 func TestIdentityCacheFollowsTheMappingGeneration(t *testing.T) {
-	var mu sync.Mutex
-	now := time.Date(2026, 12, 5, 14, 0, 0, 0, time.UTC)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	clock := &testClock{t: time.Date(2026, 12, 5, 14, 0, 0, 0, time.UTC)}
 	src := &remappedIdentity{user: "bob.smith@lab.test", gen: 1}
-	c := newIdentityCache(src, 15*time.Minute, time.Minute, 100, clock)
+	c := newIdentityCache(src, 15*time.Minute, time.Minute, 100, clock.Now)
 	fp := [32]byte{7}
 	lookup := func() (string, bool) {
 		t.Helper()
@@ -63,7 +60,7 @@ func TestIdentityCacheFollowsTheMappingGeneration(t *testing.T) {
 		t.Fatalf("second lookup: %s hit %v, want a cached bob", u, hit)
 	}
 	src.set("robert@lab.test", 2) // the identity role applied a new mapping URL
-	advance(generationEvery)
+	clock.Add(generationEvery)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		u, _ := lookup()
@@ -80,11 +77,11 @@ func TestIdentityCacheFollowsTheMappingGeneration(t *testing.T) {
 	}
 
 	// No generation from the role: entries live for their TTL, as before.
-	old := newIdentityCache(&countingIdentity{}, 15*time.Minute, time.Minute, 100, clock)
+	old := newIdentityCache(&countingIdentity{}, 15*time.Minute, time.Minute, 100, clock.Now)
 	for i, want := range []bool{false, true, true} {
 		if _, hit, err := old.lookup(context.Background(), fp, nil, nil); err != nil || hit != want {
 			t.Fatalf("role without generations, lookup %d: hit %v err %v, want hit %v", i, hit, err, want)
 		}
-		advance(generationEvery)
+		clock.Add(generationEvery)
 	}
 }
