@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
-	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -19,16 +17,7 @@ import (
 // reason while the new one stays in force.
 func TestServerCertificateRotatedInPlace(t *testing.T) {
 	h := newHarness(t, nil, options{})
-	held, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { close(release) }) })
-	h.exchange.handler = func(w http.ResponseWriter, r *http.Request, _ string) {
-		if r.Header.Get("X-Hold") != "" {
-			close(held)
-			<-release
-		}
-		_, _ = io.WriteString(w, "ok")
-	}
+	held, release := holdAt(t, h.exchange, byHoldHeader, "ok")
 	device := h.ca.issue(t, certOpts{cn: "alice"})
 	serial := func(resp *http.Response) int64 {
 		t.Helper()
@@ -65,7 +54,7 @@ func TestServerCertificateRotatedInPlace(t *testing.T) {
 	if resp, _ := get(t, keepAlive, h.url(syncPath), nil); resp.StatusCode != http.StatusOK || serial(resp) != oldSerial {
 		t.Errorf("the open connection: %d serial %d, want 200 on the certificate it was opened with (%d)", resp.StatusCode, serial(resp), oldSerial)
 	}
-	once.Do(func() { close(release) })
+	release()
 	if code := <-heldDone; code != http.StatusOK {
 		t.Fatalf("held request: %d, want 200", code)
 	}

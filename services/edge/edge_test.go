@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,6 +66,30 @@ func sendAsync(t testing.TB, c *http.Client, method, url, body string, hdr map[s
 	}()
 	return done
 }
+
+// holdAt makes ex answer body to every request, holding those hold picks
+// until release is called: held is closed when the first of them arrives.
+// The test's cleanup releases them too, before the servers close.
+func holdAt(t testing.TB, ex *fakeExchange, hold func(*http.Request) bool, body string) (held <-chan struct{}, release func()) {
+	heldCh, releaseCh := make(chan struct{}), make(chan struct{})
+	var heldOnce, releaseOnce sync.Once
+	release = func() { releaseOnce.Do(func() { close(releaseCh) }) }
+	t.Cleanup(release)
+	ex.handler = func(w http.ResponseWriter, r *http.Request, _ string) {
+		if hold(r) {
+			heldOnce.Do(func() { close(heldCh) })
+			<-releaseCh
+		}
+		_, _ = io.WriteString(w, body)
+	}
+	return heldCh, release
+}
+
+// byHoldHeader picks the requests that carry X-Hold.
+func byHoldHeader(r *http.Request) bool { return r.Header.Get("X-Hold") != "" }
+
+// everyRequest picks every request.
+func everyRequest(*http.Request) bool { return true }
 
 const syncPath = "/Microsoft-Server-ActiveSync?Cmd=Sync&User=alice&DeviceId=DEV1&DeviceType=iPhone"
 

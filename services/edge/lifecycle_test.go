@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,14 +46,7 @@ func TestLongPingNotCut(t *testing.T) {
 
 func TestStopDrainsInFlight(t *testing.T) {
 	h := newHarness(t, nil, options{})
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { close(release) }) })
-	h.exchange.handler = func(w http.ResponseWriter, r *http.Request, _ string) {
-		close(entered)
-		<-release
-		_, _ = w.Write([]byte("finished"))
-	}
+	entered, release := holdAt(t, h.exchange, everyRequest, "finished")
 	cert := h.ca.issue(t, certOpts{cn: "alice"})
 	c := h.client(&cert, false)
 	done := make(chan string, 1)
@@ -78,7 +70,7 @@ func TestStopDrainsInFlight(t *testing.T) {
 		t.Fatalf("Stop returned (%v) with a request in flight", err)
 	default:
 	}
-	once.Do(func() { close(release) })
+	release()
 	if got := <-done; got != "finished" {
 		t.Fatalf("in-flight request got %q", got)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"sync"
 	"testing"
 
 	"github.com/segmesh/segmesh/pkg/config"
@@ -15,16 +14,7 @@ import (
 // one, the next request goes to the new one, and nothing fails.
 func TestPrepareConfigMovesNewRequestsOnly(t *testing.T) {
 	h := newHarness(t, nil, options{})
-	held, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { close(release) }) }) // before the servers close
-	h.exchange.handler = func(w http.ResponseWriter, r *http.Request, _ string) {
-		if r.Header.Get("X-Hold") != "" {
-			close(held)
-			<-release
-		}
-		_, _ = io.WriteString(w, "old")
-	}
+	held, release := holdAt(t, h.exchange, byHoldHeader, "old")
 	next := newFakeExchange(t, h.tickets)
 	next.handler = func(w http.ResponseWriter, _ *http.Request, _ string) { _, _ = io.WriteString(w, "new") }
 	cert := h.ca.issue(t, certOpts{cn: "alice"})
@@ -45,7 +35,7 @@ func TestPrepareConfigMovesNewRequestsOnly(t *testing.T) {
 	if resp, body := get(t, c, h.url(syncPath), nil); resp.StatusCode != http.StatusOK || body != "new" {
 		t.Fatalf("after the change: %d %q, want 200 from the new Exchange\n%s", resp.StatusCode, body, h.logs.String())
 	}
-	once.Do(func() { close(release) })
+	release()
 	if a := <-heldDone; a.err != nil || a.status != http.StatusOK || a.body != "old" {
 		t.Fatalf("held request: %d %q (%v), want 200 from the old Exchange", a.status, a.body, a.err)
 	}
