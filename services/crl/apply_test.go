@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/crl/crltest"
 )
 
 // reloaded is config.json's form of a crl role configuration with urls,
@@ -61,7 +62,13 @@ func TestPrepareConfigMovesTheDistributionPoint(t *testing.T) {
 	if listed(other.url()) {
 		t.Fatal("prepared, not committed: the new URL was fetched already")
 	}
+	if notes := s.Notes(); len(notes) != 0 {
+		t.Fatalf("prepared, not committed: notes %q", notes)
+	}
 	commit()
+	if notes := s.Notes(); len(notes) != 1 || !strings.Contains(notes[0], f.cdp.url()) || !strings.Contains(notes[0], config.KeyCRLURIs) {
+		t.Fatalf("after the move, /readyz notes %q: want one naming the removed URL %s, kept in force, and %s", notes, f.cdp.url(), config.KeyCRLURIs)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for !listed(other.url()) {
 		if time.Now().After(deadline) {
@@ -82,5 +89,37 @@ func TestPrepareConfigMovesTheDistributionPoint(t *testing.T) {
 	if _, err := s.PrepareConfig(context.Background(), reloaded([]string{"ldap:///CN=Lab%20CA,CN=CDP"}, nil)); err == nil ||
 		!strings.Contains(err.Error(), config.KeyCRLURIs) {
 		t.Fatalf("PrepareConfig with an ldap:// URL = %v, want a refusal naming %s", err, config.KeyCRLURIs)
+	}
+}
+
+// TestNotesNameAStaleCRL: a CRL past its nextUpdate that the role still
+// serves (fail-open) is a /readyz note naming its distribution point, and a
+// fresh one gives none.
+func TestNotesNameAStaleCRL(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		next      time.Duration // the CRL's nextUpdate from now
+		wantNotes int
+	}{
+		{"fresh", 24 * time.Hour, 0},
+		{"stale", -24 * time.Hour, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.cdp.serve(f.ca.CRL(t, crltest.CRLOptions{Number: 1, ThisUpdate: f.now.Add(-48 * time.Hour), NextUpdate: f.now.Add(tc.next)}))
+			s := f.service(t, f.config(t))
+			if err := s.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			notes := s.Notes()
+			if len(notes) != tc.wantNotes {
+				t.Fatalf("notes %q, want %d", notes, tc.wantNotes)
+			}
+			for _, n := range notes {
+				if !strings.Contains(n, f.cdp.url()) || !strings.Contains(n, "nextUpdate") {
+					t.Errorf("note %q: want the distribution point %s and its nextUpdate", n, f.cdp.url())
+				}
+			}
+		})
 	}
 }

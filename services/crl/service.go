@@ -235,6 +235,29 @@ func (s *Service) Ready(context.Context) error {
 	return nil
 }
 
+// Notes implements role.Noter: the states /readyz shows while the role is
+// ready. A CRL kept from a distribution point a reload removed ("retired")
+// is never fetched again, so it goes stale by itself; a stale CRL served
+// under fail-open is accepted by the operator's choice. Both are named with
+// the setting that ends them; /status and segmesh_crl_stale carry the same.
+func (s *Service) Notes() []string {
+	if s.refresher == nil || !s.cfg.Enabled {
+		return nil
+	}
+	var out []string
+	for _, st := range s.refresher.Status() {
+		switch {
+		case st.Retired:
+			out = append(out, fmt.Sprintf("CRL of %q from %s, a distribution point a reload removed, is kept in force and not fetched again (stale after %s): list a distribution point for this CA in %s, or restart to drop it",
+				st.Issuer, st.URL, st.NextUpdate.UTC().Format(time.RFC3339), config.KeyCRLURIs))
+		case st.Stale:
+			out = append(out, fmt.Sprintf("CRL of %q from %s is past its nextUpdate (%s) and still served: check the distribution point (/status has its last error)",
+				st.Issuer, st.URL, st.NextUpdate.UTC().Format(time.RFC3339)))
+		}
+	}
+	return out
+}
+
 // Stop ends the refresh timer and every snapshot stream (edges reconnect to
 // another replica or keep their last snapshot), then waits for the timer
 // until ctx ends.
