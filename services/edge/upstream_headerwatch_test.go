@@ -29,29 +29,36 @@ import (
 // answer within ResponseHeaderTimeout gets the device a 504 and its
 // connection closed; one that answers in time is untouched, and a slow
 // response body after prompt headers is not cut.
+//
+// Each case has its own timeout: short where nothing races it (no answer),
+// long where the answer must come before it: a loaded -race run may take
+// more than 200 ms to bring an answer from the handler to the edge (with a
+// 300 ms timeout and the answer after 100 ms, the answer in time got a 504
+// once in 15 runs, GOMAXPROCS=1 on a loaded machine).
 func TestResponseHeaderTimeout(t *testing.T) {
-	const timeout = 300 * time.Millisecond
 	for _, tt := range []struct {
 		name       string
+		timeout    time.Duration
 		handler    func(w http.ResponseWriter, release <-chan struct{})
 		wantStatus int
 		wantBody   string
 		minTook    time.Duration
 	}{
-		{name: "no answer: 504", handler: func(_ http.ResponseWriter, release <-chan struct{}) { <-release },
-			wantStatus: 504, minTook: timeout},
-		{name: "answer within the timeout", handler: func(w http.ResponseWriter, _ <-chan struct{}) {
-			<-time.After(timeout / 3)
+		{name: "no answer: 504", timeout: 300 * time.Millisecond, handler: func(_ http.ResponseWriter, release <-chan struct{}) { <-release },
+			wantStatus: 504, minTook: 300 * time.Millisecond},
+		{name: "answer within the timeout", timeout: 10 * time.Second, handler: func(w http.ResponseWriter, _ <-chan struct{}) {
+			<-time.After(300 * time.Millisecond) // late, but long before the timeout
 			_, _ = w.Write([]byte("late but in time"))
 		}, wantStatus: 200, wantBody: "late but in time"},
-		{name: "headers at once, body after the timeout", handler: func(w http.ResponseWriter, _ <-chan struct{}) {
+		{name: "headers at once, body after the timeout", timeout: time.Second, handler: func(w http.ResponseWriter, _ <-chan struct{}) {
 			w.WriteHeader(200)
 			w.(http.Flusher).Flush()
-			<-time.After(2 * timeout)
+			<-time.After(2 * time.Second) // twice the timeout
 			_, _ = w.Write([]byte("slow body"))
-		}, wantStatus: 200, wantBody: "slow body", minTook: 2 * timeout},
+		}, wantStatus: 200, wantBody: "slow body", minTook: 2 * time.Second},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			timeout := tt.timeout
 			h := newHarness(t, nil, options{tune: func(c *Config) { c.ResponseHeaderTimeout = timeout }})
 			release := make(chan struct{})
 			t.Cleanup(func() { close(release) })
