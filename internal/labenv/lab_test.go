@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmesh/segmesh/internal/testpki"
 	"github.com/segmesh/segmesh/pkg/config"
 )
 
@@ -155,7 +155,7 @@ func TestS4UOutcomes(t *testing.T) {
 // certFilter is the binary-escaped LDAP filter on userCertificate.
 func certFilter(t *testing.T, path string) string {
 	t.Helper()
-	der := readPEM(t, path)
+	der := testpki.CertFile(t, path).Raw
 	var b strings.Builder
 	b.WriteString("(userCertificate=")
 	for _, c := range der {
@@ -163,19 +163,6 @@ func certFilter(t *testing.T, path string) string {
 	}
 	b.WriteString(")")
 	return b.String()
-}
-
-func readPEM(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		t.Fatalf("%s: no PEM", path)
-	}
-	return blk.Bytes
 }
 
 func ldapsearch(t *testing.T, lab *Env, ca, url, filter string) (string, error) {
@@ -248,10 +235,7 @@ func TestRevokeReissuesCRL(t *testing.T) {
 	crlURL := lab.Raw["LAB_CRL_URL_INTER"]
 	before := fetchCRL(t, crlURL)
 	serial := lab.Revoke(t, user)
-	cert, err := x509.ParseCertificate(readPEM(t, lab.User(user).Cert))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert := testpki.CertFile(t, lab.User(user).Cert)
 	if got := fmt.Sprintf("%x", cert.SerialNumber); got != serial {
 		t.Fatalf("lab.sh revoke printed serial %s, certificate has %s", serial, got)
 	}
@@ -262,32 +246,20 @@ func TestRevokeReissuesCRL(t *testing.T) {
 	if after.Number.Cmp(before.Number) <= 0 {
 		t.Errorf("CRL number %v did not grow past %v", after.Number, before.Number)
 	}
-	inter, err := x509.ParseCertificate(readPEM(t, lab.Raw["LAB_CA_INTER"]))
-	if err != nil {
-		t.Fatal(err)
-	}
+	inter := testpki.CertFile(t, lab.Raw["LAB_CA_INTER"])
 	if err := after.CheckSignatureFrom(inter); err != nil {
 		t.Errorf("CRL signature: %v", err)
 	}
-	if !listed(fetchCRL(t, crlURL), fmt.Sprintf("%x", mustCert(t, lab.User("alice-revoked").Cert).SerialNumber)) {
+	if !listed(fetchCRL(t, crlURL), fmt.Sprintf("%x", testpki.CertFile(t, lab.User("alice-revoked").Cert).SerialNumber)) {
 		t.Errorf("alice-revoked is not on the CRL")
 	}
-}
-
-func mustCert(t *testing.T, path string) *x509.Certificate {
-	t.Helper()
-	c, err := x509.ParseCertificate(readPEM(t, path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 func TestDeviceCertificates(t *testing.T) {
 	lab := Up(t)
 	roots, inters := x509.NewCertPool(), x509.NewCertPool()
 	for _, p := range lab.CAPEM {
-		c := mustCert(t, p)
+		c := testpki.CertFile(t, p)
 		if bytes.Equal(c.RawIssuer, c.RawSubject) {
 			roots.AddCert(c)
 		} else {
@@ -304,7 +276,7 @@ func TestDeviceCertificates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := mustCert(t, lab.User(tt.name).Cert).Verify(x509.VerifyOptions{
+			_, err := testpki.CertFile(t, lab.User(tt.name).Cert).Verify(x509.VerifyOptions{
 				Roots: roots, Intermediates: inters, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 			})
 			if (err == nil) != tt.wantOK {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/segmesh/segmesh/internal/labenv"
+	"github.com/segmesh/segmesh/internal/testpki"
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/crl/crltest"
 )
@@ -193,7 +194,7 @@ func (c *labCDP) serve(t *testing.T, der []byte) {
 // carol), read from the lab PKI so the test signs CRLs the edge trusts.
 func labIssuingCA(t *testing.T, lab *labenv.Env) *crltest.CA {
 	t.Helper()
-	cert := labCert(t, filepath.Join(lab.Dir, "pki", "ca", "inter.pem"))
+	cert := testpki.CertFile(t, filepath.Join(lab.Dir, "pki", "ca", "inter.pem"))
 	b, err := os.ReadFile(filepath.Join(lab.Dir, "pki", "ca", "inter.key"))
 	if err != nil {
 		t.Fatal(err)
@@ -213,28 +214,10 @@ func labIssuingCA(t *testing.T, lab *labenv.Env) *crltest.CA {
 	return &crltest.CA{Cert: cert, Key: key}
 }
 
-// labCert reads a PEM certificate.
-func labCert(t *testing.T, path string) *x509.Certificate {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		t.Fatalf("%s: no PEM block", path)
-	}
-	c, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // labSerial is the serial of a lab user's device certificate.
 func labSerial(t *testing.T, lab *labenv.Env, user string) *big.Int {
 	t.Helper()
-	return labCert(t, lab.User(user).Cert).SerialNumber
+	return testpki.CertFile(t, lab.User(user).Cert).SerialNumber
 }
 
 // labDevice returns a client presenting the lab user's device certificate

@@ -64,6 +64,17 @@ func LoadCA(tb testing.TB, certFile, keyFile string) *Cert {
 	return &Cert{Cert: cert, Key: signer}
 }
 
+// CertFile reads the first certificate of a PEM file, such as a lab user's
+// certificate.
+func CertFile(tb testing.TB, path string) *x509.Certificate {
+	tb.Helper()
+	c, err := x509.ParseCertificate(readPEM(tb, path))
+	if err != nil {
+		tb.Fatalf("testpki: parse %s: %v", path, err)
+	}
+	return c
+}
+
 // readPEM returns the bytes of the first PEM block of a file.
 func readPEM(tb testing.TB, path string) []byte {
 	tb.Helper()

@@ -5,7 +5,6 @@ package certmap
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"os"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/segmesh/segmesh/internal/labenv"
+	"github.com/segmesh/segmesh/internal/testpki"
 	"github.com/segmesh/segmesh/pkg/secret"
 	"github.com/segmesh/segmesh/pkg/upn"
 )
@@ -25,19 +25,7 @@ import (
 
 func labCert(tb testing.TB, e *labenv.Env, user string) *x509.Certificate {
 	tb.Helper()
-	b, err := os.ReadFile(e.User(user).Cert)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		tb.Fatalf("%s: no PEM", e.User(user).Cert)
-	}
-	c, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return c
+	return testpki.CertFile(tb, e.User(user).Cert)
 }
 
 func labRoots(tb testing.TB, e *labenv.Env) *x509.CertPool {

@@ -5,15 +5,14 @@ package crl
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/segmesh/segmesh/internal/labenv"
+	"github.com/segmesh/segmesh/internal/testpki"
 	"github.com/segmesh/segmesh/pkg/crl/fetch"
 	"github.com/segmesh/segmesh/pkg/role"
 	"github.com/segmesh/segmesh/pkg/trust"
@@ -23,23 +22,6 @@ import (
 // revoked and good certificates, a revocation after start, fail-hard and
 // fail-soft with the CDP down, a restart on the stored copy, and a CDP
 // serving garbage. Run: go test -tags lab -run Lab ./services/crl/
-
-func labCert(t *testing.T, path string) *x509.Certificate {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		t.Fatalf("%s: no PEM", path)
-	}
-	c, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 func labService(t *testing.T, lab *labenv.Env, failHard bool, stateDir string) (*Service, error) {
 	t.Helper()
@@ -76,7 +58,7 @@ func TestLabRevocation(t *testing.T) {
 		{"alice-ca3", false, false}, // untrusted CA: no CRL of it is fetched
 	} {
 		t.Run(tc.user, func(t *testing.T) {
-			revoked, info, known, _ := s.Check(labCert(t, lab.User(tc.user).Cert))
+			revoked, info, known, _ := s.Check(testpki.CertFile(t, lab.User(tc.user).Cert))
 			if revoked != tc.revoked || known != tc.known {
 				t.Fatalf("revoked %v known %v (%+v), want %v %v", revoked, known, info, tc.revoked, tc.known)
 			}
@@ -90,7 +72,7 @@ func TestLabRevocation(t *testing.T) {
 		var cert *x509.Certificate
 		for i := lab.GeneratedUsers - 2; i > lab.GeneratedUsers-60 && i > 0; i-- {
 			u := fmt.Sprintf("user%04d", i)
-			c := labCert(t, lab.User(u).Cert)
+			c := testpki.CertFile(t, lab.User(u).Cert)
 			if revoked, _, _, _ := s.Check(c); !revoked {
 				user, cert = u, c
 				break
@@ -110,7 +92,7 @@ func TestLabRevocation(t *testing.T) {
 		lab.CDPGarbage(t)
 		v := s.Snapshot().Version()
 		s.refresher.RefreshNow(context.Background())
-		if revoked, _, _, _ := s.Check(labCert(t, lab.User("alice-revoked").Cert)); !revoked {
+		if revoked, _, _, _ := s.Check(testpki.CertFile(t, lab.User("alice-revoked").Cert)); !revoked {
 			t.Fatal("alice-revoked accepted while the CDP serves garbage")
 		}
 		if s.Snapshot().Version() != v {
@@ -135,7 +117,7 @@ func TestLabRevocation(t *testing.T) {
 		if err != nil {
 			t.Fatalf("fail hard with the stored copies: Start = %v", err)
 		}
-		if revoked, _, _, _ := restarted.Check(labCert(t, lab.User("alice-revoked").Cert)); !revoked {
+		if revoked, _, _, _ := restarted.Check(testpki.CertFile(t, lab.User("alice-revoked").Cert)); !revoked {
 			t.Fatal("stored CRL not enforced after a restart with the CDP down")
 		}
 	})

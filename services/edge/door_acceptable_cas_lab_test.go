@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/segmesh/segmesh/internal/labenv"
+	"github.com/segmesh/segmesh/internal/testpki"
 )
 
 // TestLabCertificateRequestCANames asks the edge with openssl s_client, the
@@ -18,7 +19,7 @@ import (
 // segmesh.edge.omitClientCaNames. Issue 23 item 5.
 func TestLabCertificateRequestCANames(t *testing.T) {
 	lab := labenv.Up(t)
-	leaf := leafOf(t, lab.User("alice").Cert)
+	leaf := testpki.CertFile(t, lab.User("alice").Cert)
 	for _, omit := range []bool{false, true} {
 		sm := startSegmesh(t, lab, runOptions{config: func(cfg map[string]any) {
 			section(section(cfg, "segmesh"), "edge")["omitClientCaNames"] = omit

@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -313,24 +312,6 @@ func dialTLS(t testing.TB, lab *labenv.Env, sm *segmesh, user string) *tls.Conn 
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c.(*tls.Conn)
-}
-
-// leafOf reads the first certificate of a PEM file.
-func leafOf(t testing.TB, path string) *x509.Certificate {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		t.Fatalf("%s: no PEM", path)
-	}
-	c, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // upnOf returns the UPN Exchange authenticated: S4U2Self asks for the user

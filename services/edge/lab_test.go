@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/segmesh/segmesh/internal/labenv"
+	"github.com/segmesh/segmesh/internal/testpki"
 	"github.com/segmesh/segmesh/services/edge"
 )
 
@@ -62,11 +63,11 @@ func TestLabEdge(t *testing.T) {
 			logWants   func(t *testing.T) []string
 		}{
 			{name: "revoked", user: "alice-revoked", logWants: func(t *testing.T) []string {
-				c := leafOf(t, lab.User("alice-revoked").Cert)
+				c := testpki.CertFile(t, lab.User("alice-revoked").Cert)
 				return []string{"client certificate refused", "reason=revoked", c.SerialNumber.Text(16), c.Issuer.String()}
 			}},
 			{name: "untrusted CA", user: "alice-ca3", logWants: func(t *testing.T) []string {
-				c := leafOf(t, lab.User("alice-ca3").Cert)
+				c := testpki.CertFile(t, lab.User("alice-ca3").Cert)
 				return []string{"client certificate refused", "reason=untrusted", c.Issuer.String()}
 			}},
 			{name: "no certificate", user: "", logWants: func(*testing.T) []string {
