@@ -19,11 +19,7 @@ import (
 )
 
 func TestRenewServiceTicket(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)}
-	cfg := labConfig()
-	cfg.Now = clk.Now
-	k := kdctest.Start(t, cfg)
-	c := newClient(t, newTransport(t, map[string][]string{realm: {k.Addr()}}), func(c *s4u.Config) { c.Now = clk.Now })
+	clk, k, c := clockedClient(t, nil)
 	ctx := context.Background()
 	tk, err := c.ServiceTicket(ctx, "alice@lab.test", target)
 	if err != nil {

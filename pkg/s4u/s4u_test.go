@@ -52,6 +52,21 @@ func (c *clock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// clockedClient starts a KDC with labConfig (edited by edit when not nil)
+// and a client, both on one test clock starting at 2026-11-25 08:00 UTC.
+func clockedClient(tb testing.TB, edit func(*kdctest.Config)) (*clock, *kdctest.KDC, *s4u.Client) {
+	tb.Helper()
+	clk := &clock{t: time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)}
+	cfg := labConfig()
+	cfg.Now = clk.Now
+	if edit != nil {
+		edit(&cfg)
+	}
+	k := kdctest.Start(tb, cfg)
+	c := newClient(tb, newTransport(tb, map[string][]string{realm: {k.Addr()}}), func(c *s4u.Config) { c.Now = clk.Now })
+	return clk, k, c
+}
+
 func newTransport(tb testing.TB, realms map[string][]string) *kdc.Transport {
 	tb.Helper()
 	tr, err := kdc.New(kdc.Config{Realms: realms, Timeout: 2 * time.Second})

@@ -19,11 +19,7 @@ import (
 )
 
 func TestTGTRefresh(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)}
-	cfg := labConfig()
-	cfg.Now = clk.Now
-	k := kdctest.Start(t, cfg)
-	c := newClient(t, newTransport(t, map[string][]string{realm: {k.Addr()}}), func(c *s4u.Config) { c.Now = clk.Now })
+	clk, k, c := clockedClient(t, nil)
 	ctx := context.Background()
 	pair := func() {
 		t.Helper()
@@ -88,12 +84,7 @@ func TestTGTRefresh(t *testing.T) {
 }
 
 func TestTGTRenewTillNear(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)}
-	cfg := labConfig()
-	cfg.Now = clk.Now
-	cfg.RenewLifetime = 12 * time.Hour
-	k := kdctest.Start(t, cfg)
-	c := newClient(t, newTransport(t, map[string][]string{realm: {k.Addr()}}), func(c *s4u.Config) { c.Now = clk.Now })
+	clk, k, c := clockedClient(t, func(cfg *kdctest.Config) { cfg.RenewLifetime = 12 * time.Hour })
 	if _, err := c.S4U2Self(context.Background(), "alice"); err != nil {
 		t.Fatal(err)
 	}
