@@ -248,13 +248,22 @@ func (r *reloader) Reload(ctx context.Context, trigger string) error {
 	// live reads them all from next, and would otherwise take along one the
 	// process names as waiting for a restart (a setting another role of the
 	// process reads and does not apply live).
-	var kept []string
+	var kept, waiting []string
 	for _, c := range diffConfig(r.boot, next) {
 		if !r.isLive(c) {
 			kept = append(kept, c.Key)
+			if c.usedBy(r.roles) {
+				waiting = append(waiting, c.Key)
+			}
 		}
 	}
-	if err := r.group.ApplyConfig(ctx, keepSettings(next, r.boot, kept), live); err != nil {
+	toRoles := keepSettings(next, r.boot, kept)
+	if problems := restartDependents(next, toRoles, waiting, r.roles); len(problems) > 0 {
+		err := fmt.Errorf("reload: %s: %w", strings.Join(waiting, ", "), config.ErrorOf(next.Path, problems))
+		r.refuse(ctx, trigger, problems, err)
+		return err
+	}
+	if err := r.group.ApplyConfig(ctx, toRoles, live); err != nil {
 		// A role could not prepare the new settings though its Validate
 		// passed (a file, a KDC refusing the new password): the group
 		// committed none, so every role keeps its old settings. Said as a
