@@ -151,7 +151,14 @@ func (s *Service) relaySend(rec *recorder, out *http.Request, state *requestStat
 	again := replayable(out)
 	resend := again && idempotent(out)
 	err := s.failover(again, func(u *url.URL, first bool) error {
-		if !first {
+		if first {
+			// The Exchange out is addressed to (its Host, the SPN of its
+			// ticket), as the net/http engine sends it: the preferred one
+			// may have changed since rewrite chose it (a reload, another
+			// request's failover), and a 401 retry comes later still
+			// (TestAttackRetryKeepsTheAddressedExchange).
+			u = out.URL
+		} else {
 			if err := rewind(out); err != nil {
 				return err
 			}
