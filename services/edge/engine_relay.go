@@ -228,7 +228,7 @@ func (s *Service) relayOnce(rec *recorder, out *http.Request, state *requestStat
 		_ = resp.Body.Close()
 		return fail(errSwitchedProtocols)
 	}
-	resp.Body = &relayBody{body: resp.Body, pc: pc, pool: s.relay, stop: stop, keep: !resp.Close}
+	resp.Body = &relayBody{body: resp.Body, pc: pc, pool: s.relay, stop: stop, keep: !resp.Close && !out.Close}
 	return resp, pc, nil
 }
 

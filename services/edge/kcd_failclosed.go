@@ -30,3 +30,25 @@ func (s *Service) requireNegotiate(h http.Header, state *requestState) error {
 	}
 	return errNoNegotiate
 }
+
+// connectionAuth reports whether the Authorization values vs use a scheme
+// that authenticates the TCP connection at IIS rather than the request:
+// anything but Basic and Bearer (NTLM, Negotiate and Kerberos under IIS's
+// default authPersistNonNTLM=true). With KCD off the device's own
+// Authorization goes to Exchange; an upstream connection that carried
+// such a header is Exchange's connection of that user from then on, and
+// given back to the pool every device shares it would serve the next
+// device's request, sent without Authorization, as that user. Such a
+// request is sent with Connection: close and its connection never reused,
+// on both engines (TestAttackPassthroughConnectionAuthShared). NTLM's
+// handshake then cannot complete through the edge (its legs need one
+// connection): segmesh does KCD, not password pass-through.
+func connectionAuth(vs []string) bool {
+	for _, v := range vs {
+		scheme, _, _ := strings.Cut(strings.TrimSpace(v), " ")
+		if !strings.EqualFold(scheme, "Basic") && !strings.EqualFold(scheme, "Bearer") {
+			return true
+		}
+	}
+	return false
+}

@@ -248,8 +248,14 @@ func (s *Service) rewrite(proxyReq *httputil.ProxyRequest) {
 	rt := s.upstreams.route.Load()
 	proxyReq.SetURL(rt.urls[int(rt.preferred.Load())])
 	proxyReq.SetXForwarded()
+	if !s.cfg.KCD {
+		// The device's own Authorization goes to Exchange: a connection
+		// it authenticates is never shared (kcd_failclosed.go).
+		out.Close = out.Close || connectionAuth(out.Header["Authorization"])
+		return
+	}
 	state, _ := proxyReq.In.Context().Value(requestKey{}).(*requestState)
-	if !s.cfg.KCD || state == nil {
+	if state == nil {
 		return
 	}
 	s.authorize(out.Header, state, out.URL.Host)
