@@ -7,6 +7,9 @@
 #   (d) split  segmesh split mode: `--roles=edge` and `--roles=crl,identity,ticket`
 #   (e) relay  segmesh all-in-one with segmesh.edge.http1Engine "relay" (issue 25),
 #              when PROXIES names it (e.g. PROXIES="bare nginx aio relay")
+#   (a2) bareloop  the bare proxy with -device-loop, when PROXIES names it: the
+#              same ReverseProxy behind a per-connection http.ReadRequest loop
+#              instead of net/http's server (issue 25's stage B, measured), on 127.0.0.26
 #   (f) fasthttp  issue 25's candidate when PROXIES names it: fasthttp's Server and
 #              HostClient with mTLS, the edge's header rule and a static Negotiate
 #              header of FAST_NEGOTIATE (2100) bytes standing for KCD's
@@ -214,11 +217,13 @@ segmesh_config() {
 
 declare -A ADDR CPUPIDS READY PPROF
 PPROF[bare]=127.0.0.20:6060
+PPROF[bareloop]=127.0.0.26:6060
 PPROF[aio]=127.0.0.22:9090
 PPROF[split]=127.0.0.23:9090
 PPROF[before]=127.0.0.28:9090
 PPROF[relay]=127.0.0.27:9090
 ADDR[bare]=127.0.0.20:8443
+ADDR[bareloop]=127.0.0.26:8443
 ADDR[nginx]=127.0.0.21:8443
 ADDR[aio]=127.0.0.22:8443
 ADDR[split]=127.0.0.23:8443
@@ -231,6 +236,14 @@ start_bare() {
 		-client-ca "$CA_LIST" -backend "http://$BACKEND" -idle 1024 -flush-interval 0 -pad-header-bytes "$BARE_PAD" \
 		$([[ $PROFILE == 1 ]] && echo "-pprof ${PPROF[bare]}")
 	wait_port "${ADDR[bare]}" 10 && READY[bare]=1 && CPUPIDS[bare]=$PID_bareproxy
+}
+
+# start_bareloop: the bare proxy without net/http's server on the device side.
+start_bareloop() {
+	start bareloop 0 "$BIN/bareproxy" -device-loop -listen "${ADDR[bareloop]}" -cert "$LAB_SERVER_CERT" -key "$LAB_SERVER_KEY" \
+		-client-ca "$CA_LIST" -backend "http://$BACKEND" -idle 1024 -flush-interval 0 -pad-header-bytes "$BARE_PAD" \
+		$([[ $PROFILE == 1 ]] && echo "-pprof ${PPROF[bareloop]}")
+	wait_port "${ADDR[bareloop]}" 10 && READY[bareloop]=1 && CPUPIDS[bareloop]=$PID_bareloop
 }
 
 start_fasthttp() {
@@ -408,7 +421,7 @@ side() {
 	python3 - "$RESULTS" "$C" "$BEFORE" <<'PY' | tee "$RUN/summary.md"
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-names = {"bare": "(a) bare Go ReverseProxy, mTLS", "nginx": "(b) nginx, mTLS, no Kerberos",
+names = {"bare": "(a) bare Go ReverseProxy, mTLS", "bareloop": "(a2) bare, device loop instead of net/http's server", "nginx": "(b) nginx, mTLS, no Kerberos",
          "fasthttp": "(f) fasthttp proxy, mTLS, static Negotiate",
          "before": f"(c0) segmesh all-in-one at {sys.argv[3]}",
          "aio": "(c) segmesh all-in-one", "split": "(d) segmesh split (edge + roles)",
@@ -426,7 +439,7 @@ for mode in ("keepalive", "handshake"):
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     base = None
     stats = {}
-    for p in ("bare", "nginx", "fasthttp", "before", "aio", "split", "relay"):
+    for p in ("bare", "bareloop", "nginx", "fasthttp", "before", "aio", "split", "relay"):
         pr = [r for r in rs if r["proxy"] == p]
         if not pr:
             continue
@@ -446,7 +459,7 @@ for mode in ("keepalive", "handshake"):
     # aio against before, and the relay against aio, round by round (each
     # pair measured a few seconds apart).
     by = {(r["proxy"], r["round"]): r for r in rs}
-    for old, new in (("before", "aio"), ("aio", "relay")):
+    for old, new in (("before", "aio"), ("aio", "relay"), ("bare", "bareloop")):
         pairs = [(by[(old, n)], by[(new, n)]) for n in sorted({r["round"] for r in rs}) if (old, n) in by and (new, n) in by]
         if not pairs:
             continue
@@ -454,7 +467,8 @@ for mode in ("keepalive", "handshake"):
         rps = [a["rps"] / b["rps"] for b, a in pairs if b["rps"]]
         p99 = [a["p99_ms"] - b["p99_ms"] for b, a in pairs]
         f = lambda xs, u="×": f"{med(xs):.3f}{u} ({min(xs):.3f}–{max(xs):.3f})" if xs else "—"
-        print(f"\n{new} / {old}, {len(pairs)} rounds, median (range): CPU/req {f(cpu)}, req/s {f(rps)}, p99 {med(p99):+.2f} ms ({min(p99):+.2f} to {max(p99):+.2f})")
+        dus = [a.get("target_cpu_us_per_req", 0) - b.get("target_cpu_us_per_req", 0) for b, a in pairs]
+        print(f"\n{new} / {old}, {len(pairs)} rounds, median (range): CPU/req {f(cpu)} ({med(dus):+.1f} µs, {min(dus):+.1f} to {max(dus):+.1f}), req/s {f(rps)}, p99 {med(p99):+.2f} ms ({min(p99):+.2f} to {max(p99):+.2f})")
 PY
 }
 
@@ -482,19 +496,21 @@ rows = {}
 for line in open(sys.argv[1]):
     f = line.split()
     m = {f[i + 1]: float(f[i]) for i in range(5, len(f) - 1) if f[i + 1].endswith("/op")}
-    rows[(f[0], int(f[1]))] = (float(f[2]), m)
-rounds = sorted({r for s, r in rows if ("before", r) in rows and ("after", r) in rows})
-def col(side, k):
-    return [rows[(side, r)][1].get(k, 0) for r in rounds]
+    rows[(f[0], int(f[1]), f[3])] = (float(f[2]), m)
 def show(xs, d=0):
     return f"{statistics.median(xs):,.{d}f} ({min(xs):,.{d}f}–{max(xs):,.{d}f})"
-ratio = [a / b for a, b in zip(col("after", "cpu-ns/op"), col("before", "cpu-ns/op")) if b]
-load = [rows[k][0] for k in rows]
-print(f"| rounds | load | CPU µs/request before, median (range) | after | ratio after/before, median (range) | B/op, allocs before → after |")
-print("| --- | --- | --- | --- | --- | --- |")
-print(f"| {len(rounds)} | {min(load):.1f}–{max(load):.1f} | {show([x / 1000 for x in col('before', 'cpu-ns/op')])} | {show([x / 1000 for x in col('after', 'cpu-ns/op')])} | "
-      f"{show(ratio, 3)} | {statistics.median(col('before', 'B/op')):,.0f} → {statistics.median(col('after', 'B/op')):,.0f}, "
-      f"{statistics.median(col('before', 'allocs/op')):.0f} → {statistics.median(col('after', 'allocs/op')):.0f} |")
+print(f"| benchmark | rounds | load | CPU µs/request before, median (range) | after | ratio after/before, median (range) | ns/op ratio | B/op before → after (ratio range) | allocs/op before → after |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+for bench in sorted({b for _, _, b in rows}):
+    rounds = sorted({r for s, r, b in rows if b == bench and ("before", r, b) in rows and ("after", r, b) in rows})
+    def col(side, k):
+        return [rows[(side, r, bench)][1].get(k, 0) for r in rounds]
+    def ratio(k):
+        return [a / b for a, b in zip(col("after", k), col("before", k)) if b]
+    load = [rows[k][0] for k in rows if k[2] == bench]
+    print(f"| {bench} | {len(rounds)} | {min(load):.1f}–{max(load):.1f} | {show([x / 1000 for x in col('before', 'cpu-ns/op')])} | {show([x / 1000 for x in col('after', 'cpu-ns/op')])} | "
+          f"{show(ratio('cpu-ns/op'), 3)} | {show(ratio('ns/op'), 3)} | {statistics.median(col('before', 'B/op')):,.0f} → {statistics.median(col('after', 'B/op')):,.0f} ({show(ratio('B/op'), 3)}) | "
+          f"{statistics.median(col('before', 'allocs/op')):.0f} → {statistics.median(col('after', 'allocs/op')):.0f} |")
 PY
 }
 
@@ -616,6 +632,7 @@ all | side | cold)
 	[[ $WHAT == cold ]] || {
 		start_bare
 		start_nginx
+		if [[ " $PROXIES " == *" bareloop "* ]]; then start_bareloop; fi
 		if [[ " $PROXIES " == *" fasthttp "* ]]; then start_fasthttp; fi
 		if [[ " $PROXIES " == *" before "* ]]; then start_allinone before "$BIN/before/segmesh"; fi
 		if [[ " $PROXIES " == *" relay "* ]]; then start_relay; fi

@@ -4,6 +4,8 @@
 // the backend, with no revocation check, no identity, no Kerberos. "Tuned"
 // (the default) sizes the upstream idle pool to the load and pools copy
 // buffers; -untuned keeps Go's defaults (2 idle connections per host).
+// -device-loop serves the devices without net/http's server (loop.go), to
+// measure what that server costs (issue 25's stage B).
 package main
 
 import (
@@ -56,6 +58,7 @@ func run(args []string, stderr io.Writer) int {
 	untuned := fs.Bool("untuned", false, "Go's default transport and no buffer pool")
 	flush := fs.Duration("flush-interval", 0, "ReverseProxy.FlushInterval when tuned (0, as the edge: flush streamed responses per write; -1: flush every write)")
 	pprofAddr := fs.String("pprof", "", "loopback address serving /debug/pprof/ (empty: none)")
+	deviceLoop := fs.Bool("device-loop", false, "serve devices with a per-connection loop over http.ReadRequest and a minimal ResponseWriter (loop.go) instead of net/http's server: issue 25's stage B, measured")
 	padBytes := fs.Int("pad-header-bytes", 0, "add a static X-Bench-Pad header of this many bytes to every upstream request (0: none): what carrying segmesh's ~2.1 KB Negotiate header costs net/http, without Kerberos (the backend ignores it)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -118,6 +121,17 @@ func run(args []string, stderr io.Writer) int {
 	if err != nil {
 		logger.Error("listen", "err", err)
 		return 1
+	}
+	if *deviceLoop {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		go func() { <-ctx.Done(); _ = lis.Close() }()
+		logger.Info("bareproxy listening (device loop)", "addr", lis.Addr().String(), "backend", up.String(), "tuned", !*untuned)
+		if err := serveLoop(lis, rp, loopConfig{idle: 15 * time.Minute, header: 30 * time.Second}); err != nil && ctx.Err() == nil {
+			logger.Error("serve", "err", err)
+			return 1
+		}
+		return 0
 	}
 	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 15 * time.Minute, ErrorLog: log.New(io.Discard, "", 0)}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
