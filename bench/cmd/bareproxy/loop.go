@@ -37,8 +37,8 @@ type loopConfig struct {
 	header time.Duration // reading a request's header
 }
 
-// serveLoop accepts connections from lis until it fails and serves each with
-// serveConn.
+// serveLoop accepts connections from lis and serves each with serveConn;
+// it returns the accept error that ends it (the listener closed, too).
 func serveLoop(lis net.Listener, h http.Handler, cfg loopConfig) error {
 	for {
 		c, err := lis.Accept()

@@ -127,7 +127,7 @@ func run(args []string, stderr io.Writer) int {
 		defer stop()
 		go func() { <-ctx.Done(); _ = lis.Close() }()
 		logger.Info("bareproxy listening (device loop)", "addr", lis.Addr().String(), "backend", up.String(), "tuned", !*untuned)
-		if err := serveLoop(lis, rp, loopConfig{idle: 15 * time.Minute, header: 30 * time.Second}); err != nil && ctx.Err() == nil {
+		if err := serveLoop(lis, rp, loopConfig{idle: 15 * time.Minute, header: 30 * time.Second}); ctx.Err() == nil {
 			logger.Error("serve", "err", err)
 			return 1
 		}
