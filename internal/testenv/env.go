@@ -50,6 +50,8 @@ type Env struct {
 	procs []*proc
 	// Exchange is the Exchange stand-in.
 	Exchange *Exchange
+	// anotherN numbers the processes AnotherEdge started.
+	anotherN int
 }
 
 // proc is one suite.Run: a process's worth of roles.
@@ -175,6 +177,9 @@ func (e *Env) startSplit(t testing.TB, base map[string]any) {
 func (e *Env) startProc(t testing.TB, roles string, cfg map[string]any, grpcLis net.Listener) {
 	t.Helper()
 	dir := filepath.Join(e.dir, strings.ReplaceAll(roles, ",", "-"))
+	for n := 2; isDir(dir); n++ { // AnotherEdge: a second process of these roles
+		dir = filepath.Join(e.dir, fmt.Sprintf("%s-%d", strings.ReplaceAll(roles, ",", "-"), n))
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -254,6 +259,37 @@ func (p *proc) Stop() error {
 		}
 	})
 	return p.err
+}
+
+// AnotherEdge starts one more process with an edge beside the site's and
+// returns its base URL: in Split mode an edge process dialing the same
+// roles, in AllInOne another all-in-one process (its own roles, the same
+// KDC, directory, CDP and Exchange). adjust changes its config.json
+// first (nil changes nothing). EdgeURL keeps naming the first edge.
+func (e *Env) AnotherEdge(adjust func(cfg map[string]any)) string {
+	e.t.Helper()
+	var first *proc
+	for _, p := range e.procs {
+		if p.roles == "all" || p.roles == role.Edge {
+			first = p
+			break
+		}
+	}
+	if first == nil {
+		e.t.Fatal("testenv: no edge process")
+	}
+	cfg := clone(e.t, first.cfg)
+	if first.roles == "all" {
+		e.anotherN++
+		section(section(cfg, "segmesh"), "crl")["stateDir"] = filepath.Join(e.dir, fmt.Sprintf("crl-cache-%d", e.anotherN))
+	}
+	if adjust != nil {
+		adjust(cfg)
+	}
+	url := e.edge
+	e.startProc(e.t, first.roles, cfg, nil)
+	url, e.edge = e.edge, url
+	return url
 }
 
 // EdgeURL returns the edge's base URL plus path.
@@ -378,6 +414,12 @@ func (e *Env) Client(d Device) *http.Client {
 // S4U2SelfCount returns how many S4U2Self requests the KDC has received:
 // one per user whose ticket segmesh had to fetch.
 func (e *Env) S4U2SelfCount() int { return e.w.kdc.Count(kdctest.KindS4U2Self) }
+
+// isDir reports whether path is a directory.
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
+}
 
 func writeFile(t testing.TB, path string, data []byte) {
 	t.Helper()

@@ -148,6 +148,17 @@ type Edge struct {
 	// httputil.ReverseProxy over http.Transport, or "relay", the edge's own
 	// relay (issue 25; docs/benchmarks.md). HTTP/2 stays on net/http.
 	HTTP1Engine string `json:"http1Engine" roles:"edge" help:"engine for devices' HTTP/1.1 requests to Exchange: net/http (default) or relay"`
+	// TLSSessionTicketKeyFile names a file of TLS session ticket keys the
+	// edges share, so a device resumes its TLS session on any edge (a
+	// restart, a drain) instead of a full handshake with its certificate:
+	// whole 32-byte random keys, the first encrypts new tickets and all
+	// decrypt (rotate by prepending one), mode 0600. Empty: each edge
+	// process makes and rotates its own keys, as before.
+	TLSSessionTicketKeyFile string `json:"tlsSessionTicketKeyFile" roles:"edge" help:"a file of TLS session ticket keys shared by the edges (32 random bytes each, the first encrypts)"`
+	// TLSSessionTicketKeyMaxAgeHours is how old the key file may get (since
+	// it was last written, that is since the last rotation) before the edge
+	// says so on /readyz, /status and a metric; 0 means 24.
+	TLSSessionTicketKeyMaxAgeHours int `json:"tlsSessionTicketKeyMaxAgeHours" roles:"edge" help:"hours after which a session ticket key file not rotated is reported (0: 24)"`
 }
 
 // HTTP1Engines are the values of segmesh.edge.http1Engine; empty means

@@ -37,6 +37,16 @@ const (
 	// Kerberos request by result: refreshed (a fresh ticket) or passed (to
 	// the device, within the refresh interval).
 	MetricEdgeExchangeUnauthorized = "segmesh_edge_exchange_unauthorized"
+	// MetricEdgeTLSHandshakes counts the device TLS handshakes an edge
+	// completed, by result: "resumed" (a session ticket: no certificate
+	// signature, the certificate verified again) or "full".
+	MetricEdgeTLSHandshakes = "segmesh_edge_tls_handshakes"
+	// MetricEdgeTLSTicketKeyAge is the age of the shared session ticket key
+	// file in force (since it was last written); absent without one.
+	MetricEdgeTLSTicketKeyAge = "segmesh_edge_tls_ticket_key_age_seconds"
+	// MetricEdgeTLSTicketKeyStale is 1 while the shared session ticket key
+	// file is older than segmesh.edge.tlsSessionTicketKeyMaxAgeHours.
+	MetricEdgeTLSTicketKeyStale = "segmesh_edge_tls_ticket_key_stale"
 
 	// MetricIdentityRequests counts certificate mappings by result and source.
 	MetricIdentityRequests = "segmesh_identity_requests"
@@ -162,6 +172,9 @@ func Metrics() []Metric {
 		{MetricEdgePingFallbacks, Counter, ""},
 		{MetricEdgeServerCertExpiry, Gauge, ""},
 		{MetricEdgeExchangeUnauthorized, Counter, ""},
+		{MetricEdgeTLSHandshakes, Counter, ""},
+		{MetricEdgeTLSTicketKeyAge, Gauge, "s"},
+		{MetricEdgeTLSTicketKeyStale, Gauge, ""},
 		{MetricIdentityRequests, Counter, ""},
 		{MetricIdentityLDAPLookups, Counter, ""},
 		{MetricIdentityLDAPLookupSeconds, Histogram, "s"},

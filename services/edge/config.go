@@ -119,6 +119,11 @@ type Config struct {
 	// Exchange through the edge's own relay (engine_relay.go,
 	// segmesh.edge.http1Engine "relay") rather than the reverse proxy.
 	Relay bool
+	// TicketKeyFile is the shared TLS session ticket key file, absolute;
+	// empty means per-process keys (door_tickets.go).
+	TicketKeyFile string
+	// TicketKeyMaxAge is the key file's age past which the edge says so.
+	TicketKeyMaxAge time.Duration
 }
 
 // newConfig derives the edge's configuration and checks what only the edge
@@ -172,6 +177,11 @@ func configFrom(c *config.Config) (*Config, []config.Problem) {
 		MaxResponseHeaderBytes: defaultMaxResponseHeaderBytes,
 		DrainGrace:             time.Duration(e.DrainGraceSeconds) * time.Second,
 		Relay:                  e.HTTP1Engine == "relay",
+		TicketKeyFile:          c.Resolve(e.TLSSessionTicketKeyFile),
+		TicketKeyMaxAge:        time.Duration(e.TLSSessionTicketKeyMaxAgeHours) * time.Hour,
+	}
+	if out.TicketKeyMaxAge == 0 {
+		out.TicketKeyMaxAge = defaultTicketKeyMaxAge
 	}
 	if len(out.Paths) == 0 {
 		out.Paths = config.Default().Segmesh.Edge.Paths
@@ -204,6 +214,9 @@ func configFrom(c *config.Config) (*Config, []config.Problem) {
 	if v := e.HTTP1Engine; v != "" && !slices.Contains(config.HTTP1Engines, v) {
 		bad("segmesh.edge.http1Engine", v, "unknown HTTP/1.1 engine", `write "net/http" (the default) or "relay"`)
 	}
+	if h := e.TLSSessionTicketKeyMaxAgeHours; h < 0 {
+		bad(keyTicketKeyMaxAge, strconv.Itoa(h), "is negative", "write the hours between key rotations, for example 24 (0 means 24)")
+	}
 	for i, p := range out.Paths {
 		if !strings.HasPrefix(p, "/") {
 			bad(fmt.Sprintf("segmesh.edge.paths[%d]", i), p, "a path prefix must start with /", "write for example /Microsoft-Server-ActiveSync")
@@ -227,6 +240,7 @@ func configFrom(c *config.Config) (*Config, []config.Problem) {
 func Validate(c *config.Config) []config.Problem {
 	out, ps := configFrom(c)
 	ps = append(ps, config.TrustProblems(c)...)
+	ps = append(ps, ticketKeyProblems(out)...)
 	bad := func(key, value, msg, fix string) {
 		ps = append(ps, config.Problem{Severity: config.SeverityError, Key: key, Value: value, Message: msg, Fix: fix})
 	}

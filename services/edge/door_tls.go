@@ -220,13 +220,26 @@ func (s *Service) baseTLSConfig() *tls.Config {
 		},
 	}
 	out := base.Clone()
+	// Handshakes clone base, or with shared session ticket keys a copy of
+	// base holding them (door_tickets.go); without, crypto/tls falls back
+	// to out's own automatically rotated keys.
+	s.sessions.base = base
 	out.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 		devCert := s.peers.get(hello.Conn)
 		if devCert == nil {
 			devCert = &peer{} // not served by our http.Server (tests dialing the listener); nothing to keep
 		}
-		c := base.Clone()
-		c.VerifyConnection = func(cs tls.ConnectionState) error { return s.verifyConnection(devCert, cs) }
+		c := s.sessions.config().Clone()
+		// VerifyConnection runs on resumed handshakes too (the chain comes
+		// from the ticket): the certificate is judged again by this edge's
+		// trust and CRLs of the moment, whichever edge issued the ticket.
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			if err := s.verifyConnection(devCert, cs); err != nil {
+				return err
+			}
+			s.sessions.handshake(cs.DidResume)
+			return nil
+		}
 		if !s.cfg.OmitClientCANames {
 			// With RequestClientCert crypto/tls only sends ClientCAs' subjects
 			// as certificate_authorities (RFC 8446 4.2.4, RFC 5246 7.4.4); it

@@ -77,6 +77,9 @@ type Service struct {
 	// refresh401 allows one fresh ticket per user per interval after a
 	// 401 from Exchange (kcd_unauthorized.go).
 	refresh401 *refreshGate
+	// sessions are the TLS session ticket keys and the handshake counts
+	// (door_tickets.go).
+	sessions sessionTickets
 }
 
 // options replace dependencies in tests; zero values mean the real ones.
@@ -154,6 +157,10 @@ func newService(deps role.Deps, o options) (*Service, error) {
 	if err := s.revocation.registerMetrics(deps.Meter); err != nil {
 		return nil, fmt.Errorf("edge: revocation metrics: %w", err)
 	}
+	s.sessions.now = o.now
+	if err := s.sessions.registerMetrics(deps.Meter); err != nil {
+		return nil, fmt.Errorf("edge: TLS session metrics: %w", err)
+	}
 	if deps.Status != nil {
 		deps.Status.Publish(role.Edge, s.statusSection)
 	}
@@ -202,6 +209,7 @@ func (s *Service) statusSection() any {
 	if s.relay != nil {
 		st["http1_engine"], st["relay_requests"] = "relay", s.relay.sent.Load()
 	}
+	st["tls_sessions"] = s.sessions.status()
 	st["recent_refusals"] = s.refusals.recent()
 	return st
 }
@@ -258,6 +266,12 @@ func (s *Service) Start(ctx context.Context) error {
 		s.metrics.serverCertNotAfter.Store(cert.Leaf.NotAfter.Unix())
 	}
 	s.serverCert.p.Store(&cert)
+	var keys *ticketKeySet
+	if s.cfg.TicketKeyFile != "" {
+		if keys, err = readTicketKeys(s.cfg.TicketKeyFile); err != nil {
+			return fmt.Errorf("edge: %w", err)
+		}
+	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	fail := func(err error) error { cancel(); s.wg.Wait(); return err }
@@ -319,7 +333,9 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	s.ln = ln
 	s.srv = s.newHTTPServer()
-	s.listener = newParkListener(tls.NewListener(ln, s.baseTLSConfig()))
+	tlsConf := s.baseTLSConfig()
+	s.sessions.use(keys, s.cfg.TicketKeyMaxAge)
+	s.listener = newParkListener(tls.NewListener(ln, tlsConf))
 	s.wg.Go(func() {
 		// Stop closes the listener before Shutdown (door_drain.go).
 		if err := s.srv.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) && !s.stopping.Load() {
@@ -329,7 +345,8 @@ func (s *Service) Start(ctx context.Context) error {
 	})
 	s.started.Store(true)
 	s.log.Info("edge listening", "addr", ln.Addr().String(), "kcd", s.cfg.KCD, "require_client_cert", s.cfg.RequireClientCert,
-		"revocation", s.cfg.Revocation, "upstreams", len(s.cfg.Upstreams), "paths", s.cfg.Paths)
+		"revocation", s.cfg.Revocation, "upstreams", len(s.cfg.Upstreams), "paths", s.cfg.Paths,
+		"tls_ticket_keys_shared", keys != nil)
 	return nil
 }
 
@@ -402,9 +419,10 @@ func (s *Service) Ready(context.Context) error {
 }
 
 // Notes implements role.Noter: the states /readyz shows while the edge is
-// ready (a stale CRL accepted under fail-open).
+// ready (a stale CRL accepted under fail-open, a session ticket key file
+// not rotated).
 func (s *Service) Notes() []string {
-	return s.revocation.notes()
+	return append(s.revocation.notes(), s.sessions.notes()...)
 }
 
 // Stop reports not ready, answers the held Pings, keeps accepting for

@@ -13,14 +13,14 @@ import (
 var liveKeys = append([]string{
 	"segmesh.edge.exchangeUrls", "segmesh.identity.cacheTtlSeconds", "kcd.targetSPN",
 	"clientCertTrustStorePath", "clientCertTrustStorePasscode", "clientCertificateChain",
-}, serverCertKeys...)
+}, append(serverCertKeys, ticketKeySettings...)...)
 
 // LiveKeys implements role.ConfigApplier.
 func (s *Service) LiveKeys() []string { return liveKeys }
 
 // PrepareConfig implements role.ConfigApplier. It checks next's edge
-// settings and loads the trust store and the server certificate from the
-// new paths; the commit puts the store and the certificate in force (new
+// settings and loads the trust store, the server certificate and the
+// session ticket keys from the new paths; the commit puts the store and the certificate in force (new
 // handshakes get them), has new requests ask tickets for the new Exchange
 // SPN and sends them to the new Exchange URLs (the preferred one is the
 // first again) while requests and held Pings already sent keep their SPN
@@ -32,6 +32,10 @@ func (s *Service) PrepareConfig(_ context.Context, next *config.Config) (func(),
 	}
 	commitTrust := func() {}
 	commitCert, err := s.prepareServerCert(cfg)
+	if err != nil {
+		return nil, err
+	}
+	commitTickets, err := s.prepareTicketKeys(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -47,6 +51,7 @@ func (s *Service) PrepareConfig(_ context.Context, next *config.Config) (func(),
 	return func() {
 		commitTrust()
 		commitCert()
+		commitTickets()
 		if s.identity != nil {
 			s.identity.setTTL(cfg.IdentityCacheTTL)
 		}
