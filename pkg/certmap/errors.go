@@ -100,6 +100,12 @@ func (e *BindError) Error() string {
 // Unwrap returns the underlying error.
 func (e *BindError) Unwrap() error { return e.Err }
 
+// CredentialsRefused reports whether the directory refused the account or
+// its password (LDAP 49, invalid credentials: AD's wrong password, unknown,
+// disabled, expired or locked account): a definitive answer, where trying
+// the same credentials again counts towards the account's lockout.
+func (e *BindError) CredentialsRefused() bool { return e.Code == ldap.LDAPResultInvalidCredentials }
+
 // DirectoryError is returned when the directory cannot be reached or fails
 // an operation other than the bind. The mapping has no answer: the caller
 // must not treat it as "not found".

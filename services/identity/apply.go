@@ -73,7 +73,13 @@ func (s *Service) PrepareConfig(ctx context.Context, next *config.Config) (commi
 	}
 	kept := false
 	if parts.Mapper != nil {
+		if err := s.refusals.Lately(bindCredentials(cfg)...); err != nil {
+			return nil, fmt.Errorf("identity: the new directory settings do not work; the running mapping stays in use: %w", err)
+		}
 		if err := s.prove(ctx, cfg); err != nil {
+			if be, ok := errors.AsType[*certmap.BindError](err); ok && be.CredentialsRefused() {
+				s.refusals.Note(err, bindCredentials(cfg)...)
+			}
 			return nil, fmt.Errorf("identity: the new directory settings do not work; the running mapping stays in use: %w", err)
 		}
 		if oldMapper != nil && answersKey(cur) == answersKey(cfg) && cur.CacheTTL == cfg.CacheTTL && cur.NegativeTTL == cfg.NegativeTTL {
@@ -119,6 +125,14 @@ func (s *Service) prove(ctx context.Context, cfg Config) error {
 	}
 	defer func() { _ = probe.Mapper.Close() }()
 	return probe.Mapper.Check(ctx)
+}
+
+// bindCredentials are what a bind proves, as the parts refusal.Memory
+// digests: the account and its password. The directory is not among them:
+// every domain controller of the domain counts a failed bind towards the
+// same account's lockout.
+func bindCredentials(c Config) []string {
+	return []string{strings.ToLower(c.BindDN), c.Password.Reveal()}
 }
 
 // closeRetired closes a replaced mapper once, when its grace ends or at

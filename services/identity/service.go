@@ -21,6 +21,7 @@ import (
 
 	"github.com/segmesh/segmesh/pkg/certmap"
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/refusal"
 	"github.com/segmesh/segmesh/pkg/role"
 	"github.com/segmesh/segmesh/pkg/telemetry"
 	"github.com/segmesh/segmesh/pkg/upn"
@@ -70,6 +71,10 @@ type Service struct {
 	resolver   *certmap.Resolver // set by Start when KCD is on
 	checkErr   error             // last directory check
 	checkedAt  time.Time
+
+	// refusals remembers the directory's last refusal of a reload's bind
+	// credentials (LDAP 49), not presented again for a while.
+	refusals *refusal.Memory
 }
 
 // New builds the identity role from deps. It does no I/O: the LDAP CA file
@@ -110,7 +115,7 @@ func New(deps role.Deps, opts ...Option) (*Service, error) {
 		tracer = tracenoop.NewTracerProvider().Tracer("identity")
 	}
 	s := &Service{cfg: cfg, opts: o, log: log, now: o.now, tracer: tracer, meter: meter,
-		applied: cfg, generation: generationOf(cfg)}
+		applied: cfg, generation: generationOf(cfg), refusals: refusal.New(refusal.DefaultWindow, o.now)}
 	if cfg.KCDEnabled {
 		r, err := upn.NewRealms(cfg.Domains, cfg.UPNSuffixRealms)
 		if err != nil {

@@ -2,7 +2,6 @@ package ticket
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"maps"
@@ -30,47 +29,21 @@ var liveKeys = []string{
 // password or set of KDCs before a reload commits to it.
 const proveTimeout = 30 * time.Second
 
-// refusalMemory is how long credentials the KDC refused are not tried
-// again: run reloads a file twice when it encrypts a ".plaintext" secret
-// in it, and every failed pre-authentication counts towards the account's
-// lockout (badPwdCount).
-const refusalMemory = time.Minute
-
-// refusal is the last definitive KDC refusal of a new client's credentials.
-type refusal struct {
-	key [sha256.Size]byte
-	at  time.Time
-	err error
+// credentials are what an AS exchange proves, as the parts
+// refusal.Memory digests.
+func credentials(c Config) []string {
+	return []string{c.Realm, upn.FoldASCII(c.Service), c.Password, upn.FoldASCII(c.ArmorAccount), c.ArmorPassword}
 }
 
-// credentialsKey digests what an AS exchange proves.
-func credentialsKey(c Config) [sha256.Size]byte {
-	return sha256.Sum256([]byte(strings.Join([]string{c.Realm, upn.FoldASCII(c.Service), c.Password,
-		upn.FoldASCII(c.ArmorAccount), c.ArmorPassword}, "\x00")))
-}
-
-// refusedLately returns the KDC's refusal of c's credentials when it came
-// less than refusalMemory ago: not asked again, so that a mistyped password
+// noteRefusal remembers err when it is the KDC's definitive refusal of c:
+// not asked again for refusal.DefaultWindow, so that a mistyped password
 // costs the account one failed pre-authentication, not one per reload.
-func (s *Service) refusedLately(c Config) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r := s.lastRefusal; r != nil && r.key == credentialsKey(c) && s.now().Sub(r.at) < refusalMemory {
-		return fmt.Errorf("%w (refused at %s; not asked again before %s, each try counts towards the account's lockout)",
-			r.err, r.at.UTC().Format(time.RFC3339), r.at.Add(refusalMemory).UTC().Format(time.RFC3339))
-	}
-	return nil
-}
-
-// noteRefusal remembers err when it is the KDC's definitive refusal of c.
 func (s *Service) noteRefusal(c Config, err error) {
 	var ke *s4u.KDCError
 	if !errors.As(err, &ke) || ke.Temporary() {
 		return
 	}
-	s.mu.Lock()
-	s.lastRefusal = &refusal{key: credentialsKey(c), at: s.now(), err: err}
-	s.mu.Unlock()
+	s.refusals.Note(err, credentials(c)...)
 }
 
 // LiveKeys implements role.ConfigApplier.
@@ -103,7 +76,7 @@ func (s *Service) PrepareConfig(ctx context.Context, next *config.Config) (func(
 	}
 	eng := &engine{cfg: cfg, client: cur.client, renew: cur.renew}
 	if cfg.Enabled && clientChanged(cur.cfg, cfg) {
-		if err := s.refusedLately(cfg); err != nil {
+		if err := s.refusals.Lately(credentials(cfg)...); err != nil {
 			return nil, err
 		}
 		var err error

@@ -23,6 +23,7 @@ import (
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/kdc"
 	"github.com/segmesh/segmesh/pkg/krbhint"
+	"github.com/segmesh/segmesh/pkg/refusal"
 	"github.com/segmesh/segmesh/pkg/role"
 	"github.com/segmesh/segmesh/pkg/s4u"
 	"github.com/segmesh/segmesh/pkg/telemetry"
@@ -71,8 +72,8 @@ type Service struct {
 	stop    context.CancelFunc
 	renewWG sync.WaitGroup
 	stopped bool
-	// lastRefusal is the KDC's last refusal of a reload's credentials.
-	lastRefusal *refusal
+	// refusals remembers the KDC's last refusal of a reload's credentials.
+	refusals *refusal.Memory
 	// retiredWG waits for the background work of clients a reload replaced.
 	retiredWG sync.WaitGroup
 }
@@ -117,7 +118,8 @@ func New(deps role.Deps, opts ...Option) (*Service, error) {
 	if tracer == nil {
 		tracer = tracenoop.NewTracerProvider().Tracer("ticket")
 	}
-	s := &Service{enabled: cfg.Enabled, opts: o, log: log, now: o.now, tracer: tracer, tgtErr: errors.New("no TGT yet")}
+	s := &Service{enabled: cfg.Enabled, opts: o, log: log, now: o.now, tracer: tracer, tgtErr: errors.New("no TGT yet"),
+		refusals: refusal.New(refusal.DefaultWindow, o.now)}
 	var err error
 	if s.requests, err = meter.Int64Counter(telemetry.MetricTicketRequests, metric.WithDescription("GetServiceTicket calls by result")); err != nil {
 		return nil, err
