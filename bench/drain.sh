@@ -25,7 +25,14 @@
 # may use; the edges and roles stay on CPU 0, negbackend on CPU 1; "0,1" lets
 # the phones use what the edges leave, as a real fleet's phones are not on
 # the gateway's CPU),
+# TICKET_KEYS (1: both edges share a TLS session ticket key file,
+# segmesh.edge.tlsSessionTicketKeyFile, so a phone resumes its session on
+# the other edge; 0: per-process keys, every reconnect after the restart is
+# a full handshake with the certificate, session 5's runs), PHONE_RESUME (1:
+# each phone keeps its TLS session, segload -resume, as iOS and Android do),
 # BENCH_WORK (/var/tmp/segmesh-bench). Everything started is stopped by PID.
+# The result gives the edges' resumed and full handshakes across the restart
+# (segmesh_edge_tls_handshakes_total).
 # CPU profiles from SIGTERM to grace + 8 s of edge 2, segload and negbackend
 # are left in $BENCH_WORK/drain/{edge2,segload,negbackend}-takeover.pprof,
 # edge 2's runtime.MemStats before SIGTERM and after the takeover in
@@ -43,6 +50,8 @@ READY_FAILURES=${READY_FAILURES:-3}
 BACKOFF=${BACKOFF:-5s}
 CERTS=${CERTS:-1000}
 LOAD_CPUS=${LOAD_CPUS:-1}
+TICKET_KEYS=${TICKET_KEYS:-1}
+PHONE_RESUME=${PHONE_RESUME:-1}
 TOTAL=$((2 * PINGS))
 
 while IFS='=' read -r k v; do
@@ -84,6 +93,11 @@ wait_http() {
 }
 holding() { curl -s --max-time 1 http://127.0.0.30:8080/_negbackend/holding || echo 0; }
 kdc() { curl -s http://127.0.0.24:9090/metrics | awk '/^segmesh_ticket_kdc_exchanges_total/ {s += $NF} END {print s + 0}'; }
+# handshakes ADMIN: an edge's accepted TLS handshakes, "resumed full".
+handshakes() {
+	curl -s --max-time 2 "http://$1/metrics" | awk '/^segmesh_edge_tls_handshakes_total/ && /result="resumed"/ {r += $NF}
+		/^segmesh_edge_tls_handshakes_total/ && /result="full"/ {f += $NF} END {print r + 0, f + 0}'
+}
 now_ms() { date +%s%3N; }
 # utime+stime, 100 ticks/s; 0 once the process is gone (segload ends its run
 # on its own when a slow machine stretched the ramp).
@@ -119,10 +133,18 @@ config() {
 		"$LAB_SEGMESH_CONFIG" | jq "$extra" >"$dir/config.json"
 }
 config "$RUN/roles" '.segmesh.edge.listen="127.0.0.24:8443" | .segmesh.admin.listen="127.0.0.24:9090" | .segmesh.grpc.listen="127.0.0.24:9443"'
+tickets=""
+if [[ $TICKET_KEYS == 1 ]]; then
+	# One key file both edges read (a Secret in Kubernetes): 32 random bytes, mode 0600.
+	(umask 077 && head -c 32 /dev/urandom >"$RUN/tickets.key")
+	tickets="| .segmesh.edge.tlsSessionTicketKeyFile=\"$RUN/tickets.key\""
+fi
 for i in 1 2; do
 	config "$RUN/edge$i" ".segmesh.edge.listen=\"127.0.0.4$i:8443\" | .segmesh.admin.listen=\"127.0.0.4$i:9090\" | .segmesh.admin.pprof=true |
-		.segmesh.peers={\"identity\":\"127.0.0.24:9443\",\"ticket\":\"127.0.0.24:9443\",\"crl\":\"127.0.0.24:9443\"}"
+		.segmesh.peers={\"identity\":\"127.0.0.24:9443\",\"ticket\":\"127.0.0.24:9443\",\"crl\":\"127.0.0.24:9443\"} $tickets"
 done
+RESUME=()
+[[ $PHONE_RESUME == 1 ]] && RESUME=(-resume)
 
 start negbackend 1 "$BIN/negbackend" -listen 127.0.0.30:8080 -pprof 127.0.0.30:6060 -keytab "$LAB_EXCHANGE_KEYTAB" -spn "$LAB_TARGET_SPN" -verify-every 100 -max-hold 1h
 start roles 0 "$BIN/segmesh" run --config "$RUN/roles/config.json" --roles=crl,identity,ticket
@@ -147,7 +169,7 @@ DUR=$((RAMP + 400))
 "${SEGLOAD[@]}" -url https://127.0.0.41:8443 -cert-dirs "$RUN/certs/d*" -kind ping -hold 3000s -mode keepalive \
 	-c "$TOTAL" -ramp "${RAMP}s" -duration "${DUR}s" -src 127.0.1.1,127.0.2.1 -error-backoff "$BACKOFF" \
 	-targets 127.0.0.41:8443,127.0.0.42:8443 -ready http://127.0.0.41:9090/readyz,http://127.0.0.42:9090/readyz -ready-every "$READY_EVERY" -ready-failures "$READY_FAILURES" \
-	-error-log "$RUN/errors.jsonl" -pprof 127.0.0.30:6061 -label "phones" >"$RUN/segload.txt" 2>&1 &
+	-error-log "$RUN/errors.jsonl" -pprof 127.0.0.30:6061 -label "phones" "${RESUME[@]}" >"$RUN/segload.txt" 2>&1 &
 echo "$! segload" >>"$PIDS"
 LOADPID=$!
 t=$SECONDS
@@ -162,6 +184,7 @@ echo "all $TOTAL Pings held after $((SECONDS - t)) s; edge 1 holds $((($(ls /pro
 sleep 3
 kdc_before=$(kdc)
 rss_held2=$(rss_kb "$PID_edge2") cpu_held2=$(cpu_ms "$PID_edge2")
+read -r hs_res0 hs_full0 < <(handshakes 127.0.0.42:9090)
 
 curl -s -o "$RUN/edge2-held.memstats" "http://127.0.0.42:9090/debug/pprof/heap?debug=1"
 echo "== SIGTERM to edge 1"
@@ -210,6 +233,8 @@ closed_ms=$(($(date -d "$closed" +%s%3N) - t0))
 sleep 2
 kdc_after=$(kdc)
 rss_after2=$(rss_kb "$PID_edge2") cpu_after2=$(cpu_ms "$PID_edge2")
+read -r hs_res2 hs_full2 < <(handshakes 127.0.0.42:9090)
+read -r hs_res1 hs_full1 < <(handshakes 127.0.0.41:9090)
 # What edge 2's memory is made of after the takeover (runtime.MemStats at
 # the end of the heap profile: HeapInuse, HeapIdle, HeapReleased, StackInuse, NextGC).
 curl -s -o "$RUN/edge2-after.memstats" "http://127.0.0.42:9090/debug/pprof/heap?debug=1"
@@ -221,6 +246,8 @@ kill -TERM "$LOADPID" 2>/dev/null || true
 wait "$LOADPID" || true
 {
 	echo "phones: $TOTAL (2 × $PINGS), users $LAB_GENERATED_USERS, grace ${GRACE}s, readiness polled every $READY_EVERY (out after $READY_FAILURES unanswered)"
+	echo "TLS session ticket keys: $([[ $TICKET_KEYS == 1 ]] && echo "shared by both edges" || echo "per process") (TICKET_KEYS=$TICKET_KEYS); phones keep their sessions: $([[ $PHONE_RESUME == 1 ]] && echo yes || echo no) (PHONE_RESUME=$PHONE_RESUME)"
+	echo "TLS handshakes across the restart (segmesh_edge_tls_handshakes_total): edge 2 resumed $((hs_res2 - hs_res0)) full $((hs_full2 - hs_full0)); edge 1 restarted resumed $hs_res1 full $hs_full1"
 	echo "edge 1 exit after SIGTERM: ${exited:-none} ms"
 	if ((low < TOTAL)); then
 		echo "Pings held at the backend: lowest $low of $TOTAL; all held again from ${rehold:-never} ms after SIGTERM on (99 %: ${rehold99:-never} ms)"

@@ -21,6 +21,7 @@ type Report struct {
 	OK          uint64            `json:"ok"`
 	Errors      map[string]uint64 `json:"errors"`
 	Handshakes  uint64            `json:"handshakes"`
+	Resumed     uint64            `json:"resumed,omitempty"`
 	ElapsedSec  float64           `json:"elapsed_s"`
 	RPS         float64           `json:"rps"`
 	MeanMs      float64           `json:"mean_ms"`
@@ -41,7 +42,7 @@ func NewReport(label string, cfg Config, res *Result, withBuckets bool) Report {
 	cpu := res.TargetCPU
 	rep := Report{
 		Label: label, Mode: cfg.Mode, Kind: cfg.Kind, Procs: 1,
-		Requests: res.Requests, OK: res.OK, Errors: res.Errors, Handshakes: res.Handshakes,
+		Requests: res.Requests, OK: res.OK, Errors: res.Errors, Handshakes: res.Handshakes, Resumed: res.Resumed,
 		ElapsedSec: res.Elapsed.Seconds(),
 	}
 	rep.fill(res.Latency)
@@ -83,6 +84,7 @@ func Merge(label string, parts []Report) Report {
 		out.Requests += p.Requests
 		out.OK += p.OK
 		out.Handshakes += p.Handshakes
+		out.Resumed += p.Resumed
 		for k, v := range p.Errors {
 			out.Errors[k] += v
 		}
@@ -112,8 +114,8 @@ func (r Report) WriteText(w io.Writer) error {
 	if len(errs) > 0 {
 		e = strings.Join(errs, " ")
 	}
-	_, err := fmt.Fprintf(w, "%s mode=%s kind=%s procs=%d\n  requests=%d ok=%d handshakes=%d elapsed=%.2fs\n  rps=%.1f mean=%.2fms p50=%.2fms p99=%.2fms p99.9=%.2fms max=%.2fms\n  errors: %s\n",
-		r.Label, r.Mode, r.Kind, r.Procs, r.Requests, r.OK, r.Handshakes, r.ElapsedSec,
+	_, err := fmt.Fprintf(w, "%s mode=%s kind=%s procs=%d\n  requests=%d ok=%d handshakes=%d resumed=%d elapsed=%.2fs\n  rps=%.1f mean=%.2fms p50=%.2fms p99=%.2fms p99.9=%.2fms max=%.2fms\n  errors: %s\n",
+		r.Label, r.Mode, r.Kind, r.Procs, r.Requests, r.OK, r.Handshakes, r.Resumed, r.ElapsedSec,
 		r.RPS, r.MeanMs, r.P50Ms, r.P99Ms, r.P999Ms, r.MaxMs, e)
 	if err == nil && r.TargetCPUs > 0 {
 		_, err = fmt.Fprintf(w, "  target cpu=%.2fs (%.1f µs/request)\n", r.TargetCPUs, r.CPUPerReqUs)

@@ -101,6 +101,13 @@ type Config struct {
 	// ErrorLog, when set, receives every failed request as a JSON line
 	// (ErrorEvent: when, which worker and edge, how far it got).
 	ErrorLog io.Writer
+	// Resume gives each closed-loop worker (a phone) its own TLS session
+	// cache, as iOS and Android keep their sessions: a reconnect resumes
+	// (no certificate, no signature), on another edge too when the edges
+	// share session ticket keys. A resumed session keeps the certificate
+	// of the worker's last full handshake. Off, every connection makes a
+	// full handshake with the next certificate.
+	Resume bool
 }
 
 // Result is what a run measured.
@@ -114,8 +121,11 @@ type Result struct {
 	// Latency holds the successful requests' latencies (open loop: from the
 	// scheduled start, so a stalled server is not hidden).
 	Latency *Histogram
-	// Handshakes counts client certificates handed out (new TLS connections).
+	// Handshakes counts client certificates handed out: the full TLS
+	// handshakes (a resumed one presents none).
 	Handshakes uint64
+	// Resumed counts new connections whose TLS session resumed (Resume).
+	Resumed uint64
 	// TargetCPU is the CPUPIDs' CPU time over the measured window.
 	TargetCPU time.Duration
 }
@@ -128,6 +138,7 @@ type runner struct {
 	mu      sync.Mutex
 	errs    map[string]uint64
 	srcNext atomic.Uint64
+	resumed atomic.Uint64
 	body    []byte
 	base    *url.URL
 	from    time.Time // requests starting before it are not measured
@@ -205,7 +216,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res := &Result{
 		Requests: r.reqs.Load(), OK: r.ok.Load(), Errors: r.errs,
-		Elapsed: el, Latency: r.hist, Handshakes: cfg.Certs.Handshakes() - h0,
+		Elapsed: el, Latency: r.hist, Handshakes: cfg.Certs.Handshakes() - h0, Resumed: r.resumed.Load(),
 		TargetCPU: cpu1 - c0.d,
 	}
 	return res, nil
@@ -253,6 +264,12 @@ func (r *runner) transport(keepIdle, worker int) *http.Transport {
 		ResponseHeaderTimeout: r.cfg.Timeout,
 		IdleConnTimeout:       90 * time.Second,
 	}
+	if r.cfg.Resume {
+		// One session per phone: the worker's transport lives as long as
+		// the worker, across its reconnects. The cache key is the server
+		// name (Target's host), the same whichever edge the balancer picks.
+		tr.TLSClientConfig.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+	}
 	return tr
 }
 
@@ -298,6 +315,14 @@ func (r *runner) do(ctx context.Context, client *http.Client, worker int, start 
 		}
 		r.failed(tr.event(worker, start, "", classify(err), err))
 		return true
+	}
+	if resp.TLS != nil && resp.TLS.DidResume {
+		tr.mu.Lock()
+		reused := tr.reused
+		tr.mu.Unlock()
+		if !reused {
+			r.resumed.Add(1)
+		}
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()

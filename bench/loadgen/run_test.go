@@ -204,3 +204,30 @@ func TestRunSkipLeavesEarlyRequestsOut(t *testing.T) {
 		t.Fatalf("with the whole run skipped: requests %d ok %d latencies %d, want 0 (server saw %d)", res.Requests, res.OK, res.Latency.Count(), served)
 	}
 }
+
+// TestRunResumeKeepsEachPhonesSession: with Resume each worker (a phone)
+// resumes its TLS session on every reconnect: one full handshake per
+// worker, the rest resumed, and each phone stays the certificate of its
+// full handshake. Without it every connection is a full handshake
+// (TestRunBoundsAndRotation).
+func TestRunResumeKeepsEachPhonesSession(t *testing.T) {
+	ca, key := testCA(t)
+	certs, err := Mint(ca, key, MintOptions{N: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, seen := tlsServer(t, ca)
+	res, err := Run(context.Background(), Config{
+		Target: srv.URL, Certs: NewRotation(certs), Mode: Handshake, Kind: Sync,
+		Concurrency: 2, N: 40, Duration: 20 * time.Second, BodySize: 200, Resume: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK != 40 || res.Handshakes != 2 || res.Resumed != 38 {
+		t.Fatalf("ok %d full handshakes %d resumed %d, want 40, 2 (one per phone), 38", res.OK, res.Handshakes, res.Resumed)
+	}
+	if s := seen(); len(s) != 2 {
+		t.Fatalf("server saw %d distinct certificates, want 2 (each phone keeps its own): %v", len(s), s)
+	}
+}

@@ -39,7 +39,7 @@ type options struct {
 	rate                                       float64
 	n                                          int64
 	duration, hold, ramp, timeout, skip        time.Duration
-	jsonOut, warm, chain                       bool
+	jsonOut, warm, chain, resume               bool
 	mintOut                                    string
 	targets, readyURLs                         string
 	readyEvery, errorBackoff                   time.Duration
@@ -92,6 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.readyEvery, "ready-every", time.Second, "with -ready: how often the stand-in balancer polls readiness (Kubernetes: the readiness probe's period plus endpoint propagation)")
 	fs.DurationVar(&o.errorBackoff, "error-backoff", 0, "closed loop: wait this long after a failed request, as a phone backs off (0: at once)")
 	fs.IntVar(&o.readyFailures, "ready-failures", 3, "with -ready: unanswered polls in a row before the stand-in balancer takes an edge out (Kubernetes' failureThreshold); a not-ready answer or a refused connection takes it out at once")
+	fs.BoolVar(&o.resume, "resume", false, "each worker (a phone) keeps its TLS session and resumes it when it reconnects, on any edge sharing the session ticket keys (iOS and Android keep their sessions)")
 	fs.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof on this loopback IP:port while running (bench/drain.sh profiles the load generator)")
 	fs.StringVar(&o.errorLog, "error-log", "", "append every failed request to FILE as a JSON line: time, worker, edge, stage (connect, tls, write, wait, body, status), kind, error")
 	if err := fs.Parse(args); err != nil {
@@ -209,6 +210,7 @@ func single(ctx context.Context, o options, child bool) (loadgen.Report, error) 
 		Concurrency: o.c, Rate: o.rate, MaxInFlight: o.maxInFlight, N: o.n,
 		Duration: o.duration, Ramp: o.ramp, Timeout: o.timeout, ReqsPerConn: o.reqsPerConn,
 		Sources: srcs, BodySize: o.bodySize, DevicePrefix: o.devicePrefix, ErrorBackoff: o.errorBackoff,
+		Resume: o.resume,
 	}
 	if o.targets != "" {
 		b, err := loadgen.NewBalancer(ctx, splitList(o.targets), splitList(o.readyURLs))
