@@ -159,11 +159,28 @@ type Edge struct {
 	// it was last written, that is since the last rotation) before the edge
 	// says so on /readyz, /status and a metric; 0 means 24.
 	TLSSessionTicketKeyMaxAgeHours int `json:"tlsSessionTicketKeyMaxAgeHours" roles:"edge" help:"hours after which a session ticket key file not rotated is reported (0: 24)"`
+	// RelayMaxConnsPerHost bounds the relay's connections to each Exchange
+	// host, idle and in use together, as http.Transport's MaxConnsPerHost;
+	// 0 means DefaultRelayMaxConnsPerHost. A request that finds them all in
+	// use waits for one (at most 10 s, then 503).
+	RelayMaxConnsPerHost int `json:"relayMaxConnsPerHost" roles:"edge" help:"the relay's connections to each Exchange server, at most (0: 1024)"`
 }
 
 // HTTP1Engines are the values of segmesh.edge.http1Engine; empty means
 // the first.
 var HTTP1Engines = []string{"net/http", "relay"}
+
+// DefaultRelayMaxConnsPerHost is segmesh.edge.relayMaxConnsPerHost when
+// unset: far above the requests an edge has at Exchange at once (Pings,
+// the long ones, are parked on connections of their own and not counted),
+// below ASP.NET's 5,000 concurrent requests per application on IIS, so one
+// edge cannot fill an Exchange server's queue alone.
+const DefaultRelayMaxConnsPerHost = 1024
+
+// MaxRelayMaxConnsPerHost is the largest segmesh.edge.relayMaxConnsPerHost:
+// connections to one host:port need one local port each, and Linux's
+// default ephemeral range (32768-60999) has 28,232.
+const MaxRelayMaxConnsPerHost = 16384
 
 // Admin configures the admin listener.
 type Admin struct {

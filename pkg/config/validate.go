@@ -365,6 +365,11 @@ func validateSegmesh(c *Config, r *Report) {
 			fmt.Sprintf("must be between 0 and %d: the whole stop is bounded by the %d s drain, and requests still running need part of it", MaxDrainGraceSeconds, DrainTimeoutSeconds),
 			"write 5 behind a balancer or in Kubernetes (endpoints update within seconds), 0 for a single gateway")
 	}
+	if n := e.RelayMaxConnsPerHost; n < 0 || n > MaxRelayMaxConnsPerHost {
+		r.add(SeverityError, "segmesh.edge.relayMaxConnsPerHost", strconv.Itoa(n),
+			fmt.Sprintf("must be between 1 and %d connections per Exchange server (each needs a local port)", MaxRelayMaxConnsPerHost),
+			fmt.Sprintf("leave it out (or write 0) for %d, or write the most connections an edge may open to each Exchange server", DefaultRelayMaxConnsPerHost))
+	}
 	if e.HTTP1Engine != "" && !slices.Contains(HTTP1Engines, e.HTTP1Engine) {
 		r.add(SeverityError, "segmesh.edge.http1Engine", e.HTTP1Engine, "unknown HTTP/1.1 engine",
 			"write \"net/http\" (the default) or \"relay\" (the edge's own relay, docs/benchmarks.md)")

@@ -42,6 +42,10 @@ const (
 	// defaultRPCTimeout bounds one identity or ticket call (the ticket role
 	// may try several domain controllers).
 	defaultRPCTimeout = 20 * time.Second
+	// defaultRelayConnWait bounds a request's wait for a relay connection
+	// when segmesh.edge.relayMaxConnsPerHost are in use, as the dial's
+	// timeout bounds a new one.
+	defaultRelayConnWait = 10 * time.Second
 	// defaultCacheSize bounds the identity and ticket caches (entries).
 	defaultCacheSize = 100000
 )
@@ -124,6 +128,12 @@ type Config struct {
 	TicketKeyFile string
 	// TicketKeyMaxAge is the key file's age past which the edge says so.
 	TicketKeyMaxAge time.Duration
+	// RelayMaxConnsPerHost bounds the relay's connections to each Exchange
+	// host (segmesh.edge.relayMaxConnsPerHost; engine_relay_pool.go).
+	RelayMaxConnsPerHost int
+	// RelayConnWait bounds how long a request waits for one of them when
+	// all are in use.
+	RelayConnWait time.Duration
 }
 
 // newConfig derives the edge's configuration and checks what only the edge
@@ -179,6 +189,11 @@ func configFrom(c *config.Config) (*Config, []config.Problem) {
 		Relay:                  e.HTTP1Engine == "relay",
 		TicketKeyFile:          c.Resolve(e.TLSSessionTicketKeyFile),
 		TicketKeyMaxAge:        time.Duration(e.TLSSessionTicketKeyMaxAgeHours) * time.Hour,
+		RelayMaxConnsPerHost:   e.RelayMaxConnsPerHost,
+		RelayConnWait:          defaultRelayConnWait,
+	}
+	if out.RelayMaxConnsPerHost <= 0 {
+		out.RelayMaxConnsPerHost = config.DefaultRelayMaxConnsPerHost
 	}
 	if out.TicketKeyMaxAge == 0 {
 		out.TicketKeyMaxAge = defaultTicketKeyMaxAge

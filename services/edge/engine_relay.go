@@ -206,7 +206,7 @@ func (s *Service) relayOnce(rec *recorder, out *http.Request, state *requestStat
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	fail := func(err error) (*http.Response, *relayConn, error) {
 		stop()
-		_ = conn.Close()
+		s.relay.discard(pc)
 		if ctx.Err() != nil {
 			return nil, pc, fmt.Errorf("edge: relay: %w", context.Cause(ctx))
 		}
@@ -289,7 +289,7 @@ func (b *relayBody) Close() error {
 		b.pool.put(pc)
 		return nil
 	}
-	_ = pc.conn.Close()
+	b.pool.discard(pc)
 	return err
 }
 

@@ -37,21 +37,45 @@ const relayMaxIdle = 512
 // as http.Transport does.
 const relayMax1xx = 5
 
-// relayPool holds the idle upstream connections per scheme and host.
+// relayPool holds the upstream connections per scheme and host: at most
+// max open to a host (segmesh.edge.relayMaxConnsPerHost, as http.Transport's
+// MaxConnsPerHost), idle and in use together; a request that finds them all
+// in use waits for one, at most wait (then errRelayBusy, 503).
 type relayPool struct {
-	s     *Service
-	mu    sync.Mutex
-	hosts map[string][]*relayConn
+	s    *Service
+	max  int
+	wait time.Duration
+	mu   sync.Mutex
+	// hosts are the connections per poolKey.
+	hosts map[string]*relayHost
+	// live are the poolKeys of the Exchange URLs in force (retain): a
+	// connection to any other host, one a reload removed, is not kept.
+	live map[string]bool
 	// closed is set by closeIdle on Stop: connections given back afterwards
 	// are closed.
 	closed bool
 	// sent counts the requests written to Exchange (the status page's
 	// relay_requests).
 	sent atomic.Int64
+	// busy counts the requests refused because every connection to their
+	// host stayed in use (relay_busy_refused).
+	busy atomic.Int64
 }
 
-func newRelayPool(s *Service) *relayPool {
-	return &relayPool{s: s, hosts: map[string][]*relayConn{}}
+// relayHost is one upstream host's connections.
+type relayHost struct {
+	idle []*relayConn
+	// open counts the connections open or being dialled, idle and in use.
+	open int
+	// freed, when not nil, is closed at the next connection given back or
+	// closed: it wakes the requests waiting for one.
+	freed chan struct{}
+}
+
+func newRelayPool(s *Service, urls []*url.URL) *relayPool {
+	p := &relayPool{s: s, max: s.cfg.RelayMaxConnsPerHost, wait: s.cfg.RelayConnWait, hosts: map[string]*relayHost{}}
+	p.retain(urls)
+	return p
 }
 
 // relayConn is one upstream connection with its buffers.
@@ -66,32 +90,113 @@ type relayConn struct {
 	// reused reports whether a request was sent on it before.
 	reused bool
 	tls    bool
+	// gone is set when the pool stopped counting it (discard).
+	gone bool
 }
 
 // poolKey names u's connections.
 func poolKey(u *url.URL) string { return u.Scheme + "://" + u.Host }
 
-// get returns an idle connection to u that is still fresh, or dials one.
+// errRelayBusy means every connection the relay may open to an Exchange
+// host stayed in use while the request waited.
+var errRelayBusy = errors.New("edge: relay: every connection to Exchange is in use")
+
+// host returns key's connections; p.mu is held.
+func (p *relayPool) host(key string) *relayHost {
+	h := p.hosts[key]
+	if h == nil {
+		h = &relayHost{}
+		p.hosts[key] = h
+	}
+	return h
+}
+
+// get returns an idle connection to u that is still fresh, or dials one
+// when fewer than max are open, or waits for one to be given back or
+// closed.
 func (p *relayPool) get(ctx context.Context, u *url.URL) (*relayConn, error) {
 	key := poolKey(u)
-	now := time.Now()
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		p.mu.Lock()
-		idle := p.hosts[key]
-		if len(idle) == 0 {
+		h := p.host(key)
+		if n := len(h.idle); n > 0 {
+			pc := h.idle[n-1]
+			h.idle[n-1] = nil
+			h.idle = h.idle[:n-1]
 			p.mu.Unlock()
-			break
+			if time.Since(pc.idle) < relayIdleTimeout && pc.fresh() {
+				return pc, nil
+			}
+			p.discard(pc)
+			continue
 		}
-		pc := idle[len(idle)-1]
-		idle[len(idle)-1] = nil
-		p.hosts[key] = idle[:len(idle)-1]
-		p.mu.Unlock()
-		if now.Sub(pc.idle) < relayIdleTimeout && pc.fresh() {
+		if h.open < p.max {
+			h.open++
+			p.mu.Unlock()
+			pc, err := p.dial(ctx, u, key)
+			if err != nil {
+				p.mu.Lock()
+				p.forget(key, h)
+				p.mu.Unlock()
+				return nil, err
+			}
 			return pc, nil
 		}
-		_ = pc.conn.Close()
+		if h.freed == nil {
+			h.freed = make(chan struct{})
+		}
+		freed := h.freed
+		p.mu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(p.wait)
+		}
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("edge: relay: waiting for a connection to %s: %w", u.Host, context.Cause(ctx))
+		case <-timer.C:
+			p.busy.Add(1)
+			return nil, fmt.Errorf("%w: %d connections to %s (segmesh.edge.relayMaxConnsPerHost), none given back in %s", errRelayBusy, p.max, u.Host, p.wait)
+		}
 	}
-	return p.dial(ctx, u, key)
+}
+
+// forget stops counting one of h's connections and wakes the requests
+// waiting for one; p.mu is held.
+func (p *relayPool) forget(key string, h *relayHost) {
+	h.open--
+	p.wake(h)
+	if h.open == 0 && !p.live[key] {
+		delete(p.hosts, key)
+	}
+}
+
+// wake wakes the requests waiting for one of h's connections; p.mu is held.
+func (p *relayPool) wake(h *relayHost) {
+	if h.freed != nil {
+		close(h.freed)
+		h.freed = nil
+	}
+}
+
+// discard closes pc and stops counting it.
+func (p *relayPool) discard(pc *relayConn) {
+	_ = pc.conn.Close()
+	if pc.gone {
+		return
+	}
+	pc.gone = true
+	p.mu.Lock()
+	if h := p.hosts[pc.key]; h != nil {
+		p.forget(pc.key, h)
+	}
+	p.mu.Unlock()
 }
 
 // dial connects to u with the proxy path's dialers: the transport's
@@ -186,52 +291,93 @@ func unwatched(c net.Conn) net.Conn {
 
 // put gives pc back for the next request; it is closed instead when bytes
 // past the answer are buffered (an answer nobody asked for), the pool is
-// full or closed.
+// full or closed, or a reload removed its host.
 func (p *relayPool) put(pc *relayConn) {
 	if pc.br.Buffered() > 0 {
-		_ = pc.conn.Close()
+		p.discard(pc)
 		return
 	}
 	pc.idle, pc.reused = time.Now(), true
 	p.mu.Lock()
-	idle := p.hosts[pc.key]
-	if p.closed || len(idle) >= relayMaxIdle {
+	h := p.hosts[pc.key]
+	if p.closed || !p.live[pc.key] || h == nil || len(h.idle) >= relayMaxIdle {
 		p.mu.Unlock()
-		_ = pc.conn.Close()
+		p.discard(pc)
 		return
 	}
 	// The oldest are at the bottom: drop those past the idle timeout.
 	n := 0
-	for n < len(idle) && pc.idle.Sub(idle[n].idle) >= relayIdleTimeout {
-		_ = idle[n].conn.Close()
+	for n < len(h.idle) && pc.idle.Sub(h.idle[n].idle) >= relayIdleTimeout {
 		n++
 	}
+	old := append([]*relayConn(nil), h.idle[:n]...)
 	if n > 0 {
-		idle = append(idle[:0], idle[n:]...)
+		h.idle = append(h.idle[:0], h.idle[n:]...)
 	}
-	p.hosts[pc.key] = append(idle, pc)
+	h.idle = append(h.idle, pc)
+	p.wake(h)
 	p.mu.Unlock()
+	for _, o := range old {
+		p.discard(o)
+	}
+}
+
+// retain makes urls the hosts in force: the idle connections to any other
+// host are closed now, and those in use when given back (put).
+func (p *relayPool) retain(urls []*url.URL) {
+	live := make(map[string]bool, len(urls))
+	for _, u := range urls {
+		live[poolKey(u)] = true
+	}
+	var gone []*relayConn
+	p.mu.Lock()
+	p.live = live
+	for k, h := range p.hosts {
+		if !live[k] {
+			gone = append(gone, h.idle...)
+			h.idle = nil
+		}
+	}
+	p.mu.Unlock()
+	for _, pc := range gone {
+		p.discard(pc)
+	}
 }
 
 // closeIdle closes the idle connections; those in use are closed when
 // given back.
 func (p *relayPool) closeIdle() {
+	var gone []*relayConn
+	p.mu.Lock()
+	p.closed = true
+	for _, h := range p.hosts {
+		gone = append(gone, h.idle...)
+		h.idle = nil
+	}
+	p.mu.Unlock()
+	for _, pc := range gone {
+		p.discard(pc)
+	}
+}
+
+// conns returns the connections open to u, idle and in use.
+func (p *relayPool) conns(u *url.URL) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.closed = true
-	for k, idle := range p.hosts {
-		for _, pc := range idle {
-			_ = pc.conn.Close()
-		}
-		delete(p.hosts, k)
+	if h := p.hosts[poolKey(u)]; h != nil {
+		return h.open
 	}
+	return 0
 }
 
 // idleCount returns the idle connections to u.
 func (p *relayPool) idleCount(u *url.URL) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.hosts[poolKey(u)])
+	if h := p.hosts[poolKey(u)]; h != nil {
+		return len(h.idle)
+	}
+	return 0
 }
 
 // write sends out on pc, and gives its answer's header a fresh budget.

@@ -80,6 +80,9 @@ func failureOf(err error, retryAfter int) *Failure {
 	case errors.Is(err, errNoNegotiate):
 		return &Failure{Status: http.StatusServiceUnavailable, RetryAfter: retryAfter, Reason: "no Kerberos header could be built; the request was not sent to Exchange",
 			Fix: "see the \"build Negotiate header\" log line: the ticket's encryption type or session key is unusable; check the ticket role and the service account's encryption types", Err: err}
+	case errors.Is(err, errRelayBusy):
+		return &Failure{Status: http.StatusServiceUnavailable, RetryAfter: retryAfter, Reason: "every relay connection to Exchange is in use",
+			Fix: "raise segmesh.edge.relayMaxConnsPerHost if Exchange can take more connections, or add Exchange servers", Err: err}
 	case errors.Is(err, errNoUpstream):
 		return &Failure{Status: http.StatusServiceUnavailable, RetryAfter: retryAfter, Reason: "no Exchange upstream", Fix: "set segmesh.edge.exchangeUrls", Err: err}
 	case errors.As(err, &ie):

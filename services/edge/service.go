@@ -208,6 +208,7 @@ func (s *Service) statusSection() any {
 	st["http1_engine"] = "net/http"
 	if s.relay != nil {
 		st["http1_engine"], st["relay_requests"] = "relay", s.relay.sent.Load()
+		st["relay_max_conns_per_host"], st["relay_busy_refused"] = s.relay.max, s.relay.busy.Load()
 	}
 	st["tls_sessions"] = s.sessions.status()
 	st["recent_refusals"] = s.refusals.recent()
@@ -291,7 +292,7 @@ func (s *Service) Start(ctx context.Context) error {
 	s.rproxy = s.newProxy()
 	if s.cfg.Relay {
 		if pollSupported {
-			s.relay = newRelayPool(s)
+			s.relay = newRelayPool(s, s.upstreams.route.Load().urls)
 		} else {
 			s.log.Warn("segmesh.edge.http1Engine relay needs Linux; net/http carries the requests")
 		}

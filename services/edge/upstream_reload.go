@@ -62,6 +62,9 @@ func (s *Service) PrepareConfig(_ context.Context, next *config.Config) (func(),
 		if s.upstreams != nil {
 			old := s.upstreams.route.Load()
 			s.upstreams.route.Store(newRoute(cfg.Upstreams, old))
+			if s.relay != nil {
+				s.relay.retain(cfg.Upstreams)
+			}
 			s.log.Info("Exchange upstreams changed; new requests use them, requests and Pings under way keep theirs",
 				"upstreams", len(cfg.Upstreams))
 		}
