@@ -87,9 +87,10 @@ func TestAttackRetryKeepsTheAddressedExchange(t *testing.T) {
 				r  *http.Request
 			}
 			got := make(chan arrival, 2)
+			first := up // the goroutine's own: up may become the new connection below
 			go func() {
-				_ = up.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-				if r, err := http.ReadRequest(up.br); err == nil {
+				_ = first.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if r, err := http.ReadRequest(first.br); err == nil {
 					got <- arrival{"A, the same connection", r}
 				}
 			}()
