@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/segmesh/segmesh/internal/labenv"
+	"github.com/segmesh/segmesh/internal/testpoll"
 	"github.com/segmesh/segmesh/pkg/config"
 )
 
@@ -264,7 +265,7 @@ func (l *reloadLab) heldPing(t *testing.T, user string, hold int) <-chan pingRes
 		}
 		out <- pingResult{echo: e}
 	}()
-	waitUntil(t, "the Ping held at Exchange", func() bool {
+	testpoll.Until(t, 60*time.Second, "the Ping held at Exchange", func() bool {
 		n, _ := l.edgeMetric(t, `segmesh_edge_parked_pings`, `state="held"`)
 		return n > before
 	})
@@ -297,7 +298,7 @@ func pingAnswered(t *testing.T, what string, ch <-chan pingResult) echo {
 // that applies nothing.
 func (l *reloadLab) applied(t *testing.T, p *reloadProc, key string) {
 	t.Helper()
-	waitUntil(t, fmt.Sprintf("--roles %s to apply %s", p.roles, key), func() bool {
+	testpoll.Until(t, 60*time.Second, fmt.Sprintf("--roles %s to apply %s", p.roles, key), func() bool {
 		for line := range strings.SplitSeq(p.logs.String()[l.marks[p]:], "\n") {
 			if strings.Contains(line, "configuration reloaded") && strings.Contains(line, key) {
 				return true
@@ -362,7 +363,7 @@ func labReloadUnderLoad(t *testing.T, lab *labenv.Env, mode string) {
 	l.edit(t, func(d map[string]any) { obj(d, "segmesh.edge")["exchangeUrls"] = []any{lab.ExchangeURL} })
 	l.applied(t, l.edge, "segmesh.edge.exchangeUrls")
 	c := l.device(t, "alice")
-	waitUntil(t, "a request answered over the new http URL", func() bool {
+	testpoll.Until(t, 60*time.Second, "a request answered over the new http URL", func() bool {
 		code, e, _ := l.eas(c, "Sync", "alice")
 		return code == http.StatusOK && !e.HTTPS
 	})
@@ -413,7 +414,7 @@ func labReloadUnderLoad(t *testing.T, lab *labenv.Env, mode string) {
 	l.edit(t, func(d map[string]any) {
 		obj(d, "kcd")["serviceAccountPassword"] = "Wrong-" + rotated + config.PlaintextSuffix
 	})
-	waitUntil(t, "the wrong password refused on /readyz", func() bool {
+	testpoll.Until(t, 60*time.Second, "the wrong password refused on /readyz", func() bool {
 		code, body := adminGet(t, l.ticket.admin, "/readyz")
 		return code == http.StatusOK && strings.Contains(body, "reload refused")
 	})

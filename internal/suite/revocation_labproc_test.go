@@ -152,18 +152,6 @@ next:
 	return 0, false
 }
 
-// waitUntil polls cond until it holds or 60 s pass.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after 60 s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // labCDP is one CRL file of the test's on the lab's distribution point
 // (labtool serve on 127.0.0.4:80, the directory lab.sh publishes into),
 // removed at the end of the test; the lab's own CRLs are not touched.

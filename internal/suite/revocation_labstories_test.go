@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/segmesh/segmesh/internal/labenv"
+	"github.com/segmesh/segmesh/internal/testpoll"
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/crl/crltest"
 )
@@ -122,7 +123,7 @@ func TestLabRevocationNeverOlder(t *testing.T) {
 			eventually(t, "carol, CRL #2 in force", carol, pr.edge.edge, false)
 
 			cdp.serve(t, crl1)
-			waitUntil(t, "crl role fetched CRL #1 and refused it", func() bool {
+			testpoll.Until(t, 60*time.Second, "crl role fetched CRL #1 and refused it", func() bool {
 				src := pr.crl.status(t).Sections.CRL.Sources
 				return len(src) == 1 && src[0].Failures > 0 && strings.Contains(src[0].LastError, "older")
 			})
@@ -144,18 +145,18 @@ func TestLabRevocationNeverOlder(t *testing.T) {
 			fresh.Segmesh.CRL.StateDir = t.TempDir()
 			fresh.Gateway.FailHardOnCRLDownload = false
 			replica := startCRLProc(t, fresh, lis)
-			waitUntil(t, "edge stream up to the fresh replica", func() bool {
+			testpoll.Until(t, 60*time.Second, "edge stream up to the fresh replica", func() bool {
 				return pr.edge.status(t).Sections.Edge.Revocation.StreamBrokenSince.IsZero()
 			})
 			if served(carol, pr.edge.edge) {
 				t.Fatal("carol served after a crl replica without state took over")
 			}
 			lab.Fault(t, "cdp", false) // the CDP is back, still serving CRL #1
-			waitUntil(t, "the fresh replica has CRL #1", func() bool {
+			testpoll.Until(t, 60*time.Second, "the fresh replica has CRL #1", func() bool {
 				src := replica.status(t).Sections.CRL.Sources
 				return len(src) == 1 && src[0].CRLNumber == "1"
 			})
-			waitUntil(t, "edge refused CRL #1", func() bool {
+			testpoll.Until(t, 60*time.Second, "edge refused CRL #1", func() bool {
 				return pr.edge.status(t).Sections.Edge.Revocation.RollbacksRefused > 0
 			})
 			if served(carol, pr.edge.edge) {
@@ -198,7 +199,7 @@ func TestLabRevocationStaleAtEdge(t *testing.T) {
 				if mode == "split" {
 					pr.crl.stop()
 				}
-				waitUntil(t, "edge judges the CRL stale", func() bool {
+				testpoll.Until(t, 60*time.Second, "edge judges the CRL stale", func() bool {
 					is := pr.edge.status(t).Sections.Edge.Revocation.Issuers
 					return len(is) == 1 && is[0].Stale
 				})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/segmesh/segmesh/internal/testpki"
+	"github.com/segmesh/segmesh/internal/testpoll"
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/crl/crltest"
 	"github.com/segmesh/segmesh/pkg/role"
@@ -168,13 +170,7 @@ func served(c *http.Client, addr string) bool {
 // eventually polls served until it reports want or 20 s pass.
 func eventually(t *testing.T, what string, c *http.Client, addr string, want bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for served(c, addr) != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: served %v after 20 s, want %v", what, !want, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testpoll.Until(t, 20*time.Second, fmt.Sprintf("%s: served %v", what, want), func() bool { return served(c, addr) == want })
 }
 
 var modes = []string{"all-in-one", "split"}

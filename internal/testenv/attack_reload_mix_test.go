@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/segmesh/segmesh/internal/testpoll"
 	"github.com/segmesh/segmesh/pkg/config"
 )
 
@@ -30,7 +32,7 @@ func TestAttackReloadPendingSettingApplied(t *testing.T) {
 		section(cfg, "kcd")["serviceAccountPassword"] = newPassword + config.PlaintextSuffix
 		section(section(cfg, "segmesh"), "identity")["ldapPoolSize"] = 3
 	})
-	waitFor(t, e, "the reload to be applied or refused", func() bool {
+	testpoll.Until(t, 30*time.Second, "the reload to be applied or refused", func() bool {
 		code, body, err := e.EdgeAdmin("/readyz")
 		return err == nil && code == http.StatusOK &&
 			(strings.Contains(body, "kcd.serviceAccountPassword") || strings.Contains(body, "reload refused"))

@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/segmesh/segmesh/internal/testpoll"
 )
 
 // TestAttackReloadWeakening edits config.json of a running gateway to turn
@@ -24,7 +27,7 @@ func TestAttackReloadWeakening(t *testing.T) {
 		t.Fatalf("before: %d %q", code, body)
 	}
 	e.Revoke(revoked)
-	waitFor(t, e, "the revoked device refused", func() bool { code, _ := post(e.Client(revoked), u); return code != http.StatusOK })
+	testpoll.Until(t, 30*time.Second, "the revoked device refused", func() bool { code, _ := post(e.Client(revoked), u); return code != http.StatusOK })
 
 	e.EditConfig(func(cfg map[string]any) {
 		cfg["requireClientCertificate"] = false
@@ -37,7 +40,7 @@ func TestAttackReloadWeakening(t *testing.T) {
 	})
 	pending := []string{"requireClientCertificate", "kcd.enabled", "cert.mapping.enabled", "enable.cert.revocation.validation",
 		"segmesh.identity.fallbackWhenUnavailable", "segmesh.ticket.allowRc4"}
-	waitFor(t, e, "/readyz to name the weakened settings as waiting for a restart", func() bool {
+	testpoll.Until(t, 30*time.Second, "/readyz to name the weakened settings as waiting for a restart", func() bool {
 		code, body, err := e.EdgeAdmin("/readyz")
 		if err != nil || code != http.StatusOK {
 			return false

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/segmesh/segmesh/internal/testpki"
+	"github.com/segmesh/segmesh/internal/testpoll"
 	"github.com/segmesh/segmesh/pkg/role"
 	"github.com/segmesh/segmesh/pkg/rpc"
 	ticketv1 "github.com/segmesh/segmesh/proto/segmesh/ticket/v1"
@@ -31,7 +32,7 @@ func TestAttackTicketRoleWithoutBeingTheEdge(t *testing.T) {
 	e := Start(t, Split)
 	var addr string
 	// The log reaches the buffer a moment after the process is ready.
-	eventually(10*time.Second, func() bool {
+	testpoll.Within(10*time.Second, func() bool {
 		for _, p := range e.procs {
 			if p.roles == role.Ticket {
 				if m := grpcAddrRe.FindStringSubmatch(p.logs.String()); m != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/segmesh/segmesh/internal/testpki"
+	"github.com/segmesh/segmesh/internal/testpoll"
 )
 
 // The attacks in this file are the reviewer's: each is something an
@@ -102,7 +103,7 @@ func TestAttackRevokedCertificateOnLongLivedConnections(t *testing.T) {
 			}
 			e.Revoke(d)
 			// Wait until a fresh connection is refused: the CRL is in.
-			if !eventually(20*time.Second, func() bool { return sendEAS(e.Client(d), u, nil).code != http.StatusOK }) {
+			if !testpoll.Within(20*time.Second, func() bool { return sendEAS(e.Client(d), u, nil).code != http.StatusOK }) {
 				t.Fatal("a new connection with the revoked certificate is still served after 20 s")
 			}
 			before := e.Exchange.Started()
@@ -232,7 +233,7 @@ func TestAttackExpiredCertificateOnLongLivedConnections(t *testing.T) {
 				x = e.expiringSetup(t, life)
 			}
 			u := e.easURL("Sync", "frank", "FRANK1")
-			if !eventually(20*time.Second, func() bool { return sendEAS(e.Client(x.d), u, nil).code != http.StatusOK }) {
+			if !testpoll.Within(20*time.Second, func() bool { return sendEAS(e.Client(x.d), u, nil).code != http.StatusOK }) {
 				t.Fatal("a new connection with the expired certificate is still served")
 			}
 			if time.Now().Before(x.notAfter) {
@@ -322,7 +323,7 @@ func TestAttackStatusPageEscapesCertificateNames(t *testing.T) {
 		t.Fatalf("untrusted certificate served: %+v", a)
 	}
 	var page string
-	if !eventually(10*time.Second, func() bool {
+	if !testpoll.Within(10*time.Second, func() bool {
 		resp, err := http.Get("http://" + e.procs[0].admin + "/status")
 		if err != nil {
 			return false

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/segmesh/segmesh/internal/testpoll"
 )
 
 // TestSIGTERMWithGrace stops the edge with segmesh.edge.drainGraceSeconds
@@ -36,7 +38,7 @@ func TestSIGTERMWithGrace(t *testing.T) {
 				code, body := post(c, e.easURL("Ping", "alice", "ALICE2", "hold", "60000"))
 				held <- fmt.Sprintf("%d %q", code, body)
 			}()
-			if !eventually(5*time.Second, func() bool { return e.Exchange.Started() >= before+1 }) {
+			if !testpoll.Within(5*time.Second, func() bool { return e.Exchange.Started() >= before+1 }) {
 				t.Fatal("the Ping never reached Exchange")
 			}
 			u, err := url.Parse(e.EdgeURL("/"))
@@ -52,7 +54,7 @@ func TestSIGTERMWithGrace(t *testing.T) {
 				t.Fatalf("connect during the grace: %v", err)
 			}
 			defer conn.Close()
-			if !eventually(10*time.Second, func() bool {
+			if !testpoll.Within(10*time.Second, func() bool {
 				d, err := net.DialTimeout("tcp", u.Host, time.Second)
 				if err == nil {
 					_ = d.Close()

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/segmesh/segmesh/internal/testpoll"
 )
 
 // TestLoginIdentity: with segmesh.identity.loginIdentity, a device whose
@@ -48,7 +50,7 @@ func TestLoginIdentity(t *testing.T) {
 				if e.Exchange.Served() != before {
 					t.Fatal("the refused certificate reached Exchange")
 				}
-				if !eventually(5*time.Second, func() bool { return grepLines(e.Logs(), "segmesh.identity.loginIdentity is "+tt.login) != "" }) {
+				if !testpoll.Within(5*time.Second, func() bool { return grepLines(e.Logs(), "segmesh.identity.loginIdentity is "+tt.login) != "" }) {
 					t.Fatalf("no log line names the setting:\n%s", e.Logs())
 				}
 			})

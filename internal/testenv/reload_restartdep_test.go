@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/segmesh/segmesh/internal/testpoll"
 )
 
 // TestReloadRefusalNamesTheSettingWaitingForARestart: certificate mapping
@@ -21,7 +24,7 @@ func TestReloadRefusalNamesTheSettingWaitingForARestart(t *testing.T) {
 		delete(gw, "cert.mapping.ldap.url")
 	})
 	var status string
-	waitFor(t, e, "the reload to be refused", func() bool {
+	testpoll.Until(t, 30*time.Second, "the reload to be refused", func() bool {
 		code, body, err := e.EdgeAdmin("/status.json")
 		status = body
 		return err == nil && code == http.StatusOK && strings.Contains(body, `"refused"`)

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/segmesh/segmesh/internal/testpoll"
 )
 
 // TestReloadUnderLoad edits config.json while a load loop runs and a Ping
@@ -38,7 +40,7 @@ func TestReloadUnderLoad(t *testing.T) {
 				code, body := post(e.Client(alice), e.easURL("Ping", "alice", "ALICE2", "hold", "8000"))
 				ping <- answer{code, body}
 			}()
-			waitFor(t, e, "the Ping to reach Exchange", func() bool { return e.Exchange.Started() > started })
+			testpoll.Until(t, 30*time.Second, "the Ping to reach Exchange", func() bool { return e.Exchange.Started() > started })
 
 			var sent, failed atomic.Int64
 			var failures sync.Map
@@ -75,7 +77,7 @@ func TestReloadUnderLoad(t *testing.T) {
 				section(section(cfg, "segmesh"), "edge")["exchangeUrls"] = []any{next.URL()}
 				section(cfg, "segmesh")["telemetry"] = map[string]any{"logLevel": "debug"}
 			})
-			waitFor(t, e, "requests at the new Exchange", func() bool { return next.Served() > 0 })
+			testpoll.Until(t, 30*time.Second, "requests at the new Exchange", func() bool { return next.Served() > 0 })
 
 			// The mapping moves to another directory, where bob's phone is
 			// published on carol; alice (published nowhere) keeps her SAN.
@@ -86,14 +88,14 @@ func TestReloadUnderLoad(t *testing.T) {
 				t.Fatalf("bob before the mapping change: %d %q", code, body)
 			}
 			e.EditConfig(func(cfg map[string]any) { section(cfg, "customGatewaySettings")["cert.mapping.ldap.url"] = dir2.URL() })
-			waitFor(t, e, "bob's phone mapped through the new directory", func() bool {
+			testpoll.Until(t, 30*time.Second, "bob's phone mapped through the new directory", func() bool {
 				code, body := post(e.Client(bob), e.easURL("Sync", "bob", "BOB1"))
 				return code == http.StatusOK && body == "user=carol@test.realm@TEST.REALM\n"
 			})
 
 			// The server certificate is renewed in place.
 			renewed := e.RotateServerCertificate()
-			waitFor(t, e, "a new connection to get the renewed server certificate", func() bool {
+			testpoll.Until(t, 30*time.Second, "a new connection to get the renewed server certificate", func() bool {
 				resp, err := e.Client(alice).Get(e.easURL("Options", "alice", "ALICE1"))
 				if err != nil {
 					return false
@@ -103,7 +105,7 @@ func TestReloadUnderLoad(t *testing.T) {
 			})
 
 			e.EditConfig(func(cfg map[string]any) { section(cfg, "segmesh")["telemetry"] = map[string]any{"logLevel": "loud"} })
-			waitFor(t, e, "/readyz to say the reload was refused", func() bool {
+			testpoll.Until(t, 30*time.Second, "/readyz to say the reload was refused", func() bool {
 				code, body, err := e.EdgeAdmin("/readyz")
 				return err == nil && code == http.StatusOK && strings.Contains(body, "reload refused") &&
 					strings.Contains(body, "segmesh.telemetry.logLevel")
@@ -112,14 +114,14 @@ func TestReloadUnderLoad(t *testing.T) {
 				t.Errorf("/metrics does not show the refusal (%v):\n%s", err, grepLines(m, "segmesh_config"))
 			}
 			served := next.Served()
-			waitFor(t, e, "requests served after the refusal", func() bool { return next.Served() > served+2 })
+			testpoll.Until(t, 30*time.Second, "requests served after the refusal", func() bool { return next.Served() > served+2 })
 
 			e.EditConfig(func(cfg map[string]any) {
 				section(cfg, "segmesh")["telemetry"] = map[string]any{"logLevel": "info"}
 				section(cfg, "kcd")["targetSPN"] = SPN + ",HTTP/other.test.realm"
 				section(section(cfg, "segmesh"), "edge")["drainGraceSeconds"] = 7
 			})
-			waitFor(t, e, "/readyz to clear the refusal and name the drain grace as waiting for a restart", func() bool {
+			testpoll.Until(t, 30*time.Second, "/readyz to clear the refusal and name the drain grace as waiting for a restart", func() bool {
 				code, body, err := e.EdgeAdmin("/readyz")
 				return err == nil && code == http.StatusOK && !strings.Contains(body, "refused") && strings.Contains(body, "segmesh.edge.drainGraceSeconds")
 			})
@@ -145,17 +147,5 @@ func TestReloadUnderLoad(t *testing.T) {
 			}
 			t.Logf("%d requests, none failed; the new Exchange served %d", sent.Load(), next.Served())
 		})
-	}
-}
-
-// waitFor polls cond to a deadline.
-func waitFor(t *testing.T, e *Env, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: gave up after 30 s\n%s", what, e.Logs())
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/segmesh/segmesh/internal/testpoll"
 )
 
 // phoneClient is e.Client(d) keeping its TLS sessions in cache, as iOS and
@@ -105,13 +107,13 @@ func TestResumptionAcrossEdges(t *testing.T) {
 			}
 
 			e.Revoke(alice)
-			if !eventually(20*time.Second, func() bool {
+			if !testpoll.Within(20*time.Second, func() bool {
 				code, _, _ := syncAt(phone, second, "alice")
 				return code == 0
 			}) {
 				t.Fatal("a revoked certificate's session still resumes on the second edge")
 			}
-			if !eventually(20*time.Second, func() bool {
+			if !testpoll.Within(20*time.Second, func() bool {
 				code, _, _ := syncAt(phone, first, "alice")
 				return code == 0
 			}) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/segmesh/segmesh/internal/testpoll"
 )
 
 // easURL is an ActiveSync request URL for cmd from user's device.
@@ -41,20 +43,6 @@ func grepLines(text, s string) string {
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-// eventually polls cond for up to d.
-func eventually(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // TestEndToEnd runs the request path's cases through the real roles, in
@@ -110,7 +98,7 @@ func TestEndToEnd(t *testing.T) {
 						t.Fatalf("before revocation: %d %q", code, body)
 					}
 					e.Revoke(d)
-					if !eventually(20*time.Second, func() bool {
+					if !testpoll.Within(20*time.Second, func() bool {
 						code, _ := post(e.Client(d), e.easURL("Sync", "dave", "DAVE1"))
 						return code != http.StatusOK
 					}) {
@@ -191,7 +179,7 @@ func TestEndToEnd(t *testing.T) {
 						ping <- answer{code, body}
 					}()
 					// Let both reach Exchange before the drain starts.
-					if !eventually(5*time.Second, func() bool { return e.Exchange.Started() >= before+2 }) {
+					if !testpoll.Within(5*time.Second, func() bool { return e.Exchange.Started() >= before+2 }) {
 						t.Fatal("the held requests never reached Exchange")
 					}
 					stopped := e.StopEdgeAsync()

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/segmesh/segmesh/internal/testpoll"
 )
 
 // lockedBuffer is a bytes.Buffer safe for the flusher goroutine and the test.
@@ -35,17 +37,6 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func TestBufferedWriterKeepsEveryLineInOrder(t *testing.T) {
@@ -100,7 +91,7 @@ func TestBufferedWriterFlushesOnItsOwn(t *testing.T) {
 	bw := NewBufferedWriter(&out, BufferOptions{Interval: 5 * time.Millisecond})
 	defer bw.Close()
 	_, _ = bw.Write([]byte("one\n"))
-	waitFor(t, "the interval flush", func() bool { return out.String() == "one\n" })
+	testpoll.Until(t, 5*time.Second, "the interval flush", func() bool { return out.String() == "one\n" })
 }
 
 func TestBufferedWriterAfterClose(t *testing.T) {

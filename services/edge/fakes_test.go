@@ -35,6 +35,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/segmesh/segmesh/internal/testpoll"
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/crl"
 	"github.com/segmesh/segmesh/pkg/negotiate"
@@ -541,16 +542,10 @@ func (h *harness) client(cert *tls.Certificate, h2 bool) *http.Client {
 
 func (h *harness) url(path string) string { return "https://" + h.edge.Addr().String() + path }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond until it holds, failing t after 5 s (testpoll.Until).
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testpoll.Until(t, 5*time.Second, what, cond)
 }
 
 // httpHandler records the Authorization headers of each request.

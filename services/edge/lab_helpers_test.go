@@ -21,6 +21,7 @@ import (
 
 	"github.com/segmesh/segmesh/internal/labenv"
 	"github.com/segmesh/segmesh/internal/suite"
+	"github.com/segmesh/segmesh/internal/testpoll"
 	"github.com/segmesh/segmesh/pkg/role"
 	"github.com/segmesh/segmesh/services/edge"
 )
@@ -203,19 +204,8 @@ func waitReady(t testing.TB, admin string, logs fmt.Stringer) {
 	}
 }
 
-// eventually polls cond every 50 ms until it holds or d passes.
-func eventually(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval, not a wait for an event
-	}
-}
+// eventually polls cond until it holds or d passes (testpoll.Within).
+func eventually(d time.Duration, cond func() bool) bool { return testpoll.Within(d, cond) }
 
 // client returns an HTTPS client presenting user's lab certificate (none
 // when user is empty) and trusting the lab's server CA.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmesh/segmesh/internal/testpoll"
 	"github.com/segmesh/segmesh/pkg/crl"
 	"github.com/segmesh/segmesh/pkg/crl/crltest"
 	"github.com/segmesh/segmesh/pkg/crl/fetch"
@@ -87,16 +88,10 @@ func (c *fakeClock) nextWake() (time.Duration, bool) {
 	return best, found
 }
 
-// waitFor polls cond until it holds or the deadline passes.
+// waitFor polls cond until it holds, failing tb after 5 s (testpoll.Until).
 func waitFor(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testpoll.Until(tb, 5*time.Second, what, cond)
 }
 
 // cdp is a distribution point whose behaviour the test switches.
