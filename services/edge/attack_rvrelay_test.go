@@ -23,23 +23,37 @@ var engines = []struct{ name, engine string }{{"net/http", "net/http"}, {"relay"
 // ticketSPN returns the service name of the ticket in a Negotiate
 // Authorization value, "" when it holds none.
 func ticketSPN(authz string) string {
-	b64, ok := strings.CutPrefix(authz, "Negotiate ")
+	k5, ok := negotiateToken(authz)
 	if !ok {
 		return ""
 	}
+	return k5.APReq.Ticket.SName.PrincipalNameString()
+}
+
+// ticketCipher returns the encrypted part of the ticket in a Negotiate
+// Authorization value: equal for one ticket, different across tickets.
+func ticketCipher(authz string) string {
+	k5, _ := negotiateToken(authz)
+	return string(k5.APReq.Ticket.EncPart.Cipher)
+}
+
+// negotiateToken decodes the Kerberos token of a Negotiate Authorization
+// value.
+func negotiateToken(authz string) (spnego.KRB5Token, bool) {
+	var k5 spnego.KRB5Token
+	b64, ok := strings.CutPrefix(authz, "Negotiate ")
+	if !ok {
+		return k5, false
+	}
 	raw, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil {
-		return ""
+		return k5, false
 	}
 	var tok spnego.SPNEGOToken
 	if err := tok.Unmarshal(raw); err != nil {
-		return ""
+		return k5, false
 	}
-	var k5 spnego.KRB5Token
-	if err := k5.Unmarshal(tok.NegTokenInit.MechTokenBytes); err != nil {
-		return ""
-	}
-	return k5.APReq.Ticket.SName.PrincipalNameString()
+	return k5, k5.Unmarshal(tok.NegTokenInit.MechTokenBytes) == nil
 }
 
 // TestAttackRetryKeepsTheAddressedExchange: a request is addressed to
