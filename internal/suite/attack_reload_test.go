@@ -45,7 +45,7 @@ func TestAttackReloadEditDuringLoad(t *testing.T) {
 				}
 				edits++
 			}
-			r, logs := crlReloader(t, path, level, adjust)
+			r, logs, _ := crlReloader(t, path, level, adjust)
 			edits = 1
 			writeJSON(t, path, reloadConfig("debug", false, "", ""))
 			ctx := context.Background()
@@ -89,7 +89,7 @@ func TestAttackReloadFileContentNotApplied(t *testing.T) {
 	cfg := reloadConfig("info", false, "", "")
 	cfg["segmesh"].(map[string]any)["admin"] = map[string]any{"tokenFile": token}
 	writeJSON(t, path, cfg)
-	r, logs := crlReloader(t, path, new(slog.LevelVar), nil)
+	r, logs, _ := crlReloader(t, path, new(slog.LevelVar), nil)
 	ctx := context.Background()
 	steps := []struct {
 		name        string
@@ -124,8 +124,8 @@ func TestAttackReloadFileContentNotApplied(t *testing.T) {
 
 // crlReloader is the reloader of a crl-only process started from the
 // config.json at path, with a fakeApplier, logging into the returned
-// buffer.
-func crlReloader(t *testing.T, path string, level *slog.LevelVar, adjust func(*config.Config)) (*reloader, *syncBuffer) {
+// buffer and recording its metrics in the returned providers.
+func crlReloader(t *testing.T, path string, level *slog.LevelVar, adjust func(*config.Config)) (*reloader, *syncBuffer, *telemetry.Providers) {
 	t.Helper()
 	boot, _, err := LoadForRun(path, []string{"crl"}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -142,7 +142,7 @@ func crlReloader(t *testing.T, path string, level *slog.LevelVar, adjust func(*c
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r, logs
+	return r, logs, prov
 }
 
 // TestAttackReloadSecretScope: a reload opens the secrets of the process's
@@ -159,7 +159,7 @@ func TestAttackReloadSecretScope(t *testing.T) {
 		return cfg
 	}
 	writeJSON(t, path, withSecrets("First-Secret-1"))
-	r, logs := crlReloader(t, path, new(slog.LevelVar), nil)
+	r, logs, _ := crlReloader(t, path, new(slog.LevelVar), nil)
 	writeJSON(t, path, withSecrets("Second-Secret-2"))
 	if err := r.Reload(context.Background(), "SIGHUP"); err != nil {
 		t.Fatalf("Reload: %v\n%s", err, logs)

@@ -215,20 +215,7 @@ func TestReloadPollSeesMountedSecretSwap(t *testing.T) {
 	cfg := reloadConfig("info", false, "", "")
 	cfg["segmesh"].(map[string]any)["admin"] = map[string]any{"tokenFile": filepath.Join(mount, "token")}
 	writeJSON(t, path, cfg)
-	boot, _, err := LoadForRun(path, []string{"crl"}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs syncBuffer
-	prov, err := telemetry.Setup(context.Background(), telemetry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = prov.Shutdown(context.Background()) })
-	r, err := newReloader(path, []string{"crl"}, boot, nil, slog.New(slog.NewTextHandler(&logs, nil)), new(slog.LevelVar), &fakeApplier{}, nil, prov.Meter.Meter("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, logs, prov := crlReloader(t, path, new(slog.LevelVar), nil)
 	ctx := context.Background()
 	r.Poll(ctx)
 	if st := r.Status(); !st.LastAttempt.IsZero() {
@@ -284,18 +271,7 @@ func grepLines(s, sub string) string {
 func TestReloadCountersStartAtZero(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.json")
 	writeJSON(t, path, reloadConfig("info", false, "", ""))
-	cfg, _, err := LoadForRun(path, []string{"crl"}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prov, err := telemetry.Setup(context.Background(), telemetry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = prov.Shutdown(context.Background()) })
-	if _, err := newReloader(path, []string{"crl"}, cfg, nil, slog.New(slog.DiscardHandler), new(slog.LevelVar), &fakeApplier{}, nil, prov.Meter.Meter("test")); err != nil {
-		t.Fatal(err)
-	}
+	_, _, prov := crlReloader(t, path, new(slog.LevelVar), nil)
 	rec := httptest.NewRecorder()
 	prov.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	for _, want := range []string{`segmesh_config_reloads_total{result="applied"} 0`, `segmesh_config_reloads_total{result="refused"} 0`} {
