@@ -218,3 +218,6 @@ func (c *Client) fetchTGT(ctx context.Context, realm string, cur *Ticket) (*Tick
 	}
 	return nil, fmt.Errorf("s4u: %s: more than %d referrals on the way to realm %s", StageReferral, maxReferralHops, realm)
 }
+
+// errNoTGT is returned by tgt when a refresh ended without a TGT.
+var errNoTGT = errors.New("s4u: no TGT")
