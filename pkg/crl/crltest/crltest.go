@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/binary"
 	"encoding/pem"
 	"math/big"
@@ -111,6 +112,41 @@ type CRLOptions struct {
 	NextUpdate time.Time
 	// Revoked are the entries.
 	Revoked []Revoked
+	// Partition makes the CRL one partition of its issuer's CRLs: an
+	// Issuing Distribution Point extension (RFC 5280 5.2.5, critical)
+	// naming these URIs as its distributionPoint fullName. Empty: no such
+	// name.
+	Partition []string
+	// OnlyUserCerts sets onlyContainsUserCerts in the Issuing Distribution
+	// Point (which is then written even without Partition).
+	OnlyUserCerts bool
+}
+
+// oidIssuingDP is the Issuing Distribution Point extension (RFC 5280 5.2.5).
+var oidIssuingDP = asn1.ObjectIdentifier{2, 5, 29, 28}
+
+// IssuingDP returns the DER of an Issuing Distribution Point naming the
+// URIs as its distributionPoint fullName (none: no distributionPoint),
+// with onlyContainsUserCerts when onlyUser is set.
+func IssuingDP(onlyUser bool, uris ...string) []byte {
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		if len(uris) > 0 {
+			// distributionPoint [0] DistributionPointName, whose fullName
+			// [0] GeneralNames holds uniformResourceIdentifier [6] names.
+			b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+				b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+					for _, u := range uris {
+						b.AddASN1(cbasn1.Tag(6).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes([]byte(u)) })
+					}
+				})
+			})
+		}
+		if onlyUser {
+			b.AddASN1(cbasn1.Tag(1).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddUint8(0xff) })
+		}
+	})
+	return b.BytesOrPanic()
 }
 
 // CRL returns a DER CRL made by x509.CreateRevocationList.
@@ -126,6 +162,9 @@ func (ca *CA) CRL(tb testing.TB, o CRLOptions) []byte {
 		Number:     big.NewInt(o.Number),
 		ThisUpdate: o.ThisUpdate,
 		NextUpdate: o.NextUpdate,
+	}
+	if len(o.Partition) > 0 || o.OnlyUserCerts {
+		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, pkix.Extension{Id: oidIssuingDP, Critical: true, Value: IssuingDP(o.OnlyUserCerts, o.Partition...)})
 	}
 	for _, r := range o.Revoked {
 		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{

@@ -1,0 +1,92 @@
+package crl
+
+import (
+	"context"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/segmesh/segmesh/pkg/crl/crltest"
+	crlv1 "github.com/segmesh/segmesh/proto/segmesh/crl/v1"
+)
+
+// partitionCRL is f.ca's CRL number n covering the partition whose
+// distribution point is dp (none: the full CRL), revoking serials.
+func (f *fixture) partitionCRL(t *testing.T, n int64, dp string, serials ...int64) []byte {
+	t.Helper()
+	o := crltest.CRLOptions{Number: n, ThisUpdate: f.now.Add(-time.Duration(10-n) * time.Minute)}
+	if dp != "" {
+		o.Partition = []string{dp}
+	}
+	for _, s := range serials {
+		o.Revoked = append(o.Revoked, crltest.Revoked{Serial: big.NewInt(s), At: f.now.Add(-time.Minute)})
+	}
+	return f.ca.CRL(t, o)
+}
+
+// TestAttackPartitionedCRLsThroughTheRole: a CA partitions its CRL; the
+// crl role fetches partition A (revoking 42) and partition B (newer, not
+// listing 42) from their distribution points. Serial 42, whose certificate
+// names A, must stay revoked in the role's snapshot, its Check and the
+// snapshot it streams to edges; a certificate of B not listed is good. The
+// full CRL's URL then serves a newer partition (genuinely signed): what
+// the full CRL listed stays revoked. Failed on main: the snapshot kept one
+// CRL per issuer, the newer partition.
+func TestAttackPartitionedCRLsThroughTheRole(t *testing.T) {
+	f := newFixture(t)
+	cdpA, cdpB := f.cdp, newCDP(t)
+	urlA, urlB := cdpA.url(), cdpB.srv.URL+"/CertEnroll/part-b.crl"
+	cdpA.serve(f.partitionCRL(t, 5, urlA, 42))
+	cdpB.serve(f.partitionCRL(t, 6, urlB, 43))
+	cfg := f.config(t)
+	cfg.URLs = []string{urlA, urlB}
+	s := f.service(t, cfg)
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	client := serve(t, s)
+	check := func(t *testing.T, serial int64, cdp string, want crlv1.RevocationStatus) {
+		t.Helper()
+		leaf := f.ca.Leaf(t, big.NewInt(serial), f.now, cdp)
+		resp, err := client.Check(context.Background(), &crlv1.CheckRequest{CertificateDer: leaf.Raw})
+		if err != nil || resp.GetStatus() != want {
+			t.Fatalf("Check of serial %d (distribution point %s) = %v, %v; want %v", serial, cdp, resp.GetStatus(), err, want)
+		}
+	}
+	check(t, 42, urlA, crlv1.RevocationStatus_REVOCATION_STATUS_REVOKED)
+	check(t, 43, urlB, crlv1.RevocationStatus_REVOCATION_STATUS_REVOKED)
+	check(t, 44, urlB, crlv1.RevocationStatus_REVOCATION_STATUS_GOOD)
+
+	// The snapshot streamed to edges carries both partitions.
+	st, err := client.WatchSnapshots(context.Background(), &crlv1.WatchSnapshotsRequest{AcceptParts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := st.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sources := map[string]bool{}
+	for _, c := range m.GetCrls() {
+		sources[c.GetSourceUrl()] = true
+	}
+	if !sources[urlA] || !sources[urlB] {
+		t.Fatalf("streamed snapshot holds the CRLs of %v; want both partitions", sources)
+	}
+
+	// The full CRL's URL, then a newer partition at that URL.
+	cdpFull := newCDP(t)
+	urlFull := cdpFull.srv.URL + "/CertEnroll/full.crl"
+	cdpFull.serve(f.partitionCRL(t, 7, "", 45))
+	commit, err := s.PrepareConfig(context.Background(), reloaded([]string{urlA, urlB, urlFull}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit()
+	s.refresher.RefreshNow(context.Background())
+	check(t, 45, urlFull, crlv1.RevocationStatus_REVOCATION_STATUS_REVOKED)
+	cdpFull.serve(f.partitionCRL(t, 8, urlB))
+	s.refresher.RefreshNow(context.Background())
+	check(t, 45, urlFull, crlv1.RevocationStatus_REVOCATION_STATUS_REVOKED)
+	check(t, 42, urlA, crlv1.RevocationStatus_REVOCATION_STATUS_REVOKED)
+}
