@@ -70,6 +70,9 @@ func fixRevocation(_ *state, err error) (string, string, string) {
 		return err.Error(), "publish a new CRL on the CA (certutil -crl) and check the CA's CRL publication schedule", "crl_stale"
 	}
 	var ue *unknownIssuerError
+	if errors.As(err, &ue) && ue.uncovered {
+		return err.Error(), "add the URL of the CRL partition this certificate names in its CRL distribution points to " + config.KeyCRLURIs + " (or turn on segmesh.crl.useCertificateCdps to fetch it from the certificate)", "crl_unknown_issuer"
+	}
 	if errors.As(err, &ue) {
 		return err.Error(), "add the issuer's HTTP CRL URL to " + config.KeyCRLURIs + ", or issue certificates whose CRL distribution point is an http:// URL the gateway can reach", "crl_unknown_issuer"
 	}

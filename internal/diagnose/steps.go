@@ -9,7 +9,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -223,7 +222,7 @@ func runRevocation(ctx context.Context, st *state) (string, string, error) {
 		f = &fetch.Fetcher{Timeout: 30 * time.Second}
 	}
 	trusted := slices.Concat(st.store.Certificates(), st.verified)
-	indexes := map[crl.IssuerKey]*crl.Index{}
+	var indexes []*crl.Index // per issuer and partition, the newest wins in NewSnapshot
 	var problems []error
 	var fetched []string
 	for _, u := range crlURLs(st.cfg, st.verified) {
@@ -245,7 +244,7 @@ func runRevocation(ctx context.Context, st *state) (string, string, error) {
 			continue
 		}
 		ix := c.Index(signer, u, st.opts.Now())
-		indexes[ix.Key()] = ix
+		indexes = append(indexes, ix)
 		age := st.opts.Now().Sub(c.Header.ThisUpdate).Round(time.Second)
 		line := fmt.Sprintf("%s (%d entries, %d KB, issued %s ago, %s)", u, c.Len(), len(res.Body)/1024, age, time.Since(t0).Round(time.Millisecond))
 		fetched = append(fetched, line)
@@ -257,7 +256,7 @@ func runRevocation(ctx context.Context, st *state) (string, string, error) {
 	// A listed certificate is the answer whatever else failed. The verdict
 	// is the edge's own (crl.Snapshot.Decide with the configured policy),
 	// so diagnose and the edge cannot disagree on the same CRLs.
-	snap := crl.NewSnapshot(0, slices.Collect(maps.Values(indexes))...)
+	snap := crl.NewSnapshot(0, indexes...)
 	policy := crl.Policy{FailClosedOnStale: st.cfg.Segmesh.CRL.FailClosedOnStale, RequireKnownIssuer: st.cfg.Segmesh.CRL.UseCertificateCDPs}
 	var unknown []string
 	for i, cert := range st.verified {
@@ -268,7 +267,12 @@ func runRevocation(ctx context.Context, st *state) (string, string, error) {
 		case d.Verdict == crl.Revoked:
 			return "", "", &revokedError{cert: cert, entry: d.Info.Entry, source: d.Info.Source}
 		case d.Verdict == crl.Stale && d.Refused:
-			return "", "", &staleError{url: d.Info.Source, next: snap.Index(d.Info.Key).Meta().NextUpdate, refused: true}
+			return "", "", &staleError{url: d.Info.Source, next: d.Info.NextUpdate, refused: true}
+		case d.Verdict == crl.Unknown && d.Info.Uncovered && i > 0:
+			// The edge checks the device's certificate only.
+			unknown = append(unknown, commonName(cert))
+		case d.Verdict == crl.Unknown && d.Info.Uncovered:
+			return "", "", &unknownIssuerError{cert: cert, uncovered: true}
 		case d.Verdict == crl.Unknown && d.Refused:
 			return "", "", &unknownIssuerError{cert: cert}
 		case d.Verdict == crl.Unknown:
@@ -303,9 +307,19 @@ func (e *staleError) Error() string {
 
 // unknownIssuerError is a certificate whose issuer no fetched CRL covers
 // while segmesh.crl.useCertificateCdps makes the edge refuse it.
-type unknownIssuerError struct{ cert *x509.Certificate }
+// uncovered reports that CRLs of the issuer were fetched but each is a
+// partition covering other distribution points than the certificate names:
+// the edge refuses it whatever useCertificateCdps says.
+type unknownIssuerError struct {
+	cert      *x509.Certificate
+	uncovered bool
+}
 
 func (e *unknownIssuerError) Error() string {
+	if e.uncovered {
+		return fmt.Sprintf("the CRLs fetched for the issuer %q of %q are partitions (an Issuing Distribution Point naming a distribution point) that do not cover it: its distribution points are %s, so the edge refuses the certificate",
+			e.cert.Issuer.String(), commonName(e.cert), strings.Join(e.cert.CRLDistributionPoints, ", "))
+	}
 	return fmt.Sprintf("no CRL covers the issuer %q of %q and segmesh.crl.useCertificateCdps is on, so the edge refuses the certificate", e.cert.Issuer.String(), commonName(e.cert))
 }
 

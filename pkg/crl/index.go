@@ -44,6 +44,13 @@ type Meta struct {
 	// FailClosed reports that every certificate of this issuer is refused
 	// while Stale.
 	FailClosed bool
+	// Partition is the CRL's scope among its issuer's CRLs (partition.go):
+	// "" for a CRL of every certificate of the issuer (no Issuing
+	// Distribution Point naming a distribution point); else the names of
+	// the distribution point whose certificates it covers, and
+	// ScopeUserCertsOnly. CRLs are held, and compared by number, per issuer
+	// and partition.
+	Partition string
 }
 
 // Index is the immutable set of revoked serials of one issuer. Lookups do not
@@ -59,6 +66,7 @@ type Meta struct {
 // slice).
 type Index struct {
 	meta Meta
+	sc   scope // meta.Partition, parsed
 	t    *table
 }
 
@@ -166,7 +174,7 @@ func (b *Builder) Build(m Meta) *Index {
 		}
 	}
 	*b = Builder{}
-	return &Index{meta: m, t: t}
+	return &Index{meta: m, sc: parseScope(m.Partition), t: t}
 }
 
 func (t *table) key(i int) []byte {
@@ -211,7 +219,9 @@ func (ix *Index) Key() IssuerKey { return ix.meta.Key }
 
 // WithMeta returns an Index sharing ix's serials, described by m (for
 // example with Stale set once NextUpdate has passed).
-func (ix *Index) WithMeta(m Meta) *Index { return &Index{meta: m, t: ix.t} }
+func (ix *Index) WithMeta(m Meta) *Index {
+	return &Index{meta: m, sc: parseScope(m.Partition), t: ix.t}
+}
 
 // Len returns the number of distinct revoked serials.
 func (ix *Index) Len() int { return ix.t.unique }

@@ -26,10 +26,16 @@ type CRL struct {
 	b     *Builder
 	built *Index
 	n     int
+	// partition is the CRL's scope (Meta.Partition).
+	partition string
 }
 
 // Len returns the number of entries, duplicates included.
 func (c *CRL) Len() int { return c.n }
+
+// Partition returns the CRL's scope: "" for a CRL of every certificate of
+// its issuer, else the text [Meta.Partition] describes.
+func (c *CRL) Partition() string { return c.partition }
 
 // Object identifiers the parser acts on, as DER content octets.
 var (
@@ -87,7 +93,8 @@ func Parse(data []byte) (*CRL, error) {
 	}
 	hdr.Raw = der
 	hdr.RawTBSRevocationList = tbs
-	if err := checkScope(hdr.Extensions); err != nil {
+	partition, err := checkScope(hdr.Extensions)
+	if err != nil {
 		return nil, &Error{Kind: KindUnsupported, Issuer: hdr.Issuer.String(), Err: err}
 	}
 	b, err := parseEntries(revoked)
@@ -99,7 +106,7 @@ func Parse(data []byte) (*CRL, error) {
 		}
 		return nil, &Error{Kind: KindMalformed, Issuer: hdr.Issuer.String(), Err: err}
 	}
-	return &CRL{Header: hdr, DER: der, b: b, n: b.Len()}, nil
+	return &CRL{Header: hdr, DER: der, b: b, n: b.Len(), partition: partition}, nil
 }
 
 func malformed(err error) error { return &Error{Kind: KindMalformed, Err: err} }

@@ -76,60 +76,75 @@ func (s *Snapshot) Decide(cert *x509.Certificate, now time.Time, p Policy) Decis
 
 // DecideKey is Decide with the issuer key computed by the caller (once per
 // connection).
+//
+// An issuer that partitions its CRLs (an Issuing Distribution Point naming
+// a distribution point; partition.go) has one CRL per partition: the
+// certificate is Revoked when any of them lists it; else Good when a
+// current one covers it (its scope names one of the certificate's CRL
+// distribution points, or is every certificate), Stale when every one
+// covering it is past nextUpdate, and Unknown with Info.Uncovered, refused
+// whatever the policy, when none covers it: the issuer's CRLs are held,
+// so segmesh knows the CA and that none of them speaks for this
+// certificate; its distribution point must be configured (or learnt).
 func (s *Snapshot) DecideKey(k IssuerKey, cert *x509.Certificate, now time.Time, p Policy) Decision {
-	ix := s.Index(k)
-	if ix == nil {
+	g := s.Partitions(k)
+	if g == nil {
 		k = KeyOf(cert.RawIssuer, nil)
-		ix = s.Index(k)
+		g = s.Partitions(k)
 	}
 	d := Decision{Info: Info{Key: k}}
-	if ix == nil {
+	if g == nil {
 		d.Verdict, d.Refused = Unknown, p.RequireKnownIssuer
 		return d
 	}
-	m := &ix.meta
-	d.Info.Issuer, d.Info.Source = m.Issuer, m.Source
-	if e, ok := ix.Lookup(cert.SerialNumber); ok {
+	v, ix, e := judge(g, cert, func(m *Meta) bool { return StaleAt(m.NextUpdate, now) })
+	d.Info.describe(ix)
+	d.Verdict = v
+	switch v {
+	case Revoked:
 		d.Info.Entry = e
-		d.Verdict, d.Refused = Revoked, true
-		return d
-	}
-	if StaleAt(m.NextUpdate, now) {
+		d.Refused = true
+	case Stale:
 		d.Info.Stale = true
-		d.Verdict = Stale
-		if p.FailClosedOnStale || m.FailClosed {
+		if p.FailClosedOnStale || ix.meta.FailClosed {
 			d.Refused, d.Info.FailedClosed = true, true
 		}
-		return d
+	case Unknown:
+		d.Info.Uncovered = true
+		d.Refused = true
 	}
-	d.Verdict = Good
 	return d
 }
 
 // Rollback is an incoming CRL that [Merge] refused because the one held for
-// its issuer is newer.
+// its issuer and partition is newer.
 type Rollback struct {
 	// Incoming is the refused CRL; Held the one kept in force.
 	Incoming, Held Meta
 }
 
-// Merge returns the snapshot of version that puts in force, per issuer, the
-// newer of held's CRL and the incoming one — by CRL number, else thisUpdate
+// Merge returns the snapshot of version that puts in force, per issuer and
+// partition (Meta.Partition: CRL numbers run per partition), the newer of
+// held's CRL and the incoming one — by CRL number, else thisUpdate
 // ([Compare]); the incoming one on a tie, as it carries the latest fetch
 // time — so a CRL never goes back to an older one, whichever crl replica
-// sent it. An issuer held but absent from incoming keeps its CRL unless drop
+// sent it. A partition held but absent from incoming keeps its CRL unless drop
 // (nil: never) reports that it left the configuration. The refused incoming
 // CRLs are returned for the log and a metric.
 func Merge(version uint64, held *Snapshot, incoming []*Index, drop func(Meta) bool) (*Snapshot, []Rollback) {
 	var rollbacks []Rollback
 	out := make([]*Index, 0, len(incoming)+len(held.Indexes()))
-	seen := make(map[IssuerKey]bool, len(incoming))
+	type id struct {
+		k IssuerKey
+		p string
+	}
+	seen := make(map[id]bool, len(incoming))
 	for _, in := range incoming {
 		if in == nil {
 			continue
 		}
-		seen[in.Key()] = true
-		if cur := held.Index(in.Key()); cur != nil && Compare(in.meta, cur.meta) < 0 {
+		seen[id{in.Key(), in.meta.Partition}] = true
+		if cur := held.findPartition(in.Key(), in.meta.Partition); cur != nil && Compare(in.meta, cur.meta) < 0 {
 			rollbacks = append(rollbacks, Rollback{Incoming: in.meta, Held: cur.meta})
 			out = append(out, cur)
 			continue
@@ -137,7 +152,7 @@ func Merge(version uint64, held *Snapshot, incoming []*Index, drop func(Meta) bo
 		out = append(out, in)
 	}
 	for _, cur := range held.Indexes() {
-		if !seen[cur.Key()] && (drop == nil || !drop(cur.meta)) {
+		if !seen[id{cur.Key(), cur.meta.Partition}] && (drop == nil || !drop(cur.meta)) {
 			out = append(out, cur)
 		}
 	}

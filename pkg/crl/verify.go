@@ -65,6 +65,7 @@ func (c *CRL) Index(signer *x509.Certificate, source string, fetchedAt time.Time
 		ThisUpdate: h.ThisUpdate,
 		NextUpdate: h.NextUpdate,
 		FetchedAt:  fetchedAt,
+		Partition:  c.partition,
 	}
 	if c.built == nil {
 		c.built = c.b.Build(m)

@@ -14,6 +14,9 @@ const (
 	AttrIssuer   = "issuer"
 	AttrSerial   = "serial"
 	AttrURL      = "url"
-	AttrReason   = "reason"
-	AttrState    = "state"
+	// AttrPartition is a CRL's partition (pkg/crl Meta.Partition): empty
+	// for a CRL of every certificate of its issuer.
+	AttrPartition = "partition"
+	AttrReason    = "reason"
+	AttrState     = "state"
 )

@@ -2,7 +2,13 @@ package crl
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/json"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,4 +95,57 @@ func TestAttackPartitionedCRLsThroughTheRole(t *testing.T) {
 	s.refresher.RefreshNow(context.Background())
 	check(t, 45, urlFull, crlv1.RevocationStatus_REVOCATION_STATUS_REVOKED)
 	check(t, 42, urlA, crlv1.RevocationStatus_REVOCATION_STATUS_REVOKED)
+	// Never silent: /readyz's note and /status name the URL and say the
+	// full CRL is kept; it goes stale on its own nextUpdate.
+	notes := strings.Join(s.Notes(), "\n")
+	if !strings.Contains(notes, urlFull) || !strings.Contains(notes, "another issuer or partition") || !strings.Contains(notes, "every certificate of the issuer") {
+		t.Fatalf("notes = %q; want the displaced full CRL of %s named", notes, urlFull)
+	}
+	page, err := json.Marshal(s.statusSection())
+	if err != nil || !strings.Contains(string(page), `"displaced":true`) {
+		t.Fatalf("status = %s, %v; want the displaced CRL shown", page, err)
+	}
+}
+
+// TestUnsupportedCRLKeepsTheLastAndSaysSo: the distribution point of a
+// good CRL starts serving, genuinely signed and newer, a CRL segmesh cannot
+// apply: a reason partition (onlySomeReasons), an authority revocation
+// list (onlyContainsCACerts), an indirect CRL. It is refused (RFC 5280
+// 5.2.5: segmesh cannot tell which certificates it covers), the last good
+// CRL stays in force (serial 42 stays revoked), and /readyz's note names
+// the URL and the setting; the fetch metric counts result "unsupported"
+// and /status has the error.
+func TestUnsupportedCRLKeepsTheLastAndSaysSo(t *testing.T) {
+	idp := func(content ...byte) []byte { return append([]byte{0x30, byte(len(content))}, content...) }
+	for _, tc := range []struct {
+		name string
+		idp  []byte
+	}{
+		{"onlySomeReasons", idp(0x83, 0x02, 0x06, 0x40)},
+		{"onlyContainsCACerts", idp(0x82, 0x01, 0xff)},
+		{"indirectCRL", idp(0x84, 0x01, 0xff)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.cdp.serve(f.crl(t, 1, 42))
+			s := f.service(t, f.config(t))
+			if err := s.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(2), ThisUpdate: f.now, NextUpdate: f.now.Add(time.Hour),
+				ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 28}, Critical: true, Value: tc.idp}}}, f.ca.Cert, f.ca.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.cdp.serve(der)
+			s.refresher.RefreshNow(context.Background())
+			if rev, _, known, _ := s.Check(f.ca.Leaf(t, big.NewInt(42), f.now)); !rev || !known {
+				t.Fatalf("serial 42 after the unsupported CRL: revoked %v known %v", rev, known)
+			}
+			notes := strings.Join(s.Notes(), "\n")
+			if !strings.Contains(notes, f.cdp.url()) || !strings.Contains(notes, tc.name) || !strings.Contains(notes, "remote.crl.distribution.http.uris") {
+				t.Fatalf("notes = %q; want the URL, the reason and the setting", notes)
+			}
+		})
+	}
 }

@@ -139,6 +139,7 @@ func issuerHeader(ix *crl.Index) *crlv1.IssuerCRL {
 		Stale:       m.Stale,
 		FailClosed:  m.FailClosed,
 		SerialCount: uint32(ix.Len()),
+		Partition:   m.Partition,
 	}
 	if m.Number != nil {
 		c.CrlNumber = m.Number.String()

@@ -236,9 +236,12 @@ func (s *Service) Ready(context.Context) error {
 }
 
 // Notes implements role.Noter: the states /readyz shows while the role is
-// ready. A CRL kept from a distribution point a reload removed ("retired")
-// is never fetched again, so it goes stale by itself; a stale CRL served
-// under fail-open is accepted by the operator's choice. Both are named with
+// ready. A CRL kept from a distribution point a reload removed ("retired"),
+// or that a distribution point gave before it gave one of another issuer or
+// partition ("displaced"), is never fetched again, so it goes stale by
+// itself; a stale CRL served under fail-open is accepted by the operator's
+// choice; a distribution point now serving a CRL segmesh refuses as
+// unsupported keeps its last good one. Both are named with
 // the setting that ends them; /status and segmesh_crl_stale carry the same.
 func (s *Service) Notes() []string {
 	if s.refresher == nil || !s.cfg.Enabled {
@@ -247,6 +250,9 @@ func (s *Service) Notes() []string {
 	var out []string
 	for _, st := range s.refresher.Status() {
 		switch {
+		case st.Displaced:
+			out = append(out, fmt.Sprintf("CRL of %q (%s) that %s gave before it gave a CRL of another issuer or partition is kept in force and not fetched again (stale after %s): serve that CRL at a distribution point in %s, or restart to drop it",
+				st.Issuer, partitionText(st.Partition), st.URL, st.NextUpdate.UTC().Format(time.RFC3339), config.KeyCRLURIs))
 		case st.Retired:
 			out = append(out, fmt.Sprintf("CRL of %q from %s, a distribution point a reload removed, is kept in force and not fetched again (stale after %s): list a distribution point for this CA in %s, or restart to drop it",
 				st.Issuer, st.URL, st.NextUpdate.UTC().Format(time.RFC3339), config.KeyCRLURIs))
@@ -254,8 +260,26 @@ func (s *Service) Notes() []string {
 			out = append(out, fmt.Sprintf("CRL of %q from %s is past its nextUpdate (%s) and still served: check the distribution point (/status has its last error)",
 				st.Issuer, st.URL, st.NextUpdate.UTC().Format(time.RFC3339)))
 		}
+		var ce *crl.Error
+		if errors.As(st.LastError, &ce) && ce.Kind == crl.KindUnsupported && st.Issuer != "" {
+			// A CRL segmesh cannot apply correctly (RFC 5280 5.2.5: a delta
+			// CRL, a reason partition, an authority revocation list, an
+			// indirect CRL) is refused: the last good one stays in force,
+			// and goes stale on its own nextUpdate. Ready already names a
+			// configured URL that never gave a CRL.
+			out = append(out, fmt.Sprintf("%s now serves a CRL segmesh cannot apply (%v); the CRL of %q it gave before stays in force until its nextUpdate (%s): list the URL of the issuer's full CRL, or of its partitions by distribution point, in %s",
+				st.URL, ce.Err, st.Issuer, st.NextUpdate.UTC().Format(time.RFC3339), config.KeyCRLURIs))
+		}
 	}
 	return out
+}
+
+// partitionText names a CRL's scope for a note.
+func partitionText(p string) string {
+	if p == "" {
+		return "every certificate of the issuer"
+	}
+	return "partition " + p
 }
 
 // Stop ends the refresh timer and every snapshot stream (edges reconnect to
@@ -359,7 +383,8 @@ func (s *Service) metrics(meter metric.Meter) error {
 			if st.Issuer == "" {
 				continue
 			}
-			attrs := metric.WithAttributes(attribute.String(telemetry.AttrIssuer, st.Issuer), attribute.String(telemetry.AttrURL, st.URL))
+			attrs := metric.WithAttributes(attribute.String(telemetry.AttrIssuer, st.Issuer), attribute.String(telemetry.AttrURL, st.URL),
+				attribute.String(telemetry.AttrPartition, st.Partition))
 			o.ObserveFloat64(age, now.Sub(st.ThisUpdate).Seconds(), attrs)
 			v := int64(0)
 			if st.Stale {
@@ -378,7 +403,9 @@ func (s *Service) metrics(meter metric.Meter) error {
 type sourceStatus struct {
 	URL         string    `json:"url"`
 	Derived     bool      `json:"derived,omitempty"`
-	Retired     bool      `json:"retired,omitempty"` // removed by a reload, its last CRL kept in force
+	Retired     bool      `json:"retired,omitempty"`   // removed by a reload, its last CRL kept in force
+	Displaced   bool      `json:"displaced,omitempty"` // the CRL the URL gave before one of another issuer or partition, kept in force
+	Partition   string    `json:"partition,omitempty"` // the CRL's scope: the distribution point it covers
 	Issuer      string    `json:"issuer,omitempty"`
 	Entries     int       `json:"entries"`
 	CRLNumber   string    `json:"crlNumber,omitempty"`
@@ -407,7 +434,8 @@ func (s *Service) statusSection() any {
 		FailHard: s.cfg.FailHard, FailClosedOnStale: s.cfg.FailClosedOnStale,
 	}
 	for _, st := range s.refresher.Status() {
-		ss := sourceStatus{URL: st.URL, Derived: st.Derived, Retired: st.Retired, Issuer: st.Issuer, Entries: st.Entries, CRLNumber: st.Number,
+		ss := sourceStatus{URL: st.URL, Derived: st.Derived, Retired: st.Retired, Displaced: st.Displaced, Partition: st.Partition,
+			Issuer: st.Issuer, Entries: st.Entries, CRLNumber: st.Number,
 			ThisUpdate: st.ThisUpdate, NextUpdate: st.NextUpdate, FetchedAt: st.FetchedAt, CheckedAt: st.CheckedAt,
 			Stale: st.Stale, Failures: st.Failures, NextAttempt: st.NextAttempt}
 		if st.LastError != nil {

@@ -37,17 +37,29 @@ func (e *RevokedError) Error() string {
 }
 
 // UnknownIssuerError is a certificate refused because no CRL of its issuer
-// is held while segmesh.crl.useCertificateCdps asks for one.
+// is held while segmesh.crl.useCertificateCdps asks for one, or because the
+// CRLs of its issuer held are partitions none of which covers it.
 type UnknownIssuerError struct {
 	// Issuer is the certificate's issuer.
 	Issuer string
 	// CDPs are the certificate's HTTP distribution points reported to the
 	// crl role; empty when it names none segmesh can fetch.
 	CDPs []string
+	// Uncovered reports that CRLs of the issuer are held, but each covers
+	// other distribution points than the certificate names (RFC 5280
+	// 6.3.3): a partitioned CRL whose partition is not configured.
+	Uncovered bool
 }
 
 // Error says what is missing and what happens next.
 func (e *UnknownIssuerError) Error() string {
+	if e.Uncovered {
+		cdps := "none"
+		if len(e.CDPs) > 0 {
+			cdps = strings.Join(e.CDPs, ", ")
+		}
+		return fmt.Sprintf("the CRLs held for issuer %q are partitions that do not cover this certificate (its distribution points: %s): no CRL speaks for it, so it is refused; add the distribution point of its partition to remote.crl.distribution.http.uris (or turn on segmesh.crl.useCertificateCdps)", e.Issuer, cdps)
+	}
 	if len(e.CDPs) == 0 {
 		return fmt.Sprintf("no CRL of issuer %q is held and the certificate names no HTTP distribution point (segmesh.crl.useCertificateCdps is on); add the issuer's CRL URL to remote.crl.distribution.http.uris", e.Issuer)
 	}
@@ -251,7 +263,8 @@ func (r *revocation) missingCDPs() []string {
 // check returns the generation it answered from and nil when c may be
 // used; a *RevokedError when it is revoked or its issuer's CRL is stale
 // with fail-closed; an *UnknownIssuerError when no CRL of its issuer is held
-// and the policy requires one (after reporting its distribution points to
+// and the policy requires one, or when only partitions that do not cover it
+// are held (always), (after reporting its distribution points to
 // the crl role and waiting a moment for their CRL); errNoSnapshot before the
 // first snapshot. The verdict is crl.Snapshot.Decide's, diagnose's too.
 func (r *revocation) check(c *x509.Certificate) (uint64, error) {
@@ -271,7 +284,7 @@ func (r *revocation) check(c *x509.Certificate) (uint64, error) {
 		return gen, nil
 	}
 	if d.Verdict == crl.Unknown {
-		return gen, &UnknownIssuerError{Issuer: c.Issuer.String(), CDPs: httpCDPs(c)}
+		return gen, &UnknownIssuerError{Issuer: c.Issuer.String(), CDPs: httpCDPs(c), Uncovered: d.Info.Uncovered}
 	}
 	return gen, &RevokedError{Serial: c.SerialNumber.Text(16), Issuer: d.Info.Issuer, Source: d.Info.Source, FailedClosed: d.Info.FailedClosed}
 }

@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"crypto/x509"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,22 +24,25 @@ type cdpLearner struct {
 	// every is how often one issuer is reported again while still unknown.
 	every time.Duration
 
-	mu       sync.Mutex
-	reported map[crl.IssuerKey]time.Time
+	mu sync.Mutex
+	// reported is keyed by issuer and distribution points: certificates of
+	// one issuer in another partition name other points.
+	reported map[string]time.Time
 }
 
 func newCDPLearner(client crlv1.RevocationServiceClient, wait time.Duration) *cdpLearner {
-	return &cdpLearner{client: client, wait: wait, every: time.Minute, reported: map[crl.IssuerKey]time.Time{}}
+	return &cdpLearner{client: client, wait: wait, every: time.Minute, reported: map[string]time.Time{}}
 }
 
-// learn reports c's distribution points (at most once per issuer a minute)
+// learn reports c's distribution points (at most once per issuer and
+// points a minute)
 // and waits for a snapshot holding its issuer's CRL; it returns the
 // generation and the verdict it ended with.
 func (l *cdpLearner) learn(r *revocation, c *x509.Certificate) (uint64, crl.Decision) {
 	k := crl.CertIssuerKey(c)
 	ctx, cancel := context.WithTimeout(context.Background(), l.wait)
 	defer cancel()
-	if len(httpCDPs(c)) > 0 && l.due(k, r.now()) {
+	if len(httpCDPs(c)) > 0 && l.due(k.String()+" "+strings.Join(httpCDPs(c), " "), r.now()) {
 		if _, err := l.client.Check(ctx, &crlv1.CheckRequest{CertificateDer: c.Raw}); err != nil {
 			r.log.Warn("certificate distribution points not reported to the crl role; the certificate is refused", "issuer", c.Issuer.String(), "err", err)
 		} else {
@@ -60,8 +64,9 @@ func (l *cdpLearner) learn(r *revocation, c *x509.Certificate) (uint64, crl.Deci
 	}
 }
 
-// due reports whether issuer k should be reported now, and records it.
-func (l *cdpLearner) due(k crl.IssuerKey, now time.Time) bool {
+// due reports whether issuer and points k should be reported now, and
+// records it.
+func (l *cdpLearner) due(k string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if t, ok := l.reported[k]; ok && now.Sub(t) < l.every {

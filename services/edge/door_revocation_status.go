@@ -13,8 +13,11 @@ import (
 
 // issuerStatus is one issuer's CRL as the edge holds it, on /status.
 type issuerStatus struct {
-	Issuer     string    `json:"issuer"`
-	Source     string    `json:"source"`
+	Issuer string `json:"issuer"`
+	Source string `json:"source"`
+	// Partition is the CRL's partition (its Issuing Distribution Point's
+	// names); empty for a CRL of every certificate of the issuer.
+	Partition  string    `json:"partition,omitempty"`
 	CRLNumber  string    `json:"crlNumber,omitempty"`
 	Serials    int       `json:"serials"`
 	ThisUpdate time.Time `json:"thisUpdate,omitzero"`
@@ -51,7 +54,7 @@ func (r *revocation) status() revocationStatus {
 	}
 	for _, ix := range r.set.Load().Indexes() {
 		m := ix.Meta()
-		is := issuerStatus{Issuer: m.Issuer, Source: m.Source, Serials: ix.Len(), ThisUpdate: m.ThisUpdate, NextUpdate: m.NextUpdate,
+		is := issuerStatus{Issuer: m.Issuer, Source: m.Source, Partition: m.Partition, Serials: ix.Len(), ThisUpdate: m.ThisUpdate, NextUpdate: m.NextUpdate,
 			Stale: !m.NextUpdate.IsZero() && now.After(m.NextUpdate)}
 		if m.Number != nil {
 			is.CRLNumber = m.Number.String()
@@ -62,7 +65,7 @@ func (r *revocation) status() revocationStatus {
 }
 
 // registerMetrics registers the edge's revocation instruments on m (nil:
-// no-op): per issuer the CRL's age and the time left to its nextUpdate (on
+// no-op): per issuer and partition the CRL's age and the time left to its nextUpdate (on
 // the edge's clock, negative once past), the reason revocation is not ready
 // (1 on the reason in force, 0 on the others) and the older CRLs refused.
 func (r *revocation) registerMetrics(m metric.Meter) error {
@@ -100,7 +103,8 @@ func (r *revocation) registerMetrics(m metric.Meter) error {
 		now := r.now()
 		for _, ix := range r.set.Load().Indexes() {
 			meta := ix.Meta()
-			attrs := metric.WithAttributes(attribute.String(telemetry.AttrIssuer, meta.Issuer), attribute.String(telemetry.AttrURL, meta.Source))
+			attrs := metric.WithAttributes(attribute.String(telemetry.AttrIssuer, meta.Issuer), attribute.String(telemetry.AttrURL, meta.Source),
+				attribute.String(telemetry.AttrPartition, meta.Partition))
 			o.ObserveFloat64(age, now.Sub(meta.ThisUpdate).Seconds(), attrs)
 			if !meta.NextUpdate.IsZero() {
 				o.ObserveFloat64(left, meta.NextUpdate.Sub(now).Seconds(), attrs)

@@ -81,8 +81,9 @@ type assembler struct {
 	part    uint32 // last part received; 0 between snapshots
 	parts   uint32 // the parts the snapshot's first part announced
 	out     []*crl.Index
-	// The issuer being built.
+	// The issuer (and partition) being built.
 	key   crl.IssuerKey
+	scope string
 	meta  crl.Meta
 	want  uint32
 	b     *crl.Builder
@@ -119,7 +120,11 @@ func (a *assembler) add(m *crlv1.WatchSnapshotsResponse) (out []*crl.Index, done
 			return nil, false, fmt.Errorf("%w: issuer %q has a %d-byte key", errPart, c.GetIssuer(), len(c.GetIssuerKey()))
 		}
 		copy(k[:], c.GetIssuerKey())
-		if a.b == nil || k != a.key {
+		// A partition of an issuer is its own CRL: a chunk of another
+		// partition of the same issuer starts a new index, so partitions
+		// are never merged into one (and one's number never judges the
+		// other's). A crl role that predates partitions sends none.
+		if a.b == nil || k != a.key || c.GetPartition() != a.scope {
 			if err := a.finish(); err != nil {
 				return nil, false, err
 			}
@@ -146,10 +151,12 @@ func (a *assembler) add(m *crlv1.WatchSnapshotsResponse) (out []*crl.Index, done
 	return out, true, nil
 }
 
-// start begins the index of issuer k from its first chunk c.
+// start begins the index of issuer k (and c's partition) from its first
+// chunk c.
 func (a *assembler) start(k crl.IssuerKey, c *crlv1.IssuerCRL) {
-	a.key, a.want, a.added = k, c.GetSerialCount(), 0
-	a.meta = crl.Meta{Key: k, Issuer: c.GetIssuer(), Source: c.GetSourceUrl(), Stale: c.GetStale(), FailClosed: c.GetFailClosed()}
+	a.key, a.scope, a.want, a.added = k, c.GetPartition(), c.GetSerialCount(), 0
+	a.meta = crl.Meta{Key: k, Issuer: c.GetIssuer(), Source: c.GetSourceUrl(), Stale: c.GetStale(), FailClosed: c.GetFailClosed(),
+		Partition: c.GetPartition()}
 	if n, ok := new(big.Int).SetString(c.GetCrlNumber(), 10); ok {
 		a.meta.Number = n
 	}

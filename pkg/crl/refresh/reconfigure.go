@@ -66,6 +66,8 @@ func (r *Refresher) Reconfigure(urls []string, interval time.Duration) (commit f
 		for _, s := range r.sources {
 			listed := slices.Contains(want, s.url)
 			switch {
+			case s.displaced:
+				// Kept until superseded, whatever the list says.
 			case listed:
 				if s.retired {
 					s.retired, s.next = false, time.Time{}
@@ -110,8 +112,8 @@ func (r *Refresher) Interval() time.Duration {
 	return r.cfg.Interval
 }
 
-// dropSuperseded removes the retired sources whose issuer a configured
-// source now covers with a CRL at least as new. r.mu is held.
+// dropSuperseded removes the retired sources whose issuer and partition a
+// configured source now covers with a CRL at least as new. r.mu is held.
 func (r *Refresher) dropSuperseded() {
 	r.sources = slices.DeleteFunc(r.sources, func(s *source) bool {
 		if !s.retired {
@@ -119,7 +121,7 @@ func (r *Refresher) dropSuperseded() {
 		}
 		return slices.ContainsFunc(r.sources, func(o *source) bool {
 			return !o.retired && o.idx != nil && s.idx != nil && o.idx.Key() == s.idx.Key() &&
-				crl.Compare(o.idx.Meta(), s.idx.Meta()) >= 0
+				o.idx.Meta().Partition == s.idx.Meta().Partition && crl.Compare(o.idx.Meta(), s.idx.Meta()) >= 0
 		})
 	})
 }

@@ -87,6 +87,10 @@ type source struct {
 	// until a configured source supersedes it (reconfigure.go); it is not
 	// fetched.
 	retired bool
+	// displaced reports a retired source that holds the CRL a distribution
+	// point gave before it gave a CRL of another issuer or partition
+	// (fetchOne): still configured, but no longer giving this CRL.
+	displaced bool
 
 	idx        *crl.Index // last good; nil if none
 	validators fetch.Validators
@@ -408,11 +412,36 @@ func (r *Refresher) fetchOne(ctx context.Context, s *source) {
 	s.next = now.Add(r.cfg.Interval)
 	s.validators = newV
 	if idx != nil {
+		if cur != nil && (cur.Key() != idx.Key() || cur.Meta().Partition != idx.Meta().Partition) {
+			r.displace(s, cur, idx)
+		}
 		s.idx = idx
 		m := idx.Meta()
 		r.log.Info("crl updated", "url", s.url, "issuer", m.Issuer, "entries", idx.Len(),
 			"crl_number", m.Number, "this_update", m.ThisUpdate, "next_update", m.NextUpdate)
 	}
+}
+
+// displace keeps cur, the CRL s gave until it gave next of another issuer
+// or partition, in force as a retired source of the same URL: dropping it
+// would un-revoke what only it lists (a partition, or a CRL of another
+// scope, served at the full CRL's URL), or leave the certificates it
+// covers judged by a CRL that does not cover them. It goes when a fetched
+// CRL of its issuer and partition at least as new supersedes it
+// (dropSuperseded), or at a restart; meanwhile it goes stale like any
+// other, and the role's /readyz notes and /status name the URL. r.mu is
+// held.
+func (r *Refresher) displace(s *source, cur, next *crl.Index) {
+	for _, o := range r.sources {
+		if o.displaced && o.url == s.url && o.idx == cur {
+			return
+		}
+	}
+	r.sources = append(r.sources, &source{url: s.url, retired: true, displaced: true, idx: cur, checkedAt: s.checkedAt})
+	m, n := cur.Meta(), next.Meta()
+	r.log.Warn("crl distribution point now gives a CRL of another issuer or partition; the CRL it gave before stays in force until a newer one of its issuer and partition arrives",
+		"url", s.url, "issuer", m.Issuer, "partition", m.Partition, "received_issuer", n.Issuer, "received_partition", n.Partition,
+		"next_update", m.NextUpdate)
 }
 
 // attempt downloads and checks one CRL. It returns the result label, the
@@ -432,7 +461,7 @@ func (r *Refresher) attempt(ctx context.Context, url string, cur *crl.Index, v f
 	if err != nil {
 		return kindLabel(err), nil, v, err
 	}
-	if cur != nil && cur.Key() == idx.Key() {
+	if cur != nil && cur.Key() == idx.Key() && cur.Meta().Partition == idx.Meta().Partition {
 		switch c := crl.Compare(idx.Meta(), cur.Meta()); {
 		case c < 0:
 			err := &crl.Error{URL: url, Kind: crl.KindOlder, Issuer: idx.Meta().Issuer,

@@ -17,6 +17,14 @@ type SourceStatus struct {
 	// Retired reports a URL a reload removed whose last CRL stays in force
 	// until a configured one supersedes it; it is not fetched.
 	Retired bool
+	// Displaced reports a retired entry of a configured URL: the CRL it gave
+	// before it gave one of another issuer or partition, kept in force and
+	// not fetched until a CRL of its issuer and partition at least as new
+	// supersedes it.
+	Displaced bool
+	// Partition is the scope of the CRL in force (crl.Meta.Partition); ""
+	// for a CRL of every certificate of its issuer.
+	Partition string
 	// Issuer is the issuer of the CRL in force from this URL; empty if none.
 	Issuer string
 	// Key is that issuer's key.
@@ -49,11 +57,11 @@ func (r *Refresher) Status() []SourceStatus {
 	defer r.mu.Unlock()
 	out := make([]SourceStatus, 0, len(r.sources))
 	for _, s := range r.sources {
-		st := SourceStatus{URL: s.url, Derived: s.derived, Retired: s.retired, CheckedAt: s.checkedAt,
+		st := SourceStatus{URL: s.url, Derived: s.derived, Retired: s.retired, Displaced: s.displaced, CheckedAt: s.checkedAt,
 			Failures: s.failures, LastError: s.lastErr, NextAttempt: s.next}
 		if s.idx != nil {
 			m := s.idx.Meta()
-			st.Issuer, st.Key, st.Entries = m.Issuer, m.Key, s.idx.Len()
+			st.Issuer, st.Key, st.Entries, st.Partition = m.Issuer, m.Key, s.idx.Len(), m.Partition
 			st.ThisUpdate, st.NextUpdate, st.FetchedAt = m.ThisUpdate, m.NextUpdate, m.FetchedAt
 			st.Stale = crl.StaleAt(m.NextUpdate, now)
 			if m.Number != nil {

@@ -233,7 +233,10 @@ func (x *WatchSnapshotsResponse) GetParts() uint32 {
 	return 0
 }
 
-// IssuerCRL is the verified CRL of one issuer.
+// IssuerCRL is the verified CRL of one issuer, or of one partition of an
+// issuer that partitions its CRLs: a snapshot may hold several IssuerCRL of
+// one issuer_key, one per partition; in parts, a partition's chunks are
+// consecutive and carry the same issuer_key and partition.
 type IssuerCRL struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// issuer is the issuer's distinguished name, for logs.
@@ -266,6 +269,14 @@ type IssuerCRL struct {
 	// length (unsigned varint, 1 or more) then its big-endian bytes; sent
 	// instead of revoked_serials to a caller that set accept_packed.
 	PackedSerials []byte `protobuf:"bytes,12,opt,name=packed_serials,json=packedSerials,proto3" json:"packed_serials,omitempty"`
+	// partition is the CRL's scope among its issuer's CRLs (RFC 5280 5.2.5,
+	// the Issuing Distribution Point): empty for a CRL of every certificate of
+	// the issuer, and from a crl role that predates partitions; else the
+	// names of the distribution point whose certificates it covers and the
+	// token onlyContainsUserCerts, sorted and joined by one space (pkg/crl
+	// Meta.Partition). CRLs are compared by number only within one issuer_key
+	// and partition.
+	Partition     string `protobuf:"bytes,13,opt,name=partition,proto3" json:"partition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -382,6 +393,13 @@ func (x *IssuerCRL) GetPackedSerials() []byte {
 		return x.PackedSerials
 	}
 	return nil
+}
+
+func (x *IssuerCRL) GetPartition() string {
+	if x != nil {
+		return x.Partition
+	}
+	return ""
 }
 
 // CheckRequest names a certificate.
@@ -525,7 +543,7 @@ const file_segmesh_crl_v1_crl_service_proto_rawDesc = "" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12-\n" +
 	"\x04crls\x18\x02 \x03(\v2\x19.segmesh.crl.v1.IssuerCRLR\x04crls\x12\x12\n" +
 	"\x04part\x18\x03 \x01(\rR\x04part\x12\x14\n" +
-	"\x05parts\x18\x04 \x01(\rR\x05parts\"\xdf\x03\n" +
+	"\x05parts\x18\x04 \x01(\rR\x05parts\"\xfd\x03\n" +
 	"\tIssuerCRL\x12\x16\n" +
 	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x1d\n" +
 	"\n" +
@@ -546,7 +564,8 @@ const file_segmesh_crl_v1_crl_service_proto_rawDesc = "" +
 	"\x0frevoked_serials\x18\n" +
 	" \x03(\fR\x0erevokedSerials\x12!\n" +
 	"\fserial_count\x18\v \x01(\rR\vserialCount\x12%\n" +
-	"\x0epacked_serials\x18\f \x01(\fR\rpackedSerials\"7\n" +
+	"\x0epacked_serials\x18\f \x01(\fR\rpackedSerials\x12\x1c\n" +
+	"\tpartition\x18\r \x01(\tR\tpartition\"7\n" +
 	"\fCheckRequest\x12'\n" +
 	"\x0fcertificate_der\x18\x01 \x01(\fR\x0ecertificateDer\"\xdf\x01\n" +
 	"\rCheckResponse\x128\n" +
