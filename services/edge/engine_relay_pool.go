@@ -47,10 +47,10 @@ type relayPool struct {
 	wait time.Duration
 	mu   sync.Mutex
 	// hosts are the connections per poolKey.
-	hosts map[string]*relayHost
+	hosts map[relayKey]*relayHost
 	// live are the poolKeys of the Exchange URLs in force (retain): a
 	// connection to any other host, one a reload removed, is not kept.
-	live map[string]bool
+	live map[relayKey]bool
 	// closed is set by closeIdle on Stop: connections given back afterwards
 	// are closed.
 	closed bool
@@ -73,14 +73,14 @@ type relayHost struct {
 }
 
 func newRelayPool(s *Service, urls []*url.URL) *relayPool {
-	p := &relayPool{s: s, max: s.cfg.RelayMaxConnsPerHost, wait: s.cfg.RelayConnWait, hosts: map[string]*relayHost{}}
+	p := &relayPool{s: s, max: s.cfg.RelayMaxConnsPerHost, wait: s.cfg.RelayConnWait, hosts: map[relayKey]*relayHost{}}
 	p.retain(urls)
 	return p
 }
 
 // relayConn is one upstream connection with its buffers.
 type relayConn struct {
-	key  string
+	key  relayKey
 	conn net.Conn
 	raw  syscall.RawConn // the TCP socket under conn, for fresh
 	lim  *headerLimit    // bounds a response's header bytes
@@ -92,17 +92,27 @@ type relayConn struct {
 	tls    bool
 	// gone is set when the pool stopped counting it (discard).
 	gone bool
+	// poll is the readiness check fresh hands to raw.Read, made once per
+	// connection (a closure per request was an allocation per request);
+	// ready and pollErr are its answer.
+	poll    func(fd uintptr) bool
+	ready   bool
+	pollErr error
 }
 
+// relayKey names an upstream's connections: its scheme and host (a
+// struct, not the joined string, which cost an allocation per request).
+type relayKey struct{ scheme, host string }
+
 // poolKey names u's connections.
-func poolKey(u *url.URL) string { return u.Scheme + "://" + u.Host }
+func poolKey(u *url.URL) relayKey { return relayKey{u.Scheme, u.Host} }
 
 // errRelayBusy means every connection the relay may open to an Exchange
 // host stayed in use while the request waited.
 var errRelayBusy = errors.New("edge: relay: every connection to Exchange is in use")
 
 // host returns key's connections; p.mu is held.
-func (p *relayPool) host(key string) *relayHost {
+func (p *relayPool) host(key relayKey) *relayHost {
 	h := p.hosts[key]
 	if h == nil {
 		h = &relayHost{}
@@ -169,7 +179,7 @@ func (p *relayPool) get(ctx context.Context, u *url.URL) (*relayConn, error) {
 
 // forget stops counting one of h's connections and wakes the requests
 // waiting for one; p.mu is held.
-func (p *relayPool) forget(key string, h *relayHost) {
+func (p *relayPool) forget(key relayKey, h *relayHost) {
 	h.open--
 	p.wake(h)
 	if h.open == 0 && !p.live[key] {
@@ -201,7 +211,7 @@ func (p *relayPool) discard(pc *relayConn) {
 
 // dial connects to u with the proxy path's dialers: the transport's
 // (watched) TLS dialer for https, its (watched) dialer for http.
-func (p *relayPool) dial(ctx context.Context, u *url.URL, key string) (*relayConn, error) {
+func (p *relayPool) dial(ctx context.Context, u *url.URL, key relayKey) (*relayConn, error) {
 	t := p.s.upstreams.transport
 	addr := u.Host
 	if u.Port() == "" {
@@ -225,6 +235,10 @@ func (p *relayPool) dial(ctx context.Context, u *url.URL, key string) (*relayCon
 		return nil, err
 	}
 	pc := &relayConn{key: key, conn: c}
+	pc.poll = func(fd uintptr) bool {
+		pc.ready, pc.pollErr = pollReady(fd)
+		return true
+	}
 	under := unwatched(c)
 	_, pc.tls = under.(*tls.Conn)
 	if sc, ok := rawConn(under).(syscall.Conn); ok {
@@ -252,15 +266,10 @@ func (pc *relayConn) fresh() bool {
 	if pc.br.Buffered() > 0 {
 		return false
 	}
-	var ready bool
-	var perr error
-	err := pc.raw.Read(func(fd uintptr) bool {
-		ready, perr = pollReady(fd)
-		return true
-	})
-	if err != nil || perr != nil {
+	if err := pc.raw.Read(pc.poll); err != nil || pc.pollErr != nil {
 		return false
 	}
+	ready := pc.ready
 	if !pc.tls {
 		return !ready // plain TCP: readable is data or the end
 	}
@@ -275,10 +284,19 @@ func (pc *relayConn) fresh() bool {
 		wait = parkTLSWait
 	}
 	_ = pc.conn.SetReadDeadline(time.Now().Add(wait))
-	_, err = pc.br.Peek(1)
+	_, err := pc.br.Peek(1)
 	_ = pc.conn.SetReadDeadline(time.Time{})
+	return isTimeout(err) && pc.br.Buffered() == 0
+}
+
+// isTimeout reports whether err is a net.Error timeout; the type assertion
+// first, since errors.As's target escapes to the heap.
+func isTimeout(err error) bool {
+	if ne, ok := err.(net.Error); ok { //nolint:errorlint // errors.As below for wrapped ones
+		return ne.Timeout()
+	}
 	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout() && pc.br.Buffered() == 0
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // unwatched returns c without the header watch's wrapper.
@@ -325,7 +343,7 @@ func (p *relayPool) put(pc *relayConn) {
 // retain makes urls the hosts in force: the idle connections to any other
 // host are closed now, and those in use when given back (put).
 func (p *relayPool) retain(urls []*url.URL) {
-	live := make(map[string]bool, len(urls))
+	live := make(map[relayKey]bool, len(urls))
 	for _, u := range urls {
 		live[poolKey(u)] = true
 	}
