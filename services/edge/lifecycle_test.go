@@ -124,7 +124,7 @@ func TestMetricsAndSpan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.edge.metrics, h.edge.tracer = m, tp.Tracer("segmesh/edge")
+	h.edge.metrics, h.edge.tracer, h.edge.tracing = m, tp.Tracer("segmesh/edge"), true
 
 	cert := h.ca.issue(t, certOpts{cn: "alice"})
 	c := h.client(&cert, false)

@@ -35,8 +35,11 @@ type Service struct {
 	conns  role.Conns
 	log    *slog.Logger
 	tracer trace.Tracer
-	now    func() time.Time
-	opts   options
+	// tracing is false when tracer is the no-op tracer: ServeHTTP then
+	// starts no span (noSpan).
+	tracing bool
+	now     func() time.Time
+	opts    options
 
 	metrics    *metrics
 	peers      peers
@@ -145,7 +148,7 @@ func newService(deps role.Deps, o options) (*Service, error) {
 		return nil, errors.New("edge: KCD is on but no connection to the identity and ticket roles was given")
 	}
 	s := &Service{
-		cfg: cfg, full: deps.Config, conns: deps.Conns, log: log, tracer: tracer, now: o.now, opts: o,
+		cfg: cfg, full: deps.Config, conns: deps.Conns, log: log, tracer: tracer, tracing: !isNoopTracer(tracer), now: o.now, opts: o,
 		metrics:    m,
 		parking:    parked,
 		revocation: newRevocation(cfg.CRL, log, o.now),
@@ -468,4 +471,11 @@ func ExchangeTLS(caFile string) (*tls.Config, error) {
 		c.RootCAs = pool
 	}
 	return c, nil
+}
+
+// isNoopTracer reports whether t records nothing: OpenTelemetry's no-op
+// tracer, which is what the process gets with tracing off.
+func isNoopTracer(t trace.Tracer) bool {
+	_, ok := t.(tracenoop.Tracer)
+	return ok
 }
