@@ -25,14 +25,22 @@ import (
 
 func labService(t *testing.T, lab *labenv.Env, failHard bool, stateDir string) (*Service, error) {
 	t.Helper()
-	cfg := Config{
-		Enabled:  true,
-		URLs:     lab.CRLURLs,
-		Interval: time.Hour,
-		FailHard: failHard,
-		StateDir: stateDir,
-		Trust:    trust.Spec{TrustStorePath: strings.Join(lab.CAPEM, ",")},
-	}
+	return labServiceOf(t, lab, Config{URLs: lab.CRLURLs, FailHard: failHard, StateDir: stateDir})
+}
+
+// labServiceWith starts a crl role on urls of the lab's CDP, fail-hard,
+// with the lab's trust store.
+func labServiceWith(t *testing.T, lab *labenv.Env, urls []string) (*Service, error) {
+	t.Helper()
+	return labServiceOf(t, lab, Config{URLs: urls, FailHard: true, StateDir: t.TempDir()})
+}
+
+// labServiceOf starts a crl role with cfg's URLs, fail-hard and state
+// directory, checking CRLs against the lab's trust store.
+func labServiceOf(t *testing.T, lab *labenv.Env, cfg Config) (*Service, error) {
+	t.Helper()
+	cfg.Enabled, cfg.Interval = true, time.Hour
+	cfg.Trust = trust.Spec{TrustStorePath: strings.Join(lab.CAPEM, ",")}
 	s, err := New(role.Deps{Logger: slog.New(slog.DiscardHandler)}, WithConfig(cfg), WithFetcher(&fetch.Fetcher{Timeout: 10 * time.Second}))
 	if err != nil {
 		t.Fatalf("New: %v", err)
