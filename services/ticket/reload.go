@@ -25,6 +25,14 @@ var liveKeys = []string{
 	"segmesh.ticket.armorAccountUserName", "segmesh.ticket.armorAccountPassword",
 }
 
+// spnGrace is how long an SPN a reload removed from kcd.targetSPN is still
+// issued: a request that took its SPN from the configuration before (an
+// edge of the same process commits after the ticket role; a request keeps
+// its SPN for its retry after a 401) gets its ticket instead of a refusal
+// at the switch. The edges allowed to ask are the same, and they ask for
+// the new SPN once they have switched.
+const spnGrace = time.Minute
+
 // proveTimeout bounds the AS exchange that proves a new service account,
 // password or set of KDCs before a reload commits to it.
 const proveTimeout = 30 * time.Second
@@ -99,6 +107,7 @@ func (s *Service) PrepareConfig(ctx context.Context, next *config.Config) (func(
 
 // commit puts eng in force in place of cur.
 func (s *Service) commit(cur, eng *engine, newAccount bool) {
+	eng.retired = retiredSPNs(cur, eng.cfg, s.now())
 	s.eng.Store(eng)
 	s.mu.Lock()
 	if eng.client != cur.client {
@@ -114,6 +123,46 @@ func (s *Service) commit(cur, eng *engine, newAccount bool) {
 	s.log.Info("ticket configuration applied; requests under way finish on the previous one",
 		"service_account", eng.cfg.Service+"@"+eng.cfg.Realm, "new_client", eng.client != cur.client,
 		"target_spns", strings.Join(eng.cfg.SPNs, ","), "cached_tickets_dropped", dropped)
+	for spn, until := range eng.retired {
+		s.log.Info("an SPN removed from kcd.targetSPN is still issued for requests under way", "spn", spn,
+			"until", until.UTC().Format(time.RFC3339))
+	}
+}
+
+// retiredSPNs returns the SPNs of cur no longer in next, each issued until
+// spnGrace after now, and those cur kept from earlier reloads whose grace
+// has not ended (a later reload does not extend it).
+func retiredSPNs(cur *engine, next Config, now time.Time) map[string]time.Time {
+	out := map[string]time.Time{}
+	for spn, until := range cur.retired {
+		if _, ok := next.canonicalSPN(spn); !ok && now.Before(until) {
+			out[spn] = until
+		}
+	}
+	for _, spn := range cur.cfg.SPNs {
+		if _, ok := next.canonicalSPN(spn); !ok {
+			out[spn] = now.Add(spnGrace)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// issuable returns the spelling of spn tickets are issued under, and
+// whether they are: a configured target SPN, or one a reload removed less
+// than spnGrace before now.
+func (e *engine) issuable(spn string, now time.Time) (string, bool) {
+	if canon, ok := e.cfg.canonicalSPN(spn); ok {
+		return canon, true
+	}
+	for s, until := range e.retired {
+		if strings.EqualFold(s, spn) && now.Before(until) {
+			return s, true
+		}
+	}
+	return "", false
 }
 
 // build makes the engine of cfg: its S4U client (no I/O) and renewer,

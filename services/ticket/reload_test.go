@@ -163,25 +163,89 @@ func TestPrepareConfigAppliesLive(t *testing.T) {
 	}
 }
 
-// TestPrepareConfigRefusesARemovedSPN: once an SPN is no longer configured
-// a request for it is refused, and the ones configured are served.
-func TestPrepareConfigRefusesARemovedSPN(t *testing.T) {
+// TestPrepareConfigRefusesARemovedSPNAfterRequestsUnderWay: a request that
+// took its SPN from the configuration in force before a reload (an edge
+// that has not switched yet: in one process the ticket role commits before
+// the edge; a request retrying after a 401 keeps its SPN) still gets its
+// ticket for a while after the SPN is removed; after spnGrace the removed
+// SPN is refused, and the new default is asked of the KDC. Failed on main:
+// the removed SPN was refused at once, so a one-save SPN change refused
+// the requests under way even all-in-one.
+func TestPrepareConfigRefusesARemovedSPNAfterRequestsUnderWay(t *testing.T) {
 	k := fakeRealm(t)
+	clk := &clock{t: time.Now()}
 	cfg := testConfig(k.Addr())
-	svc, _ := startService(t, cfg)
+	svc, _ := startService(t, cfg, WithClock(clk.Now))
 	next := cfg
 	next.SPNs = []string{otherSPN}
 	if err := apply(t, svc, next); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := svc.Ticket(context.Background(), "alice@lab.test", exchSPN)
-	if status.Code(err) != codes.PermissionDenied {
-		t.Fatalf("a removed SPN: %v, want PermissionDenied", err)
+	for _, st := range []struct {
+		name    string
+		advance time.Duration
+		user    string
+		want    codes.Code
+	}{
+		{"at the switch", 0, "alice@lab.test", codes.OK},
+		{"just before the grace ends", spnGrace - time.Second, "bob@lab.test", codes.OK},
+		{"once the grace ended", time.Second, "alice@lab.test", codes.PermissionDenied},
+	} {
+		clk.Add(st.advance)
+		_, _, err := svc.Ticket(context.Background(), st.user, exchSPN)
+		if status.Code(err) != st.want {
+			t.Fatalf("%s: the removed SPN: %v, want %v", st.name, err, st.want)
+		}
+	}
+	// A later reload that keeps the SPN removed does not bring it back.
+	again := next
+	again.CacheSize = 7
+	if err := apply(t, svc, again); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.Ticket(context.Background(), "alice@lab.test", exchSPN); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("the removed SPN after another reload: %v, want PermissionDenied", err)
 	}
 	// The default is otherSPN now: asked of the KDC, which does not
 	// delegate to it.
-	if _, _, err := svc.Ticket(context.Background(), "alice@lab.test", ""); status.Code(err) == codes.OK || k.Requests(kdctest.KindS4U2Proxy)[0].SName.NameString[1] != "other.lab.test" {
+	if _, _, err := svc.Ticket(context.Background(), "alice@lab.test", ""); status.Code(err) == codes.OK || k.Requests(kdctest.KindS4U2Proxy)[len(k.Requests(kdctest.KindS4U2Proxy))-1].SName.NameString[1] != "other.lab.test" {
 		t.Fatalf("the default SPN after the change: %v, want the KDC's refusal for %s", err, otherSPN)
+	}
+}
+
+// TestRemovedSPNGraceSurvivesAnotherReload: a second reload within the
+// grace (another setting saved) does not cut short the grace of the SPN
+// the first one removed, and an SPN put back is served as configured.
+func TestRemovedSPNGraceSurvivesAnotherReload(t *testing.T) {
+	k := fakeRealm(t)
+	clk := &clock{t: time.Now()}
+	cfg := testConfig(k.Addr())
+	svc, _ := startService(t, cfg, WithClock(clk.Now))
+	next := cfg
+	next.SPNs = []string{otherSPN}
+	if err := apply(t, svc, next); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(spnGrace / 2)
+	again := next
+	again.CacheSize = 7
+	if err := apply(t, svc, again); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.Ticket(context.Background(), "alice@lab.test", exchSPN); err != nil {
+		t.Fatalf("within the first reload's grace, after a second reload: %v", err)
+	}
+	clk.Add(spnGrace/2 + time.Second)
+	if _, _, err := svc.Ticket(context.Background(), "alice@lab.test", exchSPN); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("after the first reload's grace: %v, want PermissionDenied (the second reload does not extend it)", err)
+	}
+	back := again
+	back.SPNs = []string{exchSPN, otherSPN}
+	if err := apply(t, svc, back); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.Ticket(context.Background(), "alice@lab.test", exchSPN); err != nil {
+		t.Fatalf("the SPN put back: %v", err)
 	}
 }
 

@@ -53,7 +53,7 @@ func (s server) Invalidate(_ context.Context, req *ticketv1.InvalidateRequest) (
 	}
 	spn := req.GetTargetSpn()
 	if spn != "" {
-		canon, ok := s.svc.engine().cfg.canonicalSPN(spn)
+		canon, ok := s.svc.engine().issuable(spn, s.svc.now())
 		if !ok {
 			return &ticketv1.InvalidateResponse{}, nil
 		}

@@ -85,6 +85,10 @@ type engine struct {
 	cfg    Config
 	client *s4u.Client // nil with KCD off
 	renew  *renewer
+	// retired are the SPNs reloads removed from kcd.targetSPN, each still
+	// issued until its time (spnGrace after the reload) for the requests
+	// that took it from the configuration before.
+	retired map[string]time.Time
 }
 
 // engine returns the configuration in force.
@@ -286,11 +290,12 @@ func (s *Service) Ticket(ctx context.Context, user, spn string) (*s4u.Ticket, bo
 	if !s.enabled {
 		return nil, false, status.Error(grpccodes.FailedPrecondition, "KCD is off (kcd.enabled is false): no tickets are issued")
 	}
-	cfg := s.engine().cfg
+	eng := s.engine()
+	cfg := eng.cfg
 	if spn == "" {
 		spn = cfg.SPNs[0]
 	}
-	canon, ok := cfg.canonicalSPN(spn)
+	canon, ok := eng.issuable(spn, s.now())
 	if !ok {
 		return nil, false, status.Errorf(grpccodes.PermissionDenied, "SPN %q is not a configured target SPN (kcd.targetSPN)", spn)
 	}
