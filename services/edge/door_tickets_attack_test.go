@@ -1,0 +1,108 @@
+package edge
+
+import (
+	"context"
+	"crypto/tls"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmesh/segmesh/pkg/config"
+)
+
+// Attacker's review of TLS session resumption across edges (session 6,
+// rvtls): each test is an attempt to get a session, an identity or a key
+// the edge must not give.
+
+// TestAttackResumeAfterTheKeyFileSettingIsEmptied: emptying
+// segmesh.edge.tlsSessionTicketKeyFile (the key leaked: the admin goes
+// back to per-process keys) must stop every ticket made under the shared
+// keys from resuming, at once, on the edge that reloaded; the device does a
+// full handshake and is still itself.
+func TestAttackResumeAfterTheKeyFileSettingIsEmptied(t *testing.T) {
+	for _, v := range tlsVersions {
+		t.Run(v.name, func(t *testing.T) {
+			keys := writeTicketKeys(t, filepath.Join(t.TempDir(), "tickets.key"), newTicketKey(t))
+			h := newHarness(t, withTicketKeys(keys), options{})
+			alice := h.phone(t, h.ca.issue(t, certOpts{cn: "alice"}), v.max)
+			alice.mustSync(h.edge, "alice")
+			if !alice.mustSync(h.edge, "alice") {
+				t.Fatal("did not resume under the shared keys; the test would prove nothing")
+			}
+			next := *h.cfg
+			next.Segmesh.Edge.TLSSessionTicketKeyFile = ""
+			commit, err := h.edge.PrepareConfig(context.Background(), &next)
+			if err != nil {
+				t.Fatal(err)
+			}
+			commit()
+			if alice.mustSync(h.edge, "alice") {
+				t.Fatal("a ticket of the shared keys resumed after the key file setting was emptied")
+			}
+			// The per-process keys resume their own tickets.
+			if !alice.mustSync(h.edge, "alice") {
+				t.Fatal("per-process keys did not resume their own ticket")
+			}
+		})
+	}
+}
+
+// TestAttackResumeWithoutACertificateOnADoorThatRequiresOne: a device
+// without a client certificate gets a ticket from an edge that does not
+// require one (same key file), then takes it to an edge that does (KCD):
+// the resumed session has no certificate and must be refused there.
+func TestAttackResumeWithoutACertificateOnADoorThatRequiresOne(t *testing.T) {
+	for _, v := range tlsVersions {
+		t.Run(v.name, func(t *testing.T) {
+			keys := writeTicketKeys(t, filepath.Join(t.TempDir(), "tickets.key"), newTicketKey(t))
+			h := newHarness(t, withTicketKeys(keys), options{})
+			open := h.anotherEdge(t, func(c *config.Config) {
+				c.RequireClientCertificate = false
+				c.KCD = config.KCD{}
+			})
+			// The open edge answers whatever Exchange says (KCD off); the
+			// handshake is what matters.
+			anon := h.phone(t, tls.Certificate{}, v.max) // presents no certificate
+			if resumed, status, body, err := anon.sync(open); err != nil || resumed {
+				t.Fatalf("Sync without a certificate on the open edge: %d %v %q (resumed %v)", status, err, body, resumed)
+			}
+			if resumed, status, _, err := anon.sync(open); err != nil || !resumed {
+				t.Fatalf("the open edge did not resume its own session (%d, %v, resumed %v); the test would prove nothing", status, err, resumed)
+			}
+			resumed, status, body, err := anon.sync(h.edge)
+			if err == nil {
+				t.Fatalf("a session without a certificate was accepted by the edge requiring one: status %d, resumed %v: %q", status, resumed, body)
+			}
+			if !strings.Contains(h.logs.String(), "reason=no_certificate") {
+				t.Fatalf("refusal not logged as no_certificate:\n%s", h.logs)
+			}
+		})
+	}
+}
+
+// TestAttackResumeAfterTheCertificateExpired: the ticket outlives the
+// certificate it carries; resuming after the certificate's NotAfter (the
+// edge's clock) must be refused as expired, though crypto/tls's own check
+// of the ticket (on the real clock) lets it through.
+func TestAttackResumeAfterTheCertificateExpired(t *testing.T) {
+	for _, v := range tlsVersions {
+		t.Run(v.name, func(t *testing.T) {
+			keys := writeTicketKeys(t, filepath.Join(t.TempDir(), "tickets.key"), newTicketKey(t))
+			clk := &testClock{t: time.Now()}
+			h := newHarness(t, withTicketKeys(keys), options{now: clk.Now})
+			alice := h.phone(t, h.ca.issue(t, certOpts{cn: "alice", notAfter: time.Now().Add(time.Hour)}), v.max)
+			alice.mustSync(h.edge, "alice")
+			if !alice.mustSync(h.edge, "alice") {
+				t.Fatal("did not resume before the expiry; the test would prove nothing")
+			}
+			clk.Add(2 * time.Hour)
+			if resumed, status, body, err := alice.sync(h.edge); err == nil {
+				t.Fatalf("an expired certificate's session was accepted: status %d, resumed %v: %q", status, resumed, body)
+			}
+			if !strings.Contains(h.logs.String(), "reason=untrusted") || !strings.Contains(h.logs.String(), "expired") {
+				t.Fatalf("refusal not logged as an expired certificate:\n%s", h.logs)
+			}
+		})
+	}
+}
