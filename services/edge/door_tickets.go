@@ -96,6 +96,13 @@ func readTicketKeys(path string) (*ticketKeySet, error) {
 	bad := func(msg string) error {
 		return &config.Problem{Severity: config.SeverityError, Key: keyTicketKeyFile, Value: path, Message: msg, Fix: ticketKeyFix}
 	}
+	// Stat before opening: os.Open of a FIFO waits for a writer, and would
+	// hang config check and the reload that reads it.
+	if st, err := os.Stat(path); err != nil {
+		return nil, bad("cannot be read: " + err.Error())
+	} else if !st.Mode().IsRegular() {
+		return nil, bad("is not a regular file")
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, bad("cannot be read: " + err.Error())
@@ -133,12 +140,28 @@ func readTicketKeys(path string) (*ticketKeySet, error) {
 		if k == zero {
 			return nil, bad(fmt.Sprintf("key %d is all zero bytes (made from /dev/zero?)", i/ticketKeySize+1))
 		}
+		if isText(k[:]) {
+			return nil, bad(fmt.Sprintf("key %d is text (hex, base64 or a passphrase?), not %d random bytes: whoever guesses it can make a ticket naming any device's certificate",
+				i/ticketKeySize+1, ticketKeySize))
+		}
 		set.keys = append(set.keys, k)
 		sum := sha256.Sum256(append([]byte("segmesh session ticket key\x00"), k[:]...))
 		set.fingerprints = append(set.fingerprints, hex.EncodeToString(sum[:6]))
 	}
 	clear(data)
 	return set, nil
+}
+
+// isText reports whether every byte of k is printable ASCII or a line
+// break: hex, base64, a passphrase. 32 random bytes are all text with a
+// probability of (98/256)^32, about 5e-14, so no real key is refused.
+func isText(k []byte) bool {
+	for _, b := range k {
+		if (b < 0x20 || b > 0x7e) && b != '\t' && b != '\n' && b != '\r' {
+			return false
+		}
+	}
+	return true
 }
 
 // ticketKeyProblems is what Validate (and so `config check` and the start)

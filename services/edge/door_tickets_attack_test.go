@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"crypto/tls"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,5 +105,100 @@ func TestAttackResumeAfterTheCertificateExpired(t *testing.T) {
 				t.Fatalf("refusal not logged as an expired certificate:\n%s", h.logs)
 			}
 		})
+	}
+}
+
+// TestAttackTicketKeyFileTricks: key files an admin (or whoever can write
+// next to the configuration) might hand the edge. A symlink to a good file
+// is accepted (a Kubernetes Secret's ..data link), one to a file others may
+// read is refused on the target's mode; a FIFO or a directory is refused
+// without blocking config check or a reload (os.Open of a FIFO waits for a
+// writer); text keys (hex, base64 without a newline, a passphrase) are not
+// 32 random bytes and are refused, though their length is a multiple of 32.
+func TestAttackTicketKeyFileTricks(t *testing.T) {
+	k := newTicketKey(t)
+	tests := []struct {
+		name string
+		make func(t *testing.T, path string)
+		want string // "" for accepted
+	}{
+		{"symlink to a 0600 file", func(t *testing.T, path string) {
+			target := writeTicketKeys(t, path+".real", k)
+			if err := os.Symlink(target, path); err != nil {
+				t.Fatal(err)
+			}
+		}, ""},
+		{"symlink to a world-readable file", func(t *testing.T, path string) {
+			target := writeTicketKeys(t, path+".real", k)
+			if err := os.Chmod(target, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, path); err != nil {
+				t.Fatal(err)
+			}
+		}, "has mode 0644"},
+		{"directory", func(t *testing.T, path string) {
+			if err := os.Mkdir(path, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}, "not a regular file"},
+		{"FIFO", func(t *testing.T, path string) {
+			if err := mkfifo(path); err != nil {
+				t.Skip("no FIFO here:", err)
+			}
+		}, "not a regular file"},
+		{"hex text, 64 characters without a newline", func(t *testing.T, path string) {
+			writeRaw(t, path, []byte(strings.Repeat("0123456789abcdef", 4)))
+		}, "text"},
+		{"base64 text, 64 characters without a newline", func(t *testing.T, path string) {
+			writeRaw(t, path, []byte("q3v8Zl0m1Yd9PoU2kXc7RtH4sWn6JbE5aFg8LiN0MzQ1VyT3rCx2DuK9eOp7hGj4"))
+		}, "text"},
+		{"a 32-character passphrase", func(t *testing.T, path string) {
+			writeRaw(t, path, []byte("CorrectHorseBatteryStaple-2026!!"))
+		}, "text"},
+		{"a random key behind a text key", func(t *testing.T, path string) {
+			writeRaw(t, path, append(append([]byte{}, k[:]...), []byte("CorrectHorseBatteryStaple-2026!!")...))
+		}, "key 2 is text"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "tickets.key")
+			tt.make(t, path)
+			done := make(chan error, 1)
+			go func() {
+				_, err := readTicketKeys(path)
+				done <- err
+			}()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				// Unblock the reader so the test ends.
+				if f, ferr := os.OpenFile(path, os.O_WRONLY, 0); ferr == nil {
+					_ = f.Close()
+				}
+				t.Fatal("reading the key file blocked (config check and reloads would hang)")
+			}
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want a refusal saying %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "Horse") || strings.Contains(err.Error(), "0123456789") {
+				t.Fatalf("the refusal quotes the key: %v", err)
+			}
+		})
+	}
+}
+
+// writeRaw writes data to path with mode 0600.
+func writeRaw(t testing.TB, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
