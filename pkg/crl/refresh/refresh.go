@@ -428,17 +428,24 @@ func (r *Refresher) fetchOne(ctx context.Context, s *source) {
 // scope, served at the full CRL's URL), or leave the certificates it
 // covers judged by a CRL that does not cover them. It goes when a fetched
 // CRL of its issuer and partition at least as new supersedes it
-// (dropSuperseded), or at a restart; meanwhile it goes stale like any
-// other, and the role's /readyz notes and /status name the URL. r.mu is
-// held.
+// (dropSuperseded), or at a restart; one per issuer and partition is kept,
+// the newest. Meanwhile it goes stale like any other, and the role's
+// /readyz notes and /status name the URL. r.mu is held.
 func (r *Refresher) displace(s *source, cur, next *crl.Index) {
+	m := cur.Meta()
+	same := func(o *source) bool {
+		return o.displaced && o.idx.Key() == m.Key && o.idx.Meta().Partition == m.Partition
+	}
+	// One displaced CRL per issuer and partition, the newest: CRLs replayed
+	// in turn at a URL must not pile up.
 	for _, o := range r.sources {
-		if o.displaced && o.url == s.url && o.idx == cur {
+		if same(o) && crl.Compare(o.idx.Meta(), m) >= 0 {
 			return
 		}
 	}
+	r.sources = slices.DeleteFunc(r.sources, same)
 	r.sources = append(r.sources, &source{url: s.url, retired: true, displaced: true, idx: cur, checkedAt: s.checkedAt})
-	m, n := cur.Meta(), next.Meta()
+	n := next.Meta()
 	r.log.Warn("crl distribution point now gives a CRL of another issuer or partition; the CRL it gave before stays in force until a newer one of its issuer and partition arrives",
 		"url", s.url, "issuer", m.Issuer, "partition", m.Partition, "received_issuer", n.Issuer, "received_partition", n.Partition,
 		"next_update", m.NextUpdate)
