@@ -202,8 +202,8 @@ func bobAnswered(t *testing.T, h *harness, x *rawExchange, up *rawUpConn, bob *d
 	expectBody(t, bob, http.StatusOK, "bob's answer")
 }
 
-// TestAttackRelayAuthenticatorPerRequest: over one kept upstream
-// connection, alice's requests, her 401 retry and then bob's request each
+// TestAttackRelayAuthenticatorPerRequest: over kept upstream
+// connections, alice's requests, her 401 retry and then bob's request each
 // carry an Authorization of their own: a new authenticator every time
 // (DESIGN.md: never reused, IIS's replay cache refuses a repeat), alice's
 // ticket on hers and bob's on his. A Negotiate header cached or built
@@ -237,6 +237,9 @@ func TestAttackRelayAuthenticatorPerRequest(t *testing.T) {
 		t.Fatal("alice's second request carried another ticket, want her cached one")
 	}
 	up.write("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Negotiate\r\nContent-Length: 0\r\n\r\n")
+	// A new connection: after a request with a body only a success keeps
+	// one (TestAttackRelaySmuggledThroughAnEarlyAnswer).
+	up = x.accept()
 	note("alice's 401 retry", up.request())
 	up.write(okAnswer("two"))
 	expectBody(t, alice, http.StatusOK, "two")
@@ -248,4 +251,59 @@ func TestAttackRelayAuthenticatorPerRequest(t *testing.T) {
 	up.write(okAnswer("three"))
 	expectBody(t, bob, http.StatusOK, "three")
 	x.noNewConn()
+}
+
+// TestAttackRelaySmuggledThroughAnEarlyAnswer: Exchange answers a request
+// with a body without reading the body (an error answered at once: some
+// servers do so for paths they refuse early, a "CL.0" desync) and keeps
+// the connection. The device wrote that body: to Exchange it is the next
+// request on the connection, and its answer comes after the relay gave
+// the connection back. The next user's request on that connection, bob's,
+// then got the answer to mallory's smuggled request, and bob's own answer
+// was left for whoever came next (response queue poisoning, a user's mail
+// to another). The relay cannot see whether Exchange read the body; it
+// keeps a connection after a request with a body only when the answer
+// was a success. Attacker review rvrelay.
+func TestAttackRelaySmuggledThroughAnEarlyAnswer(t *testing.T) {
+	h, x, mallory := relayHarness(t, options{})
+	bc := h.ca.issue(t, certOpts{cn: "bob"})
+	bob := h.device(t, &bc)
+	smuggled := "GET /Microsoft-Server-ActiveSync?Cmd=Smuggled HTTP/1.1\r\nHost: mail.lab.test\r\n\r\n"
+	mallory.sendWith("/Microsoft-Server-ActiveSync/con?Cmd=Sync&User=mallory&DeviceId=M1&DeviceType=iPhone", "", smuggled)
+	up := x.accept()
+	_ = up.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := http.ReadRequest(up.br); err != nil { // the body stays unread
+		t.Fatal(err)
+	}
+	up.write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+	expectBody(t, mallory, http.StatusBadRequest, "")
+	// Exchange reads the body as a request, and answers it once the
+	// connection carries another.
+	if r := up.request(); r.URL.Query().Get("Cmd") != "Smuggled" {
+		t.Fatalf("the fake Exchange read %s, want the smuggled request", r.URL)
+	}
+	bob.sendWith(syncPath, "", "<Sync/>")
+	onUp := make(chan error, 1)
+	go func() {
+		_ = up.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		r, err := http.ReadRequest(up.br)
+		if err == nil {
+			_ = r.Body.Close()
+			up.write(okAnswer("SMUGGLED answer for mallory") + okAnswer("bob's mail"))
+		}
+		onUp <- err
+	}()
+	select {
+	case err := <-onUp:
+		if err == nil {
+			_, body, _ := bob.read()
+			t.Fatalf("bob's request went on the connection Exchange had not finished reading, and bob got %q", body)
+		}
+	case c := <-x.conns:
+		x.conns <- c
+	}
+	up2 := x.accept()
+	up2.request()
+	up2.write(okAnswer("bob's answer"))
+	expectBody(t, bob, http.StatusOK, "bob's answer")
 }

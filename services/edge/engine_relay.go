@@ -228,7 +228,13 @@ func (s *Service) relayOnce(rec *recorder, out *http.Request, state *requestStat
 		_ = resp.Body.Close()
 		return fail(errSwitchedProtocols)
 	}
-	resp.Body = &relayBody{body: resp.Body, pc: pc, pool: s.relay, stop: stop, keep: !resp.Close && !out.Close}
+	// After a request with a body only a success shows that Exchange read
+	// the body: answered at once with the body unread (an error, a
+	// redirect), the connection would carry the device's body to Exchange
+	// as the next request, whose answer another user's request then gets
+	// (TestAttackRelaySmuggledThroughAnEarlyAnswer).
+	keep := !resp.Close && !out.Close && (out.Body == nil || out.Body == http.NoBody || resp.StatusCode < 300)
+	resp.Body = &relayBody{body: resp.Body, pc: pc, pool: s.relay, stop: stop, keep: keep}
 	return resp, pc, nil
 }
 
