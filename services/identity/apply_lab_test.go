@@ -19,8 +19,9 @@ import (
 // 636) and moves the mapping to the Global Catalog over TLS (3269) of the
 // real Samba DC: bob is still mapped by userCertificate, now from the GC,
 // with a new generation and no cached answer. A wrong password (Samba's
-// own LDAP error 49), a port nothing answers on and a move to plain LDAP
-// (3268 without StartTLS) are each refused, and bob stays mapped.
+// own LDAP error 49, then remembered: not bound with again), a port nothing
+// answers on and a move to plain LDAP (3268 without StartTLS) are each
+// refused, and bob stays mapped.
 func TestLabMappingURLChange(t *testing.T) {
 	e := labenv.Up(t)
 	c := loadLabConfig(t, e)
@@ -51,6 +52,9 @@ func TestLabMappingURLChange(t *testing.T) {
 		next       *config.Config
 	}{
 		{"a wrong password", "Result Code 49", with(func(n *config.Config) { n.KCD.ServiceAccountPassword = secret.New("not-the-password") })},
+		// Samba's refusal is remembered: the same password is not bound with
+		// again (each failed bind counts towards the account's lockout).
+		{"the same wrong password again", "not asked again", with(func(n *config.Config) { n.KCD.ServiceAccountPassword = secret.New("not-the-password") })},
 		{"nothing answers", "do not work", with(func(n *config.Config) { n.Gateway.CertMappingLDAPURL = "ldaps://ldap.lab.test:1" })},
 		{"plain LDAP after LDAPS", "in clear", with(func(n *config.Config) { n.Gateway.CertMappingLDAPURL = e.GCURL })},
 	} {
