@@ -45,6 +45,30 @@ func (a *validatingApplier) ApplyConfig(_ context.Context, next *config.Config, 
 	return errors.Join(errs...)
 }
 
+// rolesReloader is the reloader of a process running roles, started from
+// the valid config.json at path, with the role group g; it returns the
+// reloader and the configuration it started from.
+func rolesReloader(t *testing.T, path string, roles []string, g applier) (*reloader, *config.Config) {
+	t.Helper()
+	boot, _, err := LoadForRun(path, roles, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := config.ErrorOf(path, Validate(boot, nil, roles)); err != nil {
+		t.Fatal(err)
+	}
+	prov, err := telemetry.Setup(context.Background(), telemetry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prov.Shutdown(context.Background()) })
+	r, err := newReloader(path, roles, boot, nil, slog.New(slog.DiscardHandler), new(slog.LevelVar), g, nil, prov.Meter.Meter("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, boot
+}
+
 // kcdConfig is a config.json for an identity and ticket process.
 func kcdConfig(trust string, domains []string, suffixes map[string]any) map[string]any {
 	var ds []any
@@ -87,25 +111,10 @@ func TestReloadNamesTheRestartSettingALiveOneNeeds(t *testing.T) {
 				t.Fatal(err)
 			}
 			writeJSON(t, path, kcdConfig(trust, []string{"CORP.EXAMPLE"}, nil))
-			boot, _, err := LoadForRun(path, roles, slog.New(slog.DiscardHandler))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := config.ErrorOf(path, Validate(boot, nil, roles)); err != nil {
-				t.Fatal(err)
-			}
-			prov, err := telemetry.Setup(context.Background(), telemetry.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = prov.Shutdown(context.Background()) })
 			g := &validatingApplier{live: map[string][]string{"identity": identityLive, "ticket": tc.ticketLive}}
-			r, err := newReloader(path, roles, boot, nil, slog.New(slog.DiscardHandler), new(slog.LevelVar), g, nil, prov.Meter.Meter("test"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			r, _ := rolesReloader(t, path, roles, g)
 			writeJSON(t, path, kcdConfig(trust, []string{"CORP.EXAMPLE", "OTHER.EXAMPLE"}, map[string]any{"other.example": "OTHER.EXAMPLE"}))
-			err = r.Reload(context.Background(), "SIGHUP")
+			err := r.Reload(context.Background(), "SIGHUP")
 			st := r.Status()
 			if !tc.refused {
 				if err != nil {

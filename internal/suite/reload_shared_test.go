@@ -2,7 +2,6 @@ package suite
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/segmesh/segmesh/internal/testpki"
 	"github.com/segmesh/segmesh/pkg/config"
-	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
 // edgeLiveApplier is a role group of an edge and a crl role in which only
@@ -62,23 +60,8 @@ func TestReloadSharedSettingNeedsEveryRole(t *testing.T) {
 	path := filepath.Join(dir, "config.json")
 	roles := []string{"crl", "edge"}
 	writeJSON(t, path, file(filepath.Join(dir, "ca1.pem"), "https://mail1.corp.example"))
-	boot, _, err := LoadForRun(path, roles, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := config.ErrorOf(path, Validate(boot, nil, roles)); err != nil {
-		t.Fatal(err)
-	}
-	prov, err := telemetry.Setup(context.Background(), telemetry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = prov.Shutdown(context.Background()) })
 	g := &edgeLiveApplier{}
-	r, err := newReloader(path, roles, boot, nil, slog.New(slog.DiscardHandler), new(slog.LevelVar), g, nil, prov.Meter.Meter("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, boot := rolesReloader(t, path, roles, g)
 	writeJSON(t, path, file(filepath.Join(dir, "ca2.pem"), "https://mail2.corp.example"))
 	if err := r.Reload(context.Background(), "SIGHUP"); err != nil {
 		t.Fatal(err)

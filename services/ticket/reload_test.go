@@ -163,15 +163,11 @@ func TestPrepareConfigAppliesLive(t *testing.T) {
 	}
 }
 
-// TestPrepareConfigRefusesARemovedSPNAfterRequestsUnderWay: a request that
-// took its SPN from the configuration in force before a reload (an edge
-// that has not switched yet: in one process the ticket role commits before
-// the edge; a request retrying after a 401 keeps its SPN) still gets its
-// ticket for a while after the SPN is removed; after spnGrace the removed
-// SPN is refused, and the new default is asked of the KDC. Failed on main:
-// the removed SPN was refused at once, so a one-save SPN change refused
-// the requests under way even all-in-one.
-func TestPrepareConfigRefusesARemovedSPNAfterRequestsUnderWay(t *testing.T) {
+// spnRemoved starts the role on a test clock with exchSPN and otherSPN
+// and reloads it with otherSPN alone; it returns the fake KDC, the role,
+// the clock and the configuration in force.
+func spnRemoved(t *testing.T) (*kdctest.KDC, *Service, *clock, Config) {
+	t.Helper()
 	k := fakeRealm(t)
 	clk := &clock{t: time.Now()}
 	cfg := testConfig(k.Addr())
@@ -181,6 +177,19 @@ func TestPrepareConfigRefusesARemovedSPNAfterRequestsUnderWay(t *testing.T) {
 	if err := apply(t, svc, next); err != nil {
 		t.Fatal(err)
 	}
+	return k, svc, clk, next
+}
+
+// TestPrepareConfigRefusesARemovedSPNAfterRequestsUnderWay: a request that
+// took its SPN from the configuration in force before a reload (an edge
+// that has not switched yet: in one process the ticket role commits before
+// the edge; a request retrying after a 401 keeps its SPN) still gets its
+// ticket for a while after the SPN is removed; after spnGrace the removed
+// SPN is refused, and the new default is asked of the KDC. Failed on main:
+// the removed SPN was refused at once, so a one-save SPN change refused
+// the requests under way even all-in-one.
+func TestPrepareConfigRefusesARemovedSPNAfterRequestsUnderWay(t *testing.T) {
+	k, svc, clk, next := spnRemoved(t)
 	for _, st := range []struct {
 		name    string
 		advance time.Duration
@@ -217,15 +226,7 @@ func TestPrepareConfigRefusesARemovedSPNAfterRequestsUnderWay(t *testing.T) {
 // grace (another setting saved) does not cut short the grace of the SPN
 // the first one removed, and an SPN put back is served as configured.
 func TestRemovedSPNGraceSurvivesAnotherReload(t *testing.T) {
-	k := fakeRealm(t)
-	clk := &clock{t: time.Now()}
-	cfg := testConfig(k.Addr())
-	svc, _ := startService(t, cfg, WithClock(clk.Now))
-	next := cfg
-	next.SPNs = []string{otherSPN}
-	if err := apply(t, svc, next); err != nil {
-		t.Fatal(err)
-	}
+	_, svc, clk, next := spnRemoved(t)
 	clk.Add(spnGrace / 2)
 	again := next
 	again.CacheSize = 7
