@@ -42,15 +42,17 @@ const (
 
 // world holds the fakes one Env runs against.
 type world struct {
-	ca, rogue  *testpki.Cert
-	kdc        *kdctest.KDC
-	ldap       *ldaptest.Server
-	cdp        *httptest.Server
-	exchange   *Exchange
-	revoked    []testpki.Revoked
-	mu         sync.Mutex
-	nextSerial int64
-	serverCA   *testpki.Cert
+	ca, rogue *testpki.Cert
+	kdc       *kdctest.KDC
+	ldap      *ldaptest.Server
+	cdp       *httptest.Server
+	exchange  *Exchange
+	revoked   []testpki.Revoked
+	// partRevoked are the serials each partition's CRL lists (partition.go).
+	partRevoked map[string][]testpki.Revoked
+	mu          sync.Mutex
+	nextSerial  int64
+	serverCA    *testpki.Cert
 }
 
 // newWorld starts the KDC, the directory, the CDP and Exchange.
@@ -76,7 +78,11 @@ func newWorld(t testing.TB) *world {
 	w.ldap = ldaptest.New(t, ldaptest.Options{RootDSE: map[string]string{"defaultNamingContext": baseDN}})
 	w.ldap.AddBind("CN="+ServiceAccount+",CN=Users,"+baseDN, ServicePassword)
 	w.ldap.Add(ldaptest.Entry{DN: baseDN, Attrs: map[string][][]byte{"objectClass": {[]byte("top"), []byte("domain")}}})
-	w.cdp = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+	w.cdp = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if b, ok := w.partitionCRL(t, r.URL.Path); ok {
+			_, _ = rw.Write(b)
+			return
+		}
 		w.mu.Lock()
 		revoked := append([]testpki.Revoked(nil), w.revoked...)
 		w.mu.Unlock()
