@@ -12,7 +12,9 @@
 // replaces it when the files change (polled) or on demand (SIGHUP); a broken file keeps the
 // previous Store in use. VerifyClientChain checks a presented chain against a Store for
 // client authentication and says why it fails; VerifyConnectionFunc wraps it for
-// tls.Config.VerifyConnection.
+// tls.Config.VerifyConnection. Each Store remembers the chains it accepted (verifycache.go),
+// so a device that connects again, or resumes its TLS session, skips crypto/x509's
+// signature checks while every certificate of its chain is still valid.
 //
 // A certificate in the trust store that is not a CA is a warning, not an error: Go, like
 // Java's trust managers, treats every certificate in the store as a trust anchor, so such a

@@ -21,6 +21,8 @@ type Store struct {
 	// fingerprint digests the bytes the Store was built from, so a Reloader can tell
 	// whether the files changed.
 	fingerprint [sha256.Size]byte
+	// verified remembers the chains VerifyClientChain accepted against this Store.
+	verified verifyCache
 }
 
 // Pool returns the certificate pool for tls.Config.ClientCAs and x509.VerifyOptions.Roots.

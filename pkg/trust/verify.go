@@ -109,7 +109,9 @@ func (e *VerifyError) Unwrap() error { return e.Err }
 // authentication (ExtKeyUsageClientAuth; a certificate without extended key usage allows
 // any). It returns the verified chains, each ending in a certificate of the store, or a
 // *VerifyError saying why not. The edge calls it from tls.Config.VerifyConnection, which,
-// unlike VerifyPeerCertificate, also runs on resumed sessions.
+// unlike VerifyPeerCertificate, also runs on resumed sessions. The Store remembers the
+// chains it accepted (verifyCache: reused only while every certificate of them is valid at
+// now, never a refusal); callers must not modify the chains returned.
 func VerifyClientChain(store *Store, chain []*x509.Certificate, now time.Time) ([][]*x509.Certificate, error) {
 	if len(chain) == 0 || chain[0] == nil {
 		return nil, &VerifyError{Reason: ReasonNoCertificate}
@@ -120,6 +122,10 @@ func VerifyClientChain(store *Store, chain []*x509.Certificate, now time.Time) (
 			source = store.Source()
 		}
 		return nil, &VerifyError{Reason: ReasonNoTrust, Source: source}
+	}
+	key := chainKey(chain)
+	if chains, ok := store.verified.get(key, now); ok {
+		return chains, nil
 	}
 	opts := x509.VerifyOptions{
 		Roots:       store.pool,
@@ -136,6 +142,7 @@ func VerifyClientChain(store *Store, chain []*x509.Certificate, now time.Time) (
 	}
 	chains, err := chain[0].Verify(opts)
 	if err == nil {
+		store.verified.put(key, chains)
 		return chains, nil
 	}
 	return nil, classify(err, chain, store.Source(), now)
