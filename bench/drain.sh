@@ -30,6 +30,10 @@
 # the other edge; 0: per-process keys, every reconnect after the restart is
 # a full handshake with the certificate, session 5's runs), PHONE_RESUME (1:
 # each phone keeps its TLS session, segload -resume, as iOS and Android do),
+# HARNESS_GOGC (unset: Go's default 100; e.g. 400 runs segload and negbackend,
+# the phones and Exchange, with less garbage collection, so that on this
+# 2-core machine less of the shared CPU goes to the harness; the segmesh
+# processes are never given it),
 # BENCH_WORK (/var/tmp/segmesh-bench). Everything started is stopped by PID.
 # The result gives the edges' resumed and full handshakes across the restart
 # (segmesh_edge_tls_handshakes_total).
@@ -52,6 +56,9 @@ CERTS=${CERTS:-1000}
 LOAD_CPUS=${LOAD_CPUS:-1}
 TICKET_KEYS=${TICKET_KEYS:-1}
 PHONE_RESUME=${PHONE_RESUME:-1}
+HARNESS_GOGC=${HARNESS_GOGC:-}
+HARNESS_ENV=(env)
+[[ -z $HARNESS_GOGC ]] || HARNESS_ENV=(env "GOGC=$HARNESS_GOGC")
 TOTAL=$((2 * PINGS))
 
 while IFS='=' read -r k v; do
@@ -123,7 +130,7 @@ phases() {
 echo "== building"
 go build -o "$WORK/bin/" ./bench/cmd/segload ./bench/cmd/negbackend ./cmd/segmesh
 BIN=$WORK/bin
-echo "machine: nproc=$(nproc) load average $(cut -d' ' -f1-3 /proc/loadavg); open files $(ulimit -n); segload on CPU $LOAD_CPUS"
+echo "machine: nproc=$(nproc) load average $(cut -d' ' -f1-3 /proc/loadavg); open files $(ulimit -n); segload on CPU $LOAD_CPUS; harness GOGC ${HARNESS_GOGC:-default}"
 
 config() {
 	local dir=$1 extra=$2
@@ -146,7 +153,7 @@ done
 RESUME=()
 [[ $PHONE_RESUME == 1 ]] && RESUME=(-resume)
 
-start negbackend 1 "$BIN/negbackend" -listen 127.0.0.30:8080 -pprof 127.0.0.30:6060 -keytab "$LAB_EXCHANGE_KEYTAB" -spn "$LAB_TARGET_SPN" -verify-every 100 -max-hold 1h
+start negbackend 1 "${HARNESS_ENV[@]}" "$BIN/negbackend" -listen 127.0.0.30:8080 -pprof 127.0.0.30:6060 -keytab "$LAB_EXCHANGE_KEYTAB" -spn "$LAB_TARGET_SPN" -verify-every 100 -max-hold 1h
 start roles 0 "$BIN/segmesh" run --config "$RUN/roles/config.json" --roles=crl,identity,ticket
 wait_http http://127.0.0.24:9090/readyz 60 || { echo "drain: roles not ready: $(tail -3 "$RUN/roles.log")" >&2; exit 1; }
 for i in 1 2; do
@@ -155,7 +162,7 @@ for i in 1 2; do
 done
 
 rss_idle2=$(rss_kb "$PID_edge2")
-SEGLOAD=(taskset -c "$LOAD_CPUS" "$BIN/segload" -server-ca "$LAB_SERVER_CA" -server-name "$LAB_EDGE_HOST")
+SEGLOAD=("${HARNESS_ENV[@]}" taskset -c "$LOAD_CPUS" "$BIN/segload" -server-ca "$LAB_SERVER_CA" -server-name "$LAB_EDGE_HOST")
 "$BIN/segload" -mint-out "$RUN/certs" -ca-cert "$LAB_CA_INTER" -ca-key "$LAB_DIR/pki/ca/inter.key" -certs "$CERTS" -users "$LAB_GENERATED_USERS" -duration 1s
 kdc_cold=$(kdc)
 echo "== warm-up: each certificate once through edge 1 (the ticket role fetches each user's tickets)"
