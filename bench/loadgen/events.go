@@ -1,10 +1,12 @@
 package loadgen
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http/httptrace"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -79,6 +81,9 @@ type reqTrace struct {
 	edge                                  string
 	reused                                bool
 	connected, tlsStarted, gotConn, wrote bool
+	// resumed counts the handshakes of new connections that resumed a
+	// TLS session (nil: not counted).
+	resumed *atomic.Uint64
 }
 
 func (t *reqTrace) clientTrace() *httptrace.ClientTrace {
@@ -97,6 +102,11 @@ func (t *reqTrace) clientTrace() *httptrace.ClientTrace {
 			t.mu.Lock()
 			t.tlsStarted = true
 			t.mu.Unlock()
+		},
+		TLSHandshakeDone: func(cs tls.ConnectionState, err error) {
+			if err == nil && cs.DidResume && t.resumed != nil {
+				t.resumed.Add(1)
+			}
 		},
 		GotConn: func(i httptrace.GotConnInfo) {
 			t.mu.Lock()

@@ -300,7 +300,7 @@ func (r *runner) request(ctx context.Context, worker int) (*http.Request, error)
 func (r *runner) do(ctx context.Context, client *http.Client, worker int, start time.Time) bool {
 	rctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	tr := &reqTrace{}
+	tr := &reqTrace{resumed: &r.resumed}
 	req, err := r.request(httptrace.WithClientTrace(rctx, tr.clientTrace()), worker)
 	if err != nil {
 		r.fail("build")
@@ -315,14 +315,6 @@ func (r *runner) do(ctx context.Context, client *http.Client, worker int, start 
 		}
 		r.failed(tr.event(worker, start, "", classify(err), err))
 		return true
-	}
-	if resp.TLS != nil && resp.TLS.DidResume {
-		tr.mu.Lock()
-		reused := tr.reused
-		tr.mu.Unlock()
-		if !reused {
-			r.resumed.Add(1)
-		}
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
