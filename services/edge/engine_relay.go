@@ -46,7 +46,7 @@ import (
 
 // relayable reports whether the relay takes r.
 func (s *Service) relayable(r *http.Request, state *requestState) bool {
-	if s.relay == nil || r.ProtoMajor != 1 || isPing(state) {
+	if s.relay == nil || r.ProtoMajor != 1 || isHeld(state) {
 		return false
 	}
 	_, upgrade := r.Header["Upgrade"]

@@ -62,6 +62,9 @@ type requestState struct {
 	// negotiateErr is why the rewrite could not build the Negotiate
 	// header; nil when it did (kcd_failclosed.go).
 	negotiateErr error
+	// wait is how an EAS Sync may be held at Exchange, which the drain
+	// answers (eas_wait.go, upstream_drain.go).
+	wait syncWait
 }
 
 type requestKey struct{}
@@ -142,7 +145,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = r.WithContext(reqCtx)
-	if s.answerPingAtOnce(rec, state) {
+	if s.answerHeldAtOnce(rec, r, state) {
 		return
 	}
 	if s.tryPark(w, r, rec, state, span, start) {

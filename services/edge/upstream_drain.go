@@ -77,6 +77,22 @@ func pingStatus1Response() *http.Response {
 // isPing reports whether state is an ActiveSync Ping.
 func isPing(state *requestState) bool { return strings.EqualFold(state.eas.Cmd, "Ping") }
 
+// isHeld reports whether state is a request Exchange holds until something
+// changes, which the drain answers: a Ping, or a Sync that waits
+// (eas_wait.go). They go through the reverse proxy, not the relay.
+func isHeld(state *requestState) bool { return isPing(state) || state.wait != syncNoWait }
+
+// writeHeldAnswer answers a held request as Exchange does when its wait
+// ends without changes: Ping Status 1, or an empty Sync response; both
+// with Connection: close.
+func writeHeldAnswer(w http.ResponseWriter, state *requestState) {
+	if state != nil && state.wait != syncNoWait {
+		writeEmptySync(w)
+		return
+	}
+	writePingStatus1(w)
+}
+
 // pingDrain tracks the Pings that go through the reverse proxy (HTTP/2,
 // and those that could not be parked) so Stop can answer them.
 type pingDrain struct {
@@ -187,40 +203,50 @@ func (t pingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// answerPingAtOnce answers a Ping with Status 1 without sending it to
-// Exchange once the grace is over. It reports whether it did.
-func (s *Service) answerPingAtOnce(w http.ResponseWriter, state *requestState) bool {
-	if !isPing(state) || !s.stopping.Load() || !s.drain.isEnded() {
+// answerHeldAtOnce tells whether r is a Sync that waits (state.wait) and,
+// once the grace is over, answers a Ping with Status 1 and a Sync with a
+// Wait or HeartbeatInterval with an empty Sync response without sending
+// them to Exchange. It reports whether it answered.
+func (s *Service) answerHeldAtOnce(w http.ResponseWriter, r *http.Request, state *requestState) bool {
+	state.wait = waitOf(r, state)
+	if !isPing(state) && state.wait != syncWaiting || !s.stopping.Load() || !s.drain.isEnded() {
 		return false
 	}
-	writePingStatus1(w)
+	writeHeldAnswer(w, state)
 	return true
 }
 
-// proxyTracked sends r through the reverse proxy; a Ping is tracked so Stop
-// can answer it.
+// proxyTracked sends r through the reverse proxy; a held request (a Ping,
+// a Sync that waits) is tracked so Stop can answer it.
 func (s *Service) proxyTracked(w http.ResponseWriter, r *http.Request, state *requestState) {
-	if !isPing(state) {
+	if !isHeld(state) {
 		s.rproxy.ServeHTTP(w, r)
 		return
 	}
 	tr, c := s.drain.track(r)
 	if tr == nil {
-		writePingStatus1(w)
+		if state.wait == syncRepeat {
+			// After the grace an empty Sync request goes to Exchange: the
+			// edge cannot tell whether it waits.
+			s.rproxy.ServeHTTP(w, r)
+			return
+		}
+		writeHeldAnswer(w, state)
 		return
 	}
 	defer s.drain.untrack(c)
 	s.rproxy.ServeHTTP(w, tr)
 }
 
-// answerDrainedPing writes the Status 1 answer for a proxied Ping Stop
-// cancelled. It reports whether err was that.
+// answerDrainedPing writes the drained answer (Ping Status 1, an empty
+// Sync response) for a proxied held request Stop cancelled. It reports
+// whether err was that.
 func (s *Service) answerDrainedPing(w http.ResponseWriter, r *http.Request, err error) bool {
 	if !errors.Is(err, errPingDrained) && !errors.Is(context.Cause(r.Context()), errPingDrained) {
 		return false
 	}
+	state, _ := r.Context().Value(requestKey{}).(*requestState)
 	if refused := s.recheckHeld(r); refused != nil {
-		state, _ := r.Context().Value(requestKey{}).(*requestState)
 		if state == nil {
 			writeFailure(w, failureOf(refused, s.cfg.RetryAfter))
 		} else {
@@ -228,7 +254,7 @@ func (s *Service) answerDrainedPing(w http.ResponseWriter, r *http.Request, err 
 		}
 		return true
 	}
-	writePingStatus1(w)
+	writeHeldAnswer(w, state)
 	return true
 }
 

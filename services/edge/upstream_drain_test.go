@@ -230,7 +230,8 @@ func TestPingAnsweredAtOnceAfterGrace(t *testing.T) {
 	check := func(when string, x *requestState, want bool) {
 		t.Helper()
 		rec := httptest.NewRecorder()
-		if got := h.edge.answerPingAtOnce(rec, x); got != want {
+		r := httptest.NewRequest(http.MethodPost, syncPath, strings.NewReader("<Sync/>"))
+		if got := h.edge.answerHeldAtOnce(rec, r, x); got != want {
 			t.Fatalf("%s, %s: answered at once = %v, want %v", when, x.eas.Cmd, got, want)
 		}
 		if want {
