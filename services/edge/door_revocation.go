@@ -213,7 +213,7 @@ func (r *revocation) unready() (string, error) {
 	// shows the stale CRL on /status and segmesh_edge_crl_next_update_seconds.
 	if r.cfg.Policy.FailClosedOnStale {
 		if stale := r.staleSources(); len(stale) > 0 {
-			return unreadyStale, fmt.Errorf("the CRL from %s is past its nextUpdate on this edge's clock and segmesh.crl.failClosedOnStale is set: every certificate of its issuer is refused until a newer CRL arrives; see the crl role's status for the distribution point's error", strings.Join(stale, ", "))
+			return unreadyStale, fmt.Errorf("the CRL from %s is past its nextUpdate on this edge's clock and segmesh.crl.failClosedOnStale is set: every certificate of its issuer (of its partition, for a partitioned CRL) is refused until a newer CRL arrives; see the crl role's status for the distribution point's error", strings.Join(stale, ", "))
 		}
 	}
 	return "", nil

@@ -523,8 +523,8 @@ func (r *Refresher) publish(force bool) {
 		stale := crl.StaleAt(m.NextUpdate, now)
 		if stale && !s.stale {
 			if r.cfg.FailClosedOnStale {
-				r.log.Warn("crl is past nextUpdate; refusing every certificate of its issuer (fail closed) until a current CRL arrives",
-					"url", s.url, "issuer", m.Issuer, "next_update", m.NextUpdate)
+				r.log.Warn("crl is past nextUpdate; refusing, fail closed, every certificate of its issuer (of its partition, for a partitioned CRL) until a current CRL arrives",
+					"url", s.url, "issuer", m.Issuer, "partition", m.Partition, "next_update", m.NextUpdate)
 			} else {
 				r.log.Warn("crl is past nextUpdate; keeping it as the last known good CRL",
 					"url", s.url, "issuer", m.Issuer, "next_update", m.NextUpdate)
