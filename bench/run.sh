@@ -3,10 +3,12 @@
 # run, on this machine, against the same backend with the same TLS settings:
 #   (a) bare   a tuned Go httputil.ReverseProxy with mTLS (bench/cmd/bareproxy): the floor
 #   (b) nginx  Debian's nginx as mTLS reverse proxy (no Kerberos: it cannot do KCD)
-#   (c) aio    segmesh all-in-one (`segmesh run`), hot path (caches warmed first)
+#   (c) aio    segmesh all-in-one (`segmesh run`), hot path (caches warmed first), with
+#              its default HTTP/1.1 engine, the relay (issue 25)
 #   (d) split  segmesh split mode: `--roles=edge` and `--roles=crl,identity,ticket`
-#   (e) relay  segmesh all-in-one with segmesh.edge.http1Engine "relay" (issue 25),
-#              when PROXIES names it (e.g. PROXIES="bare nginx aio relay")
+#   (e) nethttp  segmesh all-in-one with segmesh.edge.http1Engine "net/http", the
+#              engine before the relay, on 127.0.0.27 when PROXIES names it (e.g.
+#              PROXIES="bare nginx nethttp aio"; aio / nethttp per round)
 #   (a2) bareloop  the bare proxy with -device-loop, when PROXIES names it: the
 #              same ReverseProxy behind a per-connection http.ReadRequest loop
 #              instead of net/http's server (issue 25's stage B, measured), on 127.0.0.26
@@ -28,7 +30,7 @@
 # MODES ("keepalive handshake") PROXIES ("bare nginx aio split") VERIFY_EVERY
 # (20: the backend verifies 1 in N Negotiate headers) RUN_LIMIT (280 s);
 # scale: PINGS (9900 per proxy process) RAMP (90 s) HOLD (130 s) SCALE_CERTS
-# (500) SCALE_PROXIES ("bare nginx aio"; fasthttp may be added) SCALE_VERIFY_EVERY (100);
+# (500) SCALE_PROXIES ("bare nginx aio"; fasthttp and nethttp may be added) SCALE_VERIFY_EVERY (100);
 # BENCH_WORK (/var/tmp/segmesh-bench); PROFILE (0: 1 turns on pprof in the
 # segmesh configs and bareproxy and, after the keep-alive rounds, profiles
 # each of bare, aio and split's edge for PROFILE_SECS (10) of CPU and
@@ -221,7 +223,7 @@ PPROF[bareloop]=127.0.0.26:6060
 PPROF[aio]=127.0.0.22:9090
 PPROF[split]=127.0.0.23:9090
 PPROF[before]=127.0.0.28:9090
-PPROF[relay]=127.0.0.27:9090
+PPROF[nethttp]=127.0.0.27:9090
 ADDR[bare]=127.0.0.20:8443
 ADDR[bareloop]=127.0.0.26:8443
 ADDR[nginx]=127.0.0.21:8443
@@ -229,7 +231,7 @@ ADDR[aio]=127.0.0.22:8443
 ADDR[split]=127.0.0.23:8443
 ADDR[before]=127.0.0.28:8443
 ADDR[fasthttp]=127.0.0.29:8443
-ADDR[relay]=127.0.0.27:8443
+ADDR[nethttp]=127.0.0.27:8443
 
 start_bare() {
 	start bareproxy 0 "$BIN/bareproxy" -listen "${ADDR[bare]}" -cert "$LAB_SERVER_CERT" -key "$LAB_SERVER_KEY" \
@@ -272,8 +274,8 @@ start_nginx() {
 }
 
 # start_allinone NAME BINARY [jq filter]: segmesh all-in-one as the proxy
-# NAME (aio; before: the binary built at BEFORE; relay: with the filter
-# turning the relay on), admin on its address's port 9090.
+# NAME (aio; before: the binary built at BEFORE; nethttp: with the filter
+# choosing the engine before the relay), admin on its address's port 9090.
 start_allinone() {
 	local name=$1 admin=${ADDR[$1]%:*}:9090
 	segmesh_config "$RUN/$name" "${ADDR[$name]}" "$admin" "${3:-.}"
@@ -286,8 +288,9 @@ start_allinone() {
 	fi
 }
 start_aio() { start_allinone aio "$BIN/segmesh"; }
-# start_relay: the edge's own HTTP/1.1 engine (services/edge/engine_relay.go).
-start_relay() { start_allinone relay "$BIN/segmesh" '.segmesh.edge.http1Engine="relay"'; }
+# start_nethttp: the HTTP/1.1 engine before the relay (httputil.ReverseProxy
+# over http.Transport); aio runs the default, the relay.
+start_nethttp() { start_allinone nethttp "$BIN/segmesh" '.segmesh.edge.http1Engine="net/http"'; }
 
 start_split() {
 	segmesh_config "$RUN/split-roles" 127.0.0.24:8443 127.0.0.24:9090 '.segmesh.grpc.listen="127.0.0.24:9443"'
@@ -392,7 +395,7 @@ side() {
 	echo "== side by side: ROUNDS=$ROUNDS DUR=$DUR C=$C CERTS=$CERTS MODES=\"$MODES\""
 	local p mode r certs="$RUN/certs/d*"
 	"$BIN/segload" -mint-out "$RUN/certs" -ca-cert "$LAB_CA_INTER" -ca-key "$LAB_DIR/pki/ca/inter.key" -certs "$CERTS" -users "$LAB_GENERATED_USERS" -duration 1s
-	for p in before aio split relay; do
+	for p in before aio split nethttp; do
 		[[ ${READY[$p]:-} == 1 ]] || continue
 		echo "-- warming $p: one request per device certificate ($CERTS), not measured"
 		"${SEGLOAD[@]}" -url "https://${ADDR[$p]}" -cert-dirs "$certs" -mode handshake -c 16 -n "$CERTS" -duration 120s -label "warm $p" |
@@ -424,8 +427,8 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 names = {"bare": "(a) bare Go ReverseProxy, mTLS", "bareloop": "(a2) bare, device loop instead of net/http's server", "nginx": "(b) nginx, mTLS, no Kerberos",
          "fasthttp": "(f) fasthttp proxy, mTLS, static Negotiate",
          "before": f"(c0) segmesh all-in-one at {sys.argv[3]}",
-         "aio": "(c) segmesh all-in-one", "split": "(d) segmesh split (edge + roles)",
-         "relay": "(e) segmesh all-in-one, relay engine"}
+         "aio": "(c) segmesh all-in-one (relay engine, the default)", "split": "(d) segmesh split (edge + roles)",
+         "nethttp": "(e) segmesh all-in-one, net/http engine"}
 def med(xs):
     return statistics.median(xs) if xs else float("nan")
 def rng(xs):
@@ -439,7 +442,7 @@ for mode in ("keepalive", "handshake"):
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     base = None
     stats = {}
-    for p in ("bare", "bareloop", "nginx", "fasthttp", "before", "aio", "split", "relay"):
+    for p in ("bare", "bareloop", "nginx", "fasthttp", "before", "nethttp", "aio", "split"):
         pr = [r for r in rs if r["proxy"] == p]
         if not pr:
             continue
@@ -456,10 +459,10 @@ for mode in ("keepalive", "handshake"):
         ratio = lambda i: f"{stats[p][i] / base[i]:.2f}×" if base and base[i] else "—"
         p99d = f"{stats[p][1] - base[1]:+.2f} ms" if base else "—"
         print(f"| {names[p]} | {med(rps):.0f} ({rng(rps)}) | {med(p99):.2f} ({min(p99):.2f}–{max(p99):.2f}) | {med(cpu):.0f} ({rng(cpu)}) | {ratio(0)} | {ratio(2)} | {p99d} | {errs or 'none'} |")
-    # aio against before, and the relay against aio, round by round (each
-    # pair measured a few seconds apart).
+    # aio against before, aio (the relay) against the net/http engine, round
+    # by round (each pair measured a few seconds apart).
     by = {(r["proxy"], r["round"]): r for r in rs}
-    for old, new in (("before", "aio"), ("aio", "relay"), ("bare", "bareloop")):
+    for old, new in (("before", "aio"), ("nethttp", "aio"), ("bare", "bareloop")):
         pairs = [(by[(old, n)], by[(new, n)]) for n in sorted({r["round"] for r in rs}) if (old, n) in by and (new, n) in by]
         if not pairs:
             continue
@@ -557,14 +560,17 @@ scale() {
 				# The worker holds the connections; the master's RSS does not change.
 				pids+=("$(pgrep -P "$(pidof_name "scale-nginx$i")" | head -1)")
 				;;
-			aio)
-				segmesh_config "$RUN/scale-aio$i" "$addr" "127.0.0.4$i:9090" \
-					".segmesh.edge.exchangeUrls=[\"http://127.0.0.3$i:8080\"] | .segmesh.admin.pprof=true"
-				start "scale-aio$i" 0 "$BIN/segmesh" run --config "$RUN/scale-aio$i/config.json"
-				wait_http "http://127.0.0.4$i:9090/readyz" 60 || { echo "bench: segmesh $i did not get ready; skipping scale for aio" >&2; continue 2; }
-				pids+=("$(pidof_name "scale-aio$i")")
+			aio | nethttp)
+				# aio: the default engine (the relay); nethttp: the one before it.
+				local engine=relay
+				[[ $kind == nethttp ]] && engine=net/http
+				segmesh_config "$RUN/scale-$kind$i" "$addr" "127.0.0.4$i:9090" \
+					".segmesh.edge.exchangeUrls=[\"http://127.0.0.3$i:8080\"] | .segmesh.admin.pprof=true | .segmesh.edge.http1Engine=\"$engine\""
+				start "scale-$kind$i" 0 "$BIN/segmesh" run --config "$RUN/scale-$kind$i/config.json"
+				wait_http "http://127.0.0.4$i:9090/readyz" 60 || { echo "bench: segmesh $i did not get ready; skipping scale for $kind" >&2; continue 2; }
+				pids+=("$(pidof_name "scale-$kind$i")")
 				# Warm: each device certificate once, so the idle phase measures connections, not caches.
-				"${SEGLOAD[@]}" -url "https://$addr" -cert-dirs "$RUN/certs/d*" -mode handshake -c 16 -n "${SCALE_CERTS:-500}" -duration 120s -label "warm scale-aio$i" | sed -n 2,4p
+				"${SEGLOAD[@]}" -url "https://$addr" -cert-dirs "$RUN/certs/d*" -mode handshake -c 16 -n "${SCALE_CERTS:-500}" -duration 120s -label "warm scale-$kind$i" | sed -n 2,4p
 				;;
 			esac
 		done
@@ -604,14 +610,14 @@ scale() {
 			echo "$kind$((i2 + 1)): RSS ${before[$i2]} KiB idle → ${after[$i2]} KiB with ${conns[$i2]} device connections held (${fds[$i2]} fds): $(((after[i2] - before[i2]) * 1024 / (conns[i2] > 0 ? conns[i2] : 1))) bytes per held Ping" |
 				tee -a "$RUN/scale.txt"
 		done
-		if [[ $kind == aio ]]; then
+		if [[ $kind == aio || $kind == nethttp ]]; then
 			# Where the bytes are (read after the RSS): Go heap and stacks
 			# now, and the live heap after a forced GC.
 			for i in 1 2; do
 				local pp=http://127.0.0.4$i:9090/debug/pprof
-				echo "aio$i: $(curl -s "$pp/heap?debug=1" | awk '/^# (HeapInuse|Stack) =/ {printf "%s %.1f MiB ", $2, $4/1048576}')goroutines $(curl -s "$pp/goroutine?debug=1" | awk 'NR==1 {print $NF}')" | tee -a "$RUN/scale.txt"
-				curl -s -o "$RUN/scale-aio$i-heap.pb.gz" "$pp/heap?gc=1"
-				echo "aio$i after a forced GC: $(curl -s "$pp/heap?debug=1" | awk '/^# (HeapAlloc|HeapInuse|Stack) =/ {printf "%s %.1f MiB ", $2, $4/1048576}')RSS $(rss_kb "${pids[$((i - 1))]}") KiB" | tee -a "$RUN/scale.txt"
+				echo "$kind$i: $(curl -s "$pp/heap?debug=1" | awk '/^# (HeapInuse|Stack) =/ {printf "%s %.1f MiB ", $2, $4/1048576}')goroutines $(curl -s "$pp/goroutine?debug=1" | awk 'NR==1 {print $NF}')" | tee -a "$RUN/scale.txt"
+				curl -s -o "$RUN/scale-$kind$i-heap.pb.gz" "$pp/heap?gc=1"
+				echo "$kind$i after a forced GC: $(curl -s "$pp/heap?debug=1" | awk '/^# (HeapAlloc|HeapInuse|Stack) =/ {printf "%s %.1f MiB ", $2, $4/1048576}')RSS $(rss_kb "${pids[$((i - 1))]}") KiB" | tee -a "$RUN/scale.txt"
 			done
 		fi
 		for i in "${lp[@]}"; do wait "$i" || true; done
@@ -635,7 +641,7 @@ all | side | cold)
 		if [[ " $PROXIES " == *" bareloop "* ]]; then start_bareloop; fi
 		if [[ " $PROXIES " == *" fasthttp "* ]]; then start_fasthttp; fi
 		if [[ " $PROXIES " == *" before "* ]]; then start_allinone before "$BIN/before/segmesh"; fi
-		if [[ " $PROXIES " == *" relay "* ]]; then start_relay; fi
+		if [[ " $PROXIES " == *" nethttp "* ]]; then start_nethttp; fi
 	}
 	start_aio
 	[[ $WHAT == side ]] || cold

@@ -53,6 +53,7 @@ func runFile(t *testing.T, path, roles string, lis net.Listener, set func(*confi
 	p := &reloadProc{roles: roles, logs: &syncBuffer{}}
 	adjust := func(c *config.Config) {
 		c.Segmesh.Admin.Listen, c.Segmesh.Edge.Listen = "127.0.0.1:0", "127.0.0.1:0"
+		labEngine(c)
 		if set != nil {
 			set(c)
 		}
@@ -97,7 +98,9 @@ type reloadStatus struct {
 	Sections struct {
 		Reload ReloadStatus `json:"reload"`
 		Edge   struct {
-			TargetSPN string `json:"target_spn"`
+			TargetSPN     string `json:"target_spn"`
+			HTTP1Engine   string `json:"http1_engine"`
+			RelayRequests int64  `json:"relay_requests"`
 		} `json:"edge"`
 		Ticket struct {
 			TGTs []struct {
@@ -447,6 +450,7 @@ func labReloadUnderLoad(t *testing.T, lab *labenv.Env, mode string) {
 	l.applied(t, l.ticket, "kcd.serviceAccountPassword")
 
 	stopLoad()
+	engineCarried(t, l.edge.status(t).Sections.Edge.HTTP1Engine, l.edge.status(t).Sections.Edge.RelayRequests)
 	if n := l.failed.Load(); n != 0 {
 		l.failures.Range(func(k, v any) bool { t.Errorf("request %v failed: %v", k, v); return true })
 		t.Fatalf("%d of %d requests failed across the reloads", n, l.sent.Load())

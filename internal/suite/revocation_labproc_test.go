@@ -45,7 +45,7 @@ func runProc(t *testing.T, c config.Config, roles string, lis net.Listener) *lab
 	go func() {
 		done <- run(ctx, Options{Roles: roles, Stderr: &logs, Constructors: ctors, GRPCListener: lis,
 			Ready: func(a string) { ready <- a }, DrainTimeout: 5 * time.Second},
-			func(cfg *config.Config) { *cfg = c; cfg.Segmesh.Admin.Listen = "127.0.0.1:0" })
+			func(cfg *config.Config) { *cfg = c; cfg.Segmesh.Admin.Listen = "127.0.0.1:0"; labEngine(cfg) })
 	}()
 	p := &labProc{}
 	select {
@@ -73,11 +73,37 @@ func runProc(t *testing.T, c config.Config, roles string, lis net.Listener) *lab
 	return p
 }
 
+// labEngine sets the edge's HTTP/1.1 engine from SEGMESH_TEST_HTTP1_ENGINE
+// (net/http: the engine before the relay); unset, the default (the relay)
+// stays, as in the edge's and testenv's tests.
+func labEngine(c *config.Config) {
+	if v := os.Getenv("SEGMESH_TEST_HTTP1_ENGINE"); v != "" {
+		c.Segmesh.Edge.HTTP1Engine = v
+	}
+}
+
+// engineCarried fails unless the edge's /status names the engine the test
+// asked for (SEGMESH_TEST_HTTP1_ENGINE, or the default) and, for the relay,
+// shows it sent requests to Exchange: a lab run "with the relay" that the
+// relay did not carry proves nothing.
+func engineCarried(t *testing.T, engine string, relayed int64) {
+	t.Helper()
+	want := os.Getenv("SEGMESH_TEST_HTTP1_ENGINE")
+	if want == "" {
+		want = config.HTTP1Engines[0]
+	}
+	if engine != want || (want == "relay" && relayed == 0) {
+		t.Errorf("the edge's engine is %q with %d relayed requests, want %q carrying the requests", engine, relayed, want)
+	}
+}
+
 // labStatus is the part of /status.json the revocation lab tests read.
 type labStatus struct {
 	Sections struct {
 		Edge struct {
-			Revocation struct {
+			HTTP1Engine   string `json:"http1_engine"`
+			RelayRequests int64  `json:"relay_requests"`
+			Revocation    struct {
 				Ready             bool      `json:"ready"`
 				Reason            string    `json:"reason"`
 				SnapshotVersion   uint64    `json:"snapshotVersion"`

@@ -91,10 +91,12 @@ func TestLabRevocationLargeCRL(t *testing.T) {
 			pr := startProcs(t, mode, l.labRevocationConfig(t, lab, cdp, nil))
 			eventually(t, "alice", l.labDevice(t, lab, "alice"), pr.edge.edge, true)
 			eventually(t, "carol, revoked 250,001st", l.labDevice(t, lab, "carol"), pr.edge.edge, false)
-			st := pr.edge.status(t).Sections.Edge.Revocation
+			edge := pr.edge.status(t).Sections.Edge
+			st := edge.Revocation
 			if len(st.Issuers) != 1 || st.Issuers[0].Serials != 250_001 {
 				t.Fatalf("edge holds %+v, want one issuer with 250,001 serials", st.Issuers)
 			}
+			engineCarried(t, edge.HTTP1Engine, edge.RelayRequests)
 		})
 	}
 }

@@ -216,8 +216,9 @@ func (e *Env) startProc(t testing.TB, roles string, cfg map[string]any, grpcLis 
 				for i := range c.KCD.Domains {
 					c.KCD.Domains[i].DomainController = e.w.kdc.Addr()
 				}
-				// SEGMESH_TEST_HTTP1_ENGINE=relay runs the end-to-end
-				// tables with the edge's relay (services/edge/engine_relay.go).
+				// SEGMESH_TEST_HTTP1_ENGINE=net/http runs the end-to-end
+				// tables with the engine before the edge's relay (the
+				// default, services/edge/engine_relay.go).
 				if v := os.Getenv("SEGMESH_TEST_HTTP1_ENGINE"); v != "" {
 					c.Segmesh.Edge.HTTP1Engine = v
 				}

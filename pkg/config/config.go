@@ -144,10 +144,11 @@ type Edge struct {
 	// any); 0 closes the listener at once.
 	DrainGraceSeconds int `json:"drainGraceSeconds" roles:"edge" help:"how long a stopping edge keeps accepting connections"`
 	// HTTP1Engine is the engine that carries the devices' HTTP/1.1
-	// requests (but Pings) to Exchange: "net/http" (empty: the default),
-	// httputil.ReverseProxy over http.Transport, or "relay", the edge's own
-	// relay (issue 25; docs/benchmarks.md). HTTP/2 stays on net/http.
-	HTTP1Engine string `json:"http1Engine" roles:"edge" help:"engine for devices' HTTP/1.1 requests to Exchange: net/http (default) or relay"`
+	// requests (but Pings) to Exchange: "relay" (empty: the default), the
+	// edge's own relay (issue 25; docs/benchmarks.md), or "net/http",
+	// httputil.ReverseProxy over http.Transport, the engine before it.
+	// HTTP/2 stays on net/http.
+	HTTP1Engine string `json:"http1Engine" roles:"edge" help:"engine for devices' HTTP/1.1 requests to Exchange: relay (default) or net/http (the engine before it)"`
 	// TLSSessionTicketKeyFile names a file of TLS session ticket keys the
 	// edges share, so a device resumes its TLS session on any edge (a
 	// restart, a drain) instead of a full handshake with its certificate:
@@ -168,7 +169,7 @@ type Edge struct {
 
 // HTTP1Engines are the values of segmesh.edge.http1Engine; empty means
 // the first.
-var HTTP1Engines = []string{"net/http", "relay"}
+var HTTP1Engines = []string{"relay", "net/http"}
 
 // DefaultRelayMaxConnsPerHost is segmesh.edge.relayMaxConnsPerHost when
 // unset: far above the requests an edge has at Exchange at once (Pings,
@@ -345,8 +346,10 @@ func Default() Config {
 		},
 		Segmesh: Segmesh{
 			Edge: Edge{
-				Listen: "127.0.0.1:8443",
-				Paths:  []string{"/Microsoft-Server-ActiveSync", "/EWS/", "/autodiscover/", "/Autodiscover/"},
+				Listen:               "127.0.0.1:8443",
+				Paths:                []string{"/Microsoft-Server-ActiveSync", "/EWS/", "/autodiscover/", "/Autodiscover/"},
+				HTTP1Engine:          HTTP1Engines[0],
+				RelayMaxConnsPerHost: DefaultRelayMaxConnsPerHost,
 			},
 			Admin: Admin{Listen: "127.0.0.1:9090"},
 			Ticket: Ticket{

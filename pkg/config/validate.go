@@ -372,7 +372,7 @@ func validateSegmesh(c *Config, r *Report) {
 	}
 	if e.HTTP1Engine != "" && !slices.Contains(HTTP1Engines, e.HTTP1Engine) {
 		r.add(SeverityError, "segmesh.edge.http1Engine", e.HTTP1Engine, "unknown HTTP/1.1 engine",
-			"write \"net/http\" (the default) or \"relay\" (the edge's own relay, docs/benchmarks.md)")
+			"write \"relay\" (the default, the edge's own engine) or \"net/http\" (httputil.ReverseProxy, the engine before it; docs/benchmarks.md)")
 	}
 	for i, p := range e.Paths {
 		if !strings.HasPrefix(p, "/") {

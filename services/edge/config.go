@@ -120,8 +120,9 @@ type Config struct {
 	// (upstream_drain.go); 0 closes the listener at once.
 	DrainGrace time.Duration
 	// Relay reports whether the devices' HTTP/1.1 requests but Pings go to
-	// Exchange through the edge's own relay (engine_relay.go,
-	// segmesh.edge.http1Engine "relay") rather than the reverse proxy.
+	// Exchange through the edge's own relay (engine_relay.go; the default,
+	// segmesh.edge.http1Engine "relay" or empty) rather than the reverse
+	// proxy ("net/http").
 	Relay bool
 	// TicketKeyFile is the shared TLS session ticket key file, absolute;
 	// empty means per-process keys (door_tickets.go).
@@ -186,7 +187,7 @@ func configFrom(c *config.Config) (*Config, []config.Problem) {
 		UnauthorizedRefresh:    defaultUnauthorizedRefresh,
 		MaxResponseHeaderBytes: defaultMaxResponseHeaderBytes,
 		DrainGrace:             time.Duration(e.DrainGraceSeconds) * time.Second,
-		Relay:                  e.HTTP1Engine == "relay",
+		Relay:                  e.HTTP1Engine != "net/http",
 		TicketKeyFile:          c.Resolve(e.TLSSessionTicketKeyFile),
 		TicketKeyMaxAge:        time.Duration(e.TLSSessionTicketKeyMaxAgeHours) * time.Hour,
 		RelayMaxConnsPerHost:   e.RelayMaxConnsPerHost,
@@ -227,7 +228,7 @@ func configFrom(c *config.Config) (*Config, []config.Problem) {
 		out.Upstreams = append(out.Upstreams, u)
 	}
 	if v := e.HTTP1Engine; v != "" && !slices.Contains(config.HTTP1Engines, v) {
-		bad("segmesh.edge.http1Engine", v, "unknown HTTP/1.1 engine", `write "net/http" (the default) or "relay"`)
+		bad("segmesh.edge.http1Engine", v, "unknown HTTP/1.1 engine", `write "relay" (the default) or "net/http" (the engine before it)`)
 	}
 	if h := e.TLSSessionTicketKeyMaxAgeHours; h < 0 {
 		bad(keyTicketKeyMaxAge, strconv.Itoa(h), "is negative", "write the hours between key rotations, for example 24 (0 means 24)")

@@ -27,9 +27,10 @@
 //     parked Pings and their lot (upstream_park*.go) and the Pings' drain
 //     on Stop (upstream_drain.go).
 //   - engine_*.go, the edge's own HTTP/1.1 relay (segmesh.edge.http1Engine
-//     "relay", opt-in): in place of the reverse proxy and http.Transport for
-//     HTTP/1.1 requests but Pings, the same policy rules, its own upstream
-//     connection pool (engine_relay.go, engine_relay_pool.go).
+//     "relay", the default; "net/http" goes back to the reverse proxy): in
+//     place of the reverse proxy and http.Transport for HTTP/1.1 requests
+//     but Pings, the same policy rules, its own upstream connection pool,
+//     capped per host (engine_relay.go, engine_relay_pool.go).
 //   - policy*.go, the request policy: what is done to every request, once,
 //     whichever way it reaches Exchange — re-check, authenticate, the header
 //     rules, the 401 retry, error mapping (with errors.go), the access line.
@@ -73,9 +74,10 @@
 //     so the request can be sent again (makeReplayable). No Exchange URL
 //     in the route in force: 503.
 //  5. Not a Ping, so it is not parked (below). With segmesh.edge.http1Engine
-//     "relay", an HTTP/1.1 request goes to relayServe (engine_relay.go),
-//     which applies steps 5 to 7's rules over its own connection pool.
-//     Otherwise proxyTracked (upstream_drain.go) hands it to
+//     "relay" (the default), an HTTP/1.1 request goes to relayServe
+//     (engine_relay.go), which applies steps 5 to 7's rules over its own
+//     connection pool. Otherwise (HTTP/2, Upgrade or Expect, "net/http")
+//     proxyTracked (upstream_drain.go) hands it to
 //     httputil.ReverseProxy, whose Rewrite is the outbound header rule
 //     (rewrite): the preferred upstream of the route in force (a reloaded
 //     segmesh.edge.exchangeUrls swaps the route, upstream_reload.go: a

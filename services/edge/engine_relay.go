@@ -12,7 +12,7 @@ import (
 )
 
 // The relay: the edge's own HTTP/1.1 engine on Exchange's side
-// (segmesh.edge.http1Engine "relay", issue 25), in place of
+// (segmesh.edge.http1Engine "relay", the default since issue 25), in place of
 // httputil.ReverseProxy and http.Transport for the device requests that are
 // not Pings. It is stage A of issue 25: net/http's server still reads the
 // device's request and writes the answer; the relay takes over from the

@@ -267,9 +267,10 @@ func kept(t *testing.T, h *harness) {
 	waitFor(t, "the connection kept", func() bool { return h.edge.relay.idleCount(h.edge.upstreams.route.Load().urls[0]) == 1 })
 }
 
-// TestRelaySetting: segmesh.edge.http1Engine selects the engine, the
-// status page names it (and counts the relay's requests), and an unknown
-// engine is refused with the key's name.
+// TestRelaySetting: segmesh.edge.http1Engine selects the engine (the
+// relay when left out, net/http by name), the status page names it (and
+// counts the relay's requests), and an unknown engine is refused with the
+// key's name.
 func TestRelaySetting(t *testing.T) {
 	if !pollSupported {
 		t.Skip("the relay needs pollReady (Linux)")
@@ -277,7 +278,7 @@ func TestRelaySetting(t *testing.T) {
 	for _, tc := range []struct {
 		engine, want string
 		relayed      int64
-	}{{"", "net/http", 0}, {"net/http", "net/http", 0}, {"relay", "relay", 1}} {
+	}{{"", "relay", 1}, {"net/http", "net/http", 0}, {"relay", "relay", 1}} {
 		t.Run(tc.want+"/"+tc.engine, func(t *testing.T) {
 			h := newHarness(t, func(c *config.Config) { c.Segmesh.Edge.HTTP1Engine = tc.engine }, options{})
 			cert := h.ca.issue(t, certOpts{cn: "alice"})

@@ -479,8 +479,9 @@ func newHarness(t testing.TB, mutate func(*config.Config), o options) *harness {
 	c.Segmesh.Edge.ServerCertFile = writeFile(t, h.dir, "edge.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvCert.Certificate[0]}))
 	c.Segmesh.Edge.ServerKeyFile = writeFile(t, h.dir, "edge.key", keyPEM(t, srvCert))
 	c.Segmesh.Edge.ExchangeURLs = []string{h.exchange.srv.URL}
-	// SEGMESH_TEST_HTTP1_ENGINE=relay runs every edge test with the relay
-	// (engine_relay.go) as the HTTP/1.1 engine.
+	// SEGMESH_TEST_HTTP1_ENGINE=net/http runs every edge test with the
+	// engine before the relay (httputil.ReverseProxy); unset, the default
+	// (the relay, engine_relay.go).
 	c.Segmesh.Edge.HTTP1Engine = os.Getenv("SEGMESH_TEST_HTTP1_ENGINE")
 	if mutate != nil {
 		mutate(&c)

@@ -86,8 +86,9 @@ func labConfig(t testing.TB, lab *labenv.Env, file, dir string) map[string]any {
 	section(sm, "edge")["listen"] = "127.0.0.1:0"
 	section(sm, "admin")["listen"] = "127.0.0.1:0"
 	section(sm, "crl")["stateDir"] = filepath.Join(dir, "crl-cache")
-	// SEGMESH_TEST_HTTP1_ENGINE=relay runs the lab tests with the relay
-	// (engine_relay.go), as it does the unit tests (newHarness).
+	// SEGMESH_TEST_HTTP1_ENGINE=net/http runs the lab tests with the
+	// engine before the relay, as it does the unit tests (newHarness);
+	// unset, the default (the relay).
 	if v := os.Getenv("SEGMESH_TEST_HTTP1_ENGINE"); v != "" {
 		section(sm, "edge")["http1Engine"] = v
 	}
