@@ -149,9 +149,9 @@ func TestConfigCheckShowsDefaultsInForce(t *testing.T) {
 		"  segmesh.identity.negativeCacheTtlSeconds: 60\n",
 		"  segmesh.identity.ldapPoolSize: 8 (default: 4)\n",
 		// The HTTP/1.1 engine in force when the file names none: the relay
-		// (issue 25), with its per-host connection cap.
+		// (issue 25), with no per-host connection cap.
 		"  segmesh.edge.http1Engine: \"relay\"\n",
-		"  segmesh.edge.relayMaxConnsPerHost: 1024\n",
+		"  segmesh.edge.relayMaxConnsPerHost: 0\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

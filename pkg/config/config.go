@@ -162,21 +162,16 @@ type Edge struct {
 	TLSSessionTicketKeyMaxAgeHours int `json:"tlsSessionTicketKeyMaxAgeHours" roles:"edge" help:"hours after which a session ticket key file not rotated is reported (0: 24)"`
 	// RelayMaxConnsPerHost bounds the relay's connections to each Exchange
 	// host, idle and in use together, as http.Transport's MaxConnsPerHost;
-	// 0 means DefaultRelayMaxConnsPerHost. A request that finds them all in
-	// use waits for one (at most 10 s, then 503).
-	RelayMaxConnsPerHost int `json:"relayMaxConnsPerHost" roles:"edge" help:"the relay's connections to each Exchange server, at most (0: 1024)"`
+	// 0 (the default, as MaxConnsPerHost's) means no cap. A request that
+	// finds them all in use waits for one (at most 10 s, then 503): a
+	// connection is in use while the device streams the request's body, so
+	// with a cap one device trickling uploads can hold them all.
+	RelayMaxConnsPerHost int `json:"relayMaxConnsPerHost" roles:"edge" help:"the relay's connections to each Exchange server, at most (0: no cap)"`
 }
 
 // HTTP1Engines are the values of segmesh.edge.http1Engine; empty means
 // the first.
 var HTTP1Engines = []string{"relay", "net/http"}
-
-// DefaultRelayMaxConnsPerHost is segmesh.edge.relayMaxConnsPerHost when
-// unset: far above the requests an edge has at Exchange at once (Pings,
-// the long ones, are parked on connections of their own and not counted),
-// below ASP.NET's 5,000 concurrent requests per application on IIS, so one
-// edge cannot fill an Exchange server's queue alone.
-const DefaultRelayMaxConnsPerHost = 1024
 
 // MaxRelayMaxConnsPerHost is the largest segmesh.edge.relayMaxConnsPerHost:
 // connections to one host:port need one local port each, and Linux's
@@ -346,10 +341,9 @@ func Default() Config {
 		},
 		Segmesh: Segmesh{
 			Edge: Edge{
-				Listen:               "127.0.0.1:8443",
-				Paths:                []string{"/Microsoft-Server-ActiveSync", "/EWS/", "/autodiscover/", "/Autodiscover/"},
-				HTTP1Engine:          HTTP1Engines[0],
-				RelayMaxConnsPerHost: DefaultRelayMaxConnsPerHost,
+				Listen:      "127.0.0.1:8443",
+				Paths:       []string{"/Microsoft-Server-ActiveSync", "/EWS/", "/autodiscover/", "/Autodiscover/"},
+				HTTP1Engine: HTTP1Engines[0],
 			},
 			Admin: Admin{Listen: "127.0.0.1:9090"},
 			Ticket: Ticket{

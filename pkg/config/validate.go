@@ -367,8 +367,8 @@ func validateSegmesh(c *Config, r *Report) {
 	}
 	if n := e.RelayMaxConnsPerHost; n < 0 || n > MaxRelayMaxConnsPerHost {
 		r.add(SeverityError, "segmesh.edge.relayMaxConnsPerHost", strconv.Itoa(n),
-			fmt.Sprintf("must be between 1 and %d connections per Exchange server (each needs a local port)", MaxRelayMaxConnsPerHost),
-			fmt.Sprintf("leave it out (or write 0) for %d, or write the most connections an edge may open to each Exchange server", DefaultRelayMaxConnsPerHost))
+			fmt.Sprintf("must be between 0 (no cap) and %d connections per Exchange server (each needs a local port)", MaxRelayMaxConnsPerHost),
+			"leave it out (or write 0) for no cap, or write the most connections an edge may open to each Exchange server")
 	}
 	if e.HTTP1Engine != "" && !slices.Contains(HTTP1Engines, e.HTTP1Engine) {
 		r.add(SeverityError, "segmesh.edge.http1Engine", e.HTTP1Engine, "unknown HTTP/1.1 engine",

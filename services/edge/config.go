@@ -130,7 +130,8 @@ type Config struct {
 	// TicketKeyMaxAge is the key file's age past which the edge says so.
 	TicketKeyMaxAge time.Duration
 	// RelayMaxConnsPerHost bounds the relay's connections to each Exchange
-	// host (segmesh.edge.relayMaxConnsPerHost; engine_relay_pool.go).
+	// host (segmesh.edge.relayMaxConnsPerHost; engine_relay_pool.go); 0
+	// means no cap.
 	RelayMaxConnsPerHost int
 	// RelayConnWait bounds how long a request waits for one of them when
 	// all are in use.
@@ -192,9 +193,6 @@ func configFrom(c *config.Config) (*Config, []config.Problem) {
 		TicketKeyMaxAge:        time.Duration(e.TLSSessionTicketKeyMaxAgeHours) * time.Hour,
 		RelayMaxConnsPerHost:   e.RelayMaxConnsPerHost,
 		RelayConnWait:          defaultRelayConnWait,
-	}
-	if out.RelayMaxConnsPerHost <= 0 {
-		out.RelayMaxConnsPerHost = config.DefaultRelayMaxConnsPerHost
 	}
 	if out.TicketKeyMaxAge == 0 {
 		out.TicketKeyMaxAge = defaultTicketKeyMaxAge

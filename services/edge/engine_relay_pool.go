@@ -146,7 +146,7 @@ func (p *relayPool) get(ctx context.Context, u *url.URL) (*relayConn, error) {
 			p.discard(pc)
 			continue
 		}
-		if h.open < p.max {
+		if p.max == 0 || h.open < p.max {
 			h.open++
 			p.mu.Unlock()
 			pc, err := p.dial(ctx, u, key)
