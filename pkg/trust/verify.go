@@ -142,7 +142,9 @@ func VerifyClientChain(store *Store, chain []*x509.Certificate, now time.Time) (
 	}
 	chains, err := chain[0].Verify(opts)
 	if err == nil {
-		store.verified.put(key, chains)
+		if rememberable(chain, chains) {
+			store.verified.put(key, chains)
+		}
 		return chains, nil
 	}
 	return nil, classify(err, chain, store.Source(), now)

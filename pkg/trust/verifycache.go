@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/binary"
@@ -63,6 +64,49 @@ func chainKey(chain []*x509.Certificate) [sha256.Size]byte {
 	var k [sha256.Size]byte
 	h.Sum(k[:0])
 	return k
+}
+
+// maxRemembered is the longest chain, as presented, that is remembered.
+const maxRemembered = 8
+
+// rememberable reports whether a chain crypto/x509 accepted may be
+// remembered: it holds at most maxRemembered certificates, none nil, none
+// twice, each one of the verified chains. crypto/x509 ignores what it does
+// not use, so without this rule a device with one valid certificate could
+// add certificates it does not need (its intermediate again, any CA's
+// certificate), each variant a new key, and fill the cache with its own
+// chain, pushing every other device's out (review rvfinal). A chain that is
+// not remembered is still accepted: it is verified in full every time.
+func rememberable(chain []*x509.Certificate, chains [][]*x509.Certificate) bool {
+	if len(chain) > maxRemembered {
+		return false
+	}
+	for i, c := range chain {
+		if c == nil {
+			return false
+		}
+		for _, d := range chain[:i] {
+			if bytes.Equal(c.Raw, d.Raw) {
+				return false
+			}
+		}
+		if !inChains(c, chains) {
+			return false
+		}
+	}
+	return true
+}
+
+// inChains reports whether c is a certificate of chains.
+func inChains(c *x509.Certificate, chains [][]*x509.Certificate) bool {
+	for _, chain := range chains {
+		for _, v := range chain {
+			if v == c || bytes.Equal(v.Raw, c.Raw) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // get returns the chains verified for key when now is inside their window.
