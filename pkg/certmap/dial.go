@@ -15,6 +15,13 @@ import (
 // in DNS that answers (failover), and binds. A refused bind stops the
 // failover: another server would refuse it too.
 func (m *Mapper) dial(ctx context.Context) (*ldap.Conn, error) {
+	// Credentials the directory refused lately are not presented again:
+	// each refused bind counts towards the account's lockout, and every
+	// lookup finding no bound connection would bind (a password changed
+	// in AD under a running mapping locked the account out in seconds).
+	if err := m.refused.Lately(); err != nil {
+		return nil, err
+	}
 	targets, err := m.dialTargets(ctx)
 	if err != nil {
 		return nil, err
@@ -26,7 +33,10 @@ func (m *Mapper) dial(ctx context.Context) (*ldap.Conn, error) {
 			m.gcAnswered(t)
 		}
 		var be *BindError
-		if err == nil || errors.As(err, &be) || ctx.Err() != nil {
+		if errors.As(err, &be) && be.CredentialsRefused() {
+			m.refused.Note(err)
+		}
+		if err == nil || be != nil || ctx.Err() != nil {
 			return conn, err
 		}
 		errs = append(errs, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/segmesh/segmesh/pkg/dnssrv"
+	"github.com/segmesh/segmesh/pkg/refusal"
 	"github.com/segmesh/segmesh/pkg/secret"
 	upnpkg "github.com/segmesh/segmesh/pkg/upn"
 )
@@ -151,6 +152,12 @@ type Mapper struct {
 
 	baseMu sync.Mutex
 	baseDN string // resolved search base; empty until known
+
+	// refused remembers the directory's refusal of the bind credentials
+	// (LDAP 49) for refusal.DefaultWindow: lookups in the meantime get it
+	// without binding again, since each refused bind counts towards the
+	// service account's lockout (dial.go).
+	refused *refusal.Memory
 }
 
 type flight struct {
@@ -197,6 +204,7 @@ func New(cfg Config) (*Mapper, error) {
 			MinVersion: tls.VersionTLS12,
 		},
 		flights: make(map[fingerprint]*flight),
+		refused: refusal.New(refusal.DefaultWindow, cfg.Now),
 	}
 	if ep.Discover {
 		u, _ := url.Parse(strings.TrimSpace(cfg.URL)) // ParseURL accepted it
