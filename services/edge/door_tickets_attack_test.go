@@ -3,6 +3,8 @@ package edge
 import (
 	"context"
 	"crypto/tls"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -200,5 +202,70 @@ func writeRaw(t testing.TB, path string, data []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAttackEarlyDataIsRefused: 0-RTT must stay off (early data can be
+// replayed, and a replayed Sync or SendMail is a second one). A TLS 1.3
+// ClientHello offering early_data (RFC 8446 4.2.10), as a client holding a
+// ticket that allowed it would send, gets the handshake refused with
+// unsupported_extension, never a ServerHello: crypto/tls accepts early data
+// only over QUIC (handshake_server_tls13.go), and the edge's tickets never
+// allow it.
+func TestAttackEarlyDataIsRefused(t *testing.T) {
+	h := newHarness(t, nil, options{})
+	// A ClientHello as Go's client writes it, captured on a pipe.
+	client, server := net.Pipe()
+	go func() {
+		_ = tls.Client(client, &tls.Config{ServerName: "edge.lab.test", MinVersion: tls.VersionTLS13}).Handshake()
+	}()
+	hello := make([]byte, 5)
+	if _, err := io.ReadFull(server, hello); err != nil {
+		t.Fatal(err)
+	}
+	hello = append(hello, make([]byte, int(hello[3])<<8|int(hello[4]))...)
+	if _, err := io.ReadFull(server, hello[5:]); err != nil {
+		t.Fatal(err)
+	}
+	_ = server.Close()
+	_ = client.Close()
+	// Insert early_data (type 42, empty) first among the extensions and
+	// fix the three lengths (record, handshake, extensions).
+	p := 5 + 4 + 2 + 32
+	p += 1 + int(hello[p])                        // session id
+	p += 2 + (int(hello[p])<<8 | int(hello[p+1])) // cipher suites
+	p += 1 + int(hello[p])                        // compression methods
+	ext := []byte{0x00, 0x2a, 0x00, 0x00}
+	out := append(append(append([]byte{}, hello[:p+2]...), ext...), hello[p+2:]...)
+	add := func(at, size int) {
+		v := 0
+		for i := range size {
+			v = v<<8 | int(out[at+i])
+		}
+		v += len(ext)
+		for i := size - 1; i >= 0; i-- {
+			out[at+i] = byte(v)
+			v >>= 8
+		}
+	}
+	add(3, 2) // record length
+	add(6, 3) // handshake length
+	add(p, 2) // extensions length
+	conn, err := net.Dial("tcp", h.edge.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rec := make([]byte, 7)
+	if _, err := io.ReadFull(conn, rec); err != nil {
+		t.Fatalf("no answer to a ClientHello offering early data: %v", err)
+	}
+	// An alert record (21) of level fatal (2), unsupported_extension (110).
+	if rec[0] != 21 || rec[5] != 2 || rec[6] != 110 {
+		t.Fatalf("answer to a ClientHello offering early data: record type %d, % x; want a fatal unsupported_extension alert", rec[0], rec)
 	}
 }
