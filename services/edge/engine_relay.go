@@ -76,10 +76,9 @@ func (s *Service) relayServe(rec *recorder, r *http.Request, state *requestState
 // rewritten in place by the outbound header rule (rewrite), on a copy of r
 // with a URL of its own (the access line reads r's).
 func (s *Service) relayOut(r *http.Request) *http.Request {
-	out := new(http.Request)
-	*out = *r
-	u := *r.URL
-	out.URL = &u
+	rr := &relayRequest{req: *r, url: *r.URL}
+	out := &rr.req
+	out.URL = &rr.url
 	out.RequestURI, out.Close = "", false
 	if r.ContentLength == 0 {
 		out.Body = nil
@@ -95,6 +94,13 @@ func (s *Service) relayOut(r *http.Request) *http.Request {
 	}
 	s.rewrite(&httputil.ProxyRequest{In: in, Out: out})
 	return out
+}
+
+// relayRequest is the request the relay sends and its URL, in one
+// allocation instead of two.
+type relayRequest struct {
+	req http.Request
+	url url.URL
 }
 
 // relayRoundTrip sends r and returns Exchange's final answer; after a 401
