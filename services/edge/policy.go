@@ -423,6 +423,19 @@ func (s *Service) modifyResponse(resp *http.Response) error {
 	return nil
 }
 
+// informationalHeader is the inbound header rule for an informational
+// answer (1xx) on every path: hop-by-hop headers, Server and Exchange's
+// authentication headers (WWW-Authenticate, Persistent-Auth) go, as
+// modifyResponse removes them from the final answer; a 1xx has no use for
+// an authentication header, so they go with KCD off too
+// (TestAttackInformationalCarriesAuthHeaders).
+func informationalHeader(h http.Header) {
+	removeHopByHop(h, nil)
+	delete(h, "Server")
+	delete(h, "Www-Authenticate")
+	delete(h, "Persistent-Auth")
+}
+
 // recheckHeld applies the re-check rule (recheck) to every answer before it
 // is delivered, as the parked path does (parkedPing.recheck): a certificate
 // revoked while the request was at Exchange gets the refusal, not

@@ -91,9 +91,16 @@ type recorder struct {
 	bytes  int64
 }
 
+// WriteHeader notes a final status; an informational answer (the reverse
+// proxy's and the relay's) first passes the inbound header rule
+// (informationalHeader).
 func (w *recorder) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
-		w.status = code
+	if code >= 200 {
+		if w.status == 0 {
+			w.status = code
+		}
+	} else {
+		informationalHeader(w.ResponseWriter.Header())
 	}
 	w.ResponseWriter.WriteHeader(code)
 }

@@ -57,10 +57,10 @@ func informational(status int) bool {
 	return status >= 100 && status < 200 && status != http.StatusSwitchingProtocols
 }
 
-// relayInformational writes an informational answer to the device, hop-by-hop
-// headers removed, as httputil.ReverseProxy relays them on the proxy path.
+// relayInformational writes an informational answer to the device, after
+// the inbound header rule (informationalHeader), as the proxy path does.
 func (ping *parkedPing) relayInformational(resp *http.Response) error {
-	removeHopByHop(resp.Header, nil)
+	informationalHeader(resp.Header)
 	bw := bufio.NewWriterSize(ping.dev, 512)
 	fmt.Fprintf(bw, "HTTP/1.1 %03d %s\r\n", resp.StatusCode, http.StatusText(resp.StatusCode))
 	_ = resp.Header.Write(bw)
