@@ -47,7 +47,7 @@ const (
 // in it is a Commands element (client changes). Anything it cannot read
 // (not WBXML, another root, tokens EAS does not use, truncated) is not.
 func syncWaits(body []byte) bool {
-	p := 1 // the version byte
+	p := 1                     // the version byte
 	mb := func() (int, bool) { // mb_u_int32
 		v := 0
 		for range 5 {
