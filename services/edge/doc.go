@@ -139,8 +139,12 @@
 // request is cancelled) — is answered with EAS Ping Status 1 so the device
 // sends it again elsewhere, after the same re-check (a certificate revoked
 // during the hold gets 403, recheckHeld for a proxied Ping), and a Ping
-// that comes later gets Status 1 at once (answerPingAtOnce,
-// upstream_drain.go). Then the listener closes, the fresh connections
+// that comes later gets Status 1 at once (answerHeldAtOnce,
+// upstream_drain.go). An EAS Sync that waits (a Wait or HeartbeatInterval
+// and no client changes, or an empty Sync request held at Exchange;
+// eas_wait.go) goes through the reverse proxy, tracked like a proxied
+// Ping, and is answered as its wait ends without changes: an empty Sync
+// response with Connection: close. Then the listener closes, the fresh connections
 // bring their first request (door_drain.go), and Shutdown lets the others
 // finish within the drain timeout; a parked Ping still there at the
 // deadline is cut.
