@@ -468,6 +468,15 @@ func (r *Refresher) attempt(ctx context.Context, url string, cur *crl.Index, v f
 	if err != nil {
 		return kindLabel(err), nil, v, err
 	}
+	if held := r.displacedOf(idx); held != nil && crl.Compare(idx.Meta(), held.Meta()) < 0 {
+		// Older than a displaced CRL of its issuer and partition: put in
+		// force (and on disk) it would outlive the displaced one at a
+		// restart and un-revoke what only that one lists.
+		err := &crl.Error{URL: url, Kind: crl.KindOlder, Issuer: idx.Meta().Issuer,
+			Err: fmt.Errorf("received number %v thisUpdate %s, older than number %v thisUpdate %s of the same partition kept in force from %s",
+				idx.Meta().Number, idx.Meta().ThisUpdate.Format(time.RFC3339), held.Meta().Number, held.Meta().ThisUpdate.Format(time.RFC3339), held.Meta().Source)}
+		return kindLabel(err), nil, v, err
+	}
 	if cur != nil && cur.Key() == idx.Key() && cur.Meta().Partition == idx.Meta().Partition {
 		switch c := crl.Compare(idx.Meta(), cur.Meta()); {
 		case c < 0:
@@ -487,6 +496,19 @@ func (r *Refresher) attempt(ctx context.Context, url string, cur *crl.Index, v f
 		}
 	}
 	return ResultOK, idx, res.Validators, nil
+}
+
+// displacedOf returns the displaced CRL kept in force of idx's issuer and
+// partition (one at most, see displace), or nil.
+func (r *Refresher) displacedOf(idx *crl.Index) *crl.Index {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, o := range r.sources {
+		if o.displaced && o.idx != nil && o.idx.Key() == idx.Key() && o.idx.Meta().Partition == idx.Meta().Partition {
+			return o.idx
+		}
+	}
+	return nil
 }
 
 func (r *Refresher) touch(url string, v fetch.Validators, now time.Time) {
