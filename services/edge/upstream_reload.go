@@ -3,8 +3,10 @@ package edge
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/trust"
 )
 
 // liveKeys are the settings the edge applies from a reloaded config.json
@@ -44,6 +46,9 @@ func (s *Service) PrepareConfig(_ context.Context, next *config.Config) (func(),
 		if err != nil {
 			return nil, fmt.Errorf("edge: trust store: %w", err)
 		}
+		if err := s.keepsTrust(next); err != nil {
+			return nil, err
+		}
 		if commitTrust, err = s.reloader.Prepare(spec); err != nil {
 			return nil, fmt.Errorf("edge: reload trust store (previous trust still in use): %w", err)
 		}
@@ -69,6 +74,20 @@ func (s *Service) PrepareConfig(_ context.Context, next *config.Config) (func(),
 				"upstreams", len(cfg.Upstreams))
 		}
 	}, nil
+}
+
+// keepsTrust refuses a save that leaves no client certificate trusted while
+// the edge runs with KCD or Require Client Certificate on: both take a
+// restart, so a save turning them off with the trust store emptied passes
+// config.Load and the roles' checks, and would leave the edge refusing
+// every device (no_trust), a state it refuses to start in (newTrust).
+func (s *Service) keepsTrust(next *config.Config) error {
+	if !s.cfg.RequireClientCert || len(config.SplitList(next.ClientCertTrustStorePath)) > 0 || strings.TrimSpace(next.ClientCertificateChain) != "" {
+		return nil
+	}
+	return fmt.Errorf("edge: %s and %s are both empty, but this edge runs with KCD or Require Client Certificate on (kcd.enabled and requireClientCertificate take a restart): "+
+		"every device would be refused; keep the issuing CAs in %s until the restart that turns them off, or restart segmesh to apply the whole save",
+		trust.KeyPath, trust.KeyConsoleChain, trust.KeyPath)
 }
 
 // upstreamCount is the number of Exchange URLs in force.
