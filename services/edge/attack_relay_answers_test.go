@@ -19,121 +19,85 @@ import (
 // (poll-before-reuse, the per-host cap, closing idle connections on
 // reload).
 func TestAttackRelayAnswersStayWithTheirRequest(t *testing.T) {
+	const stolen = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nSTOLEN"
 	for _, tc := range []struct {
 		name string
-		// alice sends from d and answers on the connection it returns
-		// (Exchange's side).
-		alice func(t *testing.T, d *device, x *rawExchange) *rawUpConn
-		// reuse: bob's request may use alice's connection.
+		head bool // alice sends a HEAD, else a Sync
+		// answer is Exchange's bytes to alice, then it hangs up or not.
+		answer string
+		hangUp bool
+		// alice's answer: status and body, or read by check when set.
+		status int
+		body   string
+		check  func(t *testing.T, d *device)
+		// reuse: bob's request must use alice's (clean) connection.
 		reuse bool
 	}{
-		{"a HEAD answered with a length and no body: kept and reused", func(t *testing.T, d *device, x *rawExchange) *rawUpConn {
-			headRequest(t, d)
-			up := x.accept()
-			up.request()
-			up.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
-			expectHead(t, d)
-			return up
-		}, true},
-		{"a HEAD answered with a body: the body is not bob's answer", func(t *testing.T, d *device, x *rawExchange) *rawUpConn {
-			headRequest(t, d)
-			up := x.accept()
-			up.request()
-			up.write("HTTP/1.1 200 OK\r\nContent-Length: 38\r\n\r\n" + okAnswer("STOLEN"))
-			expectHead(t, d)
-			return up
-		}, false},
-		{"a 204 with bytes after it", func(t *testing.T, d *device, x *rawExchange) *rawUpConn {
-			d.sendWith(syncPath, "", "<Sync/>")
-			up := x.accept()
-			up.request()
-			up.write("HTTP/1.1 204 No Content\r\nContent-Length: 38\r\n\r\n" + okAnswer("STOLEN"))
-			expectBody(t, d, http.StatusNoContent, "")
-			return up
-		}, false},
-		{"a 304 with bytes after it", func(t *testing.T, d *device, x *rawExchange) *rawUpConn {
-			d.sendWith(syncPath, "", "<Sync/>")
-			up := x.accept()
-			up.request()
-			up.write("HTTP/1.1 304 Not Modified\r\nContent-Length: 38\r\n\r\n" + okAnswer("STOLEN"))
-			expectBody(t, d, http.StatusNotModified, "")
-			return up
-		}, false},
-		{"more bytes than Content-Length", func(t *testing.T, d *device, x *rawExchange) *rawUpConn {
-			d.sendWith(syncPath, "", "<Sync/>")
-			up := x.accept()
-			up.request()
-			up.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nalice" + okAnswer("STOLEN"))
-			expectBody(t, d, http.StatusOK, "alice")
-			return up
-		}, false},
-		{"a chunked answer with trailers: consumed, kept and reused", func(t *testing.T, d *device, x *rawExchange) *rawUpConn {
-			d.sendWith(syncPath, "", "<Sync/>")
-			up := x.accept()
-			up.request()
-			up.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Alice\r\n\r\n5\r\nalice\r\n0\r\nX-Alice: secret\r\n\r\n")
-			resp, body, err := d.read()
-			if err != nil || body != "alice" || resp.Trailer.Get("X-Alice") != "" {
-				t.Fatalf("%v %q %v, want alice's body without her trailer", resp, body, err)
-			}
-			return up
-		}, true},
-		{"an answer read to the connection's end (no length): not kept", func(t *testing.T, d *device, x *rawExchange) *rawUpConn {
-			d.sendWith(syncPath, "", "<Sync/>")
-			up := x.accept()
-			up.request()
-			up.write("HTTP/1.1 200 OK\r\n\r\nalice")
-			_ = up.c.Close()
-			expectBody(t, d, http.StatusOK, "alice")
-			return up
-		}, false},
-		{"HTTP/1.0 without keep-alive: not kept", func(t *testing.T, d *device, x *rawExchange) *rawUpConn {
-			d.sendWith(syncPath, "", "<Sync/>")
-			up := x.accept()
-			up.request()
-			up.write("HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nalice" + okAnswer("STOLEN"))
-			expectBody(t, d, http.StatusOK, "alice")
-			return up
-		}, false},
-		{"Connection: close: not kept", func(t *testing.T, d *device, x *rawExchange) *rawUpConn {
-			d.sendWith(syncPath, "", "<Sync/>")
-			up := x.accept()
-			up.request()
-			up.write("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nalice")
-			expectBody(t, d, http.StatusOK, "alice")
-			return up
-		}, false},
-		{"an answer cut short: the device's connection is cut, the upstream one not kept", func(t *testing.T, d *device, x *rawExchange) *rawUpConn {
-			d.sendWith(syncPath, "", "<Sync/>")
-			up := x.accept()
-			up.request()
-			up.write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nalice")
-			_ = up.c.Close()
-			if resp, body, err := d.read(); err == nil {
-				t.Fatalf("the device got a complete answer %v %q from a cut one", resp, body)
-			}
-			return up
-		}, false},
-		{"alice's device gone mid-answer: the rest of her answer is not bob's", func(t *testing.T, d *device, x *rawExchange) *rawUpConn {
-			d.sendWith(syncPath, "", "<Sync/>")
-			up := x.accept()
-			up.request()
-			// Enough for the edge's server to send the header on.
-			up.write("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + strings.Repeat("a", 20000))
-			if _, err := http.ReadResponse(d.br, nil); err != nil {
-				t.Fatal(err)
-			}
-			// Gone with 80000 bytes of her answer still at Exchange: kept,
-			// the connection would give them to bob as his answer.
-			_ = d.c.Close()
-			return up
-		}, false},
+		{name: "a HEAD answered with a length and no body: kept and reused", head: true,
+			answer: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", reuse: true},
+		{name: "a HEAD answered with a body: the body is not bob's answer", head: true,
+			answer: "HTTP/1.1 200 OK\r\nContent-Length: 38\r\n\r\n" + stolen},
+		{name: "a 204 with bytes after it", answer: "HTTP/1.1 204 No Content\r\nContent-Length: 38\r\n\r\n" + stolen,
+			status: http.StatusNoContent},
+		{name: "a 304 with bytes after it", answer: "HTTP/1.1 304 Not Modified\r\nContent-Length: 38\r\n\r\n" + stolen,
+			status: http.StatusNotModified},
+		{name: "more bytes than Content-Length", answer: okAnswer("alice") + stolen, status: http.StatusOK, body: "alice"},
+		{name: "a chunked answer with trailers: consumed, kept and reused",
+			answer: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Alice\r\n\r\n5\r\nalice\r\n0\r\nX-Alice: secret\r\n\r\n",
+			check: func(t *testing.T, d *device) {
+				resp, body, err := d.read()
+				if err != nil || body != "alice" || resp.Trailer.Get("X-Alice") != "" {
+					t.Fatalf("%v %q %v, want alice's body without her trailer", resp, body, err)
+				}
+			}, reuse: true},
+		{name: "an answer read to the connection's end (no length): not kept",
+			answer: "HTTP/1.1 200 OK\r\n\r\nalice", hangUp: true, status: http.StatusOK, body: "alice"},
+		{name: "HTTP/1.0 without keep-alive: not kept",
+			answer: "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nalice" + stolen, status: http.StatusOK, body: "alice"},
+		{name: "Connection: close: not kept",
+			answer: "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nalice", status: http.StatusOK, body: "alice"},
+		{name: "an answer cut short: the device's connection is cut, the upstream one not kept",
+			answer: "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nalice", hangUp: true,
+			check: func(t *testing.T, d *device) {
+				if resp, body, err := d.read(); err == nil {
+					t.Fatalf("the device got a complete answer %v %q from a cut one", resp, body)
+				}
+			}},
+		{name: "alice's device gone mid-answer: the rest of her answer is not bob's",
+			// Enough for the edge's server to send the header on; gone with
+			// 80000 bytes of her answer still at Exchange: kept, the
+			// connection would give them to bob as his answer.
+			answer: "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + strings.Repeat("a", 20000),
+			check: func(t *testing.T, d *device) {
+				if _, err := http.ReadResponse(d.br, nil); err != nil {
+					t.Fatal(err)
+				}
+				_ = d.c.Close()
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, x, alice := relayHarness(t, options{})
 			bc := h.ca.issue(t, certOpts{cn: "bob"})
 			bob := h.device(t, &bc)
-			up := tc.alice(t, alice, x)
+			if tc.head {
+				headRequest(t, alice)
+			} else {
+				alice.sendWith(syncPath, "", "<Sync/>")
+			}
+			up := x.accept()
+			up.request()
+			up.write(tc.answer)
+			if tc.hangUp {
+				_ = up.c.Close()
+			}
+			switch {
+			case tc.check != nil:
+				tc.check(t, alice)
+			case tc.head:
+				expectHead(t, alice)
+			default:
+				expectBody(t, alice, tc.status, tc.body)
+			}
 			bobAnswered(t, h, x, up, bob, tc.reuse)
 		})
 	}
