@@ -124,22 +124,27 @@ func readDPName(dpn cryptobyte.String) ([]string, error) {
 
 // canonicalURI lower-cases the scheme and host of u and escapes bytes
 // outside 0x21..0x7e, so the names of a CRL and of a certificate that
-// differ only there match, and a scope text never holds a space.
+// differ only there match, and a scope text never holds a space. The
+// authority ends at the first '/', '?' or '#' after "://" (RFC 3986 3.2),
+// and userinfo before an '@' in it keeps its case: a query, fragment or
+// user name that differs in case is another URL.
 func canonicalURI(u []byte) string {
 	var b strings.Builder
-	hostEnd := len(u)
+	schemeEnd, hostStart, hostEnd := 0, 0, 0
 	if i := bytes.Index(u, []byte("://")); i >= 0 {
-		if j := bytes.IndexByte(u[i+3:], '/'); j >= 0 {
+		schemeEnd, hostStart, hostEnd = i, i+3, len(u)
+		if j := bytes.IndexAny(u[i+3:], "/?#"); j >= 0 {
 			hostEnd = i + 3 + j
 		}
-	} else {
-		hostEnd = 0
+		if at := bytes.LastIndexByte(u[hostStart:hostEnd], '@'); at >= 0 {
+			hostStart += at + 1
+		}
 	}
 	for i, c := range u {
 		switch {
 		case c < 0x21 || c > 0x7e:
 			fmt.Fprintf(&b, "%%%02X", c)
-		case i < hostEnd && 'A' <= c && c <= 'Z':
+		case (i < schemeEnd || hostStart <= i && i < hostEnd) && 'A' <= c && c <= 'Z':
 			b.WriteByte(c + 'a' - 'A')
 		default:
 			b.WriteByte(c)
