@@ -124,7 +124,7 @@ func VerifyClientChain(store *Store, chain []*x509.Certificate, now time.Time) (
 		return nil, &VerifyError{Reason: ReasonNoTrust, Source: source}
 	}
 	key := chainKey(chain)
-	if chains, ok := store.verified.get(key, now); ok {
+	if chains, ok := store.verified.get(key, chain, store, now); ok {
 		return chains, nil
 	}
 	opts := x509.VerifyOptions{
@@ -143,7 +143,7 @@ func VerifyClientChain(store *Store, chain []*x509.Certificate, now time.Time) (
 	chains, err := chain[0].Verify(opts)
 	if err == nil {
 		if rememberable(chain, chains) {
-			store.verified.put(key, chains)
+			store.verified.put(key, chain, store, chains)
 		}
 		return chains, nil
 	}

@@ -5,16 +5,18 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/binary"
+	"math"
 	"sync"
 	"time"
 )
 
-// verifyCacheSize bounds the chains one Store remembers. An entry keeps the
-// certificates its handshake parsed (the leaf and the intermediate, each
-// parsed anew per handshake): measured 5.5 KB per leaf-and-intermediate
-// chain (review rvfinal, 2,000 devices), so up to about 360 MB at the
-// bound, not the 10 MB first written; whether the bound should be lower
-// is left to the owner.
+// verifyCacheSize bounds the chains one Store remembers. An entry keeps no
+// certificate of its own: the verified chains are held as positions in the
+// chain the device presents (the same bytes on every hit, by the key) and in
+// the Store's certificates, so an entry is its key, its window and a few
+// small slices, about 200 bytes: 13 MB at the bound. (Keeping the parsed
+// certificates, as first written, cost 5.5 KB per leaf-and-intermediate
+// chain, measured by review rvfinal: 360 MB at the bound.)
 const verifyCacheSize = 65536
 
 // verifyCache remembers the chains a Store verified, so that a device that
@@ -37,13 +39,18 @@ const verifyCacheSize = 65536
 type verifyCache struct {
 	mu sync.Mutex
 	m  map[[sha256.Size]byte]verified
+	// hits counts the verifications served from the cache.
+	hits uint64
 }
 
 // verified is one remembered verification.
 type verified struct {
-	chains [][]*x509.Certificate
-	// from and until bound the window in which every certificate of chains is
-	// valid (from the latest NotBefore to the earliest NotAfter).
+	// chains are the verified chains as positions: i >= 0 is the presented
+	// chain's certificate i, i < 0 the Store's certificate -i-1.
+	chains [][]int16
+	// from and until bound the window in which every certificate of the
+	// verified chains is valid (from the latest NotBefore to the earliest
+	// NotAfter).
 	from, until time.Time
 }
 
@@ -111,23 +118,57 @@ func inChains(c *x509.Certificate, chains [][]*x509.Certificate) bool {
 	return false
 }
 
-// get returns the chains verified for key when now is inside their window.
-func (vc *verifyCache) get(key [sha256.Size]byte, now time.Time) ([][]*x509.Certificate, bool) {
+// get returns the chains verified for key when now is inside their window,
+// built of presented (the chain whose key it is) and store's certificates.
+func (vc *verifyCache) get(key [sha256.Size]byte, presented []*x509.Certificate, store *Store, now time.Time) ([][]*x509.Certificate, bool) {
 	vc.mu.Lock()
 	v, ok := vc.m[key]
+	if ok && !now.Before(v.from) && !now.After(v.until) {
+		vc.hits++
+	}
 	vc.mu.Unlock()
 	if !ok || now.Before(v.from) || now.After(v.until) {
 		return nil, false
 	}
-	return v.chains, true
+	chains := make([][]*x509.Certificate, len(v.chains))
+	for i, pos := range v.chains {
+		chain := make([]*x509.Certificate, len(pos))
+		for j, p := range pos {
+			if p >= 0 {
+				if int(p) >= len(presented) {
+					return nil, false
+				}
+				chain[j] = presented[p]
+			} else {
+				if int(-p-1) >= len(store.certs) {
+					return nil, false
+				}
+				chain[j] = store.certs[-p-1]
+			}
+		}
+		chains[i] = chain
+	}
+	return chains, true
 }
 
-// put remembers chains, verified for key; when full it forgets one entry
-// at random (Go's map order), which costs one verification later.
-func (vc *verifyCache) put(key [sha256.Size]byte, chains [][]*x509.Certificate) {
-	v := verified{chains: chains}
-	for _, chain := range chains {
-		for _, c := range chain {
+// put remembers chains, verified for key from presented against store; a
+// certificate of chains that is neither presented nor the Store's (which
+// crypto/x509 does not return) leaves the verification unremembered. When
+// full it forgets one entry at random (Go's map order), which costs one
+// verification later.
+func (vc *verifyCache) put(key [sha256.Size]byte, presented []*x509.Certificate, store *Store, chains [][]*x509.Certificate) {
+	if len(presented) > maxRemembered || len(store.certs) >= math.MaxInt16 {
+		return
+	}
+	v := verified{chains: make([][]int16, len(chains))}
+	for i, chain := range chains {
+		pos := make([]int16, len(chain))
+		for j, c := range chain {
+			p, ok := position(c, presented, store)
+			if !ok {
+				return
+			}
+			pos[j] = p
 			if v.from.IsZero() || c.NotBefore.After(v.from) {
 				v.from = c.NotBefore
 			}
@@ -135,6 +176,7 @@ func (vc *verifyCache) put(key [sha256.Size]byte, chains [][]*x509.Certificate) 
 				v.until = c.NotAfter
 			}
 		}
+		v.chains[i] = pos
 	}
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
@@ -148,6 +190,29 @@ func (vc *verifyCache) put(key [sha256.Size]byte, chains [][]*x509.Certificate) 
 		}
 	}
 	vc.m[key] = v
+}
+
+// position finds c among the presented certificates (by its bytes) or the
+// Store's (the roots crypto/x509 ends a chain with).
+func position(c *x509.Certificate, presented []*x509.Certificate, store *Store) (int16, bool) {
+	for i, p := range presented {
+		if p == c || (p != nil && bytes.Equal(p.Raw, c.Raw)) {
+			return int16(i), true
+		}
+	}
+	for i, r := range store.certs {
+		if r == c || bytes.Equal(r.Raw, c.Raw) {
+			return int16(-i - 1), true
+		}
+	}
+	return 0, false
+}
+
+// served returns how many verifications were served from the cache.
+func (vc *verifyCache) served() uint64 {
+	vc.mu.Lock()
+	defer vc.mu.Unlock()
+	return vc.hits
 }
 
 // len returns how many verifications are remembered.
