@@ -88,6 +88,15 @@ type assembler struct {
 	want  uint32
 	b     *crl.Builder
 	added uint32
+	// built holds the issuers and partitions started in this snapshot: the
+	// crl role sends each once, its chunks in a row.
+	built map[builtID]bool
+}
+
+// builtID is one issuer's partition in a snapshot being assembled.
+type builtID struct {
+	key   crl.IssuerKey
+	scope string
 }
 
 // maxPresize bounds the entries the assembler reserves from a serial_count
@@ -128,6 +137,17 @@ func (a *assembler) add(m *crlv1.WatchSnapshotsResponse) (out []*crl.Index, done
 			if err := a.finish(); err != nil {
 				return nil, false, err
 			}
+			// A partition that comes back after another would be a second
+			// index of one (issuer, partition), and only one is kept: its
+			// serials would be lost.
+			id := builtID{k, c.GetPartition()}
+			if a.built[id] {
+				return nil, false, fmt.Errorf("%w: issuer %q partition %q sent again after another", errPart, c.GetIssuer(), c.GetPartition())
+			}
+			if a.built == nil {
+				a.built = make(map[builtID]bool)
+			}
+			a.built[id] = true
 			a.start(k, c)
 		}
 		for _, s := range c.GetRevokedSerials() {
