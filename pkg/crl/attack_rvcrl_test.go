@@ -1,9 +1,15 @@
 package crl_test
 
 import (
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"math/big"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/segmesh/segmesh/pkg/crl"
 	"github.com/segmesh/segmesh/pkg/crl/crltest"
@@ -50,5 +56,31 @@ func TestAttackPartitionNameLookalikes(t *testing.T) {
 				t.Fatalf("IDP %q, certificate CDP %q: verdict %v refused %v; want covered %v", tt.idp, tt.cdp, d.Verdict, d.Refused, tt.wantCover)
 			}
 		})
+	}
+}
+
+// TestAttackEmptyPartitionName: an Issuing Distribution Point whose
+// distributionPoint is present but names nothing (a fullName of no
+// GeneralNames; RFC 5280 requires at least one) was read as the scope ""
+// — a CRL of every certificate — so such a CRL, a partition by intent,
+// served at the full CRL's URL would replace the full CRL as its newer
+// version and un-revoke what only the full CRL lists. It is refused as
+// malformed. Failed on main (parsed with scope "").
+func TestAttackEmptyPartitionName(t *testing.T) {
+	ca := crltest.NewCA(t, "Empty CA", t0)
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+			b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(*cryptobyte.Builder) {})
+		})
+	})
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: t0, NextUpdate: t0.Add(time.Hour),
+		ExtraExtensions: []pkix.Extension{{Id: oidIDP, Critical: true, Value: b.BytesOrPanic()}}}, ca.Cert, ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := crl.Parse(der)
+	if err == nil {
+		t.Fatalf("IDP naming an empty fullName: parsed with scope %q; want refused", c.Partition())
 	}
 }

@@ -119,6 +119,10 @@ func readDPName(dpn cryptobyte.String) ([]string, error) {
 			return nil, fmt.Errorf("distribution point name of unknown form (tag %d)", int(tag&0x1f))
 		}
 	}
+	if len(names) == 0 {
+		// Read as no names, it would be a CRL of every certificate.
+		return nil, errors.New("distribution point that names nothing")
+	}
 	return names, nil
 }
 
