@@ -62,3 +62,69 @@ func TestAttackDisplacedThenOlderReplay(t *testing.T) {
 			d.Verdict, d.Refused, d.Info.Source, d.Info.Partition)
 	}
 }
+
+// TestAttackDisplacedThenOlderReplayElsewhere: the same replay across two
+// distribution points: Y served at X's URL (X5 displaced, the store's X
+// entry becomes Y), then, in a later refresh, the older X3 at Y's URL.
+// Refused as older than the displaced X5 too, so no restart puts X3 in
+// force from the store.
+func TestAttackDisplacedThenOlderReplayElsewhere(t *testing.T) {
+	testDisplacedReplayElsewhere(t, false)
+}
+
+// TestAttackDisplacedThenOlderReplaySameRefresh: the two swaps of
+// TestAttackDisplacedThenOlderReplayElsewhere in one refresh. The
+// distribution points are fetched concurrently, and the check against the
+// displaced CRL runs before the fetch of X's URL has displaced X5 (and the
+// store is written before the commit), so X3 is saved as Y's CRL and a
+// restart puts it in force: serial 5 good.
+func TestAttackDisplacedThenOlderReplaySameRefresh(t *testing.T) {
+	t.Skip("defect: the older-than-displaced check and the store write run outside r.mu, before a concurrent fetch displaces; see /work/notes/s6/rvcrl-report.md")
+	testDisplacedReplayElsewhere(t, true)
+}
+
+func testDisplacedReplayElsewhere(t *testing.T, concurrent bool) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	other := newCDP(t)
+	dpX, dpY := f.cdp.url(), other.url()
+	part := func(dp string, n int64, serials ...int64) []byte {
+		o := crltest.CRLOptions{Number: n, ThisUpdate: t0.Add(time.Duration(n) * time.Minute), NextUpdate: t0.Add(48 * time.Hour), Partition: []string{dp}}
+		for _, s := range serials {
+			o.Revoked = append(o.Revoked, crltest.Revoked{Serial: big.NewInt(s), At: t0})
+		}
+		return f.ca.CRL(t, o)
+	}
+	cfg := func() refresh.Config {
+		return f.config(func(c *refresh.Config) {
+			c.Store, c.Fetcher.MaxBytes, c.URLs = store.New(dir), 1<<16, []string{dpX, dpY}
+		})
+	}
+	leaf := f.ca.Leaf(t, big.NewInt(5), t0, dpX)
+	now := t0.Add(time.Hour)
+
+	f.cdp.serve(part(dpX, 5, 5), "")
+	other.serve(part(dpY, 9, 6), "")
+	r := newRefresher(t, cfg())
+	if err := r.StartupFetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.cdp.serve(part(dpY, 9, 6), "")
+	if concurrent {
+		other.serve(part(dpX, 3), "")
+		r.RefreshNow(context.Background())
+	} else {
+		r.RefreshNow(context.Background())
+		other.serve(part(dpX, 3), "")
+		r.RefreshNow(context.Background())
+	}
+
+	f.cdp.mode.Store("500")
+	other.mode.Store("500")
+	second := newRefresher(t, cfg())
+	_ = second.StartupFetch(context.Background())
+	if d := second.Snapshot().Decide(leaf, now, crl.Policy{}); d.Verdict == crl.Good || !d.Refused {
+		t.Fatalf("after a restart: serial 5 %v refused %v (from %q partition %q); an older partition replayed at another URL was put in force",
+			d.Verdict, d.Refused, d.Info.Source, d.Info.Partition)
+	}
+}
