@@ -27,13 +27,7 @@ func TestAttackDisplacedThenOlderReplay(t *testing.T) {
 	dir := t.TempDir()
 	dpX := f.cdp.url()
 	const dpY = "http://pki.lab.test/y.crl"
-	part := func(dp string, n int64, serials ...int64) []byte {
-		o := crltest.CRLOptions{Number: n, ThisUpdate: t0.Add(time.Duration(n) * time.Minute), NextUpdate: t0.Add(48 * time.Hour), Partition: []string{dp}}
-		for _, s := range serials {
-			o.Revoked = append(o.Revoked, crltest.Revoked{Serial: big.NewInt(s), At: t0})
-		}
-		return f.ca.CRL(t, o)
-	}
+	part := func(dp string, n int64, serials ...int64) []byte { return partCRL(t, f.ca, dp, n, serials...) }
 	cfg := func() refresh.Config {
 		return f.config(func(c *refresh.Config) { c.Store = store.New(dir); c.Fetcher.MaxBytes = 1 << 16 })
 	}
@@ -88,13 +82,7 @@ func testDisplacedReplayElsewhere(t *testing.T, concurrent bool) {
 	dir := t.TempDir()
 	other := newCDP(t)
 	dpX, dpY := f.cdp.url(), other.url()
-	part := func(dp string, n int64, serials ...int64) []byte {
-		o := crltest.CRLOptions{Number: n, ThisUpdate: t0.Add(time.Duration(n) * time.Minute), NextUpdate: t0.Add(48 * time.Hour), Partition: []string{dp}}
-		for _, s := range serials {
-			o.Revoked = append(o.Revoked, crltest.Revoked{Serial: big.NewInt(s), At: t0})
-		}
-		return f.ca.CRL(t, o)
-	}
+	part := func(dp string, n int64, serials ...int64) []byte { return partCRL(t, f.ca, dp, n, serials...) }
 	cfg := func() refresh.Config {
 		return f.config(func(c *refresh.Config) {
 			c.Store, c.Fetcher.MaxBytes, c.URLs = store.New(dir), 1<<16, []string{dpX, dpY}
@@ -127,4 +115,15 @@ func testDisplacedReplayElsewhere(t *testing.T, concurrent bool) {
 		t.Fatalf("after a restart: serial 5 %v refused %v (from %q partition %q); an older partition replayed at another URL was put in force",
 			d.Verdict, d.Refused, d.Info.Source, d.Info.Partition)
 	}
+}
+
+// partCRL is ca's CRL of the partition of distribution point dp, number n
+// (thisUpdate n minutes after t0, good for two days), revoking serials.
+func partCRL(tb testing.TB, ca *crltest.CA, dp string, n int64, serials ...int64) []byte {
+	tb.Helper()
+	o := crltest.CRLOptions{Number: n, ThisUpdate: t0.Add(time.Duration(n) * time.Minute), NextUpdate: t0.Add(48 * time.Hour), Partition: []string{dp}}
+	for _, s := range serials {
+		o.Revoked = append(o.Revoked, crltest.Revoked{Serial: big.NewInt(s), At: t0})
+	}
+	return ca.CRL(tb, o)
 }
