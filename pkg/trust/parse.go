@@ -107,7 +107,13 @@ func parsePEMFile(data []byte, origin, key string, ps *problems) []sourced {
 	}
 	if !sawPEM {
 		// A binary .cer: one or more DER certificates.
-		if certs, err := x509.ParseCertificates(bytes.TrimSpace(data)); err == nil && len(certs) > 0 {
+		// The DER bytes as they are first: a signature's last byte may be a
+		// white-space byte. Then trimmed, for a file an editor ended with a newline.
+		certs, err := x509.ParseCertificates(data)
+		if err != nil || len(certs) == 0 {
+			certs, err = x509.ParseCertificates(bytes.TrimSpace(data))
+		}
+		if err == nil && len(certs) > 0 {
 			for _, c := range certs {
 				out = append(out, sourced{cert: c, origin: origin, key: key})
 			}
