@@ -31,6 +31,7 @@ var faultOnly = map[string]string{
 	"KDC errors by code/A":                   "KDC exchanges that failed: none while the KDC answers",
 	"annotation segmesh alerts":              "firing segmesh alerts: none while healthy",
 	"Service-ticket requests and renewals/B": "not injected: service-ticket renewals start when a cached ticket nears its end (hours)",
+	"TLS handshakes: resumed or full; session ticket key age/B": "not injected: the lab's segmesh runs without segmesh.edge.tlsSessionTicketKeyFile (per-process keys), so it exports no key age",
 }
 
 // healthyUsers are the devices of the load run: mapped, delegable users,

@@ -141,8 +141,7 @@
 // during the hold gets 403, recheckHeld for a proxied Ping), and a Ping
 // that comes later gets Status 1 at once (answerHeldAtOnce,
 // upstream_drain.go). An EAS Sync that waits (a Wait or HeartbeatInterval
-// and no client changes, or an empty Sync request held at Exchange;
-// eas_wait.go) goes through the reverse proxy, tracked like a proxied
+// and no client changes; an empty Sync request is not one, eas_wait.go) goes through the reverse proxy, tracked like a proxied
 // Ping, and is answered as its wait ends without changes: an empty Sync
 // response with Connection: close. Then the listener closes, the fresh connections
 // bring their first request (door_drain.go), and Shutdown lets the others

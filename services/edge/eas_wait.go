@@ -10,13 +10,17 @@ import (
 // An EAS Sync can be a long poll too: with a Wait (minutes) or a
 // HeartbeatInterval (seconds) child of its Sync element, Exchange holds it
 // up to 59 minutes until something changes (MS-ASCMD 2.2.3.198,
-// 2.2.3.88.2, 3.1.5.4), and an empty Sync request (no body) repeats the
-// cached request, which may be such a Sync (2.2.1.21.1). The drain answers
-// such a Sync as Exchange does when the wait ends with no changes: an empty
+// 2.2.3.88.2, 3.1.5.4). The drain answers such a Sync as Exchange does when the wait ends with no changes: an empty
 // Sync response, 200 with no body (2.2.1.21.2, example 4.5.10), with
 // Connection: close, on which the device sends its Sync again, elsewhere.
 //
-// Only a pure wait is answered so: a Sync that carries client changes (a
+// Only a pure wait the edge can read is answered so. An empty Sync request
+// (no body) repeats the cached request (2.2.1.21.1), which may or may not
+// wait: it is left to finish at Exchange as any other request, because an
+// empty response to a Sync Exchange was about to answer with changes could
+// leave the device behind a SyncKey Exchange has moved on
+// (TestLabSIGTERMUnderLoad's in-flight Syncs are such). A Sync that carries
+// client changes (a
 // Commands element) is left to finish or be cut as any other request, as
 // an empty response would drop the answers to its changes (the server IDs
 // of its adds). Exchange answers such a Sync at once anyway.
@@ -144,26 +148,19 @@ type syncWait uint8
 const (
 	// syncNoWait: Exchange answers at once (or the edge cannot tell).
 	syncNoWait syncWait = iota
-	// syncRepeat: an empty Sync request, which repeats the cached request
-	// (2.2.1.21.1): it waits when that one did. Answered with an empty Sync
-	// response only once Exchange has held it (at the drain), since the
-	// edge cannot tell.
-	syncRepeat
 	// syncWaiting: a Wait or HeartbeatInterval and no client changes.
 	syncWaiting
 )
 
-// waitOf tells how r, an EAS command of state, may wait at Exchange: an
-// empty Sync request, or a body kept for the 401 retry (makeReplayable)
-// that syncWaits accepts. Only Syncs of at most maxWaitSyncBytes are read.
+// waitOf tells how r, an EAS command of state, may wait at Exchange: a
+// body kept for the 401 retry (makeReplayable) that syncWaits accepts. Only
+// Syncs of at most maxWaitSyncBytes are read; an empty Sync request is
+// syncNoWait (above).
 func waitOf(r *http.Request, state *requestState) syncWait {
 	if !strings.EqualFold(state.eas.Cmd, "Sync") || r.Method != http.MethodPost {
 		return syncNoWait
 	}
-	if r.ContentLength == 0 {
-		return syncRepeat
-	}
-	if r.ContentLength < 0 || r.ContentLength > maxWaitSyncBytes || r.GetBody == nil {
+	if r.ContentLength <= 0 || r.ContentLength > maxWaitSyncBytes || r.GetBody == nil {
 		return syncNoWait
 	}
 	body, err := r.GetBody()

@@ -225,12 +225,6 @@ func (s *Service) proxyTracked(w http.ResponseWriter, r *http.Request, state *re
 	}
 	tr, c := s.drain.track(r)
 	if tr == nil {
-		if state.wait == syncRepeat {
-			// After the grace an empty Sync request goes to Exchange: the
-			// edge cannot tell whether it waits.
-			s.rproxy.ServeHTTP(w, r)
-			return
-		}
 		writeHeldAnswer(w, state)
 		return
 	}

@@ -53,6 +53,20 @@ func TestSyncWaits(t *testing.T) {
 	}
 }
 
+// TestEmptySyncIsNotAWait: an empty Sync request repeats the cached one,
+// which may or may not wait; the drain leaves it to finish at Exchange
+// (answering it empty could leave the device behind a SyncKey Exchange
+// moved on). CI's lab stage caught the other rule: TestLabSIGTERMUnderLoad's
+// in-flight empty Syncs got an empty 200 instead of Exchange's answer.
+func TestEmptySyncIsNotAWait(t *testing.T) {
+	r := httptest.NewRequest(http.MethodPost, "/Microsoft-Server-ActiveSync?Cmd=Sync&User=alice&DeviceId=D&DeviceType=iPhone", nil)
+	state := &requestState{}
+	state.eas.Cmd = "Sync"
+	if got := waitOf(r, state); got != syncNoWait {
+		t.Fatalf("waitOf(an empty Sync) = %v, want syncNoWait", got)
+	}
+}
+
 // drainedSyncOK reports what is wrong with resp as the answer a stopping
 // edge gives a waiting Sync (an empty Sync response); "" when right.
 func drainedSyncOK(resp *http.Response, body string) string {
@@ -68,8 +82,7 @@ func drainedSyncOK(resp *http.Response, body string) string {
 }
 
 // TestStopAnswersWaitingSyncs: an EAS Sync with a Wait or a
-// HeartbeatInterval, or an empty Sync request (the cached one, which may
-// wait), held at Exchange when the edge stops is answered at the end of
+// HeartbeatInterval held at Exchange when the edge stops is answered at the end of
 // the grace with an empty Sync response and Connection: close, on each
 // engine, and Stop returns without waiting for the drain deadline; a Sync
 // with client changes is not answered so. On main before this change the
@@ -79,7 +92,7 @@ func TestStopAnswersWaitingSyncs(t *testing.T) {
 	for _, body := range []struct {
 		name string
 		b    string
-	}{{"Wait", string(wbxmlSyncWait)}, {"HeartbeatInterval", string(wbxmlSyncHeartbeat)}, {"empty Sync request", ""}} {
+	}{{"Wait", string(wbxmlSyncWait)}, {"HeartbeatInterval", string(wbxmlSyncHeartbeat)}} {
 		for _, tc := range []struct {
 			name   string
 			engine string
