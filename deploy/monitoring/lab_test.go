@@ -28,9 +28,9 @@ const labFor = 2 * time.Second
 // injected, except those whose fault is not injected here (listed with
 // "not injected").
 var faultOnly = map[string]string{
-	"KDC errors by code/A":                   "KDC exchanges that failed: none while the KDC answers",
-	"annotation segmesh alerts":              "firing segmesh alerts: none while healthy",
-	"Service-ticket requests and renewals/B": "not injected: service-ticket renewals start when a cached ticket nears its end (hours)",
+	"KDC errors by code/A":                                      "KDC exchanges that failed: none while the KDC answers",
+	"annotation segmesh alerts":                                 "firing segmesh alerts: none while healthy",
+	"Service-ticket requests and renewals/B":                    "not injected: service-ticket renewals start when a cached ticket nears its end (hours)",
 	"TLS handshakes: resumed or full; session ticket key age/B": "not injected: the lab's segmesh runs without segmesh.edge.tlsSessionTicketKeyFile (per-process keys), so it exports no key age",
 }
 
