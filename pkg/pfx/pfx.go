@@ -249,7 +249,7 @@ func (d *decoder) encryptedData(content cryptobyte.String, i int) ([]byte, error
 		if errors.Is(err, errBadPadding) {
 			return nil, malformed("ContentInfo %d: decryption gave bad padding although the MAC matched", i)
 		}
-		return nil, fmt.Errorf("decrypting ContentInfo %d: %w", i, err)
+		return nil, fmt.Errorf("pfx: decrypting ContentInfo %d: %w", i, err)
 	}
 	return plain, nil
 }
