@@ -7,10 +7,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/spnego"
+
+	"github.com/segmesh/segmesh/pkg/krbcrypt"
 )
 
 // ErrReplyMismatch is wrapped by VerifyReply's error when the acceptor's
@@ -63,7 +64,7 @@ func (b *Builder) VerifyReply(value string, sent time.Time) error {
 	if err := k5.Unmarshal(mech); err != nil || !k5.IsAPRep() {
 		return fmt.Errorf("%w: no AP-REP in the reply (%v)", ErrReplyMismatch, err)
 	}
-	pt, err := crypto.DecryptEncPart(k5.APRep.EncPart, b.key, keyusage.AP_REP_ENCPART)
+	pt, err := krbcrypt.DecryptEncPart(k5.APRep.EncPart, b.key, keyusage.AP_REP_ENCPART)
 	if err != nil {
 		return fmt.Errorf("%w: the AP-REP does not open with the session key: %v", ErrReplyMismatch, err)
 	}

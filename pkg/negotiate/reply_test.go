@@ -62,3 +62,26 @@ func replyFixture(tb testing.TB, et int32) (types.EncryptionKey, *negotiate.Buil
 	_, b, key := bindingFixtureKey(tb, et)
 	return key, b
 }
+
+// TestVerifyReplyShortCiphertext: a server answering with an AP-REP whose
+// encrypted part is shorter than a confounder and a checksum gets a
+// mismatch, not a panic (gokrb5's DecryptMessage slices before checking;
+// a hostile Exchange crashed the edge with it).
+func TestVerifyReplyShortCiphertext(t *testing.T) {
+	for _, et := range []int32{etypeID.AES128_CTS_HMAC_SHA1_96, etypeID.AES256_CTS_HMAC_SHA1_96, etypeID.RC4_HMAC} {
+		key, b := replyFixture(t, et)
+		_, sent, err := b.HeaderStamped(negotiate.Binding{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := 0; n <= 40; n++ {
+			h, err := negotiatetest.ReplyWithEncPart(types.EncryptedData{EType: key.KeyType, Cipher: make([]byte, n)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.VerifyReply(h, sent); !errors.Is(err, negotiate.ErrReplyMismatch) {
+				t.Errorf("etype %d, %d-byte ciphertext: err = %v, want a mismatch", et, n, err)
+			}
+		}
+	}
+}

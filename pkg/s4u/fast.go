@@ -15,6 +15,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/segmesh/segmesh/pkg/krbcrypt"
 	"github.com/segmesh/segmesh/pkg/krbfast"
 )
 
@@ -147,7 +148,7 @@ func (f *fastArmor) open(pas types.PADataSequence, nonce int) (*krbfast.Response
 		if err := krbfast.UnmarshalChoice(pa.PADataValue, &rep); err != nil {
 			return nil, err
 		}
-		pt, err := crypto.DecryptEncPart(rep.EncFastRep, f.key, keyusage.KEY_USAGE_FAST_REP)
+		pt, err := krbcrypt.DecryptEncPart(rep.EncFastRep, f.key, keyusage.KEY_USAGE_FAST_REP)
 		if err != nil {
 			return nil, fmt.Errorf("decrypt KrbFastResponse: %w", err)
 		}

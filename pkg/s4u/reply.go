@@ -7,12 +7,13 @@ import (
 	"strings"
 
 	"github.com/jcmturner/gofork/encoding/asn1"
-	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana/asnAppTag"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/segmesh/segmesh/pkg/krbcrypt"
 )
 
 // rawKDCRep is KDC-REP with the ticket kept as raw bytes, to hand the
@@ -78,7 +79,7 @@ func decodeReply(b []byte, asRep bool) (*kdcReply, error) {
 // nonce and the session key's etype (one of offered, the request's list)
 // and returns the resulting Ticket.
 func (r *kdcReply) open(key types.EncryptionKey, usage uint32, nonce int, offered []int32) (*Ticket, error) {
-	pt, err := crypto.DecryptEncPart(r.EncPart, key, usage)
+	pt, err := krbcrypt.DecryptEncPart(r.EncPart, key, usage)
 	if err != nil {
 		return nil, fmt.Errorf("decrypt reply: %w", err)
 	}

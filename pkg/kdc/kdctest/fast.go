@@ -14,6 +14,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/segmesh/segmesh/pkg/krbcrypt"
 	"github.com/segmesh/segmesh/pkg/krbfast"
 )
 
@@ -77,7 +78,7 @@ func (k *KDC) unwrapFAST(req *messages.ASReq, outerBody []byte) (*fastCtx, error
 	if err != nil || tgt.foreign {
 		return nil, fail(errorcode.KDC_ERR_PREAUTH_FAILED, "armor ticket is no TGT of this realm")
 	}
-	pt, err := crypto.DecryptEncPart(ap.EncryptedAuthenticator, tgt.ticket.DecryptedEncPart.Key, keyusage.AP_REQ_AUTHENTICATOR)
+	pt, err := krbcrypt.DecryptEncPart(ap.EncryptedAuthenticator, tgt.ticket.DecryptedEncPart.Key, keyusage.AP_REQ_AUTHENTICATOR)
 	if err != nil {
 		return nil, fail(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "armor authenticator does not decrypt")
 	}
@@ -97,7 +98,7 @@ func (k *KDC) unwrapFAST(req *messages.ASReq, outerBody []byte) (*fastCtx, error
 	if err != nil || ar.ReqChecksum.CksumType != et.GetHashID() || !hmac.Equal(sum, ar.ReqChecksum.Checksum) {
 		return nil, fail(errorcode.KRB_AP_ERR_MODIFIED, "bad checksum in FAST AS request")
 	}
-	pt, err = crypto.DecryptEncPart(ar.EncFastReq, key, keyusage.KEY_USAGE_FAST_ENC)
+	pt, err = krbcrypt.DecryptEncPart(ar.EncFastReq, key, keyusage.KEY_USAGE_FAST_ENC)
 	if err != nil {
 		return nil, fail(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "KrbFastReq does not decrypt")
 	}
@@ -125,7 +126,7 @@ func (f *fastCtx) encryptedChallenge(pa *types.PAData, ckey types.EncryptionKey)
 	if err != nil {
 		return ts, fail(errorcode.KDC_ERR_PREAUTH_FAILED, "challenge key: %v", err)
 	}
-	pt, err := crypto.DecryptEncPart(ed, chk, krbfast.KeyUsageEncChallengeClient)
+	pt, err := krbcrypt.DecryptEncPart(ed, chk, krbfast.KeyUsageEncChallengeClient)
 	if err != nil {
 		return ts, fail(errorcode.KDC_ERR_PREAUTH_FAILED, "pre-authentication failed")
 	}

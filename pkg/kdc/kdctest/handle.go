@@ -22,6 +22,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/segmesh/segmesh/pkg/kdc"
+	"github.com/segmesh/segmesh/pkg/krbcrypt"
 )
 
 // Wire constants of MS-SFU/MS-KILE (kept here so the fake does not depend
@@ -174,7 +175,7 @@ func (k *KDC) as(req *messages.ASReq, fx *fastCtx) ([]byte, error) {
 			return nil, err
 		}
 	} else {
-		pt, err := crypto.DecryptEncPart(ed, ckey, keyusage.AS_REQ_PA_ENC_TIMESTAMP)
+		pt, err := krbcrypt.DecryptEncPart(ed, ckey, keyusage.AS_REQ_PA_ENC_TIMESTAMP)
 		if err != nil {
 			return nil, fail(errorcode.KDC_ERR_PREAUTH_FAILED, "pre-authentication failed")
 		}
@@ -407,7 +408,7 @@ func (k *KDC) tgs(req *messages.TGSReq, body []byte, forUser *types.PAData, rec 
 	rec.SessionKeyType = tk.Key.KeyType
 	// Key usage 7 whatever the ticket (gokrb5's DecryptAuthenticator picks
 	// 11 for a ticket that is not a TGT, as in an application AP-REQ).
-	ab, err := crypto.DecryptEncPart(ap.EncryptedAuthenticator, tk.Key, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR)
+	ab, err := krbcrypt.DecryptEncPart(ap.EncryptedAuthenticator, tk.Key, keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR)
 	if err != nil || ap.Authenticator.Unmarshal(ab) != nil {
 		return nil, fail(errorcode.KRB_AP_ERR_BAD_INTEGRITY, "authenticator")
 	}

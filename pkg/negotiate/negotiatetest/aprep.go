@@ -35,6 +35,13 @@ func MutualReply(key types.EncryptionKey, ctime time.Time, cusec int) (string, e
 	if err != nil {
 		return "", fmt.Errorf("negotiatetest: encrypt AP-REP: %w", err)
 	}
+	return ReplyWithEncPart(ed)
+}
+
+// ReplyWithEncPart is the "Negotiate <token>" value of an AP-REP whose
+// encrypted part is ed as given, in a SPNEGO NegTokenResp: a malformed or
+// short ed is what a hostile server would send.
+func ReplyWithEncPart(ed types.EncryptedData) (string, error) {
 	rep, err := asn1.Marshal(struct {
 		PVNO    int                 `asn1:"explicit,tag:0"`
 		MsgType int                 `asn1:"explicit,tag:1"`
