@@ -102,8 +102,25 @@ func TestAttackPartitionedCRLsThroughTheRole(t *testing.T) {
 		t.Fatalf("notes = %q; want the displaced full CRL of %s named", notes, urlFull)
 	}
 	page, err := json.Marshal(s.statusSection())
-	if err != nil || !strings.Contains(string(page), `"displaced":true`) {
-		t.Fatalf("status = %s, %v; want the displaced CRL shown", page, err)
+	if err != nil || !strings.Contains(string(page), `"displaced":true`) || !strings.Contains(string(page), `"keptFile":"`) {
+		t.Fatalf("status = %s, %v; want the displaced CRL shown with the file keeping it", page, err)
+	}
+	if !strings.Contains(notes, "across restarts") || !strings.Contains(notes, "/kept/") {
+		t.Fatalf("notes = %q; want the kept file named", notes)
+	}
+
+	// The older full CRL replayed at A's URL: refused as older than the
+	// displaced one; /readyz's note names the URL, the metric counts
+	// result "older" (TestMetrics) and /status has the error.
+	cdpA.serve(f.partitionCRL(t, 6, ""))
+	s.refresher.RefreshNow(context.Background())
+	check(t, 45, urlA, crlv1.RevocationStatus_REVOCATION_STATUS_REVOKED)
+	notes = strings.Join(s.Notes(), "\n")
+	if !strings.Contains(notes, urlA+" now serves a CRL") || !strings.Contains(notes, "older") {
+		t.Fatalf("notes = %q; want the refused older CRL at %s named", notes, urlA)
+	}
+	if page, _ := json.Marshal(s.statusSection()); !strings.Contains(string(page), "older than number 7") {
+		t.Fatalf("status = %s; want the refusal in lastError", page)
 	}
 }
 

@@ -251,8 +251,8 @@ func (s *Service) Notes() []string {
 	for _, st := range s.refresher.Status() {
 		switch {
 		case st.Displaced:
-			out = append(out, fmt.Sprintf("CRL of %q (%s) that %s gave before it gave a CRL of another issuer or partition is kept in force and not fetched again (stale after %s): serve that CRL at a distribution point in %s, or restart to drop it",
-				st.Issuer, partitionText(st.Partition), st.URL, st.NextUpdate.UTC().Format(time.RFC3339), config.KeyCRLURIs))
+			out = append(out, fmt.Sprintf("CRL of %q (%s) that %s gave before it gave a CRL of another issuer or partition is kept in force, also across restarts%s, and not fetched again (stale after %s): serve that CRL, or a newer one, at a distribution point in %s%s",
+				st.Issuer, partitionText(st.Partition), st.URL, keptIn(st.KeptFile), st.NextUpdate.UTC().Format(time.RFC3339), config.KeyCRLURIs, dropKept(st.KeptFile)))
 		case st.Retired:
 			out = append(out, fmt.Sprintf("CRL of %q from %s, a distribution point a reload removed, is kept in force and not fetched again (stale after %s): list a distribution point for this CA in %s, or restart to drop it",
 				st.Issuer, st.URL, st.NextUpdate.UTC().Format(time.RFC3339), config.KeyCRLURIs))
@@ -261,6 +261,13 @@ func (s *Service) Notes() []string {
 				st.Issuer, st.URL, st.NextUpdate.UTC().Format(time.RFC3339)))
 		}
 		var ce *crl.Error
+		if errors.As(st.LastError, &ce) && ce.Kind == crl.KindOlder {
+			// A CRL older than one of its issuer and partition in force: a
+			// distribution point gone back, a lagging mirror, or a replay
+			// of genuinely signed old CRLs. The newer one stays in force.
+			out = append(out, fmt.Sprintf("%s now serves a CRL of %q older than the one of its partition in force, refused (%v): check the distribution point, or whoever sits on its HTTP path; the newer CRL stays in force",
+				st.URL, ce.Issuer, ce.Err))
+		}
 		if errors.As(st.LastError, &ce) && ce.Kind == crl.KindUnsupported && st.Issuer != "" {
 			// A CRL segmesh cannot apply correctly (RFC 5280 5.2.5: a delta
 			// CRL, a reason partition, an authority revocation list, an
@@ -272,6 +279,21 @@ func (s *Service) Notes() []string {
 		}
 	}
 	return out
+}
+
+// keptIn and dropKept name the file that keeps a displaced CRL, for a note.
+func keptIn(file string) string {
+	if file == "" {
+		return ""
+	}
+	return " (" + file + ")"
+}
+
+func dropKept(file string) string {
+	if file == "" {
+		return ""
+	}
+	return "; to drop it, remove " + file + " and restart"
 }
 
 // partitionText names a CRL's scope for a note.
@@ -405,6 +427,7 @@ type sourceStatus struct {
 	Derived     bool      `json:"derived,omitempty"`
 	Retired     bool      `json:"retired,omitempty"`   // removed by a reload, its last CRL kept in force
 	Displaced   bool      `json:"displaced,omitempty"` // the CRL the URL gave before one of another issuer or partition, kept in force
+	KeptFile    string    `json:"keptFile,omitempty"`  // the file keeping a displaced CRL across restarts
 	Partition   string    `json:"partition,omitempty"` // the CRL's scope: the distribution point it covers
 	Issuer      string    `json:"issuer,omitempty"`
 	Entries     int       `json:"entries"`
@@ -434,7 +457,7 @@ func (s *Service) statusSection() any {
 		FailHard: s.cfg.FailHard, FailClosedOnStale: s.cfg.FailClosedOnStale,
 	}
 	for _, st := range s.refresher.Status() {
-		ss := sourceStatus{URL: st.URL, Derived: st.Derived, Retired: st.Retired, Displaced: st.Displaced, Partition: st.Partition,
+		ss := sourceStatus{URL: st.URL, Derived: st.Derived, Retired: st.Retired, Displaced: st.Displaced, KeptFile: st.KeptFile, Partition: st.Partition,
 			Issuer: st.Issuer, Entries: st.Entries, CRLNumber: st.Number,
 			ThisUpdate: st.ThisUpdate, NextUpdate: st.NextUpdate, FetchedAt: st.FetchedAt, CheckedAt: st.CheckedAt,
 			Stale: st.Stale, Failures: st.Failures, NextAttempt: st.NextAttempt}

@@ -92,7 +92,13 @@ type source struct {
 	// (fetchOne): still configured, but no longer giving this CRL.
 	displaced bool
 
-	idx        *crl.Index // last good; nil if none
+	idx *crl.Index // last good; nil if none
+	// saved reports that idx is on disk: the URL's record, or for a
+	// displaced source the kept CRL of its issuer and partition.
+	saved bool
+	// inRecord reports a displaced source whose CRL only the URL's record
+	// holds so far (kept.go).
+	inRecord   bool
 	validators fetch.Validators
 	checkedAt  time.Time
 	failures   int
@@ -122,6 +128,8 @@ type Refresher struct {
 	set     crl.Set
 	// limitLogged reports that the MaxDerived warning was logged.
 	limitLogged bool
+	// kept is what the store keeps per issuer and partition (kept.go).
+	kept map[pair]crl.Meta
 }
 
 type sigEntry struct {
@@ -144,6 +152,7 @@ func New(cfg Config) (*Refresher, error) {
 		log:   cfg.Logger,
 		fetch: cfg.Fetcher,
 		subs:  map[chan *crl.Snapshot]struct{}{},
+		kept:  map[pair]crl.Meta{},
 		kick:  make(chan struct{}, 1),
 	}
 	if r.clock == nil {
@@ -221,6 +230,7 @@ func (r *Refresher) StartupFetch(ctx context.Context) error {
 
 	r.cycleMu.Lock()
 	defer r.cycleMu.Unlock()
+	r.loadKept()
 	for _, s := range sources {
 		r.loadStored(s)
 	}
@@ -269,7 +279,7 @@ func (r *Refresher) loadStored(s *source) {
 		return
 	}
 	r.mu.Lock()
-	s.idx = idx
+	s.idx, s.saved = idx, true
 	s.validators = rec.Validators
 	s.checkedAt = rec.FetchedAt
 	r.mu.Unlock()
@@ -370,7 +380,8 @@ func (r *Refresher) fetchAll(ctx context.Context, sources []*source) {
 	wg.Wait()
 }
 
-// fetchOne runs one attempt for s and schedules the next.
+// fetchOne runs one attempt for s, puts its result in force (commit) and
+// schedules the next.
 func (r *Refresher) fetchOne(ctx context.Context, s *source) {
 	start := r.clock.Now()
 	r.mu.Lock()
@@ -379,46 +390,20 @@ func (r *Refresher) fetchOne(ctx context.Context, s *source) {
 	if cur == nil {
 		v = fetch.Validators{} // nothing to keep on a 304
 	}
-	result, idx, newV, err := r.attempt(ctx, s.url, cur, v)
+	result, got, newV, err := r.attempt(ctx, s.url, cur, v)
 	now := r.clock.Now()
+	r.mu.Lock()
+	if err == nil && got.idx != nil {
+		// Checked here, not in attempt: a fetch of another URL in the same
+		// cycle may have displaced a newer CRL of this partition meanwhile.
+		if err = r.olderThanDisplaced(s.url, got.idx); err != nil {
+			result = kindLabel(err)
+		}
+	}
+	r.commit(ctx, s, cur, got, newV, err, now)
+	r.mu.Unlock()
 	if h := r.cfg.Hooks.OnFetch; h != nil {
 		h(s.url, result, now.Sub(start))
-	}
-
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err != nil {
-		s.failures++
-		s.lastErr = err
-		wait := min(r.cfg.Backoff.Delay(s.failures, r.rnd()), r.cfg.Interval)
-		s.next = now.Add(wait)
-		if ctx.Err() != nil {
-			return // cancelled (stopping, or a start deadline): no warning about the distribution point
-		}
-		attrs := []any{"url", s.url, "err", err, "failures", s.failures, "retry_in", wait.Round(time.Second)}
-		if cur != nil {
-			attrs = append(attrs, "in_force", cur.Meta().Issuer, "this_update", cur.Meta().ThisUpdate)
-			r.log.Warn("crl refresh failed; keeping the last good CRL", attrs...)
-		} else {
-			r.log.Warn("crl refresh failed; no CRL of this distribution point in force", attrs...)
-		}
-		return
-	}
-	if s.failures > 0 {
-		r.log.Info("crl distribution point recovered", "url", s.url, "after_failures", s.failures)
-	}
-	s.failures, s.lastErr = 0, nil
-	s.checkedAt = now
-	s.next = now.Add(r.cfg.Interval)
-	s.validators = newV
-	if idx != nil {
-		if cur != nil && (cur.Key() != idx.Key() || cur.Meta().Partition != idx.Meta().Partition) {
-			r.displace(s, cur, idx)
-		}
-		s.idx = idx
-		m := idx.Meta()
-		r.log.Info("crl updated", "url", s.url, "issuer", m.Issuer, "entries", idx.Len(),
-			"crl_number", m.Number, "this_update", m.ThisUpdate, "next_update", m.NextUpdate)
 	}
 }
 
@@ -428,9 +413,10 @@ func (r *Refresher) fetchOne(ctx context.Context, s *source) {
 // scope, served at the full CRL's URL), or leave the certificates it
 // covers judged by a CRL that does not cover them. It goes when a fetched
 // CRL of its issuer and partition at least as new supersedes it
-// (dropSuperseded), or at a restart; one per issuer and partition is kept,
-// the newest. Meanwhile it goes stale like any other, and the role's
-// /readyz notes and /status name the URL. r.mu is held.
+// (dropSuperseded); one per issuer and partition is kept, the newest. It is
+// kept on disk too (saveKept, kept.go), so a restart puts it in force
+// again. Meanwhile it goes stale like any other, and the role's /readyz
+// notes and /status name the URL. r.mu is held.
 func (r *Refresher) displace(s *source, cur, next *crl.Index) {
 	m := cur.Meta()
 	same := func(o *source) bool {
@@ -444,38 +430,34 @@ func (r *Refresher) displace(s *source, cur, next *crl.Index) {
 		}
 	}
 	r.sources = slices.DeleteFunc(r.sources, same)
-	r.sources = append(r.sources, &source{url: s.url, retired: true, displaced: true, idx: cur, checkedAt: s.checkedAt})
+	r.sources = append(r.sources, &source{url: s.url, retired: true, displaced: true, idx: cur, checkedAt: s.checkedAt, inRecord: s.saved})
 	n := next.Meta()
 	r.log.Warn("crl distribution point now gives a CRL of another issuer or partition; the CRL it gave before stays in force until a newer one of its issuer and partition arrives",
 		"url", s.url, "issuer", m.Issuer, "partition", m.Partition, "received_issuer", n.Issuer, "received_partition", n.Partition,
 		"next_update", m.NextUpdate)
 }
 
+// fetched is a new CRL an attempt got: its index and its DER.
+type fetched struct {
+	idx *crl.Index
+	der []byte
+}
+
 // attempt downloads and checks one CRL. It returns the result label, the
-// new index when the CRL changed (nil when it did not) and the validators
-// for the next request.
-func (r *Refresher) attempt(ctx context.Context, url string, cur *crl.Index, v fetch.Validators) (string, *crl.Index, fetch.Validators, error) {
+// new CRL when it changed (zero when it did not) and the validators for
+// the next request. It neither changes what is in force nor writes to disk:
+// commit does.
+func (r *Refresher) attempt(ctx context.Context, url string, cur *crl.Index, v fetch.Validators) (string, fetched, fetch.Validators, error) {
 	res, err := r.fetch.Fetch(ctx, url, v)
 	if err != nil {
-		return kindLabel(err), nil, v, err
+		return kindLabel(err), fetched{}, v, err
 	}
-	now := r.clock.Now()
 	if res.NotModified {
-		r.touch(url, res.Validators, now)
-		return ResultNotModified, nil, res.Validators, nil
+		return ResultNotModified, fetched{}, res.Validators, nil
 	}
-	idx, err := r.accept(res.Body, url, now)
+	idx, err := r.accept(res.Body, url, r.clock.Now())
 	if err != nil {
-		return kindLabel(err), nil, v, err
-	}
-	if held := r.displacedOf(idx); held != nil && crl.Compare(idx.Meta(), held.Meta()) < 0 {
-		// Older than a displaced CRL of its issuer and partition: put in
-		// force (and on disk) it would outlive the displaced one at a
-		// restart and un-revoke what only that one lists.
-		err := &crl.Error{URL: url, Kind: crl.KindOlder, Issuer: idx.Meta().Issuer,
-			Err: fmt.Errorf("received number %v thisUpdate %s, older than number %v thisUpdate %s of the same partition kept in force from %s",
-				idx.Meta().Number, idx.Meta().ThisUpdate.Format(time.RFC3339), held.Meta().Number, held.Meta().ThisUpdate.Format(time.RFC3339), held.Meta().Source)}
-		return kindLabel(err), nil, v, err
+		return kindLabel(err), fetched{}, v, err
 	}
 	if cur != nil && cur.Key() == idx.Key() && cur.Meta().Partition == idx.Meta().Partition {
 		switch c := crl.Compare(idx.Meta(), cur.Meta()); {
@@ -483,32 +465,13 @@ func (r *Refresher) attempt(ctx context.Context, url string, cur *crl.Index, v f
 			err := &crl.Error{URL: url, Kind: crl.KindOlder, Issuer: idx.Meta().Issuer,
 				Err: fmt.Errorf("received number %v thisUpdate %s, in force number %v thisUpdate %s",
 					idx.Meta().Number, idx.Meta().ThisUpdate.Format(time.RFC3339), cur.Meta().Number, cur.Meta().ThisUpdate.Format(time.RFC3339))}
-			return kindLabel(err), nil, v, err
+			return kindLabel(err), fetched{}, v, err
 		case c == 0:
-			r.touch(url, res.Validators, now)
-			return ResultNotModified, nil, res.Validators, nil
+			return ResultNotModified, fetched{}, res.Validators, nil
 		}
 	}
-	if r.cfg.Store != nil {
-		der, _ := crl.Decode(res.Body) // Parse succeeded, so Decode does
-		if err := r.cfg.Store.Save(store.Record{URL: url, DER: der, Validators: res.Validators, FetchedAt: now}); err != nil {
-			r.log.Warn("crl not saved to disk; a restart while the distribution point is down will lack it", "url", url, "err", err)
-		}
-	}
-	return ResultOK, idx, res.Validators, nil
-}
-
-// displacedOf returns the displaced CRL kept in force of idx's issuer and
-// partition (one at most, see displace), or nil.
-func (r *Refresher) displacedOf(idx *crl.Index) *crl.Index {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, o := range r.sources {
-		if o.displaced && o.idx != nil && o.idx.Key() == idx.Key() && o.idx.Meta().Partition == idx.Meta().Partition {
-			return o.idx
-		}
-	}
-	return nil
+	der, _ := crl.Decode(res.Body) // Parse succeeded, so Decode does
+	return ResultOK, fetched{idx: idx, der: der}, res.Validators, nil
 }
 
 func (r *Refresher) touch(url string, v fetch.Validators, now time.Time) {
@@ -535,6 +498,9 @@ func (r *Refresher) publish(force bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.dropSuperseded()
+	if r.cfg.Store != nil {
+		r.forgetKept()
+	}
 	var sig []sigEntry
 	var list []*crl.Index
 	for _, s := range r.sources {

@@ -102,6 +102,7 @@ type cdp struct {
 	requests atomic.Int32
 	ok200    atomic.Int32
 	etag     atomic.Value
+	gate     atomic.Pointer[chan struct{}] // when set, answers wait until it is closed
 }
 
 func newCDP(tb testing.TB) *cdp {
@@ -111,6 +112,9 @@ func newCDP(tb testing.TB) *cdp {
 	c.etag.Store("")
 	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.requests.Add(1)
+		if g := c.gate.Load(); g != nil {
+			<-*g
+		}
 		switch c.mode.Load().(string) {
 		case "500":
 			http.Error(w, "down", http.StatusInternalServerError)

@@ -22,6 +22,10 @@ type SourceStatus struct {
 	// not fetched until a CRL of its issuer and partition at least as new
 	// supersedes it.
 	Displaced bool
+	// KeptFile is the file that keeps a displaced CRL on disk, so that a
+	// restart puts it in force again; empty if none (no store, or not
+	// written).
+	KeptFile string
 	// Partition is the scope of the CRL in force (crl.Meta.Partition); ""
 	// for a CRL of every certificate of its issuer.
 	Partition string
@@ -66,6 +70,9 @@ func (r *Refresher) Status() []SourceStatus {
 			st.Stale = crl.StaleAt(m.NextUpdate, now)
 			if m.Number != nil {
 				st.Number = m.Number.String()
+			}
+			if s.displaced && s.saved && r.cfg.Store != nil {
+				st.KeptFile = r.cfg.Store.KeptPath(m.Key, m.Partition)
 			}
 		}
 		out = append(out, st)

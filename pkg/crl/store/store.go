@@ -1,12 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -54,13 +53,17 @@ func (s *Store) Save(r Record) error {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return storeErr(r.URL, err)
 	}
+	return s.write(s.base(r.URL), r)
+}
+
+// write writes r's DER to base.crl, then its description to base.json.
+func (s *Store) write(base string, r Record) error {
 	sum := sha256.Sum256(r.DER)
 	r.SHA256 = hex.EncodeToString(sum[:])
 	meta, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return storeErr(r.URL, err)
 	}
-	base := s.base(r.URL)
 	if err := writeAtomic(base+".crl", r.DER); err != nil {
 		return storeErr(r.URL, err)
 	}
@@ -93,21 +96,29 @@ func (s *Store) Touch(url string, v fetch.Validators, fetchedAt time.Time) error
 // not match it comes back without validators or fetch time, so the next
 // download is unconditional.
 func (s *Store) Load(url string) (Record, error) {
-	der, err := os.ReadFile(s.base(url) + ".crl")
+	return s.read(s.base(url), url)
+}
+
+// read returns the record at base; url, when not empty, must be the one
+// its description names.
+func (s *Store) read(base, url string) (Record, error) {
+	der, err := os.ReadFile(base + ".crl")
 	if err != nil {
-		return Record{}, storeErr(url, err)
+		return Record{}, storeErr(cmp.Or(url, base), err)
 	}
 	sum := sha256.Sum256(der)
-	r, err := s.readMeta(url)
-	if err != nil || r.URL != url || r.SHA256 != hex.EncodeToString(sum[:]) {
+	r, err := readMeta(base, url)
+	if err != nil || (url != "" && r.URL != url) || r.SHA256 != hex.EncodeToString(sum[:]) {
 		return Record{URL: url, DER: der, SHA256: hex.EncodeToString(sum[:])}, nil
 	}
 	r.DER = der
 	return r, nil
 }
 
-func (s *Store) readMeta(url string) (Record, error) {
-	b, err := os.ReadFile(s.base(url) + ".json")
+func (s *Store) readMeta(url string) (Record, error) { return readMeta(s.base(url), url) }
+
+func readMeta(base, url string) (Record, error) {
+	b, err := os.ReadFile(base + ".json")
 	if err != nil {
 		return Record{}, storeErr(url, err)
 	}
@@ -119,15 +130,7 @@ func (s *Store) readMeta(url string) (Record, error) {
 }
 
 // Remove deletes what is stored for url; nothing stored is not an error.
-func (s *Store) Remove(url string) error {
-	base := s.base(url)
-	for _, p := range []string{base + ".json", base + ".crl"} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return storeErr(url, err)
-		}
-	}
-	return nil
-}
+func (s *Store) Remove(url string) error { return s.remove(s.base(url), url) }
 
 func storeErr(url string, err error) error {
 	return &crl.Error{URL: url, Kind: crl.KindStore, Err: err}

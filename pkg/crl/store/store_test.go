@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmesh/segmesh/pkg/crl"
 	"github.com/segmesh/segmesh/pkg/crl/fetch"
 	"github.com/segmesh/segmesh/pkg/crl/store"
 )
@@ -91,5 +92,61 @@ func TestSaveUnwritable(t *testing.T) {
 	err := s.Save(store.Record{URL: "http://x/ca.crl", DER: []byte{0x30, 0}})
 	if err == nil || !strings.Contains(err.Error(), "http://x/ca.crl") {
 		t.Fatalf("Save under a file: %v, want an error naming the URL", err)
+	}
+}
+
+// TestKept: a CRL kept per issuer and partition is saved apart from the
+// URLs' records, replaced per issuer and partition, listed by LoadKept and
+// removed by RemoveKept.
+func TestKept(t *testing.T) {
+	s := store.New(filepath.Join(t.TempDir(), "crl"))
+	if recs, err := s.LoadKept(); err != nil || len(recs) != 0 {
+		t.Fatalf("LoadKept on an empty store = %v, %v", recs, err)
+	}
+	var k1, k2 crl.IssuerKey
+	k2[0] = 1
+	const u = "http://pki.example.com/x.crl"
+	for _, tc := range []struct {
+		key  crl.IssuerKey
+		part string
+		der  []byte
+	}{
+		{k1, "uri:http://pki.example.com/x.crl", []byte{0x30, 1}},
+		{k1, "uri:http://pki.example.com/x.crl", []byte{0x30, 2}}, // replaces the first
+		{k1, "", []byte{0x30, 3}},
+		{k2, "", []byte{0x30, 4}},
+	} {
+		if err := s.SaveKept(tc.key, tc.part, store.Record{URL: u, DER: tc.der}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Load(u); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a kept CRL shows as the URL's record: %v", err)
+	}
+	recs, err := s.LoadKept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[byte]bool{}
+	for _, r := range recs {
+		if r.URL != u || len(r.DER) != 2 {
+			t.Fatalf("LoadKept record %+v", r)
+		}
+		got[r.DER[1]] = true
+	}
+	if len(recs) != 3 || !got[2] || !got[3] || !got[4] {
+		t.Fatalf("LoadKept = %d records %v; want the three kept, the replaced one gone", len(recs), got)
+	}
+	if _, err := os.Stat(s.KeptPath(k1, "")); err != nil {
+		t.Fatalf("KeptPath: %v", err)
+	}
+	if err := s.RemoveKept(k1, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveKept(k1, ""); err != nil {
+		t.Fatalf("RemoveKept of nothing: %v", err)
+	}
+	if recs, _ := s.LoadKept(); len(recs) != 2 {
+		t.Fatalf("after RemoveKept: %d records; want 2", len(recs))
 	}
 }

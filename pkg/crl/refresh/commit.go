@@ -1,0 +1,86 @@
+package refresh
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/segmesh/segmesh/pkg/crl"
+	"github.com/segmesh/segmesh/pkg/crl/fetch"
+	"github.com/segmesh/segmesh/pkg/crl/store"
+)
+
+// commit puts the outcome of an attempt for s in force. The disk is
+// written here, at the moment a CRL is put in force, and under r.mu, so
+// that it follows the order of the commits: a displaced CRL is kept on
+// disk before its URL's record is replaced (a restart between the two
+// finds it in one of them). r.mu is held.
+func (r *Refresher) commit(ctx context.Context, s *source, cur *crl.Index, got fetched, newV fetch.Validators, err error, now time.Time) {
+	if err != nil {
+		s.failures++
+		s.lastErr = err
+		wait := min(r.cfg.Backoff.Delay(s.failures, r.rnd()), r.cfg.Interval)
+		s.next = now.Add(wait)
+		if ctx.Err() != nil {
+			return // cancelled (stopping, or a start deadline): no warning about the distribution point
+		}
+		attrs := []any{"url", s.url, "err", err, "failures", s.failures, "retry_in", wait.Round(time.Second)}
+		if cur != nil {
+			attrs = append(attrs, "in_force", cur.Meta().Issuer, "this_update", cur.Meta().ThisUpdate)
+			r.log.Warn("crl refresh failed; keeping the last good CRL", attrs...)
+		} else {
+			r.log.Warn("crl refresh failed; no CRL of this distribution point in force", attrs...)
+		}
+		return
+	}
+	if s.failures > 0 {
+		r.log.Info("crl distribution point recovered", "url", s.url, "after_failures", s.failures)
+	}
+	s.failures, s.lastErr = 0, nil
+	s.checkedAt = now
+	s.next = now.Add(r.cfg.Interval)
+	s.validators = newV
+	idx := got.idx
+	if idx == nil {
+		if s.saved {
+			r.touch(s.url, newV, now)
+		}
+		return
+	}
+	if cur != nil && (cur.Key() != idx.Key() || cur.Meta().Partition != idx.Meta().Partition) {
+		r.displace(s, cur, idx)
+	}
+	s.idx, s.saved = idx, false
+	if r.cfg.Store != nil {
+		if !r.keepDisplaced(s.url) {
+			r.log.Warn("crl not saved to disk: the CRL this distribution point gave before could not be kept on disk, so its record keeps that one; a restart while the distribution point is down puts that one in force again", "url", s.url)
+		} else if err := r.cfg.Store.Save(store.Record{URL: s.url, DER: got.der, Validators: newV, FetchedAt: now}); err != nil {
+			r.log.Warn("crl not saved to disk; a restart while the distribution point is down will lack it", "url", s.url, "err", err)
+		} else {
+			s.saved = true
+		}
+	}
+	m := idx.Meta()
+	r.log.Info("crl updated", "url", s.url, "issuer", m.Issuer, "entries", idx.Len(),
+		"crl_number", m.Number, "this_update", m.ThisUpdate, "next_update", m.NextUpdate)
+}
+
+// olderThanDisplaced refuses idx, fetched from url, when it is older than
+// the displaced CRL kept in force of its issuer and partition (one at
+// most, see displace): put in force it would add nothing while the process
+// runs, and it is the sign of a replay. r.mu is held.
+func (r *Refresher) olderThanDisplaced(url string, idx *crl.Index) error {
+	for _, o := range r.sources {
+		if !o.displaced || o.idx == nil || o.idx.Key() != idx.Key() || o.idx.Meta().Partition != idx.Meta().Partition {
+			continue
+		}
+		held := o.idx.Meta()
+		if crl.Compare(idx.Meta(), held) >= 0 {
+			return nil
+		}
+		return &crl.Error{URL: url, Kind: crl.KindOlder, Issuer: idx.Meta().Issuer,
+			Err: fmt.Errorf("received number %v thisUpdate %s, older than number %v thisUpdate %s of the same partition kept in force from %s",
+				idx.Meta().Number, idx.Meta().ThisUpdate.Format(time.RFC3339), held.Number, held.ThisUpdate.Format(time.RFC3339), held.Source)}
+	}
+	return nil
+}

@@ -1,0 +1,85 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/segmesh/segmesh/pkg/crl"
+)
+
+// keptDir is the subdirectory of the kept CRLs.
+const keptDir = "kept"
+
+// KeptPath returns the path of the DER kept for the issuer with key k and
+// the partition p (crl.Meta.Partition), for messages that tell an admin
+// which file to remove.
+func (s *Store) KeptPath(k crl.IssuerKey, partition string) string {
+	return s.keptBase(k, partition) + ".crl"
+}
+
+func (s *Store) keptBase(k crl.IssuerKey, partition string) string {
+	h := sha256.New()
+	h.Write(k[:])
+	h.Write([]byte{0})
+	h.Write([]byte(partition))
+	return filepath.Join(s.dir, keptDir, hex.EncodeToString(h.Sum(nil)[:16]))
+}
+
+// SaveKept writes r as the CRL kept in force for the issuer with key k and
+// partition p, replacing the one kept for them (r.URL names where it came
+// from). A kept CRL is one a distribution point gave before it gave a CRL
+// of another issuer or partition: the newest CRL of its issuer and
+// partition, which no URL's record holds any more. It is written the same
+// way as Save's.
+func (s *Store) SaveKept(k crl.IssuerKey, partition string, r Record) error {
+	if err := os.MkdirAll(filepath.Join(s.dir, keptDir), 0o755); err != nil {
+		return storeErr(r.URL, err)
+	}
+	return s.write(s.keptBase(k, partition), r)
+}
+
+// LoadKept returns every kept CRL (none when nothing was kept), unverified:
+// the caller verifies each and learns its issuer and partition from it. A
+// DER whose description is missing or does not match it comes back with
+// only its DER.
+func (s *Store) LoadKept() ([]Record, error) {
+	names, err := filepath.Glob(filepath.Join(s.dir, keptDir, "*.crl"))
+	if err != nil {
+		return nil, storeErr(s.dir, err)
+	}
+	slices.Sort(names)
+	var out []Record
+	var errs []error
+	for _, n := range names {
+		r, err := s.read(strings.TrimSuffix(n, ".crl"), "")
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, errors.Join(errs...)
+}
+
+// RemoveKept deletes the CRL kept for the issuer with key k and partition
+// p; nothing kept is not an error.
+func (s *Store) RemoveKept(k crl.IssuerKey, partition string) error {
+	return s.remove(s.keptBase(k, partition), fmt.Sprintf("kept CRL of issuer %s partition %q", k, partition))
+}
+
+// remove deletes base's two files, the description first.
+func (s *Store) remove(base, what string) error {
+	for _, p := range []string{base + ".json", base + ".crl"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return storeErr(what, err)
+		}
+	}
+	return nil
+}
