@@ -466,7 +466,10 @@ func classify(err error) string {
 		return "addr_not_avail"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "refused"
-	case errors.Is(err, syscall.ECONNRESET):
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
+		// EPIPE: the request was written into a connection the edge had
+		// closed (a refused TLS 1.3 client certificate, a drain): the
+		// same event as a reset seen on read.
 		return "reset"
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
 		return "timeout"
