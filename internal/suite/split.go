@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -53,7 +54,11 @@ func splitMode(cfg *config.Config, log *slog.Logger, g *role.GroupOptions, lis n
 			return fmt.Errorf("listen on %s (segmesh.grpc.listen): %w", gc.Listen, err)
 		}
 	}
-	opts := append(rpc.ServerOptions(), grpc.StatsHandler(otelgrpc.NewServerHandler()))
+	var meter metric.Meter
+	if g.MeterProvider != nil {
+		meter = g.MeterProvider.Meter("segmesh/rpc")
+	}
+	opts := append(rpc.ServerOptions(log, meter), grpc.StatsHandler(otelgrpc.NewServerHandler()))
 	opts, err := exposure(gc, files, lis, log, opts)
 	if err != nil {
 		_ = lis.Close()

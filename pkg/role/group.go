@@ -106,7 +106,7 @@ func NewGroup(opts GroupOptions) (*Group, error) {
 		opts:      opts,
 		log:       opts.Logger,
 		services:  map[string][]string{},
-		internal:  grpc.NewServer(append(rpc.ServerOptions(), opts.InternalServerOptions...)...),
+		internal:  grpc.NewServer(append(rpc.ServerOptions(opts.Logger, opts.MeterProvider.Meter("segmesh/rpc")), opts.InternalServerOptions...)...),
 		lis:       bufconn.Listen(1 << 20),
 		health:    health.NewServer(),
 		conns:     map[string]*grpc.ClientConn{},

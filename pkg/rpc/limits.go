@@ -1,6 +1,11 @@
 package rpc
 
-import "google.golang.org/grpc"
+import (
+	"log/slog"
+
+	"go.opentelemetry.io/otel/metric"
+	"google.golang.org/grpc"
+)
 
 // MaxMessageBytes is the largest gRPC message one segmesh role sends to or
 // accepts from another, in process and in split mode alike. It is gRPC's
@@ -23,8 +28,16 @@ func DialOptions() []grpc.DialOption {
 		grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))}
 }
 
-// ServerOptions are the message limits of every role-to-role server, the
-// in-process one and the one serving other processes.
-func ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes)}
+// ServerOptions are what every role-to-role server has, the in-process one
+// and the one serving other processes: the message limits, and as the
+// outermost interceptors the recovery of a handler's panic (the call
+// answers codes.Internal, log gets the panic and its stack, meter's
+// telemetry.MetricRPCHandlerPanics counts it, the process keeps serving).
+// log and meter may be nil (discarded).
+func ServerOptions(log *slog.Logger, meter metric.Meter) []grpc.ServerOption {
+	rec := newRecovery(log, meter)
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
+		grpc.ChainUnaryInterceptor(rec.unary), grpc.ChainStreamInterceptor(rec.stream),
+	}
 }

@@ -110,6 +110,12 @@ const (
 	// config.json that wait for a restart (listen addresses, settings a
 	// running role does not apply live).
 	MetricConfigRestartPending = "segmesh_config_restart_pending"
+
+	// MetricRPCHandlerPanics counts the role-to-role gRPC calls whose
+	// handler panicked, by method: each was answered codes.Internal and its
+	// stack logged, and the process kept serving (pkg/rpc's recovery).
+	// Any increase is a defect to report with that log line.
+	MetricRPCHandlerPanics = "segmesh_rpc_handler_panics"
 )
 
 // Kind is an instrument's kind, which decides the suffixes of its series.
@@ -199,6 +205,7 @@ func Metrics() []Metric {
 		{MetricConfigReloadRefused, Gauge, ""},
 		{MetricConfigLastReloadSuccess, Gauge, ""},
 		{MetricConfigRestartPending, Gauge, ""},
+		{MetricRPCHandlerPanics, Counter, ""},
 	}
 }
 

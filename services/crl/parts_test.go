@@ -108,7 +108,7 @@ func TestWatchSnapshotsInParts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gs := grpc.NewServer(rpc.ServerOptions()...)
+	gs := grpc.NewServer(rpc.ServerOptions(nil, nil)...)
 	s.RegisterGRPC(gs)
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)
