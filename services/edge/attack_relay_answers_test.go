@@ -221,15 +221,33 @@ func TestAttackRelayAuthenticatorPerRequest(t *testing.T) {
 // with a body without reading the body (an error answered at once: some
 // servers do so for paths they refuse early, a "CL.0" desync) and keeps
 // the connection. The device wrote that body: to Exchange it is the next
-// request on the connection, and its answer comes after the relay gave
+// request on the connection, and its answer comes after the edge gave
 // the connection back. The next user's request on that connection, bob's,
 // then got the answer to mallory's smuggled request, and bob's own answer
 // was left for whoever came next (response queue poisoning, a user's mail
-// to another). The relay cannot see whether Exchange read the body; it
-// keeps a connection after a request with a body only when the answer
-// was a success. Attacker review rvrelay.
+// to another). The edge cannot see whether Exchange read the body; after
+// a request with a body it keeps a connection only when the answer was a
+// success, on both engines. Attacker review rvrelay (the relay); the
+// net/http engine kept such a connection until issue 25's follow-up
+// (upstream_keep.go).
 func TestAttackRelaySmuggledThroughAnEarlyAnswer(t *testing.T) {
-	h, x, mallory := relayHarness(t, options{})
+	for _, e := range engines {
+		for _, early := range []struct{ name, answer, body string }{
+			{"400 without a body", "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", ""},
+			{"400 with a body", "HTTP/1.1 400 Bad Request\r\nContent-Length: 3\r\n\r\nbad", "bad"},
+			{"a redirect", "HTTP/1.1 302 Found\r\nLocation: /owa/\r\nContent-Length: 0\r\n\r\n", ""},
+		} {
+			t.Run(e.name+"/"+early.name, func(t *testing.T) {
+				smuggledThroughAnEarlyAnswer(t, e.engine, early.answer, early.body)
+			})
+		}
+	}
+}
+
+// smuggledThroughAnEarlyAnswer runs TestAttackRelaySmuggledThroughAnEarlyAnswer
+// on engine with Exchange's early answer (status and body to the device).
+func smuggledThroughAnEarlyAnswer(t *testing.T, engine, answer, body string) {
+	h, x, mallory := engineHarness(t, engine, options{})
 	bc := h.ca.issue(t, certOpts{cn: "bob"})
 	bob := h.device(t, &bc)
 	smuggled := "GET /Microsoft-Server-ActiveSync?Cmd=Smuggled HTTP/1.1\r\nHost: mail.lab.test\r\n\r\n"
@@ -239,8 +257,11 @@ func TestAttackRelaySmuggledThroughAnEarlyAnswer(t *testing.T) {
 	if _, err := http.ReadRequest(up.br); err != nil { // the body stays unread
 		t.Fatal(err)
 	}
-	up.write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-	expectBody(t, mallory, http.StatusBadRequest, "")
+	up.write(answer)
+	resp, got, err := mallory.read()
+	if err != nil || resp.StatusCode < 300 || got != body {
+		t.Fatalf("mallory's answer %v %q %v, want Exchange's early answer", resp, got, err)
+	}
 	// Exchange reads the body as a request, and answers it once the
 	// connection carries another.
 	if r := up.request(); r.URL.Query().Get("Cmd") != "Smuggled" {

@@ -110,12 +110,19 @@ func okAnswer(b string) string {
 // relayHarness is an edge with the relay in front of a rawExchange.
 func relayHarness(t *testing.T, o options) (*harness, *rawExchange, *device) {
 	t.Helper()
+	return engineHarness(t, "relay", o)
+}
+
+// engineHarness is an edge with engine (segmesh.edge.http1Engine) in front
+// of a rawExchange, and alice's device.
+func engineHarness(t *testing.T, engine string, o options) (*harness, *rawExchange, *device) {
+	t.Helper()
 	if !pollSupported {
 		t.Skip("the relay needs pollReady (Linux)")
 	}
 	x := newRawExchange(t)
 	h := newHarness(t, func(c *config.Config) {
-		c.Segmesh.Edge.HTTP1Engine = "relay"
+		c.Segmesh.Edge.HTTP1Engine = engine
 		c.Segmesh.Edge.ExchangeURLs = []string{"http://" + x.ln.Addr().String()}
 	}, o)
 	cert := h.ca.issue(t, certOpts{cn: "alice"})

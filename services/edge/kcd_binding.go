@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"sync/atomic"
 
@@ -118,17 +117,4 @@ func (s *Service) rebind(h http.Header, state *requestState, host string, c net.
 	}
 	h["Authorization"] = []string{v}
 	state.cb, state.sent = cb, sent
-}
-
-// bound returns req with a trace that rebinds its Negotiate header to the
-// connection the transport picks, for a Kerberos request to an https
-// upstream; req itself otherwise.
-func (s *Service) bound(req *http.Request) *http.Request {
-	state, _ := req.Context().Value(requestKey{}).(*requestState)
-	if state == nil || state.ticket == nil || s.upstreams.route.Load().binders[req.URL.Host] == nil {
-		return req
-	}
-	h, host := req.Header, req.URL.Host
-	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { s.rebind(h, state, host, info.Conn) }}
-	return req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
 }

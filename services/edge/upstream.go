@@ -41,6 +41,8 @@ type upstreams struct {
 	// error (idempotent methods), with http.Transport's own
 	// ResponseHeaderTimeout; nil when watch is nil.
 	replays *http.Transport
+	// keep is the keep rule after a request with a body (upstream_keep.go).
+	keep keepRule
 }
 
 // route is the Exchange URLs in order of preference, the one that answered
@@ -208,7 +210,9 @@ func (s *Service) send(req *http.Request) (*http.Response, error) {
 			out = again
 		}
 		var err error
-		resp, err = s.upstreams.transportFor(out).RoundTrip(s.bound(out))
+		var turn keepTurn
+		resp, err = s.upstreams.transportFor(out).RoundTrip(s.traced(out, &turn))
+		resp = s.upstreams.keep.settle(&turn, resp, err)
 		return err
 	})
 	return resp, err
