@@ -238,7 +238,16 @@ func (s *Service) relayOnce(rec *recorder, out *http.Request, state *requestStat
 	// the body: answered at once with the body unread (an error, a
 	// redirect), the connection would carry the device's body to Exchange
 	// as the next request, whose answer another user's request then gets
-	// (TestAttackRelaySmuggledThroughAnEarlyAnswer).
+	// (TestAttackRelaySmuggledThroughAnEarlyAnswer). The whole rule, the
+	// net/http engine's too (upstream_keep.go): the request was written in
+	// full before its answer was read (nginx's request_body_sent,
+	// http.Transport's wroteRequest), the answer was read to its end and
+	// neither side asked to close, and after a request with a body the
+	// answer is below 300. A success that left the body unread breaks RFC
+	// 9112 section 9.3 (the server reads the whole body or closes) and no
+	// client can see it: the poll before reuse drops the connection when
+	// Exchange answers the body's request before the next request goes out,
+	// not when it answers later (TestAttackEarlySuccessLeavesTheBody).
 	keep := !resp.Close && !out.Close && (out.Body == nil || out.Body == http.NoBody || resp.StatusCode < 300)
 	resp.Body = &relayBody{body: resp.Body, pc: pc, pool: s.relay, stop: stop, keep: keep}
 	return resp, pc, nil
