@@ -51,21 +51,7 @@ func TestAttackEarlySuccessLeavesTheBody(t *testing.T) {
 // earlySuccess runs TestAttackEarlySuccessLeavesTheBody's case that holds
 // on engine.
 func earlySuccess(t *testing.T, engine string) {
-	h, x, mallory := engineHarness(t, engine, options{})
-	bc := h.ca.issue(t, certOpts{cn: "bob"})
-	bob := h.device(t, &bc)
-	smuggled := "GET /Microsoft-Server-ActiveSync?Cmd=Smuggled HTTP/1.1\r\nHost: mail.lab.test\r\n\r\n"
-	mallory.sendWith("/Microsoft-Server-ActiveSync?Cmd=Sync&User=mallory&DeviceId=M1&DeviceType=iPhone", "", smuggled)
-	up := x.accept()
-	_ = up.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := http.ReadRequest(up.br); err != nil { // the body stays unread
-		t.Fatal(err)
-	}
-	up.write(okAnswer("ok"))
-	expectBody(t, mallory, http.StatusOK, "ok")
-	if r := up.request(); r.URL.Query().Get("Cmd") != "Smuggled" {
-		t.Fatalf("the fake Exchange read %s, want the smuggled request", r.URL)
-	}
+	h, x, bob, up := smuggle(t, engine, okAnswer("ok"), http.StatusOK, "ok")
 	up.write(okAnswer("SMUGGLED answer for mallory"))
 	// The answer has reached the edge: http.Transport's idle read drops the
 	// connection at once; the relay finds it at its poll before reuse.

@@ -252,26 +252,9 @@ func TestAttackRelaySmuggledThroughAnEarlyAnswer(t *testing.T) {
 // on engine with Exchange's early answer, which the device gets as status
 // and body.
 func smuggledThroughAnEarlyAnswer(t *testing.T, engine, answer string, status int, body string) {
-	h, x, mallory := engineHarness(t, engine, options{})
-	bc := h.ca.issue(t, certOpts{cn: "bob"})
-	bob := h.device(t, &bc)
-	smuggled := "GET /Microsoft-Server-ActiveSync?Cmd=Smuggled HTTP/1.1\r\nHost: mail.lab.test\r\n\r\n"
-	mallory.sendWith("/Microsoft-Server-ActiveSync/con?Cmd=Sync&User=mallory&DeviceId=M1&DeviceType=iPhone", "", smuggled)
-	up := x.accept()
-	_ = up.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := http.ReadRequest(up.br); err != nil { // the body stays unread
-		t.Fatal(err)
-	}
-	up.write(answer)
-	resp, got, err := mallory.read()
-	if err != nil || resp.StatusCode != status || got != body {
-		t.Fatalf("mallory's answer %v %q %v, want Exchange's early answer", resp, got, err)
-	}
-	// Exchange reads the body as a request, and answers it once the
-	// connection carries another.
-	if r := up.request(); r.URL.Query().Get("Cmd") != "Smuggled" {
-		t.Fatalf("the fake Exchange read %s, want the smuggled request", r.URL)
-	}
+	_, x, bob, up := smuggle(t, engine, answer, status, body)
+	// Exchange answers the smuggled request once the connection carries
+	// another.
 	bob.sendWith(syncPath, "", "<Sync/>")
 	onUp := make(chan error, 1)
 	go func() {
@@ -296,4 +279,32 @@ func smuggledThroughAnEarlyAnswer(t *testing.T, engine, answer string, status in
 	up2.request()
 	up2.write(okAnswer("bob's answer"))
 	expectBody(t, bob, http.StatusOK, "bob's answer")
+}
+
+// smuggle starts a smuggling attempt on engine: mallory (engineHarness's
+// device) POSTs a body that is a second request; the fake Exchange reads
+// the header only, gives answer (mallory must get status and body) and
+// then reads the body as the next request on the connection. It returns
+// the harness, the fake Exchange, bob's device and that connection.
+func smuggle(t *testing.T, engine, answer string, status int, body string) (*harness, *rawExchange, *device, *rawUpConn) {
+	t.Helper()
+	h, x, mallory := engineHarness(t, engine, options{})
+	bc := h.ca.issue(t, certOpts{cn: "bob"})
+	bob := h.device(t, &bc)
+	smuggled := "GET /Microsoft-Server-ActiveSync?Cmd=Smuggled HTTP/1.1\r\nHost: mail.lab.test\r\n\r\n"
+	mallory.sendWith("/Microsoft-Server-ActiveSync/con?Cmd=Sync&User=mallory&DeviceId=M1&DeviceType=iPhone", "", smuggled)
+	up := x.accept()
+	_ = up.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := http.ReadRequest(up.br); err != nil { // the body stays unread
+		t.Fatal(err)
+	}
+	up.write(answer)
+	resp, got, err := mallory.read()
+	if err != nil || resp.StatusCode != status || got != body {
+		t.Fatalf("mallory's answer %v %q %v, want Exchange's early answer", resp, got, err)
+	}
+	if r := up.request(); r.URL.Query().Get("Cmd") != "Smuggled" {
+		t.Fatalf("the fake Exchange read %s, want the smuggled request", r.URL)
+	}
+	return h, x, bob, up
 }
