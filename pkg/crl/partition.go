@@ -2,11 +2,14 @@ package crl
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -64,19 +67,67 @@ func (sc scope) all() bool { return !sc.userOnly && len(sc.names) == 0 }
 
 // covers reports whether a CRL of this scope speaks for cert, whose
 // distribution point names are dps.
-func (sc scope) covers(cert *x509.Certificate, dps []string) bool {
+func (sc scope) covers(cert *x509.Certificate, dps dpNames) bool {
 	if sc.userOnly && cert.IsCA {
 		return false
 	}
 	if len(sc.names) == 0 {
 		return true
 	}
-	for _, n := range dps {
-		if _, ok := slices.BinarySearch(sc.names, n); ok {
+	for i := range dps.ends {
+		// A bisection written out: slices.BinarySearchFunc would move the
+		// caller's buffers to the heap.
+		name := dps.at(i)
+		lo, hi := 0, len(sc.names)
+		for lo < hi {
+			if m := int(uint(lo+hi) >> 1); compareName(sc.names[m], name) < 0 {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		if lo < len(sc.names) && compareName(sc.names[lo], name) == 0 {
 			return true
 		}
 	}
 	return false
+}
+
+// compareName compares a scope name with a certificate's name in bytes
+// (strings.Compare(s, string(b)) without the conversion).
+func compareName(s string, b []byte) int {
+	for i := 0; i < len(s) && i < len(b); i++ {
+		if s[i] != b[i] {
+			return cmp.Compare(s[i], b[i])
+		}
+	}
+	return cmp.Compare(len(s), len(b))
+}
+
+// dpNames holds canonical distribution point names end to end in one
+// buffer: name i is buf[ends[i-1]:ends[i]]. The handshake's verdict reads
+// a certificate's names into one on its stack, so a partitioned issuer's
+// check allocates nothing (benchmarks.md, "Partitioned CRLs at the
+// handshake").
+type dpNames struct {
+	buf  []byte
+	ends []int
+}
+
+func (n dpNames) at(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = n.ends[i-1]
+	}
+	return n.buf[start:n.ends[i]]
+}
+
+func (n dpNames) strings() []string {
+	out := make([]string, len(n.ends))
+	for i := range n.ends {
+		out[i] = string(n.at(i))
+	}
+	return out
 }
 
 // scopeText writes the tokens of a scope as Meta.Partition.
@@ -92,12 +143,23 @@ func scopeText(userOnly bool, names []string) string {
 // readDPName reads a DistributionPointName's CHOICE (the content of the
 // [0] element holding it) into canonical names.
 func readDPName(dpn cryptobyte.String) ([]string, error) {
-	var names []string
+	n, err := dpNames{}.read(dpn)
+	if err != nil {
+		return nil, err
+	}
+	return n.strings(), nil
+}
+
+// read appends the canonical names of a DistributionPointName's CHOICE.
+// (Value in, value out: stored through a pointer, the buffers would move
+// to the heap.)
+func (n dpNames) read(dpn cryptobyte.String) (dpNames, error) {
+	before := len(n.ends)
 	for !dpn.Empty() {
 		var v cryptobyte.String
 		var tag cbasn1.Tag
 		if !dpn.ReadAnyASN1(&v, &tag) {
-			return nil, errors.New("malformed distribution point name")
+			return n, errors.New("malformed distribution point name")
 		}
 		switch tag {
 		case cbasn1.Tag(0).Constructed().ContextSpecific(): // fullName GeneralNames
@@ -105,35 +167,38 @@ func readDPName(dpn cryptobyte.String) ([]string, error) {
 				var gn cryptobyte.String
 				var gt cbasn1.Tag
 				if !v.ReadAnyASN1(&gn, &gt) {
-					return nil, errors.New("malformed distribution point fullName")
+					return n, errors.New("malformed distribution point fullName")
 				}
 				if gt == cbasn1.Tag(6).ContextSpecific() {
-					names = append(names, "uri:"+canonicalURI(gn))
+					n.buf = appendCanonicalURI(append(n.buf, "uri:"...), gn)
 				} else {
-					names = append(names, fmt.Sprintf("gn%d:%x", int(gt&0x1f), []byte(gn)))
+					n.buf = append(strconv.AppendInt(append(n.buf, "gn"...), int64(gt&0x1f), 10), ':')
+					n.buf = hex.AppendEncode(n.buf, gn)
 				}
+				n.ends = append(n.ends, len(n.buf))
 			}
 		case cbasn1.Tag(1).Constructed().ContextSpecific(): // nameRelativeToCRLIssuer
-			names = append(names, fmt.Sprintf("rdn:%x", []byte(v)))
+			n.buf = hex.AppendEncode(append(n.buf, "rdn:"...), v)
+			n.ends = append(n.ends, len(n.buf))
 		default:
-			return nil, fmt.Errorf("distribution point name of unknown form (tag %d)", int(tag&0x1f))
+			return n, fmt.Errorf("distribution point name of unknown form (tag %d)", int(tag&0x1f))
 		}
 	}
-	if len(names) == 0 {
+	if len(n.ends) == before {
 		// Read as no names, it would be a CRL of every certificate.
-		return nil, errors.New("distribution point that names nothing")
+		return n, errors.New("distribution point that names nothing")
 	}
-	return names, nil
+	return n, nil
 }
 
-// canonicalURI lower-cases the scheme and host of u and escapes bytes
-// outside 0x21..0x7e, so the names of a CRL and of a certificate that
-// differ only there match, and a scope text never holds a space. The
-// authority ends at the first '/', '?' or '#' after "://" (RFC 3986 3.2),
-// and userinfo before an '@' in it keeps its case: a query, fragment or
-// user name that differs in case is another URL.
-func canonicalURI(u []byte) string {
-	var b strings.Builder
+// appendCanonicalURI appends u with the scheme and host in lower case and
+// bytes outside 0x21..0x7e escaped, so the names of a CRL and of a
+// certificate that differ only there match, and a scope text never holds a
+// space. The authority ends at the first '/', '?' or '#' after "://" (RFC
+// 3986 3.2), and userinfo before an '@' in it keeps its case: a query,
+// fragment or user name that differs in case is another URL.
+func appendCanonicalURI(b, u []byte) []byte {
+	const upperHex = "0123456789ABCDEF"
 	schemeEnd, hostStart, hostEnd := 0, 0, 0
 	if i := bytes.Index(u, []byte("://")); i >= 0 {
 		schemeEnd, hostStart, hostEnd = i, i+3, len(u)
@@ -147,21 +212,21 @@ func canonicalURI(u []byte) string {
 	for i, c := range u {
 		switch {
 		case c < 0x21 || c > 0x7e:
-			fmt.Fprintf(&b, "%%%02X", c)
+			b = append(b, '%', upperHex[c>>4], upperHex[c&0xf])
 		case (i < schemeEnd || hostStart <= i && i < hostEnd) && 'A' <= c && c <= 'Z':
-			b.WriteByte(c + 'a' - 'A')
+			b = append(b, c+'a'-'A')
 		default:
-			b.WriteByte(c)
+			b = append(b, c)
 		}
 	}
-	return b.String()
+	return b
 }
 
-// certDPNames returns the canonical names of cert's CRL distribution
-// points (the distributionPoint of each; cRLIssuer-only points name
-// indirect CRLs, which segmesh refuses). A malformed extension names none.
-func certDPNames(cert *x509.Certificate) []string {
-	var names []string
+// readCert appends the canonical names of cert's CRL distribution points
+// (the distributionPoint of each; cRLIssuer-only points name indirect
+// CRLs, which segmesh refuses). A malformed extension names none.
+func (n dpNames) readCert(cert *x509.Certificate) dpNames {
+	none := dpNames{buf: n.buf[:0], ends: n.ends[:0]}
 	for _, ext := range cert.Extensions {
 		if !ext.Id.Equal(oidCRLDistributionPoints) {
 			continue
@@ -169,31 +234,33 @@ func certDPNames(cert *x509.Certificate) []string {
 		in := cryptobyte.String(ext.Value)
 		var seq cryptobyte.String
 		if !in.ReadASN1(&seq, cbasn1.SEQUENCE) {
-			return nil
+			return none
 		}
 		for !seq.Empty() {
 			var dp cryptobyte.String
-			if !seq.ReadASN1(&dp, cbasn1.SEQUENCE) {
-				return nil
-			}
 			var dpn cryptobyte.String
 			var present bool
-			if !dp.ReadOptionalASN1(&dpn, &present, cbasn1.Tag(0).Constructed().ContextSpecific()) {
-				return nil
+			if !seq.ReadASN1(&dp, cbasn1.SEQUENCE) || !dp.ReadOptionalASN1(&dpn, &present, cbasn1.Tag(0).Constructed().ContextSpecific()) {
+				return none
 			}
 			if !present {
 				continue
 			}
-			n, err := readDPName(dpn)
-			if err != nil {
-				return nil
+			var err error
+			if n, err = n.read(dpn); err != nil {
+				return none
 			}
-			names = append(names, n...)
 		}
 	}
-	return names
+	return n
 }
 
 // CertScopeNames returns the distribution point names of cert in the form
 // of scope texts, for messages that say which CRL a certificate needs.
-func CertScopeNames(cert *x509.Certificate) []string { return certDPNames(cert) }
+func CertScopeNames(cert *x509.Certificate) []string {
+	n := dpNames{}.readCert(cert)
+	if len(n.ends) == 0 {
+		return nil
+	}
+	return n.strings()
+}

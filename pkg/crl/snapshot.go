@@ -212,17 +212,24 @@ func judge(g []*Index, cert *x509.Certificate, stale func(*Meta) bool) (Verdict,
 		}
 		return Good, ix, Entry{}
 	}
-	for _, ix := range g {
-		if e, ok := ix.Lookup(cert.SerialNumber); ok {
-			return Revoked, ix, e
+	// The serial in the index form once, for every partition.
+	var sb [64]byte
+	if key, ok := serialKey(sb[:], cert.SerialNumber); ok {
+		for _, ix := range g {
+			if e, ok := ix.LookupBytes(key); ok {
+				return Revoked, ix, e
+			}
 		}
 	}
-	var dps []string
+	// The certificate's names, read once, into buffers on the stack.
+	var buf [512]byte
+	var ends [8]int
+	dps := dpNames{buf: buf[:0], ends: ends[:0]}
 	read := false
 	var staleIx *Index
 	for _, ix := range g {
 		if len(ix.sc.names) > 0 && !read {
-			dps, read = certDPNames(cert), true
+			dps, read = dps.readCert(cert), true
 		}
 		if !ix.sc.covers(cert, dps) {
 			continue

@@ -1,0 +1,6 @@
+//go:build race
+
+package crl_test
+
+// raceEnabled reports whether the race detector is on (it inflates allocations).
+const raceEnabled = true
