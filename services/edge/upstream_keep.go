@@ -77,21 +77,23 @@ func (k *keepRule) hold(t *keepTurn, c net.Conn) {
 	t.c, t.v = c, v
 }
 
-// await waits for c's pending verdict, if any, and closes c when dropped.
-func (k *keepRule) await(c net.Conn) {
+// await waits for c's pending verdict, if any, and closes c when dropped;
+// it reports whether c was dropped.
+func (k *keepRule) await(c net.Conn) bool {
 	if k.n.Load() == 0 {
-		return
+		return false
 	}
 	k.mu.Lock()
 	v := k.pending[c]
 	k.mu.Unlock()
 	if v == nil {
-		return
+		return false
 	}
 	<-v.decided
 	if v.drop {
 		_ = c.Close()
 	}
+	return v.drop
 }
 
 // decide gives t's verdict, once; a dropped connection is closed first.
@@ -168,7 +170,9 @@ func (s *Service) traced(req *http.Request, t *keepTurn) *http.Request {
 	body := req.Body != nil && req.Body != http.NoBody
 	h, host, k := req.Header, req.URL.Host, &s.upstreams.keep
 	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
-		k.await(info.Conn)
+		if k.await(info.Conn) {
+			return // closed: the transport sends req again on another
+		}
 		if body {
 			k.hold(t, info.Conn)
 		}

@@ -104,14 +104,16 @@ func TestKeepRuleWaitsForTheVerdict(t *testing.T) {
 	if !first.closed.Load() {
 		t.Fatal("the connection the transport left is not dropped")
 	}
-	k.await(first) // decided already
-	k.await(other)
-	if other.closed.Load() {
+	if k.await(first) { // decided and closed already: nothing pending
+		t.Fatal("await of a connection whose verdict was given waited for it again")
+	}
+	if k.await(other) || other.closed.Load() {
 		t.Fatal("a connection with no verdict pending was closed")
 	}
 	awaited := make(chan struct{})
+	var dropped atomic.Bool
 	go func() {
-		k.await(second)
+		dropped.Store(k.await(second))
 		close(awaited)
 	}()
 	select {
@@ -125,7 +127,7 @@ func TestKeepRuleWaitsForTheVerdict(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("await did not return after the verdict")
 	}
-	if second.closed.Load() {
+	if second.closed.Load() || dropped.Load() {
 		t.Fatal("a kept connection was closed")
 	}
 }
