@@ -22,9 +22,17 @@
 # RAMP (60 s), GRACE (2 s), READY_EVERY (1s), READY_FAILURES (3: unanswered
 # readiness polls in a row before the balancer takes an edge out; 1 was the
 # old stand-in), BACKOFF (5s), CERTS (1000), LOAD_CPUS (1: the CPUs segload
-# may use; the edges and roles stay on CPU 0, negbackend on CPU 1; "0,1" lets
-# the phones use what the edges leave, as a real fleet's phones are not on
-# the gateway's CPU),
+# may use; "0,1" lets the phones use what the edges leave, as a real fleet's
+# phones are not on the gateway's CPU), EDGE2_CPUS (0: the surviving edge),
+# EDGE1_CPUS (0: the restarted edge), ROLES_CPUS (0: crl, identity, ticket),
+# BACKEND_CPUS (1: negbackend, the Exchange stand-in). The defaults are
+# session 6's layout; EDGE2_CPUS=0 EDGE1_CPUS=1 ROLES_CPUS=1 gives the
+# surviving edge CPU 0 alone, so that what it measures is the edge and not
+# the harness (segload and negbackend, the phones and Exchange, took more
+# CPU than edge 2 in session 6's runs),
+# SPREAD_MS (unset: the configuration's default; a number sets
+# segmesh.edge.drainSpreadMillis on both edges: the window over which a
+# stopping edge answers its held Pings, 0 all at once),
 # TICKET_KEYS (1: both edges share a TLS session ticket key file,
 # segmesh.edge.tlsSessionTicketKeyFile, so a phone resumes its session on
 # the other edge; 0: per-process keys, every reconnect after the restart is
@@ -54,6 +62,11 @@ READY_FAILURES=${READY_FAILURES:-3}
 BACKOFF=${BACKOFF:-5s}
 CERTS=${CERTS:-1000}
 LOAD_CPUS=${LOAD_CPUS:-1}
+EDGE1_CPUS=${EDGE1_CPUS:-0}
+EDGE2_CPUS=${EDGE2_CPUS:-0}
+ROLES_CPUS=${ROLES_CPUS:-0}
+BACKEND_CPUS=${BACKEND_CPUS:-1}
+SPREAD_MS=${SPREAD_MS:-}
 TICKET_KEYS=${TICKET_KEYS:-1}
 PHONE_RESUME=${PHONE_RESUME:-1}
 HARNESS_GOGC=${HARNESS_GOGC:-}
@@ -130,7 +143,8 @@ phases() {
 echo "== building"
 go build -o "$WORK/bin/" ./bench/cmd/segload ./bench/cmd/negbackend ./cmd/segmesh
 BIN=$WORK/bin
-echo "machine: nproc=$(nproc) load average $(cut -d' ' -f1-3 /proc/loadavg); open files $(ulimit -n); segload on CPU $LOAD_CPUS; harness GOGC ${HARNESS_GOGC:-default}"
+echo "machine: nproc=$(nproc) load average $(cut -d' ' -f1-3 /proc/loadavg); open files $(ulimit -n); harness GOGC ${HARNESS_GOGC:-default}"
+echo "CPUs: edge 2 (survives) $EDGE2_CPUS, edge 1 (restarted) $EDGE1_CPUS, roles $ROLES_CPUS, segload (phones) $LOAD_CPUS, negbackend (Exchange) $BACKEND_CPUS"
 
 config() {
 	local dir=$1 extra=$2
@@ -146,18 +160,21 @@ if [[ $TICKET_KEYS == 1 ]]; then
 	(umask 077 && head -c 32 /dev/urandom >"$RUN/tickets.key")
 	tickets="| .segmesh.edge.tlsSessionTicketKeyFile=\"$RUN/tickets.key\""
 fi
+spread=""
+[[ -z $SPREAD_MS ]] || spread="| .segmesh.edge.drainSpreadMillis=$SPREAD_MS"
 for i in 1 2; do
 	config "$RUN/edge$i" ".segmesh.edge.listen=\"127.0.0.4$i:8443\" | .segmesh.admin.listen=\"127.0.0.4$i:9090\" | .segmesh.admin.pprof=true |
-		.segmesh.peers={\"identity\":\"127.0.0.24:9443\",\"ticket\":\"127.0.0.24:9443\",\"crl\":\"127.0.0.24:9443\"} $tickets"
+		.segmesh.peers={\"identity\":\"127.0.0.24:9443\",\"ticket\":\"127.0.0.24:9443\",\"crl\":\"127.0.0.24:9443\"} $tickets $spread"
 done
 RESUME=()
 [[ $PHONE_RESUME == 1 ]] && RESUME=(-resume)
 
-start negbackend 1 "${HARNESS_ENV[@]}" "$BIN/negbackend" -listen 127.0.0.30:8080 -pprof 127.0.0.30:6060 -keytab "$LAB_EXCHANGE_KEYTAB" -spn "$LAB_TARGET_SPN" -verify-every 100 -max-hold 1h
-start roles 0 "$BIN/segmesh" run --config "$RUN/roles/config.json" --roles=crl,identity,ticket
+start negbackend "$BACKEND_CPUS" "${HARNESS_ENV[@]}" "$BIN/negbackend" -listen 127.0.0.30:8080 -pprof 127.0.0.30:6060 -keytab "$LAB_EXCHANGE_KEYTAB" -spn "$LAB_TARGET_SPN" -verify-every 100 -max-hold 1h
+start roles "$ROLES_CPUS" "$BIN/segmesh" run --config "$RUN/roles/config.json" --roles=crl,identity,ticket
 wait_http http://127.0.0.24:9090/readyz 60 || { echo "drain: roles not ready: $(tail -3 "$RUN/roles.log")" >&2; exit 1; }
 for i in 1 2; do
-	start "edge$i" 0 "$BIN/segmesh" run --config "$RUN/edge$i/config.json" --roles=edge
+	cpus=EDGE${i}_CPUS
+	start "edge$i" "${!cpus}" "$BIN/segmesh" run --config "$RUN/edge$i/config.json" --roles=edge
 	wait_http "http://127.0.0.4$i:9090/readyz" 60 || { echo "drain: edge $i not ready: $(tail -3 "$RUN/edge$i.log")" >&2; exit 1; }
 done
 
@@ -214,7 +231,7 @@ while :; do
 	echo "$ms $h $(cpu_jiffies)" >>"$RUN/timeline.txt"
 	if [[ -z $exited ]] && ! kill -0 "$PID_edge1" 2>/dev/null; then
 		exited=$ms
-		start edge1 0 "$BIN/segmesh" run --config "$RUN/edge1/config.json" --roles=edge
+		start edge1 "$EDGE1_CPUS" "$BIN/segmesh" run --config "$RUN/edge1/config.json" --roles=edge
 	fi
 	if [[ -n $exited && -z $ready && $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 http://127.0.0.41:9090/readyz) == 200 ]]; then
 		ready=$(($(now_ms) - t0))
@@ -252,21 +269,25 @@ echo "stopping the load generator"
 kill -TERM "$LOADPID" 2>/dev/null || true
 wait "$LOADPID" || true
 {
-	echo "phones: $TOTAL (2 × $PINGS), users $LAB_GENERATED_USERS, grace ${GRACE}s, readiness polled every $READY_EVERY (out after $READY_FAILURES unanswered)"
+	echo "phones: $TOTAL (2 × $PINGS), users $LAB_GENERATED_USERS, grace ${GRACE}s, Pings answered over ${SPREAD_MS:-the default} ms (SPREAD_MS), readiness polled every $READY_EVERY (out after $READY_FAILURES unanswered)"
+	echo "CPUs: edge 2 (survives) $EDGE2_CPUS, edge 1 (restarted) $EDGE1_CPUS, roles $ROLES_CPUS, segload (phones) $LOAD_CPUS, negbackend (Exchange) $BACKEND_CPUS; load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "TLS session ticket keys: $([[ $TICKET_KEYS == 1 ]] && echo "shared by both edges" || echo "per process") (TICKET_KEYS=$TICKET_KEYS); phones keep their sessions: $([[ $PHONE_RESUME == 1 ]] && echo yes || echo no) (PHONE_RESUME=$PHONE_RESUME)"
 	echo "TLS handshakes across the restart (segmesh_edge_tls_handshakes_total): edge 2 resumed $((hs_res2 - hs_res0)) full $((hs_full2 - hs_full0)); edge 1 restarted resumed $hs_res1 full $hs_full1"
 	echo "edge 1 exit after SIGTERM: ${exited:-none} ms"
+	echo "THE AIM (every device holds a Ping again within 5 s), read two ways:"
+	# negbackend's gaps: gaps=N p50_ms= p99_ms= max_ms= over_5s= waiting=
+	read -r g_n g_50 g_99 g_max g_over g_wait < <(sed -E 's/[a-z0-9_]+=//g' <<<"$gaps")
+	echo "  per device (what a phone notices): from its Ping's answer to its next Ping held at Exchange, $g_n phones: p50 ${g_50} ms, p99 ${g_99} ms, max ${g_max} ms; over 5 s: ${g_over}; still without a Ping: ${g_wait} (negbackend: $gaps)"
 	if ((low < TOTAL)); then
-		echo "Pings held at the backend: lowest $low of $TOTAL; all held again from ${rehold:-never} ms after SIGTERM on (99 %: ${rehold99:-never} ms)"
+		echo "  whole fleet: all $TOTAL Pings held again ${rehold:-never} ms after SIGTERM$([[ -n $rehold ]] && echo ", $((rehold - GRACE * 1000)) ms after the grace's end") (99 %: ${rehold99:-never} ms after SIGTERM); lowest $low held"
 	else
-		echo "Pings held at the backend: never fewer than $TOTAL (sampled every 100 ms)"
+		echo "  whole fleet: never fewer than $TOTAL Pings held (sampled every 100 ms)"
 	fi
-	echo "each phone's time without a held Ping (negbackend, ms): $gaps"
 	for f in held after; do
 		echo "edge 2 memory ($f): $(grep -E '^# (HeapInuse|HeapIdle|HeapReleased|StackInuse|NextGC|Sys) =' "$RUN/edge2-$f.memstats" | awk '{printf "%s %d MiB  ", $2, $4 / 1048576}')"
 	done
 	echo "edge 2: RSS idle ${rss_idle2} KiB, holding its $PINGS ${rss_held2} KiB, after taking over ${rss_after2} KiB; CPU from SIGTERM to re-hold + 2 s: $((cpu_after2 - cpu_held2)) ms"
-	echo "CPU from SIGTERM to re-hold + 2 s: edge 2 $((cpu_after2 - cpu_held2)) ms, roles $cpu_roles ms (CPU 0); segload $cpu_load ms, negbackend $cpu_neg ms (CPU 1)"
+	echo "CPU from SIGTERM to re-hold + 2 s: edge 2 $((cpu_after2 - cpu_held2)) ms (CPU $EDGE2_CPUS), roles $cpu_roles ms (CPU $ROLES_CPUS); segload $cpu_load ms (CPU $LOAD_CPUS), negbackend $cpu_neg ms (CPU $BACKEND_CPUS)"
 	echo "timeline (ms after SIGTERM: Pings held at the end of each 500 ms, CPU 0 and CPU 1 busy):"
 	awk 'NR > 1 && $1 >= 0 {b = int($1 / 500); h[b] = $2; b0[b] += $3 - p3; t0[b] += $4 - p4; b1[b] += $5 - p5; t1[b] += $6 - p6; last = b}
 		{p3 = $3; p4 = $4; p5 = $5; p6 = $6}

@@ -114,6 +114,11 @@ const DrainTimeoutSeconds = 30
 // leaves 10 s of the drain to the requests still running.
 const MaxDrainGraceSeconds = DrainTimeoutSeconds - 10
 
+// MaxDrainSpreadMillis is the longest segmesh.edge.drainSpreadMillis: the
+// window over which a stopping edge answers its held Pings is part of the
+// drain, and the requests still running need the rest of it.
+const MaxDrainSpreadMillis = 5000
+
 // Edge configures the device-facing gateway.
 type Edge struct {
 	// Listen is the TLS listen address for devices.
@@ -143,6 +148,11 @@ type Edge struct {
 	// balancer or Kubernetes' endpoints take seconds to stop sending it
 	// any); 0 closes the listener at once.
 	DrainGraceSeconds int `json:"drainGraceSeconds" roles:"edge" help:"how long a stopping edge keeps accepting connections"`
+	// DrainSpreadMillis is the window over which a stopping edge, when the
+	// grace ends, answers its held Pings, in a random order and equal
+	// batches, so that its devices do not all reconnect to the other
+	// edges in the same instant; 0 answers them all at once.
+	DrainSpreadMillis int `json:"drainSpreadMillis" roles:"edge" help:"the window over which a stopping edge answers its held Pings"`
 	// HTTP1Engine is the engine that carries the devices' HTTP/1.1
 	// requests (but Pings) to Exchange: "relay" (empty: the default), the
 	// edge's own relay (issue 25; docs/benchmarks.md), or "net/http",

@@ -365,6 +365,11 @@ func validateSegmesh(c *Config, r *Report) {
 			fmt.Sprintf("must be between 0 and %d: the whole stop is bounded by the %d s drain, and requests still running need part of it", MaxDrainGraceSeconds, DrainTimeoutSeconds),
 			"write 5 behind a balancer or in Kubernetes (endpoints update within seconds), 0 for a single gateway")
 	}
+	if e.DrainSpreadMillis < 0 || e.DrainSpreadMillis > MaxDrainSpreadMillis {
+		r.add(SeverityError, "segmesh.edge.drainSpreadMillis", strconv.Itoa(e.DrainSpreadMillis),
+			fmt.Sprintf("must be between 0 and %d: the window is part of the %d s drain, and requests still running need the rest of it", MaxDrainSpreadMillis, DrainTimeoutSeconds),
+			"write 0 to answer the held Pings all at once, or a window such as 1000 so that the devices do not all reconnect in the same instant")
+	}
 	if n := e.RelayMaxConnsPerHost; n < 0 || n > MaxRelayMaxConnsPerHost {
 		r.add(SeverityError, "segmesh.edge.relayMaxConnsPerHost", strconv.Itoa(n),
 			fmt.Sprintf("must be between 0 (no cap) and %d connections per Exchange server (each needs a local port)", MaxRelayMaxConnsPerHost),

@@ -119,6 +119,10 @@ type Config struct {
 	// DrainGrace is how long a stopping edge keeps accepting connections
 	// (upstream_drain.go); 0 closes the listener at once.
 	DrainGrace time.Duration
+	// DrainSpread is the window over which a stopping edge answers its
+	// held Pings when the grace ends (upstream_drain_spread.go); 0 answers
+	// them all at once.
+	DrainSpread time.Duration
 	// Relay reports whether the devices' HTTP/1.1 requests but Pings go to
 	// Exchange through the edge's own relay (engine_relay.go; the default,
 	// segmesh.edge.http1Engine "relay" or empty) rather than the reverse
@@ -188,6 +192,7 @@ func configFrom(c *config.Config) (*Config, []config.Problem) {
 		UnauthorizedRefresh:    defaultUnauthorizedRefresh,
 		MaxResponseHeaderBytes: defaultMaxResponseHeaderBytes,
 		DrainGrace:             time.Duration(e.DrainGraceSeconds) * time.Second,
+		DrainSpread:            time.Duration(e.DrainSpreadMillis) * time.Millisecond,
 		Relay:                  e.HTTP1Engine != "net/http",
 		TicketKeyFile:          c.Resolve(e.TLSSessionTicketKeyFile),
 		TicketKeyMaxAge:        time.Duration(e.TLSSessionTicketKeyMaxAgeHours) * time.Hour,
@@ -239,6 +244,10 @@ func configFrom(c *config.Config) (*Config, []config.Problem) {
 	if g := e.DrainGraceSeconds; g < 0 || g > config.MaxDrainGraceSeconds {
 		bad("segmesh.edge.drainGraceSeconds", strconv.Itoa(g), fmt.Sprintf("is outside 0..%d (the stop is bounded by %d s)", config.MaxDrainGraceSeconds, config.DrainTimeoutSeconds),
 			"write 5 behind a balancer, 0 for a single gateway")
+	}
+	if m := e.DrainSpreadMillis; m < 0 || m > config.MaxDrainSpreadMillis {
+		bad("segmesh.edge.drainSpreadMillis", strconv.Itoa(m), fmt.Sprintf("is outside 0..%d", config.MaxDrainSpreadMillis),
+			"write the milliseconds over which a stopping edge answers its held Pings, for example 1000; 0 answers them all at once")
 	}
 	return out, ps
 }

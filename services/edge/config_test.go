@@ -59,6 +59,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad upstream", func(c *config.Config) { c.Segmesh.Edge.ExchangeURLs = []string{"mail.lab.test"} }, "exchangeUrls[0]"},
 		{"relative path", func(c *config.Config) { c.Segmesh.Edge.Paths = []string{"EWS/"} }, "paths[0]"},
 		{"no listen", func(c *config.Config) { c.Segmesh.Edge.Listen = "" }, "segmesh.edge.listen"},
+		{"drain spread negative", func(c *config.Config) { c.Segmesh.Edge.DrainSpreadMillis = -1 }, "segmesh.edge.drainSpreadMillis"},
+		{"drain spread over 5 s", func(c *config.Config) { c.Segmesh.Edge.DrainSpreadMillis = 5001 }, "segmesh.edge.drainSpreadMillis"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -98,8 +98,12 @@ type options struct {
 	snapshotWait time.Duration
 	// crlBackoff overrides the first reconnection delay of the crl stream.
 	crlBackoff time.Duration
-	// after replaces time.After for the drain grace.
+	// after replaces time.After for the drain grace and the spread of the
+	// drained Pings' answers.
 	after func(time.Duration) <-chan time.Time
+	// shuffle replaces rand.Shuffle for the order of the drained Pings'
+	// answers.
+	shuffle func(n int, swap func(i, j int))
 	// learnWait overrides cdpLearnWait.
 	learnWait time.Duration
 }

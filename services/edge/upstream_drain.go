@@ -29,7 +29,9 @@ import (
 //     2.2.3.177.11), and Connection: close, so the device sends its next
 //     Ping at once on a new connection, which the balancer, now aware this
 //     replica is not ready, sends to another. Answered at the start of the
-//     grace, most devices came straight back here (bench/drain.sh);
+//     grace, most devices came straight back here (bench/drain.sh). With
+//     segmesh.edge.drainSpreadMillis the answers are spread over a window
+//     in a random order (upstream_drain_spread.go);
 //  4. closes the listener, waits for the connections it accepted to send
 //     their first request (door_drain.go), and lets the other requests
 //     (Syncs, attachments) finish until the drain deadline; a Ping that
@@ -140,24 +142,36 @@ func (d *pingDrain) untrack(c *proxiedPing) {
 	c.cancel(nil)
 }
 
-// answer cancels the upstream request of every proxied Ping still waiting
-// for Exchange, so each is answered with Status 1; with end, Pings that come
-// later are answered at once. It returns how many it cancelled.
-func (d *pingDrain) answer(end bool) int {
+// held returns every proxied Ping still waiting for Exchange, for Stop to
+// answer with Status 1 (wake); with end, Pings that come later are
+// answered at once.
+func (d *pingDrain) held(end bool) []*proxiedPing {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if end {
 		d.ended = true
 	}
-	n := 0
+	var out []*proxiedPing
 	for c := range d.calls {
 		if !c.answered && !c.drained {
-			c.drained = true
-			c.cancel(errPingDrained)
-			n++
+			out = append(out, c)
 		}
 	}
-	return n
+	return out
+}
+
+// wake cancels c's upstream request, so it is answered with Status 1,
+// unless Exchange answered it meanwhile or it ended. It reports whether
+// it did.
+func (d *pingDrain) wake(c *proxiedPing) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.calls[c]; !ok || c.answered || c.drained {
+		return false
+	}
+	c.drained = true
+	c.cancel(errPingDrained)
+	return true
 }
 
 // isEnded reports whether Pings are answered at once.
@@ -252,12 +266,12 @@ func (s *Service) answerDrainedPing(w http.ResponseWriter, r *http.Request, err 
 	return true
 }
 
-// answerHeld marks every parked Ping still held at Exchange drained and
-// closes its upstream connection, which wakes it to answer Status 1; with
-// end, no Ping is parked any more (they are answered at once). It returns
-// how many it woke.
-func (lot *parking) answerHeld(end bool) int {
+// heldPings returns every parked Ping still held at Exchange, for Stop to
+// answer with Status 1 (wakeIfHeld); with end, no Ping is parked any more
+// (they are answered at once).
+func (lot *parking) heldPings(end bool) []*parkedPing {
 	lot.mu.Lock()
+	defer lot.mu.Unlock()
 	if end {
 		lot.closing = true
 	}
@@ -267,13 +281,22 @@ func (lot *parking) answerHeld(end bool) int {
 			held = append(held, ping)
 		}
 	}
+	return held
+}
+
+// wakeIfHeld wakes ping unless it is no longer held at Exchange (answered
+// meanwhile, or ended). It reports whether it did. The close runs without
+// lot.mu: each answered Ping's goroutine needs it to finish, and 5,000
+// closes under it kept them all waiting (bench/drain.sh).
+func (lot *parking) wakeIfHeld(ping *parkedPing) bool {
+	lot.mu.Lock()
+	idle, ok := lot.pings[ping]
 	lot.mu.Unlock()
-	// Closed without lot.mu: each answered Ping's goroutine needs it to
-	// finish, and 5,000 closes under it kept them all waiting (bench/drain.sh).
-	for _, ping := range held {
-		ping.wake()
+	if !ok || idle || ping.woken() {
+		return false
 	}
-	return len(held)
+	ping.wake()
+	return true
 }
 
 // wake marks a Ping held at Exchange drained and closes its upstream
@@ -351,19 +374,6 @@ func (ping *parkedPing) drainedAnswer(resp *http.Response, err error) (*http.Res
 	return pingStatus1Response(), nil
 }
 
-// answerPings answers every held Ping, parked or proxied.
-func (s *Service) answerPings(end bool) {
-	parked := 0
-	if s.parking != nil {
-		parked = s.parking.answerHeld(end)
-	}
-	proxied := s.drain.answer(end)
-	if parked+proxied > 0 {
-		s.log.Info("stopping: answered the held Pings with Status 1 so devices send them again elsewhere",
-			"parked", parked, "proxied", proxied)
-	}
-}
-
 // drainDevices is the device side of Stop: see the comment at the top of
 // this file.
 func (s *Service) drainDevices(ctx context.Context) error {
@@ -378,7 +388,7 @@ func (s *Service) drainDevices(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	s.answerPings(true)
+	s.answerPings(ctx)
 	var err error
 	if s.srv != nil {
 		s.log.Info("stopping: closing the listener; other requests finish within the drain timeout")
