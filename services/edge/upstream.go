@@ -2,7 +2,6 @@ package edge
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +36,9 @@ type upstreams struct {
 	// watch enforces ResponseHeaderTimeout on the transport's connections
 	// (upstream_headerwatch.go); nil when the timeout is 0 (none).
 	watch *headerWatch
+	// sessions are the TLS sessions with the HTTPS upstreams, per
+	// host:port (upstream_sessions.go).
+	sessions *upstreamSessions
 	// replays carries the requests transport would replay after a read
 	// error (idempotent methods), with http.Transport's own
 	// ResponseHeaderTimeout; nil when watch is nil.
@@ -73,12 +75,10 @@ func (s *Service) newUpstreams() (*upstreams, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Resume TLS sessions with Exchange: a new upstream connection (after
-	// an idle timeout, or a parked Ping's own) then costs both sides a
-	// resumed handshake instead of a full one.
-	tc.ClientSessionCache = tls.NewLRUClientSessionCache(256)
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: s.cfg.KeepAlive, Interval: s.cfg.KeepAlive}}
-	u := &upstreams{dial: d.DialContext}
+	// TLS sessions with Exchange are resumed, one cache per host:port
+	// (upstream_sessions.go): every HTTPS dial goes through u.sessions.
+	u := &upstreams{dial: d.DialContext, sessions: &upstreamSessions{}}
 	u.route.Store(newRoute(s.cfg.Upstreams, nil))
 	dial := d.DialContext
 	if s.cfg.ResponseHeaderTimeout > 0 {
@@ -113,8 +113,11 @@ func (s *Service) newUpstreams() (*upstreams, error) {
 		// transport of their own with http.Transport's timer.
 		u.replays = u.transport.Clone()
 		u.replays.DialContext = d.DialContext // not watched
+		u.replays.DialTLSContext = u.sessions.tlsDialer(d.DialContext, tc, u.transport.TLSHandshakeTimeout)
 		u.replays.ResponseHeaderTimeout = s.cfg.ResponseHeaderTimeout
-		u.transport.DialTLSContext = u.watch.tlsDialer(d.DialContext, tc, u.transport.TLSHandshakeTimeout)
+		u.transport.DialTLSContext = u.watch.tlsDialer(d.DialContext, u.sessions, tc, u.transport.TLSHandshakeTimeout)
+	} else {
+		u.transport.DialTLSContext = u.sessions.tlsDialer(d.DialContext, tc, u.transport.TLSHandshakeTimeout)
 	}
 	return u, nil
 }

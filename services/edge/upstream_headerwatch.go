@@ -72,27 +72,13 @@ func (w *headerWatch) dialer(dial func(ctx context.Context, network, addr string
 // the client's Finished, i.e. after the first request was written, and
 // watched below TLS those bytes would end the wait of each connection's
 // first request. tls.Conn's Read returns only application data. The
-// handshake is the transport's own (config cloned, ServerName from addr,
-// bounded by handshakeTimeout); sessions are resumed through tc's cache.
-func (w *headerWatch) tlsDialer(dial func(ctx context.Context, network, addr string) (net.Conn, error), tc *tls.Config, handshakeTimeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+// handshake is sessions' (upstream_sessions.go: tc cloned, ServerName from
+// addr, addr's own session cache, bounded by handshakeTimeout).
+func (w *headerWatch) tlsDialer(dial func(ctx context.Context, network, addr string) (net.Conn, error), sessions *upstreamSessions, tc *tls.Config, handshakeTimeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	plain := sessions.tlsDialer(dial, tc, handshakeTimeout)
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		raw, err := dial(ctx, network, addr)
+		c, err := plain(ctx, network, addr)
 		if err != nil {
-			return nil, err
-		}
-		cfg := tc.Clone()
-		if cfg.ServerName == "" {
-			host, _, err := net.SplitHostPort(addr)
-			if err != nil {
-				host = addr
-			}
-			cfg.ServerName = host
-		}
-		hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
-		defer cancel()
-		c := tls.Client(raw, cfg)
-		if err := c.HandshakeContext(hctx); err != nil {
-			_ = raw.Close()
 			return nil, err
 		}
 		return w.watch(c), nil

@@ -2,7 +2,6 @@ package edge
 
 import (
 	"context"
-	"crypto/tls"
 	"sync"
 	"time"
 )
@@ -18,12 +17,10 @@ type parking struct {
 	pings   map[*parkedPing]bool
 	closing bool
 	idle    chan struct{} // closed when pings empties while closing
-	// sessions resumes TLS sessions with HTTPS upstreams.
-	sessions tls.ClientSessionCache
 }
 
 func newParking() *parking {
-	return &parking{pings: map[*parkedPing]bool{}, sessions: tls.NewLRUClientSessionCache(64)}
+	return &parking{pings: map[*parkedPing]bool{}}
 }
 
 // keep registers ping as held at Exchange, or marks it answered with its

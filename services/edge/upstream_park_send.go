@@ -3,7 +3,6 @@ package edge
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -87,19 +86,10 @@ func (s *Service) dialUpstream(ctx context.Context, u *url.URL) (net.Conn, error
 		return c, nil
 	}
 	cfg := t.TLSClientConfig.Clone()
-	if cfg.ServerName == "" {
-		cfg.ServerName = u.Hostname()
-	}
 	cfg.NextProtos = []string{"http/1.1"}
-	if cfg.ClientSessionCache == nil {
-		// Every parked Ping dials: resume instead of a full handshake.
-		cfg.ClientSessionCache = s.parking.sessions
-	}
-	tc := tls.Client(c, cfg)
-	hctx, cancel := context.WithTimeout(ctx, t.TLSHandshakeTimeout)
-	defer cancel()
-	if err := tc.HandshakeContext(hctx); err != nil {
-		_ = c.Close()
+	// Every parked Ping dials: resume instead of a full handshake.
+	tc, err := s.upstreams.sessions.dialTLS(ctx, c, host, cfg, t.TLSHandshakeTimeout)
+	if err != nil {
 		return nil, fmt.Errorf("edge: TLS handshake with %s: %w", u.Host, err)
 	}
 	return tc, nil
