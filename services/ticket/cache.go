@@ -4,7 +4,9 @@ import (
 	"container/list"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -149,7 +151,7 @@ func (c *ticketCache) Get(ctx context.Context, user, spn string) (t *s4u.Ticket,
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.fetchTimeout)
 		defer cancel()
 		epoch := c.epoch.Load()
-		t, err := c.fetch(fctx, user, spn, nil)
+		t, err := c.guardedFetch(fctx, user, spn, nil)
 		c.store(k, t, err, epoch)
 		return t, err
 	})
@@ -158,6 +160,7 @@ func (c *ticketCache) Get(ctx context.Context, user, spn string) (t *s4u.Ticket,
 		return nil, false, ctx.Err()
 	case r := <-ch:
 		if r.Err != nil {
+			raiseFetchPanic(r.Err)
 			return nil, false, r.Err
 		}
 		return r.Val.(*s4u.Ticket), false, nil
@@ -191,7 +194,7 @@ func (c *ticketCache) refresh(ctx context.Context, e *entry, user, spn string, t
 		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.fetchTimeout)
 		defer cancel()
-		nt, err := c.fetch(fctx, user, spn, t)
+		nt, err := c.guardedFetch(fctx, user, spn, t)
 		if err != nil {
 			e.refreshAfter.Store(c.now().Add(30 * time.Second).UnixNano())
 			return nil, err
@@ -204,11 +207,48 @@ func (c *ticketCache) refresh(ctx context.Context, e *entry, user, spn string, t
 	case <-ctx.Done():
 		return nil
 	case r := <-ch:
+		raiseFetchPanic(r.Err)
 		nt, _ := r.Val.(*s4u.Ticket)
 		if r.Err != nil || nt == nil {
 			return nil
 		}
 		return nt
+	}
+}
+
+// fetchPanic is a panic of a fetch (a parser meeting a KDC reply it did
+// not expect), carried out of the shared call to be raised again in each
+// waiting caller's goroutine: the gRPC handler's, where pkg/rpc's recovery
+// answers that call Internal, logs the value and both stacks, and counts
+// it. The shared call runs in a goroutine of its own (singleflight's
+// DoChan), which raises its function's panic in yet another goroutine that
+// nothing can recover: one such reply ended the process and every role in
+// it (TestAttackPanicInTheFetchReachesTheCaller).
+type fetchPanic struct {
+	value any
+	stack []byte
+}
+
+func (p *fetchPanic) Error() string {
+	return fmt.Sprintf("ticket: the KDC exchange panicked: %v\n%s", p.value, p.stack)
+}
+
+// guardedFetch is c.fetch with its panic returned as a *fetchPanic: nothing
+// is stored for the key, and a refresh waits as after a failure.
+func (c *ticketCache) guardedFetch(ctx context.Context, user, spn string, old *s4u.Ticket) (t *s4u.Ticket, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			t, err = nil, &fetchPanic{value: v, stack: debug.Stack()}
+		}
+	}()
+	return c.fetch(ctx, user, spn, old)
+}
+
+// raiseFetchPanic panics with err when it is a fetch's panic.
+func raiseFetchPanic(err error) {
+	var p *fetchPanic
+	if errors.As(err, &p) {
+		panic(p)
 	}
 }
 
