@@ -33,7 +33,8 @@ var faultOnly = map[string]string{
 	"annotation segmesh alerts":                                 "firing segmesh alerts: none while healthy",
 	"Service-ticket requests and renewals/B":                    "not injected: service-ticket renewals start when a cached ticket nears its end (hours)",
 	"TLS handshakes: resumed or full; session ticket key age/B": "not injected: the lab's segmesh runs without segmesh.edge.tlsSessionTicketKeyFile (per-process keys), so it exports no key age",
-	"gRPC handler panics/A":                                     "not injected: a role's gRPC handler panicking is a defect; pkg/role's TestGroupSurvivesAPanickingHandler makes one panic",
+	"Handler panics: gRPC and edge/A":                           "not injected: a role's gRPC handler panicking is a defect; pkg/role's TestGroupSurvivesAPanickingHandler makes one panic",
+	"Handler panics: gRPC and edge/B":                           "not injected: an edge handler panicking is a defect; services/edge's TestDevicePanicLoggedAndCounted makes one panic",
 }
 
 // healthyUsers are the devices of the load run: mapped, delegable users,

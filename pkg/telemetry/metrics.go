@@ -116,6 +116,10 @@ const (
 	// stack logged, and the process kept serving (pkg/rpc's recovery).
 	// Any increase is a defect to report with that log line.
 	MetricRPCHandlerPanics = "segmesh_rpc_handler_panics"
+	// MetricEdgeHandlerPanics counts device requests whose handler
+	// panicked at the edge: logged at error level with the stack, that
+	// connection closed, the edge kept serving. Any increase is a defect.
+	MetricEdgeHandlerPanics = "segmesh_edge_handler_panics"
 )
 
 // Kind is an instrument's kind, which decides the suffixes of its series.
@@ -206,6 +210,7 @@ func Metrics() []Metric {
 		{MetricConfigLastReloadSuccess, Gauge, ""},
 		{MetricConfigRestartPending, Gauge, ""},
 		{MetricRPCHandlerPanics, Counter, ""},
+		{MetricEdgeHandlerPanics, Counter, ""},
 	}
 }
 

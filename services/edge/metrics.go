@@ -24,6 +24,7 @@ type metrics struct {
 	duration metric.Float64Histogram
 	upstream metric.Float64Histogram
 	refusals metric.Int64Counter
+	panics   metric.Int64Counter // device requests whose handler panicked (panicRecovery)
 
 	requests, identity, tickets metric.Int64ObservableCounter
 	fallbacks                   metric.Int64ObservableCounter
@@ -88,6 +89,10 @@ func newMetrics(m metric.Meter, parked func() (held, answered int)) (*metrics, e
 		return nil, err
 	}
 	if mt.refusals, err = m.Int64Counter(telemetry.MetricEdgeCertificatesRefused, metric.WithDescription("Client certificates refused in the handshake, by reason.")); err != nil {
+		return nil, err
+	}
+	if mt.panics, err = m.Int64Counter(telemetry.MetricEdgeHandlerPanics,
+		metric.WithDescription("Device requests whose handler panicked: logged with the stack, the connection closed, the edge kept serving.")); err != nil {
 		return nil, err
 	}
 	if mt.parked, err = m.Int64ObservableGauge(telemetry.MetricEdgeParkedPings,

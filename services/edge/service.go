@@ -389,7 +389,7 @@ type peerKey struct{}
 
 func (s *Service) newHTTPServer() *http.Server {
 	return &http.Server{
-		Handler: s,
+		Handler: &panicRecovery{next: s, log: s.log, panics: s.metrics.panics},
 		// No ReadTimeout or WriteTimeout: an EAS Ping or a large attachment
 		// may take as long as it takes. Slow and huge headers are still cut.
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,

@@ -1,0 +1,109 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/role"
+	"github.com/segmesh/segmesh/pkg/telemetry"
+)
+
+// lockedLog is a log destination safe for the server's goroutines.
+type lockedLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedLog) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// TestDevicePanicLoggedAndCounted: a device request whose handler panics
+// closes that connection only; the edge logs it at error level with the
+// stack (net/http's own report goes to the server's ErrorLog, at debug
+// level: unseen at the default level), counts it, and serves the next
+// request. The proxy's deliberate http.ErrAbortHandler is neither logged
+// nor counted.
+func TestDevicePanicLoggedAndCounted(t *testing.T) {
+	c := config.Default()
+	c.Segmesh.Edge.ExchangeURLs = []string{"https://exchange.lab.test"}
+	logs := &lockedLog{}
+	reader := sdkmetric.NewManualReader()
+	svc, err := newService(role.Deps{Config: &c, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("segmesh/edge")}, options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := svc.newHTTPServer()
+	rec, ok := srv.Handler.(*panicRecovery)
+	if !ok {
+		t.Fatalf("the edge's device handler is %T, not the panic recovery", srv.Handler)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/boom", func(http.ResponseWriter, *http.Request) { panic("index out of range in a device's bytes") })
+	mux.HandleFunc("/abort", func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) })
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "served") })
+	rec.next = mux
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	base := "http://" + lis.Addr().String()
+	for _, path := range []string{"/boom", "/abort"} {
+		if resp, err := http.Get(base + path); err == nil {
+			_ = resp.Body.Close()
+			t.Fatalf("%s: answered %s, want the connection closed", path, resp.Status)
+		}
+	}
+	resp, err := http.Get(base + "/ok")
+	if err != nil {
+		t.Fatalf("the edge stopped serving after a panic: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if string(body) != "served" {
+		t.Fatalf("after the panic: %s %q", resp.Status, body)
+	}
+	log := logs.String()
+	for _, want := range []string{"level=ERROR", "index out of range in a device's bytes", "goroutine ", "path=/boom"} {
+		if !strings.Contains(log, want) {
+			t.Fatalf("log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, "/abort") {
+		t.Fatalf("the proxy's deliberate abort was logged:\n%s", log)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == telemetry.MetricEdgeHandlerPanics {
+				for _, p := range s.DataPoints {
+					n += p.Value
+				}
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%s = %d, want 1 (the abort is not a panic to count)", telemetry.MetricEdgeHandlerPanics, n)
+	}
+}
