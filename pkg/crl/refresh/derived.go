@@ -41,7 +41,7 @@ func (r *Refresher) addDerivedLocked(urls []string) int {
 			}
 			break
 		}
-		if fetch.CheckURL(u) != nil || slices.ContainsFunc(r.sources, func(s *source) bool { return s.url == u }) {
+		if fetch.CheckURL(u) != nil || slices.ContainsFunc(r.sources, func(s *source) bool { return s.fetches(u) }) {
 			continue
 		}
 		r.sources = append(r.sources, &source{url: u, derived: true})

@@ -90,7 +90,7 @@ func (r *Refresher) Reconfigure(urls []string, interval time.Duration) (commit f
 			kept = append(kept, s)
 		}
 		for _, u := range want {
-			if !slices.ContainsFunc(kept, func(s *source) bool { return s.url == u }) {
+			if !slices.ContainsFunc(kept, func(s *source) bool { return s.fetches(u) }) {
 				kept = append(kept, &source{url: u})
 			}
 		}
@@ -125,6 +125,12 @@ func (r *Refresher) dropSuperseded() {
 		})
 	})
 }
+
+// fetches reports whether s is the source that fetches url: a displaced
+// source keeps the URL it came from, but is never fetched, so it does not
+// stand for that URL when a reload lists it or a certificate names it
+// (else the URL would never be fetched again). r.mu is held.
+func (s *source) fetches(url string) bool { return !s.displaced && s.url == url }
 
 // active returns the sources that are fetched: all but the retired ones.
 // r.mu is held.
