@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -352,7 +353,7 @@ func (m *Mapper) sharedLookup(ctx context.Context, key fingerprint, search func(
 			defer cancel()
 			defer stop()
 			start := m.now()
-			f.a, f.err = m.lookup(lctx, search)
+			f.a, f.err = m.guardedLookup(lctx, search)
 			m.hookLookup(outcomeOf(f.a, f.err), m.now().Sub(start))
 			if f.err == nil {
 				m.cache.put(key, f.a)
@@ -368,11 +369,47 @@ func (m *Mapper) sharedLookup(ctx context.Context, key fingerprint, search func(
 	select {
 	case <-f.done:
 		if f.err != nil {
+			raiseLookupPanic(f.err)
 			return Mapping{}, f.err
 		}
 		return f.a.mapping, f.a.err
 	case <-ctx.Done():
 		return Mapping{}, fmt.Errorf("certmap: wait for the directory: %w", ctx.Err())
+	}
+}
+
+// lookupPanic is a panic of a directory lookup (a parser meeting an answer
+// it did not expect), carried out of the shared lookup's goroutine to be
+// raised again in each waiting caller's goroutine: the gRPC handler's,
+// where pkg/rpc's recovery answers that call Internal, logs the value and
+// both stacks, and counts it. Raised in the lookup's own goroutine, nothing
+// recovered it and the process ended with every role in it
+// (TestAttackPanicInTheLookupReachesTheCaller).
+type lookupPanic struct {
+	value any
+	stack []byte
+}
+
+func (p *lookupPanic) Error() string {
+	return fmt.Sprintf("certmap: the directory lookup panicked: %v\n%s", p.value, p.stack)
+}
+
+// guardedLookup is m.lookup with its panic returned as a *lookupPanic:
+// nothing is cached and the flight ends as after an error.
+func (m *Mapper) guardedLookup(ctx context.Context, search func(conn *ldap.Conn, base string) (answer, error)) (a answer, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			a, err = answer{}, &lookupPanic{value: v, stack: debug.Stack()}
+		}
+	}()
+	return m.lookup(ctx, search)
+}
+
+// raiseLookupPanic panics with err when it is a lookup's panic.
+func raiseLookupPanic(err error) {
+	var p *lookupPanic
+	if errors.As(err, &p) {
+		panic(p)
 	}
 }
 
