@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -138,7 +139,7 @@ func (c *Client) refresh(ctx context.Context, realm string, s *tgtSlot, call *tg
 	defer c.bg.Done()
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RefreshTimeout)
 	defer cancel()
-	t, err := c.fetchTGT(ctx, realm, cur)
+	t, err := c.guardedFetchTGT(ctx, realm, cur)
 	if err == nil && t == nil {
 		err = errNoTGT
 	}
@@ -158,6 +159,21 @@ func (c *Client) refresh(ctx context.Context, realm string, s *tgtSlot, call *tg
 	}
 	call.tgt, call.err = t, err
 	close(call.done)
+}
+
+// guardedFetchTGT is fetchTGT with a panic (a parser meeting a KDC reply
+// it did not expect) logged with its stack and returned as a failed
+// refresh. The refresh runs in a goroutine of its own, which no gRPC
+// handler's recovery (pkg/rpc) covers: unrecovered, the panic ended the
+// process and every role in it (TestAttackPanicInTheTGTRefresh).
+func (c *Client) guardedFetchTGT(ctx context.Context, realm string, cur *Ticket) (t *Ticket, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("the TGT refresh panicked; it counts as a failed refresh", "realm", realm, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			t, err = nil, fmt.Errorf("s4u: the TGT refresh for realm %s panicked (logged with its stack): a KDC reply the parser did not expect", realm)
+		}
+	}()
+	return c.fetchTGT(ctx, realm, cur)
 }
 
 // fetchTGT gets a new TGT: for the primary realm by renewing cur (one TGS

@@ -1,0 +1,42 @@
+package s4u_test
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/segmesh/segmesh/pkg/s4u"
+)
+
+// TestAttackPanicInTheTGTRefresh: a KDC reply to the service account's AS
+// exchange that panics a parser (what pkg/rpc's recovery, 3c68727, is for;
+// here the exchange hook panics in its place). The TGT is fetched in a
+// goroutine of its own (tgtWithin's refresh), not in any gRPC handler's:
+// a panic there ended the process and every role in it, whatever the
+// handler recovered (attacker review rvedge: this crashed the test binary
+// on main). Now it is a failed refresh: the callers waiting for it get an
+// error naming the realm, the panic and its stack are logged, and the next
+// call fetches the TGT again.
+func TestAttackPanicInTheTGTRefresh(t *testing.T) {
+	_, k, _ := clockedClient(t, nil)
+	var panicking atomic.Bool
+	panicking.Store(true)
+	c := newClient(t, newTransport(t, map[string][]string{realm: {k.Addr()}}), func(c *s4u.Config) {
+		c.Hooks.OnExchange = func(st s4u.Stage, _ string, _ error) {
+			if st == s4u.StageASReq && panicking.Load() {
+				panic("unexpected AS reply")
+			}
+		}
+	})
+	_, err := c.ServiceTicket(context.Background(), "alice", target)
+	if err == nil || !strings.Contains(err.Error(), "panicked") || !strings.Contains(err.Error(), realm) {
+		t.Fatalf("ServiceTicket with a panicking TGT refresh: %v, want an error naming the panic and the realm", err)
+	}
+	panicking.Store(false)
+	tk, err := c.ServiceTicket(context.Background(), "alice", target)
+	if err != nil {
+		t.Fatalf("the call after a panicking refresh: %v", err)
+	}
+	checkTicket(t, k, tk, "alice", realm)
+}
