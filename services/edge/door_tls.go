@@ -169,7 +169,8 @@ func rawConn(c net.Conn) net.Conn {
 // CertificateRefusal is why a device's certificate was refused in the
 // handshake, with the evidence for the log.
 type CertificateRefusal struct {
-	// Reason is a short label: no_certificate, untrusted, revoked, ...
+	// Reason is a short label: no_certificate, untrusted, revoked,
+	// revocation_uncovered, revocation_unknown, ...
 	Reason string
 	// Subject, Issuer and Serial (hex) describe the leaf; empty without one.
 	Subject, Issuer, Serial string
@@ -295,21 +296,33 @@ func (s *Service) verifyConnection(devCert *peer, cs tls.ConnectionState) error 
 
 // checkRevocation checks leaf against the revocation snapshot, at the
 // handshake and at a request after a new snapshot (recheck, policy.go). It
-// returns the snapshot's version, or the refusal (logged and counted):
-// revoked, or revocation_unknown when the snapshot cannot say.
+// returns the snapshot's version, or the refusal (logged and counted)
+// with revocationReason's label.
 func (s *Service) checkRevocation(leaf *x509.Certificate) (uint64, *CertificateRefusal) {
 	ver, err := s.revocation.check(leaf)
 	if err == nil {
 		return ver, nil
 	}
-	var rv *RevokedError
-	reason := "revocation_unknown"
-	if errors.As(err, &rv) {
-		reason = "revoked"
-	}
-	r := refusal(reason, leaf, err)
+	r := refusal(revocationReason(err), leaf, err)
 	s.refused(r)
 	return 0, r
+}
+
+// revocationReason is the reason label of a revocation refusal:
+// "revoked" (listed, or stale under fail-closed); "revocation_uncovered"
+// when the issuer's CRLs are held but are partitions that do not cover the
+// certificate (the fix: list its partition's URL); "revocation_unknown"
+// otherwise (no CRL of the issuer while one is required, or no snapshot
+// from the crl role yet).
+func revocationReason(err error) string {
+	var ui *UnknownIssuerError
+	switch {
+	case errors.As(err, new(*RevokedError)):
+		return "revoked"
+	case errors.As(err, &ui) && ui.Uncovered:
+		return "revocation_uncovered"
+	}
+	return "revocation_unknown"
 }
 
 // refused logs and counts a refused certificate.
