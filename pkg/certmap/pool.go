@@ -55,7 +55,7 @@ func (p *pool) do(ctx context.Context, fn func(*ldap.Conn) error) error {
 		if err != nil {
 			return err
 		}
-		err = runWithContext(ctx, conn, fn)
+		err = runClosingOnPanic(ctx, conn, fn)
 		if err == nil {
 			p.put(conn)
 			return nil
@@ -146,6 +146,23 @@ func runWithContext(ctx context.Context, conn *ldap.Conn, fn func(*ldap.Conn) er
 		// ctx ended and closed the connection: report why.
 		return fmt.Errorf("%w (%v)", ctx.Err(), err)
 	}
+	return err
+}
+
+// runClosingOnPanic is runWithContext that closes conn when fn panics (a
+// parser meeting a directory answer it did not expect), and lets the panic
+// go on to the caller, whose recovery reports it: the connection's state is
+// then unknown, and neither back in the pool nor closed it stayed open
+// until the directory dropped it (TestPanickingLookupClosesItsConnection).
+func runClosingOnPanic(ctx context.Context, conn *ldap.Conn, fn func(*ldap.Conn) error) error {
+	returned := false
+	defer func() {
+		if !returned {
+			_ = conn.Close()
+		}
+	}()
+	err := runWithContext(ctx, conn, fn)
+	returned = true
 	return err
 }
 
