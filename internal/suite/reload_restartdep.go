@@ -8,30 +8,34 @@ import (
 	"github.com/segmesh/segmesh/pkg/config"
 )
 
-// restartDependents returns the errors the roles' Validate find in toRoles
-// (next with the settings waiting for a restart put back at their running
-// values) and not in next itself: a live setting saved with a setting it
-// depends on that takes a restart in this process (a UPN suffix in
-// upnSuffixRealms mapped to a domain added to kcd.domains while kcd.domains
-// takes a restart; a mapping URL removed while cert.mapping.enabled is
-// turned off). The roles would be checked against the running value and
-// refuse with a reason that contradicts the file, so the reload refuses
-// first, naming both settings and the fix; no role is asked to prepare (no
-// proving bind or AS exchange for a save that cannot apply). waiting lists
-// the settings that wait for a restart and a role of the process uses.
+// restartDependents returns the errors config.Load's rules (config.Rules)
+// and the roles' Validate find in toRoles (next with the settings waiting
+// for a restart put back at their running values) and not in next itself:
+// a live setting saved with a setting it depends on that takes a restart in
+// this process (a UPN suffix in upnSuffixRealms mapped to a domain added to
+// kcd.domains while kcd.domains takes a restart; a mapping URL removed, or
+// given ldaps:// on port 389, while cert.mapping.enabled is turned off; an
+// Exchange URL holding /EWS while segmesh.edge.paths, which drops /EWS,
+// waits for a restart). toRoles is what the roles would hold, so the
+// process would run a combination `config check` refuses, and the roles
+// would be checked against the running value and refuse with a reason that
+// contradicts the file. The reload refuses first, naming both settings and
+// the fix; no role is asked to prepare (no proving bind or AS exchange for
+// a save that cannot apply). waiting lists the settings that wait for a
+// restart and a role of the process uses.
 func restartDependents(next, toRoles *config.Config, waiting, roles []string) []config.Problem {
 	if len(waiting) == 0 {
 		return nil
 	}
-	asSaved := Validate(next, nil, roles)
+	asSaved := append(config.Rules(next), Validate(next, nil, roles)...)
 	names := strings.Join(waiting, ", ")
 	verb := "changes it"
 	if len(waiting) > 1 {
 		verb = "changes them"
 	}
 	var out []config.Problem
-	for _, p := range Validate(toRoles, nil, roles) {
-		if p.Severity != config.SeverityError || slices.ContainsFunc(asSaved, p.Same) {
+	for _, p := range append(config.Rules(toRoles), Validate(toRoles, nil, roles)...) {
+		if p.Severity != config.SeverityError || slices.ContainsFunc(asSaved, p.Same) || slices.ContainsFunc(out, p.Same) {
 			continue
 		}
 		p.Message = fmt.Sprintf("%s (checked against the running %s: this save %s too, but in this process it takes a restart, "+

@@ -244,3 +244,16 @@ func syntaxMessage(err error) string {
 	}
 	return strings.TrimPrefix(err.Error(), "json: ")
 }
+
+// Rules returns what Load's validation finds in c, every severity: the
+// rules that tie settings together (KCD on needs a target SPN, an Exchange
+// URL must not hold a path the edge appends, an ldaps:// URL on a plain
+// port while the mapping is on, ...). c is not changed and no file is
+// read. A reload runs it on the configuration the roles would hold (live
+// settings from the new file, those waiting for a restart at their running
+// values), which is a combination no file states.
+func Rules(c *Config) []Problem {
+	r := &Report{}
+	validate(c, r)
+	return r.Problems
+}
