@@ -251,8 +251,8 @@ func (s *Service) Notes() []string {
 	for _, st := range s.refresher.Status() {
 		switch {
 		case st.Displaced:
-			out = append(out, fmt.Sprintf("CRL of %q (%s) that %s gave before it gave a CRL of another issuer or partition is kept in force, also across restarts%s, and not fetched again (stale after %s): serve that CRL, or a newer one, at a distribution point in %s%s",
-				st.Issuer, partitionText(st.Partition), st.URL, keptIn(st.KeptFile), st.NextUpdate.UTC().Format(time.RFC3339), config.KeyCRLURIs, dropKept(st.KeptFile)))
+			out = append(out, fmt.Sprintf("CRL of %q (%s) that %s gave before it gave a CRL of another issuer or partition is kept in force%s, and not fetched again (stale after %s): serve that CRL, or a newer one, at a distribution point in %s%s",
+				st.Issuer, partitionText(st.Partition), st.URL, s.keptIn(st.KeptFile), st.NextUpdate.UTC().Format(time.RFC3339), config.KeyCRLURIs, dropKept(st.KeptFile)))
 		case st.Retired:
 			out = append(out, fmt.Sprintf("CRL of %q from %s, a distribution point a reload removed, is kept in force and not fetched again (stale after %s): list a distribution point for this CA in %s, or restart to drop it",
 				st.Issuer, st.URL, st.NextUpdate.UTC().Format(time.RFC3339), config.KeyCRLURIs))
@@ -281,12 +281,18 @@ func (s *Service) Notes() []string {
 	return out
 }
 
-// keptIn and dropKept name the file that keeps a displaced CRL, for a note.
-func keptIn(file string) string {
-	if file == "" {
-		return ""
+// keptIn and dropKept name the file that keeps a displaced CRL, for a
+// note. Without one the note must not promise that a restart keeps it: an
+// admin would restart believing it safe, and the restart could put an
+// older CRL of its partition in force.
+func (s *Service) keptIn(file string) string {
+	switch {
+	case file != "":
+		return ", also across restarts (" + file + ")"
+	case s.cfg.StateDir == "":
+		return " in memory only (no state directory, so a restart forgets it)"
 	}
-	return " (" + file + ")"
+	return " but is not among the kept CRLs on disk (writing it failed: see the log), so a restart finds it only if the distribution point's saved copy still holds it"
 }
 
 func dropKept(file string) string {
