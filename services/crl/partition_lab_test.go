@@ -16,6 +16,23 @@ import (
 	"github.com/segmesh/segmesh/internal/testpki"
 )
 
+// cdpPublisher returns a function that publishes a CRL on the lab's CDP
+// (the file of cdpDir named as the URL's last element, replaced
+// atomically) and removes it at the end of the test.
+func cdpPublisher(t *testing.T, cdpDir string) func(url string, der []byte) {
+	return func(url string, der []byte) {
+		t.Helper()
+		path := filepath.Join(cdpDir, filepath.Base(url))
+		if err := os.WriteFile(path+".tmp", der, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".tmp", path); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.Remove(path) })
+	}
+}
+
 // TestLabPartitionedCRLs: the lab's second CA (ca2, trusted) partitions its
 // CRL. The test signs two partitions with ca2's key, each with an Issuing
 // Distribution Point naming its URL, and publishes them on the lab's CDP
@@ -33,17 +50,7 @@ func TestLabPartitionedCRLs(t *testing.T) {
 	name := fmt.Sprintf("ca2-part-%d", now.UnixNano())
 	cdpDir := filepath.Join(lab.Dir, "cdp")
 	urlA, urlB := "http://cdp.lab.test/"+name+"-a.crl", "http://cdp.lab.test/"+name+"-b.crl"
-	publish := func(url string, der []byte) {
-		t.Helper()
-		path := filepath.Join(cdpDir, filepath.Base(url))
-		if err := os.WriteFile(path+".tmp", der, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(path+".tmp", path); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = os.Remove(path) })
-	}
+	publish := cdpPublisher(t, cdpDir)
 	serial := big.NewInt(now.UnixNano())
 	partA := ca2.CRL(t, testpki.CRLOptions{Number: 5, ThisUpdate: now.Add(-time.Minute), Partition: []string{urlA},
 		Revoked: []testpki.Revoked{{Serial: serial, At: now.Add(-time.Minute)}}})
@@ -102,17 +109,7 @@ func TestLabDisplacedCRLAcrossRestart(t *testing.T) {
 	name := fmt.Sprintf("ca2-kept-%d", now.UnixNano())
 	cdpDir := filepath.Join(lab.Dir, "cdp")
 	urlA, urlB := "http://cdp.lab.test/"+name+"-a.crl", "http://cdp.lab.test/"+name+"-b.crl"
-	publish := func(url string, der []byte) {
-		t.Helper()
-		path := filepath.Join(cdpDir, filepath.Base(url))
-		if err := os.WriteFile(path+".tmp", der, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(path+".tmp", path); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = os.Remove(path) })
-	}
+	publish := cdpPublisher(t, cdpDir)
 	serial := big.NewInt(now.UnixNano())
 	part := func(url string, n int64, revoked ...*big.Int) []byte {
 		o := testpki.CRLOptions{Number: n, ThisUpdate: now.Add(time.Duration(n-10) * time.Minute), Partition: []string{url}}
