@@ -161,9 +161,21 @@ func mustWrite(t *testing.T, name string, b []byte) {
 // CRL of X newer than it exists, so serial 5 must never be good again, at
 // any step, before or after a restart. Random sequences (fixed seeds), the
 // two fetches of a refresh in whatever order they finish (400 sequences
-// of 12 steps held once; 25 stay here).
+// of 12 steps held once, and 400 with reloads; 20 of each stay here).
+//
+// With reloads, a step may also list only a, only b, or both again (the
+// restarts list both: a restart with a distribution point removed is
+// TestAttackRetiredMirrorThenRestart's defect).
 func TestAttackReplaySequences(t *testing.T) {
-	const sequences, steps = 25, 10
+	for _, reloads := range []bool{false, true} {
+		t.Run(map[bool]string{false: "refreshes and restarts", true: "with reloads"}[reloads], func(t *testing.T) {
+			testReplaySequences(t, reloads)
+		})
+	}
+}
+
+func testReplaySequences(t *testing.T, reloads bool) {
+	const sequences, steps = 20, 10
 	for seed := range uint64(sequences) {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
 			rnd := rand.New(rand.NewPCG(seed, 7))
@@ -184,11 +196,23 @@ func TestAttackReplaySequences(t *testing.T) {
 			k.b.serve(k.part(t, k.dpY, int64(y), 6), "")
 			k.start(t)
 			seen5 := false
+			inA, inB := true, true // configured, so fetched
 			var log []string
 			for range steps {
-				if rnd.IntN(4) == 0 {
+				if reloads && rnd.IntN(3) == 0 {
+					pickURLs := rnd.IntN(3)
+					urls := [][]string{{k.f.cdp.url()}, {k.b.url()}, {k.f.cdp.url(), k.b.url()}}[pickURLs]
+					inA, inB = pickURLs != 1, pickURLs != 0
+					commit, err := k.r.Reconfigure(urls, time.Hour)
+					if err != nil {
+						t.Fatal(err)
+					}
+					commit()
+					log = append(log, fmt.Sprintf("reload to %d URL(s)", len(urls)))
+				} else if rnd.IntN(4) == 0 {
 					k.down()
 					k.start(t)
+					inA, inB = true, true
 					log = append(log, "restart")
 				} else {
 					ba, na := pick()
@@ -196,7 +220,7 @@ func TestAttackReplaySequences(t *testing.T) {
 					k.f.cdp.serve(ba, "")
 					k.b.serve(bb, "")
 					k.r.RefreshNow(context.Background())
-					seen5 = seen5 || na == "X5" || nb == "X5"
+					seen5 = seen5 || inA && na == "X5" || inB && nb == "X5"
 					log = append(log, "a:"+na+" b:"+nb)
 				}
 				if d := k.leaf(); seen5 && (d.Verdict == crl.Good || !d.Refused) {
