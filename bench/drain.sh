@@ -26,10 +26,13 @@
 # phones are not on the gateway's CPU), EDGE2_CPUS (0: the surviving edge),
 # EDGE1_CPUS (0: the restarted edge), ROLES_CPUS (0: crl, identity, ticket),
 # BACKEND_CPUS (1: negbackend, the Exchange stand-in). The defaults are
-# session 6's layout; EDGE2_CPUS=0 EDGE1_CPUS=1 ROLES_CPUS=1 gives the
-# surviving edge CPU 0 alone, so that what it measures is the edge and not
-# the harness (segload and negbackend, the phones and Exchange, took more
-# CPU than edge 2 in session 6's runs),
+# session 6's layout; ROLES_CPUS=1 leaves CPU 0 to the two edges alone, so
+# that the surviving edge has a core the harness (segload and negbackend,
+# the phones and Exchange, which took more CPU than edge 2 in session 6's
+# runs) does not use. Keep edge 1 off the harness's CPU: with EDGE1_CPUS=1
+# the stopping edge, starved by 4,900 reconnecting phones, closed its
+# listener 4.5 s after the grace, and the phones took 17 s (p50) to hold a
+# Ping again, most of them back on edge 1 restarted (session 7, 20:20),
 # SPREAD_MS (unset: the configuration's default; a number sets
 # segmesh.edge.drainSpreadMillis on both edges: the window over which a
 # stopping edge answers its held Pings, 0 all at once),

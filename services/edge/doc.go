@@ -140,7 +140,11 @@
 // sends it again elsewhere, after the same re-check (a certificate revoked
 // during the hold gets 403, recheckHeld for a proxied Ping), and a Ping
 // that comes later gets Status 1 at once (answerHeldAtOnce,
-// upstream_drain.go). An EAS Sync that waits (a Wait or HeartbeatInterval
+// upstream_drain.go). With segmesh.edge.drainSpreadMillis the held ones are
+// answered in a random order, in equal batches over that window, not in
+// one instant (upstream_drain_spread.go). An EWS GetStreamingEvents
+// response is not answered: it finishes within the drain timeout or is cut
+// at its deadline (docs/operations.md says why). An EAS Sync that waits (a Wait or HeartbeatInterval
 // and no client changes; an empty Sync request is not one, eas_wait.go) goes through the reverse proxy, tracked like a proxied
 // Ping, and is answered as its wait ends without changes: an empty Sync
 // response with Connection: close. Then the listener closes, the fresh connections

@@ -57,7 +57,11 @@ var upstreamDialPaths = []upstreamDialPath{
 		if d == nil {
 			t.Fatal("the transport has no DialTLSContext: it dials HTTPS upstreams itself")
 		}
-		c, err := d(context.Background(), "tcp", u.Host)
+		addr := u.Host
+		if u.Port() == "" {
+			addr = net.JoinHostPort(u.Hostname(), "443") // as the transport gives it
+		}
+		c, err := d(context.Background(), "tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,6 +75,16 @@ var upstreamDialPaths = []upstreamDialPath{
 		}
 		return c
 	}},
+}
+
+// connState returns the TLS state of an upstream connection.
+func connState(t testing.TB, c net.Conn) tls.ConnectionState {
+	t.Helper()
+	tc, ok := unwatched(c).(*tls.Conn)
+	if !ok {
+		t.Fatalf("%T is not a TLS connection", unwatched(c))
+	}
+	return tc.ConnectionState()
 }
 
 // exchangeOnce sends a request on c and reads the answer: a TLS 1.3
@@ -115,14 +129,6 @@ func TestUpstreamSessionsPerHost(t *testing.T) {
 						c.ResponseHeaderTimeout = 0
 					}
 				}})
-				state := func(c net.Conn) tls.ConnectionState {
-					t.Helper()
-					tc, ok := unwatched(c).(*tls.Conn)
-					if !ok {
-						t.Fatalf("%T is not a TLS connection", unwatched(c))
-					}
-					return tc.ConnectionState()
-				}
 				var leaves [][]byte
 				for i, want := range []struct {
 					host    int
@@ -137,7 +143,7 @@ func TestUpstreamSessionsPerHost(t *testing.T) {
 				} {
 					c := p.dial(t, h.edge, urls[want.host])
 					exchangeOnce(t, c, urls[want.host].Host)
-					st := state(c)
+					st := connState(t, c)
 					_ = c.Close()
 					if st.DidResume != want.resumed {
 						t.Fatalf("connection %d (%s): resumed %v", i+1, want.why, st.DidResume)
