@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -108,11 +109,21 @@ type pingDrain struct {
 // proxiedPing is one Ping in the reverse proxy.
 type proxiedPing struct {
 	cancel context.CancelCauseFunc
-	// answered: Exchange's response headers came; the answer goes through.
-	answered bool
-	// drained: Stop cancelled the upstream request; the edge answers.
-	drained bool
+	// outcome is pingWaiting until either Exchange's response headers come
+	// (pingAnswered: the answer goes through) or Stop cancels the upstream
+	// request (pingDrained: the edge answers), whichever is first. Atomic,
+	// not under pingDrain.mu: Stop wakes thousands of Pings while each
+	// answered one's goroutine takes mu to untrack itself, and a lock per
+	// wake queued behind all of them (bench/drain.sh: 22 s for 4,900).
+	outcome atomic.Int32
 }
+
+// The outcomes of a proxied Ping (proxiedPing.outcome).
+const (
+	pingWaiting int32 = iota
+	pingAnswered
+	pingDrained
+)
 
 type proxiedPingKey struct{}
 
@@ -153,7 +164,7 @@ func (d *pingDrain) held(end bool) []*proxiedPing {
 	}
 	var out []*proxiedPing
 	for c := range d.calls {
-		if !c.answered && !c.drained {
+		if c.outcome.Load() == pingWaiting {
 			out = append(out, c)
 		}
 	}
@@ -164,12 +175,9 @@ func (d *pingDrain) held(end bool) []*proxiedPing {
 // unless Exchange answered it meanwhile or it ended. It reports whether
 // it did.
 func (d *pingDrain) wake(c *proxiedPing) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if _, ok := d.calls[c]; !ok || c.answered || c.drained {
+	if !c.outcome.CompareAndSwap(pingWaiting, pingDrained) {
 		return false
 	}
-	c.drained = true
 	c.cancel(errPingDrained)
 	return true
 }
@@ -201,14 +209,7 @@ func (t pingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	resp, err := t.inner.RoundTrip(req)
-	d := &t.s.drain
-	d.mu.Lock()
-	drained := c.drained
-	if !drained {
-		c.answered = true
-	}
-	d.mu.Unlock()
-	if drained {
+	if !c.outcome.CompareAndSwap(pingWaiting, pingAnswered) {
 		if resp != nil {
 			_ = resp.Body.Close()
 		}
@@ -284,15 +285,14 @@ func (lot *parking) heldPings(end bool) []*parkedPing {
 	return held
 }
 
-// wakeIfHeld wakes ping unless it is no longer held at Exchange (answered
-// meanwhile, or ended). It reports whether it did. The close runs without
-// lot.mu: each answered Ping's goroutine needs it to finish, and 5,000
-// closes under it kept them all waiting (bench/drain.sh).
+// wakeIfHeld wakes ping unless Exchange answered it meanwhile (the answer
+// is on its way to the device, or delivered) or it was woken already. It reports
+// whether it did. It reads the Ping's own atomics, never lot.mu: each
+// answered Ping's goroutine needs lot.mu to finish, and a lock per wake
+// queued behind all of them (bench/drain.sh: 22 s for 4,900; 5,000 closes
+// under lot.mu once kept them all waiting).
 func (lot *parking) wakeIfHeld(ping *parkedPing) bool {
-	lot.mu.Lock()
-	idle, ok := lot.pings[ping]
-	lot.mu.Unlock()
-	if !ok || idle || ping.woken() {
+	if ping.woken() || ping.stage.Load() >= stageDelivering {
 		return false
 	}
 	ping.wake()

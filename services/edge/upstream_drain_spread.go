@@ -51,26 +51,32 @@ func (s *Service) answerPings(ctx context.Context) {
 		after = time.After
 	}
 	t := time.Now()
-	n := spreadAnswers(ctx, wakes, s.cfg.DrainSpread, after)
+	n := spreadAnswers(ctx, wakes, s.cfg.DrainSpread, s.now, after)
 	s.log.Info("stopping: answered the held Pings with Status 1 so devices send them again elsewhere",
 		"parked", parked, "proxied", len(wakes)-parked, "answered", n, "spread", s.cfg.DrainSpread, "took", time.Since(t))
 }
 
 // spreadAnswers calls wakes in order, in batches whose sizes differ by at
-// most one, a batch every window/batches (spreadTick at least) from the
-// first at once; without a window, all at once. Once ctx ends the rest are
-// called at once. It returns how many answered (a wake reports false for a
-// request no longer held).
-func spreadAnswers(ctx context.Context, wakes []func() bool, window time.Duration, after func(time.Duration) <-chan time.Time) int {
+// most one, batch b due at window·b/batches after the first (spreadTick
+// apart at least); without a window, all at once. The batches keep to the
+// clock (now), not to the time the previous one took: on a saturated CPU
+// a batch that is late goes at once, so the whole spread stays about the
+// window (bench/drain.sh: waiting a tick after each batch stretched 2 s to
+// 11 s). Once ctx ends the rest are called at once. It returns how many
+// answered (a wake reports false for a request no longer held).
+func spreadAnswers(ctx context.Context, wakes []func() bool, window time.Duration, now func() time.Time, after func(time.Duration) <-chan time.Time) int {
 	batches := min(len(wakes), max(1, int(window/spreadTick)))
 	answered := 0
 	hurry := false
+	start := now()
 	for b := range batches {
 		if b > 0 && !hurry {
-			select {
-			case <-after(window / time.Duration(batches)):
-			case <-ctx.Done():
-				hurry = true
+			if d := start.Add(window * time.Duration(b) / time.Duration(batches)).Sub(now()); d > 0 {
+				select {
+				case <-after(d):
+				case <-ctx.Done():
+					hurry = true
+				}
 			}
 		}
 		for _, wake := range wakes[b*len(wakes)/batches : (b+1)*len(wakes)/batches] {

@@ -19,18 +19,25 @@ func TestSpreadAnswers(t *testing.T) {
 		// cancelAfter cancels the context after this many waits (-1: never).
 		cancelAfter int
 		// gone are the requests no longer held (their wake reports false).
-		gone         []int
+		gone []int
+		// slow is how long the clock moves while the wake of that index
+		// runs (a saturated CPU).
+		slow         map[int]time.Duration
 		wantBatches  []int
 		wantWait     time.Duration
 		wantAnswered int
 	}{
-		{"no window: all at once", 5, 0, -1, nil, []int{5}, 0, 5},
-		{"window under a tick: all at once", 5, spreadTick - 1, -1, nil, []int{5}, 0, 5},
-		{"ten over five ticks", 10, 5 * spreadTick, -1, nil, []int{2, 2, 2, 2, 2}, spreadTick, 10},
-		{"uneven: sizes differ by one at most", 7, 3 * spreadTick, -1, nil, []int{2, 2, 3}, spreadTick, 7},
-		{"fewer Pings than ticks: one per batch", 3, time.Second, -1, nil, []int{1, 1, 1}, time.Second / 3, 3},
-		{"drain ends: the rest at once", 8, 4 * spreadTick, 1, nil, []int{2, 6}, spreadTick, 8},
-		{"answered meanwhile: not counted", 4, 2 * spreadTick, -1, []int{1, 3}, []int{2, 2}, spreadTick, 2},
+		{"no window: all at once", 5, 0, -1, nil, nil, []int{5}, 0, 5},
+		{"window under a tick: all at once", 5, spreadTick - 1, -1, nil, nil, []int{5}, 0, 5},
+		{"ten over five ticks", 10, 5 * spreadTick, -1, nil, nil, []int{2, 2, 2, 2, 2}, spreadTick, 10},
+		{"uneven: sizes differ by one at most", 7, 3 * spreadTick, -1, nil, nil, []int{2, 2, 3}, spreadTick, 7},
+		{"fewer Pings than ticks: one per batch", 3, time.Second, -1, nil, nil, []int{1, 1, 1}, time.Second / 3, 3},
+		{"drain ends: the rest at once", 8, 4 * spreadTick, 1, nil, nil, []int{2, 6}, spreadTick, 8},
+		{"answered meanwhile: not counted", 4, 2 * spreadTick, -1, []int{1, 3}, nil, []int{2, 2}, spreadTick, 2},
+		// Batch 1's wakes took 2.5 ticks: batches 2 and 3 are due, and go
+		// at once with it; batch 4 waits only what is left of its tick.
+		{"late: due batches at once, the clock kept", 10, 5 * spreadTick, -1, nil, map[int]time.Duration{1: 5 * spreadTick / 2},
+			[]int{6, 2, 2}, spreadTick / 2, 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,11 +53,18 @@ func TestSpreadAnswers(t *testing.T) {
 					return !slices.Contains(tt.gone, i)
 				}
 			}
+			clock := time.Unix(0, 0)
+			now := func() time.Time { return clock }
+			for i, d := range tt.slow {
+				w := wakes[i]
+				wakes[i] = func() bool { clock = clock.Add(d); return w() }
+			}
 			waits := 0
 			after := func(d time.Duration) <-chan time.Time {
-				if d != tt.wantWait {
-					t.Errorf("wait %v, want %v", d, tt.wantWait)
+				if waits == 0 && d != tt.wantWait {
+					t.Errorf("first wait %v, want %v", d, tt.wantWait)
 				}
+				clock = clock.Add(d)
 				batches = append(batches, len(order)-last)
 				last = len(order)
 				waits++
@@ -62,7 +76,7 @@ func TestSpreadAnswers(t *testing.T) {
 				}
 				return ch
 			}
-			got := spreadAnswers(ctx, wakes, tt.window, after)
+			got := spreadAnswers(ctx, wakes, tt.window, now, after)
 			batches = append(batches, len(order)-last)
 			if !slices.Equal(batches, tt.wantBatches) {
 				t.Errorf("batches %v, want %v", batches, tt.wantBatches)
@@ -97,11 +111,15 @@ func answerOf(a pingAnswer) <-chan pingAnswer {
 func TestStopSpreadsHeldPingAnswers(t *testing.T) {
 	waits := make(chan time.Duration)
 	tick := make(chan time.Time)
-	const window = time.Hour
+	const window = 30 * time.Minute
+	// The spread keeps to the clock: each wait moves it on by its length.
+	clk := &testClock{t: time.Now()}
 	h := newHarness(t, nil, options{
+		now:  clk.Now,
 		tune: func(c *Config) { c.DrainSpread = window },
 		after: func(d time.Duration) <-chan time.Time {
 			waits <- d
+			clk.Add(d)
 			return tick
 		},
 		// Reversed: the proxied Ping, listed after the parked ones, first.
