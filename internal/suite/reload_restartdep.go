@@ -22,19 +22,21 @@ import (
 // contradicts the file. The reload refuses first, naming both settings and
 // the fix; no role is asked to prepare (no proving bind or AS exchange for
 // a save that cannot apply). waiting lists the settings that wait for a
-// restart and a role of the process uses.
+// restart and a role of the process uses. The files the process reads at
+// the start (startFileProblems) are left to load, which checks the new
+// file as a restart would: they are no combination of settings.
 func restartDependents(next, toRoles *config.Config, waiting, roles []string) []config.Problem {
 	if len(waiting) == 0 {
 		return nil
 	}
-	asSaved := append(config.Rules(next), Validate(next, nil, roles)...)
+	asSaved := append(config.Rules(next), rolesValidate(next, nil, roles)...)
 	names := strings.Join(waiting, ", ")
 	verb := "changes it"
 	if len(waiting) > 1 {
 		verb = "changes them"
 	}
 	var out []config.Problem
-	for _, p := range append(config.Rules(toRoles), Validate(toRoles, nil, roles)...) {
+	for _, p := range append(config.Rules(toRoles), rolesValidate(toRoles, nil, roles)...) {
 		if p.Severity != config.SeverityError || slices.ContainsFunc(asSaved, p.Same) || slices.ContainsFunc(out, p.Same) {
 			continue
 		}

@@ -27,7 +27,8 @@ func Validators() map[string]func(*config.Config) []config.Problem {
 // them, and `segmesh config check` prints them, so check is exactly as
 // strict as run. A role's problem on a key config.Load already reported as
 // an error is left out: the first message is the one the admin fixes.
-// Nil roles means every role.
+// Nil roles means every role. The files the process itself reads at the
+// start (startFileProblems) are checked too.
 func Validate(cfg *config.Config, report *config.Report, roles []string) []config.Problem {
 	reported := map[string]bool{}
 	if report != nil {
@@ -35,6 +36,18 @@ func Validate(cfg *config.Config, report *config.Report, roles []string) []confi
 			reported[p.Key] = true
 		}
 	}
+	var out []config.Problem
+	for _, p := range startFileProblems(cfg) {
+		if !reported[p.Key] {
+			out = append(out, p)
+		}
+	}
+	return append(out, rolesValidate(cfg, reported, roles)...)
+}
+
+// rolesValidate is Validate without the start's files: the named roles'
+// Validate, leaving out a role's error on a key in reported.
+func rolesValidate(cfg *config.Config, reported map[string]bool, roles []string) []config.Problem {
 	vs := Validators()
 	if roles == nil {
 		roles = role.KnownNames(Constructors())
