@@ -258,7 +258,7 @@ func (r *reloader) Reload(ctx context.Context, trigger string) error {
 		}
 	}
 	toRoles := keepSettings(next, r.boot, kept)
-	if problems := restartDependents(next, toRoles, waiting, r.roles); len(problems) > 0 {
+	if problems := restartDependents(next, toRoles, r.boot, waiting, r.roles); len(problems) > 0 {
 		err := fmt.Errorf("reload: %s: %w", strings.Join(waiting, ", "), config.ErrorOf(next.Path, problems))
 		r.refuse(ctx, trigger, problems, err)
 		return err

@@ -22,14 +22,17 @@ import (
 // contradicts the file. The reload refuses first, naming both settings and
 // the fix; no role is asked to prepare (no proving bind or AS exchange for
 // a save that cannot apply). waiting lists the settings that wait for a
-// restart and a role of the process uses. The files the process reads at
+// restart and a role of the process uses; running is the configuration the
+// roles were built from. The files the process reads at
 // the start (startFileProblems) are left to load, which checks the new
 // file as a restart would: they are no combination of settings.
-func restartDependents(next, toRoles *config.Config, waiting, roles []string) []config.Problem {
+func restartDependents(next, toRoles, running *config.Config, waiting, roles []string) []config.Problem {
 	if len(waiting) == 0 {
 		return nil
 	}
-	asSaved := append(config.Rules(next), rolesValidate(next, nil, roles)...)
+	// A problem the configuration in force already has is none this save
+	// makes (only a start adjusted past config.Load, as in tests, has one).
+	asSaved := append(append(config.Rules(next), rolesValidate(next, nil, roles)...), config.Rules(running)...)
 	names := strings.Join(waiting, ", ")
 	verb := "changes it"
 	if len(waiting) > 1 {
