@@ -253,7 +253,12 @@ func (s *Service) Notes() []string {
 		case st.Displaced:
 			out = append(out, fmt.Sprintf("CRL of %q (%s) that %s gave before it gave a CRL of another issuer or partition is kept in force%s, and not fetched again (stale after %s): serve that CRL, or a newer one, at a distribution point in %s%s",
 				st.Issuer, partitionText(st.Partition), st.URL, s.keptIn(st.KeptFile), st.NextUpdate.UTC().Format(time.RFC3339), config.KeyCRLURIs, dropKept(st.KeptFile)))
+		case st.RetiredKept:
+			out = append(out, fmt.Sprintf("CRL of %q (%s) from %s, a distribution point a reload removed, is the newest of its partition and kept in force%s, and not fetched again (stale after %s): list a distribution point for this CA in %s%s",
+				st.Issuer, partitionText(st.Partition), st.URL, s.keptIn(st.KeptFile), st.NextUpdate.UTC().Format(time.RFC3339), config.KeyCRLURIs, dropKept(st.KeptFile)))
 		case st.Retired:
+			// Not kept on disk (not the newest of its partition, no state
+			// directory, or writing it failed): a restart does forget it.
 			out = append(out, fmt.Sprintf("CRL of %q from %s, a distribution point a reload removed, is kept in force and not fetched again (stale after %s): list a distribution point for this CA in %s, or restart to drop it",
 				st.Issuer, st.URL, st.NextUpdate.UTC().Format(time.RFC3339), config.KeyCRLURIs))
 		case st.Stale:
@@ -281,7 +286,7 @@ func (s *Service) Notes() []string {
 	return out
 }
 
-// keptIn and dropKept name the file that keeps a displaced CRL, for a
+// keptIn and dropKept name the file that keeps a displaced or retired CRL, for a
 // note. Without one the note must not promise that a restart keeps it: an
 // admin would restart believing it safe, and the restart could put an
 // older CRL of its partition in force.
@@ -431,10 +436,11 @@ func (s *Service) metrics(meter metric.Meter) error {
 type sourceStatus struct {
 	URL         string    `json:"url"`
 	Derived     bool      `json:"derived,omitempty"`
-	Retired     bool      `json:"retired,omitempty"`   // removed by a reload, its last CRL kept in force
-	Displaced   bool      `json:"displaced,omitempty"` // the CRL the URL gave before one of another issuer or partition, kept in force
-	KeptFile    string    `json:"keptFile,omitempty"`  // the file keeping a displaced CRL across restarts
-	Partition   string    `json:"partition,omitempty"` // the CRL's scope: the distribution point it covers
+	Retired     bool      `json:"retired,omitempty"`     // removed by a reload, its last CRL kept in force
+	Displaced   bool      `json:"displaced,omitempty"`   // the CRL the URL gave before one of another issuer or partition, kept in force
+	RetiredKept bool      `json:"retiredKept,omitempty"` // retired, the newest CRL of its partition, kept on disk: a restart keeps it
+	KeptFile    string    `json:"keptFile,omitempty"`    // the file keeping a displaced or retired CRL across restarts
+	Partition   string    `json:"partition,omitempty"`   // the CRL's scope: the distribution point it covers
 	Issuer      string    `json:"issuer,omitempty"`
 	Entries     int       `json:"entries"`
 	CRLNumber   string    `json:"crlNumber,omitempty"`
@@ -463,7 +469,7 @@ func (s *Service) statusSection() any {
 		FailHard: s.cfg.FailHard, FailClosedOnStale: s.cfg.FailClosedOnStale,
 	}
 	for _, st := range s.refresher.Status() {
-		ss := sourceStatus{URL: st.URL, Derived: st.Derived, Retired: st.Retired, Displaced: st.Displaced, KeptFile: st.KeptFile, Partition: st.Partition,
+		ss := sourceStatus{URL: st.URL, Derived: st.Derived, Retired: st.Retired, Displaced: st.Displaced, RetiredKept: st.RetiredKept, KeptFile: st.KeptFile, Partition: st.Partition,
 			Issuer: st.Issuer, Entries: st.Entries, CRLNumber: st.Number,
 			ThisUpdate: st.ThisUpdate, NextUpdate: st.NextUpdate, FetchedAt: st.FetchedAt, CheckedAt: st.CheckedAt,
 			Stale: st.Stale, Failures: st.Failures, NextAttempt: st.NextAttempt}

@@ -238,11 +238,11 @@ func testReplaySequences(t *testing.T, reloads bool) {
 // older nowhere, since a never gave anything newer). A reload removes b:
 // its X5 stays in force, retired. A restart then forgets X5 and puts a's
 // X3 in force: serial 5 good, although X5 was seen and no newer CRL of X
-// exists. Displaced CRLs are kept on disk for this very reason (kept.go);
-// a retired one is not (Reconfigure's doc: "a restart also forgets retired
-// CRLs").
+// exists (failed on main: serial 5 good after the restart). The retired
+// X5 is now kept on disk (keepRetired), shown as RetiredKept with its
+// file, before and after the restart; removing the file and restarting,
+// the admin's way to drop it, does drop it.
 func TestAttackRetiredMirrorThenRestart(t *testing.T) {
-	t.Skip("defect: a CRL retired by a reload is held only in memory; a restart after it puts an older CRL of its partition (a lagging mirror, or a replay) in force: rvtrust report, left for pkg/crl/refresh's owner")
 	k := newKeptFixture(t)
 	a := k.f.cdp.url()
 	k.f.cdp.serve(k.part(t, k.dpX, 3), "")
@@ -256,8 +256,38 @@ func TestAttackRetiredMirrorThenRestart(t *testing.T) {
 	commit()
 	k.r.RefreshNow(context.Background())
 	k.want(t, "b removed by a reload", crl.Revoked)
+	file := retiredKeptFile(t, k.r, k.b.url())
+	if file == "" {
+		t.Fatalf("X5 retired by the reload: no RetiredKept status with a kept file: %+v", k.r.Status())
+	}
 	k.restartWith(t, false, a)
 	if d := k.leaf(); d.Verdict == crl.Good || !d.Refused {
 		t.Fatalf("after a restart: serial 5 %v refused %v (from %q); X5 was in force and nothing newer of X exists", d.Verdict, d.Refused, d.Info.Source)
 	}
+	if got := retiredKeptFile(t, k.r, k.b.url()); got != file {
+		t.Errorf("after a restart: RetiredKept file %q; want %q", got, file)
+	}
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	k.restartWith(t, false, a)
+	if got := retiredKeptFile(t, k.r, k.b.url()); got != "" {
+		t.Errorf("kept file removed, restarted: still RetiredKept from %q", got)
+	}
+	k.want(t, "kept file removed by the admin, then a restart: X3 of a alone", crl.Good)
+}
+
+// retiredKeptFile returns the kept file of url's retired CRL kept on disk;
+// "" if none is in force.
+func retiredKeptFile(t *testing.T, r *refresh.Refresher, url string) string {
+	t.Helper()
+	for _, st := range r.Status() {
+		if st.URL == url && st.RetiredKept {
+			if st.Displaced || !st.Retired {
+				t.Errorf("RetiredKept %s: Displaced %v Retired %v; want false, true", url, st.Displaced, st.Retired)
+			}
+			return st.KeptFile
+		}
+	}
+	return ""
 }

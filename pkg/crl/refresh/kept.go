@@ -41,12 +41,12 @@ func (r *Refresher) loadKept() {
 		same := func(o *source) bool { return o.displaced && pairOf(o.idx.Meta()) == pairOf(m) }
 		if i := slices.IndexFunc(r.sources, same); i < 0 || crl.Compare(m, r.sources[i].idx.Meta()) > 0 {
 			r.sources = slices.DeleteFunc(r.sources, same)
-			r.sources = append(r.sources, &source{url: url, retired: true, displaced: true, idx: idx, checkedAt: rec.FetchedAt, saved: true})
+			r.sources = append(r.sources, &source{url: url, retired: true, displaced: true, retiredKept: rec.Retired, idx: idx, checkedAt: rec.FetchedAt, saved: true})
 			r.kept[pairOf(m)] = m
 		}
 		r.mu.Unlock()
-		r.log.Info("crl kept in force loaded from disk: its distribution point gave a CRL of another issuer or partition after it",
-			"url", url, "issuer", m.Issuer, "partition", m.Partition, "this_update", m.ThisUpdate, "next_update", m.NextUpdate)
+		r.log.Info("crl kept in force loaded from disk: the newest of its issuer and partition, which its distribution point no longer gives (it gave another issuer's or partition's, or a reload removed it)",
+			"url", url, "retired", rec.Retired, "issuer", m.Issuer, "partition", m.Partition, "this_update", m.ThisUpdate, "next_update", m.NextUpdate)
 	}
 }
 
@@ -79,6 +79,50 @@ func (r *Refresher) keepDisplaced(url string) bool {
 		o.saved, o.inRecord = true, false
 	}
 	return ok
+}
+
+// keepRetired copies to the store's kept CRLs the CRL of each source a
+// reload retired that is the newest of its issuer and partition in force
+// when no configured distribution point's record on disk holds one at
+// least as new: else a restart would forget it and put in force an older
+// CRL of its partition that a configured URL's record holds (a lagging
+// mirror, or a replay), un-revoking what only it lists. Called by a
+// reload's commit; a failure is logged, and the source, shown without a
+// kept file, stays in memory only. r.mu is held.
+func (r *Refresher) keepRetired() {
+	if r.cfg.Store == nil {
+		return
+	}
+	for _, s := range r.sources {
+		if !s.retired || s.displaced || s.retiredKept || s.idx == nil || !s.saved {
+			continue
+		}
+		m := s.idx.Meta()
+		if slices.ContainsFunc(r.sources, func(o *source) bool {
+			if o == s || o.idx == nil || pairOf(o.idx.Meta()) != pairOf(m) {
+				return false
+			}
+			c := crl.Compare(o.idx.Meta(), m)
+			return c > 0 || c == 0 && !o.retired && !o.derived && o.saved
+		}) {
+			continue // a newer one is in force, or a configured record on disk holds one as new
+		}
+		if k, has := r.kept[pairOf(m)]; has && crl.Compare(k, m) >= 0 {
+			continue
+		}
+		rec, err := r.cfg.Store.Load(s.url)
+		if err == nil {
+			rec.Retired = true
+			err = r.cfg.Store.SaveKept(m.Key, m.Partition, rec)
+		}
+		if err != nil {
+			r.log.Warn("crl of a distribution point a reload removed not kept on disk; a restart forgets it", "url", s.url,
+				"issuer", m.Issuer, "partition", m.Partition, "err", err)
+			continue
+		}
+		r.kept[pairOf(m)] = m
+		s.retiredKept = true
+	}
 }
 
 // forgetKept removes from the store the kept CRLs that a configured

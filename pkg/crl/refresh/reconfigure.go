@@ -26,9 +26,15 @@ import (
 //     accepted (segmesh.crl.useCertificateCdps off, SEG's behaviour): every
 //     certificate it revoked would quietly be valid again. A retired CRL
 //     past its nextUpdate is stale like any other (refused under
-//     failClosedOnStale). To stop checking an issuer's certificates at all,
-//     take its CA out of the trust store; a restart also forgets retired
-//     CRLs, as it forgets everything not configured;
+//     failClosedOnStale). A retired CRL that is the newest of its issuer
+//     and partition, when no configured URL's record on disk holds one at
+//     least as new, is kept on disk (kept/, keepRetired), so a restart puts
+//     it in force again: forgetting it would let an older CRL of its
+//     partition held at a configured URL (a lagging mirror, or a replay)
+//     un-revoke what it lists. Other retired CRLs are forgotten at a
+//     restart. To stop checking an issuer's certificates at all, take its
+//     CA out of the trust store; to drop a kept retired CRL, remove its
+//     file (SourceStatus.KeptFile) and restart;
 //   - with segmesh.crl.useCertificateCdps (Config.DeriveFromCAs) a removed
 //     URL that gave a CRL is kept as one learnt from certificates, still
 //     fetched: certificates of its issuer may name it, and while the
@@ -70,7 +76,7 @@ func (r *Refresher) Reconfigure(urls []string, interval time.Duration) (commit f
 				// Kept until superseded, whatever the list says.
 			case listed:
 				if s.retired {
-					s.retired, s.next = false, time.Time{}
+					s.retired, s.retiredKept, s.next = false, false, time.Time{}
 				}
 				s.derived = false
 			case s.derived:
@@ -95,6 +101,7 @@ func (r *Refresher) Reconfigure(urls []string, interval time.Duration) (commit f
 			}
 		}
 		r.sources = kept
+		r.keepRetired()
 		r.mu.Unlock()
 		r.log.Info("crl distribution points changed", "urls", want, "interval", interval)
 		r.publish(false)

@@ -98,13 +98,18 @@ type source struct {
 	saved bool
 	// inRecord reports a displaced source whose CRL only the URL's record
 	// holds so far (kept.go).
-	inRecord   bool
-	validators fetch.Validators
-	checkedAt  time.Time
-	failures   int
-	lastErr    error
-	next       time.Time
-	stale      bool // as last published
+	inRecord bool
+	// retiredKept reports a retired source whose CRL is kept on disk
+	// (kept/) as the newest of its issuer and partition (keepRetired), or,
+	// after a restart, one loaded from there (displaced too, so never
+	// fetched).
+	retiredKept bool
+	validators  fetch.Validators
+	checkedAt   time.Time
+	failures    int
+	lastErr     error
+	next        time.Time
+	stale       bool // as last published
 }
 
 // Refresher keeps the CRLs current. Create it with New; it is safe for

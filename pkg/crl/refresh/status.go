@@ -22,9 +22,14 @@ type SourceStatus struct {
 	// not fetched until a CRL of its issuer and partition at least as new
 	// supersedes it.
 	Displaced bool
-	// KeptFile is the file that keeps a displaced CRL on disk, so that a
-	// restart puts it in force again; empty if none (no store, or not
-	// written).
+	// RetiredKept reports a retired CRL kept on disk (KeptFile) because it
+	// is the newest of its issuer and partition and no configured URL's
+	// record holds one at least as new: a restart puts it in force again
+	// (Displaced is false for it, Retired true).
+	RetiredKept bool
+	// KeptFile is the file that keeps a displaced or retired CRL on disk,
+	// so that a restart puts it in force again; empty if none (no store,
+	// or not written).
 	KeptFile string
 	// Partition is the scope of the CRL in force (crl.Meta.Partition); ""
 	// for a CRL of every certificate of its issuer.
@@ -61,7 +66,7 @@ func (r *Refresher) Status() []SourceStatus {
 	defer r.mu.Unlock()
 	out := make([]SourceStatus, 0, len(r.sources))
 	for _, s := range r.sources {
-		st := SourceStatus{URL: s.url, Derived: s.derived, Retired: s.retired, Displaced: s.displaced, CheckedAt: s.checkedAt,
+		st := SourceStatus{URL: s.url, Derived: s.derived, Retired: s.retired, Displaced: s.displaced && !s.retiredKept, RetiredKept: s.retiredKept, CheckedAt: s.checkedAt,
 			Failures: s.failures, LastError: s.lastErr, NextAttempt: s.next}
 		if s.idx != nil {
 			m := s.idx.Meta()
@@ -71,7 +76,7 @@ func (r *Refresher) Status() []SourceStatus {
 			if m.Number != nil {
 				st.Number = m.Number.String()
 			}
-			if s.displaced && s.saved && r.cfg.Store != nil {
+			if (s.displaced && s.saved || s.retiredKept) && r.cfg.Store != nil {
 				st.KeptFile = r.cfg.Store.KeptPath(m.Key, m.Partition)
 			}
 		}

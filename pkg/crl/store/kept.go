@@ -34,9 +34,10 @@ func (s *Store) keptBase(k crl.IssuerKey, partition string) string {
 
 // SaveKept writes r as the CRL kept in force for the issuer with key k and
 // partition p, replacing the one kept for them (r.URL names where it came
-// from). A kept CRL is one a distribution point gave before it gave a CRL
-// of another issuer or partition: the newest CRL of its issuer and
-// partition, which no URL's record holds any more. It is written the same
+// from). A kept CRL is the newest CRL of its issuer and partition that no
+// configured URL's record holds: one a distribution point gave before it
+// gave a CRL of another issuer or partition, or (r.Retired) the last one
+// of a distribution point a reload removed. It is written the same
 // way as Save's.
 func (s *Store) SaveKept(k crl.IssuerKey, partition string, r Record) error {
 	if err := os.MkdirAll(filepath.Join(s.dir, keptDir), 0o755); err != nil {

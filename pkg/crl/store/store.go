@@ -27,6 +27,10 @@ type Record struct {
 	FetchedAt time.Time `json:"fetchedAt"`
 	// SHA256 is the hex SHA-256 of DER; set by Save.
 	SHA256 string `json:"sha256"`
+	// Retired marks a kept CRL (SaveKept) of a distribution point a reload
+	// removed, rather than one it displaced; it only changes how the CRL
+	// is described to the admin, never whether it is in force.
+	Retired bool `json:"retired,omitempty"`
 }
 
 // Store is a directory of CRLs. It is safe for concurrent use on distinct
