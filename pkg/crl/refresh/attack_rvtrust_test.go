@@ -163,9 +163,9 @@ func mustWrite(t *testing.T, name string, b []byte) {
 // two fetches of a refresh in whatever order they finish (400 sequences
 // of 12 steps held once, and 400 with reloads; 20 of each stay here).
 //
-// With reloads, a step may also list only a, only b, or both again (the
-// restarts list both: a restart with a distribution point removed is
-// TestAttackRetiredMirrorThenRestart's defect).
+// With reloads, a step may also list only a, only b, or both again, and a
+// restart keeps the list of the last reload (a CRL retired by a reload and
+// kept on disk, TestAttackRetiredMirrorThenRestart).
 func TestAttackReplaySequences(t *testing.T) {
 	for _, reloads := range []bool{false, true} {
 		t.Run(map[bool]string{false: "refreshes and restarts", true: "with reloads"}[reloads], func(t *testing.T) {
@@ -211,9 +211,15 @@ func testReplaySequences(t *testing.T, reloads bool) {
 					log = append(log, fmt.Sprintf("reload to %d URL(s)", len(urls)))
 				} else if rnd.IntN(4) == 0 {
 					k.down()
-					k.start(t)
-					inA, inB = true, true
-					log = append(log, "restart")
+					var urls []string
+					if inA {
+						urls = append(urls, k.f.cdp.url())
+					}
+					if inB {
+						urls = append(urls, k.b.url())
+					}
+					k.restartWith(t, false, urls...)
+					log = append(log, fmt.Sprintf("restart with %d URL(s)", len(urls)))
 				} else {
 					ba, na := pick()
 					bb, nb := pick()
@@ -290,4 +296,47 @@ func retiredKeptFile(t *testing.T, r *refresh.Refresher, url string) string {
 		}
 	}
 	return ""
+}
+
+// TestAttackKeptForgottenThenRetired: the kept copy of a displaced X5 is
+// removed once a configured distribution point c's saved record holds X5
+// too (forgetKept); a reload then removes c, and the process restarts
+// while a still holds X3. c's X5 is retired by the reload and, the newest
+// of X with no configured record holding one as new, kept on disk again
+// (keepRetired), so the restart does not put a's X3 in force (on main:
+// serial 5 good after the restart).
+func TestAttackKeptForgottenThenRetired(t *testing.T) {
+	k := newKeptFixture(t)
+	c := newCDP(t)
+	a, b := k.f.cdp.url(), k.b.url()
+	k.f.cdp.serve(k.part(t, k.dpX, 3), "")
+	k.b.serve(k.part(t, k.dpX, 5, 5), "")
+	c.serve(k.part(t, k.dpX, 3), "")
+	k.restartWith(t, false, a, b, c.url())
+	k.want(t, "X5 at b", crl.Revoked)
+	k.b.serve(k.part(t, k.dpY, 9, 6), "")
+	k.r.RefreshNow(context.Background())
+	if keptFile(t, k.r, b) == "" {
+		t.Fatal("X5 not kept on disk after b gave Y")
+	}
+	c.serve(k.part(t, k.dpX, 5, 5), "")
+	k.r.RefreshNow(context.Background())
+	k.r.RefreshNow(context.Background()) // publish: the displaced X5 superseded, then its kept copy forgotten
+	if keptFile(t, k.r, b) != "" {
+		t.Fatal("displaced X5 still held after c gave X5")
+	}
+	commit, err := k.r.Reconfigure([]string{a, b}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit()
+	k.want(t, "c removed by a reload", crl.Revoked)
+	if retiredKeptFile(t, k.r, c.url()) == "" {
+		t.Fatalf("c's X5 retired by the reload, not kept on disk: %+v", k.r.Status())
+	}
+	c.mode.Store("500")
+	k.restartWith(t, false, a, b)
+	if d := k.leaf(); d.Verdict == crl.Good || !d.Refused {
+		t.Fatalf("after a restart: serial 5 %v refused %v (from %q); X5 was in force and nothing newer of X exists", d.Verdict, d.Refused, d.Info.Source)
+	}
 }
