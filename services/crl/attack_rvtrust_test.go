@@ -18,18 +18,7 @@ func TestAttackDisplacedNoteWithoutStateDir(t *testing.T) {
 	for _, stateDir := range []bool{true, false} {
 		name := map[bool]string{true: "with a state directory", false: "without a state directory"}[stateDir]
 		t.Run(name, func(t *testing.T) {
-			f := newFixture(t)
-			url := f.cdp.url()
-			f.cdp.serve(f.partitionCRL(t, 5, url, 42))
-			cfg := f.config(t)
-			cfg.URLs = []string{url}
-			if !stateDir {
-				cfg.StateDir = ""
-			}
-			s := f.service(t, cfg)
-			if err := s.Start(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			f, s := startPartitioned(t, stateDir)
 			f.cdp.serve(f.partitionCRL(t, 6, "http://pki.lab.test/other.crl"))
 			s.refresher.RefreshNow(context.Background())
 			notes := strings.Join(s.Notes(), "\n")
@@ -56,18 +45,7 @@ func TestRetiredKeptNote(t *testing.T) {
 	for _, stateDir := range []bool{true, false} {
 		name := map[bool]string{true: "with a state directory", false: "without a state directory"}[stateDir]
 		t.Run(name, func(t *testing.T) {
-			f := newFixture(t)
-			url := f.cdp.url()
-			f.cdp.serve(f.partitionCRL(t, 5, url, 42))
-			cfg := f.config(t)
-			cfg.URLs = []string{url}
-			if !stateDir {
-				cfg.StateDir = ""
-			}
-			s := f.service(t, cfg)
-			if err := s.Start(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			_, s := startPartitioned(t, stateDir)
 			commit, err := s.refresher.Reconfigure(nil, time.Hour)
 			if err != nil {
 				t.Fatal(err)
@@ -101,4 +79,23 @@ func TestRetiredKeptNote(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startPartitioned starts the role on one distribution point giving a
+// partition CRL that revokes serial 42, with or without a state directory.
+func startPartitioned(t *testing.T, stateDir bool) (*fixture, *Service) {
+	t.Helper()
+	f := newFixture(t)
+	url := f.cdp.url()
+	f.cdp.serve(f.partitionCRL(t, 5, url, 42))
+	cfg := f.config(t)
+	cfg.URLs = []string{url}
+	if !stateDir {
+		cfg.StateDir = ""
+	}
+	s := f.service(t, cfg)
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return f, s
 }
