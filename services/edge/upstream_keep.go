@@ -7,6 +7,8 @@ import (
 	"net/http/httptrace"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // The keep rule of the net/http engine (the reverse proxy's transport):
@@ -36,6 +38,13 @@ import (
 //     This happens only when the request was handed the connection in the
 //     moment between the transport's keeping it and the verdict.
 //
+// A request sent with "Expect: 100-continue" answered below 300 before any
+// 100 Continue is dropped too: Exchange answered without asking for the
+// body (RFC 9110 section 10.1.1 allows it), and http.Transport then sends
+// the body anyway on the connection it keeps, where Exchange may read it as
+// the next request (TestAttackExpectAnsweredBeforeTheBody). Unlike an early
+// success to a request without Expect, this one is visible to the client.
+//
 // Why not Connection: close on every request with a body: every EAS command
 // is a POST, so the engine would keep no connection at all.
 
@@ -58,7 +67,14 @@ type keepVerdict struct {
 type keepTurn struct {
 	c net.Conn
 	v *keepVerdict
+	// continued, for a request sent with Expect: 100-continue, is set
+	// when Exchange answered 100 Continue (nil without Expect).
+	continued *atomic.Bool
 }
+
+// unasked reports whether t's request carried Expect: 100-continue and
+// Exchange gave its answer without asking for the body.
+func (t *keepTurn) unasked() bool { return t.continued != nil && !t.continued.Load() }
 
 // hold marks c pending for t's request; a connection t held before (the
 // transport sent the request again on another) is dropped.
@@ -123,13 +139,13 @@ func (k *keepRule) settle(t *keepTurn, resp *http.Response, err error) *http.Res
 	case t.v == nil:
 	case err != nil || resp == nil:
 		k.decide(t, true)
-	case resp.StatusCode < http.StatusMultipleChoices:
+	case resp.StatusCode < http.StatusMultipleChoices && !t.unasked():
 		k.decide(t, false)
 	case resp.Body == nil || resp.Body == http.NoBody:
 		k.decide(t, true)
 	default:
-		resp.Body = &dropBody{ReadCloser: resp.Body, k: k, t: *t}
-		*t = keepTurn{}
+		resp.Body = &dropBody{ReadCloser: resp.Body, k: k, t: keepTurn{c: t.c, v: t.v}}
+		t.c, t.v = nil, nil
 	}
 	return resp
 }
@@ -169,6 +185,9 @@ func (s *Service) traced(req *http.Request, t *keepTurn) *http.Request {
 	bind := state != nil && state.ticket != nil && s.upstreams.route.Load().binders[req.URL.Host] != nil
 	body := req.Body != nil && req.Body != http.NoBody
 	h, host, k := req.Header, req.URL.Host, &s.upstreams.keep
+	if body && httpguts.HeaderValuesContainsToken(req.Header["Expect"], "100-continue") {
+		t.continued = new(atomic.Bool)
+	}
 	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		if k.await(info.Conn) {
 			return // closed: the transport sends req again on another
@@ -180,5 +199,8 @@ func (s *Service) traced(req *http.Request, t *keepTurn) *http.Request {
 			s.rebind(h, state, host, info.Conn)
 		}
 	}}
+	if c := t.continued; c != nil {
+		trace.Got100Continue = func() { c.Store(true) }
+	}
 	return req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
 }
