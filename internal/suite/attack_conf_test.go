@@ -1,0 +1,227 @@
+package suite
+
+import (
+	"context"
+	"encoding/base64"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/segmesh/segmesh/internal/testpki"
+	"github.com/segmesh/segmesh/pkg/config"
+)
+
+// Attack tests of the reviewer rvconf (session 7) on the files the start,
+// `config check` and every reload now read (startFileProblems, 238f888).
+
+// saveTokenFile writes config.json naming tokenFile as segmesh.admin.tokenFile.
+func saveTokenFile(tb testing.TB, path, tokenFile string) {
+	tb.Helper()
+	cfg := reloadConfig("info", false, "", "")
+	cfg["segmesh"].(map[string]any)["admin"] = map[string]any{"tokenFile": tokenFile}
+	writeJSON(tb, path, cfg)
+}
+
+// reloadWithin runs f (a Poll or a Reload) and fails the test when it has
+// not returned by the deadline: a reload blocked on a file.
+func reloadWithin(t *testing.T, what string, unblock func(), f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		unblock()
+		<-done
+		t.Fatalf("%s blocked on a file the configuration names", what)
+	}
+}
+
+// TestAttackTokenFileOversized: segmesh.admin.tokenFile naming a large file
+// (a log file, a disk image) was read whole by every reload and `config
+// check` since 238f888, into the running gateway's memory (a 10 GB file:
+// the process and every role in it killed), and a large file holding one
+// word was taken as the token. On main the 1 MiB file below was accepted
+// by the start's checks and by the reload. The file is refused by its size,
+// and the refusal does not quote its content.
+func TestAttackTokenFileOversized(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.json")
+	writeJSON(t, path, reloadConfig("info", false, "", ""))
+	r, _, _ := crlReloader(t, path, new(slog.LevelVar), nil)
+	big := filepath.Join(dir, "big-token")
+	word := strings.Repeat("a", 1<<20)
+	if err := os.WriteFile(big, []byte(word+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	saveTokenFile(t, path, big)
+	next, report, err := LoadForRun(path, []string{"crl"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("config.Load refuses the file itself: %v", err)
+	}
+	isToken := func(p config.Problem) bool {
+		return p.Key == "segmesh.admin.tokenFile" && p.Severity == config.SeverityError
+	}
+	start := Validate(next, report, []string{"crl"})
+	if !slices.ContainsFunc(start, isToken) {
+		t.Errorf("the start's checks %+v accept a 1 MiB token file", start)
+	}
+	err = r.Reload(context.Background(), "SIGHUP")
+	st := r.Status()
+	if err == nil || !slices.ContainsFunc(st.Refused, isToken) {
+		t.Fatalf("reload err %v, refused %+v, pending %v: a 1 MiB token file was accepted", err, st.Refused, st.RestartPending)
+	}
+	for _, p := range append(start, st.Refused...) {
+		if strings.Contains(p.Message+p.Value+p.Fix, word[:64]) {
+			t.Errorf("a refusal quotes the file's content: %+v", p)
+		}
+	}
+}
+
+// TestAttackTokenFileNotRegular: the token file the running configuration
+// names is replaced by a FIFO (no writer: a plain open blocks for ever), or
+// a symbolic link to /dev/zero (endless), or a directory. The poll and the
+// reload return, the save is refused naming segmesh.admin.tokenFile, and
+// adminToken itself (the start's read, which opens the file without
+// blocking and checks the open descriptor) refuses each. Held on main for
+// the poll and the reload (each read is preceded by a check by path, so
+// only a swap between the check and the read reaches the read); on main
+// adminToken itself blocked on the FIFO and read /dev/zero until the test
+// binary was killed for its memory.
+func TestAttackTokenFileNotRegular(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		make func(t *testing.T, p string) (unblock func())
+	}{
+		{"a FIFO", func(t *testing.T, p string) func() {
+			if err := syscall.Mkfifo(p, 0o600); err != nil {
+				t.Skipf("mkfifo: %v", err)
+			}
+			return func() {
+				// A writer opened and closed ends a blocked read (ENXIO
+				// until the reader has opened its end).
+				for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+					if w, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+						_ = w.Close()
+						return
+					}
+				}
+			}
+		}},
+		{"a link to /dev/zero", func(t *testing.T, p string) func() {
+			if err := os.Symlink("/dev/zero", p); err != nil {
+				t.Skipf("symlink: %v", err)
+			}
+			return func() {}
+		}},
+		{"a directory", func(t *testing.T, p string) func() {
+			if err := os.Mkdir(p, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			return func() {}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "config.json")
+			tok := filepath.Join(dir, "token")
+			if err := os.WriteFile(tok, []byte("0123456789abcdef\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			saveTokenFile(t, path, tok)
+			r, _, _ := crlReloader(t, path, new(slog.LevelVar), nil)
+			if err := os.Remove(tok); err != nil {
+				t.Fatal(err)
+			}
+			unblock := tc.make(t, tok)
+			c := config.Default()
+			c.BaseDir = dir
+			c.Segmesh.Admin.TokenFile = tok
+			var tokErr error
+			reloadWithin(t, "adminToken", unblock, func() { _, tokErr = adminToken(&c) })
+			if tokErr == nil {
+				t.Errorf("adminToken accepted %s", tc.name)
+			}
+			reloadWithin(t, "the poll", unblock, func() { r.Poll(context.Background()) })
+			var err error
+			reloadWithin(t, "SIGHUP", unblock, func() { err = r.Reload(context.Background(), "SIGHUP") })
+			st := r.Status()
+			if err == nil || !slices.ContainsFunc(st.Refused, func(p config.Problem) bool { return p.Key == "segmesh.admin.tokenFile" }) {
+				t.Errorf("reload err %v, refused %+v: %s as the token file was not refused", err, st.Refused, tc.name)
+			}
+		})
+	}
+}
+
+// TestAttackStartFileRefusalsHoldNoSecret: the refusals the start's files
+// now give (shown on /status, in the log, by `config check`) name paths and
+// reasons, never the admin token or a line of the gRPC private key: a token
+// file holding two words, the certificate and key files switched, a key
+// not matching the certificate. Held on main.
+func TestAttackStartFileRefusalsHoldNoSecret(t *testing.T) {
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "Role CA")
+	cert, key := ca.Server(t, []string{"127.0.0.1"}).WriteFiles(t, dir, "one")
+	_, otherKey := ca.Server(t, []string{"127.0.0.1"}).WriteFiles(t, dir, "two")
+	caFile := filepath.Join(dir, "role-ca.pem")
+	if err := os.WriteFile(caFile, ca.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tokFile := filepath.Join(dir, "token")
+	const secretWord = "s3cr3t-admin-token-0451"
+	if err := os.WriteFile(tokFile, []byte(secretWord+" second\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Secrets: the token and every base64 run of 16 bytes of both keys.
+	secrets := []string{secretWord}
+	for _, k := range []string{key, otherKey} {
+		b, err := os.ReadFile(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(string(b)) {
+			line = strings.TrimSpace(line)
+			if _, err := base64.StdEncoding.DecodeString(line); err == nil && len(line) >= 16 {
+				secrets = append(secrets, line[:16])
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name, key string
+		set       func(c *config.Config)
+	}{
+		{"a token file of two words", "segmesh.admin.tokenFile", func(c *config.Config) { c.Segmesh.Admin.TokenFile = tokFile }},
+		{"certificate and key switched", "segmesh.grpc.certFile", func(c *config.Config) {
+			c.Segmesh.GRPC.CertFile, c.Segmesh.GRPC.KeyFile, c.Segmesh.GRPC.CAFile = key, cert, caFile
+		}},
+		{"a key not matching", "segmesh.grpc.certFile", func(c *config.Config) {
+			c.Segmesh.GRPC.CertFile, c.Segmesh.GRPC.KeyFile, c.Segmesh.GRPC.CAFile = cert, otherKey, caFile
+		}},
+		{"the key named as the CA", "segmesh.grpc.certFile", func(c *config.Config) {
+			c.Segmesh.GRPC.CertFile, c.Segmesh.GRPC.KeyFile, c.Segmesh.GRPC.CAFile = cert, key, otherKey
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := config.Default()
+			c.BaseDir = dir
+			tc.set(&c)
+			ps := startFileProblems(&c)
+			if !slices.ContainsFunc(ps, func(p config.Problem) bool { return p.Key == tc.key && p.Severity == config.SeverityError }) {
+				t.Fatalf("problems %+v: %s is not refused", ps, tc.name)
+			}
+			for _, p := range ps {
+				text := p.Error()
+				for _, s := range secrets {
+					if strings.Contains(text, s) {
+						t.Errorf("%q quotes a secret (%q)", text, s)
+					}
+				}
+			}
+		})
+	}
+}
