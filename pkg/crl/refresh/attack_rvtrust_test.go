@@ -350,7 +350,6 @@ func TestAttackKeptForgottenThenRetired(t *testing.T) {
 // The certificate names a's partition, which X3 covers, so nothing learns
 // b again.
 func TestAttackRemovedMirrorThenRestartDerived(t *testing.T) {
-	t.Skip("defect: with useCertificateCdps a reload turns a removed URL into a derived source, which keepRetired (8a8adf4) does not keep on disk and a restart forgets: an older CRL of its partition at a configured URL un-revokes serial 5 (rvtrust report, left for pkg/crl/refresh's owner)")
 	k := newKeptFixture(t)
 	a, b := k.f.cdp.url(), k.b.url()
 	k.f.cdp.serve(k.part(t, k.dpX, 3), "")

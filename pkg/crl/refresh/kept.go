@@ -82,7 +82,8 @@ func (r *Refresher) keepDisplaced(url string) bool {
 }
 
 // keepRetired copies to the store's kept CRLs the CRL of each source a
-// reload retired that is the newest of its issuer and partition in force
+// reload retired (or, with useCertificateCdps, left fetched as learnt from
+// certificates: unlisted) that is the newest of its issuer and partition in force
 // when no configured distribution point's record on disk holds one at
 // least as new: else a restart would forget it and put in force an older
 // CRL of its partition that a configured URL's record holds (a lagging
@@ -94,7 +95,7 @@ func (r *Refresher) keepRetired() {
 		return
 	}
 	for _, s := range r.sources {
-		if !s.retired || s.displaced || s.retiredKept || s.idx == nil || !s.saved {
+		if !s.retired && !s.unlisted || s.displaced || s.retiredKept || s.idx == nil || !s.saved {
 			continue
 		}
 		m := s.idx.Meta()

@@ -78,6 +78,9 @@ func (r *Refresher) Reconfigure(urls []string, interval time.Duration) (commit f
 				if s.retired {
 					s.retired, s.retiredKept, s.next = false, false, time.Time{}
 				}
+				if s.unlisted {
+					s.unlisted, s.retiredKept = false, false
+				}
 				s.derived = false
 			case s.derived:
 			case s.idx == nil:
@@ -85,8 +88,9 @@ func (r *Refresher) Reconfigure(urls []string, interval time.Duration) (commit f
 			case r.cfg.DeriveFromCAs:
 				// Certificates may name it, and their issuer stays known
 				// through its CRL, so nothing would teach it again: keep
-				// fetching it as a URL learnt from certificates.
-				s.derived = true
+				// fetching it as a URL learnt from certificates. A restart
+				// forgets those, so keepRetired keeps its CRL on disk.
+				s.derived, s.unlisted = true, true
 			default:
 				s.retired = true
 			}

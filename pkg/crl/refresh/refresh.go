@@ -91,6 +91,11 @@ type source struct {
 	// point gave before it gave a CRL of another issuer or partition
 	// (fetchOne): still configured, but no longer giving this CRL.
 	displaced bool
+	// unlisted reports a URL a reload removed that stays fetched as one
+	// learnt from certificates (useCertificateCdps, reconfigure.go): a
+	// restart forgets such URLs, so its CRL is kept on disk as a retired
+	// one's is (keepRetired).
+	unlisted bool
 
 	idx *crl.Index // last good; nil if none
 	// saved reports that idx is on disk: the URL's record, or for a
