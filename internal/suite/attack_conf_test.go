@@ -225,3 +225,55 @@ func TestAttackStartFileRefusalsHoldNoSecret(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackRestartDependentsExemptsOnlyTheRunningProblem: restartDependents
+// leaves out a problem "the configuration in force already has" (8ef6b99).
+// A start never has one in production (run refuses it; only a start
+// adjusted past config.Load, as internal/testenv's, carries one), but were
+// it there, it must not excuse a second, different weakening the save
+// makes on the same setting: the running edge adjusted to an Exchange URL
+// holding /EWS, and a save of another URL holding
+// /Microsoft-Server-ActiveSync with segmesh.edge.paths (restart) dropping
+// it. The new problem names its own URL, so it is refused; only the
+// running problem itself is left out. Held on main.
+func TestAttackRestartDependentsExemptsOnlyTheRunningProblem(t *testing.T) {
+	const good, dn = "ldaps://dc1.corp.example:3269", "CN=svc_seg,CN=Users,DC=corp,DC=example"
+	roles := []string{"edge", "identity"}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.json")
+	file := loadRuleFiles(t, dir)
+	load := func(v map[string]any) *config.Config {
+		t.Helper()
+		writeJSON(t, path, v)
+		c, _, err := LoadForRun(path, roles, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	running := load(file("https://mail.corp.example", nil, true, good, dn))
+	running.Segmesh.Edge.ExchangeURLs = []string{"https://mail.corp.example/EWS"} // adjusted past Load
+	isURL := func(p config.Problem) bool {
+		return p.Key == "segmesh.edge.exchangeUrls" && p.Severity == config.SeverityError
+	}
+	if !slices.ContainsFunc(config.Rules(running), isURL) {
+		t.Fatal("the adjusted running configuration has no Exchange URL problem: the test sets up nothing")
+	}
+	for _, tc := range []struct {
+		name, url   string
+		paths       []string
+		wantRefused bool
+	}{
+		{"another URL holding another forwarded path", "https://mail.corp.example/Microsoft-Server-ActiveSync", []string{"/EWS"}, true},
+		{"the same URL the running configuration holds", "https://mail.corp.example/EWS", []string{"/Microsoft-Server-ActiveSync"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next := load(file(tc.url, tc.paths, true, good, dn))
+			waiting := []string{"segmesh.edge.paths"}
+			got := restartDependents(next, keepSettings(next, running, waiting), running, waiting, roles)
+			if refused := slices.ContainsFunc(got, isURL); refused != tc.wantRefused {
+				t.Errorf("refused %v, want %v: %+v", refused, tc.wantRefused, got)
+			}
+		})
+	}
+}
