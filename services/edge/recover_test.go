@@ -1,14 +1,12 @@
 package edge
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -19,19 +17,6 @@ import (
 	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
-// lockedLog is a log destination safe for the server's goroutines.
-type lockedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedLog) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // TestDevicePanicLoggedAndCounted: a device request whose handler panics
 // closes that connection only; the edge logs it at error level with the
 // stack (net/http's own report goes to the server's ErrorLog, at debug
@@ -41,7 +26,7 @@ func (l *lockedLog) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l
 func TestDevicePanicLoggedAndCounted(t *testing.T) {
 	c := config.Default()
 	c.Segmesh.Edge.ExchangeURLs = []string{"https://exchange.lab.test"}
-	logs := &lockedLog{}
+	logs := &syncBuffer{}
 	reader := sdkmetric.NewManualReader()
 	svc, err := newService(role.Deps{Config: &c, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("segmesh/edge")}, options{})
