@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"syscall"
 
 	"google.golang.org/grpc/credentials"
 )
@@ -19,11 +21,19 @@ type TLSFiles struct {
 }
 
 func (f TLSFiles) load() (tls.Certificate, *x509.CertPool, error) {
-	cert, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
+	certPEM, err := readPEMFile(f.CertFile)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("rpc: segmesh.grpc.certFile: %w", err)
+	}
+	keyPEM, err := readPEMFile(f.KeyFile)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("rpc: segmesh.grpc.keyFile: %w", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("rpc: segmesh.grpc.certFile/keyFile: %w", err)
 	}
-	pem, err := os.ReadFile(f.CAFile)
+	pem, err := readPEMFile(f.CAFile)
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("rpc: segmesh.grpc.caFile: %w", err)
 	}
@@ -32,6 +42,37 @@ func (f TLSFiles) load() (tls.Certificate, *x509.CertPool, error) {
 		return tls.Certificate{}, nil, errors.New("rpc: segmesh.grpc.caFile holds no PEM certificate")
 	}
 	return cert, pool, nil
+}
+
+// maxPEMFile bounds a certificate, key or CA file: a chain or a CA bundle
+// is kilobytes, and `config check` and every reload read these files.
+const maxPEMFile = 4 << 20
+
+// readPEMFile reads a regular file of at most maxPEMFile bytes. It opens
+// without blocking and checks the open descriptor, so a FIFO or a device
+// (a link to /dev/zero) put in place after a check by path (the reload's
+// startFileProblems) fails instead of blocking or reading without end.
+func readPEMFile(path string) ([]byte, error) {
+	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = fh.Close() }()
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(fh, maxPEMFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxPEMFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes, not a PEM certificate or key", path, maxPEMFile)
+	}
+	return b, nil
 }
 
 // ServerCredentials returns mTLS credentials that require and verify a
