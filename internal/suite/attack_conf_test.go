@@ -277,3 +277,39 @@ func TestAttackRestartDependentsExemptsOnlyTheRunningProblem(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackHashFileNeverBlocks: the poll's fingerprint and the reload's
+// file hashes list regular files by path and then read them; a file
+// swapped in between for a FIFO or a link to /dev/zero must neither block
+// nor be read without end (on main the read was os.Open / os.ReadFile: a
+// race-only hang of every later reload, which this seam shows without the
+// race). A regular file's content is hashed.
+func TestAttackHashFileNeverBlocks(t *testing.T) {
+	dir := t.TempDir()
+	fifo, zero, regular := filepath.Join(dir, "fifo"), filepath.Join(dir, "zero"), filepath.Join(dir, "file")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Skipf("symlink: %v", err)
+	}
+	if err := os.WriteFile(regular, []byte("content"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{fifo, zero} {
+		var b strings.Builder
+		reloadWithin(t, "hashFile("+p+")", func() {
+			if w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				_ = w.Close()
+			}
+		}, func() { hashFile(&b, p) })
+		if b.Len() != 0 {
+			t.Errorf("hashFile(%s) read %d bytes; want none from a file that is not regular", p, b.Len())
+		}
+	}
+	var b strings.Builder
+	hashFile(&b, regular)
+	if b.String() != "content" {
+		t.Errorf("hashFile(regular) = %q, want the content", b.String())
+	}
+}

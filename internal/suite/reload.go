@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -387,15 +388,30 @@ func fingerprint(path string, c *config.Config) [sha256.Size]byte {
 	}
 	for _, f := range files {
 		_, _ = io.WriteString(h, f+"\x00")
-		if fh, err := os.Open(f); err == nil {
-			_, _ = io.Copy(h, io.LimitReader(fh, 64<<20))
-			_ = fh.Close()
-		}
+		hashFile(h, f)
 		_, _ = io.WriteString(h, "\x00")
 	}
 	var out [sha256.Size]byte
 	h.Sum(out[:0])
 	return out
+}
+
+// hashFile writes into h up to 64 MiB of the regular file p, and nothing
+// when p cannot be opened or is not a regular file. The file is opened
+// without blocking and checked on the open descriptor: the callers list
+// regular files by path (isRegular), and a file swapped for a FIFO (a plain
+// open blocks until a writer comes) or a device (a link to /dev/zero) after
+// that check must not block or feed the poll and the reload without end.
+func hashFile(h io.Writer, p string) {
+	fh, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return
+	}
+	defer func() { _ = fh.Close() }()
+	if fi, err := fh.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return
+	}
+	_, _ = io.Copy(h, io.LimitReader(fh, 64<<20))
 }
 
 func isRegular(p string) bool {

@@ -3,7 +3,6 @@ package suite
 import (
 	"crypto/sha256"
 	"io"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -251,9 +250,7 @@ func fileSettings(c *config.Config) map[string]fileSetting {
 			h := sha256.New()
 			for _, p := range files {
 				_, _ = io.WriteString(h, p+"\x00")
-				if b, err := os.ReadFile(p); err == nil {
-					_, _ = h.Write(b)
-				}
+				hashFile(h, p)
 				_, _ = io.WriteString(h, "\x00")
 			}
 			var fs fileSetting
