@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/segmesh/segmesh/pkg/pfx"
@@ -29,12 +30,22 @@ type sourced struct {
 	key    string // the setting it belongs to
 }
 
+// readFile reads a regular file of at most maxFileSize bytes. It opens
+// without blocking and checks the open descriptor: a FIFO (a plain open
+// blocks until a writer comes) or a device (a link to /dev/zero) named as
+// the trust store would otherwise hang or feed every reload's Validate and
+// the Reloader's poll.
 func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, err
