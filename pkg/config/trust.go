@@ -2,8 +2,11 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/segmesh/segmesh/pkg/trust"
 )
@@ -21,7 +24,7 @@ func (c *Config) TrustSpec() (trust.Spec, error) {
 		Resolve:        c.Resolve,
 	}
 	if strings.TrimSpace(c.ClientCertTrustStorePath) == "" && c.ClientCertificateChain != "" {
-		data, err := os.ReadFile(c.Resolve(c.ClientCertificateChain))
+		data, err := readChain(c.Resolve(c.ClientCertificateChain))
 		if err != nil {
 			return trust.Spec{}, &Problem{Severity: SeverityError, Key: trust.KeyConsoleChain, Value: c.ClientCertificateChain,
 				Message: "cannot be read: " + err.Error(), Fix: "name the PEM file holding the chain uploaded in the console; relative paths start at the install directory",
@@ -42,4 +45,33 @@ func TrustProblems(c *Config) []Problem {
 		return []Problem{*p}
 	}
 	return trust.Validate(spec)
+}
+
+// maxChainFile bounds the console chain file: a chain is kilobytes.
+const maxChainFile = 8 << 20
+
+// readChain reads the console chain file, a regular file of at most
+// maxChainFile bytes. It opens without blocking and checks the open
+// descriptor: every reload and config check read it (the edge's Validate),
+// and a FIFO there (a plain open blocks until a writer comes) or a link to
+// /dev/zero must be refused, not hang or feed the reload.
+func readChain(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxChainFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxChainFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes, not a certificate chain", path, maxChainFile)
+	}
+	return data, nil
 }
