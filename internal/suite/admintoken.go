@@ -1,13 +1,12 @@
 package suite
 
 import (
+	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
-	"syscall"
 
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/safefile"
 )
 
 // maxTokenFile is the largest admin token file read: a token is one line
@@ -29,27 +28,12 @@ func adminToken(cfg *config.Config) (string, error) {
 		return "", nil
 	}
 	path := cfg.Resolve(f)
-	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	b, err := safefile.Read(path, maxTokenFile)
+	if errors.Is(err, safefile.ErrTooLarge) {
+		return "", fmt.Errorf("segmesh.admin.tokenFile %s is larger than %d bytes, not a token file (one line): name the file holding the token", path, maxTokenFile)
+	}
 	if err != nil {
 		return "", fmt.Errorf("read segmesh.admin.tokenFile: %w", err)
-	}
-	defer func() { _ = fh.Close() }()
-	fi, err := fh.Stat()
-	if err != nil {
-		return "", fmt.Errorf("read segmesh.admin.tokenFile: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("read segmesh.admin.tokenFile: %s is not a regular file", path)
-	}
-	if fi.Size() > maxTokenFile {
-		return "", fmt.Errorf("segmesh.admin.tokenFile %s is %d bytes, not a token file (one line of at most %d bytes): name the file holding the token", path, fi.Size(), maxTokenFile)
-	}
-	b, err := io.ReadAll(io.LimitReader(fh, maxTokenFile+1))
-	if err != nil {
-		return "", fmt.Errorf("read segmesh.admin.tokenFile: %w", err)
-	}
-	if len(b) > maxTokenFile {
-		return "", fmt.Errorf("segmesh.admin.tokenFile %s grew past %d bytes while read: name the file holding the token", path, maxTokenFile)
 	}
 	tok := strings.TrimSpace(string(b))
 	if tok == "" || strings.ContainsAny(tok, " \t\r\n") {

@@ -11,13 +11,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/safefile"
 	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
@@ -403,14 +403,11 @@ func fingerprint(path string, c *config.Config) [sha256.Size]byte {
 // open blocks until a writer comes) or a device (a link to /dev/zero) after
 // that check must not block or feed the poll and the reload without end.
 func hashFile(h io.Writer, p string) {
-	fh, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	fh, _, err := safefile.Open(p)
 	if err != nil {
 		return
 	}
 	defer func() { _ = fh.Close() }()
-	if fi, err := fh.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return
-	}
 	_, _ = io.Copy(h, io.LimitReader(fh, 64<<20))
 }
 

@@ -3,11 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
-	"syscall"
 
+	"github.com/segmesh/segmesh/pkg/safefile"
 	"github.com/segmesh/segmesh/pkg/trust"
 )
 
@@ -56,22 +54,9 @@ const maxChainFile = 8 << 20
 // and a FIFO there (a plain open blocks until a writer comes) or a link to
 // /dev/zero must be refused, not hang or feed the reload.
 func readChain(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = f.Close() }()
-	if fi, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxChainFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxChainFile {
+	data, err := safefile.Read(path, maxChainFile)
+	if errors.Is(err, safefile.ErrTooLarge) {
 		return nil, fmt.Errorf("%s is larger than %d bytes, not a certificate chain", path, maxChainFile)
 	}
-	return data, nil
+	return data, err
 }

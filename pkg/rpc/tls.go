@@ -5,11 +5,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"syscall"
 
 	"google.golang.org/grpc/credentials"
+
+	"github.com/segmesh/segmesh/pkg/safefile"
 )
 
 // TLSFiles names the PEM files of a process's inter-role identity.
@@ -53,26 +52,11 @@ const maxPEMFile = 4 << 20
 // (a link to /dev/zero) put in place after a check by path (the reload's
 // startFileProblems) fails instead of blocking or reading without end.
 func readPEMFile(path string) ([]byte, error) {
-	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = fh.Close() }()
-	fi, err := fh.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	b, err := io.ReadAll(io.LimitReader(fh, maxPEMFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxPEMFile {
+	b, err := safefile.Read(path, maxPEMFile)
+	if errors.Is(err, safefile.ErrTooLarge) {
 		return nil, fmt.Errorf("%s is larger than %d bytes, not a PEM certificate or key", path, maxPEMFile)
 	}
-	return b, nil
+	return b, err
 }
 
 // ServerCredentials returns mTLS credentials that require and verify a

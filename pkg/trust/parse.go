@@ -9,14 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"io/fs"
-	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/segmesh/segmesh/pkg/pfx"
+	"github.com/segmesh/segmesh/pkg/safefile"
 )
 
 // maxFileSize bounds what is read from one trust-store file; a few CA certificates take a
@@ -36,24 +34,11 @@ type sourced struct {
 // the trust store would otherwise hang or feed every reload's Validate and
 // the Reloader's poll.
 func readFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxFileSize {
+	data, err := safefile.Read(path, maxFileSize)
+	if errors.Is(err, safefile.ErrTooLarge) {
 		return nil, fmt.Errorf("%s is larger than %d bytes, too large for a trust store", path, maxFileSize)
 	}
-	return data, nil
+	return data, err
 }
 
 // readProblem words a read error for the operator.

@@ -5,9 +5,9 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/safefile"
 	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
@@ -96,25 +97,17 @@ func readTicketKeys(path string) (*ticketKeySet, error) {
 	bad := func(msg string) error {
 		return &config.Problem{Severity: config.SeverityError, Key: keyTicketKeyFile, Value: path, Message: msg, Fix: ticketKeyFix}
 	}
-	// Stat before opening: os.Open of a FIFO waits for a writer, and would
-	// hang config check and the reload that reads it.
-	if st, err := os.Stat(path); err != nil {
-		return nil, bad("cannot be read: " + err.Error())
-	} else if !st.Mode().IsRegular() {
+	// Opened without blocking and checked on the descriptor: os.Open of a
+	// FIFO waits for a writer, and would hang config check and the reload
+	// that reads it.
+	f, st, err := safefile.Open(path)
+	if errors.Is(err, safefile.ErrNotRegular) {
 		return nil, bad("is not a regular file")
 	}
-	f, err := os.Open(path)
 	if err != nil {
 		return nil, bad("cannot be read: " + err.Error())
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, bad("cannot be read: " + err.Error())
-	}
-	if !st.Mode().IsRegular() {
-		return nil, bad("is not a regular file")
-	}
 	if perm := st.Mode().Perm(); runtime.GOOS != "windows" && perm&0o027 != 0 {
 		return nil, &config.Problem{Severity: config.SeverityError, Key: keyTicketKeyFile, Value: path,
 			Message: fmt.Sprintf("has mode %04o: others may read it or group or others may write it, and whoever reads it can decrypt recorded sessions and resume any device's", perm),
