@@ -268,10 +268,22 @@ func (l *reloadLab) heldPing(t *testing.T, user string, hold int) <-chan pingRes
 		}
 		out <- pingResult{echo: e}
 	}()
+	// A Ping answered before it was held (a refusal, an error) fails at
+	// once with its answer, not after the wait below with none.
+	var early *pingResult
 	testpoll.Until(t, 60*time.Second, "the Ping held at Exchange", func() bool {
+		select {
+		case r := <-out:
+			early = &r
+			return true
+		default:
+		}
 		n, _ := l.edgeMetric(t, `segmesh_edge_parked_pings`, `state="held"`)
 		return n > before
 	})
+	if early != nil {
+		t.Fatalf("%s's Ping (hold %d s) was answered before it was held at Exchange: %s (echo %+v)", user, hold, early.bad, early.echo)
+	}
 	l.pinged.Add(1)
 	return out
 }
