@@ -257,7 +257,16 @@ type pingResult struct {
 // edge holds it, and returns where its answer arrives.
 func (l *reloadLab) heldPing(t *testing.T, user string, hold int) <-chan pingResult {
 	t.Helper()
-	before, _ := l.edgeMetric(t, `segmesh_edge_parked_pings`, `state="held"`)
+	// The previous Ping's answer reaches the device before the edge stops
+	// counting it held. Read as the baseline, it made the count below stay
+	// equal when the two crossed (the old one leaving, this one parking):
+	// CI rehearsals 2 and 3 timed out so. The test holds one Ping at a
+	// time, so wait for none before sending the next.
+	testpoll.Until(t, 30*time.Second, "no Ping held before the next one", func() bool {
+		n, _ := l.edgeMetric(t, `segmesh_edge_parked_pings`, `state="held"`)
+		return n == 0
+	})
+	before := 0.0
 	out := make(chan pingResult, 1)
 	c := l.device(t, user)
 	go func() {
