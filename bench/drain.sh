@@ -44,7 +44,11 @@
 # HARNESS_GOGC (unset: Go's default 100; e.g. 400 runs segload and negbackend,
 # the phones and Exchange, with less garbage collection, so that on this
 # 2-core machine less of the shared CPU goes to the harness; the segmesh
-# processes are never given it),
+# processes are never given it), HARNESS_NICE (unset: segload and negbackend
+# at the segmesh processes' priority; e.g. 19 runs them niced, so that with
+# LOAD_CPUS=0,1 the phones use only the CPU the gateway leaves, as a real
+# fleet's phones and Exchange have CPUs of their own; the segmesh processes
+# are never niced),
 # BENCH_WORK (/var/tmp/segmesh-bench). Everything started is stopped by PID.
 # The result gives the edges' resumed and full handshakes across the restart
 # (segmesh_edge_tls_handshakes_total).
@@ -75,6 +79,8 @@ PHONE_RESUME=${PHONE_RESUME:-1}
 HARNESS_GOGC=${HARNESS_GOGC:-}
 HARNESS_ENV=(env)
 [[ -z $HARNESS_GOGC ]] || HARNESS_ENV=(env "GOGC=$HARNESS_GOGC")
+HARNESS_NICE=${HARNESS_NICE:-}
+[[ -z $HARNESS_NICE ]] || HARNESS_ENV+=(nice -n "$HARNESS_NICE")
 TOTAL=$((2 * PINGS))
 
 while IFS='=' read -r k v; do
@@ -273,7 +279,7 @@ kill -TERM "$LOADPID" 2>/dev/null || true
 wait "$LOADPID" || true
 {
 	echo "phones: $TOTAL (2 × $PINGS), users $LAB_GENERATED_USERS, grace ${GRACE}s, Pings answered over ${SPREAD_MS:-the default} ms (SPREAD_MS), readiness polled every $READY_EVERY (out after $READY_FAILURES unanswered)"
-	echo "CPUs: edge 2 (survives) $EDGE2_CPUS, edge 1 (restarted) $EDGE1_CPUS, roles $ROLES_CPUS, segload (phones) $LOAD_CPUS, negbackend (Exchange) $BACKEND_CPUS; load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "CPUs: edge 2 (survives) $EDGE2_CPUS, edge 1 (restarted) $EDGE1_CPUS, roles $ROLES_CPUS, segload (phones) $LOAD_CPUS, negbackend (Exchange) $BACKEND_CPUS, harness nice ${HARNESS_NICE:-0}; load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "TLS session ticket keys: $([[ $TICKET_KEYS == 1 ]] && echo "shared by both edges" || echo "per process") (TICKET_KEYS=$TICKET_KEYS); phones keep their sessions: $([[ $PHONE_RESUME == 1 ]] && echo yes || echo no) (PHONE_RESUME=$PHONE_RESUME)"
 	echo "TLS handshakes across the restart (segmesh_edge_tls_handshakes_total): edge 2 resumed $((hs_res2 - hs_res0)) full $((hs_full2 - hs_full0)); edge 1 restarted resumed $hs_res1 full $hs_full1"
 	echo "edge 1 exit after SIGTERM: ${exited:-none} ms"
