@@ -122,6 +122,10 @@ type parkedPing struct {
 	drained  atomic.Bool  // Stop woke it to answer Status 1 (upstream_drain.go)
 	stage    atomic.Int32 // a parkStage, for the drain's log
 	watchEnd chan struct{}
+
+	// phase is how far run got, for recoverRun; only run's goroutine
+	// reads and writes it.
+	phase runPhase
 }
 
 // tryPark sends r upstream on a connection of its own and parks it. It
@@ -194,6 +198,7 @@ func (s *Service) tryPark(w http.ResponseWriter, r *http.Request, rec *recorder,
 // back. It is the parked Ping's goroutine; watchDevice is the other.
 func (ping *parkedPing) run() {
 	defer ping.s.parking.done(ping)
+	defer ping.recoverRun() // before done: the lot counts the Ping until it is over
 	ping.stage.Store(stageHeld)
 	if ping.devRaw != nil {
 		go ping.watchDevice()
@@ -204,6 +209,7 @@ func (ping *parkedPing) run() {
 	resp, err = ping.drainedAnswer(resp, err)
 	ping.stage.Store(stageDelivering)
 	ping.endWatch()
+	ping.phase = phaseDelivering
 	if ping.devGone.Load() {
 		err = fmt.Errorf("edge: device closed the connection during the Ping: %w", context.Canceled)
 	} else if err == nil {
@@ -217,8 +223,10 @@ func (ping *parkedPing) run() {
 	// A copy: the handler's deferred finish still reads state.parked.
 	state := *ping.state
 	state.parked = false
+	ping.phase = phaseFinishing
 	ping.s.finish(ping.ctx, ping.span, ping.rec, ping.req.WithContext(ping.ctx), &state, ping.start)
 	if keep {
+		ping.phase = phaseHandBack
 		ping.stage.Store(stageIdle)
 		ping.handBack()
 	}
@@ -386,6 +394,7 @@ func (ping *parkedPing) deliver(resp *http.Response, err error) bool {
 	cb := &countingBody{r: resp.Body}
 	resp.Body = cb
 	bw := bufio.NewWriterSize(ping.dev, 4096)
+	ping.phase = phaseWriting
 	werr := resp.Write(bw)
 	if werr == nil {
 		werr = bw.Flush()
