@@ -28,6 +28,9 @@ const (
 	KindOlder
 	// KindStore is a failure reading or writing the on-disk copy.
 	KindStore
+	// KindPanic is a fetch or check that panicked (a parser or client
+	// meeting bytes it did not expect); the panic is logged with its stack.
+	KindPanic
 )
 
 // String returns the kind as a metric label.
@@ -49,6 +52,8 @@ func (k Kind) String() string {
 		return "older"
 	case KindStore:
 		return "store"
+	case KindPanic:
+		return "panic"
 	default:
 		return fmt.Sprintf("kind(%d)", int(k))
 	}
@@ -105,6 +110,8 @@ func kindText(k Kind) string {
 		return "CRL is older than the one in force"
 	case KindStore:
 		return "CRL cache"
+	case KindPanic:
+		return "the fetch or the CRL's check panicked (logged with its stack)"
 	default:
 		return k.String()
 	}

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -74,7 +75,7 @@ func (b *BufferedWriter) Write(p []byte) (int, error) {
 		_ = b.Flush() // whatever Close has not written yet goes first
 		b.flushMu.Lock()
 		defer b.flushMu.Unlock()
-		return b.w.Write(p)
+		return b.writeOut(p)
 	}
 	b.buf = append(b.buf, p...)
 	n := len(b.buf)
@@ -104,7 +105,7 @@ func (b *BufferedWriter) Flush() error {
 	}
 	b.buf, b.spare = b.spare[:0], nil
 	b.mu.Unlock()
-	_, err := b.w.Write(data)
+	_, err := b.writeOut(data)
 	b.mu.Lock()
 	if err != nil && b.err == nil {
 		b.err = err
@@ -149,4 +150,19 @@ func (b *BufferedWriter) run() {
 		}
 		_ = b.Flush() // a write error is kept for Flush and Close
 	}
+}
+
+// writeOut writes p to the underlying writer and returns a panic of it as
+// the write's error. Batches are written by the writer's own goroutine
+// (run), where nothing else would recover it: the process ended
+// (TestBufferedWriterSurvivesAPanickingWriter). The error is kept like a
+// failed write's, for Flush and Close; the batch is lost, later lines are
+// written. There is no log to report it to: this is the log.
+func (b *BufferedWriter) writeOut(p []byte) (n int, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			n, err = 0, fmt.Errorf("telemetry: the log writer panicked: %v", v)
+		}
+	}()
+	return b.w.Write(p)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -156,5 +157,38 @@ func BenchmarkAccessLineToFile(b *testing.B) {
 			}
 			benchAccessLine(b, newTextHandler(w, slog.LevelInfo))
 		})
+	}
+}
+
+// panicOnce is a writer whose first Write panics.
+type panicOnce struct {
+	lockedBuffer
+	panicked atomic.Bool
+}
+
+func (p *panicOnce) Write(b []byte) (int, error) {
+	if p.panicked.CompareAndSwap(false, true) {
+		panic("writer broke on a line")
+	}
+	return p.lockedBuffer.Write(b)
+}
+
+// TestBufferedWriterSurvivesAPanickingWriter: the batches are written by
+// the writer's own goroutine, where nothing recovered a panic of the
+// underlying writer: it ended the process (this crashed the test binary on
+// main). Now the panic is the writer's error, returned by Flush and Close
+// like a failed write, and later lines are written.
+func TestBufferedWriterSurvivesAPanickingWriter(t *testing.T) {
+	out := &panicOnce{}
+	bw := NewBufferedWriter(out, BufferOptions{Interval: time.Millisecond})
+	_, _ = bw.Write([]byte("lost\n"))
+	testpoll.Until(t, 5*time.Second, "the background flush", out.panicked.Load)
+	_, _ = bw.Write([]byte("after\n"))
+	err := bw.Close()
+	if err == nil || !strings.Contains(err.Error(), "panicked") || !strings.Contains(err.Error(), "writer broke on a line") {
+		t.Fatalf("Close = %v, want the writer's panic as its error", err)
+	}
+	if got := out.String(); got != "after\n" {
+		t.Fatalf("written %q, want the line after the panic", got)
 	}
 }

@@ -400,7 +400,7 @@ func (r *Refresher) fetchOne(ctx context.Context, s *source) {
 	if cur == nil {
 		v = fetch.Validators{} // nothing to keep on a 304
 	}
-	result, got, newV, err := r.attempt(ctx, s.url, cur, v)
+	result, got, newV, err := r.guardedAttempt(ctx, s.url, cur, v)
 	now := r.clock.Now()
 	r.mu.Lock()
 	if err == nil && got.idx != nil {

@@ -1,0 +1,98 @@
+package refresh_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmesh/segmesh/pkg/crl"
+	"github.com/segmesh/segmesh/pkg/crl/refresh"
+)
+
+// lockedLog is a log buffer safe for the refresher's goroutines.
+type lockedLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestAttackPanicInACRLFetch: each distribution point is fetched in a
+// goroutine of its own (fetchAll's wg.Go), where nothing recovered a
+// panic: a CRL whose check panics (a parser meeting bytes it did not
+// expect; here the trust callback it calls) ended the process, every role
+// in it. This crashed the test binary on main. Now the panic counts as a
+// failed fetch of that URL, as any failed fetch does: the last good CRL
+// stays in force, the URL's status shows the failure (so staleness shows
+// on /readyz and /status when it lasts), the fetch metric's hook gets the
+// result "panic", the panic is logged at error level with its stack (never
+// in the status), and the next refresh fetches again.
+func TestAttackPanicInACRLFetch(t *testing.T) {
+	f := newFixture(t)
+	f.cdp.serve(f.crl(t, 1, t0.Add(-time.Hour), 5), "")
+	var armed atomic.Bool
+	logs := &lockedLog{}
+	r := newRefresher(t, f.config(func(c *refresh.Config) {
+		c.Trusted = func() []*x509.Certificate {
+			if armed.Load() {
+				panic("unexpected CRL bytes at serial 7")
+			}
+			return []*x509.Certificate{f.ca.Cert}
+		}
+		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	}))
+	if err := r.StartupFetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	armed.Store(true)
+	f.cdp.serve(f.crl(t, 2, t0, 5, 7), "")
+	r.RefreshNow(context.Background())
+	if got := f.results.last(); got != "panic" {
+		t.Fatalf("result %q, want panic", got)
+	}
+	if !revoked(t, r, f.revoked) || revoked(t, r, f.later) {
+		t.Fatal("the last good CRL is not the one in force after the panicking fetch")
+	}
+	st := r.Status()[0]
+	var ce *crl.Error
+	if st.Failures != 1 || !errors.As(st.LastError, &ce) || ce.Kind != crl.KindPanic || strings.Contains(st.LastError.Error(), "serial 7") {
+		t.Fatalf("status after the panic: failures %d, last error %v; want one failure of kind panic without the panic value", st.Failures, st.LastError)
+	}
+	log := logs.String()
+	for _, want := range []string{"level=ERROR", "panic", "unexpected CRL bytes at serial 7", "goroutine ", f.cdp.url()} {
+		if !strings.Contains(log, want) {
+			t.Fatalf("log lacks %q:\n%s", want, log)
+		}
+	}
+
+	// The refresh goes on: the next one puts the new CRL in force.
+	armed.Store(false)
+	r.RefreshNow(context.Background())
+	if got := f.results.last(); got != refresh.ResultOK {
+		t.Fatalf("result after the panic %q, want %q", got, refresh.ResultOK)
+	}
+	if !revoked(t, r, f.later) {
+		t.Fatal("serial 7 not revoked after the next refresh")
+	}
+	if st := r.Status()[0]; st.Failures != 0 || st.LastError != nil {
+		t.Fatalf("status after recovering: failures %d, last error %v", st.Failures, st.LastError)
+	}
+}
