@@ -41,6 +41,9 @@
 # the other edge; 0: per-process keys, every reconnect after the restart is
 # a full handshake with the certificate, session 5's runs), PHONE_RESUME (1:
 # each phone keeps its TLS session, segload -resume, as iOS and Android do),
+# PHONE_CLIENT (net/http: segload's phones use net/http's client; phone: each
+# phone drives its own TLS connection by hand, segload -client phone, so the
+# harness takes less of the CPU it shares with the gateway),
 # HARNESS_GOGC (unset: Go's default 100; e.g. 400 runs segload and negbackend,
 # the phones and Exchange, with less garbage collection, so that on this
 # 2-core machine less of the shared CPU goes to the harness; the segmesh
@@ -76,6 +79,7 @@ BACKEND_CPUS=${BACKEND_CPUS:-1}
 SPREAD_MS=${SPREAD_MS:-}
 TICKET_KEYS=${TICKET_KEYS:-1}
 PHONE_RESUME=${PHONE_RESUME:-1}
+PHONE_CLIENT=${PHONE_CLIENT:-net/http}
 HARNESS_GOGC=${HARNESS_GOGC:-}
 HARNESS_ENV=(env)
 [[ -z $HARNESS_GOGC ]] || HARNESS_ENV=(env "GOGC=$HARNESS_GOGC")
@@ -202,7 +206,7 @@ DUR=$((RAMP + 400))
 "${SEGLOAD[@]}" -url https://127.0.0.41:8443 -cert-dirs "$RUN/certs/d*" -kind ping -hold 3000s -mode keepalive \
 	-c "$TOTAL" -ramp "${RAMP}s" -duration "${DUR}s" -src 127.0.1.1,127.0.2.1 -error-backoff "$BACKOFF" \
 	-targets 127.0.0.41:8443,127.0.0.42:8443 -ready http://127.0.0.41:9090/readyz,http://127.0.0.42:9090/readyz -ready-every "$READY_EVERY" -ready-failures "$READY_FAILURES" \
-	-error-log "$RUN/errors.jsonl" -pprof 127.0.0.30:6061 -label "phones" "${RESUME[@]}" >"$RUN/segload.txt" 2>&1 &
+	-error-log "$RUN/errors.jsonl" -pprof 127.0.0.30:6061 -label "phones" -client "$PHONE_CLIENT" "${RESUME[@]}" >"$RUN/segload.txt" 2>&1 &
 echo "$! segload" >>"$PIDS"
 LOADPID=$!
 t=$SECONDS
@@ -280,7 +284,7 @@ wait "$LOADPID" || true
 {
 	echo "phones: $TOTAL (2 × $PINGS), users $LAB_GENERATED_USERS, grace ${GRACE}s, Pings answered over ${SPREAD_MS:-the default} ms (SPREAD_MS), readiness polled every $READY_EVERY (out after $READY_FAILURES unanswered)"
 	echo "CPUs: edge 2 (survives) $EDGE2_CPUS, edge 1 (restarted) $EDGE1_CPUS, roles $ROLES_CPUS, segload (phones) $LOAD_CPUS, negbackend (Exchange) $BACKEND_CPUS, harness nice ${HARNESS_NICE:-0}; load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "TLS session ticket keys: $([[ $TICKET_KEYS == 1 ]] && echo "shared by both edges" || echo "per process") (TICKET_KEYS=$TICKET_KEYS); phones keep their sessions: $([[ $PHONE_RESUME == 1 ]] && echo yes || echo no) (PHONE_RESUME=$PHONE_RESUME)"
+	echo "TLS session ticket keys: $([[ $TICKET_KEYS == 1 ]] && echo "shared by both edges" || echo "per process") (TICKET_KEYS=$TICKET_KEYS); phones keep their sessions: $([[ $PHONE_RESUME == 1 ]] && echo yes || echo no) (PHONE_RESUME=$PHONE_RESUME); phones' client: $PHONE_CLIENT (PHONE_CLIENT)"
 	echo "TLS handshakes across the restart (segmesh_edge_tls_handshakes_total): edge 2 resumed $((hs_res2 - hs_res0)) full $((hs_full2 - hs_full0)); edge 1 restarted resumed $hs_res1 full $hs_full1"
 	echo "edge 1 exit after SIGTERM: ${exited:-none} ms"
 	echo "THE AIM (every device holds a Ping again within 5 s), read two ways:"

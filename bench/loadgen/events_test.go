@@ -60,52 +60,54 @@ func TestErrorLogNamesStageAndEdge(t *testing.T) {
 		{"cut after the request", cut.URL, "", certs, StageWait, "eof", strings.TrimPrefix(cut.URL, "https://")},
 		{"not 200", busy.URL, "", certs, StageStatus, "http_503", strings.TrimPrefix(busy.URL, "https://")},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var log bytes.Buffer
-			cfg := Config{Target: tt.url, Certs: NewRotation(tt.certs), Mode: Handshake, Kind: Sync,
-				Concurrency: 1, N: 2, Duration: 10 * time.Second, BodySize: 200, ErrorLog: &log}
-			if tt.target != "" {
-				b, err := NewBalancer(context.Background(), []string{tt.target}, nil)
+	for _, client := range clients {
+		for _, tt := range tests {
+			t.Run(string(client)+"/"+tt.name, func(t *testing.T) {
+				var log bytes.Buffer
+				cfg := Config{Target: tt.url, Certs: NewRotation(tt.certs), Mode: Handshake, Kind: Sync,
+					Concurrency: 1, N: 2, Duration: 10 * time.Second, BodySize: 200, ErrorLog: &log, Client: client}
+				if tt.target != "" {
+					b, err := NewBalancer(context.Background(), []string{tt.target}, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					cfg.Balancer = b
+				}
+				before := time.Now().UnixMilli()
+				res, err := Run(context.Background(), cfg)
 				if err != nil {
 					t.Fatal(err)
 				}
-				cfg.Balancer = b
-			}
-			before := time.Now().UnixMilli()
-			res, err := Run(context.Background(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			lines := strings.Split(strings.TrimSpace(log.String()), "\n")
-			if res.OK != 0 || len(lines) != 2 {
-				t.Fatalf("ok %d, %d logged errors (%q), want 0 ok and 2 logged", res.OK, len(lines), log.String())
-			}
-			for _, line := range lines {
-				var e ErrorEvent
-				if err := json.Unmarshal([]byte(line), &e); err != nil {
-					t.Fatalf("log line %q: %v", line, err)
+				lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+				if res.OK != 0 || len(lines) != 2 {
+					t.Fatalf("ok %d, %d logged errors (%q), want 0 ok and 2 logged", res.OK, len(lines), log.String())
 				}
-				// A refused TLS 1.3 certificate is the server's alert read as
-				// the answer, or, when the request's write races the
-				// server's close, a reset or broken pipe at the write.
-				refused := tt.name == "certificate refused"
-				stageOK := e.Stage == tt.wantStage || refused && e.Stage == StageWrite
-				kindOK := e.Kind == tt.wantKind || refused && e.Kind == "reset"
-				if !stageOK || e.Edge != tt.wantEdge || !kindOK {
-					t.Fatalf("logged %+v, want stage %s edge %s kind %s", e, tt.wantStage, tt.wantEdge, tt.wantKind)
+				for _, line := range lines {
+					var e ErrorEvent
+					if err := json.Unmarshal([]byte(line), &e); err != nil {
+						t.Fatalf("log line %q: %v", line, err)
+					}
+					// A refused TLS 1.3 certificate is the server's alert read as
+					// the answer, or, when the request's write races the
+					// server's close, a reset or broken pipe at the write.
+					refused := tt.name == "certificate refused"
+					stageOK := e.Stage == tt.wantStage || refused && e.Stage == StageWrite
+					kindOK := e.Kind == tt.wantKind || refused && e.Kind == "reset"
+					if !stageOK || e.Edge != tt.wantEdge || !kindOK {
+						t.Fatalf("logged %+v, want stage %s edge %s kind %s", e, tt.wantStage, tt.wantEdge, tt.wantKind)
+					}
+					n := res.Errors[tt.wantKind]
+					if refused {
+						n += res.Errors["reset"]
+					}
+					if n != 2 || res.Errors[e.Kind] == 0 {
+						t.Fatalf("logged kind %q, counted %v", e.Kind, res.Errors)
+					}
+					if e.StartMs < before || e.TimeMs < e.StartMs || e.Worker != 0 {
+						t.Fatalf("times or worker wrong: %+v (run began %d)", e, before)
+					}
 				}
-				n := res.Errors[tt.wantKind]
-				if refused {
-					n += res.Errors["reset"]
-				}
-				if n != 2 || res.Errors[e.Kind] == 0 {
-					t.Fatalf("logged kind %q, counted %v", e.Kind, res.Errors)
-				}
-				if e.StartMs < before || e.TimeMs < e.StartMs || e.Worker != 0 {
-					t.Fatalf("times or worker wrong: %+v (run began %d)", e, before)
-				}
-			}
-		})
+			})
+		}
 	}
 }

@@ -108,6 +108,10 @@ type Config struct {
 	// of the worker's last full handshake. Off, every connection makes a
 	// full handshake with the next certificate.
 	Resume bool
+	// Client is the closed-loop workers' HTTP client: NetHTTPClient (empty:
+	// the default) or PhoneClient (phone.go: one *tls.Conn per phone, no
+	// net/http transport, so the harness takes less of a shared CPU).
+	Client Client
 }
 
 // Result is what a run measured.
@@ -166,6 +170,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if cfg.Certs == nil {
 		cfg.Certs = NewRotation(nil)
+	}
+	switch cfg.Client {
+	case "", NetHTTPClient:
+	case PhoneClient:
+		if cfg.Rate > 0 {
+			return nil, errPhoneOpenLoop
+		}
+	default:
+		return nil, fmt.Errorf("loadgen: unknown client %q (net/http or phone)", cfg.Client)
 	}
 	base, err := url.Parse(cfg.Target)
 	if err != nil {
@@ -380,6 +393,10 @@ func (r *runner) closedLoop(ctx context.Context) {
 				case <-t.C:
 				}
 			}
+			if r.cfg.Client == PhoneClient {
+				r.phoneLoop(ctx, w)
+				return
+			}
 			tr := r.transport(1, w)
 			defer tr.CloseIdleConnections()
 			client := &http.Client{Transport: tr, CheckRedirect: noRedirect}
@@ -388,14 +405,7 @@ func (r *runner) closedLoop(ctx context.Context) {
 				if r.do(ctx, client, w, time.Now()) {
 					tr.CloseIdleConnections()
 					onConn = 0
-					if b := r.cfg.ErrorBackoff; b > 0 {
-						t := time.NewTimer(b)
-						select {
-						case <-ctx.Done():
-						case <-t.C:
-						}
-						t.Stop()
-					}
+					backoff(ctx, r.cfg.ErrorBackoff)
 					continue
 				}
 				onConn++

@@ -82,11 +82,7 @@ func tlsServer(t *testing.T, ca *x509.Certificate) (*httptest.Server, func() map
 		seen[r.TLS.PeerCertificates[0].Subject.CommonName]++
 		mu.Unlock()
 	}))
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
+	startMTLS(t, srv, ca)
 	return srv, func() map[string]int {
 		mu.Lock()
 		defer mu.Unlock()
@@ -96,6 +92,20 @@ func tlsServer(t *testing.T, ca *x509.Certificate) (*httptest.Server, func() map
 		}
 		return out
 	}
+}
+
+// clients are the closed loop's HTTP clients; the tests that run the closed
+// loop run with each.
+var clients = []Client{NetHTTPClient, PhoneClient}
+
+// startMTLS starts srv asking for client certificates from ca.
+func startMTLS(t *testing.T, srv *httptest.Server, ca *x509.Certificate) {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
 }
 
 func TestRunBoundsAndRotation(t *testing.T) {
@@ -114,30 +124,35 @@ func TestRunBoundsAndRotation(t *testing.T) {
 		{"handshake closed loop", Handshake, 0, 40},
 		{"handshake open loop", Handshake, 2000, 40},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv, seen := tlsServer(t, ca)
-			res, err := Run(context.Background(), Config{
-				Target: srv.URL, Certs: NewRotation(certs), Mode: tt.mode, Kind: Sync,
-				Concurrency: 2, Rate: tt.rate, N: 40, Duration: 20 * time.Second, BodySize: 200,
+	for _, client := range clients {
+		for _, tt := range tests {
+			if client == PhoneClient && tt.rate > 0 {
+				continue // closed loop only (TestPhoneRefusesOpenLoop)
+			}
+			t.Run(string(client)+"/"+tt.name, func(t *testing.T) {
+				srv, seen := tlsServer(t, ca)
+				res, err := Run(context.Background(), Config{
+					Target: srv.URL, Certs: NewRotation(certs), Mode: tt.mode, Kind: Sync,
+					Concurrency: 2, Rate: tt.rate, N: 40, Duration: 20 * time.Second, BodySize: 200, Client: client,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Requests != 40 || res.OK != 40 || len(res.Errors) != 0 {
+					t.Fatalf("requests %d ok %d errors %v, want 40 40 none", res.Requests, res.OK, res.Errors)
+				}
+				if res.Latency.Count() != 40 {
+					t.Fatalf("latency count %d, want 40", res.Latency.Count())
+				}
+				if res.Handshakes != tt.wantHandshakes {
+					t.Fatalf("handshakes %d, want %d", res.Handshakes, tt.wantHandshakes)
+				}
+				s := seen()
+				if tt.mode == Handshake && len(s) != 5 {
+					t.Fatalf("server saw %d distinct certificates, want all 5: %v", len(s), s)
+				}
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Requests != 40 || res.OK != 40 || len(res.Errors) != 0 {
-				t.Fatalf("requests %d ok %d errors %v, want 40 40 none", res.Requests, res.OK, res.Errors)
-			}
-			if res.Latency.Count() != 40 {
-				t.Fatalf("latency count %d, want 40", res.Latency.Count())
-			}
-			if res.Handshakes != tt.wantHandshakes {
-				t.Fatalf("handshakes %d, want %d", res.Handshakes, tt.wantHandshakes)
-			}
-			s := seen()
-			if tt.mode == Handshake && len(s) != 5 {
-				t.Fatalf("server saw %d distinct certificates, want all 5: %v", len(s), s)
-			}
-		})
+		}
 	}
 }
 
@@ -216,18 +231,22 @@ func TestRunResumeKeepsEachPhonesSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, seen := tlsServer(t, ca)
-	res, err := Run(context.Background(), Config{
-		Target: srv.URL, Certs: NewRotation(certs), Mode: Handshake, Kind: Sync,
-		Concurrency: 2, N: 40, Duration: 20 * time.Second, BodySize: 200, Resume: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.OK != 40 || res.Handshakes != 2 || res.Resumed != 38 {
-		t.Fatalf("ok %d full handshakes %d resumed %d, want 40, 2 (one per phone), 38", res.OK, res.Handshakes, res.Resumed)
-	}
-	if s := seen(); len(s) != 2 {
-		t.Fatalf("server saw %d distinct certificates, want 2 (each phone keeps its own): %v", len(s), s)
+	for _, client := range clients {
+		t.Run(string(client), func(t *testing.T) {
+			srv, seen := tlsServer(t, ca)
+			res, err := Run(context.Background(), Config{
+				Target: srv.URL, Certs: NewRotation(certs), Mode: Handshake, Kind: Sync,
+				Concurrency: 2, N: 40, Duration: 20 * time.Second, BodySize: 200, Resume: true, Client: client,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.OK != 40 || res.Handshakes != 2 || res.Resumed != 38 {
+				t.Fatalf("ok %d full handshakes %d resumed %d, want 40, 2 (one per phone), 38", res.OK, res.Handshakes, res.Resumed)
+			}
+			if s := seen(); len(s) != 2 {
+				t.Fatalf("server saw %d distinct certificates, want 2 (each phone keeps its own): %v", len(s), s)
+			}
+		})
 	}
 }

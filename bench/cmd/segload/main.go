@@ -45,6 +45,7 @@ type options struct {
 	readyEvery, errorBackoff                   time.Duration
 	errorLog, pprofAddr                        string
 	readyFailures                              int
+	client                                     string
 }
 
 func main() {
@@ -93,6 +94,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.errorBackoff, "error-backoff", 0, "closed loop: wait this long after a failed request, as a phone backs off (0: at once)")
 	fs.IntVar(&o.readyFailures, "ready-failures", 3, "with -ready: unanswered polls in a row before the stand-in balancer takes an edge out (Kubernetes' failureThreshold); a not-ready answer or a refused connection takes it out at once")
 	fs.BoolVar(&o.resume, "resume", false, "each worker (a phone) keeps its TLS session and resumes it when it reconnects, on any edge sharing the session ticket keys (iOS and Android keep their sessions)")
+	fs.StringVar(&o.client, "client", "net/http", "closed loop: net/http (net/http's client and transport) or phone (one TLS connection per worker driven by hand: the harness takes less CPU; HTTP/1.1 only)")
 	fs.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof on this loopback IP:port while running (bench/drain.sh profiles the load generator)")
 	fs.StringVar(&o.errorLog, "error-log", "", "append every failed request to FILE as a JSON line: time, worker, edge, stage (connect, tls, write, wait, body, status), kind, error")
 	if err := fs.Parse(args); err != nil {
@@ -211,6 +213,7 @@ func single(ctx context.Context, o options, child bool) (loadgen.Report, error) 
 		Duration: o.duration, Ramp: o.ramp, Timeout: o.timeout, ReqsPerConn: o.reqsPerConn,
 		Sources: srcs, BodySize: o.bodySize, DevicePrefix: o.devicePrefix, ErrorBackoff: o.errorBackoff,
 		Resume: o.resume,
+		Client: loadgen.Client(o.client),
 	}
 	if o.targets != "" {
 		b, err := loadgen.NewBalancer(ctx, splitList(o.targets), splitList(o.readyURLs))
