@@ -41,9 +41,10 @@
 # the other edge; 0: per-process keys, every reconnect after the restart is
 # a full handshake with the certificate, session 5's runs), PHONE_RESUME (1:
 # each phone keeps its TLS session, segload -resume, as iOS and Android do),
-# PHONE_CLIENT (net/http: segload's phones use net/http's client; phone: each
-# phone drives its own TLS connection by hand, segload -client phone, so the
-# harness takes less of the CPU it shares with the gateway),
+# PHONE_CLIENT (phone: each phone drives its own TLS connection by hand,
+# segload -client phone, so that the harness takes less of the CPU it shares
+# with the gateway: a real phone's CPU is its own; net/http: net/http's
+# client, sessions 5 to 7's runs),
 # HARNESS_GOGC (unset: Go's default 100; e.g. 400 runs segload and negbackend,
 # the phones and Exchange, with less garbage collection, so that on this
 # 2-core machine less of the shared CPU goes to the harness; the segmesh
@@ -79,7 +80,7 @@ BACKEND_CPUS=${BACKEND_CPUS:-1}
 SPREAD_MS=${SPREAD_MS:-}
 TICKET_KEYS=${TICKET_KEYS:-1}
 PHONE_RESUME=${PHONE_RESUME:-1}
-PHONE_CLIENT=${PHONE_CLIENT:-net/http}
+PHONE_CLIENT=${PHONE_CLIENT:-phone}
 HARNESS_GOGC=${HARNESS_GOGC:-}
 HARNESS_ENV=(env)
 [[ -z $HARNESS_GOGC ]] || HARNESS_ENV=(env "GOGC=$HARNESS_GOGC")
