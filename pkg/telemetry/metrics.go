@@ -93,6 +93,9 @@ const (
 	MetricCRLStale = "segmesh_crl_stale"
 	// MetricCRLEntries is the number of revoked serials per issuer.
 	MetricCRLEntries = "segmesh_crl_entries"
+	// MetricCRLSaveFailures counts CRLs the crl role could not write to its
+	// state directory, by URL and what (reason: record or kept).
+	MetricCRLSaveFailures = "segmesh_crl_save_failures"
 	// MetricCRLSnapshotVersion is the revocation snapshot's version.
 	MetricCRLSnapshotVersion = "segmesh_crl_snapshot_version"
 
@@ -205,6 +208,7 @@ func Metrics() []Metric {
 		{MetricCRLStale, Gauge, ""},
 		{MetricCRLEntries, Gauge, ""},
 		{MetricCRLSnapshotVersion, Gauge, ""},
+		{MetricCRLSaveFailures, Counter, ""},
 		{MetricConfigReloads, Counter, ""},
 		{MetricConfigReloadRefused, Gauge, ""},
 		{MetricConfigLastReloadSuccess, Gauge, ""},

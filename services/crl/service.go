@@ -65,6 +65,7 @@ type Service struct {
 	base uint64
 
 	fetches metric.Int64Counter
+	unsaved metric.Int64Counter
 
 	msgMu sync.Mutex
 	msg   *crlv1.WatchSnapshotsResponse   // built once per snapshot
@@ -124,7 +125,7 @@ func New(deps role.Deps, opts ...Option) (*Service, error) {
 		Fetcher:           o.fetcher,
 		Clock:             o.clock,
 		Logger:            log,
-		Hooks:             refresh.Hooks{OnFetch: s.onFetch},
+		Hooks:             refresh.Hooks{OnFetch: s.onFetch, OnSaveFailed: s.onSaveFailed},
 	}
 	if cfg.Enabled {
 		rc.URLs = cfg.URLs
@@ -253,8 +254,11 @@ func (s *Service) Notes() []string {
 		case st.Displaced:
 			out = append(out, fmt.Sprintf("CRL of %q (%s) that %s gave before it gave a CRL of another issuer or partition is kept in force%s, and not fetched again (stale after %s): serve that CRL, or a newer one, at a distribution point in %s%s",
 				st.Issuer, partitionText(st.Partition), st.URL, s.keptIn(st.KeptFile), st.NextUpdate.UTC().Format(time.RFC3339), config.KeyCRLURIs, dropKept(st.KeptFile)))
+		case st.LearntKept:
+			out = append(out, fmt.Sprintf("CRL of %q (%s) from %s, a distribution point learnt from a certificate, is the newest of its partition and kept in force%s (a restart forgets learnt distribution points), stale after %s: list a distribution point for this CA in %s%s",
+				st.Issuer, partitionText(st.Partition), st.URL, s.keptIn(st.KeptFile), st.NextUpdate.UTC().Format(time.RFC3339), config.KeyCRLURIs, dropKept(st.KeptFile)))
 		case st.RetiredKept:
-			out = append(out, fmt.Sprintf("CRL of %q (%s) from %s, a distribution point a reload removed, is the newest of its partition and kept in force%s, and not fetched again (stale after %s): list a distribution point for this CA in %s%s",
+			out = append(out, fmt.Sprintf("CRL of %q (%s) from %s, a distribution point a reload removed (or no longer configured at the start), is the newest of its partition and kept in force%s, and not fetched again (stale after %s): list a distribution point for this CA in %s%s",
 				st.Issuer, partitionText(st.Partition), st.URL, s.keptIn(st.KeptFile), st.NextUpdate.UTC().Format(time.RFC3339), config.KeyCRLURIs, dropKept(st.KeptFile)))
 		case st.Retired:
 			// Not kept on disk (not the newest of its partition, no state
@@ -264,6 +268,9 @@ func (s *Service) Notes() []string {
 		case st.Stale:
 			out = append(out, fmt.Sprintf("CRL of %q from %s is past its nextUpdate (%s) and still served: check the distribution point (/status has its last error)",
 				st.Issuer, st.URL, st.NextUpdate.UTC().Format(time.RFC3339)))
+		}
+		if st.SaveError != nil {
+			out = append(out, saveNote(st))
 		}
 		var ce *crl.Error
 		if errors.As(st.LastError, &ce) && ce.Kind == crl.KindOlder {
@@ -305,6 +312,14 @@ func dropKept(file string) string {
 		return ""
 	}
 	return "; to drop it, remove " + file + " and restart"
+}
+
+// saveNote names a CRL that could not be written to the state directory:
+// a restart while its distribution point is down may lack it, or put an
+// older CRL of its partition in force. The next successful write ends it.
+func saveNote(st refresh.SourceStatus) string {
+	return fmt.Sprintf("the CRL of %q (%s) from %s could not be written to the state directory (%v): a restart may lack it, or put an older CRL of its partition in force; fix the directory %s names (space, permissions, a file in its way), the next successful write ends this note",
+		st.Issuer, partitionText(st.Partition), st.URL, st.SaveError, "segmesh.crl.stateDir")
 }
 
 // partitionText names a CRL's scope for a note.
@@ -377,6 +392,11 @@ func (s *Service) signedByTrusted(cert *x509.Certificate) bool {
 	return false
 }
 
+func (s *Service) onSaveFailed(url, what string) {
+	s.unsaved.Add(context.Background(), 1, metric.WithAttributes(
+		attribute.String(telemetry.AttrURL, url), attribute.String(telemetry.AttrReason, what)))
+}
+
 func (s *Service) onFetch(url, result string, _ time.Duration) {
 	s.fetches.Add(context.Background(), 1, metric.WithAttributes(
 		attribute.String(telemetry.AttrURL, url), attribute.String(telemetry.AttrResult, result)))
@@ -388,6 +408,10 @@ func (s *Service) metrics(meter metric.Meter) error {
 	var err error
 	if s.fetches, err = meter.Int64Counter(telemetry.MetricCRLFetches,
 		metric.WithDescription("CRL download attempts by distribution point and result (ok, not_modified, fetch, too_large, malformed, unsupported, untrusted, signature, older)")); err != nil {
+		return err
+	}
+	if s.unsaved, err = meter.Int64Counter(telemetry.MetricCRLSaveFailures,
+		metric.WithDescription("CRLs not written to the state directory, by distribution point and what (reason: record, the URL's own copy; kept, the copy kept per issuer and partition): a restart may lack them")); err != nil {
 		return err
 	}
 	age, err := meter.Float64ObservableGauge(telemetry.MetricCRLAge,
@@ -439,6 +463,8 @@ type sourceStatus struct {
 	Retired     bool      `json:"retired,omitempty"`     // removed by a reload, its last CRL kept in force
 	Displaced   bool      `json:"displaced,omitempty"`   // the CRL the URL gave before one of another issuer or partition, kept in force
 	RetiredKept bool      `json:"retiredKept,omitempty"` // retired, the newest CRL of its partition, kept on disk: a restart keeps it
+	LearntKept  bool      `json:"learntKept,omitempty"`  // learnt from a certificate, the newest CRL of its partition, kept on disk: a restart keeps it
+	SaveError   string    `json:"saveError,omitempty"`   // why the last write of its CRL to the state directory failed
 	KeptFile    string    `json:"keptFile,omitempty"`    // the file keeping a displaced or retired CRL across restarts
 	Partition   string    `json:"partition,omitempty"`   // the CRL's scope: the distribution point it covers
 	Issuer      string    `json:"issuer,omitempty"`
@@ -469,12 +495,15 @@ func (s *Service) statusSection() any {
 		FailHard: s.cfg.FailHard, FailClosedOnStale: s.cfg.FailClosedOnStale,
 	}
 	for _, st := range s.refresher.Status() {
-		ss := sourceStatus{URL: st.URL, Derived: st.Derived, Retired: st.Retired, Displaced: st.Displaced, RetiredKept: st.RetiredKept, KeptFile: st.KeptFile, Partition: st.Partition,
+		ss := sourceStatus{URL: st.URL, Derived: st.Derived, Retired: st.Retired, Displaced: st.Displaced, RetiredKept: st.RetiredKept, LearntKept: st.LearntKept, KeptFile: st.KeptFile, Partition: st.Partition,
 			Issuer: st.Issuer, Entries: st.Entries, CRLNumber: st.Number,
 			ThisUpdate: st.ThisUpdate, NextUpdate: st.NextUpdate, FetchedAt: st.FetchedAt, CheckedAt: st.CheckedAt,
 			Stale: st.Stale, Failures: st.Failures, NextAttempt: st.NextAttempt}
 		if st.LastError != nil {
 			ss.LastError = st.LastError.Error()
+		}
+		if st.SaveError != nil {
+			ss.SaveError = st.SaveError.Error()
 		}
 		out.Sources = append(out.Sources, ss)
 	}

@@ -2,6 +2,7 @@ package refresh
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -50,14 +51,19 @@ func (r *Refresher) commit(ctx context.Context, s *source, cur *crl.Index, got f
 	if cur != nil && (cur.Key() != idx.Key() || cur.Meta().Partition != idx.Meta().Partition) {
 		r.displace(s, cur, idx)
 	}
-	s.idx, s.saved = idx, false
+	s.idx, s.saved, s.retiredKept = idx, false, false
 	if r.cfg.Store != nil {
 		if !r.keepDisplaced(s.url) {
 			r.log.Warn("crl not saved to disk: the CRL this distribution point gave before could not be kept on disk, so its record keeps that one; a restart while the distribution point is down puts that one in force again", "url", s.url)
+			r.saveFailed(s, SavedRecord, errors.New("the CRL it gave before could not be kept on disk, so its record keeps that one"))
 		} else if err := r.cfg.Store.Save(store.Record{URL: s.url, DER: got.der, Validators: newV, FetchedAt: now}); err != nil {
 			r.log.Warn("crl not saved to disk; a restart while the distribution point is down will lack it", "url", s.url, "err", err)
+			r.saveFailed(s, SavedRecord, err)
 		} else {
-			s.saved = true
+			s.saved, s.saveErr = true, nil
+			if s.forgotten() {
+				r.keepSource(s) // a restart forgets this URL: keep its CRL when the newest
+			}
 		}
 	}
 	m := idx.Meta()
@@ -68,10 +74,14 @@ func (r *Refresher) commit(ctx context.Context, s *source, cur *crl.Index, got f
 // olderThanDisplaced refuses idx, fetched from url, when it is older than
 // the displaced CRL kept in force of its issuer and partition (one at
 // most, see displace): put in force it would add nothing while the process
-// runs, and it is the sign of a replay. r.mu is held.
+// runs, and it is the sign of a replay. A CRL kept for a URL no longer
+// listed or learnt from a certificate (retiredKept, and the floors found
+// at the start) refuses nothing: it stays in force beside an older one,
+// and refusing a mirror that lags would keep its URL, and the role,
+// unready. r.mu is held.
 func (r *Refresher) olderThanDisplaced(url string, idx *crl.Index) error {
 	for _, o := range r.sources {
-		if !o.displaced || o.idx == nil || o.idx.Key() != idx.Key() || o.idx.Meta().Partition != idx.Meta().Partition {
+		if !o.displaced || o.retiredKept || o.idx == nil || o.idx.Key() != idx.Key() || o.idx.Meta().Partition != idx.Meta().Partition {
 			continue
 		}
 		held := o.idx.Meta()

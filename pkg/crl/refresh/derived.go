@@ -14,7 +14,7 @@ import (
 // fetched at the next timer wake-up, which this call brings forward.
 func (r *Refresher) AddDerived(urls ...string) int {
 	r.mu.Lock()
-	added := r.addDerivedLocked(urls)
+	added := r.addDerivedLocked(urls, true)
 	r.mu.Unlock()
 	if added > 0 {
 		select {
@@ -25,7 +25,10 @@ func (r *Refresher) AddDerived(urls ...string) int {
 	return added
 }
 
-func (r *Refresher) addDerivedLocked(urls []string) int {
+// addDerivedLocked adds urls as learnt from certificates; learnt tells a
+// leaf's (AddDerived) from a trusted CA's own, which every start learns
+// again. r.mu is held.
+func (r *Refresher) addDerivedLocked(urls []string, learnt bool) int {
 	derived := 0
 	for _, s := range r.sources {
 		if s.derived {
@@ -44,7 +47,7 @@ func (r *Refresher) addDerivedLocked(urls []string) int {
 		if fetch.CheckURL(u) != nil || slices.ContainsFunc(r.sources, func(s *source) bool { return s.fetches(u) }) {
 			continue
 		}
-		r.sources = append(r.sources, &source{url: u, derived: true})
+		r.sources = append(r.sources, &source{url: u, derived: true, learnt: learnt})
 		derived++
 		added++
 	}

@@ -2,6 +2,7 @@ package refresh
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 
 	"github.com/segmesh/segmesh/pkg/crl"
@@ -41,7 +42,8 @@ func (r *Refresher) loadKept() {
 		same := func(o *source) bool { return o.displaced && pairOf(o.idx.Meta()) == pairOf(m) }
 		if i := slices.IndexFunc(r.sources, same); i < 0 || crl.Compare(m, r.sources[i].idx.Meta()) > 0 {
 			r.sources = slices.DeleteFunc(r.sources, same)
-			r.sources = append(r.sources, &source{url: url, retired: true, displaced: true, retiredKept: rec.Retired, idx: idx, checkedAt: rec.FetchedAt, saved: true})
+			r.sources = append(r.sources, &source{url: url, retired: true, displaced: true, retiredKept: rec.Retired || rec.Learnt, learnt: rec.Learnt,
+				idx: idx, checkedAt: rec.FetchedAt, saved: true})
 			r.kept[pairOf(m)] = m
 		}
 		r.mu.Unlock()
@@ -72,57 +74,104 @@ func (r *Refresher) keepDisplaced(url string) bool {
 		if err != nil {
 			r.log.Warn("crl displaced from a distribution point not kept on disk; its record keeps it until it is", "url", url,
 				"issuer", m.Issuer, "partition", m.Partition, "err", err)
+			r.saveFailed(o, SavedKept, err)
 			ok = false
 			continue
 		}
 		r.kept[pairOf(m)] = m
-		o.saved, o.inRecord = true, false
+		o.saved, o.inRecord, o.saveErr = true, false, nil
 	}
 	return ok
 }
 
-// keepRetired copies to the store's kept CRLs the CRL of each source a
-// reload retired (or, with useCertificateCdps, left fetched as learnt from
-// certificates: unlisted) that is the newest of its issuer and partition in force
-// when no configured distribution point's record on disk holds one at
-// least as new: else a restart would forget it and put in force an older
-// CRL of its partition that a configured URL's record holds (a lagging
-// mirror, or a replay), un-revoking what only it lists. Called by a
-// reload's commit; a failure is logged, and the source, shown without a
-// kept file, stays in memory only. r.mu is held.
+// keepRetired keeps on disk (keepSource) the CRL of each source a reload
+// retired, or, with useCertificateCdps, left fetched as learnt from
+// certificates (unlisted), or learnt from a certificate. Called by a
+// reload's commit. r.mu is held.
 func (r *Refresher) keepRetired() {
 	if r.cfg.Store == nil {
 		return
 	}
 	for _, s := range r.sources {
-		if !s.retired && !s.unlisted || s.displaced || s.retiredKept || s.idx == nil || !s.saved {
-			continue
+		if s.forgotten() && !s.retiredKept {
+			r.keepSource(s)
 		}
-		m := s.idx.Meta()
-		if slices.ContainsFunc(r.sources, func(o *source) bool {
-			if o == s || o.idx == nil || pairOf(o.idx.Meta()) != pairOf(m) {
-				return false
-			}
-			c := crl.Compare(o.idx.Meta(), m)
-			return c > 0 || c == 0 && !o.retired && !o.derived && o.saved
-		}) {
-			continue // a newer one is in force, or a configured record on disk holds one as new
+	}
+}
+
+// forgotten reports a source whose CRL a restart does not load from its
+// URL's record: a URL a reload removed (retired, or unlisted), or one
+// learnt from a certificate. r.mu is held.
+func (s *source) forgotten() bool {
+	return (s.retired || s.unlisted || s.learnt) && !s.displaced
+}
+
+// keepSource copies to the store's kept CRLs the CRL of s, a forgotten
+// source whose URL's record holds it, when it is the newest of its issuer
+// and partition in force and no configured distribution point's record
+// on disk holds one at least as new: else a restart would forget it and
+// put in force an older CRL of its partition that a configured URL's
+// record holds (a lagging mirror, or a replay), un-revoking what only it
+// lists. A CRL learnt from a certificate of a partition not kept yet is
+// not copied once MaxKept CRLs are kept (its record stays the floor of a
+// start, loadFloors). A failure is logged and counted, and the source,
+// shown without a kept file, carries it (saveErr). Store is set; r.mu is
+// held.
+func (r *Refresher) keepSource(s *source) {
+	if s.idx == nil || !s.saved {
+		return
+	}
+	m := s.idx.Meta()
+	p := pairOf(m)
+	if slices.ContainsFunc(r.sources, func(o *source) bool {
+		if o == s || o.idx == nil || pairOf(o.idx.Meta()) != p {
+			return false
 		}
-		if k, has := r.kept[pairOf(m)]; has && crl.Compare(k, m) >= 0 {
-			continue
+		c := crl.Compare(o.idx.Meta(), m)
+		return c > 0 || c == 0 && !o.retired && !o.derived && o.saved
+	}) {
+		return // a newer one is in force, or a configured record on disk holds one as new
+	}
+	k, has := r.kept[p]
+	if has && crl.Compare(k, m) >= 0 {
+		s.retiredKept = crl.Compare(k, m) == 0 // this very CRL is kept
+		return
+	}
+	if !has && s.learnt && len(r.kept) >= r.cfg.MaxKept {
+		if !r.keptFullLogged {
+			r.keptFullLogged = true
+			r.log.Warn("crl learnt from a certificate not kept on disk: the kept CRLs are at their limit; its distribution point's record keeps it, which a start reads as the floor of its partition",
+				"url", s.url, "issuer", m.Issuer, "partition", m.Partition, "limit", r.cfg.MaxKept)
 		}
-		rec, err := r.cfg.Store.Load(s.url)
-		if err == nil {
-			rec.Retired = true
-			err = r.cfg.Store.SaveKept(m.Key, m.Partition, rec)
+		return
+	}
+	rec, err := r.cfg.Store.Load(s.url)
+	if err == nil {
+		rec.Retired, rec.Learnt = s.retired || s.unlisted, s.learnt
+		err = r.cfg.Store.SaveKept(m.Key, m.Partition, rec)
+	}
+	if err != nil {
+		r.log.Warn("crl of a distribution point a restart forgets (removed by a reload, or learnt from a certificate) not kept on disk; a restart forgets it", "url", s.url,
+			"issuer", m.Issuer, "partition", m.Partition, "err", err)
+		r.saveFailed(s, SavedKept, err)
+		return
+	}
+	r.kept[p] = m
+	for _, o := range r.sources {
+		if o != s && !o.displaced && o.idx != nil && pairOf(o.idx.Meta()) == p {
+			o.retiredKept = false // the file holds s's CRL now
 		}
-		if err != nil {
-			r.log.Warn("crl of a distribution point a reload removed not kept on disk; a restart forgets it", "url", s.url,
-				"issuer", m.Issuer, "partition", m.Partition, "err", err)
-			continue
-		}
-		r.kept[pairOf(m)] = m
-		s.retiredKept = true
+	}
+	s.retiredKept, s.saveErr = true, nil
+}
+
+// saveFailed records that writing s's CRL (what: SavedRecord or
+// SavedKept) failed with err, for /status, /readyz and the metric. r.mu
+// is held.
+func (r *Refresher) saveFailed(s *source, what string, err error) {
+	s.saveErr = fmt.Errorf("%s not written: %w", what, err)
+	if h := r.cfg.Hooks.OnSaveFailed; h != nil {
+		h(s.url, what)
 	}
 }
 
@@ -145,5 +194,10 @@ func (r *Refresher) forgetKept() {
 			continue
 		}
 		delete(r.kept, p)
+		for _, o := range r.sources {
+			if o.retiredKept && o.idx != nil && pairOf(o.idx.Meta()) == p {
+				o.retiredKept = false // a learnt or unlisted source's file is gone
+			}
+		}
 	}
 }

@@ -78,8 +78,8 @@ func (r *Refresher) Reconfigure(urls []string, interval time.Duration) (commit f
 				if s.retired {
 					s.retired, s.retiredKept, s.next = false, false, time.Time{}
 				}
-				if s.unlisted {
-					s.unlisted, s.retiredKept = false, false
+				if s.unlisted || s.learnt {
+					s.unlisted, s.learnt, s.retiredKept = false, false, false
 				}
 				s.derived = false
 			case s.derived:

@@ -23,6 +23,16 @@ const DefaultInterval = 1440 * time.Minute
 // MaxDerived caps the distribution points learnt from certificates.
 const MaxDerived = 64
 
+// MaxKept is the default cap of the kept CRLs (kept/) beyond which no
+// CRL of a new issuer and partition is copied there from a distribution
+// point learnt from a certificate (a certificate can name many URLs), nor
+// from the record of one no longer configured found at the start. Such a
+// CRL stays in its URL's record, which every start reads as the floor of
+// its partition (loadFloors), and is put in force from there; the log
+// says so once. Displaced and retired CRLs of configured distribution
+// points are kept whatever the count.
+const MaxKept = 256
+
 // Fetch results besides the crl.Kind labels, as passed to Hooks.OnFetch.
 const (
 	// ResultOK is a new CRL accepted.
@@ -56,6 +66,9 @@ type Config struct {
 	DeriveFromCAs bool
 	// Store keeps the last good CRLs on disk; nil means memory only.
 	Store *store.Store
+	// MaxKept caps the CRLs learnt from certificates kept on disk; 0
+	// means MaxKept.
+	MaxKept int
 	// Fetcher downloads; nil means a zero fetch.Fetcher.
 	Fetcher *fetch.Fetcher
 	// Backoff spaces retries after failures.
@@ -78,7 +91,18 @@ type Hooks struct {
 	OnFetch func(url, result string, took time.Duration)
 	// OnPublish is called with every new snapshot.
 	OnPublish func(*crl.Snapshot)
+	// OnSaveFailed is called when a CRL could not be written to disk, with
+	// the URL and what was written: SavedRecord or SavedKept.
+	OnSaveFailed func(url, what string)
 }
+
+// What failed to be written, as passed to Hooks.OnSaveFailed.
+const (
+	// SavedRecord is a distribution point's own record of its CRL.
+	SavedRecord = "record"
+	// SavedKept is a CRL kept per issuer and partition (kept/).
+	SavedKept = "kept"
+)
 
 type source struct {
 	url     string
@@ -96,6 +120,12 @@ type source struct {
 	// restart forgets such URLs, so its CRL is kept on disk as a retired
 	// one's is (keepRetired).
 	unlisted bool
+	// learnt reports a URL learnt from a certificate (AddDerived), not
+	// from a trusted CA's own distribution points: a restart forgets it,
+	// so its CRL, when the newest of its partition, is kept on disk as a
+	// retired one's is (keepSource). After a restart, a kept CRL loaded
+	// from there that came from such a URL.
+	learnt bool
 
 	idx *crl.Index // last good; nil if none
 	// saved reports that idx is on disk: the URL's record, or for a
@@ -109,12 +139,18 @@ type source struct {
 	// after a restart, one loaded from there (displaced too, so never
 	// fetched).
 	retiredKept bool
-	validators  fetch.Validators
-	checkedAt   time.Time
-	failures    int
-	lastErr     error
-	next        time.Time
-	stale       bool // as last published
+	// file is the file that keeps a floor found at the start (loadFloors)
+	// when it could not be copied to kept/: its URL's own record.
+	file string
+	// saveErr is why the last write of this source's CRL to disk (its
+	// URL's record, or its kept copy) failed; nil after a success.
+	saveErr    error
+	validators fetch.Validators
+	checkedAt  time.Time
+	failures   int
+	lastErr    error
+	next       time.Time
+	stale      bool // as last published
 }
 
 // Refresher keeps the CRLs current. Create it with New; it is safe for
@@ -138,6 +174,8 @@ type Refresher struct {
 	set     crl.Set
 	// limitLogged reports that the MaxDerived warning was logged.
 	limitLogged bool
+	// keptFullLogged reports that the MaxKept warning was logged.
+	keptFullLogged bool
 	// kept is what the store keeps per issuer and partition (kept.go).
 	kept map[pair]crl.Meta
 }
@@ -154,6 +192,9 @@ func New(cfg Config) (*Refresher, error) {
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultInterval
+	}
+	if cfg.MaxKept <= 0 {
+		cfg.MaxKept = MaxKept
 	}
 	r := &Refresher{
 		cfg:   cfg,
@@ -231,7 +272,7 @@ func (r *Refresher) Subscribe() (snaps <-chan *crl.Snapshot, cancel func()) {
 func (r *Refresher) StartupFetch(ctx context.Context) error {
 	r.mu.Lock()
 	if r.cfg.DeriveFromCAs {
-		if n := r.addDerivedLocked(CertificateCDPs(r.cfg.Trusted()...)); n > 0 {
+		if n := r.addDerivedLocked(CertificateCDPs(r.cfg.Trusted()...), false); n > 0 {
 			r.log.Info("crl distribution points derived from trusted CAs", "count", n)
 		}
 	}
@@ -244,6 +285,7 @@ func (r *Refresher) StartupFetch(ctx context.Context) error {
 	for _, s := range sources {
 		r.loadStored(s)
 	}
+	r.loadFloors()
 	r.fetchAll(ctx, sources)
 	if err := ctx.Err(); err != nil && r.cfg.FailHard {
 		return fmt.Errorf("crl: startup fetch: %w", err)
@@ -499,56 +541,4 @@ func kindLabel(err error) string {
 		return e.Kind.String()
 	}
 	return crl.KindFetch.String()
-}
-
-// publish builds the snapshot of the sources' CRLs, with staleness as of
-// now, and publishes it when it differs from the last one (or force).
-func (r *Refresher) publish(force bool) {
-	now := r.clock.Now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.dropSuperseded()
-	if r.cfg.Store != nil {
-		r.forgetKept()
-	}
-	var sig []sigEntry
-	var list []*crl.Index
-	for _, s := range r.sources {
-		if s.idx == nil {
-			continue
-		}
-		m := s.idx.Meta()
-		stale := crl.StaleAt(m.NextUpdate, now)
-		if stale && !s.stale {
-			if r.cfg.FailClosedOnStale {
-				r.log.Warn("crl is past nextUpdate; refusing, fail closed, every certificate of its issuer (of its partition, for a partitioned CRL) until a current CRL arrives",
-					"url", s.url, "issuer", m.Issuer, "partition", m.Partition, "next_update", m.NextUpdate)
-			} else {
-				r.log.Warn("crl is past nextUpdate; keeping it as the last known good CRL",
-					"url", s.url, "issuer", m.Issuer, "next_update", m.NextUpdate)
-			}
-		}
-		s.stale = stale
-		sig = append(sig, sigEntry{idx: s.idx, stale: stale})
-		m.Stale = stale
-		m.FailClosed = r.cfg.FailClosedOnStale
-		list = append(list, s.idx.WithMeta(m))
-	}
-	if !force && slices.Equal(sig, r.lastSig) {
-		return
-	}
-	r.lastSig = sig
-	r.version++
-	snap := crl.NewSnapshot(r.version, list...)
-	r.set.Store(snap)
-	for ch := range r.subs {
-		select {
-		case <-ch: // drop the unread older one
-		default:
-		}
-		ch <- snap
-	}
-	if h := r.cfg.Hooks.OnPublish; h != nil {
-		h(snap)
-	}
 }

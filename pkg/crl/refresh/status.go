@@ -27,6 +27,12 @@ type SourceStatus struct {
 	// record holds one at least as new: a restart puts it in force again
 	// (Displaced is false for it, Retired true).
 	RetiredKept bool
+	// LearntKept reports a CRL of a distribution point learnt from a
+	// certificate (useCertificateCdps) kept on disk (KeptFile) because it
+	// is the newest of its issuer and partition: a restart, which forgets
+	// such URLs, puts it in force again (Derived before a restart, Retired
+	// after).
+	LearntKept bool
 	// KeptFile is the file that keeps a displaced or retired CRL on disk,
 	// so that a restart puts it in force again; empty if none (no store,
 	// or not written).
@@ -57,6 +63,10 @@ type SourceStatus struct {
 	LastError error
 	// NextAttempt is when the URL is fetched next.
 	NextAttempt time.Time
+	// SaveError is why the last write of this source's CRL to disk (its
+	// URL's record, or its kept copy) failed; nil after a success. While
+	// it is set, a restart may lack that CRL.
+	SaveError error
 }
 
 // Status describes every distribution point, configured ones first.
@@ -66,8 +76,9 @@ func (r *Refresher) Status() []SourceStatus {
 	defer r.mu.Unlock()
 	out := make([]SourceStatus, 0, len(r.sources))
 	for _, s := range r.sources {
-		st := SourceStatus{URL: s.url, Derived: s.derived, Retired: s.retired, Displaced: s.displaced && !s.retiredKept, RetiredKept: s.retiredKept, CheckedAt: s.checkedAt,
-			Failures: s.failures, LastError: s.lastErr, NextAttempt: s.next}
+		st := SourceStatus{URL: s.url, Derived: s.derived, Retired: s.retired, Displaced: s.displaced && !s.retiredKept,
+			RetiredKept: s.retiredKept && !s.learnt, LearntKept: s.retiredKept && s.learnt, CheckedAt: s.checkedAt,
+			Failures: s.failures, LastError: s.lastErr, NextAttempt: s.next, SaveError: s.saveErr}
 		if s.idx != nil {
 			m := s.idx.Meta()
 			st.Issuer, st.Key, st.Entries, st.Partition = m.Issuer, m.Key, s.idx.Len(), m.Partition
@@ -76,7 +87,10 @@ func (r *Refresher) Status() []SourceStatus {
 			if m.Number != nil {
 				st.Number = m.Number.String()
 			}
-			if (s.displaced && s.saved || s.retiredKept) && r.cfg.Store != nil {
+			switch {
+			case s.file != "":
+				st.KeptFile = s.file
+			case (s.displaced && s.saved || s.retiredKept) && r.cfg.Store != nil:
 				st.KeptFile = r.cfg.Store.KeptPath(m.Key, m.Partition)
 			}
 		}

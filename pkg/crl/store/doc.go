@@ -7,7 +7,9 @@
 // force per issuer and partition after their distribution point went on
 // to give a CRL of another issuer or partition (SaveKept), named by the
 // SHA-256 of issuer key and partition: without them a restart would forget
-// the newest CRL of that partition and put an older one in force. Every
+// the newest CRL of that partition and put an older one in force; the
+// records of URLs no longer configured (Orphans) are read at the start
+// too, as the floor of their partitions. Every
 // file is written atomically (temporary file, fsync, rename, directory
 // fsync). The store does not verify: the caller re-verifies what it loads.
 package store

@@ -84,3 +84,50 @@ func (s *Store) remove(base, what string) error {
 	}
 	return nil
 }
+
+// Orphan is a URL's record (Save) of a URL not among those Orphans was
+// given: a distribution point removed from the configuration, or one
+// learnt from a certificate in an earlier run.
+type Orphan struct {
+	Record
+	// File is the record's DER, for messages and RemoveOrphan.
+	File string
+}
+
+// Orphans returns the URLs' records of every URL but urls, unverified
+// (the caller verifies each), ordered by file name. A record whose
+// description is missing or does not match its DER comes back with only
+// its DER.
+func (s *Store) Orphans(urls []string) ([]Orphan, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, storeErr(s.dir, err)
+	}
+	skip := map[string]bool{}
+	for _, u := range urls {
+		skip[s.base(u)+".crl"] = true
+	}
+	var out []Orphan
+	var errs []error
+	for _, e := range entries { // sorted by name
+		n := filepath.Join(s.dir, e.Name())
+		if !e.Type().IsRegular() || !strings.HasSuffix(n, ".crl") || skip[n] {
+			continue
+		}
+		r, err := s.read(strings.TrimSuffix(n, ".crl"), "")
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, Orphan{Record: r, File: n})
+	}
+	return out, errors.Join(errs...)
+}
+
+// RemoveOrphan deletes the record whose DER is file (Orphan.File).
+func (s *Store) RemoveOrphan(file string) error {
+	return s.remove(strings.TrimSuffix(file, ".crl"), file)
+}

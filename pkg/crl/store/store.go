@@ -31,6 +31,10 @@ type Record struct {
 	// removed, rather than one it displaced; it only changes how the CRL
 	// is described to the admin, never whether it is in force.
 	Retired bool `json:"retired,omitempty"`
+	// Learnt marks a kept CRL of a distribution point learnt from a
+	// certificate (segmesh.crl.useCertificateCdps), which a restart
+	// forgets; like Retired, it only changes how the CRL is described.
+	Learnt bool `json:"learnt,omitempty"`
 }
 
 // Store is a directory of CRLs. It is safe for concurrent use on distinct
