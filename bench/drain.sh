@@ -232,6 +232,15 @@ for p in edge2:127.0.0.42:9090 segload:127.0.0.30:6061 negbackend:127.0.0.30:606
 	curl -s -o "$RUN/${p%%:*}-takeover.pprof" "http://${p#*:}/debug/pprof/profile?seconds=$((GRACE + 8))" &
 done
 t0=$(now_ms)
+# Edge 2's /readyz answer time while it takes the phones over, every 250 ms
+# until grace + 10 s, from a process of its own (curl): a Kubernetes
+# readiness probe times out after 1 s by default, and the stand-in balancer
+# (in segload, on the harness's busy CPU) took edge 2 out in most runs.
+(for ((i = 0; i < (GRACE + 10) * 4; i++)); do
+	curl -s -o /dev/null -w '%{http_code} %{time_total}\n' --max-time 10 http://127.0.0.42:9090/readyz || echo "000 10"
+	sleep 0.25
+done >"$RUN/readyz2.txt") &
+READYZ_PROBE=$!
 # The exit to 10 ms (the loop below samples slower under load).
 (while kill -0 "$PID_edge1" 2>/dev/null; do sleep 0.01; done; now_ms >"$RUN/edge1-exit-ms") &
 cpu0_roles=$(cpu_ms "$PID_roles") cpu0_neg=$(cpu_ms "$PID_negbackend") cpu0_load=$(cpu_ms "$LOADPID")
@@ -264,6 +273,7 @@ while :; do
 	sleep 0.1
 done
 echo "edge 1 ready again ${ready:-never} ms after SIGTERM"
+wait "$READYZ_PROBE" || true
 [[ -s $RUN/edge1-exit-ms ]] && exited=$(($(cat "$RUN/edge1-exit-ms") - t0))
 # When edge 1 closed its listener (its log's time, UTC, to the millisecond).
 closed=$(grep -m1 'msg="stopping: closing the listener' "$RUN/edge1.log" | sed -E 's/^time=([^ ]+) .*/\1/')
@@ -309,6 +319,8 @@ wait "$LOADPID" || true
 	echo "KDC exchanges: warm-up $((kdc_warm - kdc_cold)) (users $LAB_GENERATED_USERS), during the Ping ramp $((kdc_before - kdc_warm)), across the restart $((kdc_after - kdc_before))"
 	echo "load generator:"
 	grep -v '^balancer: ' "$RUN/segload.txt"
+	awk '{n++; t = $2 * 1000; if (t > max) max = t; if (t > 1000) slow++; if ($1 != 200) bad++}
+		END {printf "edge 2 /readyz while taking over (curl every 250 ms to grace + 10 s): %d probes, slowest %d ms, over 1 s: %d, not 200: %d\n", n, max, slow, bad}' "$RUN/readyz2.txt"
 	echo "stand-in balancer (ms after SIGTERM):"
 	awk -v t0="$t0" '/^balancer: / {printf "  %d %s %s %s\n", $2 - t0, $3, $4, $5}' "$RUN/segload.txt"
 	echo "errors by phase (ms after SIGTERM: listener closed $closed_ms, exit $exited, ready again $ready), edge, stage/kind:"

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -17,7 +18,9 @@ import (
 // (if any), the edge's segmesh.edge.drainGraceSeconds read from the
 // segmesh-config ConfigMap, and the drain that follows (30 s), or the
 // kubelet's SIGKILL cuts the requests still running. Kubernetes' default
-// (30 s) is not enough once a grace is set.
+// (30 s) is not enough once a grace is set. Its readiness probe must wait
+// minEdgeProbeTimeout for /readyz: the edges that stay are the busiest
+// while one drains.
 func checkDrain(objs []object) []string {
 	grace, bad := edgeGrace(objs)
 	for _, o := range objs {
@@ -39,10 +42,22 @@ func checkDrain(objs []object) []string {
 				bad = append(bad, fmt.Sprintf("Deployment %s/%s container %s runs the edge: terminationGracePeriodSeconds %d is under preStop %d s + drainGraceSeconds %d + drain %d s = %d",
 					d.Namespace, d.Name, c.Name, got, preStopSleep(c), grace, config.DrainTimeoutSeconds, need))
 			}
+			if p := c.ReadinessProbe; p != nil && p.TimeoutSeconds < minEdgeProbeTimeout {
+				got := strconv.Itoa(int(p.TimeoutSeconds))
+				if p.TimeoutSeconds == 0 {
+					got = "unset (Kubernetes' default, 1)"
+				}
+				bad = append(bad, fmt.Sprintf("Deployment %s/%s container %s runs the edge: readinessProbe timeoutSeconds %s is under %d: an edge taking over a stopping one's phones answered /readyz in up to 1.3 s (bench/drain.sh), and a probe that times out counts against the edge that stays",
+					d.Namespace, d.Name, c.Name, got, minEdgeProbeTimeout))
+			}
 		}
 	}
 	return bad
 }
+
+// minEdgeProbeTimeout is the shortest readiness probe timeout (seconds) of
+// a container running the edge (Kubernetes' default is 1).
+const minEdgeProbeTimeout = 3
 
 // edgeGrace reads segmesh.edge.drainGraceSeconds from the segmesh-config
 // ConfigMap.
