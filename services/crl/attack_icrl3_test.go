@@ -2,20 +2,14 @@ package crl
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
-	"github.com/segmesh/segmesh/pkg/crl/fetch"
-	"github.com/segmesh/segmesh/pkg/role"
 	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
@@ -31,19 +25,7 @@ func TestSaveFailureShown(t *testing.T) {
 	f.cdp.serve(f.crl(t, 1, 5))
 	cfg := f.config(t)
 	cfg.StateDir = filepath.Join(t.TempDir(), "state")
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-	s, err := New(role.Deps{Logger: slog.New(slog.DiscardHandler), Meter: mp.Meter("crl")}, WithConfig(cfg),
-		WithTrusted(func() []*x509.Certificate { return []*x509.Certificate{f.ca.Cert} }),
-		WithFetcher(&fetch.Fetcher{Timeout: 5 * time.Second}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Stop(context.Background()) })
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	s, reader := f.meteredService(t, cfg)
 	if notes := s.Notes(); len(notes) != 0 {
 		t.Fatalf("notes after a good start: %q", notes)
 	}

@@ -66,15 +66,14 @@ func points(tb testing.TB, reader *sdkmetric.ManualReader, name string, want ...
 	return total, n
 }
 
-func TestMetrics(t *testing.T) {
-	f := newFixture(t)
-	// Expired a day ago: in force, stale.
-	f.cdp.serve(f.ca.CRL(t, crltest.CRLOptions{Number: 1, ThisUpdate: f.now.Add(-48 * time.Hour), NextUpdate: f.now.Add(-24 * time.Hour),
-		Revoked: []crltest.Revoked{{Serial: bigInt(5), At: f.now.Add(-49 * time.Hour)}, {Serial: bigInt(6), At: f.now.Add(-49 * time.Hour)}}}))
+// meteredService starts the role with cfg, its metrics read by the
+// returned reader.
+func (f *fixture) meteredService(t *testing.T, cfg Config) (*Service, *sdkmetric.ManualReader) {
+	t.Helper()
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-	s, err := New(role.Deps{Logger: slog.New(slog.DiscardHandler), Meter: mp.Meter("crl")}, WithConfig(f.config(t)),
+	s, err := New(role.Deps{Logger: slog.New(slog.DiscardHandler), Meter: mp.Meter("crl")}, WithConfig(cfg),
 		WithTrusted(func() []*x509.Certificate { return []*x509.Certificate{f.ca.Cert} }),
 		WithFetcher(&fetch.Fetcher{Timeout: 5 * time.Second}))
 	if err != nil {
@@ -84,6 +83,15 @@ func TestMetrics(t *testing.T) {
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	return s, reader
+}
+
+func TestMetrics(t *testing.T) {
+	f := newFixture(t)
+	// Expired a day ago: in force, stale.
+	f.cdp.serve(f.ca.CRL(t, crltest.CRLOptions{Number: 1, ThisUpdate: f.now.Add(-48 * time.Hour), NextUpdate: f.now.Add(-24 * time.Hour),
+		Revoked: []crltest.Revoked{{Serial: bigInt(5), At: f.now.Add(-49 * time.Hour)}, {Serial: bigInt(6), At: f.now.Add(-49 * time.Hour)}}}))
+	s, reader := f.meteredService(t, f.config(t))
 	f.cdp.serve([]byte("garbage"))
 	s.refresher.RefreshNow(context.Background())
 

@@ -76,12 +76,7 @@ func learntKeptFile(r *refresh.Refresher, url string) string {
 func TestAttackConfigEditedWhileDown(t *testing.T) {
 	for _, edit := range []string{"b removed", "b replaced by a mirror"} {
 		t.Run(edit, func(t *testing.T) {
-			k := newKeptFixture(t)
-			a, b := k.f.cdp.url(), k.b.url()
-			k.f.cdp.serve(k.part(t, k.dpX, 3), "")
-			k.b.serve(k.part(t, k.dpX, 5, 5), "")
-			k.restartWith(t, false, a, b)
-			k.want(t, "X3 at a, X5 at b", crl.Revoked)
+			k, a, b := mirrorAndNewest(t)
 			urls := []string{a}
 			if edit == "b replaced by a mirror" {
 				c := newCDP(t)
@@ -109,6 +104,19 @@ func TestAttackConfigEditedWhileDown(t *testing.T) {
 	}
 }
 
+// mirrorAndNewest starts a refresher over a (a mirror held at X3) and b
+// (X5, serial 5 revoked), both configured, with a store.
+func mirrorAndNewest(t *testing.T) (k *keptFixture, a, b string) {
+	t.Helper()
+	k = newKeptFixture(t)
+	a, b = k.f.cdp.url(), k.b.url()
+	k.f.cdp.serve(k.part(t, k.dpX, 3), "")
+	k.b.serve(k.part(t, k.dpX, 5, 5), "")
+	k.restartWith(t, false, a, b)
+	k.want(t, "X3 at a, X5 at b", crl.Revoked)
+	return k, a, b
+}
+
 // TestDropACAWithAFloor: the opposite risk of TestAttackConfigEditedWhileDown.
 // An admin who really drops a CA (its distribution points out of the
 // configuration) must not be held to its last CRL for ever, stale and, under
@@ -120,11 +128,7 @@ func TestAttackConfigEditedWhileDown(t *testing.T) {
 func TestDropACAWithAFloor(t *testing.T) {
 	for _, how := range []string{"CA out of the trust store", "kept file removed"} {
 		t.Run(how, func(t *testing.T) {
-			k := newKeptFixture(t)
-			a, b := k.f.cdp.url(), k.b.url()
-			k.f.cdp.serve(k.part(t, k.dpX, 3), "")
-			k.b.serve(k.part(t, k.dpX, 5, 5), "")
-			k.restartWith(t, false, a, b)
+			k, _, b := mirrorAndNewest(t)
 			k.down()
 			k.restartWith(t, false) // the CA's URLs out of the configuration
 			file := retiredKeptFile(t, k.r, b)
