@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/segmesh/segmesh/pkg/crl"
@@ -51,11 +50,10 @@ func (s *Store) SaveKept(k crl.IssuerKey, partition string, r Record) error {
 // DER whose description is missing or does not match it comes back with
 // only its DER.
 func (s *Store) LoadKept() ([]Record, error) {
-	names, err := filepath.Glob(filepath.Join(s.dir, keptDir, "*.crl"))
+	names, err := crlFiles(filepath.Join(s.dir, keptDir))
 	if err != nil {
 		return nil, storeErr(s.dir, err)
 	}
-	slices.Sort(names)
 	var out []Record
 	var errs []error
 	for _, n := range names {
@@ -99,11 +97,8 @@ type Orphan struct {
 // description is missing or does not match its DER comes back with only
 // its DER.
 func (s *Store) Orphans(urls []string) ([]Orphan, error) {
-	entries, err := os.ReadDir(s.dir)
+	names, err := crlFiles(s.dir)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
 		return nil, storeErr(s.dir, err)
 	}
 	skip := map[string]bool{}
@@ -112,9 +107,8 @@ func (s *Store) Orphans(urls []string) ([]Orphan, error) {
 	}
 	var out []Orphan
 	var errs []error
-	for _, e := range entries { // sorted by name
-		n := filepath.Join(s.dir, e.Name())
-		if !e.Type().IsRegular() || !strings.HasSuffix(n, ".crl") || skip[n] {
+	for _, n := range names {
+		if skip[n] {
 			continue
 		}
 		r, err := s.read(strings.TrimSuffix(n, ".crl"), "")
@@ -130,4 +124,24 @@ func (s *Store) Orphans(urls []string) ([]Orphan, error) {
 // RemoveOrphan deletes the record whose DER is file (Orphan.File).
 func (s *Store) RemoveOrphan(file string) error {
 	return s.remove(strings.TrimSuffix(file, ".crl"), file)
+}
+
+// crlFiles returns the regular files of dir named *.crl, sorted; none when
+// dir does not exist. It lists the directory rather than globbing its
+// path, which may hold a glob metacharacter.
+func crlFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries { // sorted by name
+		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".crl") {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out, nil
 }

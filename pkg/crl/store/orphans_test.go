@@ -70,3 +70,24 @@ func TestOrphans(t *testing.T) {
 		t.Fatalf("kept CRLs after RemoveOrphan: %d; want 1", len(recs))
 	}
 }
+
+// TestKeptInADirectoryWithGlobCharacters: a state directory whose path
+// holds a glob metacharacter ("[", "*", "?": a legal directory name).
+// LoadKept read kept/ through filepath.Glob, which took the path as a
+// pattern: "[" made it fail (ErrBadPattern) and "*" could match another
+// directory's files, so a restart put no kept CRL in force, and an older
+// CRL of its partition could decide (failed on main: no kept CRL loaded).
+func TestKeptInADirectoryWithGlobCharacters(t *testing.T) {
+	for _, name := range []string{"crl[1]", "crl*", "crl?"} {
+		t.Run(name, func(t *testing.T) {
+			s := store.New(filepath.Join(t.TempDir(), name))
+			if err := s.SaveKept(crl.IssuerKey{}, "", store.Record{URL: "http://pki.example.com/x.crl", DER: []byte{0x30, 1}}); err != nil {
+				t.Fatal(err)
+			}
+			recs, err := s.LoadKept()
+			if err != nil || len(recs) != 1 || recs[0].URL != "http://pki.example.com/x.crl" {
+				t.Fatalf("LoadKept = %+v, %v; want the one kept CRL", recs, err)
+			}
+		})
+	}
+}
