@@ -71,10 +71,8 @@ func (r *Refresher) floor(rec store.Orphan, url string, idx *crl.Index) {
 		rec.Retired, rec.Learnt = true, false
 		if err := r.cfg.Store.SaveKept(m.Key, m.Partition, rec.Record); err != nil {
 			r.log.Warn("crl floor found at the start not copied to the kept CRLs; its record keeps it", "url", url, "file", rec.File, "err", err)
-			if h := r.cfg.Hooks.OnSaveFailed; h != nil {
-				h(url, SavedKept)
-			}
-			src.file = rec.File
+			r.saveFailed(src, SavedKept, err)
+			src.heldByRecord(rec.File)
 		} else {
 			r.kept[p] = m
 			if err := r.cfg.Store.RemoveOrphan(rec.File); err != nil {
@@ -82,10 +80,23 @@ func (r *Refresher) floor(rec store.Orphan, url string, idx *crl.Index) {
 			}
 		}
 	} else {
-		src.file = rec.File
+		src.heldByRecord(rec.File)
 	}
 	r.sources = slices.DeleteFunc(r.sources, func(o *source) bool { return o.displaced && o.idx != nil && pairOf(o.idx.Meta()) == p })
 	r.sources = append(r.sources, src)
 	r.log.Warn("crl of a distribution point no longer configured is the newest of its issuer and partition on disk: kept in force as its floor (a configuration edited while the process was down, or a URL learnt from a certificate before)",
 		"url", url, "issuer", m.Issuer, "partition", m.Partition, "crl_number", m.Number, "this_update", m.ThisUpdate, "kept_file", cmp.Or(src.file, r.cfg.Store.KeptPath(m.Key, m.Partition)))
+}
+
+// heldByRecord marks s, a floor found at the start, as held only by its URL's
+// record, file: that URL configured again by a reload, or named again by a
+// certificate, is fetched afresh, and a CRL it gives, even an older one (a
+// mirror that lags, accepted beside the floor), replaces that record. So
+// the floor is a displaced CRL whose record holds it (keepDisplaced copies
+// it to kept/, whatever the cap, before the record is replaced, and keeps
+// the record when that fails); before, the older CRL was saved over it and
+// the next restart had lost the floor (TestAttackFloorInARecordOverwritten).
+// r.mu is held.
+func (s *source) heldByRecord(file string) {
+	s.file, s.saved, s.inRecord = file, false, true
 }

@@ -64,11 +64,12 @@ func (r *Refresher) keepDisplaced(url string) bool {
 		}
 		m := o.idx.Meta()
 		if k, has := r.kept[pairOf(m)]; has && crl.Compare(k, m) >= 0 {
-			o.saved, o.inRecord = true, false // the disk keeps it, or a newer one
+			o.saved, o.inRecord, o.file = true, false, "" // the disk keeps it, or a newer one
 			continue
 		}
 		rec, err := r.cfg.Store.Load(url)
 		if err == nil {
+			rec.Retired = o.retiredKept // a floor found at the start (heldByRecord) stays described as one
 			err = r.cfg.Store.SaveKept(m.Key, m.Partition, rec)
 		}
 		if err != nil {
@@ -79,7 +80,7 @@ func (r *Refresher) keepDisplaced(url string) bool {
 			continue
 		}
 		r.kept[pairOf(m)] = m
-		o.saved, o.inRecord, o.saveErr = true, false, nil
+		o.saved, o.inRecord, o.saveErr, o.file = true, false, nil, ""
 	}
 	return ok
 }
