@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"math/big"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -108,5 +109,59 @@ func TestAttackFloorInARecordOverwritten(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestAttackDropKeptWhileItsRecordStays: the way the /readyz note and
+// docs/operations.md give to drop a CRL kept on disk for a URL a reload
+// removed (or learnt from a certificate) is "remove the kept file and
+// restart": an admin dropping a CA whose distribution point published one
+// CRL and went away, which is stale and, under failClosedOnStale, refuses
+// every certificate of its partition. The kept file is a copy of the URL's
+// record, and the record stays on disk. After the admin's removal and a
+// restart, nothing of X5 must be in force (serial 5 decided by a's X3).
+func TestAttackDropKeptWhileItsRecordStays(t *testing.T) {
+	for _, how := range []string{"reload removed it", "learnt from a certificate"} {
+		t.Run(how, func(t *testing.T) {
+			k := newKeptFixture(t)
+			a, b := k.f.cdp.url(), k.b.url()
+			k.f.cdp.serve(k.part(t, k.dpX, 3), "")
+			k.b.serve(k.part(t, k.dpX, 5, 5), "")
+			var file string
+			if how == "reload removed it" {
+				k.restartWith(t, false, a, b)
+				commit, err := k.r.Reconfigure([]string{a}, time.Hour)
+				if err != nil {
+					t.Fatal(err)
+				}
+				commit()
+				k.r.RefreshNow(context.Background())
+				file = retiredKeptFile(t, k.r, b)
+			} else {
+				k.restartWith(t, true, a)
+				k.r.AddDerived(b)
+				k.r.RefreshNow(context.Background())
+				for _, st := range k.r.Status() {
+					if st.URL == b && st.KeptFile != "" {
+						file = st.KeptFile
+					}
+				}
+			}
+			k.want(t, "X5 at b", crl.Revoked)
+			if file == "" {
+				t.Fatalf("X5 of b not kept on disk: %+v", k.r.Status())
+			}
+			if err := os.Remove(file); err != nil {
+				t.Fatal(err)
+			}
+			k.b.mode.Store("500")
+			k.restartWith(t, how != "reload removed it", a)
+			for _, st := range k.r.Status() {
+				if st.Number == "5" {
+					t.Errorf("kept file %s removed, restarted: X5 in force again from %q (kept file %q)", file, st.URL, st.KeptFile)
+				}
+			}
+			k.want(t, "kept file removed by the admin, then a restart: X3 of a alone", crl.Good)
+		})
 	}
 }

@@ -2,6 +2,9 @@ package refresh
 
 import (
 	"cmp"
+	"errors"
+	"io/fs"
+	"os"
 	"slices"
 
 	"github.com/segmesh/segmesh/pkg/crl"
@@ -58,6 +61,21 @@ func (r *Refresher) loadFloors() {
 func (r *Refresher) floor(rec store.Orphan, url string, idx *crl.Index) {
 	m := idx.Meta()
 	p := pairOf(m)
+	if rec.Kept {
+		// Copied to kept/ when it was kept (keepSource): the kept copy is
+		// the floor. Gone, it was dropped (the admin removed it, the way
+		// the /readyz note gives, or a configured record superseded it):
+		// this record must not bring it back (TestAttackDropKeptWhileItsRecordStays).
+		// Still there (even damaged), the record stays a floor below.
+		if _, err := os.Stat(r.cfg.Store.KeptPath(m.Key, m.Partition)); errors.Is(err, fs.ErrNotExist) {
+			r.log.Info("crl record of a distribution point no longer configured not put in force: its CRL was kept on disk, and that kept copy was removed",
+				"url", url, "file", rec.File, "issuer", m.Issuer, "partition", m.Partition, "crl_number", m.Number)
+			if err := r.cfg.Store.RemoveOrphan(rec.File); err != nil {
+				r.log.Warn("crl record of a dropped kept CRL not removed", "file", rec.File, "err", err)
+			}
+			return
+		}
+	}
 	if slices.ContainsFunc(r.sources, func(o *source) bool {
 		return o.idx != nil && pairOf(o.idx.Meta()) == p && crl.Compare(o.idx.Meta(), m) >= 0
 	}) {

@@ -136,6 +136,9 @@ func (r *Refresher) keepSource(s *source) {
 	k, has := r.kept[p]
 	if has && crl.Compare(k, m) >= 0 {
 		s.retiredKept = crl.Compare(k, m) == 0 // this very CRL is kept
+		if s.retiredKept {
+			r.markKept(s)
+		}
 		return
 	}
 	if !has && s.learnt && len(r.kept) >= r.cfg.MaxKept {
@@ -164,6 +167,19 @@ func (r *Refresher) keepSource(s *source) {
 		}
 	}
 	s.retiredKept, s.saveErr = true, nil
+	r.markKept(s)
+}
+
+// markKept marks s's record as copied to the kept CRLs (store.MarkKept),
+// so that a start does not take that record for a floor once the kept
+// copy is gone: removing the kept file and restarting, the way the /readyz
+// note gives to drop it, brought it back from the record
+// (TestAttackDropKeptWhileItsRecordStays). A failure leaves the record a
+// floor (the CRL stays, the safe side); it is logged. r.mu is held.
+func (r *Refresher) markKept(s *source) {
+	if err := r.cfg.Store.MarkKept(s.url); err != nil {
+		r.log.Warn("crl record not marked as kept; a start takes it for a floor even once its kept copy is removed", "url", s.url, "err", err)
+	}
 }
 
 // saveFailed records that writing s's CRL (what: SavedRecord or

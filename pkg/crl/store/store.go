@@ -35,6 +35,11 @@ type Record struct {
 	// certificate (segmesh.crl.useCertificateCdps), which a restart
 	// forgets; like Retired, it only changes how the CRL is described.
 	Learnt bool `json:"learnt,omitempty"`
+	// Kept marks a URL's record whose CRL was copied to the kept CRLs
+	// (MarkKept): the kept copy, not the record, is what a start puts in
+	// force, so that removing the kept file (the documented way to drop
+	// it) does drop it. A Save of the URL's next CRL clears it.
+	Kept bool `json:"kept,omitempty"`
 }
 
 // Store is a directory of CRLs. It is safe for concurrent use on distinct
@@ -84,11 +89,22 @@ func (s *Store) write(base string, r Record) error {
 // Touch records that the CRL stored for r.URL was confirmed unchanged at
 // fetchedAt with validators v, rewriting only the description.
 func (s *Store) Touch(url string, v fetch.Validators, fetchedAt time.Time) error {
+	return s.describe(url, func(r *Record) { r.Validators, r.FetchedAt = v, fetchedAt })
+}
+
+// MarkKept records that the CRL stored for url was copied to the kept
+// CRLs (SaveKept), rewriting only the description (Record.Kept).
+func (s *Store) MarkKept(url string) error {
+	return s.describe(url, func(r *Record) { r.Kept = true })
+}
+
+// describe rewrites the description of url's record with change applied.
+func (s *Store) describe(url string, change func(*Record)) error {
 	r, err := s.readMeta(url)
 	if err != nil {
 		return err
 	}
-	r.Validators, r.FetchedAt = v, fetchedAt
+	change(&r)
 	meta, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return storeErr(url, err)
