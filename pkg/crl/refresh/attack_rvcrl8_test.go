@@ -165,3 +165,61 @@ func TestAttackDropKeptWhileItsRecordStays(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackSaveFailedThenFixed: a's record cannot be written when a
+// gives X5 (a directory where its file goes: the tests run as root, which
+// a read-only directory does not stop); b, a mirror, holds X3. The /readyz
+// note tells the admin to fix the state directory, who does. Then a gives
+// the same X5 again (200, or 304 with an ETag), or is down, or gives Y (X5
+// displaced). A restart while a is down must not put b's X3 alone in
+// force: once the directory is writable again and a refresh has run, X5
+// must be on disk. On main a CRL not written was never written again until
+// a gave a newer one, so the only thing the admin could do, restart, put
+// X3 in force: serial 5 good.
+func TestAttackSaveFailedThenFixed(t *testing.T) {
+	for _, then := range []string{"same X5", "304", "a down", "a gives Y"} {
+		t.Run(then, func(t *testing.T) {
+			k := newKeptFixture(t)
+			a, b := k.f.cdp.url(), k.b.url()
+			k.f.cdp.serve(k.part(t, k.dpX, 3), "")
+			k.b.serve(k.part(t, k.dpX, 3), "")
+			k.restartWith(t, false, a, b)
+			rec := recordFile(k.dir, a)
+			if err := os.Remove(rec); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(rec, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			etag := map[bool]string{true: `"x5"`}[then == "304"]
+			k.f.cdp.serve(k.part(t, k.dpX, 5, 5), etag)
+			k.r.RefreshNow(context.Background())
+			k.want(t, "X5 at a, not written", crl.Revoked)
+			if st, _ := statusOf(k.r, a); st.SaveError == nil {
+				t.Errorf("X5 at a not written: no SaveError on /status")
+			}
+
+			if err := os.Remove(rec); err != nil { // the admin fixes the directory
+				t.Fatal(err)
+			}
+			switch then {
+			case "a down":
+				k.f.cdp.mode.Store("500")
+			case "a gives Y":
+				k.f.cdp.serve(k.part(t, k.dpY, 9, 6), "")
+			}
+			k.r.RefreshNow(context.Background())
+			for _, st := range k.r.Status() {
+				if st.SaveError != nil {
+					t.Errorf("directory fixed, refreshed: %s still has SaveError %v", st.URL, st.SaveError)
+				}
+			}
+			k.f.cdp.mode.Store("500")
+			k.restartWith(t, false, a, b)
+			if d := k.leaf(); d.Verdict == crl.Good || !d.Refused {
+				t.Fatalf("directory fixed, refreshed, restarted: serial 5 %v refused %v (from %q); X5 was in force and nothing newer of X exists",
+					d.Verdict, d.Refused, d.Info.Source)
+			}
+		})
+	}
+}

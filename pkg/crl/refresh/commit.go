@@ -17,6 +17,9 @@ import (
 // disk before its URL's record is replaced (a restart between the two
 // finds it in one of them). r.mu is held.
 func (r *Refresher) commit(ctx context.Context, s *source, cur *crl.Index, got fetched, newV fetch.Validators, err error, now time.Time) {
+	if s.unsaved != nil && got.idx == nil && r.cfg.Store != nil {
+		r.saveRecord(s, *s.unsaved) // the CRL in force, not written yet: try again
+	}
 	if err != nil {
 		s.failures++
 		s.lastErr = err
@@ -51,24 +54,39 @@ func (r *Refresher) commit(ctx context.Context, s *source, cur *crl.Index, got f
 	if cur != nil && (cur.Key() != idx.Key() || cur.Meta().Partition != idx.Meta().Partition) {
 		r.displace(s, cur, idx)
 	}
-	s.idx, s.saved, s.retiredKept = idx, false, false
+	s.idx, s.saved, s.retiredKept, s.unsaved = idx, false, false, nil
 	if r.cfg.Store != nil {
-		if !r.keepDisplaced(s.url) {
-			r.log.Warn("crl not saved to disk: the CRL this distribution point gave before could not be kept on disk, so its record keeps that one; a restart while the distribution point is down puts that one in force again", "url", s.url)
-			r.saveFailed(s, SavedRecord, errors.New("the CRL it gave before could not be kept on disk, so its record keeps that one"))
-		} else if err := r.cfg.Store.Save(store.Record{URL: s.url, DER: got.der, Validators: newV, FetchedAt: now}); err != nil {
-			r.log.Warn("crl not saved to disk; a restart while the distribution point is down will lack it", "url", s.url, "err", err)
-			r.saveFailed(s, SavedRecord, err)
-		} else {
-			s.saved, s.saveErr = true, nil
-			if s.forgotten() {
-				r.keepSource(s) // a restart forgets this URL: keep its CRL when the newest
-			}
-		}
+		r.saveRecord(s, store.Record{URL: s.url, DER: got.der, Validators: newV, FetchedAt: now})
 	}
 	m := idx.Meta()
 	r.log.Info("crl updated", "url", s.url, "issuer", m.Issuer, "entries", idx.Len(),
 		"crl_number", m.Number, "this_update", m.ThisUpdate, "next_update", m.NextUpdate)
+}
+
+// saveRecord writes rec, the CRL of s in force, to s's URL's record, once
+// the displaced CRLs that only that record holds are kept (keepDisplaced).
+// When that fails, rec stays in s.unsaved, and commit writes it again at
+// each later attempt of s, whatever its outcome: before, a CRL not written
+// was never written until its distribution point gave a newer one (days),
+// so an admin who fixed the state directory could only restart, which put
+// an older CRL in force (TestAttackSaveFailedThenFixed). r.mu is held.
+func (r *Refresher) saveRecord(s *source, rec store.Record) {
+	if !r.keepDisplaced(s.url) {
+		r.log.Warn("crl not saved to disk: the CRL this distribution point gave before could not be kept on disk, so its record keeps that one; a restart while the distribution point is down puts that one in force again", "url", s.url)
+		r.saveFailed(s, SavedRecord, errors.New("the CRL it gave before could not be kept on disk, so its record keeps that one"))
+		s.unsaved = &rec
+		return
+	}
+	if err := r.cfg.Store.Save(rec); err != nil {
+		r.log.Warn("crl not saved to disk; a restart while the distribution point is down will lack it", "url", s.url, "err", err)
+		r.saveFailed(s, SavedRecord, err)
+		s.unsaved = &rec
+		return
+	}
+	s.saved, s.saveErr, s.unsaved = true, nil, nil
+	if s.forgotten() {
+		r.keepSource(s) // a restart forgets this URL: keep its CRL when the newest
+	}
 }
 
 // olderThanDisplaced refuses idx, fetched from url, when it is older than

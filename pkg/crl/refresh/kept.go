@@ -53,21 +53,27 @@ func (r *Refresher) loadKept() {
 }
 
 // keepDisplaced copies to the store's kept CRLs each displaced CRL that
-// only url's record holds, before that record is replaced, and reports
+// only url's record holds, before that record is replaced (or that was
+// never written there: its unsaved record), and reports
 // whether none is left only there (if one is, the record must not be
 // replaced: a restart would forget that CRL). r.mu is held.
 func (r *Refresher) keepDisplaced(url string) bool {
 	ok := true
 	for _, o := range r.sources {
-		if !o.displaced || o.saved || !o.inRecord || o.url != url {
+		if !o.displaced || o.saved || !o.inRecord && o.unsaved == nil || o.url != url {
 			continue
 		}
 		m := o.idx.Meta()
 		if k, has := r.kept[pairOf(m)]; has && crl.Compare(k, m) >= 0 {
-			o.saved, o.inRecord, o.file = true, false, "" // the disk keeps it, or a newer one
+			o.saved, o.inRecord, o.file, o.unsaved = true, false, "", nil // the disk keeps it, or a newer one
 			continue
 		}
 		rec, err := r.cfg.Store.Load(url)
+		if o.unsaved != nil {
+			// Never written to the record (saveRecord failed): kept from
+			// memory, else a restart would lack it.
+			rec, err = *o.unsaved, nil
+		}
 		if err == nil {
 			rec.Retired = o.retiredKept // a floor found at the start (heldByRecord) stays described as one
 			err = r.cfg.Store.SaveKept(m.Key, m.Partition, rec)
@@ -80,7 +86,7 @@ func (r *Refresher) keepDisplaced(url string) bool {
 			continue
 		}
 		r.kept[pairOf(m)] = m
-		o.saved, o.inRecord, o.saveErr, o.file = true, false, nil, ""
+		o.saved, o.inRecord, o.saveErr, o.file, o.unsaved = true, false, nil, "", nil
 	}
 	return ok
 }

@@ -142,6 +142,9 @@ type source struct {
 	// file is the file that keeps a floor found at the start (loadFloors)
 	// when it could not be copied to kept/: its URL's own record.
 	file string
+	// unsaved is the record of idx when writing it failed (saveRecord),
+	// written again at each attempt until it is; nil when on disk.
+	unsaved *store.Record
 	// saveErr is why the last write of this source's CRL to disk (its
 	// URL's record, or its kept copy) failed; nil after a success.
 	saveErr    error
@@ -482,7 +485,7 @@ func (r *Refresher) displace(s *source, cur, next *crl.Index) {
 		}
 	}
 	r.sources = slices.DeleteFunc(r.sources, same)
-	r.sources = append(r.sources, &source{url: s.url, retired: true, displaced: true, idx: cur, checkedAt: s.checkedAt, inRecord: s.saved})
+	r.sources = append(r.sources, &source{url: s.url, retired: true, displaced: true, idx: cur, checkedAt: s.checkedAt, inRecord: s.saved, unsaved: s.unsaved})
 	n := next.Meta()
 	r.log.Warn("crl distribution point now gives a CRL of another issuer or partition; the CRL it gave before stays in force until a newer one of its issuer and partition arrives",
 		"url", s.url, "issuer", m.Issuer, "partition", m.Partition, "received_issuer", n.Issuer, "received_partition", n.Partition,
