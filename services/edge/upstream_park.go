@@ -146,8 +146,25 @@ func (s *Service) tryPark(w http.ResponseWriter, r *http.Request, rec *recorder,
 		s.metrics.pingFallback(fallbackStopping)
 		return false
 	}
-	if err := ping.send(ctx); err != nil {
+	// Until run takes the Ping over (its deferred parking.done ends it),
+	// leaving here takes it out of the lot and closes its upstream
+	// connection, a panic too (panicRecovery ends the request): nothing
+	// else would, the lot would count it held for ever and Stop would wait
+	// for it without end (TestAttackPanicWhileSendingAParkedPing).
+	running := false
+	defer func() {
+		if running {
+			return
+		}
+		ping.mu.Lock()
+		up := ping.up
+		ping.mu.Unlock()
+		if up != nil {
+			_ = up.Close()
+		}
 		s.parking.done(ping)
+	}()
+	if err := ping.send(ctx); err != nil {
 		if errors.Is(err, errNoNegotiate) {
 			s.fail(rec, state, err)
 			return true
@@ -172,8 +189,6 @@ func (s *Service) tryPark(w http.ResponseWriter, r *http.Request, rec *recorder,
 		if c != nil {
 			_ = c.Close()
 		}
-		_ = ping.up.Close()
-		s.parking.done(ping)
 		s.fail(rec, state, fmt.Errorf("edge: park Ping: hijack: %v", err))
 		return true
 	}
@@ -190,6 +205,7 @@ func (s *Service) tryPark(w http.ResponseWriter, r *http.Request, rec *recorder,
 	rec.detach()
 	state.parked = true
 	s.log.Debug("Ping parked", telemetry.AttrUPN, state.upn, telemetry.AttrDeviceID, state.eas.DeviceID)
+	running = true
 	go ping.run()
 	return true
 }
