@@ -3,12 +3,15 @@ package certmap
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/segmesh/segmesh/pkg/certmap/ldaptest"
+	flightpkg "github.com/segmesh/segmesh/pkg/flight"
 )
 
 // TestAttackPanicInTheLookupReachesTheCaller: a directory answer that
@@ -24,7 +27,14 @@ import (
 // next call is served.
 func TestAttackPanicInTheLookupReachesTheCaller(t *testing.T) {
 	l := newLab(t, ldaptest.Options{})
-	m := newMapper(t, l.config(nil))
+	var hooked atomic.Int32 // lookups whose panic Hooks.Panic got, for the log and the count
+	cfg := l.config(nil)
+	cfg.Hooks.Panic = func(p *flightpkg.Panic) {
+		if strings.Contains(fmt.Sprint(p.Value), "unexpected directory answer for mallory") && len(p.Stack) > 0 {
+			hooked.Add(1)
+		}
+	}
+	m := newMapper(t, cfg)
 	key := sha256.Sum256(l.mallory.Raw)
 	panicking := func(*ldap.Conn, string) (answer, error) { panic("unexpected directory answer for mallory") }
 	for i := range 2 {
@@ -32,6 +42,9 @@ func TestAttackPanicInTheLookupReachesTheCaller(t *testing.T) {
 		if err, _ := v.(error); err == nil || !strings.Contains(err.Error(), "unexpected directory answer for mallory") {
 			t.Fatalf("lookup %d: panic %v, want the search's panic raised in the caller", i+1, v)
 		}
+	}
+	if n := hooked.Load(); n != 2 {
+		t.Fatalf("Hooks.Panic got %d panics, want one per panicking lookup (2)", n)
 	}
 	m.flightMu.Lock()
 	left := len(m.flights)

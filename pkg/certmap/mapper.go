@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/segmesh/segmesh/pkg/dnssrv"
+	flightpkg "github.com/segmesh/segmesh/pkg/flight"
 	"github.com/segmesh/segmesh/pkg/refusal"
 	"github.com/segmesh/segmesh/pkg/secret"
 	upnpkg "github.com/segmesh/segmesh/pkg/upn"
@@ -112,6 +112,10 @@ type Hooks struct {
 	Lookup func(outcome Outcome, latency time.Duration)
 	// Cache is called on each Map with whether the cache answered.
 	Cache func(hit bool)
+	// Panic is called in the lookup's goroutine with a lookup's panic,
+	// whether or not a caller still waits for it (a caller that waits gets
+	// it raised in its own goroutine too): for a log line and a count.
+	Panic func(p *flightpkg.Panic)
 }
 
 // Mapping is the user the directory holds a certificate on.
@@ -353,7 +357,17 @@ func (m *Mapper) sharedLookup(ctx context.Context, key fingerprint, search func(
 			defer cancel()
 			defer stop()
 			start := m.now()
-			f.a, f.err = m.guardedLookup(lctx, search)
+			// A panic of the lookup (a parser meeting a directory answer it
+			// did not expect) ends the flight as an error: nothing is
+			// cached, and each waiting caller gets it raised in its own
+			// goroutine (the gRPC handler's), where pkg/rpc's recovery
+			// answers Internal, logs and counts it. Raised here, nothing
+			// recovered it and the process ended with every role in it
+			// (TestAttackPanicInTheLookupReachesTheCaller).
+			f.a, f.err = flightpkg.Guard("certmap: the directory lookup", func() (answer, error) { return m.lookup(lctx, search) })
+			if p, ok := f.err.(*flightpkg.Panic); ok { //nolint:errorlint // Guard returns the *Panic itself
+				m.hookPanic(p)
+			}
 			m.hookLookup(outcomeOf(f.a, f.err), m.now().Sub(start))
 			if f.err == nil {
 				m.cache.put(key, f.a)
@@ -369,47 +383,12 @@ func (m *Mapper) sharedLookup(ctx context.Context, key fingerprint, search func(
 	select {
 	case <-f.done:
 		if f.err != nil {
-			raiseLookupPanic(f.err)
+			flightpkg.Raise(f.err)
 			return Mapping{}, f.err
 		}
 		return f.a.mapping, f.a.err
 	case <-ctx.Done():
 		return Mapping{}, fmt.Errorf("certmap: wait for the directory: %w", ctx.Err())
-	}
-}
-
-// lookupPanic is a panic of a directory lookup (a parser meeting an answer
-// it did not expect), carried out of the shared lookup's goroutine to be
-// raised again in each waiting caller's goroutine: the gRPC handler's,
-// where pkg/rpc's recovery answers that call Internal, logs the value and
-// both stacks, and counts it. Raised in the lookup's own goroutine, nothing
-// recovered it and the process ended with every role in it
-// (TestAttackPanicInTheLookupReachesTheCaller).
-type lookupPanic struct {
-	value any
-	stack []byte
-}
-
-func (p *lookupPanic) Error() string {
-	return fmt.Sprintf("certmap: the directory lookup panicked: %v\n%s", p.value, p.stack)
-}
-
-// guardedLookup is m.lookup with its panic returned as a *lookupPanic:
-// nothing is cached and the flight ends as after an error.
-func (m *Mapper) guardedLookup(ctx context.Context, search func(conn *ldap.Conn, base string) (answer, error)) (a answer, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			a, err = answer{}, &lookupPanic{value: v, stack: debug.Stack()}
-		}
-	}()
-	return m.lookup(ctx, search)
-}
-
-// raiseLookupPanic panics with err when it is a lookup's panic.
-func raiseLookupPanic(err error) {
-	var p *lookupPanic
-	if errors.As(err, &p) {
-		panic(p)
 	}
 }
 
@@ -479,6 +458,12 @@ func outcomeOf(a answer, err error) Outcome {
 func (m *Mapper) hookCache(hit bool) {
 	if m.cfg.Hooks.Cache != nil {
 		m.cfg.Hooks.Cache(hit)
+	}
+}
+
+func (m *Mapper) hookPanic(p *flightpkg.Panic) {
+	if m.cfg.Hooks.Panic != nil {
+		m.cfg.Hooks.Panic(p)
 	}
 }
 

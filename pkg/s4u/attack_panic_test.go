@@ -22,16 +22,25 @@ func TestAttackPanicInTheTGTRefresh(t *testing.T) {
 	_, k, _ := clockedClient(t, nil)
 	var panicking atomic.Bool
 	panicking.Store(true)
+	var reported atomic.Value // the realm OnPanic got
 	c := newClient(t, newTransport(t, map[string][]string{realm: {k.Addr()}}), func(c *s4u.Config) {
 		c.Hooks.OnExchange = func(st s4u.Stage, _ string, _ error) {
 			if st == s4u.StageASReq && panicking.Load() {
 				panic("unexpected AS reply")
 			}
 		}
+		c.Hooks.OnPanic = func(r string, v any, stack []byte) {
+			if v == "unexpected AS reply" && strings.Contains(string(stack), "attack_panic_test.go") {
+				reported.Store(r)
+			}
+		}
 	})
 	_, err := c.ServiceTicket(context.Background(), "alice", target)
 	if err == nil || !strings.Contains(err.Error(), "panicked") || !strings.Contains(err.Error(), realm) {
 		t.Fatalf("ServiceTicket with a panicking TGT refresh: %v, want an error naming the panic and the realm", err)
+	}
+	if r, _ := reported.Load().(string); r != realm {
+		t.Fatalf("Hooks.OnPanic got realm %q, want %q with the panic and its stack (for the count)", r, realm)
 	}
 	panicking.Store(false)
 	tk, err := c.ServiceTicket(context.Background(), "alice", target)

@@ -102,6 +102,10 @@ type Hooks struct {
 	// realm asked and the error (nil on success; a *KDCError for a
 	// KRB-ERROR).
 	OnExchange func(stage Stage, realm string, err error)
+	// OnPanic is called when the background TGT refresh of realm panicked
+	// (a parser meeting a KDC reply it did not expect), with the value and
+	// the stack, after it was logged; the refresh counts as failed.
+	OnPanic func(realm string, value any, stack []byte)
 }
 
 // Client obtains tickets for users through S4U2Self and S4U2Proxy. It is

@@ -169,7 +169,11 @@ func (c *Client) refresh(ctx context.Context, realm string, s *tgtSlot, call *tg
 func (c *Client) guardedFetchTGT(ctx context.Context, realm string, cur *Ticket) (t *Ticket, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			c.log.Error("the TGT refresh panicked; it counts as a failed refresh", "realm", realm, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			stack := debug.Stack()
+			c.log.Error("the TGT refresh panicked; it counts as a failed refresh", "realm", realm, "panic", fmt.Sprint(v), "stack", string(stack))
+			if h := c.cfg.Hooks.OnPanic; h != nil {
+				h(realm, v, stack)
+			}
 			t, err = nil, fmt.Errorf("s4u: the TGT refresh for realm %s panicked (logged with its stack): a KDC reply the parser did not expect", realm)
 		}
 	}()

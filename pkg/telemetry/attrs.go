@@ -19,4 +19,8 @@ const (
 	AttrPartition = "partition"
 	AttrReason    = "reason"
 	AttrState     = "state"
+	// AttrTask names a role's own background work
+	// (MetricBackgroundPanics): ticket_fetch, directory_lookup,
+	// edge_identity_call, edge_ticket_call, tgt_refresh, crl_fetch.
+	AttrTask = "task"
 )

@@ -123,6 +123,15 @@ const (
 	// panicked at the edge: logged at error level with the stack, that
 	// connection closed, the edge kept serving. Any increase is a defect.
 	MetricEdgeHandlerPanics = "segmesh_edge_handler_panics"
+	// MetricBackgroundPanics counts the panics recovered in a role's own
+	// goroutines, by task: a shared call on a cache miss (the ticket role's
+	// KDC exchange, the identity role's directory lookup, the edge's calls
+	// to those roles), whether or not a caller still waited for it, a
+	// background refresh, a CRL fetch. Each was logged at error level with
+	// its stack and the role kept serving; a request that waited for a
+	// shared call got the panic too, counted again as a handler panic. Any
+	// increase is a defect to report with that log line.
+	MetricBackgroundPanics = "segmesh_background_panics"
 )
 
 // Kind is an instrument's kind, which decides the suffixes of its series.
@@ -215,6 +224,7 @@ func Metrics() []Metric {
 		{MetricConfigRestartPending, Gauge, ""},
 		{MetricRPCHandlerPanics, Counter, ""},
 		{MetricEdgeHandlerPanics, Counter, ""},
+		{MetricBackgroundPanics, Counter, ""},
 	}
 }
 

@@ -173,6 +173,9 @@ func TestInstrumentsNamedFromCatalogue(t *testing.T) {
 				return true
 			}
 			calls++
+			if id, ok := call.Args[0].(*ast.Ident); ok && inTelemetry && strings.HasPrefix(id.Name, "Metric") {
+				return true // this package's own instruments (panics.go) name the constant unqualified
+			}
 			arg, _ := call.Args[0].(*ast.SelectorExpr)
 			if pkg, _ := pkgOf(arg); pkg != "telemetry" || !strings.HasPrefix(arg.Sel.Name, "Metric") {
 				bad = append(bad, fmt.Sprintf("%s: %s names its instrument %s; use a telemetry.Metric... constant (pkg/telemetry/metrics.go)",

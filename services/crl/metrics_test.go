@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,15 +68,16 @@ func points(tb testing.TB, reader *sdkmetric.ManualReader, name string, want ...
 }
 
 // meteredService starts the role with cfg, its metrics read by the
-// returned reader.
-func (f *fixture) meteredService(t *testing.T, cfg Config) (*Service, *sdkmetric.ManualReader) {
+// returned reader; opts come after the fixture's own (a later WithTrusted
+// replaces its trust).
+func (f *fixture) meteredService(t *testing.T, cfg Config, opts ...Option) (*Service, *sdkmetric.ManualReader) {
 	t.Helper()
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-	s, err := New(role.Deps{Logger: slog.New(slog.DiscardHandler), Meter: mp.Meter("crl")}, WithConfig(cfg),
+	s, err := New(role.Deps{Logger: slog.New(slog.DiscardHandler), Meter: mp.Meter("crl")}, append([]Option{WithConfig(cfg),
 		WithTrusted(func() []*x509.Certificate { return []*x509.Certificate{f.ca.Cert} }),
-		WithFetcher(&fetch.Fetcher{Timeout: 5 * time.Second}))
+		WithFetcher(&fetch.Fetcher{Timeout: 5 * time.Second})}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,5 +120,37 @@ func TestMetrics(t *testing.T) {
 	}
 	if v, n := points(t, reader, "segmesh_crl_snapshot_version"); n != 1 || v != 1 {
 		t.Errorf("segmesh_crl_snapshot_version = %v (%d points), want 1", v, n)
+	}
+}
+
+// TestCRLFetchPanicCounted: a fetch whose check panics (the trust callback
+// here, in a parser's place) counts as a failed fetch of its URL, result
+// "panic", and in segmesh_background_panics (task crl_fetch), which the
+// panic alert watches; the refresher logs it with its stack.
+func TestCRLFetchPanicCounted(t *testing.T) {
+	f := newFixture(t)
+	f.cdp.serve(f.ca.CRL(t, crltest.CRLOptions{Number: 1, ThisUpdate: f.now.Add(-time.Hour), NextUpdate: f.now.Add(24 * time.Hour)}))
+	var armed atomic.Bool
+	s, reader := f.meteredService(t, f.config(t), WithTrusted(func() []*x509.Certificate {
+		if armed.Load() {
+			panic("unexpected CRL bytes")
+		}
+		return []*x509.Certificate{f.ca.Cert}
+	}))
+	armed.Store(true)
+	f.cdp.serve(f.ca.CRL(t, crltest.CRLOptions{Number: 2, ThisUpdate: f.now, NextUpdate: f.now.Add(24 * time.Hour)}))
+	s.refresher.RefreshNow(context.Background())
+	armed.Store(false)
+	url := attribute.String("url", f.cdp.url())
+	for _, c := range []struct {
+		name  string
+		attrs []attribute.KeyValue
+	}{
+		{"segmesh_crl_fetches", []attribute.KeyValue{url, attribute.String("result", "panic")}},
+		{"segmesh_background_panics", []attribute.KeyValue{attribute.String("task", "crl_fetch")}},
+	} {
+		if got, _ := points(t, reader, c.name, c.attrs...); got != 1 {
+			t.Errorf("%s%v = %v, want 1", c.name, c.attrs, got)
+		}
 	}
 }

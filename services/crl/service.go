@@ -66,6 +66,9 @@ type Service struct {
 
 	fetches metric.Int64Counter
 	unsaved metric.Int64Counter
+	// panics counts the CRL fetches that panicked, which the refresher
+	// logged with their stacks (segmesh_background_panics).
+	panics *telemetry.PanicReport
 
 	msgMu sync.Mutex
 	msg   *crlv1.WatchSnapshotsResponse   // built once per snapshot
@@ -400,6 +403,9 @@ func (s *Service) onSaveFailed(url, what string) {
 func (s *Service) onFetch(url, result string, _ time.Duration) {
 	s.fetches.Add(context.Background(), 1, metric.WithAttributes(
 		attribute.String(telemetry.AttrURL, url), attribute.String(telemetry.AttrResult, result)))
+	if result == crl.KindPanic.String() {
+		s.panics.Count(telemetry.TaskCRLFetch)
+	}
 }
 
 // metrics registers the role's instruments: fetches by result, and per
@@ -407,7 +413,10 @@ func (s *Service) onFetch(url, result string, _ time.Duration) {
 func (s *Service) metrics(meter metric.Meter) error {
 	var err error
 	if s.fetches, err = meter.Int64Counter(telemetry.MetricCRLFetches,
-		metric.WithDescription("CRL download attempts by distribution point and result (ok, not_modified, fetch, too_large, malformed, unsupported, untrusted, signature, older)")); err != nil {
+		metric.WithDescription("CRL download attempts by distribution point and result (ok, not_modified, fetch, too_large, malformed, unsupported, untrusted, signature, older, panic)")); err != nil {
+		return err
+	}
+	if s.panics, err = telemetry.NewPanicReport(meter, s.log); err != nil {
 		return err
 	}
 	if s.unsaved, err = meter.Int64Counter(telemetry.MetricCRLSaveFailures,

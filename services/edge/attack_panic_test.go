@@ -3,10 +3,16 @@ package edge
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/role"
 )
 
 // panickingTickets is a ticket role whose client panics (a parser meeting
@@ -152,4 +158,50 @@ func recovered[V any](f func() (V, error)) (val V, v any) {
 		return val, err
 	}
 	return val, nil
+}
+
+// TestSharedCallPanicLoggedAndCounted: a shared role call that panics with
+// no device request waiting for it (a background ticket refresh, or
+// callers that all left) was dropped unlogged. Now every panic of a shared
+// call is logged at error level with its stack and counted in
+// segmesh_background_panics by task, whether a caller waits (who also gets
+// it raised) or not.
+func TestSharedCallPanicLoggedAndCounted(t *testing.T) {
+	c := config.Default()
+	c.KCD = config.KCD{Enabled: true, TargetSPN: "HTTP/mail.lab.test"}
+	c.Segmesh.Edge.ExchangeURLs = []string{"https://exchange.lab.test"}
+	logs := &syncBuffer{}
+	reader := sdkmetric.NewManualReader()
+	s, err := newService(role.Deps{Config: &c, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("segmesh/edge")},
+		options{identity: &panickingIdentity{}, tickets: &panickingTickets{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.connectKCD(); err != nil {
+		t.Fatal(err)
+	}
+	// A background refresh nobody waits for.
+	s.tickets.calls.backgroundDo(context.Background(), "mallory", func(context.Context) (*ticketEntry, error) {
+		panic("unexpected ticket answer in a background refresh")
+	})
+	waitFor(t, "the background refresh", func() bool { return s.tickets.calls.background.Load() == 0 })
+	// A lookup a device request waits for: raised there too.
+	if _, v := recovered(func() (Identity, error) {
+		id, _, err := s.identity.lookup(context.Background(), [32]byte{'m'}, []byte("mallory"), nil)
+		return id, err
+	}); !strings.Contains(fmt.Sprint(v), "unexpected identity answer for mallory") {
+		t.Fatalf("the waiting lookup got %v, want the panic", v)
+	}
+	got := collectInts(t, reader)
+	if got["segmesh_background_panics/edge_ticket_call"] != 1 || got["segmesh_background_panics/edge_identity_call"] != 1 {
+		t.Fatalf("segmesh_background_panics: %v, want one per task", got)
+	}
+	log := logs.String()
+	for _, want := range []string{"level=ERROR", "task=edge_ticket_call", "unexpected ticket answer in a background refresh",
+		"task=edge_identity_call", "unexpected identity answer for mallory", "goroutine "} {
+		if !strings.Contains(log, want) {
+			t.Fatalf("log lacks %q:\n%s", want, log)
+		}
+	}
 }

@@ -119,6 +119,7 @@ func newIdentityCache(next identityMapper, ttl, rpc time.Duration, max int, now 
 	c := &identityCache{next: next, max: max, now: now, m: map[[sha256.Size]byte]identityEntry{}}
 	c.ttl.Store(int64(ttl))
 	c.calls.timeout = rpc
+	c.calls.g.Call = "edge: the identity role call"
 	c.gen.src, _ = next.(generationSource)
 	return c
 }

@@ -203,6 +203,7 @@ type ticketCache struct {
 func newTicketCache(src ticketSource, factory negotiatorFactory, margin, rpc time.Duration, max int, now func() time.Time) *ticketCache {
 	c := &ticketCache{src: src, factory: factory, margin: margin, max: max, now: now, m: map[ticketKey]*ticketEntry{}}
 	c.calls.timeout = rpc
+	c.calls.g.Call = "edge: the ticket role call"
 	return c
 }
 

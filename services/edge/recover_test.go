@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -10,7 +9,6 @@ import (
 	"testing"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/role"
@@ -74,21 +72,7 @@ func TestDevicePanicLoggedAndCounted(t *testing.T) {
 	if strings.Contains(log, "/abort") {
 		t.Fatalf("the proxy's deliberate abort was logged:\n%s", log)
 	}
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == telemetry.MetricEdgeHandlerPanics {
-				for _, p := range s.DataPoints {
-					n += p.Value
-				}
-			}
-		}
-	}
-	if n != 1 {
+	if n := sumCounter(t, reader, telemetry.MetricEdgeHandlerPanics); n != 1 {
 		t.Fatalf("%s = %d, want 1 (the abort is not a panic to count)", telemetry.MetricEdgeHandlerPanics, n)
 	}
 }

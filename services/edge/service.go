@@ -20,7 +20,9 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/flight"
 	"github.com/segmesh/segmesh/pkg/role"
+	"github.com/segmesh/segmesh/pkg/telemetry"
 	"github.com/segmesh/segmesh/pkg/trust"
 	crlv1 "github.com/segmesh/segmesh/proto/segmesh/crl/v1"
 )
@@ -41,9 +43,12 @@ type Service struct {
 	now     func() time.Time
 	opts    options
 
-	metrics    *metrics
-	peers      peers
-	revocation *revocation
+	metrics *metrics
+	// panicReport logs and counts the panics of the shared role calls
+	// (segmesh_background_panics), also those no device request waits for.
+	panicReport *telemetry.PanicReport
+	peers       peers
+	revocation  *revocation
 	// spn is the Exchange SPN in force (kcd.targetSPN's first): a reload
 	// swaps it (upstream_reload.go); a request keeps the one it began with.
 	spn atomic.Pointer[string]
@@ -133,6 +138,10 @@ func newService(deps role.Deps, o options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: metrics: %w", err)
 	}
+	pr, err := telemetry.NewPanicReport(deps.Meter, log)
+	if err != nil {
+		return nil, fmt.Errorf("edge: metrics: %w", err)
+	}
 	if o.tune != nil {
 		o.tune(cfg)
 	}
@@ -153,10 +162,11 @@ func newService(deps role.Deps, o options) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, full: deps.Config, conns: deps.Conns, log: log, tracer: tracer, tracing: !isNoopTracer(tracer), now: o.now, opts: o,
-		metrics:    m,
-		parking:    parked,
-		revocation: newRevocation(cfg.CRL, log, o.now),
-		refresh401: newRefreshGate(cfg.UnauthorizedRefresh, cfg.CacheSize),
+		metrics:     m,
+		panicReport: pr,
+		parking:     parked,
+		revocation:  newRevocation(cfg.CRL, log, o.now),
+		refresh401:  newRefreshGate(cfg.UnauthorizedRefresh, cfg.CacheSize),
 	}
 	if o.crlBackoff > 0 {
 		s.revocation.minBackoff = o.crlBackoff
@@ -382,6 +392,14 @@ func (s *Service) connectKCD() error {
 			"old_generation", old, "generation", cur, "dropped", dropped)
 	}
 	s.tickets = newTicketCache(ts, s.opts.negotiator, s.cfg.TicketMargin, s.cfg.RPCTimeout, s.cfg.CacheSize, s.now)
+	// A shared call's panic reaches the device requests waiting for it;
+	// these log and count it also when none waits (a background refresh).
+	s.identity.calls.g.OnPanic = func(_ string, p *flight.Panic) {
+		s.panicReport.Report(telemetry.TaskEdgeIdentityCall, p.Value, p.Stack)
+	}
+	s.tickets.calls.g.OnPanic = func(_ string, p *flight.Panic) {
+		s.panicReport.Report(telemetry.TaskEdgeTicketCall, p.Value, p.Stack)
+	}
 	return nil
 }
 

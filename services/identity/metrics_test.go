@@ -1,7 +1,10 @@
 package identity
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -9,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/segmesh/segmesh/pkg/certmap/ldaptest"
+	"github.com/segmesh/segmesh/pkg/flight"
 	"github.com/segmesh/segmesh/pkg/role"
 )
 
@@ -70,6 +74,36 @@ func TestMetrics(t *testing.T) {
 	for _, c := range checks {
 		if got := counter(t, reader, c.name, c.attrs...); got != c.want {
 			t.Errorf("%s%v = %d, want %d", c.name, c.attrs, got, c.want)
+		}
+	}
+}
+
+// TestDirectoryLookupPanicCounted: a directory lookup that panics (in the
+// mapper's shared lookup, whether or not a call still waits for it) is
+// logged at error level with its stack and counted in
+// segmesh_background_panics (task directory_lookup) through the mapper's
+// Panic hook.
+func TestDirectoryLookupPanicCounted(t *testing.T) {
+	d := newDirectory(t, ldaptest.Options{})
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	var logs bytes.Buffer
+	svc, err := New(role.Deps{Meter: mp.Meter("identity"), Logger: slog.New(slog.NewTextHandler(&logs, nil))}, WithConfig(testConfig(d)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook := svc.buildOptions().Hooks.Panic
+	if hook == nil {
+		t.Fatal("the role gives the mapper no Panic hook")
+	}
+	hook(&flight.Panic{Call: "certmap: the directory lookup", Value: "unexpected directory answer", Stack: []byte("goroutine 7 [running]:\ncertmap.(*Mapper).lookup")})
+	if got := counter(t, reader, "segmesh_background_panics", attribute.String("task", "directory_lookup")); got != 1 {
+		t.Fatalf("segmesh_background_panics{task=directory_lookup} = %d, want 1", got)
+	}
+	for _, want := range []string{"level=ERROR", "task=directory_lookup", "unexpected directory answer", "goroutine 7"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Fatalf("log lacks %q:\n%s", want, logs.String())
 		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/segmesh/segmesh/pkg/certmap"
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/flight"
 	"github.com/segmesh/segmesh/pkg/refusal"
 	"github.com/segmesh/segmesh/pkg/role"
 	"github.com/segmesh/segmesh/pkg/telemetry"
@@ -62,6 +63,9 @@ type Service struct {
 	lookups  metric.Int64Counter
 	latency  metric.Float64Histogram
 	cache    metric.Int64Counter
+	// panics logs and counts the panics of the shared directory lookups
+	// (segmesh_background_panics), also those no call waits for any more.
+	panics *telemetry.PanicReport
 
 	mu         sync.Mutex
 	applied    Config            // cfg, then the last configuration applied live
@@ -140,6 +144,9 @@ func New(deps role.Deps, opts ...Option) (*Service, error) {
 		metric.WithDescription("mapping cache lookups by hit")); err != nil {
 		return nil, err
 	}
+	if s.panics, err = telemetry.NewPanicReport(meter, log); err != nil {
+		return nil, err
+	}
 	if deps.Status != nil {
 		deps.Status.Publish(role.Identity, s.statusSection)
 	}
@@ -208,6 +215,7 @@ func (s *Service) buildOptions() BuildOptions {
 			Cache: func(hit bool) {
 				s.cache.Add(context.Background(), 1, metric.WithAttributes(attribute.Bool("hit", hit)))
 			},
+			Panic: func(p *flight.Panic) { s.panics.Report(telemetry.TaskDirectoryLookup, p.Value, p.Stack) },
 		},
 	}
 }

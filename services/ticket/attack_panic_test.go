@@ -2,12 +2,20 @@ package ticket
 
 import (
 	"context"
+	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/role"
 	"github.com/segmesh/segmesh/pkg/s4u"
+	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
 // TestAttackPanicInTheFetchReachesTheCaller: a KDC reply that panics a
@@ -86,4 +94,87 @@ func getRecovered(c *ticketCache, user string) (tk *s4u.Ticket, v any) {
 		return nil, err
 	}
 	return tk, nil
+}
+
+// TestSharedFetchPanicLoggedAndCounted: a shared KDC exchange that panics
+// after its callers left (their contexts ended), and a TGT refresh that
+// panics, had nobody to raise the panic to: it was dropped unlogged (the
+// TGT's was logged, never counted). Now each is logged at error level with
+// its stack and counted in segmesh_background_panics by task.
+func TestSharedFetchPanicLoggedAndCounted(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	logs := &lockedLog{}
+	c := config.Default()
+	svc, err := New(role.Deps{Config: &c, Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("ticket"),
+		Logger: slog.New(slog.NewTextHandler(logs, nil))}, WithConfig(testConfig("127.0.0.1:1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, cancel := context.WithCancel(context.Background())
+	cancel()
+	release := make(chan struct{})
+	ended := make(chan struct{})
+	ch := svc.cache.sf.DoChan("mallory@lab.test\x00"+exchSPN, func() (*s4u.Ticket, error) {
+		defer close(ended)
+		<-release
+		panic("unexpected KDC reply for mallory@lab.test")
+	})
+	if _, err := svc.cache.sf.Wait(left, ch); err == nil {
+		t.Fatal("a caller whose context ended waited for the exchange")
+	}
+	close(release)
+	<-ended
+	svc.onTGTPanic(realm, "unexpected AS reply", nil)
+
+	for task, want := range map[string]int64{telemetry.TaskTicketFetch: 1, telemetry.TaskTGTRefresh: 1} {
+		if n := panicCount(t, reader, task); n != want {
+			t.Errorf("%s{task=%s} = %d, want %d", telemetry.MetricBackgroundPanics, task, n, want)
+		}
+	}
+	log := logs.String()
+	for _, want := range []string{"level=ERROR", "task=ticket_fetch", "upn=mallory@lab.test", "unexpected KDC reply for mallory@lab.test", "goroutine "} {
+		if !strings.Contains(log, want) {
+			t.Fatalf("log lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+// panicCount returns segmesh_background_panics for task.
+func panicCount(tb testing.TB, reader *sdkmetric.ManualReader, task string) int64 {
+	tb.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		tb.Fatal(err)
+	}
+	var n int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, mt := range sm.Metrics {
+			if s, ok := mt.Data.(metricdata.Sum[int64]); ok && mt.Name == telemetry.MetricBackgroundPanics {
+				for _, dp := range s.DataPoints {
+					if v, _ := dp.Attributes.Value(telemetry.AttrTask); v.AsString() == task {
+						n += dp.Value
+					}
+				}
+			}
+		}
+	}
+	return n
+}
+
+// lockedLog is a log buffer safe for the shared calls' goroutines.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -4,16 +4,13 @@ import (
 	"container/list"
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
-	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
+	"github.com/segmesh/segmesh/pkg/flight"
 	"github.com/segmesh/segmesh/pkg/s4u"
 	"github.com/segmesh/segmesh/pkg/upn"
 )
@@ -79,7 +76,9 @@ type ticketCache struct {
 	fetchTimeout  time.Duration
 	onEvent       func(cacheEvent)
 
-	sf singleflight.Group
+	// sf shares the fetch of a key among concurrent misses and refreshes;
+	// its panic reaches each waiting caller (pkg/flight) and sf.OnPanic.
+	sf flight.Group[*s4u.Ticket]
 
 	// epoch counts the drops of every entry (a new service account): a
 	// fetch begun before one does not store what it got.
@@ -102,6 +101,7 @@ func newTicketCache(fetch fetchFunc, cfg Config, now func() time.Time, onEvent f
 		fetch: fetch, now: now, max: max, negTTL: cfg.NegativeTTL,
 		refreshMargin: cfg.RefreshMargin, refreshJitter: cfg.RefreshJitter,
 		minRemaining: cfg.MinRemaining, fetchTimeout: 30 * time.Second, onEvent: onEvent,
+		sf: flight.Group[*s4u.Ticket]{Call: "ticket: the KDC exchange"},
 		ll: list.New(), items: map[cacheKey]*list.Element{},
 	}
 }
@@ -141,7 +141,7 @@ func (c *ticketCache) Get(ctx context.Context, user, spn string) (t *s4u.Ticket,
 	}
 	c.onEvent(eventMiss)
 
-	ch := c.sf.DoChan(k.user+"\x00"+k.spn, func() (any, error) {
+	ch := c.sf.DoChan(k.user+"\x00"+k.spn, func() (*s4u.Ticket, error) {
 		// A flight that ended between the check above and this one may have
 		// stored a ticket already: use it rather than ask the KDC again.
 		if t := c.fresh(k); t != nil {
@@ -151,20 +151,17 @@ func (c *ticketCache) Get(ctx context.Context, user, spn string) (t *s4u.Ticket,
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.fetchTimeout)
 		defer cancel()
 		epoch := c.epoch.Load()
-		t, err := c.guardedFetch(fctx, user, spn, nil)
+		// A panic of the fetch (a parser meeting a KDC reply it did not
+		// expect) stores nothing: it leaves through the flight.
+		t, err := c.fetch(fctx, user, spn, nil)
 		c.store(k, t, err, epoch)
 		return t, err
 	})
-	select {
-	case <-ctx.Done():
-		return nil, false, ctx.Err()
-	case r := <-ch:
-		if r.Err != nil {
-			raiseFetchPanic(r.Err)
-			return nil, false, r.Err
-		}
-		return r.Val.(*s4u.Ticket), false, nil
+	t, err = c.sf.Wait(ctx, ch) // a panic of the fetch is raised here, in the gRPC handler's goroutine
+	if err != nil {
+		return nil, false, err
 	}
+	return t, false, nil
 }
 
 // fresh returns the cached ticket for k when it has enough life left, else nil.
@@ -187,69 +184,33 @@ func (c *ticketCache) fresh(k cacheKey) *s4u.Ticket {
 // misses of the key share one fetch.
 func (c *ticketCache) refresh(ctx context.Context, e *entry, user, spn string, t *s4u.Ticket) *s4u.Ticket {
 	c.onEvent(eventRefresh)
-	ch := c.sf.DoChan(e.key.user+"\x00"+e.key.spn, func() (any, error) {
+	ch := c.sf.DoChan(e.key.user+"\x00"+e.key.spn, func() (*s4u.Ticket, error) {
 		// A flight that ended meanwhile may have refreshed it already.
 		if cur := e.ticket.Load(); cur != t {
 			return cur, nil
 		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.fetchTimeout)
 		defer cancel()
-		nt, err := c.guardedFetch(fctx, user, spn, t)
+		done := false
+		defer func() {
+			if !done { // failed, or panicked: the panic leaves through the flight
+				e.refreshAfter.Store(c.now().Add(30 * time.Second).UnixNano())
+			}
+		}()
+		nt, err := c.fetch(fctx, user, spn, t)
 		if err != nil {
-			e.refreshAfter.Store(c.now().Add(30 * time.Second).UnixNano())
 			return nil, err
 		}
+		done = true
 		e.ticket.Store(nt)
 		e.refreshAfter.Store(c.refreshTime(nt).UnixNano())
 		return nt, nil
 	})
-	select {
-	case <-ctx.Done():
+	nt, err := c.sf.Wait(ctx, ch) // a panic of the fetch is raised here, in the gRPC handler's goroutine
+	if err != nil || nt == nil {
 		return nil
-	case r := <-ch:
-		raiseFetchPanic(r.Err)
-		nt, _ := r.Val.(*s4u.Ticket)
-		if r.Err != nil || nt == nil {
-			return nil
-		}
-		return nt
 	}
-}
-
-// fetchPanic is a panic of a fetch (a parser meeting a KDC reply it did
-// not expect), carried out of the shared call to be raised again in each
-// waiting caller's goroutine: the gRPC handler's, where pkg/rpc's recovery
-// answers that call Internal, logs the value and both stacks, and counts
-// it. The shared call runs in a goroutine of its own (singleflight's
-// DoChan), which raises its function's panic in yet another goroutine that
-// nothing can recover: one such reply ended the process and every role in
-// it (TestAttackPanicInTheFetchReachesTheCaller).
-type fetchPanic struct {
-	value any
-	stack []byte
-}
-
-func (p *fetchPanic) Error() string {
-	return fmt.Sprintf("ticket: the KDC exchange panicked: %v\n%s", p.value, p.stack)
-}
-
-// guardedFetch is c.fetch with its panic returned as a *fetchPanic: nothing
-// is stored for the key, and a refresh waits as after a failure.
-func (c *ticketCache) guardedFetch(ctx context.Context, user, spn string, old *s4u.Ticket) (t *s4u.Ticket, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			t, err = nil, &fetchPanic{value: v, stack: debug.Stack()}
-		}
-	}()
-	return c.fetch(ctx, user, spn, old)
-}
-
-// raiseFetchPanic panics with err when it is a fetch's panic.
-func raiseFetchPanic(err error) {
-	var p *fetchPanic
-	if errors.As(err, &p) {
-		panic(p)
-	}
+	return nt
 }
 
 // store records the outcome of a fetch begun at epoch: a ticket, a

@@ -172,7 +172,7 @@ func (s *Service) build(cfg Config, prev *engine) (*engine, error) {
 	if !cfg.Enabled {
 		return e, nil
 	}
-	cl, err := cfg.Build(BuildOptions{Exchanger: s.opts.exchanger, Now: s.now, Logger: s.log, Hooks: s4u.Hooks{OnExchange: s.onExchange}})
+	cl, err := cfg.Build(BuildOptions{Exchanger: s.opts.exchanger, Now: s.now, Logger: s.log, Hooks: s4u.Hooks{OnExchange: s.onExchange, OnPanic: s.onTGTPanic}})
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/flight"
 	"github.com/segmesh/segmesh/pkg/kdc"
 	"github.com/segmesh/segmesh/pkg/krbhint"
 	"github.com/segmesh/segmesh/pkg/refusal"
@@ -66,6 +68,9 @@ type Service struct {
 	exchanges metric.Int64Counter
 	events    metric.Int64Counter
 	renewals  metric.Int64Counter
+	// panics logs and counts the panics of the shared KDC exchanges and
+	// of the TGT refreshes (segmesh_background_panics).
+	panics *telemetry.PanicReport
 
 	mu      sync.Mutex
 	tgtErr  error
@@ -140,6 +145,15 @@ func New(deps role.Deps, opts ...Option) (*Service, error) {
 	s.cache = newTicketCache(s.fetch, cfg, o.now, func(ev cacheEvent) {
 		s.events.Add(context.Background(), 1, metric.WithAttributes(attribute.String("event", string(ev))))
 	})
+	// A panic of the shared KDC exchange reaches the gRPC calls waiting for
+	// it; this logs and counts it also when none waits any more.
+	if s.panics, err = telemetry.NewPanicReport(meter, log); err != nil {
+		return nil, err
+	}
+	s.cache.sf.OnPanic = func(key string, p *flight.Panic) {
+		user, spn, _ := strings.Cut(key, "\x00")
+		s.panics.Report(telemetry.TaskTicketFetch, p.Value, p.Stack, telemetry.AttrUPN, user, telemetry.AttrSPN, spn)
+	}
 	eng, err := s.build(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -328,6 +342,10 @@ func (s *Service) Ticket(ctx context.Context, user, spn string) (*s4u.Ticket, bo
 func (s *Service) fetch(ctx context.Context, user, spn string, old *s4u.Ticket) (*s4u.Ticket, error) {
 	return s.engine().renew.fetch(ctx, user, spn, old)
 }
+
+// onTGTPanic counts a panic of the background TGT refresh, which pkg/s4u
+// logged with its stack and counts as a failed refresh.
+func (s *Service) onTGTPanic(string, any, []byte) { s.panics.Count(telemetry.TaskTGTRefresh) }
 
 func (s *Service) onExchange(stage s4u.Stage, realm string, err error) {
 	code, result := "0", "ok"
