@@ -35,6 +35,7 @@ var faultOnly = map[string]string{
 	"TLS handshakes: resumed or full; session ticket key age/B": "not injected: the lab's segmesh runs without segmesh.edge.tlsSessionTicketKeyFile (per-process keys), so it exports no key age",
 	"Handler panics: gRPC and edge/A":                           "not injected: a role's gRPC handler panicking is a defect; pkg/role's TestGroupSurvivesAPanickingHandler makes one panic",
 	"Handler panics: gRPC and edge/B":                           "not injected: an edge handler panicking is a defect; services/edge's TestDevicePanicLoggedAndCounted makes one panic",
+	"Handler panics: gRPC and edge/C":                           "not injected: background work panicking is a defect; services/crl's TestCRLFetchPanicCounted makes one panic",
 }
 
 // healthyUsers are the devices of the load run: mapped, delegable users,
