@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"math/big"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -219,6 +221,105 @@ func TestAttackSaveFailedThenFixed(t *testing.T) {
 			if d := k.leaf(); d.Verdict == crl.Good || !d.Refused {
 				t.Fatalf("directory fixed, refreshed, restarted: serial 5 %v refused %v (from %q); X5 was in force and nothing newer of X exists",
 					d.Verdict, d.Refused, d.Info.Source)
+			}
+		})
+	}
+}
+
+// TestAttackReplaySequencesEdited: TestAttackReplaySequences with three
+// distribution points (a, b, c), each serving X3, X5 or an ever newer Y at
+// every refresh, and between refreshes: a reload to any subset of them, a
+// restart with any subset (the configuration edited while the process was
+// down, so nothing retired them), with useCertificateCdps on or off, a
+// certificate naming one of them (learnt), and the cap on kept CRLs at 1
+// or the default. Only X5 lists serial 5, so once serial 5 was revoked it
+// must never be good again, at any step. 300 sequences of 14 steps held
+// once; 20 stay here.
+func TestAttackReplaySequencesEdited(t *testing.T) {
+	const sequences, steps = 20, 14
+	for seed := range uint64(sequences) {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			rnd := rand.New(rand.NewPCG(seed, 8))
+			k := newKeptFixture(t)
+			c := newCDP(t)
+			cdps := []*cdp{k.f.cdp, k.b, c}
+			x3, x5 := k.part(t, k.dpX, 3), k.part(t, k.dpX, 5, 5)
+			y := 10
+			pick := func() ([]byte, string) {
+				switch rnd.IntN(3) {
+				case 0:
+					return x3, "X3"
+				case 1:
+					return x5, "X5"
+				}
+				y++
+				return k.part(t, k.dpY, int64(y), 6), fmt.Sprint("Y", y)
+			}
+			subset := func() ([]string, string) {
+				var urls []string
+				name := ""
+				for i, p := range cdps {
+					if rnd.IntN(2) == 0 {
+						urls = append(urls, p.url())
+						name += string(rune('a' + i))
+					}
+				}
+				return urls, "{" + name + "}"
+			}
+			maxKept := []int{1, 0}[rnd.IntN(2)]
+			derive := false
+			start := func(urls []string) {
+				k.r = newRefresher(t, k.f.config(func(cfg *refresh.Config) {
+					cfg.Store, cfg.Fetcher.MaxBytes, cfg.URLs, cfg.FailHard, cfg.DeriveFromCAs, cfg.MaxKept = store.New(k.dir), 1<<16, urls, false, derive, maxKept
+				}))
+				if err := k.r.StartupFetch(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, p := range cdps {
+				p.serve(x3, "")
+			}
+			start([]string{k.f.cdp.url()})
+			seen5 := false
+			var log []string
+			for range steps {
+				switch op := rnd.IntN(8); {
+				case op == 0:
+					urls, name := subset()
+					commit, err := k.r.Reconfigure(urls, time.Hour)
+					if err != nil {
+						t.Fatal(err)
+					}
+					commit()
+					log = append(log, "reload to "+name)
+				case op == 1:
+					for _, p := range cdps {
+						p.mode.Store("500")
+					}
+					urls, name := subset()
+					derive = rnd.IntN(2) == 0
+					start(urls)
+					log = append(log, fmt.Sprintf("restart with %s derive %v", name, derive))
+				case op == 2 && derive:
+					i := rnd.IntN(len(cdps))
+					k.r.AddDerived(cdps[i].url())
+					log = append(log, "learnt "+string(rune('a'+i)))
+				default:
+					var got []string
+					for i, p := range cdps {
+						body, name := pick()
+						p.serve(body, "")
+						got = append(got, string(rune('a'+i))+":"+name)
+					}
+					k.r.RefreshNow(context.Background())
+					log = append(log, fmt.Sprint(got))
+				}
+				d := k.leaf()
+				if seen5 && (d.Verdict == crl.Good || !d.Refused) {
+					t.Fatalf("after %v: serial 5 %v refused %v (from %q partition %q); X5 was in force and nothing newer of X exists",
+						log, d.Verdict, d.Refused, d.Info.Source, d.Info.Partition)
+				}
+				seen5 = seen5 || d.Verdict == crl.Revoked
 			}
 		})
 	}

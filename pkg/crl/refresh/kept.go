@@ -2,7 +2,9 @@ package refresh
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 
 	"github.com/segmesh/segmesh/pkg/crl"
@@ -176,14 +178,14 @@ func (r *Refresher) keepSource(s *source) {
 	r.markKept(s)
 }
 
-// markKept marks s's record as copied to the kept CRLs (store.MarkKept),
+// markKept marks s's record as copied to the kept CRLs (store.SetKept),
 // so that a start does not take that record for a floor once the kept
 // copy is gone: removing the kept file and restarting, the way the /readyz
 // note gives to drop it, brought it back from the record
 // (TestAttackDropKeptWhileItsRecordStays). A failure leaves the record a
 // floor (the CRL stays, the safe side); it is logged. r.mu is held.
 func (r *Refresher) markKept(s *source) {
-	if err := r.cfg.Store.MarkKept(s.url); err != nil {
+	if err := r.cfg.Store.SetKept(s.url, true); err != nil {
 		r.log.Warn("crl record not marked as kept; a start takes it for a floor even once its kept copy is removed", "url", s.url, "err", err)
 	}
 }
@@ -207,9 +209,13 @@ func (r *Refresher) forgetKept() {
 		if slices.ContainsFunc(r.sources, func(o *source) bool { return o.displaced && o.idx != nil && pairOf(o.idx.Meta()) == p }) {
 			continue
 		}
-		if !slices.ContainsFunc(r.sources, func(o *source) bool {
-			return !o.retired && !o.derived && o.saved && o.idx != nil && pairOf(o.idx.Meta()) == p && crl.Compare(o.idx.Meta(), k) >= 0
-		}) {
+		var holders []*source
+		for _, o := range r.sources {
+			if !o.retired && !o.derived && o.saved && o.idx != nil && pairOf(o.idx.Meta()) == p && crl.Compare(o.idx.Meta(), k) >= 0 {
+				holders = append(holders, o)
+			}
+		}
+		if len(holders) == 0 || !r.unmarkKept(holders) {
 			continue
 		}
 		if err := r.cfg.Store.RemoveKept(p.key, p.partition); err != nil {
@@ -223,4 +229,21 @@ func (r *Refresher) forgetKept() {
 			}
 		}
 	}
+}
+
+// unmarkKept clears the kept mark (markKept) of the records of holders,
+// the configured sources whose records supersede a kept CRL about to be
+// removed, and reports whether it could: such a record was marked when its
+// URL was retired or learnt and is listed again now, and a marked record
+// whose kept copy is gone is taken for a dropped one at a start, so,
+// orphaned later by a reload or an edit, it would no longer be a floor
+// (TestAttackReplaySequencesEdited). r.mu is held.
+func (r *Refresher) unmarkKept(holders []*source) bool {
+	for _, o := range holders {
+		if err := r.cfg.Store.SetKept(o.url, false); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			r.log.Warn("crl record superseding a kept CRL not unmarked; the kept CRL stays on disk", "url", o.url, "err", err)
+			return false
+		}
+	}
+	return true
 }

@@ -42,7 +42,7 @@ func (s *Store) SaveKept(k crl.IssuerKey, partition string, r Record) error {
 	if err := os.MkdirAll(filepath.Join(s.dir, keptDir), 0o755); err != nil {
 		return storeErr(r.URL, err)
 	}
-	r.Kept = false // a record's mark (MarkKept), not the kept copy's
+	r.Kept = false // a record's mark (SetKept), not the kept copy's
 	return s.write(s.keptBase(k, partition), r)
 }
 

@@ -12,15 +12,15 @@ import (
 	"github.com/segmesh/segmesh/pkg/crl/store"
 )
 
-// TestMarkKept: MarkKept marks a URL's record as copied to the kept CRLs
-// and keeps its DER; Touch keeps the mark, the URL's next Save clears it,
+// TestSetKept: SetKept marks a URL's record as copied to the kept CRLs
+// and keeps its DER, SetKept false unmarks it; Touch keeps the mark, the URL's next Save clears it,
 // and a kept copy (SaveKept) never carries it. A URL without a record is
 // ErrNotExist.
-func TestMarkKept(t *testing.T) {
+func TestSetKept(t *testing.T) {
 	s := store.New(filepath.Join(t.TempDir(), "crl"))
 	const u = "http://pki.example.com/a.crl"
-	if err := s.MarkKept(u); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("MarkKept without a record: %v; want ErrNotExist", err)
+	if err := s.SetKept(u, true); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("SetKept without a record: %v; want ErrNotExist", err)
 	}
 	at := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
 	if err := s.Save(store.Record{URL: u, DER: []byte{0x30, 1}, FetchedAt: at}); err != nil {
@@ -32,8 +32,10 @@ func TestMarkKept(t *testing.T) {
 		want bool
 	}{
 		{"saved", func() error { return nil }, false},
-		{"marked", func() error { return s.MarkKept(u) }, true},
+		{"marked", func() error { return s.SetKept(u, true) }, true},
 		{"touched", func() error { return s.Touch(u, fetch.Validators{ETag: `"e"`}, at.Add(time.Hour)) }, true},
+		{"unmarked", func() error { return s.SetKept(u, false) }, false},
+		{"marked again", func() error { return s.SetKept(u, true) }, true},
 		{"saved again", func() error { return s.Save(store.Record{URL: u, DER: []byte{0x30, 2}, FetchedAt: at}) }, false},
 	}
 	for _, st := range steps {
@@ -45,7 +47,7 @@ func TestMarkKept(t *testing.T) {
 			t.Fatalf("%s: Load = kept %v DER %x, %v; want kept %v", st.name, r.Kept, r.DER, err, st.want)
 		}
 	}
-	if err := s.MarkKept(u); err != nil {
+	if err := s.SetKept(u, true); err != nil {
 		t.Fatal(err)
 	}
 	r, _ := s.Load(u)

@@ -36,7 +36,7 @@ type Record struct {
 	// forgets; like Retired, it only changes how the CRL is described.
 	Learnt bool `json:"learnt,omitempty"`
 	// Kept marks a URL's record whose CRL was copied to the kept CRLs
-	// (MarkKept): the kept copy, not the record, is what a start puts in
+	// (SetKept): the kept copy, not the record, is what a start puts in
 	// force, so that removing the kept file (the documented way to drop
 	// it) does drop it. A Save of the URL's next CRL clears it.
 	Kept bool `json:"kept,omitempty"`
@@ -92,10 +92,10 @@ func (s *Store) Touch(url string, v fetch.Validators, fetchedAt time.Time) error
 	return s.describe(url, func(r *Record) { r.Validators, r.FetchedAt = v, fetchedAt })
 }
 
-// MarkKept records that the CRL stored for url was copied to the kept
+// SetKept records whether the CRL stored for url is also held by the kept
 // CRLs (SaveKept), rewriting only the description (Record.Kept).
-func (s *Store) MarkKept(url string) error {
-	return s.describe(url, func(r *Record) { r.Kept = true })
+func (s *Store) SetKept(url string, kept bool) error {
+	return s.describe(url, func(r *Record) { r.Kept = kept })
 }
 
 // describe rewrites the description of url's record with change applied.
