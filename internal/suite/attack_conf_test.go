@@ -8,12 +8,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/segmesh/segmesh/internal/testpki"
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/safefile/safefiletest"
 )
 
 // Attack tests of the reviewer rvconf (session 7) on the files the start,
@@ -25,21 +24,6 @@ func saveTokenFile(tb testing.TB, path, tokenFile string) {
 	cfg := reloadConfig("info", false, "", "")
 	cfg["segmesh"].(map[string]any)["admin"] = map[string]any{"tokenFile": tokenFile}
 	writeJSON(tb, path, cfg)
-}
-
-// reloadWithin runs f (a Poll or a Reload) and fails the test when it has
-// not returned by the deadline: a reload blocked on a file.
-func reloadWithin(t *testing.T, what string, unblock func(), f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		unblock()
-		<-done
-		t.Fatalf("%s blocked on a file the configuration names", what)
-	}
 }
 
 // TestAttackTokenFileOversized: segmesh.admin.tokenFile naming a large file
@@ -94,39 +78,8 @@ func TestAttackTokenFileOversized(t *testing.T) {
 // adminToken itself blocked on the FIFO and read /dev/zero until the test
 // binary was killed for its memory.
 func TestAttackTokenFileNotRegular(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		make func(t *testing.T, p string) (unblock func())
-	}{
-		{"a FIFO", func(t *testing.T, p string) func() {
-			if err := syscall.Mkfifo(p, 0o600); err != nil {
-				t.Skipf("mkfifo: %v", err)
-			}
-			return func() {
-				// A writer opened and closed ends a blocked read (ENXIO
-				// until the reader has opened its end).
-				for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-					if w, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-						_ = w.Close()
-						return
-					}
-				}
-			}
-		}},
-		{"a link to /dev/zero", func(t *testing.T, p string) func() {
-			if err := os.Symlink("/dev/zero", p); err != nil {
-				t.Skipf("symlink: %v", err)
-			}
-			return func() {}
-		}},
-		{"a directory", func(t *testing.T, p string) func() {
-			if err := os.Mkdir(p, 0o700); err != nil {
-				t.Fatal(err)
-			}
-			return func() {}
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, kind := range safefiletest.Kinds() {
+		t.Run(string(kind), func(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, "config.json")
 			tok := filepath.Join(dir, "token")
@@ -138,21 +91,21 @@ func TestAttackTokenFileNotRegular(t *testing.T) {
 			if err := os.Remove(tok); err != nil {
 				t.Fatal(err)
 			}
-			unblock := tc.make(t, tok)
+			unblock := safefiletest.Make(t, kind, tok)
 			c := config.Default()
 			c.BaseDir = dir
 			c.Segmesh.Admin.TokenFile = tok
 			var tokErr error
-			reloadWithin(t, "adminToken", unblock, func() { _, tokErr = adminToken(&c) })
+			safefiletest.Within(t, "adminToken", unblock, func() { _, tokErr = adminToken(&c) })
 			if tokErr == nil {
-				t.Errorf("adminToken accepted %s", tc.name)
+				t.Errorf("adminToken accepted %s", kind)
 			}
-			reloadWithin(t, "the poll", unblock, func() { r.Poll(context.Background()) })
+			safefiletest.Within(t, "the poll", unblock, func() { r.Poll(context.Background()) })
 			var err error
-			reloadWithin(t, "SIGHUP", unblock, func() { err = r.Reload(context.Background(), "SIGHUP") })
+			safefiletest.Within(t, "SIGHUP", unblock, func() { err = r.Reload(context.Background(), "SIGHUP") })
 			st := r.Status()
 			if err == nil || !slices.ContainsFunc(st.Refused, func(p config.Problem) bool { return p.Key == "segmesh.admin.tokenFile" }) {
-				t.Errorf("reload err %v, refused %+v: %s as the token file was not refused", err, st.Refused, tc.name)
+				t.Errorf("reload err %v, refused %+v: %s as the token file was not refused", err, st.Refused, kind)
 			}
 		})
 	}
@@ -286,23 +239,15 @@ func TestAttackRestartDependentsExemptsOnlyTheRunningProblem(t *testing.T) {
 // race). A regular file's content is hashed.
 func TestAttackHashFileNeverBlocks(t *testing.T) {
 	dir := t.TempDir()
-	fifo, zero, regular := filepath.Join(dir, "fifo"), filepath.Join(dir, "zero"), filepath.Join(dir, "file")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Skipf("mkfifo: %v", err)
-	}
-	if err := os.Symlink("/dev/zero", zero); err != nil {
-		t.Skipf("symlink: %v", err)
-	}
+	regular := filepath.Join(dir, "file")
 	if err := os.WriteFile(regular, []byte("content"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{fifo, zero} {
+	for _, kind := range safefiletest.Kinds() {
+		p := filepath.Join(dir, string(kind))
+		unblock := safefiletest.Make(t, kind, p)
 		var b strings.Builder
-		reloadWithin(t, "hashFile("+p+")", func() {
-			if w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-				_ = w.Close()
-			}
-		}, func() { hashFile(&b, p) })
+		safefiletest.Within(t, "hashFile("+p+")", unblock, func() { hashFile(&b, p) })
 		if b.Len() != 0 {
 			t.Errorf("hashFile(%s) read %d bytes; want none from a file that is not regular", p, b.Len())
 		}

@@ -1,11 +1,11 @@
 package rpc
 
 import (
-	"os"
+	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/segmesh/segmesh/pkg/safefile/safefiletest"
 )
 
 // TestAttackCredentialsFromAFileSwapped (attacker review rvconf): the
@@ -18,50 +18,20 @@ import (
 func TestAttackCredentialsFromAFileSwapped(t *testing.T) {
 	p := newPKI(t)
 	for _, which := range []string{"certFile", "keyFile", "caFile"} {
-		for _, kind := range []string{"fifo", "zero", "large"} {
-			t.Run(which+"/"+kind, func(t *testing.T) {
+		for _, kind := range append(safefiletest.Kinds(), "large") {
+			t.Run(which+"/"+string(kind), func(t *testing.T) {
 				files := p.leaf(t, "edge", "spiffe://segmesh/edge")
 				target := map[string]*string{"certFile": &files.CertFile, "keyFile": &files.KeyFile, "caFile": &files.CAFile}[which]
-				bad := p.dir + "/" + which + "-" + kind
+				bad := filepath.Join(t.TempDir(), which)
 				unblock := func() {}
-				switch kind {
-				case "fifo":
-					if err := syscall.Mkfifo(bad, 0o600); err != nil {
-						t.Skipf("mkfifo: %v", err)
-					}
-					unblock = func() {
-						for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-							if w, err := os.OpenFile(bad, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-								_ = w.Close()
-								return
-							}
-						}
-					}
-				case "zero":
-					if err := os.Symlink("/dev/zero", bad); err != nil {
-						t.Skipf("symlink: %v", err)
-					}
-				case "large":
-					f, err := os.Create(bad)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if err := f.Truncate(64 << 20); err != nil { // sparse
-						t.Fatal(err)
-					}
-					_ = f.Close()
+				if kind == "large" {
+					safefiletest.Sparse(t, bad, 64<<20)
+				} else {
+					unblock = safefiletest.Make(t, kind, bad)
 				}
 				*target = bad
-				done := make(chan error, 1)
-				go func() { _, err := ClientCredentials(files); done <- err }()
 				var err error
-				select {
-				case err = <-done:
-				case <-time.After(20 * time.Second):
-					unblock()
-					<-done
-					t.Fatalf("ClientCredentials blocked on %s as %s", kind, which)
-				}
+				safefiletest.Within(t, "ClientCredentials", unblock, func() { _, err = ClientCredentials(files) })
 				if err == nil || !strings.Contains(err.Error(), which) {
 					t.Errorf("err = %v, want a refusal naming segmesh.grpc.%s", err, which)
 				}

@@ -6,11 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/segmesh/segmesh/pkg/safefile"
+	"github.com/segmesh/segmesh/pkg/safefile/safefiletest"
 )
 
 func TestRead(t *testing.T) {
@@ -19,13 +18,10 @@ func TestRead(t *testing.T) {
 	if err := os.WriteFile(small, []byte("0123456789"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fifo, zero := filepath.Join(dir, "fifo"), filepath.Join(dir, "zero")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Skipf("mkfifo: %v", err)
-	}
-	if err := os.Symlink("/dev/zero", zero); err != nil {
-		t.Skipf("symlink: %v", err)
-	}
+	fifo, zero, sub := filepath.Join(dir, "fifo"), filepath.Join(dir, "zero"), filepath.Join(dir, "sub")
+	unblock := safefiletest.Make(t, safefiletest.FIFO, fifo)
+	safefiletest.Make(t, safefiletest.Zero, zero)
+	safefiletest.Make(t, safefiletest.Dir, sub)
 	for _, tt := range []struct {
 		name  string
 		path  string
@@ -37,19 +33,13 @@ func TestRead(t *testing.T) {
 		{"one byte over", small, 9, "", safefile.ErrTooLarge},
 		{"a FIFO without a writer", fifo, 10, "", safefile.ErrNotRegular},
 		{"a link to /dev/zero", zero, 10, "", safefile.ErrNotRegular},
-		{"a directory", dir, 10, "", safefile.ErrNotRegular},
+		{"a directory", sub, 10, "", safefile.ErrNotRegular},
 		{"missing", filepath.Join(dir, "none"), 10, "", os.ErrNotExist},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			done := make(chan struct{})
 			var got []byte
 			var err error
-			go func() { defer close(done); got, err = safefile.Read(tt.path, tt.limit) }()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("Read blocked")
-			}
+			safefiletest.Within(t, "Read", unblock, func() { got, err = safefile.Read(tt.path, tt.limit) })
 			if tt.err == nil {
 				if err != nil || !bytes.Equal(got, []byte(tt.want)) {
 					t.Fatalf("Read = %q, %v; want %q", got, err, tt.want)
