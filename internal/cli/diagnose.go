@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/segmesh/segmesh/internal/diagnose"
 	"github.com/segmesh/segmesh/pkg/config"
@@ -49,24 +48,21 @@ func diagnoseCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	opts := diagnose.Options{Config: cfg, SPN: *spn, UPN: *upnFlag}
-	read := func(path string, dst *[]byte) error {
-		if path == "" {
-			return nil
+	// The files are read as the gateway reads the files an admin names
+	// (config.ReadFile): a FIFO or a link to /dev/zero given by mistake
+	// is refused at once instead of hanging diagnose.
+	for _, f := range []struct {
+		flag, path string
+		dst        *[]byte
+	}{{"--cert", *certPath, &opts.CertPEM}, {"--key", *keyPath, &opts.KeyPEM}, {"--chain", *chainPath, &opts.ChainPEM}} {
+		if f.path == "" {
+			continue
 		}
-		b, err := os.ReadFile(path)
+		b, err := config.ReadFile(f.flag, f.path, config.MaxPEMFile, "name the PEM file itself")
 		if err != nil {
 			return fmt.Errorf("diagnose: %w", err)
 		}
-		*dst = b
-		return nil
-	}
-	for _, f := range []struct {
-		path string
-		dst  *[]byte
-	}{{*certPath, &opts.CertPEM}, {*keyPath, &opts.KeyPEM}, {*chainPath, &opts.ChainPEM}} {
-		if err := read(f.path, f.dst); err != nil {
-			return err
-		}
+		*f.dst = b
 	}
 	if !*asJSON {
 		subject := *certPath

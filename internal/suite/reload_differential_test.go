@@ -10,6 +10,7 @@ import (
 	"github.com/segmesh/segmesh/internal/testpki"
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/role"
+	"github.com/segmesh/segmesh/pkg/safefile/safefiletest"
 	"github.com/segmesh/segmesh/services/crl"
 	"github.com/segmesh/segmesh/services/edge"
 	"github.com/segmesh/segmesh/services/identity"
@@ -72,51 +73,69 @@ func TestStartReloadCheckAgree(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name       string
-		edit       func(dir string, c map[string]any)
+		edit       func(t *testing.T, dir string, c map[string]any)
 		valid      bool // start and check accept the file
 		reloadOnly bool // valid, and the reload refuses it (the exception above)
 	}{
-		{"nothing changed", func(string, map[string]any) {}, true, false},
-		{"live: another Exchange URL", func(_ string, c map[string]any) {
+		{"nothing changed", func(*testing.T, string, map[string]any) {}, true, false},
+		{"live: another Exchange URL", func(_ *testing.T, _ string, c map[string]any) {
 			sub(sub(c, "segmesh"), "edge")["exchangeUrls"] = []any{"https://mail2.corp.example"}
 		}, true, false},
-		{"restart: the forwarded paths", func(_ string, c map[string]any) {
+		{"restart: the forwarded paths", func(_ *testing.T, _ string, c map[string]any) {
 			sub(sub(c, "segmesh"), "edge")["paths"] = []any{"/Microsoft-Server-ActiveSync"}
 		}, true, false},
-		{"live: a domain and a UPN suffix mapped to it", func(_ string, c map[string]any) {
+		{"live: a domain and a UPN suffix mapped to it", func(_ *testing.T, _ string, c map[string]any) {
 			sub(c, "kcd")["domains"] = []any{map[string]any{"domain": "CORP.EXAMPLE", "domainController": "dc1.corp.example"},
 				map[string]any{"domain": "OTHER.EXAMPLE", "domainController": "dc1.other.example"}}
 			sub(sub(c, "segmesh"), "identity")["upnSuffixRealms"] = map[string]any{"other.example": "OTHER.EXAMPLE"}
 		}, true, false},
-		{"restart: KCD off", func(_ string, c map[string]any) { sub(c, "kcd")["enabled"] = false }, true, false},
-		{"invalid live: no target SPN", func(_ string, c map[string]any) { sub(c, "kcd")["targetSPN"] = "" }, false, false},
-		{"invalid live: an Exchange URL with the ActiveSync path", func(_ string, c map[string]any) {
+		{"restart: KCD off", func(_ *testing.T, _ string, c map[string]any) { sub(c, "kcd")["enabled"] = false }, true, false},
+		{"invalid live: no target SPN", func(_ *testing.T, _ string, c map[string]any) { sub(c, "kcd")["targetSPN"] = "" }, false, false},
+		{"invalid live: an Exchange URL with the ActiveSync path", func(_ *testing.T, _ string, c map[string]any) {
 			sub(sub(c, "segmesh"), "edge")["exchangeUrls"] = []any{"https://mail.corp.example/Microsoft-Server-ActiveSync"}
 		}, false, false},
-		{"invalid live: a UPN suffix mapped to a realm not in kcd.domains", func(_ string, c map[string]any) {
+		{"invalid live: a UPN suffix mapped to a realm not in kcd.domains", func(_ *testing.T, _ string, c map[string]any) {
 			sub(sub(c, "segmesh"), "identity")["upnSuffixRealms"] = map[string]any{"other.example": "OTHER.EXAMPLE"}
 		}, false, false},
-		{"invalid live: revocation on without a distribution point", func(_ string, c map[string]any) {
+		{"invalid live: revocation on without a distribution point", func(_ *testing.T, _ string, c map[string]any) {
 			sub(c, "customGatewaySettings")[config.KeyCRLURIs] = ""
 		}, false, false},
-		{"invalid restart: an unknown log format", func(_ string, c map[string]any) {
+		{"invalid restart: an unknown log format", func(_ *testing.T, _ string, c map[string]any) {
 			sub(sub(c, "segmesh"), "telemetry")["logFormat"] = "xml"
 		}, false, false},
-		{"invalid restart: a missing admin token file", func(dir string, c map[string]any) {
+		{"invalid restart: a missing admin token file", func(_ *testing.T, dir string, c map[string]any) {
 			sub(sub(c, "segmesh"), "admin")["tokenFile"] = filepath.Join(dir, "no-token")
 		}, false, false},
-		{"invalid pair: a PFX trust store without its passcode", func(dir string, c map[string]any) {
+		{"invalid pair: a PFX trust store without its passcode", func(_ *testing.T, dir string, c map[string]any) {
 			c["clientCertTrustStorePath"] = filepath.Join(dir, "ca.pfx")
 		}, false, false},
-		{"pair: paths drop /EWS (restart) and the Exchange URL holds /EWS (live)", func(_ string, c map[string]any) {
+		{"invalid file: the Exchange CA bundle a FIFO", func(t *testing.T, dir string, c map[string]any) {
+			p := filepath.Join(dir, "exchange-ca.pem")
+			safefiletest.Make(t, safefiletest.FIFO, p)
+			sub(sub(c, "segmesh"), "edge")["exchangeCaFile"] = p
+		}, false, false},
+		{"invalid file: the LDAP CA bundle a FIFO", func(t *testing.T, dir string, c map[string]any) {
+			p := filepath.Join(dir, "ldap-ca.pem")
+			safefiletest.Make(t, safefiletest.FIFO, p)
+			sub(sub(c, "segmesh"), "identity")["ldapCaFile"] = p
+		}, false, false},
+		{"invalid file: the server PFX a directory", func(t *testing.T, dir string, c map[string]any) {
+			p := filepath.Join(dir, "edge.pfx")
+			safefiletest.Make(t, safefiletest.Dir, p)
+			e := sub(sub(c, "segmesh"), "edge")
+			delete(e, "serverCertFile")
+			delete(e, "serverKeyFile")
+			e["serverPfxFile"], e["serverPfxPasscode"] = p, "pass"+config.PlaintextSuffix
+		}, false, false},
+		{"pair: paths drop /EWS (restart) and the Exchange URL holds /EWS (live)", func(_ *testing.T, _ string, c map[string]any) {
 			sub(sub(c, "segmesh"), "edge")["paths"] = []any{"/Microsoft-Server-ActiveSync"}
 			sub(sub(c, "segmesh"), "edge")["exchangeUrls"] = []any{"https://mail.corp.example/EWS"}
 		}, true, true},
-		{"pair: mapping off (restart) and ldaps:// on port 389 (live)", func(_ string, c map[string]any) {
+		{"pair: mapping off (restart) and ldaps:// on port 389 (live)", func(_ *testing.T, _ string, c map[string]any) {
 			sub(c, "customGatewaySettings")[config.KeyCertMappingEnabled] = false
 			sub(c, "customGatewaySettings")[config.KeyCertMappingLDAPURL] = "ldaps://dc1.corp.example:389"
 		}, true, true},
-		{"pair: mapping off (restart) and no LDAP URL (live)", func(_ string, c map[string]any) {
+		{"pair: mapping off (restart) and no LDAP URL (live)", func(_ *testing.T, _ string, c map[string]any) {
 			sub(c, "customGatewaySettings")[config.KeyCertMappingEnabled] = false
 			sub(c, "customGatewaySettings")[config.KeyCertMappingLDAPURL] = ""
 		}, true, true},
@@ -127,7 +146,7 @@ func TestStartReloadCheckAgree(t *testing.T) {
 			writeJSON(t, path, differentialBase(t, dir))
 			r, _ := rolesReloader(t, path, roles, &validatingApplier{live: live})
 			c := differentialBase(t, dir)
-			tc.edit(dir, c)
+			tc.edit(t, dir, c)
 			writeJSON(t, path, c)
 
 			start := true

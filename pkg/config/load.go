@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
+
+	"github.com/segmesh/segmesh/pkg/safefile"
 )
 
 // Load reads and validates config.json. It never writes: `.plaintext`
@@ -22,11 +23,28 @@ func Load(path string) (*Config, *Report, error) { return LoadFor(path, nil) }
 // LoadFor is Load for a process running roles: it opens only the secrets
 // those roles use (see Secrets); nil roles means every secret.
 func LoadFor(path string, roles []string) (*Config, *Report, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("config: read %s: %w", path, err)
+		return nil, nil, err
 	}
 	return ParseFor(path, data, roles)
+}
+
+// readConfigFile reads config.json at path through pkg/safefile: a FIFO
+// there would block the start, every reload and `config check` until a
+// writer comes, and a link to /dev/zero would be read without end. It is
+// refused unless it is a regular file of at most MaxConfigFile bytes.
+func readConfigFile(path string) ([]byte, error) {
+	data, err := safefile.Read(path, MaxConfigFile)
+	switch {
+	case errors.Is(err, safefile.ErrNotRegular):
+		return nil, fmt.Errorf("config: read %s: %w (a FIFO, a device or a directory); name the config.json file itself", path, err)
+	case errors.Is(err, safefile.ErrTooLarge):
+		return nil, fmt.Errorf("config: %s is larger than %d bytes, not a segmesh config.json; name the config.json file: %w", path, MaxConfigFile, err)
+	case err != nil:
+		return nil, fmt.Errorf("config: read %s: %w", path, err)
+	}
+	return data, nil
 }
 
 // Parse is Load on bytes already read; path names the file in messages and

@@ -120,73 +120,6 @@ func (c *Config) KeyFile() string {
 	return filepath.Join(filepath.Dir(c.Path), defaultKeyFile)
 }
 
-// loadKey returns the secrets key. With create, a missing key file is made
-// (mode 0600, never overwritten).
-func (c *Config) loadKey(create bool) ([]byte, error) {
-	if v := os.Getenv(KeyEnv); v != "" {
-		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
-		if err != nil || len(k) != 32 {
-			return nil, fmt.Errorf("%s is not base64 of 32 bytes", KeyEnv)
-		}
-		return k, nil
-	}
-	path := c.KeyFile()
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) && create {
-		k, made, cerr := createKey(path)
-		if cerr != nil || made {
-			return k, cerr
-		}
-		// Another process made it first: use that one.
-		data, err = os.ReadFile(path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read secrets key %s: %w", path, err)
-	}
-	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
-	if err != nil || len(k) != 32 {
-		return nil, fmt.Errorf("secrets key %s is not base64 of 32 bytes", path)
-	}
-	return k, nil
-}
-
-// createKey makes a new key file at path, never replacing one: the key is
-// written and synced to a temporary file that is then hard-linked to path,
-// so path appears only whole (a reader never sees it empty or partial) and,
-// when two processes start together, exactly one link succeeds. made is
-// false when path already existed: the caller reads that key.
-func createKey(path string) (key []byte, made bool, err error) {
-	k := make([]byte, 32)
-	if _, err := rand.Read(k); err != nil {
-		return nil, false, fmt.Errorf("make secrets key: %w", err)
-	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // mode 0600
-	if err != nil {
-		return nil, false, fmt.Errorf("create secrets key %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() { _ = os.Remove(tmp) }()
-	_, werr := f.WriteString(base64.StdEncoding.EncodeToString(k) + "\n")
-	serr := f.Sync()
-	if cerr := f.Close(); werr == nil && serr == nil {
-		werr = cerr
-	}
-	if werr != nil || serr != nil {
-		return nil, false, fmt.Errorf("write secrets key %s: %w", path, errors.Join(werr, serr))
-	}
-	if err := os.Link(tmp, path); errors.Is(err, os.ErrExist) {
-		return nil, false, nil
-	} else if err != nil {
-		return nil, false, fmt.Errorf("create secrets key %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return k, true, nil
-}
-
 // openSecrets strips the ".plaintext" suffix and decrypts "enc:v1:" values in
 // memory, recording a finding for each. Only the secrets one of roles uses
 // are opened (nil roles: every secret); the others are emptied, never
@@ -331,9 +264,9 @@ func EncryptPlaintextSecrets(path string, hook RewriteHook) ([]string, error) {
 // account password: ticket and identity) must then share the key
 // (docs/operations.md section 8).
 func EncryptPlaintextSecretsFor(path string, roles []string, hook RewriteHook) ([]string, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: read %s: %w", path, err)
+		return nil, err
 	}
 	spans, err := findSecretSpans(data)
 	if err != nil {

@@ -2,7 +2,6 @@ package crl
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -98,9 +97,12 @@ func (c Config) problems() []config.Problem {
 func (c Config) trustSpec() (trust.Spec, error) {
 	s := c.Trust
 	if c.ConsoleChainFile != "" {
-		data, err := os.ReadFile(c.ConsoleChainFile)
+		// Read through pkg/safefile (config.ReadFile): a FIFO there would
+		// block the start, a link to /dev/zero would be read without end.
+		data, err := config.ReadFile(trust.KeyConsoleChain, c.ConsoleChainFile, config.MaxPEMFile,
+			"name the PEM file holding the chain uploaded in the console; relative paths start at the install directory")
 		if err != nil {
-			return trust.Spec{}, fmt.Errorf("read clientCertificateChain: %w", err)
+			return trust.Spec{}, fmt.Errorf("crl: %w", err)
 		}
 		s.ConsoleChainPEM = data
 	}

@@ -1,11 +1,9 @@
 package edge
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -256,10 +254,12 @@ func configFrom(c *config.Config) (*Config, []config.Problem) {
 // rules. `segmesh run` refuses to start on any error among them and
 // `segmesh config check` reports the same problems.
 //
-// Beyond configFrom it reads the server certificate and key, as Start
-// will: a missing file or a key of another certificate is refused here
-// with the key's name instead of failing at start in tls.LoadX509KeyPair,
-// and opens the client certificate trust store (config.TrustProblems).
+// Beyond configFrom it reads the server certificate and key (or PFX) and
+// the Exchange CA bundle as Start and a reload will (fileProblems): a
+// missing file, a FIFO, a key of another certificate or a wrong PFX
+// passcode is refused here with the setting's name instead of failing at
+// start, and it opens the client certificate trust store
+// (config.TrustProblems) and the session ticket key file.
 func Validate(c *config.Config) []config.Problem {
 	out, ps := configFrom(c)
 	ps = append(ps, config.TrustProblems(c)...)
@@ -271,38 +271,8 @@ func Validate(c *config.Config) []config.Problem {
 		bad("segmesh.edge.exchangeUrls", "", "no Exchange upstream: the edge would answer 503 to every mail request",
 			`list Exchange's base URL(s), for example "exchangeUrls": ["https://mail.corp.example"]`)
 	}
-	if out.ServerCertFile != "" && out.ServerKeyFile != "" {
-		e := c.Segmesh.Edge
-		certMissing, keyMissing := fileMissing(out.ServerCertFile), fileMissing(out.ServerKeyFile)
-		switch {
-		case certMissing != nil:
-			bad("segmesh.edge.serverCertFile", e.ServerCertFile, "cannot be read: "+certMissing.Error(),
-				"name the edge's PEM certificate (the EAS host name's, as SEG used); relative paths start at the install directory")
-		case keyMissing != nil:
-			bad("segmesh.edge.serverKeyFile", e.ServerKeyFile, "cannot be read: "+keyMissing.Error(),
-				"name the PEM private key of segmesh.edge.serverCertFile")
-		default:
-			if _, err := tls.LoadX509KeyPair(out.ServerCertFile, out.ServerKeyFile); err != nil {
-				if strings.Contains(err.Error(), "does not match") {
-					bad("segmesh.edge.serverKeyFile", e.ServerKeyFile, "does not belong to segmesh.edge.serverCertFile "+e.ServerCertFile+" (the key is another certificate's)",
-						"name the key that was made with that certificate, or the certificate that goes with this key")
-				} else {
-					bad("segmesh.edge.serverCertFile", e.ServerCertFile, "does not load with its key: "+err.Error(),
-						"name a PEM certificate and its PEM private key (a PFX goes in segmesh.edge.serverPfxFile)")
-				}
-			}
-		}
-	}
+	ps = append(ps, fileProblems(out)...)
 	return ps
-}
-
-// fileMissing returns why path cannot be read, or nil.
-func fileMissing(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	return f.Close()
 }
 
 // allowedPath reports whether path (decoded) falls under one of the

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -47,8 +46,13 @@ import (
 //
 // The key file is as sensitive as a CA key: whoever holds it can decrypt
 // recorded tickets and make tickets naming any certificate. It is
-// therefore refused when group or others may write it or others may read
-// it, never logged, and shown on /status only as fingerprints and an age.
+// therefore refused, not merely warned about, as OpenSSH refuses a private
+// key and sshd's StrictModes an authorized_keys file, when another user
+// could read or replace it: group or others may write it or others read
+// it, it is owned by neither the process's user nor root, or its
+// directory is (safefile.CheckPrivate). A warning would leave the edge
+// encrypting tickets under a key someone else may hold. It is never
+// logged, and shown on /status only as fingerprints and an age.
 
 const (
 	// ticketKeySize is the size of one key (crypto/tls's [32]byte).
@@ -108,10 +112,16 @@ func readTicketKeys(path string) (*ticketKeySet, error) {
 		return nil, bad("cannot be read: " + err.Error())
 	}
 	defer f.Close()
-	if perm := st.Mode().Perm(); runtime.GOOS != "windows" && perm&0o027 != 0 {
+	// Refused, as OpenSSH refuses a private key, when another user could
+	// read or replace it: its mode, its owner or its directory
+	// (safefile.CheckPrivate).
+	if err := safefile.CheckPrivate(path, st); err != nil {
+		msg, fix := err.Error(), ticketKeyFix
+		if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
+			msg, fix = e.About(path), e.Fix
+		}
 		return nil, &config.Problem{Severity: config.SeverityError, Key: keyTicketKeyFile, Value: path,
-			Message: fmt.Sprintf("has mode %04o: others may read it or group or others may write it, and whoever reads it can decrypt recorded sessions and resume any device's", perm),
-			Fix:     "chmod 600 " + path + " (0400; 0440 for a Kubernetes Secret mounted with fsGroup)"}
+			Message: msg + ", and whoever reads it can decrypt recorded sessions and whoever replaces it can resume any device's", Fix: fix}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxTicketKeys*ticketKeySize+1))
 	if err != nil {

@@ -18,8 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	pkcs12 "software.sslmate.com/src/go-pkcs12"
-
 	"github.com/segmesh/segmesh/pkg/telemetry"
 	"github.com/segmesh/segmesh/pkg/trust"
 )
@@ -28,25 +26,9 @@ import (
 // PFX (certificate, key and chain), or, when neither is configured, a
 // self-signed one made now (devices will not trust it: a warning says so).
 func loadServerCertificate(c *Config, log *slog.Logger, now time.Time) (tls.Certificate, error) {
-	switch {
-	case c.ServerCertFile != "" || c.ServerKeyFile != "":
-		cert, err := tls.LoadX509KeyPair(c.ServerCertFile, c.ServerKeyFile)
+	if cert, ok, err := readServerCertificate(c); ok {
 		if err != nil {
-			return tls.Certificate{}, fmt.Errorf("edge: load server certificate %s and key %s: %w", c.ServerCertFile, c.ServerKeyFile, err)
-		}
-		return cert, nil
-	case c.ServerPFXFile != "":
-		data, err := os.ReadFile(c.ServerPFXFile)
-		if err != nil {
-			return tls.Certificate{}, fmt.Errorf("edge: read server PFX: %w", err)
-		}
-		key, leaf, cas, err := pkcs12.DecodeChain(data, c.ServerPFXPasscode)
-		if err != nil {
-			return tls.Certificate{}, fmt.Errorf("edge: decode server PFX %s (segmesh.edge.serverPfxFile; check serverPfxPasscode): %w", c.ServerPFXFile, err)
-		}
-		cert := tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
-		for _, ca := range cas {
-			cert.Certificate = append(cert.Certificate, ca.Raw)
+			return tls.Certificate{}, fmt.Errorf("edge: server certificate: %w", err)
 		}
 		return cert, nil
 	}

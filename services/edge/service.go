@@ -3,14 +3,12 @@ package edge
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -482,13 +480,12 @@ func (s *Service) Stop(ctx context.Context) error {
 func ExchangeTLS(caFile string) (*tls.Config, error) {
 	c := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
-		data, err := os.ReadFile(caFile)
+		// Read through pkg/safefile (config.CAPool): the start, every
+		// reload and config check (Validate) read it, and a FIFO there
+		// would block them.
+		pool, err := config.CAPool(keyExchangeCAFile, caFile, exchangeCAFix)
 		if err != nil {
-			return nil, fmt.Errorf("edge: read segmesh.edge.exchangeCaFile: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(data) {
-			return nil, fmt.Errorf("edge: segmesh.edge.exchangeCaFile %s holds no PEM certificate", caFile)
+			return nil, fmt.Errorf("edge: %w", err)
 		}
 		c.RootCAs = pool
 	}

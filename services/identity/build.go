@@ -3,14 +3,13 @@ package identity
 import (
 	"context"
 	"crypto/x509"
-	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/segmesh/segmesh/pkg/certmap"
+	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/dnssrv"
 	"github.com/segmesh/segmesh/pkg/upn"
 )
@@ -90,13 +89,9 @@ func (c Config) Build(o BuildOptions) (Parts, error) {
 func (c Config) newMapper(o BuildOptions) (*certmap.Mapper, error) {
 	var roots *x509.CertPool
 	if c.LDAPCAFile != "" {
-		pem, err := os.ReadFile(c.LDAPCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("read segmesh.identity.ldapCaFile: %w", err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("segmesh.identity.ldapCaFile %s holds no PEM certificate", c.LDAPCAFile)
+		var err error
+		if roots, err = c.ldapRoots(); err != nil {
+			return nil, err
 		}
 	}
 	mc := certmap.Config{
@@ -118,4 +113,18 @@ func (c Config) newMapper(o BuildOptions) (*certmap.Mapper, error) {
 		mc.DNS, mc.Domain = f, strings.ToLower(c.Domains[0])
 	}
 	return certmap.New(mc)
+}
+
+// Setting name and fix of the directory's CA bundle.
+const (
+	keyLDAPCAFile = "segmesh.identity.ldapCaFile"
+	ldapCAFix     = "name the PEM CA bundle that issued the directory's LDAPS certificate (the AD CS root), or leave it empty for the system roots"
+)
+
+// ldapRoots reads segmesh.identity.ldapCaFile through pkg/config's CAPool
+// (opened without blocking, a regular file only, bounded): the start,
+// every reload that builds a mapper and Validate (so `config check`) read
+// it, and a FIFO there would block them. The error is a *config.Problem.
+func (c Config) ldapRoots() (*x509.CertPool, error) {
+	return config.CAPool(keyLDAPCAFile, c.LDAPCAFile, ldapCAFix)
 }

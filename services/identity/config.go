@@ -137,6 +137,11 @@ func (c Config) problems() []config.Problem {
 			bad(config.KeyCertMappingLDAPUser, "", "certificate mapping is on but no bind user is set",
 				"write the KCD service account's distinguished name, for example CN=svc_seg,CN=Users,DC=corp,DC=example")
 		}
+		if c.LDAPCAFile != "" {
+			if _, err := c.ldapRoots(); err != nil {
+				out = append(out, config.ProblemOf(keyLDAPCAFile, c.LDAPCAFile, err, ldapCAFix))
+			}
+		}
 	}
 	if login, err := certmap.ParseLoginIdentity(c.LoginIdentity); err != nil {
 		bad(certmap.KeyLoginIdentity, c.LoginIdentity, "unknown login identity", "write certificateUpn (the certificate's UPN, SEG's behaviour), onPremisesUpn or onPremisesSamAccountName")

@@ -293,7 +293,7 @@ func TestLDAPSWithCAFile(t *testing.T) {
 	}{
 		{name: "the DC's CA", caFile: writeCA("ca.pem", ca), ready: true},
 		{name: "another CA", caFile: writeCA("other.pem", otherCA), ready: false},
-		{name: "missing file", caFile: filepath.Join(dir, "missing.pem"), startErr: "read segmesh.identity.ldapCaFile"},
+		{name: "missing file", caFile: filepath.Join(dir, "missing.pem"), startErr: "segmesh.identity.ldapCaFile"},
 		{name: "not PEM", caFile: func() string {
 			p := filepath.Join(dir, "junk.pem")
 			_ = os.WriteFile(p, []byte("junk"), 0o600)

@@ -1,0 +1,69 @@
+package config
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+
+	"github.com/segmesh/segmesh/pkg/safefile"
+)
+
+// Bounds on the files an admin names, past which a file is refused without
+// being read further (docs/operations.md, "Files the configuration
+// names"). Each is far above what a real file of its kind holds and far
+// below what would hurt the process: every reload and `config check` read
+// these files while the gateway serves.
+const (
+	// MaxConfigFile bounds config.json (a real one is a few kilobytes).
+	MaxConfigFile = 4 << 20
+	// MaxKeyFile bounds the secrets key file (44 characters of base64).
+	MaxKeyFile = 4 << 10
+	// MaxPEMFile bounds a PEM certificate, private key, chain or CA bundle
+	// and a PFX (a whole system CA bundle is about 220 KiB).
+	MaxPEMFile = 8 << 20
+)
+
+// ReadFile reads the file at path, which the setting key names, through
+// pkg/safefile: opened without blocking, refused unless the open
+// descriptor is a regular file (a FIFO would block the start, a reload or
+// `config check` until a writer comes; a link to /dev/zero would be read
+// without end) and read no further than limit bytes. Its error is a
+// *Problem on key whose Message says why and whose Fix is fix.
+func ReadFile(key, path string, limit int64, fix string) ([]byte, error) {
+	data, err := safefile.Read(path, limit)
+	if err == nil {
+		return data, nil
+	}
+	p := &Problem{Severity: SeverityError, Key: key, Value: path, Message: "cannot be read: " + err.Error(), Fix: fix, Err: err}
+	switch {
+	case errors.Is(err, safefile.ErrNotRegular):
+		p.Message = "is not a regular file (a FIFO, a device or a directory): reading it could block or never end"
+	case errors.Is(err, safefile.ErrTooLarge):
+		p.Message = fmt.Sprintf("is larger than %d bytes, far more than such a file holds", limit)
+	}
+	return nil, p
+}
+
+// CAPool reads the PEM CA bundle at path, which the setting key names, as
+// ReadFile does (bounded by MaxPEMFile), into a pool. A file without a PEM
+// certificate is a *Problem on key too.
+func CAPool(key, path, fix string) (*x509.CertPool, error) {
+	data, err := ReadFile(key, path, MaxPEMFile, fix)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, &Problem{Severity: SeverityError, Key: key, Value: path, Message: "holds no PEM certificate", Fix: fix}
+	}
+	return pool, nil
+}
+
+// ProblemOf returns err as a Problem when it is (or wraps) one, and
+// otherwise a Problem on key saying err.
+func ProblemOf(key, value string, err error, fix string) Problem {
+	if p, ok := errors.AsType[*Problem](err); ok {
+		return *p
+	}
+	return Problem{Severity: SeverityError, Key: key, Value: value, Message: err.Error(), Fix: fix, Err: err}
+}

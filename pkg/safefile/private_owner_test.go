@@ -1,0 +1,66 @@
+package safefile
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// TestCheckPrivateOwners: a secret file or its directory owned by a user
+// other than the process's and root is refused, unless the process runs
+// as root (it may be an admin's check of the service user's files). The
+// process's user is set through euid; giving files owners needs root.
+func TestCheckPrivateOwners(t *testing.T) {
+	if runtime.GOOS == "windows" || os.Geteuid() != 0 {
+		t.Skip("giving a file another owner needs root (and modes)")
+	}
+	const service, other = 4242, 54321
+	for _, tt := range []struct {
+		name               string
+		proc, file, dirOwn int
+		want               string // "" accepted
+	}{
+		{"the file and directory the process's user's", service, service, service, ""},
+		{"the file root's", service, 0, service, ""},
+		{"the file another user's", service, other, service, "is owned by user 54321"},
+		{"the directory another user's", service, service, other, "(the directory holding"},
+		{"run as root: another user's file and directory", 0, other, other, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			old := euid
+			euid = func() int { return tt.proc }
+			t.Cleanup(func() { euid = old })
+			dir := filepath.Join(t.TempDir(), "d")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(dir, "secret")
+			if err := os.WriteFile(p, []byte("k"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(p, tt.file, -1); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(dir, tt.dirOwn, -1); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = CheckPrivate(p, fi)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("CheckPrivate = %v; want nil", err)
+				}
+				return
+			}
+			e, ok := err.(*ExposedError)
+			if !ok || !strings.Contains(e.Error(), tt.want) || !strings.Contains(e.Fix, "chown") {
+				t.Fatalf("CheckPrivate = %v; want %q and a chown fix", err, tt.want)
+			}
+		})
+	}
+}
