@@ -305,13 +305,16 @@ func TestLDAPSWithCAFile(t *testing.T) {
 			d := newDirectory(t, ldaptest.Options{TLS: serverTLS, Implicit: true})
 			cfg := testConfig(d)
 			cfg.LDAPCAFile = tt.caFile
-			svc, cl, err := startService(t, cfg, nil)
 			if tt.startErr != "" {
+				// Refused by the role's checks (Validate reads the file as
+				// the mapper will), before anything starts.
+				_, err := New(role.Deps{}, WithConfig(cfg))
 				if err == nil || !strings.Contains(err.Error(), tt.startErr) {
-					t.Fatalf("Start() = %v, want %q", err, tt.startErr)
+					t.Fatalf("New() = %v, want %q", err, tt.startErr)
 				}
 				return
 			}
+			svc, cl, err := startService(t, cfg, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
