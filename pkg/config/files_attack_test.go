@@ -17,16 +17,13 @@ import (
 // blocked on the FIFO and read /dev/zero without end, and a 64 MiB file
 // was read whole.
 func TestAttackConfigFileNotRegular(t *testing.T) {
-	for _, kind := range append(safefiletest.Kinds(), "a 64 MiB file") {
+	for _, kind := range append(safefiletest.Kinds(), safefiletest.Large) {
 		t.Run(string(kind), func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "config.json")
-			unblock := func() {}
+			unblock := safefiletest.Make(t, kind, p)
 			want := "not a regular file"
-			if kind == "a 64 MiB file" {
-				safefiletest.Sparse(t, p, 64<<20)
+			if kind == safefiletest.Large {
 				want = "larger than"
-			} else {
-				unblock = safefiletest.Make(t, kind, p)
 			}
 			for _, f := range []struct {
 				name string

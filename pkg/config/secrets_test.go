@@ -86,14 +86,8 @@ func TestEncryptPlaintextSecretsKeepsEverythingElse(t *testing.T) {
 // encrypted and deletes the key, as when config.json is copied without it.
 func encryptedWithoutKey(t *testing.T) string {
 	t.Helper()
-	t.Setenv(KeyEnv, "")
-	t.Setenv(KeyFileEnv, "")
-	dir := t.TempDir()
-	p := writeConfig(t, dir, strings.Replace(base, `"Passw0rd!"`, `"Passw0rd!.plaintext"`, 1))
-	if _, err := EncryptPlaintextSecrets(p, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(filepath.Join(dir, "config.key")); err != nil {
+	p := encryptedWithKey(t)
+	if err := os.Remove(filepath.Join(filepath.Dir(p), "config.key")); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -18,17 +18,12 @@ import (
 func TestAttackCredentialsFromAFileSwapped(t *testing.T) {
 	p := newPKI(t)
 	for _, which := range []string{"certFile", "keyFile", "caFile"} {
-		for _, kind := range append(safefiletest.Kinds(), "large") {
+		for _, kind := range append(safefiletest.Kinds(), safefiletest.Large) {
 			t.Run(which+"/"+string(kind), func(t *testing.T) {
 				files := p.leaf(t, "edge", "spiffe://segmesh/edge")
 				target := map[string]*string{"certFile": &files.CertFile, "keyFile": &files.KeyFile, "caFile": &files.CAFile}[which]
 				bad := filepath.Join(t.TempDir(), which)
-				unblock := func() {}
-				if kind == "large" {
-					safefiletest.Sparse(t, bad, 64<<20)
-				} else {
-					unblock = safefiletest.Make(t, kind, bad)
-				}
+				unblock := safefiletest.Make(t, kind, bad)
 				*target = bad
 				var err error
 				safefiletest.Within(t, "ClientCredentials", unblock, func() { _, err = ClientCredentials(files) })

@@ -42,15 +42,10 @@ func TestAttackEdgeFilesNotRegular(t *testing.T) {
 			c.Segmesh.Edge.ServerPFXFile, c.Segmesh.Edge.ServerPFXPasscode = p, secret.New("pass")
 		}},
 	} {
-		for _, kind := range append(safefiletest.Kinds(), "a 64 MiB file") {
+		for _, kind := range append(safefiletest.Kinds(), safefiletest.Large) {
 			t.Run(s.key+"/"+string(kind), func(t *testing.T) {
 				p := filepath.Join(t.TempDir(), "file")
-				unblock := func() {}
-				if kind == "a 64 MiB file" {
-					safefiletest.Sparse(t, p, 64<<20)
-				} else {
-					unblock = safefiletest.Make(t, kind, p)
-				}
+				unblock := safefiletest.Make(t, kind, p)
 				c := config.Default()
 				c.BaseDir = dir
 				c.Segmesh.Edge.ExchangeURLs = []string{"https://mail.lab.test"}

@@ -20,15 +20,10 @@ import (
 // on the FIFO.
 func TestAttackLDAPCAFileNotRegular(t *testing.T) {
 	const key = "segmesh.identity.ldapCaFile"
-	for _, kind := range append(safefiletest.Kinds(), "a 64 MiB file") {
+	for _, kind := range append(safefiletest.Kinds(), safefiletest.Large) {
 		t.Run(string(kind), func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "ldap-ca.pem")
-			unblock := func() {}
-			if kind == "a 64 MiB file" {
-				safefiletest.Sparse(t, p, 64<<20)
-			} else {
-				unblock = safefiletest.Make(t, kind, p)
-			}
+			unblock := safefiletest.Make(t, kind, p)
 			c := fullConfig("ldaps://dc1.lab.test:636", password, func(c *config.Config) { c.Segmesh.Identity.LDAPCAFile = p })
 			var ps []config.Problem
 			safefiletest.Within(t, "Validate", unblock, func() { ps = Validate(c) })

@@ -29,6 +29,9 @@ const (
 	Zero Kind = "a link to /dev/zero"
 	// Dir is a directory.
 	Dir Kind = "a directory"
+	// Large is a sparse regular file of 64 MiB, above every bound of the
+	// files an admin names (not in Kinds: it is a regular file).
+	Large Kind = "a 64 MiB file"
 )
 
 // Kinds returns every Kind, for a table test.
@@ -57,6 +60,8 @@ func Make(tb testing.TB, k Kind, path string) (unblock func()) {
 		if err := os.Mkdir(path, 0o700); err != nil {
 			tb.Fatal(err)
 		}
+	case Large:
+		Sparse(tb, path, 64<<20)
 	default:
 		tb.Fatalf("safefiletest: unknown kind %q", k)
 	}

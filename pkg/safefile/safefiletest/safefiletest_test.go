@@ -16,6 +16,7 @@ func TestMake(t *testing.T) {
 		{safefiletest.FIFO, func(m os.FileMode) bool { return m&os.ModeNamedPipe != 0 }},
 		{safefiletest.Zero, func(m os.FileMode) bool { return m&os.ModeCharDevice != 0 }},
 		{safefiletest.Dir, os.FileMode.IsDir},
+		{safefiletest.Large, os.FileMode.IsRegular},
 	} {
 		t.Run(string(tt.kind), func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "f")
