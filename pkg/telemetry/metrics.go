@@ -96,6 +96,11 @@ const (
 	// MetricCRLSaveFailures counts CRLs the crl role could not write to its
 	// state directory, by URL and what (reason: record or kept).
 	MetricCRLSaveFailures = "segmesh_crl_save_failures"
+	// MetricCRLUnsaved is 1 while the CRL in force from a distribution
+	// point could not be written to the state directory (its source's
+	// saveError): a restart may lack it. The failure counter alone goes
+	// flat while that lasts.
+	MetricCRLUnsaved = "segmesh_crl_unsaved"
 	// MetricCRLSnapshotVersion is the revocation snapshot's version.
 	MetricCRLSnapshotVersion = "segmesh_crl_snapshot_version"
 
@@ -218,6 +223,7 @@ func Metrics() []Metric {
 		{MetricCRLEntries, Gauge, ""},
 		{MetricCRLSnapshotVersion, Gauge, ""},
 		{MetricCRLSaveFailures, Counter, ""},
+		{MetricCRLUnsaved, Gauge, ""},
 		{MetricConfigReloads, Counter, ""},
 		{MetricConfigReloadRefused, Gauge, ""},
 		{MetricConfigLastReloadSuccess, Gauge, ""},

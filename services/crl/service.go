@@ -438,6 +438,11 @@ func (s *Service) metrics(meter metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	unsaved, err := meter.Int64ObservableGauge(telemetry.MetricCRLUnsaved,
+		metric.WithDescription("1 while the CRL in force from a distribution point could not be written to the state directory (its saveError on /status): a restart may lack it"))
+	if err != nil {
+		return err
+	}
 	version, err := meter.Int64ObservableGauge(telemetry.MetricCRLSnapshotVersion,
 		metric.WithDescription("version of the snapshot served (the role's own count)"))
 	if err != nil {
@@ -458,10 +463,15 @@ func (s *Service) metrics(meter metric.Meter) error {
 			}
 			o.ObserveInt64(stale, v, attrs)
 			o.ObserveInt64(entries, int64(st.Entries), attrs)
+			v = 0
+			if st.SaveError != nil {
+				v = 1
+			}
+			o.ObserveInt64(unsaved, v, attrs)
 		}
 		o.ObserveInt64(version, int64(s.refresher.Snapshot().Version()))
 		return nil
-	}, age, stale, entries, version)
+	}, age, stale, entries, unsaved, version)
 	return err
 }
 
