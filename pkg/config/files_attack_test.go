@@ -122,3 +122,28 @@ func TestAttackSecretKeyFileExposed(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackSecretKeyMadeInAnOpenDirectory: config.json in a directory
+// others may write, with a ".plaintext" secret and no key file yet. The
+// start's rewrite (EncryptPlaintextSecrets) makes the key there, where
+// readKeyFile would refuse it; the start must not then run on it, as the
+// next reload or restart would refuse it: Load, which the start runs next,
+// refuses the key with the directory's mode and the fix. Attacker review
+// rvpath, session 8: held on main.
+func TestAttackSecretKeyMadeInAnOpenDirectory(t *testing.T) {
+	t.Setenv(KeyEnv, "")
+	t.Setenv(KeyFileEnv, "")
+	dir := t.TempDir()
+	p := writeConfig(t, dir, strings.Replace(base, `"Passw0rd!"`, `"Passw0rd!.plaintext"`, 1))
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
+	if _, err := EncryptPlaintextSecrets(p, nil); err != nil {
+		return // refused at once: the start does not run
+	}
+	_, _, err := Load(p)
+	if err == nil || !strings.Contains(err.Error(), "has mode 0777") || !strings.Contains(err.Error(), "chmod") {
+		t.Fatalf("Load after the key was made in a directory others may write = %v; want the refusal a restart gives", err)
+	}
+}
