@@ -324,3 +324,86 @@ func TestAttackReplaySequencesEdited(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackKeptDamagedWhileItsRecordIsMarked: the other side of
+// TestAttackDropKeptWhileItsRecordStays. b's X5, retired by a reload, is
+// kept on disk and b's record marked as kept; the kept file is then
+// damaged (cut short, emptied, or another CA's CRL put in its place), not
+// removed. A restart with only a (X3) configured must not take that for
+// the admin's drop: the marked record stays the floor, serial 5 revoked.
+func TestAttackKeptDamagedWhileItsRecordIsMarked(t *testing.T) {
+	for _, damage := range []string{"cut short", "emptied", "another CA's CRL"} {
+		t.Run(damage, func(t *testing.T) {
+			k := newKeptFixture(t)
+			a, b := k.f.cdp.url(), k.b.url()
+			k.f.cdp.serve(k.part(t, k.dpX, 3), "")
+			k.b.serve(k.part(t, k.dpX, 5, 5), "")
+			k.restartWith(t, false, a, b)
+			commit, err := k.r.Reconfigure([]string{a}, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			commit()
+			file := retiredKeptFile(t, k.r, b)
+			if file == "" {
+				t.Fatalf("X5 of b not kept on disk: %+v", k.r.Status())
+			}
+			switch damage {
+			case "cut short":
+				b := mustRead(t, file)
+				mustWrite(t, file, b[:len(b)/2])
+			case "emptied":
+				mustWrite(t, file, nil)
+			default:
+				mustWrite(t, file, partCRL(t, k.f.other, k.dpX, 8))
+			}
+			k.b.mode.Store("500")
+			k.restartWith(t, false, a)
+			if d := k.leaf(); d.Verdict != crl.Revoked {
+				t.Fatalf("kept file %s, restarted: serial 5 %v (from %q); want revoked from b's record", damage, d.Verdict, d.Info.Source)
+			}
+		})
+	}
+}
+
+// TestAttackRetiredUnsavedThenFixed: TestAttackSaveFailedThenFixed where a
+// reload removes b, the distribution point whose X5 could not be written,
+// before the admin fixes the state directory. b is retired, so never
+// fetched again, and its CRL was kept on disk only when its record held
+// it: nothing wrote X5 any more, its saveError (the /readyz note, the
+// alert) stayed for ever, and a restart put a's X3 in force: serial 5 good.
+func TestAttackRetiredUnsavedThenFixed(t *testing.T) {
+	k := newKeptFixture(t)
+	a, b := k.f.cdp.url(), k.b.url()
+	k.f.cdp.serve(k.part(t, k.dpX, 3), "")
+	k.b.serve(k.part(t, k.dpX, 3), "")
+	k.restartWith(t, false, a, b)
+	rec := recordFile(k.dir, b)
+	if err := os.Remove(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(rec, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	k.b.serve(k.part(t, k.dpX, 5, 5), "")
+	k.r.RefreshNow(context.Background())
+	k.want(t, "X5 at b, not written", crl.Revoked)
+	commit, err := k.r.Reconfigure([]string{a}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit()
+	if err := os.Remove(rec); err != nil { // the admin fixes the directory
+		t.Fatal(err)
+	}
+	k.r.RefreshNow(context.Background())
+	if st, _ := statusOf(k.r, b); st.SaveError != nil || !st.RetiredKept {
+		t.Errorf("directory fixed, refreshed: b's X5 SaveError %v RetiredKept %v; want written and kept", st.SaveError, st.RetiredKept)
+	}
+	k.b.mode.Store("500")
+	k.restartWith(t, false, a)
+	if d := k.leaf(); d.Verdict == crl.Good || !d.Refused {
+		t.Fatalf("directory fixed, refreshed, restarted: serial 5 %v refused %v (from %q); X5 was in force and nothing newer of X exists",
+			d.Verdict, d.Refused, d.Info.Source)
+	}
+}

@@ -127,7 +127,7 @@ func (s *source) forgotten() bool {
 // shown without a kept file, carries it (saveErr). Store is set; r.mu is
 // held.
 func (r *Refresher) keepSource(s *source) {
-	if s.idx == nil || !s.saved {
+	if s.idx == nil || !s.saved && s.unsaved == nil {
 		return
 	}
 	m := s.idx.Meta()
@@ -158,6 +158,12 @@ func (r *Refresher) keepSource(s *source) {
 		return
 	}
 	rec, err := r.cfg.Store.Load(s.url)
+	fromRecord := s.unsaved == nil
+	if !fromRecord {
+		// Never written to its record (saveRecord failed): kept from
+		// memory (TestAttackRetiredUnsavedThenFixed).
+		rec, err = *s.unsaved, nil
+	}
 	if err == nil {
 		rec.Retired, rec.Learnt = s.retired || s.unlisted, s.learnt
 		err = r.cfg.Store.SaveKept(m.Key, m.Partition, rec)
@@ -174,8 +180,22 @@ func (r *Refresher) keepSource(s *source) {
 			o.retiredKept = false // the file holds s's CRL now
 		}
 	}
-	s.retiredKept, s.saveErr = true, nil
-	r.markKept(s)
+	s.retiredKept, s.saveErr, s.unsaved = true, nil, nil
+	if fromRecord {
+		r.markKept(s) // else the record holds an older CRL, or none
+	}
+}
+
+// keepUnsaved tries again to keep on disk the CRL of each forgotten
+// source whose last write failed: a retired one is never fetched again,
+// so no attempt of its own writes it (saveRecord); before, its saveError
+// stayed for ever and a restart lost it. Called by publish. r.mu is held.
+func (r *Refresher) keepUnsaved() {
+	for _, s := range r.sources {
+		if s.forgotten() && !s.retiredKept && s.saveErr != nil {
+			r.keepSource(s)
+		}
+	}
 }
 
 // markKept marks s's record as copied to the kept CRLs (store.SetKept),

@@ -14,6 +14,7 @@ func (r *Refresher) publish(force bool) {
 	defer r.mu.Unlock()
 	r.dropSuperseded()
 	if r.cfg.Store != nil {
+		r.keepUnsaved()
 		r.forgetKept()
 	}
 	var sig []sigEntry
