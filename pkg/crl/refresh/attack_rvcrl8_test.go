@@ -407,3 +407,49 @@ func TestAttackRetiredUnsavedThenFixed(t *testing.T) {
 			d.Verdict, d.Refused, d.Info.Source)
 	}
 }
+
+// TestRetiredUnsavedNotNeeded: b's X5 could not be written; a gave X6,
+// then Y, so X6 is kept on disk as a displaced CRL; a reload removes b.
+// b's X5 needs no copy of its own (X6 is newer, and on disk), and b is
+// never fetched again: its saveError (the /readyz note, and
+// SegmeshCRLNotSaved saying not to restart) stayed for ever on main. It
+// ends once that is known; a restart keeps X6 (serial 5 revoked).
+func TestRetiredUnsavedNotNeeded(t *testing.T) {
+	k := newKeptFixture(t)
+	a, b := k.f.cdp.url(), k.b.url()
+	k.f.cdp.serve(k.part(t, k.dpX, 3), "")
+	k.b.serve(k.part(t, k.dpX, 3), "")
+	k.restartWith(t, false, a, b)
+	rec := recordFile(k.dir, b)
+	if err := os.Remove(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(rec, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	k.f.cdp.serve(k.part(t, k.dpX, 6, 5), "")
+	k.b.serve(k.part(t, k.dpX, 5, 5), "")
+	k.r.RefreshNow(context.Background())
+	if st, _ := statusOf(k.r, b); st.SaveError == nil {
+		t.Fatalf("b's X5 not written: no SaveError")
+	}
+	k.f.cdp.serve(k.part(t, k.dpY, 9, 6), "")
+	k.r.RefreshNow(context.Background())
+	if keptFile(t, k.r, a) == "" {
+		t.Fatal("X6 not kept on disk after a gave Y")
+	}
+	commit, err := k.r.Reconfigure([]string{a}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit()
+	k.r.RefreshNow(context.Background())
+	for _, st := range k.r.Status() {
+		if st.SaveError != nil {
+			t.Errorf("b removed, X6 kept on disk: %s still has SaveError %v", st.URL, st.SaveError)
+		}
+	}
+	k.down()
+	k.restartWith(t, false, a)
+	k.want(t, "restart", crl.Revoked)
+}

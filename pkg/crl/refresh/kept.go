@@ -139,14 +139,16 @@ func (r *Refresher) keepSource(s *source) {
 		c := crl.Compare(o.idx.Meta(), m)
 		return c > 0 || c == 0 && !o.retired && !o.derived && o.saved
 	}) {
+		r.notNeeded(s)
 		return // a newer one is in force, or a configured record on disk holds one as new
 	}
 	k, has := r.kept[p]
 	if has && crl.Compare(k, m) >= 0 {
 		s.retiredKept = crl.Compare(k, m) == 0 // this very CRL is kept
-		if s.retiredKept {
+		if s.retiredKept && s.unsaved == nil {
 			r.markKept(s)
 		}
+		r.notNeeded(s)
 		return
 	}
 	if !has && s.learnt && len(r.kept) >= r.cfg.MaxKept {
@@ -183,6 +185,18 @@ func (r *Refresher) keepSource(s *source) {
 	s.retiredKept, s.saveErr, s.unsaved = true, nil, nil
 	if fromRecord {
 		r.markKept(s) // else the record holds an older CRL, or none
+	}
+}
+
+// notNeeded ends the failed write of s, a retired source, when its CRL
+// needs no copy of its own on disk (one at least as new is kept, or in
+// force from elsewhere): it is never fetched again, so nothing else would
+// end its saveError, and /readyz, /status and SegmeshCRLNotSaved would
+// tell the admin for ever not to restart. A source still fetched keeps
+// trying to write its record. r.mu is held.
+func (r *Refresher) notNeeded(s *source) {
+	if s.retired {
+		s.saveErr, s.unsaved = nil, nil
 	}
 }
 
