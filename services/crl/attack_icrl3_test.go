@@ -3,8 +3,6 @@ package crl
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,21 +19,12 @@ import (
 // counts it; the role stays ready (it serves the CRL it fetched). The next
 // successful write ends the note and the error.
 func TestSaveFailureShown(t *testing.T) {
-	f := newFixture(t)
-	f.cdp.serve(f.crl(t, 1, 5))
-	cfg := f.config(t)
-	cfg.StateDir = filepath.Join(t.TempDir(), "state")
-	s, reader := f.meteredService(t, cfg)
+	f, s, reader, dir := newSavingService(t)
 	if notes := s.Notes(); len(notes) != 0 {
 		t.Fatalf("notes after a good start: %q", notes)
 	}
 
-	if err := os.RemoveAll(cfg.StateDir); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cfg.StateDir, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	fix := blockStateDir(t, dir)
 	f.cdp.serve(f.crl(t, 2, 5, 6))
 	s.refresher.RefreshNow(context.Background())
 	notes := strings.Join(s.Notes(), "\n")
@@ -55,9 +44,7 @@ func TestSaveFailureShown(t *testing.T) {
 		t.Errorf("not ready while the save fails: %v", err)
 	}
 
-	if err := os.Remove(cfg.StateDir); err != nil {
-		t.Fatal(err)
-	}
+	fix()
 	f.cdp.serve(f.crl(t, 3, 5, 6, 7))
 	s.refresher.RefreshNow(context.Background())
 	if notes := s.Notes(); len(notes) != 0 {

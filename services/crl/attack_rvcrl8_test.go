@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/segmesh/segmesh/pkg/telemetry"
 )
@@ -20,11 +21,7 @@ import (
 // memory only. segmesh_crl_unsaved is 1 for that CRL while it lasts, also
 // across refreshes that bring nothing new, and 0 once it is written.
 func TestAttackUnsavedStateOnAMetric(t *testing.T) {
-	f := newFixture(t)
-	f.cdp.serve(f.crl(t, 1, 5))
-	cfg := f.config(t)
-	cfg.StateDir = filepath.Join(t.TempDir(), "state")
-	s, reader := f.meteredService(t, cfg)
+	f, s, reader, dir := newSavingService(t)
 	url := attribute.String(telemetry.AttrURL, f.cdp.url())
 	gauge := func(step string, want float64) {
 		t.Helper()
@@ -35,12 +32,7 @@ func TestAttackUnsavedStateOnAMetric(t *testing.T) {
 	}
 	gauge("after a good start", 0)
 
-	if err := os.RemoveAll(cfg.StateDir); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cfg.StateDir, nil, 0o644); err != nil { // a file where the directory goes
-		t.Fatal(err)
-	}
+	fix := blockStateDir(t, dir)
 	f.cdp.serve(f.crl(t, 2, 5, 6))
 	s.refresher.RefreshNow(context.Background())
 	gauge("CRL 2 not written", 1)
@@ -48,9 +40,37 @@ func TestAttackUnsavedStateOnAMetric(t *testing.T) {
 	s.refresher.RefreshNow(context.Background())
 	gauge("CRL 2 not written, two refreshes later", 1)
 
-	if err := os.Remove(cfg.StateDir); err != nil {
-		t.Fatal(err)
-	}
+	fix()
 	s.refresher.RefreshNow(context.Background())
 	gauge("directory fixed, refreshed", 0)
+}
+
+// newSavingService starts a metered crl role with a state directory, dir,
+// whose distribution point serves CRL 1 (serial 5).
+func newSavingService(t *testing.T) (f *fixture, s *Service, reader *sdkmetric.ManualReader, dir string) {
+	t.Helper()
+	f = newFixture(t)
+	f.cdp.serve(f.crl(t, 1, 5))
+	cfg := f.config(t)
+	cfg.StateDir = filepath.Join(t.TempDir(), "state")
+	s, reader = f.meteredService(t, cfg)
+	return f, s, reader, cfg.StateDir
+}
+
+// blockStateDir makes every write to the state directory dir fail (a
+// file where the directory goes: the tests run as root, which a read-only
+// directory does not stop); fix undoes it.
+func blockStateDir(t *testing.T, dir string) (fix func()) {
+	t.Helper()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := os.Remove(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

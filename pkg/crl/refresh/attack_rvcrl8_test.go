@@ -17,6 +17,25 @@ import (
 	"github.com/segmesh/segmesh/pkg/crl/store"
 )
 
+// blockRecord makes writing url's record in the store in dir fail (a
+// directory where its file goes: the tests run as root, which a read-only
+// directory does not stop); fix undoes it.
+func blockRecord(t *testing.T, dir, url string) (fix func()) {
+	t.Helper()
+	rec := recordFile(dir, url)
+	if err := os.Remove(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(rec, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := os.Remove(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // recordFile is the file of url's record in the store in dir (store.base).
 func recordFile(dir, url string) string {
 	h := sha256.Sum256([]byte(url))
@@ -186,13 +205,7 @@ func TestAttackSaveFailedThenFixed(t *testing.T) {
 			k.f.cdp.serve(k.part(t, k.dpX, 3), "")
 			k.b.serve(k.part(t, k.dpX, 3), "")
 			k.restartWith(t, false, a, b)
-			rec := recordFile(k.dir, a)
-			if err := os.Remove(rec); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Mkdir(rec, 0o755); err != nil {
-				t.Fatal(err)
-			}
+			fix := blockRecord(t, k.dir, a)
 			etag := map[bool]string{true: `"x5"`}[then == "304"]
 			k.f.cdp.serve(k.part(t, k.dpX, 5, 5), etag)
 			k.r.RefreshNow(context.Background())
@@ -201,9 +214,7 @@ func TestAttackSaveFailedThenFixed(t *testing.T) {
 				t.Errorf("X5 at a not written: no SaveError on /status")
 			}
 
-			if err := os.Remove(rec); err != nil { // the admin fixes the directory
-				t.Fatal(err)
-			}
+			fix() // the admin fixes the directory
 			switch then {
 			case "a down":
 				k.f.cdp.mode.Store("500")
@@ -378,13 +389,7 @@ func TestAttackRetiredUnsavedThenFixed(t *testing.T) {
 	k.f.cdp.serve(k.part(t, k.dpX, 3), "")
 	k.b.serve(k.part(t, k.dpX, 3), "")
 	k.restartWith(t, false, a, b)
-	rec := recordFile(k.dir, b)
-	if err := os.Remove(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(rec, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	fix := blockRecord(t, k.dir, b)
 	k.b.serve(k.part(t, k.dpX, 5, 5), "")
 	k.r.RefreshNow(context.Background())
 	k.want(t, "X5 at b, not written", crl.Revoked)
@@ -393,9 +398,7 @@ func TestAttackRetiredUnsavedThenFixed(t *testing.T) {
 		t.Fatal(err)
 	}
 	commit()
-	if err := os.Remove(rec); err != nil { // the admin fixes the directory
-		t.Fatal(err)
-	}
+	fix() // the admin fixes the directory
 	k.r.RefreshNow(context.Background())
 	if st, _ := statusOf(k.r, b); st.SaveError != nil || !st.RetiredKept {
 		t.Errorf("directory fixed, refreshed: b's X5 SaveError %v RetiredKept %v; want written and kept", st.SaveError, st.RetiredKept)
@@ -420,13 +423,7 @@ func TestRetiredUnsavedNotNeeded(t *testing.T) {
 	k.f.cdp.serve(k.part(t, k.dpX, 3), "")
 	k.b.serve(k.part(t, k.dpX, 3), "")
 	k.restartWith(t, false, a, b)
-	rec := recordFile(k.dir, b)
-	if err := os.Remove(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(rec, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	blockRecord(t, k.dir, b) // never fixed: not needed
 	k.f.cdp.serve(k.part(t, k.dpX, 6, 5), "")
 	k.b.serve(k.part(t, k.dpX, 5, 5), "")
 	k.r.RefreshNow(context.Background())
