@@ -2,7 +2,12 @@ package edge
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -69,9 +74,12 @@ func emptyLot(h *harness) int {
 // on /status and in segmesh_edge_parked_pings for ever, and Stop, after
 // cutting it at the drain deadline, waited for it without end
 // (parking.drain's <-idle): the edge never exited on SIGTERM. This case
-// failed on main (the lot kept the Ping). The second send, after
-// Exchange's 401, runs in run, where recoverRun covers it: it stays as a
-// regression case.
+// failed on main (the lot kept the Ping; fixed in 527440e). The second
+// send, after Exchange's 401, runs in run, where recoverRun covers the
+// Ping. On both sends the connection dialled for the send that panicked
+// was not yet the Ping's, and nothing closed it until a garbage
+// collection's finalizer: with collection off, both cases failed on main
+// there (one open connection to Exchange left per panic).
 func TestAttackPanicWhileSendingAParkedPing(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -89,6 +97,9 @@ func TestAttackPanicWhileSendingAParkedPing(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// No collection during the test: the runtime's finalizer would
+			// close a leaked connection at some later GC, hiding the leak.
+			defer debug.SetGCPercent(debug.SetGCPercent(-1))
 			var armed atomic.Bool
 			real := newNegotiatorFactory(time.Now)
 			factory := func(tk *Ticket) (negotiator, error) {
@@ -106,6 +117,8 @@ func TestAttackPanicWhileSendingAParkedPing(t *testing.T) {
 			h.exchange.handler = hd.handler
 			cert := h.ca.issue(t, certOpts{cn: "alice", serial: 4243})
 			base := h.warm(t, &cert)
+			exchange := h.exchange.srv.Listener.Addr().String()
+			sockets := upstreamSockets(t, exchange)
 
 			d := h.device(t, &cert)
 			if tc.answer == nil {
@@ -129,6 +142,10 @@ func TestAttackPanicWhileSendingAParkedPing(t *testing.T) {
 				t.Fatalf("the panic is not in the error log:\n%s", log)
 			}
 
+			// No connection to Exchange is left open: neither the Ping's nor
+			// the one dialled for the send that panicked.
+			waitFor(t, "the connections to Exchange back to the pool's", func() bool { return upstreamSockets(t, exchange) <= sockets })
+
 			// The edge keeps serving the same user.
 			armed.Store(false)
 			d2 := h.device(t, &cert)
@@ -142,4 +159,33 @@ func TestAttackPanicWhileSendingAParkedPing(t *testing.T) {
 			stopWithin(t, h, 20*time.Second)
 		})
 	}
+}
+
+// upstreamSockets counts the open TCP connections (established, or closed
+// by the peer but not here) to addr, a 127.0.0.1 listener, from
+// /proc/net/tcp: the edge's connections to the fake Exchange, since
+// nothing else dials it.
+func upstreamSockets(t testing.TB, addr string) int {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Skipf("no /proc/net/tcp: %v", err)
+	}
+	want := fmt.Sprintf("0100007F:%04X", p)
+	n := 0
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 3 && f[2] == want && (f[3] == "01" || f[3] == "08") {
+			n++
+		}
+	}
+	return n
 }

@@ -25,8 +25,15 @@ func (ping *parkedPing) send(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// Closed unless it becomes the Ping's connection, on a panic of
+		// the write too (building the Negotiate header, the outbound
+		// rule): nothing else holds it (TestAttackPanicWhileSendingAParkedPing).
+		defer func() {
+			if up != c {
+				_ = c.Close()
+			}
+		}()
 		if err := ping.write(c, u); err != nil {
-			_ = c.Close()
 			return err
 		}
 		up = c
