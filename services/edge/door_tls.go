@@ -207,7 +207,8 @@ func (s *Service) baseTLSConfig() *tls.Config {
 	// base holding them (door_tickets.go); without, crypto/tls falls back
 	// to out's own automatically rotated keys.
 	s.sessions.base = base
-	out.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	out.GetConfigForClient = func(hello *tls.ClientHelloInfo) (_ *tls.Config, err error) {
+		defer s.recoverHandshake("GetConfigForClient", &err)
 		devCert := s.peers.get(hello.Conn)
 		if devCert == nil {
 			devCert = &peer{} // not served by our http.Server (tests dialing the listener); nothing to keep
@@ -216,7 +217,8 @@ func (s *Service) baseTLSConfig() *tls.Config {
 		// VerifyConnection runs on resumed handshakes too (the chain comes
 		// from the ticket): the certificate is judged again by this edge's
 		// trust and CRLs of the moment, whichever edge issued the ticket.
-		c.VerifyConnection = func(cs tls.ConnectionState) error {
+		c.VerifyConnection = func(cs tls.ConnectionState) (err error) {
+			defer s.recoverHandshake("VerifyConnection", &err)
 			if err := s.verifyConnection(devCert, cs); err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -40,4 +41,27 @@ func (p *panicRecovery) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	}()
 	p.next.ServeHTTP(w, r)
+}
+
+// errHandshakePanic is the cause of a handshake refused because the edge's
+// own code panicked on it.
+var errHandshakePanic = errors.New("the edge failed while checking the device's certificate (a panic, logged with its stack); the handshake was refused")
+
+// recoverHandshake, deferred in the handshake's callbacks (where: which),
+// turns a panic there into a refused handshake. Those callbacks run the
+// trust store, the revocation check and the distribution-point learning on
+// a device's certificate; net/http would recover a panic in them too, but
+// report it with the failed TLS handshakes on the server's ErrorLog, at the
+// edge's debug level: unseen. It logs it at error level with its stack and
+// counts it (telemetry.MetricEdgeHandlerPanics), and the device gets a
+// failed handshake: fail closed, never the panic value.
+func (s *Service) recoverHandshake(where string, err *error) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	s.log.Error("a device's TLS handshake caused a panic in the edge; the handshake was refused and the edge keeps serving",
+		"in", where, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	s.metrics.panics.Add(context.Background(), 1)
+	*err = refusal("internal", nil, errHandshakePanic)
 }

@@ -109,6 +109,9 @@ type options struct {
 	shuffle func(n int, swap func(i, j int))
 	// learnWait overrides cdpLearnWait.
 	learnWait time.Duration
+	// wrapTrust, when set, wraps the trust source Start builds (tests: a
+	// trust source that panics on a device's chain).
+	wrapTrust func(trustSource) trustSource
 }
 
 // New builds the edge from deps. It does no I/O: Start opens the listener.
@@ -297,6 +300,9 @@ func (s *Service) Start(ctx context.Context) error {
 		return fail(err)
 	}
 	s.reloader, s.trust = r, reloaderTrust{r: r}
+	if w := s.opts.wrapTrust; w != nil {
+		s.trust = w(s.trust)
+	}
 	s.wg.Go(func() { _ = r.Run(bg) })
 	if s.upstreams, err = s.newUpstreams(); err != nil {
 		return fail(err)
