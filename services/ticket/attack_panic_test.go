@@ -12,6 +12,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/segmesh/segmesh/internal/testpoll"
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/role"
 	"github.com/segmesh/segmesh/pkg/s4u"
@@ -124,6 +125,11 @@ func TestSharedFetchPanicLoggedAndCounted(t *testing.T) {
 	}
 	close(release)
 	<-ended
+	// ended closes in the exchange's own deferred call, before the panic
+	// reaches the recovery that logs and counts it: wait for the count.
+	testpoll.Until(t, 10*time.Second, "the shared exchange's panic counted", func() bool {
+		return panicCount(t, reader, telemetry.TaskTicketFetch) == 1
+	})
 	svc.onTGTPanic(realm, "unexpected AS reply", nil)
 
 	for task, want := range map[string]int64{telemetry.TaskTicketFetch: 1, telemetry.TaskTGTRefresh: 1} {
