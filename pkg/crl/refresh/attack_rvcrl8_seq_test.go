@@ -3,7 +3,6 @@ package refresh_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -26,33 +25,10 @@ func TestAttackReplaySequencesUnwritable(t *testing.T) {
 	const sequences, steps = 20, 16
 	for seed := range uint64(sequences) {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
-			rnd := rand.New(rand.NewPCG(seed, 9))
-			k := newKeptFixture(t)
-			c := newCDP(t)
-			cdps := []*cdp{k.f.cdp, k.b, c}
-			x3, x5 := k.part(t, k.dpX, 3), k.part(t, k.dpX, 5, 5)
-			y := 10
-			pick := func() ([]byte, string) {
-				switch rnd.IntN(3) {
-				case 0:
-					return x3, "X3"
-				case 1:
-					return x5, "X5"
-				}
-				y++
-				return k.part(t, k.dpY, int64(y), 6), fmt.Sprint("Y", y)
-			}
-			subset := func() ([]string, string) {
-				var urls []string
-				name := ""
-				for i, p := range cdps {
-					if rnd.IntN(2) == 0 {
-						urls = append(urls, p.url())
-						name += string(rune('a' + i))
-					}
-				}
-				return urls, "{" + name + "}"
-			}
+			w := newReplayWorld(t, seed, 9)
+			rnd, k, cdps, x3 := w.rnd, w.k, w.cdps, w.x3
+			pick := func() ([]byte, string) { return w.pick(t) }
+			subset := w.subset
 			derive := false
 			start := func(urls []string) {
 				k.r = newRefresher(t, k.f.config(func(cfg *refresh.Config) {

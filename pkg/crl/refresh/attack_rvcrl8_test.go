@@ -250,33 +250,10 @@ func TestAttackReplaySequencesEdited(t *testing.T) {
 	const sequences, steps = 20, 14
 	for seed := range uint64(sequences) {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
-			rnd := rand.New(rand.NewPCG(seed, 8))
-			k := newKeptFixture(t)
-			c := newCDP(t)
-			cdps := []*cdp{k.f.cdp, k.b, c}
-			x3, x5 := k.part(t, k.dpX, 3), k.part(t, k.dpX, 5, 5)
-			y := 10
-			pick := func() ([]byte, string) {
-				switch rnd.IntN(3) {
-				case 0:
-					return x3, "X3"
-				case 1:
-					return x5, "X5"
-				}
-				y++
-				return k.part(t, k.dpY, int64(y), 6), fmt.Sprint("Y", y)
-			}
-			subset := func() ([]string, string) {
-				var urls []string
-				name := ""
-				for i, p := range cdps {
-					if rnd.IntN(2) == 0 {
-						urls = append(urls, p.url())
-						name += string(rune('a' + i))
-					}
-				}
-				return urls, "{" + name + "}"
-			}
+			w := newReplayWorld(t, seed, 8)
+			rnd, k, cdps, x3 := w.rnd, w.k, w.cdps, w.x3
+			pick := func() ([]byte, string) { return w.pick(t) }
+			subset := w.subset
 			maxKept := []int{1, 0}[rnd.IntN(2)]
 			derive := false
 			start := func(urls []string) {
@@ -449,4 +426,50 @@ func TestRetiredUnsavedNotNeeded(t *testing.T) {
 	k.down()
 	k.restartWith(t, false, a)
 	k.want(t, "restart", crl.Revoked)
+}
+
+// replayWorld is the setup of the replay-sequence tests
+// (TestAttackReplaySequencesEdited, TestAttackReplaySequencesUnwritable):
+// three distribution points a, b, c, the CRLs X3 and X5 of partition X
+// (only X5 lists serial 5), and a random source seeded per sequence.
+type replayWorld struct {
+	rnd    *rand.Rand
+	k      *keptFixture
+	cdps   []*cdp
+	x3, x5 []byte
+	y      int
+}
+
+func newReplayWorld(t *testing.T, seed, stream uint64) *replayWorld {
+	t.Helper()
+	k := newKeptFixture(t)
+	w := &replayWorld{rnd: rand.New(rand.NewPCG(seed, stream)), k: k, cdps: []*cdp{k.f.cdp, k.b, newCDP(t)}, y: 10}
+	w.x3, w.x5 = k.part(t, k.dpX, 3), k.part(t, k.dpX, 5, 5)
+	return w
+}
+
+// pick is what a distribution point serves next: X3, X5 or an ever newer
+// Y (partition Y, listing serial 6), with its name for the log.
+func (w *replayWorld) pick(t *testing.T) ([]byte, string) {
+	switch w.rnd.IntN(3) {
+	case 0:
+		return w.x3, "X3"
+	case 1:
+		return w.x5, "X5"
+	}
+	w.y++
+	return w.k.part(t, w.k.dpY, int64(w.y), 6), fmt.Sprint("Y", w.y)
+}
+
+// subset is a random subset of the points' URLs, with its name ({ac}).
+func (w *replayWorld) subset() ([]string, string) {
+	var urls []string
+	name := ""
+	for i, p := range w.cdps {
+		if w.rnd.IntN(2) == 0 {
+			urls = append(urls, p.url())
+			name += string(rune('a' + i))
+		}
+	}
+	return urls, "{" + name + "}"
 }
