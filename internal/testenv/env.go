@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/segmesh/segmesh/internal/suite"
+	"github.com/segmesh/segmesh/internal/testlog"
 	"github.com/segmesh/segmesh/internal/testpki"
 	"github.com/segmesh/segmesh/pkg/certmap/ldaptest"
 	"github.com/segmesh/segmesh/pkg/config"
@@ -454,22 +455,7 @@ func clone(t testing.TB, m map[string]any) map[string]any {
 }
 
 // syncBuffer is a log buffer the roles and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testlog.Buffer
 
 // EditConfig changes every process's config.json with edit, each file
 // replaced at once (a rename, as Kubernetes swaps a mounted ConfigMap); the

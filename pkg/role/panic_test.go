@@ -1,11 +1,9 @@
 package role
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -17,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/segmesh/segmesh/internal/testlog"
 	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
@@ -60,22 +59,7 @@ func (p *panicRole) RegisterGRPC(s grpc.ServiceRegistrar) {
 }
 
 // lockedBuffer is a log destination safe for the server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedBuffer = testlog.Buffer
 
 // panicsCounted sums segmesh_rpc_handler_panics for method.
 func panicsCounted(tb testing.TB, reader *sdkmetric.ManualReader, method string) int64 {

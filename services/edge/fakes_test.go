@@ -35,6 +35,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/segmesh/segmesh/internal/testlog"
 	"github.com/segmesh/segmesh/internal/testpoll"
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/crl"
@@ -443,22 +444,7 @@ type harness struct {
 	cfg      *config.Config
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testlog.Buffer
 
 // newHarness starts an edge with KCD, Require Client Certificate and
 // revocation on, fake roles over real gRPC, and a fake Exchange.

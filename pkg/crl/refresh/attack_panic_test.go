@@ -1,38 +1,22 @@
 package refresh_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/segmesh/segmesh/internal/testlog"
 	"github.com/segmesh/segmesh/pkg/crl"
 	"github.com/segmesh/segmesh/pkg/crl/refresh"
 )
 
 // lockedLog is a log buffer safe for the refresher's goroutines.
-type lockedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedLog = testlog.Buffer
 
 // TestAttackPanicInACRLFetch: each distribution point is fetched in a
 // goroutine of its own (fetchAll's wg.Go), where nothing recovered a

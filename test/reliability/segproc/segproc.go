@@ -3,7 +3,6 @@
 package segproc
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/segmesh/segmesh/internal/labenv"
 	"github.com/segmesh/segmesh/internal/suite"
+	"github.com/segmesh/segmesh/internal/testlog"
 )
 
 // startTimeout bounds how long segmesh may take to report "segmesh started".
@@ -132,25 +132,8 @@ func WriteConfig(t testing.TB, dir string, cfg map[string]any) string {
 	return p
 }
 
-// Buffer is a bytes.Buffer safe for a writer and readers to share.
-type Buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-// Write appends p.
-func (s *Buffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// String returns everything written so far.
-func (s *Buffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// Buffer is a log buffer safe for a writer and readers to share.
+type Buffer = testlog.Buffer
 
 var (
 	edgeAddrRE  = regexp.MustCompile(`msg="edge listening".*? addr=(\S+)`)
