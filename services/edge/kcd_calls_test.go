@@ -23,7 +23,11 @@ func TestTicketKeysNeverShareACall(t *testing.T) {
 func TestSharedCallOutlivesAnImpatientCaller(t *testing.T) {
 	c := &sharedCalls[string]{timeout: time.Minute}
 	release := make(chan struct{})
-	callErr := make(chan error, 1)
+	// Room for two calls: the patient caller's goroutine may first run
+	// after the call it was to join has ended, and then starts its own
+	// (CI rehearsal 4 of session 8: the second call blocked on a full
+	// channel for ever). The first value is the first call's.
+	callErr := make(chan error, 2)
 	fn := func(ctx context.Context) (string, error) {
 		<-release
 		callErr <- ctx.Err()
