@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -50,21 +49,10 @@ type phone struct {
 
 // newPhone returns worker's phone; its first request dials.
 func (r *runner) newPhone(worker int) *phone {
-	c := &tls.Config{
-		RootCAs:              r.cfg.RootCAs,
-		ServerName:           r.cfg.ServerName,
-		InsecureSkipVerify:   r.cfg.RootCAs == nil, //nolint:gosec // only when no server CA is given, loopback only
-		GetClientCertificate: r.cfg.Certs.GetClientCertificate,
-		CurvePreferences:     []tls.CurveID{tls.X25519}, // as transport()
-		MinVersion:           tls.VersionTLS13,
-		NextProtos:           []string{"http/1.1"},
-	}
+	c := r.clientTLS()
+	c.NextProtos = []string{"http/1.1"}
 	if c.ServerName == "" {
 		c.ServerName = r.base.Hostname()
-	}
-	if r.cfg.Resume {
-		// The cache is keyed by ServerName: the same whichever edge.
-		c.ClientSessionCache = tls.NewLRUClientSessionCache(1)
 	}
 	return &phone{r: r, worker: worker, tls: c, req: r.rawRequest(worker), br: bufio.NewReaderSize(nil, 1024)}
 }
@@ -95,14 +83,9 @@ func (p *phone) close() {
 
 // dial connects and handshakes under deadline; the event's stage on error.
 func (p *phone) dial(ctx context.Context, deadline time.Time) (string, string, error) {
-	addr := p.r.base.Host
-	if b := p.r.cfg.Balancer; b != nil {
-		addr = b.Pick(p.worker)
-	}
-	d := net.Dialer{Deadline: deadline, KeepAlive: -1}
-	if n := len(p.r.cfg.Sources); n > 0 {
-		d.LocalAddr = &net.TCPAddr{IP: p.r.cfg.Sources[int(p.r.srcNext.Add(1)-1)%n]}
-	}
+	addr := p.r.addr(p.worker, p.r.base.Host)
+	d := p.r.dialer()
+	d.Deadline = deadline
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return addr, StageConnect, err

@@ -243,31 +243,55 @@ func easBody(n int) []byte {
 	return b
 }
 
+// clientTLS is a phone's TLS settings, the same for net/http's client and
+// the phone client: the edge's CA, the worker's certificate, X25519 only
+// (the same key-exchange group for every proxy: OpenSSL 3.0, nginx, has no
+// X25519MLKEM768), TLS 1.3. With Resume it holds one session per phone,
+// kept across the worker's reconnects; the cache key is the server name
+// (Target's host), the same whichever edge the balancer picks.
+func (r *runner) clientTLS() *tls.Config {
+	c := &tls.Config{
+		RootCAs:              r.cfg.RootCAs,
+		ServerName:           r.cfg.ServerName,
+		InsecureSkipVerify:   r.cfg.RootCAs == nil, //nolint:gosec // only when no server CA is given, loopback only
+		GetClientCertificate: r.cfg.Certs.GetClientCertificate,
+		CurvePreferences:     []tls.CurveID{tls.X25519},
+		MinVersion:           tls.VersionTLS13,
+	}
+	if r.cfg.Resume {
+		c.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+	}
+	return c
+}
+
+// dialer returns the dialer of a worker's next connection: from the next
+// of Sources when given, round robin.
+func (r *runner) dialer() net.Dialer {
+	d := net.Dialer{Timeout: 10 * time.Second, KeepAlive: -1}
+	if n := len(r.cfg.Sources); n > 0 {
+		d.LocalAddr = &net.TCPAddr{IP: r.cfg.Sources[int(r.srcNext.Add(1)-1)%n]}
+	}
+	return d
+}
+
+// addr is the address of a worker's next connection: the Balancer's pick
+// when there is one, else def.
+func (r *runner) addr(worker int, def string) string {
+	if b := r.cfg.Balancer; b != nil {
+		return b.Pick(worker)
+	}
+	return def
+}
+
 // transport returns a transport whose connections are the worker's: with
 // a Balancer it picks their address.
 func (r *runner) transport(keepIdle, worker int) *http.Transport {
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: -1}
-	tr := &http.Transport{
+	return &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			dd := *d
-			if n := len(r.cfg.Sources); n > 0 {
-				dd.LocalAddr = &net.TCPAddr{IP: r.cfg.Sources[int(r.srcNext.Add(1)-1)%n]}
-			}
-			if b := r.cfg.Balancer; b != nil {
-				addr = b.Pick(worker)
-			}
-			return dd.DialContext(ctx, network, addr)
+			d := r.dialer()
+			return d.DialContext(ctx, network, r.addr(worker, addr))
 		},
-		TLSClientConfig: &tls.Config{
-			RootCAs:              r.cfg.RootCAs,
-			ServerName:           r.cfg.ServerName,
-			InsecureSkipVerify:   r.cfg.RootCAs == nil, //nolint:gosec // only when no server CA is given, loopback only
-			GetClientCertificate: r.cfg.Certs.GetClientCertificate,
-			// The same key-exchange group for every proxy: OpenSSL 3.0
-			// (nginx) has no X25519MLKEM768.
-			CurvePreferences: []tls.CurveID{tls.X25519},
-			MinVersion:       tls.VersionTLS13,
-		},
+		TLSClientConfig:       r.clientTLS(),
 		TLSNextProto:          map[string]func(string, *tls.Conn) http.RoundTripper{},
 		MaxIdleConns:          keepIdle,
 		MaxIdleConnsPerHost:   keepIdle,
@@ -277,13 +301,6 @@ func (r *runner) transport(keepIdle, worker int) *http.Transport {
 		ResponseHeaderTimeout: r.cfg.Timeout,
 		IdleConnTimeout:       90 * time.Second,
 	}
-	if r.cfg.Resume {
-		// One session per phone: the worker's transport lives as long as
-		// the worker, across its reconnects. The cache key is the server
-		// name (Target's host), the same whichever edge the balancer picks.
-		tr.TLSClientConfig.ClientSessionCache = tls.NewLRUClientSessionCache(1)
-	}
-	return tr
 }
 
 func (r *runner) request(ctx context.Context, worker int) (*http.Request, error) {
