@@ -93,8 +93,10 @@ const (
 	MetricCRLStale = "segmesh_crl_stale"
 	// MetricCRLEntries is the number of revoked serials per issuer.
 	MetricCRLEntries = "segmesh_crl_entries"
-	// MetricCRLSaveFailures counts CRLs the crl role could not write to its
-	// state directory, by URL and what (reason: record or kept).
+	// MetricCRLSaveFailures counts writes to its state directory the crl
+	// role could not make, by URL and what (reason: record or kept, a CRL
+	// not written; touch, mark, remove_kept or remove_record, housekeeping
+	// that loses no CRL, url then naming the URL or file concerned).
 	MetricCRLSaveFailures = "segmesh_crl_save_failures"
 	// MetricCRLUnsaved is 1 while the CRL in force from a distribution
 	// point could not be written to the state directory (its source's

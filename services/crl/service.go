@@ -128,7 +128,7 @@ func New(deps role.Deps, opts ...Option) (*Service, error) {
 		Fetcher:           o.fetcher,
 		Clock:             o.clock,
 		Logger:            log,
-		Hooks:             refresh.Hooks{OnFetch: s.onFetch, OnSaveFailed: s.onSaveFailed},
+		Hooks:             refresh.Hooks{OnFetch: s.onFetch, OnSaveFailed: s.onSaveFailed, OnHousekeepingFailed: s.onSaveFailed},
 	}
 	if cfg.Enabled {
 		rc.URLs = cfg.URLs
@@ -184,6 +184,9 @@ func (s *Service) Start(ctx context.Context) error {
 			s.log.Warn("no trusted CA: every CRL will be refused as untrusted", "setting", trust.KeyPath)
 		}
 		s.reloader.Store(r)
+	}
+	if s.cfg.Enabled && s.cfg.StateDir != "" {
+		s.warnEmptyStateDir()
 	}
 	if err := s.refresher.StartupFetch(ctx); err != nil {
 		return err
@@ -263,9 +266,17 @@ func (s *Service) Notes() []string {
 		case st.RetiredKept:
 			out = append(out, fmt.Sprintf("CRL of %q (%s) from %s, a distribution point a reload removed (or no longer configured at the start), is the newest of its partition and kept in force%s, and not fetched again (stale after %s): list a distribution point for this CA in %s%s",
 				st.Issuer, partitionText(st.Partition), st.URL, s.keptIn(st.KeptFile), st.NextUpdate.UTC().Format(time.RFC3339), config.KeyCRLURIs, dropKept(st.KeptFile)))
+		case st.Retired && st.SaveError != nil:
+			// Its copy to kept/ failed: its distribution point's record
+			// still holds it (unless that write failed too, which the save
+			// note says), and a start reads that record as the floor of its
+			// partition, so a restart keeps it: the safe side, but "restart
+			// to drop it" was wrong (TestRetiredNoteWhenItsCopyFailed).
+			out = append(out, fmt.Sprintf("CRL of %q (%s) from %s, a distribution point a reload removed, is kept in force and not fetched again (stale after %s), but could not be copied to the kept CRLs; a restart keeps it too while its distribution point's record holds it (the start reads that record as the floor of its partition): it goes when a distribution point listed in %s gives a CRL of its partition at least as new; to stop checking the CA, take it out of %s and restart; once the state directory is fixed it is kept on disk and this note names the file that drops it",
+				st.Issuer, partitionText(st.Partition), st.URL, st.NextUpdate.UTC().Format(time.RFC3339), config.KeyCRLURIs, trust.KeyPath))
 		case st.Retired:
-			// Not kept on disk (not the newest of its partition, no state
-			// directory, or writing it failed): a restart does forget it.
+			// Not kept on disk (not the newest of its partition, or no state
+			// directory): a restart does forget it.
 			out = append(out, fmt.Sprintf("CRL of %q from %s, a distribution point a reload removed, is kept in force and not fetched again (stale after %s): list a distribution point for this CA in %s, or restart to drop it",
 				st.Issuer, st.URL, st.NextUpdate.UTC().Format(time.RFC3339), config.KeyCRLURIs))
 		case st.Stale:
@@ -420,7 +431,7 @@ func (s *Service) metrics(meter metric.Meter) error {
 		return err
 	}
 	if s.unsaved, err = meter.Int64Counter(telemetry.MetricCRLSaveFailures,
-		metric.WithDescription("CRLs not written to the state directory, by distribution point and what (reason: record, the URL's own copy; kept, the copy kept per issuer and partition): a restart may lack them")); err != nil {
+		metric.WithDescription("writes to the state directory that failed, by distribution point (or file) and what (reason: record, the URL's own copy of its CRL; kept, the copy kept per issuer and partition: a restart may lack them; touch, mark, remove_kept, remove_record: housekeeping, nothing lost)")); err != nil {
 		return err
 	}
 	age, err := meter.Float64ObservableGauge(telemetry.MetricCRLAge,
@@ -509,6 +520,9 @@ func (s *Service) statusSection() any {
 		FailHard          bool           `json:"failHard"`
 		FailClosedOnStale bool           `json:"failClosedOnStale"`
 		Sources           []sourceStatus `json:"sources"`
+		// Housekeeping is the state directory's housekeeping that failed
+		// since the start (refresh.HousekeepTouch ...): nothing lost.
+		Housekeeping *housekeepingStatus `json:"stateDirHousekeeping,omitempty"`
 	}{
 		Enabled: s.cfg.Enabled, SnapshotVersion: snap.Version(), Interval: s.refresher.Interval().String(),
 		FailHard: s.cfg.FailHard, FailClosedOnStale: s.cfg.FailClosedOnStale,
@@ -526,5 +540,16 @@ func (s *Service) statusSection() any {
 		}
 		out.Sources = append(out.Sources, ss)
 	}
+	if h := s.refresher.Housekeeping(); h.LastError != nil {
+		out.Housekeeping = &housekeepingStatus{Failures: h.Failures, LastError: h.LastError.Error(), LastAt: h.LastAt}
+	}
 	return out
+}
+
+// housekeepingStatus is the state directory's housekeeping that failed,
+// on the status page.
+type housekeepingStatus struct {
+	Failures  map[string]int `json:"failures"` // by what: touch, mark, remove_kept, remove_record
+	LastError string         `json:"lastError"`
+	LastAt    time.Time      `json:"lastAt"`
 }

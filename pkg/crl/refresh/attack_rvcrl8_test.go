@@ -51,85 +51,102 @@ func recordFile(dir, url string) string {
 // certificate, is fetched afresh, and a mirror lagging there (or whoever
 // sits on its path) serves the older, genuinely signed Y3: accepted beside
 // the floor and saved over that record. The next restart has lost Y7:
-// serial 6, which only Y7 lists, must not be good.
+// serial 6, which only Y7 lists, must not be good. The same after a crash
+// between the two writes of c's record (icrl4): its description lost, or
+// left describing the CRL before, the start cannot read its URL from it;
+// on main the floor was then named by its file, not taken for c's record
+// when c came back, and overwritten.
 func TestAttackFloorInARecordOverwritten(t *testing.T) {
 	for _, why := range []string{"cap", "kept/ not writable"} {
 		for _, how := range []string{"reload lists it", "a certificate names it"} {
-			t.Run(why+", "+how, func(t *testing.T) {
-				k := newKeptFixture(t)
-				a, b, c := k.f.cdp.url(), k.b.url(), newCDP(t)
-				leafY := k.f.ca.Leaf(t, big.NewInt(6), t0, k.dpY)
-				y := func() crl.Decision { return k.r.Snapshot().Decide(leafY, t0.Add(time.Hour), crl.Policy{}) }
-				k.f.cdp.serve(k.part(t, k.dpX, 3), "")
-				k.b.serve(k.part(t, k.dpX, 5, 5), "")
-				c.serve(k.part(t, k.dpY, 7, 6), "")
-				start := func(urls ...string) {
-					k.r = newRefresher(t, k.f.config(func(cfg *refresh.Config) {
-						cfg.Store, cfg.Fetcher.MaxBytes, cfg.URLs, cfg.FailHard, cfg.DeriveFromCAs = store.New(k.dir), 1<<16, urls, false, true
-						if why == "cap" {
-							cfg.MaxKept = 1
-						}
-					}))
-					if err := k.r.StartupFetch(context.Background()); err != nil {
-						t.Fatal(err)
-					}
-				}
-				if why == "cap" {
-					// b's X5 learnt and kept: kept/ is at its cap of 1.
-					start(a)
-					k.r.AddDerived(b)
-					k.r.RefreshNow(context.Background())
-					k.r.AddDerived(c.url())
-					k.r.RefreshNow(context.Background())
-				} else {
-					// c configured gives Y7; the configuration is edited
-					// while the process is down (c out), and kept/ is a
-					// file, so the floor stays in c's record.
-					start(a, c.url())
-					mustWrite(t, filepath.Join(k.dir, "kept"), nil)
-				}
-				if d := y(); d.Verdict != crl.Revoked {
-					t.Fatalf("serial 6 with Y7 at c: %v", d.Verdict)
-				}
-				k.down()
-				c.mode.Store("500")
-				start(a)
-				if d := y(); d.Verdict != crl.Revoked {
-					t.Fatalf("restart: serial 6 %v (from %q); want revoked, Y7 from c's record as the floor", d.Verdict, d.Info.Source)
-				}
-				if why == "kept/ not writable" {
-					// The failed copy to kept/ shows on /status (saveError)
-					// and so on /readyz, not only in the metric.
-					st, ok := statusOf(k.r, c.url())
-					if !ok || st.SaveError == nil || st.KeptFile != recordFile(k.dir, c.url()) {
-						t.Errorf("floor in c's record, kept/ not writable: status %+v; want a SaveError and c's record as the kept file", st)
-					}
-				}
-
-				c.serve(k.part(t, k.dpY, 3), "") // c lags: Y3, serial 6 not listed
-				urls := []string{a}
-				if how == "reload lists it" {
-					urls = append(urls, c.url())
-					commit, err := k.r.Reconfigure(urls, time.Hour)
-					if err != nil {
-						t.Fatal(err)
-					}
-					commit()
-				} else {
-					k.r.AddDerived(c.url())
-				}
-				k.r.RefreshNow(context.Background())
-				if d := y(); d.Verdict != crl.Revoked {
-					t.Fatalf("Y3 at c beside the Y7 floor: serial 6 %v (from %q); want revoked", d.Verdict, d.Info.Source)
-				}
-				c.mode.Store("500")
-				start(urls...)
-				if d := y(); d.Verdict == crl.Good || !d.Refused {
-					t.Fatalf("after a restart: serial 6 %v refused %v (from %q); Y7 was the floor of Y and nothing newer of Y exists",
-						d.Verdict, d.Refused, d.Info.Source)
-				}
-			})
+			for _, crash := range []string{"", ", description lost", ", description of the CRL before"} {
+				t.Run(why+", "+how+crash, func(t *testing.T) { floorInRecordOverwritten(t, why, how, crash) })
+			}
 		}
+	}
+}
+
+// floorInRecordOverwritten is one case of
+// TestAttackFloorInARecordOverwritten; crash names the state a crash
+// between the two writes of c's record left it in ("" for none).
+func floorInRecordOverwritten(t *testing.T, why, how, crash string) {
+	k := newKeptFixture(t)
+	a, b, c := k.f.cdp.url(), k.b.url(), newCDP(t)
+	leafY := k.f.ca.Leaf(t, big.NewInt(6), t0, k.dpY)
+	y := func() crl.Decision { return k.r.Snapshot().Decide(leafY, t0.Add(time.Hour), crl.Policy{}) }
+	k.f.cdp.serve(k.part(t, k.dpX, 3), "")
+	k.b.serve(k.part(t, k.dpX, 5, 5), "")
+	c.serve(k.part(t, k.dpY, 7, 6), "")
+	start := func(urls ...string) {
+		k.r = newRefresher(t, k.f.config(func(cfg *refresh.Config) {
+			cfg.Store, cfg.Fetcher.MaxBytes, cfg.URLs, cfg.FailHard, cfg.DeriveFromCAs = store.New(k.dir), 1<<16, urls, false, true
+			if why == "cap" {
+				cfg.MaxKept = 1
+			}
+		}))
+		if err := k.r.StartupFetch(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if why == "cap" {
+		// b's X5 learnt and kept: kept/ is at its cap of 1.
+		start(a)
+		k.r.AddDerived(b)
+		k.r.RefreshNow(context.Background())
+		k.r.AddDerived(c.url())
+		k.r.RefreshNow(context.Background())
+	} else {
+		// c configured gives Y7; the configuration is edited
+		// while the process is down (c out), and kept/ is a
+		// file, so the floor stays in c's record.
+		start(a, c.url())
+		mustWrite(t, filepath.Join(k.dir, "kept"), nil)
+	}
+	if d := y(); d.Verdict != crl.Revoked {
+		t.Fatalf("serial 6 with Y7 at c: %v", d.Verdict)
+	}
+	crashBetweenTheWrites(t, recordFile(k.dir, c.url()), crash)
+	k.down()
+	c.mode.Store("500")
+	start(a)
+	if d := y(); d.Verdict != crl.Revoked {
+		t.Fatalf("restart: serial 6 %v (from %q); want revoked, Y7 from c's record as the floor", d.Verdict, d.Info.Source)
+	}
+	if why == "kept/ not writable" {
+		// The failed copy to kept/ shows on /status (saveError)
+		// and so on /readyz, not only in the metric.
+		var st refresh.SourceStatus
+		for _, s := range k.r.Status() {
+			if s.KeptFile == recordFile(k.dir, c.url()) {
+				st = s
+			}
+		}
+		if st.SaveError == nil || crash != ", description lost" && st.URL != c.url() {
+			t.Errorf("floor in c's record, kept/ not writable: status %+v; want a SaveError and c's record as the kept file", st)
+		}
+	}
+
+	c.serve(k.part(t, k.dpY, 3), "") // c lags: Y3, serial 6 not listed
+	urls := []string{a}
+	if how == "reload lists it" {
+		urls = append(urls, c.url())
+		commit, err := k.r.Reconfigure(urls, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		commit()
+	} else {
+		k.r.AddDerived(c.url())
+	}
+	k.r.RefreshNow(context.Background())
+	if d := y(); d.Verdict != crl.Revoked {
+		t.Fatalf("Y3 at c beside the Y7 floor: serial 6 %v (from %q); want revoked", d.Verdict, d.Info.Source)
+	}
+	c.mode.Store("500")
+	start(urls...)
+	if d := y(); d.Verdict == crl.Good || !d.Refused {
+		t.Fatalf("after a restart: serial 6 %v refused %v (from %q); Y7 was the floor of Y and nothing newer of Y exists",
+			d.Verdict, d.Refused, d.Info.Source)
 	}
 }
 

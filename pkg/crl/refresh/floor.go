@@ -71,7 +71,7 @@ func (r *Refresher) floor(rec store.Orphan, url string, idx *crl.Index) {
 			r.log.Info("crl record of a distribution point no longer configured not put in force: its CRL was kept on disk, and that kept copy was removed",
 				"url", url, "file", rec.File, "issuer", m.Issuer, "partition", m.Partition, "crl_number", m.Number)
 			if err := r.cfg.Store.RemoveOrphan(rec.File); err != nil {
-				r.log.Warn("crl record of a dropped kept CRL not removed", "file", rec.File, "err", err)
+				r.housekeepingFailed(HousekeepRemoveRecord, rec.File, err, "crl record of a dropped kept CRL not removed; the next start drops it again", "file", rec.File)
 			}
 			return
 		}
@@ -80,7 +80,7 @@ func (r *Refresher) floor(rec store.Orphan, url string, idx *crl.Index) {
 		return o.idx != nil && pairOf(o.idx.Meta()) == p && crl.Compare(o.idx.Meta(), m) >= 0
 	}) {
 		if err := r.cfg.Store.RemoveOrphan(rec.File); err != nil {
-			r.log.Warn("crl record of a distribution point no longer configured superseded but not removed", "file", rec.File, "err", err)
+			r.housekeepingFailed(HousekeepRemoveRecord, rec.File, err, "crl record of a distribution point no longer configured superseded but not removed; the next start reads it again", "file", rec.File)
 		}
 		return
 	}
@@ -94,7 +94,7 @@ func (r *Refresher) floor(rec store.Orphan, url string, idx *crl.Index) {
 		} else {
 			r.kept[p] = m
 			if err := r.cfg.Store.RemoveOrphan(rec.File); err != nil {
-				r.log.Warn("crl record of a distribution point no longer configured kept but not removed", "file", rec.File, "err", err)
+				r.housekeepingFailed(HousekeepRemoveRecord, rec.File, err, "crl record of a distribution point no longer configured kept but not removed; the next start finds its kept copy as new and removes it", "file", rec.File)
 			}
 		}
 	} else {

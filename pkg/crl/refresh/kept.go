@@ -62,7 +62,7 @@ func (r *Refresher) loadKept() {
 func (r *Refresher) keepDisplaced(url string) bool {
 	ok := true
 	for _, o := range r.sources {
-		if !o.displaced || o.saved || !o.inRecord && o.unsaved == nil || o.url != url {
+		if !o.displaced || o.saved || !o.inRecord && o.unsaved == nil || !r.heldIn(o, url) {
 			continue
 		}
 		m := o.idx.Meta()
@@ -91,6 +91,19 @@ func (r *Refresher) keepDisplaced(url string) bool {
 		o.saved, o.inRecord, o.saveErr, o.file, o.unsaved = true, false, nil, "", nil
 	}
 	return ok
+}
+
+// heldIn reports whether o, a displaced source, is held by url's record:
+// it came from url, or it is a floor found at the start in url's record
+// file (heldByRecord). A floor's URL is read from its record's
+// description, which a crash between the record's two writes (or a
+// release that wrote the DER first) can have lost: the floor is then
+// named by its file, and matching on the URL alone let url's next CRL,
+// an older one from a mirror that lags, be saved over the floor's only
+// copy (TestAttackFloorInARecordOverwritten, "description lost"). r.mu
+// is held.
+func (r *Refresher) heldIn(o *source, url string) bool {
+	return o.url == url || o.file != "" && o.file == r.cfg.Store.RecordFile(url)
 }
 
 // keepRetired keeps on disk (keepSource) the CRL of each source a reload
@@ -220,7 +233,7 @@ func (r *Refresher) keepUnsaved() {
 // floor (the CRL stays, the safe side); it is logged. r.mu is held.
 func (r *Refresher) markKept(s *source) {
 	if err := r.cfg.Store.SetKept(s.url, true); err != nil {
-		r.log.Warn("crl record not marked as kept; a start takes it for a floor even once its kept copy is removed", "url", s.url, "err", err)
+		r.housekeepingFailed(HousekeepMark, s.url, err, "crl record not marked as kept; a start takes it for a floor even once its kept copy is removed", "url", s.url)
 	}
 }
 
@@ -253,7 +266,8 @@ func (r *Refresher) forgetKept() {
 			continue
 		}
 		if err := r.cfg.Store.RemoveKept(p.key, p.partition); err != nil {
-			r.log.Warn("crl kept copy superseded but not removed; a restart loads it beside the newer one", "issuer", k.Issuer, "partition", p.partition, "err", err)
+			r.housekeepingFailed(HousekeepRemoveKept, r.cfg.Store.KeptPath(p.key, p.partition), err, "crl kept copy superseded but not removed; a restart loads it beside the newer one",
+				"issuer", k.Issuer, "partition", p.partition)
 			continue
 		}
 		delete(r.kept, p)
@@ -275,7 +289,7 @@ func (r *Refresher) forgetKept() {
 func (r *Refresher) unmarkKept(holders []*source) bool {
 	for _, o := range holders {
 		if err := r.cfg.Store.SetKept(o.url, false); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			r.log.Warn("crl record superseding a kept CRL not unmarked; the kept CRL stays on disk", "url", o.url, "err", err)
+			r.housekeepingFailed(HousekeepMark, o.url, err, "crl record superseding a kept CRL not unmarked; the kept CRL stays on disk", "url", o.url)
 			return false
 		}
 	}

@@ -94,6 +94,10 @@ type Hooks struct {
 	// OnSaveFailed is called when a CRL could not be written to disk, with
 	// the URL and what was written: SavedRecord or SavedKept.
 	OnSaveFailed func(url, what string)
+	// OnHousekeepingFailed is called when tidying the state directory
+	// failed, with where (a URL, or a file) and what (HousekeepTouch,
+	// ...): nothing in force is lost (see HousekeepTouch).
+	OnHousekeepingFailed func(where, what string)
 }
 
 // What failed to be written, as passed to Hooks.OnSaveFailed.
@@ -181,6 +185,9 @@ type Refresher struct {
 	keptFullLogged bool
 	// kept is what the store keeps per issuer and partition (kept.go).
 	kept map[pair]crl.Meta
+	// housekeeping is the state directory's housekeeping that failed
+	// (housekeeping.go).
+	housekeeping HousekeepingStatus
 }
 
 type sigEntry struct {
@@ -527,15 +534,6 @@ func (r *Refresher) attempt(ctx context.Context, url string, cur *crl.Index, v f
 	}
 	der, _ := crl.Decode(res.Body) // Parse succeeded, so Decode does
 	return ResultOK, fetched{idx: idx, der: der}, res.Validators, nil
-}
-
-func (r *Refresher) touch(url string, v fetch.Validators, now time.Time) {
-	if r.cfg.Store == nil {
-		return
-	}
-	if err := r.cfg.Store.Touch(url, v, now); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		r.log.Debug("crl stored copy not updated", "url", url, "err", err)
-	}
 }
 
 func kindLabel(err error) string {

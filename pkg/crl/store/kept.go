@@ -58,7 +58,7 @@ func (s *Store) LoadKept() ([]Record, error) {
 	var out []Record
 	var errs []error
 	for _, n := range names {
-		r, err := s.read(strings.TrimSuffix(n, ".crl"), "")
+		r, err := s.read(strings.TrimSuffix(n, ".crl"), "", false)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -74,9 +74,12 @@ func (s *Store) RemoveKept(k crl.IssuerKey, partition string) error {
 	return s.remove(s.keptBase(k, partition), fmt.Sprintf("kept CRL of issuer %s partition %q", k, partition))
 }
 
-// remove deletes base's two files, the description first.
+// remove deletes base's two files, the DER first: a crash between the
+// two leaves a description alone, which nothing lists, never a DER
+// without its description (see write). A record removed to drop its CRL
+// (loadFloors) stays dropped.
 func (s *Store) remove(base, what string) error {
-	for _, p := range []string{base + ".json", base + ".crl"} {
+	for _, p := range []string{base + ".crl", base + ".json"} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return storeErr(what, err)
 		}
@@ -112,7 +115,7 @@ func (s *Store) Orphans(urls []string) ([]Orphan, error) {
 		if skip[n] {
 			continue
 		}
-		r, err := s.read(strings.TrimSuffix(n, ".crl"), "")
+		r, err := s.read(strings.TrimSuffix(n, ".crl"), "", true)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -125,6 +128,23 @@ func (s *Store) Orphans(urls []string) ([]Orphan, error) {
 // RemoveOrphan deletes the record whose DER is file (Orphan.File).
 func (s *Store) RemoveOrphan(file string) error {
 	return s.remove(strings.TrimSuffix(file, ".crl"), file)
+}
+
+// Empty reports whether the store holds no CRL at all: no URL's record
+// and no kept CRL (a directory that does not exist is empty). A start on
+// an empty store is a first start, or one whose state directory was
+// changed, emptied or lost: no floor of an earlier run is in force.
+func (s *Store) Empty() (bool, error) {
+	for _, dir := range []string{s.dir, filepath.Join(s.dir, keptDir)} {
+		names, err := crlFiles(dir)
+		if err != nil {
+			return false, storeErr(dir, err)
+		}
+		if len(names) > 0 {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // crlFiles returns the regular files of dir named *.crl, sorted; none when

@@ -60,8 +60,8 @@ func (s *Store) base(url string) string {
 	return filepath.Join(s.dir, hex.EncodeToString(h[:16]))
 }
 
-// Save writes r atomically, DER first, then its description. Errors are
-// *crl.Error of kind KindStore.
+// Save writes r atomically, its description first, then its DER (see
+// write). Errors are *crl.Error of kind KindStore.
 func (s *Store) Save(r Record) error {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return storeErr(r.URL, err)
@@ -69,7 +69,20 @@ func (s *Store) Save(r Record) error {
 	return s.write(s.base(r.URL), r)
 }
 
-// write writes r's DER to base.crl, then its description to base.json.
+// RecordFile returns the file of url's record's DER: the name Orphan.File
+// gives it, and the one a start names a record by when its description
+// does not say whose it is.
+func (s *Store) RecordFile(url string) string { return s.base(url) + ".crl" }
+
+// write writes r's description to base.json, then its DER to base.crl. In
+// that order a crash between the two writes never leaves a DER without a
+// description naming its URL: a first write leaves only the description
+// (no record: Load and Orphans list DERs), a later one the DER before
+// beside the new description, whose URL read still believes (the file is
+// named after it). DER first, a record's first write cut short left a DER
+// whose URL nothing named, so a start read it as a floor of no known URL,
+// and that URL listed again saved its next CRL over it
+// (TestSaveWritesTheDescriptionFirst).
 func (s *Store) write(base string, r Record) error {
 	sum := sha256.Sum256(r.DER)
 	r.SHA256 = hex.EncodeToString(sum[:])
@@ -77,10 +90,10 @@ func (s *Store) write(base string, r Record) error {
 	if err != nil {
 		return storeErr(r.URL, err)
 	}
-	if err := writeAtomic(base+".crl", r.DER); err != nil {
+	if err := writeAtomic(base+".json", append(meta, '\n')); err != nil {
 		return storeErr(r.URL, err)
 	}
-	if err := writeAtomic(base+".json", append(meta, '\n')); err != nil {
+	if err := writeAtomic(base+".crl", r.DER); err != nil {
 		return storeErr(r.URL, err)
 	}
 	return nil
@@ -120,20 +133,27 @@ func (s *Store) describe(url string, change func(*Record)) error {
 // not match it comes back without validators or fetch time, so the next
 // download is unconditional.
 func (s *Store) Load(url string) (Record, error) {
-	return s.read(s.base(url), url)
+	return s.read(s.base(url), url, true)
 }
 
 // read returns the record at base; url, when not empty, must be the one
-// its description names.
-func (s *Store) read(base, url string) (Record, error) {
+// its description names, and so must base's own URL when named (a URL's
+// record, whose files are named after its URL, unlike a kept CRL's). A
+// description of another write of the same record, not matching the DER
+// (a crash between the two writes, see write), gives only its URL.
+func (s *Store) read(base, url string, named bool) (Record, error) {
 	der, err := os.ReadFile(base + ".crl")
 	if err != nil {
 		return Record{}, storeErr(cmp.Or(url, base), err)
 	}
 	sum := sha256.Sum256(der)
+	hexSum := hex.EncodeToString(sum[:])
 	r, err := readMeta(base, url)
-	if err != nil || (url != "" && r.URL != url) || r.SHA256 != hex.EncodeToString(sum[:]) {
-		return Record{URL: url, DER: der, SHA256: hex.EncodeToString(sum[:])}, nil
+	if err != nil || url != "" && r.URL != url || named && s.base(r.URL) != base {
+		return Record{URL: url, DER: der, SHA256: hexSum}, nil // no description of this record
+	}
+	if r.SHA256 != hexSum {
+		return Record{URL: r.URL, DER: der, SHA256: hexSum}, nil
 	}
 	r.DER = der
 	return r, nil
