@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/segmesh/segmesh/pkg/crl"
 	"github.com/segmesh/segmesh/pkg/crl/refresh"
@@ -26,9 +25,7 @@ func TestAttackReplaySequencesUnwritable(t *testing.T) {
 	for seed := range uint64(sequences) {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
 			w := newReplayWorld(t, seed, 9)
-			rnd, k, cdps, x3 := w.rnd, w.k, w.cdps, w.x3
-			pick := func() ([]byte, string) { return w.pick(t) }
-			subset := w.subset
+			rnd, k, cdps, subset := w.rnd, w.k, w.cdps, w.subset
 			derive := false
 			start := func(urls []string) {
 				k.r = newRefresher(t, k.f.config(func(cfg *refresh.Config) {
@@ -81,22 +78,14 @@ func TestAttackReplaySequencesUnwritable(t *testing.T) {
 				blocked[rec] = true
 				return name + "'s record blocked"
 			}
-			for _, p := range cdps {
-				p.serve(x3, "")
-			}
+			w.serveX3()
 			start([]string{k.f.cdp.url()})
 			seen5 := false
 			var log []string
 			for range steps {
 				switch op := rnd.IntN(9); {
 				case op == 0:
-					urls, name := subset()
-					commit, err := k.r.Reconfigure(urls, time.Hour)
-					if err != nil {
-						t.Fatal(err)
-					}
-					commit()
-					log = append(log, "reload to "+name)
+					log = append(log, w.reload(t))
 				case op == 1:
 					shown := false
 					for _, st := range k.r.Status() {
@@ -119,14 +108,7 @@ func TestAttackReplaySequencesUnwritable(t *testing.T) {
 				case op <= 4:
 					log = append(log, toggle(rnd.IntN(len(cdps)+1)))
 				default:
-					var got []string
-					for i, p := range cdps {
-						body, name := pick()
-						p.serve(body, "")
-						got = append(got, string(rune('a'+i))+":"+name)
-					}
-					k.r.RefreshNow(context.Background())
-					log = append(log, fmt.Sprint(got))
+					log = append(log, w.refresh(t))
 				}
 				d := k.leaf()
 				if seen5 && (d.Verdict == crl.Good || !d.Refused) {

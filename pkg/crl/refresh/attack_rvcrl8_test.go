@@ -268,9 +268,7 @@ func TestAttackReplaySequencesEdited(t *testing.T) {
 	for seed := range uint64(sequences) {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
 			w := newReplayWorld(t, seed, 8)
-			rnd, k, cdps, x3 := w.rnd, w.k, w.cdps, w.x3
-			pick := func() ([]byte, string) { return w.pick(t) }
-			subset := w.subset
+			rnd, k, cdps, subset := w.rnd, w.k, w.cdps, w.subset
 			maxKept := []int{1, 0}[rnd.IntN(2)]
 			derive := false
 			start := func(urls []string) {
@@ -281,22 +279,14 @@ func TestAttackReplaySequencesEdited(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			for _, p := range cdps {
-				p.serve(x3, "")
-			}
+			w.serveX3()
 			start([]string{k.f.cdp.url()})
 			seen5 := false
 			var log []string
 			for range steps {
 				switch op := rnd.IntN(8); {
 				case op == 0:
-					urls, name := subset()
-					commit, err := k.r.Reconfigure(urls, time.Hour)
-					if err != nil {
-						t.Fatal(err)
-					}
-					commit()
-					log = append(log, "reload to "+name)
+					log = append(log, w.reload(t))
 				case op == 1:
 					for _, p := range cdps {
 						p.mode.Store("500")
@@ -310,14 +300,7 @@ func TestAttackReplaySequencesEdited(t *testing.T) {
 					k.r.AddDerived(cdps[i].url())
 					log = append(log, "learnt "+string(rune('a'+i)))
 				default:
-					var got []string
-					for i, p := range cdps {
-						body, name := pick()
-						p.serve(body, "")
-						got = append(got, string(rune('a'+i))+":"+name)
-					}
-					k.r.RefreshNow(context.Background())
-					log = append(log, fmt.Sprint(got))
+					log = append(log, w.refresh(t))
 				}
 				d := k.leaf()
 				if seen5 && (d.Verdict == crl.Good || !d.Refused) {
@@ -476,6 +459,41 @@ func (w *replayWorld) pick(t *testing.T) ([]byte, string) {
 	}
 	w.y++
 	return w.k.part(t, w.k.dpY, int64(w.y), 6), fmt.Sprint("Y", w.y)
+}
+
+// serveX3 makes every point serve X3, as each sequence begins.
+func (w *replayWorld) serveX3() {
+	for _, p := range w.cdps {
+		p.serve(w.x3, "")
+	}
+}
+
+// reload is the step "reload to a random subset of the points" of a
+// sequence; it returns the step for the log.
+func (w *replayWorld) reload(t *testing.T) string {
+	t.Helper()
+	urls, name := w.subset()
+	commit, err := w.k.r.Reconfigure(urls, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit()
+	return "reload to " + name
+}
+
+// refresh is the step "every point serves what pick draws, then a
+// refresh" of a sequence, the points drawn in order; it returns the step
+// for the log.
+func (w *replayWorld) refresh(t *testing.T) string {
+	t.Helper()
+	var got []string
+	for i, p := range w.cdps {
+		body, name := w.pick(t)
+		p.serve(body, "")
+		got = append(got, string(rune('a'+i))+":"+name)
+	}
+	w.k.r.RefreshNow(context.Background())
+	return fmt.Sprint(got)
 }
 
 // subset is a random subset of the points' URLs, with its name ({ac}).
