@@ -46,15 +46,7 @@ func TestRetiredKeptNote(t *testing.T) {
 		name := map[bool]string{true: "with a state directory", false: "without a state directory"}[stateDir]
 		t.Run(name, func(t *testing.T) {
 			_, s := startPartitioned(t, stateDir)
-			commit, err := s.refresher.Reconfigure(nil, time.Hour)
-			if err != nil {
-				t.Fatal(err)
-			}
-			commit()
-			notes := strings.Join(s.Notes(), "\n")
-			if !strings.Contains(notes, "a reload removed") {
-				t.Fatalf("notes = %q; want the retired CRL named", notes)
-			}
+			notes := retireAll(t, s)
 			var file string
 			for _, st := range s.refresher.Status() {
 				if st.RetiredKept {
@@ -98,4 +90,20 @@ func startPartitioned(t *testing.T, stateDir bool) (*fixture, *Service) {
 		t.Fatal(err)
 	}
 	return f, s
+}
+
+// retireAll removes every distribution point of s by a reload and returns
+// the /readyz notes after it, which name the retired CRL.
+func retireAll(t *testing.T, s *Service) string {
+	t.Helper()
+	commit, err := s.refresher.Reconfigure(nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit()
+	notes := strings.Join(s.Notes(), "\n")
+	if !strings.Contains(notes, "a reload removed") {
+		t.Fatalf("notes = %q; want the retired CRL named", notes)
+	}
+	return notes
 }

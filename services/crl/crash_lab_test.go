@@ -4,8 +4,6 @@ package crl
 
 import (
 	"context"
-	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,24 +26,12 @@ import (
 // was saved over the record, the only copy of A5.
 func TestLabFloorWithoutDescriptionKept(t *testing.T) {
 	lab := labenv.Up(t)
-	ca2 := testpki.LoadCA(t, lab.CAPEM[2], filepath.Join(lab.Dir, "pki", "ca", "ca2.key"))
-	cdpDir := filepath.Join(lab.Dir, "cdp")
-	publish := cdpPublisher(t, cdpDir)
-	now := time.Now()
-	name := fmt.Sprintf("ca2-crash-%d", now.UnixNano())
-	urlA, urlB := "http://cdp.lab.test/"+name+"-a.crl", "http://cdp.lab.test/"+name+"-b.crl"
-	serial := big.NewInt(now.UnixNano())
-	part := func(n int64, revoked ...*big.Int) []byte {
-		o := testpki.CRLOptions{Number: n, ThisUpdate: now.Add(time.Duration(n-10) * time.Minute), Partition: []string{urlA}}
-		for _, s := range revoked {
-			o.Revoked = append(o.Revoked, testpki.Revoked{Serial: s, At: now.Add(-time.Hour)})
-		}
-		return ca2.CRL(t, o)
-	}
-	device := ca2.Device(t, "crash device", testpki.Serial(serial), testpki.CDP(urlA)).Cert
+	w := newPartitionA(t, lab, "crash")
+	cdpDir, urlA, urlB := w.cdpDir, w.urlA, w.urlB
+	device := w.ca2.Device(t, "crash device", testpki.Serial(w.serial), testpki.CDP(urlA)).Cert
 	state := t.TempDir()
-	publish(urlA, part(3))
-	publish(urlB, part(5, serial))
+	w.publish(urlA, w.part(t, 3))
+	w.publish(urlB, w.part(t, 5, w.serial))
 	check := func(step string, s *Service) {
 		t.Helper()
 		if revoked, info, _, _ := s.Check(device); !revoked {
@@ -71,7 +57,7 @@ func TestLabFloorWithoutDescriptionKept(t *testing.T) {
 		t.Fatalf("restart with urlB out: %v", err)
 	}
 	check("restarted with urlB out, its record without description", s)
-	publish(urlB, part(3)) // urlB lags now
+	w.publish(urlB, w.part(t, 3)) // urlB lags now
 	commit, err := s.refresher.Reconfigure([]string{urlA, urlB}, time.Hour)
 	if err != nil {
 		t.Fatal(err)

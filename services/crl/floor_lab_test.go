@@ -32,25 +32,13 @@ import (
 // note names the file under <stateDir>/kept keeping A5.
 func TestLabNewestCRLNeverRolledBack(t *testing.T) {
 	lab := labenv.Up(t)
-	ca2 := testpki.LoadCA(t, lab.CAPEM[2], filepath.Join(lab.Dir, "pki", "ca", "ca2.key"))
-	cdpDir := filepath.Join(lab.Dir, "cdp")
 	for _, how := range []string{"config edited while down", "learnt from the certificate"} {
 		t.Run(how, func(t *testing.T) {
-			publish := cdpPublisher(t, cdpDir)
-			now := time.Now()
-			name := fmt.Sprintf("ca2-floor-%d", now.UnixNano())
-			urlA, urlB := "http://cdp.lab.test/"+name+"-a.crl", "http://cdp.lab.test/"+name+"-b.crl"
-			serial := big.NewInt(now.UnixNano())
-			part := func(n int64, revoked ...*big.Int) []byte {
-				o := testpki.CRLOptions{Number: n, ThisUpdate: now.Add(time.Duration(n-10) * time.Minute), Partition: []string{urlA}}
-				for _, s := range revoked {
-					o.Revoked = append(o.Revoked, testpki.Revoked{Serial: s, At: now.Add(-time.Hour)})
-				}
-				return ca2.CRL(t, o)
-			}
-			device := ca2.Device(t, "floor device", testpki.Serial(serial), testpki.CDP(urlA), testpki.CDP(urlB)).Cert
+			w := newPartitionA(t, lab, "floor")
+			publish, cdpDir, urlA, urlB, serial := w.publish, w.cdpDir, w.urlA, w.urlB, w.serial
+			device := w.ca2.Device(t, "floor device", testpki.Serial(serial), testpki.CDP(urlA), testpki.CDP(urlB)).Cert
 			state := t.TempDir()
-			publish(urlB, part(5, serial))
+			publish(urlB, w.part(t, 5, serial))
 			learn := how == "learnt from the certificate"
 			var s *Service
 			var err error
@@ -63,10 +51,10 @@ func TestLabNewestCRLNeverRolledBack(t *testing.T) {
 					t.Fatal("the device's issuer is known before urlB is learnt")
 				}
 				s.refresher.RefreshNow(context.Background())
-				publish(urlA, part(3))
+				publish(urlA, w.part(t, 3))
 				s.refresher.RefreshNow(context.Background())
 			} else {
-				publish(urlA, part(3))
+				publish(urlA, w.part(t, 3))
 				s, err = labServiceOf(t, lab, Config{URLs: []string{urlA, urlB}, FailHard: true, StateDir: state})
 				if err != nil {
 					t.Fatalf("Start against the lab CDP: %v", err)
@@ -92,4 +80,37 @@ func TestLabNewestCRLNeverRolledBack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// partitionA is the lab's second CA (ca2) with two URLs of its partition
+// A on the lab's CDP (urlA, urlB, named after the test and the time), a
+// device serial, and what publishes a CRL there (cdpPublisher: removed at
+// the end of the test).
+type partitionA struct {
+	ca2        *testpki.Cert
+	cdpDir     string
+	publish    func(url string, der []byte)
+	urlA, urlB string
+	serial     *big.Int
+	now        time.Time
+}
+
+func newPartitionA(t *testing.T, lab *labenv.Env, what string) *partitionA {
+	t.Helper()
+	w := &partitionA{ca2: testpki.LoadCA(t, lab.CAPEM[2], filepath.Join(lab.Dir, "pki", "ca", "ca2.key")), cdpDir: filepath.Join(lab.Dir, "cdp"), now: time.Now()}
+	w.publish = cdpPublisher(t, w.cdpDir)
+	name := fmt.Sprintf("ca2-%s-%d", what, w.now.UnixNano())
+	w.urlA, w.urlB = "http://cdp.lab.test/"+name+"-a.crl", "http://cdp.lab.test/"+name+"-b.crl"
+	w.serial = big.NewInt(w.now.UnixNano())
+	return w
+}
+
+// part is partition A's CRL number n, listing revoked, signed by ca2.
+func (w *partitionA) part(t *testing.T, n int64, revoked ...*big.Int) []byte {
+	t.Helper()
+	o := testpki.CRLOptions{Number: n, ThisUpdate: w.now.Add(time.Duration(n-10) * time.Minute), Partition: []string{w.urlA}}
+	for _, s := range revoked {
+		o.Revoked = append(o.Revoked, testpki.Revoked{Serial: s, At: w.now.Add(-time.Hour)})
+	}
+	return w.ca2.CRL(t, o)
 }

@@ -38,15 +38,7 @@ func TestRetiredNoteWhenItsCopyFailed(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(s.cfg.StateDir, "kept"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	commit, err := s.refresher.Reconfigure(nil, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	commit()
-	notes := strings.Join(s.Notes(), "\n")
-	if !strings.Contains(notes, "a reload removed") {
-		t.Fatalf("notes = %q; want the retired CRL named", notes)
-	}
+	notes := retireAll(t, s)
 	if strings.Contains(notes, "restart to drop it") {
 		t.Errorf("notes = %q; say a restart drops the retired CRL, which its record keeps", notes)
 	}
