@@ -1,0 +1,211 @@
+package suite
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/role"
+)
+
+// listenEnv is what listenProblems asks of this machine; tests replace it.
+type listenEnv struct {
+	// addrs returns this machine's interface addresses (net.InterfaceAddrs).
+	addrs func() ([]net.Addr, error)
+	// lowPortsFrom returns the first port this process may bind, and
+	// whether it could tell: 0 with CAP_NET_BIND_SERVICE (root has it),
+	// else net.ipv4.ip_unprivileged_port_start (1024 unless lowered).
+	lowPortsFrom func() (int, bool)
+	// nonlocalBind reports whether the kernel lets a process bind an
+	// address it does not hold (net.ipv4.ip_nonlocal_bind, keepalived's
+	// virtual addresses on the backup node).
+	nonlocalBind func() bool
+	// lookup resolves a host name written in a listen address.
+	lookup func(ctx context.Context, host string) ([]net.IPAddr, error)
+}
+
+// machineEnv is listenEnv on this machine.
+var machineEnv = listenEnv{
+	addrs:        net.InterfaceAddrs,
+	lowPortsFrom: lowPortsFrom,
+	nonlocalBind: func() bool {
+		return procFlag("/proc/sys/net/ipv4/ip_nonlocal_bind") || procFlag("/proc/sys/net/ipv6/ip_nonlocal_bind")
+	},
+	lookup: net.DefaultResolver.LookupIPAddr,
+}
+
+// capNetBindService is CAP_NET_BIND_SERVICE's bit in /proc/self/status's
+// CapEff (linux/capability.h).
+const capNetBindService = 10
+
+// lowPortsFrom reads the first port this process may bind from /proc:
+// 0 when its effective capabilities hold CAP_NET_BIND_SERVICE, else
+// net.ipv4.ip_unprivileged_port_start. Without /proc (not Linux) it cannot
+// tell, and the check is left out.
+func lowPortsFrom() (int, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				return 0, false
+			}
+			if caps&(1<<capNetBindService) != 0 {
+				return 0, true
+			}
+		}
+	}
+	s, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if err != nil {
+		return 1024, true
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(s)))
+	if err != nil {
+		return 1024, true
+	}
+	return n, true
+}
+
+// procFlag reports whether the /proc/sys file at path holds a non-zero number.
+func procFlag(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return err == nil && n != 0
+}
+
+// listenAddr is one listener the process opens.
+type listenAddr struct {
+	key, addr, host string
+	port            int
+}
+
+// listenProblems returns why a listener of the start would not open, from
+// the configuration and this machine alone, without binding (the running
+// gateway holds its ports while an admin runs `config check` beside it):
+// the address is not host:port, the host is not an address of this
+// machine, a port below 1024 needs CAP_NET_BIND_SERVICE, two listeners name
+// the same port. The listeners are segmesh.admin.listen, segmesh.grpc.listen
+// when set and segmesh.edge.listen when the edge runs here (nil roles: all).
+// Validate includes them, so a reload that changes one (it waits for a
+// restart) is refused now rather than at the next reboot.
+func listenProblems(cfg *config.Config, roles []string, env listenEnv) []config.Problem {
+	s := cfg.Segmesh
+	type named struct{ key, addr string }
+	ls := []named{{"segmesh.admin.listen", s.Admin.Listen}}
+	if s.GRPC.Listen != "" {
+		ls = append(ls, named{"segmesh.grpc.listen", s.GRPC.Listen})
+	}
+	if roles == nil || slices.Contains(roles, role.Edge) {
+		ls = append(ls, named{"segmesh.edge.listen", s.Edge.Listen})
+	}
+	var out []config.Problem
+	bad := func(sev config.Severity, key, value, msg, fix string) {
+		out = append(out, config.Problem{Severity: sev, Key: key, Value: value, Message: msg, Fix: fix})
+	}
+	var local map[string]bool // this machine's addresses, read once
+	var seen []listenAddr
+	for _, l := range ls {
+		host, portText, err := net.SplitHostPort(l.addr)
+		if err != nil || portText == "" {
+			continue // config.Load's rule (validateSegmesh) names it
+		}
+		port, err := net.LookupPort("tcp", portText)
+		if err != nil {
+			bad(config.SeverityError, l.key, l.addr, fmt.Sprintf("port %q is not a TCP port number", portText), "write a port number from 1 to 65535")
+			continue
+		}
+		if from, ok := env.lowPortsFrom(); ok && port != 0 && port < from {
+			bad(config.SeverityError, l.key, l.addr,
+				fmt.Sprintf("port %d is below %d: listening on it needs root or CAP_NET_BIND_SERVICE, which this process does not have, so the start would stop", port, from),
+				"grant the capability (setcap cap_net_bind_service=+ep on the segmesh binary, or AmbientCapabilities=CAP_NET_BIND_SERVICE in the systemd unit), or listen on a port >= 1024 and forward to it")
+		}
+		if msg, sev := hostProblem(host, env, &local); msg != "" {
+			bad(sev, l.key, l.addr, msg,
+				"write an address this machine holds (ip -brief address), a loopback address, or leave the host out (\":"+portText+"\") to listen on all of them")
+		}
+		a := listenAddr{key: l.key, addr: l.addr, host: canonicalHost(host), port: port}
+		for _, o := range seen {
+			if a.port != 0 && a.port == o.port && (a.host == "" || o.host == "" || a.host == o.host) {
+				bad(config.SeverityError, l.key, l.addr, fmt.Sprintf("port %d is also %s (%s): the second listener of the start would stop it", port, o.key, o.addr),
+					"give each listener its own port")
+				break
+			}
+		}
+		seen = append(seen, a)
+	}
+	return out
+}
+
+// canonicalHost returns host as its IP's text, "" for an unspecified
+// address (it binds them all: Go listens dual-stack), or host in lower case.
+func canonicalHost(host string) string {
+	if ip := net.ParseIP(host); ip != nil {
+		if ip.IsUnspecified() {
+			return ""
+		}
+		return ip.String()
+	}
+	return strings.ToLower(host)
+}
+
+// hostProblem returns why the start could not listen on host, and how
+// sure it is: an error for an address this machine does not hold, a
+// warning for a name that does not resolve now. local caches the machine's
+// addresses.
+func hostProblem(host string, env listenEnv, local *map[string]bool) (string, config.Severity) {
+	if host == "" || strings.EqualFold(host, "localhost") {
+		return "", 0
+	}
+	var ips []net.IP
+	if ip := net.ParseIP(host); ip != nil {
+		ips = []net.IP{ip}
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		as, err := env.lookup(ctx, host)
+		if err != nil || len(as) == 0 {
+			return fmt.Sprintf("the host %q does not resolve now (%v): the start would stop if it still does not", host, err), config.SeverityWarning
+		}
+		for _, a := range as {
+			ips = append(ips, a.IP)
+		}
+	}
+	for _, ip := range ips {
+		if ip.IsUnspecified() || ip.IsLoopback() {
+			return "", 0
+		}
+	}
+	if env.nonlocalBind() {
+		return "", 0 // the kernel lets the listener bind an address it does not hold yet
+	}
+	if *local == nil {
+		as, err := env.addrs()
+		if err != nil {
+			return "", 0 // cannot tell
+		}
+		*local = map[string]bool{}
+		for _, a := range as {
+			if n, ok := a.(*net.IPNet); ok {
+				(*local)[n.IP.String()] = true
+			}
+		}
+	}
+	for _, ip := range ips {
+		if (*local)[ip.String()] {
+			return "", 0
+		}
+	}
+	return fmt.Sprintf("%s is not an address of this machine: the start would stop (bind: cannot assign requested address)", host), config.SeverityError
+}
