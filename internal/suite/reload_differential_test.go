@@ -106,6 +106,25 @@ func TestStartReloadCheckAgree(t *testing.T) {
 		{"invalid restart: a missing admin token file", func(_ *testing.T, dir string, c map[string]any) {
 			sub(sub(c, "segmesh"), "admin")["tokenFile"] = filepath.Join(dir, "no-token")
 		}, false, false},
+		{"invalid restart: the service account written as a UPN", func(_ *testing.T, _ string, c map[string]any) {
+			sub(c, "kcd")["serviceAccountUserName"] = "svc_seg@corp.example"
+		}, false, false},
+		{"invalid live: a search base that is no distinguished name", func(_ *testing.T, _ string, c map[string]any) {
+			sub(c, "customGatewaySettings")[config.KeyCertMappingLDAPBaseDN] = "corp.example"
+		}, false, false},
+		{"invalid: StartTLS on an ldaps:// URL", func(_ *testing.T, _ string, c map[string]any) {
+			sub(sub(c, "segmesh"), "identity")["ldapStartTls"] = true
+		}, false, false},
+		{"invalid restart: the admin port the edge's", func(_ *testing.T, _ string, c map[string]any) {
+			sub(sub(c, "segmesh"), "edge")["listen"] = "127.0.0.1:18443"
+			sub(sub(c, "segmesh"), "admin")["listen"] = "127.0.0.1:18443"
+		}, false, false},
+		{"invalid restart: the admin port on an address of another machine", func(t *testing.T, _ string, c map[string]any) {
+			if machineEnv.nonlocalBind() {
+				t.Skip("this machine lets a process bind an address it does not hold (ip_nonlocal_bind)")
+			}
+			sub(sub(c, "segmesh"), "admin")["listen"] = "192.0.2.7:9090"
+		}, false, false},
 		{"invalid pair: a PFX trust store without its passcode", func(_ *testing.T, dir string, c map[string]any) {
 			c["clientCertTrustStorePath"] = filepath.Join(dir, "ca.pfx")
 		}, false, false},

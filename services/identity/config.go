@@ -9,6 +9,8 @@ import (
 
 	"github.com/segmesh/segmesh/pkg/certmap"
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/dnssrv"
+	"github.com/segmesh/segmesh/pkg/role"
 	"github.com/segmesh/segmesh/pkg/secret"
 	"github.com/segmesh/segmesh/pkg/upn"
 )
@@ -99,8 +101,46 @@ func (c Config) MappingHonoured() bool { return c.MappingEnabled && c.KCDEnabled
 
 // Validate returns the problems the identity role finds in c beyond
 // config.Load's rules. `segmesh run` refuses to start on any error among
-// them and `segmesh config check` reports the same problems.
-func Validate(c *config.Config) []config.Problem { return ConfigFrom(c).problems() }
+// them and `segmesh config check` reports the same problems. When the
+// rules find no error it builds the role's parts as Start does
+// (buildProblems), so what the LDAP client's constructor refuses is
+// refused here too.
+func Validate(c *config.Config) []config.Problem {
+	cfg := ConfigFrom(c)
+	ps := cfg.problems()
+	if !slices.ContainsFunc(ps, func(p config.Problem) bool { return p.Severity == config.SeverityError }) {
+		ps = append(ps, cfg.buildProblems()...)
+	}
+	return ps
+}
+
+// buildProblems runs Build, as Start and a reload that changes the
+// mapping do (it reads the LDAP CA file and reaches no directory), and
+// returns its refusal as a problem: certmap.New's rules beyond problems',
+// a base DN or a bind DN that does not parse as a distinguished name,
+// StartTLS on an ldaps:// URL.
+func (c Config) buildProblems() []config.Problem {
+	if !c.KCDEnabled {
+		return nil
+	}
+	_, err := c.Build(BuildOptions{NoCache: true})
+	if err == nil {
+		return nil
+	}
+	dnFix := "write a distinguished name, for example "
+	return []config.Problem{role.BuildProblem(role.Identity, err, []role.Setting{
+		{Match: config.KeyCertMappingLDAPBaseDN, Key: config.KeyCertMappingLDAPBaseDN, Value: c.BaseDN,
+			Fix: dnFix + "DC=corp,DC=example, or leave it empty to search from the directory's default naming context"},
+		{Match: config.KeyCertMappingLDAPUser, Key: config.KeyCertMappingLDAPUser, Value: c.BindDN,
+			Fix: dnFix + "CN=svc_seg,CN=Users,DC=corp,DC=example (PowerShell: (Get-ADUser svc_seg).DistinguishedName)"},
+		{Match: "StartTLS", Key: "segmesh.identity.ldapStartTls", Value: "true",
+			Fix: "use ldap:// with segmesh.identity.ldapStartTls, or ldaps:// with it false"},
+		{Match: dnssrv.KeyDNSServer, Key: dnssrv.KeyDNSServer, Value: c.DNSServer,
+			Fix: "write the DNS server as an IP address or host:port, for example 10.0.0.10 or 10.0.0.10:53"},
+		{Key: config.KeyCertMappingLDAPURL,
+			Fix: "correct the mapping settings the message names (segmesh diagnose builds the same client)"},
+	})}
+}
 
 // problems checks what the role needs beyond config.Load's rules; it
 // returns every problem at once.

@@ -9,6 +9,7 @@ import (
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/dnssrv"
 	"github.com/segmesh/segmesh/pkg/refresh"
+	"github.com/segmesh/segmesh/pkg/role"
 )
 
 // Config is the ticket role's section of the configuration.
@@ -130,8 +131,42 @@ func kdcAddr(dc string) string {
 
 // Validate returns the problems the ticket role finds in c beyond
 // config.Load's rules. `segmesh run` refuses to start on any error among
-// them and `segmesh config check` reports the same problems.
-func Validate(c *config.Config) []config.Problem { return ConfigFrom(c).problems() }
+// them and `segmesh config check` reports the same problems. When the
+// rules find no error it builds the S4U client as New does
+// (buildProblems), so what the client's constructor refuses is refused
+// here too.
+func Validate(c *config.Config) []config.Problem {
+	cfg := ConfigFrom(c)
+	ps := cfg.problems()
+	if !slices.ContainsFunc(ps, func(p config.Problem) bool { return p.Severity == config.SeverityError }) {
+		ps = append(ps, cfg.buildProblems()...)
+	}
+	return ps
+}
+
+// buildProblems runs Build, as New does (it reaches no KDC), and returns
+// its refusal as a problem: the rules of s4u.New and kdc.New beyond
+// problems', a service or armor account written as a UPN or DOMAIN\user,
+// a domain written twice in another case.
+func (c Config) buildProblems() []config.Problem {
+	if !c.Enabled {
+		return nil
+	}
+	_, err := c.Build(BuildOptions{})
+	if err == nil {
+		return nil
+	}
+	bare := "write the account's sAMAccountName alone (svc_seg, not svc_seg@corp.example or CORP\\svc_seg): its realm is "
+	return []config.Problem{role.BuildProblem(role.Ticket, err, []role.Setting{
+		{Match: "armor account", Key: "segmesh.ticket.armorAccountUserName", Value: c.ArmorAccount,
+			Fix: bare + "the first domain in kcd.domains"},
+		{Match: "service account name", Key: "kcd.serviceAccountUserName", Value: c.Service,
+			Fix: bare + "the first domain in kcd.domains"},
+		{Match: dnssrv.KeyDNSServer, Key: dnssrv.KeyDNSServer, Value: c.DNSServer,
+			Fix: "write the DNS server as an IP address or host:port, for example 10.0.0.10 or 10.0.0.10:53"},
+		{Key: "kcd.domains", Fix: "write each domain once with its domain controllers as host or host:port (segmesh diagnose builds the same client)"},
+	})}
+}
 
 // problems checks what the role needs beyond config.Load's rules.
 func (c Config) problems() []config.Problem {

@@ -1,0 +1,50 @@
+package identity
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/segmesh/segmesh/pkg/config"
+)
+
+// TestValidateRefusesWhatStartRefuses: what the role's Start refuses when
+// it builds the mapping (Build, certmap.New) from the configuration alone,
+// Validate refuses too, on the setting at fault, so `segmesh config check`
+// no longer passes a file the start then stops on. Before buildProblems
+// Validate passed the first three.
+func TestValidateRefusesWhatStartRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*config.Config)
+		key  string // "": valid
+	}{
+		{"a search base that is no DN", func(c *config.Config) { c.Gateway.CertMappingLDAPBaseDN = "corp.example" }, config.KeyCertMappingLDAPBaseDN},
+		{"a bind user that does not parse as a DN", func(c *config.Config) { c.Gateway.CertMappingLDAPUser = "CN=svc_seg,=Users" }, config.KeyCertMappingLDAPUser},
+		{"StartTLS on ldaps://", func(c *config.Config) { c.Segmesh.Identity.LDAPStartTLS = true }, "segmesh.identity.ldapStartTls"},
+		{"valid", func(c *config.Config) { c.Gateway.CertMappingLDAPBaseDN = "DC=lab,DC=test" }, ""},
+		{"valid, KCD off", func(c *config.Config) { c.KCD.Enabled, c.Gateway.CertMappingLDAPBaseDN = false, "corp.example" }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := fullConfig("ldaps://dc1.lab.test:636", "pw", tc.edit)
+			cfg := ConfigFrom(c)
+			var startErr error
+			if cfg.KCDEnabled {
+				_, startErr = cfg.Build(BuildOptions{})
+			}
+			ps := Validate(c)
+			i := slices.IndexFunc(ps, func(p config.Problem) bool { return p.Severity == config.SeverityError })
+			if tc.key == "" {
+				if startErr != nil || i >= 0 {
+					t.Fatalf("start: %v, Validate: %v; want both to accept", startErr, ps)
+				}
+				return
+			}
+			if startErr == nil {
+				t.Fatal("the start's Build accepted it")
+			}
+			if i < 0 || ps[i].Key != tc.key || ps[i].Fix == "" {
+				t.Fatalf("Validate = %v; want an error on %s with a fix (the start: %v)", ps, tc.key, startErr)
+			}
+		})
+	}
+}
