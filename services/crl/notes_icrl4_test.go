@@ -107,8 +107,9 @@ func TestHousekeepingFailureShown(t *testing.T) {
 
 // TestEmptyStateDirWarned: a start whose state directory holds no CRL
 // (a first start, or segmesh.crl.stateDir changed while the process was
-// down) logs a warning naming the directory and the setting; a start on
-// the directory the first run filled does not.
+// down) logs a warning naming the directory and the setting, and /status
+// says so (stateDirEmptyAtStart); a start on the directory the first run
+// filled does neither.
 func TestEmptyStateDirWarned(t *testing.T) {
 	f := newFixture(t)
 	f.cdp.serve(f.crl(t, 1, 5))
@@ -124,6 +125,13 @@ func TestEmptyStateDirWarned(t *testing.T) {
 		}
 		if err := s.Start(context.Background()); err != nil {
 			t.Fatal(err)
+		}
+		st, err := json.Marshal(s.statusSection())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if shown := strings.Contains(string(st), `"stateDirEmptyAtStart":true`); shown != want {
+			t.Errorf("start %d: /status %s: stateDirEmptyAtStart %v, want %v", i+1, st, shown, want)
 		}
 		if err := s.Stop(context.Background()); err != nil {
 			t.Fatal(err)

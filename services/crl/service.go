@@ -79,8 +79,11 @@ type Service struct {
 	mu      sync.Mutex
 	started bool
 	stopped chan struct{} // closed by Stop: ends every stream
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// emptyAtStart reports that the state directory held no CRL when Start
+	// began (statedir.go).
+	emptyAtStart atomic.Bool
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
 }
 
 // New builds the crl role from deps. It does no I/O.
@@ -523,9 +526,12 @@ func (s *Service) statusSection() any {
 		// Housekeeping is the state directory's housekeeping that failed
 		// since the start (refresh.HousekeepTouch ...): nothing lost.
 		Housekeeping *housekeepingStatus `json:"stateDirHousekeeping,omitempty"`
+		// EmptyAtStart: the state directory held no CRL at the start (a
+		// first start, or segmesh.crl.stateDir changed or lost).
+		EmptyAtStart bool `json:"stateDirEmptyAtStart,omitempty"`
 	}{
 		Enabled: s.cfg.Enabled, SnapshotVersion: snap.Version(), Interval: s.refresher.Interval().String(),
-		FailHard: s.cfg.FailHard, FailClosedOnStale: s.cfg.FailClosedOnStale,
+		FailHard: s.cfg.FailHard, FailClosedOnStale: s.cfg.FailClosedOnStale, EmptyAtStart: s.emptyAtStart.Load(),
 	}
 	for _, st := range s.refresher.Status() {
 		ss := sourceStatus{URL: st.URL, Derived: st.Derived, Retired: st.Retired, Displaced: st.Displaced, RetiredKept: st.RetiredKept, LearntKept: st.LearntKept, KeptFile: st.KeptFile, Partition: st.Partition,
