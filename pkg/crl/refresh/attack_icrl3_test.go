@@ -3,11 +3,9 @@ package refresh_test
 import (
 	"context"
 	"crypto/x509"
-	"math/big"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/segmesh/segmesh/pkg/crl"
 	"github.com/segmesh/segmesh/pkg/crl/refresh"
@@ -178,13 +176,8 @@ func (k *keptFixture) restartUntrusted(t *testing.T) {
 // partition: in force from there, shown with that file as the one to
 // remove to drop it.
 func TestKeptCapLearnt(t *testing.T) {
-	k := newKeptFixture(t)
-	a, b, c := k.f.cdp.url(), k.b.url(), newCDP(t)
-	leafY := k.f.ca.Leaf(t, big.NewInt(6), t0, k.dpY)
-	y := func() crl.Decision { return k.r.Snapshot().Decide(leafY, t0.Add(time.Hour), crl.Policy{}) }
-	k.f.cdp.serve(k.part(t, k.dpX, 3), "")
-	k.b.serve(k.part(t, k.dpX, 5, 5), "")
-	c.serve(k.part(t, k.dpY, 7, 6), "")
+	k, c, y := newKeptFixtureY(t)
+	a, b := k.f.cdp.url(), k.b.url()
 	start := func() {
 		k.r = newRefresher(t, k.f.config(func(cfg *refresh.Config) {
 			cfg.Store, cfg.Fetcher.MaxBytes, cfg.URLs, cfg.FailHard, cfg.DeriveFromCAs, cfg.MaxKept = store.New(k.dir), 1<<16, []string{a}, false, true, 1

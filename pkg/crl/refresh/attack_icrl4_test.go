@@ -2,9 +2,13 @@ package refresh_test
 
 import (
 	"encoding/json"
+	"math/big"
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/segmesh/segmesh/pkg/crl"
 )
 
 // crashBetweenTheWrites leaves the record whose DER is file as a crash
@@ -36,4 +40,18 @@ func crashBetweenTheWrites(t *testing.T, file, crash string) {
 	default:
 		t.Fatalf("crashBetweenTheWrites: unknown state %q", crash)
 	}
+}
+
+// newKeptFixtureY is newKeptFixture with a serving X3, b X5 (serial 5),
+// and a third distribution point, c, serving Y7 (partition Y, serial 6);
+// y is the verdict on serial 6, a certificate naming partition Y.
+func newKeptFixtureY(t *testing.T) (k *keptFixture, c *cdp, y func() crl.Decision) {
+	t.Helper()
+	k, c = newKeptFixture(t), newCDP(t)
+	leafY := k.f.ca.Leaf(t, big.NewInt(6), t0, k.dpY)
+	y = func() crl.Decision { return k.r.Snapshot().Decide(leafY, t0.Add(time.Hour), crl.Policy{}) }
+	k.f.cdp.serve(k.part(t, k.dpX, 3), "")
+	k.b.serve(k.part(t, k.dpX, 5, 5), "")
+	c.serve(k.part(t, k.dpY, 7, 6), "")
+	return k, c, y
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"math/big"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -70,13 +69,8 @@ func TestAttackFloorInARecordOverwritten(t *testing.T) {
 // TestAttackFloorInARecordOverwritten; crash names the state a crash
 // between the two writes of c's record left it in ("" for none).
 func floorInRecordOverwritten(t *testing.T, why, how, crash string) {
-	k := newKeptFixture(t)
-	a, b, c := k.f.cdp.url(), k.b.url(), newCDP(t)
-	leafY := k.f.ca.Leaf(t, big.NewInt(6), t0, k.dpY)
-	y := func() crl.Decision { return k.r.Snapshot().Decide(leafY, t0.Add(time.Hour), crl.Policy{}) }
-	k.f.cdp.serve(k.part(t, k.dpX, 3), "")
-	k.b.serve(k.part(t, k.dpX, 5, 5), "")
-	c.serve(k.part(t, k.dpY, 7, 6), "")
+	k, c, y := newKeptFixtureY(t)
+	a, b := k.f.cdp.url(), k.b.url()
 	start := func(urls ...string) {
 		k.r = newRefresher(t, k.f.config(func(cfg *refresh.Config) {
 			cfg.Store, cfg.Fetcher.MaxBytes, cfg.URLs, cfg.FailHard, cfg.DeriveFromCAs = store.New(k.dir), 1<<16, urls, false, true
