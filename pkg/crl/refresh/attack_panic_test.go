@@ -80,3 +80,100 @@ func TestAttackPanicInACRLFetch(t *testing.T) {
 		t.Fatalf("status after recovering: failures %d, last error %v", st.Failures, st.LastError)
 	}
 }
+
+// panickingLog panics on the records whose message starts with msg while
+// armed, as code of commit meeting a value it did not expect would (commit
+// logs at its end, after the CRL is put in force and saved).
+type panickingLog struct {
+	slog.Handler
+	msg   string
+	armed *atomic.Bool
+}
+
+func (h panickingLog) Handle(ctx context.Context, rec slog.Record) error {
+	if h.armed.Load() && strings.HasPrefix(rec.Message, h.msg) {
+		panic("unexpected value committing " + rec.Message)
+	}
+	return h.Handler.Handle(ctx, rec)
+}
+
+func (h panickingLog) WithAttrs(a []slog.Attr) slog.Handler {
+	return panickingLog{h.Handler.WithAttrs(a), h.msg, h.armed}
+}
+
+func (h panickingLog) WithGroup(g string) slog.Handler {
+	return panickingLog{h.Handler.WithGroup(g), h.msg, h.armed}
+}
+
+// TestAttackPanicInACRLCommit: commit, which puts an attempt's outcome in
+// force under the refresher's lock, ran in the URL's fetch goroutine
+// without the recovery the fetch has (guardedAttempt): a panic there ended
+// the process with every role in it, the lock held (this test crashed the
+// test binary on main). Now it counts as a failed attempt of kind panic,
+// once: the source is put back as it was before commit, so the last good
+// CRL stays in force (a new CRL half committed is not); the status shows
+// one failure without the panic value; OnFetch gets "panic"; the panic is
+// logged at error level with its stack; the lock is free (the status
+// reads it) and the next refresh commits.
+func TestAttackPanicInACRLCommit(t *testing.T) {
+	tests := []struct {
+		name string
+		msg  string // the log line of commit that panics
+		next []byte // what the distribution point serves when it does
+	}{
+		{"a new CRL put in force", "crl updated", nil},
+		{"a failed fetch", "crl refresh failed", []byte("not a CRL")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.cdp.serve(f.crl(t, 1, t0.Add(-time.Hour), 5), "")
+			var armed atomic.Bool
+			logs := &lockedLog{}
+			r := newRefresher(t, f.config(func(c *refresh.Config) {
+				c.Logger = slog.New(panickingLog{slog.NewTextHandler(logs, nil), tc.msg, &armed})
+			}))
+			if err := r.StartupFetch(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+
+			armed.Store(true)
+			next := tc.next
+			if next == nil {
+				next = f.crl(t, 2, t0, 5, 7)
+			}
+			f.cdp.serve(next, "")
+			r.RefreshNow(context.Background())
+			if got := f.results.last(); got != "panic" {
+				t.Fatalf("result %q, want panic", got)
+			}
+			if !revoked(t, r, f.revoked) || revoked(t, r, f.later) {
+				t.Fatal("the last good CRL is not the one in force after the panicking commit")
+			}
+			st := r.Status()[0]
+			var ce *crl.Error
+			if st.Failures != 1 || !errors.As(st.LastError, &ce) || ce.Kind != crl.KindPanic || strings.Contains(st.LastError.Error(), "unexpected value") {
+				t.Fatalf("status after the panic: failures %d, last error %v; want one failure of kind panic without the panic value", st.Failures, st.LastError)
+			}
+			log := logs.String()
+			for _, want := range []string{"level=ERROR", "crl commit caused a panic", "unexpected value committing", "goroutine ", f.cdp.url()} {
+				if !strings.Contains(log, want) {
+					t.Fatalf("log lacks %q:\n%s", want, log)
+				}
+			}
+
+			armed.Store(false)
+			f.cdp.serve(f.crl(t, 2, t0, 5, 7), "")
+			r.RefreshNow(context.Background())
+			if got := f.results.last(); got != refresh.ResultOK {
+				t.Fatalf("result after the panic %q, want %q", got, refresh.ResultOK)
+			}
+			if !revoked(t, r, f.later) {
+				t.Fatal("serial 7 not revoked after the next refresh")
+			}
+			if st := r.Status()[0]; st.Failures != 0 || st.LastError != nil {
+				t.Fatalf("status after recovering: failures %d, last error %v", st.Failures, st.LastError)
+			}
+		})
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"slices"
+	"time"
 
 	"github.com/segmesh/segmesh/pkg/crl"
 	"github.com/segmesh/segmesh/pkg/crl/fetch"
@@ -29,4 +31,35 @@ func (r *Refresher) guardedAttempt(ctx context.Context, url string, cur *crl.Ind
 		}
 	}()
 	return r.attempt(ctx, url, cur, v)
+}
+
+// guardedCommit is commit with a panic in it turned into a failed attempt
+// of kind crl.KindPanic, which it returns (nil without a panic). commit
+// runs under r.mu in fetchAll's goroutine of the URL: a panic there ended
+// the process, every role in it, with the lock held
+// (TestAttackPanicInACRLCommit). The URL's source and the list of sources
+// are put back as they were before commit, so a half-done commit (a CRL
+// put in force but not saved, a displaced CRL taken out of the list but
+// not added back) leaves nothing in force that a whole one would not
+// have: the last good CRL stays, as after a fetch that panicked. What
+// commit wrote to disk stays there; it is a CRL that passed every check.
+// The failure is then counted as commit counts one (failures, last error,
+// backoff) without commit's own code, which just panicked. r.mu is held.
+func (r *Refresher) guardedCommit(ctx context.Context, s *source, cur *crl.Index, got fetched, newV fetch.Validators, err error, now time.Time) (perr error) {
+	before, sources := *s, slices.Clone(r.sources)
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		r.log.Error("crl commit caused a panic; the last good CRL of this distribution point stays in force and the attempt counts as failed, the refresh goes on",
+			"url", s.url, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		*s, r.sources = before, sources
+		perr = &crl.Error{URL: s.url, Kind: crl.KindPanic}
+		s.failures++
+		s.lastErr = perr
+		s.next = now.Add(min(r.cfg.Backoff.Delay(s.failures, r.rnd()), r.cfg.Interval))
+	}()
+	r.commit(ctx, s, cur, got, newV, err, now)
+	return nil
 }

@@ -462,7 +462,9 @@ func (r *Refresher) fetchOne(ctx context.Context, s *source) {
 			result = kindLabel(err)
 		}
 	}
-	r.commit(ctx, s, cur, got, newV, err, now)
+	if perr := r.guardedCommit(ctx, s, cur, got, newV, err, now); perr != nil {
+		result = kindLabel(perr)
+	}
 	r.mu.Unlock()
 	if h := r.cfg.Hooks.OnFetch; h != nil {
 		h(s.url, result, now.Sub(start))
