@@ -43,7 +43,7 @@ func TestLongLivedConnectionRechecked(t *testing.T) {
 				t.Fatalf("first Sync: %v %v %q", err, resp, body)
 			}
 			tt.change(t, h, clk)
-			for i := range 2 { // the refusal sticks to the connection
+			for i := range 2 {
 				d.send(syncPath, "<Sync/>")
 				resp, _, err := d.read()
 				if err != nil {
@@ -51,6 +51,17 @@ func TestLongLivedConnectionRechecked(t *testing.T) {
 				}
 				if resp.StatusCode != tt.want {
 					t.Fatalf("request %d after the change: status %d, want %d", i+2, resp.StatusCode, tt.want)
+				}
+				if tt.want == 403 {
+					// The refusal sticks to the connection: the edge ends
+					// it with the answer (Connection: close).
+					if !resp.Close {
+						t.Fatal("the refusal keeps the connection open")
+					}
+					if _, _, err := d.read(); err == nil {
+						t.Fatal("the connection serves after the refusal")
+					}
+					break
 				}
 			}
 			if tt.reason != "" && !strings.Contains(h.logs.String(), tt.reason) {

@@ -23,6 +23,10 @@ type Failure struct {
 	Fix string
 	// Err is the cause; nil when there is none.
 	Err error
+	// Close ends the device's connection with the answer (Connection:
+	// close; a graceful GOAWAY on HTTP/2): every later request on it would
+	// be refused the same way.
+	Close bool
 }
 
 // Error describes the failure for the log. It never holds a credential.
@@ -70,7 +74,10 @@ func failureOf(err error, retryAfter int) *Failure {
 	case errors.Is(err, errPathNotForwarded):
 		return &Failure{Status: http.StatusNotFound, Reason: "path not forwarded", Fix: "add the prefix to segmesh.edge.paths if Exchange serves it"}
 	case errors.As(err, &cr):
-		return &Failure{Status: http.StatusForbidden, Reason: "client certificate refused since the connection opened", Err: err}
+		// The refusal sticks for the connection's certificate: end the
+		// connection on every path, as the parked one does
+		// (TestAttackRevokedHeldPingClosesTheConnection).
+		return &Failure{Status: http.StatusForbidden, Reason: "client certificate refused since the connection opened", Err: err, Close: true}
 	case errors.Is(err, errNoCertificate):
 		return &Failure{Status: http.StatusForbidden, Reason: "request without a valid client certificate", Fix: "enrol the device with a certificate from a trusted CA", Err: err}
 	case errors.Is(err, errReadBody):
@@ -110,6 +117,9 @@ func writeFailure(w http.ResponseWriter, f *Failure) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	if f.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(f.RetryAfter))
+	}
+	if f.Close {
+		h.Set("Connection", "close")
 	}
 	w.WriteHeader(f.Status)
 	_, _ = fmt.Fprintln(w, http.StatusText(f.Status))
