@@ -85,6 +85,11 @@ func fixRevocation(_ *state, err error) (string, string, string) {
 			return err.Error(), "the CRL is not signed by a trusted CA: add the CRL issuer's CA certificate to clientCertTrustStorePath, or correct the URL in " + config.KeyCRLURIs, "crl_untrusted"
 		case crl.KindUnsupported:
 			return err.Error(), "list the base CRL (not a delta CRL) of each issuing CA in " + config.KeyCRLURIs, "crl_unsupported"
+		case crl.KindPanic:
+			// Not the CRL's fault as far as anyone knows: segmesh's own
+			// code failed on it, and checking what the URL serves would
+			// send the admin the wrong way.
+			return err.Error(), "segmesh's own code failed on this CRL (a panic; the last good CRL stays in force): find the \"crl fetch caused a panic\" or \"crl commit caused a panic\" line with its stack in the crl role's log and report it, with the CRL the URL serves, to segmesh's maintainers", "crl_panic"
 		}
 		return err.Error(), "check that the URL serves the CA's CRL (DER or PEM): " + fixCRLHTTP, "crl_malformed"
 	}
