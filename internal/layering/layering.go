@@ -66,7 +66,7 @@ const (
 // testSupport are internal packages that hold only test helpers built on
 // pkg (certificates, the lab's environment): pkg-level, but importable
 // from tests (and the process-level test helpers under test/) only.
-var testSupport = map[string]bool{"internal/testpki": true, "internal/labenv": true, "internal/testpoll": true, "internal/testlog": true}
+var testSupport = map[string]bool{"internal/testpki": true, "internal/labenv": true, "internal/testpoll": true, "internal/testlog": true, "internal/testmetric": true}
 
 // testHarness are internal packages that run the binary's code for tests
 // (internal/testenv: a whole site in one process): internal-level, and they

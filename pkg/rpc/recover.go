@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"runtime/debug"
 
@@ -13,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/segmesh/segmesh/pkg/flight"
 	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
@@ -52,11 +52,21 @@ func newRecovery(log *slog.Logger, meter metric.Meter) *recovery {
 }
 
 // recovered logs and counts the panic value v of method's handler and
-// returns the error its caller gets.
+// returns the error its caller gets. The value is bounded in the log
+// (telemetry.PanicValue). A shared call's panic raised again in the
+// handler that waited for it (*flight.Panic) was logged with its stack and
+// counted by the call's group (segmesh_background_panics, by task):
+// counted here too, one panic fired two alerts (rvpath's review), so it
+// gets one line naming the call and no second count.
 func (r *recovery) recovered(ctx context.Context, method string, v any) error {
-	r.log.Error("a gRPC request caused a panic in its handler; the call was answered Internal and the process keeps serving",
-		"method", method, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-	r.panics.Add(context.WithoutCancel(ctx), 1, metric.WithAttributes(attribute.String("method", method)))
+	if p, ok := v.(*flight.Panic); ok {
+		r.log.Error("a gRPC request ended on a shared call's panic; the call was answered Internal, the panic was logged with its stack and counted with its task",
+			"method", method, "call", p.Call)
+	} else {
+		r.log.Error("a gRPC request caused a panic in its handler; the call was answered Internal and the process keeps serving",
+			"method", method, "panic", telemetry.PanicValue(v), "stack", string(debug.Stack()))
+		r.panics.Add(context.WithoutCancel(ctx), 1, metric.WithAttributes(attribute.String("method", method)))
+	}
 	return status.Errorf(codes.Internal, "the request caused an internal error in %s; the serving segmesh process logged it with its stack", method)
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmesh/segmesh/internal/testmetric"
 	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
@@ -54,7 +55,7 @@ func TestAttackPanicInTheHandshake(t *testing.T) {
 	if !strings.Contains(logs, "in=VerifyConnection") || !strings.Contains(logs, "recoverHandshake") {
 		t.Fatalf("the error line names neither the callback nor the stack:\n%s", logs)
 	}
-	if n := sumCounter(t, reader, telemetry.MetricEdgeHandlerPanics); n != 1 {
+	if n := testmetric.Sum(t, reader, telemetry.MetricEdgeHandlerPanics); n != 1 {
 		t.Fatalf("%s = %d, want 1", telemetry.MetricEdgeHandlerPanics, n)
 	}
 

@@ -112,6 +112,8 @@ type revocation struct {
 	// learner reports certificate CDPs to the crl role; nil without
 	// segmesh.crl.useCertificateCdps.
 	learner *cdpLearner
+	// panics are the stream's recovered panics (door_revocation_panic.go).
+	panics streamPanics
 	// minBackoff and maxBackoff bound the reconnection delay.
 	minBackoff, maxBackoff time.Duration
 }
@@ -195,14 +197,22 @@ func (r *revocation) unready() (string, error) {
 	if !r.cfg.Enabled {
 		return "", nil
 	}
+	panicked := r.panics.describe(r.wire.Load())
 	if r.gen.Load() == 0 {
+		if panicked != "" {
+			return unreadyNoSnapshot, fmt.Errorf("%w; %s", errNoSnapshot, panicked)
+		}
 		return unreadyNoSnapshot, errNoSnapshot
 	}
 	if since := r.brokenSince.Load(); since != 0 && r.cfg.Interval > 0 {
 		t := time.Unix(0, since)
 		if d := r.now().Sub(t); d > r.cfg.Interval {
-			return unreadyStreamBroken, fmt.Errorf("revocation stream to the crl role broken since %s (%s, longer than the CRL refresh interval %s): CRLs published since are not in force; check the crl role and segmesh.peers.crl",
+			err := fmt.Errorf("revocation stream to the crl role broken since %s (%s, longer than the CRL refresh interval %s): CRLs published since are not in force; check the crl role and segmesh.peers.crl",
 				t.UTC().Format(time.RFC3339), d.Round(time.Second), r.cfg.Interval)
+			if panicked != "" {
+				err = fmt.Errorf("%w; %s", err, panicked)
+			}
+			return unreadyStreamBroken, err
 		}
 	}
 	if missing := r.missingCDPs(); len(missing) > 0 {
@@ -222,16 +232,24 @@ func (r *revocation) unready() (string, error) {
 // notes returns what /readyz must show while ready: a CRL past its
 // nextUpdate under fail-open (failClosedOnStale off), whose issuer's
 // certificates are still accepted by the operator's choice. Fail-closed
-// makes the same state a reason for not ready (unready).
+// makes the same state a reason for not ready (unready). A panic on the
+// stream is noted until a snapshot is put in force again.
 func (r *revocation) notes() []string {
-	if !r.cfg.Enabled || r.cfg.Policy.FailClosedOnStale {
+	if !r.cfg.Enabled {
 		return nil
 	}
-	if stale := r.staleSources(); len(stale) > 0 {
-		return []string{fmt.Sprintf("revocation: the CRL from %s is past its nextUpdate on this edge's clock; segmesh.crl.failClosedOnStale is off, so certificates of its issuer are accepted without current revocation data: see the crl role's status for the distribution point's error",
-			strings.Join(stale, ", "))}
+	var notes []string
+	if p := r.panics.describe(r.wire.Load()); p != "" {
+		notes = append(notes, "revocation: "+p)
 	}
-	return nil
+	if r.cfg.Policy.FailClosedOnStale {
+		return notes
+	}
+	if stale := r.staleSources(); len(stale) > 0 {
+		return append(notes, fmt.Sprintf("revocation: the CRL from %s is past its nextUpdate on this edge's clock; segmesh.crl.failClosedOnStale is off, so certificates of its issuer are accepted without current revocation data: see the crl role's status for the distribution point's error",
+			strings.Join(stale, ", ")))
+	}
+	return notes
 }
 
 // staleSources returns the distribution points whose CRL in force is past

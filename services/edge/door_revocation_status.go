@@ -37,6 +37,12 @@ type revocationStatus struct {
 	FailClosedOnStale bool           `json:"failClosedOnStale"`
 	RequireKnown      bool           `json:"requireKnownIssuer"`
 	Issuers           []issuerStatus `json:"issuers"`
+	// StreamPanics counts the panics on the crl role's stream since start
+	// (door_revocation_panic.go); StreamPanicPending reports one since the
+	// last snapshot put in force.
+	StreamPanics       int64     `json:"streamPanics"`
+	LastStreamPanic    time.Time `json:"lastStreamPanic,omitzero"`
+	StreamPanicPending bool      `json:"streamPanicPending"`
 }
 
 // status describes the revocation state for the status page.
@@ -48,6 +54,10 @@ func (r *revocation) status() revocationStatus {
 	st.Ready = reason == ""
 	if err != nil {
 		st.Reason = err.Error()
+	}
+	st.StreamPanics, st.StreamPanicPending = r.panics.count.Load(), r.panics.pending.Load()
+	if last := r.panics.last.Load(); last != 0 {
+		st.LastStreamPanic = time.Unix(0, last).UTC()
 	}
 	if since := r.brokenSince.Load(); since != 0 {
 		st.StreamBrokenSince = time.Unix(0, since).UTC()

@@ -19,7 +19,7 @@ import (
 func (r *revocation) watch(ctx context.Context, client crlv1.RevocationServiceClient) {
 	backoff := r.minBackoff
 	for ctx.Err() == nil {
-		got, err := r.stream(ctx, client)
+		got, err := r.guardedStream(ctx, client)
 		if ctx.Err() != nil {
 			return
 		}
@@ -42,8 +42,12 @@ func (r *revocation) watch(ctx context.Context, client crlv1.RevocationServiceCl
 
 // stream reads one stream until it breaks; got reports whether it delivered
 // a snapshot. The stream counts as up once the crl role's response headers
-// arrive (it sends them at once, even when the caller holds its version).
+// arrive (it sends them at once, even when the caller holds its version),
+// unless the last stream panicked: then once a snapshot is put in force.
+// The call ends with stream, a panic included.
 func (r *revocation) stream(ctx context.Context, client crlv1.RevocationServiceClient) (got bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	st, err := client.WatchSnapshots(ctx, &crlv1.WatchSnapshotsRequest{KnownVersion: r.wire.Load(), AcceptParts: true, AcceptPacked: true})
 	if err != nil {
 		return false, fmt.Errorf("watch snapshots: %w", err)
@@ -51,7 +55,9 @@ func (r *revocation) stream(ctx context.Context, client crlv1.RevocationServiceC
 	if _, err := st.Header(); err != nil {
 		return false, fmt.Errorf("watch snapshots: %w", err)
 	}
-	r.brokenSince.Store(0)
+	if !r.panics.pending.Load() {
+		r.brokenSince.Store(0)
+	}
 	var a assembler
 	for {
 		m, err := st.Recv()
@@ -67,6 +73,7 @@ func (r *revocation) stream(ctx context.Context, client crlv1.RevocationServiceC
 		}
 		got = true
 		r.apply(m.GetVersion(), incoming)
+		r.panics.applied(r)
 		r.log.Info("revocation snapshot", "version", m.GetVersion(), "issuers", len(incoming), "parts", max(m.GetParts(), 1))
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
+	"github.com/segmesh/segmesh/internal/testmetric"
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/role"
 	"github.com/segmesh/segmesh/pkg/telemetry"
@@ -72,7 +73,7 @@ func TestDevicePanicLoggedAndCounted(t *testing.T) {
 	if strings.Contains(log, "/abort") {
 		t.Fatalf("the proxy's deliberate abort was logged:\n%s", log)
 	}
-	if n := sumCounter(t, reader, telemetry.MetricEdgeHandlerPanics); n != 1 {
+	if n := testmetric.Sum(t, reader, telemetry.MetricEdgeHandlerPanics); n != 1 {
 		t.Fatalf("%s = %d, want 1 (the abort is not a panic to count)", telemetry.MetricEdgeHandlerPanics, n)
 	}
 }

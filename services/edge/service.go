@@ -45,8 +45,11 @@ type Service struct {
 	// panicReport logs and counts the panics of the shared role calls
 	// (segmesh_background_panics), also those no device request waits for.
 	panicReport *telemetry.PanicReport
-	peers       peers
-	revocation  *revocation
+	// panicLines writes the panics' log lines (reportPanic and
+	// panicReport): values bounded, stacks rate-limited.
+	panicLines *telemetry.PanicLog
+	peers      peers
+	revocation *revocation
 	// spn is the Exchange SPN in force (kcd.targetSPN's first): a reload
 	// swaps it (upstream_reload.go); a request keeps the one it began with.
 	spn atomic.Pointer[string]
@@ -139,15 +142,18 @@ func newService(deps role.Deps, o options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: metrics: %w", err)
 	}
-	pr, err := telemetry.NewPanicReport(deps.Meter, log)
+	if o.now == nil {
+		o.now = time.Now
+	}
+	// One rate for the stacks of every panic the edge logs (reportPanic,
+	// the shared calls' and the revocation stream's).
+	lines := telemetry.NewPanicLog(log, o.now)
+	pr, err := telemetry.NewPanicReportTo(deps.Meter, lines)
 	if err != nil {
 		return nil, fmt.Errorf("edge: metrics: %w", err)
 	}
 	if o.tune != nil {
 		o.tune(cfg)
-	}
-	if o.now == nil {
-		o.now = time.Now
 	}
 	if o.snapshotWait <= 0 {
 		o.snapshotWait = firstSnapshotWait
@@ -165,10 +171,12 @@ func newService(deps role.Deps, o options) (*Service, error) {
 		cfg: cfg, full: deps.Config, conns: deps.Conns, log: log, tracer: tracer, tracing: !isNoopTracer(tracer), now: o.now, opts: o,
 		metrics:     m,
 		panicReport: pr,
+		panicLines:  lines,
 		parking:     parked,
 		revocation:  newRevocation(cfg.CRL, log, o.now),
 		refresh401:  newRefreshGate(cfg.UnauthorizedRefresh, cfg.CacheSize),
 	}
+	s.revocation.panics.report = pr
 	if o.crlBackoff > 0 {
 		s.revocation.minBackoff = o.crlBackoff
 	}
@@ -411,7 +419,7 @@ type peerKey struct{}
 
 func (s *Service) newHTTPServer() *http.Server {
 	return &http.Server{
-		Handler: &panicRecovery{next: s, log: s.log, panics: s.metrics.panics},
+		Handler: &panicRecovery{next: s, s: s},
 		// No ReadTimeout or WriteTimeout: an EAS Ping or a large attachment
 		// may take as long as it takes. Slow and huge headers are still cut.
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,

@@ -1,9 +1,7 @@
 package edge
 
 import (
-	"fmt"
 	"net/http"
-	"runtime/debug"
 
 	"github.com/segmesh/segmesh/pkg/telemetry"
 )
@@ -45,10 +43,8 @@ func (ping *parkedPing) recoverRun() {
 		return
 	}
 	s := ping.s
-	s.log.Error("a parked Ping caused a panic in the edge; its connections were closed and the edge keeps serving",
-		telemetry.AttrUPN, ping.state.upn, telemetry.AttrDeviceID, ping.state.eas.DeviceID,
-		"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-	s.metrics.panics.Add(ping.ctx, 1)
+	s.reportPanic(ping.ctx, "a parked Ping caused a panic in the edge; its connections were closed and the edge keeps serving",
+		v, telemetry.AttrUPN, ping.state.upn, telemetry.AttrDeviceID, ping.state.eas.DeviceID)
 	ping.mu.Lock()
 	up := ping.up
 	ping.mu.Unlock()

@@ -9,43 +9,12 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/segmesh/segmesh/internal/testmetric"
 	"github.com/segmesh/segmesh/pkg/certmap/ldaptest"
 	"github.com/segmesh/segmesh/pkg/flight"
 	"github.com/segmesh/segmesh/pkg/role"
 )
-
-// counter sums the int64 counter name's points whose attributes include want.
-func counter(tb testing.TB, reader *sdkmetric.ManualReader, name string, want ...attribute.KeyValue) int64 {
-	tb.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		tb.Fatal(err)
-	}
-	var total int64
-	for _, sm := range rm.ScopeMetrics {
-		for _, mt := range sm.Metrics {
-			if mt.Name != name {
-				continue
-			}
-			sum, ok := mt.Data.(metricdata.Sum[int64])
-			if !ok {
-				tb.Fatalf("%s is not an int64 sum", name)
-			}
-		points:
-			for _, p := range sum.DataPoints {
-				for _, kv := range want {
-					if v, ok := p.Attributes.Value(kv.Key); !ok || v != kv.Value {
-						continue points
-					}
-				}
-				total += p.Value
-			}
-		}
-	}
-	return total
-}
 
 func TestMetrics(t *testing.T) {
 	d := newDirectory(t, ldaptest.Options{})
@@ -72,7 +41,7 @@ func TestMetrics(t *testing.T) {
 		{"segmesh_identity_cache_lookups", []attribute.KeyValue{attribute.Bool("hit", false)}, 2},
 	}
 	for _, c := range checks {
-		if got := counter(t, reader, c.name, c.attrs...); got != c.want {
+		if got := testmetric.Sum(t, reader, c.name, c.attrs...); got != c.want {
 			t.Errorf("%s%v = %d, want %d", c.name, c.attrs, got, c.want)
 		}
 	}
@@ -98,7 +67,7 @@ func TestDirectoryLookupPanicCounted(t *testing.T) {
 		t.Fatal("the role gives the mapper no Panic hook")
 	}
 	hook(&flight.Panic{Call: "certmap: the directory lookup", Value: "unexpected directory answer", Stack: []byte("goroutine 7 [running]:\ncertmap.(*Mapper).lookup")})
-	if got := counter(t, reader, "segmesh_background_panics", attribute.String("task", "directory_lookup")); got != 1 {
+	if got := testmetric.Sum(t, reader, "segmesh_background_panics", attribute.String("task", "directory_lookup")); got != 1 {
 		t.Fatalf("segmesh_background_panics{task=directory_lookup} = %d, want 1", got)
 	}
 	for _, want := range []string{"level=ERROR", "task=directory_lookup", "unexpected directory answer", "goroutine 7"} {

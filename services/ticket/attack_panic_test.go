@@ -8,10 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/segmesh/segmesh/internal/testlog"
+	"github.com/segmesh/segmesh/internal/testmetric"
 	"github.com/segmesh/segmesh/internal/testpoll"
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/role"
@@ -128,12 +129,12 @@ func TestSharedFetchPanicLoggedAndCounted(t *testing.T) {
 	// ended closes in the exchange's own deferred call, before the panic
 	// reaches the recovery that logs and counts it: wait for the count.
 	testpoll.Until(t, 10*time.Second, "the shared exchange's panic counted", func() bool {
-		return panicCount(t, reader, telemetry.TaskTicketFetch) == 1
+		return testmetric.Sum(t, reader, telemetry.MetricBackgroundPanics, attribute.String(telemetry.AttrTask, telemetry.TaskTicketFetch)) == 1
 	})
 	svc.onTGTPanic(realm, "unexpected AS reply", nil)
 
 	for task, want := range map[string]int64{telemetry.TaskTicketFetch: 1, telemetry.TaskTGTRefresh: 1} {
-		if n := panicCount(t, reader, task); n != want {
+		if n := testmetric.Sum(t, reader, telemetry.MetricBackgroundPanics, attribute.String(telemetry.AttrTask, task)); n != want {
 			t.Errorf("%s{task=%s} = %d, want %d", telemetry.MetricBackgroundPanics, task, n, want)
 		}
 	}
@@ -143,28 +144,6 @@ func TestSharedFetchPanicLoggedAndCounted(t *testing.T) {
 			t.Fatalf("log lacks %q:\n%s", want, log)
 		}
 	}
-}
-
-// panicCount returns segmesh_background_panics for task.
-func panicCount(tb testing.TB, reader *sdkmetric.ManualReader, task string) int64 {
-	tb.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		tb.Fatal(err)
-	}
-	var n int64
-	for _, sm := range rm.ScopeMetrics {
-		for _, mt := range sm.Metrics {
-			if s, ok := mt.Data.(metricdata.Sum[int64]); ok && mt.Name == telemetry.MetricBackgroundPanics {
-				for _, dp := range s.DataPoints {
-					if v, _ := dp.Attributes.Value(telemetry.AttrTask); v.AsString() == task {
-						n += dp.Value
-					}
-				}
-			}
-		}
-	}
-	return n
 }
 
 // lockedLog is a log buffer safe for the shared calls' goroutines.

@@ -1,0 +1,95 @@
+package telemetry
+
+import (
+	"bytes"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func TestPanicValue(t *testing.T) {
+	tests := []struct {
+		name   string
+		in     any
+		want   string // prefix
+		cut    bool
+		maxLen int
+	}{
+		{name: "short", in: "index out of range [3]", want: "index out of range [3]", maxLen: 22},
+		{name: "exactly the bound", in: strings.Repeat("a", MaxPanicValue), want: strings.Repeat("a", MaxPanicValue), maxLen: MaxPanicValue},
+		{name: "one over", in: strings.Repeat("a", MaxPanicValue+1), want: strings.Repeat("a", MaxPanicValue) + "...", cut: true, maxLen: MaxPanicValue + 40},
+		{name: "a peer's megabyte", in: strings.Repeat("b", 1<<20), want: strings.Repeat("b", 100), cut: true, maxLen: MaxPanicValue + 40},
+		{name: "cut inside a character", in: "a" + strings.Repeat("é", MaxPanicValue), want: "aé", cut: true, maxLen: MaxPanicValue + 40},
+		{name: "an error", in: bytes.ErrTooLarge, want: bytes.ErrTooLarge.Error(), maxLen: 100},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := PanicValue(tc.in)
+			if !strings.HasPrefix(got, tc.want) || len(got) > tc.maxLen || !utf8.ValidString(got) {
+				t.Fatalf("PanicValue = %.80q... (%d bytes), want prefix %.40q, at most %d bytes, valid UTF-8", got, len(got), tc.want, tc.maxLen)
+			}
+			if strings.Contains(got, "cut") != tc.cut {
+				t.Fatalf("PanicValue = %.80q..., cut %v", got, tc.cut)
+			}
+		})
+	}
+}
+
+// TestPanicLogRate: the first PanicBurst panics of an interval are logged
+// with their stack; the others not at all; the first line of a later
+// interval is preceded by the count left out. A clock that goes back
+// starts a new interval rather than muting the log.
+func TestPanicLogRate(t *testing.T) {
+	var logs bytes.Buffer
+	now := time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
+	p := NewPanicLog(slog.New(slog.NewTextHandler(&logs, nil)), func() time.Time { return now })
+	steps := []struct {
+		advance time.Duration
+		panics  int
+		logged  int
+		// suppressed is the count the first line of the step gives; 0: none.
+		suppressed int
+	}{
+		{0, PanicBurst + 4, PanicBurst, 0},
+		{PanicInterval / 2, 2, 0, 0},
+		{PanicInterval / 2, 1, 1, 6},
+		{PanicInterval - time.Nanosecond, 1, 1, 0},
+		{-time.Hour, 1, 1, 0},
+	}
+	for i, st := range steps {
+		now = now.Add(st.advance)
+		logs.Reset()
+		logged := 0
+		for range st.panics {
+			if p.Log("a device request caused a panic", "boom", nil, "path", "/x") {
+				logged++
+			}
+		}
+		out := logs.String()
+		if logged != st.logged || strings.Count(out, "stack=") != st.logged {
+			t.Fatalf("step %d: %d of %d panics logged (%d stacks), want %d:\n%s", i, logged, st.panics, strings.Count(out, "stack="), st.logged, out)
+		}
+		if st.logged > 0 && !strings.Contains(out, "goroutine ") {
+			t.Fatalf("step %d: no stack of the caller:\n%s", i, out)
+		}
+		if has := strings.Contains(out, "suppressed="); has != (st.suppressed > 0) ||
+			st.suppressed > 0 && !strings.Contains(out, "suppressed="+strconv.Itoa(st.suppressed)) {
+			t.Fatalf("step %d: want suppressed=%d:\n%s", i, st.suppressed, out)
+		}
+	}
+	// A stack given is logged as given; NoStack logs none; nil logs nothing.
+	logs.Reset()
+	now = now.Add(PanicInterval)
+	p.Log("given", "v", []byte("goroutine 9 [running]:"))
+	p.Log("none", "v", NoStack)
+	var none *PanicLog
+	if none.Log("x", "v", nil) {
+		t.Fatal("a nil PanicLog logged")
+	}
+	if out := logs.String(); !strings.Contains(out, `msg=given panic=v stack="goroutine 9 [running]:"`) || !strings.Contains(out, "msg=none panic=v\n") {
+		t.Fatalf("given and no stack:\n%s", out)
+	}
+}
