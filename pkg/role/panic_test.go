@@ -8,7 +8,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/segmesh/segmesh/internal/testlog"
+	"github.com/segmesh/segmesh/internal/testmetric"
 	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
@@ -60,33 +60,6 @@ func (p *panicRole) RegisterGRPC(s grpc.ServiceRegistrar) {
 
 // lockedBuffer is a log destination safe for the server's goroutines.
 type lockedBuffer = testlog.Buffer
-
-// panicsCounted sums segmesh_rpc_handler_panics for method.
-func panicsCounted(tb testing.TB, reader *sdkmetric.ManualReader, method string) int64 {
-	tb.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		tb.Fatal(err)
-	}
-	var n int64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != telemetry.MetricRPCHandlerPanics {
-				continue
-			}
-			sum, ok := m.Data.(metricdata.Sum[int64])
-			if !ok {
-				tb.Fatalf("%s is not an int64 sum", m.Name)
-			}
-			for _, p := range sum.DataPoints {
-				if v, _ := p.Attributes.Value(attribute.Key("method")); v.AsString() == method {
-					n += p.Value
-				}
-			}
-		}
-	}
-	return n
-}
 
 // TestGroupSurvivesAPanickingHandler: a role's handler that panics (unary
 // or stream) answers codes.Internal without the panic value, the stack goes
@@ -148,7 +121,7 @@ func TestGroupSurvivesAPanickingHandler(t *testing.T) {
 			if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
 				t.Fatalf("health after the panic = %v, %v", resp, err)
 			}
-			if n := panicsCounted(t, reader, tc.method); n != 1 {
+			if n := testmetric.Sum(t, reader, telemetry.MetricRPCHandlerPanics, attribute.String("method", tc.method)); n != 1 {
 				t.Fatalf("%s counted %d panics of %s, want 1", telemetry.MetricRPCHandlerPanics, n, tc.method)
 			}
 			log := logs.String()

@@ -49,26 +49,43 @@ func TestAttackPanicInACRLFetch(t *testing.T) {
 	armed.Store(true)
 	f.cdp.serve(f.crl(t, 2, t0, 5, 7), "")
 	r.RefreshNow(context.Background())
+	failedOnPanic(t, f, r, logs, "serial 7", "level=ERROR", "panic", "unexpected CRL bytes at serial 7", "goroutine ", f.cdp.url())
+
+	// The refresh goes on: the next one puts the new CRL in force.
+	armed.Store(false)
+	recoversAfterPanic(t, f, r)
+}
+
+// failedOnPanic checks the refresh that just ran failed on a panic: the
+// result "panic", the last good CRL (serial 5, not 7) in force, one failure
+// of kind panic in the status without value (the panic's text), and a log
+// with every one of logHas.
+func failedOnPanic(t testing.TB, f *fixture, r *refresh.Refresher, logs *lockedLog, value string, logHas ...string) {
+	t.Helper()
 	if got := f.results.last(); got != "panic" {
 		t.Fatalf("result %q, want panic", got)
 	}
 	if !revoked(t, r, f.revoked) || revoked(t, r, f.later) {
-		t.Fatal("the last good CRL is not the one in force after the panicking fetch")
+		t.Fatal("the last good CRL is not the one in force after the panic")
 	}
 	st := r.Status()[0]
 	var ce *crl.Error
-	if st.Failures != 1 || !errors.As(st.LastError, &ce) || ce.Kind != crl.KindPanic || strings.Contains(st.LastError.Error(), "serial 7") {
+	if st.Failures != 1 || !errors.As(st.LastError, &ce) || ce.Kind != crl.KindPanic || strings.Contains(st.LastError.Error(), value) {
 		t.Fatalf("status after the panic: failures %d, last error %v; want one failure of kind panic without the panic value", st.Failures, st.LastError)
 	}
 	log := logs.String()
-	for _, want := range []string{"level=ERROR", "panic", "unexpected CRL bytes at serial 7", "goroutine ", f.cdp.url()} {
+	for _, want := range logHas {
 		if !strings.Contains(log, want) {
 			t.Fatalf("log lacks %q:\n%s", want, log)
 		}
 	}
+}
 
-	// The refresh goes on: the next one puts the new CRL in force.
-	armed.Store(false)
+// recoversAfterPanic serves CRL #2 (serials 5 and 7), refreshes, and checks
+// it is put in force and the status is clean again.
+func recoversAfterPanic(t testing.TB, f *fixture, r *refresh.Refresher) {
+	t.Helper()
+	f.cdp.serve(f.crl(t, 2, t0, 5, 7), "")
 	r.RefreshNow(context.Background())
 	if got := f.results.last(); got != refresh.ResultOK {
 		t.Fatalf("result after the panic %q, want %q", got, refresh.ResultOK)
@@ -144,36 +161,10 @@ func TestAttackPanicInACRLCommit(t *testing.T) {
 			}
 			f.cdp.serve(next, "")
 			r.RefreshNow(context.Background())
-			if got := f.results.last(); got != "panic" {
-				t.Fatalf("result %q, want panic", got)
-			}
-			if !revoked(t, r, f.revoked) || revoked(t, r, f.later) {
-				t.Fatal("the last good CRL is not the one in force after the panicking commit")
-			}
-			st := r.Status()[0]
-			var ce *crl.Error
-			if st.Failures != 1 || !errors.As(st.LastError, &ce) || ce.Kind != crl.KindPanic || strings.Contains(st.LastError.Error(), "unexpected value") {
-				t.Fatalf("status after the panic: failures %d, last error %v; want one failure of kind panic without the panic value", st.Failures, st.LastError)
-			}
-			log := logs.String()
-			for _, want := range []string{"level=ERROR", "crl commit caused a panic", "unexpected value committing", "goroutine ", f.cdp.url()} {
-				if !strings.Contains(log, want) {
-					t.Fatalf("log lacks %q:\n%s", want, log)
-				}
-			}
+			failedOnPanic(t, f, r, logs, "unexpected value", "level=ERROR", "crl commit caused a panic", "unexpected value committing", "goroutine ", f.cdp.url())
 
 			armed.Store(false)
-			f.cdp.serve(f.crl(t, 2, t0, 5, 7), "")
-			r.RefreshNow(context.Background())
-			if got := f.results.last(); got != refresh.ResultOK {
-				t.Fatalf("result after the panic %q, want %q", got, refresh.ResultOK)
-			}
-			if !revoked(t, r, f.later) {
-				t.Fatal("serial 7 not revoked after the next refresh")
-			}
-			if st := r.Status()[0]; st.Failures != 0 || st.LastError != nil {
-				t.Fatalf("status after recovering: failures %d, last error %v", st.Failures, st.LastError)
-			}
+			recoversAfterPanic(t, f, r)
 		})
 	}
 }
