@@ -59,7 +59,7 @@ func configCheck(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if cfg != nil {
-		report.Problems = append(report.Problems, suite.Validate(cfg, report, nil)...)
+		report.Problems = append(report.Problems, suite.ForCheck(suite.Validate(cfg, report, nil))...)
 		report.Problems = append(report.Problems, config.MigrationNotes(cfg)...)
 	}
 	ne, nw, ni := len(report.Errors()), len(report.Warnings()), len(report.Ignored())
