@@ -3,7 +3,6 @@ package rpc
 import (
 	"context"
 	"log/slog"
-	"runtime/debug"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -27,7 +26,10 @@ import (
 // from go-grpc-middleware because it is twenty lines and the count must use
 // segmesh's metric catalogue.
 type recovery struct {
-	log    *slog.Logger
+	// lines writes the panics' lines: the value bounded, the stacks of the
+	// first few per minute only (telemetry.PanicLog), so a caller that can
+	// make a handler panic at will does not write one stack per call.
+	lines  *telemetry.PanicLog
 	panics metric.Int64Counter
 }
 
@@ -48,23 +50,24 @@ func newRecovery(log *slog.Logger, meter metric.Meter) *recovery {
 	if c == nil {
 		c, _ = metricnoop.NewMeterProvider().Meter("segmesh/rpc").Int64Counter(telemetry.MetricRPCHandlerPanics)
 	}
-	return &recovery{log: log, panics: c}
+	return &recovery{lines: telemetry.NewPanicLog(log, nil), panics: c}
 }
 
 // recovered logs and counts the panic value v of method's handler and
-// returns the error its caller gets. The value is bounded in the log
-// (telemetry.PanicValue). A shared call's panic raised again in the
+// returns the error its caller gets. The line goes through a PanicLog
+// (value bounded, stacks rate-limited); every panic is counted. A shared
+// call's panic raised again in the
 // handler that waited for it (*flight.Panic) was logged with its stack and
 // counted by the call's group (segmesh_background_panics, by task):
 // counted here too, one panic fired two alerts (rvpath's review), so it
 // gets one line naming the call and no second count.
 func (r *recovery) recovered(ctx context.Context, method string, v any) error {
 	if p, ok := v.(*flight.Panic); ok {
-		r.log.Error("a gRPC request ended on a shared call's panic; the call was answered Internal, the panic was logged with its stack and counted with its task",
-			"method", method, "call", p.Call)
+		r.lines.Log("a gRPC request ended on a shared call's panic; the call was answered Internal, the panic was logged with its stack and counted with its task",
+			p.Call, telemetry.NoStack, "method", method)
 	} else {
-		r.log.Error("a gRPC request caused a panic in its handler; the call was answered Internal and the process keeps serving",
-			"method", method, "panic", telemetry.PanicValue(v), "stack", string(debug.Stack()))
+		r.lines.Log("a gRPC request caused a panic in its handler; the call was answered Internal and the process keeps serving",
+			v, nil, "method", method)
 		r.panics.Add(context.WithoutCancel(ctx), 1, metric.WithAttributes(attribute.String("method", method)))
 	}
 	return status.Errorf(codes.Internal, "the request caused an internal error in %s; the serving segmesh process logged it with its stack", method)
