@@ -13,6 +13,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/segmesh/segmesh/pkg/kdc"
+	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
 // tgtSlot holds one realm's TGT and the refresh in flight, if any.
@@ -170,7 +171,7 @@ func (c *Client) guardedFetchTGT(ctx context.Context, realm string, cur *Ticket)
 	defer func() {
 		if v := recover(); v != nil {
 			stack := debug.Stack()
-			c.log.Error("the TGT refresh panicked; it counts as a failed refresh", "realm", realm, "panic", fmt.Sprint(v), "stack", string(stack))
+			c.log.Error("the TGT refresh panicked; it counts as a failed refresh", "realm", realm, "panic", telemetry.PanicValue(v), "stack", string(stack))
 			if h := c.cfg.Hooks.OnPanic; h != nil {
 				h(realm, v, stack)
 			}

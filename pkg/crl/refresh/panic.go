@@ -2,13 +2,13 @@ package refresh
 
 import (
 	"context"
-	"fmt"
 	"runtime/debug"
 	"slices"
 	"time"
 
 	"github.com/segmesh/segmesh/pkg/crl"
 	"github.com/segmesh/segmesh/pkg/crl/fetch"
+	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
 // guardedAttempt is attempt with a panic (a parser or client meeting bytes
@@ -25,7 +25,7 @@ func (r *Refresher) guardedAttempt(ctx context.Context, url string, cur *crl.Ind
 	defer func() {
 		if p := recover(); p != nil {
 			r.log.Error("crl fetch caused a panic; counted as a failed fetch of this distribution point, the refresh goes on",
-				"url", url, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				"url", url, "panic", telemetry.PanicValue(p), "stack", string(debug.Stack()))
 			err = &crl.Error{URL: url, Kind: crl.KindPanic}
 			result, got, newV = kindLabel(err), fetched{}, v
 		}
@@ -53,7 +53,7 @@ func (r *Refresher) guardedCommit(ctx context.Context, s *source, cur *crl.Index
 			return
 		}
 		r.log.Error("crl commit caused a panic; the last good CRL of this distribution point stays in force and the attempt counts as failed, the refresh goes on",
-			"url", s.url, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			"url", s.url, "panic", telemetry.PanicValue(p), "stack", string(debug.Stack()))
 		*s, r.sources = before, sources
 		perr = &crl.Error{URL: s.url, Kind: crl.KindPanic}
 		s.failures++
