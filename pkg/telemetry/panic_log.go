@@ -41,8 +41,13 @@ const (
 // would otherwise write one stack per request, a log volume nobody chose.
 // The others are still counted by their callers' metrics; the first line
 // logged after them says how many were left out ("suppressed"). The rate
-// is per PanicLog, shared by every site that writes through it. The zero
-// value logs nothing; it is safe for concurrent use.
+// is per kind of panic: the message of the site (Log), with the task for
+// a PanicReport. Shared by every site of a PanicLog, one site's flood (a
+// panic a device triggers at will) spent the rate of all, and the first
+// panic of another kind in that interval (the revocation stream's, whose
+// /readyz note points at its line, a handshake's, a shared call's) got no
+// line at all (TestAttackPanicFloodHidesAnotherFailure). The zero value
+// logs nothing; it is safe for concurrent use.
 type PanicLog struct {
 	log   *slog.Logger
 	now   func() time.Time
@@ -50,10 +55,22 @@ type PanicLog struct {
 	every time.Duration
 
 	mu         sync.Mutex
-	start      time.Time // of the current interval
-	logged     int       // lines with a stack in it
-	suppressed int       // panics left out since the last line
+	kinds      map[string]*panicRate // by kind (the site's message, and task)
+	suppressed int                   // panics left out since the last line
 }
+
+// panicRate is the rate of one kind of panic: the lines with a stack
+// written in its current interval.
+type panicRate struct {
+	start  time.Time // of the current interval
+	logged int
+}
+
+// maxPanicKinds bounds the kinds a PanicLog rates apart. Kinds are the
+// constant messages and tasks of the sites that log, a handful; past the
+// bound (a message built from a value, by mistake) the others share one
+// rate rather than grow the map.
+const maxPanicKinds = 64
 
 // NewPanicLog writes to log (nil: nowhere) at the default rate, on now's
 // clock (nil: time.Now).
@@ -64,19 +81,32 @@ func NewPanicLog(log *slog.Logger, now func() time.Time) *PanicLog {
 	return &PanicLog{log: log, now: now, burst: PanicBurst, every: PanicInterval}
 }
 
-// allow reports whether a panic now gets its line, and how many were left
-// out before it.
-func (p *PanicLog) allow() (bool, int) {
+// allow reports whether a panic of kind now gets its line, and how many
+// (of any kind) were left out before it.
+func (p *PanicLog) allow(kind string) (bool, int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if now := p.now(); p.start.IsZero() || now.Sub(p.start) >= p.every || now.Before(p.start) {
-		p.start, p.logged = now, 0
+	if p.kinds == nil {
+		p.kinds = make(map[string]*panicRate)
 	}
-	if p.logged >= p.burst {
+	k := p.kinds[kind]
+	if k == nil {
+		if len(p.kinds) >= maxPanicKinds {
+			kind = ""
+		}
+		if k = p.kinds[kind]; k == nil {
+			k = &panicRate{}
+			p.kinds[kind] = k
+		}
+	}
+	if now := p.now(); k.start.IsZero() || now.Sub(k.start) >= p.every || now.Before(k.start) {
+		k.start, k.logged = now, 0
+	}
+	if k.logged >= p.burst {
 		p.suppressed++
 		return false, 0
 	}
-	p.logged++
+	k.logged++
 	n := p.suppressed
 	p.suppressed = 0
 	return true, n
@@ -88,14 +118,20 @@ var NoStack = []byte{}
 
 // Log writes msg at error level with attrs, the panic's value (bounded)
 // and its stack (nil: the calling goroutine's, taken only when the line is
-// written; NoStack: none), unless the rate is spent; it reports whether it
-// wrote the line. A line after panics left out gives their number
+// written; NoStack: none), unless the rate of msg's panics is spent; it
+// reports whether it wrote the line. msg names the site, a constant: each
+// has its own rate. A line after panics left out gives their number
 // (suppressed).
 func (p *PanicLog) Log(msg string, value any, stack []byte, attrs ...any) bool {
+	return p.logKind(msg, msg, value, stack, attrs...)
+}
+
+// logKind is Log rated as kind, a constant of the site (maxPanicKinds).
+func (p *PanicLog) logKind(kind, msg string, value any, stack []byte, attrs ...any) bool {
 	if p == nil || p.log == nil {
 		return false
 	}
-	ok, suppressed := p.allow()
+	ok, suppressed := p.allow(kind)
 	if !ok {
 		return false
 	}

@@ -62,7 +62,8 @@ func (r *PanicReport) Report(task string, value any, stack []byte, attrs ...any)
 	if r == nil || r.count == nil {
 		return
 	}
-	r.lines.Log("a role's background work panicked; it was recovered and counts as a failure of that work, the role keeps serving",
+	// Rated per task: one task's panics do not hide another's.
+	r.lines.logKind("task "+task, "a role's background work panicked; it was recovered and counts as a failure of that work, the role keeps serving",
 		value, stack, append([]any{AttrTask, task}, attrs...)...)
 	r.Count(task)
 }
