@@ -1,9 +1,12 @@
 package suite
 
 import (
+	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/segmesh/segmesh/pkg/config"
@@ -96,5 +99,61 @@ func TestAttackNonlocalBindHidden(t *testing.T) {
 				t.Errorf("listenProblems = %v; want an error: %v", ps, tc.wantError)
 			}
 		})
+	}
+}
+
+// TestAttackOnePortNamedTwoWays (session 9's rvconf): segmesh.admin.listen
+// "localhost:P" and segmesh.edge.listen "127.0.0.1:P" are one port (Go
+// listens on the first IPv4 address a name resolves to): the start's
+// second listener fails (checked: bind: address already in use), but on
+// main listenProblems compared "localhost" with "127.0.0.1" as text and
+// config check, run's Validate and a reload passed it. The same for a name
+// of this machine and its address.
+func TestAttackOnePortNamedTwoWays(t *testing.T) {
+	env := fakeListenEnv(0, false)
+	lookup := env.lookup
+	env.lookup = func(ctx context.Context, host string) ([]net.IPAddr, error) {
+		if host == "localhost" {
+			return []net.IPAddr{{IP: net.ParseIP("::1")}, {IP: net.ParseIP("127.0.0.1")}}, nil
+		}
+		return lookup(ctx, host)
+	}
+	for _, tc := range []struct {
+		name      string
+		cfg       *config.Config
+		wantError bool
+	}{
+		{"localhost and 127.0.0.1", listenConfig("localhost:9090", "", "127.0.0.1:9090"), true},
+		{"a name of this machine and its address", listenConfig("127.0.0.1:9090", "gw.corp.example:9443", "10.1.2.3:9443"), true},
+		{"localhost and ::1 (Go listens on 127.0.0.1)", listenConfig("localhost:9090", "", "[::1]:9090"), false},
+		{"a name that does not resolve, compared as written", listenConfig("127.0.0.1:9090", "", "nowhere.corp.example:9090"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps := listenProblems(tc.cfg, nil, env)
+			got := slices.ContainsFunc(ps, func(p config.Problem) bool {
+				return p.Severity == config.SeverityError && strings.Contains(p.Message, "is also")
+			})
+			if got != tc.wantError {
+				t.Errorf("listenProblems = %v; want a shared port refused: %v", ps, tc.wantError)
+			}
+		})
+	}
+	// On this machine: what the bind says, Validate says.
+	first, err := net.Listen("tcp", "localhost:0")
+	if err != nil {
+		t.Skipf("cannot listen on localhost: %v", err)
+	}
+	defer func() { _ = first.Close() }()
+	_, port, _ := net.SplitHostPort(first.Addr().String())
+	second, lerr := net.Listen("tcp", "127.0.0.1:"+port)
+	if lerr == nil {
+		_ = second.Close()
+		t.Skipf("localhost is not 127.0.0.1 here (%s)", first.Addr())
+	}
+	cfg := listenConfig("localhost:"+port, "", "127.0.0.1:"+port)
+	if ps := Validate(cfg, &config.Report{}, nil); !slices.ContainsFunc(ps, func(p config.Problem) bool {
+		return p.Key == "segmesh.edge.listen" && p.Severity == config.SeverityError
+	}) {
+		t.Errorf("Validate = %v; want an error on segmesh.edge.listen (the bind: %v)", ps, lerr)
 	}
 }

@@ -147,7 +147,7 @@ func listenProblems(cfg *config.Config, roles []string, env listenEnv) []config.
 			bad(sev, l.key, l.addr, msg,
 				"write an address this machine holds (ip -brief address), a loopback address, or leave the host out (\":"+portText+"\") to listen on all of them")
 		}
-		a := listenAddr{key: l.key, addr: l.addr, host: canonicalHost(host), port: port}
+		a := listenAddr{key: l.key, addr: l.addr, host: listenHost(host, env), port: port}
 		for _, o := range seen {
 			if a.port != 0 && a.port == o.port && (a.host == "" || o.host == "" || a.host == o.host) {
 				bad(config.SeverityError, l.key, l.addr, fmt.Sprintf("port %d is also %s (%s): the second listener of the start would stop it", port, o.key, o.addr),
@@ -181,6 +181,31 @@ func ForCheck(ps []config.Problem) []config.Problem {
 		out[i].Message = "listening on this port needs root or CAP_NET_BIND_SERVICE, which this check does not have: the service starts only if it has one of them (the package's segmesh.service grants the capability; `segmesh run` refuses to start without it)"
 	}
 	return out
+}
+
+// listenHost returns the address a listener on host binds, as
+// canonicalHost writes it: for a name, the address Go's net.Listen picks
+// among those it resolves to (the first IPv4 one, else the first), so that
+// "localhost:9090" and "127.0.0.1:9090" are seen as the one port they are;
+// a name that does not resolve now is compared as written.
+func listenHost(host string, env listenEnv) string {
+	if host == "" || net.ParseIP(host) != nil {
+		return canonicalHost(host)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	as, err := env.lookup(ctx, host)
+	if err != nil || len(as) == 0 {
+		return canonicalHost(host)
+	}
+	pick := as[0].IP
+	for _, a := range as {
+		if a.IP.To4() != nil {
+			pick = a.IP
+			break
+		}
+	}
+	return canonicalHost(pick.String())
 }
 
 // canonicalHost returns host as its IP's text, "" for an unspecified
