@@ -3,16 +3,12 @@ package edge
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-
 	"github.com/segmesh/segmesh/pkg/config"
-	"github.com/segmesh/segmesh/pkg/role"
 )
 
 // panickingTickets is a ticket role whose client panics (a parser meeting
@@ -170,14 +166,7 @@ func TestSharedCallPanicLoggedAndCounted(t *testing.T) {
 	c := config.Default()
 	c.KCD = config.KCD{Enabled: true, TargetSPN: "HTTP/mail.lab.test"}
 	c.Segmesh.Edge.ExchangeURLs = []string{"https://exchange.lab.test"}
-	logs := &syncBuffer{}
-	reader := sdkmetric.NewManualReader()
-	s, err := newService(role.Deps{Config: &c, Logger: slog.New(slog.NewTextHandler(logs, nil)),
-		Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("segmesh/edge")},
-		options{identity: &panickingIdentity{}, tickets: &panickingTickets{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, logs, reader := meteredEdge(t, &c, options{identity: &panickingIdentity{}, tickets: &panickingTickets{}})
 	if err := s.connectKCD(); err != nil {
 		t.Fatal(err)
 	}

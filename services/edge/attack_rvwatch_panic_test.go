@@ -5,18 +5,15 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"google.golang.org/grpc"
 
 	"github.com/segmesh/segmesh/pkg/config"
-	"github.com/segmesh/segmesh/pkg/role"
 	crlv1 "github.com/segmesh/segmesh/proto/segmesh/crl/v1"
 )
 
@@ -99,14 +96,7 @@ func TestAttackPanicInTheRevocationStream(t *testing.T) {
 			c.Gateway.RevocationEnabled = true
 			c.RequireClientCertificate = true
 			c.Segmesh.Edge.ExchangeURLs = []string{"https://exchange.lab.test"}
-			logs := &syncBuffer{}
-			reader := sdkmetric.NewManualReader()
-			s, err := newService(role.Deps{Config: &c, Logger: slog.New(slog.NewTextHandler(logs, nil)),
-				Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("segmesh/edge")},
-				options{now: clock.Now, crlBackoff: time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, logs, reader := meteredEdge(t, &c, options{now: clock.Now, crlBackoff: time.Millisecond})
 			r := s.revocation
 			r.maxBackoff = 5 * time.Millisecond
 			ctx, cancel := context.WithCancel(context.Background())

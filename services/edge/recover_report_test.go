@@ -16,6 +16,20 @@ import (
 	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
+// meteredEdge builds an edge from c and o, not started, that logs to the
+// buffer and meters to the reader it returns.
+func meteredEdge(t testing.TB, c *config.Config, o options) (*Service, *syncBuffer, *sdkmetric.ManualReader) {
+	t.Helper()
+	logs := &syncBuffer{}
+	reader := sdkmetric.NewManualReader()
+	s, err := newService(role.Deps{Config: c, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("segmesh/edge")}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, logs, reader
+}
+
 // TestReportPanicBoundedAndRateLimited: the edge's one panic report
 // (panicRecovery, recoverRun, recoverHandshake) counts every panic, but a
 // device that can trigger one at will does not get one stack per request
@@ -28,14 +42,8 @@ import (
 func TestReportPanicBoundedAndRateLimited(t *testing.T) {
 	c := config.Default()
 	c.Segmesh.Edge.ExchangeURLs = []string{"https://exchange.lab.test"}
-	logs := &syncBuffer{}
-	reader := sdkmetric.NewManualReader()
 	clk := &testClock{t: time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)}
-	s, err := newService(role.Deps{Config: &c, Logger: slog.New(slog.NewTextHandler(logs, nil)),
-		Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("segmesh/edge")}, options{now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, logs, reader := meteredEdge(t, &c, options{now: clk.Now})
 	huge := "unexpected bytes " + strings.Repeat("A", 64<<10)
 	const n = telemetry.PanicBurst + 3
 	for range n {

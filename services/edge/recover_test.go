@@ -2,17 +2,13 @@ package edge
 
 import (
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-
 	"github.com/segmesh/segmesh/internal/testmetric"
 	"github.com/segmesh/segmesh/pkg/config"
-	"github.com/segmesh/segmesh/pkg/role"
 	"github.com/segmesh/segmesh/pkg/telemetry"
 )
 
@@ -25,13 +21,7 @@ import (
 func TestDevicePanicLoggedAndCounted(t *testing.T) {
 	c := config.Default()
 	c.Segmesh.Edge.ExchangeURLs = []string{"https://exchange.lab.test"}
-	logs := &syncBuffer{}
-	reader := sdkmetric.NewManualReader()
-	svc, err := newService(role.Deps{Config: &c, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("segmesh/edge")}, options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, logs, reader := meteredEdge(t, &c, options{})
 	srv := svc.newHTTPServer()
 	rec, ok := srv.Handler.(*panicRecovery)
 	if !ok {
