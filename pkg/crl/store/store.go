@@ -13,6 +13,7 @@ import (
 	"github.com/segmesh/segmesh/pkg/atomicfile"
 	"github.com/segmesh/segmesh/pkg/crl"
 	"github.com/segmesh/segmesh/pkg/crl/fetch"
+	"github.com/segmesh/segmesh/pkg/safefile"
 )
 
 // Record is one stored CRL.
@@ -140,9 +141,11 @@ func (s *Store) Load(url string) (Record, error) {
 // its description names, and so must base's own URL when named (a URL's
 // record, whose files are named after its URL, unlike a kept CRL's). A
 // description of another write of the same record, not matching the DER
-// (a crash between the two writes, see write), gives only its URL.
+// (a crash between the two writes, see write), gives only its URL. The
+// DER is read through pkg/safefile, bounded as a download is
+// (fetch.DefaultMaxBytes).
 func (s *Store) read(base, url string, named bool) (Record, error) {
-	der, err := os.ReadFile(base + ".crl")
+	der, err := safefile.Read(base+".crl", fetch.DefaultMaxBytes)
 	if err != nil {
 		return Record{}, storeErr(cmp.Or(url, base), err)
 	}
@@ -161,8 +164,17 @@ func (s *Store) read(base, url string, named bool) (Record, error) {
 
 func (s *Store) readMeta(url string) (Record, error) { return readMeta(s.base(url), url) }
 
+// maxDescription bounds a record's description (<name>.json): a URL,
+// two validators and a time take well under a kilobyte.
+const maxDescription = 64 << 10
+
+// readMeta reads the description at base.json. The store's own files are
+// read, as every file an admin names, through pkg/safefile (bounded,
+// regular files only, opened without blocking): whoever can write the
+// state directory could otherwise make a start block on a FIFO there or
+// read a link to /dev/zero without end.
 func readMeta(base, url string) (Record, error) {
-	b, err := os.ReadFile(base + ".json")
+	b, err := safefile.Read(base+".json", maxDescription)
 	if err != nil {
 		return Record{}, storeErr(url, err)
 	}
