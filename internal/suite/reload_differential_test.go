@@ -146,6 +146,31 @@ func TestStartReloadCheckAgree(t *testing.T) {
 			delete(e, "serverKeyFile")
 			e["serverPfxFile"], e["serverPfxPasscode"] = p, "pass"+config.PlaintextSuffix
 		}, false, false},
+		{"the console chain instead of a local trust store", func(t *testing.T, dir string, c map[string]any) {
+			delete(c, "clientCertTrustStorePath")
+			c["clientCertificateChain"] = writeCA(t, dir, "chain.pem", 0o644)
+		}, true, false},
+		{"invalid file: the trust store group-writable", func(t *testing.T, dir string, _ map[string]any) {
+			chmodFile(t, filepath.Join(dir, "ca.pem"), 0o664)
+		}, false, false},
+		{"invalid file: the Exchange CA bundle world-writable", func(t *testing.T, dir string, c map[string]any) {
+			sub(sub(c, "segmesh"), "edge")["exchangeCaFile"] = writeCA(t, dir, "exchange-ca.pem", 0o666)
+		}, false, false},
+		{"invalid file: the LDAP CA bundle in a directory others may write", func(t *testing.T, dir string, c map[string]any) {
+			open := filepath.Join(dir, "open")
+			if err := os.Mkdir(open, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			sub(sub(c, "segmesh"), "identity")["ldapCaFile"] = writeCA(t, open, "ldap-ca.pem", 0o644)
+			chmodFile(t, open, 0o777)
+		}, false, false},
+		{"invalid file: the console chain group-writable", func(t *testing.T, dir string, c map[string]any) {
+			delete(c, "clientCertTrustStorePath")
+			c["clientCertificateChain"] = writeCA(t, dir, "chain.pem", 0o664)
+		}, false, false},
+		{"invalid file: config.json group-writable", func(t *testing.T, dir string, _ map[string]any) {
+			chmodFile(t, filepath.Join(dir, "config.json"), 0o664)
+		}, false, false},
 		{"pair: paths drop /EWS (restart) and the Exchange URL holds /EWS (live)", func(_ *testing.T, _ string, c map[string]any) {
 			sub(sub(c, "segmesh"), "edge")["paths"] = []any{"/Microsoft-Server-ActiveSync"}
 			sub(sub(c, "segmesh"), "edge")["exchangeUrls"] = []any{"https://mail.corp.example/EWS"}
@@ -190,4 +215,26 @@ func TestStartReloadCheckAgree(t *testing.T) {
 			}
 		})
 	}
+}
+
+// writeCA writes a CA certificate to dir/name with mode and returns its
+// path.
+func writeCA(t *testing.T, dir, name string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, testpki.NewCA(t, "CA "+name).PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	chmodFile(t, p, mode)
+	return p
+}
+
+// chmodFile sets p's mode, and gives a directory its owner's bits back
+// for t.TempDir's removal.
+func chmodFile(t *testing.T, p string, mode os.FileMode) {
+	t.Helper()
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(p, 0o700) })
 }

@@ -30,11 +30,32 @@ const (
 // without end) and read no further than limit bytes. Its error is a
 // *Problem on key whose Message says why and whose Fix is fix.
 func ReadFile(key, path string, limit int64, fix string) ([]byte, error) {
-	data, err := safefile.Read(path, limit)
+	return readFile(key, path, limit, fix, safefile.Read)
+}
+
+// ReadTrustedFile is ReadFile for a file whose content the gateway trusts
+// (a CA bundle, the console chain): it is refused too when another local
+// user could replace it (safefile.CheckReplaceable: group or others may
+// write it or a directory above it, or another user owns one). Whoever
+// writes a CA bundle adds a CA of theirs: the Exchange CA lets them pose
+// as Exchange, the LDAP CA as the directory the bind password goes to.
+// The Problem's Message then says what is wrong and its Fix is the chmod
+// or chown that repairs it.
+func ReadTrustedFile(key, path string, limit int64, fix string) ([]byte, error) {
+	return readFile(key, path, limit, fix, safefile.ReadTrusted)
+}
+
+// readFile is ReadFile and ReadTrustedFile, reading with read.
+func readFile(key, path string, limit int64, fix string, read func(string, int64) ([]byte, error)) ([]byte, error) {
+	data, err := read(path, limit)
 	if err == nil {
 		return data, nil
 	}
 	p := &Problem{Severity: SeverityError, Key: key, Value: path, Message: "cannot be read: " + err.Error(), Fix: fix, Err: err}
+	if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
+		p.Message, p.Fix = "another local user could replace it: "+e.About(path), e.Fix
+		return nil, p
+	}
 	switch {
 	case errors.Is(err, safefile.ErrNotRegular):
 		p.Message = "is not a regular file (a FIFO, a device or a directory): reading it could block or never end"
@@ -45,10 +66,10 @@ func ReadFile(key, path string, limit int64, fix string) ([]byte, error) {
 }
 
 // CAPool reads the PEM CA bundle at path, which the setting key names, as
-// ReadFile does (bounded by MaxPEMFile), into a pool. A file without a PEM
+// ReadTrustedFile does (bounded by MaxPEMFile), into a pool. A file without a PEM
 // certificate is a *Problem on key too.
 func CAPool(key, path, fix string) (*x509.CertPool, error) {
-	data, err := ReadFile(key, path, MaxPEMFile, fix)
+	data, err := ReadTrustedFile(key, path, MaxPEMFile, fix)
 	if err != nil {
 		return nil, err
 	}

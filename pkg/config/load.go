@@ -33,9 +33,15 @@ func LoadFor(path string, roles []string) (*Config, *Report, error) {
 // readConfigFile reads config.json at path through pkg/safefile: a FIFO
 // there would block the start, every reload and `config check` until a
 // writer comes, and a link to /dev/zero would be read without end. It is
-// refused unless it is a regular file of at most MaxConfigFile bytes.
+// refused unless it is a regular file of at most MaxConfigFile bytes that
+// no other local user could replace (safefile.CheckReplaceable): whoever
+// writes config.json points segmesh.identity's LDAP URL at their own host
+// and receives the bind password, or names a trust store of theirs.
 func readConfigFile(path string) ([]byte, error) {
-	data, err := safefile.Read(path, MaxConfigFile)
+	data, err := safefile.ReadTrusted(path, MaxConfigFile)
+	if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
+		return nil, fmt.Errorf("config: %s: another local user could replace it: %s; fix: %s: %w", path, e.About(path), e.Fix, err)
+	}
 	switch {
 	case errors.Is(err, safefile.ErrNotRegular):
 		return nil, fmt.Errorf("config: read %s: %w (a FIFO, a device or a directory); name the config.json file itself", path, err)

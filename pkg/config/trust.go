@@ -2,34 +2,59 @@ package config
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
-	"github.com/segmesh/segmesh/pkg/safefile"
 	"github.com/segmesh/segmesh/pkg/trust"
 )
 
 // TrustSpec is the step that builds pkg/trust's Spec from the configuration,
 // the one the edge loads, diagnose opens and config check validates. As SEG
 // does, the console chain (clientCertificateChain) is read only when no local
-// trust store (clientCertTrustStorePath) is set. An unreadable console chain
-// is a *Problem on its key.
+// trust store (clientCertTrustStorePath) is set. An unreadable console chain,
+// or one another local user could replace, is a *Problem on its key.
 func (c *Config) TrustSpec() (trust.Spec, error) {
+	return ReadConsoleChain(c.TrustFiles())
+}
+
+// TrustFiles is TrustSpec without I/O: the spec without the console chain
+// read, and the console chain's file (resolved against the install
+// directory) when SEG would read it, else "". A role that reads the chain
+// later (the crl role, at its start and every reload) keeps the two and
+// calls ReadConsoleChain.
+func (c *Config) TrustFiles() (trust.Spec, string) {
 	s := trust.Spec{
 		TrustStorePath: c.ClientCertTrustStorePath,
 		Passcode:       c.ClientCertTrustStorePasscode.Reveal(),
 		BaseDir:        c.BaseDir,
 		Resolve:        c.Resolve,
 	}
+	chain := ""
 	if strings.TrimSpace(c.ClientCertTrustStorePath) == "" && c.ClientCertificateChain != "" {
-		data, err := readChain(c.Resolve(c.ClientCertificateChain))
-		if err != nil {
-			return trust.Spec{}, &Problem{Severity: SeverityError, Key: trust.KeyConsoleChain, Value: c.ClientCertificateChain,
-				Message: "cannot be read: " + err.Error(), Fix: "name the PEM file holding the chain uploaded in the console; relative paths start at the install directory",
-				Package: "trust", Err: err}
-		}
-		s.ConsoleChainPEM = data
+		chain = c.Resolve(c.ClientCertificateChain)
 	}
+	return s, chain
+}
+
+// consoleChainFix is the fix for a console chain that cannot be read.
+const consoleChainFix = "name the PEM file holding the chain uploaded in the console; relative paths start at the install directory"
+
+// ReadConsoleChain returns s with the console chain file chain read into
+// it (s as it is when chain is ""), through ReadTrustedFile: a regular
+// file of at most MaxPEMFile bytes that no other local user could replace
+// (whoever writes the chain adds a CA of theirs, as with the trust store).
+// Its error is a *Problem on clientCertificateChain.
+func ReadConsoleChain(s trust.Spec, chain string) (trust.Spec, error) {
+	if chain == "" {
+		return s, nil
+	}
+	data, err := ReadTrustedFile(trust.KeyConsoleChain, chain, MaxPEMFile, consoleChainFix)
+	if err != nil {
+		if p, ok := errors.AsType[*Problem](err); ok {
+			p.Package = "trust"
+		}
+		return trust.Spec{}, err
+	}
+	s.ConsoleChainPEM = data
 	return s, nil
 }
 
@@ -43,20 +68,4 @@ func TrustProblems(c *Config) []Problem {
 		return []Problem{*p}
 	}
 	return trust.Validate(spec)
-}
-
-// maxChainFile bounds the console chain file: a chain is kilobytes.
-const maxChainFile = 8 << 20
-
-// readChain reads the console chain file, a regular file of at most
-// maxChainFile bytes. It opens without blocking and checks the open
-// descriptor: every reload and config check read it (the edge's Validate),
-// and a FIFO there (a plain open blocks until a writer comes) or a link to
-// /dev/zero must be refused, not hang or feed the reload.
-func readChain(path string) ([]byte, error) {
-	data, err := safefile.Read(path, maxChainFile)
-	if errors.Is(err, safefile.ErrTooLarge) {
-		return nil, fmt.Errorf("%s is larger than %d bytes, not a certificate chain", path, maxChainFile)
-	}
-	return data, err
 }

@@ -64,3 +64,67 @@ func TestCheckPrivateOwners(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckReplaceableOwners: a trusted file, the directory holding it or
+// a directory above it owned by a user other than the process's and root
+// is refused (that user can rewrite or replace it), unless the process
+// runs as root; a file on a read-only mount passes whoever owns it.
+func TestCheckReplaceableOwners(t *testing.T) {
+	if runtime.GOOS == "windows" || os.Geteuid() != 0 {
+		t.Skip("giving a file another owner needs root (and modes)")
+	}
+	const service, other = 4242, 54321
+	for _, tt := range []struct {
+		name                      string
+		proc, file, dirOwn, above int
+		readOnly                  bool
+		want                      string // "" accepted
+	}{
+		{"all the process's user's", service, service, service, service, false, ""},
+		{"the file root's, world-readable", service, 0, service, 0, false, ""},
+		{"the file another user's", service, other, service, service, false, "is owned by user 54321"},
+		{"the directory another user's", service, service, other, service, false, "(the directory holding"},
+		{"a directory above another user's", service, service, service, other, false, "(a directory above"},
+		{"run as root: another user's", 0, other, other, other, false, ""},
+		{"another user's on a read-only mount", service, other, other, service, true, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			old, oldRO := euid, readOnlyFS
+			euid = func() int { return tt.proc }
+			above := filepath.Join(t.TempDir(), "above")
+			dir := filepath.Join(above, "d")
+			readOnlyFS = func(p string) bool { return tt.readOnly && (p == dir || strings.HasPrefix(p, dir+"/")) }
+			t.Cleanup(func() { euid, readOnlyFS = old, oldRO })
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(dir, "ca.pem")
+			if err := os.WriteFile(p, []byte("c"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				path string
+				uid  int
+			}{{p, tt.file}, {dir, tt.dirOwn}, {above, tt.above}} {
+				if err := os.Chown(c.path, c.uid, -1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = CheckReplaceable(p, fi)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("CheckReplaceable = %v; want nil", err)
+				}
+				return
+			}
+			e, ok := err.(*ExposedError)
+			if !ok || !strings.Contains(e.Error(), tt.want) || !strings.Contains(e.Fix, "chown") {
+				t.Fatalf("CheckReplaceable = %v; want %q and a chown fix", err, tt.want)
+			}
+		})
+	}
+}

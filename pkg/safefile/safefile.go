@@ -11,12 +11,36 @@
 // So a file is opened without blocking, checked on the open descriptor
 // (a regular file only) and read with a bound. The standard library has no
 // such call; it is written once here for every reader of such a file.
+//
+// What another local user could change is refused too: a secret file
+// (CheckPrivate: the secrets key, the session ticket keys) when others may
+// read it or replace it, a file the gateway trusts (CheckReplaceable,
+// ReadTrusted: config.json, the trust store, the console chain, the CA
+// bundles) when others may replace it. Both walk every directory above
+// the file up to /, as sshd's StrictModes does for authorized_keys, not
+// only the one holding it: whoever can write /srv can rename /srv/segmesh
+// away and put a directory of theirs, with a file of theirs, in its place.
+// The walk refuses no usual layout: /, /etc, /var/lib and /home/<user>
+// are written by root or their user only; /tmp and /var/tmp are sticky,
+// so an entry in them is judged by its owner (others cannot rename it);
+// and a directory on a read-only mount (statfs ST_RDONLY: Kubernetes
+// ConfigMap and Secret volumes, whose own directory is an emptyDir of mode
+// 0777) passes whatever its modes, as nobody can change it. A group-
+// writable ancestor (Debian's old /usr/local, 2775 root:staff) is refused:
+// its group can replace the file.
+//
+// A process run as root checks the modes only, not the owners: an admin's
+// `sudo segmesh config check` reads the service user's own files, which
+// are rightly owned by that user. A gateway run as root (not how the
+// packages or deploy/k8s run it) thereby trusts files other users own as
+// long as their modes are safe; refusing them would refuse that check.
+// ACLs are not read: a named-user write grant shows as group write in the
+// mode and is refused; a named-user read grant shows as group read.
 package safefile
 
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"syscall"
 )
@@ -58,12 +82,5 @@ func Read(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer func() { _ = f.Close() }()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes: %w", path, limit, ErrTooLarge)
-	}
-	return data, nil
+	return readBounded(f, path, limit)
 }

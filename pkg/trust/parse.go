@@ -32,20 +32,35 @@ type sourced struct {
 // without blocking and checks the open descriptor: a FIFO (a plain open
 // blocks until a writer comes) or a device (a link to /dev/zero) named as
 // the trust store would otherwise hang or feed every reload's Validate and
-// the Reloader's poll.
+// the Reloader's poll. It refuses a file another local user could replace
+// (safefile.CheckReplaceable: group or others may write it or a directory
+// above it, or another user owns one): whoever writes the trust store adds
+// a CA of theirs and issues a certificate naming any user.
 func readFile(path string) ([]byte, error) {
-	data, err := safefile.Read(path, maxFileSize)
+	data, err := safefile.ReadTrusted(path, maxFileSize)
 	if errors.Is(err, safefile.ErrTooLarge) {
 		return nil, fmt.Errorf("%s is larger than %d bytes, too large for a trust store", path, maxFileSize)
 	}
 	return data, err
 }
 
-// readProblem words a read error for the operator.
-func readProblem(err error, baseDir string) string {
+// readFix is the fix for readFile's error: the chmod or chown of a file
+// another user could replace, else fix.
+func readFix(err error, fix string) string {
+	if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
+		return e.Fix
+	}
+	return fix
+}
+
+// readProblem words a read error of the file at path for the operator.
+func readProblem(err error, path, baseDir string) string {
 	where := baseDir
 	if where == "" {
 		where = "the current directory"
+	}
+	if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
+		return "another local user could replace it: " + e.About(path)
 	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

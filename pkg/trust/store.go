@@ -84,6 +84,9 @@ func Validate(spec Spec) []Problem {
 	return out
 }
 
+// readFixDefault is the fix for a trust-store file that cannot be read.
+const readFixDefault = "check the path (relative paths start at the install directory) and the file's permissions"
+
 func load(spec Spec, now time.Time) (*Store, error) {
 	s, ps := build(spec, now)
 	if errs := ps.errors(); len(errs) > 0 {
@@ -107,7 +110,7 @@ func build(spec Spec, now time.Time) (*Store, problems) {
 			data, err := readFile(path)
 			writeFingerprint(fp, path, data, err)
 			if err != nil {
-				ps.add(SeverityError, KeyPath, p.entries[i], readProblem(err, spec.BaseDir), "check the path (relative paths start at the install directory) and the file's permissions", err)
+				ps.add(SeverityError, KeyPath, p.entries[i], readProblem(err, path, spec.BaseDir), readFix(err, readFixDefault), err)
 				continue
 			}
 			certs = append(certs, parsePEMFile(data, p.entries[i], KeyPath, &ps)...)
@@ -116,7 +119,7 @@ func build(spec Spec, now time.Time) (*Store, problems) {
 		data, err := readFile(p.paths[0])
 		writeFingerprint(fp, p.paths[0], data, err)
 		if err != nil {
-			ps.add(SeverityError, KeyPath, p.entries[0], readProblem(err, spec.BaseDir), "check the path (relative paths start at the install directory) and the file's permissions", err)
+			ps.add(SeverityError, KeyPath, p.entries[0], readProblem(err, p.paths[0], spec.BaseDir), readFix(err, readFixDefault), err)
 			break
 		}
 		certs = parsePFXFile(data, p.entries[0], spec.Passcode, &ps)

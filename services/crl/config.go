@@ -2,7 +2,6 @@ package crl
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/segmesh/segmesh/pkg/config"
@@ -57,23 +56,28 @@ func ConfigFrom(c *config.Config) Config {
 		FailClosedOnStale:  c.Segmesh.CRL.FailClosedOnStale,
 		UseCertificateCDPs: c.Segmesh.CRL.UseCertificateCDPs,
 		StateDir:           c.Resolve(stateDir),
-		Trust: trust.Spec{
-			TrustStorePath: c.ClientCertTrustStorePath,
-			Passcode:       c.ClientCertTrustStorePasscode.Reveal(),
-			BaseDir:        c.BaseDir,
-			Resolve:        c.Resolve,
-		},
 	}
-	if strings.TrimSpace(c.ClientCertTrustStorePath) == "" && c.ClientCertificateChain != "" {
-		out.ConsoleChainFile = c.Resolve(c.ClientCertificateChain)
-	}
+	out.Trust, out.ConsoleChainFile = c.TrustFiles()
 	return out
 }
 
 // Validate returns the problems the crl role finds in c beyond
 // config.Load's rules. `segmesh run` refuses to start on any error among
-// them and `segmesh config check` reports the same problems.
-func Validate(c *config.Config) []config.Problem { return ConfigFrom(c).problems() }
+// them and `segmesh config check` reports the same problems. With
+// revocation checking on, the role loads the client certificate trust
+// store (CRLs are verified against it) and, without a local store, the
+// console chain at its start: so Validate opens them as the start will
+// (config.TrustProblems), and a process running the crl role alone
+// refuses a chain it could not load in Validate, as one with the edge
+// does, rather than at the role's start.
+func Validate(c *config.Config) []config.Problem {
+	cfg := ConfigFrom(c)
+	out := cfg.problems()
+	if cfg.Enabled {
+		out = append(out, config.TrustProblems(c)...)
+	}
+	return out
+}
 
 // problems checks what the role needs beyond config.Load's rules.
 func (c Config) problems() []config.Problem {
@@ -93,18 +97,13 @@ func (c Config) problems() []config.Problem {
 }
 
 // trustSpec returns the trust-store spec with the console chain read, as
-// SEG uses it only when no local trust store is set.
+// SEG uses it only when no local trust store is set (config.ReadConsoleChain,
+// the edge's and config check's reader: bounded, regular files only, and
+// refused when another local user could replace it).
 func (c Config) trustSpec() (trust.Spec, error) {
-	s := c.Trust
-	if c.ConsoleChainFile != "" {
-		// Read through pkg/safefile (config.ReadFile): a FIFO there would
-		// block the start, a link to /dev/zero would be read without end.
-		data, err := config.ReadFile(trust.KeyConsoleChain, c.ConsoleChainFile, config.MaxPEMFile,
-			"name the PEM file holding the chain uploaded in the console; relative paths start at the install directory")
-		if err != nil {
-			return trust.Spec{}, fmt.Errorf("crl: %w", err)
-		}
-		s.ConsoleChainPEM = data
+	s, err := config.ReadConsoleChain(c.Trust, c.ConsoleChainFile)
+	if err != nil {
+		return trust.Spec{}, fmt.Errorf("crl: %w", err)
 	}
 	return s, nil
 }
