@@ -5,14 +5,16 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	"github.com/segmesh/segmesh/internal/suite"
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/role"
 )
 
 // configUsage is what `segmesh config -h` prints.
 const configUsage = `Usage:
-  segmesh config check [-q] [config.json]     the loader run uses: every problem with its fix; writes nothing
+  segmesh config check [-q] [--roles R] [config.json]  the loader run uses: every problem with its fix; writes nothing
   segmesh config init [flags] [config.json]   a starting config.json (and config.json.md) for a new site
   segmesh config encrypt [config.json]        encrypt the secrets written with the .plaintext suffix, now
 
@@ -41,25 +43,32 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 // effective configuration (secrets masked), what differs from the defaults,
 // and every problem. It fails when there is an error.
 func configCheck(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("config check", "config check [-q] [--strict] [--json] [config.json]",
+	fs := newFlagSet("config check", "config check [-q] [--strict] [--json] [--roles R] [config.json]",
 		"Runs the loader 'segmesh run' uses, writes nothing, and prints the effective configuration (secrets masked), what differs from the defaults and every problem with its fix. Exit 1 on errors (and on warnings with --strict).", stderr)
 	quiet := fs.Bool("q", false, "print only the problems")
 	strict := fs.Bool("strict", false, "fail (exit 1) on warnings too, for CI and Ansible")
 	asJSON := fs.Bool("json", false, "print {config, ok, errors, warnings, ignored, problems[]} as JSON (schema in docs/operations.md)")
+	rolesFlag := fs.String("roles", "all", "check as `segmesh run --roles` would with these roles: the listeners they open and the segmesh.peers addresses of the roles run elsewhere")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
+	}
+	var roles []string // nil: every role in this process
+	if r := strings.TrimSpace(*rolesFlag); r != "" && r != "all" {
+		if roles, err = role.ParseRoles(r, suite.Constructors()); err != nil {
+			return usageError{err.Error()}
+		}
 	}
 	path, err := fileArg("config check", pos)
 	if err != nil {
 		return err
 	}
-	cfg, report, err := config.Load(path)
+	cfg, report, err := config.LoadFor(path, roles) // the secrets those roles open, as run
 	if report == nil {
 		return err
 	}
 	if cfg != nil {
-		report.Problems = append(report.Problems, suite.ForCheck(suite.Validate(cfg, report, nil))...)
+		report.Problems = append(report.Problems, suite.ForCheck(suite.Validate(cfg, report, roles))...)
 		report.Problems = append(report.Problems, config.MigrationNotes(cfg)...)
 	}
 	ne, nw, ni := len(report.Errors()), len(report.Warnings()), len(report.Ignored())

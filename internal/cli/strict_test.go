@@ -70,7 +70,8 @@ func identitySetting(k string, v any) func(m map[string]any) {
 // refuses through `segmesh config check` and expects the same problems,
 // word for word. Before, check passed ldaps://host/?sub, ldaps://svc@host,
 // ldaps://host/notadn, strong mapping without mapping and a bad UPN suffix,
-// which run then refused.
+// which run then refused; and, until session 9, what the role constructors
+// and the listeners refuse (the last four cases).
 func TestConfigCheckRefusesWhatRunRefuses(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -97,6 +98,21 @@ func TestConfigCheckRefusesWhatRunRefuses(t *testing.T) {
 		{"console chain unreadable", func(m map[string]any) {
 			delete(m, "clientCertTrustStorePath")
 			m["clientCertificateChain"] = "console-chain.pem"
+		}},
+		// What the roles' constructors and the listeners refuse (session 9):
+		// run stopped at the start, after check had passed it.
+		{"service account written as a UPN", func(m map[string]any) { m["kcd"].(map[string]any)["serviceAccountUserName"] = "svc_seg@lab.test" }},
+		{"search base that is no DN", func(m map[string]any) {
+			mapping("ldaps://dc1.lab.test:636")(m)
+			m["customGatewaySettings"].(map[string]any)["cert.mapping.ldap.basedn"] = "lab.test"
+		}},
+		{"StartTLS on ldaps://", func(m map[string]any) {
+			mapping("ldaps://dc1.lab.test:636")(m)
+			identitySetting("ldapStartTls", true)(m)
+		}},
+		{"the admin and the edge on one port", func(m map[string]any) {
+			m["segmesh"].(map[string]any)["edge"].(map[string]any)["listen"] = "127.0.0.1:18443"
+			m["segmesh"].(map[string]any)["admin"].(map[string]any)["listen"] = "127.0.0.1:18443"
 		}},
 	}
 	// Without a change the base passes check: each case's refusal is its own.

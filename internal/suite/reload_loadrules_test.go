@@ -37,7 +37,8 @@ func loadRuleFiles(t testing.TB, dir string) func(exchange string, paths []strin
 				"domains":                []any{map[string]any{"domain": "CORP.EXAMPLE", "domainController": "dc1.corp.example"}}},
 			"customGatewaySettings": map[string]any{config.KeyCertMappingEnabled: mapping,
 				config.KeyCertMappingLDAPURL: ldapURL, config.KeyCertMappingLDAPUser: ldapUser},
-			"segmesh": map[string]any{"edge": edge},
+			// The ticket role runs elsewhere (roles below): the edge needs its address.
+			"segmesh": map[string]any{"edge": edge, "peers": map[string]any{"ticket": "127.0.0.1:9443"}},
 		}
 	}
 }

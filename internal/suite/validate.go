@@ -28,8 +28,8 @@ func Validators() map[string]func(*config.Config) []config.Problem {
 // strict as run. A role's problem on a key config.Load already reported as
 // an error is left out: the first message is the one the admin fixes.
 // Nil roles means every role. The files the process itself reads at the
-// start (startFileProblems) and its listeners (listenProblems) are checked
-// too.
+// start (startFileProblems), its listeners (listenProblems) and the
+// addresses of the roles it calls elsewhere (peerProblems) are checked too.
 func Validate(cfg *config.Config, report *config.Report, roles []string) []config.Problem {
 	reported := map[string]bool{}
 	if report != nil {
@@ -38,7 +38,7 @@ func Validate(cfg *config.Config, report *config.Report, roles []string) []confi
 		}
 	}
 	var out []config.Problem
-	for _, p := range append(startFileProblems(cfg), listenProblems(cfg, roles, machineEnv)...) {
+	for _, p := range slices.Concat(startFileProblems(cfg), listenProblems(cfg, roles, machineEnv), peerProblems(cfg, roles)) {
 		if !reported[p.Key] {
 			out = append(out, p)
 		}

@@ -202,9 +202,9 @@ func (g *Group) Conn(name string) (grpc.ClientConnInterface, error) {
 			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return g.lis.DialContext(ctx) }),
 			grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	} else {
-		addr := g.peerAddr(name)
+		addr := PeerAddr(g.opts.Config, name)
 		if addr == "" {
-			return nil, fmt.Errorf("role %s is not run in this process and segmesh.peers.%s is empty; set it to the %s role's address or add %s to --roles", name, name, name, name)
+			return nil, NoPeerError(name)
 		}
 		var dopts []grpc.DialOption
 		if g.opts.DialOptions != nil {
@@ -221,8 +221,33 @@ func (g *Group) Conn(name string) (grpc.ClientConnInterface, error) {
 	return c, nil
 }
 
-func (g *Group) peerAddr(name string) string {
-	p := g.opts.Config.Segmesh.Peers
+// NoPeerError is why Conn cannot reach the named role: it is not run in
+// this process and segmesh.peers has no address for it. Validate in
+// internal/suite reports the same before any role is built.
+func NoPeerError(name string) error {
+	return fmt.Errorf("role %s is not run in this process and segmesh.peers.%s is empty; set it to the %s role's address or add %s to --roles", name, name, name, name)
+}
+
+// CheckPeer returns what Conn would refuse for the named role when it is
+// not run in this process, without connecting (grpc.NewClient reaches
+// nobody before the first call): no address, or one grpc does not take as
+// a target.
+func CheckPeer(c *config.Config, name string) error {
+	addr := PeerAddr(c, name)
+	if addr == "" {
+		return NoPeerError(name)
+	}
+	cc, err := grpc.NewClient(addr, append(rpc.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	if err != nil {
+		return fmt.Errorf("connect to role %s: %w", name, err)
+	}
+	return cc.Close()
+}
+
+// PeerAddr returns the address segmesh.peers gives the named role, the one
+// Conn dials when the role is not run in this process; "" when none.
+func PeerAddr(c *config.Config, name string) string {
+	p := c.Segmesh.Peers
 	switch name {
 	case Identity:
 		return p.Identity

@@ -12,6 +12,7 @@ import (
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/crl"
 	"github.com/segmesh/segmesh/pkg/refresh"
+	"github.com/segmesh/segmesh/pkg/role"
 )
 
 // Timeouts and limits of the device listener and the upstream transport.
@@ -273,6 +274,20 @@ func Validate(c *config.Config) []config.Problem {
 	}
 	ps = append(ps, fileProblems(out)...)
 	return ps
+}
+
+// Needs returns the roles the edge calls with c, in start order: crl with
+// revocation checking honoured, identity and ticket with KCD on. Start
+// connects to each, in this process or at segmesh.peers.
+func Needs(c *config.Config) []string {
+	var out []string
+	if c.RevocationHonoured() {
+		out = append(out, role.CRL)
+	}
+	if c.KCD.Enabled {
+		out = append(out, role.Identity, role.Ticket)
+	}
+	return out
 }
 
 // allowedPath reports whether path (decoded) falls under one of the

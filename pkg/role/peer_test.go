@@ -1,0 +1,40 @@
+package role
+
+import (
+	"testing"
+)
+
+// TestCheckPeerAgreesWithConn: CheckPeer, which Validate runs before any
+// role is built, refuses exactly what the group's Conn refuses for a role
+// run elsewhere, with the same words, and connects to nobody.
+func TestCheckPeerAgreesWithConn(t *testing.T) {
+	for _, tc := range []struct {
+		name, addr string
+		bad        bool
+	}{
+		{"no address", "", true},
+		{"an address grpc cannot parse", "%zz:9443", true},
+		{"host:port", "10.0.0.5:9443", false},
+		{"a DNS target", "dns:///ticket.seg.svc:9443", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testConfig()
+			c.Segmesh.Peers.Ticket = tc.addr
+			g, err := NewGroup(GroupOptions{Config: c, Roles: []string{Edge}, Constructors: ctors(&journal{}, "", nil)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, connErr := g.Conn(Ticket)
+			checkErr := CheckPeer(c, Ticket)
+			if (checkErr != nil) != tc.bad || (connErr != nil) != tc.bad {
+				t.Fatalf("CheckPeer: %v, Conn: %v; want refused: %v", checkErr, connErr, tc.bad)
+			}
+			if tc.bad && checkErr.Error() != connErr.Error() {
+				t.Errorf("CheckPeer says %q, Conn %q", checkErr, connErr)
+			}
+			if got := PeerAddr(c, Ticket); got != tc.addr {
+				t.Errorf("PeerAddr = %q, want %q", got, tc.addr)
+			}
+		})
+	}
+}
