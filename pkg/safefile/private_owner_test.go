@@ -68,7 +68,7 @@ func TestCheckPrivateOwners(t *testing.T) {
 // TestCheckReplaceableOwners: a trusted file, the directory holding it or
 // a directory above it owned by a user other than the process's and root
 // is refused (that user can rewrite or replace it), unless the process
-// runs as root; a file on a read-only mount passes whoever owns it.
+// runs as root, also on a read-only mount (it may bind theirs).
 func TestCheckReplaceableOwners(t *testing.T) {
 	if runtime.GOOS == "windows" || os.Geteuid() != 0 {
 		t.Skip("giving a file another owner needs root (and modes)")
@@ -86,7 +86,7 @@ func TestCheckReplaceableOwners(t *testing.T) {
 		{"the directory another user's", service, service, other, service, false, "(the directory holding"},
 		{"a directory above another user's", service, service, service, other, false, "(a directory above"},
 		{"run as root: another user's", 0, other, other, other, false, ""},
-		{"another user's on a read-only mount", service, other, other, service, true, ""},
+		{"another user's on a read-only mount (a bind mount of their files)", service, other, other, service, true, "is owned by user 54321"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			old, oldRO := euid, readOnlyFS

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // CheckReplaceable reports whether another local user could replace the
@@ -17,24 +18,28 @@ import (
 // directory rules and refuses a mode that lets group or others write
 // (mode & 0o022), but has no read rule: such a file may be world-readable.
 //
-// A file or directory on a read-only mount (statfs ST_RDONLY; a Kubernetes
+// A directory on a read-only mount (statfs ST_RDONLY; a Kubernetes
 // ConfigMap or Secret volume, which kubelet makes from an emptyDir of mode
-// 0777 and mounts read-only) cannot be changed by anyone, whatever its mode
-// or owner, and passes. A process run as root checks the modes only, as
-// CheckPrivate does (see trustedOwner). On Windows it checks nothing.
+// 0777 and mounts read-only) passes whatever its mode: no entry can be
+// added, renamed or removed through that mount. Its owner and the file's
+// own mode and owner are still checked: a read-only mount may be a bind
+// mount of a directory someone else can write through its source (docker
+// -v host:ctr:ro, mount --bind -o ro), and the file's inode is the same
+// there; kubelet's volumes are root's and their files never group- or
+// other-writable (0440 is or-ed in for read-only volumes). A process run as
+// root checks the modes only, as CheckPrivate does (see trustedOwner). On
+// Windows it checks nothing.
 func CheckReplaceable(path string, fi os.FileInfo) error {
 	if !checksOwners {
 		return nil
 	}
-	if !readOnlyFS(path) {
-		if perm := fi.Mode().Perm(); perm&0o022 != 0 {
-			return &ExposedError{Path: path, Reason: fmt.Sprintf("has mode %04o: group or others may write it, and so replace what it holds", perm),
-				Fix: "chmod go-w " + path}
-		}
-		if uid, ok := owner(fi); ok && !trustedOwner(uid) {
-			return &ExposedError{Path: path, Reason: fmt.Sprintf("is owned by user %d, neither this process's user (%d) nor root: that user can rewrite it", uid, euid()),
-				Fix: fmt.Sprintf("chown %d %s (the user segmesh runs as), or root", euid(), path)}
-		}
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return &ExposedError{Path: path, Reason: fmt.Sprintf("has mode %04o: group or others may write it, and so replace what it holds", perm),
+			Fix: "chmod go-w " + path}
+	}
+	if uid, ok := owner(fi); ok && !trustedOwner(uid) {
+		return &ExposedError{Path: path, Reason: fmt.Sprintf("is owned by user %d, neither this process's user (%d) nor root: that user can rewrite it", uid, euid()),
+			Fix: fmt.Sprintf("chown %d %s (the user segmesh runs as), or root", euid(), path)}
 	}
 	return checkDirs(path)
 }
@@ -61,47 +66,85 @@ const maxLinks = 40
 
 // checkDirs checks every directory above path, as sshd's StrictModes does
 // for authorized_keys: the one holding path and each one above it up to
-// /; then, when path is a symbolic link, the same for each link it leads
-// through and for the file it resolves to (a Kubernetes volume's
-// name -> ..data/name -> ..<timestamp>/name). Whoever can write any of
-// these directories can replace the file, or a directory on its way, with
-// one of theirs. The usual layouts pass: /etc, /var/lib and /home/<user>
-// are written by root or their user only, /tmp and /var/tmp are sticky
-// (an entry in them is then judged by its owner), and a read-only mount
-// passes whatever its modes.
+// /; then, resolving path one name at a time as the kernel does, the same
+// for every symbolic link met on the way, at any place in the path (a
+// Kubernetes volume's name -> ..data/name -> ..<timestamp>/name, or a
+// directory /etc/segmesh/certs -> /srv/x/hop -> /opt/certs), and for the
+// file it resolves to. Whoever can write any of these directories can
+// replace the file, or a link or a directory on its way, with one of
+// theirs. When a name on the way is gone (changed since the file was
+// opened), the directory that held it is checked too. The usual layouts
+// pass: /etc, /var/lib and /home/<user> are written by root or their user
+// only, /tmp and /var/tmp are sticky (an entry in them is then judged by
+// its owner), and a directory on a read-only mount passes whatever its
+// mode.
 func checkDirs(path string) error {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return &ExposedError{Path: path, Reason: "cannot be checked: " + err.Error(), Fix: "name the file by its absolute path"}
 	}
 	seen := map[string]bool{}
-	e := abs
-	for range maxLinks {
-		if err := checkChain(e, path, seen); err != nil {
+	if err := checkChain(abs, path, "", seen); err != nil {
+		return err
+	}
+	links, real := walkLinks(abs)
+	for _, l := range links {
+		if err := checkChain(l, path, l, seen); err != nil {
 			return err
 		}
-		li, err := os.Lstat(e)
-		if err != nil || li.Mode()&os.ModeSymlink == 0 {
-			break
-		}
-		target, err := os.Readlink(e)
-		if err != nil {
-			break
-		}
-		if !filepath.IsAbs(target) {
-			target = filepath.Join(filepath.Dir(e), target)
-		}
-		e = target
 	}
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		return checkChain(real, path, seen)
+	if real != "" {
+		return checkChain(real, path, "", seen)
 	}
 	return nil
 }
 
+// walkLinks resolves abs one name at a time, as the kernel's path walk
+// does, and returns every symbolic link met on the way, each named by the
+// link-free path of the directory holding it (so the directories above it
+// are the ones the walk went through), and the resolved path. When a name
+// cannot be read (gone since the open) or the links are too many, real is
+// "" and that name is returned among links, so the directory that held it
+// is checked.
+func walkLinks(abs string) (links []string, real string) {
+	rest := strings.Split(filepath.ToSlash(abs), "/")
+	cur := string(filepath.Separator)
+	for n := 0; len(rest) > 0; {
+		name := rest[0]
+		rest = rest[1:]
+		switch name {
+		case "", ".":
+			continue
+		case "..":
+			cur = filepath.Dir(cur)
+			continue
+		}
+		next := filepath.Join(cur, name)
+		li, err := os.Lstat(next)
+		if err != nil {
+			return append(links, next), ""
+		}
+		if li.Mode()&os.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		links = append(links, next)
+		target, err := os.Readlink(next)
+		if n++; err != nil || n > maxLinks {
+			return links, ""
+		}
+		if filepath.IsAbs(target) {
+			cur = string(filepath.Separator)
+		}
+		rest = append(strings.Split(filepath.ToSlash(target), "/"), rest...)
+	}
+	return links, cur
+}
+
 // checkChain checks the directory holding entry and each one above it,
-// skipping the entries seen already.
-func checkChain(entry, path string, seen map[string]bool) error {
+// skipping the entries seen already; link is entry when it is a link on
+// the way to path (for the message), else "".
+func checkChain(entry, path, link string, seen map[string]bool) error {
 	for holding := true; ; holding = false {
 		dir := filepath.Dir(entry)
 		if dir == entry || seen[entry] {
@@ -109,7 +152,10 @@ func checkChain(entry, path string, seen map[string]bool) error {
 		}
 		seen[entry] = true
 		what := "(a directory above " + path + ")"
-		if holding {
+		switch {
+		case holding && link != "":
+			what = "(the directory holding " + link + ", on the way to " + path + ")"
+		case holding:
 			what = "(the directory holding " + path + ")"
 		}
 		if err := checkDir(entry, dir, path, what); err != nil {
@@ -122,21 +168,19 @@ func checkChain(entry, path string, seen map[string]bool) error {
 // checkDir checks dir, the directory holding entry: the file path, a link
 // on its way or a directory above it; what names dir's place in messages.
 func checkDir(entry, dir, path, what string) error {
-	if readOnlyFS(dir) {
-		// A read-only mount: no entry in it can be added, renamed or
-		// removed, whatever its modes.
-		return nil
-	}
 	di, err := os.Stat(dir)
 	if err != nil {
 		return &ExposedError{Path: dir, Reason: what + " cannot be checked: " + err.Error(), Fix: "make the directories holding " + path + " readable by segmesh"}
 	}
 	if uid, ok := owner(di); ok && !trustedOwner(uid) {
+		// Also on a read-only mount: its owner may write its source.
 		return &ExposedError{Path: dir, Reason: fmt.Sprintf("%s is owned by user %d, neither this process's user (%d) nor root: that user can replace the file", what, uid, euid()),
 			Fix: fmt.Sprintf("chown %d %s, or move the file to a directory owned by segmesh's user or root", euid(), dir)}
 	}
 	perm := di.Mode().Perm()
-	if perm&0o022 == 0 {
+	if perm&0o022 == 0 || readOnlyFS(dir) {
+		// A read-only mount: no entry in it can be added, renamed or
+		// removed through it, whatever its mode.
 		return nil
 	}
 	if di.Mode()&os.ModeSticky != 0 {

@@ -127,9 +127,9 @@ func TestCheckReplaceable(t *testing.T) {
 			chmodT(t, vol, 0o755)
 			return filepath.Join(vol, "ca.pem")
 		}, "", "", ""},
-		{"a Kubernetes volume mounted read-only: the emptyDir's 0777 and a 0666 file", func(t testing.TB, root string) string {
+		{"a Kubernetes volume mounted read-only: the emptyDir's 0777 and a 0444 file", func(t testing.TB, root string) string {
 			vol := filepath.Join(root, "certs")
-			mkfile(t, filepath.Join(vol, "..2026_12_06", "ca.pem"), 0o666)
+			mkfile(t, filepath.Join(vol, "..2026_12_06", "ca.pem"), 0o444)
 			link(t, "..2026_12_06", filepath.Join(vol, "..data"))
 			link(t, "..data/ca.pem", filepath.Join(vol, "ca.pem"))
 			chmodT(t, filepath.Join(vol, "..2026_12_06"), 0o777|os.ModeSetgid)

@@ -25,7 +25,12 @@
 // so an entry in them is judged by its owner (others cannot rename it);
 // and a directory on a read-only mount (statfs ST_RDONLY: Kubernetes
 // ConfigMap and Secret volumes, whose own directory is an emptyDir of mode
-// 0777) passes whatever its modes, as nobody can change it. A group-
+// 0777) passes whatever its mode, as no entry can be added, renamed or
+// removed through that mount; its owner and the file's own mode and owner
+// are still checked, as a read-only bind mount shows files others may
+// write through its source (kubelet's are root's, never group- or
+// other-writable). Every symbolic link on the way, at any place in the
+// path, has the directory holding it checked too. A group-
 // writable ancestor (Debian's old /usr/local, 2775 root:staff) is refused:
 // its group can replace the file.
 //
