@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 
 	"google.golang.org/grpc/credentials"
 
@@ -20,11 +22,11 @@ type TLSFiles struct {
 }
 
 func (f TLSFiles) load() (tls.Certificate, *x509.CertPool, error) {
-	certPEM, err := readPEMFile(f.CertFile)
+	certPEM, err := readPEMFile(f.CertFile, nil)
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("rpc: segmesh.grpc.certFile: %w", err)
 	}
-	keyPEM, err := readPEMFile(f.KeyFile)
+	keyPEM, err := readPEMFile(f.KeyFile, safefile.CheckPrivate)
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("rpc: segmesh.grpc.keyFile: %w", err)
 	}
@@ -32,7 +34,7 @@ func (f TLSFiles) load() (tls.Certificate, *x509.CertPool, error) {
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("rpc: segmesh.grpc.certFile/keyFile: %w", err)
 	}
-	pem, err := readPEMFile(f.CAFile)
+	pem, err := readPEMFile(f.CAFile, safefile.CheckReplaceable)
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("rpc: segmesh.grpc.caFile: %w", err)
 	}
@@ -51,12 +53,34 @@ const maxPEMFile = 4 << 20
 // without blocking and checks the open descriptor, so a FIFO or a device
 // (a link to /dev/zero) put in place after a check by path (the reload's
 // startFileProblems) fails instead of blocking or reading without end.
-func readPEMFile(path string) ([]byte, error) {
-	b, err := safefile.Read(path, maxPEMFile)
-	if errors.Is(err, safefile.ErrTooLarge) {
+// check, when not nil, is made on that descriptor too: the key is refused
+// when another local user could read or replace it
+// (safefile.CheckPrivate), the CA when another user could replace it
+// (safefile.CheckReplaceable). Whoever reads the key, or adds a CA of
+// theirs to the CA file, calls the ticket role as a peer it allows and is
+// given any user's service tickets.
+func readPEMFile(path string, check func(string, os.FileInfo) error) ([]byte, error) {
+	f, fi, err := safefile.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	if check != nil {
+		if err := check(path, fi); err != nil {
+			if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
+				return nil, fmt.Errorf("%w (fix: %s)", err, e.Fix)
+			}
+			return nil, err
+		}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxPEMFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxPEMFile {
 		return nil, fmt.Errorf("%s is larger than %d bytes, not a PEM certificate or key", path, maxPEMFile)
 	}
-	return b, err
+	return b, nil
 }
 
 // ServerCredentials returns mTLS credentials that require and verify a

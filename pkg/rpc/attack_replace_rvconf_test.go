@@ -1,0 +1,82 @@
+package rpc
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/segmesh/segmesh/pkg/safefile"
+)
+
+// TestAttackRoleFilesOthersMayReadOrReplace (session 9's rvconf): the
+// gRPC caFile decides which client certificates the ticket role serves,
+// the keyFile is the edge's identity towards it. Whoever can add a CA of
+// theirs to caFile issues a certificate naming an allowed peer; whoever
+// can read keyFile is the edge: either asks the ticket role for any
+// user's service ticket. On main both were read with no check (isafe2's
+// CheckReplaceable left them out): every refuse row was accepted by
+// ServerCredentials and ClientCredentials, and so by the start, a reload
+// and `config check` (startFileProblems calls ClientCredentials).
+func TestAttackRoleFilesOthersMayReadOrReplace(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("modes are not checked on Windows")
+	}
+	for _, tt := range []struct {
+		name  string
+		which string // certFile, keyFile, caFile
+		mode  os.FileMode
+		dir   os.FileMode // the mode of a directory of its own holding it; 0: the PKI's
+		want  string      // "" accepted; else in the error
+	}{
+		{"the CA others may write", "caFile", 0o666, 0, "has mode 0666"},
+		{"the CA group may write", "caFile", 0o664, 0, "has mode 0664"},
+		{"the CA in a directory others may write", "caFile", 0o644, 0o777, "has mode 0777"},
+		{"the key others may read", "keyFile", 0o644, 0, "has mode 0644"},
+		{"the key group may write", "keyFile", 0o660, 0, "has mode 0660"},
+		{"the key in a directory others may write", "keyFile", 0o600, 0o777, "has mode 0777"},
+		{"the CA world-readable", "caFile", 0o644, 0, ""},
+		{"the key group-readable (a Secret with fsGroup)", "keyFile", 0o440, 0, ""},
+		{"the certificate world-readable", "certFile", 0o644, 0, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPKI(t)
+			files := p.leaf(t, "edge", "spiffe://segmesh/edge")
+			target := map[string]*string{"certFile": &files.CertFile, "keyFile": &files.KeyFile, "caFile": &files.CAFile}[tt.which]
+			if tt.dir != 0 {
+				dir := filepath.Join(t.TempDir(), "open")
+				if err := os.Mkdir(dir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				moved := filepath.Join(dir, filepath.Base(*target))
+				if err := os.Rename(*target, moved); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(dir, tt.dir); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
+				*target = moved
+			}
+			if err := os.Chmod(*target, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			_, serr := ServerCredentials(files)
+			_, cerr := ClientCredentials(files)
+			for side, err := range map[string]error{"ServerCredentials": serr, "ClientCredentials": cerr} {
+				if tt.want == "" {
+					if err != nil {
+						t.Errorf("%s = %v; want accepted", side, err)
+					}
+					continue
+				}
+				if err == nil || !errors.Is(err, safefile.ErrExposed) || !strings.Contains(err.Error(), tt.want) ||
+					!strings.Contains(err.Error(), "segmesh.grpc."+tt.which) || !strings.Contains(err.Error(), "fix: ") {
+					t.Errorf("%s = %v; want a refusal naming segmesh.grpc.%s, %q and the fix", side, err, tt.which, tt.want)
+				}
+			}
+		})
+	}
+}
