@@ -103,6 +103,12 @@ const (
 	// saveError): a restart may lack it. The failure counter alone goes
 	// flat while that lasts.
 	MetricCRLUnsaved = "segmesh_crl_unsaved"
+	// MetricCRLStateDirEmptyAtStart is 1 when the crl role's state
+	// directory held no CRL at the start (a first start, or
+	// segmesh.crl.stateDir changed or its contents lost): no floor of an
+	// earlier run is in force, so a lagging or replayed CRL decides until a
+	// newer one arrives. It stays so until the next start.
+	MetricCRLStateDirEmptyAtStart = "segmesh_crl_state_dir_empty_at_start"
 	// MetricCRLSnapshotVersion is the revocation snapshot's version.
 	MetricCRLSnapshotVersion = "segmesh_crl_snapshot_version"
 
@@ -226,6 +232,7 @@ func Metrics() []Metric {
 		{MetricCRLSnapshotVersion, Gauge, ""},
 		{MetricCRLSaveFailures, Counter, ""},
 		{MetricCRLUnsaved, Gauge, ""},
+		{MetricCRLStateDirEmptyAtStart, Gauge, ""},
 		{MetricConfigReloads, Counter, ""},
 		{MetricConfigReloadRefused, Gauge, ""},
 		{MetricConfigLastReloadSuccess, Gauge, ""},

@@ -457,6 +457,11 @@ func (s *Service) metrics(meter metric.Meter) error {
 	if err != nil {
 		return err
 	}
+	empty, err := meter.Int64ObservableGauge(telemetry.MetricCRLStateDirEmptyAtStart,
+		metric.WithDescription("1 when the state directory held no CRL at the start (a first start, or segmesh.crl.stateDir changed or its contents lost): no floor of an earlier run is in force; until the next start"))
+	if err != nil {
+		return err
+	}
 	version, err := meter.Int64ObservableGauge(telemetry.MetricCRLSnapshotVersion,
 		metric.WithDescription("version of the snapshot served (the role's own count)"))
 	if err != nil {
@@ -484,8 +489,13 @@ func (s *Service) metrics(meter metric.Meter) error {
 			o.ObserveInt64(unsaved, v, attrs)
 		}
 		o.ObserveInt64(version, int64(s.refresher.Snapshot().Version()))
+		v := int64(0)
+		if s.emptyAtStart.Load() {
+			v = 1
+		}
+		o.ObserveInt64(empty, v)
 		return nil
-	}, age, stale, entries, unsaved, version)
+	}, age, stale, entries, unsaved, empty, version)
 	return err
 }
 

@@ -9,8 +9,11 @@ import "github.com/segmesh/segmesh/pkg/crl/store"
 // that volume is all it has. The floors and kept CRLs of an earlier run
 // are then not in force, so a distribution point that lags, or a replayed
 // older CRL, decides until a newer one arrives; refusing to start would
-// refuse every first start and every replaced volume. /status shows it too
-// (stateDirEmptyAtStart) for the life of the process.
+// refuse every first start and every replaced volume. /status
+// (stateDirEmptyAtStart) and segmesh_crl_state_dir_empty_at_start show
+// it too, for the life of the process: an unsafe state is never in the
+// log only. No /readyz note: it would stand on every first start's page
+// for the life of the process, where notes are things to act on.
 func (s *Service) warnEmptyStateDir() {
 	empty, err := store.New(s.cfg.StateDir).Empty()
 	if err != nil {
