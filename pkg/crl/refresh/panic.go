@@ -43,9 +43,10 @@ func (r *Refresher) guardedAttempt(ctx context.Context, url string, cur *crl.Ind
 // not added back) leaves nothing in force that a whole one would not
 // have: the last good CRL stays, as after a fetch that panicked. What
 // commit wrote to disk stays there; it is a CRL that passed every check.
-// So the restored source no longer counts as saved: commit may have
-// written its URL's record with the new CRL (after keeping a displaced one
-// in kept/) before it panicked. Counted saved, the restored source was
+// So a source restored after a new CRL no longer counts as saved: commit
+// may have written its URL's record with that CRL (after keeping a
+// displaced one in kept/) before it panicked (without a new CRL, commit
+// only writes the one in force, its unsaved record). Counted saved, the restored source was
 // taken for a record holding its CRL, and the next publish removed the
 // kept copy as superseded by it (forgetKept): after a restart the
 // displaced CRL was gone, and a mirror's older one decided
@@ -62,7 +63,9 @@ func (r *Refresher) guardedCommit(ctx context.Context, s *source, cur *crl.Index
 		r.log.Error("crl commit caused a panic; the last good CRL of this distribution point stays in force and the attempt counts as failed, the refresh goes on",
 			"url", s.url, "panic", telemetry.PanicValue(p), "stack", string(debug.Stack()))
 		*s, r.sources = before, sources
-		s.saved = false // its record may hold the CRL commit was putting in force
+		if got.idx != nil {
+			s.saved = false // its record may hold the CRL commit was putting in force
+		}
 		perr = &crl.Error{URL: s.url, Kind: crl.KindPanic}
 		s.failures++
 		s.lastErr = perr
