@@ -3,11 +3,13 @@ package refresh_test
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/segmesh/segmesh/pkg/crl"
 	"github.com/segmesh/segmesh/pkg/crl/refresh"
@@ -82,4 +84,44 @@ func TestAttackPanicInACommitThatDisplaces(t *testing.T) {
 			k.want(t, "restart after it", crl.Revoked)
 		})
 	}
+}
+
+// TestPanicInAFailedCommitThenRetired: a commit that panics without a new
+// CRL (a failed fetch) writes nothing but the CRL in force, so its source
+// stays saved: a reload that then removes its URL keeps that CRL on disk
+// (kept/, RetiredKept), as after a failed fetch without a panic. Counted
+// unsaved, the retired CRL was not kept (it stayed a floor in its record,
+// the safe side, under a note saying a restart drops it).
+func TestPanicInAFailedCommitThenRetired(t *testing.T) {
+	k := newKeptFixture(t)
+	var armed atomic.Bool
+	k.r = newRefresher(t, k.f.config(func(c *refresh.Config) {
+		c.Store, c.Fetcher.MaxBytes, c.URLs, c.FailHard = store.New(k.dir), 1<<16, []string{k.dpX, k.b.url()}, false
+		c.Logger = slog.New(panickingLog{slog.NewTextHandler(io.Discard, nil), "crl refresh failed", &armed})
+	}))
+	k.f.cdp.serve(k.part(t, k.dpX, 5, 5), "")
+	k.b.serve(k.part(t, k.b.url(), 1), "")
+	if err := k.r.StartupFetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	armed.Store(true)
+	k.f.cdp.serve([]byte("not a CRL"), "")
+	k.r.RefreshNow(context.Background())
+	armed.Store(false)
+	var ce *crl.Error
+	if st := k.r.Status()[0]; st.URL != k.dpX || !errors.As(st.LastError, &ce) || ce.Kind != crl.KindPanic {
+		t.Fatalf("the failed fetch's commit did not panic: %+v", st)
+	}
+	commit, err := k.r.Reconfigure([]string{k.b.url()}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit()
+	for _, st := range k.r.Status() {
+		if st.URL == k.dpX && !st.RetiredKept {
+			t.Fatalf("%s retired after a commit that panicked on a failed fetch: %+v; want its CRL kept on disk (RetiredKept)", k.dpX, st)
+
+		}
+	}
+	k.want(t, "retired", crl.Revoked)
 }
