@@ -1,6 +1,7 @@
 package role
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/segmesh/segmesh/pkg/config"
@@ -43,4 +44,15 @@ func BuildProblem(roleName string, err error, settings []Setting) config.Problem
 	p.Key, p.Value, p.Fix = s.Key, s.Value, s.Fix
 	p.Message = err.Error() + ": the " + roleName + " role's start would stop"
 	return p
+}
+
+// WithBuild returns a role's Validate from its rules' problems ps and
+// build, its constructor's refusal as problems (BuildProblem): build runs
+// only when ps holds no error, where it would repeat a refusal the rules
+// already name in their own words.
+func WithBuild(ps []config.Problem, build func() []config.Problem) []config.Problem {
+	if slices.ContainsFunc(ps, func(p config.Problem) bool { return p.Severity == config.SeverityError }) {
+		return ps
+	}
+	return append(ps, build()...)
 }

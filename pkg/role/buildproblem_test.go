@@ -40,3 +40,33 @@ func TestBuildProblem(t *testing.T) {
 		})
 	}
 }
+
+// TestWithBuild: the constructor runs only when the rules found no error;
+// its problems follow the rules' warnings.
+func TestWithBuild(t *testing.T) {
+	warn := config.Problem{Severity: config.SeverityWarning, Key: "w"}
+	bad := config.Problem{Severity: config.SeverityError, Key: "e"}
+	built := config.Problem{Severity: config.SeverityError, Key: "built"}
+	for _, tc := range []struct {
+		name  string
+		rules []config.Problem
+		want  []string
+		ran   bool
+	}{
+		{"no problem", nil, []string{"built"}, true},
+		{"a warning", []config.Problem{warn}, []string{"w", "built"}, true},
+		{"an error", []config.Problem{warn, bad}, []string{"w", "e"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ran := false
+			got := WithBuild(tc.rules, func() []config.Problem { ran = true; return []config.Problem{built} })
+			var keys []string
+			for _, p := range got {
+				keys = append(keys, p.Key)
+			}
+			if ran != tc.ran || strings.Join(keys, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("WithBuild = %v (build ran: %v), want %v (ran: %v)", keys, ran, tc.want, tc.ran)
+			}
+		})
+	}
+}

@@ -107,11 +107,7 @@ func (c Config) MappingHonoured() bool { return c.MappingEnabled && c.KCDEnabled
 // refused here too.
 func Validate(c *config.Config) []config.Problem {
 	cfg := ConfigFrom(c)
-	ps := cfg.problems()
-	if !slices.ContainsFunc(ps, func(p config.Problem) bool { return p.Severity == config.SeverityError }) {
-		ps = append(ps, cfg.buildProblems()...)
-	}
-	return ps
+	return role.WithBuild(cfg.problems(), cfg.buildProblems)
 }
 
 // buildProblems runs Build, as Start and a reload that changes the

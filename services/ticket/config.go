@@ -137,11 +137,7 @@ func kdcAddr(dc string) string {
 // here too.
 func Validate(c *config.Config) []config.Problem {
 	cfg := ConfigFrom(c)
-	ps := cfg.problems()
-	if !slices.ContainsFunc(ps, func(p config.Problem) bool { return p.Severity == config.SeverityError }) {
-		ps = append(ps, cfg.buildProblems()...)
-	}
-	return ps
+	return role.WithBuild(cfg.problems(), cfg.buildProblems)
 }
 
 // buildProblems runs Build, as New does (it reaches no KDC), and returns
