@@ -188,3 +188,29 @@ func checkVerdict(t *testing.T, err error, want string) {
 		t.Fatalf("got %v; want an *ExposedError holding %q", err, want)
 	}
 }
+
+// TestAttackHardLinkToAnotherUsersFile (session 9's rvconf, held): a hard
+// link in segmesh's own 0755 directory to a 0644 file another user owns
+// (made by root, or by that user where protected_hardlinks is off). The
+// link's directory is safe, but the inode is theirs: they rewrite it in
+// place. CheckReplaceable judges the opened file's owner, so it is refused.
+func TestAttackHardLinkToAnotherUsersFile(t *testing.T) {
+	if runtime.GOOS == "windows" || os.Geteuid() != 0 {
+		t.Skip("giving a file another owner needs root (and modes)")
+	}
+	root := attackRoot(t)
+	theirs := mkfile(t, filepath.Join(root, "home", "mallory", "ca.pem"), 0o644)
+	if err := os.Chown(theirs, 54321, -1); err != nil {
+		t.Fatal(err)
+	}
+	mkdirMode(t, filepath.Join(root, "etc", "segmesh"), 0o755)
+	p := filepath.Join(root, "etc", "segmesh", "ca.pem")
+	if err := os.Link(theirs, p); err != nil {
+		t.Fatal(err)
+	}
+	old := euid
+	euid = func() int { return 4242 }
+	t.Cleanup(func() { euid = old })
+	_, err := ReadTrusted(p, 1<<10)
+	checkVerdict(t, err, "is owned by user 54321")
+}
