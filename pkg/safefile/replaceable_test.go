@@ -143,19 +143,7 @@ func TestCheckReplaceable(t *testing.T) {
 		}, "open/certs", "has mode 0777", "chmod go-w"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			root := filepath.Join(t.TempDir(), "r")
-			if err := os.Mkdir(root, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			// Give every directory its write bits back for t.TempDir's removal.
-			t.Cleanup(func() {
-				_ = filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
-					if err == nil && fi.IsDir() {
-						_ = os.Chmod(p, 0o700)
-					}
-					return nil
-				})
-			})
+			root := attackRoot(t)
 			p := tt.make(t, root)
 			if tt.readOnly != "" {
 				ro := filepath.Join(root, tt.readOnly)
