@@ -183,6 +183,32 @@ func ForCheck(ps []config.Problem) []config.Problem {
 	return out
 }
 
+// forReload returns Validate's problems as a reload weighs them: a
+// listener problem the running configuration has as well (its address left
+// as it is, the host gone since the start: a keepalived address moved to
+// the other node without ip_nonlocal_bind) is not the save's doing, and the
+// open listener keeps serving, so it is a warning naming the restart it
+// would stop, not a refusal that would keep every live setting (a trust
+// store's CA removed) out until the address comes back. A listener the
+// save moves or adds is judged as before.
+func forReload(ps []config.Problem, running *config.Config, roles []string, env listenEnv) []config.Problem {
+	if running == nil {
+		return ps
+	}
+	had := map[config.Problem]bool{}
+	for _, p := range listenProblems(running, roles, env) {
+		had[p] = true
+	}
+	out := slices.Clone(ps)
+	for i, p := range out {
+		if p.Severity == config.SeverityError && had[p] {
+			out[i].Severity = config.SeverityWarning
+			out[i].Message += " (the running configuration has the same listener, which stays open: only a restart would stop on it)"
+		}
+	}
+	return out
+}
+
 // listenHost returns the address a listener on host binds, as
 // canonicalHost writes it: for a name, the address Go's net.Listen picks
 // among those it resolves to (the first IPv4 one, else the first), so that

@@ -214,7 +214,7 @@ func (r *reloader) Reload(ctx context.Context, trigger string) error {
 	r.state.LastAttempt, r.state.Trigger = r.now(), trigger
 	r.mu.Unlock()
 	before := fingerprint(r.path, prev)
-	next, problems, notes, err := r.load()
+	next, problems, notes, err := r.load(prev)
 	r.seen = fingerprint(r.path, cond(next != nil, next, prev))
 	if fingerprint(r.path, prev) != before {
 		// A file changed while it was being read (an editor's second save,
@@ -333,7 +333,7 @@ func (r *reloader) isLive(c change) bool {
 
 // load runs `config check`'s pipeline on config.json: the new
 // configuration and its warnings and notes, or the errors refusing it.
-func (r *reloader) load() (*config.Config, []config.Problem, []config.Problem, error) {
+func (r *reloader) load(running *config.Config) (*config.Config, []config.Problem, []config.Problem, error) {
 	next, report, err := LoadForRun(r.path, r.roles, r.log)
 	if err != nil {
 		var ce *config.Error
@@ -346,7 +346,7 @@ func (r *reloader) load() (*config.Config, []config.Problem, []config.Problem, e
 	if r.adjust != nil {
 		r.adjust(next)
 	}
-	problems := Validate(next, report, r.roles)
+	problems := forReload(Validate(next, report, r.roles), running, r.roles, machineEnv)
 	if err := config.ErrorOf(next.Path, problems); err != nil {
 		var errs []config.Problem
 		for _, p := range problems {
