@@ -3,6 +3,7 @@ package suite
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/segmesh/segmesh/pkg/config"
@@ -19,21 +20,35 @@ const maxTokenFile = 4 << 10
 // adminToken reads segmesh.admin.tokenFile: the bearer token the admin
 // port then requires ("" when the key is empty). A missing, unreadable,
 // empty, oversized or non-regular file stops the start: an admin port
-// meant to be closed must not open silently. The file is opened without
-// blocking and checked on the open descriptor, so a FIFO swapped in after
-// a check by path does not hang a reload.
+// meant to be closed must not open silently. So does a file other local
+// users may read or replace (safefile.CheckPrivate, as for the secrets
+// key): whoever reads the token holds the admin port. The file is opened
+// without blocking and checked on the open descriptor, so a FIFO or
+// another file swapped in after a check by path is not what is read.
 func adminToken(cfg *config.Config) (string, error) {
 	f := cfg.Segmesh.Admin.TokenFile
 	if f == "" {
 		return "", nil
 	}
 	path := cfg.Resolve(f)
-	b, err := safefile.Read(path, maxTokenFile)
-	if errors.Is(err, safefile.ErrTooLarge) {
-		return "", fmt.Errorf("segmesh.admin.tokenFile %s is larger than %d bytes, not a token file (one line): name the file holding the token", path, maxTokenFile)
-	}
+	fh, fi, err := safefile.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("read segmesh.admin.tokenFile: %w", err)
+	}
+	defer func() { _ = fh.Close() }()
+	if err := safefile.CheckPrivate(path, fi); err != nil {
+		if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
+			return "", fmt.Errorf("segmesh.admin.tokenFile %s: %s, and whoever reads the token holds the admin port (fix: %s)", path, e.About(path), e.Fix)
+		}
+		return "", fmt.Errorf("segmesh.admin.tokenFile: %w", err)
+	}
+	b, err := io.ReadAll(io.LimitReader(fh, maxTokenFile+1))
+	if err != nil {
+		return "", fmt.Errorf("read segmesh.admin.tokenFile: %w", err)
+	}
+	if len(b) > maxTokenFile {
+		clear(b)
+		return "", fmt.Errorf("segmesh.admin.tokenFile %s is larger than %d bytes, not a token file (one line): name the file holding the token", path, maxTokenFile)
 	}
 	tok := strings.TrimSpace(string(b))
 	if tok == "" || strings.ContainsAny(tok, " \t\r\n") {
