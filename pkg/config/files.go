@@ -30,7 +30,7 @@ const (
 // without end) and read no further than limit bytes. Its error is a
 // *Problem on key whose Message says why and whose Fix is fix.
 func ReadFile(key, path string, limit int64, fix string) ([]byte, error) {
-	return readFile(key, path, limit, fix, safefile.Read)
+	return readFile(key, path, limit, fix, safefile.Read, "")
 }
 
 // ReadTrustedFile is ReadFile for a file whose content the gateway trusts
@@ -42,18 +42,28 @@ func ReadFile(key, path string, limit int64, fix string) ([]byte, error) {
 // The Problem's Message then says what is wrong and its Fix is the chmod
 // or chown that repairs it.
 func ReadTrustedFile(key, path string, limit int64, fix string) ([]byte, error) {
-	return readFile(key, path, limit, fix, safefile.ReadTrusted)
+	return readFile(key, path, limit, fix, safefile.ReadTrusted, "replace")
 }
 
-// readFile is ReadFile and ReadTrustedFile, reading with read.
-func readFile(key, path string, limit int64, fix string, read func(string, int64) ([]byte, error)) ([]byte, error) {
+// ReadPrivateFile is ReadFile for a secret file (the edge's private key or
+// PFX): refused as a *Problem on key when another local user could read
+// or replace it (safefile.CheckPrivate: others may read it, group or
+// others write it, another user owns it, or a directory on its way is
+// writable by them), checked on the descriptor it then reads.
+func ReadPrivateFile(key, path string, limit int64, fix string) ([]byte, error) {
+	return readFile(key, path, limit, fix, safefile.ReadPrivate, "read or replace")
+}
+
+// readFile is ReadFile, ReadTrustedFile and ReadPrivateFile, reading with
+// read; exposed says what another user could do to a file read refuses.
+func readFile(key, path string, limit int64, fix string, read func(string, int64) ([]byte, error), exposed string) ([]byte, error) {
 	data, err := read(path, limit)
 	if err == nil {
 		return data, nil
 	}
 	p := &Problem{Severity: SeverityError, Key: key, Value: path, Message: "cannot be read: " + err.Error(), Fix: fix, Err: err}
 	if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
-		p.Message, p.Fix = "another local user could replace it: "+e.About(path), e.Fix
+		p.Message, p.Fix = "another local user could "+exposed+" it: "+e.About(path), e.Fix
 		return nil, p
 	}
 	switch {

@@ -80,3 +80,19 @@ func trustedOwner(uid int) bool { return uid == 0 || uid == euid() || euid() == 
 // readOnlyFS reports whether path is on a read-only mount (a variable for
 // the tests).
 var readOnlyFS = readOnlyFSOf
+
+// ReadPrivate reads the secret file path (a private key, a PFX) as Read
+// does, bounded by limit, after CheckPrivate on the opened descriptor: the
+// file refused is the one that would have been read, never one swapped in
+// after a check by path.
+func ReadPrivate(path string, limit int64) ([]byte, error) {
+	f, fi, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	if err := CheckPrivate(path, fi); err != nil {
+		return nil, err
+	}
+	return readBounded(f, path, limit)
+}

@@ -30,7 +30,10 @@ const (
 // names: the PEM certificate and key, or the PFX. Start, every reload and
 // Validate (so `config check`) read it here, each file through pkg/config's
 // ReadFile (opened without blocking, a regular file only, at most
-// config.MaxPEMFile bytes), so the three give the same verdict. The error
+// config.MaxPEMFile bytes), so the three give the same verdict; the key and
+// the PFX through ReadPrivateFile, refused when another local user could
+// read or replace them (whoever holds the key poses as the gateway to every
+// device). The error
 // is a *config.Problem naming the setting; it never holds key material.
 // ok is false when c names no certificate file.
 func readServerCertificate(c *Config) (cert tls.Certificate, ok bool, err error) {
@@ -40,7 +43,7 @@ func readServerCertificate(c *Config) (cert tls.Certificate, ok bool, err error)
 		if err != nil {
 			return tls.Certificate{}, true, err
 		}
-		keyPEM, err := config.ReadFile(keyServerKeyFile, c.ServerKeyFile, config.MaxPEMFile, serverKeyFix)
+		keyPEM, err := config.ReadPrivateFile(keyServerKeyFile, c.ServerKeyFile, config.MaxPEMFile, serverKeyFix)
 		if err != nil {
 			return tls.Certificate{}, true, err
 		}
@@ -58,7 +61,7 @@ func readServerCertificate(c *Config) (cert tls.Certificate, ok bool, err error)
 		}
 		return cert, true, nil
 	case c.ServerPFXFile != "":
-		data, err := config.ReadFile(keyServerPFXFile, c.ServerPFXFile, config.MaxPEMFile, serverPFXFix)
+		data, err := config.ReadPrivateFile(keyServerPFXFile, c.ServerPFXFile, config.MaxPEMFile, serverPFXFix)
 		if err != nil {
 			return tls.Certificate{}, true, err
 		}
