@@ -86,13 +86,5 @@ var readOnlyFS = readOnlyFSOf
 // file refused is the one that would have been read, never one swapped in
 // after a check by path.
 func ReadPrivate(path string, limit int64) ([]byte, error) {
-	f, fi, err := Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = f.Close() }()
-	if err := CheckPrivate(path, fi); err != nil {
-		return nil, err
-	}
-	return readBounded(f, path, limit)
+	return readChecked(path, limit, CheckPrivate)
 }
