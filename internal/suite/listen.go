@@ -190,7 +190,9 @@ func ForCheck(ps []config.Problem) []config.Problem {
 // open listener keeps serving, so it is a warning naming the restart it
 // would stop, not a refusal that would keep every live setting (a trust
 // store's CA removed) out until the address comes back. A listener the
-// save moves or adds is judged as before.
+// save moves or adds is judged as before. running is the configuration
+// the listeners were opened from (the start's), not the last one a reload
+// accepted.
 func forReload(ps []config.Problem, running *config.Config, roles []string, env listenEnv) []config.Problem {
 	if running == nil {
 		return ps
@@ -201,7 +203,10 @@ func forReload(ps []config.Problem, running *config.Config, roles []string, env 
 	}
 	out := slices.Clone(ps)
 	for i, p := range out {
-		if p.Severity == config.SeverityError && had[p] {
+		// listenProblems sets no Err; a problem with one (any error a
+		// role returns, perhaps of a type that cannot be a map key) is
+		// not a listener's.
+		if p.Severity == config.SeverityError && p.Err == nil && had[p] {
 			out[i].Severity = config.SeverityWarning
 			out[i].Message += " (the running configuration has the same listener, which stays open: only a restart would stop on it)"
 		}

@@ -214,7 +214,10 @@ func (r *reloader) Reload(ctx context.Context, trigger string) error {
 	r.state.LastAttempt, r.state.Trigger = r.now(), trigger
 	r.mu.Unlock()
 	before := fingerprint(r.path, prev)
-	next, problems, notes, err := r.load(prev)
+	// Listener problems are weighed against the start's configuration,
+	// whose listeners are the ones open: one an earlier reload added or
+	// moved waits for a restart and is not open.
+	next, problems, notes, err := r.load(r.boot)
 	r.seen = fingerprint(r.path, cond(next != nil, next, prev))
 	if fingerprint(r.path, prev) != before {
 		// A file changed while it was being read (an editor's second save,

@@ -30,7 +30,10 @@ func TestReloadNotBlockedByARunningListenerGone(t *testing.T) {
 	machineEnv = held
 
 	g := &fakeApplier{}
-	r, path, level, _ := newTestReloader(t, g)
+	// The process starts with the listener open on 10.1.2.3 (rvlead: a
+	// listener only an earlier reload named is not open, and is judged as
+	// a move; TestAttackReloadListenerNotRunning).
+	r, path, level := newBootReloader(t, g, meshListen("info", "10.1.2.3:9443"))
 	ctx := context.Background()
 	writeJSON(t, path, meshListen("info", "10.1.2.3:9443"))
 	if err := r.Reload(ctx, "SIGHUP"); err != nil {
