@@ -281,3 +281,58 @@ func TestAttackForReloadUnhashableErr(t *testing.T) {
 		t.Fatalf("forReload = %+v, want the error kept", got)
 	}
 }
+
+// TestAttackReloadKeepsExposedToken: a token file made readable by others
+// after the start (chmod 644) is refused by the next reload, as by the
+// start and config check, and the refusal is on /status (r.Problems)
+// without the token; a reload that names another exposed token file is
+// refused too.
+func TestAttackReloadKeepsExposedToken(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "admin")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	tok := filepath.Join(dir, "token")
+	mustWrite(t, tok, "0123456789abcdefSECRET\n", 0o600)
+	withToken := func(level, file string) map[string]any {
+		m := reloadConfig(level, false, "", "")
+		sub(m, "segmesh")["admin"] = map[string]any{"tokenFile": file}
+		return m
+	}
+	r, path, level := newBootReloader(t, &fakeApplier{}, withToken("info", tok))
+	ctx := context.Background()
+	if err := os.Chmod(tok, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeJSON(t, path, withToken("debug", tok))
+	err := r.Reload(ctx, "SIGHUP")
+	if err == nil {
+		t.Fatal("a reload kept a token file others may now read")
+	}
+	if level.Level() == slog.LevelDebug {
+		t.Fatal("the refused reload applied its log level")
+	}
+	refused := slices.ContainsFunc(r.Problems(), func(p config.Problem) bool {
+		return p.Key == "segmesh.admin.tokenFile" && p.Severity == config.SeverityError
+	})
+	if !refused {
+		t.Fatalf("/status does not name the exposed token file: %+v", r.Problems())
+	}
+	for _, p := range r.Problems() {
+		if strings.Contains(p.String(), "SECRET") {
+			t.Errorf("/status quotes the token: %s", p.String())
+		}
+	}
+	if strings.Contains(err.Error(), "SECRET") {
+		t.Errorf("the refusal quotes the token: %v", err)
+	}
+	other := filepath.Join(t.TempDir(), "other")
+	mustWrite(t, other, "fedcba9876543210SECRET\n", 0o640)
+	if err := os.Chmod(filepath.Dir(other), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	writeJSON(t, path, withToken("debug", other))
+	if err := r.Reload(ctx, "SIGHUP"); err == nil {
+		t.Fatal("a reload naming a token file in a directory others write was applied")
+	}
+}
