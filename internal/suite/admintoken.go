@@ -3,7 +3,6 @@ package suite
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/segmesh/segmesh/pkg/config"
@@ -31,24 +30,15 @@ func adminToken(cfg *config.Config) (string, error) {
 		return "", nil
 	}
 	path := cfg.Resolve(f)
-	fh, fi, err := safefile.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("read segmesh.admin.tokenFile: %w", err)
+	b, err := safefile.ReadPrivate(path, maxTokenFile)
+	if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
+		return "", fmt.Errorf("segmesh.admin.tokenFile %s: %s, and whoever reads the token holds the admin port (fix: %s)", path, e.About(path), e.Fix)
 	}
-	defer func() { _ = fh.Close() }()
-	if err := safefile.CheckPrivate(path, fi); err != nil {
-		if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
-			return "", fmt.Errorf("segmesh.admin.tokenFile %s: %s, and whoever reads the token holds the admin port (fix: %s)", path, e.About(path), e.Fix)
-		}
-		return "", fmt.Errorf("segmesh.admin.tokenFile: %w", err)
-	}
-	b, err := io.ReadAll(io.LimitReader(fh, maxTokenFile+1))
-	if err != nil {
-		return "", fmt.Errorf("read segmesh.admin.tokenFile: %w", err)
-	}
-	if len(b) > maxTokenFile {
-		clear(b)
+	if errors.Is(err, safefile.ErrTooLarge) {
 		return "", fmt.Errorf("segmesh.admin.tokenFile %s is larger than %d bytes, not a token file (one line): name the file holding the token", path, maxTokenFile)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read segmesh.admin.tokenFile: %w", err)
 	}
 	tok := strings.TrimSpace(string(b))
 	if tok == "" || strings.ContainsAny(tok, " \t\r\n") {
