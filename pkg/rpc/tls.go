@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"google.golang.org/grpc/credentials"
@@ -60,27 +59,14 @@ const maxPEMFile = 4 << 20
 // theirs to the CA file, calls the ticket role as a peer it allows and is
 // given any user's service tickets.
 func readPEMFile(path string, check func(string, os.FileInfo) error) ([]byte, error) {
-	f, fi, err := safefile.Open(path)
-	if err != nil {
-		return nil, err
+	b, err := safefile.ReadChecked(path, maxPEMFile, check)
+	if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
+		return nil, fmt.Errorf("%w (fix: %s)", err, e.Fix)
 	}
-	defer func() { _ = f.Close() }()
-	if check != nil {
-		if err := check(path, fi); err != nil {
-			if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
-				return nil, fmt.Errorf("%w (fix: %s)", err, e.Fix)
-			}
-			return nil, err
-		}
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxPEMFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxPEMFile {
+	if errors.Is(err, safefile.ErrTooLarge) {
 		return nil, fmt.Errorf("%s is larger than %d bytes, not a PEM certificate or key", path, maxPEMFile)
 	}
-	return b, nil
+	return b, err
 }
 
 // ServerCredentials returns mTLS credentials that require and verify a

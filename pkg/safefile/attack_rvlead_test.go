@@ -28,7 +28,7 @@ func TestAttackReadCheckedSwapDuringCheck(t *testing.T) {
 				check = CheckReplaceable
 			}
 			var checked os.FileInfo
-			got, err := readChecked(p, 1<<10, func(path string, fi os.FileInfo) error {
+			got, err := ReadChecked(p, 1<<10, func(path string, fi os.FileInfo) error {
 				checked = fi
 				if err := os.Rename(evil, p); err != nil {
 					t.Fatal(err)
@@ -36,7 +36,7 @@ func TestAttackReadCheckedSwapDuringCheck(t *testing.T) {
 				return check(path, fi)
 			})
 			if err != nil {
-				t.Fatalf("readChecked: %v", err)
+				t.Fatalf("ReadChecked: %v", err)
 			}
 			if string(got) != "original" {
 				t.Fatalf("read %q after the swap, want the checked file's content", got)

@@ -86,5 +86,5 @@ var readOnlyFS = readOnlyFSOf
 // file refused is the one that would have been read, never one swapped in
 // after a check by path.
 func ReadPrivate(path string, limit int64) ([]byte, error) {
-	return readChecked(path, limit, CheckPrivate)
+	return ReadChecked(path, limit, CheckPrivate)
 }

@@ -49,20 +49,23 @@ func CheckReplaceable(path string, fi os.FileInfo) error {
 // could replace it. The check is made on the descriptor that is then read,
 // so the file cannot be swapped between the check and the read.
 func ReadTrusted(path string, limit int64) ([]byte, error) {
-	return readChecked(path, limit, CheckReplaceable)
+	return ReadChecked(path, limit, CheckReplaceable)
 }
 
-// readChecked opens path as Open does, makes check on the opened
-// descriptor's FileInfo and only then reads it, bounded by limit: the file
-// checked is the file read (ReadTrusted, ReadPrivate).
-func readChecked(path string, limit int64, check func(string, os.FileInfo) error) ([]byte, error) {
+// ReadChecked opens path as Open does, makes check (when not nil) on the
+// opened descriptor's FileInfo and only then reads it as Read does,
+// bounded by limit: the file checked is the file read (Read, ReadTrusted,
+// ReadPrivate, and callers with a check of their own choosing).
+func ReadChecked(path string, limit int64, check func(string, os.FileInfo) error) ([]byte, error) {
 	f, fi, err := Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = f.Close() }()
-	if err := check(path, fi); err != nil {
-		return nil, err
+	if check != nil {
+		if err := check(path, fi); err != nil {
+			return nil, err
+		}
 	}
 	return readBounded(f, path, limit)
 }

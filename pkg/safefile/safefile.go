@@ -82,10 +82,5 @@ func Open(path string) (*os.File, os.FileInfo, error) {
 // most limit bytes; a larger one is an error wrapping ErrTooLarge, read no
 // further than limit+1 bytes.
 func Read(path string, limit int64) ([]byte, error) {
-	f, _, err := Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = f.Close() }()
-	return readBounded(f, path, limit)
+	return ReadChecked(path, limit, nil)
 }
