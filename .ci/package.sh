@@ -22,10 +22,15 @@ for arch in amd64 arm64; do
 done
 deb=$(ls "$out"/segmesh_*_amd64.deb)
 
-if dpkg -s segmesh >/dev/null 2>&1; then
-  echo "segmesh is already installed on this machine: refusing to replace it"; exit 1
-fi
+# One package step at a time on a machine (a second would remove what the
+# first is checking); a segmesh this script left when it was stopped is
+# removed, anything else refused (.ci/leftover.sh).
+exec 9>/run/lock/segmesh-package-step.lock
+flock 9
+. .ci/leftover.sh
+clear_leftover
 say "dpkg -i $deb"
+mark_installing
 dpkg -i "$deb"
 cleanup() { dpkg --purge segmesh >/dev/null 2>&1 || true; }
 trap cleanup EXIT
@@ -80,9 +85,7 @@ say "removed cleanly (the segmesh system user stays, as Debian does)"
 rpmfile=$(ls "$out"/segmesh-*.x86_64.rpm)
 say "rpm -qpi, rpm -i $rpmfile"
 rpm -qpi "$rpmfile" | grep -q '^Architecture: x86_64'
-if rpm -q segmesh >/dev/null 2>&1 || [ -e /usr/bin/segmesh ] || [ -e /etc/segmesh ]; then
-  echo "segmesh is already on this machine: refusing to install the .rpm over it"; exit 1
-fi
+clear_leftover
 rpm -i "$rpmfile"
 rpmcleanup() { rpm -e segmesh >/dev/null 2>&1 || true; rm -rf /etc/segmesh /var/lib/segmesh; }
 trap rpmcleanup EXIT
@@ -102,5 +105,6 @@ if [ -n "$left" ]; then echo "left after rpm -e:$left"; exit 1; fi
 # rpm has no purge: the site's configuration stays, as on RHEL.
 test -f /etc/segmesh/config.json
 rm -rf /etc/segmesh /var/lib/segmesh
+mark_removed
 trap - EXIT
 say "the .rpm installed and removed cleanly (/etc/segmesh kept by rpm -e, removed here)"
