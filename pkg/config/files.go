@@ -55,7 +55,8 @@ func ReadPrivateFile(key, path string, limit int64, fix string) ([]byte, error) 
 }
 
 // readFile is ReadFile, ReadTrustedFile and ReadPrivateFile, reading with
-// read; exposed says what another user could do to a file read refuses.
+// read; exposed says what another user could do to a file read refuses
+// (ReadFile's refuses only a file holding a private key others may read).
 func readFile(key, path string, limit int64, fix string, read func(string, int64) ([]byte, error), exposed string) ([]byte, error) {
 	data, err := read(path, limit)
 	if err == nil {
@@ -63,7 +64,7 @@ func readFile(key, path string, limit int64, fix string, read func(string, int64
 	}
 	p := &Problem{Severity: SeverityError, Key: key, Value: path, Message: "cannot be read: " + err.Error(), Fix: fix, Err: err}
 	if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
-		p.Message, p.Fix = "another local user could "+exposed+" it: "+e.About(path), e.Fix
+		p.Message, p.Fix = e.Explain(path, exposed), e.Fix
 		return nil, p
 	}
 	switch {

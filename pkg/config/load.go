@@ -40,7 +40,7 @@ func LoadFor(path string, roles []string) (*Config, *Report, error) {
 func readConfigFile(path string) ([]byte, error) {
 	data, err := safefile.ReadTrusted(path, MaxConfigFile)
 	if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
-		return nil, fmt.Errorf("config: %s: another local user could replace it: %s; fix: %s: %w", path, e.About(path), e.Fix, err)
+		return nil, fmt.Errorf("config: %s: %s; fix: %s: %w", path, e.Explain(path, "replace"), e.Fix, err)
 	}
 	switch {
 	case errors.Is(err, safefile.ErrNotRegular):

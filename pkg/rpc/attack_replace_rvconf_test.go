@@ -19,7 +19,11 @@ import (
 // user's service ticket. On main both were read with no check (isafe2's
 // CheckReplaceable left them out): every refuse row was accepted by
 // ServerCredentials and ClientCredentials, and so by the start, a reload
-// and `config check` (startFileProblems calls ClientCredentials).
+// and `config check` (startFileProblems calls ClientCredentials). The key
+// rows: a certFile or caFile read as public that holds a private key too
+// (a combined PEM) gave that key to every local user, who then calls the
+// ticket role as the edge or, with a CA's key, issues any peer's
+// certificate: accepted on main (ikey, session 10).
 func TestAttackRoleFilesOthersMayReadOrReplace(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("modes are not checked on Windows")
@@ -29,17 +33,22 @@ func TestAttackRoleFilesOthersMayReadOrReplace(t *testing.T) {
 		which string // certFile, keyFile, caFile
 		mode  os.FileMode
 		dir   os.FileMode // the mode of a directory of its own holding it; 0: the PKI's
+		key   bool        // the leaf's private key appended to the file
 		want  string      // "" accepted; else in the error
 	}{
-		{"the CA others may write", "caFile", 0o666, 0, "has mode 0666"},
-		{"the CA group may write", "caFile", 0o664, 0, "has mode 0664"},
-		{"the CA in a directory others may write", "caFile", 0o644, 0o777, "has mode 0777"},
-		{"the key others may read", "keyFile", 0o644, 0, "has mode 0644"},
-		{"the key group may write", "keyFile", 0o660, 0, "has mode 0660"},
-		{"the key in a directory others may write", "keyFile", 0o600, 0o777, "has mode 0777"},
-		{"the CA world-readable", "caFile", 0o644, 0, ""},
-		{"the key group-readable (a Secret with fsGroup)", "keyFile", 0o440, 0, ""},
-		{"the certificate world-readable", "certFile", 0o644, 0, ""},
+		{"the CA others may write", "caFile", 0o666, 0, false, "has mode 0666"},
+		{"the CA group may write", "caFile", 0o664, 0, false, "has mode 0664"},
+		{"the CA in a directory others may write", "caFile", 0o644, 0o777, false, "has mode 0777"},
+		{"the key others may read", "keyFile", 0o644, 0, false, "has mode 0644"},
+		{"the key group may write", "keyFile", 0o660, 0, false, "has mode 0660"},
+		{"the key in a directory others may write", "keyFile", 0o600, 0o777, false, "has mode 0777"},
+		{"the CA world-readable", "caFile", 0o644, 0, false, ""},
+		{"the key group-readable (a Secret with fsGroup)", "keyFile", 0o440, 0, false, ""},
+		{"the certificate world-readable", "certFile", 0o644, 0, false, ""},
+		{"the certificate and its key world-readable", "certFile", 0o644, 0, true, "holds a private key another local user could read or replace: has mode 0644"},
+		{"the CA bundle and a key world-readable", "caFile", 0o644, 0, true, "holds a private key another local user could read or replace: has mode 0644"},
+		{"the certificate and its key 0600", "certFile", 0o600, 0, true, ""},
+		{"the CA bundle and a key 0640", "caFile", 0o640, 0, true, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newPKI(t)
@@ -59,6 +68,19 @@ func TestAttackRoleFilesOthersMayReadOrReplace(t *testing.T) {
 				}
 				t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
 				*target = moved
+			}
+			if tt.key {
+				key, err := os.ReadFile(files.KeyFile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				old, err := os.ReadFile(*target)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(*target, append(old, key...), 0o600); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if err := os.Chmod(*target, tt.mode); err != nil {
 				t.Fatal(err)

@@ -60,7 +60,10 @@ const maxPEMFile = 4 << 20
 // given any user's service tickets.
 func readPEMFile(path string, check func(string, os.FileInfo) error) ([]byte, error) {
 	b, err := safefile.ReadChecked(path, maxPEMFile, check)
-	if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
+	if e, ok := errors.AsType[*safefile.ExposedError](err); ok && e.HoldsKey {
+		// A certificate or CA file holding a key: say so, not only its mode.
+		return nil, fmt.Errorf("%s %s (fix: %s): %w", path, e.Explain(path, ""), e.Fix, safefile.ErrExposed)
+	} else if ok {
 		return nil, fmt.Errorf("%w (fix: %s)", err, e.Fix)
 	}
 	if errors.Is(err, safefile.ErrTooLarge) {

@@ -20,6 +20,10 @@ type ExposedError struct {
 	Reason string
 	// Fix is the command that repairs it.
 	Fix string
+	// HoldsKey reports whether the file was read as public (a certificate,
+	// a CA bundle) and is refused for the PEM private key it holds too
+	// (ReadChecked); false for a finding of the check the reader asked for.
+	HoldsKey bool
 }
 
 // Error returns "<path> <reason>".
@@ -33,6 +37,17 @@ func (e *ExposedError) About(path string) string {
 		return e.Reason
 	}
 	return e.Error()
+}
+
+// Explain returns the finding as a sentence about the file path, for a
+// message: "another local user could <could> it: " and About(path), or,
+// when it HoldsKey, "holds a private key another local user could read or
+// replace: " and About(path), whatever could says.
+func (e *ExposedError) Explain(path, could string) string {
+	if e.HoldsKey {
+		return "holds a private key another local user could read or replace: " + e.About(path)
+	}
+	return "another local user could " + could + " it: " + e.About(path)
 }
 
 // Unwrap returns ErrExposed.

@@ -56,6 +56,13 @@ func ReadTrusted(path string, limit int64) ([]byte, error) {
 // opened descriptor's FileInfo and only then reads it as Read does,
 // bounded by limit: the file checked is the file read (Read, ReadTrusted,
 // ReadPrivate, and callers with a check of their own choosing).
+//
+// A file that holds a PEM private key is then held to CheckPrivate too,
+// whatever check was asked for: a certificate or CA file read as public
+// may be a combined PEM holding its key as well (`cat cert.pem key.pem`),
+// and a key every local user may read lets each of them pose as the
+// gateway (or, a CA's, issue what it trusts). Its error is then an
+// *ExposedError with HoldsKey set, and nothing read is returned.
 func ReadChecked(path string, limit int64, check func(string, os.FileInfo) error) ([]byte, error) {
 	f, fi, err := Open(path)
 	if err != nil {
@@ -67,7 +74,15 @@ func ReadChecked(path string, limit int64, check func(string, os.FileInfo) error
 			return nil, err
 		}
 	}
-	return readBounded(f, path, limit)
+	data, err := readBounded(f, path, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkKeyInside(path, fi, data); err != nil {
+		clear(data)
+		return nil, err
+	}
+	return data, nil
 }
 
 // maxLinks bounds the symbolic links checkDirs follows (Linux's own bound

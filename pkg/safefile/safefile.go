@@ -34,6 +34,10 @@
 // writable ancestor (Debian's old /usr/local, 2775 root:staff) is refused:
 // its group can replace the file.
 //
+// A file read as public (Read, ReadTrusted) that holds a PEM private key
+// (a combined certificate-and-key PEM) is held to CheckPrivate as well:
+// a key every local user may read is a leaked key, whichever file it is in.
+//
 // A process run as root checks the modes only, not the owners: an admin's
 // `sudo segmesh config check` reads the service user's own files, which
 // are rightly owned by that user. A gateway run as root (not how the

@@ -60,7 +60,7 @@ func readProblem(err error, path, baseDir string) string {
 		where = "the current directory"
 	}
 	if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
-		return "another local user could replace it: " + e.About(path)
+		return e.Explain(path, "replace")
 	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

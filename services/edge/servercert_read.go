@@ -33,8 +33,9 @@ const (
 // config.MaxPEMFile bytes), so the three give the same verdict; the key and
 // the PFX through ReadPrivateFile, refused when another local user could
 // read or replace them (whoever holds the key poses as the gateway to every
-// device). The error
-// is a *config.Problem naming the setting; it never holds key material.
+// device). A serverCertFile that holds a private key too (a combined PEM)
+// is refused by ReadFile as the key would be (pkg/safefile's ReadChecked).
+// The error is a *config.Problem naming the setting; it never holds key material.
 // ok is false when c names no certificate file.
 func readServerCertificate(c *Config) (cert tls.Certificate, ok bool, err error) {
 	switch {
