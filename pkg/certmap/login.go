@@ -14,8 +14,23 @@ import (
 	"github.com/segmesh/segmesh/pkg/upn"
 )
 
-// KeyLoginIdentity is the setting that chooses the delegated identity.
-const KeyLoginIdentity = "segmesh.identity.loginIdentity"
+// The settings certmap reads, as config.json names them: New's refusals
+// carry them (problem.SettingError) and pkg/config's key names are these.
+const (
+	// KeyLoginIdentity is the setting that chooses the delegated identity.
+	KeyLoginIdentity = "segmesh.identity.loginIdentity"
+	// KeyURL is the directory's URL (Config.URL).
+	KeyURL = "cert.mapping.ldap.url"
+	// KeyBindDN is the bind user's distinguished name (Config.BindDN).
+	KeyBindDN = "cert.mapping.ldap.user"
+	// KeyBaseDN is the search base (Config.BaseDN).
+	KeyBaseDN = "cert.mapping.ldap.basedn"
+	// KeyStartTLS upgrades an ldap:// URL with StartTLS (Config.StartTLS).
+	KeyStartTLS = "segmesh.identity.ldapStartTls"
+	// KeyPassword is the bind user's password (Config.Password): the KCD
+	// service account's.
+	KeyPassword = "kcd.serviceAccountPassword"
+)
 
 // LoginIdentity chooses the identity segmesh delegates, in the manner of
 // Entra application proxy's "delegated login identity".

@@ -18,6 +18,7 @@ import (
 
 	"github.com/segmesh/segmesh/pkg/dnssrv"
 	flightpkg "github.com/segmesh/segmesh/pkg/flight"
+	"github.com/segmesh/segmesh/pkg/problem"
 	"github.com/segmesh/segmesh/pkg/refusal"
 	"github.com/segmesh/segmesh/pkg/secret"
 	upnpkg "github.com/segmesh/segmesh/pkg/upn"
@@ -171,34 +172,35 @@ type flight struct {
 	err  error // a failure that is not an answer
 }
 
-// New validates cfg and returns a Mapper. It does no I/O.
+// New validates cfg and returns a Mapper. It does no I/O. A refusal is a
+// *problem.SettingError naming the setting at fault (KeyURL, KeyBindDN, …).
 func New(cfg Config) (*Mapper, error) {
 	ep, err := ParseURL(cfg.URL)
 	if err != nil {
-		return nil, err
+		return nil, problem.OnSetting(KeyURL, err)
 	}
 	if strings.TrimSpace(cfg.BindDN) == "" {
-		return nil, errors.New("certmap: cert.mapping.ldap.user is empty: set the KCD service account's DN, for example CN=svc_seg,CN=Users,DC=corp,DC=example")
+		return nil, problem.OnSetting(KeyBindDN, errors.New("certmap: "+KeyBindDN+" is empty: set the KCD service account's DN, for example CN=svc_seg,CN=Users,DC=corp,DC=example"))
 	}
 	if _, err := ldap.ParseDN(cfg.BindDN); err != nil || !strings.Contains(cfg.BindDN, "=") {
-		return nil, fmt.Errorf("certmap: cert.mapping.ldap.user %q is not a distinguished name: %s", cfg.BindDN, hintBind)
+		return nil, problem.OnSetting(KeyBindDN, fmt.Errorf("certmap: %s %q is not a distinguished name: %s", KeyBindDN, cfg.BindDN, hintBind))
 	}
 	if cfg.Password.IsZero() {
-		return nil, errors.New("certmap: the KCD service account password is empty; the directory bind needs it")
+		return nil, problem.OnSetting(KeyPassword, errors.New("certmap: the KCD service account password is empty; the directory bind needs it"))
 	}
 	if cfg.BaseDN != "" {
 		if _, err := ldap.ParseDN(cfg.BaseDN); err != nil {
-			return nil, fmt.Errorf("certmap: cert.mapping.ldap.basedn %q is not a distinguished name", cfg.BaseDN)
+			return nil, problem.OnSetting(KeyBaseDN, fmt.Errorf("certmap: %s %q is not a distinguished name", KeyBaseDN, cfg.BaseDN))
 		}
 	}
 	if cfg.StartTLS && ep.TLS {
-		return nil, fmt.Errorf("certmap: StartTLS is set but cert.mapping.ldap.url %s already uses TLS: use ldap:// with StartTLS, or ldaps:// alone", ep)
+		return nil, problem.OnSetting(KeyStartTLS, fmt.Errorf("certmap: StartTLS is set but %s %s already uses TLS: use ldap:// with StartTLS, or ldaps:// alone", KeyURL, ep))
 	}
 	if ep.Discover && (cfg.DNS == nil || cfg.Domain == "") {
-		return nil, fmt.Errorf("certmap: cert.mapping.ldap.url %s has no host, so the Global Catalogs are found in DNS, which needs a domain (kcd.domains): write a host in the URL or configure the domains", cfg.URL)
+		return nil, problem.OnSetting(KeyURL, fmt.Errorf("certmap: %s %s has no host, so the Global Catalogs are found in DNS, which needs a domain (kcd.domains): write a host in the URL or configure the domains", KeyURL, cfg.URL))
 	}
 	if ep.Discover && !ep.TLS && !cfg.StartTLS {
-		return nil, fmt.Errorf("certmap: cert.mapping.ldap.url %s finds the Global Catalogs in DNS, which nobody authenticates, and binds without TLS: a spoofed DNS answer would receive the service account's password in clear. %s", cfg.URL, DiscoveryTLSFix)
+		return nil, problem.OnSetting(KeyURL, fmt.Errorf("certmap: %s %s finds the Global Catalogs in DNS, which nobody authenticates, and binds without TLS: a spoofed DNS answer would receive the service account's password in clear. %s", KeyURL, cfg.URL, DiscoveryTLSFix))
 	}
 	applyDefaults(&cfg)
 	m := &Mapper{

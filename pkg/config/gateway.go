@@ -6,14 +6,16 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/segmesh/segmesh/pkg/certmap"
 )
 
 // Custom gateway setting keys, as SEG spells them.
 const (
 	KeyCertMappingEnabled      = "cert.mapping.enabled"
-	KeyCertMappingLDAPURL      = "cert.mapping.ldap.url"
-	KeyCertMappingLDAPUser     = "cert.mapping.ldap.user"
-	KeyCertMappingLDAPBaseDN   = "cert.mapping.ldap.basedn"
+	KeyCertMappingLDAPURL      = certmap.KeyURL
+	KeyCertMappingLDAPUser     = certmap.KeyBindDN
+	KeyCertMappingLDAPBaseDN   = certmap.KeyBaseDN
 	KeyRevocationEnabled       = "enable.cert.revocation.validation"
 	KeyCRLFetchIntervalMinutes = "remote.crl.fetch.interval.in.minutes"
 	KeyCRLURIs                 = "remote.crl.distribution.http.uris"

@@ -21,6 +21,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/segmesh/segmesh/pkg/problem"
 )
 
 // KeyDNSServer is the setting that names the DNS server.
@@ -54,21 +56,22 @@ func New(server string) (*Finder, error) {
 }
 
 // NormalizeServer returns server as host:port, adding port 53 to a bare
-// host or IP address; an error says what is wrong with it.
+// host or IP address; an error says what is wrong with it and is a
+// *problem.SettingError on KeyDNSServer.
 func NormalizeServer(server string) (string, error) {
 	s := strings.TrimSpace(server)
 	if s == "" || s != server {
-		return "", fmt.Errorf("dnssrv: %s %q is empty or padded: write the DNS server as an IP address or host:port, for example 10.0.0.10 or 10.0.0.10:53", KeyDNSServer, server)
+		return "", problem.OnSetting(KeyDNSServer, fmt.Errorf("dnssrv: %s %q is empty or padded: write the DNS server as an IP address or host:port, for example 10.0.0.10 or 10.0.0.10:53", KeyDNSServer, server))
 	}
 	if host, port, err := net.SplitHostPort(s); err == nil {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || host == "" {
-			return "", fmt.Errorf("dnssrv: %s %q has no valid host and port: write host:port, for example 10.0.0.10:53", KeyDNSServer, server)
+			return "", problem.OnSetting(KeyDNSServer, fmt.Errorf("dnssrv: %s %q has no valid host and port: write host:port, for example 10.0.0.10:53", KeyDNSServer, server))
 		}
 		return s, nil
 	}
 	host := strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
 	if strings.ContainsAny(host, "/[]: ") && net.ParseIP(host) == nil {
-		return "", fmt.Errorf("dnssrv: %s %q is not a host or host:port: write the DNS server as an IP address or host:port", KeyDNSServer, server)
+		return "", problem.OnSetting(KeyDNSServer, fmt.Errorf("dnssrv: %s %q is not a host or host:port: write the DNS server as an IP address or host:port", KeyDNSServer, server))
 	}
 	return net.JoinHostPort(host, "53"), nil
 }

@@ -100,3 +100,46 @@ func (p Problem) body() string {
 	}
 	return b.String()
 }
+
+// SettingError is a constructor's refusal of one setting's value: Key names
+// the setting as config.json does, Err says why in the constructor's words.
+// A role's Validate files it under Key (role.BuildProblem) whatever Err's
+// text holds, so rewording Err, or a value that quotes another key, cannot
+// move it to another setting.
+type SettingError struct {
+	// Key is the setting, as config.json names it.
+	Key string
+	// Err is the refusal; the SettingError's text is its text.
+	Err error
+}
+
+// Error returns Err's text.
+func (e *SettingError) Error() string { return e.Err.Error() }
+
+// Unwrap returns Err.
+func (e *SettingError) Unwrap() error { return e.Err }
+
+// OnSetting returns err as a *SettingError on key.
+func OnSetting(key string, err error) error { return &SettingError{Key: key, Err: err} }
+
+// SettingErrors returns every *SettingError in err's tree (through Unwrap
+// of one error and of several), outermost first; none is looked into.
+func SettingErrors(err error) []*SettingError {
+	var out []*SettingError
+	var walk func(error)
+	walk = func(e error) {
+		switch x := e.(type) {
+		case nil:
+		case *SettingError:
+			out = append(out, x)
+		case interface{ Unwrap() []error }:
+			for _, c := range x.Unwrap() {
+				walk(c)
+			}
+		case interface{ Unwrap() error }:
+			walk(x.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}

@@ -2,7 +2,9 @@ package problem_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
+	"slices"
 	"testing"
 
 	"github.com/segmesh/segmesh/pkg/problem"
@@ -52,5 +54,37 @@ func TestSameIgnoresTheCause(t *testing.T) {
 		if a.Same(c) {
 			t.Errorf("%v is Same as %v", c, a)
 		}
+	}
+}
+
+// TestSettingErrors: every *SettingError in an error's tree is found,
+// through fmt's %w, errors.Join and a Problem's Err, outermost first; the
+// text is the wrapped error's.
+func TestSettingErrors(t *testing.T) {
+	a, b := problem.OnSetting("a.key", errors.New("a")), problem.OnSetting("b.key", errors.New("b"))
+	for _, tc := range []struct {
+		name string
+		err  error
+		want []string
+	}{
+		{"none", errors.New("x"), nil},
+		{"nil", nil, nil},
+		{"wrapped", fmt.Errorf("x: %w", a), []string{"a.key"}},
+		{"joined", errors.Join(b, fmt.Errorf("y: %w", a)), []string{"b.key", "a.key"}},
+		{"in a problem", &problem.Problem{Err: b}, []string{"b.key"}},
+		{"the outer one only", problem.OnSetting("c.key", a), []string{"c.key"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, se := range problem.SettingErrors(tc.err) {
+				got = append(got, se.Key)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("SettingErrors = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if a.Error() != "a" {
+		t.Errorf("text %q, want the wrapped error's", a.Error())
 	}
 }

@@ -3,39 +3,54 @@ package role
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/problem"
 )
 
-// TestBuildProblem: a constructor's error becomes the problem of the
-// setting it names (the first match, else the last setting), with the
-// setting's value and fix; a *config.Problem in it is kept as it is.
-func TestBuildProblem(t *testing.T) {
+// TestBuildProblems: a constructor's error becomes a problem on each
+// setting its *problem.SettingError values name, with the setting's value
+// and fix, whatever the text holds (a text quoting another key stays on
+// its own); one without a SettingError goes to the last setting; a
+// *config.Problem in it is kept as it is.
+func TestBuildProblems(t *testing.T) {
 	settings := []Setting{
-		{Match: "armor account", Key: "a.key", Value: "A", Fix: "fix a"},
-		{Match: "account", Key: "b.key", Value: "B", Fix: "fix b"},
+		{Key: "a.key", Value: "A", Fix: "fix a"},
+		{Key: "b.key", Value: "B", Fix: "fix b"},
 		{Key: "fallback.key", Fix: "fix fallback"},
 	}
 	own := &config.Problem{Severity: config.SeverityError, Key: "own.key", Value: "v", Message: "own", Fix: "own fix"}
+	type want struct{ key, value, fix string }
 	for _, tc := range []struct {
-		name            string
-		err             error
-		key, value, fix string
+		name string
+		err  error
+		want []want
 	}{
-		{"the first match", errors.New("s4u: armor account x has no password"), "a.key", "A", "fix a"},
-		{"a later match", errors.New("s4u: service account name is bad"), "b.key", "B", "fix b"},
-		{"no match", errors.New("kdc: something else"), "fallback.key", "", "fix fallback"},
-		{"a problem kept", fmt.Errorf("ticket: %w", own), "own.key", "v", "own fix"},
+		{"a setting", fmt.Errorf("x: %w", problem.OnSetting("a.key", errors.New("a is bad"))), []want{{"a.key", "A", "fix a"}}},
+		{"a text naming another key", problem.OnSetting("b.key", errors.New("b.key is not a.key")), []want{{"b.key", "B", "fix b"}}},
+		{"two settings", errors.Join(problem.OnSetting("b.key", errors.New("b")), problem.OnSetting("a.key", errors.New("a"))),
+			[]want{{"b.key", "B", "fix b"}, {"a.key", "A", "fix a"}}},
+		{"a key not listed", problem.OnSetting("c.key", errors.New("c")), []want{{"c.key", "", "fix fallback"}}},
+		{"no setting named", errors.New("kdc: a.key something else"), []want{{"fallback.key", "", "fix fallback"}}},
+		{"a problem kept", fmt.Errorf("ticket: %w", own), []want{{"own.key", "v", "own fix"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := BuildProblem(Ticket, tc.err, settings)
-			if p.Severity != config.SeverityError || p.Key != tc.key || p.Value != tc.value || p.Fix != tc.fix {
-				t.Fatalf("BuildProblem = %+v, want an error on %s=%q with %q", p, tc.key, tc.value, tc.fix)
+			ps := BuildProblems(Ticket, tc.err, settings)
+			var got []want
+			for _, p := range ps {
+				if p.Severity != config.SeverityError {
+					t.Errorf("%+v is not an error", p)
+				}
+				if p.Key != "own.key" && !strings.Contains(p.Message, "start would stop") {
+					t.Errorf("message %q does not say the start would stop", p.Message)
+				}
+				got = append(got, want{p.Key, p.Value, p.Fix})
 			}
-			if p.Key != "own.key" && !strings.Contains(p.Message, tc.err.Error()) {
-				t.Errorf("message %q does not hold the constructor's error", p.Message)
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("BuildProblems = %+v, want %+v", got, tc.want)
 			}
 		})
 	}

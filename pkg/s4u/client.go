@@ -1,6 +1,7 @@
 package s4u
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -12,7 +13,38 @@ import (
 
 	"github.com/segmesh/segmesh/pkg/kdc"
 	"github.com/segmesh/segmesh/pkg/krbtime"
+	"github.com/segmesh/segmesh/pkg/problem"
 )
+
+// The settings whose values New's refusals are about, as config.json names
+// them (the ticket role's Validate files each refusal under its key).
+const (
+	// KeyDomains holds the realm (Config.Realm), the first domain.
+	KeyDomains = "kcd.domains"
+	// KeyServiceAccount is the service account's name (Config.Service).
+	KeyServiceAccount = "kcd.serviceAccountUserName"
+	// KeyServicePassword is the service account's password (Config.Password).
+	KeyServicePassword = "kcd.serviceAccountPassword"
+	// KeyArmorAccount is the FAST armor account's name (Config.ArmorAccount).
+	KeyArmorAccount = "segmesh.ticket.armorAccountUserName"
+	// KeyArmorPassword is the armor account's password (Config.ArmorPassword).
+	KeyArmorPassword = "segmesh.ticket.armorAccountPassword"
+)
+
+// configError is New's refusal: every problem of its Config, in one line.
+type configError []error
+
+// Error lists the problems after "s4u: invalid config: ".
+func (e configError) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return "s4u: invalid config: " + strings.Join(msgs, "; ")
+}
+
+// Unwrap returns the problems.
+func (e configError) Unwrap() []error { return e }
 
 // Defaults used when the matching Config field is zero.
 const (
@@ -139,29 +171,31 @@ type Client struct {
 }
 
 // New validates cfg and returns a Client. It does no I/O: the first ticket
-// request gets the TGT.
+// request gets the TGT. A refusal lists every problem of cfg; each one a
+// setting causes is a *problem.SettingError naming it (KeyServiceAccount, …).
 func New(cfg Config) (*Client, error) {
-	var problems []string
+	var problems configError
+	bad := func(key, msg string) { problems = append(problems, problem.OnSetting(key, errors.New(msg))) }
 	if cfg.Realm == "" {
-		problems = append(problems, "realm is empty")
+		bad(KeyDomains, "realm is empty")
 	}
 	if cfg.Service == "" {
-		problems = append(problems, "service account name is empty")
+		bad(KeyServiceAccount, "service account name is empty")
 	}
 	if strings.ContainsAny(cfg.Service, "@/\\") {
-		problems = append(problems, fmt.Sprintf("service account name %q must be a bare sAMAccountName (no @, / or \\)", cfg.Service))
+		bad(KeyServiceAccount, fmt.Sprintf("service account name %q must be a bare sAMAccountName (no @, / or \\)", cfg.Service))
 	}
 	if cfg.Password == "" {
-		problems = append(problems, "service account password is empty")
+		bad(KeyServicePassword, "service account password is empty")
 	}
 	if cfg.Exchanger == nil {
-		problems = append(problems, "no KDC exchanger")
+		problems = append(problems, errors.New("no KDC exchanger"))
 	}
 	if cfg.ArmorAccount != "" && cfg.ArmorPassword == "" {
-		problems = append(problems, fmt.Sprintf("armor account %s has no password", cfg.ArmorAccount))
+		bad(KeyArmorPassword, fmt.Sprintf("armor account %s has no password", cfg.ArmorAccount))
 	}
 	if strings.ContainsAny(cfg.ArmorAccount, "@/\\") {
-		problems = append(problems, fmt.Sprintf("armor account name %q must be a bare sAMAccountName (no @, / or \\)", cfg.ArmorAccount))
+		bad(KeyArmorAccount, fmt.Sprintf("armor account name %q must be a bare sAMAccountName (no @, / or \\)", cfg.ArmorAccount))
 	}
 	if cfg.Etypes == nil {
 		cfg.Etypes = []int32{etypeID.AES256_CTS_HMAC_SHA1_96, etypeID.AES128_CTS_HMAC_SHA1_96}
@@ -171,14 +205,14 @@ func New(cfg Config) (*Client, error) {
 	}
 	for _, e := range cfg.Etypes {
 		if _, err := usableEtype(e); err != nil {
-			problems = append(problems, err.Error())
+			problems = append(problems, err)
 		}
 	}
 	if len(cfg.Etypes) == 0 {
-		problems = append(problems, "no etype")
+		problems = append(problems, errors.New("no etype"))
 	}
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("s4u: invalid config: %s", strings.Join(problems, "; "))
+		return nil, problems
 	}
 	if cfg.TicketLifetime <= 0 {
 		cfg.TicketLifetime = DefaultTicketLifetime

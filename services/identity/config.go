@@ -124,18 +124,20 @@ func (c Config) buildProblems() []config.Problem {
 		return nil
 	}
 	dnFix := "write a distinguished name, for example "
-	return []config.Problem{role.BuildProblem(role.Identity, err, []role.Setting{
-		{Match: config.KeyCertMappingLDAPBaseDN, Key: config.KeyCertMappingLDAPBaseDN, Value: c.BaseDN,
+	return role.BuildProblems(role.Identity, err, []role.Setting{
+		{Key: config.KeyCertMappingLDAPBaseDN, Value: c.BaseDN,
 			Fix: dnFix + "DC=corp,DC=example, or leave it empty to search from the directory's default naming context"},
-		{Match: config.KeyCertMappingLDAPUser, Key: config.KeyCertMappingLDAPUser, Value: c.BindDN,
+		{Key: config.KeyCertMappingLDAPUser, Value: c.BindDN,
 			Fix: dnFix + "CN=svc_seg,CN=Users,DC=corp,DC=example (PowerShell: (Get-ADUser svc_seg).DistinguishedName)"},
-		{Match: "StartTLS", Key: "segmesh.identity.ldapStartTls", Value: "true",
-			Fix: "use ldap:// with segmesh.identity.ldapStartTls, or ldaps:// with it false"},
-		{Match: dnssrv.KeyDNSServer, Key: dnssrv.KeyDNSServer, Value: c.DNSServer,
+		{Key: certmap.KeyStartTLS, Value: "true",
+			Fix: "use ldap:// with " + certmap.KeyStartTLS + ", or ldaps:// with it false"},
+		{Key: certmap.KeyPassword,
+			Fix: `write the KCD service account's password with the suffix ".plaintext" in ` + certmap.KeyPassword + ": the directory bind uses it"},
+		{Key: dnssrv.KeyDNSServer, Value: c.DNSServer,
 			Fix: "write the DNS server as an IP address or host:port, for example 10.0.0.10 or 10.0.0.10:53"},
 		{Key: config.KeyCertMappingLDAPURL,
 			Fix: "correct the mapping settings the message names (segmesh diagnose builds the same client)"},
-	})}
+	})
 }
 
 // problems checks what the role needs beyond config.Load's rules; it

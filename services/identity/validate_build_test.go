@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/secret"
 )
 
 // TestValidateRefusesWhatStartRefuses: what the role's Start refuses when
@@ -21,6 +22,13 @@ func TestValidateRefusesWhatStartRefuses(t *testing.T) {
 		{"a search base that is no DN", func(c *config.Config) { c.Gateway.CertMappingLDAPBaseDN = "corp.example" }, config.KeyCertMappingLDAPBaseDN},
 		{"a bind user that does not parse as a DN", func(c *config.Config) { c.Gateway.CertMappingLDAPUser = "CN=svc_seg,=Users" }, config.KeyCertMappingLDAPUser},
 		{"StartTLS on ldaps://", func(c *config.Config) { c.Segmesh.Identity.LDAPStartTLS = true }, "segmesh.identity.ldapStartTls"},
+		// The constructor's refusal is filed under the setting its typed
+		// error names (problem.SettingError), not the first key its text
+		// holds: on main the password went to cert.mapping.ldap.url (no
+		// match, the last setting) and a bind user whose text held the
+		// base DN's key went to cert.mapping.ldap.basedn.
+		{"no service account password", func(c *config.Config) { c.KCD.ServiceAccountPassword = secret.Secret{} }, "kcd.serviceAccountPassword"},
+		{"a bind user naming another key", func(c *config.Config) { c.Gateway.CertMappingLDAPUser = config.KeyCertMappingLDAPBaseDN }, config.KeyCertMappingLDAPUser},
 		{"valid", func(c *config.Config) { c.Gateway.CertMappingLDAPBaseDN = "DC=lab,DC=test" }, ""},
 		{"valid, KCD off", func(c *config.Config) { c.KCD.Enabled, c.Gateway.CertMappingLDAPBaseDN = false, "corp.example" }, ""},
 	} {

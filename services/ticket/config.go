@@ -10,6 +10,7 @@ import (
 	"github.com/segmesh/segmesh/pkg/dnssrv"
 	"github.com/segmesh/segmesh/pkg/refresh"
 	"github.com/segmesh/segmesh/pkg/role"
+	"github.com/segmesh/segmesh/pkg/s4u"
 )
 
 // Config is the ticket role's section of the configuration.
@@ -153,15 +154,17 @@ func (c Config) buildProblems() []config.Problem {
 		return nil
 	}
 	bare := "write the account's sAMAccountName alone (svc_seg, not svc_seg@corp.example or CORP\\svc_seg): its realm is "
-	return []config.Problem{role.BuildProblem(role.Ticket, err, []role.Setting{
-		{Match: "armor account", Key: "segmesh.ticket.armorAccountUserName", Value: c.ArmorAccount,
+	return role.BuildProblems(role.Ticket, err, []role.Setting{
+		{Key: s4u.KeyArmorAccount, Value: c.ArmorAccount,
 			Fix: bare + "the first domain in kcd.domains"},
-		{Match: "service account name", Key: "kcd.serviceAccountUserName", Value: c.Service,
+		{Key: s4u.KeyServiceAccount, Value: c.Service,
 			Fix: bare + "the first domain in kcd.domains"},
-		{Match: dnssrv.KeyDNSServer, Key: dnssrv.KeyDNSServer, Value: c.DNSServer,
+		{Key: s4u.KeyServicePassword, Fix: `write the account's password with the suffix ".plaintext" in ` + s4u.KeyServicePassword},
+		{Key: s4u.KeyArmorPassword, Fix: `write the computer account's password with the suffix ".plaintext" in ` + s4u.KeyArmorPassword},
+		{Key: dnssrv.KeyDNSServer, Value: c.DNSServer,
 			Fix: "write the DNS server as an IP address or host:port, for example 10.0.0.10 or 10.0.0.10:53"},
-		{Key: "kcd.domains", Fix: "write each domain once with its domain controllers as host or host:port (segmesh diagnose builds the same client)"},
-	})}
+		{Key: s4u.KeyDomains, Fix: "write each domain once with its domain controllers as host or host:port (segmesh diagnose builds the same client)"},
+	})
 }
 
 // problems checks what the role needs beyond config.Load's rules.

@@ -20,15 +20,24 @@ func TestValidateRefusesWhatNewRefuses(t *testing.T) {
 		name string
 		edit func(*config.Config)
 		key  string // "": valid
+		also string // a second setting refused with it
 	}{
-		{"the service account as a UPN", func(c *config.Config) { c.KCD.ServiceAccountUserName = "svc_seg@corp.example" }, "kcd.serviceAccountUserName"},
+		{"the service account as a UPN", func(c *config.Config) { c.KCD.ServiceAccountUserName = "svc_seg@corp.example" }, "kcd.serviceAccountUserName", ""},
 		{"the armor account as a UPN", func(c *config.Config) {
 			c.Segmesh.Ticket.ArmorAccountUserName, c.Segmesh.Ticket.ArmorAccountPassword = "SEGGW$@corp.example", secret.New("pw")
-		}, "segmesh.ticket.armorAccountUserName"},
-		{"valid", func(*config.Config) {}, ""},
+		}, "segmesh.ticket.armorAccountUserName", ""},
+		// Both accounts written with their domain: each setting is named
+		// (s4u.New's refusal holds a problem.SettingError per setting). On
+		// main the first text match filed the whole refusal under the
+		// armor account and the service account was not named.
+		{"both accounts with a domain", func(c *config.Config) {
+			c.KCD.ServiceAccountUserName = `CORP\svc_seg`
+			c.Segmesh.Ticket.ArmorAccountUserName, c.Segmesh.Ticket.ArmorAccountPassword = "SEGGW$@corp.example", secret.New("pw")
+		}, "kcd.serviceAccountUserName", "segmesh.ticket.armorAccountUserName"},
+		{"valid", func(*config.Config) {}, "", ""},
 		{"valid, an armor account", func(c *config.Config) {
 			c.Segmesh.Ticket.ArmorAccountUserName, c.Segmesh.Ticket.ArmorAccountPassword = "SEGGW$", secret.New("pw")
-		}, ""},
+		}, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.Default()
@@ -50,6 +59,11 @@ func TestValidateRefusesWhatNewRefuses(t *testing.T) {
 			}
 			if i < 0 || ps[i].Key != tc.key || ps[i].Fix == "" || !strings.Contains(ps[i].Message, "start would stop") {
 				t.Fatalf("Validate = %v; want an error on %s with a fix (New: %v)", ps, tc.key, newErr)
+			}
+			if tc.also != "" && !slices.ContainsFunc(ps, func(p config.Problem) bool {
+				return p.Severity == config.SeverityError && p.Key == tc.also && p.Fix != ""
+			}) {
+				t.Fatalf("Validate = %v; want an error on %s too (New: %v)", ps, tc.also, newErr)
 			}
 		})
 	}
