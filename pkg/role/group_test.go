@@ -179,6 +179,29 @@ func TestConnToRemoteRoleNeedsPeerAddress(t *testing.T) {
 	}
 }
 
+// TestConnInProcessIgnoresPeers: a group running every role (`segmesh run`
+// without --roles) connects to each in-process, whatever segmesh.peers
+// says, so it dials no peer; which is why `config check` without --roles
+// does not check the peers (internal/suite's
+// TestCheckWithoutRolesAgreesWithRunAll).
+func TestConnInProcessIgnoresPeers(t *testing.T) {
+	c := testConfig()
+	c.Segmesh.Peers = config.Peers{Identity: "10.0.0.5:9443", Ticket: "%zz", CRL: "dns:///crl.seg.svc:9443"}
+	g, err := NewGroup(GroupOptions{Config: c, Constructors: ctors(&journal{}, "", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{CRL, Identity, Ticket} {
+		cc, err := g.Conn(name)
+		if err != nil {
+			t.Fatalf("Conn(%s): %v", name, err)
+		}
+		if got := cc.(*grpc.ClientConn).Target(); got != "passthrough:///in-process" {
+			t.Errorf("Conn(%s) targets %q, not the process itself", name, got)
+		}
+	}
+}
+
 // reloadingRole is a fakeRole that implements Reloader.
 type reloadingRole struct {
 	*fakeRole
