@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,38 +13,28 @@ import (
 )
 
 // readKeyFile reads the secrets key file at path (segmesh.secretKeyFile,
-// config.key beside config.json, or SEGMESH_CONFIG_KEY_FILE). It is opened
-// through pkg/safefile (without blocking, a regular file only: a FIFO would
-// block the start, every reload and `config check`), read no further than
-// MaxKeyFile bytes, and refused, as OpenSSH refuses a private key, when
+// config.key beside config.json, or SEGMESH_CONFIG_KEY_FILE), through
+// safefile.ReadPrivate: opened without blocking, a regular file only (a
+// FIFO would block the start, every reload and `config check`), read no
+// further than MaxKeyFile bytes (what was read cleared on an error), and
+// refused, as OpenSSH refuses a private key, when
 // another user could read or replace it (safefile.CheckPrivate: its mode,
 // its owner, its directory). Whoever reads it decrypts every secret of
 // config.json; whoever replaces it has the next `.plaintext` secret
 // encrypted under a key of theirs. The error names the file and the fix;
 // it wraps os.ErrNotExist for a missing file.
 func readKeyFile(path string) ([]byte, error) {
-	f, fi, err := safefile.Open(path)
+	data, err := safefile.ReadPrivate(path, MaxKeyFile)
+	if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
+		return nil, fmt.Errorf("secrets key %s: %s, and whoever reads the key decrypts every secret of config.json (fix: %s)", path, e.About(path), e.Fix)
+	}
 	switch {
 	case errors.Is(err, safefile.ErrNotRegular):
 		return nil, fmt.Errorf("secrets key %s is not a regular file (a FIFO, a device or a directory); name the key file itself", path)
+	case errors.Is(err, safefile.ErrTooLarge):
+		return nil, fmt.Errorf("secrets key %s is larger than %d bytes, not base64 of 32 bytes; name the key file itself", path, MaxKeyFile)
 	case err != nil:
 		return nil, fmt.Errorf("read secrets key %s: %w", path, err)
-	}
-	defer func() { _ = f.Close() }()
-	if err := safefile.CheckPrivate(path, fi); err != nil {
-		var e *safefile.ExposedError
-		if errors.As(err, &e) {
-			return nil, fmt.Errorf("secrets key %s: %s, and whoever reads the key decrypts every secret of config.json (fix: %s)", path, e.About(path), e.Fix)
-		}
-		return nil, fmt.Errorf("secrets key %s: %w", path, err)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxKeyFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("read secrets key %s: %w", path, err)
-	}
-	if len(data) > MaxKeyFile {
-		clear(data)
-		return nil, fmt.Errorf("secrets key %s is larger than %d bytes, not base64 of 32 bytes; name the key file itself", path, MaxKeyFile)
 	}
 	return data, nil
 }
@@ -76,6 +65,7 @@ func (c *Config) loadKey(create bool) ([]byte, error) {
 	defer clear(data)
 	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
 	if err != nil || len(k) != 32 {
+		clear(k) // what was decoded before the error, or a key of another length
 		return nil, fmt.Errorf("secrets key %s is not base64 of 32 bytes", path)
 	}
 	return k, nil

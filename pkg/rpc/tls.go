@@ -29,6 +29,7 @@ func (f TLSFiles) load() (tls.Certificate, *x509.CertPool, error) {
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("rpc: segmesh.grpc.keyFile: %w", err)
 	}
+	defer clear(keyPEM) // X509KeyPair keeps the parsed key, not these bytes
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("rpc: segmesh.grpc.certFile/keyFile: %w", err)

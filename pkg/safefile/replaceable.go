@@ -74,7 +74,7 @@ func ReadChecked(path string, limit int64, check func(string, os.FileInfo) error
 			return nil, err
 		}
 	}
-	data, err := readBounded(f, path, limit)
+	data, err := readBounded(f, path, limit, fi.Size())
 	if err != nil {
 		return nil, err
 	}
@@ -224,14 +224,34 @@ func checkDir(entry, dir, path, what string) error {
 }
 
 // readBounded reads f, the file at path, when it holds at most limit
-// bytes (Read's bound).
-func readBounded(f *os.File, path string, limit int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
+// bytes (Read's bound); size is its size when opened, the first guess of
+// the buffer's. The file may be a secret (a key, the admin token), so no
+// buffer it lets go of holds any of it: one outgrown is cleared once
+// copied (io.ReadAll would leave each behind), and the bytes read so far
+// are cleared before a "too large" or a read error is returned.
+func readBounded(f io.Reader, path string, limit, size int64) ([]byte, error) {
+	// One byte past the size (or the bound) to see the end of the file,
+	// or that it holds more than the bound.
+	buf := make([]byte, 0, min(max(size, 0), limit)+1)
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) > limit {
+				clear(buf)
+				return nil, fmt.Errorf("%s is larger than %d bytes: %w", path, limit, ErrTooLarge)
+			}
+			grown := make([]byte, len(buf), min(int64(2*cap(buf))+512, limit+1))
+			copy(grown, buf)
+			clear(buf)
+			buf = grown
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			clear(buf)
+			return nil, err
+		}
 	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes: %w", path, limit, ErrTooLarge)
-	}
-	return data, nil
 }

@@ -7,7 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
+	"os"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -101,37 +101,33 @@ func readTicketKeys(path string) (*ticketKeySet, error) {
 	bad := func(msg string) error {
 		return &config.Problem{Severity: config.SeverityError, Key: keyTicketKeyFile, Value: path, Message: msg, Fix: ticketKeyFix}
 	}
-	// Opened without blocking and checked on the descriptor: os.Open of a
-	// FIFO waits for a writer, and would hang config check and the reload
-	// that reads it.
-	f, st, err := safefile.Open(path)
-	if errors.Is(err, safefile.ErrNotRegular) {
-		return nil, bad("is not a regular file")
-	}
-	if err != nil {
-		return nil, bad("cannot be read: " + err.Error())
-	}
-	defer f.Close()
-	// Refused, as OpenSSH refuses a private key, when another user could
-	// read or replace it: its mode, its owner or its directory
-	// (safefile.CheckPrivate).
-	if err := safefile.CheckPrivate(path, st); err != nil {
-		msg, fix := err.Error(), ticketKeyFix
-		if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
-			msg, fix = e.About(path), e.Fix
-		}
+	// Read through safefile.ReadChecked: opened without blocking (os.Open
+	// of a FIFO waits for a writer, and would hang config check and the
+	// reload that reads it), refused, as OpenSSH refuses a private key,
+	// when another user could read or replace it (safefile.CheckPrivate on
+	// the opened descriptor: its mode, its owner or its directory), and
+	// read with a bound, what was read cleared on an error.
+	var st os.FileInfo
+	data, err := safefile.ReadChecked(path, maxTicketKeys*ticketKeySize, func(p string, fi os.FileInfo) error {
+		st = fi
+		return safefile.CheckPrivate(p, fi)
+	})
+	if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
 		return nil, &config.Problem{Severity: config.SeverityError, Key: keyTicketKeyFile, Value: path,
-			Message: msg + ", and whoever reads it can decrypt recorded sessions and whoever replaces it can resume any device's", Fix: fix}
+			Message: e.About(path) + ", and whoever reads it can decrypt recorded sessions and whoever replaces it can resume any device's", Fix: e.Fix}
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxTicketKeys*ticketKeySize+1))
-	if err != nil {
+	switch {
+	case errors.Is(err, safefile.ErrNotRegular):
+		return nil, bad("is not a regular file")
+	case errors.Is(err, safefile.ErrTooLarge):
+		return nil, bad(fmt.Sprintf("holds more than %d keys (%d bytes): drop the oldest", maxTicketKeys, maxTicketKeys*ticketKeySize))
+	case err != nil:
 		return nil, bad("cannot be read: " + err.Error())
 	}
+	defer clear(data)
 	switch n := len(data); {
 	case n == 0:
 		return nil, bad("holds no key (fewer than 1)")
-	case n > maxTicketKeys*ticketKeySize:
-		return nil, bad(fmt.Sprintf("holds more than %d keys (%d bytes): drop the oldest", maxTicketKeys, maxTicketKeys*ticketKeySize))
 	case n%ticketKeySize != 0:
 		return nil, bad(fmt.Sprintf("is %d bytes, not whole keys of %d random bytes (a text file, a newline at the end, or base64?)", n, ticketKeySize))
 	}
@@ -141,9 +137,12 @@ func readTicketKeys(path string) (*ticketKeySet, error) {
 		var k [ticketKeySize]byte
 		copy(k[:], data[i:])
 		if k == zero {
+			clear(set.keys) // the keys before it
 			return nil, bad(fmt.Sprintf("key %d is all zero bytes (made from /dev/zero?)", i/ticketKeySize+1))
 		}
 		if isText(k[:]) {
+			clear(set.keys)
+			clear(k[:])
 			return nil, bad(fmt.Sprintf("key %d is text (hex, base64 or a passphrase?), not %d random bytes: whoever guesses it can make a ticket naming any device's certificate",
 				i/ticketKeySize+1, ticketKeySize))
 		}
@@ -151,7 +150,6 @@ func readTicketKeys(path string) (*ticketKeySet, error) {
 		sum := sha256.Sum256(append([]byte("segmesh session ticket key\x00"), k[:]...))
 		set.fingerprints = append(set.fingerprints, hex.EncodeToString(sum[:6]))
 	}
-	clear(data)
 	return set, nil
 }
 
