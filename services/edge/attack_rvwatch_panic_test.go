@@ -5,15 +5,19 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"google.golang.org/grpc"
 
+	"github.com/segmesh/segmesh/internal/testpoll"
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/role"
 	crlv1 "github.com/segmesh/segmesh/proto/segmesh/crl/v1"
 )
 
@@ -24,6 +28,10 @@ type panickingCRLClient struct {
 	crlv1.RevocationServiceClient
 	panics  atomic.Int64
 	streams atomic.Int64 // WatchSnapshots calls
+	// waiting makes the next Recv of a stream that already delivered a
+	// snapshot panic before anything arrives, once: a fault of the
+	// transport while the edge holds the crl role's current snapshot.
+	waiting atomic.Bool
 }
 
 func (c *panickingCRLClient) WatchSnapshots(ctx context.Context, in *crlv1.WatchSnapshotsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[crlv1.WatchSnapshotsResponse], error) {
@@ -37,14 +45,19 @@ func (c *panickingCRLClient) WatchSnapshots(ctx context.Context, in *crlv1.Watch
 
 type panickingStream struct {
 	grpc.ServerStreamingClient[crlv1.WatchSnapshotsResponse]
-	c *panickingCRLClient
+	c         *panickingCRLClient
+	delivered bool
 }
 
 func (s *panickingStream) Recv() (*crlv1.WatchSnapshotsResponse, error) {
+	if s.delivered && s.c.waiting.CompareAndSwap(true, false) {
+		panic("nil pointer dereference waiting for the next snapshot")
+	}
 	m, err := s.ServerStreamingClient.Recv()
 	if err != nil {
 		return m, err
 	}
+	s.delivered = true
 	for {
 		n := s.c.panics.Load()
 		if n == 0 {
@@ -168,6 +181,104 @@ func TestAttackPanicInTheRevocationStream(t *testing.T) {
 				t.Fatalf("ready after the recovery: %v", err)
 			}
 			statusShows(t, r, false)
+		})
+	}
+}
+
+// panicOnMessage is a slog handler that panics, once while armed, on the
+// line whose message is msg, and otherwise writes through Handler.
+type panicOnMessage struct {
+	slog.Handler
+	msg   string
+	armed *atomic.Bool
+}
+
+func (h panicOnMessage) Handle(ctx context.Context, rec slog.Record) error {
+	if rec.Message == h.msg && h.armed.CompareAndSwap(true, false) {
+		panic("log handler panicked on " + rec.Message)
+	}
+	return h.Handler.Handle(ctx, rec)
+}
+
+func (h panicOnMessage) WithAttrs(as []slog.Attr) slog.Handler {
+	return panicOnMessage{h.Handler.WithAttrs(as), h.msg, h.armed}
+}
+
+func (h panicOnMessage) WithGroup(name string) slog.Handler {
+	return panicOnMessage{h.Handler.WithGroup(name), h.msg, h.armed}
+}
+
+// TestAttackPanicWithTheCurrentSnapshotInForce (ipanic3, attacker review
+// item a): the stream panicked where no newer snapshot was being received
+// (after the snapshot was put in force, or while waiting for the next
+// one), so the edge held the crl role's current snapshot. The reconnected
+// stream asked for what the edge held (known_version), got only headers
+// (the crl role sends nothing while the caller is current), and the panic
+// stayed pending: the edge was not ready (stream_broken) from one refresh
+// interval on until a CRL changed, an admin paged for nothing. On main
+// this timed out waiting for the edge to be ready. Now the reconnection
+// after a panic asks for the current snapshot again, whose arrival clears
+// the panic; the certificate it revokes stays refused throughout.
+func TestAttackPanicWithTheCurrentSnapshotInForce(t *testing.T) {
+	tests := []struct {
+		name string
+		// arm makes the next panic happen; the log handler's is armed in
+		// onLog, the stream's in client.
+		arm func(onLog *atomic.Bool, client *panickingCRLClient)
+	}{
+		{"after the snapshot was put in force", func(onLog *atomic.Bool, _ *panickingCRLClient) { onLog.Store(true) }},
+		{"waiting for the next snapshot", func(_ *atomic.Bool, client *panickingCRLClient) { client.waiting.Store(true) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ca := newCA(t, "Device CA")
+			revoked := leaf(t, ca.issue(t, certOpts{cn: "lost-phone", serial: 0x77}).Certificate[0])
+			fake := newFakeCRL()
+			client := &panickingCRLClient{RevocationServiceClient: crlv1.NewRevocationServiceClient(
+				serveGRPC(t, func(s *grpc.Server) { crlv1.RegisterRevocationServiceServer(s, fake) }))}
+			clock := &testClock{t: time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)}
+			c := config.Default()
+			c.Gateway.RevocationEnabled = true
+			c.RequireClientCertificate = true
+			c.Segmesh.Edge.ExchangeURLs = []string{"https://exchange.lab.test"}
+			var onLog atomic.Bool
+			reader := sdkmetric.NewManualReader()
+			log := slog.New(panicOnMessage{slog.NewTextHandler(&syncBuffer{}, nil), "revocation snapshot", &onLog})
+			s, err := newService(role.Deps{Config: &c, Logger: log,
+				Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("segmesh/edge")},
+				options{now: clock.Now, crlBackoff: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := s.revocation
+			r.maxBackoff = 5 * time.Millisecond
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			t.Cleanup(func() { cancel(); wg.Wait() })
+
+			fake.revoke(ca, 0x77)
+			tc.arm(&onLog, client)
+			wg.Go(func() { r.watch(ctx, client) })
+			waitFor(t, "the panic counted", func() bool {
+				return collectInts(t, reader)["segmesh_background_panics/revocation_stream"] == 1
+			})
+			var rev *RevokedError
+			if _, err := r.check(revoked); !errors.As(err, &rev) {
+				t.Fatalf("the certificate revoked by the snapshot in force, after the panic: %v, want refused as revoked", err)
+			}
+			// A refresh interval later, with the stream reopened and the
+			// crl role's snapshot unchanged, the edge is up to date.
+			clock.Add(c.CRLRefreshInterval() + time.Minute)
+			if !testpoll.Within(5*time.Second, func() bool { return r.ready() == nil }) {
+				t.Fatalf("the edge holds the crl role's current snapshot and its stream is open again, yet: %v (streams opened: %d)", r.ready(), client.streams.Load())
+			}
+			if n := strings.Join(r.notes(), "\n"); strings.Contains(n, "panic") {
+				t.Fatalf("the note outlived the stream's recovery: %q", n)
+			}
+			statusShows(t, r, false)
+			if _, err := r.check(revoked); !errors.As(err, &rev) {
+				t.Fatalf("the revoked certificate after the reconnection: %v, want refused as revoked", err)
+			}
 		})
 	}
 }

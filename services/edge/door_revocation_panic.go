@@ -30,7 +30,8 @@ type streamPanics struct {
 	// pending reports a panic since the last snapshot put in force: the
 	// crl role's newer snapshot, if any, is not in force here, and a
 	// reconnected stream does not count as a working one until a snapshot
-	// is applied again.
+	// is applied again; it asks for the current one (stream), so an edge
+	// that was up to date is cleared by the same version coming again.
 	pending atomic.Bool
 }
 

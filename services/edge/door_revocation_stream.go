@@ -44,11 +44,21 @@ func (r *revocation) watch(ctx context.Context, client crlv1.RevocationServiceCl
 // a snapshot. The stream counts as up once the crl role's response headers
 // arrive (it sends them at once, even when the caller holds its version),
 // unless the last stream panicked: then once a snapshot is put in force.
-// The call ends with stream, a panic included.
+// After a panic it asks for the crl role's current snapshot even if the
+// edge holds that version (known_version 0): a panic inside Recv cannot
+// say whether a newer snapshot was arriving or the edge was up to date,
+// and a crl role with nothing newer would send nothing, keeping the panic
+// pending, and the edge not ready, until a CRL changed. The snapshot that
+// comes goes through crl.Merge as any other: an older CRL is still
+// refused as a rollback. The call ends with stream, a panic included.
 func (r *revocation) stream(ctx context.Context, client crlv1.RevocationServiceClient) (got bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	st, err := client.WatchSnapshots(ctx, &crlv1.WatchSnapshotsRequest{KnownVersion: r.wire.Load(), AcceptParts: true, AcceptPacked: true})
+	known := r.wire.Load()
+	if r.panics.pending.Load() {
+		known = 0
+	}
+	st, err := client.WatchSnapshots(ctx, &crlv1.WatchSnapshotsRequest{KnownVersion: known, AcceptParts: true, AcceptPacked: true})
 	if err != nil {
 		return false, fmt.Errorf("watch snapshots: %w", err)
 	}

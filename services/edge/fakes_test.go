@@ -32,6 +32,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -262,13 +263,23 @@ func (f *fakeCRL) revoke(ca *testCA, serials ...int64) {
 	f.changed = make(chan struct{})
 }
 
-func (f *fakeCRL) WatchSnapshots(_ *crlv1.WatchSnapshotsRequest, st grpc.ServerStreamingServer[crlv1.WatchSnapshotsResponse]) error {
+// WatchSnapshots answers as the crl role's (services/crl server.go): the
+// response headers at once, the current snapshot unless the caller holds
+// its version (known_version), then every new one.
+func (f *fakeCRL) WatchSnapshots(req *crlv1.WatchSnapshotsRequest, st grpc.ServerStreamingServer[crlv1.WatchSnapshotsResponse]) error {
+	if err := st.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
+	known := req.GetKnownVersion()
 	for {
 		f.mu.Lock()
 		cur, ch := f.current, f.changed
 		f.mu.Unlock()
-		if err := st.Send(cur); err != nil {
-			return err
+		if cur.GetVersion() != known {
+			known = 0
+			if err := st.Send(cur); err != nil {
+				return err
+			}
 		}
 		select {
 		case <-ch:
