@@ -88,8 +88,10 @@ func fixRevocation(_ *state, err error) (string, string, string) {
 		case crl.KindPanic:
 			// Not the CRL's fault as far as anyone knows: segmesh's own
 			// code failed on it, and checking what the URL serves would
-			// send the admin the wrong way.
-			return err.Error(), "segmesh's own code failed on this CRL (a panic; the last good CRL stays in force): find the \"crl fetch caused a panic\" or \"crl commit caused a panic\" line with its stack in the crl role's log and report it, with the CRL the URL serves, to segmesh's maintainers", "crl_panic"
+			// send the admin the wrong way. Diagnose's own check of the
+			// CRL (checkCRL) runs the crl role's code, so the role's log
+			// holds the same panic with its stack.
+			return err.Error(), "segmesh's own code failed on this CRL (a panic; the crl role, which fetches and checks it with the same code, keeps its last good CRL in force): find the \"crl fetch caused a panic\" or \"crl commit caused a panic\" line with its stack in the crl role's log and report it, with the CRL the URL serves, to segmesh's maintainers", "crl_panic"
 		}
 		return err.Error(), "check that the URL serves the CA's CRL (DER or PEM): " + fixCRLHTTP, "crl_malformed"
 	}

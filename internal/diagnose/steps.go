@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/segmesh/segmesh/pkg/crl/fetch"
 	"github.com/segmesh/segmesh/pkg/kdc"
 	"github.com/segmesh/segmesh/pkg/negotiate"
+	"github.com/segmesh/segmesh/pkg/telemetry"
 	"github.com/segmesh/segmesh/pkg/trust"
 	"github.com/segmesh/segmesh/pkg/upn"
 	"github.com/segmesh/segmesh/services/edge"
@@ -226,31 +228,16 @@ func runRevocation(ctx context.Context, st *state) (string, string, error) {
 	var problems []error
 	var fetched []string
 	for _, u := range crlURLs(st.cfg, st.verified) {
-		t0 := time.Now()
-		res, err := f.Fetch(ctx, u, fetch.Validators{})
+		ix, line, err := st.checkCRL(ctx, f, u, trusted)
 		if err != nil {
-			st.note(StepRevocation, "cannot fetch "+u)
 			problems = append(problems, err)
 			continue
 		}
-		c, err := crl.Parse(res.Body)
-		if err != nil {
-			problems = append(problems, crl.WithURL(err, u))
-			continue
-		}
-		signer, err := c.Verify(trusted)
-		if err != nil {
-			problems = append(problems, crl.WithURL(err, u))
-			continue
-		}
-		ix := c.Index(signer, u, st.opts.Now())
 		indexes = append(indexes, ix)
-		age := st.opts.Now().Sub(c.Header.ThisUpdate).Round(time.Second)
-		line := fmt.Sprintf("%s (%d entries, %d KB, issued %s ago, %s)", u, c.Len(), len(res.Body)/1024, age, time.Since(t0).Round(time.Millisecond))
 		fetched = append(fetched, line)
 		st.note(StepRevocation, "fetched "+line)
-		if !c.Header.NextUpdate.IsZero() && st.opts.Now().After(c.Header.NextUpdate) {
-			problems = append(problems, &staleError{url: u, next: c.Header.NextUpdate})
+		if next := ix.Meta().NextUpdate; !next.IsZero() && st.opts.Now().After(next) {
+			problems = append(problems, &staleError{url: u, next: next})
 		}
 	}
 	// A listed certificate is the answer whatever else failed. The verdict
@@ -287,6 +274,41 @@ func runRevocation(ctx context.Context, st *state) (string, string, error) {
 		d += "; no configured CRL covers the issuer of " + strings.Join(unknown, ", ")
 	}
 	return d, "", nil
+}
+
+// checkCRL fetches the CRL at u, parses it and verifies it against
+// trusted, and returns its index and a line saying what was fetched. A
+// panic in any of it (a client or parser meeting bytes it did not expect)
+// is that distribution point's problem, a *crl.Error of kind
+// crl.KindPanic carrying the panic's value cut as the gateway's panic
+// lines cut it, its stack sent to Options.Logger: the crl role's refresh
+// treats the same CRL so (refresh.guardedAttempt), and a panic ended
+// segmesh diagnose instead of reporting a finding (TestAttackPanicOnACRL).
+func (st *state) checkCRL(ctx context.Context, f *fetch.Fetcher, u string, trusted []*x509.Certificate) (ix *crl.Index, line string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			v := telemetry.PanicValue(p)
+			st.opts.Logger.Error("crl check caused a panic; reported as a problem of this distribution point", "url", u, "panic", v, "stack", string(debug.Stack()))
+			ix, line, err = nil, "", &crl.Error{URL: u, Kind: crl.KindPanic, Err: errors.New(v)}
+		}
+	}()
+	t0 := time.Now()
+	res, err := f.Fetch(ctx, u, fetch.Validators{})
+	if err != nil {
+		st.note(StepRevocation, "cannot fetch "+u)
+		return nil, "", err
+	}
+	c, err := crl.Parse(res.Body)
+	if err != nil {
+		return nil, "", crl.WithURL(err, u)
+	}
+	signer, err := c.Verify(trusted)
+	if err != nil {
+		return nil, "", crl.WithURL(err, u)
+	}
+	age := st.opts.Now().Sub(c.Header.ThisUpdate).Round(time.Second)
+	line = fmt.Sprintf("%s (%d entries, %d KB, issued %s ago, %s)", u, c.Len(), len(res.Body)/1024, age, time.Since(t0).Round(time.Millisecond))
+	return c.Index(signer, u, st.opts.Now()), line, nil
 }
 
 // staleError is a CRL past its nextUpdate; refused reports that the edge
