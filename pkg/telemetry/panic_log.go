@@ -10,14 +10,19 @@ import (
 )
 
 // MaxPanicValue bounds the bytes of a panic value a log line quotes
-// (PanicValue): a parser's panic value may quote what a peer sent, of any
-// length.
+// (PanicValue), and of each string attribute of a PanicLog line: a
+// parser's panic value may quote what a peer sent, of any length, and a
+// device chooses a request's path and its device ID.
 const MaxPanicValue = 512
 
 // PanicValue returns v as text for the log, cut to MaxPanicValue bytes
 // (at a character's start) with the length of the whole.
-func PanicValue(v any) string {
-	s := fmt.Sprint(v)
+func PanicValue(v any) string { return cutText(fmt.Sprint(v)) }
+
+// cutText cuts s to MaxPanicValue bytes (at a character's start) and says
+// how long the whole was: the one way a panic line bounds what a peer
+// sent, its value (PanicValue) and its attributes (cutAttrs) alike.
+func cutText(s string) string {
 	if len(s) <= MaxPanicValue {
 		return s
 	}
@@ -36,7 +41,7 @@ const (
 )
 
 // PanicLog writes the error-level lines of recovered panics, with the
-// value bounded (PanicValue) and a stack for only the first Burst panics
+// value and the string attributes bounded (PanicValue, cutAttrs) and a stack for only the first Burst panics
 // in each Interval: a panic a device (or any peer) can trigger at will
 // would otherwise write one stack per request, a log volume nobody chose.
 // The others are still counted by their callers' metrics; the first line
@@ -112,12 +117,42 @@ func (p *PanicLog) allow(kind string) (bool, int) {
 	return true, n
 }
 
+// cutAttrs returns a copy of attrs, slog's key-value pairs and slog.Attr
+// values, with each string value cut by cutText: a request's path, a
+// device ID, a UPN are what a device sent. Keys and values of other kinds
+// are kept as they are.
+func cutAttrs(attrs []any) []any {
+	out := make([]any, 0, len(attrs)+4) // and the panic, the stack
+	for i := 0; i < len(attrs); i++ {
+		switch a := attrs[i].(type) {
+		case slog.Attr:
+			if a.Value.Kind() == slog.KindString {
+				a.Value = slog.StringValue(cutText(a.Value.String()))
+			}
+			out = append(out, a)
+		case string: // a key; its value follows
+			out = append(out, a)
+			if i+1 < len(attrs) {
+				i++
+				v := attrs[i]
+				if s, ok := v.(string); ok {
+					v = cutText(s)
+				}
+				out = append(out, v)
+			}
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // NoStack, as Log's stack, writes the line without one: the panic's stack
 // was logged where it happened.
 var NoStack = []byte{}
 
-// Log writes msg at error level with attrs, the panic's value (bounded)
-// and its stack (nil: the calling goroutine's, taken only when the line is
+// Log writes msg at error level with attrs (each string value bounded as
+// the value is), the panic's value (bounded) and its stack (nil: the calling goroutine's, taken only when the line is
 // written; NoStack: none), unless the rate of msg's panics is spent; it
 // reports whether it wrote the line. msg names the site, a constant: each
 // has its own rate. A line after panics left out gives their number
@@ -138,7 +173,7 @@ func (p *PanicLog) logKind(kind, msg string, value any, stack []byte, attrs ...a
 	if stack == nil {
 		stack = debug.Stack()
 	}
-	attrs = append(attrs[:len(attrs):len(attrs)], "panic", PanicValue(value))
+	attrs = append(cutAttrs(attrs), "panic", PanicValue(value))
 	if len(stack) > 0 {
 		attrs = append(attrs, "stack", string(stack))
 	}

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -91,5 +92,50 @@ func TestPanicLogRate(t *testing.T) {
 	}
 	if out := logs.String(); !strings.Contains(out, `msg=given panic=v stack="goroutine 9 [running]:"`) || !strings.Contains(out, "msg=none panic=v\n") {
 		t.Fatalf("given and no stack:\n%s", out)
+	}
+}
+
+// TestPanicLogCutsWhatAPeerSent (ipanic3, attacker review item c): the
+// panic's value was cut to MaxPanicValue bytes, but the line's attributes
+// were written whole, and a device chooses some of them: the request's
+// path (up to the edge's 64 KiB of headers), its device_id, the UPN it
+// asked a ticket for. On main each came out whole (the first case failed
+// with a path of 61469 bytes). Now every string attribute is cut as the
+// value is (cutText); other values and the keys are kept.
+func TestPanicLogCutsWhatAPeerSent(t *testing.T) {
+	long := strings.Repeat("a", 60<<10)
+	tests := []struct {
+		name  string
+		attrs []any
+		key   string
+		cut   bool
+	}{
+		{"a request's path", []any{"method", "GET", "path", "/Microsoft-Server-ActiveSync/" + long}, "path", true},
+		{"a device ID", []any{AttrUPN, "mallory@lab.test", AttrDeviceID, long}, AttrDeviceID, true},
+		{"a slog.Attr", []any{slog.String(AttrUPN, long+"@lab.test")}, AttrUPN, true},
+		{"a short value is kept", []any{"path", "/Microsoft-Server-ActiveSync"}, "path", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			p := NewPanicLog(slog.New(slog.NewJSONHandler(&logs, nil)), nil)
+			if !p.Log("a device request caused a panic", "boom", NoStack, tc.attrs...) {
+				t.Fatal("not logged")
+			}
+			var line map[string]any
+			if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+				t.Fatalf("%v: %.200s", err, logs.String())
+			}
+			got, _ := line[tc.key].(string)
+			if len(got) > MaxPanicValue+40 || strings.Contains(got, "cut") != tc.cut || !utf8.ValidString(got) {
+				t.Fatalf("%s is %d bytes (%.60q...), want at most %d, cut %v", tc.key, len(got), got, MaxPanicValue+40, tc.cut)
+			}
+			if tc.cut && !strings.Contains(got, "bytes in all, cut") {
+				t.Fatalf("%s does not say it was cut: %.60q...", tc.key, got)
+			}
+			if line["panic"] != "boom" {
+				t.Fatalf("panic = %v", line["panic"])
+			}
+		})
 	}
 }

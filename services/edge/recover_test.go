@@ -67,3 +67,43 @@ func TestDevicePanicLoggedAndCounted(t *testing.T) {
 		t.Fatalf("%s = %d, want 1 (the abort is not a panic to count)", telemetry.MetricEdgeHandlerPanics, n)
 	}
 }
+
+// TestDevicePanicPathCut (ipanic3, attacker review item c): the panic line
+// of a device request quotes its path, which the device chooses up to the
+// edge's 64 KiB of headers: the line's value was cut to
+// telemetry.MaxPanicValue bytes, the path was not. Now every string
+// attribute of a panic line is cut the same way (pkg/telemetry
+// TestPanicLogCutsWhatAPeerSent).
+func TestDevicePanicPathCut(t *testing.T) {
+	c := config.Default()
+	c.Segmesh.Edge.ExchangeURLs = []string{"https://exchange.lab.test"}
+	svc, logs, _ := meteredEdge(t, &c, options{})
+	srv := svc.newHTTPServer()
+	rec, ok := srv.Handler.(*panicRecovery)
+	if !ok {
+		t.Fatalf("the edge's device handler is %T, not the panic recovery", srv.Handler)
+	}
+	rec.next = http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("index out of range in a device's bytes") })
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	path := "/Microsoft-Server-ActiveSync/" + strings.Repeat("a", 60<<10)
+	if resp, err := http.Get("http://" + lis.Addr().String() + path); err == nil {
+		_ = resp.Body.Close()
+		t.Fatalf("answered %s, want the connection closed", resp.Status)
+	}
+	var line string
+	for l := range strings.Lines(logs.String()) {
+		if strings.Contains(l, "caused a panic") {
+			line = l
+		}
+	}
+	_, p, _ := strings.Cut(line, " path=")
+	p, _, _ = strings.Cut(p, " panic=")
+	if len(p) > telemetry.MaxPanicValue+40 || !strings.Contains(p, "bytes in all, cut") {
+		t.Fatalf("the panic line's path is %d bytes (%.80s...), want at most %d and saying it was cut; line:\n%.300s", len(p), p, telemetry.MaxPanicValue+40, line)
+	}
+}
