@@ -1,22 +1,16 @@
 package edge
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"math/big"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/crl"
-	"github.com/segmesh/segmesh/pkg/role"
 	crlv1 "github.com/segmesh/segmesh/proto/segmesh/crl/v1"
 )
 
@@ -58,38 +52,17 @@ func TestAttackOlderSnapshotAfterAStreamPanic(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ca := newCA(t, "Device CA")
+			k := newStreamRig(t, at.Add(24*time.Hour), slog.New(slog.DiscardHandler))
+			ca, fake, client, r := k.ca, k.fake, k.client, k.r
 			revoked := leaf(t, ca.issue(t, certOpts{cn: "lost-phone", serial: 0x77}).Certificate[0])
-			fake := newFakeCRL()
-			client := &panickingCRLClient{RevocationServiceClient: crlv1.NewRevocationServiceClient(
-				serveGRPC(t, func(s *grpc.Server) { crlv1.RegisterRevocationServiceServer(s, fake) }))}
-			clock := &testClock{t: at.Add(24 * time.Hour)}
-			c := config.Default()
-			c.Gateway.RevocationEnabled = true
-			c.RequireClientCertificate = true
-			c.Segmesh.Edge.ExchangeURLs = []string{"https://exchange.lab.test"}
-			reader := sdkmetric.NewManualReader()
-			s, err := newService(role.Deps{Config: &c, Logger: slog.New(slog.DiscardHandler),
-				Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("segmesh/edge")},
-				options{now: clock.Now, crlBackoff: time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := s.revocation
-			r.maxBackoff = 5 * time.Millisecond
-			ctx, cancel := context.WithCancel(context.Background())
-			var wg sync.WaitGroup
-			t.Cleanup(func() { cancel(); wg.Wait() })
 
 			fake.publishNumbered(ca, 5, at, 0x77)
-			wg.Go(func() { r.watch(ctx, client) })
+			k.watch(t)
 			waitFor(t, "CRL #5 in force", func() bool { return r.current() == 1 })
 
 			client.panics.Store(1)
 			fake.publishNumbered(ca, 6, at, 0x77, 0x78) // the snapshot that panics
-			waitFor(t, "the panic counted", func() bool {
-				return collectInts(t, reader)["segmesh_background_panics/revocation_stream"] == 1
-			})
+			waitFor(t, "the panic counted", func() bool { return k.panics(t) == 1 })
 			// What the reconnected stream gets: older than the held #5.
 			fake.publishNumbered(ca, 3+int64(len(tc.older)), at, tc.older...)
 			waitFor(t, "the older CRL received and refused", func() bool { return r.rollbacks.Load() >= 1 })

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"google.golang.org/grpc"
 
+	"github.com/segmesh/segmesh/internal/testlog"
 	"github.com/segmesh/segmesh/internal/testpoll"
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/role"
@@ -98,23 +100,11 @@ func TestAttackPanicInTheRevocationStream(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ca := newCA(t, "Device CA")
+			logs := &syncBuffer{}
+			k := newStreamRig(t, time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC), slog.New(slog.NewTextHandler(logs, nil)))
+			ca, fake, client, clock, r := k.ca, k.fake, k.client, k.clock, k.r
 			revoked := leaf(t, ca.issue(t, certOpts{cn: "lost-phone", serial: 0x77}).Certificate[0])
 			later := leaf(t, ca.issue(t, certOpts{cn: "stolen-phone", serial: 0x78}).Certificate[0])
-			fake := newFakeCRL()
-			client := &panickingCRLClient{RevocationServiceClient: crlv1.NewRevocationServiceClient(
-				serveGRPC(t, func(s *grpc.Server) { crlv1.RegisterRevocationServiceServer(s, fake) }))}
-			clock := &testClock{t: time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)}
-			c := config.Default()
-			c.Gateway.RevocationEnabled = true
-			c.RequireClientCertificate = true
-			c.Segmesh.Edge.ExchangeURLs = []string{"https://exchange.lab.test"}
-			s, logs, reader := meteredEdge(t, &c, options{now: clock.Now, crlBackoff: time.Millisecond})
-			r := s.revocation
-			r.maxBackoff = 5 * time.Millisecond
-			ctx, cancel := context.WithCancel(context.Background())
-			var wg sync.WaitGroup
-			t.Cleanup(func() { cancel(); wg.Wait() })
 
 			if tc.before {
 				fake.revoke(ca, 0x77)
@@ -122,15 +112,13 @@ func TestAttackPanicInTheRevocationStream(t *testing.T) {
 				client.panics.Store(-1)
 				fake.revoke(ca, 0x77, 0x78) // the first snapshot, which panics
 			}
-			wg.Go(func() { r.watch(ctx, client) })
+			k.watch(t)
 			if tc.before {
 				waitFor(t, "the good snapshot", func() bool { return r.current() == 1 })
 				client.panics.Store(-1)
 				fake.revoke(ca, 0x77, 0x78) // the snapshot that panics
 			}
-			waitFor(t, "the panic counted", func() bool {
-				return collectInts(t, reader)["segmesh_background_panics/revocation_stream"] >= 1
-			})
+			waitFor(t, "the panic counted", func() bool { return k.panics(t) >= 1 })
 
 			// Fail closed: the last good snapshot, or none, stays in force.
 			if tc.before {
@@ -150,7 +138,7 @@ func TestAttackPanicInTheRevocationStream(t *testing.T) {
 			// The stream is opened again, and panics again: that must not
 			// pass for a working stream.
 			waitFor(t, "a second panic", func() bool {
-				return client.streams.Load() >= 2 && collectInts(t, reader)["segmesh_background_panics/revocation_stream"] >= 2
+				return client.streams.Load() >= 2 && k.panics(t) >= 2
 			})
 			if gen, want := r.current(), map[bool]uint64{true: 1, false: 0}[tc.before]; gen != want {
 				t.Fatalf("generation %d, want %d: a snapshot that panicked was put in force", gen, want)
@@ -160,7 +148,7 @@ func TestAttackPanicInTheRevocationStream(t *testing.T) {
 			}
 			statusShows(t, r, true)
 			if !tc.recovers {
-				clock.Add(c.CRLRefreshInterval() + time.Minute)
+				clock.Add(k.cfg.CRLRefreshInterval() + time.Minute)
 				if err := r.ready(); err == nil || !strings.Contains(err.Error(), "panic") {
 					t.Fatalf("a stream whose every snapshot panics for longer than the refresh interval: ready() = %v, want not ready naming the panic", err)
 				}
@@ -183,29 +171,6 @@ func TestAttackPanicInTheRevocationStream(t *testing.T) {
 			statusShows(t, r, false)
 		})
 	}
-}
-
-// panicOnMessage is a slog handler that panics, once while armed, on the
-// line whose message is msg, and otherwise writes through Handler.
-type panicOnMessage struct {
-	slog.Handler
-	msg   string
-	armed *atomic.Bool
-}
-
-func (h panicOnMessage) Handle(ctx context.Context, rec slog.Record) error {
-	if rec.Message == h.msg && h.armed.CompareAndSwap(true, false) {
-		panic("log handler panicked on " + rec.Message)
-	}
-	return h.Handler.Handle(ctx, rec)
-}
-
-func (h panicOnMessage) WithAttrs(as []slog.Attr) slog.Handler {
-	return panicOnMessage{h.Handler.WithAttrs(as), h.msg, h.armed}
-}
-
-func (h panicOnMessage) WithGroup(name string) slog.Handler {
-	return panicOnMessage{h.Handler.WithGroup(name), h.msg, h.armed}
 }
 
 // TestAttackPanicWithTheCurrentSnapshotInForce (ipanic3, attacker review
@@ -231,46 +196,24 @@ func TestAttackPanicWithTheCurrentSnapshotInForce(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ca := newCA(t, "Device CA")
-			revoked := leaf(t, ca.issue(t, certOpts{cn: "lost-phone", serial: 0x77}).Certificate[0])
-			fake := newFakeCRL()
-			client := &panickingCRLClient{RevocationServiceClient: crlv1.NewRevocationServiceClient(
-				serveGRPC(t, func(s *grpc.Server) { crlv1.RegisterRevocationServiceServer(s, fake) }))}
-			clock := &testClock{t: time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)}
-			c := config.Default()
-			c.Gateway.RevocationEnabled = true
-			c.RequireClientCertificate = true
-			c.Segmesh.Edge.ExchangeURLs = []string{"https://exchange.lab.test"}
 			var onLog atomic.Bool
-			reader := sdkmetric.NewManualReader()
-			log := slog.New(panicOnMessage{slog.NewTextHandler(&syncBuffer{}, nil), "revocation snapshot", &onLog})
-			s, err := newService(role.Deps{Config: &c, Logger: log,
-				Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("segmesh/edge")},
-				options{now: clock.Now, crlBackoff: time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := s.revocation
-			r.maxBackoff = 5 * time.Millisecond
-			ctx, cancel := context.WithCancel(context.Background())
-			var wg sync.WaitGroup
-			t.Cleanup(func() { cancel(); wg.Wait() })
-
-			fake.revoke(ca, 0x77)
-			tc.arm(&onLog, client)
-			wg.Go(func() { r.watch(ctx, client) })
-			waitFor(t, "the panic counted", func() bool {
-				return collectInts(t, reader)["segmesh_background_panics/revocation_stream"] == 1
-			})
+			k := newStreamRig(t, time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC), slog.New(testlog.PanicOn{Handler: slog.NewTextHandler(io.Discard, nil),
+				Prefix: "revocation snapshot", Value: "log handler panicked on ", Armed: &onLog, Once: true}))
+			r := k.r
+			revoked := leaf(t, k.ca.issue(t, certOpts{cn: "lost-phone", serial: 0x77}).Certificate[0])
+			k.fake.revoke(k.ca, 0x77)
+			tc.arm(&onLog, k.client)
+			k.watch(t)
+			waitFor(t, "the panic counted", func() bool { return k.panics(t) == 1 })
 			var rev *RevokedError
 			if _, err := r.check(revoked); !errors.As(err, &rev) {
 				t.Fatalf("the certificate revoked by the snapshot in force, after the panic: %v, want refused as revoked", err)
 			}
 			// A refresh interval later, with the stream reopened and the
 			// crl role's snapshot unchanged, the edge is up to date.
-			clock.Add(c.CRLRefreshInterval() + time.Minute)
+			k.clock.Add(k.cfg.CRLRefreshInterval() + time.Minute)
 			if !testpoll.Within(5*time.Second, func() bool { return r.ready() == nil }) {
-				t.Fatalf("the edge holds the crl role's current snapshot and its stream is open again, yet: %v (streams opened: %d)", r.ready(), client.streams.Load())
+				t.Fatalf("the edge holds the crl role's current snapshot and its stream is open again, yet: %v (streams opened: %d)", r.ready(), k.client.streams.Load())
 			}
 			if n := strings.Join(r.notes(), "\n"); strings.Contains(n, "panic") {
 				t.Fatalf("the note outlived the stream's recovery: %q", n)
@@ -281,6 +224,53 @@ func TestAttackPanicWithTheCurrentSnapshotInForce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// streamRig is an edge's revocation on a test clock, fed by a fake crl
+// role through a client whose streams can panic.
+type streamRig struct {
+	ca     *testCA
+	fake   *fakeCRL
+	client *panickingCRLClient
+	clock  *testClock
+	cfg    config.Config
+	r      *revocation
+	reader *sdkmetric.ManualReader
+}
+
+// newStreamRig builds the rig with revocation on, its clock at now,
+// logging to log; watch starts the stream.
+func newStreamRig(t testing.TB, now time.Time, log *slog.Logger) *streamRig {
+	t.Helper()
+	k := &streamRig{ca: newCA(t, "Device CA"), fake: newFakeCRL(), clock: &testClock{t: now},
+		cfg: config.Default(), reader: sdkmetric.NewManualReader()}
+	k.client = &panickingCRLClient{RevocationServiceClient: crlv1.NewRevocationServiceClient(
+		serveGRPC(t, func(s *grpc.Server) { crlv1.RegisterRevocationServiceServer(s, k.fake) }))}
+	k.cfg.Gateway.RevocationEnabled = true
+	k.cfg.RequireClientCertificate = true
+	k.cfg.Segmesh.Edge.ExchangeURLs = []string{"https://exchange.lab.test"}
+	s, err := newService(role.Deps{Config: &k.cfg, Logger: log, Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(k.reader)).Meter("segmesh/edge")},
+		options{now: k.clock.Now, crlBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.r = s.revocation
+	k.r.maxBackoff = 5 * time.Millisecond
+	return k
+}
+
+// watch runs the edge's watch of the stream until the test ends.
+func (k *streamRig) watch(t testing.TB) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	wg.Go(func() { k.r.watch(ctx, k.client) })
+}
+
+// panics returns segmesh_background_panics{task="revocation_stream"}.
+func (k *streamRig) panics(t testing.TB) int64 {
+	t.Helper()
+	return collectInts(t, k.reader)["segmesh_background_panics/revocation_stream"]
 }
 
 // statusShows checks the revocation status names the stream's panics, and

@@ -98,30 +98,6 @@ func recoversAfterPanic(t testing.TB, f *fixture, r *refresh.Refresher) {
 	}
 }
 
-// panickingLog panics on the records whose message starts with msg while
-// armed, as code of commit meeting a value it did not expect would (commit
-// logs at its end, after the CRL is put in force and saved).
-type panickingLog struct {
-	slog.Handler
-	msg   string
-	armed *atomic.Bool
-}
-
-func (h panickingLog) Handle(ctx context.Context, rec slog.Record) error {
-	if h.armed.Load() && strings.HasPrefix(rec.Message, h.msg) {
-		panic("unexpected value committing " + rec.Message)
-	}
-	return h.Handler.Handle(ctx, rec)
-}
-
-func (h panickingLog) WithAttrs(a []slog.Attr) slog.Handler {
-	return panickingLog{h.Handler.WithAttrs(a), h.msg, h.armed}
-}
-
-func (h panickingLog) WithGroup(g string) slog.Handler {
-	return panickingLog{h.Handler.WithGroup(g), h.msg, h.armed}
-}
-
 // TestAttackPanicInACRLCommit: commit, which puts an attempt's outcome in
 // force under the refresher's lock, ran in the URL's fetch goroutine
 // without the recovery the fetch has (guardedAttempt): a panic there ended
@@ -148,7 +124,7 @@ func TestAttackPanicInACRLCommit(t *testing.T) {
 			var armed atomic.Bool
 			logs := &lockedLog{}
 			r := newRefresher(t, f.config(func(c *refresh.Config) {
-				c.Logger = slog.New(panickingLog{slog.NewTextHandler(logs, nil), tc.msg, &armed})
+				c.Logger = slog.New(testlog.PanicOn{Handler: slog.NewTextHandler(logs, nil), Prefix: tc.msg, Value: "unexpected value committing ", Armed: &armed})
 			}))
 			if err := r.StartupFetch(context.Background()); err != nil {
 				t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmesh/segmesh/internal/testlog"
 	"github.com/segmesh/segmesh/pkg/crl"
 	"github.com/segmesh/segmesh/pkg/crl/refresh"
 	"github.com/segmesh/segmesh/pkg/crl/store"
@@ -39,7 +40,7 @@ func TestAttackPanicInACommitThatDisplaces(t *testing.T) {
 			start := func() {
 				k.r = newRefresher(t, k.f.config(func(c *refresh.Config) {
 					c.Store, c.Fetcher.MaxBytes, c.URLs, c.FailHard = store.New(k.dir), 1<<16, []string{k.f.cdp.url(), k.b.url()}, false
-					c.Logger = slog.New(panickingLog{slog.NewTextHandler(logs, nil), "crl updated", &armed})
+					c.Logger = slog.New(testlog.PanicOn{Handler: slog.NewTextHandler(logs, nil), Prefix: "crl updated", Value: "unexpected value committing ", Armed: &armed})
 				}))
 				if err := k.r.StartupFetch(context.Background()); err != nil {
 					t.Fatal(err)
@@ -97,7 +98,7 @@ func TestPanicInAFailedCommitThenRetired(t *testing.T) {
 	var armed atomic.Bool
 	k.r = newRefresher(t, k.f.config(func(c *refresh.Config) {
 		c.Store, c.Fetcher.MaxBytes, c.URLs, c.FailHard = store.New(k.dir), 1<<16, []string{k.dpX, k.b.url()}, false
-		c.Logger = slog.New(panickingLog{slog.NewTextHandler(io.Discard, nil), "crl refresh failed", &armed})
+		c.Logger = slog.New(testlog.PanicOn{Handler: slog.NewTextHandler(io.Discard, nil), Prefix: "crl refresh failed", Value: "unexpected value committing ", Armed: &armed})
 	}))
 	k.f.cdp.serve(k.part(t, k.dpX, 5, 5), "")
 	k.b.serve(k.part(t, k.b.url(), 1), "")
