@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
+	"strconv"
 )
 
 // ErrExposed is wrapped by CheckPrivate's error: another user could read
@@ -61,8 +63,9 @@ func (e *ExposedError) Unwrap() error { return ErrExposed }
 //     0o027; the group may read, for a Kubernetes Secret mounted with
 //     fsGroup);
 //   - it is owned by neither the process's user nor root (that user can
-//     rewrite it); a process run as root checks the modes only, as it may
-//     be an admin's `sudo segmesh config check` of the service user's files;
+//     rewrite it); a process run as root accepts root and ServiceUser (an
+//     admin's `sudo segmesh config check` of the files the packages give
+//     that user), as sshd's StrictModes accepts root or the user;
 //   - a directory above it (every one from path's own up to /, and every
 //     one above the file path leads to through symbolic links) is owned by
 //     neither, or lets group or others write without the sticky bit:
@@ -79,8 +82,7 @@ func CheckPrivate(path string, fi os.FileInfo) error {
 			Fix: "chmod 600 " + path + " (0400; 0440 for a Kubernetes Secret mounted with fsGroup)"}
 	}
 	if uid, ok := owner(fi); ok && !trustedOwner(uid) {
-		return &ExposedError{Path: path, Reason: fmt.Sprintf("is owned by user %d, neither this process's user (%d) nor root: that user can rewrite it", uid, euid()),
-			Fix: fmt.Sprintf("chown %d %s (the user segmesh runs as), or root", euid(), path)}
+		return &ExposedError{Path: path, Reason: fmt.Sprintf("is owned by user %d, %s: that user can rewrite it", uid, trustedOwners()), Fix: chownFix(path)}
 	}
 	return checkDirs(path)
 }
@@ -88,9 +90,54 @@ func CheckPrivate(path string, fi os.FileInfo) error {
 // euid is the process's effective user (a variable for the tests).
 var euid = os.Geteuid
 
-// trustedOwner reports whether uid may own a secret file or its directory:
-// root or the process's user, or anyone when the process runs as root.
-func trustedOwner(uid int) bool { return uid == 0 || uid == euid() || euid() == 0 }
+// ServiceUser is the user the .deb and .rpm run segmesh as (made by
+// deploy/package/scripts/postinstall.sh). A process run as root trusts the
+// files it owns besides root's: an admin's `sudo segmesh config check`
+// reads the files the packages gave it.
+const ServiceUser = "segmesh"
+
+// serviceUID returns ServiceUser's uid; ok is false when the machine has
+// no such user (a variable for the tests).
+var serviceUID = func() (uid int, ok bool) {
+	u, err := user.Lookup(ServiceUser)
+	if err != nil {
+		return 0, false
+	}
+	id, err := strconv.Atoi(u.Uid)
+	return id, err == nil
+}
+
+// trustedOwner reports whether uid may own a file the gateway trusts or
+// its directory: root or the process's user; for a process run as root,
+// root or ServiceUser. Any other owner can rewrite the file, or replace
+// what a directory holds, whatever its mode: a gateway run as root
+// trusted them all before (session 10).
+func trustedOwner(uid int) bool {
+	if uid == 0 || uid == euid() {
+		return true
+	}
+	svc, ok := serviceUID()
+	return euid() == 0 && ok && uid == svc
+}
+
+// trustedOwners says who trustedOwner accepts, for a finding.
+func trustedOwners() string {
+	if euid() != 0 {
+		return fmt.Sprintf("neither this process's user (%d) nor root", euid())
+	}
+	if svc, ok := serviceUID(); ok {
+		return fmt.Sprintf("neither root nor segmesh's service user %s (%d)", ServiceUser, svc)
+	}
+	return "neither root nor segmesh's service user " + ServiceUser + " (none on this machine)"
+}
+
+// chownFix is the fix of an owner finding on path.
+func chownFix(path string) string {
+	if euid() == 0 {
+		return "chown root " + path + " (or " + ServiceUser + ", the user the packages run segmesh as)"
+	}
+	return fmt.Sprintf("chown %d %s (the user segmesh runs as), or root", euid(), path)
+}
 
 // readOnlyFS reports whether path is on a read-only mount (a variable for
 // the tests).

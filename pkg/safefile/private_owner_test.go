@@ -9,9 +9,14 @@ import (
 )
 
 // TestCheckPrivateOwners: a secret file or its directory owned by a user
-// other than the process's and root is refused, unless the process runs
-// as root (it may be an admin's check of the service user's files). The
-// process's user is set through euid; giving files owners needs root.
+// other than the process's and root is refused. A process run as root
+// accepts root's and the service user's (an admin's `sudo segmesh config
+// check` of the files the packages give segmesh), not another user's: on
+// main it accepted any owner, and a 0600 key owned by an unprivileged user,
+// who reads and rewrites it at will, served a gateway run as root (ikey,
+// session 10; sshd's StrictModes likewise wants root or the user). The
+// process's user is set through euid, the service user through
+// serviceUID; giving files owners needs root.
 func TestCheckPrivateOwners(t *testing.T) {
 	if runtime.GOOS == "windows" || os.Geteuid() != 0 {
 		t.Skip("giving a file another owner needs root (and modes)")
@@ -26,12 +31,16 @@ func TestCheckPrivateOwners(t *testing.T) {
 		{"the file root's", service, 0, service, ""},
 		{"the file another user's", service, other, service, "is owned by user 54321"},
 		{"the directory another user's", service, service, other, "(the directory holding"},
-		{"run as root: another user's file and directory", 0, other, other, ""},
+		{"run as root: another user's file", 0, other, 0, "is owned by user 54321, neither root nor segmesh's service user"},
+		{"run as root: another user's directory", 0, 0, other, "(the directory holding"},
+		{"run as root: the service user's file and directory", 0, service, service, ""},
+		{"run as root: root's", 0, 0, 0, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			old := euid
+			old, oldSvc := euid, serviceUID
 			euid = func() int { return tt.proc }
-			t.Cleanup(func() { euid = old })
+			serviceUID = func() (int, bool) { return service, true }
+			t.Cleanup(func() { euid, serviceUID = old, oldSvc })
 			dir := filepath.Join(t.TempDir(), "d")
 			if err := os.Mkdir(dir, 0o700); err != nil {
 				t.Fatal(err)
@@ -67,8 +76,10 @@ func TestCheckPrivateOwners(t *testing.T) {
 
 // TestCheckReplaceableOwners: a trusted file, the directory holding it or
 // a directory above it owned by a user other than the process's and root
-// is refused (that user can rewrite or replace it), unless the process
-// runs as root, also on a read-only mount (it may bind theirs).
+// is refused (that user can rewrite or replace it), also on a read-only
+// mount (it may bind theirs). A process run as root accepts root's and
+// the service user's only (on main it accepted any owner: ikey, session
+// 10), and when the machine has no service user, root's only.
 func TestCheckReplaceableOwners(t *testing.T) {
 	if runtime.GOOS == "windows" || os.Geteuid() != 0 {
 		t.Skip("giving a file another owner needs root (and modes)")
@@ -85,16 +96,19 @@ func TestCheckReplaceableOwners(t *testing.T) {
 		{"the file another user's", service, other, service, service, false, "is owned by user 54321"},
 		{"the directory another user's", service, service, other, service, false, "(the directory holding"},
 		{"a directory above another user's", service, service, service, other, false, "(a directory above"},
-		{"run as root: another user's", 0, other, other, other, false, ""},
+		{"run as root: another user's", 0, other, other, other, false, "is owned by user 54321, neither root nor segmesh's service user"},
+		{"run as root: a directory above another user's", 0, 0, 0, other, false, "(a directory above"},
+		{"run as root: the service user's", 0, service, service, 0, false, ""},
 		{"another user's on a read-only mount (a bind mount of their files)", service, other, other, service, true, "is owned by user 54321"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			old, oldRO := euid, readOnlyFS
+			old, oldRO, oldSvc := euid, readOnlyFS, serviceUID
 			euid = func() int { return tt.proc }
+			serviceUID = func() (int, bool) { return service, true }
 			above := filepath.Join(t.TempDir(), "above")
 			dir := filepath.Join(above, "d")
 			readOnlyFS = func(p string) bool { return tt.readOnly && (p == dir || strings.HasPrefix(p, dir+"/")) }
-			t.Cleanup(func() { euid, readOnlyFS = old, oldRO })
+			t.Cleanup(func() { euid, readOnlyFS, serviceUID = old, oldRO, oldSvc })
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				t.Fatal(err)
 			}

@@ -32,7 +32,9 @@ func TestCheckPrivate(t *testing.T) {
 		{"group may write", 0o620, 0o700, -1, -1, "has mode 0620", "chmod 600"},
 		{"directory group-writable", 0o600, 0o770, -1, -1, "has mode 0770: group or others may write it", "chmod go-w"},
 		{"directory sticky and world-writable, the file ours", 0o600, 0o777 | os.ModeSticky, -1, -1, "", ""},
-		{"directory sticky and world-writable, the file another user's", 0o600, 0o777 | os.ModeSticky, other, -1, "which others may write", "move the file"},
+		// Its owner is refused first, also as root (the sticky rule is
+		// TestCheckReplaceable's, for a link another user owns).
+		{"directory sticky and world-writable, the file another user's", 0o600, 0o777 | os.ModeSticky, other, -1, "is owned by user 54321", "chown"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if (tt.chown >= 0 || tt.dirOwn >= 0) && os.Geteuid() != 0 {

@@ -27,8 +27,8 @@ import (
 // -v host:ctr:ro, mount --bind -o ro), and the file's inode is the same
 // there; kubelet's volumes are root's and their files never group- or
 // other-writable (0440 is or-ed in for read-only volumes). A process run as
-// root checks the modes only, as CheckPrivate does (see trustedOwner). On
-// Windows it checks nothing.
+// root accepts the owners root and ServiceUser only, as CheckPrivate does
+// (see trustedOwner). On Windows it checks nothing.
 func CheckReplaceable(path string, fi os.FileInfo) error {
 	if !checksOwners {
 		return nil
@@ -38,8 +38,7 @@ func CheckReplaceable(path string, fi os.FileInfo) error {
 			Fix: "chmod go-w " + path}
 	}
 	if uid, ok := owner(fi); ok && !trustedOwner(uid) {
-		return &ExposedError{Path: path, Reason: fmt.Sprintf("is owned by user %d, neither this process's user (%d) nor root: that user can rewrite it", uid, euid()),
-			Fix: fmt.Sprintf("chown %d %s (the user segmesh runs as), or root", euid(), path)}
+		return &ExposedError{Path: path, Reason: fmt.Sprintf("is owned by user %d, %s: that user can rewrite it", uid, trustedOwners()), Fix: chownFix(path)}
 	}
 	return checkDirs(path)
 }
@@ -199,8 +198,8 @@ func checkDir(entry, dir, path, what string) error {
 	}
 	if uid, ok := owner(di); ok && !trustedOwner(uid) {
 		// Also on a read-only mount: its owner may write its source.
-		return &ExposedError{Path: dir, Reason: fmt.Sprintf("%s is owned by user %d, neither this process's user (%d) nor root: that user can replace the file", what, uid, euid()),
-			Fix: fmt.Sprintf("chown %d %s, or move the file to a directory owned by segmesh's user or root", euid(), dir)}
+		return &ExposedError{Path: dir, Reason: fmt.Sprintf("%s is owned by user %d, %s: that user can replace the file", what, uid, trustedOwners()),
+			Fix: chownFix(dir) + ", or move the file to a directory owned by segmesh's user or root"}
 	}
 	perm := di.Mode().Perm()
 	if perm&0o022 == 0 || readOnlyFS(dir) {

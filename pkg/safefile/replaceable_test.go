@@ -84,6 +84,22 @@ func TestCheckReplaceable(t *testing.T) {
 			chmodT(t, filepath.Join(root, "tmp"), 0o777|os.ModeSticky)
 			return p
 		}, "", "", ""},
+		{"a link in a sticky world-writable directory, another user's", func(t testing.TB, root string) string {
+			if os.Geteuid() != 0 {
+				t.Skip("giving a link another owner needs root")
+			}
+			real := mkfile(t, filepath.Join(root, "closed", "ca.pem"), 0o644)
+			p := filepath.Join(root, "tmp", "ca.pem")
+			if err := os.Mkdir(filepath.Dir(p), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			link(t, real, p)
+			if err := os.Lchown(p, 54321, -1); err != nil {
+				t.Fatal(err)
+			}
+			chmodT(t, filepath.Dir(p), 0o777|os.ModeSticky)
+			return p
+		}, "", "which others may write", "move the file"},
 		{"a link in a 0700 directory to a file in a 0777 one", func(t testing.TB, root string) string {
 			real := mkfile(t, filepath.Join(root, "open", "ca.pem"), 0o644)
 			chmodT(t, filepath.Dir(real), 0o777)

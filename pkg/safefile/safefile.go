@@ -38,11 +38,12 @@
 // (a combined certificate-and-key PEM) is held to CheckPrivate as well:
 // a key every local user may read is a leaked key, whichever file it is in.
 //
-// A process run as root checks the modes only, not the owners: an admin's
-// `sudo segmesh config check` reads the service user's own files, which
-// are rightly owned by that user. A gateway run as root (not how the
-// packages or deploy/k8s run it) thereby trusts files other users own as
-// long as their modes are safe; refusing them would refuse that check.
+// A process run as root accepts the owners root and ServiceUser (the user
+// the packages run segmesh as), as sshd's StrictModes accepts root or the
+// user: an admin's `sudo segmesh config check` reads the service user's
+// own files, and a gateway run as root (not how the packages or deploy/k8s
+// run it) refuses a file another user owns, who can rewrite it whatever
+// its mode (it trusted any owner until session 10).
 // ACLs are not read: a named-user write grant shows as group write in the
 // mode and is refused; a named-user read grant shows as group read.
 package safefile
