@@ -45,6 +45,8 @@ func TestAttackRoleFilesOthersMayReadOrReplace(t *testing.T) {
 		{"the CA world-readable", "caFile", 0o644, 0, false, ""},
 		{"the key group-readable (a Secret with fsGroup)", "keyFile", 0o440, 0, false, ""},
 		{"the certificate world-readable", "certFile", 0o644, 0, false, ""},
+		{"the certificate others may write (ikey, session 10: accepted on main)", "certFile", 0o646, 0, false, "has mode 0646"},
+		{"the certificate in a directory others may write", "certFile", 0o644, 0o777, false, "has mode 0777"},
 		{"the certificate and its key world-readable", "certFile", 0o644, 0, true, "holds a private key another local user could read or replace: has mode 0644"},
 		{"the CA bundle and a key world-readable", "caFile", 0o644, 0, true, "holds a private key another local user could read or replace: has mode 0644"},
 		{"the certificate and its key 0600", "certFile", 0o600, 0, true, ""},

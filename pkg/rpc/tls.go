@@ -21,7 +21,7 @@ type TLSFiles struct {
 }
 
 func (f TLSFiles) load() (tls.Certificate, *x509.CertPool, error) {
-	certPEM, err := readPEMFile(f.CertFile, nil)
+	certPEM, err := readPEMFile(f.CertFile, safefile.CheckReplaceable)
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("rpc: segmesh.grpc.certFile: %w", err)
 	}
@@ -53,10 +53,11 @@ const maxPEMFile = 4 << 20
 // without blocking and checks the open descriptor, so a FIFO or a device
 // (a link to /dev/zero) put in place after a check by path (the reload's
 // startFileProblems) fails instead of blocking or reading without end.
-// check, when not nil, is made on that descriptor too: the key is refused
-// when another local user could read or replace it
-// (safefile.CheckPrivate), the CA when another user could replace it
-// (safefile.CheckReplaceable). Whoever reads the key, or adds a CA of
+// check is made on that descriptor too: the key is refused when another
+// local user could read or replace it (safefile.CheckPrivate), the CA and
+// the certificate when another user could replace them
+// (safefile.CheckReplaceable; a certificate for the same key signed by a
+// CA of theirs would load and be refused by every peer). Whoever reads the key, or adds a CA of
 // theirs to the CA file, calls the ticket role as a peer it allows and is
 // given any user's service tickets.
 func readPEMFile(path string, check func(string, os.FileInfo) error) ([]byte, error) {

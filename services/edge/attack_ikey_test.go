@@ -1,6 +1,9 @@
 package edge
 
 import (
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,5 +95,74 @@ func TestAttackExchangeCAFileHoldsKey(t *testing.T) {
 		if !strings.Contains(msg, w) {
 			t.Errorf("refusal %q does not say %q", msg, w)
 		}
+	}
+}
+
+// TestAttackServerCertFileReplaceable: serverCertFile was read only
+// safely, never checked for who may write it. Whoever can (a 0666 file, or
+// one in a directory others may write) cannot make a certificate for a key
+// of theirs load (the key would not match), but can make one for the
+// edge's own public key, which is in the certificate, signed by a CA of
+// theirs: tls.X509KeyPair checks only that the keys match, so on main the
+// edge loaded it at the next start or reload and served it (ikey, session
+// 10: the replaced file loaded, issuer "Attacker CA"). Every device then
+// refuses the edge (a denial of service), and the edge's certificate
+// expiry on /status and its metric describe the attacker's. It is refused
+// as every other file the gateway trusts (safefile.CheckReplaceable).
+func TestAttackServerCertFileReplaceable(t *testing.T) {
+	srv := testpki.NewCA(t, "Server CA").Server(t, []string{"edge.lab.test"})
+	attacker := testpki.NewCA(t, "Attacker CA")
+	tmpl := *srv.Cert
+	tmpl.AuthorityKeyId = nil
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, attacker.Cert, srv.Cert.PublicKey, attacker.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	swapped := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	for _, tc := range []struct {
+		name          string
+		mode, dirMode os.FileMode
+		want          string // "" accepted; else in the refusal
+	}{
+		{"0644 in 0755", 0o644, 0o755, ""},
+		{"others may write it (0646)", 0o646, 0o755, "has mode 0646"},
+		{"group may write it (0664)", 0o664, 0o755, "has mode 0664"},
+		{"in a directory others may write (0777)", 0o644, 0o777, "has mode 0777"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "certs")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			// The key in a directory of its own, which passes.
+			c := Config{ServerCertFile: writeFile(t, dir, "edge.pem", srv.PEM()), ServerKeyFile: writeFile(t, t.TempDir(), "edge.key", srv.KeyPEM(t))}
+			for p, m := range map[string]os.FileMode{c.ServerCertFile: tc.mode, dir: tc.dirMode} {
+				if err := os.Chmod(p, m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
+			if tc.want != "" {
+				// What a user who may write it does.
+				if err := os.WriteFile(c.ServerCertFile, swapped, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cert, _, err := readServerCertificate(&c)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("a certificate file others may write was accepted, and the edge serves one issued by %q", cert.Leaf.Issuer.CommonName)
+			}
+			for _, w := range []string{"segmesh.edge.serverCertFile", "another local user could replace it", tc.want, "chmod go-w"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("refusal %q does not say %q", err, w)
+				}
+			}
+		})
 	}
 }

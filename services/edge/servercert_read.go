@@ -28,9 +28,14 @@ const (
 
 // readServerCertificate reads the edge's certificate from the files c
 // names: the PEM certificate and key, or the PFX. Start, every reload and
-// Validate (so `config check`) read it here, each file through pkg/config's
-// ReadFile (opened without blocking, a regular file only, at most
-// config.MaxPEMFile bytes), so the three give the same verdict; the key and
+// Validate (so `config check`) read it here, each file through pkg/config
+// (opened without blocking, a regular file only, at most
+// config.MaxPEMFile bytes), so the three give the same verdict. The
+// certificate through ReadTrustedFile, refused when another local user
+// could replace it: with the edge's public key, which the certificate
+// shows, they can make one their own CA signs, which loads with the key
+// (tls.X509KeyPair compares only the keys) and which every device refuses
+// (a denial of service; the expiry on /status then is theirs). The key and
 // the PFX through ReadPrivateFile, refused when another local user could
 // read or replace them (whoever holds the key poses as the gateway to every
 // device). A serverCertFile that holds a private key too (a combined PEM)
@@ -40,15 +45,17 @@ const (
 func readServerCertificate(c *Config) (cert tls.Certificate, ok bool, err error) {
 	switch {
 	case c.ServerCertFile != "" || c.ServerKeyFile != "":
-		certPEM, err := config.ReadFile(keyServerCertFile, c.ServerCertFile, config.MaxPEMFile, serverCertFix)
-		if err != nil {
-			return tls.Certificate{}, true, err
-		}
+		// The key first: its finding (others may read it) is the graver
+		// when both files are in a directory others may write.
 		keyPEM, err := config.ReadPrivateFile(keyServerKeyFile, c.ServerKeyFile, config.MaxPEMFile, serverKeyFix)
 		if err != nil {
 			return tls.Certificate{}, true, err
 		}
 		defer clear(keyPEM)
+		certPEM, err := config.ReadTrustedFile(keyServerCertFile, c.ServerCertFile, config.MaxPEMFile, serverCertFix)
+		if err != nil {
+			return tls.Certificate{}, true, err
+		}
 		cert, err := tls.X509KeyPair(certPEM, keyPEM)
 		switch {
 		case err != nil && strings.Contains(err.Error(), "does not match"):
