@@ -248,13 +248,13 @@ func Run(ctx context.Context, o Options) Report {
 		} else {
 			sctx, cancel := context.WithTimeout(ctx, o.StepTimeout)
 			t0 := time.Now()
-			detail, skip, err := s.run(sctx, st)
+			detail, skip, err := st.runStep(sctx, s)
 			cancel()
 			res.DurationMS = float64(time.Since(t0).Microseconds()) / 1000
 			switch {
 			case err != nil:
 				res.Status = StatusFail
-				res.Cause, res.Fix, res.Code = s.fix(st, err)
+				res.Cause, res.Fix, res.Code = st.fixStep(s, err)
 				if res.Cause == "" {
 					res.Cause = err.Error()
 				}

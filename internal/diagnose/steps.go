@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -22,7 +21,6 @@ import (
 	"github.com/segmesh/segmesh/pkg/crl/fetch"
 	"github.com/segmesh/segmesh/pkg/kdc"
 	"github.com/segmesh/segmesh/pkg/negotiate"
-	"github.com/segmesh/segmesh/pkg/telemetry"
 	"github.com/segmesh/segmesh/pkg/trust"
 	"github.com/segmesh/segmesh/pkg/upn"
 	"github.com/segmesh/segmesh/services/edge"
@@ -287,8 +285,7 @@ func runRevocation(ctx context.Context, st *state) (string, string, error) {
 func (st *state) checkCRL(ctx context.Context, f *fetch.Fetcher, u string, trusted []*x509.Certificate) (ix *crl.Index, line string, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			v := telemetry.PanicValue(p)
-			st.opts.Logger.Error("crl check caused a panic; reported as a problem of this distribution point", "url", u, "panic", v, "stack", string(debug.Stack()))
+			v := st.recovered("crl check", p, "url", u)
 			ix, line, err = nil, "", &crl.Error{URL: u, Kind: crl.KindPanic, Err: errors.New(v)}
 		}
 	}()

@@ -5,7 +5,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/segmesh/segmesh/pkg/kdc/kdctest"
 	"github.com/segmesh/segmesh/pkg/s4u"
 )
 
@@ -48,4 +50,24 @@ func TestAttackPanicInTheTGTRefresh(t *testing.T) {
 		t.Fatalf("the call after a panicking refresh: %v", err)
 	}
 	checkTicket(t, k, tk, "alice", realm)
+}
+
+// TestAttackEmptyFlagsInAKDCReply (rvpanic3): a KDC reply whose encrypted
+// part carries an empty flags BIT STRING (RFC 4120 wants 32 bits or more)
+// made Ticket.Forwardable and Renewable index past its end (gokrb5's
+// types.IsFlagSet): on main the AS exchange's panic failed every TGT
+// refresh ("panicked"), so the ticket role got no ticket for anyone while
+// that KDC answered. Empty flags now read as none set.
+func TestAttackEmptyFlagsInAKDCReply(t *testing.T) {
+	_, k, c := clockedClient(t, func(cfg *kdctest.Config) {
+		cfg.EmptyReplyFlags = map[kdctest.Kind]bool{kdctest.KindAS: true, kdctest.KindS4U2Self: true, kdctest.KindS4U2Proxy: true}
+	})
+	tk, err := c.ServiceTicket(context.Background(), "alice", target)
+	if err != nil {
+		t.Fatalf("ServiceTicket with empty reply flags: %v", err)
+	}
+	checkTicket(t, k, tk, "alice", realm)
+	if tk.Forwardable() || tk.Renewable(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)) {
+		t.Fatal("a ticket whose reply had no flags reads as forwardable or renewable")
+	}
 }

@@ -37,13 +37,22 @@ type Ticket struct {
 }
 
 // Forwardable reports whether the ticket has the forwardable flag.
-func (t *Ticket) Forwardable() bool { return types.IsFlagSet(&t.Flags, flags.Forwardable) }
+func (t *Ticket) Forwardable() bool { return flagSet(t.Flags, flags.Forwardable) }
+
+// flagSet reports whether flag i is set in f, false when f is too short to
+// hold it: gokrb5's types.IsFlagSet indexes past the end of a flags BIT
+// STRING shorter than RFC 4120's 32 bits, which a broken or hostile KDC
+// sends in a reply's encrypted part, and panicked the TGT refresh, the
+// ticket role's renewals and segmesh diagnose (TestAttackPanicOnAKDCReply).
+func flagSet(f asn1.BitString, i int) bool {
+	return i/8 < len(f.Bytes) && types.IsFlagSet(&f, i)
+}
 
 // Renewable reports whether t can still be renewed at now: it has the
 // renewable flag and a renew-till, it has not expired, and renewing it
 // would extend it (its renew-till lies after its end time).
 func (t *Ticket) Renewable(now time.Time) bool {
-	return t != nil && types.IsFlagSet(&t.Flags, flags.Renewable) && !t.RenewTill.IsZero() &&
+	return t != nil && flagSet(t.Flags, flags.Renewable) && !t.RenewTill.IsZero() &&
 		now.Before(t.EndTime) && t.RenewTill.After(t.EndTime)
 }
 

@@ -202,6 +202,9 @@ func (k *KDC) as(req *messages.ASReq, fx *fastCtx) ([]byte, error) {
 		return nil, err
 	}
 	enc.Nonce = req.ReqBody.Nonce
+	if k.cfg.EmptyReplyFlags[KindAS] {
+		enc.Flags = asn1.BitString{}
+	}
 	_ = skey
 	b, err := asn1.Marshal(enc)
 	if err != nil {
@@ -462,6 +465,9 @@ func (k *KDC) tgs(req *messages.TGSReq, body []byte, forUser *types.PAData, rec 
 		return nil, err
 	}
 	enc.Nonce = req.ReqBody.Nonce
+	if k.cfg.EmptyReplyFlags[rec.Kind] {
+		enc.Flags = asn1.BitString{}
+	}
 	b, err := asn1.Marshal(enc)
 	if err != nil {
 		return nil, err

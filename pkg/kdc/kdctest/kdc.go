@@ -111,6 +111,11 @@ type Config struct {
 	// BadFASTFinished answers armoured AS requests with a KrbFastFinished
 	// whose ticket checksum is wrong (a tampered reply).
 	BadFASTFinished bool
+	// EmptyReplyFlags answers the requests of these kinds with an empty
+	// flags BIT STRING in the reply's encrypted part (RFC 4120 wants at
+	// least 32 bits): a broken or hostile KDC. The ticket's own flags are
+	// kept, so the KDC's later checks of it are as before.
+	EmptyReplyFlags map[Kind]bool
 	// Now returns the KDC's time. Nil means time.Now.
 	Now func() time.Time
 }
