@@ -41,7 +41,7 @@ const (
 )
 
 // PanicLog writes the error-level lines of recovered panics, with the
-// value and the string attributes bounded (PanicValue, cutAttrs) and a stack for only the first Burst panics
+// value and the attributes bounded (PanicValue, cutAttrs) and a stack for only the first Burst panics
 // in each Interval: a panic a device (or any peer) can trigger at will
 // would otherwise write one stack per request, a log volume nobody chose.
 // The others are still counted by their callers' metrics; the first line
@@ -118,27 +118,20 @@ func (p *PanicLog) allow(kind string) (bool, int) {
 }
 
 // cutAttrs returns a copy of attrs, slog's key-value pairs and slog.Attr
-// values, with each string value cut by cutText: a request's path, a
-// device ID, a UPN are what a device sent. Keys and values of other kinds
-// are kept as they are.
+// values, with each value cut by cutValue: a request's path, a device ID,
+// a UPN, an error quoting a reply are what a peer sent. Keys are kept.
 func cutAttrs(attrs []any) []any {
 	out := make([]any, 0, len(attrs)+4) // and the panic, the stack
 	for i := 0; i < len(attrs); i++ {
 		switch a := attrs[i].(type) {
 		case slog.Attr:
-			if a.Value.Kind() == slog.KindString {
-				a.Value = slog.StringValue(cutText(a.Value.String()))
-			}
+			a.Value = cutValue(a.Value)
 			out = append(out, a)
 		case string: // a key; its value follows
 			out = append(out, a)
 			if i+1 < len(attrs) {
 				i++
-				v := attrs[i]
-				if s, ok := v.(string); ok {
-					v = cutText(s)
-				}
-				out = append(out, v)
+				out = append(out, cutValue(slog.AnyValue(attrs[i])))
 			}
 		default:
 			out = append(out, a)
@@ -147,12 +140,61 @@ func cutAttrs(attrs []any) []any {
 	return out
 }
 
+// cutValue returns v resolved (a slog.LogValuer's own value, so a secret's
+// redaction stands) with its text cut by cutText: a string always, a
+// group's values one by one, any other value (an error, a []byte, a
+// fmt.Stringer, a struct) when its text is longer than MaxPanicValue, as
+// the cut text. Numbers, times and short values keep their kind
+// (TestAttackPanicLogCutsEveryKind).
+func cutValue(v slog.Value) slog.Value {
+	v = v.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.StringValue(cutText(v.String()))
+	case slog.KindGroup:
+		g := v.Group()
+		out := make([]slog.Attr, len(g))
+		for i, a := range g {
+			out[i] = slog.Attr{Key: a.Key, Value: cutValue(a.Value)}
+		}
+		return slog.GroupValue(out...)
+	case slog.KindAny:
+		if s, ok := textOf(v.Any()); ok && len(s) > MaxPanicValue {
+			return slog.StringValue(cutText(s))
+		}
+	}
+	return v
+}
+
+// textOf returns the text a log handler would write for x; ok is false
+// for nil or when producing it panics (a nil pointer's String method):
+// the handler then writes x as it does.
+func textOf(x any) (s string, ok bool) {
+	defer func() {
+		if recover() != nil {
+			s, ok = "", false
+		}
+	}()
+	switch x := x.(type) {
+	case nil:
+		return "", false
+	case error:
+		return x.Error(), true
+	case []byte:
+		return string(x), true
+	case fmt.Stringer:
+		return x.String(), true
+	default:
+		return fmt.Sprintf("%+v", x), true
+	}
+}
+
 // NoStack, as Log's stack, writes the line without one: the panic's stack
 // was logged where it happened.
 var NoStack = []byte{}
 
-// Log writes msg at error level with attrs (each string value bounded as
-// the value is), the panic's value (bounded) and its stack (nil: the calling goroutine's, taken only when the line is
+// Log writes msg at error level with attrs (each value bounded as the
+// value is, cutValue), the panic's value (bounded) and its stack (nil: the calling goroutine's, taken only when the line is
 // written; NoStack: none), unless the rate of msg's panics is spent; it
 // reports whether it wrote the line. msg names the site, a constant: each
 // has its own rate. A line after panics left out gives their number

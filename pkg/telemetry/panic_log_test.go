@@ -3,6 +3,7 @@ package telemetry
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -137,5 +138,80 @@ func TestPanicLogCutsWhatAPeerSent(t *testing.T) {
 				t.Fatalf("panic = %v", line["panic"])
 			}
 		})
+	}
+}
+
+// longStringer is a value whose text is what a peer sent.
+type longStringer string
+
+func (s longStringer) String() string { return string(s) }
+
+// longValuer is a slog.LogValuer whose value is what a peer sent.
+type longValuer string
+
+func (s longValuer) LogValue() slog.Value { return slog.StringValue(string(s)) }
+
+// TestAttackPanicLogCutsEveryKind (rvpanic3, review of cda5320): cutAttrs
+// cut a string value and a string slog.Attr only; an error, a []byte, a
+// fmt.Stringer, a slog.LogValuer or a group carrying what a peer sent was
+// written whole (on main every row failed: lines of 61 to 82 KB). Every value whose text is longer than MaxPanicValue is now cut;
+// short ones keep their kind, and a Secret-like LogValuer is resolved
+// before, so its redaction stands.
+func TestAttackPanicLogCutsEveryKind(t *testing.T) {
+	long := strings.Repeat("a", 60<<10)
+	tests := []struct {
+		name  string
+		attrs []any
+		path  []string // the keys to the value in the JSON line
+	}{
+		{"an error", []any{"err", errors.New("parse " + long)}, []string{"err"}},
+		{"a []byte", []any{"body", []byte(long)}, []string{"body"}},
+		{"a fmt.Stringer", []any{"url", longStringer(long)}, []string{"url"}},
+		{"a slog.LogValuer", []any{"who", longValuer(long)}, []string{"who"}},
+		{"a slog.Any error", []any{slog.Any("err", errors.New(long))}, []string{"err"}},
+		{"a group", []any{slog.Group("req", "path", long, "n", 3)}, []string{"req", "path"}},
+		{"a struct", []any{"req", struct{ Path string }{long}}, []string{"req"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			p := NewPanicLog(slog.New(slog.NewJSONHandler(&logs, nil)), nil)
+			if !p.Log("a device request caused a panic", "boom", NoStack, tc.attrs...) {
+				t.Fatal("not logged")
+			}
+			if logs.Len() > 4*MaxPanicValue {
+				t.Fatalf("a line of %d bytes: %.200s", logs.Len(), logs.String())
+			}
+			var line map[string]any
+			if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+				t.Fatalf("%v: %.200s", err, logs.String())
+			}
+			var v any = line
+			for _, k := range tc.path {
+				m, _ := v.(map[string]any)
+				v = m[k]
+			}
+			if s, _ := v.(string); !strings.Contains(s, "bytes in all, cut") {
+				t.Fatalf("%v is %.80v..., want the text cut", tc.path, v)
+			}
+		})
+	}
+}
+
+// TestPanicLogKeepsShortValues: values within MaxPanicValue keep their
+// kind (a number, a group, an error's text), and a LogValuer is resolved
+// (a secret's redaction is what is written).
+func TestPanicLogKeepsShortValues(t *testing.T) {
+	var logs bytes.Buffer
+	p := NewPanicLog(slog.New(slog.NewJSONHandler(&logs, nil)), nil)
+	p.Log("a device request caused a panic", "boom", NoStack, "n", 7, "err", errors.New("eof"), "who", longValuer("[redacted]"),
+		slog.Group("req", "path", "/x"))
+	var line map[string]any
+	if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := line["req"].(map[string]any)
+	if line["n"] != float64(7) || line["err"] != "eof" || line["who"] != "[redacted]" || req["path"] != "/x" {
+		t.Fatalf("line %v", line)
 	}
 }
