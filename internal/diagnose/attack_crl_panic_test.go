@@ -88,3 +88,34 @@ func TestAttackPanicOnACRL(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackPanicOnTheOnlyCRL (rvpanic3, review of c63189f): checkCRL's
+// recover turns a panic into that distribution point's problem. Could it
+// turn a revoked certificate into "not revoked" when the CRL that lists it
+// is the one that panics? It held: with no other CRL of the issuer the
+// step fails, crl_panic (or the edge's refusal of an issuer without a CRL
+// under useCertificateCdps), never a pass.
+func TestAttackPanicOnTheOnlyCRL(t *testing.T) {
+	tests := []struct {
+		name     string
+		fromCert bool // segmesh.crl.useCertificateCdps
+		code     string
+	}{
+		{"the configured distribution point", false, "crl_panic"},
+		{"under useCertificateCdps", true, "crl_unknown_issuer"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.revoked = []testpki.Revoked{{Serial: big.NewInt(42), At: time.Now().Add(-time.Minute)}}
+			w.cfg.Segmesh.CRL.UseCertificateCDPs = tc.fromCert
+			for _, inBody := range []bool{false, true} {
+				rep := Run(context.Background(), Options{Config: w.cfg, CertPEM: w.leaf(t, "alice@test.realm", 42, w.ca), StepTimeout: 5 * time.Second,
+					Fetcher: &fetch.Fetcher{Client: &http.Client{Transport: panicky{path: "/ca.crl", inBody: inBody}}}})
+				if s := rep.Steps[2]; rep.OK || rep.FailedStep != StepRevocation || s.Status != StatusFail || s.Code != tc.code {
+					t.Fatalf("panic in the body %v: failed step %q, revocation %s code %q (%s), want failed with %s", inBody, rep.FailedStep, s.Status, s.Code, s.Detail+s.Cause, tc.code)
+				}
+			}
+		})
+	}
+}

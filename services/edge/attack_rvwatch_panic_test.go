@@ -34,9 +34,15 @@ type panickingCRLClient struct {
 	// snapshot panic before anything arrives, once: a fault of the
 	// transport while the edge holds the crl role's current snapshot.
 	waiting atomic.Bool
+	// mu guards known: each stream's known_version, in order.
+	mu    sync.Mutex
+	known []uint64
 }
 
 func (c *panickingCRLClient) WatchSnapshots(ctx context.Context, in *crlv1.WatchSnapshotsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[crlv1.WatchSnapshotsResponse], error) {
+	c.mu.Lock()
+	c.known = append(c.known, in.GetKnownVersion())
+	c.mu.Unlock()
 	c.streams.Add(1)
 	st, err := c.RevocationServiceClient.WatchSnapshots(ctx, in, opts...)
 	if err != nil {
