@@ -118,24 +118,13 @@ func TestPanicLogCutsWhatAPeerSent(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs bytes.Buffer
-			p := NewPanicLog(slog.New(slog.NewJSONHandler(&logs, nil)), nil)
-			if !p.Log("a device request caused a panic", "boom", NoStack, tc.attrs...) {
-				t.Fatal("not logged")
-			}
-			var line map[string]any
-			if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
-				t.Fatalf("%v: %.200s", err, logs.String())
-			}
+			line, _ := panicLine(t, tc.attrs...)
 			got, _ := line[tc.key].(string)
 			if len(got) > MaxPanicValue+40 || strings.Contains(got, "cut") != tc.cut || !utf8.ValidString(got) {
 				t.Fatalf("%s is %d bytes (%.60q...), want at most %d, cut %v", tc.key, len(got), got, MaxPanicValue+40, tc.cut)
 			}
 			if tc.cut && !strings.Contains(got, "bytes in all, cut") {
 				t.Fatalf("%s does not say it was cut: %.60q...", tc.key, got)
-			}
-			if line["panic"] != "boom" {
-				t.Fatalf("panic = %v", line["panic"])
 			}
 		})
 	}
@@ -154,8 +143,9 @@ func (s longValuer) LogValue() slog.Value { return slog.StringValue(string(s)) }
 // TestAttackPanicLogCutsEveryKind (rvpanic3, review of cda5320): cutAttrs
 // cut a string value and a string slog.Attr only; an error, a []byte, a
 // fmt.Stringer, a slog.LogValuer or a group carrying what a peer sent was
-// written whole (on main every row failed: lines of 61 to 82 KB). Every value whose text is longer than MaxPanicValue is now cut;
-// short ones keep their kind, and a Secret-like LogValuer is resolved
+// written whole (on main every row failed: lines of 61 to 82 KB). Every
+// value whose text is longer than MaxPanicValue is now cut; short ones
+// keep their kind, and a Secret-like LogValuer is resolved
 // before, so its redaction stands.
 func TestAttackPanicLogCutsEveryKind(t *testing.T) {
 	long := strings.Repeat("a", 60<<10)
@@ -174,17 +164,9 @@ func TestAttackPanicLogCutsEveryKind(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs bytes.Buffer
-			p := NewPanicLog(slog.New(slog.NewJSONHandler(&logs, nil)), nil)
-			if !p.Log("a device request caused a panic", "boom", NoStack, tc.attrs...) {
-				t.Fatal("not logged")
-			}
-			if logs.Len() > 4*MaxPanicValue {
-				t.Fatalf("a line of %d bytes: %.200s", logs.Len(), logs.String())
-			}
-			var line map[string]any
-			if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
-				t.Fatalf("%v: %.200s", err, logs.String())
+			line, n := panicLine(t, tc.attrs...)
+			if n > 4*MaxPanicValue {
+				t.Fatalf("a line of %d bytes", n)
 			}
 			var v any = line
 			for _, k := range tc.path {
@@ -202,16 +184,28 @@ func TestAttackPanicLogCutsEveryKind(t *testing.T) {
 // kind (a number, a group, an error's text), and a LogValuer is resolved
 // (a secret's redaction is what is written).
 func TestPanicLogKeepsShortValues(t *testing.T) {
-	var logs bytes.Buffer
-	p := NewPanicLog(slog.New(slog.NewJSONHandler(&logs, nil)), nil)
-	p.Log("a device request caused a panic", "boom", NoStack, "n", 7, "err", errors.New("eof"), "who", longValuer("[redacted]"),
-		slog.Group("req", "path", "/x"))
-	var line map[string]any
-	if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
-		t.Fatal(err)
-	}
+	line, _ := panicLine(t, "n", 7, "err", errors.New("eof"), "who", longValuer("[redacted]"), slog.Group("req", "path", "/x"))
 	req, _ := line["req"].(map[string]any)
 	if line["n"] != float64(7) || line["err"] != "eof" || line["who"] != "[redacted]" || req["path"] != "/x" {
 		t.Fatalf("line %v", line)
 	}
+}
+
+// panicLine logs a panic "boom" with attrs through a PanicLog writing JSON
+// and returns the line's fields and its length.
+func panicLine(t *testing.T, attrs ...any) (map[string]any, int) {
+	t.Helper()
+	var logs bytes.Buffer
+	p := NewPanicLog(slog.New(slog.NewJSONHandler(&logs, nil)), nil)
+	if !p.Log("a device request caused a panic", "boom", NoStack, attrs...) {
+		t.Fatal("not logged")
+	}
+	var line map[string]any
+	if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+		t.Fatalf("%v: %.200s", err, logs.String())
+	}
+	if line["panic"] != "boom" {
+		t.Fatalf("panic = %v", line["panic"])
+	}
+	return line, logs.Len()
 }
