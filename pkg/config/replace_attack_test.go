@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/segmesh/segmesh/internal/testpki"
+	"github.com/segmesh/segmesh/pkg/safefile/safefiletest"
 	"github.com/segmesh/segmesh/pkg/trust"
 )
 
@@ -66,27 +67,11 @@ func TestAttackTrustedFilesOthersMayReplace(t *testing.T) {
 	} {
 		for _, r := range readers {
 			t.Run(tc.name+"/"+r.name, func(t *testing.T) {
-				parent := filepath.Join(t.TempDir(), "etc")
-				dir := filepath.Join(parent, "segmesh")
-				if err := os.MkdirAll(dir, 0o700); err != nil {
-					t.Fatal(err)
-				}
-				p := filepath.Join(dir, "file.pem")
+				name := "file.pem"
 				if r.key == "" {
-					p = filepath.Join(dir, "config.json")
+					name = "config.json"
 				}
-				if err := os.WriteFile(p, r.content, 0o600); err != nil {
-					t.Fatal(err)
-				}
-				for _, c := range []struct {
-					path string
-					mode os.FileMode
-				}{{p, tc.file}, {dir, tc.dir}, {parent, tc.parent}} {
-					if err := os.Chmod(c.path, c.mode); err != nil {
-						t.Fatal(err)
-					}
-				}
-				t.Cleanup(func() { _ = os.Chmod(parent, 0o700); _ = os.Chmod(dir, 0o700) })
+				p := safefiletest.Tree{File: tc.file, Dir: tc.dir, Parent: tc.parent}.Make(t, "segmesh", name, r.content)
 				err := r.read(p)
 				if tc.want == "" {
 					if err != nil {

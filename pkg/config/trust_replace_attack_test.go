@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/safefile/safefiletest"
 	"github.com/segmesh/segmesh/pkg/trust"
 )
 
@@ -52,40 +53,19 @@ func selfSignedCAPEM(t *testing.T) []byte {
 // start, every reload and config check share.
 func TestAttackTrustStoreOthersMayReplace(t *testing.T) {
 	for _, tc := range []struct {
-		name            string
-		file, dir       os.FileMode
-		wantRefusalSays string
+		name              string
+		file, dir, parent os.FileMode
+		wantRefusalSays   string
 	}{
-		{"others may write the store", 0o666, 0o700, "0666"},
-		{"group may write the store", 0o664, 0o700, "0664"},
-		{"others may write its directory", 0o644, 0o777, "0777"},
-		{"others may write the directory above", 0o644, 0o755, "0777"},
+		{"others may write the store", 0o666, 0o700, 0, "0666"},
+		{"group may write the store", 0o664, 0o700, 0, "0664"},
+		{"others may write its directory", 0o644, 0o777, 0, "0777"},
+		{"others may write the directory above", 0o644, 0o755, 0o777, "0777"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			base := t.TempDir()
-			dir := filepath.Join(base, "ssl-certs")
-			if err := os.Mkdir(dir, 0o700); err != nil {
-				t.Fatal(err)
-			}
-			p := filepath.Join(dir, "CA01.pem")
-			if err := os.WriteFile(p, selfSignedCAPEM(t), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Chmod(p, tc.file); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Chmod(dir, tc.dir); err != nil {
-				t.Fatal(err)
-			}
-			if tc.dir == 0o755 {
-				// The row of the directory above: base, made by t.TempDir.
-				if err := os.Chmod(base, 0o777); err != nil {
-					t.Fatal(err)
-				}
-			}
-			t.Cleanup(func() { _ = os.Chmod(dir, 0o700); _ = os.Chmod(base, 0o700) })
+			p := safefiletest.Tree{File: tc.file, Dir: tc.dir, Parent: tc.parent}.Make(t, "ssl-certs", "CA01.pem", selfSignedCAPEM(t))
 			c := config.Default()
-			c.BaseDir = base
+			c.BaseDir = filepath.Dir(filepath.Dir(p))
 			c.ClientCertTrustStorePath = p
 			ps := config.TrustProblems(&c)
 			if !slices.ContainsFunc(ps, func(q config.Problem) bool {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/segmesh/segmesh/pkg/safefile"
+	"github.com/segmesh/segmesh/pkg/safefile/safefiletest"
 )
 
 // TestAttackRoleFilesOthersMayReadOrReplace (session 9's rvconf): the
@@ -32,7 +33,7 @@ func TestAttackRoleFilesOthersMayReadOrReplace(t *testing.T) {
 		name  string
 		which string // certFile, keyFile, caFile
 		mode  os.FileMode
-		dir   os.FileMode // the mode of a directory of its own holding it; 0: the PKI's
+		dir   os.FileMode // the mode of the directory of its own holding it; 0: 0700
 		key   bool        // the leaf's private key appended to the file
 		want  string      // "" accepted; else in the error
 	}{
@@ -56,37 +57,20 @@ func TestAttackRoleFilesOthersMayReadOrReplace(t *testing.T) {
 			p := newPKI(t)
 			files := p.leaf(t, "edge", "spiffe://segmesh/edge")
 			target := map[string]*string{"certFile": &files.CertFile, "keyFile": &files.KeyFile, "caFile": &files.CAFile}[tt.which]
-			if tt.dir != 0 {
-				dir := filepath.Join(t.TempDir(), "open")
-				if err := os.Mkdir(dir, 0o700); err != nil {
-					t.Fatal(err)
-				}
-				moved := filepath.Join(dir, filepath.Base(*target))
-				if err := os.Rename(*target, moved); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.Chmod(dir, tt.dir); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
-				*target = moved
+			content, err := os.ReadFile(*target)
+			if err != nil {
+				t.Fatal(err)
 			}
 			if tt.key {
 				key, err := os.ReadFile(files.KeyFile)
 				if err != nil {
 					t.Fatal(err)
 				}
-				old, err := os.ReadFile(*target)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(*target, append(old, key...), 0o600); err != nil {
-					t.Fatal(err)
-				}
+				content = append(content, key...)
 			}
-			if err := os.Chmod(*target, tt.mode); err != nil {
-				t.Fatal(err)
-			}
+			// Its own copy, in a directory of its own (0700 unless the row
+			// names a mode for it).
+			*target = safefiletest.Tree{File: tt.mode, Dir: tt.dir}.Make(t, "open", filepath.Base(*target), content)
 			_, serr := ServerCredentials(files)
 			_, cerr := ClientCredentials(files)
 			for side, err := range map[string]error{"ServerCredentials": serr, "ClientCredentials": cerr} {

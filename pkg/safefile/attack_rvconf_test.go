@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/segmesh/segmesh/pkg/safefile/safefiletest"
 )
 
 // TestAttackLinkOnTheWayInAWritableDirectory (session 9's rvconf): the
@@ -97,38 +99,22 @@ func TestAttackReadOnlyMountOfAWritableFile(t *testing.T) {
 		t.Skip("modes and owners are not checked on Windows")
 	}
 	for _, tt := range []struct {
-		name     string
-		file     os.FileMode
-		dir      os.FileMode
-		fileUID  int // -1: the test's user
-		dirUID   int
-		needRoot bool
-		want     string
+		name    string
+		file    os.FileMode
+		dir     os.FileMode
+		fileUID int // -1: the test's user
+		dirUID  int
+		want    string
 	}{
-		{"a 0666 file", 0o666, 0o755, -1, -1, false, "has mode 0666"},
-		{"a 0664 file in a 0777 directory", 0o664, 0o777, -1, -1, false, "has mode 0664"},
-		{"a 0644 file another user owns", 0o644, 0o755, 54321, -1, true, "is owned by user 54321"},
-		{"a directory another user owns", 0o644, 0o755, -1, 54321, true, "is owned by user 54321"},
-		{"kubelet's: 0444 files in a 0777 directory of root's", 0o444, 0o777 | os.ModeSetgid, -1, -1, false, ""},
+		{"a 0666 file", 0o666, 0o755, -1, -1, "has mode 0666"},
+		{"a 0664 file in a 0777 directory", 0o664, 0o777, -1, -1, "has mode 0664"},
+		{"a 0644 file another user owns", 0o644, 0o755, 54321, -1, "is owned by user 54321"},
+		{"a directory another user owns", 0o644, 0o755, -1, 54321, "is owned by user 54321"},
+		{"kubelet's: 0444 files in a 0777 directory of root's", 0o444, 0o777 | os.ModeSetgid, -1, -1, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.needRoot && os.Geteuid() != 0 {
-				t.Skip("giving a file another owner needs root")
-			}
-			root := attackRoot(t)
-			vol := filepath.Join(root, "certs")
-			p := mkfile(t, filepath.Join(vol, "ca.pem"), tt.file)
-			chmodT(t, vol, tt.dir)
-			for _, c := range []struct {
-				path string
-				uid  int
-			}{{p, tt.fileUID}, {vol, tt.dirUID}} {
-				if c.uid >= 0 {
-					if err := os.Chown(c.path, c.uid, -1); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
+			p := safefiletest.Tree{File: tt.file, Dir: tt.dir, FileOwner: max(tt.fileUID, 0), DirOwner: max(tt.dirUID, 0)}.Make(t, "certs", "ca.pem", []byte("-----BEGIN CERTIFICATE-----\n"))
+			vol := filepath.Dir(p)
 			old, oldEUID := readOnlyFS, euid
 			readOnlyFS = func(path string) bool { return path == vol || strings.HasPrefix(path, vol+string(filepath.Separator)) }
 			euid = func() int { return 4242 } // the service's user, not root: owners are checked

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/segmesh/segmesh/pkg/safefile/safefiletest"
 )
 
 // TestCheckPrivateOwners: a secret file or its directory owned by a user
@@ -41,20 +43,7 @@ func TestCheckPrivateOwners(t *testing.T) {
 			euid = func() int { return tt.proc }
 			serviceUID = func() (int, bool) { return service, true }
 			t.Cleanup(func() { euid, serviceUID = old, oldSvc })
-			dir := filepath.Join(t.TempDir(), "d")
-			if err := os.Mkdir(dir, 0o700); err != nil {
-				t.Fatal(err)
-			}
-			p := filepath.Join(dir, "secret")
-			if err := os.WriteFile(p, []byte("k"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Chown(p, tt.file, -1); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Chown(dir, tt.dirOwn, -1); err != nil {
-				t.Fatal(err)
-			}
+			p := safefiletest.Tree{FileOwner: tt.file, DirOwner: tt.dirOwn}.Make(t, "d", "secret", []byte("k"))
 			fi, err := os.Stat(p)
 			if err != nil {
 				t.Fatal(err)
@@ -105,25 +94,10 @@ func TestCheckReplaceableOwners(t *testing.T) {
 			old, oldRO, oldSvc := euid, readOnlyFS, serviceUID
 			euid = func() int { return tt.proc }
 			serviceUID = func() (int, bool) { return service, true }
-			above := filepath.Join(t.TempDir(), "above")
-			dir := filepath.Join(above, "d")
-			readOnlyFS = func(p string) bool { return tt.readOnly && (p == dir || strings.HasPrefix(p, dir+"/")) }
 			t.Cleanup(func() { euid, readOnlyFS, serviceUID = old, oldRO, oldSvc })
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			p := filepath.Join(dir, "ca.pem")
-			if err := os.WriteFile(p, []byte("c"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			for _, c := range []struct {
-				path string
-				uid  int
-			}{{p, tt.file}, {dir, tt.dirOwn}, {above, tt.above}} {
-				if err := os.Chown(c.path, c.uid, -1); err != nil {
-					t.Fatal(err)
-				}
-			}
+			p := safefiletest.Tree{File: 0o644, Dir: 0o755, FileOwner: tt.file, DirOwner: tt.dirOwn, ParentOwner: tt.above}.Make(t, "d", "ca.pem", []byte("c"))
+			dir := filepath.Dir(p)
+			readOnlyFS = func(p string) bool { return tt.readOnly && (p == dir || strings.HasPrefix(p, dir+"/")) }
 			fi, err := os.Stat(p)
 			if err != nil {
 				t.Fatal(err)

@@ -3,12 +3,12 @@ package safefile_test
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/segmesh/segmesh/pkg/safefile"
+	"github.com/segmesh/segmesh/pkg/safefile/safefiletest"
 )
 
 func TestCheckPrivate(t *testing.T) {
@@ -37,32 +37,7 @@ func TestCheckPrivate(t *testing.T) {
 		{"directory sticky and world-writable, the file another user's", 0o600, 0o777 | os.ModeSticky, other, -1, "is owned by user 54321", "chown"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if (tt.chown >= 0 || tt.dirOwn >= 0) && os.Geteuid() != 0 {
-				t.Skip("changing an owner needs root")
-			}
-			dir := filepath.Join(t.TempDir(), "d")
-			if err := os.Mkdir(dir, 0o700); err != nil {
-				t.Fatal(err)
-			}
-			p := filepath.Join(dir, "secret")
-			if err := os.WriteFile(p, []byte("k"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			for _, c := range []struct {
-				path  string
-				mode  os.FileMode
-				owner int
-			}{{p, tt.mode, tt.chown}, {dir, tt.dirMode, tt.dirOwn}} {
-				if err := os.Chmod(c.path, c.mode); err != nil {
-					t.Fatal(err)
-				}
-				if c.owner >= 0 {
-					if err := os.Chown(c.path, c.owner, -1); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
+			p := safefiletest.Tree{File: tt.mode, Dir: tt.dirMode, FileOwner: max(tt.chown, 0), DirOwner: max(tt.dirOwn, 0)}.Make(t, "d", "secret", []byte("k"))
 			f, fi, err := safefile.Open(p)
 			if err != nil {
 				t.Fatal(err)

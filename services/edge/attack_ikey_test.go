@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/segmesh/segmesh/internal/testpki"
+	"github.com/segmesh/segmesh/pkg/safefile/safefiletest"
 )
 
 // TestAttackServerCertFileHoldsKey: serverCertFile is read as public, so a
@@ -39,14 +40,8 @@ func TestAttackServerCertFileHoldsKey(t *testing.T) {
 		{"certificate and another certificate's key, 0644", append(srv.PEM(), other.KeyPEM(t)...), 0o644, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "certs")
-			if err := os.Mkdir(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			c := Config{ServerCertFile: writeFile(t, dir, "edge.pem", tc.content), ServerKeyFile: writeFile(t, dir, "edge.key", srv.KeyPEM(t))}
-			if err := os.Chmod(c.ServerCertFile, tc.mode); err != nil {
-				t.Fatal(err)
-			}
+			c := Config{ServerCertFile: safefiletest.Tree{File: tc.mode, Dir: 0o755}.Make(t, "certs", "edge.pem", tc.content)}
+			c.ServerKeyFile = writeFile(t, filepath.Dir(c.ServerCertFile), "edge.key", srv.KeyPEM(t))
 			_, _, err := readServerCertificate(&c)
 			ps := fileProblems(&c)
 			if !tc.refused {
@@ -78,14 +73,7 @@ func TestAttackServerCertFileHoldsKey(t *testing.T) {
 // naming the setting and the fix.
 func TestAttackExchangeCAFileHoldsKey(t *testing.T) {
 	ca := testpki.NewCA(t, "Exchange CA")
-	dir := filepath.Join(t.TempDir(), "certs")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	c := Config{ExchangeCAFile: writeFile(t, dir, "exchange-ca.pem", append(ca.PEM(), ca.KeyPEM(t)...))}
-	if err := os.Chmod(c.ExchangeCAFile, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	c := Config{ExchangeCAFile: safefiletest.Tree{File: 0o644, Dir: 0o755}.Make(t, "certs", "exchange-ca.pem", append(ca.PEM(), ca.KeyPEM(t)...))}
 	ps := fileProblems(&c)
 	if len(ps) != 1 {
 		t.Fatalf("problems = %v; want one refusal of exchangeCaFile", ps)
@@ -130,18 +118,8 @@ func TestAttackServerCertFileReplaceable(t *testing.T) {
 		{"in a directory others may write (0777)", 0o644, 0o777, "has mode 0777"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "certs")
-			if err := os.Mkdir(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
 			// The key in a directory of its own, which passes.
-			c := Config{ServerCertFile: writeFile(t, dir, "edge.pem", srv.PEM()), ServerKeyFile: writeFile(t, t.TempDir(), "edge.key", srv.KeyPEM(t))}
-			for p, m := range map[string]os.FileMode{c.ServerCertFile: tc.mode, dir: tc.dirMode} {
-				if err := os.Chmod(p, m); err != nil {
-					t.Fatal(err)
-				}
-			}
-			t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
+			c := Config{ServerCertFile: safefiletest.Tree{File: tc.mode, Dir: tc.dirMode}.Make(t, "certs", "edge.pem", srv.PEM()), ServerKeyFile: writeFile(t, t.TempDir(), "edge.key", srv.KeyPEM(t))}
 			if tc.want != "" {
 				// What a user who may write it does.
 				if err := os.WriteFile(c.ServerCertFile, swapped, 0); err != nil {

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
+
+	"github.com/segmesh/segmesh/pkg/safefile/safefiletest"
 )
 
 // TestAttackServerKeyFileExposed: whoever reads the edge's private key (or
@@ -43,24 +45,13 @@ func TestAttackServerKeyFileExposed(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "certs")
-			if err := os.Mkdir(dir, 0o700); err != nil {
-				t.Fatal(err)
-			}
+			tree := safefiletest.Tree{File: tc.fileMode, Dir: tc.dirMd}
 			var c Config
-			var secret string
 			if tc.pfx {
-				c = Config{ServerPFXFile: writeFile(t, dir, "edge.pfx", pfxData), ServerPFXPasscode: "s3cret"}
-				secret = c.ServerPFXFile
+				c = Config{ServerPFXFile: tree.Make(t, "certs", "edge.pfx", pfxData), ServerPFXPasscode: "s3cret"}
 			} else {
-				c = Config{ServerCertFile: writeFile(t, dir, "edge.pem", certPEM), ServerKeyFile: writeFile(t, dir, "edge.key", keyPEM(t, leaf))}
-				secret = c.ServerKeyFile
-			}
-			if err := os.Chmod(secret, tc.fileMode); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Chmod(dir, tc.dirMd); err != nil {
-				t.Fatal(err)
+				c = Config{ServerKeyFile: tree.Make(t, "certs", "edge.key", keyPEM(t, leaf))}
+				c.ServerCertFile = writeFile(t, filepath.Dir(c.ServerKeyFile), "edge.pem", certPEM)
 			}
 			_, ok, err := readServerCertificate(&c)
 			if !ok {

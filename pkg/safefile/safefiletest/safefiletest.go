@@ -8,7 +8,9 @@
 // memory), a directory, and a large sparse file. The attack tests of
 // pkg/config, pkg/trust, pkg/rpc, services/edge, services/identity,
 // internal/suite and internal/cli had each written these setups; they are
-// written once here.
+// written once here, as is Tree: a file in directories whose modes and
+// owners let others read or replace it (or not), which the attack tests of
+// pkg/safefile, pkg/config, pkg/rpc and services/edge each built by hand.
 package safefiletest
 
 import (

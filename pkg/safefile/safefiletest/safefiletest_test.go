@@ -52,3 +52,32 @@ func TestWithinReturnsWhenFReturns(t *testing.T) {
 		t.Fatal("Within returned before f ran")
 	}
 }
+
+func TestTreeMake(t *testing.T) {
+	for _, tt := range []struct {
+		name              string
+		tree              safefiletest.Tree
+		file, dir, parent os.FileMode // the modes wanted
+	}{
+		{"defaults", safefiletest.Tree{}, 0o600, 0o700, 0o755},
+		{"modes", safefiletest.Tree{File: 0o646, Dir: 0o777 | os.ModeSticky, Parent: 0o775}, 0o646, 0o777 | os.ModeSticky, 0o775},
+		// Given after the owner (chown clears set-id bits); skipped unless root.
+		{"owners and modes", safefiletest.Tree{File: 0o644, Dir: 0o775 | os.ModeSetgid, FileOwner: 54321, DirOwner: 54321}, 0o644, 0o775 | os.ModeSetgid, 0o755},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := tt.tree.Make(t, "d", "f", []byte("x"))
+			for path, want := range map[string]os.FileMode{p: tt.file, filepath.Dir(p): tt.dir, filepath.Dir(filepath.Dir(p)): tt.parent} {
+				fi, err := os.Stat(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := fi.Mode() & (os.ModePerm | os.ModeSticky | os.ModeSetgid); got != want {
+					t.Errorf("%s has mode %v; want %v", path, got, want)
+				}
+			}
+			if b, err := os.ReadFile(p); err != nil || string(b) != "x" {
+				t.Errorf("content = %q, %v; want %q", b, err, "x")
+			}
+		})
+	}
+}
