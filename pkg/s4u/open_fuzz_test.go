@@ -21,7 +21,8 @@ import (
 // FuzzOpenReply feeds arbitrary bytes as the plaintext of a KDC reply's
 // encrypted part (EncASRepPart or EncTGSRepPart), encrypted under the key
 // the client opens it with: the decoding and the checks after decryption,
-// which FuzzDecodeReply's random ciphertexts never reach. Nothing panics,
+// which FuzzDecodeReply's random ciphertexts never reach, and what callers
+// read of the ticket (its flags, its client). Nothing panics,
 // and a reply that opens has a session key of an offered etype, the nonce
 // asked for, and the ticket's server.
 func FuzzOpenReply(f *testing.F) {
@@ -44,6 +45,13 @@ func FuzzOpenReply(f *testing.F) {
 	f.Add(asn1tools.AddASNAppTag(b, asnAppTag.EncASRepPart))
 	f.Add(asn1tools.AddASNAppTag(b, asnAppTag.EncTGSRepPart))
 	f.Add([]byte{0x7a, 0x80})
+	// Empty flags (RFC 4120 wants 32 bits): Forwardable and Renewable
+	// indexed past them (TestAttackEmptyFlagsInAKDCReply).
+	enc.Flags = asn1.BitString{}
+	if b, err = asn1.Marshal(enc); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(asn1tools.AddASNAppTag(b, asnAppTag.EncTGSRepPart))
 	f.Fuzz(func(t *testing.T, pt []byte) {
 		ed, err := crypto.GetEncryptedData(pt, key, keyusage.TGS_REP_ENCPART_SESSION_KEY, 0)
 		if err != nil {
@@ -61,6 +69,8 @@ func FuzzOpenReply(f *testing.F) {
 		if !sameNameFold(tk.SName, sname) {
 			t.Fatalf("opened for server %v, the ticket is for %v", tk.SName, sname)
 		}
+		// What the callers read of an opened ticket.
+		_, _, _ = tk.Forwardable(), tk.Renewable(now), tk.ClientString()
 	})
 }
 
