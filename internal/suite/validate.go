@@ -1,10 +1,12 @@
 package suite
 
 import (
+	"os"
 	"slices"
 
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/role"
+	"github.com/segmesh/segmesh/pkg/telemetry"
 	"github.com/segmesh/segmesh/services/crl"
 	"github.com/segmesh/segmesh/services/edge"
 	"github.com/segmesh/segmesh/services/identity"
@@ -28,8 +30,9 @@ func Validators() map[string]func(*config.Config) []config.Problem {
 // strict as run. A role's problem on a key config.Load already reported as
 // an error is left out: the first message is the one the admin fixes.
 // Nil roles means every role. The files the process itself reads at the
-// start (startFileProblems), its listeners (listenProblems) and the
-// addresses of the roles it calls elsewhere (peerProblems) are checked too.
+// start (startFileProblems), its listeners (listenProblems), the addresses
+// of the roles it calls elsewhere (peerProblems) and its trace export
+// (otlpProblems) are checked too.
 func Validate(cfg *config.Config, report *config.Report, roles []string) []config.Problem {
 	reported := map[string]bool{}
 	if report != nil {
@@ -38,12 +41,19 @@ func Validate(cfg *config.Config, report *config.Report, roles []string) []confi
 		}
 	}
 	var out []config.Problem
-	for _, p := range slices.Concat(startFileProblems(cfg), listenProblems(cfg, roles, machineEnv), peerProblems(cfg, roles)) {
+	for _, p := range slices.Concat(startFileProblems(cfg), listenProblems(cfg, roles, machineEnv), peerProblems(cfg, roles), otlpProblems(cfg)) {
 		if !reported[p.Key] {
 			out = append(out, p)
 		}
 	}
 	return append(out, rolesValidate(cfg, reported, roles)...)
+}
+
+// otlpProblems is telemetry.CheckOTLP on the file's trace export with the
+// process's environment, which the exporter reads at the start.
+func otlpProblems(cfg *config.Config) []config.Problem {
+	t := cfg.Segmesh.Telemetry
+	return telemetry.CheckOTLP(telemetry.Options{OTLPEndpoint: t.OTLPEndpoint, OTLPInsecure: t.OTLPInsecure}, os.Getenv)
 }
 
 // rolesValidate is Validate without the start's files: the named roles'

@@ -40,7 +40,8 @@ type Providers struct {
 }
 
 // Setup builds the providers. Nothing is exported over the network unless
-// OTLPEndpoint is set.
+// OTLPEndpoint is set; an endpoint the exporter could never reach is
+// refused (CheckOTLP says the same before the start).
 func Setup(ctx context.Context, o Options) (*Providers, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -52,11 +53,10 @@ func Setup(ctx context.Context, o Options) (*Providers, error) {
 	p := &Providers{Meter: mp, Registry: reg, Tracer: tracenoop.NewTracerProvider()}
 	p.shutdown = append(p.shutdown, mp.Shutdown)
 	if o.OTLPEndpoint != "" {
-		opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(o.OTLPEndpoint)}
-		if o.OTLPInsecure {
-			opts = append(opts, otlptracegrpc.WithInsecure())
+		if err := endpointError(o.OTLPEndpoint); err != nil {
+			return nil, fmt.Errorf("telemetry: %s %q %v; fix: %s", KeyOTLPEndpoint, o.OTLPEndpoint, err, endpointFix)
 		}
-		te, err := otlptracegrpc.New(ctx, opts...)
+		te, err := otlptracegrpc.New(ctx, exporterOptions(o)...)
 		if err != nil {
 			return nil, fmt.Errorf("telemetry: OTLP exporter for %s: %w", o.OTLPEndpoint, err)
 		}

@@ -8,66 +8,23 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/segmesh/segmesh/internal/labenv"
+	"github.com/segmesh/segmesh/pkg/telemetry/otlptest"
 	ticketv1 "github.com/segmesh/segmesh/proto/segmesh/ticket/v1"
 	"github.com/segmesh/segmesh/test/reliability/segproc"
 )
-
-// collector is an OTLP/gRPC trace receiver keeping every export as JSON.
-type collector struct {
-	coltracepb.UnimplementedTraceServiceServer
-	mu    sync.Mutex
-	text  strings.Builder
-	spans int
-}
-
-func (c *collector) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
-	b, err := protojson.Marshal(req)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.text.Write(b)
-	c.text.WriteByte('\n')
-	for _, rs := range req.GetResourceSpans() {
-		for _, ss := range rs.GetScopeSpans() {
-			c.spans += len(ss.GetSpans())
-		}
-	}
-	return &coltracepb.ExportTraceServiceResponse{}, nil
-}
-
-// startCollector serves a collector on loopback and returns it with its address.
-func startCollector(t *testing.T) (*collector, string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &collector{}
-	srv := grpc.NewServer()
-	coltracepb.RegisterTraceServiceServer(srv, c)
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(srv.Stop)
-	return c, ln.Addr().String()
-}
 
 // outputs collects everything segmesh wrote or served, by source.
 type outputs map[string]string
@@ -126,13 +83,13 @@ func TestLabNoSecretInAnyOutput(t *testing.T) {
 	}
 	const deviceBasic = "ZGV2aWNlOnBhc3N3b3Jk" // device:password, as the demo sends
 
-	traces, otlp := startCollector(t)
-	// segmesh.telemetry.otlpEndpoint has no TLS switch; the exporter's own
-	// environment variable turns TLS off for the loopback collector.
-	otlpEnv := []string{"OTEL_EXPORTER_OTLP_TRACES_INSECURE=true", "OTEL_EXPORTER_OTLP_INSECURE=true"}
+	// The loopback collector speaks plaintext: segmesh.telemetry.otlpInsecure
+	// (OTEL_EXPORTER_OTLP_INSECURE is not used: the file decides).
+	traces := otlptest.Start(t, nil)
 	base := func(t *testing.T) map[string]any {
 		cfg := segproc.LabConfig(t, lab)
-		segproc.Set(cfg, otlp, "segmesh", "telemetry", "otlpEndpoint")
+		segproc.Set(cfg, traces.Addr, "segmesh", "telemetry", "otlpEndpoint")
+		segproc.Set(cfg, true, "segmesh", "telemetry", "otlpInsecure")
 		cfg["clientCertTrustStorePath"] = lab.TrustPFX
 		cfg["clientCertTrustStorePasscode"] = lab.TrustPFXPassword + ".plaintext"
 		return cfg
@@ -144,7 +101,7 @@ func TestLabNoSecretInAnyOutput(t *testing.T) {
 	segproc.Set(tcfg, "127.0.0.1:0", "segmesh", "grpc", "listen")
 	tpath := segproc.WriteConfig(t, tdir, tcfg)
 	out.run(t, "config check (plaintext secrets)", "config", "check", tpath)
-	ticket := segproc.StartEnv(t, otlpEnv, tpath, "--roles=ticket")
+	ticket := segproc.Start(t, tpath, "--roles=ticket")
 	if ticket.GRPC == "" {
 		t.Fatalf("no gRPC address in the ticket process's log:\n%s", ticket.Output.String())
 	}
@@ -155,7 +112,7 @@ func TestLabNoSecretInAnyOutput(t *testing.T) {
 	segproc.Set(cfg, ticket.GRPC, "segmesh", "peers", "ticket")
 	path := segproc.WriteConfig(t, dir, cfg)
 	mode0 := mustStat(t, path).Mode().Perm()
-	p := segproc.StartEnv(t, otlpEnv, path, "--roles=crl,identity,edge")
+	p := segproc.Start(t, path, "--roles=crl,identity,edge")
 
 	hdr := http.Header{"Authorization": {"Basic " + deviceBasic}, "Content-Type": {"application/vnd.ms-sync.wbxml"}}
 	for _, rq := range []struct {
@@ -219,10 +176,8 @@ func TestLabNoSecretInAnyOutput(t *testing.T) {
 		prc.Stop(t)
 	}
 	out["edge log"], out["ticket log"] = p.Output.String(), ticket.Output.String()
-	traces.mu.Lock()
-	out["traces (OTLP)"] = traces.text.String()
-	nspans := traces.spans
-	traces.mu.Unlock()
+	out["traces (OTLP)"] = traces.Text()
+	nspans := traces.Spans()
 	if nspans < 10 {
 		t.Errorf("the collector received %d spans: the trace search proves little", nspans)
 	}
