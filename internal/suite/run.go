@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -154,6 +155,7 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 		return err
 	}
 	board.Publish("reload", func() any { return rl.Status() })
+	board.Publish("traces", func() any { return prov.TraceExport() })
 	token, err := adminToken(cfg)
 	if err != nil {
 		return err
@@ -161,7 +163,7 @@ func run(ctx context.Context, o Options, adjust func(*config.Config)) error {
 	ac := cfg.Segmesh.Admin
 	status := admin.StatusPage(admin.StatusPageOptions{Readiness: g.Readiness, Board: board, Metrics: prov.Registry,
 		ConfigProblems: rl.Problems, PersonalData: ac.ShowPersonalData})
-	notes := func() []string { return append(rl.Notes(), g.Notes()...) }
+	notes := func() []string { return slices.Concat(rl.Notes(), g.Notes(), prov.Notes()) }
 	adm := admin.New(admin.Options{Listen: ac.Listen, Readiness: g.Readiness, Notes: notes, Metrics: prov.MetricsHandler(), Board: board, Logger: log,
 		Pprof: ac.Pprof, Extra: map[string]http.Handler{"GET /status": status}, Token: token, PersonalData: ac.ShowPersonalData})
 	if err := adm.Start(); err != nil {

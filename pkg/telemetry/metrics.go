@@ -145,6 +145,13 @@ const (
 	// shared call got the panic too, counted again as a handler panic. Any
 	// increase is a defect to report with that log line.
 	MetricBackgroundPanics = "segmesh_background_panics"
+
+	// MetricTraceExportFailures counts the trace exports to
+	// segmesh.telemetry.otlpEndpoint that failed (the collector down,
+	// unreachable, or refusing them): those spans are lost. /readyz notes
+	// and /status.json (traces) show the last failure until an export
+	// succeeds again.
+	MetricTraceExportFailures = "segmesh_trace_export_failures"
 )
 
 // Kind is an instrument's kind, which decides the suffixes of its series.
@@ -240,6 +247,7 @@ func Metrics() []Metric {
 		{MetricRPCHandlerPanics, Counter, ""},
 		{MetricEdgeHandlerPanics, Counter, ""},
 		{MetricBackgroundPanics, Counter, ""},
+		{MetricTraceExportFailures, Counter, ""},
 	}
 }
 

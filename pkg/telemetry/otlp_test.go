@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/segmesh/segmesh/internal/testpki"
 	"github.com/segmesh/segmesh/pkg/telemetry/otlptest"
 )
@@ -115,5 +119,56 @@ func TestSetupRefusesAnEndpointItCannotReach(t *testing.T) {
 				t.Errorf("%v does not name %s and the fix", err, KeyOTLPEndpoint)
 			}
 		})
+	}
+}
+
+// TestTraceExportFailuresShow: an export the collector refuses is counted
+// (MetricTraceExportFailures, present at 0 from the start), noted for
+// /readyz and shown by TraceExport until an export succeeds again; before,
+// it was only a line in OpenTelemetry's own log.
+func TestTraceExportFailuresShow(t *testing.T) {
+	otlpEnv(t, nil)
+	col := otlptest.Start(t, nil)
+	p, err := Setup(context.Background(), Options{OTLPEndpoint: col.Addr, OTLPInsecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+	tp := p.Tracer.(*sdktrace.TracerProvider)
+	export := func(refuse error) {
+		t.Helper()
+		col.Refuse(refuse)
+		_, span := tp.Tracer("test").Start(context.Background(), "edge.Test")
+		span.End()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = tp.ForceFlush(ctx)
+	}
+	failures := func() float64 {
+		t.Helper()
+		fams, err := p.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fams {
+			if f.GetName() == MetricTraceExportFailures+"_total" {
+				return f.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		t.Fatalf("no %s_total on /metrics", MetricTraceExportFailures)
+		return 0
+	}
+	if n := failures(); n != 0 || p.Notes() != nil {
+		t.Fatalf("at the start: %v failures, notes %q", n, p.Notes())
+	}
+	export(status.Error(codes.PermissionDenied, "collector says no"))
+	notes, st := p.Notes(), p.TraceExport()
+	if n := failures(); n != 1 || len(notes) != 1 || !strings.Contains(notes[0], "collector says no") || !strings.Contains(notes[0], col.Addr) ||
+		st.Failures != 1 || st.LastError == "" || st.LastErrorAt.IsZero() {
+		t.Fatalf("after a refused export: %v failures, notes %q, status %+v", n, notes, st)
+	}
+	export(nil)
+	if st := p.TraceExport(); failures() != 1 || p.Notes() != nil || st.LastError != "" || st.LastSuccessAt.IsZero() {
+		t.Fatalf("after an export that succeeded: notes %q, status %+v", p.Notes(), st)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -37,6 +38,7 @@ type Providers struct {
 	Registry *prometheus.Registry
 
 	shutdown []func(context.Context) error
+	export   *exportWatch // nil: no trace export
 }
 
 // Setup builds the providers. Nothing is exported over the network unless
@@ -60,7 +62,14 @@ func Setup(ctx context.Context, o Options) (*Providers, error) {
 		if err != nil {
 			return nil, fmt.Errorf("telemetry: OTLP exporter for %s: %w", o.OTLPEndpoint, err)
 		}
-		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(te))
+		failures, err := mp.Meter("segmesh/telemetry").Int64Counter(MetricTraceExportFailures,
+			metric.WithDescription("trace exports to segmesh.telemetry.otlpEndpoint that failed (their spans are lost)"))
+		if err != nil {
+			return nil, fmt.Errorf("telemetry: %s: %w", MetricTraceExportFailures, err)
+		}
+		failures.Add(ctx, 0) // the series shows from the start
+		p.export = &exportWatch{SpanExporter: te, failures: failures, now: time.Now, state: TraceExport{Endpoint: o.OTLPEndpoint}}
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(p.export))
 		p.Tracer = tp
 		p.shutdown = append(p.shutdown, tp.Shutdown)
 	}

@@ -32,9 +32,19 @@ type Collector struct {
 	exports chan int
 	first   chan byte
 
-	mu    sync.Mutex
-	text  strings.Builder
-	spans int
+	mu     sync.Mutex
+	text   strings.Builder
+	spans  int
+	refuse error
+}
+
+// Refuse makes every export fail with err (a gRPC status error, for
+// example codes.PermissionDenied, which the exporter does not retry) until
+// Refuse(nil).
+func (c *Collector) Refuse(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.refuse = err
 }
 
 // Start serves a Collector until the test ends: over TLS with cert when it
@@ -57,8 +67,14 @@ func Start(tb testing.TB, cert *tls.Certificate) *Collector {
 	return c
 }
 
-// Export keeps an export.
+// Export keeps an export, or refuses it (Refuse).
 func (c *Collector) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
+	c.mu.Lock()
+	refuse := c.refuse
+	c.mu.Unlock()
+	if refuse != nil {
+		return nil, refuse
+	}
 	b, err := protojson.Marshal(req)
 	if err != nil {
 		return nil, err
