@@ -212,51 +212,18 @@ func (g *Group) Conn(name string) (grpc.ClientConnInterface, error) {
 		} else {
 			dopts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 		}
-		c, err = grpc.NewClient(addr, append(rpc.DialOptions(), dopts...)...)
+		if c, err = grpc.NewClient(addr, append(rpc.DialOptions(), dopts...)...); err == nil {
+			if terr := targetError(c); terr != nil {
+				_ = c.Close()
+				c, err = nil, terr
+			}
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("connect to role %s: %w", name, err)
 	}
 	g.conns[name] = c
 	return c, nil
-}
-
-// NoPeerError is why Conn cannot reach the named role: it is not run in
-// this process and segmesh.peers has no address for it. Validate in
-// internal/suite reports the same before any role is built.
-func NoPeerError(name string) error {
-	return fmt.Errorf("role %s is not run in this process and segmesh.peers.%s is empty; set it to the %s role's address or add %s to --roles", name, name, name, name)
-}
-
-// CheckPeer returns what Conn would refuse for the named role when it is
-// not run in this process, without connecting (grpc.NewClient reaches
-// nobody before the first call): no address, or one grpc does not take as
-// a target.
-func CheckPeer(c *config.Config, name string) error {
-	addr := PeerAddr(c, name)
-	if addr == "" {
-		return NoPeerError(name)
-	}
-	cc, err := grpc.NewClient(addr, append(rpc.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
-	if err != nil {
-		return fmt.Errorf("connect to role %s: %w", name, err)
-	}
-	return cc.Close()
-}
-
-// PeerAddr returns the address segmesh.peers gives the named role, the one
-// Conn dials when the role is not run in this process; "" when none.
-func PeerAddr(c *config.Config, name string) string {
-	p := c.Segmesh.Peers
-	switch name {
-	case Identity:
-		return p.Identity
-	case Ticket:
-		return p.Ticket
-	case CRL:
-		return p.CRL
-	}
-	return ""
 }
 
 // Start serves the gRPC APIs and starts the roles in order. If a role fails,

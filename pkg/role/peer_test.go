@@ -16,6 +16,16 @@ func TestCheckPeerAgreesWithConn(t *testing.T) {
 		{"an address grpc cannot parse", "%zz:9443", true},
 		{"host:port", "10.0.0.5:9443", false},
 		{"a DNS target", "dns:///ticket.seg.svc:9443", false},
+		{"a DNS target with its server", "dns://10.0.0.53/ticket.seg.svc:9443", false},
+		{"a host alone", "ticket.seg.svc", false},
+		{"a Unix socket", "unix:///run/segmesh/ticket.sock", false},
+		// Targets grpc.NewClient takes but whose resolver refuses them
+		// when the first call comes: on main CheckPeer and Conn passed
+		// them, the start went on and every call to the role failed.
+		{"a DNS target without a host", "dns:///", true},
+		{"a port separator without a port", "ticket.seg.svc:", true},
+		{"a Unix socket with a host", "unix://ticket/run/segmesh/ticket.sock", true},
+		{"a scheme grpc does not know", "https://ticket.seg.svc:9443", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testConfig()

@@ -1,0 +1,101 @@
+package role
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/rpc"
+)
+
+// NoPeerError is why Conn cannot reach the named role: it is not run in
+// this process and segmesh.peers has no address for it. Validate in
+// internal/suite reports the same before any role is built.
+func NoPeerError(name string) error {
+	return fmt.Errorf("role %s is not run in this process and segmesh.peers.%s is empty; set it to the %s role's address or add %s to --roles", name, name, name, name)
+}
+
+// CheckPeer returns what Conn would refuse for the named role when it is
+// not run in this process, without connecting (grpc.NewClient reaches
+// nobody before the first call): no address, or one grpc does not take as
+// a target.
+func CheckPeer(c *config.Config, name string) error {
+	addr := PeerAddr(c, name)
+	if addr == "" {
+		return NoPeerError(name)
+	}
+	cc, err := grpc.NewClient(addr, append(rpc.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	if err != nil {
+		return fmt.Errorf("connect to role %s: %w", name, err)
+	}
+	if err := targetError(cc); err != nil {
+		_ = cc.Close()
+		return fmt.Errorf("connect to role %s: %w", name, err)
+	}
+	return cc.Close()
+}
+
+// targetError says why the resolver of cc's target would refuse it, as
+// gRPC's built-in resolvers do when the first call comes (grpc.NewClient
+// takes any text and resolves nothing before): a dns target without a
+// host or with a colon and no port, a unix target with a host. A scheme
+// gRPC has no resolver for was made a dns target of the whole text
+// (https://ticket:9443 becomes dns:///https://ticket:9443) and is refused
+// for that. It reaches nobody.
+func targetError(cc *grpc.ClientConn) error {
+	target := cc.CanonicalTarget()
+	u, err := url.Parse(target)
+	if err != nil {
+		return fmt.Errorf("target %s: %w", target, err)
+	}
+	endpoint := strings.TrimPrefix(u.Path, "/")
+	if endpoint == "" {
+		endpoint = u.Opaque
+	}
+	switch u.Scheme {
+	case "dns":
+		if endpoint == "" {
+			return fmt.Errorf("target %s names no host", target)
+		}
+		if net.ParseIP(endpoint) != nil {
+			return nil
+		}
+		if host, port, err := net.SplitHostPort(endpoint); err == nil {
+			if port == "" {
+				return fmt.Errorf("target %s ends in a colon without a port", target)
+			}
+			if strings.ContainsAny(host, "/") {
+				return fmt.Errorf("target %s is not host:port (a scheme gRPC does not know is read as part of the host)", target)
+			}
+			return nil
+		}
+		if _, _, err := net.SplitHostPort(endpoint + ":443"); err != nil || strings.Contains(endpoint, "/") {
+			return fmt.Errorf("target %s is not host:port (a scheme gRPC does not know is read as part of the host)", target)
+		}
+	case "unix":
+		if u.Host != "" {
+			return fmt.Errorf("target %s has a host; write unix:///absolute/path or unix:relative/path", target)
+		}
+	}
+	return nil
+}
+
+// PeerAddr returns the address segmesh.peers gives the named role, the one
+// Conn dials when the role is not run in this process; "" when none.
+func PeerAddr(c *config.Config, name string) string {
+	p := c.Segmesh.Peers
+	switch name {
+	case Identity:
+		return p.Identity
+	case Ticket:
+		return p.Ticket
+	case CRL:
+		return p.CRL
+	}
+	return ""
+}
