@@ -8,6 +8,9 @@ import (
 	"github.com/segmesh/segmesh/pkg/trust"
 )
 
+// KeyStateDir is the setting naming the state directory.
+const KeyStateDir = "segmesh.crl.stateDir"
+
 // DefaultStateDir is where the last good CRLs are kept when
 // segmesh.crl.stateDir is empty, relative to the install directory.
 const DefaultStateDir = "crl-cache"
