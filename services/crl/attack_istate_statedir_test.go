@@ -36,13 +36,13 @@ func TestAttackStateDirOthersMayWrite(t *testing.T) {
 		want string // "" accepted; else in the problem's message
 		fix  string
 	}{
-		{"0700, the role's own", func(t *testing.T, root string) string {
+		{"0700: the role's own", func(t *testing.T, root string) string {
 			return mkdirMode(t, filepath.Join(root, "var", "segmesh", "crl-cache"), 0o700)
 		}, "", ""},
-		{"0750, systemd's StateDirectoryMode", func(t *testing.T, root string) string {
+		{"0750: systemd's StateDirectoryMode", func(t *testing.T, root string) string {
 			return mkdirMode(t, filepath.Join(root, "var", "segmesh", "crl-cache"), 0o750)
 		}, "", ""},
-		{"not created yet, below 0755", func(t *testing.T, root string) string {
+		{"not created yet below 0755", func(t *testing.T, root string) string {
 			mkdirMode(t, filepath.Join(root, "var", "segmesh"), 0o755)
 			return filepath.Join(root, "var", "segmesh", "crl-cache")
 		}, "", ""},
@@ -59,7 +59,7 @@ func TestAttackStateDirOthersMayWrite(t *testing.T) {
 		{"others may write it", func(t *testing.T, root string) string {
 			return mkdirMode(t, filepath.Join(root, "crl-cache"), 0o777)
 		}, "has mode 0777", "chmod go-w"},
-		{"others may write it, sticky", func(t *testing.T, root string) string {
+		{"others may write it (sticky)", func(t *testing.T, root string) string {
 			return mkdirMode(t, filepath.Join(root, "crl-cache"), 0o777|os.ModeSticky)
 		}, "has mode 1777", "chmod go-w"},
 		{"a group the process is not in may write it", func(t *testing.T, root string) string {
@@ -72,11 +72,11 @@ func TestAttackStateDirOthersMayWrite(t *testing.T) {
 			mkdirMode(t, filepath.Join(root, "srv"), 0o777)
 			return d
 		}, "has mode 0777", "chmod go-w"},
-		{"not created yet, below a world-writable directory", func(t *testing.T, root string) string {
+		{"not created yet below a world-writable directory", func(t *testing.T, root string) string {
 			mkdirMode(t, filepath.Join(root, "srv"), 0o777)
 			return filepath.Join(root, "srv", "crl-cache")
 		}, "has mode 0777", "chmod go-w"},
-		{"not created yet, in a sticky directory: another user creates it first", func(t *testing.T, root string) string {
+		{"not created yet in a sticky directory: another user creates it first", func(t *testing.T, root string) string {
 			mkdirMode(t, filepath.Join(root, "tmp"), 0o777|os.ModeSticky)
 			return filepath.Join(root, "tmp", "crl-cache")
 		}, "could create it first", "mkdir -m 0700"},
@@ -90,7 +90,7 @@ func TestAttackStateDirOthersMayWrite(t *testing.T) {
 			mkdirMode(t, filepath.Join(d, "kept"), 0o777)
 			return d
 		}, "has mode 0777", "chmod go-w"},
-		{"a file, not a directory", func(t *testing.T, root string) string {
+		{"a file not a directory", func(t *testing.T, root string) string {
 			p := filepath.Join(root, "crl-cache")
 			writeMode(t, p, 0o600)
 			return p

@@ -72,12 +72,14 @@ func ConfigFrom(c *config.Config) Config {
 // console chain at its start: so Validate opens them as the start will
 // (config.TrustProblems), and a process running the crl role alone
 // refuses a chain it could not load in Validate, as one with the edge
-// does, rather than at the role's start.
+// does, rather than at the role's start. It refuses a state directory
+// another local user could change (stateDirProblems).
 func Validate(c *config.Config) []config.Problem {
 	cfg := ConfigFrom(c)
 	out := cfg.problems()
 	if cfg.Enabled {
 		out = append(out, config.TrustProblems(c)...)
+		out = append(out, stateDirProblems(cfg.StateDir)...)
 	}
 	return out
 }

@@ -336,7 +336,7 @@ func dropKept(file string) string {
 // older CRL of its partition in force. The next successful write ends it.
 func saveNote(st refresh.SourceStatus) string {
 	return fmt.Sprintf("the CRL of %q (%s) from %s could not be written to the state directory (%v): a restart may lack it, or put an older CRL of its partition in force; fix the directory %s names (space, permissions, a file in its way), the next successful write ends this note",
-		st.Issuer, partitionText(st.Partition), st.URL, st.SaveError, "segmesh.crl.stateDir")
+		st.Issuer, partitionText(st.Partition), st.URL, st.SaveError, KeyStateDir)
 }
 
 // partitionText names a CRL's scope for a note.

@@ -39,7 +39,7 @@ func (s *Store) keptBase(k crl.IssuerKey, partition string) string {
 // of a distribution point a reload removed. It is written the same
 // way as Save's.
 func (s *Store) SaveKept(k crl.IssuerKey, partition string, r Record) error {
-	if err := os.MkdirAll(filepath.Join(s.dir, keptDir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(s.dir, keptDir), dirMode); err != nil {
 		return storeErr(r.URL, err)
 	}
 	r.Kept = false // a record's mark (SetKept), not the kept copy's

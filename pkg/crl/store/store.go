@@ -64,7 +64,7 @@ func (s *Store) base(url string) string {
 // Save writes r atomically, its description first, then its DER (see
 // write). Errors are *crl.Error of kind KindStore.
 func (s *Store) Save(r Record) error {
-	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+	if err := os.MkdirAll(s.dir, dirMode); err != nil {
 		return storeErr(r.URL, err)
 	}
 	return s.write(s.base(r.URL), r)
@@ -191,6 +191,11 @@ func (s *Store) Remove(url string) error { return s.remove(s.base(url), url) }
 func storeErr(url string, err error) error {
 	return &crl.Error{URL: url, Kind: crl.KindStore, Err: err}
 }
+
+// dirMode is the mode of the directories the store makes: its own user
+// only. Whoever else may write them removes a floor or plants an older
+// CRL (the crl role refuses such a directory: safefile.CheckDir).
+const dirMode = 0o700
 
 // writeAtomic replaces path with data (mode 0644: CRLs are public); the
 // directory is synced too, so a write is durable when it returns.
