@@ -141,6 +141,7 @@ samba_series() {
 	local v
 	v=$(dpkg-query -W -f='${Version}' samba 2>/dev/null || true)
 	[[ $v =~ ^([0-9]+:)?([0-9]+\.[0-9]+)\. ]] && echo "${BASH_REMATCH[2]}"
+	return 0 # no Samba yet: "" (a non-zero status stopped 'up' under set -e)
 }
 
 # ensure_samba SERIES: Samba SERIES and its tools installed. 4.22 comes from
