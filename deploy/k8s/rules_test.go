@@ -44,6 +44,7 @@ func checkRules(objs []object, perRoleNetworkPolicy bool) []string {
 			nps = append(nps, v)
 		}
 	}
+	stateDir := configStateDir(objs)
 	var bad []string
 	if len(deps) == 0 {
 		bad = append(bad, "no Deployment")
@@ -71,8 +72,8 @@ func checkRules(objs []object, perRoleNetworkPolicy bool) []string {
 				bad = append(bad, cid+": runAsNonRoot is not true (pod or container securityContext)")
 			}
 		}
-		if runsCRL(pod) && !stateOnVolume(pod) {
-			bad = append(bad, id+": runs the crl role with /var/lib/segmesh not on a PersistentVolumeClaim: its last good CRLs are lost on a restart (issue 17)")
+		if runsCRL(pod) {
+			bad = append(bad, stateDirProblems(id, pod, stateDir)...)
 		}
 		podLabels := labels.Set(d.Spec.Template.Labels)
 		if !anyPDBSelects(pdbs, d.Namespace, podLabels) {
@@ -185,25 +186,4 @@ func runsCRL(pod corev1.PodSpec) bool {
 		}
 	}
 	return false
-}
-
-// stateOnVolume reports whether /var/lib/segmesh (segmesh.crl.stateDir's
-// parent) is a PersistentVolumeClaim in every container that mounts it.
-func stateOnVolume(pod corev1.PodSpec) bool {
-	claims := map[string]bool{}
-	for _, v := range pod.Volumes {
-		claims[v.Name] = v.PersistentVolumeClaim != nil
-	}
-	found := false
-	for _, c := range pod.Containers {
-		for _, m := range c.VolumeMounts {
-			if m.MountPath == "/var/lib/segmesh" {
-				if !claims[m.Name] {
-					return false
-				}
-				found = true
-			}
-		}
-	}
-	return found
 }

@@ -21,12 +21,19 @@ func validate(root, name string) []string {
 	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
 		return []string{err.Error()}
 	}
+	objs, bad := decodeAll(dir)
+	bad = append(bad, checkRules(objs, name == "split")...)
+	bad = append(bad, checkAdminPort(objs)...)
+	return append(bad, checkDrain(objs)...)
+}
+
+// decodeAll builds the kustomization in dir and decodes every object
+// strictly into its typed struct; bad holds what could not be.
+func decodeAll(dir string) (objs []object, bad []string) {
 	res, err := build(dir)
 	if err != nil {
-		return []string{err.Error()}
+		return nil, []string{err.Error()}
 	}
-	var bad []string
-	var objs []object
 	for _, r := range res {
 		o, err := decodeStrict(r)
 		if err != nil {
@@ -35,9 +42,7 @@ func validate(root, name string) []string {
 		}
 		objs = append(objs, o)
 	}
-	bad = append(bad, checkRules(objs, name == "split")...)
-	bad = append(bad, checkAdminPort(objs)...)
-	return append(bad, checkDrain(objs)...)
+	return objs, bad
 }
 
 // TestOverlaysValidate builds every overlay with kustomize's Go API and
@@ -104,6 +109,15 @@ func TestValidateRejectsBrokenManifests(t *testing.T) {
 			"    - ports: [{port: 9090}]\n", "NetworkPolicy segmesh/backends-from-edge ingress[1]: admin port 9090 open to any source"},
 		{"admin port open to all (Istio)", "istio", "overlays/istio/mesh.yaml",
 			"    - from: [{source: {namespaces: [\"monitoring\"]}}]   # metrics; probes reach the app through the sidecar's agent\n      to:", "    - to:", "AuthorizationPolicy segmesh/identity-from-edge-only rules[1]: admin port 9090 open to any source"},
+		{"crl state directory below the claim's root", "all-in-one", "overlays/all-in-one/deployment.yaml",
+			"mountPath: /var/lib/segmesh/crl-cache, subPath: crl-cache}", "mountPath: /var/lib/segmesh}",
+			"segmesh.crl.stateDir /var/lib/segmesh/crl-cache not the mount point of a PersistentVolumeClaim"},
+		{"crl state directory on an emptyDir", "split", "roles/workloads.yaml",
+			"{name: state, persistentVolumeClaim: {claimName: segmesh-crl-state}}", "{name: state, emptyDir: {}}",
+			"segmesh.crl.stateDir /var/lib/segmesh/crl-cache not on a PersistentVolumeClaim"},
+		{"a writable volume above the crl state directory", "all-in-one", "overlays/all-in-one/deployment.yaml",
+			"      volumes:\n", "            - {name: scratch, mountPath: /var/lib}\n      volumes:\n        - {name: scratch, emptyDir: {}}\n",
+			"volume scratch is mounted writable at /var/lib, above segmesh.crl.stateDir"},
 		{"unknown kind", "all-in-one", "overlays/all-in-one/pdb.yaml",
 			"kind: PodDisruptionBudget", "kind: PodDisruptionBudgets", "no typed struct for policy/v1/PodDisruptionBudgets"},
 	}
