@@ -2,6 +2,7 @@ package k8s_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -62,24 +63,33 @@ const minEdgeProbeTimeout = 3
 // edgeGrace reads segmesh.edge.drainGraceSeconds from the segmesh-config
 // ConfigMap.
 func edgeGrace(objs []object) (int, []string) {
+	var doc struct {
+		Segmesh struct {
+			Edge struct {
+				DrainGraceSeconds int `json:"drainGraceSeconds"`
+			} `json:"edge"`
+		} `json:"segmesh"`
+	}
+	if err := segmeshConfig(objs, &doc); err != nil {
+		return 0, []string{err.Error()}
+	}
+	return doc.Segmesh.Edge.DrainGraceSeconds, nil
+}
+
+// segmeshConfig decodes the config.json of the segmesh-config ConfigMap
+// among objs into doc.
+func segmeshConfig(objs []object, doc any) error {
 	for _, o := range objs {
 		cm, ok := o.Typed.(*corev1.ConfigMap)
 		if !ok || !strings.HasPrefix(cm.Name, "segmesh-config") {
 			continue
 		}
-		var doc struct {
-			Segmesh struct {
-				Edge struct {
-					DrainGraceSeconds int `json:"drainGraceSeconds"`
-				} `json:"edge"`
-			} `json:"segmesh"`
+		if err := json.Unmarshal([]byte(cm.Data["config.json"]), doc); err != nil {
+			return fmt.Errorf("ConfigMap %s: config.json: %w", cm.Name, err)
 		}
-		if err := json.Unmarshal([]byte(cm.Data["config.json"]), &doc); err != nil {
-			return 0, []string{fmt.Sprintf("ConfigMap %s: config.json: %v", cm.Name, err)}
-		}
-		return doc.Segmesh.Edge.DrainGraceSeconds, nil
+		return nil
 	}
-	return 0, []string{"no segmesh-config ConfigMap"}
+	return errors.New("no segmesh-config ConfigMap")
 }
 
 // runsEdge reports whether `segmesh` with args runs the edge role.

@@ -1,7 +1,6 @@
 package k8s_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,26 +15,18 @@ import (
 	"github.com/segmesh/segmesh/pkg/safefile"
 )
 
-// configStateDir returns segmesh.crl.stateDir of the config.json in the
-// ConfigMap segmesh-config among objs ("" when none says).
+// configStateDir returns segmesh.crl.stateDir of the segmesh-config
+// ConfigMap among objs ("" when none says).
 func configStateDir(objs []object) string {
-	for _, o := range objs {
-		cm, ok := o.Typed.(*corev1.ConfigMap)
-		if !ok || !strings.HasPrefix(cm.Name, "segmesh-config") {
-			continue
-		}
-		var c struct {
-			Segmesh struct {
-				CRL struct {
-					StateDir string `json:"stateDir"`
-				} `json:"crl"`
-			} `json:"segmesh"`
-		}
-		if json.Unmarshal([]byte(cm.Data["config.json"]), &c) == nil && c.Segmesh.CRL.StateDir != "" {
-			return c.Segmesh.CRL.StateDir
-		}
+	var doc struct {
+		Segmesh struct {
+			CRL struct {
+				StateDir string `json:"stateDir"`
+			} `json:"crl"`
+		} `json:"segmesh"`
 	}
-	return ""
+	_ = segmeshConfig(objs, &doc) // none: "", which stateDirProblems names
+	return doc.Segmesh.CRL.StateDir
 }
 
 // stateDirProblems checks where a pod running the crl role keeps its state

@@ -44,6 +44,9 @@ var ErrNotDir = errors.New("not a directory")
 // CheckReplaceable does: `sudo segmesh config check` must pass the service
 // user's own directory. On Windows it checks nothing.
 func CheckDir(path string) error {
+	if !checksOwners {
+		return nil
+	}
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
@@ -61,11 +64,13 @@ func CheckDir(path string) error {
 		return err
 	}
 	return filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
-		if p == path || errors.Is(err, fs.ErrNotExist) {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
 			return nil // a temporary file renamed since it was listed
-		}
-		if err != nil {
+		case err != nil:
 			return &ExposedError{Path: p, Reason: "cannot be checked: " + err.Error(), Fix: "make " + p + " readable by segmesh's user"}
+		case p == path:
+			return nil // checked above
 		}
 		if d.Type()&fs.ModeSymlink != 0 {
 			return &ExposedError{Path: p, Reason: "is a symbolic link in " + path + ", which holds none of the gateway's own: whoever made it chooses what a start reads",
@@ -104,7 +109,7 @@ func checkToMake(path string) error {
 		case !fi.IsDir():
 			return fmt.Errorf("%s, on the way to %s, is %w", parent, path, ErrNotDir)
 		}
-		if checksOwners && fi.Mode()&os.ModeSticky != 0 && fi.Mode().Perm()&0o022 != 0 {
+		if fi.Mode()&os.ModeSticky != 0 && fi.Mode().Perm()&0o022 != 0 {
 			return &ExposedError{Path: path, Reason: fmt.Sprintf("does not exist yet, and %s, where it would be made, lets others add entries (mode %s): another user could create it first, as theirs", parent, modeText(fi.Mode())),
 				Fix: "mkdir -m 0700 " + path + " as the user segmesh runs as, or name a directory in one only that user writes"}
 		}

@@ -128,7 +128,6 @@ func stateDirConfig(t *testing.T, root, dir string) *config.Config {
 	t.Helper()
 	etc := mkdirMode(t, filepath.Join(root, "etc"), 0o700)
 	ca := filepath.Join(etc, "ca.pem")
-	writeMode(t, ca, 0o600)
 	if err := os.WriteFile(ca, testpki.NewCA(t, "State CA").PEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
