@@ -9,6 +9,7 @@ import (
 
 	"github.com/segmesh/segmesh/internal/testpki"
 	"github.com/segmesh/segmesh/pkg/config"
+	"github.com/segmesh/segmesh/pkg/safefile/safefiletest"
 )
 
 // TestAttackStateDirOthersMayWrite: the state directory keeps the floors
@@ -36,42 +37,27 @@ func TestAttackStateDirOthersMayWrite(t *testing.T) {
 		want string // "" accepted; else in the problem's message
 		fix  string
 	}{
-		{"0700: the role's own", func(t *testing.T, root string) string {
-			return mkdirMode(t, filepath.Join(root, "var", "segmesh", "crl-cache"), 0o700)
-		}, "", ""},
-		{"0750: systemd's StateDirectoryMode", func(t *testing.T, root string) string {
-			return mkdirMode(t, filepath.Join(root, "var", "segmesh", "crl-cache"), 0o750)
-		}, "", ""},
+		{"0700: the role's own", treeDir(safefiletest.Tree{}), "", ""},
+		{"0750: systemd's StateDirectoryMode", treeDir(safefiletest.Tree{Dir: 0o750}), "", ""},
 		{"not created yet below 0755", func(t *testing.T, root string) string {
 			mkdirMode(t, filepath.Join(root, "var", "segmesh"), 0o755)
 			return filepath.Join(root, "var", "segmesh", "crl-cache")
 		}, "", ""},
-		{"ours in a sticky world-writable directory", func(t *testing.T, root string) string {
-			mkdirMode(t, filepath.Join(root, "tmp"), 0o777|os.ModeSticky)
-			return mkdirMode(t, filepath.Join(root, "tmp", "crl-cache"), 0o700)
-		}, "", ""},
+		{"ours in a sticky world-writable directory", treeDir(safefiletest.Tree{Parent: 0o777 | os.ModeSticky}), "", ""},
 		{"group-writable by the process's own group (fsGroup)", func(t *testing.T, root string) string {
 			d := mkdirMode(t, filepath.Join(root, "crl-cache"), 0o770|os.ModeSetgid)
 			chownT(t, d, os.Getegid())
 			writeMode(t, filepath.Join(d, "x.crl"), 0o664)
 			return d
 		}, "", ""},
-		{"others may write it", func(t *testing.T, root string) string {
-			return mkdirMode(t, filepath.Join(root, "crl-cache"), 0o777)
-		}, "has mode 0777", "chmod go-w"},
-		{"others may write it (sticky)", func(t *testing.T, root string) string {
-			return mkdirMode(t, filepath.Join(root, "crl-cache"), 0o777|os.ModeSticky)
-		}, "has mode 1777", "chmod go-w"},
+		{"others may write it", treeDir(safefiletest.Tree{Dir: 0o777}), "has mode 0777", "chmod go-w"},
+		{"others may write it (sticky)", treeDir(safefiletest.Tree{Dir: 0o777 | os.ModeSticky}), "has mode 1777", "chmod go-w"},
 		{"a group the process is not in may write it", func(t *testing.T, root string) string {
 			d := mkdirMode(t, filepath.Join(root, "crl-cache"), 0o770)
 			chownT(t, d, otherGroup)
 			return d
 		}, "has mode 0770", "chmod go-w"},
-		{"others may write a directory above it", func(t *testing.T, root string) string {
-			d := mkdirMode(t, filepath.Join(root, "srv", "segmesh", "crl-cache"), 0o700)
-			mkdirMode(t, filepath.Join(root, "srv"), 0o777)
-			return d
-		}, "has mode 0777", "chmod go-w"},
+		{"others may write a directory above it", treeDir(safefiletest.Tree{Parent: 0o777}), "has mode 0777", "chmod go-w"},
 		{"not created yet below a world-writable directory", func(t *testing.T, root string) string {
 			mkdirMode(t, filepath.Join(root, "srv"), 0o777)
 			return filepath.Join(root, "srv", "crl-cache")
@@ -80,11 +66,7 @@ func TestAttackStateDirOthersMayWrite(t *testing.T) {
 			mkdirMode(t, filepath.Join(root, "tmp"), 0o777|os.ModeSticky)
 			return filepath.Join(root, "tmp", "crl-cache")
 		}, "could create it first", "mkdir -m 0700"},
-		{"others may write a record in it", func(t *testing.T, root string) string {
-			d := mkdirMode(t, filepath.Join(root, "crl-cache"), 0o700)
-			writeMode(t, filepath.Join(d, "0123.json"), 0o666)
-			return d
-		}, "has mode 0666", "chmod go-w"},
+		{"others may write a record in it", treeDir(safefiletest.Tree{File: 0o666}), "has mode 0666", "chmod go-w"},
 		{"others may write kept/", func(t *testing.T, root string) string {
 			d := mkdirMode(t, filepath.Join(root, "crl-cache"), 0o700)
 			mkdirMode(t, filepath.Join(d, "kept"), 0o777)
@@ -118,6 +100,14 @@ func TestAttackStateDirOthersMayWrite(t *testing.T) {
 				t.Fatalf("Validate = %v; want one error on %s = %q saying %q, fix %q", ps, KeyStateDir, dir, tc.want, tc.fix)
 			}
 		})
+	}
+}
+
+// treeDir returns a row's builder of the state directory tr makes
+// (safefiletest.Tree: a record in it, in a parent), outside root.
+func treeDir(tr safefiletest.Tree) func(*testing.T, string) string {
+	return func(t *testing.T, _ string) string {
+		return filepath.Dir(tr.Make(t, "crl-cache", "0123.crl", nil))
 	}
 }
 
