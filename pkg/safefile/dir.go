@@ -40,9 +40,10 @@ var ErrNotDir = errors.New("not a directory")
 // fsGroup puts every container of the pod in the volume's group and makes
 // every directory of the volume g+rwx,setgid and every file g+rw (kubelet's
 // SetVolumeOwnership), and that group's members are the pod's own
-// processes. A process run as root checks the modes only, as
-// CheckReplaceable does: `sudo segmesh config check` must pass the service
-// user's own directory. On Windows it checks nothing.
+// processes. Owners are judged as CheckReplaceable judges them
+// (trustedOwner): a process run as root trusts root and ServiceUser, so
+// that `sudo segmesh config check` passes the packages' directory. On
+// Windows it checks nothing.
 func CheckDir(path string) error {
 	if !checksOwners {
 		return nil
@@ -119,8 +120,9 @@ func checkToMake(path string) error {
 
 // checkHeld checks the mode and owner of p, the directory CheckDir checks
 // or an entry under it (fi its Lstat): others may not write it, its group
-// only when the process is in that group, and its owner is the process's
-// user or root (anyone for a process run as root).
+// only when the process is in that group, and its owner is one
+// trustedOwner accepts (root or the process's user; for a process run as
+// root, root or ServiceUser).
 func checkHeld(p string, fi os.FileInfo) error {
 	if !checksOwners {
 		return nil
@@ -130,8 +132,7 @@ func checkHeld(p string, fi os.FileInfo) error {
 			Fix: "chmod go-w " + p}
 	}
 	if uid, ok := owner(fi); ok && !trustedOwner(uid) {
-		return &ExposedError{Path: p, Reason: fmt.Sprintf("is owned by user %d, neither this process's user (%d) nor root: that user can change what it holds", uid, euid()),
-			Fix: fmt.Sprintf("chown -R %d %s (the user segmesh runs as), or root", euid(), p)}
+		return &ExposedError{Path: p, Reason: fmt.Sprintf("is owned by user %d, %s: that user can change what it holds", uid, trustedOwners()), Fix: chownFix(p)}
 	}
 	return nil
 }

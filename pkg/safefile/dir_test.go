@@ -11,10 +11,11 @@ import (
 
 // TestCheckDirOwners: a state directory, an entry in it or a directory
 // above it owned by a user other than the process's and root is refused
-// (that user removes a floor or plants an older CRL), unless the process
-// runs as root, which checks modes only (`sudo segmesh config check` of
-// the service user's directory). A directory group-writable by a group
-// the process is in passes (Kubernetes' fsGroup), by another group not; a
+// (that user removes a floor or plants an older CRL), unless the
+// process runs as root, which trusts root and ServiceUser (`sudo
+// segmesh config check` of the packages' directory), as
+// CheckReplaceable does. A directory group-writable by a group the
+// process is in passes (Kubernetes' fsGroup), by another group not; a
 // symbolic link in it is refused. The process's user and group are set
 // through euid and egid; giving files owners needs root. Every refusal
 // row fails without CheckDir (there was no check of the directory).
@@ -51,17 +52,17 @@ func TestCheckDirOwners(t *testing.T) {
 			d := filepath.Join(root, "state")
 			chownAll(t, d, other, group)
 			return d
-		}, "is owned by user 54321", "chown -R 4242"},
+		}, "is owned by user 54321", "chown 4242"},
 		{"a record another user's", service, func(t *testing.T, root string) string {
 			d := filepath.Join(root, "state")
 			chownAll(t, filepath.Join(d, "a.crl"), other, group)
 			return d
-		}, "a.crl is owned by user 54321", "chown -R 4242"},
+		}, "a.crl is owned by user 54321", "chown 4242"},
 		{"kept/ another user's", service, func(t *testing.T, root string) string {
 			d := filepath.Join(root, "state")
 			chownAll(t, filepath.Join(d, "kept"), other, group)
 			return d
-		}, "kept is owned by user 54321", "chown -R 4242"},
+		}, "kept is owned by user 54321", "chown 4242"},
 		{"a directory above it another user's", service, func(t *testing.T, root string) string {
 			if err := os.Lchown(root, other, group); err != nil {
 				t.Fatal(err)
@@ -94,11 +95,14 @@ func TestCheckDirOwners(t *testing.T) {
 			link(t, filepath.Join(root, "elsewhere.crl"), filepath.Join(d, "b.crl"))
 			return d
 		}, "is a symbolic link", "remove"},
-		{"run as root: another user's directory and records", 0, func(t *testing.T, root string) string {
+		{"run as root: the service user's directory and records", 0, func(t *testing.T, root string) string {
+			return filepath.Join(root, "state") // service is ServiceUser here
+		}, "", ""},
+		{"run as root: another user's directory", 0, func(t *testing.T, root string) string {
 			d := filepath.Join(root, "state")
 			chownAll(t, d, other, otherGroup)
 			return d
-		}, "", ""},
+		}, "is owned by user 54321", "chown root"},
 		{"run as root: still not 0777", 0, func(t *testing.T, root string) string {
 			d := filepath.Join(root, "state")
 			chownAll(t, d, other, otherGroup)
@@ -107,9 +111,10 @@ func TestCheckDirOwners(t *testing.T) {
 		}, "has mode 0777", "chmod go-w"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			oldU, oldG := euid, egid
+			oldU, oldG, oldS := euid, egid, serviceUID
 			euid, egid = func() int { return tt.proc }, func() int { return group }
-			t.Cleanup(func() { euid, egid = oldU, oldG })
+			serviceUID = func() (int, bool) { return service, true }
+			t.Cleanup(func() { euid, egid, serviceUID = oldU, oldG, oldS })
 			root := filepath.Join(t.TempDir(), "var")
 			d := filepath.Join(root, "state")
 			for _, p := range []string{root, d, filepath.Join(d, "kept")} {
