@@ -23,9 +23,9 @@ var ErrNotDir = errors.New("not a directory")
 // older CRL's record, and a revoked certificate is good again). Refused:
 //   - path, or anything under it (kept/, every record), that others may
 //     write, or its group may write unless the process is in that group;
-//   - path, or anything under it, owned by neither the process's user nor
-//     root; a symbolic link under it (the gateway makes none there: whoever
-//     made it chooses what a start reads);
+//   - path, or anything under it, owned by a user trustedOwner does not
+//     accept (below); a symbolic link under it (the gateway makes none
+//     there: whoever made it chooses what a start reads);
 //   - a directory above path, as CheckReplaceable checks a file's (up to /,
 //     every link on the way; a sticky one judges path by its owner; a
 //     read-only mount passes);
@@ -119,7 +119,7 @@ func checkToMake(path string) error {
 }
 
 // checkHeld checks the mode and owner of p, the directory CheckDir checks
-// or an entry under it (fi its Lstat): others may not write it, its group
+// or an entry under it (fi its FileInfo): others may not write it, its group
 // only when the process is in that group, and its owner is one
 // trustedOwner accepts (root or the process's user; for a process run as
 // root, root or ServiceUser).

@@ -28,7 +28,8 @@ func stateDirProblems(dir string) []config.Problem {
 	p := config.Problem{Severity: config.SeverityError, Key: KeyStateDir, Value: dir, Err: err,
 		Message: "cannot be used: " + err.Error(), Fix: "name a directory segmesh's user owns and only it writes (mkdir -m 0700)"}
 	if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
-		p.Message = "another local user could change the CRLs kept there (remove a floor, or plant an older CRL, and after a restart a revoked certificate is good again): " + e.About(dir)
+		// "another local user could change the CRLs kept in it: <finding>"
+		p.Message = e.Explain(dir, "change the CRLs kept in") + " (remove a floor or plant an older CRL: after a restart a revoked certificate is good again)"
 		p.Fix = e.Fix
 	}
 	return []config.Problem{p}
