@@ -54,7 +54,22 @@ CORE_PACKAGES="krb5-user ldap-utils apache2 libapache2-mod-auth-gssapi python3 o
 SOGO_PACKAGES="sogo sogo-activesync dovecot-imapd postgresql memcached libwbxml2-utils"
 
 log() { printf '%s lab: %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+die() {
+	log "error: $*"
+	LAB_DIED=1
+	exit 1
+}
+
+# on_exit RC COMMAND: a mutating command that set -e stopped says where.
+# Without it a failing step ends `up` without a word (8954e80: on a machine
+# without Samba, `up` stopped right after its first install and CI's log
+# showed nothing); die has said its own error already.
+on_exit() {
+	local rc=$1
+	if [[ $rc != 0 && -z ${LAB_DIED:-} ]]; then
+		log "error: stopped by a failing command (exit $rc): $2; the log is in $LOG"
+	fi
+}
 # step NAME: print how long the previous step took (bring-up cost table).
 STEP_T0=
 STEP_NAME=
@@ -1144,7 +1159,11 @@ main() {
 	local cmd=${1:-}
 	shift || true
 	case $cmd in
-	up | down | revoke | fault | svc-password) need_root; lock ;;
+	up | down | revoke | fault | svc-password)
+		trap 'on_exit $? "$BASH_COMMAND"' EXIT
+		need_root
+		lock
+		;;
 	env) [[ -w $(dirname "$STATE") ]] && lock ;;
 	esac
 	case $cmd in
