@@ -23,7 +23,7 @@ type ExposedError struct {
 	// Fix is the command that repairs it.
 	Fix string
 	// HoldsKey reports whether the file was read as public (a certificate,
-	// a CA bundle) and is refused for the PEM private key it holds too
+	// a CA bundle) and is refused for the private key it holds too (PEM, or a PFX's key bag)
 	// (ReadChecked); false for a finding of the check the reader asked for.
 	HoldsKey bool
 }

@@ -56,7 +56,8 @@ func ReadTrusted(path string, limit int64) ([]byte, error) {
 // bounded by limit: the file checked is the file read (Read, ReadTrusted,
 // ReadPrivate, and callers with a check of their own choosing).
 //
-// A file that holds a PEM private key is then held to CheckPrivate too,
+// A file that holds a private key (PEM armor in any form, or a PFX's key
+// bag: holdsPrivateKey) is then held to CheckPrivate too,
 // whatever check was asked for: a certificate or CA file read as public
 // may be a combined PEM holding its key as well (`cat cert.pem key.pem`),
 // and a key every local user may read lets each of them pose as the

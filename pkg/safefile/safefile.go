@@ -34,8 +34,9 @@
 // writable ancestor (Debian's old /usr/local, 2775 root:staff) is refused:
 // its group can replace the file.
 //
-// A file read as public (Read, ReadTrusted) that holds a PEM private key
-// (a combined certificate-and-key PEM) is held to CheckPrivate as well:
+// A file read as public (Read, ReadTrusted) that holds a private key (a
+// combined certificate-and-key PEM, its armor in any form, or a PFX
+// exported with its key) is held to CheckPrivate as well:
 // a key every local user may read is a leaked key, whichever file it is in.
 //
 // A process run as root accepts the owners root and ServiceUser (the user
