@@ -164,7 +164,14 @@ func CheckOTLP(o Options, getenv func(string) string) []problem.Problem {
 			add(problem.SeverityError, set, env(set), "is set without "+unset+": the exporter uses neither, and a collector that asks for a client certificate refuses every export",
 				"set "+unset+" too, or unset "+set)
 		default:
-			if err := loadKeyPair(cert, key); err != nil {
+			if bad, err := loadKeyPair(cert, key); err != nil {
+				if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
+					// Which file, not the pair: whoever reads the key (or a
+					// certificate file holding one) poses as segmesh to the collector.
+					name, path := [2]string{certNames[i], keyNames[i]}[bad], [2]string{cert, key}[bad]
+					add(problem.SeverityError, name, path, e.Explain(path, "read or replace")+": whoever reads the key poses as segmesh to the collector", e.Fix)
+					continue
+				}
 				add(problem.SeverityError, certNames[i], cert, err.Error()+": the exporter would go on without a client certificate, and a collector that asks for one refuses every export",
 					"name the PEM client certificate in "+certNames[i]+" and its key in "+keyNames[i]+", or unset both")
 			}
@@ -185,18 +192,23 @@ func loadCA(path string) error {
 	return nil
 }
 
-// loadKeyPair reads a client certificate and its key as the exporter does.
-func loadKeyPair(certFile, keyFile string) error {
+// loadKeyPair reads a client certificate and its key as the exporter
+// does, the key as the gateway's other keys are (safefile.ReadPrivate:
+// refused when another local user could read or replace it) and cleared
+// once parsed. bad is the file an error is about: 0 the certificate, 1 the
+// key.
+func loadKeyPair(certFile, keyFile string) (bad int, err error) {
 	cert, err := safefile.Read(certFile, maxTLSFile)
 	if err != nil {
-		return fmt.Errorf("cannot be read: %w", err)
+		return 0, fmt.Errorf("cannot be read: %w", err)
 	}
-	key, err := safefile.Read(keyFile, maxTLSFile)
+	key, err := safefile.ReadPrivate(keyFile, maxTLSFile)
 	if err != nil {
-		return fmt.Errorf("its key %s cannot be read: %w", keyFile, err)
+		return 1, fmt.Errorf("its key %s cannot be read: %w", keyFile, err)
 	}
+	defer clear(key)
 	if _, err := tls.X509KeyPair(cert, key); err != nil {
-		return fmt.Errorf("does not load with its key: %w", err)
+		return 0, fmt.Errorf("does not load with its key: %w", err)
 	}
-	return nil
+	return 0, nil
 }
