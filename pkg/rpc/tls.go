@@ -29,7 +29,8 @@ func (f TLSFiles) load() (tls.Certificate, *x509.CertPool, error) {
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("rpc: segmesh.grpc.keyFile: %w", err)
 	}
-	defer clear(keyPEM) // X509KeyPair keeps the parsed key, not these bytes
+	defer clear(keyPEM)  // X509KeyPair keeps the parsed key, not these bytes
+	defer clear(certPEM) // nor these, which hold the key too in a combined file
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("rpc: segmesh.grpc.certFile/keyFile: %w", err)

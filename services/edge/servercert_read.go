@@ -56,6 +56,7 @@ func readServerCertificate(c *Config) (cert tls.Certificate, ok bool, err error)
 		if err != nil {
 			return tls.Certificate{}, true, err
 		}
+		defer clear(certPEM) // a combined file (both settings naming it) holds the key too
 		cert, err := tls.X509KeyPair(certPEM, keyPEM)
 		switch {
 		case err != nil && strings.Contains(err.Error(), "does not match"):
