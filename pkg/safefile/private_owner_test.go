@@ -27,21 +27,26 @@ func TestCheckPrivateOwners(t *testing.T) {
 	for _, tt := range []struct {
 		name               string
 		proc, file, dirOwn int
+		noService          bool   // the machine has no segmesh user
 		want               string // "" accepted
 	}{
-		{"the file and directory the process's user's", service, service, service, ""},
-		{"the file root's", service, 0, service, ""},
-		{"the file another user's", service, other, service, "is owned by user 54321"},
-		{"the directory another user's", service, service, other, "(the directory holding"},
-		{"run as root: another user's file", 0, other, 0, "is owned by user 54321, neither root nor segmesh's service user"},
-		{"run as root: another user's directory", 0, 0, other, "(the directory holding"},
-		{"run as root: the service user's file and directory", 0, service, service, ""},
-		{"run as root: root's", 0, 0, 0, ""},
+		{"the file and directory the process's user's", service, service, service, false, ""},
+		{"the file root's", service, 0, service, false, ""},
+		{"the file another user's", service, other, service, false, "is owned by user 54321"},
+		{"the directory another user's", service, service, other, false, "(the directory holding"},
+		{"run as root: another user's file", 0, other, 0, false, "is owned by user 54321, neither root nor segmesh's service user"},
+		{"run as root: another user's directory", 0, 0, other, false, "(the directory holding"},
+		{"run as root: the service user's file and directory", 0, service, service, false, ""},
+		{"run as root: root's", 0, 0, 0, false, ""},
+		// rvkey (review of 78b7166): no other owner through the service user's rule.
+		{"run as root, no segmesh user on the machine: the uid it would have", 0, service, 0, true, "neither root nor segmesh's service user segmesh (none on this machine)"},
+		{"run as root, no segmesh user on the machine: another user's", 0, other, 0, true, "is owned by user 54321"},
+		{"not root: the service user's file (root's exception only)", other + 1, service, other + 1, false, "is owned by user 4242, neither this process's user"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			old, oldSvc := euid, serviceUID
 			euid = func() int { return tt.proc }
-			serviceUID = func() (int, bool) { return service, true }
+			serviceUID = func() (int, bool) { return service, !tt.noService }
 			t.Cleanup(func() { euid, serviceUID = old, oldSvc })
 			p := safefiletest.Tree{FileOwner: tt.file, DirOwner: tt.dirOwn}.Make(t, "d", "secret", []byte("k"))
 			fi, err := os.Stat(p)

@@ -1,9 +1,6 @@
 package edge
 
 import (
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,14 +96,7 @@ func TestAttackExchangeCAFileHoldsKey(t *testing.T) {
 // as every other file the gateway trusts (safefile.CheckReplaceable).
 func TestAttackServerCertFileReplaceable(t *testing.T) {
 	srv := testpki.NewCA(t, "Server CA").Server(t, []string{"edge.lab.test"})
-	attacker := testpki.NewCA(t, "Attacker CA")
-	tmpl := *srv.Cert
-	tmpl.AuthorityKeyId = nil
-	der, err := x509.CreateCertificate(rand.Reader, &tmpl, attacker.Cert, srv.Cert.PublicKey, attacker.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	swapped := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	swapped := attackerCertFor(t, srv)
 	for _, tc := range []struct {
 		name          string
 		mode, dirMode os.FileMode

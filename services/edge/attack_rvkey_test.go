@@ -27,16 +27,8 @@ import (
 // refuse it, and the certificate served stays the one loaded at the start.
 // Held on main: the three read through one reader.
 func TestAttackServerCertReplacedBeforeReload(t *testing.T) {
-	ca := testpki.NewCA(t, "Server CA")
-	srv := ca.Server(t, []string{"edge.lab.test"})
-	attacker := testpki.NewCA(t, "Attacker CA")
-	tmpl := *srv.Cert
-	tmpl.AuthorityKeyId = nil
-	der, err := x509.CreateCertificate(rand.Reader, &tmpl, attacker.Cert, srv.Cert.PublicKey, attacker.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	swapped := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	srv := testpki.NewCA(t, "Server CA").Server(t, []string{"edge.lab.test"})
+	swapped := attackerCertFor(t, srv)
 	exchange := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(exchange.Close)
 	for _, tc := range []struct {
@@ -103,4 +95,20 @@ func TestAttackServerCertReplacedBeforeReload(t *testing.T) {
 			}
 		})
 	}
+}
+
+// attackerCertFor returns, in PEM, what a local user who may write the
+// edge's certificate file writes there: a certificate for srv's own public
+// key (shown in srv's certificate) issued by their "Attacker CA". It loads
+// with srv's key (tls.X509KeyPair compares only the keys).
+func attackerCertFor(t *testing.T, srv *testpki.Cert) []byte {
+	t.Helper()
+	attacker := testpki.NewCA(t, "Attacker CA")
+	tmpl := *srv.Cert
+	tmpl.AuthorityKeyId = nil
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, attacker.Cert, srv.Cert.PublicKey, attacker.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
