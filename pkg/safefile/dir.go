@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"syscall"
 )
 
@@ -47,6 +48,13 @@ var ErrNotDir = errors.New("not a directory")
 func CheckDir(path string) error {
 	if !checksOwners {
 		return nil
+	}
+	if slices.Contains(strings.Split(filepath.ToSlash(path), "/"), "..") {
+		// The kernel resolves link/.. at the link's target; checkDirs and
+		// checkToMake judge the directories above on the cleaned text: they
+		// would check another directory than the one used (rvstate).
+		return &ExposedError{Path: path, Reason: `names "..": after a symbolic link it leads where the text does not say, and the directories above could not be checked`,
+			Fix: "name the directory without \"..\" (" + filepath.Clean(path) + " if that is the one meant)"}
 	}
 	fi, err := os.Stat(path)
 	switch {
@@ -127,9 +135,21 @@ func checkHeld(p string, fi os.FileInfo) error {
 	if !checksOwners {
 		return nil
 	}
-	if perm := fi.Mode().Perm(); perm&0o002 != 0 || perm&0o020 != 0 && !inGroupOf(fi) {
+	perm := fi.Mode().Perm()
+	if perm&0o002 != 0 || perm&0o020 != 0 && !inGroupOf(fi) {
 		return &ExposedError{Path: p, Reason: fmt.Sprintf("has mode %s: group or others may write it, and so replace or remove what it holds", modeText(fi.Mode())),
 			Fix: "chmod go-w " + p}
+	}
+	if perm&0o020 != 0 {
+		// The group rule passed it. With an access ACL the group bits are
+		// the list's mask: users and groups it names may write (rvstate).
+		switch acl, err := hasAccessACL(p); {
+		case err != nil:
+			return &ExposedError{Path: p, Reason: "cannot be checked: its access control list: " + err.Error(), Fix: "chmod g-w " + p}
+		case acl:
+			return &ExposedError{Path: p, Reason: fmt.Sprintf("has mode %s and an access control list: the group bits are the list's mask, so the users and groups it names may write it, and so replace or remove what it holds", modeText(fi.Mode())),
+				Fix: "setfacl -b " + p + " (or chmod g-w " + p + ")"}
+		}
 	}
 	if uid, ok := owner(fi); ok && !trustedOwner(uid) {
 		return &ExposedError{Path: p, Reason: fmt.Sprintf("is owned by user %d, %s: that user can change what it holds", uid, trustedOwners()), Fix: chownFix(p)}
