@@ -31,8 +31,9 @@ func configStateDir(objs []object) string {
 
 // stateDirProblems checks where a pod running the crl role keeps its state
 // directory dir (segmesh.crl.stateDir): on a PersistentVolumeClaim, so
-// its last good CRLs and floors outlive a restart (issue 17), mounted at
-// dir itself (the claim's root or a subPath), with no writable volume
+// its last good CRLs and floors outlive a restart (issue 17), its root
+// mounted at dir itself (not a subPath, which kubelet makes root's and
+// 0755 on a fresh claim: the role cannot write it), with no writable volume
 // mounted above it. kubelet makes a volume's root 0777 (emptyDir) or
 // g+rwx,setgid (fsGroup), and the crl role refuses a state directory
 // below a directory group or others may write (safefile.CheckDir), as
@@ -53,6 +54,8 @@ func stateDirProblems(id string, pod corev1.PodSpec, dir string) []string {
 			bad = append(bad, fmt.Sprintf("%s: runs the crl role with segmesh.crl.stateDir %s not the mount point of a PersistentVolumeClaim: its last good CRLs are lost on a restart (issue 17), or it sits below the volume's root, which kubelet makes group-writable and the crl role refuses; mount the claim there (subPath)", cid, dir))
 		} else if kinds[c.VolumeMounts[i].Name].PersistentVolumeClaim == nil {
 			bad = append(bad, fmt.Sprintf("%s: runs the crl role with segmesh.crl.stateDir %s not on a PersistentVolumeClaim: its last good CRLs are lost on a restart (issue 17)", cid, dir))
+		} else if sp := c.VolumeMounts[i].SubPath; sp != "" {
+			bad = append(bad, fmt.Sprintf("%s: runs the crl role, and segmesh.crl.stateDir %s is subPath %s of its claim: on a fresh claim kubelet makes it root's and 0755, which the crl role cannot write (no CRL outlives a restart); mount the claim's root there", cid, dir, sp))
 		}
 		for _, m := range c.VolumeMounts {
 			if !m.ReadOnly && strings.HasPrefix(filepath.Clean(dir), filepath.Clean(m.MountPath)+"/") {
@@ -121,7 +124,8 @@ func TestCRLStateDirPassesOnKubelet(t *testing.T) {
 //     0777 (empty_dir.go's perm), a claim 0755 (a new file system's root),
 //     then with the pod's fsGroup the group set to it and g+rwx,setgid
 //     added (SetVolumeOwnership); a subPath directory kubelet makes with
-//     the mode of the volume's root (SafeMakeDir);
+//     the mode of the volume's root under its umask (SafeMakeDir; root's,
+//     TestAttackCRLStateDirWritableOnAFreshClaim);
 //   - a directory below a mount point: the crl role's own, 0700.
 //
 // The process is in fsGroup (kubelet adds it to every container's groups):
@@ -151,6 +155,9 @@ func kubeletTree(t *testing.T, pod corev1.PodSpec, c corev1.Container, dir strin
 			}
 			if fsGroup {
 				mode |= 0o770 | os.ModeSetgid
+			}
+			if c.VolumeMounts[i].SubPath != "" {
+				mode &^= kubeletUmask // SafeMakeDir's mkdirat, as root
 			}
 		case below:
 			mode = 0o700
