@@ -6,7 +6,6 @@ import (
 	"slices"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -29,34 +28,14 @@ const kubeletUmask = 0o022
 // writes it through its group, and safefile.CheckDir passes it
 // (TestCRLStateDirPassesOnKubelet).
 func TestAttackCRLStateDirWritableOnAFreshClaim(t *testing.T) {
-	root := copyTree(t, ".")
-	n := 0
-	for _, name := range overlays(t, root) {
-		objs, bad := decodeAll(filepath.Join(root, "overlays", name))
-		if len(bad) > 0 {
-			t.Fatalf("overlay %s: %v", name, bad)
-		}
-		dir := configStateDir(objs)
-		for _, o := range objs {
-			d, ok := o.Typed.(*appsv1.Deployment)
-			if !ok || !runsCRL(d.Spec.Template.Spec) {
-				continue
+	forEachCRLPod(t, func(t *testing.T, pod corev1.PodSpec, dir string) {
+		for _, c := range pod.Containers {
+			if !freshClaimWritable(pod, c, dir) {
+				t.Errorf("container %s: on a fresh claim kubelet makes %s root's, mode %04o: the crl role (uid %d) cannot write its state directory",
+					c.Name, dir, freshStateDirMode(pod, c, dir), runAsUser(pod, c))
 			}
-			n++
-			t.Run(name+"/"+d.Name, func(t *testing.T) {
-				pod := d.Spec.Template.Spec
-				for _, c := range pod.Containers {
-					if !freshClaimWritable(pod, c, dir) {
-						t.Errorf("container %s: on a fresh claim kubelet makes %s root's, mode %04o: the crl role (uid %d) cannot write its state directory",
-							c.Name, dir, freshStateDirMode(pod, c, dir), runAsUser(pod, c))
-					}
-				}
-			})
 		}
-	}
-	if n == 0 {
-		t.Fatal("no pod runs the crl role")
-	}
+	})
 }
 
 // freshStateDirMode returns the mode kubelet gives the state directory

@@ -77,6 +77,29 @@ func TestCRLStateDirPassesOnKubelet(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("modes are not checked on Windows")
 	}
+	forEachCRLPod(t, func(t *testing.T, pod corev1.PodSpec, dir string) {
+		if err := safefile.CheckDir(kubeletTree(t, pod, pod.Containers[0], dir)); err != nil {
+			t.Fatalf("the crl role refuses its state directory on kubelet's volume: %v", err)
+		}
+	})
+	t.Run("main's layout: the claim at /var/lib/segmesh", func(t *testing.T) {
+		pod := corev1.PodSpec{
+			SecurityContext: &corev1.PodSecurityContext{FSGroup: new(int64(65532))},
+			Volumes:         []corev1.Volume{{Name: "state", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "x"}}}},
+		}
+		c := corev1.Container{VolumeMounts: []corev1.VolumeMount{{Name: "state", MountPath: "/var/lib/segmesh"}}}
+		err := safefile.CheckDir(kubeletTree(t, pod, c, "/var/lib/segmesh/crl-cache"))
+		if err == nil || !strings.Contains(err.Error(), "has mode 0775") {
+			t.Fatalf("CheckDir = %v; want the claim's root (g+rwx for fsGroup) refused", err)
+		}
+	})
+}
+
+// forEachCRLPod runs f, as a subtest named overlay/deployment, for the pod
+// of every Deployment of every overlay that runs the crl role, with the
+// state directory of the overlay's config.json; it fails when none does.
+func forEachCRLPod(t *testing.T, f func(t *testing.T, pod corev1.PodSpec, dir string)) {
+	t.Helper()
 	root := copyTree(t, ".")
 	n := 0
 	for _, name := range overlays(t, root) {
@@ -91,28 +114,12 @@ func TestCRLStateDirPassesOnKubelet(t *testing.T) {
 				continue
 			}
 			n++
-			t.Run(name+"/"+d.Name, func(t *testing.T) {
-				pod := d.Spec.Template.Spec
-				if err := safefile.CheckDir(kubeletTree(t, pod, pod.Containers[0], dir)); err != nil {
-					t.Fatalf("the crl role refuses its state directory on kubelet's volume: %v", err)
-				}
-			})
+			t.Run(name+"/"+d.Name, func(t *testing.T) { f(t, d.Spec.Template.Spec, dir) })
 		}
 	}
 	if n == 0 {
 		t.Fatal("no pod runs the crl role")
 	}
-	t.Run("main's layout: the claim at /var/lib/segmesh", func(t *testing.T) {
-		pod := corev1.PodSpec{
-			SecurityContext: &corev1.PodSecurityContext{FSGroup: new(int64(65532))},
-			Volumes:         []corev1.Volume{{Name: "state", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "x"}}}},
-		}
-		c := corev1.Container{VolumeMounts: []corev1.VolumeMount{{Name: "state", MountPath: "/var/lib/segmesh"}}}
-		err := safefile.CheckDir(kubeletTree(t, pod, c, "/var/lib/segmesh/crl-cache"))
-		if err == nil || !strings.Contains(err.Error(), "has mode 0775") {
-			t.Fatalf("CheckDir = %v; want the claim's root (g+rwx for fsGroup) refused", err)
-		}
-	})
 }
 
 // kubeletTree makes under a temporary directory standing for the

@@ -95,20 +95,7 @@ func TestAttackStateDirChangedAnyway(t *testing.T) {
 		}, `names ".."`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			oldU, oldG, oldS := euid, egid, serviceUID
-			euid, egid = func() int { return service }, func() int { return group }
-			serviceUID = func() (int, bool) { return service, true }
-			t.Cleanup(func() { euid, egid, serviceUID = oldU, oldG, oldS })
-			root := filepath.Join(t.TempDir(), "var")
-			d := filepath.Join(root, "state")
-			for _, p := range []string{root, d, filepath.Join(d, "kept")} {
-				if err := os.Mkdir(p, 0o700); err != nil {
-					t.Fatal(err)
-				}
-			}
-			mkfile(t, filepath.Join(d, "a.crl"), 0o644)
-			mkfile(t, filepath.Join(d, "kept", "k.crl"), 0o644)
-			chownAll(t, root, service, group)
+			root, d := stateTree(t, service, service, group)
 			if err := os.Chmod(root, 0o755); err != nil {
 				t.Fatal(err)
 			}

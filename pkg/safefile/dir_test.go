@@ -111,20 +111,7 @@ func TestCheckDirOwners(t *testing.T) {
 		}, "has mode 0777", "chmod go-w"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			oldU, oldG, oldS := euid, egid, serviceUID
-			euid, egid = func() int { return tt.proc }, func() int { return group }
-			serviceUID = func() (int, bool) { return service, true }
-			t.Cleanup(func() { euid, egid, serviceUID = oldU, oldG, oldS })
-			root := filepath.Join(t.TempDir(), "var")
-			d := filepath.Join(root, "state")
-			for _, p := range []string{root, d, filepath.Join(d, "kept")} {
-				if err := os.Mkdir(p, 0o700); err != nil {
-					t.Fatal(err)
-				}
-			}
-			mkfile(t, filepath.Join(d, "a.crl"), 0o644)
-			mkfile(t, filepath.Join(d, "kept", "k.crl"), 0o644)
-			chownAll(t, root, service, group)
+			root, _ := stateTree(t, tt.proc, service, group)
 			err := CheckDir(tt.make(t, root))
 			if tt.want == "" {
 				if err != nil {
@@ -149,6 +136,29 @@ func TestCheckDirNotADirectory(t *testing.T) {
 			t.Errorf("CheckDir(%s) = %v; want ErrNotDir", p, err)
 		}
 	}
+}
+
+// stateTree runs the test as the process proc (euid) in group (egid),
+// ServiceUser being service, and makes <root>/state (0700, service:group,
+// holding a.crl and kept/k.crl), root being 0700 and service's too. It
+// returns root and the state directory.
+func stateTree(t *testing.T, proc, service, group int) (root, d string) {
+	t.Helper()
+	oldU, oldG, oldS := euid, egid, serviceUID
+	euid, egid = func() int { return proc }, func() int { return group }
+	serviceUID = func() (int, bool) { return service, true }
+	t.Cleanup(func() { euid, egid, serviceUID = oldU, oldG, oldS })
+	root = filepath.Join(t.TempDir(), "var")
+	d = filepath.Join(root, "state")
+	for _, p := range []string{root, d, filepath.Join(d, "kept")} {
+		if err := os.Mkdir(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mkfile(t, filepath.Join(d, "a.crl"), 0o644)
+	mkfile(t, filepath.Join(d, "kept", "k.crl"), 0o644)
+	chownAll(t, root, service, group)
+	return root, d
 }
 
 // chownAll gives path and everything under it the owner uid and group gid.

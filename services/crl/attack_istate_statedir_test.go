@@ -82,13 +82,7 @@ func TestAttackStateDirOthersMayWrite(t *testing.T) {
 			root := t.TempDir()
 			dir := tc.make(t, root)
 			t.Cleanup(func() { restoreModes(root) })
-			ps := Validate(stateDirConfig(t, root, dir))
-			var got []config.Problem
-			for _, p := range ps {
-				if p.Key == KeyStateDir {
-					got = append(got, p)
-				}
-			}
+			got := stateDirFindings(stateDirConfig(t, root, dir))
 			if tc.want == "" {
 				if len(got) != 0 {
 					t.Fatalf("Validate = %v; want the state directory accepted", got)
@@ -97,7 +91,7 @@ func TestAttackStateDirOthersMayWrite(t *testing.T) {
 			}
 			if len(got) != 1 || got[0].Severity != config.SeverityError || got[0].Value != dir ||
 				!strings.Contains(got[0].Message, tc.want) || !strings.Contains(got[0].Fix, tc.fix) {
-				t.Fatalf("Validate = %v; want one error on %s = %q saying %q, fix %q", ps, KeyStateDir, dir, tc.want, tc.fix)
+				t.Fatalf("Validate = %v; want one error on %s = %q saying %q, fix %q", got, KeyStateDir, dir, tc.want, tc.fix)
 			}
 		})
 	}

@@ -54,12 +54,7 @@ func TestAttackStateDirSettingResolved(t *testing.T) {
 			setting, base := tc.make(t, root)
 			c := stateDirConfig(t, root, setting)
 			c.BaseDir = base
-			var got []config.Problem
-			for _, p := range Validate(c) {
-				if p.Key == KeyStateDir {
-					got = append(got, p)
-				}
-			}
+			got := stateDirFindings(c)
 			if tc.want == "" {
 				if len(got) != 0 {
 					t.Fatalf("Validate = %v; want the state directory accepted", got)
@@ -72,4 +67,15 @@ func TestAttackStateDirSettingResolved(t *testing.T) {
 			t.Logf("%s: %s (fix: %s)", got[0].Value, got[0].Message, got[0].Fix)
 		})
 	}
+}
+
+// stateDirFindings returns Validate's problems on segmesh.crl.stateDir.
+func stateDirFindings(c *config.Config) []config.Problem {
+	var out []config.Problem
+	for _, p := range Validate(c) {
+		if p.Key == KeyStateDir {
+			out = append(out, p)
+		}
+	}
+	return out
 }
