@@ -80,17 +80,19 @@ func TestAttackSnapshotAfterAPanicWithoutTheCDP(t *testing.T) {
 	k := newStreamRig(t, time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC), slog.New(slog.DiscardHandler))
 	k.r.cfg.URLs = []string{labCDP}
 	phone := leaf(t, k.ca.issue(t, certOpts{cn: "phone", serial: 0x79}).Certificate[0])
-	k.client.panics.Store(-1)
-	k.fake.revoke(k.ca, 0x77) // the first snapshot, which panics
+	k.client.panicVersion.Store(2)
+	k.fake.revoke(k.ca, 0x77) // the first snapshot with a CRL (version 2), which panics whenever received
 	k.watch(t)
 	waitFor(t, "the panic counted", func() bool { return k.panics(t) >= 1 })
 	if _, err := k.r.check(phone); !errors.Is(err, errNoSnapshot) {
 		t.Fatalf("after a panic on the first snapshot: %v, want refused (no snapshot)", err)
 	}
 	// The crl role's current snapshot becomes one without the configured
-	// distribution point's CRL, then the panics stop.
+	// distribution point's CRL. (Switching every Recv's panics off here
+	// instead let a stream deliver version 2, received before the publish,
+	// after the switch: its CRL covers the distribution point and the edge
+	// was rightly ready, 11 failures in 40 runs under -race.)
 	k.fake.publish()
-	k.client.panics.Store(0)
 	waitFor(t, "the empty snapshot in force", func() bool { return k.r.current() >= 1 && !k.r.panics.pending.Load() })
 	reason, err := k.r.unready()
 	if reason != unreadyCDPMissing || err == nil || !strings.Contains(err.Error(), labCDP) {

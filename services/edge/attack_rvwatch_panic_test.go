@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,11 @@ type panickingCRLClient struct {
 	// snapshot panic before anything arrives, once: a fault of the
 	// transport while the edge holds the crl role's current snapshot.
 	waiting atomic.Bool
+	// panicVersion, when not 0: a snapshot of this version panics in Recv
+	// every time it is received (the decision is the snapshot's, not the
+	// moment's: a test switching panics off cannot let through a snapshot
+	// received before it published the next one).
+	panicVersion atomic.Uint64
 	// mu guards known: each stream's known_version, in order.
 	mu    sync.Mutex
 	known []uint64
@@ -66,6 +72,9 @@ func (s *panickingStream) Recv() (*crlv1.WatchSnapshotsResponse, error) {
 		return m, err
 	}
 	s.delivered = true
+	if v := s.c.panicVersion.Load(); v != 0 && m.GetVersion() == v {
+		panic("index out of range decoding snapshot version " + strconv.FormatUint(v, 10))
+	}
 	for {
 		n := s.c.panics.Load()
 		if n == 0 {
