@@ -168,6 +168,14 @@ func TestStartReloadCheckAgree(t *testing.T) {
 			delete(c, "clientCertTrustStorePath")
 			c["clientCertificateChain"] = writeCA(t, dir, "chain.pem", 0o664)
 		}, false, false},
+		{"invalid dir: the crl state directory others may write (rvstate)", func(t *testing.T, dir string, c map[string]any) {
+			state := filepath.Join(dir, "crl-state")
+			if err := os.Mkdir(state, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			chmodFile(t, state, 0o777)
+			sub(sub(c, "segmesh"), "crl")["stateDir"] = state
+		}, false, false},
 		{"invalid file: config.json group-writable", func(t *testing.T, dir string, _ map[string]any) {
 			chmodFile(t, filepath.Join(dir, "config.json"), 0o664)
 		}, false, false},

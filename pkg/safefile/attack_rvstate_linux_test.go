@@ -20,6 +20,9 @@ import (
 //   - a POSIX ACL granting another user write: the mode's group bits are
 //     then the ACL's mask (0770), the group the process's own, and the
 //     group rule (meant for Kubernetes' fsGroup) passed it;
+//   - a directory or record writable by the process's group, which another
+//     local user is in (/etc/group, or that user's primary group): the
+//     group rule trusted every member (istate's "left alone");
 //   - a setting with ".." after a symbolic link: the kernel resolves
 //     link/.. at the link's target, in a directory others may write,
 //     while the directories above were checked on the cleaned text.
@@ -53,6 +56,26 @@ func TestAttackStateDirChangedAnyway(t *testing.T) {
 			link(t, filepath.Join(open, "sub"), filepath.Join(root, "link"))
 			return filepath.Join(root, "link") + "/../state" // the kernel: open/state
 		}, `names ".."`},
+		{"defect: 2770 of the process's group, another user a member of it (/etc/group)", func(t *testing.T, _, d string) string {
+			fakeUsers(t, "svc:x:4242:4343::/:/bin/false\nalice:x:1000:1000::/:/bin/sh\n", "svc:x:4343:\nalice:x:1000:\n", "ops:x:4343:alice,svc\n")
+			chmodT(t, d, 0o770|os.ModeSetgid)
+			return d
+		}, "has users besides this process's (alice)"},
+		{"defect: a record 0664 of the process's group, another user's primary group (/etc/passwd)", func(t *testing.T, _, d string) string {
+			fakeUsers(t, "svc:x:4242:4343::/:/bin/false\nbob:x:1001:4343::/:/bin/sh\n", "svc:x:4343:\n")
+			chmodT(t, filepath.Join(d, "a.crl"), 0o664)
+			return d
+		}, "has users besides this process's (bob)"},
+		{"held: 2770 of the process's group, no other user in it (the image's segmesh group)", func(t *testing.T, _, d string) string {
+			fakeUsers(t, "svc:x:4242:4343::/:/bin/false\n", "svc:x:4343:svc\n")
+			chmodT(t, d, 0o770|os.ModeSetgid)
+			return d
+		}, ""},
+		{"held: 2770 of a group of the process no file names (fsGroup of another gid)", func(t *testing.T, _, d string) string {
+			fakeUsers(t, "svc:x:4242:4343::/:/bin/false\n", "other:x:999:alice\n")
+			chmodT(t, d, 0o770|os.ModeSetgid)
+			return d
+		}, ""},
 		{"held: the same directory without an ACL (0700)", func(t *testing.T, _, d string) string {
 			return d
 		}, ""},
@@ -111,6 +134,23 @@ func TestAttackStateDirChangedAnyway(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fakeUsers points /etc/passwd and /etc/group, as CheckDir reads them,
+// at passwd and the concatenated groups for the test.
+func fakeUsers(t *testing.T, passwd string, groups ...string) {
+	t.Helper()
+	dir := t.TempDir()
+	p, g := filepath.Join(dir, "passwd"), filepath.Join(dir, "group")
+	if err := os.WriteFile(p, []byte(passwd), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(g, []byte(strings.Join(groups, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	oldP, oldG := etcPasswd, etcGroup
+	etcPasswd, etcGroup = p, g
+	t.Cleanup(func() { etcPasswd, etcGroup = oldP, oldG })
 }
 
 // mkdirOwned makes dir with mode and the owner uid:gid.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -41,7 +42,10 @@ var ErrNotDir = errors.New("not a directory")
 // fsGroup puts every container of the pod in the volume's group and makes
 // every directory of the volume g+rwx,setgid and every file g+rw (kubelet's
 // SetVolumeOwnership), and that group's members are the pod's own
-// processes. Owners are judged as CheckReplaceable judges them
+// processes. So it passes only while /etc/group and /etc/passwd put no
+// other user in that group (othersInGroup), and the entry has no POSIX
+// access ACL (its group bits would be the ACL's mask). A path naming ".."
+// is refused. Owners are judged as CheckReplaceable judges them
 // (trustedOwner): a process run as root trusts root and ServiceUser, so
 // that `sudo segmesh config check` passes the packages' directory. On
 // Windows it checks nothing.
@@ -141,8 +145,15 @@ func checkHeld(p string, fi os.FileInfo) error {
 			Fix: "chmod go-w " + p}
 	}
 	if perm&0o020 != 0 {
-		// The group rule passed it. With an access ACL the group bits are
-		// the list's mask: users and groups it names may write (rvstate).
+		// The group rule passed it: the group is trusted as the pod's own
+		// (fsGroup) only when no other user is known to be in it (rvstate).
+		gid, _ := groupOf(fi)
+		if others := othersInGroup(gid); len(others) > 0 {
+			return &ExposedError{Path: p, Reason: fmt.Sprintf("has mode %s, and its group %d has users besides this process's (%s): they may write it, and so replace or remove what it holds", modeText(fi.Mode()), gid, strings.Join(others, ", ")),
+				Fix: "chmod g-w " + p}
+		}
+		// With an access ACL the group bits are the list's mask: users and
+		// groups it names may write.
 		switch acl, err := hasAccessACL(p); {
 		case err != nil:
 			return &ExposedError{Path: p, Reason: "cannot be checked: its access control list: " + err.Error(), Fix: "chmod g-w " + p}
@@ -169,6 +180,60 @@ func inGroupOf(fi os.FileInfo) bool {
 	}
 	groups, err := os.Getgroups()
 	return err == nil && slices.Contains(groups, gid)
+}
+
+// etcGroup and etcPasswd are the files naming the members of a group
+// (variables for the tests).
+var etcGroup, etcPasswd = "/etc/group", "/etc/passwd"
+
+// othersInGroup returns up to three users other than the process's that
+// the machine's files put in the group gid: its members in /etc/group, or
+// users whose primary group it is in /etc/passwd. A group the files do not
+// name (Kubernetes' fsGroup of any gid, in an image without it) has none
+// known; users only a directory service (NSS) names are not seen.
+func othersInGroup(gid int) []string {
+	me, passwd := "", readColonFile(etcPasswd)
+	for _, f := range passwd { // name:x:uid:gid:...
+		if len(f) > 3 && f[2] == strconv.Itoa(euid()) {
+			me = f[0]
+		}
+	}
+	var out []string
+	add := func(name string) {
+		if name != "" && name != me && !slices.Contains(out, name) && len(out) < 3 {
+			out = append(out, name)
+		}
+	}
+	for _, f := range passwd {
+		if len(f) > 3 && f[3] == strconv.Itoa(gid) {
+			add(f[0])
+		}
+	}
+	for _, f := range readColonFile(etcGroup) { // name:x:gid:members
+		if len(f) > 3 && f[2] == strconv.Itoa(gid) {
+			for _, m := range strings.Split(f[3], ",") {
+				add(strings.TrimSpace(m))
+			}
+		}
+	}
+	return out
+}
+
+// readColonFile returns the colon-separated fields of each line of the
+// file path (/etc/passwd, /etc/group), bounded; none when it cannot be
+// read.
+func readColonFile(path string) [][]string {
+	b, err := Read(path, 4<<20)
+	if err != nil {
+		return nil
+	}
+	var out [][]string
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, strings.Split(line, ":"))
+		}
+	}
+	return out
 }
 
 // egid is the process's effective group (a variable for the tests).
