@@ -133,7 +133,8 @@ func forEachCRLPod(t *testing.T, f func(t *testing.T, pod corev1.PodSpec, dir st
 //     added (SetVolumeOwnership); a subPath directory kubelet makes with
 //     the mode of the volume's root under its umask (SafeMakeDir; root's,
 //     TestAttackCRLStateDirWritableOnAFreshClaim);
-//   - a directory below a mount point: the crl role's own, 0700.
+//   - a directory below a mount point: the crl role's own, 0700;
+//   - in a claim's root, ext4's lost+found (0700, with fsGroup 2770).
 //
 // The process is in fsGroup (kubelet adds it to every container's groups):
 // the tree's group is then the test process's own.
@@ -177,6 +178,20 @@ func kubeletTree(t *testing.T, pod corev1.PodSpec, c corev1.Container, dir strin
 		}
 		if err := os.Chown(cur, -1, os.Getegid()); err != nil {
 			t.Fatal(err)
+		}
+		if i >= 0 && c.VolumeMounts[i].SubPath == "" && vols[c.VolumeMounts[i].Name].PersistentVolumeClaim != nil {
+			// A claim's root on ext4 holds lost+found, 0700, which fsGroup
+			// makes 2770 of the pod's group (rvstate): CheckDir walks it.
+			lf, lfMode := filepath.Join(cur, "lost+found"), os.FileMode(0o700)
+			if fsGroup {
+				lfMode |= 0o070 | os.ModeSetgid
+			}
+			if err := os.Mkdir(lf, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(lf, lfMode); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	return cur

@@ -79,6 +79,12 @@ func TestAttackStateDirChangedAnyway(t *testing.T) {
 		{"held: the same directory without an ACL (0700)", func(t *testing.T, _, d string) string {
 			return d
 		}, ""},
+		{"held: the setting a link, in a directory others may write, to the state directory", func(t *testing.T, root, d string) string {
+			open := filepath.Join(root, "open")
+			mkdirOwned(t, open, 0o777, service, group)
+			link(t, d, filepath.Join(open, "state"))
+			return filepath.Join(open, "state")
+		}, "has mode 0777"},
 		{"held: a symbolic link planted in kept/", func(t *testing.T, root, d string) string {
 			link(t, filepath.Join(root, "old.crl"), filepath.Join(d, "kept", "old.crl"))
 			return d
