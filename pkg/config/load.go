@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -23,11 +24,11 @@ func Load(path string) (*Config, *Report, error) { return LoadFor(path, nil) }
 // LoadFor is Load for a process running roles: it opens only the secrets
 // those roles use (see Secrets); nil roles means every secret.
 func LoadFor(path string, roles []string) (*Config, *Report, error) {
-	data, err := readConfigFile(path)
+	data, readable, err := readConfigFile(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	return ParseFor(path, data, roles)
+	return parseFor(path, data, roles, readable)
 }
 
 // readConfigFile reads config.json at path through pkg/safefile: a FIFO
@@ -37,20 +38,35 @@ func LoadFor(path string, roles []string) (*Config, *Report, error) {
 // no other local user could replace (safefile.CheckReplaceable): whoever
 // writes config.json points segmesh.identity's LDAP URL at their own host
 // and receives the bind password, or names a trust store of theirs.
-func readConfigFile(path string) ([]byte, error) {
-	data, err := safefile.ReadTrusted(path, MaxConfigFile)
+// readable is CheckPrivate's finding on the file read (nil when no other
+// local user may read it): a secret written in clear there is theirs too
+// (openSecrets).
+func readConfigFile(path string) (data []byte, readable *safefile.ExposedError, err error) {
+	data, err = safefile.ReadChecked(path, MaxConfigFile, func(p string, fi os.FileInfo) error {
+		if err := safefile.CheckReplaceable(p, fi); err != nil {
+			return err
+		}
+		readable, _ = errors.AsType[*safefile.ExposedError](safefile.CheckPrivate(p, fi))
+		return nil
+	})
+	if err != nil {
+		return nil, nil, readError(path, err)
+	}
+	return data, readable, nil
+}
+
+// readError is readConfigFile's error for err.
+func readError(path string, err error) error {
 	if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
-		return nil, fmt.Errorf("config: %s: %s; fix: %s: %w", path, e.Explain(path, "replace"), e.Fix, err)
+		return fmt.Errorf("config: %s: %s; fix: %s: %w", path, e.Explain(path, "replace"), e.Fix, err)
 	}
 	switch {
 	case errors.Is(err, safefile.ErrNotRegular):
-		return nil, fmt.Errorf("config: read %s: %w (a FIFO, a device or a directory); name the config.json file itself", path, err)
+		return fmt.Errorf("config: read %s: %w (a FIFO, a device or a directory); name the config.json file itself", path, err)
 	case errors.Is(err, safefile.ErrTooLarge):
-		return nil, fmt.Errorf("config: %s is larger than %d bytes, not a segmesh config.json; name the config.json file: %w", path, MaxConfigFile, err)
-	case err != nil:
-		return nil, fmt.Errorf("config: read %s: %w", path, err)
+		return fmt.Errorf("config: %s is larger than %d bytes, not a segmesh config.json; name the config.json file: %w", path, MaxConfigFile, err)
 	}
-	return data, nil
+	return fmt.Errorf("config: read %s: %w", path, err)
 }
 
 // Parse is Load on bytes already read; path names the file in messages and
@@ -59,6 +75,12 @@ func Parse(path string, data []byte) (*Config, *Report, error) { return ParseFor
 
 // ParseFor is LoadFor on bytes already read.
 func ParseFor(path string, data []byte, roles []string) (*Config, *Report, error) {
+	return parseFor(path, data, roles, nil)
+}
+
+// parseFor is ParseFor for bytes read from a file that other local users
+// may read (readable, CheckPrivate's finding; nil: they may not).
+func parseFor(path string, data []byte, roles []string, readable *safefile.ExposedError) (*Config, *Report, error) {
 	r := &Report{}
 	if p := fileProblem(data); p != nil {
 		r.Problems = append(r.Problems, *p)
@@ -104,7 +126,7 @@ func ParseFor(path string, data []byte, roles []string) (*Config, *Report, error
 		abs = path
 	}
 	cfg.setPath(abs)
-	cfg.openSecrets(r, roles)
+	cfg.openSecrets(r, roles, readable)
 	validate(&cfg, r)
 	if errs := r.Errors(); len(errs) > 0 {
 		return nil, r, &Error{Path: path, Problems: errs}

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/segmesh/segmesh/pkg/atomicfile"
+	"github.com/segmesh/segmesh/pkg/safefile"
 	"github.com/segmesh/segmesh/pkg/secret"
 )
 
@@ -125,12 +126,18 @@ func (c *Config) KeyFile() string {
 // are opened (nil roles: every secret); the others are emptied, never
 // decrypted, and remembered as withheld, so a process holds no secret it
 // does not need and needs no key when it uses none.
-func (c *Config) openSecrets(r *Report, roles []string) {
+func (c *Config) openSecrets(r *Report, roles []string, readable *safefile.ExposedError) {
 	var key []byte
 	var keyErr error
 	walkSecrets(reflect.TypeFor[Config](), "", func(path string, f reflect.StructField, index []int) {
 		s := c.secretField(index)
 		v := s.Reveal()
+		if readable != nil && v != "" && !strings.HasPrefix(v, encPrefix) && !strings.HasSuffix(v, PlaintextSuffix) {
+			// In clear for good (segmesh run encrypts only ".plaintext"
+			// values), whichever role uses it: the file is everyone's.
+			r.add(SeverityError, path, "", "is written in clear in "+c.Path+", and "+readable.Explain(c.Path, "read")+": whoever reads it has the secret",
+				fmt.Sprintf("write it again with the suffix %q (segmesh run encrypts it), or %s; then change it, as others could read it", PlaintextSuffix, readable.Fix))
+		}
 		if v != "" && roles != nil && !usedBy(f.Tag.Get("roles"), roles) {
 			if strings.HasSuffix(v, PlaintextSuffix) {
 				r.add(SeverityWarning, path, "", "is in plain text, and no role of this process uses it: the process that runs a role using it encrypts it at its start with its key", "")
@@ -264,7 +271,7 @@ func EncryptPlaintextSecrets(path string, hook RewriteHook) ([]string, error) {
 // account password: ticket and identity) must then share the key
 // (docs/operations.md section 8).
 func EncryptPlaintextSecretsFor(path string, roles []string, hook RewriteHook) ([]string, error) {
-	data, err := readConfigFile(path)
+	data, _, err := readConfigFile(path)
 	if err != nil {
 		return nil, err
 	}
