@@ -35,7 +35,9 @@ func TestAttackTrustedFilesOthersMayReplace(t *testing.T) {
 		content   []byte
 		read      func(path string) error
 	}{
-		{"config.json", "", []byte(base), func(p string) error { _, _, err := Load(p); return err }},
+		// The password .plaintext: one in clear makes a config.json others may
+		// read a secret file (TestAttackClearSecretInReadableConfig).
+		{"config.json", "", []byte(edit(t, base, map[string]any{"kcd/serviceAccountPassword": "Passw0rd!" + PlaintextSuffix})), func(p string) error { _, _, err := Load(p); return err }},
 		{"exchangeCaFile", "segmesh.edge.exchangeCaFile", caPEM, func(p string) error {
 			_, err := CAPool("segmesh.edge.exchangeCaFile", p, "name the CA bundle")
 			return err
