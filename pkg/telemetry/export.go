@@ -3,8 +3,10 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"go.opentelemetry.io/otel/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -16,8 +18,9 @@ type TraceExport struct {
 	Endpoint string `json:"endpoint"`
 	// Failures counts the failed exports (MetricTraceExportFailures).
 	Failures int64 `json:"failures"`
-	// LastError is the last failed export's error; empty when none failed
-	// or an export succeeded since.
+	// LastError is the last failed export's error, on one line and cut to
+	// MaxPanicValue bytes; empty when none failed or an export succeeded
+	// since.
 	LastError string `json:"last_error,omitempty"`
 	// LastErrorAt is when it failed; zero with no LastError.
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
@@ -46,11 +49,24 @@ func (w *exportWatch) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnly
 	if err != nil {
 		w.failures.Add(context.WithoutCancel(ctx), 1)
 		w.state.Failures++
-		w.state.LastError, w.state.LastErrorAt = err.Error(), w.now()
+		w.state.LastError, w.state.LastErrorAt = exportErrorText(err), w.now()
 		return err
 	}
 	w.state.LastError, w.state.LastErrorAt, w.state.LastSuccessAt = "", time.Time{}, w.now()
 	return nil
+}
+
+// exportErrorText is a failed export's error as /readyz and /status.json
+// show it: on one line and cut as a panic value is (cutText). Its text is
+// largely the collector's (a gRPC status message, a partial success's
+// error message), or that of whoever answers in its place.
+func exportErrorText(err error) string {
+	return cutText(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, err.Error()))
 }
 
 // TraceExport returns the trace export's state; Endpoint is empty when

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -71,6 +72,11 @@ func endpointError(endpoint string) error {
 	case strings.Contains(endpoint, "://"):
 		return errors.New("is a URL; the OTLP/gRPC exporter takes host:port and would look the whole text up as a host name, so no trace would ever be exported")
 	}
+	if u, err := url.Parse("https://" + endpoint); err != nil || u.Host != endpoint {
+		// The exporter takes the address through WithEndpointURL, which
+		// drops one that is not a URL's host with a line in its own log.
+		return errors.New("is not a host:port a URL can carry (user information, an IPv6 zone, a space or a %): the exporter would drop it and send traces where OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_EXPORTER_OTLP_INSECURE say, in clear if that says so, or to localhost:4317")
+	}
 	host, port, err := net.SplitHostPort(endpoint)
 	if err != nil {
 		return errors.New("is not host:port: without a port gRPC dials 443, not the collector's OTLP port (4317)")
@@ -84,16 +90,41 @@ func endpointError(endpoint string) error {
 	return nil
 }
 
+// maskUserinfo returns an export address (host:port, or a URL from
+// OTEL_EXPORTER_OTLP_*ENDPOINT) with its user information, if any, replaced
+// by xxxxx: the OTLP/gRPC exporter never sends it, so whatever is there is
+// a credential written in the wrong place, and the address is shown by
+// config check, the start's log and /status.
+func maskUserinfo(addr string) string {
+	start := 0
+	if i := strings.Index(addr, "://"); i >= 0 {
+		start = i + 3
+	}
+	end := len(addr)
+	if j := strings.IndexAny(addr[start:], "/?#"); j >= 0 {
+		end = start + j
+	}
+	at := strings.LastIndex(addr[start:end], "@")
+	if at < 0 {
+		return addr
+	}
+	return addr[:start] + "xxxxx" + addr[start+at:]
+}
+
 // exporterOptions returns the exporter's options for o, whose endpoint
-// endpointError accepted. The file decides the security whatever the
-// environment says: insecure credentials outrank a TLS configuration the
+// endpointError accepted, dialled as gRPC's DNS target. The file decides
+// the security whatever the environment says: insecure credentials outrank a TLS configuration the
 // exporter took from OTEL_EXPORTER_OTLP_*CERTIFICATE, and an https:// URL
 // turns off OTEL_EXPORTER_OTLP_*INSECURE while keeping that CA.
 func exporterOptions(o Options) []otlptracegrpc.Option {
+	// The exporter hands its endpoint to grpc.NewClient as the target,
+	// where a host named like a resolver (unix:4317, passthrough:4317) is
+	// that resolver's: dns:/// makes it the host:port the file names.
+	target := otlptracegrpc.WithEndpoint("dns:///" + o.OTLPEndpoint)
 	if o.OTLPInsecure {
-		return []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(o.OTLPEndpoint), otlptracegrpc.WithTLSCredentials(insecure.NewCredentials())}
+		return []otlptracegrpc.Option{target, otlptracegrpc.WithTLSCredentials(insecure.NewCredentials())}
 	}
-	return []otlptracegrpc.Option{otlptracegrpc.WithEndpointURL("https://" + o.OTLPEndpoint)}
+	return []otlptracegrpc.Option{otlptracegrpc.WithEndpointURL("https://" + o.OTLPEndpoint), target}
 }
 
 // CheckOTLP returns what Setup refuses in o, what the trace exporter
@@ -115,18 +146,18 @@ func CheckOTLP(o Options, getenv func(string) string) []problem.Problem {
 		}
 		for _, name := range envNames(envEndpoint) {
 			if v := env(name); v != "" {
-				add(problem.SeverityWarning, name, v, "is set in the environment, but segmesh exports traces only to "+KeyOTLPEndpoint+", which is empty: no trace is exported",
+				add(problem.SeverityWarning, name, maskUserinfo(v), "is set in the environment, but segmesh exports traces only to "+KeyOTLPEndpoint+", which is empty: no trace is exported",
 					"write the collector's host:port in "+KeyOTLPEndpoint+", or unset "+name)
 			}
 		}
 		return out
 	}
 	if err := endpointError(o.OTLPEndpoint); err != nil {
-		add(problem.SeverityError, KeyOTLPEndpoint, o.OTLPEndpoint, err.Error(), endpointFix)
+		add(problem.SeverityError, KeyOTLPEndpoint, maskUserinfo(o.OTLPEndpoint), err.Error(), endpointFix)
 	}
 	for _, name := range envNames(envEndpoint) {
 		if v := env(name); v != "" {
-			add(problem.SeverityIgnored, name, v, "is not used: traces go to "+KeyOTLPEndpoint+" "+o.OTLPEndpoint, "")
+			add(problem.SeverityIgnored, name, maskUserinfo(v), "is not used: traces go to "+KeyOTLPEndpoint+" "+maskUserinfo(o.OTLPEndpoint), "")
 		}
 	}
 	for _, name := range envNames(envInsecure) {

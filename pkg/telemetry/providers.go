@@ -56,7 +56,7 @@ func Setup(ctx context.Context, o Options) (*Providers, error) {
 	p.shutdown = append(p.shutdown, mp.Shutdown)
 	if o.OTLPEndpoint != "" {
 		if err := endpointError(o.OTLPEndpoint); err != nil {
-			return nil, fmt.Errorf("telemetry: %s %q %v; fix: %s", KeyOTLPEndpoint, o.OTLPEndpoint, err, endpointFix)
+			return nil, fmt.Errorf("telemetry: %s %q %v; fix: %s", KeyOTLPEndpoint, maskUserinfo(o.OTLPEndpoint), err, endpointFix)
 		}
 		te, err := otlptracegrpc.New(ctx, exporterOptions(o)...)
 		if err != nil {

@@ -1,0 +1,174 @@
+package telemetry
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/segmesh/segmesh/pkg/problem"
+	"github.com/segmesh/segmesh/pkg/telemetry/otlptest"
+)
+
+// flushOne ends one span on p and flushes it, waiting at most 20 s.
+func flushOne(t *testing.T, p *Providers) {
+	t.Helper()
+	tp := p.Tracer.(*sdktrace.TracerProvider)
+	_, span := tp.Tracer("test").Start(context.Background(), "edge.Test")
+	span.End()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_ = tp.ForceFlush(ctx)
+}
+
+// TestAttackEndpointTheExporterDrops: an otlpEndpoint that is host:port to
+// net.SplitHostPort but not a URL's host (an IPv6 zone written as Go's
+// net package writes it, a character a host cannot hold, user
+// information) is dropped by the exporter's WithEndpointURL with a line in
+// OpenTelemetry's own log: it then exports to OTEL_EXPORTER_OTLP_ENDPOINT
+// (or localhost:4317) with the environment's OTEL_EXPORTER_OTLP_INSECURE,
+// the two variables CheckOTLP reports as "not used". On main CheckOTLP
+// and Setup passed these, and the environment's plaintext collector got
+// the spans in clear though the file asked for TLS.
+func TestAttackEndpointTheExporterDrops(t *testing.T) {
+	for _, endpoint := range []string{
+		"[fe80::1%eth0]:4317",
+		"otel collector:4317",
+		"otel%collector:4317",
+		"tracing-token@127.0.0.1:4317",
+	} {
+		t.Run(endpoint, func(t *testing.T) {
+			elsewhere := otlptest.Start(t, nil) // plaintext, named by the environment only
+			otlpEnv(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + elsewhere.Addr, "OTEL_EXPORTER_OTLP_INSECURE": "true"})
+			for _, p := range CheckOTLP(Options{OTLPEndpoint: endpoint}, func(string) string { return "" }) {
+				if p.Key == KeyOTLPEndpoint && p.Severity == problem.SeverityError {
+					if strings.Contains(p.String(), "tracing-token") {
+						t.Errorf("the refusal shows the endpoint's user information: %s", p)
+					}
+					goto setup
+				}
+			}
+			t.Errorf("CheckOTLP passed %q", endpoint)
+		setup:
+			p, err := Setup(context.Background(), Options{OTLPEndpoint: endpoint})
+			if err != nil {
+				if strings.Contains(err.Error(), "tracing-token") {
+					t.Errorf("Setup's refusal shows the endpoint's user information: %v", err)
+				}
+				return
+			}
+			t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+			flushOne(t, p)
+			t.Errorf("Setup started an exporter for %q; the environment's plaintext collector got %d spans", endpoint, elsewhere.Spans())
+		})
+	}
+}
+
+// TestAttackCollectorsErrorText: the text of a failed export is the
+// collector's (a gRPC status message, a partial success's error message):
+// a collector, or whoever answers in its place without TLS, chooses it.
+// /readyz and /status.json show it on every request; it is cut as a panic
+// value is (MaxPanicValue) and kept on one line, so it cannot add lines
+// to /readyz that read as a role's.
+func TestAttackCollectorsErrorText(t *testing.T) {
+	otlpEnv(t, nil)
+	col := otlptest.Start(t, nil)
+	p, err := Setup(context.Background(), Options{OTLPEndpoint: col.Addr, OTLPInsecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+	col.Refuse(status.Error(codes.PermissionDenied, "no\nedge: ready\n"+strings.Repeat("x", 1<<20)))
+	flushOne(t, p)
+	notes, st := p.Notes(), p.TraceExport()
+	if len(notes) != 1 || st.LastError == "" {
+		t.Fatalf("a refused export: notes %q, status %+v", notes, st)
+	}
+	if len(st.LastError) > 2*MaxPanicValue || len(notes[0]) > 4*MaxPanicValue {
+		t.Errorf("the collector's text is kept whole: %d bytes on /status.json, %d on /readyz", len(st.LastError), len(notes[0]))
+	}
+	if strings.Contains(notes[0], "\n") || strings.Contains(st.LastError, "\n") {
+		t.Errorf("the collector's text adds lines to /readyz: %q", notes[0][:min(len(notes[0]), 200)])
+	}
+}
+
+// TestAttackEndpointCredentialsShown: user information written into the
+// export's address (the file's otlpEndpoint, or an OTEL_EXPORTER_OTLP_*
+// ENDPOINT URL, as some collectors' examples show it) is a credential the
+// OTLP/gRPC exporter never sends. CheckOTLP's findings go to `config
+// check`'s output, the start's log and /status; a Problem's value is
+// "masked for secrets". On main they quoted it whole.
+func TestAttackEndpointCredentialsShown(t *testing.T) {
+	const pass = "s3cr3t-t0ken"
+	for _, tc := range []struct {
+		name     string
+		endpoint string
+		env      map[string]string
+	}{
+		{"the file's endpoint with a password", "tracing:" + pass + "@otel-collector:4317", nil},
+		{"the file's endpoint with a token as the user", pass + "@otel-collector:4317", nil},
+		{"the environment's endpoint, overruled", "otel-collector:4317", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://tracing:" + pass + "@other:4317"}},
+		{"the environment's endpoint alone", "", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://" + pass + "@other:4317"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps := CheckOTLP(Options{OTLPEndpoint: tc.endpoint}, func(k string) string { return tc.env[k] })
+			if len(ps) == 0 {
+				t.Fatalf("CheckOTLP found nothing")
+			}
+			for _, p := range ps {
+				if strings.Contains(p.String(), pass) {
+					t.Errorf("CheckOTLP shows the credential: %s", p)
+				}
+			}
+			if tc.env != nil {
+				return
+			}
+			otlpEnv(t, nil)
+			p, err := Setup(context.Background(), Options{OTLPEndpoint: tc.endpoint})
+			if err == nil {
+				_ = p.Shutdown(context.Background())
+				t.Fatalf("Setup started")
+			}
+			if strings.Contains(err.Error(), pass) {
+				t.Errorf("Setup's refusal shows the credential: %v", err)
+			}
+		})
+	}
+}
+
+// TestAttackEndpointHostNamedLikeAResolver: a collector whose host gRPC
+// reads as a resolver's scheme (unix:4317 is, to grpc.NewClient, the Unix
+// socket "4317" in the working directory) passes CheckOTLP as host:port.
+// On main the exporter sent the traces to that socket, which whoever can
+// write the working directory may serve, instead of the host "unix".
+func TestAttackEndpointHostNamedLikeAResolver(t *testing.T) {
+	otlpEnv(t, nil)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	l, err := net.Listen("unix", "4317")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var squatter otlptest.Collector
+	s := grpc.NewServer()
+	coltracepb.RegisterTraceServiceServer(s, &squatter)
+	go func() { _ = s.Serve(l) }()
+	t.Cleanup(s.Stop)
+	// With TLS the target is the same (exporterOptions).
+	p, err := Setup(context.Background(), Options{OTLPEndpoint: "unix:4317", OTLPInsecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flushOne(t, p)
+	_ = p.Shutdown(context.Background())
+	if n := squatter.Spans(); n != 0 {
+		t.Errorf("the Unix socket %s/4317 got %d spans meant for the host unix", dir, n)
+	}
+}
