@@ -43,7 +43,9 @@ func CheckPeer(c *config.Config, name string) error {
 // targetError says why the resolver of cc's target would refuse it, as
 // gRPC's built-in resolvers do when the first call comes (grpc.NewClient
 // takes any text and resolves nothing before): a dns target without a
-// host or with a colon and no port, a unix target with a host. A scheme
+// host or with a colon and no port (or a DNS server so written), a
+// passthrough target that is not host:port, a unix or unix-abstract target
+// with a host or without a socket. A scheme
 // gRPC has no resolver for was made a dns target of the whole text
 // (https://ticket:9443 becomes dns:///https://ticket:9443) and is refused
 // for that. It reaches nobody.
@@ -62,6 +64,12 @@ func targetError(cc *grpc.ClientConn) error {
 		if endpoint == "" {
 			return fmt.Errorf("target %s names no host", target)
 		}
+		if u.Host != "" {
+			// The DNS server to ask, host[:port], port 53 by default.
+			if _, port, err := net.SplitHostPort(u.Host); err == nil && port == "" {
+				return fmt.Errorf("target %s names a DNS server that ends in a colon without a port", target)
+			}
+		}
 		if net.ParseIP(endpoint) != nil {
 			return nil
 		}
@@ -77,9 +85,17 @@ func targetError(cc *grpc.ClientConn) error {
 		if _, _, err := net.SplitHostPort(endpoint + ":443"); err != nil || strings.Contains(endpoint, "/") {
 			return fmt.Errorf("target %s is not host:port (a scheme gRPC does not know is read as part of the host)", target)
 		}
-	case "unix":
+	case "passthrough":
+		// Dialled as it is, by net.Dial: host:port.
+		if host, port, err := net.SplitHostPort(endpoint); err != nil || host == "" || port == "" {
+			return fmt.Errorf("target %s is not passthrough:///host:port", target)
+		}
+	case "unix", "unix-abstract":
 		if u.Host != "" {
-			return fmt.Errorf("target %s has a host; write unix:///absolute/path or unix:relative/path", target)
+			return fmt.Errorf("target %s has a host; write %s:///absolute/path or %s:relative/path", target, u.Scheme, u.Scheme)
+		}
+		if endpoint == "" {
+			return fmt.Errorf("target %s names no socket", target)
 		}
 	}
 	return nil
