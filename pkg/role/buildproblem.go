@@ -25,15 +25,20 @@ type Setting struct {
 // configuration (identity's and ticket's Build): so `segmesh config check`,
 // `segmesh run` before any role is built, and a reload refuse what the start
 // would, with the constructor's own reason, and the rule stays in one place.
-// A *config.Problem in err is returned as it is. Else each
-// *problem.SettingError in err is a problem on its Key, with the value and
-// fix settings give that key (the last setting's fix for a key they do not
-// list): the type says which setting, never the text, so a reworded error or
-// a value quoting another key stays where it belongs. An err without one is
-// a problem on the last setting, the role's fallback.
+// A *config.Problem in err is returned as an error (the start stops on it
+// whatever its severity), and so is each *problem.SettingError in err: a
+// problem on its Key, with the value and fix settings give that key (the
+// last setting's fix for a key they do not list): the type says which
+// setting, never the text, so a reworded error or a value quoting another
+// key stays where it belongs. An err with neither is a problem on the last
+// setting, the role's fallback.
 func BuildProblems(roleName string, err error, settings []Setting) []config.Problem {
+	var out []config.Problem
 	if p := config.ProblemOf("", "", err, ""); p.Key != "" {
-		return []config.Problem{p}
+		// The constructor refused with it, so the start stops whatever
+		// severity it was written with.
+		p.Severity = config.SeverityError
+		out = append(out, p)
 	}
 	fallback := settings[len(settings)-1]
 	on := func(key, msg string) config.Problem {
@@ -44,7 +49,6 @@ func BuildProblems(roleName string, err error, settings []Setting) []config.Prob
 		return config.Problem{Severity: config.SeverityError, Key: s.Key, Value: s.Value, Fix: s.Fix, Err: err,
 			Message: msg + ": the " + roleName + " role's start would stop"}
 	}
-	var out []config.Problem
 	for _, se := range problem.SettingErrors(err) {
 		if p := on(se.Key, se.Error()); !slices.ContainsFunc(out, p.Same) {
 			out = append(out, p)

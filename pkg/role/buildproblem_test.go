@@ -85,3 +85,40 @@ func TestWithBuild(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackBuildProblemsNeverPass: whatever a constructor's refusal
+// holds, BuildProblems reports it as errors on every setting it names, so
+// `config check` and a reload refuse what the start (which stops on the
+// error) refuses. On main a *config.Problem the constructor returned with
+// a warning's or an ignored setting's severity was reported as it was, and
+// check passed a file the start refused; and a refusal joining a
+// *config.Problem with a *problem.SettingError lost the second.
+func TestAttackBuildProblemsNeverPass(t *testing.T) {
+	settings := []Setting{{Key: "a.key", Value: "A", Fix: "fix a"}, {Key: "fallback.key", Fix: "fix fallback"}}
+	warn := &config.Problem{Severity: config.SeverityWarning, Key: "own.key", Value: "v", Message: "suspicious", Fix: "own fix"}
+	ignored := &config.Problem{Severity: config.SeverityIgnored, Key: "own.key", Value: "v", Message: "ignored"}
+	bad := &config.Problem{Severity: config.SeverityError, Key: "own.key", Value: "v", Message: "bad", Fix: "own fix"}
+	for _, tc := range []struct {
+		name string
+		err  error
+		keys []string
+	}{
+		{"a warning returned as the refusal", fmt.Errorf("identity: %w", warn), []string{"own.key"}},
+		{"an ignored setting returned as the refusal", ignored, []string{"own.key"}},
+		{"a problem and a setting", errors.Join(bad, problem.OnSetting("a.key", errors.New("a"))), []string{"own.key", "a.key"}},
+		{"a setting and a problem", errors.Join(problem.OnSetting("a.key", errors.New("a")), fmt.Errorf("ca: %w", bad)), []string{"own.key", "a.key"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var keys []string
+			for _, p := range BuildProblems(Identity, tc.err, settings) {
+				if p.Severity != config.SeverityError {
+					t.Errorf("%s is not an error: config check would pass what the start refuses", p)
+				}
+				keys = append(keys, p.Key)
+			}
+			if !slices.Equal(keys, tc.keys) {
+				t.Errorf("BuildProblems names %q, want %q", keys, tc.keys)
+			}
+		})
+	}
+}
