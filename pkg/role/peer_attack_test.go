@@ -31,14 +31,7 @@ func TestAttackPeerTargetsTheResolverRefuses(t *testing.T) {
 		{"a DNS server that ends in a colon", "dns://10.0.0.53:/ticket.seg.svc:9443"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := testConfig()
-			c.Segmesh.Peers.Ticket = tc.addr
-			g, err := NewGroup(GroupOptions{Config: c, Roles: []string{Edge}, Constructors: ctors(&journal{}, "", nil)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, connErr := g.Conn(Ticket)
-			checkErr := CheckPeer(c, Ticket)
+			_, checkErr, connErr := checkAndConn(t, tc.addr)
 			if checkErr == nil || connErr == nil {
 				t.Fatalf("CheckPeer: %v, Conn: %v; want both to refuse %q", checkErr, connErr, tc.addr)
 			}

@@ -2,6 +2,8 @@ package role
 
 import (
 	"testing"
+
+	"github.com/segmesh/segmesh/pkg/config"
 )
 
 // TestCheckPeerAgreesWithConn: CheckPeer, which Validate runs before any
@@ -28,14 +30,7 @@ func TestCheckPeerAgreesWithConn(t *testing.T) {
 		{"a scheme grpc does not know", "https://ticket.seg.svc:9443", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := testConfig()
-			c.Segmesh.Peers.Ticket = tc.addr
-			g, err := NewGroup(GroupOptions{Config: c, Roles: []string{Edge}, Constructors: ctors(&journal{}, "", nil)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, connErr := g.Conn(Ticket)
-			checkErr := CheckPeer(c, Ticket)
+			c, checkErr, connErr := checkAndConn(t, tc.addr)
 			if (checkErr != nil) != tc.bad || (connErr != nil) != tc.bad {
 				t.Fatalf("CheckPeer: %v, Conn: %v; want refused: %v", checkErr, connErr, tc.bad)
 			}
@@ -47,4 +42,18 @@ func TestCheckPeerAgreesWithConn(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkAndConn returns what CheckPeer and an edge group's Conn say of addr
+// as segmesh.peers.ticket, and the configuration.
+func checkAndConn(t *testing.T, addr string) (c *config.Config, checkErr, connErr error) {
+	t.Helper()
+	c = testConfig()
+	c.Segmesh.Peers.Ticket = addr
+	g, err := NewGroup(GroupOptions{Config: c, Roles: []string{Edge}, Constructors: ctors(&journal{}, "", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, connErr = g.Conn(Ticket)
+	return c, CheckPeer(c, Ticket), connErr
 }

@@ -5,9 +5,7 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
 
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -16,17 +14,6 @@ import (
 	"github.com/segmesh/segmesh/pkg/problem"
 	"github.com/segmesh/segmesh/pkg/telemetry/otlptest"
 )
-
-// flushOne ends one span on p and flushes it, waiting at most 20 s.
-func flushOne(t *testing.T, p *Providers) {
-	t.Helper()
-	tp := p.Tracer.(*sdktrace.TracerProvider)
-	_, span := tp.Tracer("test").Start(context.Background(), "edge.Test")
-	span.End()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	_ = tp.ForceFlush(ctx)
-}
 
 // TestAttackEndpointTheExporterDrops: an otlpEndpoint that is host:port to
 // net.SplitHostPort but not a URL's host (an IPv6 zone written as Go's
@@ -78,13 +65,7 @@ func TestAttackEndpointTheExporterDrops(t *testing.T) {
 // value is (MaxPanicValue) and kept on one line, so it cannot add lines
 // to /readyz that read as a role's.
 func TestAttackCollectorsErrorText(t *testing.T) {
-	otlpEnv(t, nil)
-	col := otlptest.Start(t, nil)
-	p, err := Setup(context.Background(), Options{OTLPEndpoint: col.Addr, OTLPInsecure: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+	p, col := exportInClear(t)
 	col.Refuse(status.Error(codes.PermissionDenied, "no\nedge: ready\n"+strings.Repeat("x", 1<<20)))
 	flushOne(t, p)
 	notes, st := p.Notes(), p.TraceExport()

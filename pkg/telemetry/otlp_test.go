@@ -127,22 +127,11 @@ func TestSetupRefusesAnEndpointItCannotReach(t *testing.T) {
 // /readyz and shown by TraceExport until an export succeeds again; before,
 // it was only a line in OpenTelemetry's own log.
 func TestTraceExportFailuresShow(t *testing.T) {
-	otlpEnv(t, nil)
-	col := otlptest.Start(t, nil)
-	p, err := Setup(context.Background(), Options{OTLPEndpoint: col.Addr, OTLPInsecure: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
-	tp := p.Tracer.(*sdktrace.TracerProvider)
+	p, col := exportInClear(t)
 	export := func(refuse error) {
 		t.Helper()
 		col.Refuse(refuse)
-		_, span := tp.Tracer("test").Start(context.Background(), "edge.Test")
-		span.End()
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = tp.ForceFlush(ctx)
+		flushOne(t, p)
 	}
 	failures := func() float64 {
 		t.Helper()
@@ -171,4 +160,29 @@ func TestTraceExportFailuresShow(t *testing.T) {
 	if st := p.TraceExport(); failures() != 1 || p.Notes() != nil || st.LastError != "" || st.LastSuccessAt.IsZero() {
 		t.Fatalf("after an export that succeeded: notes %q, status %+v", p.Notes(), st)
 	}
+}
+
+// exportInClear returns providers exporting without TLS to a fake
+// collector, with no OTEL_EXPORTER_OTLP_* variable set.
+func exportInClear(t *testing.T) (*Providers, *otlptest.Collector) {
+	t.Helper()
+	otlpEnv(t, nil)
+	col := otlptest.Start(t, nil)
+	p, err := Setup(context.Background(), Options{OTLPEndpoint: col.Addr, OTLPInsecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+	return p, col
+}
+
+// flushOne ends one span on p and flushes it, waiting at most 20 s.
+func flushOne(t *testing.T, p *Providers) {
+	t.Helper()
+	tp := p.Tracer.(*sdktrace.TracerProvider)
+	_, span := tp.Tracer("test").Start(context.Background(), "edge.Test")
+	span.End()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_ = tp.ForceFlush(ctx)
 }
