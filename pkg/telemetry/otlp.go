@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/problem"
 	"github.com/segmesh/segmesh/pkg/safefile"
 )
@@ -35,6 +36,7 @@ const (
 	envCA         = "CERTIFICATE"
 	envClientCert = "CLIENT_CERTIFICATE"
 	envClientKey  = "CLIENT_KEY"
+	envHeaders    = "HEADERS"
 )
 
 // envNames returns the general variable and the traces' own for suffix.
@@ -46,7 +48,7 @@ func envNames(suffix string) [2]string {
 // examines.
 func OTLPEnv() []string {
 	var out []string
-	for _, suffix := range []string{envEndpoint, envInsecure, envCA, envClientCert, envClientKey} {
+	for _, suffix := range []string{envEndpoint, envInsecure, envCA, envClientCert, envClientKey, envHeaders} {
 		n := envNames(suffix)
 		out = append(out, n[:]...)
 	}
@@ -163,6 +165,17 @@ func CheckOTLP(o Options, getenv func(string) string) []problem.Problem {
 	for _, name := range envNames(envInsecure) {
 		if v := env(name); v != "" {
 			add(problem.SeverityIgnored, name, v, fmt.Sprintf("is not used: %s (%v) decides whether traces go over TLS", KeyOTLPInsecure, o.OTLPInsecure), "")
+		}
+	}
+	if o.OTLPInsecure && !config.IsLoopbackListen(o.OTLPEndpoint) {
+		add(problem.SeverityWarning, KeyOTLPInsecure, "true", "sends traces to "+maskUserinfo(o.OTLPEndpoint)+" across the network without TLS: their spans name users (UPN) and devices, and anyone on the way reads them",
+			"set "+KeyOTLPInsecure+" to false and name the collector's CA in OTEL_EXPORTER_OTLP_CERTIFICATE, or export to a collector on loopback")
+		for _, name := range envNames(envHeaders) {
+			if env(name) != "" {
+				// The value is not shown: it holds the collector's credential.
+				add(problem.SeverityWarning, name, "", "is sent with every export without TLS: an Authorization header or API key in it can be read on the way",
+					"set "+KeyOTLPInsecure+" to false (the collector's CA in OTEL_EXPORTER_OTLP_CERTIFICATE), or export to a collector on loopback")
+			}
 		}
 	}
 	if o.OTLPInsecure {

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
@@ -151,5 +152,60 @@ func TestAttackEndpointHostNamedLikeAResolver(t *testing.T) {
 	_ = p.Shutdown(context.Background())
 	if n := squatter.Spans(); n != 0 {
 		t.Errorf("the Unix socket %s/4317 got %d spans meant for the host unix", dir, n)
+	}
+}
+
+// TestAttackTracesInClearAcrossTheNetwork: spans carry users' UPNs and
+// device IDs; with otlpInsecure they cross the network in clear, and so do
+// the OTEL_EXPORTER_OTLP_*HEADERS the exporter adds to every export (an
+// Authorization header or a collector's API key). On main CheckOTLP said
+// nothing of either: a legal but suspicious setting is a warning (as the
+// admin port without a token beyond loopback is), naming no header value.
+// A collector on loopback is the setting's purpose and stays quiet.
+// (CheckOTLP's other rows on OTEL_EXPORTER_OTLP_* sit in suite's
+// TestValidateExaminesTheOTLPExport.)
+func TestAttackTracesInClearAcrossTheNetwork(t *testing.T) {
+	const key = "Bearer s3cr3t-api-key"
+	for _, tc := range []struct {
+		name     string
+		endpoint string
+		env      map[string]string
+		want     []string // the keys warned about
+	}{
+		{"a collector on loopback", "127.0.0.1:4317", nil, nil},
+		{"a collector named localhost", "localhost:4317", nil, nil},
+		{"a collector on IPv6 loopback", "[::1]:4317", nil, nil},
+		{"a collector elsewhere", "otel-collector.monitoring:4317", nil, []string{KeyOTLPInsecure}},
+		{"a collector at an address", "10.0.0.7:4317", nil, []string{KeyOTLPInsecure}},
+		{"headers to a collector on loopback", "127.0.0.1:4317", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "Authorization=" + key}, nil},
+		{"headers to a collector elsewhere", "otel-collector:4317", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "Authorization=" + key},
+			[]string{KeyOTLPInsecure, "OTEL_EXPORTER_OTLP_HEADERS"}},
+		{"the traces' headers to a collector elsewhere", "10.0.0.7:4317", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-api-key=" + key},
+			[]string{KeyOTLPInsecure, "OTEL_EXPORTER_OTLP_TRACES_HEADERS"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, p := range CheckOTLP(Options{OTLPEndpoint: tc.endpoint, OTLPInsecure: true}, func(k string) string { return tc.env[k] }) {
+				if strings.Contains(p.String(), "s3cr3t") {
+					t.Errorf("CheckOTLP shows a header's value: %s", p)
+				}
+				if p.Severity == problem.SeverityWarning {
+					got = append(got, p.Key)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("CheckOTLP warns about %q, want %q", got, tc.want)
+			}
+		})
+	}
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"} {
+		if ps := CheckOTLP(Options{OTLPEndpoint: "otel-collector:4317"}, func(k string) string {
+			if k == name {
+				return "Authorization=" + key
+			}
+			return ""
+		}); len(ps) != 0 {
+			t.Errorf("with TLS, %s: %v, want nothing", name, ps)
+		}
 	}
 }
