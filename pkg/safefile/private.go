@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"strconv"
+	"strings"
 )
 
 // ErrExposed is wrapped by CheckPrivate's error: another user could read
@@ -97,14 +97,37 @@ var euid = os.Geteuid
 const ServiceUser = "segmesh"
 
 // serviceUID returns ServiceUser's uid; ok is false when the machine has
-// no such user (a variable for the tests).
-var serviceUID = func() (uid int, ok bool) {
-	u, err := user.Lookup(ServiceUser)
+// no such user (a variable for the tests). It is read from /etc/passwd,
+// where the packages' `useradd --system` puts it, never through NSS: a
+// build with cgo (`go build`, scripts/demo.sh) asked sssd or LDAP too, so
+// on a host joined to a directory with no local segmesh user, a root
+// process trusted the files of a directory user named segmesh (rvkey).
+var serviceUID = func() (uid int, ok bool) { return passwdUID(passwdFile, ServiceUser) }
+
+// passwdFile is the local user database serviceUID reads.
+const passwdFile = "/etc/passwd"
+
+// passwdUID returns the uid of the first line of the passwd(5) file path
+// whose name is exactly name; ok is false when there is none (or path
+// cannot be read). NIS's "+name" lines are not local users and do not match.
+func passwdUID(path, name string) (uid int, ok bool) {
+	f, fi, err := Open(path) // not Read: its key check asks trustedOwner
 	if err != nil {
 		return 0, false
 	}
-	id, err := strconv.Atoi(u.Uid)
-	return id, err == nil
+	defer func() { _ = f.Close() }()
+	data, err := readBounded(f, path, 16<<20, fi.Size())
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		f := strings.SplitN(line, ":", 4)
+		if len(f) == 4 && f[0] == name {
+			id, err := strconv.Atoi(f[2])
+			return id, err == nil && id >= 0
+		}
+	}
+	return 0, false
 }
 
 // trustedOwner reports whether uid may own a file the gateway trusts or
@@ -116,8 +139,11 @@ func trustedOwner(uid int) bool {
 	if uid == 0 || uid == euid() {
 		return true
 	}
+	if euid() != 0 {
+		return false
+	}
 	svc, ok := serviceUID()
-	return euid() == 0 && ok && uid == svc
+	return ok && uid == svc
 }
 
 // trustedOwners says who trustedOwner accepts, for a finding.

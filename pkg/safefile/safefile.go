@@ -40,7 +40,7 @@
 // a key every local user may read is a leaked key, whichever file it is in.
 //
 // A process run as root accepts the owners root and ServiceUser (the user
-// the packages run segmesh as), as sshd's StrictModes accepts root or the
+// the packages run segmesh as, from /etc/passwd only, never a directory's), as sshd's StrictModes accepts root or the
 // user: an admin's `sudo segmesh config check` reads the service user's
 // own files, and a gateway run as root (not how the packages or deploy/k8s
 // run it) refuses a file another user owns, who can rewrite it whatever
