@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
@@ -181,7 +182,15 @@ func CheckOTLP(o Options, getenv func(string) string) []problem.Problem {
 	if o.OTLPInsecure {
 		ca, cert, key := envNames(envCA), envNames(envClientCert), envNames(envClientKey)
 		for _, name := range append(append(ca[:], cert[:]...), key[:]...) {
-			if v := env(name); v != "" {
+			v := env(name)
+			switch fi, err := os.Stat(v); {
+			case v == "":
+			case err == nil && !fi.Mode().IsRegular():
+				// The exporter reads it at its start all the same
+				// (os.ReadFile): a FIFO would block the start for good.
+				add(problem.SeverityError, name, v, "is not a regular file ("+fi.Mode().Type().String()+"): the exporter reads it at the start even without TLS, and would wait on it for good",
+					"unset "+name+": "+KeyOTLPInsecure+" sends traces without TLS")
+			default:
 				add(problem.SeverityIgnored, name, v, "is not used: "+KeyOTLPInsecure+" sends traces without TLS", "")
 			}
 		}

@@ -3,8 +3,11 @@ package telemetry
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -207,5 +210,51 @@ func TestAttackTracesInClearAcrossTheNetwork(t *testing.T) {
 		}); len(ps) != 0 {
 			t.Errorf("with TLS, %s: %v, want nothing", name, ps)
 		}
+	}
+}
+
+// TestAttackEnvFileBlocksTheStart: with otlpInsecure the exporter still
+// reads the OTEL_EXPORTER_OTLP_* TLS files at the start (os.ReadFile,
+// before segmesh's options apply), and CheckOTLP reported them as merely
+// "not used". On main a FIFO named there passed `config check` and the
+// start's Validate, then Setup blocked for good on reading it (seen: still
+// blocked after 5 s, before any role or the admin port). A file that is
+// not regular is refused; a regular one stays ignored.
+func TestAttackEnvFileBlocksTheStart(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "ca.pem")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	regular := filepath.Join(dir, "regular.pem")
+	if err := os.WriteFile(regular, []byte("unused\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_CERTIFICATE", "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+		"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY"} {
+		for _, tc := range []struct {
+			path string
+			sev  problem.Severity
+		}{{fifo, problem.SeverityError}, {regular, problem.SeverityIgnored}} {
+			ps := CheckOTLP(Options{OTLPEndpoint: "127.0.0.1:4317", OTLPInsecure: true}, func(k string) string {
+				if k == name {
+					return tc.path
+				}
+				return ""
+			})
+			if len(ps) != 1 || ps[0].Key != name || ps[0].Severity != tc.sev {
+				t.Errorf("%s=%s: CheckOTLP = %v, want one %s on it", name, filepath.Base(tc.path), ps, tc.sev)
+			}
+		}
+	}
+	// With TLS the CA is read as the exporter will, without blocking.
+	ps := CheckOTLP(Options{OTLPEndpoint: "127.0.0.1:4317"}, func(k string) string {
+		if k == "OTEL_EXPORTER_OTLP_CERTIFICATE" {
+			return fifo
+		}
+		return ""
+	})
+	if len(ps) != 1 || ps[0].Severity != problem.SeverityError {
+		t.Errorf("a FIFO as the CA with TLS: CheckOTLP = %v, want one error", ps)
 	}
 }
