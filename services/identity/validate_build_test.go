@@ -2,6 +2,7 @@ package identity
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/segmesh/segmesh/pkg/config"
@@ -52,6 +53,39 @@ func TestValidateRefusesWhatStartRefuses(t *testing.T) {
 			}
 			if i < 0 || ps[i].Key != tc.key || ps[i].Fix == "" {
 				t.Fatalf("Validate = %v; want an error on %s with a fix (the start: %v)", ps, tc.key, startErr)
+			}
+		})
+	}
+}
+
+// TestAttackBuildRefusalShowsNoPassword: the constructor's refusals that
+// BuildProblems now files under their setting quote cert.mapping.ldap.url
+// as written (certmap.New's "has no host", "binds without TLS"). A URL
+// holding the bind password, in its user information or after it, must not
+// reach `config check`'s output or the start's log through them: the
+// rules refuse a URL with user information first, masked (held on main).
+func TestAttackBuildRefusalShowsNoPassword(t *testing.T) {
+	const pw = "Bind-Pa55word"
+	for _, url := range []string{
+		"ldaps://svc:" + pw + "@/DC=lab,DC=test",
+		"ldap://svc:" + pw + "@/",
+		"ldap://svc:" + pw + "@dc1.lab.test:389",
+	} {
+		t.Run(url, func(t *testing.T) {
+			c := fullConfig(url, pw, func(c *config.Config) { c.KCD.Domains = nil })
+			for _, withDomain := range []bool{false, true} {
+				if withDomain {
+					c.KCD.Domains = []config.DomainPair{{Domain: "LAB.TEST"}}
+				}
+				ps := Validate(c)
+				if !slices.ContainsFunc(ps, func(p config.Problem) bool { return p.Severity == config.SeverityError }) {
+					t.Errorf("Validate accepted %s (domains: %v)", url, withDomain)
+				}
+				for _, p := range ps {
+					if strings.Contains(p.String(), pw) {
+						t.Errorf("a problem shows the password: %s", p)
+					}
+				}
 			}
 		})
 	}
