@@ -1,12 +1,15 @@
 package config
 
 import (
+	"crypto/x509"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/segmesh/segmesh/internal/testpki"
 )
 
 // TestAttackClearSecretInReadableConfig (rvkey, review of a61117f, whose
@@ -79,5 +82,41 @@ func TestAttackClearSecretInReadableConfig(t *testing.T) {
 				t.Errorf("problem = %q (fix %q); want who may read it, chmod and the suffix", found.Message, found.Fix)
 			}
 		})
+	}
+}
+
+// TestAttackDERKeyReadAsPublic (rvkey, review of a61117f): a private key in
+// DER (no PEM armor for the key-inside rule to see), world-readable, named
+// where a certificate or CA is read as public: the trust store (a .cer),
+// a CA bundle (exchangeCaFile) and the console chain. None holds a
+// certificate, so each is refused (not silently used without its CAs);
+// held on main.
+func TestAttackDERKeyReadAsPublic(t *testing.T) {
+	ca := testpki.NewCA(t, "Leaked CA")
+	der, err := x509.MarshalPKCS8PrivateKey(ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "ca.cer")
+	if err := os.WriteFile(p, der, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CAPool("segmesh.edge.exchangeCaFile", p, "name the CA bundle"); err == nil {
+		t.Error("CAPool accepted a DER key as the CA bundle")
+	}
+	for name, set := range map[string]func(*Config){
+		"trust store":   func(c *Config) { c.ClientCertTrustStorePath = p },
+		"console chain": func(c *Config) { c.ClientCertificateChain = p },
+	} {
+		c := Default()
+		c.BaseDir = filepath.Dir(p)
+		set(&c)
+		refused := false
+		for _, q := range TrustProblems(&c) {
+			refused = refused || q.Severity == SeverityError
+		}
+		if !refused {
+			t.Errorf("%s: a DER key was accepted", name)
+		}
 	}
 }
