@@ -21,7 +21,11 @@ func checkKeyInside(path string, fi os.FileInfo, data []byte) error {
 		return err
 	}
 	e.HoldsKey = true
-	e.Fix = "remove the private key from " + path + " (keep it in its own file, mode 0600), or " + e.Fix
+	if hasKeyBag(data) {
+		e.Fix = "export " + path + " again without its key (openssl pkcs12 -export -nokeys; from Windows, the CA certificates alone), or " + e.Fix
+	} else {
+		e.Fix = "remove the private key from " + path + " (keep it in its own file, mode 0600), or " + e.Fix
+	}
 	return e
 }
 
@@ -38,7 +42,7 @@ func checkKeyInside(path string, fi os.FileInfo, data []byte) error {
 // A line that only names the words (a comment going on after them) is not
 // a key.
 func holdsPrivateKey(data []byte) bool {
-	if bytes.Contains(data, oidKeyBag) || bytes.Contains(data, oidShroudedKeyBag) {
+	if hasKeyBag(data) {
 		return true
 	}
 	const armor = "PRIVATE KEY-----"
@@ -55,6 +59,11 @@ func holdsPrivateKey(data []byte) bool {
 		}
 	}
 	return false
+}
+
+// hasKeyBag reports whether data, a PFX, holds a key bag.
+func hasKeyBag(data []byte) bool {
+	return bytes.Contains(data, oidKeyBag) || bytes.Contains(data, oidShroudedKeyBag)
 }
 
 // The DER of the PKCS #12 bag types that hold a key (RFC 7292 4.2.1 and

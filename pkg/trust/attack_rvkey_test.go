@@ -66,8 +66,8 @@ func TestAttackTrustPFXHoldsKey(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "holds a private key") {
 				t.Errorf("Load of a 0644 PFX holding the CA's key: %v; want it refused for the key", err)
 			}
-			if len(found) == 0 || !strings.Contains(strings.Join(found, "\n"), "holds a private key") {
-				t.Errorf("Validate: %q; want an error naming the key", found)
+			if len(found) == 0 || !strings.Contains(strings.Join(found, "\n"), "holds a private key") || !strings.Contains(strings.Join(found, "\n"), "-nokeys") {
+				t.Errorf("Validate: %q; want an error naming the key and the export without it", found)
 			}
 			if strings.Contains(strings.Join(found, "\n"), passcode) {
 				t.Errorf("Validate shows the passcode: %q", found)
