@@ -51,9 +51,74 @@ func TestCheckWithoutRolesAgreesWithRunAll(t *testing.T) {
 				}
 			}
 			edgeAlone := Validate(&c, &config.Report{}, []string{role.Edge})
-			named := slices.ContainsFunc(edgeAlone, func(p config.Problem) bool { return p.Key == "segmesh.peers.ticket" })
+			named := slices.ContainsFunc(edgeAlone, func(p config.Problem) bool {
+				return p.Key == "segmesh.peers.ticket" && p.Severity == config.SeverityError
+			})
 			if named != tc.bad {
 				t.Errorf("--roles edge names segmesh.peers.ticket: %v, want %v: %v", named, tc.bad, edgeAlone)
+			}
+		})
+	}
+}
+
+// TestPeerWarnings: the calling side of a split edge. A remote role's
+// address that leaves the machine while the calls are plaintext (no
+// segmesh.grpc.certFile, no mesh said to carry them) is a warning naming
+// what crosses in clear (for the ticket role, the users' service tickets
+// and session keys); so is a DNS target without a port (gRPC dials 443).
+// Loopback, a unix socket, mTLS or a mesh say nothing. Before this, check
+// and start said nothing of either (rvcheck2's left items).
+func TestPeerWarnings(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		ticket    string
+		certFile  string
+		mesh      bool
+		plaintext bool // a warning that the calls cross in clear
+		noPort    bool // a warning that gRPC dials 443
+	}{
+		{name: "another host, plaintext", ticket: "10.0.0.5:9443", plaintext: true},
+		{name: "a DNS name, plaintext", ticket: "dns:///ticket.seg.svc:9443", plaintext: true},
+		{name: "a bare name, plaintext", ticket: "ticket.seg.svc:9443", plaintext: true},
+		{name: "loopback v4", ticket: "127.0.0.1:9443"},
+		{name: "loopback v6", ticket: "[::1]:9443"},
+		{name: "localhost", ticket: "localhost:9443"},
+		{name: "unix socket", ticket: "unix:///run/segmesh/ticket.sock"},
+		{name: "mTLS", ticket: "dns:///ticket.seg.svc:9443", certFile: "rpc/tls.crt"},
+		{name: "mesh", ticket: "dns:///ticket.seg.svc:9443", mesh: true},
+		{name: "no port, mTLS", ticket: "dns:///ticket.seg.svc", certFile: "rpc/tls.crt", noPort: true},
+		{name: "no port, plaintext", ticket: "ticket.seg.svc", plaintext: true, noPort: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := config.Default()
+			c.KCD.Enabled, c.KCD.TargetSPN = true, "HTTP/mail.corp.example"
+			c.KCD.ServiceAccountUserName, c.KCD.ServiceAccountPassword = "svc_seg", secret.New("pw")
+			c.KCD.Domains = []config.DomainPair{{Domain: "CORP.EXAMPLE", DomainController: "dc1.corp.example"}}
+			c.Segmesh.Peers = config.Peers{Identity: "127.0.0.1:9443", Ticket: tc.ticket, CRL: "127.0.0.1:9444"}
+			c.Segmesh.GRPC.CertFile, c.Segmesh.GRPC.MeshProvidesMTLS = tc.certFile, tc.mesh
+			var plaintext, noPort bool
+			for _, p := range peerProblems(&c, []string{role.Edge}) {
+				if p.Key != "segmesh.peers.ticket" {
+					t.Errorf("a problem for another peer: %s", p)
+					continue
+				}
+				if p.Severity != config.SeverityWarning {
+					t.Errorf("%s: want a warning (the start allows it)", p)
+				}
+				switch {
+				case strings.Contains(p.Message, "in clear"):
+					plaintext = true
+					if !strings.Contains(p.Message, "session keys") || !strings.Contains(p.Fix, "segmesh.grpc.certFile") {
+						t.Errorf("%s: want what crosses in clear and the settings that fix it", p)
+					}
+				case strings.Contains(p.Message, ":443"):
+					noPort = true
+				default:
+					t.Errorf("unexpected %s", p)
+				}
+			}
+			if plaintext != tc.plaintext || noPort != tc.noPort {
+				t.Errorf("warned plaintext %v, no port %v; want %v, %v", plaintext, noPort, tc.plaintext, tc.noPort)
 			}
 		})
 	}

@@ -115,3 +115,37 @@ func PeerAddr(c *config.Config, name string) string {
 	}
 	return ""
 }
+
+// PeerEndpoint returns where a target Conn would take (host and port, as
+// gRPC's resolver reads it) and whether the call stays on this machine: a
+// unix socket, or a loopback host (localhost, 127.0.0.0/8, ::1). port is ""
+// for a DNS target written without one, which gRPC dials on 443. An error is
+// a target CheckPeer refuses.
+func PeerEndpoint(addr string) (host, port string, local bool, err error) {
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return "", "", false, err
+	}
+	defer cc.Close()
+	if err := targetError(cc); err != nil {
+		return "", "", false, err
+	}
+	u, err := url.Parse(cc.CanonicalTarget())
+	if err != nil {
+		return "", "", false, err
+	}
+	if u.Scheme == "unix" || u.Scheme == "unix-abstract" {
+		return "", "", true, nil
+	}
+	endpoint := strings.TrimPrefix(u.Path, "/")
+	if endpoint == "" {
+		endpoint = u.Opaque
+	}
+	host = endpoint
+	if h, p, err := net.SplitHostPort(endpoint); err == nil {
+		host, port = h, p
+	}
+	ip := net.ParseIP(host)
+	local = strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback())
+	return host, port, local, nil
+}
