@@ -2,6 +2,7 @@ package suite
 
 import (
 	"fmt"
+	"net"
 	"slices"
 
 	"github.com/segmesh/segmesh/pkg/config"
@@ -50,9 +51,9 @@ func peerWarnings(cfg *config.Config, name string) []config.Problem {
 	}
 	key := "segmesh.peers." + name
 	var out []config.Problem
-	if port == "" && !local && host != "" {
+	if port == "" && host != "" {
 		out = append(out, config.Problem{Severity: config.SeverityWarning, Key: key, Value: addr,
-			Message: fmt.Sprintf("the %s role's address names no port: gRPC dials %s:443, where no segmesh role listens, and every call to it fails", name, host),
+			Message: fmt.Sprintf("the %s role's address names no port: gRPC dials %s, where no segmesh role listens, and every call to it fails", name, net.JoinHostPort(host, "443")),
 			Fix:     fmt.Sprintf("write the port the %s role's segmesh.grpc.listen uses (host:9443, or dns:///name:9443)", name)})
 	}
 	g := cfg.Segmesh.GRPC

@@ -77,7 +77,7 @@ func targetError(cc *grpc.ClientConn) error {
 			if port == "" {
 				return fmt.Errorf("target %s ends in a colon without a port", target)
 			}
-			if strings.ContainsAny(host, "/") {
+			if strings.ContainsAny(host, "/") || strings.ContainsAny(port, "/") {
 				return fmt.Errorf("target %s is not host:port (a scheme gRPC does not know is read as part of the host)", target)
 			}
 			return nil
@@ -144,8 +144,12 @@ func PeerEndpoint(addr string) (host, port string, local bool, err error) {
 	host = endpoint
 	if h, p, err := net.SplitHostPort(endpoint); err == nil {
 		host, port = h, p
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1] // [::1] without a port, as gRPC reads it
 	}
 	ip := net.ParseIP(host)
-	local = strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback())
+	// "localhost." is the same name, fully qualified: the resolver finds it
+	// in /etc/hosts as it does localhost.
+	local = strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") || (ip != nil && ip.IsLoopback())
 	return host, port, local, nil
 }
