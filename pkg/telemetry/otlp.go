@@ -199,6 +199,10 @@ func CheckOTLP(o Options, getenv func(string) string) []problem.Problem {
 	for _, name := range envNames(envCA) {
 		if path := env(name); path != "" {
 			if err := loadCA(path); err != nil {
+				if e, ok := errors.AsType[*safefile.ExposedError](err); ok {
+					add(problem.SeverityError, name, path, e.Explain(path, "replace")+": whoever replaces the CA poses as the collector and reads every span (UPNs, device IDs)", e.Fix)
+					continue
+				}
 				add(problem.SeverityError, name, path, err.Error()+": the exporter would go on with the system roots and a collector they do not trust would refuse every export",
 					"name the PEM file of the CA that issued the collector's certificate, or unset "+name)
 			}
@@ -222,6 +226,10 @@ func CheckOTLP(o Options, getenv func(string) string) []problem.Problem {
 					// Which file, not the pair: whoever reads the key (or a
 					// certificate file holding one) poses as segmesh to the collector.
 					name, path := [2]string{certNames[i], keyNames[i]}[bad], [2]string{cert, key}[bad]
+					if bad == 0 && !e.HoldsKey {
+						add(problem.SeverityError, name, path, e.Explain(path, "replace")+": whoever replaces it chooses the certificate segmesh shows the collector", e.Fix)
+						continue
+					}
 					add(problem.SeverityError, name, path, e.Explain(path, "read or replace")+": whoever reads the key poses as segmesh to the collector", e.Fix)
 					continue
 				}
@@ -233,9 +241,11 @@ func CheckOTLP(o Options, getenv func(string) string) []problem.Problem {
 	return out
 }
 
-// loadCA reads path as the exporter does, as a PEM CA bundle.
+// loadCA reads path as the exporter does, as a PEM CA bundle, and as the
+// gateway's other trust files are (safefile.ReadTrusted: refused when
+// another local user could replace it).
 func loadCA(path string) error {
-	data, err := safefile.Read(path, maxTLSFile)
+	data, err := safefile.ReadTrusted(path, maxTLSFile)
 	if err != nil {
 		return fmt.Errorf("cannot be read: %w", err)
 	}
@@ -246,12 +256,13 @@ func loadCA(path string) error {
 }
 
 // loadKeyPair reads a client certificate and its key as the exporter
-// does, the key as the gateway's other keys are (safefile.ReadPrivate:
-// refused when another local user could read or replace it) and cleared
-// once parsed. bad is the file an error is about: 0 the certificate, 1 the
+// does, the certificate as a trust file (safefile.ReadTrusted: refused
+// when another local user could replace it), the key as the gateway's
+// other keys are (safefile.ReadPrivate: refused when another local user
+// could read or replace it) and cleared once parsed. bad is the file an error is about: 0 the certificate, 1 the
 // key.
 func loadKeyPair(certFile, keyFile string) (bad int, err error) {
-	cert, err := safefile.Read(certFile, maxTLSFile)
+	cert, err := safefile.ReadTrusted(certFile, maxTLSFile)
 	if err != nil {
 		return 0, fmt.Errorf("cannot be read: %w", err)
 	}

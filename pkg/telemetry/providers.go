@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/segmesh/segmesh/pkg/problem"
 )
 
 // Options configures Setup.
@@ -43,7 +46,8 @@ type Providers struct {
 
 // Setup builds the providers. Nothing is exported over the network unless
 // OTLPEndpoint is set; an endpoint the exporter could never reach is
-// refused (CheckOTLP says the same before the start).
+// refused, as is every error CheckOTLP finds in the OTEL_EXPORTER_OTLP_*
+// variables (the start's Validate says the same before).
 func Setup(ctx context.Context, o Options) (*Providers, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -57,6 +61,13 @@ func Setup(ctx context.Context, o Options) (*Providers, error) {
 	if o.OTLPEndpoint != "" {
 		if err := endpointError(o.OTLPEndpoint); err != nil {
 			return nil, fmt.Errorf("telemetry: %s %q %v; fix: %s", KeyOTLPEndpoint, maskUserinfo(o.OTLPEndpoint), err, endpointFix)
+		}
+		// The exporter reads the OTEL_EXPORTER_OTLP_* files itself: what
+		// config check refuses in them is refused here too.
+		for _, pr := range CheckOTLP(o, os.Getenv) {
+			if pr.Severity == problem.SeverityError {
+				return nil, fmt.Errorf("telemetry: %s %q %s; fix: %s", pr.Key, pr.Value, pr.Message, pr.Fix)
+			}
 		}
 		te, err := otlptracegrpc.New(ctx, exporterOptions(o)...)
 		if err != nil {
