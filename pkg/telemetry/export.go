@@ -18,13 +18,17 @@ type TraceExport struct {
 	Endpoint string `json:"endpoint"`
 	// Failures counts the failed exports (MetricTraceExportFailures).
 	Failures int64 `json:"failures"`
+	// FailuresSinceSuccess counts the failed exports since the last that
+	// succeeded (since the start when none has); zero when the last
+	// succeeded.
+	FailuresSinceSuccess int64 `json:"failures_since_success"`
 	// LastError is the last failed export's error, on one line and cut to
 	// MaxPanicValue bytes; empty when none failed or an export succeeded
 	// since.
 	LastError string `json:"last_error,omitempty"`
-	// LastErrorAt is when it failed; zero with no LastError.
+	// LastErrorAt is when it failed, in UTC; zero with no LastError.
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
-	// LastSuccessAt is when an export last succeeded; zero: never.
+	// LastSuccessAt is when an export last succeeded, in UTC; zero: never.
 	LastSuccessAt time.Time `json:"last_success_at,omitzero"`
 }
 
@@ -49,10 +53,12 @@ func (w *exportWatch) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnly
 	if err != nil {
 		w.failures.Add(context.WithoutCancel(ctx), 1)
 		w.state.Failures++
-		w.state.LastError, w.state.LastErrorAt = exportErrorText(err), w.now()
+		w.state.FailuresSinceSuccess++
+		w.state.LastError, w.state.LastErrorAt = exportErrorText(err), w.now().UTC()
 		return err
 	}
-	w.state.LastError, w.state.LastErrorAt, w.state.LastSuccessAt = "", time.Time{}, w.now()
+	w.state.FailuresSinceSuccess = 0
+	w.state.LastError, w.state.LastErrorAt, w.state.LastSuccessAt = "", time.Time{}, w.now().UTC()
 	return nil
 }
 
@@ -81,13 +87,15 @@ func (p *Providers) TraceExport() TraceExport {
 }
 
 // Notes returns what /readyz notes of the providers: the trace export's
-// last failure while no export has succeeded since. It does not make the
-// process unready: traces are lost, requests are served.
+// last failure while no export has succeeded since, with its time (UTC,
+// RFC 3339) and the failures since the last success, so that a quiet
+// process's old failure reads as old. It does not make the process
+// unready: traces are lost, requests are served.
 func (p *Providers) Notes() []string {
 	s := p.TraceExport()
 	if s.LastError == "" {
 		return nil
 	}
-	return []string{fmt.Sprintf("traces are not reaching %s %s (%d failed exports, %s): %s",
-		KeyOTLPEndpoint, s.Endpoint, s.Failures, MetricTraceExportFailures+"_total", s.LastError)}
+	return []string{fmt.Sprintf("traces are not reaching %s %s (%d failed exports since the last success, the last at %s; %d in all, %s): %s",
+		KeyOTLPEndpoint, s.Endpoint, s.FailuresSinceSuccess, s.LastErrorAt.Format(time.RFC3339), s.Failures, MetricTraceExportFailures+"_total", s.LastError)}
 }
