@@ -38,13 +38,7 @@ func TestAttackOTLPClientKeyExposed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			keyFile := tc.tree.Make(t, "keys", "client.key", client.KeyPEM(t))
 			env := map[string]string{"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": certFile, "OTEL_EXPORTER_OTLP_CLIENT_KEY": keyFile}
-			ps := CheckOTLP(Options{OTLPEndpoint: "collector:4317"}, func(k string) string { return env[k] })
-			var errs []string
-			for _, p := range ps {
-				if p.Severity == problem.SeverityError {
-					errs = append(errs, p.Key+" "+p.Value+" "+p.Message+" (fix: "+p.Fix+")")
-				}
-			}
+			errs := otlpErrors(Options{OTLPEndpoint: "collector:4317"}, func(k string) string { return env[k] })
 			if tc.want == "" {
 				if len(errs) > 0 {
 					t.Fatalf("refused: %q", errs)
@@ -64,4 +58,16 @@ func TestAttackOTLPClientKeyExposed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// otlpErrors returns CheckOTLP's errors on o, each as one line with its
+// key, value, message and fix.
+func otlpErrors(o Options, getenv func(string) string) []string {
+	var errs []string
+	for _, p := range CheckOTLP(o, getenv) {
+		if p.Severity == problem.SeverityError {
+			errs = append(errs, p.Key+" "+p.Value+" "+p.Message+" (fix: "+p.Fix+")")
+		}
+	}
+	return errs
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/segmesh/segmesh/internal/testpki"
-	"github.com/segmesh/segmesh/pkg/problem"
 	"github.com/segmesh/segmesh/pkg/safefile/safefiletest"
 )
 
@@ -46,12 +45,7 @@ func TestAttackOTLPTrustFilesReplaceable(t *testing.T) {
 					env[strings.Replace(name, "CERTIFICATE", "KEY", 1)] = keyFile
 				}
 				otlpEnv(t, env)
-				var errs []string
-				for _, p := range CheckOTLP(Options{OTLPEndpoint: "collector:4317"}, os.Getenv) {
-					if p.Severity == problem.SeverityError {
-						errs = append(errs, p.Key+" "+p.Value+" "+p.Message+" (fix: "+p.Fix+")")
-					}
-				}
+				errs := otlpErrors(Options{OTLPEndpoint: "collector:4317"}, os.Getenv)
 				p, err := Setup(context.Background(), Options{OTLPEndpoint: "collector:4317"})
 				if err == nil {
 					t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
