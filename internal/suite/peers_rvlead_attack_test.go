@@ -6,7 +6,6 @@ import (
 
 	"github.com/segmesh/segmesh/pkg/config"
 	"github.com/segmesh/segmesh/pkg/role"
-	"github.com/segmesh/segmesh/pkg/secret"
 )
 
 // TestAttackPeerWarningsLocalAndRemote: peerWarnings for the targets that
@@ -40,11 +39,7 @@ func TestAttackPeerWarningsLocalAndRemote(t *testing.T) {
 		{ticket: "[::1]", noPort: true},
 	} {
 		t.Run(tc.ticket, func(t *testing.T) {
-			c := config.Default()
-			c.KCD.Enabled, c.KCD.TargetSPN = true, "HTTP/mail.corp.example"
-			c.KCD.ServiceAccountUserName, c.KCD.ServiceAccountPassword = "svc_seg", secret.New("pw")
-			c.KCD.Domains = []config.DomainPair{{Domain: "CORP.EXAMPLE", DomainController: "dc1.corp.example"}}
-			c.Segmesh.Peers = config.Peers{Identity: "127.0.0.1:9443", Ticket: tc.ticket, CRL: "127.0.0.1:9444"}
+			c := peerConfig(tc.ticket)
 			var plaintext, noPort bool
 			for _, p := range peerProblems(&c, []string{role.Edge}) {
 				if p.Key != "segmesh.peers.ticket" || p.Severity != config.SeverityWarning {

@@ -90,11 +90,7 @@ func TestPeerWarnings(t *testing.T) {
 		{name: "no port, plaintext", ticket: "ticket.seg.svc", plaintext: true, noPort: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := config.Default()
-			c.KCD.Enabled, c.KCD.TargetSPN = true, "HTTP/mail.corp.example"
-			c.KCD.ServiceAccountUserName, c.KCD.ServiceAccountPassword = "svc_seg", secret.New("pw")
-			c.KCD.Domains = []config.DomainPair{{Domain: "CORP.EXAMPLE", DomainController: "dc1.corp.example"}}
-			c.Segmesh.Peers = config.Peers{Identity: "127.0.0.1:9443", Ticket: tc.ticket, CRL: "127.0.0.1:9444"}
+			c := peerConfig(tc.ticket)
 			c.Segmesh.GRPC.CertFile, c.Segmesh.GRPC.MeshProvidesMTLS = tc.certFile, tc.mesh
 			var plaintext, noPort bool
 			for _, p := range peerProblems(&c, []string{role.Edge}) {
@@ -122,4 +118,15 @@ func TestPeerWarnings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// peerConfig is a valid configuration whose edge calls the ticket role at
+// ticket and the other roles on loopback.
+func peerConfig(ticket string) config.Config {
+	c := config.Default()
+	c.KCD.Enabled, c.KCD.TargetSPN = true, "HTTP/mail.corp.example"
+	c.KCD.ServiceAccountUserName, c.KCD.ServiceAccountPassword = "svc_seg", secret.New("pw")
+	c.KCD.Domains = []config.DomainPair{{Domain: "CORP.EXAMPLE", DomainController: "dc1.corp.example"}}
+	c.Segmesh.Peers = config.Peers{Identity: "127.0.0.1:9443", Ticket: ticket, CRL: "127.0.0.1:9444"}
+	return c
 }
