@@ -25,14 +25,14 @@ deb=$(ls "$out"/segmesh_*_amd64.deb)
 # One package step at a time on a machine (a second would remove what the
 # first is checking); a segmesh this script left when it was stopped is
 # removed, anything else refused (.ci/leftover.sh).
-exec 9>/run/lock/segmesh-package-step.lock
-flock 9
 . .ci/leftover.sh
+exec 9>"$package_lock"
+flock 9
 clear_leftover
 say "dpkg -i $deb"
-mark_installing
+mark_installing "$(dpkg-deb -f "$deb" Version)"
 dpkg -i "$deb"
-cleanup() { dpkg --purge segmesh >/dev/null 2>&1 || true; }
+cleanup() { dpkg --purge segmesh >/dev/null 2>&1 || true; unmark_if_gone; }
 trap cleanup EXIT
 
 say "systemd-analyze verify"
@@ -86,8 +86,9 @@ rpmfile=$(ls "$out"/segmesh-*.x86_64.rpm)
 say "rpm -qpi, rpm -i $rpmfile"
 rpm -qpi "$rpmfile" | grep -q '^Architecture: x86_64'
 clear_leftover
+mark_installing "$(rpm -qp --qf '%{VERSION}' "$rpmfile")"
 rpm -i "$rpmfile"
-rpmcleanup() { rpm -e segmesh >/dev/null 2>&1 || true; rm -rf /etc/segmesh /var/lib/segmesh; }
+rpmcleanup() { rpm -e segmesh >/dev/null 2>&1 || true; rm -rf /etc/segmesh /var/lib/segmesh; unmark_if_gone; }
 trap rpmcleanup EXIT
 rpm -V segmesh
 test "$(stat -c %U /etc/segmesh/config.json)" = segmesh
