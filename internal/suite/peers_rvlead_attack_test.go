@@ -12,8 +12,10 @@ import (
 // look local and are not (each must draw the plaintext warning), those that
 // are local and do not look it (a false alarm teaches admins to skip the
 // warnings), and loopback written without a port (gRPC dials 443 there
-// too: every call fails). On main "[::1]" and "localhost." drew the
-// plaintext warning, and "localhost", "127.0.0.1" and "[::1]" without a
+// too: every call fails). "localhost." and "LOCALHOST" are not local: an
+// HTTPS_PROXY in the environment takes them (role's
+// TestAttackPeerEndpointLocalNotProxied). On main "[::1]" drew the
+// plaintext warning, "LOCALHOST" none, and "localhost", "127.0.0.1" and "[::1]" without a
 // port drew no port warning, and "2001:db8::1" was told gRPC dials
 // 2001:db8::1:443 (not bracketed); the other rows held.
 func TestAttackPeerWarningsLocalAndRemote(t *testing.T) {
@@ -29,8 +31,8 @@ func TestAttackPeerWarningsLocalAndRemote(t *testing.T) {
 		{ticket: "[64:ff9b::7f00:1]:9443", plaintext: true},
 		{ticket: "0.0.0.0:9443", plaintext: true},
 		{ticket: "2001:db8::1", plaintext: true, noPort: true},
-		{ticket: "localhost.:9443"},
-		{ticket: "LOCALHOST:9443"},
+		{ticket: "localhost.:9443", plaintext: true},
+		{ticket: "LOCALHOST:9443", plaintext: true},
 		{ticket: "[::ffff:127.0.0.1]:9443"},
 		{ticket: "dns://10.0.0.53/localhost:9443"},
 		{ticket: "unix-abstract:segmesh-ticket"},

@@ -118,7 +118,8 @@ func PeerAddr(c *config.Config, name string) string {
 
 // PeerEndpoint returns where a target Conn would take (host and port, as
 // gRPC's resolver reads it) and whether the call stays on this machine: a
-// unix socket, or a loopback host (localhost, 127.0.0.0/8, ::1). port is ""
+// unix socket, or a loopback host (localhost, 127.0.0.0/8, ::1) that an
+// HTTPS_PROXY in the environment would not take. port is ""
 // for a DNS target written without one, which gRPC dials on 443. An error is
 // a target CheckPeer refuses.
 func PeerEndpoint(addr string) (host, port string, local bool, err error) {
@@ -148,8 +149,10 @@ func PeerEndpoint(addr string) (host, port string, local bool, err error) {
 		host = host[1 : len(host)-1] // [::1] without a port, as gRPC reads it
 	}
 	ip := net.ParseIP(host)
-	// "localhost." is the same name, fully qualified: the resolver finds it
-	// in /etc/hosts as it does localhost.
-	local = strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") || (ip != nil && ip.IsLoopback())
+	// Local as gRPC's proxy rule has it (http.ProxyFromEnvironment): only
+	// "localhost" as written and loopback addresses bypass HTTPS_PROXY; with
+	// a proxy set, any other spelling (LOCALHOST, localhost.) is sent to the
+	// proxy, whose own localhost is then called.
+	local = host == "localhost" || (ip != nil && ip.IsLoopback())
 	return host, port, local, nil
 }

@@ -1,6 +1,12 @@
 package role
 
-import "testing"
+import (
+	"net"
+	"net/url"
+	"testing"
+
+	"golang.org/x/net/http/httpproxy"
+)
 
 // TestAttackPeerPortNotAPort: a target whose port is not one (the text
 // after the last colon holds a slash) was taken by CheckPeer and Conn, and
@@ -33,17 +39,19 @@ func TestAttackPeerPortNotAPort(t *testing.T) {
 // that look local and are not, or are and do not look it. A call that
 // leaves the machine must not be read as local (it would draw no plaintext
 // warning); one that stays should be (a false alarm teaches admins to skip
-// warnings). "[::1]" and "localhost." were read as remote on main (false
-// alarms); the rest held. 0.0.0.0 and [::] reach this machine on Linux but
-// stay "remote": a peer written so is a mistake worth a word.
+// warnings). "[::1]" was read as remote on main (a false alarm), and
+// "LOCALHOST" as local, though an HTTPS_PROXY takes it (see
+// TestAttackPeerEndpointLocalNotProxied); the rest held. 0.0.0.0 and [::]
+// reach this machine on Linux but stay "remote": a peer written so is a
+// mistake worth a word.
 func TestAttackPeerEndpointLocal(t *testing.T) {
 	for _, tc := range []struct {
 		addr       string
 		host, port string
 		local      bool
 	}{
-		{"localhost.:9443", "localhost.", "9443", true},
-		{"LOCALHOST:9443", "LOCALHOST", "9443", true},
+		{"localhost.:9443", "localhost.", "9443", false},
+		{"LOCALHOST:9443", "LOCALHOST", "9443", false},
 		{"[::1]", "::1", "", true},
 		{"[::ffff:127.0.0.1]:9443", "::ffff:127.0.0.1", "9443", true},
 		{"dns://10.0.0.53/localhost:9443", "localhost", "9443", true},
@@ -86,6 +94,36 @@ func TestAttackPeerEndpointNoPanic(t *testing.T) {
 			_, _, _, err := PeerEndpoint(addr)
 			if checkErr := CheckPeer(c, Ticket); addr != "" && (err != nil) != (checkErr != nil) {
 				t.Errorf("PeerEndpoint %v, CheckPeer %v: want one verdict", err, checkErr)
+			}
+		})
+	}
+}
+
+// TestAttackPeerEndpointLocalNotProxied: with HTTPS_PROXY in the service's
+// environment gRPC sends a target's calls through the proxy unless Go's
+// proxy rule bypasses it: "localhost" exactly, or a loopback address. A
+// target PeerEndpoint calls local must be one the rule bypasses, or the
+// calls leave the machine, in plaintext, with no warning. LOCALHOST
+// failed on main (read as local, sent to the proxy).
+func TestAttackPeerEndpointLocalNotProxied(t *testing.T) {
+	proxy := (&httpproxy.Config{HTTPSProxy: "http://proxy.corp.example:3128"}).ProxyFunc()
+	for _, addr := range []string{"localhost:9443", "LOCALHOST:9443", "Localhost:9443", "localhost.:9443", "localhost", "127.0.0.1:9443",
+		"127.9.9.9:9443", "[::1]:9443", "[::1]", "[::ffff:127.0.0.1]:9443", "dns://10.0.0.53/localhost:9443", "passthrough:///localhost:9443",
+		"ticket:9443", "10.0.0.5:9443"} {
+		t.Run(addr, func(t *testing.T) {
+			host, port, local, err := PeerEndpoint(addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if port == "" {
+				port = "443"
+			}
+			via, err := proxy(&url.URL{Scheme: "https", Host: net.JoinHostPort(host, port)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if local && via != nil {
+				t.Errorf("read as local, but an HTTPS_PROXY takes it (via %s)", via)
 			}
 		})
 	}
