@@ -25,7 +25,7 @@ func peerProblems(cfg *config.Config, roles []string) []config.Problem {
 			continue
 		}
 		if err := role.CheckPeer(cfg, name); err != nil {
-			out = append(out, config.Problem{Severity: config.SeverityError, Key: "segmesh.peers." + name, Value: role.PeerAddr(cfg, name),
+			out = append(out, config.Problem{Severity: config.SeverityError, Key: "segmesh.peers." + name, Value: role.RedactTarget(role.PeerAddr(cfg, name)),
 				Message: fmt.Sprintf("%v: the edge calls the %s role (%s), so the start would stop", err, name, why(name)),
 				Fix:     fmt.Sprintf("set segmesh.peers.%s to the %s role's address (host:port, or dns:///name:port for several), or add %s to --roles", name, name, name)})
 			continue
@@ -52,7 +52,7 @@ func peerWarnings(cfg *config.Config, name string) []config.Problem {
 	key := "segmesh.peers." + name
 	var out []config.Problem
 	if port == "" && host != "" {
-		out = append(out, config.Problem{Severity: config.SeverityWarning, Key: key, Value: addr,
+		out = append(out, config.Problem{Severity: config.SeverityWarning, Key: key, Value: role.RedactTarget(addr),
 			Message: fmt.Sprintf("the %s role's address names no port: gRPC dials %s, where no segmesh role listens, and every call to it fails", name, net.JoinHostPort(host, "443")),
 			Fix:     fmt.Sprintf("write the port the %s role's segmesh.grpc.listen uses (host:9443, or dns:///name:9443)", name)})
 	}
@@ -62,7 +62,7 @@ func peerWarnings(cfg *config.Config, name string) []config.Problem {
 		if name == role.Ticket {
 			what = "users' service tickets with their session keys"
 		}
-		out = append(out, config.Problem{Severity: config.SeverityWarning, Key: key, Value: addr,
+		out = append(out, config.Problem{Severity: config.SeverityWarning, Key: key, Value: role.RedactTarget(addr),
 			Message: fmt.Sprintf("the edge calls the %s role at %s in plaintext (segmesh.grpc.certFile is empty and segmesh.grpc.meshProvidesMtls is off): %s cross the network in clear", name, host, what),
 			Fix:     "set segmesh.grpc.certFile, keyFile and caFile (mTLS between the roles), or segmesh.grpc.meshProvidesMtls when a service mesh's sidecar carries the call with mTLS"})
 	}

@@ -130,3 +130,45 @@ func peerConfig(ticket string) config.Config {
 	c.Segmesh.Peers = config.Peers{Identity: "127.0.0.1:9443", Ticket: ticket, CRL: "127.0.0.1:9444"}
 	return c
 }
+
+// TestAttackPeerTargetUserinfo (rvlead's left item, review of 6633b6f): a
+// segmesh.peers target with user information, which gRPC never uses, was
+// accepted, and the target was shown whole, password included, by config
+// check, the start's log and /status (the new warnings' Value, and gRPC's
+// and url's errors quoting it). Now it is refused, and nothing shown
+// carries the password.
+func TestAttackPeerTargetUserinfo(t *testing.T) {
+	const password = "S3cret-pw"
+	for _, target := range []string{
+		"dns://admin:" + password + "@10.0.0.53/ticket.seg.svc:9443",
+		"dns://admin:" + password + "@10.0.0.53:53/ticket.seg.svc:9443",
+		"dns:///admin:" + password + "@ticket.seg.svc:9443",
+		"admin:" + password + "@ticket.seg.svc:9443",
+		"passthrough://admin:" + password + "@x/10.0.0.5:9443",
+		"dns://admin:pa/" + password + "@10.0.0.53/ticket.seg.svc:9443",
+		"dns://admin:" + password + "@[fe80::1%25zz]/ticket:9443",
+	} {
+		t.Run(target, func(t *testing.T) {
+			c := peerConfig(target)
+			err := role.CheckPeer(&c, role.Ticket)
+			if err == nil {
+				t.Fatalf("CheckPeer(%q) accepted a target with user information", target)
+			}
+			if strings.Contains(err.Error(), password) {
+				t.Errorf("CheckPeer's error shows the password: %v", err)
+			}
+			problems := peerProblems(&c, []string{role.Edge})
+			if len(problems) == 0 {
+				t.Fatal("no problem for segmesh.peers.ticket")
+			}
+			for _, p := range problems {
+				if strings.Contains(p.String(), password) || strings.Contains(p.Value, password) || strings.Contains(p.Fix, password) {
+					t.Errorf("a problem shows the password: %s", p)
+				}
+			}
+			if red := role.RedactTarget(target); strings.Contains(red, password) || !strings.Contains(red, "xxxxx@") {
+				t.Errorf("RedactTarget(%q) = %q", target, red)
+			}
+		})
+	}
+}

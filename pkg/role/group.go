@@ -206,6 +206,9 @@ func (g *Group) Conn(name string) (grpc.ClientConnInterface, error) {
 		if addr == "" {
 			return nil, NoPeerError(name)
 		}
+		if err := userinfoError(addr); err != nil {
+			return nil, fmt.Errorf("connect to role %s: %w", name, err)
+		}
 		var dopts []grpc.DialOption
 		if g.opts.DialOptions != nil {
 			dopts = g.opts.DialOptions(name, addr)
@@ -220,7 +223,7 @@ func (g *Group) Conn(name string) (grpc.ClientConnInterface, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("connect to role %s: %w", name, err)
+		return nil, redactedError(fmt.Errorf("connect to role %s: %w", name, err), PeerAddr(g.opts.Config, name))
 	}
 	g.conns[name] = c
 	return c, nil

@@ -1,6 +1,7 @@
 package role
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -29,15 +30,70 @@ func CheckPeer(c *config.Config, name string) error {
 	if addr == "" {
 		return NoPeerError(name)
 	}
+	if err := userinfoError(addr); err != nil {
+		return fmt.Errorf("connect to role %s: %w", name, err)
+	}
 	cc, err := grpc.NewClient(addr, append(rpc.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
-		return fmt.Errorf("connect to role %s: %w", name, err)
+		return redactedError(fmt.Errorf("connect to role %s: %w", name, err), addr)
 	}
 	if err := targetError(cc); err != nil {
 		_ = cc.Close()
-		return fmt.Errorf("connect to role %s: %w", name, err)
+		return redactedError(fmt.Errorf("connect to role %s: %w", name, err), addr)
 	}
 	return cc.Close()
+}
+
+// RedactTarget returns a segmesh.peers target with whatever stands before
+// an "@" in it (user information: dns://user:password@server/name:port, or
+// user:password@host:port) replaced by xxxxx, for messages, logs and
+// /status. gRPC uses no user information (targetError refuses it); an
+// admin who wrote a password there must not find it in every log line.
+func RedactTarget(addr string) string {
+	at := strings.LastIndex(addr, "@")
+	if at < 0 {
+		return addr
+	}
+	start := 0
+	if i := strings.Index(addr, "//"); i >= 0 && i < at {
+		start = i + 2
+	} else if i := strings.LastIndex(addr[:at], "/"); i >= 0 {
+		start = i + 1
+	} else if i := strings.Index(addr[:at], ":"); i >= 0 && strings.Count(addr[:at], ":") > 1 {
+		// scheme:user:password@host: keep the scheme.
+		start = i + 1
+	}
+	return addr[:start] + "xxxxx" + addr[at:]
+}
+
+// userinfoError refuses a target whose authority carries user information
+// (dns://user:password@server/name:port): gRPC drops it without a word
+// (CanonicalTarget has none), so it is a mistake, and a password there
+// would be shown wherever the target is.
+func userinfoError(addr string) error {
+	if u, err := url.Parse(addr); err == nil && u.User != nil {
+		return fmt.Errorf("target %s names user information (before the @), which gRPC does not use: remove it", RedactTarget(addr))
+	}
+	return nil
+}
+
+// redactedError is err with the user information of addr (RedactTarget)
+// taken out of its text; err itself when addr has none. gRPC's and url's
+// errors quote the target whole.
+func redactedError(err error, addr string) error {
+	red := RedactTarget(addr)
+	if err == nil || red == addr {
+		return err
+	}
+	text := err.Error()
+	// The target as written and as gRPC canonicalises it (dns:///...).
+	for _, raw := range []string{addr, "dns:///" + addr} {
+		text = strings.ReplaceAll(text, raw, RedactTarget(raw))
+	}
+	if at := strings.LastIndex(addr, "@"); at > 0 {
+		text = strings.ReplaceAll(text, addr[:at], "xxxxx")
+	}
+	return errors.New(text)
 }
 
 // targetError says why the resolver of cc's target would refuse it, as
@@ -58,6 +114,9 @@ func targetError(cc *grpc.ClientConn) error {
 	endpoint := strings.TrimPrefix(u.Path, "/")
 	if endpoint == "" {
 		endpoint = u.Opaque
+	}
+	if u.User != nil || strings.Contains(endpoint, "@") {
+		return fmt.Errorf("target %s names user information (before the @), which gRPC does not use: remove it", RedactTarget(target))
 	}
 	switch u.Scheme {
 	case "dns":

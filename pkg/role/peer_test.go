@@ -1,6 +1,7 @@
 package role
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/segmesh/segmesh/pkg/config"
@@ -28,6 +29,10 @@ func TestCheckPeerAgreesWithConn(t *testing.T) {
 		{"a port separator without a port", "ticket.seg.svc:", true},
 		{"a Unix socket with a host", "unix://ticket/run/segmesh/ticket.sock", true},
 		{"a scheme grpc does not know", "https://ticket.seg.svc:9443", true},
+		// User information, which gRPC drops without a word: refused
+		// alike, and neither says the password (TestAttackPeerTargetUserinfo).
+		{"user information for the DNS server", "dns://admin:S3cret@10.0.0.53/ticket.seg.svc:9443", true},
+		{"user information in a passthrough target", "passthrough://admin:S3cret@x/10.0.0.5:9443", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, checkErr, connErr := checkAndConn(t, tc.addr)
@@ -36,6 +41,9 @@ func TestCheckPeerAgreesWithConn(t *testing.T) {
 			}
 			if tc.bad && checkErr.Error() != connErr.Error() {
 				t.Errorf("CheckPeer says %q, Conn %q", checkErr, connErr)
+			}
+			if tc.bad && strings.Contains(checkErr.Error()+connErr.Error(), "S3cret") {
+				t.Errorf("the refusal shows the password: %v", checkErr)
 			}
 			if got := PeerAddr(c, Ticket); got != tc.addr {
 				t.Errorf("PeerAddr = %q, want %q", got, tc.addr)
