@@ -172,3 +172,23 @@ func TestAttackPeerTargetUserinfo(t *testing.T) {
 		})
 	}
 }
+
+// TestAttackPeerTargetPasswordWithASlash (rvlead2, review of 5d33ea0):
+// a password with "/" in a scheme-less or dns: target kept what came
+// before the "/" in config check's Value (admin:Pw/xxxxx@ticket:9443).
+func TestAttackPeerTargetPasswordWithASlash(t *testing.T) {
+	for _, target := range []string{"admin:Pw/x@ticket.seg.svc:9443", "admin:Pw//x@ticket.seg.svc:9443", "dns:admin:Pw/x@ticket.seg.svc:9443"} {
+		t.Run(target, func(t *testing.T) {
+			c := peerConfig(target)
+			problems := peerProblems(&c, []string{role.Edge})
+			if len(problems) == 0 {
+				t.Fatal("no problem for segmesh.peers.ticket")
+			}
+			for _, p := range problems {
+				if strings.Contains(p.String()+p.Value, "Pw") {
+					t.Errorf("a problem shows part of the password: %s (Value %q)", p, p.Value)
+				}
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -54,16 +55,32 @@ func RedactTarget(addr string) string {
 	if at < 0 {
 		return addr
 	}
+	// Keep only a scheme (dns://, or dns: of dns:user:password@host): a
+	// "/" or ":" elsewhere before the @ may be in the password.
 	start := 0
-	if i := strings.Index(addr, "//"); i >= 0 && i < at {
-		start = i + 2
-	} else if i := strings.LastIndex(addr[:at], "/"); i >= 0 {
-		start = i + 1
-	} else if i := strings.Index(addr[:at], ":"); i >= 0 && strings.Count(addr[:at], ":") > 1 {
-		// scheme:user:password@host: keep the scheme.
-		start = i + 1
+	if i := strings.Index(addr[:at], ":"); i > 0 && validScheme(addr[:i]) {
+		if strings.HasPrefix(addr[i:], "://") {
+			start = i + 3
+		} else if slices.Contains(grpcSchemes, addr[:i]) {
+			start = i + 1
+		}
 	}
 	return addr[:start] + "xxxxx" + addr[at:]
+}
+
+// grpcSchemes are the schemes of gRPC's built-in resolvers.
+var grpcSchemes = []string{"dns", "passthrough", "unix", "unix-abstract"}
+
+// validScheme says whether s is a URL scheme (RFC 3986: a letter, then
+// letters, digits, "+", "-" or ".").
+func validScheme(s string) bool {
+	for i, r := range s {
+		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if !letter && (i == 0 || !(r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // userinfoError refuses a target whose authority carries user information
