@@ -132,7 +132,13 @@ func targetError(cc *grpc.ClientConn) error {
 	if endpoint == "" {
 		endpoint = u.Opaque
 	}
-	if u.User != nil || strings.Contains(endpoint, "@") {
+	// An @ in a socket's path or abstract name is a name like any other
+	// (unix:///run/a@b.sock), unless what stands before it reads as
+	// user:password; in a host it is user information gRPC would look up
+	// as part of the name.
+	at := strings.LastIndex(endpoint, "@")
+	socket := u.Scheme == "unix" || u.Scheme == "unix-abstract"
+	if u.User != nil || (at >= 0 && (!socket || strings.Contains(endpoint[:at], ":"))) {
 		return fmt.Errorf("target %s names user information (before the @), which gRPC does not use: remove it", RedactTarget(target))
 	}
 	switch u.Scheme {

@@ -22,6 +22,11 @@ func TestCheckPeerAgreesWithConn(t *testing.T) {
 		{"a DNS target with its server", "dns://10.0.0.53/ticket.seg.svc:9443", false},
 		{"a host alone", "ticket.seg.svc", false},
 		{"a Unix socket", "unix:///run/segmesh/ticket.sock", false},
+		// An @ in a socket's path or abstract name is no user information
+		// (5d33ea0 refused them, naming the path "xxxxx@b.sock").
+		{"a Unix socket with an @ in its path", "unix:///run/a@b.sock", false},
+		{"a relative Unix socket with an @", "unix:run/a@b.sock", false},
+		{"an abstract socket with an @", "unix-abstract:seg@mesh", false},
 		// Targets grpc.NewClient takes but whose resolver refuses them
 		// when the first call comes: on main CheckPeer and Conn passed
 		// them, the start went on and every call to the role failed.
