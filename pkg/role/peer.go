@@ -124,20 +124,16 @@ func redactedError(err error, addr string) error {
 // for that. It reaches nobody.
 func targetError(cc *grpc.ClientConn) error {
 	target := cc.CanonicalTarget()
-	u, err := url.Parse(target)
+	u, endpoint, err := splitTarget(target)
 	if err != nil {
 		return fmt.Errorf("target %s: %w", target, err)
-	}
-	endpoint := strings.TrimPrefix(u.Path, "/")
-	if endpoint == "" {
-		endpoint = u.Opaque
 	}
 	// An @ in a socket's path or abstract name is a name like any other
 	// (unix:///run/a@b.sock), unless what stands before it reads as
 	// user:password; in a host it is user information gRPC would look up
 	// as part of the name.
 	at := strings.LastIndex(endpoint, "@")
-	socket := u.Scheme == "unix" || u.Scheme == "unix-abstract"
+	socket := isSocket(u)
 	if u.User != nil || (at >= 0 && (!socket || strings.Contains(endpoint[:at], ":"))) {
 		return fmt.Errorf("target %s names user information (before the @), which gRPC does not use: remove it", RedactTarget(target))
 	}
@@ -183,6 +179,26 @@ func targetError(cc *grpc.ClientConn) error {
 	return nil
 }
 
+// splitTarget parses a canonical gRPC target (scheme:[//authority]/endpoint,
+// as CanonicalTarget gives it) into its URL and the endpoint its resolver
+// reads: the path without its leading slash, or the opaque part
+// (unix:relative/path).
+func splitTarget(target string) (*url.URL, string, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, "", err
+	}
+	endpoint := strings.TrimPrefix(u.Path, "/")
+	if endpoint == "" {
+		endpoint = u.Opaque
+	}
+	return u, endpoint, nil
+}
+
+// isSocket reports whether a target names a unix socket (a path or an
+// abstract name) rather than a host.
+func isSocket(u *url.URL) bool { return u.Scheme == "unix" || u.Scheme == "unix-abstract" }
+
 // PeerAddr returns the address segmesh.peers gives the named role, the one
 // Conn dials when the role is not run in this process; "" when none.
 func PeerAddr(c *config.Config, name string) string {
@@ -213,16 +229,12 @@ func PeerEndpoint(addr string) (host, port string, local bool, err error) {
 	if err := targetError(cc); err != nil {
 		return "", "", false, err
 	}
-	u, err := url.Parse(cc.CanonicalTarget())
+	u, endpoint, err := splitTarget(cc.CanonicalTarget())
 	if err != nil {
 		return "", "", false, err
 	}
-	if u.Scheme == "unix" || u.Scheme == "unix-abstract" {
+	if isSocket(u) {
 		return "", "", true, nil
-	}
-	endpoint := strings.TrimPrefix(u.Path, "/")
-	if endpoint == "" {
-		endpoint = u.Opaque
 	}
 	host = endpoint
 	if h, p, err := net.SplitHostPort(endpoint); err == nil {
