@@ -162,10 +162,7 @@ func checkHeld(p string, fi os.FileInfo) error {
 				Fix: "setfacl -b " + p + " (or chmod g-w " + p + ")"}
 		}
 	}
-	if uid, ok := owner(fi); ok && !trustedOwner(uid) {
-		return &ExposedError{Path: p, Reason: fmt.Sprintf("is owned by user %d, %s: that user can change what it holds", uid, trustedOwners()), Fix: chownFix(p)}
-	}
-	return nil
+	return ownerError(p, fi, "change what it holds")
 }
 
 // inGroupOf reports whether the process is in the group owning the file

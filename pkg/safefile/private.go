@@ -81,8 +81,8 @@ func CheckPrivate(path string, fi os.FileInfo) error {
 		return &ExposedError{Path: path, Reason: fmt.Sprintf("has mode %04o: others may read it or group or others may write it", perm),
 			Fix: "chmod 600 " + path + " (0400; 0440 for a Kubernetes Secret mounted with fsGroup)"}
 	}
-	if uid, ok := owner(fi); ok && !trustedOwner(uid) {
-		return &ExposedError{Path: path, Reason: fmt.Sprintf("is owned by user %d, %s: that user can rewrite it", uid, trustedOwners()), Fix: chownFix(path)}
+	if err := ownerError(path, fi, "rewrite it"); err != nil {
+		return err
 	}
 	return checkDirs(path)
 }
@@ -155,6 +155,17 @@ func trustedOwners() string {
 		return fmt.Sprintf("neither root nor segmesh's service user %s (%d)", ServiceUser, svc)
 	}
 	return "neither root nor segmesh's service user " + ServiceUser + " (none on this machine)"
+}
+
+// ownerError is the finding for path (fi) owned by a user trustedOwner
+// does not accept, saying what that user can do to it; nil otherwise. The
+// one wording of CheckReplaceable's, CheckPrivate's and CheckDir's owner
+// rule.
+func ownerError(path string, fi os.FileInfo, can string) error {
+	if uid, ok := owner(fi); ok && !trustedOwner(uid) {
+		return &ExposedError{Path: path, Reason: fmt.Sprintf("is owned by user %d, %s: that user can %s", uid, trustedOwners(), can), Fix: chownFix(path)}
+	}
+	return nil
 }
 
 // chownFix is the fix of an owner finding on path.

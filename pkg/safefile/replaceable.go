@@ -37,8 +37,8 @@ func CheckReplaceable(path string, fi os.FileInfo) error {
 		return &ExposedError{Path: path, Reason: fmt.Sprintf("has mode %04o: group or others may write it, and so replace what it holds", perm),
 			Fix: "chmod go-w " + path}
 	}
-	if uid, ok := owner(fi); ok && !trustedOwner(uid) {
-		return &ExposedError{Path: path, Reason: fmt.Sprintf("is owned by user %d, %s: that user can rewrite it", uid, trustedOwners()), Fix: chownFix(path)}
+	if err := ownerError(path, fi, "rewrite it"); err != nil {
+		return err
 	}
 	return checkDirs(path)
 }
